@@ -1,0 +1,107 @@
+/**
+ * HTTP stream filters and their status protocol (Envoy's decoder/encoder filters).
+ *
+ * The filter manager calls a filter's decode hooks in config order and its encode hooks in reverse order. Each
+ * hook returns (synchronously, or as a Promise only when it must wait):
+ * - `"continue"`: pass the frame on to the next filter;
+ * - `"stop"`: hold this frame and later ones of the same direction until the filter calls
+ *   `continueDecoding()`/`continueEncoding()` (headers stop iteration; data frames are passed on when it resumes);
+ * - `"stop-and-buffer"`: like `"stop"` for data, buffering the body until the filter continues.
+ *
+ * A filter may answer the request itself with `sendLocalReply`; after that, further decode hooks are not called.
+ * A throwing hook (or a rejected Promise) ends the stream with a 500 and response flag; it never takes down the
+ * connection. After `onDestroy`, the filter must not call its callbacks.
+ *
+ * @module
+ */
+import type { HeaderMap } from "./headers.ts";
+import type { ResponseFlag, StreamInfo } from "./stream_info.ts";
+import type { StatsScope } from "./stats.ts";
+
+/** The result of a filter hook. */
+export type FilterStatus = "continue" | "stop" | "stop-and-buffer";
+/** A hook's return: a status now, or a Promise of one when the filter must wait. */
+export type FilterResult = FilterStatus | Promise<FilterStatus>;
+
+/** Options for a locally generated response. */
+export interface LocalReplyOptions {
+  headers?: Record<string, string>;
+  responseFlag?: ResponseFlag;
+  /** `%RESPONSE_CODE_DETAILS%`, e.g. "route_not_found". */
+  details?: string;
+  contentType?: string;
+}
+
+/** Facts about the downstream connection, for filters. */
+export interface DownstreamConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly secure: boolean;
+  readonly sni?: string;
+}
+
+/** What the filter manager offers a filter. */
+export interface StreamFilterCallbacks {
+  readonly streamInfo: StreamInfo;
+  readonly connection: DownstreamConnectionInfo;
+  /** The request headers (after earlier filters' changes). */
+  readonly requestHeaders: HeaderMap;
+  /** The route chosen for the request (computed lazily on first access; cleared by `clearRouteCache`). */
+  readonly route: unknown;
+  clearRouteCache(): void;
+  /** Resume decoding after a `"stop"`. */
+  continueDecoding(): void;
+  /** Resume encoding after a `"stop"`. */
+  continueEncoding(): void;
+  /** Answer the request locally (passes through encoder filters). */
+  sendLocalReply(status: number, body?: string, options?: LocalReplyOptions): void;
+  /** For terminal filters (the router): send response parts downstream through the encoder filters. */
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  encodeData(data: Uint8Array, endStream: boolean): void;
+  encodeTrailers(trailers: HeaderMap): void;
+  encode1xxHeaders(headers: HeaderMap): void;
+  /** Abort the stream (and for HTTP/1, the connection). */
+  resetStream(): void;
+  /** Stop reading the downstream until `readEnable` (watermark flow control). */
+  readDisable(disable: boolean): void;
+  /** The decoded request body buffered so far (for `"stop-and-buffer"` users and retries). */
+  readonly bufferedRequestBody: Uint8Array[];
+}
+
+/** A filter's per-stream instance. All hooks are optional. */
+export interface StreamFilter {
+  decodeHeaders?(headers: HeaderMap, endStream: boolean): FilterResult;
+  decodeData?(data: Uint8Array, endStream: boolean): FilterResult;
+  decodeTrailers?(trailers: HeaderMap): FilterResult;
+  encode1xxHeaders?(headers: HeaderMap): FilterResult;
+  encodeHeaders?(headers: HeaderMap, endStream: boolean): FilterResult;
+  encodeData?(data: Uint8Array, endStream: boolean): FilterResult;
+  encodeTrailers?(trailers: HeaderMap): FilterResult;
+  /** The stream is over (completed or reset). Release timers, upstream requests, etc. */
+  onDestroy?(): void;
+}
+
+/** Services a filter factory can use when it creates filters. */
+export interface FilterFactoryContext {
+  /** Stats scope of the connection manager (`http.<stat_prefix>`). */
+  readonly scope: StatsScope;
+  /** The cluster manager (typed as unknown here to keep lib/api free of upstream types; see lib/upstream). */
+  readonly clusterManager: unknown;
+}
+
+/** An HTTP filter factory, listed in `filters/http/mod.ts`, keyed by its typed-config `@type` URL. */
+export interface HttpFilterFactory<C = unknown> {
+  /** Envoy filter name, e.g. "envoy.filters.http.router". */
+  readonly name: string;
+  /** Accepted `@type` URLs of its typed_config. */
+  readonly configTypes: readonly string[];
+  /** Validates raw config (the typed_config object without `@type`), throwing ConfigError with `path`. */
+  parseConfig(raw: Record<string, unknown>, path: string): C;
+  /** Creates the per-stream filter. */
+  create(config: C, callbacks: StreamFilterCallbacks, context: FilterFactoryContext): StreamFilter;
+  /** True for the terminal filter (router); it must be last. */
+  readonly terminal?: boolean;
+}
