@@ -274,7 +274,7 @@ export async function connectTcp(
   port: number,
   timeoutMs: number,
 ): Promise<DenoConnection> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const p = Deno.connect({ hostname, port, transport: "tcp" });
   try {
     const conn = await Promise.race([
