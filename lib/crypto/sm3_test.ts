@@ -1,0 +1,67 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { createSm3, hmacSm3, hmacSm3Key, sm3, sm3Kdf } from "./sm3.ts";
+import { hex, node, openssl, toHex } from "./testdata/oracle.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("sm3 matches the GB/T 32905 example 1 (abc)", () => {
+  assertEquals(toHex(sm3(enc.encode("abc"))), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
+});
+
+Deno.test("sm3 matches the GB/T 32905 example 2 (abcd x16)", () => {
+  assertEquals(
+    toHex(sm3(enc.encode("abcd".repeat(16)))),
+    "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732",
+  );
+});
+
+Deno.test("createSm3 hashes incrementally and copies state", () => {
+  const h = createSm3().update(enc.encode("ab"));
+  const fork = h.copy();
+  assertEquals(toHex(h.update(enc.encode("c")).digest()), toHex(sm3(enc.encode("abc"))));
+  assertEquals(toHex(fork.update(enc.encode("cd")).digest()), toHex(sm3(enc.encode("abcd"))));
+});
+
+Deno.test("hmacSm3 matches openssl mac for short, block-sized and long keys", async () => {
+  for (const keyLen of [0, 3, 32, 64, 65, 200]) {
+    const key = new Uint8Array(keyLen).map((_, i) => (i * 7 + 1) & 0xff);
+    const msg = enc.encode("message " + keyLen);
+    const want = keyLen === 0
+      ? await node(
+        `process.stdout.write(require('crypto').createHmac('sm3', Buffer.alloc(0)).update('message 0').digest('hex'))`,
+      )
+      : (await openssl(["mac", "-digest", "SM3", "-macopt", "hexkey:" + toHex(key), "HMAC"], msg)).out.trim()
+        .toLowerCase();
+    assertEquals(toHex(hmacSm3(key, msg)), want, `key length ${keyLen}`);
+  }
+});
+
+Deno.test("hmacSm3Key reuses pad states across MACs and matches node createHmac('sm3')", async () => {
+  const key = hex("000102030405060708090a0b0c0d0e0f");
+  const k = hmacSm3Key(key);
+  const want = await node(
+    `const c=require('crypto');const k=Buffer.from('000102030405060708090a0b0c0d0e0f','hex');` +
+      `process.stdout.write(['a','bb',''].map(m=>c.createHmac('sm3',k).update(m).digest('hex')).join(','))`,
+  );
+  const got = ["a", "bb", ""].map((m) => toHex(k.mac(enc.encode(m)))).join(",");
+  assertEquals(got, want);
+  const inc = k.create();
+  inc.update(enc.encode("b")).update(enc.encode("b"));
+  assertEquals(toHex(inc.digest()), want.split(",")[1]);
+  assertEquals(toHex(k.mac(enc.encode("b"), enc.encode("b"))), want.split(",")[1]);
+});
+
+Deno.test("sm3Kdf concatenates SM3(Z || counter) blocks and truncates", () => {
+  const z = enc.encode("shared secret");
+  const out = sm3Kdf(z, 70);
+  const ct = (n: number) => new Uint8Array([0, 0, 0, n]);
+  const join = (...a: Uint8Array[]) => {
+    const r = new Uint8Array(a.reduce((n, x) => n + x.length, 0));
+    let o = 0;
+    for (const x of a) (r.set(x, o), o += x.length);
+    return r;
+  };
+  const want = join(sm3(join(z, ct(1))), sm3(join(z, ct(2))), sm3(join(z, ct(3)))).subarray(0, 70);
+  assertEquals(toHex(out), toHex(want));
+  assertEquals(sm3Kdf(z, 0).length, 0);
+});
