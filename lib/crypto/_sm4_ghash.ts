@@ -1,0 +1,133 @@
+/**
+ * GHASH (NIST SP 800-38D) core over 32-bit words: a per-key table with one 256-entry sub-table per byte
+ * position, so that X·H is the XOR of 16 table rows and needs no shifts and no reduction step.
+ *
+ * The table is 16 × 256 × 4 words (64 KiB) per key. Measured on Deno 2.9.6 (V8, x86-64, AMD EPYC): about
+ * 450 MB/s of GHASH with this layout against about 310 MB/s for 8-bit Shoup tables (4 KiB, with a shift and
+ * reduction per byte).
+ *
+ * Private to `lib/crypto/`.
+ *
+ * @module
+ */
+
+/** The number of Int32 entries in a GHASH table. */
+export const GHASH_TABLE_WORDS = 16 * 256 * 4;
+
+/**
+ * Builds the multiplication table for the hash subkey H given as four big-endian words.
+ * Entry `((i * 256 + b) * 4 + j)` is word j of (the block whose byte i is b and others zero) · H.
+ */
+export function ghashTable(h0: number, h1: number, h2: number, h3: number): Int32Array {
+  const tab = new Int32Array(GHASH_TABLE_WORDS);
+  let v0 = h0, v1 = h1, v2 = h2, v3 = h3;
+  // Bit k of the block (GCM order: MSB of byte 0 first) is the coefficient of x^k; row for it is H·x^k.
+  for (let k = 0; k < 128; k++) {
+    const at = (((k >>> 3) * 256) + (0x80 >>> (k & 7))) * 4;
+    tab[at] = v0;
+    tab[at + 1] = v1;
+    tab[at + 2] = v2;
+    tab[at + 3] = v3;
+    const lsb = v3 & 1;
+    v3 = (v3 >>> 1) | (v2 << 31);
+    v2 = (v2 >>> 1) | (v1 << 31);
+    v1 = (v1 >>> 1) | (v0 << 31);
+    v0 = (v0 >>> 1) ^ (-lsb & 0xe1000000);
+  }
+  for (let i = 0; i < 16; i++) {
+    const base = i * 256;
+    for (let b = 3; b < 256; b++) {
+      const low = b & -b;
+      if (low === b) continue;
+      const d = (base + b) * 4, s1 = (base + low) * 4, s2 = (base + (b ^ low)) * 4;
+      tab[d] = tab[s1]! ^ tab[s2]!;
+      tab[d + 1] = tab[s1 + 1]! ^ tab[s2 + 1]!;
+      tab[d + 2] = tab[s1 + 2]! ^ tab[s2 + 2]!;
+      tab[d + 3] = tab[s1 + 3]! ^ tab[s2 + 3]!;
+    }
+  }
+  return tab;
+}
+
+/** Sets `out[0..3]` = (x0..x3) · H for the table of H. */
+export function ghashMul(tab: Int32Array, x0: number, x1: number, x2: number, x3: number, out: Int32Array): void {
+  let i = (x0 >>> 24) << 2;
+  let z0 = tab[i]!, z1 = tab[i + 1]!, z2 = tab[i + 2]!, z3 = tab[i + 3]!;
+  i = (256 | ((x0 >>> 16) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (512 | ((x0 >>> 8) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (768 | (x0 & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (1024 | (x1 >>> 24)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (1280 | ((x1 >>> 16) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (1536 | ((x1 >>> 8) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (1792 | (x1 & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (2048 | (x2 >>> 24)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (2304 | ((x2 >>> 16) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (2560 | ((x2 >>> 8) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (2816 | (x2 & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (3072 | (x3 >>> 24)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (3328 | ((x3 >>> 16) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (3584 | ((x3 >>> 8) & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  i = (3840 | (x3 & 255)) << 2;
+  z0 ^= tab[i]!, z1 ^= tab[i + 1]!, z2 ^= tab[i + 2]!, z3 ^= tab[i + 3]!;
+  out[0] = z0;
+  out[1] = z1;
+  out[2] = z2;
+  out[3] = z3;
+}
+
+/**
+ * 8-bit Shoup variant, kept so the benchmark can re-measure the choice: 256 rows of b·H followed by a 256-entry
+ * reduction table, used by {@link ghashMulShoup8}.
+ */
+export function ghashTableShoup8(h0: number, h1: number, h2: number, h3: number): Int32Array {
+  // Layout: [0, 1024) rows M[b] (byte b at position 0) · H; [1024, 1280) reduction words for a dropped byte.
+  const full = ghashTable(h0, h1, h2, h3);
+  const t = new Int32Array(1024 + 256);
+  t.set(full.subarray(0, 1024));
+  for (let b = 0; b < 256; b++) {
+    // Bit j of the byte shifted out of Z·x^8 stands for x^(135 - j) = x^128 · x^(7 - j), and x^128 reduces to
+    // R = 0xe1 << 120, so it contributes R shifted right by 7 - j.
+    let r = 0;
+    for (let j = 0; j < 8; j++) if (b & (1 << j)) r ^= 0xe1000000 >>> (7 - j);
+    t[1024 + b] = r;
+  }
+  return t;
+}
+
+/** Sets `out[0..3]` = (x0..x3) · H with a table from {@link ghashTableShoup8}. */
+export function ghashMulShoup8(t: Int32Array, x0: number, x1: number, x2: number, x3: number, out: Int32Array): void {
+  let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+  for (let w = 3; w >= 0; w--) {
+    const x = w === 0 ? x0 : w === 1 ? x1 : w === 2 ? x2 : x3;
+    for (let s = 0; s < 32; s += 8) {
+      const rem = z3 & 255;
+      z3 = (z3 >>> 8) | (z2 << 24);
+      z2 = (z2 >>> 8) | (z1 << 24);
+      z1 = (z1 >>> 8) | (z0 << 24);
+      z0 = (z0 >>> 8) ^ t[1024 + rem]!;
+      const i = ((x >>> s) & 255) << 2;
+      z0 ^= t[i]!;
+      z1 ^= t[i + 1]!;
+      z2 ^= t[i + 2]!;
+      z3 ^= t[i + 3]!;
+    }
+  }
+  out[0] = z0;
+  out[1] = z1;
+  out[2] = z2;
+  out[3] = z3;
+}

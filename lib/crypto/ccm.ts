@@ -1,0 +1,223 @@
+/**
+ * SM4-CCM (NIST SP 800-38C, RFC 3610 formatting, with SM4 as the block cipher), the AEAD of the TLS 1.3 suite
+ * `TLS_SM4_CCM_SM3` (RFC 8998).
+ *
+ * The CBC-MAC and the counter-mode keystream are computed in one pass over the data, on 32-bit words.
+ *
+ * @example
+ * ```ts
+ * import { Sm4Ccm } from "./ccm.ts";
+ * const ccm = new Sm4Ccm(new Uint8Array(16)); // 16-byte tags; { tagLength: 8 } for CCM_8
+ * const nonce = new Uint8Array(12);
+ * const sealed = ccm.seal(nonce, new TextEncoder().encode("hello"));
+ * const opened = ccm.open(nonce, sealed); // Uint8Array, or null when the tag does not verify
+ * ```
+ *
+ * @module
+ */
+
+import { BLOCK_SIZE, expandKey, overlapsShifted, readWord as rd, sm4Block, writeWord as wr } from "./_sm4_core.ts";
+
+/** Options for {@link Sm4Ccm}. */
+export interface Sm4CcmOptions {
+  /** Tag length in bytes: an even number from 4 to 16. Defaults to 16 (what RFC 8998 uses). */
+  readonly tagLength?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * SM4 in CCM mode for one key and tag length. Nonces are 7 to 13 bytes (TLS 1.3 uses 12); a nonce of n bytes
+ * limits the message to 2^(8·(15 − n)) − 1 bytes (64 KiB for 13-byte nonces).
+ *
+ * `seal` and `open` allocate their result; `sealInto` and `openInto` write into a caller's buffer and may work
+ * in place. Parameter errors (key, tag or nonce length, message too long, output too small) throw a
+ * `RangeError`; a record that fails authentication — wrong tag, wrong AAD, or shorter than the tag — makes
+ * `open` return `null` and `openInto` return -1, after wiping any plaintext it wrote.
+ */
+export class Sm4Ccm {
+  readonly #rk: Int32Array;
+  readonly #tagLength: number;
+  readonly #w = new Int32Array(4);
+  readonly #block = new Uint8Array(BLOCK_SIZE);
+
+  /** Expands `key` (16 bytes) and fixes the tag length. */
+  constructor(key: Uint8Array, options: Sm4CcmOptions = {}) {
+    const t = options.tagLength ?? 16;
+    if (!Number.isInteger(t) || t < 4 || t > 16 || t % 2 !== 0) {
+      throw new RangeError(`sm4-ccm: tag length must be an even number from 4 to 16, got ${t}`);
+    }
+    this.#rk = expandKey(key, false);
+    this.#tagLength = t;
+  }
+
+  /** The tag length in bytes. */
+  get tagLength(): number {
+    return this.#tagLength;
+  }
+
+  /** Encrypts and authenticates `plaintext` and returns `ciphertext || tag`. */
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
+    const out = new Uint8Array(plaintext.length + this.#tagLength);
+    this.sealInto(nonce, plaintext, aad, out);
+    return out;
+  }
+
+  /**
+   * Like {@link Sm4Ccm.seal} but writes `ciphertext || tag` to the start of `out` and returns the number of bytes
+   * written. `out` may be `plaintext` itself (or a view starting at the same byte) to encrypt in place.
+   */
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
+    const n = plaintext.length, t = this.#tagLength;
+    checkNonce(nonce, n);
+    if (out.length < n + t) throw new RangeError(`sm4-ccm: output too small: need ${n + t} bytes, have ${out.length}`);
+    const src = overlapsShifted(plaintext, out) ? plaintext.slice() : plaintext;
+    const mac = this.#w;
+    this.#macHeader(nonce, n, aad, mac);
+    this.#ctr(nonce, src, out, n, mac, true);
+    this.#tag(nonce, mac, out, n);
+    return n + t;
+  }
+
+  /** Verifies and decrypts `ciphertext || tag`; returns the plaintext, or `null` if authentication fails. */
+  open(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array | null {
+    if (sealed.length < this.#tagLength) {
+      checkNonce(nonce, 0);
+      return null;
+    }
+    const out = new Uint8Array(sealed.length - this.#tagLength);
+    return this.openInto(nonce, sealed, aad, out) < 0 ? null : out;
+  }
+
+  /**
+   * Like {@link Sm4Ccm.open} but writes the plaintext to the start of `out` and returns its length, or -1 if
+   * authentication fails (then the bytes it wrote are zeroed). `out` may be `sealed` itself to decrypt in place.
+   */
+  openInto(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
+    const t = this.#tagLength;
+    if (sealed.length < t) {
+      checkNonce(nonce, 0);
+      return -1;
+    }
+    const n = sealed.length - t;
+    checkNonce(nonce, n);
+    if (out.length < n) throw new RangeError(`sm4-ccm: output too small: need ${n} bytes, have ${out.length}`);
+    const src = overlapsShifted(sealed, out) ? sealed.slice() : sealed;
+    const received = src.slice(n, n + t);
+    const mac = this.#w;
+    this.#macHeader(nonce, n, aad, mac);
+    this.#ctr(nonce, src, out, n, mac, false);
+    const tag = new Uint8Array(t);
+    this.#tag(nonce, mac, tag, 0);
+    let diff = 0;
+    for (let i = 0; i < t; i++) diff |= tag[i]! ^ received[i]!;
+    if (diff !== 0) {
+      out.fill(0, 0, n);
+      return -1;
+    }
+    return n;
+  }
+
+  /** Runs the CBC-MAC over B0 and the encoded AAD, leaving the MAC state in `mac`. */
+  #macHeader(nonce: Uint8Array, n: number, aad: Uint8Array, mac: Int32Array): void {
+    const rk = this.#rk, b = this.#block, q = 15 - nonce.length, a = aad.length;
+    b[0] = (a > 0 ? 0x40 : 0) | (((this.#tagLength - 2) / 2) << 3) | (q - 1);
+    b.set(nonce, 1);
+    let len = n;
+    for (let i = 15; i > nonce.length; i--) {
+      b[i] = len & 255;
+      len = Math.floor(len / 256);
+    }
+    sm4Block(rk, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12), mac);
+    if (a === 0) return;
+    // AAD length prefix (SP 800-38C A.2.2), then the AAD, zero-padded to a block boundary.
+    let hdr: number[];
+    if (a < 0xff00) hdr = [a >>> 8, a & 255];
+    else if (a <= 0xffffffff) hdr = [0xff, 0xfe, a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255];
+    else {
+      const hi = Math.floor(a / 0x100000000), lo = a >>> 0;
+      hdr = [0xff, 0xff, hi >>> 24, (hi >>> 16) & 255, (hi >>> 8) & 255, hi & 255];
+      hdr.push(lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255);
+    }
+    let fill = 0, i = 0;
+    b.fill(0);
+    for (const x of hdr) b[fill++] = x;
+    while (true) {
+      const take = Math.min(BLOCK_SIZE - fill, a - i);
+      b.set(aad.subarray(i, i + take), fill);
+      i += take;
+      fill += take;
+      if (fill < BLOCK_SIZE) b.fill(0, fill);
+      sm4Block(rk, mac[0]! ^ rd(b, 0), mac[1]! ^ rd(b, 4), mac[2]! ^ rd(b, 8), mac[3]! ^ rd(b, 12), mac);
+      if (i >= a) break;
+      fill = 0;
+    }
+  }
+
+  /**
+   * Counter mode from counter 1 over `n` bytes of `src` into `dst`, folding the plaintext (the input when sealing,
+   * the output when opening) into the CBC-MAC state `mac`.
+   */
+  #ctr(nonce: Uint8Array, src: Uint8Array, dst: Uint8Array, n: number, mac: Int32Array, sealing: boolean): void {
+    const rk = this.#rk, b = this.#block;
+    counterBlock(b, nonce);
+    const c0 = rd(b, 0), c1 = rd(b, 4), c2 = rd(b, 8);
+    // Counter 0 sits in the low q ≥ 2 bytes; the message length bound keeps the count inside them.
+    let c3 = rd(b, 12);
+    const ks = new Int32Array(4);
+    let m0 = mac[0]!, m1 = mac[1]!, m2 = mac[2]!, m3 = mac[3]!;
+    const full = n & ~15;
+    let i = 0;
+    for (; i < full; i += 16) {
+      c3 = (c3 + 1) | 0;
+      sm4Block(rk, c0, c1, c2, c3, ks);
+      const a0 = rd(src, i), a1 = rd(src, i + 4), a2 = rd(src, i + 8), a3 = rd(src, i + 12);
+      const b0 = a0 ^ ks[0]!, b1 = a1 ^ ks[1]!, b2 = a2 ^ ks[2]!, b3 = a3 ^ ks[3]!;
+      wr(dst, i, b0), wr(dst, i + 4, b1), wr(dst, i + 8, b2), wr(dst, i + 12, b3);
+      if (sealing) sm4Block(rk, m0 ^ a0, m1 ^ a1, m2 ^ a2, m3 ^ a3, ks);
+      else sm4Block(rk, m0 ^ b0, m1 ^ b1, m2 ^ b2, m3 ^ b3, ks);
+      m0 = ks[0]!, m1 = ks[1]!, m2 = ks[2]!, m3 = ks[3]!;
+    }
+    if (i < n) {
+      c3 = (c3 + 1) | 0;
+      sm4Block(rk, c0, c1, c2, c3, ks);
+      b.fill(0);
+      for (let j = 0; i + j < n; j++) {
+        const a = src[i + j]!, x = a ^ ((ks[j >>> 2]! >>> (24 - 8 * (j & 3))) & 255);
+        dst[i + j] = x;
+        b[j] = sealing ? a : x;
+      }
+      sm4Block(rk, m0 ^ rd(b, 0), m1 ^ rd(b, 4), m2 ^ rd(b, 8), m3 ^ rd(b, 12), ks);
+      m0 = ks[0]!, m1 = ks[1]!, m2 = ks[2]!, m3 = ks[3]!;
+    }
+    mac[0] = m0, mac[1] = m1, mac[2] = m2, mac[3] = m3;
+  }
+
+  /** Writes MSB_t(MAC) ^ MSB_t(E(counter 0)) to `out` at `at`. */
+  #tag(nonce: Uint8Array, mac: Int32Array, out: Uint8Array, at: number): void {
+    const b = this.#block, s = new Int32Array(4);
+    counterBlock(b, nonce);
+    sm4Block(this.#rk, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12), s);
+    for (let j = 0; j < 4; j++) wr(b, 4 * j, mac[j]! ^ s[j]!);
+    out.set(b.subarray(0, this.#tagLength), at);
+    b.fill(0);
+    mac.fill(0);
+  }
+}
+
+/** Sets `b` to counter block 0: flags q − 1, the nonce, and a zero counter. */
+function counterBlock(b: Uint8Array, nonce: Uint8Array): void {
+  b.fill(0);
+  b[0] = 14 - nonce.length;
+  b.set(nonce, 1);
+}
+
+function checkNonce(nonce: Uint8Array, n: number): void {
+  if (!(nonce instanceof Uint8Array) || nonce.length < 7 || nonce.length > 13) {
+    throw new RangeError(`sm4-ccm: nonce must be 7 to 13 bytes (12 for TLS)`);
+  }
+  const q = 15 - nonce.length;
+  if (q < 6 && n >= 2 ** (8 * q)) {
+    throw new RangeError(`sm4-ccm: message of ${n} bytes too long for a ${nonce.length}-byte nonce`);
+  }
+}
