@@ -64,6 +64,12 @@ export interface NetworkFilter {
   onData(data: Uint8Array, endStream: boolean): NetworkFilterStatus;
   /** The downstream connection closed. */
   onClose?(reason: string): void;
+  /** The downstream connection's output passed its high watermark (stop producing into it). */
+  onWriteBlocked?(): void;
+  /** The downstream connection's output drained below its low watermark. */
+  onWriteDrained?(): void;
+  /** Graceful drain: finish what is in flight, then close (HTTP: `connection: close` on the next response). */
+  drain?(): void;
 }
 
 /** What the network filter manager offers a filter. */
@@ -83,6 +89,8 @@ export interface NetworkFilterContext {
   readonly listenerName: string;
   /** True once the server is draining (connection managers stop keep-alive). */
   readonly draining: () => boolean;
+  /** The listener's per-connection buffer limit in bytes. */
+  readonly bufferLimit: number;
 }
 
 /** A network filter factory, listed in `filters/network/mod.ts`, keyed by typed-config `@type`. */

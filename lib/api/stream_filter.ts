@@ -67,8 +67,19 @@ export interface StreamFilterCallbacks {
   resetStream(): void;
   /** Stop reading the downstream until `readEnable` (watermark flow control). */
   readDisable(disable: boolean): void;
-  /** The decoded request body buffered so far (for `"stop-and-buffer"` users and retries). */
-  readonly bufferedRequestBody: Uint8Array[];
+  /**
+   * Watermark callbacks for the downstream connection's write buffer: the router pauses reading its upstream while
+   * the downstream cannot keep up. Removed automatically when the stream ends.
+   */
+  addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks): void;
+  /** Bytes of request body a filter may buffer (the listener's per-connection buffer limit). */
+  readonly decoderBufferLimit: number;
+}
+
+/** Told when a write buffer passes its high watermark and when it drains below the low one. */
+export interface WatermarkCallbacks {
+  onAboveWriteBufferHighWatermark(): void;
+  onBelowWriteBufferLowWatermark(): void;
 }
 
 /** A filter's per-stream instance. All hooks are optional. */

@@ -1,0 +1,236 @@
+/**
+ * `envoy.filters.http.fault`: injects delays and aborts, by percentage and by request header, to test how
+ * services behave when their dependencies fail (Envoy's `HTTPFault`).
+ *
+ * Header-controlled faults (`x-envoy-fault-delay-request: <ms>`, `x-envoy-fault-abort-request: <status>`, with
+ * `...-percentage` companions) act only when the config enables `header_delay` / `header_abort`, as in Envoy.
+ *
+ * @module
+ */
+import { ConfigError } from "../../lib/api/errors.ts";
+import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { Counter, Gauge } from "../../lib/api/stats.ts";
+import type { FilterResult, HttpFilterFactory, StreamFilter, StreamFilterCallbacks } from "../../lib/api/stream_filter.ts";
+import { ObjReader } from "../../lib/config/reader.ts";
+
+/** The fault filter's `@type`. */
+export const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+
+/** A probability as Envoy's FractionalPercent, normalised to [0, 1]. */
+export type Fraction = number;
+
+/** Parsed fault config. */
+export interface FaultConfig {
+  readonly delay?: { readonly fixedMs?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
+  readonly abort?: { readonly status?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
+  /** Only requests routed to this cluster are faulted. */
+  readonly upstreamCluster?: string;
+  /** All of these request headers must be present with these exact values (a subset of Envoy's matchers). */
+  readonly headers: readonly { name: string; exact?: string; present?: boolean; invert: boolean }[];
+  readonly maxActiveFaults?: number;
+}
+
+const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
+
+/** Parses a FractionalPercent (`{numerator, denominator}`); absent means 0, as in Envoy's proto. */
+export function parseFractionalPercent(o: ObjReader | undefined): Fraction {
+  if (!o) return 0;
+  const n = o.int("numerator", { min: 0 }) ?? 0;
+  const d = o.enumOf("denominator", ["HUNDRED", "TEN_THOUSAND", "MILLION"] as const) ?? "HUNDRED";
+  o.done();
+  return Math.min(1, n / DENOMINATORS[d]);
+}
+
+function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConfig {
+  const o = new ObjReader(raw, path);
+  o.skip("@type");
+  const cfg: { -readonly [K in keyof FaultConfig]: FaultConfig[K] } = { headers: [] };
+  const d = o.obj("delay");
+  if (d) {
+    const which = d.oneOf(["fixed_delay", "header_delay"] as const, { required: true });
+    const fixedMs = which === "fixed_delay" ? d.durationMs("fixed_delay") : undefined;
+    if (which === "header_delay") d.obj("header_delay")?.done();
+    const fraction = parseFractionalPercent(d.obj("percentage"));
+    d.done();
+    cfg.delay = { ...(fixedMs !== undefined ? { fixedMs } : {}), fromHeader: which === "header_delay", fraction };
+  }
+  const a = o.obj("abort");
+  if (a) {
+    const which = a.oneOf(["http_status", "grpc_status", "header_abort"] as const, { required: true });
+    if (which === "grpc_status") a.unsupported("grpc_status", "is not supported yet (gRPC comes with HTTP/2)");
+    const status = which === "http_status" ? a.int("http_status", { min: 200, max: 599 }) : undefined;
+    if (which === "header_abort") a.obj("header_abort")?.done();
+    const fraction = parseFractionalPercent(a.obj("percentage"));
+    a.done();
+    cfg.abort = { ...(status !== undefined ? { status } : {}), fromHeader: which === "header_abort", fraction };
+  }
+  const uc = o.str("upstream_cluster");
+  if (uc !== undefined) cfg.upstreamCluster = uc;
+  cfg.headers = o.objs("headers", (h) => {
+    const name = h.str("name", { required: true }).toLowerCase();
+    const invert = h.bool("invert_match") ?? false;
+    const present = h.bool("present_match");
+    let exact = h.str("exact_match");
+    const sm = h.obj("string_match");
+    if (sm) {
+      exact = sm.str("exact");
+      if (exact === undefined) throw new ConfigError(sm.path, "only exact string matches are supported by the fault filter");
+      sm.done();
+    }
+    if (exact === undefined && present === undefined) {
+      throw new ConfigError(h.path, "one of exact_match, string_match.exact, present_match is required");
+    }
+    return { name, invert, ...(exact !== undefined ? { exact } : {}), ...(present !== undefined ? { present } : {}) };
+  });
+  const maf = o.int("max_active_faults", { min: 0 });
+  if (maf !== undefined) cfg.maxActiveFaults = maf;
+  o.strs("downstream_nodes").length > 0 && o.unsupported("downstream_nodes");
+  o.unsupported("response_rate_limit", "is not supported yet");
+  o.skip("delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime");
+  o.skip("max_active_faults_runtime", "response_rate_limit_percent_runtime", "abort_grpc_status_runtime");
+  o.bool("disable_downstream_cluster_stats");
+  o.unsupported("filter_metadata");
+  o.done();
+  return cfg;
+}
+
+interface FaultStats {
+  delays_injected: Counter;
+  aborts_injected: Counter;
+  active_faults: Gauge;
+  faults_overflow: Counter;
+}
+
+const statsByScope = new WeakMap<object, FaultStats>();
+
+function headerFraction(h: HeaderMap, name: string, cap: Fraction): Fraction {
+  const v = h.get(name);
+  if (v === undefined) return cap;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) return cap;
+  // The header value is a numerator over the configured denominator; never above the configured percentage.
+  return Math.min(cap, n / 100);
+}
+
+/** The per-stream fault filter. */
+export class FaultFilter implements StreamFilter {
+  readonly #cfg: FaultConfig;
+  readonly #cb: StreamFilterCallbacks;
+  readonly #stats: FaultStats;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #active = false;
+
+  constructor(cfg: FaultConfig, cb: StreamFilterCallbacks, stats: FaultStats) {
+    this.#cfg = cfg;
+    this.#cb = cb;
+    this.#stats = stats;
+  }
+
+  #matches(h: HeaderMap): boolean {
+    for (const m of this.#cfg.headers) {
+      const v = h.get(m.name);
+      let ok = m.exact !== undefined ? v === m.exact : (v !== undefined) === (m.present ?? true);
+      if (m.invert) ok = !ok;
+      if (!ok) return false;
+    }
+    if (this.#cfg.upstreamCluster !== undefined) {
+      const route = this.#cb.route as { route?: { action?: { cluster?: string } } } | null;
+      if (route?.route?.action?.cluster !== this.#cfg.upstreamCluster) return false;
+    }
+    return true;
+  }
+
+  decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
+    const cfg = this.#cfg;
+    if (!cfg.delay && !cfg.abort) return "continue";
+    if (!this.#matches(headers)) return "continue";
+    let delayMs: number | undefined;
+    if (cfg.delay) {
+      const d = cfg.delay;
+      let ms = d.fixedMs;
+      let frac = d.fraction;
+      if (d.fromHeader) {
+        const v = Number(headers.get("x-envoy-fault-delay-request"));
+        ms = Number.isFinite(v) && v > 0 ? v : undefined;
+        frac = headerFraction(headers, "x-envoy-fault-delay-request-percentage", frac);
+      }
+      if (ms !== undefined && ms > 0 && Math.random() < frac) delayMs = ms;
+    }
+    let abortStatus: number | undefined;
+    if (cfg.abort) {
+      const a = cfg.abort;
+      let status = a.status;
+      let frac = a.fraction;
+      if (a.fromHeader) {
+        const v = Number(headers.get("x-envoy-fault-abort-request"));
+        status = Number.isInteger(v) && v >= 200 && v < 600 ? v : undefined;
+        frac = headerFraction(headers, "x-envoy-fault-abort-request-percentage", frac);
+      }
+      if (status !== undefined && Math.random() < frac) abortStatus = status;
+    }
+    if (delayMs === undefined && abortStatus === undefined) return "continue";
+    if (cfg.maxActiveFaults !== undefined && this.#stats.active_faults.value >= cfg.maxActiveFaults) {
+      this.#stats.faults_overflow.inc();
+      return "continue";
+    }
+    this.#active = true;
+    this.#stats.active_faults.inc();
+    if (delayMs === undefined) {
+      this.#abort(abortStatus!);
+      return "stop";
+    }
+    this.#stats.delays_injected.inc();
+    this.#cb.streamInfo.responseFlags.push("DI");
+    return new Promise((resolve) => {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (abortStatus !== undefined) {
+          this.#abort(abortStatus);
+          resolve("stop");
+        } else {
+          this.#end();
+          resolve("continue");
+        }
+      }, delayMs);
+    });
+  }
+
+  #abort(status: number): void {
+    this.#stats.aborts_injected.inc();
+    this.#end();
+    this.#cb.sendLocalReply(status, "fault filter abort", { responseFlag: "FI", details: "fault_filter_abort" });
+  }
+
+  #end(): void {
+    if (this.#active) {
+      this.#active = false;
+      this.#stats.active_faults.dec();
+    }
+  }
+
+  onDestroy(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#end();
+  }
+}
+
+/** The fault filter factory. */
+export const faultFilterFactory: HttpFilterFactory<FaultConfig> = {
+  name: "envoy.filters.http.fault",
+  configTypes: [FAULT_TYPE],
+  parseConfig: parseFaultConfig,
+  create(config, callbacks, context) {
+    let stats = statsByScope.get(context.scope);
+    if (!stats) {
+      const s = context.scope.scope("fault");
+      stats = {
+        delays_injected: s.counter("delays_injected"),
+        aborts_injected: s.counter("aborts_injected"),
+        active_faults: s.gauge("active_faults"),
+        faults_overflow: s.counter("faults_overflow"),
+      };
+      statsByScope.set(context.scope, stats);
+    }
+    return new FaultFilter(config, callbacks, stats);
+  },
+};

@@ -1,0 +1,577 @@
+/**
+ * `envoy.filters.http.router`: the terminal HTTP filter that forwards a request to an upstream cluster.
+ *
+ * Per request: take the route, answer direct responses and redirects, pick the cluster and a host, place the
+ * stream on the host's pool, stream the request up and the response down. Handles the route's timeout (from the
+ * end of the request) and per-try timeout, retries per `retry_policy` (on other hosts, with jittered backoff), and
+ * transparently re-sends a request once when a reused keep-alive connection turns out to have been closed by the
+ * upstream before answering — so a stale pooled connection never surfaces as a 502.
+ *
+ * @module
+ */
+import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/api/codec.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
+import type {
+  FilterFactoryContext,
+  FilterStatus,
+  HttpFilterFactory,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "../../lib/api/stream_filter.ts";
+import type { ResponseFlag } from "../../lib/api/stream_info.ts";
+import type {
+  Cancellable,
+  Cluster,
+  ClusterManager,
+  Host,
+  PoolCallbacks,
+  PoolFailureReason,
+  PoolReadyInfo,
+} from "../../lib/api/upstream.ts";
+import { ObjReader } from "../../lib/config/reader.ts";
+import {
+  applyRequestMutations,
+  applyResponseMutations,
+  directResponse,
+  redirectLocation,
+  RetryState,
+  rewriteHost,
+  rewritePath,
+  selectCluster,
+} from "../../lib/router/mod.ts";
+import type { RouteAction, RouteResult } from "../../lib/router/mod.ts";
+
+/** The Router filter's `@type`. */
+export const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+
+/** Parsed router filter config. */
+export interface RouterConfig {
+  /** Do not add `x-envoy-upstream-service-time` and friends. */
+  readonly suppressEnvoyHeaders: boolean;
+}
+
+/** How many times a request is re-sent because a reused connection was found closed. */
+const MAX_STALE_CONNECTION_RETRIES = 3;
+
+const textEncoder = new TextEncoder();
+
+function parseRouterConfig(raw: Record<string, unknown>, path: string): RouterConfig {
+  const o = new ObjReader(raw, path);
+  o.skip("@type");
+  o.bool("dynamic_stats");
+  o.bool("start_child_span");
+  const suppressEnvoyHeaders = o.bool("suppress_envoy_headers") ?? false;
+  o.bool("respect_expected_rq_timeout");
+  o.strs("strict_check_headers");
+  o.unsupported("upstream_log");
+  o.unsupported("upstream_log_options");
+  o.unsupported("upstream_http_filters");
+  o.bool("suppress_grpc_request_failure_code_stats");
+  o.done();
+  return { suppressEnvoyHeaders };
+}
+
+/** One attempt at the upstream: a pool stream and its response decoder. */
+class UpstreamRequest implements StreamDecoder, PoolCallbacks {
+  readonly router: RouterFilter;
+  readonly host: Host;
+  encoder: StreamEncoder | undefined;
+  info: PoolReadyInfo | undefined;
+  handle: Cancellable | undefined;
+  /** Any response byte (headers) received. */
+  gotResponse = false;
+  responseComplete = false;
+  requestEncodedEnd = false;
+  done = false;
+  perTryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly startMono = performance.now();
+
+  constructor(router: RouterFilter, host: Host) {
+    this.router = router;
+    this.host = host;
+  }
+
+  // PoolCallbacks
+  onPoolReady(encoder: StreamEncoder, info: PoolReadyInfo): void {
+    this.handle = undefined;
+    if (this.done) {
+      encoder.resetStream("local-reset");
+      return;
+    }
+    this.encoder = encoder;
+    this.info = info;
+    this.router.onPoolReady(this);
+  }
+
+  onPoolFailure(reason: PoolFailureReason, detail: string, host: Host): void {
+    this.handle = undefined;
+    if (this.done) return;
+    this.router.onPoolFailure(this, reason, detail, host);
+  }
+
+  // StreamDecoder (the upstream response)
+  decode1xxHeaders(_headers: HeaderMap): void {
+    // The connection manager already answered `Expect: 100-continue` downstream.
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    if (this.done) return;
+    this.gotResponse = true;
+    if (endStream) this.responseComplete = true;
+    this.router.onUpstreamHeaders(this, headers, endStream);
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.done) return;
+    if (endStream) this.responseComplete = true;
+    this.router.onUpstreamData(this, data, endStream);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    if (this.done) return;
+    this.responseComplete = true;
+    this.router.onUpstreamTrailers(this, trailers);
+  }
+
+  onReset(reason: StreamResetReason, detail?: string): void {
+    if (this.done) return;
+    this.router.onUpstreamReset(this, reason, detail ?? reason);
+  }
+
+  /** Abandons this attempt: cancel a pending pool request or reset the upstream stream. */
+  abandon(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.perTryTimer !== undefined) clearTimeout(this.perTryTimer);
+    this.handle?.cancel();
+    this.handle = undefined;
+    if (this.encoder && !this.responseComplete) this.encoder.resetStream("local-reset");
+  }
+
+  finish(): void {
+    this.done = true;
+    if (this.perTryTimer !== undefined) clearTimeout(this.perTryTimer);
+  }
+}
+
+/** The per-stream router. */
+export class RouterFilter implements StreamFilter {
+  readonly #cb: StreamFilterCallbacks;
+  readonly #cm: ClusterManager;
+  readonly #config: RouterConfig;
+  #route: RouteResult | undefined;
+  #action: RouteAction | undefined;
+  #cluster: Cluster | undefined;
+  #headers: HeaderMap | undefined;
+  #upstream: UpstreamRequest | undefined;
+  #retry: RetryState | undefined;
+  /** Request body kept for retries; undefined once it outgrew the buffer limit. */
+  #body: Uint8Array[] | undefined = [];
+  #bodyBytes = 0;
+  #trailers: HeaderMap | undefined;
+  #requestEnded = false;
+  #downstreamStarted = false;
+  #globalTimer: ReturnType<typeof setTimeout> | undefined;
+  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  #attempts = 0;
+  #staleRetries = 0;
+  #triedHosts: Set<Host> | undefined;
+  #destroyed = false;
+  #start = performance.now();
+  #upstreamPaused = false;
+
+  constructor(config: RouterConfig, callbacks: StreamFilterCallbacks, context: FilterFactoryContext) {
+    this.#config = config;
+    this.#cb = callbacks;
+    this.#cm = context.clusterManager as ClusterManager;
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
+    const cb = this.#cb;
+    const info = cb.streamInfo;
+    const route = cb.route as RouteResult | null | undefined;
+    if (!route) {
+      cb.sendLocalReply(404, "", { responseFlag: "NR", details: "route_not_found" });
+      return "stop";
+    }
+    this.#route = route;
+    if (route.route.name !== undefined) info.routeName = route.route.name;
+    if (route.vhost.name !== undefined) info.virtualHostName = route.vhost.name;
+    const mutationCtx = this.#mutationContext();
+
+    const dr = route.route.directResponse;
+    if (dr) {
+      const r = directResponse(dr);
+      const h = new HeaderMap([":status", String(r.status)]);
+      const body = r.body === undefined ? undefined : (typeof r.body === "string" ? textEncoder.encode(r.body) : r.body);
+      h.set("content-length", String(body?.length ?? 0));
+      if (body && body.length > 0) h.set("content-type", r.contentType ?? "text/plain");
+      applyResponseMutations(route, h, mutationCtx);
+      info.responseCodeDetails = "direct_response";
+      const isHead = headers.get(":method") === "HEAD";
+      cb.encodeHeaders(h, !body || body.length === 0 || isHead);
+      if (body && body.length > 0 && !isHead) cb.encodeData(body, true);
+      return "stop";
+    }
+    const redirect = route.route.redirect;
+    if (redirect) {
+      const r = redirectLocation(redirect, headers, cb.connection.secure);
+      const h = new HeaderMap([":status", String(r.status), "location", r.location, "content-length", "0"]);
+      applyResponseMutations(route, h, mutationCtx);
+      info.responseCodeDetails = "direct_response";
+      cb.encodeHeaders(h, true);
+      return "stop";
+    }
+    const action = route.route.action;
+    if (!action) {
+      cb.sendLocalReply(404, "", { responseFlag: "NR", details: "route_not_found" });
+      return "stop";
+    }
+    this.#action = action;
+    const clusterName = selectCluster(action, headers);
+    const cluster = clusterName === undefined ? undefined : this.#cm.get(clusterName);
+    if (!cluster) {
+      cb.sendLocalReply(503, "", { responseFlag: "NC", details: "cluster_not_found" });
+      return "stop";
+    }
+    this.#cluster = cluster;
+    info.upstreamCluster = cluster.info.name;
+
+    // Request transformations, once for all attempts.
+    rewritePath(action, headers);
+    applyRequestMutations(route, headers, mutationCtx);
+    rewriteHost(action, headers, undefined);
+    if (action.timeoutMs > 0 && !this.#config.suppressEnvoyHeaders) {
+      headers.set("x-envoy-expected-rq-timeout-ms", String(action.perTryTimeoutMs || action.timeoutMs));
+    }
+    this.#headers = headers;
+    this.#retry = action.retryPolicy ? new RetryState(action.retryPolicy) : undefined;
+    if (endStream) this.#onRequestEnd();
+    this.#startAttempt();
+    return "stop";
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
+    if (this.#destroyed || !this.#cluster) return "stop";
+    this.#keepBody(data);
+    const up = this.#upstream;
+    if (endStream) this.#onRequestEnd();
+    if (up?.encoder && !up.done) {
+      up.encoder.encodeData(data, endStream);
+      if (endStream) up.requestEncodedEnd = true;
+    }
+    return "stop";
+  }
+
+  decodeTrailers(trailers: HeaderMap): FilterStatus {
+    if (this.#destroyed || !this.#cluster) return "stop";
+    this.#trailers = trailers;
+    this.#onRequestEnd();
+    const up = this.#upstream;
+    if (up?.encoder && !up.done) {
+      up.encoder.encodeTrailers(trailers);
+      up.requestEncodedEnd = true;
+    }
+    return "stop";
+  }
+
+  onDestroy(): void {
+    this.#destroyed = true;
+    this.#clearTimers();
+    if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
+    this.#upstream = undefined;
+  }
+
+  #mutationContext() {
+    const cb = this.#cb;
+    return {
+      streamInfo: cb.streamInfo,
+      downstreamRemoteAddress: cb.streamInfo.downstreamRemoteAddress,
+      downstreamLocalAddress: cb.streamInfo.downstreamLocalAddress,
+      protocol: cb.streamInfo.protocol ?? "HTTP/1.1",
+      requestHeaders: cb.requestHeaders,
+    };
+  }
+
+  #keepBody(data: Uint8Array): void {
+    if (this.#body === undefined) return;
+    if (!this.#retry && this.#staleRetries >= MAX_STALE_CONNECTION_RETRIES) {
+      this.#body = undefined;
+      return;
+    }
+    this.#bodyBytes += data.length;
+    if (this.#bodyBytes > this.#cb.decoderBufferLimit) {
+      // Too big to replay: no retries for this request.
+      this.#body = undefined;
+      return;
+    }
+    this.#body.push(data.slice());
+  }
+
+  #onRequestEnd(): void {
+    if (this.#requestEnded) return;
+    this.#requestEnded = true;
+    const ms = this.#action?.timeoutMs ?? 0;
+    if (ms > 0) {
+      this.#globalTimer = setTimeout(() => this.#onGlobalTimeout(), ms);
+    }
+  }
+
+  #clearTimers(): void {
+    if (this.#globalTimer !== undefined) clearTimeout(this.#globalTimer);
+    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer);
+    this.#globalTimer = undefined;
+    this.#backoffTimer = undefined;
+  }
+
+  #startAttempt(): void {
+    if (this.#destroyed) return;
+    const cluster = this.#cluster!;
+    const avoid = this.#triedHosts;
+    const host = cluster.chooseHost(avoid ? { avoid, downstreamHeaders: this.#headers! } : { downstreamHeaders: this.#headers! });
+    if (!host) {
+      cluster.info.stats.upstream_cx_none_healthy.inc();
+      this.#fail(503, "no healthy upstream", "UH", "no_healthy_upstream");
+      return;
+    }
+    this.#attempts++;
+    this.#cb.streamInfo.attemptCount = this.#attempts;
+    this.#cb.streamInfo.upstreamHost = host.key;
+    const up = new UpstreamRequest(this, host);
+    this.#upstream = up;
+    const perTry = this.#action!.perTryTimeoutMs;
+    if (perTry > 0) up.perTryTimer = setTimeout(() => this.#onPerTryTimeout(up), perTry);
+    const handle = cluster.httpPool(host).newStream(up, up);
+    if (handle && !up.done && !up.encoder) up.handle = handle;
+  }
+
+  onPoolReady(up: UpstreamRequest): void {
+    if (up !== this.#upstream) return;
+    const enc = up.encoder!;
+    const info = up.info!;
+    const cb = this.#cb;
+    cb.streamInfo.upstreamLocalAddress = `${info.connection.localAddress}:${info.connection.localPort}`;
+    let headers = this.#headers!;
+    if (this.#action!.autoHostRewrite || this.#route!.vhost.includeRequestAttemptCount) {
+      headers = headers.clone();
+      rewriteHost(this.#action!, headers, up.host);
+      if (this.#route!.vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", String(this.#attempts));
+    }
+    const body = this.#body;
+    const hasBody = body !== undefined && body.length > 0;
+    const end = this.#requestEnded && !hasBody && this.#trailers === undefined;
+    enc.encodeHeaders(headers, end);
+    if (this.#bodyBytes > 0 && body === undefined && this.#attempts + this.#staleRetries > 1) {
+      // Cannot happen: retries are disabled once the body is dropped.
+      up.abandon();
+      return;
+    }
+    if (hasBody) {
+      for (let i = 0; i < body.length; i++) {
+        const last = i === body.length - 1 && this.#requestEnded && this.#trailers === undefined;
+        enc.encodeData(body[i]!, last);
+      }
+      if (!this.#retry && this.#staleRetries >= MAX_STALE_CONNECTION_RETRIES) this.#body = undefined;
+    }
+    if (this.#trailers) enc.encodeTrailers(this.#trailers);
+    if (this.#requestEnded) up.requestEncodedEnd = true;
+    if (this.#upstreamPaused) info.connection.readDisable(true);
+  }
+
+  onPoolFailure(up: UpstreamRequest, reason: PoolFailureReason, detail: string, host: Host): void {
+    if (up !== this.#upstream) return;
+    up.finish();
+    this.#cb.streamInfo.upstreamTransportFailureReason = detail;
+    if (reason === "overflow") {
+      this.#fail(503, "upstream connect error or disconnect/reset before headers. reset reason: overflow", "UO", "upstream_reset_before_response_started{overflow}");
+      return;
+    }
+    if (this.#maybeRetryReset("connect-failure", host)) return;
+    this.#fail(
+      503,
+      `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${detail}`,
+      "UF",
+      "upstream_reset_before_response_started{connection_failure}",
+    );
+  }
+
+  onUpstreamHeaders(up: UpstreamRequest, headers: HeaderMap, endStream: boolean): void {
+    if (up !== this.#upstream) return;
+    const status = Number(headers.get(":status"));
+    const cluster = this.#cluster!;
+    const retry = this.#retry;
+    if (retry && !this.#downstreamStarted && this.#canReplay() && retry.shouldRetryHeaders(status, headers)) {
+      if (this.#scheduleRetry(up, "retriable status")) return;
+    }
+    if (up.perTryTimer !== undefined) {
+      clearTimeout(up.perTryTimer);
+      up.perTryTimer = undefined;
+    }
+    const st = cluster.info.stats;
+    if (status < 200) st.upstream_rq_1xx.inc();
+    else if (status < 300) st.upstream_rq_2xx.inc();
+    else if (status < 400) st.upstream_rq_3xx.inc();
+    else if (status < 500) st.upstream_rq_4xx.inc();
+    else st.upstream_rq_5xx.inc();
+    if (this.#attempts > 1 && status < 500) st.upstream_rq_retry_success.inc();
+    const info = this.#cb.streamInfo;
+    info.firstUpstreamRxMs = performance.now() - info.startMono;
+    if (!this.#config.suppressEnvoyHeaders) {
+      headers.set("x-envoy-upstream-service-time", String(Math.round(performance.now() - up.startMono)));
+    }
+    applyResponseMutations(this.#route!, headers, { ...this.#mutationContext(), upstreamHost: up.host.key });
+    this.#downstreamStarted = true;
+    if (endStream) this.#upstreamDone(up);
+    this.#cb.encodeHeaders(headers, endStream);
+  }
+
+  onUpstreamData(up: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
+    if (up !== this.#upstream) return;
+    if (endStream) this.#upstreamDone(up);
+    this.#cb.encodeData(data, endStream);
+  }
+
+  onUpstreamTrailers(up: UpstreamRequest, trailers: HeaderMap): void {
+    if (up !== this.#upstream) return;
+    this.#upstreamDone(up);
+    this.#cb.encodeTrailers(trailers);
+  }
+
+  #upstreamDone(up: UpstreamRequest): void {
+    up.finish();
+    this.#clearTimers();
+  }
+
+  onUpstreamReset(up: UpstreamRequest, reason: StreamResetReason, detail: string): void {
+    if (up !== this.#upstream) return;
+    up.finish();
+    const cluster = this.#cluster!;
+    if (this.#downstreamStarted) {
+      // Mid-response: nothing to retry; the downstream sees the reset.
+      cluster.info.stats.upstream_rq_rx_reset.inc();
+      this.#cb.streamInfo.responseFlags.push("UR");
+      this.#cb.resetStream();
+      return;
+    }
+    // A reused keep-alive connection that the upstream had already closed: re-send on another connection.
+    if (
+      !up.gotResponse && up.info?.reused && reason === "connection-termination" &&
+      this.#staleRetries < MAX_STALE_CONNECTION_RETRIES && this.#canReplay()
+    ) {
+      this.#staleRetries++;
+      this.#attempts--;
+      this.#startAttempt();
+      return;
+    }
+    cluster.info.stats.upstream_rq_rx_reset.inc();
+    if (reason === "protocol-error") {
+      this.#fail(502, `upstream protocol error: ${detail}`, "UPE", "upstream_reset_before_response_started{protocol_error}");
+      return;
+    }
+    if (this.#maybeRetryReset("reset", up.host)) return;
+    this.#fail(
+      503,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${reason === "connection-termination" ? "connection termination" : reason}`,
+      "UC",
+      "upstream_reset_before_response_started{connection_termination}",
+    );
+  }
+
+  #canReplay(): boolean {
+    return this.#body !== undefined;
+  }
+
+  #maybeRetryReset(kind: "connect-failure" | "reset" | "timeout", host: Host): boolean {
+    const retry = this.#retry;
+    if (!retry || this.#downstreamStarted || !this.#canReplay()) return false;
+    if (!retry.shouldRetryReset(kind)) return false;
+    (this.#triedHosts ??= new Set()).add(host);
+    return this.#retryAfterBackoff();
+  }
+
+  #scheduleRetry(up: UpstreamRequest, _why: string): boolean {
+    (this.#triedHosts ??= new Set()).add(up.host);
+    const ok = this.#retryAfterBackoff();
+    if (ok) up.abandon();
+    return ok;
+  }
+
+  /** Consumes a retry and schedules the next attempt; false when no retry is left. */
+  #retryAfterBackoff(): boolean {
+    const retry = this.#retry!;
+    const cluster = this.#cluster!;
+    if (retry.remaining <= 0) {
+      if (!this.#cb.streamInfo.responseFlags.includes("URX")) this.#cb.streamInfo.responseFlags.push("URX");
+      return false;
+    }
+    retry.consume();
+    cluster.info.stats.upstream_rq_retry.inc();
+    const delay = retry.nextBackoffMs();
+    this.#upstream = undefined;
+    this.#backoffTimer = setTimeout(() => {
+      this.#backoffTimer = undefined;
+      this.#startAttempt();
+    }, delay);
+    return true;
+  }
+
+  #onPerTryTimeout(up: UpstreamRequest): void {
+    up.perTryTimer = undefined;
+    if (up !== this.#upstream || up.done || this.#downstreamStarted) return;
+    this.#cluster!.info.stats.upstream_rq_per_try_timeout.inc();
+    up.abandon();
+    if (this.#maybeRetryReset("timeout", up.host)) return;
+    this.#cluster!.info.stats.upstream_rq_timeout.inc();
+    this.#fail(504, "upstream request timeout", "UT", "response_timeout");
+  }
+
+  #onGlobalTimeout(): void {
+    this.#globalTimer = undefined;
+    if (this.#destroyed) return;
+    this.#cluster?.info.stats.upstream_rq_timeout.inc();
+    if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
+    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer);
+    if (this.#downstreamStarted) {
+      this.#cb.streamInfo.responseFlags.push("UT");
+      this.#cb.resetStream();
+      return;
+    }
+    this.#fail(504, "upstream request timeout", "UT", "response_timeout");
+  }
+
+  #fail(status: number, body: string, flag: ResponseFlag, details: string): void {
+    this.#clearTimers();
+    if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
+    this.#cb.sendLocalReply(status, body, { responseFlag: flag, details });
+  }
+
+  /** Router-side watermark: pause the upstream while the downstream can't keep up. */
+  onAboveWriteBufferHighWatermark(): void {
+    this.#upstreamPaused = true;
+    this.#upstream?.info?.connection.readDisable(true);
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    if (!this.#upstreamPaused) return;
+    this.#upstreamPaused = false;
+    this.#upstream?.info?.connection.readDisable(false);
+  }
+
+  /** Time since the router saw the request (for logs). */
+  get elapsedMs(): number {
+    return performance.now() - this.#start;
+  }
+}
+
+/** The router filter factory (terminal). */
+export const routerFilterFactory: HttpFilterFactory<RouterConfig> = {
+  name: "envoy.filters.http.router",
+  configTypes: [ROUTER_TYPE],
+  terminal: true,
+  parseConfig: parseRouterConfig,
+  create(config, callbacks, context) {
+    const f = new RouterFilter(config, callbacks, context);
+    callbacks.addDownstreamWatermarkCallbacks(f);
+    return f;
+  },
+};

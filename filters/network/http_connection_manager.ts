@@ -1,0 +1,62 @@
+/**
+ * `envoy.filters.network.http_connection_manager`: the network filter that speaks HTTP, as a factory over
+ * `lib/stream` (config parsing in `hcm_config.ts`, the per-connection manager in `conn_manager.ts`).
+ *
+ * @module
+ */
+import type { NetworkFilterFactory } from "../../lib/api/network.ts";
+import type { CodecFactory } from "../../lib/api/codec.ts";
+import type { Registries } from "../../lib/config/registry.ts";
+import { createAccessLogger } from "../../lib/observe/access_log.ts";
+import { getLogger } from "../../lib/observe/log.ts";
+import { RouteTable } from "../../lib/router/mod.ts";
+import { ConnectionManager, createHcmStats } from "../../lib/stream/conn_manager.ts";
+import type { ConnManagerShared } from "../../lib/stream/conn_manager.ts";
+import { HCM_TYPE, parseHcmConfig } from "../../lib/stream/hcm_config.ts";
+import type { HcmConfig } from "../../lib/stream/hcm_config.ts";
+
+/** Parsed config plus the codec chosen for it. */
+export interface HcmFilterConfig {
+  readonly hcm: HcmConfig;
+  readonly codec: CodecFactory;
+}
+
+const log = getLogger("http");
+/** One shared state per (config, stats root): route table, stats, loggers are built once, not per connection. */
+const sharedCache = new WeakMap<HcmFilterConfig, WeakMap<object, ConnManagerShared>>();
+
+/** The HTTP connection manager network filter factory. */
+export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig> = {
+  name: "envoy.filters.network.http_connection_manager",
+  configTypes: [HCM_TYPE],
+  terminal: true,
+  parseConfig(raw, path, registries) {
+    const r = registries as Registries;
+    const hcm = parseHcmConfig(raw, path, r);
+    const codec = r.codecs.byName("http1");
+    if (!codec) throw new Error("the http1 codec is not registered");
+    return { hcm, codec };
+  },
+  create(config, callbacks, context) {
+    let byRoot = sharedCache.get(config);
+    if (!byRoot) sharedCache.set(config, byRoot = new WeakMap());
+    let shared = byRoot.get(context.stats);
+    if (!shared) {
+      const hcm = config.hcm;
+      const scope = context.stats.scope(`http.${hcm.statPrefix}`);
+      const table = new RouteTable(hcm.routeConfig);
+      shared = {
+        config: hcm,
+        codec: config.codec,
+        stats: createHcmStats(scope),
+        accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
+        routeFor: (headers) => table.route(headers),
+        filterContext: { scope, clusterManager: context.clusterManager },
+        draining: context.draining,
+        bufferLimit: context.bufferLimit,
+      };
+      byRoot.set(context.stats, shared);
+    }
+    return new ConnectionManager(shared, callbacks.connection, (m) => log.debug(m));
+  },
+};

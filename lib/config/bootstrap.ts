@@ -1,0 +1,243 @@
+/**
+ * The bootstrap: Envoy's v3 `Bootstrap` message (the subset Ferry implements), parsed strictly.
+ *
+ * Loading is separate from parsing so the same parser serves files, `--config-yaml` and the embedded default.
+ * Every error is one {@link ConfigError} line naming the field path.
+ *
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "../api/errors.ts";
+import type { NetworkFilterFactory } from "../api/network.ts";
+import { parseClusters } from "../upstream/config.ts";
+import type { ClusterConfig } from "../upstream/config.ts";
+import { describe, ObjReader } from "./reader.ts";
+import type { Registries } from "./registry.ts";
+
+/** A socket address. */
+export interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** One network filter of a chain, with its parsed config. */
+export interface NetworkFilterEntry {
+  readonly name: string;
+  readonly factory: NetworkFilterFactory;
+  readonly config: unknown;
+}
+
+/** A filter chain: its network filters (the last one terminal). */
+export interface FilterChainConfig {
+  readonly name: string;
+  readonly filters: readonly NetworkFilterEntry[];
+}
+
+/** A validated listener. */
+export interface ListenerConfig {
+  readonly name: string;
+  readonly address: SocketAddress;
+  readonly filterChains: readonly FilterChainConfig[];
+  readonly perConnectionBufferLimitBytes: number;
+  readonly reusePort: boolean;
+  /** `listener.<stat name>.` — Envoy uses the address with `:` replaced by `_` unless `stat_prefix` is set. */
+  readonly statPrefix: string;
+  /** Raw config as given, for `/config_dump`. */
+  readonly raw: unknown;
+  readonly path: string;
+}
+
+/** Admin interface settings. */
+export interface AdminConfig {
+  readonly address: SocketAddress;
+  readonly raw: unknown;
+}
+
+/** The validated bootstrap. */
+export interface BootstrapConfig {
+  readonly node: { readonly id: string; readonly cluster: string };
+  readonly admin: AdminConfig | undefined;
+  readonly listeners: readonly ListenerConfig[];
+  readonly clusters: readonly ClusterConfig[];
+  /** Raw documents for `/config_dump`. */
+  readonly raw: Record<string, unknown>;
+  /** Warnings for fields accepted but ignored (layered_runtime). */
+  readonly warnings: readonly string[];
+}
+
+/** Parses a YAML or JSON document (JSON is YAML). Throws ConfigError with the parser's position. */
+export function parseConfigText(text: string, source: string): unknown {
+  try {
+    return parseYaml(text, { strict: true, uniqueKeys: true, prettyErrors: false });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    throw new ConfigError("", `${source}: not valid YAML or JSON: ${msg}`);
+  }
+}
+
+/** Reads a `socket_address` holder (`{socket_address: {address, port_value}}`). */
+export function parseAddress(raw: unknown, path: string): SocketAddress {
+  const o = new ObjReader(raw, path);
+  o.unsupported("pipe", "is not supported (use socket_address)");
+  o.unsupported("envoy_internal_address");
+  const sa = o.obj("socket_address", { required: true })!;
+  const address = sa.str("address", { required: true });
+  sa.enumOf("protocol", ["TCP"] as const, { known: ["UDP"] });
+  if (sa.has("named_port")) sa.unsupported("named_port", "is not supported (use port_value)");
+  const port = sa.int("port_value", { min: 0, max: 65535 });
+  if (port === undefined) throw new ConfigError(sa.at("port_value"), "is required");
+  sa.bool("ipv4_compat");
+  sa.unsupported("resolver_name");
+  sa.done();
+  o.done();
+  return { address, port };
+}
+
+function parseFilterChain(o: ObjReader, index: number, registries: Registries): FilterChainConfig {
+  const name = o.str("name") ?? `chain_${index}`;
+  const m = o.obj("filter_chain_match");
+  if (m && m.keys().length > 0) {
+    throw new ConfigError(m.path, "is not supported yet (one filter chain per listener; TLS chain matching comes with the TLS layer)");
+  }
+  o.unsupported("transport_socket", "is not supported yet (TLS comes with the TLS layer)");
+  o.unsupported("transport_socket_connect_timeout");
+  o.skip("metadata");
+  const filters = o.objs("filters", (f, i) => {
+    const fname = f.str("name", { required: true });
+    const tc = f.obj("typed_config");
+    const fpath = `${o.at("filters")}[${i}]`;
+    f.unsupported("config_discovery");
+    const factory = registries.network.resolve(fname, tc?.str("@type"), fpath);
+    const config = factory.parseConfig(
+      tc ? (tc.raw as Record<string, unknown>) : {},
+      tc ? tc.path : `${fpath}.typed_config`,
+      registries,
+    );
+    return { name: fname, factory, config };
+  }, { nonEmpty: true });
+  filters.forEach((f, i) => {
+    const last = i === filters.length - 1;
+    if (f.factory.terminal && !last) {
+      throw new ConfigError(`${o.at("filters")}[${i}]`, `terminal filter "${f.name}" must be the last in the chain`);
+    }
+    if (last && !f.factory.terminal) {
+      throw new ConfigError(`${o.at("filters")}[${i}]`, `the last network filter must be terminal (http_connection_manager or tcp_proxy), not "${f.name}"`);
+    }
+  });
+  return { name, filters };
+}
+
+/** Parses one Envoy v3 `Listener`. */
+export function parseListener(raw: unknown, path: string, registries: Registries): ListenerConfig {
+  const o = new ObjReader(raw, path);
+  const address = parseAddress(o.value("address", { required: true }), o.at("address"));
+  const name = o.str("name") ?? `${address.address}:${address.port}`;
+  const chains = o.objs("filter_chains", (c, i) => parseFilterChain(c, i, registries));
+  const dfc = o.obj("default_filter_chain");
+  if (dfc) {
+    chains.push(parseFilterChain(dfc, chains.length, registries));
+    dfc.done();
+  }
+  if (chains.length === 0) throw new ConfigError(o.at("filter_chains"), "must have at least one entry");
+  if (chains.length > 1) {
+    throw new ConfigError(o.at("filter_chains"), "more than one filter chain is not supported yet (filter_chain_match comes with the TLS layer)");
+  }
+  if (o.has("listener_filters")) o.unsupported("listener_filters", "is not supported yet (listener filters come with the TLS layer)");
+  const perConnectionBufferLimitBytes = o.int("per_connection_buffer_limit_bytes", { min: 1 }) ?? 1024 * 1024;
+  const reusePort = o.bool("enable_reuse_port") ?? true;
+  const statPrefix = o.str("stat_prefix") ?? `${address.address}_${address.port}`.replace(/:/g, "_");
+  o.enumOf("traffic_direction", ["UNSPECIFIED", "INBOUND", "OUTBOUND"] as const);
+  o.enumOf("drain_type", ["DEFAULT", "MODIFY_ONLY"] as const);
+  o.skip("metadata", "continue_on_listener_filters_timeout", "listener_filters_timeout");
+  o.unsupported("socket_options");
+  o.unsupported("additional_addresses");
+  o.unsupported("udp_listener_config");
+  o.unsupported("api_listener");
+  o.unsupported("connection_balance_config");
+  o.unsupported("transparent");
+  o.unsupported("freebind");
+  o.unsupported("tcp_fast_open_queue_length");
+  o.unsupported("filter_chain_matcher");
+  o.bool("use_original_dst") && o.unsupported("use_original_dst");
+  o.int("tcp_backlog_size");
+  o.bool("bind_to_port") === false && o.unsupported("bind_to_port", "false is not supported");
+  o.done();
+  return { name, address, filterChains: chains, perConnectionBufferLimitBytes, reusePort, statPrefix, raw, path };
+}
+
+function parseNode(raw: unknown, path: string): { id: string; cluster: string } {
+  if (raw === undefined) return { id: "ferry", cluster: "ferry" };
+  const o = new ObjReader(raw, path);
+  const id = o.str("id") ?? "ferry";
+  const cluster = o.str("cluster") ?? "ferry";
+  o.skip("metadata", "locality", "user_agent_name", "user_agent_version", "user_agent_build_version", "extensions");
+  o.skip("client_features", "listening_addresses", "dynamic_parameters");
+  o.done();
+  return { id, cluster };
+}
+
+function parseAdmin(raw: unknown, path: string): AdminConfig | undefined {
+  if (raw === undefined) return undefined;
+  const o = new ObjReader(raw, path);
+  const addrRaw = o.value("address");
+  const address = addrRaw === undefined ? { address: "127.0.0.1", port: 9901 } : parseAddress(addrRaw, o.at("address"));
+  o.unsupported("access_log", "is not supported for the admin interface");
+  o.str("access_log_path");
+  o.str("profile_path");
+  o.unsupported("socket_options");
+  o.bool("ignore_global_conn_limit");
+  o.done();
+  return { address, raw };
+}
+
+/** Parses a bootstrap document into the validated config. */
+export function parseBootstrap(raw: unknown, registries: Registries): BootstrapConfig {
+  if (raw === null || raw === undefined) throw new ConfigError("", "the configuration is empty");
+  const o = new ObjReader(raw, "");
+  const warnings: string[] = [];
+  const node = parseNode(o.value("node"), "node");
+  const admin = parseAdmin(o.value("admin"), "admin");
+  let listeners: ListenerConfig[] = [];
+  let clusters: ClusterConfig[] = [];
+  const sr = o.obj("static_resources");
+  if (sr) {
+    const seen = new Map<string, number>();
+    listeners = sr.arr("listeners", (item, p, i) => {
+      const l = parseListener(item, p, registries);
+      const prev = seen.get(l.name);
+      if (prev !== undefined) throw new ConfigError(`${p}.name`, `listener ${describe(l.name)} is already defined at static_resources.listeners[${prev}]`);
+      seen.set(l.name, i);
+      return l;
+    });
+    clusters = parseClusters(sr.value("clusters"), sr.at("clusters"));
+    sr.unsupported("secrets", "is not supported yet (secrets come with the TLS layer)");
+    sr.done();
+  }
+  const byAddr = new Map<string, string>();
+  for (const l of listeners) {
+    const k = `${l.address.address}:${l.address.port}`;
+    if (l.address.port !== 0 && byAddr.has(k)) {
+      throw new ConfigError("static_resources.listeners", `listeners "${byAddr.get(k)}" and "${l.name}" both bind ${k}`);
+    }
+    byAddr.set(k, l.name);
+  }
+  o.unsupported("dynamic_resources", "is not supported yet (xDS comes with the xDS client)");
+  if (o.has("layered_runtime")) {
+    o.skip("layered_runtime");
+    warnings.push("layered_runtime is accepted but ignored: Ferry has no runtime layer");
+  }
+  o.skip("stats_flush_interval");
+  o.unsupported("stats_sinks");
+  o.unsupported("stats_config");
+  o.unsupported("overload_manager");
+  o.unsupported("tracing");
+  o.unsupported("cluster_manager");
+  o.unsupported("hds_config");
+  o.unsupported("flags_path");
+  o.unsupported("watchdog");
+  o.unsupported("watchdogs");
+  o.unsupported("bootstrap_extensions");
+  o.unsupported("default_regex_engine");
+  o.done();
+  return { node, admin, listeners, clusters, raw: o.raw, warnings };
+}

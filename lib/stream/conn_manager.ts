@@ -1,0 +1,969 @@
+/**
+ * The HTTP connection manager: one per downstream connection, between the codec and the stream filters.
+ *
+ * For each request the codec opens, an {@link ActiveStream} runs the decoder filters in order (the router last),
+ * then the encoder filters in reverse for the response, following the status protocol of
+ * `lib/api/stream_filter.ts`. It applies Envoy's connection-manager rules on the way: hop-by-hop headers,
+ * `x-forwarded-for` / `x-forwarded-proto` / `x-request-id`, `Expect: 100-continue`, the `server` header, timeouts
+ * (request headers, request, stream idle, connection idle), local replies, stats and access logs.
+ *
+ * Frames of one direction are processed strictly in order. A filter that stops a frame blocks that direction until
+ * it continues; later frames wait in a queue and enter the chain from its start when it resumes.
+ *
+ * @module
+ */
+import type { CodecFactory, ServerConnectionCodec, StreamDecoder, StreamEncoder } from "../api/codec.ts";
+import { CodecError } from "../api/errors.ts";
+import { HeaderMap } from "../api/headers.ts";
+import type { ConnectionHandler, NetConnection, NetworkFilter, NetworkFilterStatus } from "../api/network.ts";
+import type { Counter, Gauge, Histogram, StatsScope } from "../api/stats.ts";
+import type {
+  DownstreamConnectionInfo,
+  FilterFactoryContext,
+  FilterResult,
+  FilterStatus,
+  LocalReplyOptions,
+  StreamFilter,
+  StreamFilterCallbacks,
+  WatermarkCallbacks,
+} from "../api/stream_filter.ts";
+import { newStreamInfo } from "../api/stream_info.ts";
+import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
+import type { HcmConfig } from "./hcm_config.ts";
+import { statusText } from "./status_text.ts";
+
+/** Envoy's connection-manager stats (`http.<stat_prefix>.<name>`). */
+export interface HcmStats {
+  downstream_cx_total: Counter;
+  downstream_cx_active: Gauge;
+  downstream_cx_http1_total: Counter;
+  downstream_cx_http1_active: Gauge;
+  downstream_cx_destroy: Counter;
+  downstream_cx_destroy_remote: Counter;
+  downstream_cx_destroy_local: Counter;
+  downstream_cx_protocol_error: Counter;
+  downstream_cx_idle_timeout: Counter;
+  downstream_cx_drain_close: Counter;
+  downstream_cx_rx_bytes_total: Counter;
+  downstream_cx_tx_bytes_total: Counter;
+  downstream_cx_upgrades_total: Counter;
+  downstream_cx_upgrades_active: Gauge;
+  downstream_rq_total: Counter;
+  downstream_rq_http1_total: Counter;
+  downstream_rq_active: Gauge;
+  downstream_rq_completed: Counter;
+  downstream_rq_1xx: Counter;
+  downstream_rq_2xx: Counter;
+  downstream_rq_3xx: Counter;
+  downstream_rq_4xx: Counter;
+  downstream_rq_5xx: Counter;
+  downstream_rq_timeout: Counter;
+  downstream_rq_idle_timeout: Counter;
+  downstream_rq_header_timeout: Counter;
+  downstream_rq_rx_reset: Counter;
+  downstream_rq_tx_reset: Counter;
+  downstream_rq_non_relative_path: Counter;
+  downstream_rq_ws_on_non_ws_route: Counter;
+  downstream_rq_too_large: Counter;
+  downstream_rq_time: Histogram;
+}
+
+const COUNTERS = [
+  "downstream_cx_total",
+  "downstream_cx_http1_total",
+  "downstream_cx_destroy",
+  "downstream_cx_destroy_remote",
+  "downstream_cx_destroy_local",
+  "downstream_cx_protocol_error",
+  "downstream_cx_idle_timeout",
+  "downstream_cx_drain_close",
+  "downstream_cx_rx_bytes_total",
+  "downstream_cx_tx_bytes_total",
+  "downstream_cx_upgrades_total",
+  "downstream_rq_total",
+  "downstream_rq_http1_total",
+  "downstream_rq_completed",
+  "downstream_rq_1xx",
+  "downstream_rq_2xx",
+  "downstream_rq_3xx",
+  "downstream_rq_4xx",
+  "downstream_rq_5xx",
+  "downstream_rq_timeout",
+  "downstream_rq_idle_timeout",
+  "downstream_rq_header_timeout",
+  "downstream_rq_rx_reset",
+  "downstream_rq_tx_reset",
+  "downstream_rq_non_relative_path",
+  "downstream_rq_ws_on_non_ws_route",
+  "downstream_rq_too_large",
+] as const;
+const GAUGES = ["downstream_cx_active", "downstream_cx_http1_active", "downstream_cx_upgrades_active", "downstream_rq_active"] as const;
+
+/** Creates the connection-manager stats under `scope` (which should be `http.<stat_prefix>`). */
+export function createHcmStats(scope: StatsScope): HcmStats {
+  const s: Record<string, unknown> = {};
+  for (const c of COUNTERS) s[c] = scope.counter(c);
+  for (const g of GAUGES) s[g] = scope.gauge(g);
+  s["downstream_rq_time"] = scope.histogram("downstream_rq_time");
+  return s as unknown as HcmStats;
+}
+
+/** Everything a connection manager shares with the others of its filter chain (built once per config). */
+export interface ConnManagerShared {
+  readonly config: HcmConfig;
+  readonly codec: CodecFactory;
+  readonly stats: HcmStats;
+  readonly accessLoggers: readonly AccessLogger[];
+  /** Resolves the route for request headers (the route table of the route config). */
+  readonly routeFor: (headers: HeaderMap, info: StreamInfo) => unknown;
+  readonly filterContext: FilterFactoryContext;
+  /** True once the server is draining: responses carry `connection: close`. */
+  readonly draining: () => boolean;
+  /** Per-connection buffer limit in bytes. */
+  readonly bufferLimit: number;
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "proxy-authenticate",
+]);
+
+/** Removes hop-by-hop headers (and those named in `connection`), keeping upgrade headers for upgrades. */
+function stripHopByHop(h: HeaderMap, keepUpgrade: boolean): void {
+  const conn = h.getJoined("connection");
+  let named: string[] | undefined;
+  if (conn !== undefined) {
+    for (const t of conn.split(",")) {
+      const n = t.trim().toLowerCase();
+      if (n && n !== "close" && n !== "keep-alive" && n !== "upgrade") (named ??= []).push(n);
+    }
+  }
+  const te = h.get("te");
+  const kv = h.kv;
+  for (let i = 0; i < kv.length; i += 2) {
+    const k = kv[i]!;
+    if (HOP_BY_HOP.has(k)) {
+      if (keepUpgrade && (k === "upgrade" || k === "connection")) continue;
+      if (k === "te" && te !== undefined && te.trim().toLowerCase() === "trailers") continue;
+      kv.splice(i, 2);
+      i -= 2;
+    } else if (named !== undefined && named.includes(k) && !k.startsWith(":")) {
+      kv.splice(i, 2);
+      i -= 2;
+    }
+  }
+  if (keepUpgrade) h.set("connection", "upgrade");
+}
+
+function isUpgradeRequest(h: HeaderMap): string | undefined {
+  const up = h.get("upgrade");
+  if (up === undefined) return undefined;
+  const conn = h.getJoined("connection");
+  if (conn === undefined || !/(^|,)\s*upgrade\s*(,|$)/i.test(conn)) return undefined;
+  return up.trim().toLowerCase();
+}
+
+/** Decode/encode frame kinds queued while a direction is blocked. */
+type Frame =
+  | { k: "h"; h: HeaderMap; end: boolean }
+  | { k: "d"; d: Uint8Array; end: boolean }
+  | { k: "t"; h: HeaderMap };
+
+/** A filter in the chain with its own callbacks object (continue* resumes from this filter). */
+interface FilterSlot {
+  readonly filter: StreamFilter;
+  readonly index: number;
+  /** Data buffered by `"stop-and-buffer"`, per direction. */
+  decodeBuf?: Uint8Array[] | undefined;
+  encodeBuf?: Uint8Array[] | undefined;
+  /** Frames this filter stopped or received after stopping, waiting for it to continue. */
+  decodeHeld?: Frame[] | undefined;
+  encodeHeld?: Frame[] | undefined;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+const textEncoder = new TextEncoder();
+
+/**
+ * One request/response exchange. Implements the codec's StreamDecoder (request side) and is the filters'
+ * callbacks provider.
+ */
+class ActiveStream implements StreamDecoder {
+  readonly info: StreamInfo;
+  readonly #cm: ConnectionManager;
+  readonly #encoder: StreamEncoder;
+  #slots: FilterSlot[] = [];
+  #callbacks: StreamFilterCallbacks[] = [];
+  #requestHeaders: HeaderMap | undefined;
+  #routeCached = false;
+  #route: unknown;
+  /** Request fully received from downstream. */
+  requestComplete = false;
+  /** Response fully sent downstream. */
+  responseComplete = false;
+  /** A local reply or reset ended decoding: further decode frames are dropped. */
+  #decodingDone = false;
+  #destroyed = false;
+  #responseStarted = false;
+  #upgrade: string | undefined;
+  #requestTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = 0;
+  #watermarkCbs: WatermarkCallbacks[] | undefined;
+  #isHead = false;
+  #http10 = false;
+
+  constructor(cm: ConnectionManager, encoder: StreamEncoder) {
+    this.#cm = cm;
+    this.#encoder = encoder;
+    const c = cm.conn;
+    this.info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
+      connectionId: c.id,
+    });
+    if (c.tls) {
+      const t: NonNullable<StreamInfo["tls"]> = {};
+      if (c.tls.version !== undefined) t.version = c.tls.version;
+      if (c.tls.cipher !== undefined) t.cipher = c.tls.cipher;
+      if (c.tls.sni !== undefined) t.sni = c.tls.sni;
+      this.info.tls = t;
+    }
+    const shared = cm.shared;
+    const entries = shared.config.httpFilters;
+    for (let i = 0; i < entries.length; i++) {
+      const cb = this.#makeCallbacks(i);
+      this.#callbacks.push(cb);
+      const e = entries[i]!;
+      this.#slots.push({ filter: e.factory.create(e.config, cb, shared.filterContext), index: i });
+    }
+    const idle = shared.config.streamIdleTimeoutMs;
+    if (idle > 0) {
+      this.#lastActivity = performance.now();
+      this.#armIdle(idle);
+    }
+  }
+
+  get requestHeaders(): HeaderMap | undefined {
+    return this.#requestHeaders;
+  }
+
+  #armIdle(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      const left = this.#lastActivity + ms - performance.now();
+      if (left > 1) return this.#armIdle(left);
+      this.#idleTimer = undefined;
+      if (this.#destroyed) return;
+      this.#cm.shared.stats.downstream_rq_idle_timeout.inc();
+      this.#timeoutReply(408, "stream timeout", "SI", "stream_idle_timeout");
+    }, ms);
+  }
+
+  #touch(): void {
+    this.#lastActivity = performance.now();
+  }
+
+  #timeoutReply(status: number, body: string, flag: ResponseFlag, details: string): void {
+    if (this.#responseStarted) {
+      this.info.responseFlags.push(flag);
+      this.resetStream("local-reset");
+    } else {
+      this.sendLocalReply(status, body, { responseFlag: flag, details });
+    }
+  }
+
+  #makeCallbacks(index: number): StreamFilterCallbacks {
+    // deno-lint-ignore no-this-alias
+    const s = this;
+    const cm = this.#cm;
+    return {
+      get streamInfo() {
+        return s.info;
+      },
+      get connection() {
+        return cm.connectionInfo;
+      },
+      get requestHeaders() {
+        return s.#requestHeaders ?? new HeaderMap();
+      },
+      get route() {
+        if (!s.#routeCached) {
+          s.#route = s.#requestHeaders ? cm.shared.routeFor(s.#requestHeaders, s.info) : null;
+          s.#routeCached = true;
+        }
+        return s.#route;
+      },
+      clearRouteCache() {
+        s.#routeCached = false;
+        s.#route = undefined;
+      },
+      continueDecoding() {
+        s.#resume(index, true);
+      },
+      continueEncoding() {
+        s.#resume(index, false);
+      },
+      sendLocalReply(status: number, body?: string, options?: LocalReplyOptions) {
+        s.sendLocalReply(status, body, options);
+      },
+      encodeHeaders(h: HeaderMap, end: boolean) {
+        s.#encodeFromFilter(index, { k: "h", h, end });
+      },
+      encodeData(d: Uint8Array, end: boolean) {
+        s.#encodeFromFilter(index, { k: "d", d, end });
+      },
+      encodeTrailers(h: HeaderMap) {
+        s.#encodeFromFilter(index, { k: "t", h });
+      },
+      encode1xxHeaders(h: HeaderMap) {
+        s.#encode1xx(h);
+      },
+      resetStream() {
+        s.resetStream("local-reset");
+      },
+      readDisable(disable: boolean) {
+        cm.conn.readDisable(disable);
+      },
+      addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks) {
+        (s.#watermarkCbs ??= []).push(cbs);
+      },
+      get decoderBufferLimit() {
+        return cm.shared.bufferLimit;
+      },
+    };
+  }
+
+  // ---- decode side (from the codec) ----
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    const cm = this.#cm;
+    const shared = cm.shared;
+    const cfg = shared.config;
+    const stats = shared.stats;
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+    cm.clearHeadersTimer();
+    const proto = (this.#encoder as { protocol?: string }).protocol ?? cm.codec.protocol;
+    this.info.protocol = proto;
+    this.#http10 = proto === "HTTP/1.0";
+    this.#requestHeaders = headers;
+    this.info.requestHeaders = headers;
+    if (endStream) this.#markRequestComplete();
+    this.#isHead = headers.get(":method") === "HEAD";
+
+    if (this.#http10 && !cfg.acceptHttp10) {
+      this.sendLocalReply(426, "Upgrade Required", { details: "low_version" });
+      return;
+    }
+    if (this.#http10 && !headers.has(":authority") && cfg.defaultHostForHttp10) {
+      headers.set(":authority", cfg.defaultHostForHttp10);
+    }
+    const upgrade = isUpgradeRequest(headers) ?? (headers.get(":method") === "CONNECT" ? "connect" : undefined);
+    if (upgrade !== undefined) {
+      if (!cfg.upgrades.has(upgrade)) {
+        stats.downstream_rq_ws_on_non_ws_route.inc();
+        this.sendLocalReply(403, "Upgrade not enabled", { details: "upgrade_failed" });
+        return;
+      }
+      this.#upgrade = upgrade;
+    }
+    this.#mutateRequestHeaders(headers);
+    if (cfg.requestTimeoutMs > 0 && !this.requestComplete) {
+      this.#requestTimer = setTimeout(() => {
+        this.#requestTimer = undefined;
+        if (this.#destroyed || this.requestComplete) return;
+        stats.downstream_rq_timeout.inc();
+        this.#timeoutReply(408, "request timeout", "DT", "request_overall_timeout");
+      }, cfg.requestTimeoutMs);
+    }
+    if (headers.get("expect")?.toLowerCase() === "100-continue") {
+      headers.remove("expect");
+      if (!this.#http10) this.#encoder.encode1xxHeaders?.(HeaderMap.from([[":status", "100"]]));
+    }
+    this.#decodeFrame({ k: "h", h: headers, end: endStream });
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.#markRequestComplete();
+    this.info.bytesReceived += data.length;
+    this.#touch();
+    if (this.#decodingDone) return;
+    this.#decodeFrame({ k: "d", d: data, end: endStream });
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    this.#markRequestComplete();
+    this.#touch();
+    if (this.#decodingDone) return;
+    this.#decodeFrame({ k: "t", h: trailers });
+  }
+
+  onReset(): void {
+    // Downstream went away mid-stream.
+    this.#cm.shared.stats.downstream_rq_rx_reset.inc();
+    if (!this.info.responseFlags.includes("DC")) this.info.responseFlags.push("DC");
+    this.#finish();
+  }
+
+  #markRequestComplete(): void {
+    if (this.requestComplete) return;
+    this.requestComplete = true;
+    this.info.requestCompleteMs = performance.now() - this.info.startMono;
+    if (this.#requestTimer !== undefined) {
+      clearTimeout(this.#requestTimer);
+      this.#requestTimer = undefined;
+    }
+    if (this.responseComplete) this.#finish();
+  }
+
+  #mutateRequestHeaders(h: HeaderMap): void {
+    const cfg = this.#cm.shared.config;
+    const conn = this.#cm.conn;
+    stripHopByHop(h, this.#upgrade !== undefined && this.#upgrade !== "connect");
+    const scheme = conn.secure ? "https" : "http";
+    if (!h.has(":scheme")) h.set(":scheme", scheme);
+    // x-forwarded-for and the trusted client address (Envoy's rules).
+    let external = true;
+    if (cfg.useRemoteAddress) {
+      const xff = h.getJoined("x-forwarded-for");
+      if (cfg.xffNumTrustedHops > 0 && xff !== undefined) {
+        const parts = xff.split(",").map((p) => p.trim());
+        const idx = parts.length - cfg.xffNumTrustedHops;
+        if (idx >= 0 && idx < parts.length) {
+          this.info.downstreamRemoteAddress = parts[idx]!;
+          external = false;
+        }
+      }
+      if (!cfg.skipXffAppend) {
+        h.set("x-forwarded-for", xff === undefined ? conn.remoteAddress : `${xff}, ${conn.remoteAddress}`);
+      }
+      h.set("x-forwarded-proto", scheme);
+      // Internal headers from the outside are not trusted.
+      if (external) h.removeIf((n) => n.startsWith("x-envoy-") && n !== "x-envoy-original-path");
+      if (cfg.via) h.add("via", cfg.via);
+    } else {
+      const xff = h.getJoined("x-forwarded-for");
+      if (xff !== undefined) {
+        const parts = xff.split(",");
+        const idx = parts.length - 1 - cfg.xffNumTrustedHops;
+        if (idx >= 0) this.info.downstreamRemoteAddress = parts[idx]!.trim();
+      }
+      external = false;
+      if (!h.has("x-forwarded-proto")) h.set("x-forwarded-proto", scheme);
+      if (cfg.via) h.add("via", cfg.via);
+    }
+    // x-request-id
+    if (cfg.generateRequestId) {
+      const rid = h.get("x-request-id");
+      if (rid === undefined || (external && cfg.useRemoteAddress && !cfg.preserveExternalRequestId)) {
+        h.set("x-request-id", crypto.randomUUID());
+      }
+    }
+    const rid = h.get("x-request-id");
+    if (rid !== undefined) this.info.requestId = rid;
+  }
+
+  // ---- the filter iteration ----
+  //
+  // Envoy's semantics: a filter that stops a frame still receives the frames after it (its hooks are called as
+  // they arrive), but nothing passes that filter until it continues; then everything it held moves on in order.
+
+  #decodeFrame(f: Frame): void {
+    this.#run(f, 0, true);
+  }
+
+  /** Resume after `continueDecoding`/`continueEncoding` from filter `index`. */
+  #resume(index: number, decode: boolean): void {
+    if (this.#destroyed) return;
+    const slot = this.#slots[index];
+    if (!slot) return;
+    const held = decode ? slot.decodeHeld : slot.encodeHeld;
+    const next = decode ? index + 1 : index - 1;
+    if (held === undefined) {
+      // A "stop-and-buffer" filter releasing its buffered data at end of stream.
+      const buf = decode ? slot.decodeBuf : slot.encodeBuf;
+      if (buf && buf.length > 0) {
+        if (decode) slot.decodeBuf = undefined;
+        else slot.encodeBuf = undefined;
+        this.#run({ k: "d", d: concat(buf), end: true }, next, decode);
+      }
+      return;
+    }
+    if (decode) slot.decodeHeld = undefined;
+    else slot.encodeHeld = undefined;
+    const buf = decode ? slot.decodeBuf : slot.encodeBuf;
+    if (buf && buf.length > 0) {
+      if (decode) slot.decodeBuf = undefined;
+      else slot.encodeBuf = undefined;
+      // Buffered body goes after the held headers, before held data/trailers.
+      const at = held.length > 0 && held[0]!.k === "h" ? 1 : 0;
+      const firstData = held[at];
+      if (firstData && firstData.k === "d") held[at] = { k: "d", d: concat([...buf, firstData.d]), end: firstData.end };
+      else held.splice(at, 0, { k: "d", d: concat(buf), end: held.length === at });
+    }
+    for (const f of held) {
+      if (this.#destroyed || (decode && this.#decodingDone)) return;
+      this.#run(f, next, decode);
+    }
+  }
+
+  /** Passes `f` through filters starting at `i` (decode: ascending; encode: descending), then to the sink. */
+  #run(f: Frame, i: number, decode: boolean): void {
+    const slots = this.#slots;
+    while (decode ? i < slots.length : i >= 0) {
+      if (this.#destroyed || (decode && this.#decodingDone)) return;
+      const slot = slots[i]!;
+      const r = this.#call(slot, f, decode);
+      if (r === "failed") return;
+      if (decode && i === slots.length - 1) {
+        // The terminal filter (router) consumes everything; nothing after it to hold frames for.
+        if (typeof r === "object") r.then(undefined, (e) => this.#filterFailed(slot, e));
+        return;
+      }
+      const held = decode ? slot.decodeHeld : slot.encodeHeld;
+      if (r === "continue") {
+        const buf = decode ? slot.decodeBuf : slot.encodeBuf;
+        if (buf && buf.length > 0 && f.k === "d") {
+          if (decode) slot.decodeBuf = undefined;
+          else slot.encodeBuf = undefined;
+          buf.push(f.d);
+          f = { k: "d", d: concat(buf), end: f.end };
+        }
+        if (held !== undefined) {
+          // The filter stopped an earlier frame: this one waits behind it.
+          held.push(f.k === "d" ? { k: "d", d: f.d.slice(), end: f.end } : f);
+          return;
+        }
+        i = decode ? i + 1 : i - 1;
+        continue;
+      }
+      if (r === "stop-and-buffer" && f.k === "d") {
+        if (decode) (slot.decodeBuf ??= []).push(f.d.slice());
+        else (slot.encodeBuf ??= []).push(f.d.slice());
+        return;
+      }
+      const copy = f.k === "d" ? { k: "d" as const, d: f.d.slice(), end: f.end } : f;
+      if (held !== undefined) held.push(copy);
+      else if (decode) slot.decodeHeld = [copy];
+      else slot.encodeHeld = [copy];
+      if (typeof r === "object") {
+        r.then(
+          (st) => {
+            if (st === "continue") this.#resume(slot.index, decode);
+          },
+          (e) => this.#filterFailed(slot, e),
+        );
+      }
+      return;
+    }
+    if (!decode) this.#encodeSink(f);
+  }
+
+  /** Calls one hook; a throw becomes a 500 and "failed". Returns "continue" for absent hooks. */
+  #call(slot: FilterSlot, f: Frame, decode: boolean): FilterResult | "failed" {
+    const flt = slot.filter;
+    try {
+      if (decode) {
+        if (f.k === "h") return flt.decodeHeaders ? flt.decodeHeaders(f.h, f.end) : "continue";
+        if (f.k === "d") return flt.decodeData ? flt.decodeData(f.d, f.end) : "continue";
+        return flt.decodeTrailers ? flt.decodeTrailers(f.h) : "continue";
+      }
+      if (f.k === "h") return flt.encodeHeaders ? flt.encodeHeaders(f.h, f.end) : "continue";
+      if (f.k === "d") return flt.encodeData ? flt.encodeData(f.d, f.end) : "continue";
+      return flt.encodeTrailers ? flt.encodeTrailers(f.h) : "continue";
+    } catch (e) {
+      this.#filterFailed(slot, e);
+      return "failed";
+    }
+  }
+
+  #filterFailed(slot: FilterSlot, e: unknown): void {
+    const name = this.#cm.shared.config.httpFilters[slot.index]?.name ?? "?";
+    this.#cm.log?.(`http filter "${name}" failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (this.#destroyed) return;
+    if (this.#responseStarted) this.resetStream("local-reset");
+    else this.sendLocalReply(500, "Internal Server Error", { details: `filter_failed{${name}}` });
+  }
+
+  // ---- encode side ----
+
+  #encodeFromFilter(index: number, f: Frame): void {
+    if (this.#destroyed) return;
+    if (f.k === "h") this.#responseStarted = true;
+    this.#run(f, index - 1, false);
+  }
+
+  #encode1xx(h: HeaderMap): void {
+    if (this.#destroyed || this.#responseStarted || this.#http10) return;
+    this.#encoder.encode1xxHeaders?.(h);
+  }
+
+  #encodeSink(f: Frame): void {
+    if (this.#destroyed) return;
+    const enc = this.#encoder;
+    this.#touch();
+    if (f.k === "h") {
+      this.#finalizeResponseHeaders(f.h);
+      enc.encodeHeaders(f.h, f.end);
+      if (f.end) this.#responseDone();
+    } else if (f.k === "d") {
+      this.info.bytesSent += f.d.length;
+      enc.encodeData(f.d, f.end);
+      if (f.end) this.#responseDone();
+    } else {
+      this.info.responseTrailers = f.h;
+      enc.encodeTrailers(f.h);
+      this.#responseDone();
+    }
+  }
+
+  #finalizeResponseHeaders(h: HeaderMap): void {
+    const cm = this.#cm;
+    const cfg = cm.shared.config;
+    const status = Number(h.get(":status") ?? 0);
+    this.info.responseCode = status;
+    this.info.responseHeaders = h;
+    stripHopByHop(h, status === 101 && this.#upgrade !== undefined);
+    switch (cfg.serverHeaderTransformation) {
+      case "OVERWRITE":
+        h.set("server", cfg.serverName);
+        break;
+      case "APPEND_IF_ABSENT":
+        if (!h.has("server")) h.set("server", cfg.serverName);
+        break;
+      case "PASS_THROUGH":
+        break;
+    }
+    if (cfg.alwaysSetRequestIdInResponse && this.info.requestId !== undefined) {
+      h.set("x-request-id", this.info.requestId);
+    }
+    if (cm.shared.draining() || !this.requestComplete && !this.#upgrade) {
+      // Draining: ask the client to go away. Request not fully read: the connection can't be reused.
+      cm.codec.shutdownNotice();
+      if (cm.shared.draining()) cm.shared.stats.downstream_cx_drain_close.inc();
+    }
+    if (status === 101 || (this.#upgrade === "connect" && status >= 200 && status < 300)) {
+      cm.shared.stats.downstream_cx_upgrades_total.inc();
+    }
+    const s = cm.shared.stats;
+    if (status < 200) s.downstream_rq_1xx.inc();
+    else if (status < 300) s.downstream_rq_2xx.inc();
+    else if (status < 400) s.downstream_rq_3xx.inc();
+    else if (status < 500) s.downstream_rq_4xx.inc();
+    else s.downstream_rq_5xx.inc();
+  }
+
+  #responseDone(): void {
+    this.responseComplete = true;
+    if (this.requestComplete) this.#finish();
+    else if (!this.#upgrade) {
+      // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response.
+      this.#decodingDone = true;
+      this.#finish();
+      this.#cm.closeAfterResponse();
+    } else {
+      this.#finish();
+    }
+  }
+
+  // ---- local replies and resets ----
+
+  sendLocalReply(status: number, body = "", options: LocalReplyOptions = {}): void {
+    if (this.#destroyed) return;
+    if (options.responseFlag) this.info.responseFlags.push(options.responseFlag);
+    if (options.details) this.info.responseCodeDetails = options.details;
+    if (this.#responseStarted) {
+      this.resetStream("local-reset");
+      return;
+    }
+    this.#decodingDone = true;
+    for (const sl of this.#slots) sl.decodeHeld = undefined;
+    const h = new HeaderMap([":status", String(status)]);
+    const bytes = body ? textEncoder.encode(body) : EMPTY;
+    if (options.headers) for (const [k, v] of Object.entries(options.headers)) h.set(k.toLowerCase(), v);
+    if (bytes.length > 0 || !h.has("content-length")) h.set("content-length", String(bytes.length));
+    if (bytes.length > 0 && !h.has("content-type")) h.set("content-type", options.contentType ?? "text/plain");
+    h.set("date", new Date().toUTCString());
+    if (this.info.requestId !== undefined && this.#cm.shared.config.alwaysSetRequestIdInResponse) {
+      h.set("x-request-id", this.info.requestId);
+    }
+    this.#responseStarted = true;
+    const end = bytes.length === 0 || this.#isHead;
+    // Local replies pass through the encoder filters (from the last filter down).
+    this.#run({ k: "h", h, end }, this.#slots.length - 1, false);
+    if (!end && !this.#destroyed) this.#run({ k: "d", d: bytes, end: true }, this.#slots.length - 1, false);
+  }
+
+  resetStream(reason: "local-reset" | "remote-reset"): void {
+    if (this.#destroyed) return;
+    if (reason === "local-reset") this.#cm.shared.stats.downstream_rq_tx_reset.inc();
+    if (!this.info.responseFlags.includes("LR") && reason === "local-reset") this.info.responseFlags.push("LR");
+    this.#finish();
+    this.#encoder.resetStream(reason);
+  }
+
+  /** Downstream write buffer watermarks, fanned out to filters (the router pauses its upstream). */
+  onWriteBlocked(): void {
+    for (const c of this.#watermarkCbs ?? []) c.onAboveWriteBufferHighWatermark();
+  }
+
+  onWriteDrained(): void {
+    for (const c of this.#watermarkCbs ?? []) c.onBelowWriteBufferLowWatermark();
+  }
+
+  /** Ends the stream once: timers, filters' onDestroy, stats, access log. */
+  #finish(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    if (this.#requestTimer !== undefined) clearTimeout(this.#requestTimer);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    for (const s of this.#slots) {
+      try {
+        s.filter.onDestroy?.();
+      } catch (e) {
+        this.#cm.log?.(`http filter onDestroy failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    const info = this.info;
+    info.durationMs = performance.now() - info.startMono;
+    const stats = this.#cm.shared.stats;
+    stats.downstream_rq_active.dec();
+    stats.downstream_rq_completed.inc();
+    stats.downstream_rq_time.record(info.durationMs);
+    for (const l of this.#cm.shared.accessLoggers) l.log(info);
+    this.#cm.streamDone(this);
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+}
+
+/** A response for a request with a protocol error, logged like a stream. */
+function logProtocolError(cm: ConnectionManager, err: CodecError): void {
+  const c = cm.conn;
+  const info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
+    connectionId: c.id,
+  });
+  info.protocol = cm.codec.protocol;
+  info.responseCode = err.status;
+  info.responseCodeDetails = `codec_error:${err.code}`;
+  info.responseFlags.push("DPE");
+  info.durationMs = 0;
+  for (const l of cm.shared.accessLoggers) l.log(info);
+}
+
+/**
+ * The connection manager network filter for one downstream connection.
+ */
+export class ConnectionManager implements NetworkFilter {
+  readonly shared: ConnManagerShared;
+  readonly conn: NetConnection;
+  readonly codec: ServerConnectionCodec;
+  readonly connectionInfo: DownstreamConnectionInfo;
+  /** Optional logger for filter failures (debug level). */
+  log: ((msg: string) => void) | undefined;
+  #streams: ActiveStream[] = [];
+  #closing = false;
+  #headersTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = performance.now();
+  #closed = false;
+
+  constructor(shared: ConnManagerShared, conn: NetConnection, log?: (msg: string) => void) {
+    this.shared = shared;
+    this.conn = conn;
+    this.log = log;
+    const opts = {
+      maxHeadersKb: shared.config.maxRequestHeadersKb,
+      maxHeadersCount: shared.config.maxHeadersCount,
+      secure: conn.secure,
+    };
+    this.codec = shared.codec.createServer((b) => conn.write(b), this, opts);
+    const info: DownstreamConnectionInfo = {
+      id: conn.id,
+      remoteAddress: conn.remoteAddress,
+      remotePort: conn.remotePort,
+      localAddress: conn.localAddress,
+      localPort: conn.localPort,
+      secure: conn.secure,
+      ...(conn.tls?.sni !== undefined ? { sni: conn.tls.sni } : {}),
+    };
+    this.connectionInfo = info;
+    const s = shared.stats;
+    s.downstream_cx_total.inc();
+    s.downstream_cx_active.inc();
+    s.downstream_cx_http1_total.inc();
+    s.downstream_cx_http1_active.inc();
+    const idle = shared.config.idleTimeoutMs;
+    if (idle > 0) this.#armIdle(idle);
+  }
+
+  #armIdle(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#closed) return;
+      const left = this.#lastActivity + ms - performance.now();
+      if (this.#streams.length > 0 || left > 1) return this.#armIdle(Math.max(left, 1));
+      this.shared.stats.downstream_cx_idle_timeout.inc();
+      this.conn.close({ reason: "idle timeout" });
+    }, ms);
+  }
+
+  /** Handler for the connection when this manager owns the connection directly (tests, embedding). */
+  handler(): ConnectionHandler {
+    return {
+      onData: (d) => this.onData(d, false),
+      onEof: () => this.onData(EMPTY, true),
+      onClose: (r) => this.onClose(r),
+      onWriteBlocked: () => this.onWriteBlocked(),
+      onWriteDrained: () => this.onWriteDrained(),
+    };
+  }
+
+  onWriteBlocked(): void {
+    for (const s of this.#streams) s.onWriteBlocked();
+  }
+
+  onWriteDrained(): void {
+    for (const s of this.#streams) s.onWriteDrained();
+  }
+
+  onNewConnection(): NetworkFilterStatus {
+    return "continue";
+  }
+
+  onData(data: Uint8Array, endStream: boolean): NetworkFilterStatus {
+    if (this.#closed) return "stop";
+    this.#lastActivity = performance.now();
+    const s = this.shared.stats;
+    if (data.length > 0) {
+      s.downstream_cx_rx_bytes_total.inc(data.length);
+      if (this.#streams.length === 0 && this.#headersTimer === undefined) this.#armHeadersTimer();
+      try {
+        this.codec.dispatch(data);
+      } catch (e) {
+        this.#protocolError(e);
+        return "stop";
+      }
+    }
+    if (endStream) {
+      try {
+        this.codec.onEof();
+      } catch (e) {
+        this.#protocolError(e);
+        return "stop";
+      }
+      // The peer closed its side: finish in-flight responses, then close.
+      if (this.#streams.length === 0) this.conn.close({ flush: true });
+      else this.#closing = true;
+    }
+    return "stop";
+  }
+
+  #armHeadersTimer(): void {
+    const ms = this.shared.config.requestHeadersTimeoutMs;
+    if (ms <= 0) return;
+    this.#headersTimer = setTimeout(() => {
+      this.#headersTimer = undefined;
+      if (this.#closed) return;
+      this.shared.stats.downstream_rq_header_timeout.inc();
+      this.conn.close({ reason: "request headers timeout" });
+    }, ms);
+  }
+
+  /** Called by a stream when its headers are complete. */
+  clearHeadersTimer(): void {
+    if (this.#headersTimer !== undefined) {
+      clearTimeout(this.#headersTimer);
+      this.#headersTimer = undefined;
+    }
+  }
+
+  #protocolError(e: unknown): void {
+    this.shared.stats.downstream_cx_protocol_error.inc();
+    if (e instanceof CodecError) {
+      if (e.status === 431 || e.status === 413) this.shared.stats.downstream_rq_too_large.inc();
+      const active = this.#streams.find((s) => !s.destroyed && !s.responseComplete);
+      if (active && !active.requestComplete) {
+        active.info.responseFlags.push("DPE");
+        active.sendLocalReply(e.status, `${e.message}\n`, { details: `codec_error:${e.code}`, headers: { connection: "close" } });
+      } else {
+        this.codec.sendProtocolError(e);
+        if (e.status >= 500) this.shared.stats.downstream_rq_5xx.inc();
+        else this.shared.stats.downstream_rq_4xx.inc();
+        logProtocolError(this, e);
+      }
+    } else {
+      this.log?.(`codec failed: ${e instanceof Error ? e.stack : String(e)}`);
+    }
+    this.conn.close({ flush: true, reason: "protocol error" });
+  }
+
+  /** ServerCodecCallbacks: a new request. */
+  newStream(encoder: StreamEncoder): StreamDecoder {
+    const s = new ActiveStream(this, encoder);
+    this.#streams.push(s);
+    return s;
+  }
+
+  streamDone(s: ActiveStream): void {
+    const i = this.#streams.indexOf(s);
+    if (i >= 0) this.#streams.splice(i, 1);
+    this.#lastActivity = performance.now();
+    if (this.#streams.length === 0) {
+      if (this.#closing || this.shared.draining() && this.codec.idle) {
+        this.conn.close({ flush: true });
+      }
+    }
+  }
+
+  /** After the current response, close the connection (the request could not be fully read). */
+  closeAfterResponse(): void {
+    this.conn.close({ flush: true, reason: "response before request complete" });
+  }
+
+  /** Graceful drain: close now if idle, else after the in-flight response. */
+  drain(): void {
+    this.codec.shutdownNotice();
+    if (this.#streams.length === 0) this.conn.close({ flush: true, reason: "drain" });
+    else this.#closing = true;
+  }
+
+  onClose(_reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#headersTimer !== undefined) clearTimeout(this.#headersTimer);
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    for (const s of this.#streams.slice()) s.onReset();
+    const st = this.shared.stats;
+    st.downstream_cx_active.dec();
+    st.downstream_cx_http1_active.dec();
+    st.downstream_cx_destroy.inc();
+    st.downstream_cx_tx_bytes_total.inc(this.conn.bytesWritten);
+  }
+
+  /** Number of streams in progress. */
+  get activeStreams(): number {
+    return this.#streams.length;
+  }
+}
+
+export { statusText };
