@@ -1,0 +1,234 @@
+/**
+ * Test harness: Ferry in-process on port 0, real upstreams on loopback, and real clients (curl, raw sockets).
+ * @module
+ */
+import { parseBootstrap } from "../../lib/config/bootstrap.ts";
+import { createRegistries } from "../../lib/server/registries.ts";
+import { Server } from "../../lib/server/server.ts";
+import { parse as parseYaml } from "yaml";
+
+/** A running Ferry for a test. */
+export interface TestFerry {
+  readonly server: Server;
+  /** The bound port of a listener (the first if no name). */
+  port(listener?: string): number;
+  readonly adminPort: number;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts Ferry from a YAML string or an object. Listener/admin ports may be 0. */
+export async function startFerry(config: string | Record<string, unknown>): Promise<TestFerry> {
+  const raw = typeof config === "string" ? parseYaml(config) : config;
+  const registries = createRegistries();
+  const parsed = parseBootstrap(raw, registries);
+  const server = await Server.start(parsed, registries, { drainTimeMs: 2000 });
+  const adminPort = server.admin?.port ?? 0;
+  return {
+    server,
+    port(name?: string) {
+      const l = name ? server.listener(name) : server.listeners[0];
+      if (!l) throw new Error(`no listener ${name ?? ""}`);
+      return l.port;
+    },
+    adminPort,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    stop: () => server.drainAndStop(0),
+  };
+}
+
+/** A YAML listener+HCM bootstrap with the given route_config virtual hosts and clusters (YAML fragments). */
+export function hcmBootstrap(options: {
+  routes: string;
+  clusters?: string;
+  hcmExtra?: string;
+  httpFilters?: string;
+  admin?: boolean;
+}): string {
+  const indent = (s: string, n: number) => s.trim().split("\n").map((l) => " ".repeat(n) + l).join("\n");
+  return `
+${options.admin === false ? "" : "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }"}
+static_resources:
+  listeners:
+  - name: test
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: test
+${options.hcmExtra ? indent(options.hcmExtra, 10) : ""}
+          route_config:
+            name: test
+            virtual_hosts:
+${indent(options.routes, 12)}
+          http_filters:
+${options.httpFilters ? indent(options.httpFilters, 10) : ""}
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+${options.clusters ? indent(options.clusters, 2) : "  []"}
+`;
+}
+
+/** A STATIC cluster YAML fragment. */
+export function staticCluster(name: string, ports: number[], extra = ""): string {
+  const eps = ports.map((p) => `      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`)
+    .join("\n");
+  return `- name: ${name}
+  type: STATIC
+  connect_timeout: 1s
+${extra ? extra.trim().split("\n").map((l) => "  " + l).join("\n") + "\n" : ""}  load_assignment:
+    cluster_name: ${name}
+    endpoints:
+    - lb_endpoints:
+${eps}`;
+}
+
+/** What an upstream handler sees. */
+export interface SeenRequest {
+  method: string;
+  url: URL;
+  headers: Headers;
+  body: string;
+}
+
+/** A real HTTP/1.1 upstream (Deno.serve) recording requests. */
+export interface TestUpstream {
+  readonly port: number;
+  readonly requests: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** Starts an upstream answering with `handler` (default: 200 "ok <path>"). */
+export function startUpstream(
+  handler?: (req: SeenRequest) => Response | Promise<Response>,
+): Promise<TestUpstream> {
+  const requests: SeenRequest[] = [];
+  return new Promise((resolve) => {
+    const srv = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+    }, async (req) => {
+      const seen: SeenRequest = {
+        method: req.method,
+        url: new URL(req.url),
+        headers: req.headers,
+        body: await req.text(),
+      };
+      requests.push(seen);
+      return handler ? await handler(seen) : new Response(`ok ${seen.url.pathname}`);
+    });
+    resolve({
+      port: srv.addr.port,
+      requests,
+      close: async () => {
+        await srv.shutdown();
+      },
+    });
+  });
+}
+
+/** A raw TCP upstream: `onConn` gets each accepted connection. */
+export function startRawServer(onConn: (c: Deno.TcpConn) => void | Promise<void>): { port: number; close(): void } {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.TcpConn>();
+  (async () => {
+    for await (const c of l) {
+      conns.add(c);
+      Promise.resolve(onConn(c)).catch(() => {}).finally(() => conns.delete(c));
+    }
+  })().catch(() => {});
+  return {
+    port: (l.addr as Deno.NetAddr).port,
+    close() {
+      try {
+        l.close();
+      } catch { /* closed */ }
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+/** Result of running curl. */
+export interface CurlResult {
+  code: number;
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  stderr: string;
+}
+
+/** Runs curl with `args` against `url`; parses the (last) response's status and headers. */
+export async function curl(url: string, args: string[] = []): Promise<CurlResult> {
+  const out = await new Deno.Command("curl", {
+    args: ["-sS", "-D", "-", "--max-time", "10", ...args, url],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  // Skip 100 Continue and other interim heads.
+  let rest = text;
+  let head = "";
+  for (;;) {
+    const i = rest.indexOf("\r\n\r\n");
+    if (i < 0) break;
+    head = rest.slice(0, i);
+    rest = rest.slice(i + 4);
+    if (!/^HTTP\/[\d.]+ 1\d\d/.test(head)) break;
+  }
+  const lines = head.split("\r\n");
+  const status = Number(lines[0]?.split(" ")[1] ?? 0);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const c = l.indexOf(":");
+    if (c > 0) headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim();
+  }
+  return { code: out.code, status, headers, body: rest, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Sends raw bytes on a new connection and reads until the peer closes or `untilIdleMs` passes without data. */
+export async function rawRequest(port: number, data: string | Uint8Array, untilIdleMs = 500): Promise<string> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await c.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    return await readAll(c, untilIdleMs);
+  } finally {
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+}
+
+/** Reads from `c` until EOF or no data for `idleMs`. */
+export async function readAll(c: Deno.Conn, idleMs = 500): Promise<string> {
+  const buf = new Uint8Array(65536);
+  let out = "";
+  const dec = new TextDecoder();
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      c.read(buf),
+      new Promise<"idle">((r) => timer = setTimeout(() => r("idle"), idleMs)),
+    ]).catch(() => null);
+    clearTimeout(timer);
+    if (n === "idle" || n === null) return out;
+    out += dec.decode(buf.subarray(0, n));
+  }
+}
+
+/** Reads one stat's value from the admin `/stats?format=json`. */
+export async function stat(ferry: TestFerry, name: string): Promise<number | undefined> {
+  const r = await fetch(`${ferry.adminUrl}/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, "\\.")}$`)}`);
+  const j = await r.json() as { stats: { name?: string; value?: number }[] };
+  return j.stats.find((s) => s.name === name)?.value;
+}
+
+/** Integration tests keep servers and timers across awaits on purpose. */
+export const itOpts = { sanitizeOps: false, sanitizeResources: false } as const;
