@@ -111,29 +111,25 @@ done
 echo
 echo "summary (median of $ROUNDS rounds)"
 printf '%-8s %12s %10s %8s %12s\n' target rps p99_ms errors cpu_us/req
+declare -A M_RPS M_P99
 for t in "${TARGETS[@]}"; do
   # shellcheck disable=SC2086 # the lists are space-separated numbers
-  m_rps=$(median ${RPS[$t]})
+  M_RPS[$t]=$(median ${RPS[$t]})
   # shellcheck disable=SC2086
-  m_p99=$(median ${P99[$t]})
+  M_P99[$t]=$(median ${P99[$t]})
   m_cpu=-
   # shellcheck disable=SC2086
   [ -n "${CPU[$t]:-}" ] && m_cpu=$(median ${CPU[$t]})
-  declare "MED_$t=$m_rps"
-  declare "P99_$t=$m_p99"
-  printf '%-8s %12.1f %10.3f %8d %12s\n' "$t" "$m_rps" "$m_p99" "${ERRS[$t]}" "$m_cpu"
+  printf '%-8s %12.1f %10.3f %8d %12s\n' "$t" "${M_RPS[$t]}" "${M_P99[$t]}" "${ERRS[$t]}" "$m_cpu"
 done
-# shellcheck disable=SC2154 # MED_* and P99_* are declared in the loop above
-{
-  r=$(ratio "$MED_ferry" "$MED_nginx")
-  echo "ratio ferry/nginx rps: $r"
-  echo "ratio ferry/nginx p99: $(ratio "$P99_ferry" "$P99_nginx")"
-  echo "ratio ferry/direct rps: $(ratio "$MED_ferry" "$MED_direct")"
-  if [ "$r" != n/a ] && awk -v r="$r" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
-    echo "target ferry/nginx rps >= $TARGET_RATIO: met"
-  else
-    echo "target ferry/nginx rps >= $TARGET_RATIO: not met"
-  fi
-}
+r=$(ratio "${M_RPS[ferry]}" "${M_RPS[nginx]}")
+echo "ratio ferry/nginx rps: $r"
+echo "ratio ferry/nginx p99: $(ratio "${M_P99[ferry]}" "${M_P99[nginx]}")"
+echo "ratio ferry/direct rps: $(ratio "${M_RPS[ferry]}" "${M_RPS[direct]}")"
+if [ "$r" != n/a ] && awk -v r="$r" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
+  echo "target ferry/nginx rps >= $TARGET_RATIO: met"
+else
+  echo "target ferry/nginx rps >= $TARGET_RATIO: not met"
+fi
 echo
 report_log ferry
