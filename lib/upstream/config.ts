@@ -1,0 +1,470 @@
+/**
+ * Parsing of Envoy v3 `Cluster` resources into {@link ClusterConfig}.
+ *
+ * Every field goes through {@link ObjReader}, so a field that Ferry does not know is an error naming its path,
+ * and a field that Envoy has but Ferry does not implement says so (`is not supported` / `is not supported yet`).
+ *
+ * @example
+ * ```ts
+ * const clusters = parseClusters(bootstrap.static_resources.clusters, "static_resources.clusters");
+ * ```
+ *
+ * @module
+ */
+import { ConfigError } from "../api/errors.ts";
+import { describe, ObjReader } from "../config/reader.ts";
+
+/** Cluster discovery types that Ferry implements. */
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+/** Load-balancing policies that Ferry implements. */
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM";
+/** Envoy's `dns_lookup_family`. */
+export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
+/** Envoy's `HealthStatus` of an endpoint as written in EDS / `load_assignment`. */
+export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+/** Circuit-breaker priorities. */
+export type RoutingPriority = "DEFAULT" | "HIGH";
+/** Upstream HTTP protocol of the cluster's pools. */
+export type UpstreamHttpProtocol = "http1";
+
+/** One `lb_endpoints` entry. */
+export interface EndpointConfig {
+  /** IP literal (STATIC) or name to resolve (DNS clusters). */
+  readonly address: string;
+  readonly port: number;
+  /** `endpoint.hostname` (used by `auto_host_rewrite`). */
+  readonly hostname?: string;
+  /** `load_balancing_weight`, default 1. */
+  readonly weight: number;
+  readonly healthStatus: EndpointHealthStatus;
+  /** Config path, for messages about this endpoint. */
+  readonly path: string;
+}
+
+/** Envoy's `Locality`. */
+export interface LocalityConfig {
+  readonly region: string;
+  readonly zone: string;
+  readonly subZone: string;
+}
+
+/** One `load_assignment.endpoints` entry (a locality and priority). */
+export interface LocalityEndpointsConfig {
+  readonly locality?: LocalityConfig;
+  readonly endpoints: readonly EndpointConfig[];
+  /** Locality weight, when set (used by locality-weighted balancing later). */
+  readonly weight?: number;
+  /** Only 0 for now. */
+  readonly priority: number;
+}
+
+/** Circuit-breaker thresholds of one priority (Envoy defaults 1024 / 1024 / 1024 / 3). */
+export interface ThresholdsConfig {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+/** `least_request_lb_config`. */
+export interface LeastRequestConfig {
+  /** Hosts sampled per pick when weights are equal (default 2). */
+  readonly choiceCount: number;
+  /** Exponent of `weight / (active + 1) ^ bias` when weights differ (default 1.0). */
+  readonly activeRequestBias: number;
+}
+
+/** A validated cluster. */
+export interface ClusterConfig {
+  readonly name: string;
+  readonly type: ClusterType;
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: LbPolicy;
+  readonly leastRequest: LeastRequestConfig;
+  /** `common_lb_config.healthy_panic_threshold` in percent (default 50, as Envoy). */
+  readonly healthyPanicThreshold: number;
+  /** `load_assignment.cluster_name` if set, else `name`. */
+  readonly loadAssignmentName: string;
+  readonly localities: readonly LocalityEndpointsConfig[];
+  readonly dnsLookupFamily: DnsLookupFamily;
+  readonly dnsRefreshRateMs: number;
+  readonly respectDnsTtl: boolean;
+  readonly perConnectionBufferLimitBytes: number;
+  /** 0 = unlimited. */
+  readonly maxRequestsPerConnection: number;
+  /** Pooled connection idle timeout; 0 disables. */
+  readonly idleTimeoutMs: number;
+  readonly maxHeadersCount?: number;
+  readonly httpProtocol: UpstreamHttpProtocol;
+  readonly circuitBreakers: { readonly DEFAULT: ThresholdsConfig; readonly HIGH: ThresholdsConfig };
+  readonly metadata?: unknown;
+  /** Config path of the cluster, for messages. */
+  readonly path: string;
+}
+
+const DEFAULT_THRESHOLDS: ThresholdsConfig = {
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+};
+
+const KNOWN_TYPES = ["EDS", "ORIGINAL_DST"] as const;
+const KNOWN_LB = [
+  "RING_HASH",
+  "MAGLEV",
+  "CLUSTER_PROVIDED",
+  "LOAD_BALANCING_POLICY_CONFIG",
+  "ORIGINAL_DST_LB",
+] as const;
+const HEALTH_STATUSES = ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"] as const;
+const HTTP_PROTOCOL_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/** Fields of Envoy's `Cluster` that Ferry does not implement (yet); present → an error naming them. */
+const UNSUPPORTED_CLUSTER_FIELDS = [
+  "alt_stat_name",
+  "eds_cluster_config",
+  "cluster_type",
+  "upstream_http_protocol_options",
+  "http_protocol_options",
+  "http2_protocol_options",
+  "dns_failure_refresh_rate",
+  "dns_resolvers",
+  "use_tcp_for_dns_lookups",
+  "dns_resolution_config",
+  "typed_dns_resolver_config",
+  "dns_jitter",
+  "wait_for_warm_on_init",
+  "cleanup_interval",
+  "upstream_bind_config",
+  "lb_subset_config",
+  "ring_hash_lb_config",
+  "maglev_lb_config",
+  "original_dst_lb_config",
+  "transport_socket_matches",
+  "protocol_selection",
+  "upstream_connection_options",
+  "close_connections_on_host_health_failure",
+  "ignore_health_on_host_removal",
+  "filters",
+  "load_balancing_policy",
+  "lrs_server",
+  "track_timeout_budgets",
+  "upstream_config",
+  "track_cluster_stats",
+  "preconnect_policy",
+  "connection_pool_per_downstream_connection",
+] as const;
+
+function isIpLiteral(s: string): boolean {
+  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) {
+    return s.split(".").every((p) => Number(p) <= 255);
+  }
+  return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s);
+}
+
+/** True if `s` is an IPv4 or IPv6 literal (no brackets). */
+export function isIpAddress(s: string): boolean {
+  return isIpLiteral(s);
+}
+
+/**
+ * Parses a list of clusters and checks that names are unique.
+ * Throws {@link ConfigError} naming the path of the first problem.
+ */
+export function parseClusters(rawList: unknown, path: string): ClusterConfig[] {
+  if (rawList === undefined || rawList === null) return [];
+  if (!Array.isArray(rawList)) throw new ConfigError(path, `expected a list, got ${describe(rawList)}`);
+  const seen = new Map<string, number>();
+  return rawList.map((raw, i) => {
+    const p = `${path}[${i}]`;
+    const c = parseCluster(raw, p);
+    const prev = seen.get(c.name);
+    if (prev !== undefined) {
+      throw new ConfigError(`${p}.name`, `cluster ${describe(c.name)} is already defined at ${path}[${prev}]`);
+    }
+    seen.set(c.name, i);
+    return c;
+  });
+}
+
+/** Parses one Envoy v3 `Cluster`. Throws {@link ConfigError} naming the path of the problem. */
+export function parseCluster(raw: unknown, path: string): ClusterConfig {
+  const o = new ObjReader(raw, path);
+  const name = o.str("name", { required: true });
+  const type = o.enumOf("type", ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, { known: KNOWN_TYPES }) ??
+    "STATIC";
+  const connectTimeoutMs = o.durationMs("connect_timeout") ?? 5000;
+  if (connectTimeoutMs <= 0) throw new ConfigError(o.at("connect_timeout"), "must be greater than 0");
+  const lbPolicy = o.enumOf("lb_policy", ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, { known: KNOWN_LB }) ??
+    "ROUND_ROBIN";
+
+  let leastRequest: LeastRequestConfig = { choiceCount: 2, activeRequestBias: 1 };
+  const lr = o.obj("least_request_lb_config");
+  if (lr) {
+    const choiceCount = lr.int("choice_count", { min: 2 }) ?? 2;
+    let activeRequestBias = 1;
+    const bias = lr.obj("active_request_bias");
+    if (bias) {
+      activeRequestBias = bias.num("default_value", { required: true, min: 0 })!;
+      bias.str("runtime_key");
+      bias.done();
+    }
+    lr.unsupported("slow_start_config");
+    lr.unsupported("locality_lb_config");
+    lr.unsupported("enable_full_scan");
+    lr.unsupported("selection_method");
+    lr.done();
+    leastRequest = { choiceCount, activeRequestBias };
+  }
+  const rr = o.obj("round_robin_lb_config");
+  if (rr) {
+    rr.unsupported("slow_start_config");
+    rr.unsupported("locality_lb_config");
+    rr.done();
+  }
+  let healthyPanicThreshold = 50;
+  const common = o.obj("common_lb_config");
+  if (common) {
+    const t = common.obj("healthy_panic_threshold");
+    if (t) {
+      healthyPanicThreshold = t.num("value", { min: 0, max: 100 }) ?? 0;
+      t.done();
+    }
+    for (
+      const k of [
+        "zone_aware_lb_config",
+        "locality_weighted_lb_config",
+        "update_merge_window",
+        "ignore_new_hosts_until_first_hc",
+        "close_connections_on_host_set_change",
+        "consistent_hashing_lb_config",
+        "override_host_status",
+      ]
+    ) common.unsupported(k);
+    common.done();
+  }
+
+  const dnsLookupFamily =
+    o.enumOf("dns_lookup_family", ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] as const) ??
+      "AUTO";
+  const dnsRefreshRateMs = o.durationMs("dns_refresh_rate") ?? 5000;
+  if (o.has("dns_refresh_rate") && dnsRefreshRateMs < 1) {
+    throw new ConfigError(o.at("dns_refresh_rate"), "must be at least 1ms");
+  }
+  const respectDnsTtl = o.bool("respect_dns_ttl") ?? false;
+  const perConnectionBufferLimitBytes = o.int("per_connection_buffer_limit_bytes", { min: 0 }) ?? 1024 * 1024;
+  let maxRequestsPerConnection = o.int("max_requests_per_connection", { min: 0 }) ?? 0;
+  let idleTimeoutMs = 3600_000;
+  let maxHeadersCount: number | undefined;
+
+  const applyCommonHttp = (c: ObjReader): void => {
+    const idle = c.durationMs("idle_timeout");
+    if (idle !== undefined) idleTimeoutMs = idle;
+    const mr = c.int("max_requests_per_connection", { min: 0 });
+    if (mr !== undefined) maxRequestsPerConnection = mr;
+    const mh = c.int("max_headers_count", { min: 1 });
+    if (mh !== undefined) maxHeadersCount = mh;
+    for (
+      const k of [
+        "max_connection_duration",
+        "max_stream_duration",
+        "headers_with_underscores_action",
+        "max_response_headers_kb",
+      ]
+    ) c.unsupported(k);
+    c.done();
+  };
+  const commonHttp = o.obj("common_http_protocol_options");
+  if (commonHttp) applyCommonHttp(commonHttp);
+
+  const tepo = o.obj("typed_extension_protocol_options");
+  if (tepo) {
+    for (const key of tepo.keys()) {
+      const entry = tepo.obj(key)!;
+      const t = entry.str("@type", { required: true });
+      if (key !== HTTP_PROTOCOL_OPTIONS_KEY && t !== HTTP_PROTOCOL_OPTIONS_TYPE) {
+        throw new ConfigError(entry.path, `protocol options ${describe(key)} are not supported`);
+      }
+      if (t !== HTTP_PROTOCOL_OPTIONS_TYPE) {
+        throw new ConfigError(entry.at("@type"), `${describe(t)} is not ${describe(HTTP_PROTOCOL_OPTIONS_TYPE)}`);
+      }
+      const c = entry.obj("common_http_protocol_options");
+      if (c) applyCommonHttp(c);
+      const which = entry.oneOf(["explicit_http_config", "use_downstream_protocol_config", "auto_config"] as const);
+      if (which !== undefined && which !== "explicit_http_config") entry.unsupported(which, "is not supported yet");
+      const explicit = entry.obj("explicit_http_config");
+      if (explicit) {
+        const p = explicit.oneOf(
+          ["http_protocol_options", "http2_protocol_options", "http3_protocol_options"] as const,
+          {
+            required: true,
+          },
+        );
+        if (p !== "http_protocol_options") explicit.unsupported(p!, "is not supported yet");
+        const h1 = explicit.obj("http_protocol_options")!;
+        for (
+          const k of [
+            "allow_absolute_url",
+            "accept_http_10",
+            "default_host_for_http_10",
+            "header_key_format",
+            "enable_trailers",
+            "allow_chunked_length",
+            "override_stream_error_on_invalid_http_message",
+            "send_fully_qualified_url",
+            "use_balsa_parser",
+            "allow_custom_methods",
+            "ignore_http_11_upgrade",
+          ]
+        ) h1.unsupported(k);
+        h1.done();
+        explicit.done();
+      }
+      entry.unsupported("upstream_http_protocol_options");
+      entry.unsupported("http_filters");
+      entry.unsupported("header_validation_config");
+      entry.done();
+    }
+    tepo.done();
+  }
+
+  const circuitBreakers = { DEFAULT: DEFAULT_THRESHOLDS, HIGH: DEFAULT_THRESHOLDS };
+  const cb = o.obj("circuit_breakers");
+  if (cb) {
+    const seenPrio = new Set<string>();
+    cb.objs("thresholds", (t) => {
+      const priority = t.enumOf("priority", ["DEFAULT", "HIGH"] as const) ?? "DEFAULT";
+      if (seenPrio.has(priority)) throw new ConfigError(t.at("priority"), `${priority} is already configured`);
+      seenPrio.add(priority);
+      circuitBreakers[priority] = {
+        maxConnections: t.int("max_connections", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxConnections,
+        maxPendingRequests: t.int("max_pending_requests", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxPendingRequests,
+        maxRequests: t.int("max_requests", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxRequests,
+        maxRetries: t.int("max_retries", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxRetries,
+      };
+      t.unsupported("retry_budget");
+      t.unsupported("max_connection_pools");
+      t.bool("track_remaining");
+    });
+    cb.unsupported("per_host_thresholds");
+    cb.done();
+  }
+
+  o.unsupported("health_checks", "is not supported yet");
+  o.unsupported("outlier_detection", "is not supported yet");
+  o.unsupported("transport_socket", "is not supported yet");
+  for (const k of UNSUPPORTED_CLUSTER_FIELDS) o.unsupported(k);
+  const metadata = o.value("metadata");
+
+  let loadAssignmentName = name;
+  let localities: LocalityEndpointsConfig[] = [];
+  const la = o.obj("load_assignment");
+  if (la) {
+    loadAssignmentName = la.str("cluster_name") ?? name;
+    localities = la.objs("endpoints", (lo) => parseLocality(lo, type));
+    la.unsupported("named_endpoints");
+    const policy = la.obj("policy");
+    if (policy) {
+      policy.unsupported("drop_overloads");
+      policy.int("overprovisioning_factor", { min: 1 });
+      policy.durationMs("endpoint_stale_after");
+      policy.bool("weighted_priority_health");
+      policy.done();
+    }
+    la.done();
+  }
+  o.done();
+
+  if (type === "LOGICAL_DNS") {
+    const count = localities.reduce((n, l) => n + l.endpoints.length, 0);
+    if (count !== 1) {
+      throw new ConfigError(
+        joinLa(path),
+        `LOGICAL_DNS clusters must have exactly one endpoint (found ${count})`,
+      );
+    }
+  }
+
+  const cfg: ClusterConfig = {
+    name,
+    type,
+    connectTimeoutMs,
+    lbPolicy,
+    leastRequest,
+    healthyPanicThreshold,
+    loadAssignmentName,
+    localities,
+    dnsLookupFamily,
+    dnsRefreshRateMs,
+    respectDnsTtl,
+    perConnectionBufferLimitBytes,
+    maxRequestsPerConnection,
+    idleTimeoutMs,
+    httpProtocol: "http1",
+    circuitBreakers,
+    path,
+    ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
+    ...(metadata !== undefined ? { metadata } : {}),
+  };
+  return cfg;
+}
+
+function joinLa(path: string): string {
+  return `${path}.load_assignment`;
+}
+
+function parseLocality(lo: ObjReader, type: ClusterType): LocalityEndpointsConfig {
+  let locality: LocalityConfig | undefined;
+  const l = lo.obj("locality");
+  if (l) {
+    locality = { region: l.str("region") ?? "", zone: l.str("zone") ?? "", subZone: l.str("sub_zone") ?? "" };
+    l.done();
+  }
+  const weight = lo.int("load_balancing_weight", { min: 1 });
+  const priority = lo.int("priority", { min: 0 }) ?? 0;
+  if (priority !== 0) throw new ConfigError(lo.at("priority"), `priority ${priority} is not supported yet (only 0)`);
+  lo.unsupported("leds_cluster_locality_config");
+  lo.unsupported("proximity");
+  const endpoints = lo.objs("lb_endpoints", (e) => parseLbEndpoint(e, type));
+  return {
+    endpoints,
+    priority,
+    ...(locality ? { locality } : {}),
+    ...(weight !== undefined ? { weight } : {}),
+  };
+}
+
+function parseLbEndpoint(e: ObjReader, type: ClusterType): EndpointConfig {
+  const weight = e.int("load_balancing_weight", { min: 1 }) ?? 1;
+  const healthStatus = e.enumOf("health_status", HEALTH_STATUSES) ?? "UNKNOWN";
+  e.value("metadata");
+  e.unsupported("endpoint_name");
+  const ep = e.obj("endpoint", { required: true })!;
+  const hostname = ep.str("hostname");
+  ep.unsupported("health_check_config", "is not supported yet");
+  ep.unsupported("additional_addresses");
+  const addr = ep.obj("address", { required: true })!;
+  addr.unsupported("pipe");
+  addr.unsupported("envoy_internal_address");
+  const sa = addr.obj("socket_address", { required: true })!;
+  const address = sa.str("address", { required: true });
+  const which = sa.oneOf(["port_value", "named_port"] as const, { required: true });
+  if (which === "named_port") sa.unsupported("named_port");
+  const port = sa.int("port_value", { min: 0, max: 65535 })!;
+  sa.enumOf("protocol", ["TCP"] as const, { known: ["UDP"] });
+  sa.unsupported("resolver_name");
+  sa.bool("ipv4_compat");
+  sa.done();
+  addr.done();
+  ep.done();
+  if (type === "STATIC" && !isIpLiteral(address)) {
+    throw new ConfigError(
+      sa.at("address"),
+      `${describe(address)} is not an IP address (STATIC clusters need IP addresses; use STRICT_DNS or LOGICAL_DNS)`,
+    );
+  }
+  if (port === 0) throw new ConfigError(sa.at("port_value"), "must be between 1 and 65535");
+  return { address, port, weight, healthStatus, path: e.path, ...(hostname !== undefined ? { hostname } : {}) };
+}

@@ -1,0 +1,199 @@
+import { assertEquals, assertThrows } from "./_assert.ts";
+import { ConfigError } from "../api/errors.ts";
+import { parseCluster, parseClusters } from "./config.ts";
+
+function ep(address: string, port: number, extra: Record<string, unknown> = {}) {
+  return { endpoint: { address: { socket_address: { address, port_value: port } } }, ...extra };
+}
+
+function cluster(extra: Record<string, unknown> = {}) {
+  return {
+    name: "payments",
+    load_assignment: { cluster_name: "payments", endpoints: [{ lb_endpoints: [ep("10.0.0.1", 80)] }] },
+    ...extra,
+  };
+}
+
+function err(raw: unknown): string {
+  const e = assertThrows(() => parseCluster(raw, "static_resources.clusters[0]"), ConfigError);
+  return e.message;
+}
+
+Deno.test("parseCluster applies Envoy defaults", () => {
+  const c = parseCluster(cluster(), "c");
+  assertEquals(c.name, "payments");
+  assertEquals(c.type, "STATIC");
+  assertEquals(c.connectTimeoutMs, 5000);
+  assertEquals(c.lbPolicy, "ROUND_ROBIN");
+  assertEquals(c.dnsLookupFamily, "AUTO");
+  assertEquals(c.dnsRefreshRateMs, 5000);
+  assertEquals(c.perConnectionBufferLimitBytes, 1024 * 1024);
+  assertEquals(c.idleTimeoutMs, 3600_000);
+  assertEquals(c.maxRequestsPerConnection, 0);
+  assertEquals(c.healthyPanicThreshold, 50);
+  assertEquals(c.circuitBreakers.DEFAULT, {
+    maxConnections: 1024,
+    maxPendingRequests: 1024,
+    maxRequests: 1024,
+    maxRetries: 3,
+  });
+  assertEquals(c.localities[0]!.endpoints[0]!.address, "10.0.0.1");
+  assertEquals(c.localities[0]!.endpoints[0]!.weight, 1);
+  assertEquals(c.localities[0]!.endpoints[0]!.healthStatus, "UNKNOWN");
+});
+
+Deno.test("parseCluster reads the supported fields", () => {
+  const c = parseCluster({
+    name: "api",
+    type: "STRICT_DNS",
+    connectTimeout: "0.25s",
+    lb_policy: "LEAST_REQUEST",
+    least_request_lb_config: { choice_count: 3, active_request_bias: { default_value: 0.5, runtime_key: "x" } },
+    dns_lookup_family: "V4_ONLY",
+    dns_refresh_rate: "2s",
+    respect_dns_ttl: true,
+    per_connection_buffer_limit_bytes: 32768,
+    max_requests_per_connection: 7,
+    common_http_protocol_options: { idle_timeout: "30s", max_headers_count: 50 },
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        common_http_protocol_options: { max_requests_per_connection: 100 },
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
+    circuit_breakers: {
+      thresholds: [{ priority: "DEFAULT", max_connections: 2, max_pending_requests: 3 }, {
+        priority: "HIGH",
+        max_retries: 9,
+      }],
+    },
+    metadata: { filter_metadata: { a: { b: 1 } } },
+    load_assignment: {
+      cluster_name: "api",
+      endpoints: [{
+        locality: { region: "r", zone: "z" },
+        load_balancing_weight: 3,
+        priority: 0,
+        lb_endpoints: [ep("localhost", 8080, { load_balancing_weight: 5, health_status: "HEALTHY" })],
+      }],
+      policy: { overprovisioning_factor: 140 },
+    },
+  }, "c");
+  assertEquals(c.type, "STRICT_DNS");
+  assertEquals(c.connectTimeoutMs, 250);
+  assertEquals(c.lbPolicy, "LEAST_REQUEST");
+  assertEquals(c.leastRequest, { choiceCount: 3, activeRequestBias: 0.5 });
+  assertEquals(c.dnsLookupFamily, "V4_ONLY");
+  assertEquals(c.dnsRefreshRateMs, 2000);
+  assertEquals(c.respectDnsTtl, true);
+  assertEquals(c.perConnectionBufferLimitBytes, 32768);
+  assertEquals(c.maxRequestsPerConnection, 100);
+  assertEquals(c.idleTimeoutMs, 30_000);
+  assertEquals(c.maxHeadersCount, 50);
+  assertEquals(c.circuitBreakers.DEFAULT.maxConnections, 2);
+  assertEquals(c.circuitBreakers.DEFAULT.maxPendingRequests, 3);
+  assertEquals(c.circuitBreakers.DEFAULT.maxRequests, 1024);
+  assertEquals(c.circuitBreakers.HIGH.maxRetries, 9);
+  assertEquals(c.localities[0]!.weight, 3);
+  assertEquals(c.localities[0]!.locality, { region: "r", zone: "z", subZone: "" });
+  assertEquals(c.localities[0]!.endpoints[0]!.weight, 5);
+  assertEquals(c.localities[0]!.endpoints[0]!.healthStatus, "HEALTHY");
+});
+
+Deno.test("parseCluster errors name the path", () => {
+  assertEquals(
+    err({ ...cluster(), type: "EDS" }),
+    'config: static_resources.clusters[0].type: "EDS" is not supported',
+  );
+  assertEquals(
+    err({ ...cluster(), lb_policy: "RING_HASH" }),
+    'config: static_resources.clusters[0].lb_policy: "RING_HASH" is not supported',
+  );
+  assertEquals(
+    err({ ...cluster(), lb_policy: "FASTEST" }),
+    'config: static_resources.clusters[0].lb_policy: "FASTEST" is not one of ROUND_ROBIN, LEAST_REQUEST, RANDOM',
+  );
+  assertEquals(err({ ...cluster(), bogus: 1 }), "config: static_resources.clusters[0].bogus: unknown field");
+  assertEquals(
+    err({ ...cluster(), health_checks: [] }),
+    "config: static_resources.clusters[0].health_checks: is not supported yet",
+  );
+  assertEquals(
+    err({ ...cluster(), outlier_detection: {} }),
+    "config: static_resources.clusters[0].outlier_detection: is not supported yet",
+  );
+  assertEquals(
+    err({ ...cluster(), transport_socket: { name: "tls" } }),
+    "config: static_resources.clusters[0].transport_socket: is not supported yet",
+  );
+  assertEquals(
+    err({ ...cluster(), ring_hash_lb_config: {} }),
+    "config: static_resources.clusters[0].ring_hash_lb_config: is not supported",
+  );
+  assertEquals(err({ load_assignment: {} }), "config: static_resources.clusters[0].name: is required");
+  assertEquals(
+    err({ name: "a", load_assignment: { endpoints: [{ lb_endpoints: [ep("localhost", 80)] }] } }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address" +
+      '.socket_address.address: "localhost" is not an IP address (STATIC clusters need IP addresses; ' +
+      "use STRICT_DNS or LOGICAL_DNS)",
+  );
+  assertEquals(
+    err({ name: "a", load_assignment: { endpoints: [{ lb_endpoints: [ep("10.0.0.1", 80, { weight: 1 })] }] } }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].weight: unknown field",
+  );
+  assertEquals(
+    err({ name: "a", load_assignment: { endpoints: [{ priority: 1, lb_endpoints: [] }] } }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].priority: priority 1 is not supported yet " +
+      "(only 0)",
+  );
+  assertEquals(
+    err({ ...cluster(), load_assignment: { endpoints: [{ lb_endpoints: [ep("10.0.0.1", 70000)] }] } }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address" +
+      ".socket_address.port_value: 70000 is above the maximum 65535",
+  );
+  assertEquals(
+    err({
+      ...cluster(),
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      },
+    }),
+    "config: static_resources.clusters[0].typed_extension_protocol_options" +
+      ".envoy.extensions.upstreams.http.v3.HttpProtocolOptions.explicit_http_config.http2_protocol_options: " +
+      "is not supported yet",
+  );
+  assertEquals(
+    err({ ...cluster(), type: "LOGICAL_DNS", load_assignment: { endpoints: [] } }),
+    "config: static_resources.clusters[0].load_assignment: LOGICAL_DNS clusters must have exactly one endpoint " +
+      "(found 0)",
+  );
+  assertEquals(
+    err({ ...cluster(), circuit_breakers: { thresholds: [{ max_connections: -1 }] } }),
+    "config: static_resources.clusters[0].circuit_breakers.thresholds[0].max_connections: -1 is below the minimum 0",
+  );
+  assertEquals(
+    err({ ...cluster(), connect_timeout: "5" }),
+    'config: static_resources.clusters[0].connect_timeout: "5" is not a duration (expected e.g. "5s" or "0.250s")',
+  );
+});
+
+Deno.test("parseClusters rejects duplicate names", () => {
+  const e = assertThrows(
+    () => parseClusters([cluster(), cluster()], "static_resources.clusters"),
+    ConfigError,
+  );
+  assertEquals(
+    e.message,
+    'config: static_resources.clusters[1].name: cluster "payments" is already defined at static_resources.clusters[0]',
+  );
+  assertEquals(parseClusters(undefined, "x"), []);
+});
+
+Deno.test("parseCluster accepts IPv6 literals in STATIC clusters", () => {
+  const c = parseCluster({ name: "v6", load_assignment: { endpoints: [{ lb_endpoints: [ep("::1", 80)] }] } }, "c");
+  assertEquals(c.localities[0]!.endpoints[0]!.address, "::1");
+});

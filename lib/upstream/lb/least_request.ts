@@ -1,0 +1,109 @@
+/**
+ * {@link LeastRequestLoadBalancer}: Envoy's `LEAST_REQUEST`.
+ *
+ * - Equal weights: power of `choice_count` choices — sample that many hosts at random and take the one with the
+ *   fewest active requests.
+ * - Unequal weights: an earliest-deadline-first schedule whose weights are recomputed when a host is re-scheduled,
+ *   as `weight / (active_requests + 1) ^ active_request_bias` (Envoy's formula; bias 0 is plain weighted RR).
+ *
+ * @module
+ */
+import type { Host } from "../../api/upstream.ts";
+import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+
+/** Options of the least-request balancer (`least_request_lb_config`). */
+export interface LeastRequestOptions extends LbOptions {
+  choiceCount?: number;
+  activeRequestBias?: number;
+}
+
+interface Entry {
+  host: Host;
+  deadline: number;
+  /** Insertion order, to break deadline ties deterministically. */
+  seq: number;
+}
+
+/** Least-request balancing; see the module doc. */
+export class LeastRequestLoadBalancer extends BaseLoadBalancer {
+  readonly #choiceCount: number;
+  readonly #bias: number;
+  #weighted = false;
+  #heap: Entry[] = [];
+  #now = 0;
+  #seq = 0;
+
+  constructor(source: HostSource, options: LeastRequestOptions = {}) {
+    super(source, options);
+    this.#choiceCount = options.choiceCount ?? 2;
+    this.#bias = options.activeRequestBias ?? 1;
+  }
+
+  protected hostsChanged(): void {
+    this.#weighted = !equalWeights(this.usable);
+    this.#heap = [];
+    this.#now = 0;
+    if (!this.#weighted) return;
+    for (const h of this.usable) this.#push(h);
+  }
+
+  #effectiveWeight(h: Host): number {
+    if (this.#bias === 0) return h.weight;
+    const active = h.activeRequests + 1;
+    return h.weight / (this.#bias === 1 ? active : Math.pow(active, this.#bias));
+  }
+
+  #push(host: Host): void {
+    const e: Entry = { host, deadline: this.#now + 1 / this.#effectiveWeight(host), seq: this.#seq++ };
+    const heap = this.#heap;
+    heap.push(e);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  }
+
+  #pop(): Entry | undefined {
+    const heap = this.#heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (top === undefined || last === undefined || heap.length === 0) return top;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) break;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+    return top;
+  }
+
+  protected pick(): Host | undefined {
+    const hosts = this.usable;
+    if (this.#weighted) {
+      const e = this.#pop();
+      if (e === undefined) return undefined;
+      this.#now = e.deadline;
+      this.#push(e.host);
+      return e.host;
+    }
+    if (hosts.length === 1) return hosts[0];
+    let best: Host | undefined;
+    for (let i = 0; i < this.#choiceCount; i++) {
+      const c = hosts[Math.floor(this.random() * hosts.length)]!;
+      if (best === undefined || c.activeRequests < best.activeRequests) best = c;
+    }
+    return best;
+  }
+}
+
+function less(a: Entry, b: Entry): boolean {
+  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+}

@@ -1,0 +1,43 @@
+/**
+ * {@link RoundRobinLoadBalancer}: Envoy's `ROUND_ROBIN`. Equal weights rotate through the usable hosts; unequal
+ * weights use smooth weighted round robin (nginx's algorithm: each pick adds every host's weight to its current
+ * value, takes the largest and subtracts the total), which spreads picks of a heavy host evenly instead of in
+ * bursts.
+ *
+ * @module
+ */
+import type { Host } from "../../api/upstream.ts";
+import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+
+/** Weighted round robin; see the module doc. */
+export class RoundRobinLoadBalancer extends BaseLoadBalancer {
+  #next = 0;
+  #weighted = false;
+  #current: number[] = [];
+  #total = 0;
+
+  constructor(source: HostSource, options: LbOptions = {}) {
+    super(source, options);
+    // Start at a random offset, as Envoy does, so that many proxies do not hit the same first host.
+    this.#next = Math.floor(this.random() * 1e9);
+  }
+
+  protected hostsChanged(): void {
+    this.#weighted = !equalWeights(this.usable);
+    this.#current = new Array(this.usable.length).fill(0);
+    this.#total = this.usable.reduce((n, h) => n + h.weight, 0);
+  }
+
+  protected pick(): Host | undefined {
+    const hosts = this.usable;
+    if (!this.#weighted) return hosts[this.#next++ % hosts.length];
+    const cur = this.#current;
+    let best = 0;
+    for (let i = 0; i < hosts.length; i++) {
+      cur[i]! += hosts[i]!.weight;
+      if (cur[i]! > cur[best]!) best = i;
+    }
+    cur[best]! -= this.#total;
+    return hosts[best];
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Upstream: cluster config, the cluster manager, clusters (STATIC, STRICT_DNS, LOGICAL_DNS), load balancers,
+ * circuit breakers and the HTTP/1 connection pool.
+ *
+ * @module
+ */
+export { parseCluster, parseClusters } from "./config.ts";
+export type {
+  ClusterConfig,
+  ClusterType,
+  DnsLookupFamily,
+  EndpointConfig,
+  EndpointHealthStatus,
+  LbPolicy,
+  LeastRequestConfig,
+  LocalityConfig,
+  LocalityEndpointsConfig,
+  ThresholdsConfig,
+} from "./config.ts";
+export { asClusterManager, ClusterManagerImpl, formatClusters } from "./cluster_manager.ts";
+export type { ClusterManagerOptions } from "./cluster_manager.ts";
+export { ClusterImpl, ClusterInfoImpl } from "./cluster.ts";
+export type { ClusterDescription, ClusterOptions, HostDescription } from "./cluster.ts";
+export { HostImpl, hostKey } from "./host.ts";
+export type { HostCounters } from "./host.ts";
+export { Http1ConnPool } from "./http1_pool.ts";
+export type { Http1ConnPoolOptions, PoolStreamEncoder, UpstreamWatermarkCallbacks } from "./http1_pool.ts";
+export { connectHost } from "./connect.ts";
+export type { ConnectOptions, Connector } from "./connect.ts";
+export { systemResolver } from "./dns.ts";
+export type { DnsResolver, DnsResult } from "./dns.ts";
+export { createResources, ResourceLimit } from "./resources.ts";
+export type { ClusterResources } from "./resources.ts";
+export { CLUSTER_STAT_NAMES, createClusterStats } from "./stats.ts";
+export * from "./lb/mod.ts";
