@@ -16,7 +16,7 @@
  * @module
  */
 
-import { BLOCK_SIZE, expandKey, KEY_SIZE, sm4Block } from "./_sm4_core.ts";
+import { BLOCK_SIZE, expandKey, KEY_SIZE, readWord as rd, sm4Block, sm4Block4, writeWord as wr } from "./_sm4_core.ts";
 import { pkcs7Pad, pkcs7Unpad, requireWholeBlocks } from "./_sm4_padding.ts";
 
 /** The SM4 block size in bytes. */
@@ -42,7 +42,7 @@ export interface Sm4PaddingOptions {
 export class Sm4 {
   readonly #ek: Int32Array;
   readonly #dk: Int32Array;
-  readonly #w = new Int32Array(4);
+  readonly #w = new Int32Array(16);
 
   /** Expands a 16-byte key. */
   constructor(key: Uint8Array) {
@@ -82,23 +82,35 @@ export class Sm4 {
   }
 }
 
+/** ECB over `n` bytes (a multiple of 16): four blocks per SM4 call, then single blocks. */
 function cryptBlocks(rk: Int32Array, src: Uint8Array, dst: Uint8Array, n: number, w: Int32Array): void {
-  for (let i = 0; i < n; i += 16) {
-    sm4Block(
+  let i = 0;
+  for (; i + 64 <= n; i += 64) {
+    sm4Block4(
       rk,
-      (src[i]! << 24) | (src[i + 1]! << 16) | (src[i + 2]! << 8) | src[i + 3]!,
-      (src[i + 4]! << 24) | (src[i + 5]! << 16) | (src[i + 6]! << 8) | src[i + 7]!,
-      (src[i + 8]! << 24) | (src[i + 9]! << 16) | (src[i + 10]! << 8) | src[i + 11]!,
-      (src[i + 12]! << 24) | (src[i + 13]! << 16) | (src[i + 14]! << 8) | src[i + 15]!,
+      rd(src, i),
+      rd(src, i + 4),
+      rd(src, i + 8),
+      rd(src, i + 12),
+      rd(src, i + 16),
+      rd(src, i + 20),
+      rd(src, i + 24),
+      rd(src, i + 28),
+      rd(src, i + 32),
+      rd(src, i + 36),
+      rd(src, i + 40),
+      rd(src, i + 44),
+      rd(src, i + 48),
+      rd(src, i + 52),
+      rd(src, i + 56),
+      rd(src, i + 60),
       w,
     );
-    for (let j = 0; j < 4; j++) {
-      const x = w[j]!, o = i + 4 * j;
-      dst[o] = x >>> 24;
-      dst[o + 1] = x >>> 16;
-      dst[o + 2] = x >>> 8;
-      dst[o + 3] = x;
-    }
+    for (let j = 0; j < 16; j++) wr(dst, i + 4 * j, w[j]!);
+  }
+  for (; i < n; i += 16) {
+    sm4Block(rk, rd(src, i), rd(src, i + 4), rd(src, i + 8), rd(src, i + 12), w);
+    for (let j = 0; j < 4; j++) wr(dst, i + 4 * j, w[j]!);
   }
 }
 
