@@ -56,8 +56,8 @@ export class ClusterManagerImpl implements ClusterManager {
     const all = Promise.all([...this.#clusters.values()].map((c) => c.initialize()));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((res) => {
+      // Not unref'd: at start-up this timer may be all that keeps the process waiting.
       timer = setTimeout(res, options.timeoutMs ?? 5000);
-      Deno.unrefTimer(timer);
     });
     try {
       await Promise.race([all, timeout]);
