@@ -1,0 +1,179 @@
+/**
+ * The command line: validate mode, config errors naming the field path, the embedded default, and a graceful
+ * SIGTERM drain of a real process.
+ */
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { defaultBootstrap } from "../../lib/config/default.ts";
+import { curl, itOpts, readAll, startFerry, startRawServer } from "./_harness.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+async function ferry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function validate(yaml: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await ferry(["--mode", "validate", "--config-yaml", yaml]);
+}
+
+const LISTENER = (filters: string) => `
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+${filters}`;
+
+const HCM = (extra: string) => `
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: s
+          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: c } }] }] }
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+${extra}`;
+
+Deno.test("cli --mode validate prints OK for a good config and exits 0", itOpts, async () => {
+  const r = await ferry(["--mode", "validate", "-c", new URL("../../examples/dev.yaml", import.meta.url).pathname]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout, /^OK/);
+});
+
+Deno.test("cli config errors are one line naming the field path, exit 1", itOpts, async () => {
+  const cases: [string, string][] = [
+    [
+      `static_resources:\n  clusters:\n  - { name: a, connect_timeout: 1s }\n  - { name: b, lb_policy: CLUSTER_PROVIDED }`,
+      `config: static_resources.clusters[1].lb_policy: "CLUSTER_PROVIDED" is not supported`,
+    ],
+    [`static_resources:\n  clusters:\n  - { name: a, bogus_field: 1 }`, `config: static_resources.clusters[0].bogus_field: unknown field`],
+    [`static_resources:\n  clusters:\n  - { name: a, connect_timeout: five }`, `config: static_resources.clusters[0].connect_timeout:`],
+    [LISTENER(HCM("          codec_type: HTTP3")), `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.codec_type: "HTTP3" is not supported`],
+    [LISTENER(HCM("          stream_idle_timeout: -1s")), `stream_idle_timeout`],
+    [`admin: { address: { socket_address: { address: 127.0.0.1 } } }`, `config: admin.address.socket_address.port_value: is required`],
+    [`dynamic_resources: { ads_config: {} }`, `config: dynamic_resources: is not supported yet`],
+    [`static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`, `config: static_resources.listeners[0].filter_chains: must have at least one entry`],
+  ];
+  for (const [yaml, want] of cases) {
+    const r = await validate(yaml);
+    assertEquals(r.code, 1, `${want}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    const line = r.stderr.trim();
+    assert(!line.includes("\n"), `more than one line: ${line}`);
+    assert(line.startsWith(want), `want ${JSON.stringify(want)}, got ${JSON.stringify(line)}`);
+  }
+});
+
+Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => {
+  const a = await ferry(["--no-such-flag"]);
+  assertEquals(a.code, 2);
+  assertMatch(a.stderr, /no-such-flag/);
+  const b = await validate("static_resources: [");
+  assertEquals(b.code, 1);
+  assertMatch(b.stderr, /not valid YAML or JSON/);
+  const c = await ferry(["-c", "/nonexistent/ferry.yaml", "--mode", "validate"]);
+  assertEquals(c.code, 1);
+  assertMatch(c.stderr, /cannot read \/nonexistent\/ferry.yaml/);
+});
+
+Deno.test("the embedded default answers a page that says Ferry is up and where the admin is", itOpts, async () => {
+  const d = defaultBootstrap() as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: { address: { socket_address: { port_value: number } } }[] } };
+  d.admin.address.socket_address.port_value = 0;
+  d.static_resources.listeners[0]!.address.socket_address.port_value = 0;
+  const f = await startFerry(d);
+  try {
+    const r = await curl(`http://127.0.0.1:${f.port()}/`);
+    assertEquals(r.status, 200);
+    assertMatch(r.body, /Ferry is up/);
+    assertMatch(r.body, /127\.0\.0\.1:9901/);
+    const ready = await curl(`${f.adminUrl}/ready`);
+    assertEquals(ready.status, 200);
+  } finally {
+    await f.stop();
+  }
+});
+
+Deno.test("a listener that cannot bind fails start-up naming the listener", itOpts, async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const r = await ferry(["--config-yaml", `
+static_resources:
+  listeners:
+  - name: busy_one
+    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: t, cluster: c }
+  clusters: [{ name: c, load_assignment: { cluster_name: c, endpoints: [] } }]`]);
+    assertEquals(r.code, 1);
+    assertMatch(r.stderr, /listener "busy_one": cannot bind 127\.0\.0\.1:\d+/);
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("SIGTERM drains: in-flight requests finish, new connections are refused, exit 0", itOpts, async () => {
+  // An upstream that answers after 600 ms.
+  const up = startRawServer(async (c) => {
+    await c.read(new Uint8Array(4096));
+    await new Promise((r) => setTimeout(r, 600));
+    await c.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"));
+    c.close();
+  });
+  const yaml = `
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+${HCM("")}
+  clusters:
+  - name: c
+    load_assignment: { cluster_name: c, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${up.port} } } } }] }] }`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "--config-yaml", yaml, "--drain-time-s", "5"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    // Find the bound port in the log.
+    const reader = child.stderr.getReader();
+    let log = "";
+    let port = 0;
+    const dec = new TextDecoder();
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ferry exited early: ${log}`);
+      log += dec.decode(value);
+      const m = /accepting on 127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) port = Number(m[1]);
+    }
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    await c.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill("SIGTERM");
+    const res = await readAll(c, 2000);
+    c.close();
+    assertMatch(res, /^HTTP\/1\.1 200 OK/);
+    assertMatch(res, /connection: close/i);
+    assertMatch(res, /slow$/);
+    const status = await child.status;
+    assertEquals(status.code, 0);
+    reader.releaseLock();
+    await child.stderr.cancel().catch(() => {});
+    await child.stdout.cancel().catch(() => {});
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    up.close();
+  }
+});
