@@ -1,0 +1,279 @@
+/**
+ * The route actions as pure functions over the request headers: which cluster, which path and host upstream,
+ * where a redirect points, what a direct response says, and the timeouts. The router filter calls them after
+ * {@link RouteTable.route}; none of them keeps state.
+ *
+ * @module
+ */
+import type { HeaderMap } from "../api/headers.ts";
+import { isGrpcContentType } from "./matchers.ts";
+import type { ClusterChoice, DirectResponseAction, RedirectAction, Route, RouteAction } from "./types.ts";
+
+/** Index of the first `?` or `#` of a `:path`, or its length. */
+export function pathEnd(path: string): number {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 /* ? */ || c === 35 /* # */) return i;
+  }
+  return path.length;
+}
+
+/**
+ * Picks the cluster for a route action: the `cluster`; for `weighted_clusters`, the entry where
+ * `floor(random() * total_weight)` falls in the cumulative weights (Envoy's algorithm, with the random source
+ * injectable for tests); for `cluster_header`, the header's value. Returns null when `cluster_header` names a
+ * missing or empty header: the router then answers `action.clusterNotFoundStatus` (503 by default, flag `NC`).
+ */
+export function selectCluster(
+  action: RouteAction,
+  headers: HeaderMap,
+  opts: { random?: () => number } = {},
+): ClusterChoice | null {
+  switch (action.clusterSpecifier) {
+    case "cluster":
+      return action.cluster!;
+    case "weighted_clusters": {
+      const list = action.weightedClusters;
+      const r = Math.floor((opts.random ?? Math.random)() * action.totalWeight);
+      let end = 0;
+      for (let i = 0; i < list.length; i++) {
+        end += list[i]!.weight;
+        if (r < end) return list[i]!;
+      }
+      return list[list.length - 1]!; // only reachable if random() returned 1
+    }
+    case "cluster_header": {
+      const name = headers.get(action.clusterHeader!);
+      if (name === undefined || name === "") return null;
+      return {
+        name,
+        weight: 0,
+        requestHeaders: NONE,
+        responseHeaders: NONE,
+        hostRewriteLiteral: undefined,
+        typedPerFilterConfig: NO_CONFIG,
+      };
+    }
+  }
+}
+
+const NONE = Object.freeze({ add: [], remove: [], empty: true });
+const NO_CONFIG = Object.freeze({});
+
+function matchedLength(route: Route, end: number): number {
+  // A regex matches the whole path, so a prefix_rewrite under a regex route replaces all of it (as in Envoy).
+  return route.match.kind === "safe_regex" ? end : route.match.value.length;
+}
+
+/**
+ * Rewrites `:path` for a `route` action with `prefix_rewrite` (replaces the matched prefix, or the whole matched
+ * path for `path` and `safe_regex` routes) or `regex_rewrite` (every match in the path before `?`); the query
+ * string is kept. With `originalPath` (default true, as Envoy's router unless `suppress_envoy_headers`) the
+ * previous path is saved in `x-envoy-original-path`. Returns true when a rewrite is configured and applied.
+ */
+export function rewritePath(route: Route, headers: HeaderMap, opts: { originalPath?: boolean } = {}): boolean {
+  const a = route.action;
+  if (a.kind !== "route" || (a.prefixRewrite === undefined && a.regexRewrite === undefined)) return false;
+  const path = headers.get(":path");
+  if (path === undefined) return false;
+  const end = pathEnd(path);
+  const next = a.prefixRewrite !== undefined
+    ? a.prefixRewrite + path.slice(matchedLength(route, end))
+    : a.regexRewrite!.apply(path.slice(0, end)) + path.slice(end);
+  if (opts.originalPath ?? true) headers.set("x-envoy-original-path", path);
+  headers.set(":path", next);
+  return true;
+}
+
+/**
+ * Rewrites `:authority` for a `route` action: the weighted cluster's `host_rewrite_literal` if any, else the
+ * route's `host_rewrite_literal`, `host_rewrite_header` (when that header is present and non-empty),
+ * `host_rewrite_path_regex`, or `auto_host_rewrite` with `upstreamHost` (the router passes the host name of a
+ * DNS-resolved upstream; without it nothing changes). With `append_x_forwarded_host` the previous host is appended
+ * to `x-forwarded-host`. Returns true when the host changed.
+ */
+export function rewriteHost(
+  action: RouteAction,
+  headers: HeaderMap,
+  opts: { upstreamHost?: string; cluster?: ClusterChoice | null } = {},
+): boolean {
+  let next: string | undefined = opts.cluster?.hostRewriteLiteral;
+  const hr = action.hostRewrite;
+  if (next === undefined && hr !== undefined) {
+    switch (hr.kind) {
+      case "literal":
+        next = hr.value;
+        break;
+      case "header":
+        next = headers.get(hr.header) || undefined;
+        break;
+      case "auto":
+        next = opts.upstreamHost || undefined;
+        break;
+      case "path_regex": {
+        const path = headers.get(":path");
+        if (path !== undefined) next = hr.rewrite.apply(path.slice(0, pathEnd(path))) || undefined;
+        break;
+      }
+    }
+  }
+  if (next === undefined) return false;
+  const prev = headers.get(":authority");
+  if (prev === next) return false;
+  headers.set(":authority", next);
+  if (action.appendXForwardedHost && prev !== undefined && prev !== "") {
+    const xfh = headers.getJoined("x-forwarded-host");
+    headers.set("x-forwarded-host", xfh === undefined ? prev : `${xfh},${prev}`);
+  }
+  return true;
+}
+
+/** A redirect response: status and `location`. */
+export interface Redirect {
+  readonly status: number;
+  readonly location: string;
+}
+
+/** The request host with its port removed when Envoy would (see {@link redirectLocation}). */
+function redirectHost(host: string, newScheme: string, requestProto: string, newPort: boolean): string {
+  if (host === "") return host;
+  let end: number;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    end = host.lastIndexOf("]:");
+    if (end >= 0) end += 1;
+  } else {
+    end = host.lastIndexOf(":");
+  }
+  if (end < 0) return host;
+  const port = host.slice(end);
+  let remove = newPort;
+  if (newScheme !== requestProto) {
+    remove ||= (requestProto === "https" && port === ":443") || (requestProto === "http" && port === ":80");
+  }
+  return remove ? host.slice(0, end) : host;
+}
+
+/**
+ * The `location` of a `redirect` route, built as Envoy's `newUri`: scheme from `scheme_redirect` /
+ * `https_redirect`, else the request's `x-forwarded-proto` (else `secure` → https/http); host from
+ * `host_redirect`, else the request's `:authority` with its port dropped when `port_redirect` is set or the scheme
+ * changes away from that port's default; path from `path_redirect` (its own query wins; otherwise the request's
+ * query is kept unless `strip_query`), or the request path through `prefix_rewrite` / `regex_rewrite`, minus the
+ * query when `strip_query`. The `require_tls` redirect is `https://` + `:authority` + `:path` unchanged.
+ * Throws a TypeError when the route is not a redirect.
+ */
+export function redirectLocation(route: Route, headers: HeaderMap, opts: { secure?: boolean } = {}): Redirect {
+  const r = route.action;
+  if (r.kind !== "redirect") throw new TypeError(`route "${route.name}": not a redirect route`);
+  const host = headers.get(":authority") ?? "";
+  const path = headers.get(":path") ?? "/";
+  if (r.tlsRedirect) return { status: r.responseCode, location: `https://${host}${path}` };
+  const requestProto = headers.get("x-forwarded-proto") ?? (opts.secure ? "https" : "http");
+  const scheme = r.scheme ?? requestProto;
+  const port = r.port ? `:${r.port}` : "";
+  const finalHost = r.host ?? redirectHost(host, scheme, requestProto, port !== "");
+  return { status: r.responseCode, location: `${scheme}://${finalHost}${port}${redirectPath(route, r, path)}` };
+}
+
+function redirectPath(route: Route, r: RedirectAction, path: string): string {
+  if (r.pathRedirect !== undefined) {
+    if (r.stripQuery || r.pathRedirect.includes("?")) return r.pathRedirect;
+    const q = path.indexOf("?");
+    return q < 0 ? r.pathRedirect : r.pathRedirect + path.slice(q);
+  }
+  let p = path;
+  if (r.prefixRewrite !== undefined || r.regexRewrite !== undefined) {
+    const end = pathEnd(path);
+    p = r.prefixRewrite !== undefined
+      ? r.prefixRewrite + path.slice(matchedLength(route, end))
+      : r.regexRewrite!.apply(path.slice(0, end)) + path.slice(end);
+  }
+  if (r.stripQuery) {
+    const q = p.indexOf("?");
+    if (q >= 0) p = p.slice(0, q);
+  }
+  return p;
+}
+
+/** A fixed local reply. */
+export interface DirectResponse {
+  readonly status: number;
+  /** The configured body (shared; do not modify). */
+  readonly body: Uint8Array;
+  /** `text/plain` when there is a body. */
+  readonly contentType: string | undefined;
+}
+
+/**
+ * The reply of a `direct_response` route. It is fixed at parse time and never echoes anything from the request.
+ * (Envoy also adds a `location` of the request URL for 201/3xx direct responses; Ferry does not.)
+ */
+export function directResponse(action: DirectResponseAction): DirectResponse {
+  return action;
+}
+
+/** Options of {@link finalTimeouts}. */
+export interface TimeoutOptions {
+  /**
+   * Honour `x-envoy-upstream-rq-timeout-ms` and `x-envoy-upstream-rq-per-try-timeout-ms` from the request (only for
+   * trusted, internal callers). Default false. The headers are removed either way.
+   */
+  readonly trusted?: boolean;
+}
+
+/** The timeouts of one request in ms; 0 = none. */
+export interface Timeouts {
+  readonly globalMs: number;
+  readonly perTryMs: number;
+}
+
+function parseMs(v: string | undefined): number | undefined {
+  return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : undefined;
+}
+
+const GRPC_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** Parses a `grpc-timeout` header (`100m`, `5S`, ...) into ms, or undefined if malformed. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d{1,8}[HMSmun]$/.test(v)) return undefined;
+  return Math.ceil(Number(v.slice(0, -1)) * GRPC_UNITS[v[v.length - 1]!]!);
+}
+
+/**
+ * The global and per-try timeouts of a request, as Envoy's `FilterUtility::finalTimeout`: the route's `timeout`
+ * (or, for gRPC requests with `max_stream_duration.grpc_timeout_header_max`, the `grpc-timeout` header minus
+ * `grpc_timeout_header_offset`, capped by the max), then the trusted override headers; a per-try timeout not
+ * shorter than a finite global timeout is dropped.
+ */
+export function finalTimeouts(action: RouteAction, headers: HeaderMap, opts: TimeoutOptions = {}): Timeouts {
+  let globalMs = action.timeoutMs;
+  let perTryMs = action.retryPolicy?.perTryTimeoutMs ?? 0;
+  const max = action.grpcTimeoutHeaderMaxMs;
+  if (max !== undefined && isGrpcContentType(headers.get("content-type"))) {
+    let t = parseGrpcTimeout(headers.get("grpc-timeout")) ?? 0;
+    const off = action.grpcTimeoutHeaderOffsetMs;
+    if (off > 0 && off < t) t -= off;
+    if (max !== 0 && (t === 0 || t > max)) t = max;
+    globalMs = t;
+  }
+  const t = headers.get("x-envoy-upstream-rq-timeout-ms");
+  const pt = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
+  if (t !== undefined) {
+    headers.remove("x-envoy-upstream-rq-timeout-ms");
+    if (opts.trusted) globalMs = parseMs(t) ?? globalMs;
+  }
+  if (pt !== undefined) {
+    headers.remove("x-envoy-upstream-rq-per-try-timeout-ms");
+    if (opts.trusted) perTryMs = parseMs(pt) ?? perTryMs;
+  }
+  if (globalMs !== 0 && perTryMs >= globalMs) perTryMs = 0;
+  return { globalMs, perTryMs };
+}
+
+/**
+ * The route's `upgrade_configs` verdict for an upgrade type (`websocket`): true/false when the route names it,
+ * undefined to defer to the connection manager's own `upgrade_configs` (Envoy's rule: the route overrides).
+ */
+export function upgradeAllowed(action: RouteAction, upgradeType: string): boolean | undefined {
+  return action.upgrades.get(upgradeType.toLowerCase());
+}

@@ -1,0 +1,340 @@
+/**
+ * The typed route model: what {@link parseRouteConfiguration} produces from Envoy's v3 `RouteConfiguration` and
+ * what {@link RouteTable}, the action helpers and the router filter read.
+ *
+ * Everything here is immutable after parsing and shared by all streams; per-request work only reads it. Strings
+ * that Envoy compares case-insensitively (header names, domains) are already lower-cased, regexes are compiled
+ * and header value formats are compiled into {@link HeaderFormatter}s.
+ *
+ * @module
+ */
+import type { HeaderMap } from "../api/headers.ts";
+
+/**
+ * What a header value format (`%DOWNSTREAM_REMOTE_ADDRESS%`, `%REQ(x)%`, ...) reads. Structurally a subset of
+ * `StreamInfo`, so the router filter can pass its stream's `StreamInfo` as is.
+ */
+export interface FormatContext {
+  /** `ip:port` of the downstream peer (`[v6]:port` for IPv6). */
+  readonly downstreamRemoteAddress?: string;
+  /** `ip:port` of the local side of the downstream connection. */
+  readonly downstreamLocalAddress?: string;
+  /** `HTTP/1.1`, `HTTP/2`, ... */
+  readonly protocol?: string;
+  /** Wall clock at stream start, ms since the epoch (`%START_TIME%`); `Date.now()` if absent. */
+  readonly startTime?: number;
+  /** `ip:port` of the upstream host (`%UPSTREAM_REMOTE_ADDRESS%`, response side). */
+  readonly upstreamHost?: string;
+  /** `%UPSTREAM_CLUSTER%`. */
+  readonly upstreamCluster?: string;
+  /** `%ROUTE_NAME%`. */
+  readonly routeName?: string;
+  /** The request headers, for `%REQ(x)%` in response header values. */
+  readonly requestHeaders?: HeaderMap;
+  /** The response headers, for `%RESP(x)%` in request header values (rarely set). */
+  readonly responseHeaders?: HeaderMap;
+}
+
+/**
+ * A header value format compiled once at parse time. `constant` is set when the format has no operators, so
+ * callers (and {@link applyRequestMutations}) skip the call entirely.
+ */
+export interface HeaderFormatter {
+  /** The format string as configured. */
+  readonly source: string;
+  /** The value when the format has no operators (after `%%` unescaping); undefined otherwise. */
+  readonly constant: string | undefined;
+  /** Evaluates the format. `target` is the header map being mutated (request or response side). */
+  format(ctx: FormatContext, target: HeaderMap): string;
+}
+
+/** Envoy's `HeaderValueOption.HeaderAppendAction`. */
+export type HeaderAppendAction =
+  | "APPEND_IF_EXISTS_OR_ADD"
+  | "ADD_IF_ABSENT"
+  | "OVERWRITE_IF_EXISTS_OR_ADD"
+  | "OVERWRITE_IF_EXISTS";
+
+/** One `*_headers_to_add` entry. */
+export interface HeaderAddition {
+  /** Lower-cased header name. */
+  readonly name: string;
+  readonly value: HeaderFormatter;
+  readonly appendAction: HeaderAppendAction;
+  /** When false (the default) a value that formats to `""` is not added. */
+  readonly keepEmptyValue: boolean;
+}
+
+/** The header changes of one level (weighted cluster, route, virtual host or route configuration). */
+export interface HeaderMutation {
+  /** Applied after `remove`, in order. */
+  readonly add: readonly HeaderAddition[];
+  /** Lower-cased names removed first. */
+  readonly remove: readonly string[];
+  /** True when `add` and `remove` are both empty (lets the hot path skip the level). */
+  readonly empty: boolean;
+}
+
+/** A compiled value matcher: Envoy's `StringMatcher` or an `Int64Range`. */
+export interface ValueMatcher {
+  /** `exact`, `prefix`, `suffix`, `contains`, `safe_regex` or `range`. */
+  readonly kind: "exact" | "prefix" | "suffix" | "contains" | "safe_regex" | "range";
+  /** The configured string (the regex source for `safe_regex`, `start,end` for `range`). */
+  readonly value: string;
+  readonly ignoreCase: boolean;
+  test(value: string): boolean;
+}
+
+/** Envoy's `HeaderMatcher`. Header values are tested joined with `,` when a header is repeated. */
+export interface HeaderMatcher {
+  /** Lower-cased header name. */
+  readonly name: string;
+  readonly invert: boolean;
+  readonly treatMissingAsEmpty: boolean;
+  /** For presence matchers: true = must be present, false = must be absent. Undefined for value matchers. */
+  readonly present: boolean | undefined;
+  /** For value matchers. */
+  readonly matcher: ValueMatcher | undefined;
+}
+
+/** Envoy's `QueryParameterMatcher`. Only the first value of a repeated parameter is tested, as in Envoy. */
+export interface QueryParameterMatcher {
+  readonly name: string;
+  /** Undefined for a presence match. */
+  readonly matcher: ValueMatcher | undefined;
+}
+
+/** How a route matches the path (without query string and fragment). */
+export type PathMatchKind = "prefix" | "path" | "safe_regex" | "path_separated_prefix";
+
+/** Envoy's `RouteMatch`. */
+export interface RouteMatch {
+  readonly kind: PathMatchKind;
+  /** The configured prefix, path or regex source. */
+  readonly value: string;
+  /** The anchored regex for `safe_regex`. */
+  readonly regex: RegExp | undefined;
+  /** `case_sensitive` (default true); has no effect on `safe_regex`, as in Envoy. */
+  readonly caseSensitive: boolean;
+  readonly headers: readonly HeaderMatcher[];
+  readonly queryParameters: readonly QueryParameterMatcher[];
+  /** `grpc: {}`: the request's content-type must be gRPC. */
+  readonly grpc: boolean;
+}
+
+/** A compiled `RegexMatchAndSubstitute` (`regex_rewrite`): every match is replaced, RE2 `\N` references resolved. */
+export interface RegexRewrite {
+  readonly pattern: string;
+  readonly substitution: string;
+  /** Replaces every match in `input`. */
+  apply(input: string): string;
+}
+
+/** `retry_on` conditions Ferry implements (Envoy's names). */
+export type RetryOn =
+  | "5xx"
+  | "gateway-error"
+  | "reset"
+  | "reset-before-request"
+  | "connect-failure"
+  | "retriable-4xx"
+  | "refused-stream"
+  | "retriable-status-codes"
+  | "retriable-headers"
+  | "envoy-ratelimited"
+  | "cancelled"
+  | "deadline-exceeded"
+  | "internal"
+  | "resource-exhausted"
+  | "unavailable";
+
+/** Envoy's `RetryPolicy`, with defaults filled in. */
+export interface RetryPolicy {
+  readonly retryOn: ReadonlySet<RetryOn>;
+  /** `num_retries` (default 1). */
+  readonly numRetries: number;
+  /** `per_try_timeout` in ms; 0 = none (the global timeout applies). */
+  readonly perTryTimeoutMs: number;
+  /** `per_try_idle_timeout` in ms; 0 = none. */
+  readonly perTryIdleTimeoutMs: number;
+  readonly retriableStatusCodes: readonly number[];
+  /** `retriable_headers`: response headers that make a response retriable (with `retriable-headers`). */
+  readonly retriableHeaders: readonly HeaderMatcher[];
+  /** `retriable_request_headers`: when non-empty, only requests matching one of them are retried. */
+  readonly retriableRequestHeaders: readonly HeaderMatcher[];
+  /** `retry_back_off.base_interval` in ms (default 25). */
+  readonly backoffBaseMs: number;
+  /** `retry_back_off.max_interval` in ms (default 10 × base). */
+  readonly backoffMaxMs: number;
+  /** `retry_host_predicate` has `envoy.retry_host_predicates.previous_hosts`. */
+  readonly previousHostsPredicate: boolean;
+  /** `host_selection_retry_max_attempts` (default 1). */
+  readonly hostSelectionRetryMaxAttempts: number;
+}
+
+/** One entry of a route's `hash_policy` (consumed by ring-hash / Maglev load balancers). */
+export type HashPolicy =
+  | {
+    readonly kind: "header";
+    readonly headerName: string;
+    readonly regexRewrite: RegexRewrite | undefined;
+    readonly terminal: boolean;
+  }
+  | {
+    readonly kind: "cookie";
+    readonly name: string;
+    /** Set when Envoy should generate the cookie (ms; 0 = session cookie). */
+    readonly ttlMs: number | undefined;
+    readonly path: string | undefined;
+    readonly attributes: readonly { readonly name: string; readonly value: string }[];
+    readonly terminal: boolean;
+  }
+  | { readonly kind: "connection_properties"; readonly sourceIp: boolean; readonly terminal: boolean }
+  | { readonly kind: "query_parameter"; readonly name: string; readonly terminal: boolean };
+
+/**
+ * The cluster a request goes to, with the per-cluster extras of a weighted cluster (empty for a plain `cluster`).
+ * Returned by {@link selectCluster}.
+ */
+export interface ClusterChoice {
+  readonly name: string;
+  /** Weight within `weighted_clusters` (0 for the other specifiers). */
+  readonly weight: number;
+  readonly requestHeaders: HeaderMutation;
+  readonly responseHeaders: HeaderMutation;
+  /** `host_rewrite_literal` of the weighted cluster entry; wins over the route's host rewrite. */
+  readonly hostRewriteLiteral: string | undefined;
+  /** Raw `typed_per_filter_config` of the weighted cluster entry, by filter name. */
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+}
+
+/** How the route rewrites `:authority`. */
+export type HostRewrite =
+  | { readonly kind: "literal"; readonly value: string }
+  | { readonly kind: "auto" }
+  | { readonly kind: "header"; readonly header: string }
+  | { readonly kind: "path_regex"; readonly rewrite: RegexRewrite };
+
+/** Envoy's `RouteAction` (forward to a cluster). */
+export interface RouteAction {
+  readonly kind: "route";
+  readonly clusterSpecifier: "cluster" | "weighted_clusters" | "cluster_header";
+  /** The choice for `cluster`. */
+  readonly cluster: ClusterChoice | undefined;
+  /** The entries of `weighted_clusters`. */
+  readonly weightedClusters: readonly ClusterChoice[];
+  /** Sum of the weights (> 0 for `weighted_clusters`). */
+  readonly totalWeight: number;
+  /** Lower-cased `cluster_header`. */
+  readonly clusterHeader: string | undefined;
+  /** `cluster_not_found_response_code`: 503 (default), 404 or 500. */
+  readonly clusterNotFoundStatus: number;
+  readonly prefixRewrite: string | undefined;
+  readonly regexRewrite: RegexRewrite | undefined;
+  readonly hostRewrite: HostRewrite | undefined;
+  readonly appendXForwardedHost: boolean;
+  /** `timeout` in ms (default 15000); 0 = disabled. */
+  readonly timeoutMs: number;
+  /** `idle_timeout` in ms; undefined = the connection manager's `stream_idle_timeout`; 0 = disabled. */
+  readonly idleTimeoutMs: number | undefined;
+  /** The route's `retry_policy`, else the virtual host's; undefined = no retries. */
+  readonly retryPolicy: RetryPolicy | undefined;
+  readonly hashPolicy: readonly HashPolicy[];
+  /** `max_stream_duration.max_stream_duration` in ms; undefined = not set. */
+  readonly maxStreamDurationMs: number | undefined;
+  /** `max_stream_duration.grpc_timeout_header_max` in ms (0 = no cap); undefined = ignore `grpc-timeout`. */
+  readonly grpcTimeoutHeaderMaxMs: number | undefined;
+  /** `max_stream_duration.grpc_timeout_header_offset` in ms. */
+  readonly grpcTimeoutHeaderOffsetMs: number;
+  /** `upgrade_configs` by lower-cased upgrade type (only `websocket`): enabled or not. */
+  readonly upgrades: ReadonlyMap<string, boolean>;
+}
+
+/** Envoy's `RedirectAction`. Empty strings in the config mean "not set", as in proto3. */
+export interface RedirectAction {
+  readonly kind: "redirect";
+  /** `scheme_redirect`, or `"https"` for `https_redirect`. */
+  readonly scheme: string | undefined;
+  readonly host: string | undefined;
+  /** `port_redirect` (0 = not set). */
+  readonly port: number;
+  readonly pathRedirect: string | undefined;
+  readonly prefixRewrite: string | undefined;
+  readonly regexRewrite: RegexRewrite | undefined;
+  /** 301 (default), 302, 303, 307 or 308. */
+  readonly responseCode: number;
+  readonly stripQuery: boolean;
+  /** Internal: the redirect of a virtual host's `require_tls` (`https://` + host + path, as Envoy's SslRedirector). */
+  readonly tlsRedirect: boolean;
+}
+
+/** Envoy's `DirectResponseAction`: a fixed local reply. */
+export interface DirectResponseAction {
+  readonly kind: "direct_response";
+  readonly status: number;
+  /** The body bytes (empty when no body is configured). */
+  readonly body: Uint8Array;
+  /** `text/plain` when there is a body, else undefined. */
+  readonly contentType: string | undefined;
+}
+
+/** Envoy's `Route`. */
+export interface Route {
+  /** `name` ("" when unset). */
+  readonly name: string;
+  readonly match: RouteMatch;
+  readonly action: RouteAction | RedirectAction | DirectResponseAction;
+  readonly requestHeaders: HeaderMutation;
+  readonly responseHeaders: HeaderMutation;
+  /** Raw `typed_per_filter_config` by filter name; the filters parse their own entries. */
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+  /** `decorator.operation`, if set. */
+  readonly decoratorOperation: string | undefined;
+  /** `per_request_buffer_limit_bytes`, if set (else the virtual host's). */
+  readonly perRequestBufferLimitBytes: number | undefined;
+}
+
+/** `require_tls` of a virtual host. */
+export type TlsRequirement = "NONE" | "EXTERNAL_ONLY" | "ALL";
+
+/** Envoy's `VirtualHost`. */
+export interface VirtualHost {
+  readonly name: string;
+  /** Lower-cased domains as configured. */
+  readonly domains: readonly string[];
+  readonly routes: readonly Route[];
+  readonly requireTls: TlsRequirement;
+  readonly requestHeaders: HeaderMutation;
+  readonly responseHeaders: HeaderMutation;
+  readonly retryPolicy: RetryPolicy | undefined;
+  /** Set `x-envoy-attempt-count` on upstream requests. */
+  readonly includeRequestAttemptCount: boolean;
+  /** Set `x-envoy-attempt-count` on downstream responses. */
+  readonly includeAttemptCountInResponse: boolean;
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+  readonly perRequestBufferLimitBytes: number | undefined;
+}
+
+/** Envoy's `RouteConfiguration`. */
+export interface RouteConfig {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHost[];
+  readonly requestHeaders: HeaderMutation;
+  readonly responseHeaders: HeaderMutation;
+  /** Lower-cased `internal_only_headers`: removed from external requests (see {@link stripInternalOnlyHeaders}). */
+  readonly internalOnlyHeaders: readonly string[];
+  /** Apply header mutations least specific first (route-config, vhost, route) so the route wins. */
+  readonly mostSpecificHeaderMutationsWins: boolean;
+  /** Strip any port from `:authority` before virtual host selection. */
+  readonly ignorePortInHostMatching: boolean;
+  /** `max_direct_response_body_size_bytes` (default 4096). */
+  readonly maxDirectResponseBodySizeBytes: number;
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+}
+
+/** The result of {@link RouteTable.route}: precomputed per route, so a lookup allocates nothing. */
+export interface RouteResult {
+  readonly config: RouteConfig;
+  readonly vhost: VirtualHost;
+  readonly route: Route;
+}
