@@ -1,0 +1,138 @@
+/**
+ * Byte-class tables and constants shared by the HTTP/1 server and client codecs.
+ *
+ * The hot loops classify each byte with one table load instead of a chain of comparisons.
+ *
+ * @module
+ */
+
+/** Carriage return. */
+export const CR = 13;
+/** Line feed. */
+export const LF = 10;
+/** Space. */
+export const SP = 32;
+/** Horizontal tab. */
+export const HTAB = 9;
+/** `:` */
+export const COLON = 58;
+/** `;` */
+export const SEMI = 59;
+
+/**
+ * RFC 9110 `tchar`: 0 = not a token character, 1 = token character, 3 = upper-case letter (bit 2 marks it, so
+ * OR-ing the classes of a name says whether it needs lower-casing).
+ */
+export const TCHAR: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") t[c.charCodeAt(0)] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = 3;
+  return t;
+})();
+
+/**
+ * Field-value (and start-line) characters: 0 = forbidden (CTLs other than HTAB, DEL, and so CR and LF),
+ * 1 = VCHAR / SP / HTAB, 2 = obs-text (0x80-0xFF; its presence switches string decoding to latin1).
+ */
+export const FIELD: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  t[HTAB] = 1;
+  for (let c = 0x20; c < 0x7f; c++) t[c] = 1;
+  for (let c = 0x80; c < 0x100; c++) t[c] = 2;
+  return t;
+})();
+
+/** Hex digit values; 255 for bytes that are not hex digits. */
+export const HEX: Uint8Array = (() => {
+  const t = new Uint8Array(256).fill(255);
+  for (let i = 0; i < 10; i++) t[48 + i] = i;
+  for (let i = 0; i < 6; i++) {
+    t[65 + i] = 10 + i;
+    t[97 + i] = 10 + i;
+  }
+  return t;
+})();
+
+const REASONS: Record<number, string> = {
+  100: "Continue",
+  101: "Switching Protocols",
+  102: "Processing",
+  103: "Early Hints",
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  203: "Non-Authoritative Information",
+  204: "No Content",
+  205: "Reset Content",
+  206: "Partial Content",
+  207: "Multi-Status",
+  300: "Multiple Choices",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  304: "Not Modified",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  401: "Unauthorized",
+  402: "Payment Required",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  406: "Not Acceptable",
+  407: "Proxy Authentication Required",
+  408: "Request Timeout",
+  409: "Conflict",
+  410: "Gone",
+  411: "Length Required",
+  412: "Precondition Failed",
+  413: "Payload Too Large",
+  414: "URI Too Long",
+  415: "Unsupported Media Type",
+  416: "Range Not Satisfiable",
+  417: "Expectation Failed",
+  421: "Misdirected Request",
+  422: "Unprocessable Entity",
+  425: "Too Early",
+  426: "Upgrade Required",
+  428: "Precondition Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+  507: "Insufficient Storage",
+  511: "Network Authentication Required",
+};
+
+/** Precomputed `HTTP/1.1 <code> <reason>\r\n` lines, indexed by status code. */
+const STATUS_LINES: string[] = [];
+for (let c = 100; c < 600; c++) STATUS_LINES[c] = `HTTP/1.1 ${c} ${REASONS[c] ?? "Unknown"}\r\n`;
+
+/** The reason phrase of `code` ("Unknown" when it has none). */
+export function reasonPhrase(code: number): string {
+  return REASONS[code] ?? "Unknown";
+}
+
+/** The `HTTP/1.1 <code> <reason>\r\n` status line for a code in 100..599. */
+export function statusLine(code: number): string {
+  return STATUS_LINES[code] ?? `HTTP/1.1 ${code} Unknown\r\n`;
+}
+
+/**
+ * True if the comma-separated list `value` contains `token` (lower-case), compared case-insensitively, as for
+ * `Connection: keep-alive, Upgrade`.
+ */
+export function hasToken(value: string, token: string): boolean {
+  if (value === token) return true;
+  const v = value.toLowerCase();
+  if (v === token) return true;
+  if (v.indexOf(",") < 0) return v.trim() === token;
+  const parts = v.split(",");
+  for (let i = 0; i < parts.length; i++) if (parts[i]!.trim() === token) return true;
+  return false;
+}

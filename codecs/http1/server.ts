@@ -1,0 +1,531 @@
+/**
+ * {@link Http1ServerCodec}: the downstream side of an HTTP/1.0 / HTTP/1.1 connection.
+ *
+ * Decoding (see `_reader.ts` for the byte-level rules): a request becomes a {@link HeaderMap} that starts with
+ * `:method`, `:path` (the request-target exactly as sent, for every form including `*` and CONNECT's
+ * authority-form), `:authority` (the absolute-form URI's authority, CONNECT's target, else the Host header; left
+ * out only for an HTTP/1.0 request without Host) and `:scheme` (`https` when `options.secure`), followed by the
+ * other fields lower-cased in wire order. `Host` is not repeated as a regular field. `content-length` stays in the
+ * map; `transfer-encoding` is removed, because the body delivered is already de-chunked. Hop-by-hop fields
+ * (`connection`, `keep-alive`, `upgrade`, `te`, ...) are left for the connection manager.
+ *
+ * Version: the encoder handed to `newStream` is an {@link Http1ResponseEncoder} whose `protocol` is the request's
+ * `"HTTP/1.0"` or `"HTTP/1.1"`; the codec's `lastRequestVersion` says the same for the latest request.
+ *
+ * Pipelining: after a request is complete the codec stops decoding until its response has been fully encoded. It
+ * then continues with the held-back input in a microtask (never inside the encoder call, so the connection
+ * manager never sees a new stream start inside its own `encodeData`). An error found in that deferred pass is
+ * reported to `callbacks.onDispatchError` ({@link Http1ServerCallbacks}), which must treat it exactly as if
+ * `dispatch` had thrown it; without that callback the codec writes the protocol error itself and ignores further
+ * input.
+ *
+ * Upgrades: a request with `connection: upgrade` and an `upgrade` field, or a CONNECT, is handed on with
+ * `endStream` false and every later byte of the connection is body data of that stream, unframed. A `101` (or a
+ * 2xx to CONNECT) response is written without framing and its data go out raw; any other response is an ordinary
+ * response after which the connection closes. Either way `keepAlive` is false afterwards.
+ *
+ * Keep-alive: HTTP/1.1 by default, HTTP/1.0 only with `connection: keep-alive` (answered with the same); a
+ * `connection: close` on either side, {@link Http1ServerCodec.shutdownNotice}, a close-delimited body, or a
+ * response finished before its request was fully received makes the response carry `connection: close` and
+ * `keepAlive` false. Once `keepAlive` is false after a response, the connection manager closes the connection.
+ *
+ * @module
+ */
+import type {
+  CodecOptions,
+  ServerCodecCallbacks,
+  ServerConnectionCodec,
+  StreamEncoder,
+  StreamResetReason,
+  WriteFn,
+} from "../../lib/api/codec.ts";
+import { CodecError } from "../../lib/api/errors.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
+import { hasToken, reasonPhrase, SP, statusLine, TCHAR } from "./_chars.ts";
+import { appendFields, CRLF_BYTES, CRLF_LAST_CHUNK, LAST_CHUNK, writeChunkSize, writeString } from "./_encode.ts";
+import { checkTransferEncoding, parseContentLength, parseVersion } from "./_framing.ts";
+import { fail, Http1Reader, S_CL, S_DEAD, S_HEAD, S_PAUSED, S_RAW } from "./_reader.ts";
+
+/** The HTTP versions the codec speaks. */
+export type Http1Version = "HTTP/1.0" | "HTTP/1.1";
+
+/** Server callbacks, with the optional hook for errors found while decoding held-back pipelined input. */
+export interface Http1ServerCallbacks extends ServerCodecCallbacks {
+  /**
+   * Decoding input held back behind a pipelined request (resumed in a microtask once its response completed)
+   * threw `err` (a {@link CodecError} for malformed input). Handle it as a throw from `dispatch`: call
+   * `sendProtocolError` for a CodecError, then close the connection.
+   */
+  onDispatchError?(err: unknown): void;
+}
+
+/** Encoder body modes. */
+const M_DISCARD = 0;
+const M_RAW = 1;
+const M_CHUNKED = 2;
+
+/** Upgrade kinds. */
+const U_NONE = 0;
+const U_UPGRADE = 1;
+const U_CONNECT = 2;
+
+/** Response progress. */
+const R_NONE = 0;
+const R_HEADERS = 1;
+const R_DONE = 2;
+
+interface Friend {
+  encode1xx(c: Http1ServerCodec, id: number, headers: HeaderMap): void;
+  encodeHeaders(c: Http1ServerCodec, id: number, headers: HeaderMap, endStream: boolean): void;
+  encodeData(c: Http1ServerCodec, id: number, data: Uint8Array, endStream: boolean): void;
+  encodeTrailers(c: Http1ServerCodec, id: number, trailers: HeaderMap): void;
+  reset(c: Http1ServerCodec, id: number): void;
+}
+let friend: Friend;
+
+/**
+ * The encoder for one response, handed to `newStream`. `protocol` is the version of the request it answers.
+ * Calls after the stream ended (or from a stale encoder) are ignored. `resetStream` abandons the response and
+ * makes `keepAlive` false: the connection manager must then close the connection (the codec cannot).
+ */
+export class Http1ResponseEncoder implements StreamEncoder {
+  /** The HTTP version of the request this response answers. */
+  readonly protocol: Http1Version;
+  #codec: Http1ServerCodec;
+  #id: number;
+  #headersSent = false;
+
+  /** Created by {@link Http1ServerCodec} only. */
+  constructor(codec: Http1ServerCodec, id: number, protocol: Http1Version) {
+    this.#codec = codec;
+    this.#id = id;
+    this.protocol = protocol;
+  }
+
+  /** True once the final response headers have been written. */
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+
+  /** Writes an informational response (e.g. `HTTP/1.1 100 Continue`); skipped for HTTP/1.0 requests. */
+  encode1xxHeaders(headers: HeaderMap): void {
+    friend.encode1xx(this.#codec, this.#id, headers);
+  }
+
+  /** Writes the status line and fields, adding framing and connection fields as described in the module doc. */
+  encodeHeaders(headers: HeaderMap, endStream: boolean): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    friend.encodeHeaders(this.#codec, this.#id, headers, endStream);
+  }
+
+  /** Writes body bytes (chunked if so framed; dropped for HEAD, 1xx, 204 and 304). */
+  encodeData(data: Uint8Array, endStream: boolean): void {
+    friend.encodeData(this.#codec, this.#id, data, endStream);
+  }
+
+  /** Writes trailers (chunked responses only; otherwise they are dropped) and ends the response. */
+  encodeTrailers(trailers: HeaderMap): void {
+    friend.encodeTrailers(this.#codec, this.#id, trailers);
+  }
+
+  /** Abandons the response; the connection must be closed. */
+  resetStream(_reason: StreamResetReason): void {
+    friend.reset(this.#codec, this.#id);
+  }
+}
+
+/** The downstream HTTP/1 codec; see the module doc. Create it through `http1CodecFactory.createServer`. */
+export class Http1ServerCodec extends Http1Reader implements ServerConnectionCodec {
+  /** The connection's protocol family; per request see `lastRequestVersion` or the encoder's `protocol`. */
+  readonly protocol = "HTTP/1.1";
+  #write: WriteFn;
+  #callbacks: Http1ServerCallbacks;
+  #scheme: string;
+  #keepAlive = true;
+  #shutdown = false;
+  #lastVersion: Http1Version = "HTTP/1.1";
+
+  // The stream in progress (one at a time: HTTP/1 has no concurrency).
+  #id = 0;
+  #active = false;
+  #reqDone = false;
+  #resp = R_NONE;
+  #v11 = true;
+  #isHead = false;
+  #reqKeepAlive = true;
+  #upgrade = U_NONE;
+  #mode = M_DISCARD;
+
+  constructor(write: WriteFn, callbacks: Http1ServerCallbacks, options?: CodecOptions) {
+    super(options);
+    this.#write = write;
+    this.#callbacks = callbacks;
+    this.#scheme = options?.secure ? "https" : "http";
+  }
+
+  /** The version of the most recent request decoded. */
+  get lastRequestVersion(): Http1Version {
+    return this.#lastVersion;
+  }
+
+  /** True while the connection should stay open after the current response. */
+  get keepAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  /** True if no request is in progress and no partial request has arrived. */
+  get idle(): boolean {
+    return !this.#active && !this.headStarted;
+  }
+
+  /** The next response carries `connection: close` (the one in progress, if its headers are not yet sent). */
+  shutdownNotice(): void {
+    this.#shutdown = true;
+  }
+
+  /** The peer closed its side: a tunnel's request ends; a request cut short is reset. */
+  onEof(): void {
+    if (this.state === S_DEAD) return;
+    const dec = this.decoder;
+    if (this.#active && !this.#reqDone && dec !== null) {
+      if (this.state === S_RAW) {
+        this.#reqDone = true;
+        this.state = S_DEAD;
+        dec.decodeData(new Uint8Array(0), true);
+        return;
+      }
+      this.#keepAlive = false;
+      this.state = S_DEAD;
+      this.dropInput();
+      dec.onReset?.("connection-termination", "downstream closed mid-request");
+      return;
+    }
+    // Nothing more will arrive: after the response in progress (if any) the connection is done.
+    this.state = S_DEAD;
+    this.dropInput();
+    this.#keepAlive = false;
+  }
+
+  /**
+   * Writes `HTTP/1.1 <status> <reason>` with a short plain-text body naming the problem and `connection: close`,
+   * unless a response is already under way (then nothing). Input is ignored afterwards.
+   */
+  sendProtocolError(err: CodecError): void {
+    this.#keepAlive = false;
+    this.state = S_DEAD;
+    this.dropInput();
+    if (this.#active && this.#resp !== R_NONE) return;
+    this.#active = false;
+    this.#resp = R_DONE;
+    const status = err.status >= 400 && err.status <= 599 ? err.status : 400;
+    const detail = err.message.startsWith("http1: ") ? err.message.slice(7) : err.message;
+    const body = `${reasonPhrase(status)}: ${detail}\n`;
+    writeString(
+      this.#write,
+      `${
+        statusLine(status)
+      }content-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  protected beginHead(_pos: number): void {}
+
+  protected onDeferredError(err: unknown): void {
+    const cb = this.#callbacks.onDispatchError;
+    if (cb !== undefined) {
+      cb.call(this.#callbacks, err);
+    } else if (err instanceof CodecError) {
+      this.sendProtocolError(err);
+    } else {
+      console.error("http1: error while decoding pipelined input:", err);
+    }
+  }
+
+  protected onBodyEnd(): void {
+    this.#reqDone = true;
+    this.state = S_PAUSED;
+  }
+
+  protected onHead(buf: Uint8Array, base: number, len: number): void {
+    // Request line: method SP request-target SP HTTP-version, single spaces.
+    const lineEnd = base + this.firstEnd;
+    let i = base;
+    while (i < lineEnd && TCHAR[buf[i]!] !== 0) i++;
+    if (i === base) fail("BadMethod", "invalid method", 400, i);
+    if (i === lineEnd || buf[i] !== SP) fail("BadMethod", "invalid character in method", 400, i);
+    const mEnd = i - base;
+    const tStart = ++i;
+    let c = 0;
+    while (i < lineEnd && (c = buf[i]!) > 32 && c < 127) i++;
+    if (i === tStart) fail("BadUri", "empty request target", 400, i);
+    if (i === lineEnd) fail("BadRequestLine", "missing HTTP version", 400, i);
+    if (c !== SP) fail("BadUri", "invalid character in request target", 400, i);
+    const tEnd = i - base;
+    const v11 = parseVersion(buf, i + 1, lineEnd - i - 1) === 1;
+
+    const s = this.headString(buf, base, len);
+    const method = s.slice(0, mEnd);
+    const target = s.slice(tStart - base, tEnd);
+    const kv: string[] = [":method", method, ":path", target, ":authority", "", ":scheme", this.#scheme];
+
+    let authority: string | undefined;
+    const t0 = buf[tStart]!;
+    const isConnect = method === "CONNECT";
+    if (t0 === 47 /* / */) {
+      if (isConnect) fail("BadUri", "CONNECT requires an authority-form target", 400, tStart);
+    } else if (isConnect) {
+      authority = authorityForm(target, tStart);
+    } else if (t0 === 42 /* * */ && target.length === 1) {
+      if (method !== "OPTIONS") fail("BadUri", "asterisk-form target is only for OPTIONS", 400, tStart);
+    } else {
+      authority = absoluteFormAuthority(target, tStart);
+    }
+
+    let host: string | undefined;
+    let cl = -1;
+    let te: string | undefined;
+    let conn: string | undefined;
+    let hasUpgrade = false;
+    const n = this.nFields;
+    for (let f = 0; f < n; f++) {
+      const name = this.fieldName(s, f);
+      let value = this.fieldValue(s, f);
+      if (name === "host") {
+        if (host !== undefined) fail("BadHeader", "multiple host headers", 400, base);
+        host = value;
+        continue;
+      } else if (name === "content-length") {
+        const had = cl >= 0;
+        cl = parseContentLength(value, cl, base);
+        if (had) continue;
+        value = String(cl);
+      } else if (name === "transfer-encoding") {
+        te = te === undefined ? value : `${te},${value}`;
+        continue;
+      } else if (name === "connection") {
+        conn = conn === undefined ? value : `${conn},${value}`;
+      } else if (name === "upgrade") {
+        hasUpgrade = true;
+      }
+      kv.push(name, value);
+    }
+    if (te !== undefined) {
+      checkTransferEncoding(te, base);
+      if (cl >= 0) fail("BadTransferEncoding", "both content-length and transfer-encoding", 400, base);
+    }
+    if (host === undefined && v11) fail("BadHeader", "missing host header", 400, base);
+    if (authority === undefined) authority = host;
+    if (authority === undefined) kv.splice(4, 2);
+    else kv[5] = authority;
+
+    let keepAlive: boolean;
+    let upgrade = isConnect ? U_CONNECT : U_NONE;
+    if (conn === undefined) {
+      keepAlive = v11;
+    } else if (conn === "keep-alive") {
+      keepAlive = true;
+    } else {
+      keepAlive = hasToken(conn, "close") ? false : (v11 || hasToken(conn, "keep-alive"));
+      if (hasUpgrade && upgrade === U_NONE && hasToken(conn, "upgrade")) upgrade = U_UPGRADE;
+    }
+
+    const version: Http1Version = v11 ? "HTTP/1.1" : "HTTP/1.0";
+    this.#lastVersion = version;
+    this.#id++;
+    this.#active = true;
+    this.#reqDone = false;
+    this.#resp = R_NONE;
+    this.#v11 = v11;
+    this.#isHead = method === "HEAD";
+    this.#reqKeepAlive = keepAlive;
+    this.#keepAlive = keepAlive;
+    this.#upgrade = upgrade;
+    this.#mode = M_DISCARD;
+    const headers = new HeaderMap(kv);
+    const dec = this.#callbacks.newStream(new Http1ResponseEncoder(this, this.#id, version));
+    this.decoder = dec;
+    if (upgrade !== U_NONE) {
+      this.state = S_RAW;
+      dec.decodeHeaders(headers, false);
+    } else if (te !== undefined) {
+      this.startChunked();
+      dec.decodeHeaders(headers, false);
+    } else if (cl > 0) {
+      this.state = S_CL;
+      this.remaining = cl;
+      dec.decodeHeaders(headers, false);
+    } else {
+      this.onBodyEnd();
+      dec.decodeHeaders(headers, true);
+    }
+  }
+
+  #encode1xx(id: number, headers: HeaderMap): void {
+    if (id !== this.#id || !this.#active || this.#resp !== R_NONE || !this.#v11) return;
+    const st = Number(headers.get(":status") ?? "100");
+    const status = st >= 100 && st < 200 && st !== 101 ? st : 100;
+    writeString(this.#write, appendFields(statusLine(status), headers.kv) + "\r\n");
+  }
+
+  #encodeHeaders(id: number, headers: HeaderMap, endStream: boolean): void {
+    if (id !== this.#id || !this.#active || this.#resp !== R_NONE) return;
+    const kv = headers.kv;
+    let status = 200;
+    let hasCL = false;
+    let connClose = false;
+    let connGiven = false;
+    let s = "";
+    for (let i = 0; i < kv.length; i += 2) {
+      const name = kv[i]!;
+      const value = kv[i + 1]!;
+      if (name.charCodeAt(0) === 58) {
+        if (name === ":status") {
+          status = +value;
+          if (!(status >= 100 && status <= 599) || status % 1 !== 0) status = 500;
+        }
+        continue;
+      }
+      if (name === "content-length") hasCL = true;
+      else if (name === "transfer-encoding") continue;
+      else if (name === "connection") {
+        connGiven = true;
+        if (hasToken(value, "close")) connClose = true;
+      }
+      s += name + ": " + value + "\r\n";
+    }
+    let close = !this.#reqKeepAlive || connClose || this.#shutdown || !this.#reqDone;
+    const upgrade = this.#upgrade;
+    if ((upgrade === U_UPGRADE && status === 101) || (upgrade === U_CONNECT && status >= 200 && status < 300)) {
+      // Tunnel: no framing, the bytes that follow are the upgraded protocol's.
+      this.#mode = M_RAW;
+      close = true;
+    } else {
+      if (upgrade !== U_NONE) close = true;
+      if (this.#isHead || status < 200 || status === 204 || status === 304) {
+        this.#mode = M_DISCARD;
+      } else if (hasCL) {
+        this.#mode = M_RAW;
+      } else if (endStream) {
+        s += "content-length: 0\r\n";
+        this.#mode = M_RAW;
+      } else if (this.#v11) {
+        s += "transfer-encoding: chunked\r\n";
+        this.#mode = M_CHUNKED;
+      } else {
+        this.#mode = M_RAW;
+        close = true;
+      }
+      if (close) {
+        if (!connClose) s += "connection: close\r\n";
+      } else if (!this.#v11 && !connGiven) {
+        s += "connection: keep-alive\r\n";
+      }
+    }
+    this.#keepAlive = !close;
+    this.#resp = R_HEADERS;
+    writeString(this.#write, statusLine(status) + s + "\r\n");
+    if (endStream) this.#end();
+  }
+
+  #encodeData(id: number, data: Uint8Array, endStream: boolean): void {
+    if (id !== this.#id || !this.#active || this.#resp !== R_HEADERS) return;
+    const mode = this.#mode;
+    if (mode === M_RAW) {
+      if (data.length > 0) this.#write(data);
+    } else if (mode === M_CHUNKED) {
+      if (data.length > 0) {
+        writeChunkSize(this.#write, data.length);
+        this.#write(data);
+        this.#write(endStream ? CRLF_LAST_CHUNK : CRLF_BYTES);
+      } else if (endStream) {
+        this.#write(LAST_CHUNK);
+      }
+    }
+    if (endStream) this.#end();
+  }
+
+  #encodeTrailers(id: number, trailers: HeaderMap): void {
+    if (id !== this.#id || !this.#active || this.#resp !== R_HEADERS) return;
+    if (this.#mode === M_CHUNKED) writeString(this.#write, appendFields("0\r\n", trailers.kv) + "\r\n");
+    this.#end();
+  }
+
+  #reset(id: number): void {
+    if (id !== this.#id || !this.#active) return;
+    this.#active = false;
+    this.#resp = R_DONE;
+    this.#keepAlive = false;
+    this.state = S_DEAD;
+    this.decoder = null;
+    this.dropInput();
+  }
+
+  /** The response is complete: go on with the next request, or stop if the connection is to close. */
+  #end(): void {
+    this.#resp = R_DONE;
+    this.#active = false;
+    this.decoder = null;
+    if (!this.#keepAlive || !this.#reqDone) {
+      this.#keepAlive = false;
+      if (this.state !== S_DEAD) {
+        this.state = S_DEAD;
+        this.dropInput();
+      }
+      return;
+    }
+    if (this.state === S_PAUSED) {
+      this.state = S_HEAD;
+      this.scheduleResume();
+    }
+  }
+
+  static {
+    friend = {
+      encode1xx: (c, id, h) => c.#encode1xx(id, h),
+      encodeHeaders: (c, id, h, e) => c.#encodeHeaders(id, h, e),
+      encodeData: (c, id, d, e) => c.#encodeData(id, d, e),
+      encodeTrailers: (c, id, t) => c.#encodeTrailers(id, t),
+      reset: (c, id) => c.#reset(id),
+    };
+  }
+}
+
+/** Validates CONNECT's authority-form target (`host:port`) and returns it. */
+function authorityForm(target: string, offset: number): string {
+  const colon = target.lastIndexOf(":");
+  if (colon <= 0 || colon === target.length - 1 || colon < target.length - 6) {
+    fail("BadUri", "CONNECT target must be host:port", 400, offset);
+  }
+  for (let i = colon + 1; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c < 48 || c > 57) fail("BadUri", "CONNECT target must be host:port", 400, offset);
+  }
+  for (let i = 0; i < colon; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35 || c === 64) fail("BadUri", "CONNECT target must be host:port", 400, offset);
+  }
+  return target;
+}
+
+/** Returns the authority of an absolute-form target (`scheme://authority[/path][?query]`), or throws 400. */
+function absoluteFormAuthority(target: string, offset: number): string {
+  let i = 0;
+  const n = target.length;
+  let c = target.charCodeAt(0);
+  if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122))) fail("BadUri", "invalid request target", 400, offset);
+  for (i = 1; i < n; i++) {
+    c = target.charCodeAt(i);
+    if (
+      !((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)
+    ) break;
+  }
+  if (c !== 58 || target.charCodeAt(i + 1) !== 47 || target.charCodeAt(i + 2) !== 47) {
+    fail("BadUri", "invalid request target", 400, offset);
+  }
+  const start = i + 3;
+  let end = start;
+  while (end < n && (c = target.charCodeAt(end)) !== 47 && c !== 63 && c !== 35) end++;
+  if (end === start) fail("BadUri", "empty authority in request target", 400, offset);
+  return target.slice(start, end);
+}
