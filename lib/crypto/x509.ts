@@ -1,0 +1,593 @@
+/**
+ * X.509 certificates with SM2 (SM2-with-SM3, OID 1.2.156.10197.1.501) or P-256 (ECDSA-with-SHA256) keys:
+ * parsing, signature checks, and chain verification to a trusted root with validity dates, basicConstraints,
+ * key usage (TLCP signing vs encryption certificates) and host-name matching (DNS names with wildcards, IP
+ * addresses, CN when there is no SAN).
+ *
+ * Every failure is a {@link CertificateError} whose `code` says what went wrong and whose message names the
+ * certificate.
+ *
+ * @module
+ */
+
+import { p256 } from "@noble/curves/nist.js";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Certificate as AsnCertificate,
+  ExtendedKeyUsage,
+  type Extension,
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+  KeyUsage,
+  type KeyUsageType,
+  type Name,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+} from "@peculiar/asn1-x509";
+import { equalBytes } from "@noble/curves/utils.js";
+import { decodeOid, DerError, expectElement, readElement, Tag } from "./asn1.ts";
+import { type EcPublicKeyData, OID, parseSpkiContent, pemDecodeAll } from "./pem.ts";
+import { SM2_DEFAULT_ID, Sm2PublicKey } from "./sm2.ts";
+
+/** Why a certificate was rejected. */
+export type CertificateErrorCode =
+  | "malformed"
+  | "expired"
+  | "not-yet-valid"
+  | "bad-signature"
+  | "unknown-issuer"
+  | "not-ca"
+  | "key-usage"
+  | "name-mismatch"
+  | "unsupported"
+  | "path-too-long";
+
+/** A certificate parse or verification failure. */
+export class CertificateError extends Error {
+  /** The failure kind. */
+  readonly code: CertificateErrorCode;
+
+  constructor(code: CertificateErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CertificateError";
+    this.code = code;
+  }
+}
+
+/** The key-usage bit names of RFC 5280. */
+export type KeyUsageName = KeyUsageType;
+
+/** A parsed certificate. Raw DER of the parts that are compared or signed is kept as bytes. */
+export interface Certificate {
+  /** The whole certificate. */
+  readonly der: Uint8Array;
+  /** The TBSCertificate bytes (what the issuer signed). */
+  readonly tbs: Uint8Array;
+  /** X.509 version (1, 2 or 3). */
+  readonly version: number;
+  /** Serial number as lower-case hex. */
+  readonly serialNumber: string;
+  /** Signature algorithm OID (outer). */
+  readonly signatureAlgorithm: string;
+  /** The signature bytes (DER ECDSA/SM2 signature). */
+  readonly signature: Uint8Array;
+  /** Issuer DN DER. */
+  readonly issuerDer: Uint8Array;
+  /** Subject DN DER. */
+  readonly subjectDer: Uint8Array;
+  /** Issuer DN as text, e.g. `CN=Ferry Test Root, O=Ferry`. */
+  readonly issuer: string;
+  /** Subject DN as text. */
+  readonly subject: string;
+  /** The subject CN, if any. */
+  readonly commonName: string | undefined;
+  /** Start of validity. */
+  readonly notBefore: Date;
+  /** End of validity. */
+  readonly notAfter: Date;
+  /** The subject public key. */
+  readonly publicKey: EcPublicKeyData;
+  /** basicConstraints, when present. */
+  readonly basicConstraints: { readonly ca: boolean; readonly pathLength: number | undefined } | undefined;
+  /** Key-usage bits, when the extension is present. */
+  readonly keyUsage: readonly KeyUsageName[] | undefined;
+  /** Extended key-usage OIDs, when present. */
+  readonly extKeyUsage: readonly string[] | undefined;
+  /** SAN DNS names (lower-case). */
+  readonly dnsNames: readonly string[];
+  /** SAN IP addresses in canonical text form. */
+  readonly ipAddresses: readonly string[];
+  /** Subject key identifier, when present. */
+  readonly subjectKeyId: Uint8Array | undefined;
+  /** Authority key identifier, when present. */
+  readonly authorityKeyId: Uint8Array | undefined;
+  /** OIDs of critical extensions this module does not understand. */
+  readonly unknownCriticalExtensions: readonly string[];
+}
+
+const ATTR_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.5": "serialNumber",
+  "1.2.840.113549.1.9.1": "emailAddress",
+};
+
+function attrText(v: Name[number][number]["value"]): string {
+  return v.utf8String ?? v.printableString ?? v.ia5String ?? v.teletexString ?? v.bmpString ?? v.universalString ??
+    "#" + [...new Uint8Array(v.anyValue ?? new ArrayBuffer(0))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function nameText(name: Name): string {
+  return name.map((rdn) => rdn.map((a) => `${ATTR_NAMES[a.type] ?? a.type}=${attrText(a.value)}`).join("+")).join(
+    ", ",
+  );
+}
+
+function toHexString(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+function malformed(what: string, e: unknown): CertificateError {
+  const detail = e instanceof Error ? e.message : String(e);
+  return new CertificateError("malformed", `certificate: malformed DER: ${what}: ${detail}`, { cause: e });
+}
+
+/** Canonical text for an IPv4 or IPv6 address given as text; undefined if it is not an IP literal. */
+export function canonicalIp(text: string): string | undefined {
+  const t = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(t)) {
+    const parts = t.split(".").map(Number);
+    return parts.every((p) => p <= 255) ? parts.join(".") : undefined;
+  }
+  if (!t.includes(":")) return undefined;
+  const bytes = ipv6Bytes(t);
+  return bytes ? ipBytesText(bytes) : undefined;
+}
+
+function ipv6Bytes(t: string): Uint8Array | undefined {
+  const halves = t.split("::");
+  if (halves.length > 2) return undefined;
+  const parse = (s: string) => (s === "" ? [] : s.split(":"));
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  const groups: number[] = [];
+  const push = (list: string[]) => {
+    for (const g of list) {
+      if (g.includes(".")) {
+        const v4 = canonicalIp(g);
+        if (!v4) return false;
+        const p = v4.split(".").map(Number);
+        groups.push((p[0]! << 8) | p[1]!, (p[2]! << 8) | p[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
+        groups.push(parseInt(g, 16));
+      }
+    }
+    return true;
+  };
+  if (!push(head)) return undefined;
+  const headLen = groups.length;
+  if (!push(tail)) return undefined;
+  const tailGroups = groups.splice(headLen);
+  const fill = 8 - groups.length - tailGroups.length;
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return undefined;
+  const all = [...groups, ...new Array<number>(fill).fill(0), ...tailGroups];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
+function ipBytesText(b: Uint8Array): string | undefined {
+  if (b.length === 4) return [...b].join(".");
+  if (b.length !== 16) return undefined;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return groups.join(":");
+}
+
+function parseExtension<T>(ext: Extension, type: new () => T): T {
+  return AsnConvert.parse(ext.extnValue.buffer, type);
+}
+
+/**
+ * Parses one certificate from DER or PEM (the first `CERTIFICATE` block).
+ *
+ * @param input DER bytes or PEM text
+ */
+export function parseCertificate(input: string | Uint8Array): Certificate {
+  if (typeof input === "string") {
+    const block = pemDecodeAll(input).find((b) => b.label === "CERTIFICATE");
+    if (!block) throw new CertificateError("malformed", "certificate: no CERTIFICATE PEM block found");
+    return parseCertificate(block.der);
+  }
+  const der = input;
+  // Walk the outer structure ourselves to keep the exact TBS, name and key bytes.
+  let tbs: Uint8Array, issuerDer: Uint8Array, subjectDer: Uint8Array, spki: EcPublicKeyData;
+  let signature: Uint8Array, signatureAlgorithm: string;
+  try {
+    const outer = expectElement(der, 0, Tag.SEQUENCE, "Certificate");
+    if (outer.end !== der.length) throw new DerError("Certificate: trailing bytes after the certificate");
+    const base = outer.end - outer.content.length;
+    const tbsEl = expectElement(der, base, Tag.SEQUENCE, "TBSCertificate");
+    tbs = der.subarray(base, tbsEl.end);
+    const alg = expectElement(der, tbsEl.end, Tag.SEQUENCE, "signatureAlgorithm");
+    signatureAlgorithm = decodeOid(expectElement(alg.content, 0, Tag.OID, "signatureAlgorithm").content);
+    const sig = expectElement(der, alg.end, Tag.BIT_STRING, "signatureValue");
+    if (sig.end !== outer.end) throw new DerError("Certificate: unexpected elements after signatureValue");
+    if (sig.content[0] !== 0) throw new DerError("signatureValue: BIT STRING has unused bits");
+    signature = sig.content.slice(1);
+    const t = tbsEl.content;
+    let off = 0;
+    if (t[0] === 0xa0) off = readElement(t, 0, "version").end;
+    off = expectElement(t, off, Tag.INTEGER, "serialNumber").end;
+    off = expectElement(t, off, Tag.SEQUENCE, "signature").end;
+    const issuerEl = expectElement(t, off, Tag.SEQUENCE, "issuer");
+    issuerDer = t.subarray(off, issuerEl.end);
+    off = expectElement(t, issuerEl.end, Tag.SEQUENCE, "validity").end;
+    const subjectEl = expectElement(t, off, Tag.SEQUENCE, "subject");
+    subjectDer = t.subarray(off, subjectEl.end);
+    const spkiEl = expectElement(t, subjectEl.end, Tag.SEQUENCE, "subjectPublicKeyInfo");
+    try {
+      spki = parseSpkiContent(spkiEl.content, "subjectPublicKeyInfo");
+    } catch (e) {
+      if (e instanceof DerError && /unsupported/.test(e.message)) {
+        throw new CertificateError("unsupported", `certificate: ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  } catch (e) {
+    if (e instanceof CertificateError) throw e;
+    throw malformed("structure", e);
+  }
+  let cert: AsnCertificate;
+  try {
+    cert = AsnConvert.parse(der, AsnCertificate);
+  } catch (e) {
+    throw malformed("fields", e);
+  }
+  const tc = cert.tbsCertificate;
+  const subject = nameText(tc.subject);
+  let basicConstraints: Certificate["basicConstraints"];
+  let keyUsage: KeyUsageName[] | undefined;
+  let extKeyUsage: string[] | undefined;
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  let subjectKeyId: Uint8Array | undefined;
+  let authorityKeyId: Uint8Array | undefined;
+  const unknownCriticalExtensions: string[] = [];
+  const seen = new Set<string>();
+  try {
+    for (const ext of tc.extensions ?? []) {
+      if (seen.has(ext.extnID)) throw new DerError(`extension ${ext.extnID} appears twice`);
+      seen.add(ext.extnID);
+      switch (ext.extnID) {
+        case id_ce_basicConstraints: {
+          const bc = parseExtension(ext, BasicConstraints);
+          basicConstraints = { ca: bc.cA, pathLength: bc.pathLenConstraint };
+          break;
+        }
+        case id_ce_keyUsage:
+          keyUsage = parseExtension(ext, KeyUsage).toJSON();
+          break;
+        case id_ce_extKeyUsage:
+          extKeyUsage = [...parseExtension(ext, ExtendedKeyUsage)];
+          break;
+        case id_ce_subjectAltName:
+          for (const gn of parseExtension(ext, SubjectAlternativeName)) {
+            if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName.toLowerCase());
+            if (gn.iPAddress !== undefined) {
+              const ip = canonicalIp(gn.iPAddress);
+              if (ip) ipAddresses.push(ip);
+            }
+          }
+          break;
+        case id_ce_subjectKeyIdentifier:
+          subjectKeyId = new Uint8Array(parseExtension(ext, SubjectKeyIdentifier).buffer);
+          break;
+        case id_ce_authorityKeyIdentifier: {
+          const aki = parseExtension(ext, AuthorityKeyIdentifier);
+          if (aki.keyIdentifier) authorityKeyId = new Uint8Array(aki.keyIdentifier.buffer);
+          break;
+        }
+        default:
+          if (ext.critical) unknownCriticalExtensions.push(ext.extnID);
+      }
+    }
+  } catch (e) {
+    throw malformed(`extensions of "${subject}"`, e);
+  }
+  const cnAttr = tc.subject.flat().find((a) => a.type === "2.5.4.3");
+  return {
+    der,
+    tbs,
+    version: tc.version + 1,
+    serialNumber: toHexString(new Uint8Array(tc.serialNumber)).replace(/^(00)+(?=.)/, ""),
+    signatureAlgorithm,
+    signature,
+    issuerDer,
+    subjectDer,
+    issuer: nameText(tc.issuer),
+    subject,
+    commonName: cnAttr ? attrText(cnAttr.value) : undefined,
+    notBefore: tc.validity.notBefore.getTime(),
+    notAfter: tc.validity.notAfter.getTime(),
+    publicKey: spki,
+    basicConstraints,
+    keyUsage,
+    extKeyUsage,
+    dnsNames,
+    ipAddresses,
+    subjectKeyId,
+    authorityKeyId,
+    unknownCriticalExtensions,
+  };
+}
+
+/**
+ * Parses every `CERTIFICATE` block in PEM text, in order.
+ *
+ * @param pem PEM text
+ */
+export function parseCertificates(pem: string): Certificate[] {
+  return pemDecodeAll(pem).filter((b) => b.label === "CERTIFICATE").map((b) => parseCertificate(b.der));
+}
+
+const sm2KeyCache = new WeakMap<Certificate, Sm2PublicKey>();
+
+/**
+ * The certificate's SM2 public key (cached per certificate object, so repeated verifications reuse the key's
+ * precomputed table). Throws if the key is not SM2.
+ *
+ * @param cert the certificate
+ */
+export function certificateSm2PublicKey(cert: Certificate): Sm2PublicKey {
+  let key = sm2KeyCache.get(cert);
+  if (!key) {
+    if (cert.publicKey.curve !== "sm2") {
+      throw new CertificateError("unsupported", `certificate "${cert.subject}": public key is not SM2`);
+    }
+    try {
+      key = Sm2PublicKey.fromBytes(cert.publicKey.point);
+    } catch (e) {
+      throw new CertificateError("malformed", `certificate "${cert.subject}": public key is not on the curve`, {
+        cause: e,
+      });
+    }
+    sm2KeyCache.set(cert, key);
+  }
+  return key;
+}
+
+/**
+ * Checks `cert`'s signature with `issuer`'s public key. SM2 signatures use Z_A of the issuer key with `sm2Id`
+ * (default `1234567812345678`, as OpenSSL and TLCP do).
+ *
+ * @param cert the signed certificate
+ * @param issuer the certificate whose key signed it
+ * @param sm2Id the signer ID for SM2 signatures
+ */
+export function verifyCertificateSignature(
+  cert: Certificate,
+  issuer: Certificate,
+  sm2Id: Uint8Array = SM2_DEFAULT_ID,
+): boolean {
+  if (cert.signatureAlgorithm === OID.sm2WithSm3) {
+    if (issuer.publicKey.curve !== "sm2") return false;
+    try {
+      return certificateSm2PublicKey(issuer).verify(cert.tbs, cert.signature, { id: sm2Id });
+    } catch {
+      return false;
+    }
+  }
+  if (cert.signatureAlgorithm === OID.ecdsaWithSha256) {
+    if (issuer.publicKey.curve !== "p256") return false;
+    try {
+      return p256.verify(cert.signature, cert.tbs, issuer.publicKey.point, { format: "der", lowS: false });
+    } catch {
+      return false;
+    }
+  }
+  throw new CertificateError(
+    "unsupported",
+    `certificate "${cert.subject}": unsupported signature algorithm ${cert.signatureAlgorithm}`,
+  );
+}
+
+/** What the leaf certificate will be used for; decides which key-usage bits it must have. */
+export type CertificatePurpose =
+  /** TLCP signing certificate, TLS 1.3 certificate: digitalSignature. */
+  | "sign"
+  /** TLCP encryption certificate: keyEncipherment, keyAgreement or dataEncipherment. */
+  | "encrypt"
+  /** No key-usage requirement. */
+  | "any";
+
+/** Options for {@link verifyCertificateChain}. */
+export interface VerifyChainOptions {
+  /** Trust anchors. */
+  roots: readonly Certificate[];
+  /** Untrusted intermediates (e.g. the rest of the peer's chain). */
+  intermediates?: readonly Certificate[];
+  /** The time to check validity at; default now. */
+  now?: Date;
+  /** A DNS name or IP literal the leaf must match. */
+  hostname?: string;
+  /** The leaf's purpose; default `"any"`. */
+  purpose?: CertificatePurpose;
+  /** SM2 signer ID used for certificate signatures; default `1234567812345678`. */
+  sm2Id?: Uint8Array;
+  /** Maximum number of certificates in the chain including leaf and root; default 8. */
+  maxDepth?: number;
+}
+
+function checkDates(cert: Certificate, now: Date): void {
+  if (now.getTime() < cert.notBefore.getTime()) {
+    throw new CertificateError(
+      "not-yet-valid",
+      `certificate "${cert.subject}": not yet valid: valid from ${cert.notBefore.toISOString()}`,
+    );
+  }
+  if (now.getTime() > cert.notAfter.getTime()) {
+    throw new CertificateError("expired", `certificate "${cert.subject}": expired at ${cert.notAfter.toISOString()}`);
+  }
+}
+
+function checkCriticalExtensions(cert: Certificate): void {
+  if (cert.unknownCriticalExtensions.length > 0) {
+    throw new CertificateError(
+      "unsupported",
+      `certificate "${cert.subject}": unsupported critical extension ${cert.unknownCriticalExtensions.join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Checks that `cert` may be used for `purpose` (key usage absent means unrestricted, as RFC 5280 says).
+ *
+ * @param cert the leaf certificate
+ * @param purpose the intended use
+ */
+export function checkKeyUsage(cert: Certificate, purpose: CertificatePurpose): void {
+  if (purpose === "any" || cert.keyUsage === undefined) return;
+  const ku = cert.keyUsage;
+  const ok = purpose === "sign"
+    ? ku.includes("digitalSignature")
+    : ku.includes("keyEncipherment") || ku.includes("keyAgreement") || ku.includes("dataEncipherment");
+  if (!ok) {
+    const need = purpose === "sign" ? "digitalSignature" : "keyEncipherment, keyAgreement or dataEncipherment";
+    throw new CertificateError(
+      "key-usage",
+      `certificate "${cert.subject}": wrong key usage: has ${ku.join(", ") || "none"}, needs ${need}`,
+    );
+  }
+}
+
+function dnsMatches(pattern: string, host: string): boolean {
+  if (pattern === host) return true;
+  if (!pattern.startsWith("*.")) return false;
+  const suffix = pattern.slice(1); // ".example.com"
+  if (suffix.split(".").length < 3) return false; // no "*.com"
+  if (!host.endsWith(suffix)) return false;
+  const label = host.slice(0, host.length - suffix.length);
+  return label.length > 0 && !label.includes(".");
+}
+
+/**
+ * Checks that `cert` names `hostname`: an IP literal must equal a SAN IP address; a DNS name must match a SAN
+ * DNS name (a leading `*.` matches exactly one label), or the CN when the certificate has no SAN DNS names.
+ *
+ * @param cert the leaf certificate
+ * @param hostname a DNS name or IP literal
+ */
+export function checkHostname(cert: Certificate, hostname: string): void {
+  const ip = canonicalIp(hostname);
+  let ok: boolean;
+  if (ip !== undefined) {
+    ok = cert.ipAddresses.includes(ip);
+  } else {
+    const host = hostname.toLowerCase().replace(/\.$/, "");
+    const names = cert.dnsNames.length > 0
+      ? cert.dnsNames
+      : cert.commonName !== undefined && cert.ipAddresses.length === 0
+      ? [cert.commonName.toLowerCase()]
+      : [];
+    ok = names.some((n) => dnsMatches(n, host));
+  }
+  if (!ok) {
+    const has = [...cert.dnsNames, ...cert.ipAddresses].join(", ") || `CN ${cert.commonName ?? "(none)"}`;
+    throw new CertificateError(
+      "name-mismatch",
+      `certificate "${cert.subject}": name mismatch: "${hostname}" is not one of ${has}`,
+    );
+  }
+}
+
+function sameCert(a: Certificate, b: Certificate): boolean {
+  return a.der.length === b.der.length && equalBytes(a.der, b.der);
+}
+
+function issuedBy(cert: Certificate, candidate: Certificate): boolean {
+  if (!equalBytes(cert.issuerDer, candidate.subjectDer) && cert.issuer !== candidate.subject) return false;
+  if (cert.authorityKeyId && candidate.subjectKeyId) return equalBytes(cert.authorityKeyId, candidate.subjectKeyId);
+  return true;
+}
+
+function checkIssuer(issuer: Certificate, below: number): void {
+  const bc = issuer.basicConstraints;
+  if (!bc || !bc.ca) {
+    throw new CertificateError(
+      "not-ca",
+      `certificate "${issuer.subject}": is not a CA (basicConstraints CA is not set)`,
+    );
+  }
+  if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes("keyCertSign")) {
+    throw new CertificateError("key-usage", `certificate "${issuer.subject}": wrong key usage: keyCertSign is not set`);
+  }
+  if (bc.pathLength !== undefined && below > bc.pathLength) {
+    throw new CertificateError(
+      "path-too-long",
+      `certificate "${issuer.subject}": path length constraint ${bc.pathLength} exceeded`,
+    );
+  }
+}
+
+/**
+ * Verifies `leaf` up to one of `options.roots`: each signature, validity dates at `now`, that every issuer is
+ * a CA allowed to sign certificates, path-length limits, no unknown critical extensions, the leaf's key usage
+ * for `purpose` and, if given, `hostname`. Returns the chain from leaf to root; throws a
+ * {@link CertificateError} otherwise.
+ *
+ * @param leaf the end-entity certificate
+ * @param options roots, intermediates, time, host name and purpose
+ */
+export function verifyCertificateChain(leaf: Certificate, options: VerifyChainOptions): Certificate[] {
+  const now = options.now ?? new Date();
+  const maxDepth = options.maxDepth ?? 8;
+  const pool = [...options.roots, ...(options.intermediates ?? [])];
+  checkCriticalExtensions(leaf);
+  checkDates(leaf, now);
+  checkKeyUsage(leaf, options.purpose ?? "any");
+  if (options.hostname !== undefined) checkHostname(leaf, options.hostname);
+  const chain = [leaf];
+  let current = leaf;
+  for (;;) {
+    if (options.roots.some((r) => sameCert(r, current))) return chain;
+    if (chain.length >= maxDepth) {
+      throw new CertificateError("path-too-long", `certificate "${leaf.subject}": chain is longer than ${maxDepth}`);
+    }
+    const candidates = pool.filter((c) => !chain.some((x) => sameCert(x, c)) && issuedBy(current, c));
+    if (candidates.length === 0) {
+      throw new CertificateError(
+        "unknown-issuer",
+        `certificate "${current.subject}": unknown issuer "${current.issuer}"`,
+      );
+    }
+    const issuer = candidates.find((c) => verifyCertificateSignature(current, c, options.sm2Id));
+    if (!issuer) {
+      throw new CertificateError(
+        "bad-signature",
+        `certificate "${current.subject}": bad signature: not signed by "${current.issuer}"`,
+      );
+    }
+    checkCriticalExtensions(issuer);
+    checkIssuer(issuer, chain.length - 1);
+    checkDates(issuer, now);
+    chain.push(issuer);
+    current = issuer;
+  }
+}
