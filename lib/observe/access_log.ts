@@ -550,3 +550,18 @@ export function createAccessLogger(
     },
   };
 }
+
+/** Flushes every sink of the default manager (at shutdown, before exit). Never rejects. */
+export function flushAccessLogs(): Promise<void> {
+  return defaultAccessLogManager.flush();
+}
+
+/** Reopens every sink of the default manager (log rotation; admin `/reopen_logs`). Never rejects. */
+export function reopenAccessLogs(): Promise<void> {
+  return defaultAccessLogManager.reopen();
+}
+
+/** Flushes and closes every sink of the default manager. Never rejects. */
+export function closeAccessLogs(): Promise<void> {
+  return defaultAccessLogManager.close();
+}

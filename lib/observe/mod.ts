@@ -38,12 +38,15 @@ export type { LogLevel, LogMessage, LogSink } from "./log.ts";
 export {
   AccessLogManager,
   BufferedSink,
+  closeAccessLogs,
   createAccessLogger,
   defaultAccessLogManager,
   FILE_ACCESS_LOG_TYPE,
+  flushAccessLogs,
   parseAccessLogFilter,
   parseAccessLogs,
   parseSubstitutionFormat,
+  reopenAccessLogs,
   STDERR_ACCESS_LOG_TYPE,
   STDOUT_ACCESS_LOG_TYPE,
 } from "./access_log.ts";
