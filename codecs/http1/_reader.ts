@@ -90,6 +90,8 @@ export abstract class Http1Reader {
   protected readonly upper: Uint8Array;
   protected readonly maxHeadBytes: number;
   protected readonly maxFields: number;
+  /** The error code for a malformed start line. */
+  protected startLineCode: CodecErrorCode = "BadRequestLine";
 
   #pend: Uint8Array = EMPTY;
   #pendLen = 0;
@@ -426,7 +428,12 @@ export abstract class Http1Reader {
           this.#hi |= hi;
           if (i === stop) break scan;
           if (buf[i] !== CR) {
-            fail("BadRequestLine", buf[i] === LF ? "bare LF in start line" : "invalid character in start line", 400, i);
+            fail(
+              this.startLineCode,
+              buf[i] === LF ? "bare LF in start line" : "invalid character in start line",
+              400,
+              i,
+            );
           }
           this.firstEnd = i - base;
           i++;
@@ -435,7 +442,7 @@ export abstract class Http1Reader {
         /* falls through */
         case P_FIRST_LF:
           if (i === stop) break scan;
-          if (buf[i] !== LF) fail("BadRequestLine", "bare CR in start line", 400, i);
+          if (buf[i] !== LF) fail(this.startLineCode, "bare CR in start line", 400, i);
           i++;
           ph = P_LINE;
         /* falls through */

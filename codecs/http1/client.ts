@@ -105,6 +105,7 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
   constructor(write: WriteFn, options?: CodecOptions) {
     super(options);
     this.#write = write;
+    this.startLineCode = "BadStatusLine";
   }
 
   /** True if another request may follow on this connection once the current one completes. */
