@@ -495,10 +495,19 @@ type Family =
  * The Prometheus text exposition format (version 0.0.4) of a snapshot, as Envoy's `/stats/prometheus`: metric
  * names prefixed `envoy_` after tag extraction, one `# TYPE` line per family, histograms as cumulative
  * `_bucket{le=..}` series with `+Inf`, `_sum` and `_count`. Families sort by name; a name claimed by two stat
- * kinds keeps the first kind (counters, then gauges, then histograms) so the output stays parseable.
+ * kinds keeps the first kind (counters, then gauges, then histograms), and a series that two stat names
+ * sanitize to is printed once, so the output stays parseable.
  */
 export function renderPrometheus(s: StatsSnapshot, opts: StatsRenderOptions = {}): string {
   const families = new Map<string, Family>();
+  // Two stat names can sanitize to one series (`a.b-c`, `a.b_c`); a scrape must not repeat a series.
+  const seen = new Set<string>();
+  const fresh = (name: string, labels: readonly [string, string][]): boolean => {
+    const key = `${name}${labelString(labels)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
   const add = (statName: string, type: "counter" | "gauge", value: number) => {
     const t = extractTags(statName);
     let f = families.get(t.name);
@@ -506,7 +515,7 @@ export function renderPrometheus(s: StatsSnapshot, opts: StatsRenderOptions = {}
       f = { type, samples: [] };
       families.set(t.name, f);
     }
-    if (f.type === type) f.samples.push({ labels: t.labels, value });
+    if (f.type === type && fresh(t.name, t.labels)) f.samples.push({ labels: t.labels, value });
   };
   if (opts.type === undefined || opts.type === "Counters") {
     for (const [name, v] of Object.entries(s.counters)) if (keep(name, v > 0, opts)) add(name, "counter", v);
@@ -526,7 +535,7 @@ export function renderPrometheus(s: StatsSnapshot, opts: StatsRenderOptions = {}
         f = { type: "histogram", samples: [] };
         families.set(t.name, f);
       }
-      if (f.type === "histogram") f.samples.push({ labels: t.labels, h });
+      if (f.type === "histogram" && fresh(t.name, t.labels)) f.samples.push({ labels: t.labels, h });
     }
   }
   const out: string[] = [];

@@ -216,6 +216,7 @@ Deno.test("renderPrometheus keeps the first kind when names collide", () => {
   s.counter("a.b").inc();
   s.gauge("a_b").set(1);
   s.histogram("a-b").record(1);
+  s.counter("a-b").inc(5); // same series as a.b
   const text = renderPrometheus(s.snapshot());
   checkPrometheusText(text);
   assertEquals(text, "# TYPE envoy_a_b counter\nenvoy_a_b 1\n");
