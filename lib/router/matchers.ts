@@ -32,7 +32,11 @@ export function compileRe2(source: string, path: string, opts: { anchored?: bool
   try {
     return new RegExp(opts.anchored ? `^(?:${src})$` : src, flags);
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
+    // V8 quotes our anchored wrapper; keep only the reason.
+    const why = (e instanceof Error ? e.message : String(e)).replace(
+      /^Invalid regular expression: \/.*\/[a-z]*: /s,
+      "",
+    );
     throw new ConfigError(path, `invalid regex ${JSON.stringify(source)}: ${why}`);
   }
 }
