@@ -32,14 +32,14 @@ import { ObjReader } from "../../lib/config/reader.ts";
 import {
   applyRequestMutations,
   applyResponseMutations,
-  directResponse,
+  finalTimeouts,
   redirectLocation,
   RetryState,
   rewriteHost,
   rewritePath,
   selectCluster,
 } from "../../lib/router/mod.ts";
-import type { RouteAction, RouteResult } from "../../lib/router/mod.ts";
+import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
 
 /** The Router filter's `@type`. */
 export const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -52,8 +52,6 @@ export interface RouterConfig {
 
 /** How many times a request is re-sent because a reused connection was found closed. */
 const MAX_STALE_CONNECTION_RETRIES = 3;
-
-const textEncoder = new TextEncoder();
 
 function parseRouterConfig(raw: Record<string, unknown>, path: string): RouterConfig {
   const o = new ObjReader(raw, path);
@@ -161,6 +159,9 @@ export class RouterFilter implements StreamFilter {
   readonly #config: RouterConfig;
   #route: RouteResult | undefined;
   #action: RouteAction | undefined;
+  #choice: ClusterChoice | null = null;
+  #globalMs = 0;
+  #perTryMs = 0;
   #cluster: Cluster | undefined;
   #headers: HeaderMap | undefined;
   #upstream: UpstreamRequest | undefined;
@@ -195,54 +196,50 @@ export class RouterFilter implements StreamFilter {
       return "stop";
     }
     this.#route = route;
-    if (route.route.name !== undefined) info.routeName = route.route.name;
-    if (route.vhost.name !== undefined) info.virtualHostName = route.vhost.name;
-    const mutationCtx = this.#mutationContext();
+    if (route.route.name) info.routeName = route.route.name;
+    if (route.vhost.name) info.virtualHostName = route.vhost.name;
+    const act = route.route.action;
 
-    const dr = route.route.directResponse;
-    if (dr) {
-      const r = directResponse(dr);
-      const h = new HeaderMap([":status", String(r.status)]);
-      const body = r.body === undefined ? undefined : (typeof r.body === "string" ? textEncoder.encode(r.body) : r.body);
-      h.set("content-length", String(body?.length ?? 0));
-      if (body && body.length > 0) h.set("content-type", r.contentType ?? "text/plain");
-      applyResponseMutations(route, h, mutationCtx);
-      info.responseCodeDetails = "direct_response";
+    if (act.kind === "direct_response") {
+      const body = act.body;
       const isHead = headers.get(":method") === "HEAD";
-      cb.encodeHeaders(h, !body || body.length === 0 || isHead);
-      if (body && body.length > 0 && !isHead) cb.encodeData(body, true);
+      const h = new HeaderMap([":status", String(act.status), "content-length", String(body.length)]);
+      if (body.length > 0) h.set("content-type", act.contentType ?? "text/plain");
+      applyResponseMutations(route, h, { info });
+      info.responseCodeDetails = "direct_response";
+      cb.encodeHeaders(h, body.length === 0 || isHead);
+      if (body.length > 0 && !isHead) cb.encodeData(body, true);
       return "stop";
     }
-    const redirect = route.route.redirect;
-    if (redirect) {
-      const r = redirectLocation(redirect, headers, cb.connection.secure);
+    if (act.kind === "redirect") {
+      const r = redirectLocation(route.route, headers, { secure: cb.connection.secure });
       const h = new HeaderMap([":status", String(r.status), "location", r.location, "content-length", "0"]);
-      applyResponseMutations(route, h, mutationCtx);
+      applyResponseMutations(route, h, { info });
       info.responseCodeDetails = "direct_response";
       cb.encodeHeaders(h, true);
       return "stop";
     }
-    const action = route.route.action;
-    if (!action) {
-      cb.sendLocalReply(404, "", { responseFlag: "NR", details: "route_not_found" });
-      return "stop";
-    }
+    const action = act;
     this.#action = action;
-    const clusterName = selectCluster(action, headers);
-    const cluster = clusterName === undefined ? undefined : this.#cm.get(clusterName);
+    const choice = selectCluster(action, headers);
+    const cluster = choice === null ? undefined : this.#cm.get(choice.name);
     if (!cluster) {
-      cb.sendLocalReply(503, "", { responseFlag: "NC", details: "cluster_not_found" });
+      cb.sendLocalReply(action.clusterNotFoundStatus, "", { responseFlag: "NC", details: "cluster_not_found" });
       return "stop";
     }
+    this.#choice = choice;
     this.#cluster = cluster;
     info.upstreamCluster = cluster.info.name;
 
     // Request transformations, once for all attempts.
-    rewritePath(action, headers);
-    applyRequestMutations(route, headers, mutationCtx);
-    rewriteHost(action, headers, undefined);
-    if (action.timeoutMs > 0 && !this.#config.suppressEnvoyHeaders) {
-      headers.set("x-envoy-expected-rq-timeout-ms", String(action.perTryTimeoutMs || action.timeoutMs));
+    rewritePath(route.route, headers, { originalPath: !this.#config.suppressEnvoyHeaders });
+    applyRequestMutations(route, headers, { info, cluster: choice });
+    rewriteHost(action, headers, { cluster: choice });
+    const t = finalTimeouts(action, headers);
+    this.#globalMs = t.globalMs;
+    this.#perTryMs = t.perTryMs;
+    if (t.globalMs > 0 && !this.#config.suppressEnvoyHeaders) {
+      headers.set("x-envoy-expected-rq-timeout-ms", String(t.perTryMs || t.globalMs));
     }
     this.#headers = headers;
     this.#retry = action.retryPolicy ? new RetryState(action.retryPolicy) : undefined;
@@ -282,17 +279,6 @@ export class RouterFilter implements StreamFilter {
     this.#upstream = undefined;
   }
 
-  #mutationContext() {
-    const cb = this.#cb;
-    return {
-      streamInfo: cb.streamInfo,
-      downstreamRemoteAddress: cb.streamInfo.downstreamRemoteAddress,
-      downstreamLocalAddress: cb.streamInfo.downstreamLocalAddress,
-      protocol: cb.streamInfo.protocol ?? "HTTP/1.1",
-      requestHeaders: cb.requestHeaders,
-    };
-  }
-
   #keepBody(data: Uint8Array): void {
     if (this.#body === undefined) return;
     if (!this.#retry && this.#staleRetries >= MAX_STALE_CONNECTION_RETRIES) {
@@ -311,7 +297,7 @@ export class RouterFilter implements StreamFilter {
   #onRequestEnd(): void {
     if (this.#requestEnded) return;
     this.#requestEnded = true;
-    const ms = this.#action?.timeoutMs ?? 0;
+    const ms = this.#globalMs;
     if (ms > 0) {
       this.#globalTimer = setTimeout(() => this.#onGlobalTimeout(), ms);
     }
@@ -339,7 +325,7 @@ export class RouterFilter implements StreamFilter {
     this.#cb.streamInfo.upstreamHost = host.key;
     const up = new UpstreamRequest(this, host);
     this.#upstream = up;
-    const perTry = this.#action!.perTryTimeoutMs;
+    const perTry = this.#perTryMs;
     if (perTry > 0) up.perTryTimer = setTimeout(() => this.#onPerTryTimeout(up), perTry);
     const handle = cluster.httpPool(host).newStream(up, up);
     if (handle && !up.done && !up.encoder) up.handle = handle;
@@ -352,9 +338,10 @@ export class RouterFilter implements StreamFilter {
     const cb = this.#cb;
     cb.streamInfo.upstreamLocalAddress = `${info.connection.localAddress}:${info.connection.localPort}`;
     let headers = this.#headers!;
-    if (this.#action!.autoHostRewrite || this.#route!.vhost.includeRequestAttemptCount) {
+    const auto = this.#action!.hostRewrite?.kind === "auto" && up.host.hostname !== undefined;
+    if (auto || this.#route!.vhost.includeRequestAttemptCount) {
       headers = headers.clone();
-      rewriteHost(this.#action!, headers, up.host);
+      if (auto) rewriteHost(this.#action!, headers, { upstreamHost: up.host.hostname! });
       if (this.#route!.vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", String(this.#attempts));
     }
     const body = this.#body;
@@ -400,8 +387,12 @@ export class RouterFilter implements StreamFilter {
     const status = Number(headers.get(":status"));
     const cluster = this.#cluster!;
     const retry = this.#retry;
-    if (retry && !this.#downstreamStarted && this.#canReplay() && retry.shouldRetryHeaders(status, headers)) {
-      if (this.#scheduleRetry(up, "retriable status")) return;
+    if (retry && !this.#downstreamStarted && this.#canReplay()) {
+      if (retry.shouldRetryHeaders(status, headers)) {
+        this.#scheduleRetry(up);
+        return;
+      }
+      if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
     }
     if (up.perTryTimer !== undefined) {
       clearTimeout(up.perTryTimer);
@@ -419,7 +410,8 @@ export class RouterFilter implements StreamFilter {
     if (!this.#config.suppressEnvoyHeaders) {
       headers.set("x-envoy-upstream-service-time", String(Math.round(performance.now() - up.startMono)));
     }
-    applyResponseMutations(this.#route!, headers, { ...this.#mutationContext(), upstreamHost: up.host.key });
+    if (this.#route!.vhost.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.#attempts));
+    applyResponseMutations(this.#route!, headers, { info: this.#cb.streamInfo, cluster: this.#choice });
     this.#downstreamStarted = true;
     if (endStream) this.#upstreamDone(up);
     this.#cb.encodeHeaders(headers, endStream);
@@ -484,27 +476,25 @@ export class RouterFilter implements StreamFilter {
   #maybeRetryReset(kind: "connect-failure" | "reset" | "timeout", host: Host): boolean {
     const retry = this.#retry;
     if (!retry || this.#downstreamStarted || !this.#canReplay()) return false;
-    if (!retry.shouldRetryReset(kind)) return false;
     (this.#triedHosts ??= new Set()).add(host);
+    if (!retry.shouldRetryReset(kind)) {
+      if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
+      return false;
+    }
     return this.#retryAfterBackoff();
   }
 
-  #scheduleRetry(up: UpstreamRequest, _why: string): boolean {
+  /** Retries after a retriable response: the response is dropped and its connection closed. */
+  #scheduleRetry(up: UpstreamRequest): void {
     (this.#triedHosts ??= new Set()).add(up.host);
-    const ok = this.#retryAfterBackoff();
-    if (ok) up.abandon();
-    return ok;
+    up.abandon();
+    this.#retryAfterBackoff();
   }
 
-  /** Consumes a retry and schedules the next attempt; false when no retry is left. */
+  /** Schedules the next attempt after the backoff (the retry was already granted by the RetryState). */
   #retryAfterBackoff(): boolean {
     const retry = this.#retry!;
     const cluster = this.#cluster!;
-    if (retry.remaining <= 0) {
-      if (!this.#cb.streamInfo.responseFlags.includes("URX")) this.#cb.streamInfo.responseFlags.push("URX");
-      return false;
-    }
-    retry.consume();
     cluster.info.stats.upstream_rq_retry.inc();
     const delay = retry.nextBackoffMs();
     this.#upstream = undefined;

@@ -50,7 +50,7 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
         codec: config.codec,
         stats: createHcmStats(scope),
         accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
-        routeFor: (headers) => table.route(headers),
+        routeFor: (headers, info) => table.route(headers, { secure: info.tls !== undefined }),
         filterContext: { scope, clusterManager: context.clusterManager },
         draining: context.draining,
         bufferLimit: context.bufferLimit,

@@ -16,8 +16,10 @@ import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { Listener } from "./listener.ts";
 import { VERSION } from "../version.ts";
+import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 
 const log = getLogger("main");
+const upstreamLog = getLogger("upstream");
 
 /** Server state as Envoy reports it in `/server_info`. */
 export type ServerState = "PRE_INITIALIZING" | "INITIALIZING" | "LIVE" | "DRAINING";
@@ -30,6 +32,12 @@ export interface ServerOptions {
   readonly commandLine?: Record<string, unknown>;
   /** Override the admin address (tests use port 0). */
   readonly adminPort?: number;
+}
+
+function rawClusters(raw: Record<string, unknown>): unknown[] {
+  const sr = raw["static_resources"] as Record<string, unknown> | undefined;
+  const c = sr?.["clusters"];
+  return Array.isArray(c) ? c : [];
 }
 
 /** A running Ferry. */
@@ -52,7 +60,11 @@ export class Server {
   private constructor(config: BootstrapConfig, _registries: Registries, options: ServerOptions) {
     this.config = config;
     this.stats = new StatsStore();
-    this.clusterManager = new ClusterManagerImpl(config.clusters, this.stats);
+    this.clusterManager = new ClusterManagerImpl(config.clusters, {
+      stats: this.stats,
+      httpCodec: http1CodecFactory,
+      log: (m) => upstreamLog.warn(m),
+    });
     this.#drainTimeMs = options.drainTimeMs ?? 600_000;
     this.#commandLine = options.commandLine ?? {};
     this.exited = new Promise((r) => this.#resolveExit = r);
@@ -160,7 +172,7 @@ export class Server {
           },
           {
             "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
-            static_clusters: s.clusterManager.rawConfigs().map((c) => ({ cluster: c })),
+            static_clusters: rawClusters(s.config.raw).map((c) => ({ cluster: c })),
           },
         ],
       }),

@@ -6,6 +6,10 @@ import { parseBootstrap } from "../../lib/config/bootstrap.ts";
 import { createRegistries } from "../../lib/server/registries.ts";
 import { Server } from "../../lib/server/server.ts";
 import { parse as parseYaml } from "yaml";
+import { setLogLevel } from "../../lib/observe/log.ts";
+
+// Keep test output readable; failures are asserted, not read from logs.
+setLogLevel("warn");
 
 /** A running Ferry for a test. */
 export interface TestFerry {
@@ -67,8 +71,7 @@ ${indent(options.routes, 12)}
 ${options.httpFilters ? indent(options.httpFilters, 10) : ""}
           - name: envoy.filters.http.router
             typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-${options.clusters ? indent(options.clusters, 2) : "  []"}
+  clusters:${options.clusters ? "\n" + indent(options.clusters, 2) : " []"}
 `;
 }
 
@@ -206,20 +209,27 @@ export async function rawRequest(port: number, data: string | Uint8Array, untilI
   }
 }
 
-/** Reads from `c` until EOF or no data for `idleMs`. */
+/** A read still in flight when `readAll` gave up waiting; the next `readAll` on that conn takes it over. */
+const pendingReads = new WeakMap<Deno.Conn, { p: Promise<number | null>; buf: Uint8Array }>();
+
+/** Reads from `c` until EOF or no data for `idleMs`. Safe to call repeatedly on one connection. */
 export async function readAll(c: Deno.Conn, idleMs = 500): Promise<string> {
-  const buf = new Uint8Array(65536);
   let out = "";
   const dec = new TextDecoder();
   for (;;) {
+    let pr = pendingReads.get(c);
+    if (!pr) {
+      const buf = new Uint8Array(65536);
+      pr = { p: c.read(buf).catch(() => null), buf };
+      pendingReads.set(c, pr);
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      c.read(buf),
-      new Promise<"idle">((r) => timer = setTimeout(() => r("idle"), idleMs)),
-    ]).catch(() => null);
+    const n = await Promise.race([pr.p, new Promise<"idle">((r) => timer = setTimeout(() => r("idle"), idleMs))]);
     clearTimeout(timer);
-    if (n === "idle" || n === null) return out;
-    out += dec.decode(buf.subarray(0, n));
+    if (n === "idle") return out;
+    pendingReads.delete(c);
+    if (n === null) return out;
+    out += dec.decode(pr.buf.subarray(0, n));
   }
 }
 
