@@ -63,6 +63,19 @@ export class CertificateError extends Error {
 /** The key-usage bit names of RFC 5280. */
 export type KeyUsageName = KeyUsageType;
 
+/** Key-usage names in bit order (RFC 5280 section 4.2.1.3); {@link Certificate.keyUsage} lists them so. */
+export const KEY_USAGE_ORDER: readonly KeyUsageName[] = [
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "crlSign",
+  "encipherOnly",
+  "decipherOnly",
+];
+
 /** A parsed certificate. Raw DER of the parts that are compared or signed is kept as bytes. */
 export interface Certificate {
   /** The whole certificate. */
@@ -282,7 +295,9 @@ export function parseCertificate(input: string | Uint8Array): Certificate {
           break;
         }
         case id_ce_keyUsage:
-          keyUsage = parseExtension(ext, KeyUsage).toJSON();
+          keyUsage = parseExtension(ext, KeyUsage).toJSON().sort((a, b) =>
+            KEY_USAGE_ORDER.indexOf(a) - KEY_USAGE_ORDER.indexOf(b)
+          );
           break;
         case id_ce_extKeyUsage:
           extKeyUsage = [...parseExtension(ext, ExtendedKeyUsage)];
@@ -388,8 +403,9 @@ export function verifyCertificateSignature(
 ): boolean {
   if (cert.signatureAlgorithm === OID.sm2WithSm3) {
     if (issuer.publicKey.curve !== "sm2") return false;
+    const key = certificateSm2PublicKey(issuer); // a key off the curve is a malformed issuer, not a bad signature
     try {
-      return certificateSm2PublicKey(issuer).verify(cert.tbs, cert.signature, { id: sm2Id });
+      return key.verify(cert.tbs, cert.signature, { id: sm2Id });
     } catch {
       return false;
     }

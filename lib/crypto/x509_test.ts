@@ -1,0 +1,273 @@
+import { deepStrictEqual as assertEquals, ok, throws as assertThrows } from "node:assert/strict";
+import { generateP256KeyPair } from "./pem.ts";
+import { Sm2PrivateKey } from "./sm2.ts";
+import { openssl } from "./testdata/oracle.ts";
+import {
+  canonicalIp,
+  type Certificate,
+  CertificateError,
+  type CertificateErrorCode,
+  checkHostname,
+  parseCertificate,
+  parseCertificates,
+  verifyCertificateChain,
+  verifyCertificateSignature,
+} from "./x509.ts";
+import { issueCertificate, p256CertificateSigner, sm2CertificateSigner } from "./x509_issue.ts";
+
+const HOUR = 3600_000;
+const now = new Date();
+const past = new Date(now.getTime() - HOUR);
+const future = new Date(now.getTime() + 365 * 24 * HOUR);
+
+function sm2Ca(cn = "Test SM2 Root", key = Sm2PrivateKey.generate()) {
+  const cert = issueCertificate({
+    subject: [["O", "Ferry"], ["CN", cn]],
+    publicKey: { curve: "sm2", point: key.publicKey.toBytes() },
+    signer: sm2CertificateSigner(key),
+    notBefore: past,
+    notAfter: future,
+    ca: true,
+    keyUsage: ["keyCertSign", "crlSign"],
+  }).certificate;
+  return { cert, key };
+}
+
+function sm2Leaf(
+  ca: { cert: Certificate; key: Sm2PrivateKey },
+  opts: Partial<Parameters<typeof issueCertificate>[0]> = {},
+): Certificate {
+  const key = Sm2PrivateKey.generate();
+  return issueCertificate({
+    subject: [["CN", "localhost"]],
+    publicKey: { curve: "sm2", point: key.publicKey.toBytes() },
+    issuer: ca.cert,
+    signer: sm2CertificateSigner(ca.key),
+    notBefore: past,
+    notAfter: future,
+    keyUsage: ["digitalSignature"],
+    dnsNames: ["localhost", "*.example.com"],
+    ipAddresses: ["127.0.0.1", "::1"],
+    ...opts,
+  }).certificate;
+}
+
+function expectCode(code: CertificateErrorCode, f: () => unknown, message?: RegExp): void {
+  assertThrows(f, (e: unknown) => {
+    ok(e instanceof CertificateError, `expected CertificateError, got ${e}`);
+    assertEquals(e.code, code, e.message);
+    if (message) ok(message.test(e.message), e.message);
+    return true;
+  });
+}
+
+Deno.test("parseCertificate reads fields of an issued SM2 certificate", () => {
+  const ca = sm2Ca();
+  const leaf = sm2Leaf(ca);
+  assertEquals(leaf.version, 3);
+  assertEquals(leaf.signatureAlgorithm, "1.2.156.10197.1.501");
+  assertEquals(leaf.publicKey.curve, "sm2");
+  assertEquals(leaf.subject, "CN=localhost");
+  assertEquals(leaf.issuer, "O=Ferry, CN=Test SM2 Root");
+  assertEquals(leaf.commonName, "localhost");
+  assertEquals(leaf.dnsNames, ["localhost", "*.example.com"]);
+  assertEquals(leaf.ipAddresses, ["127.0.0.1", "0:0:0:0:0:0:0:1"]);
+  assertEquals(leaf.keyUsage, ["digitalSignature"]);
+  assertEquals(leaf.basicConstraints, undefined);
+  assertEquals(ca.cert.basicConstraints, { ca: true, pathLength: undefined });
+  ok(leaf.authorityKeyId && ca.cert.subjectKeyId);
+  assertEquals(leaf.authorityKeyId, ca.cert.subjectKeyId);
+  ok(verifyCertificateSignature(leaf, ca.cert));
+  ok(verifyCertificateSignature(ca.cert, ca.cert));
+});
+
+Deno.test("verifyCertificateChain accepts a valid SM2 chain with an intermediate, purpose and host name", () => {
+  const root = sm2Ca("Root");
+  const interKey = Sm2PrivateKey.generate();
+  const inter = issueCertificate({
+    subject: [["CN", "Intermediate"]],
+    publicKey: { curve: "sm2", point: interKey.publicKey.toBytes() },
+    issuer: root.cert,
+    signer: sm2CertificateSigner(root.key),
+    notBefore: past,
+    notAfter: future,
+    ca: { pathLength: 0 },
+    keyUsage: ["keyCertSign"],
+  }).certificate;
+  const leaf = sm2Leaf({ cert: inter, key: interKey });
+  const chain = verifyCertificateChain(leaf, {
+    roots: [root.cert],
+    intermediates: [inter],
+    hostname: "localhost",
+    purpose: "sign",
+  });
+  assertEquals(chain.map((c) => c.subject), ["CN=localhost", "CN=Intermediate", "O=Ferry, CN=Root"]);
+  expectCode("unknown-issuer", () => verifyCertificateChain(leaf, { roots: [root.cert] }), /unknown issuer/);
+});
+
+Deno.test("verifyCertificateChain verifies openssl-issued SM2 certificates (distid 1234567812345678)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry_x509_" });
+  const o = (args: string[]) => openssl(args.map((a) => a.replaceAll("$D", dir)));
+  await o(["genpkey", "-algorithm", "SM2", "-out", "$D/ca.key"]);
+  await o([
+    ..."req -x509 -new -key $D/ca.key -sm3 -sigopt distid:1234567812345678 -subj /CN=OpenSSL-Root -days 30".split(" "),
+    ..."-addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign -out $D/ca.crt"
+      .split(" "),
+  ]);
+  await o(["genpkey", "-algorithm", "SM2", "-out", "$D/leaf.key"]);
+  await o("req -new -key $D/leaf.key -subj /CN=leaf.example -sm3 -sigopt distid:1234567812345678 -out $D/leaf.csr"
+    .split(" "));
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=DNS:*.example.com,IP:10.0.0.1\nkeyUsage=critical,keyEncipherment\n",
+  );
+  await o([
+    ..."x509 -req -in $D/leaf.csr -CA $D/ca.crt -CAkey $D/ca.key -CAcreateserial -sm3".split(" "),
+    ..."-sigopt distid:1234567812345678 -vfyopt distid:1234567812345678 -extfile $D/ext.cnf -days 30".split(" "),
+    "-out",
+    "$D/leaf.crt",
+  ]);
+  const ca = parseCertificate(await Deno.readTextFile(`${dir}/ca.crt`));
+  const leaf = parseCertificate(await Deno.readTextFile(`${dir}/leaf.crt`));
+  const chain = verifyCertificateChain(leaf, { roots: [ca], hostname: "a.example.com", purpose: "encrypt" });
+  assertEquals(chain.length, 2);
+  verifyCertificateChain(leaf, { roots: [ca], hostname: "10.0.0.1" });
+  expectCode("key-usage", () => verifyCertificateChain(leaf, { roots: [ca], purpose: "sign" }), /wrong key usage/);
+  expectCode("name-mismatch", () => verifyCertificateChain(leaf, { roots: [ca], hostname: "a.b.example.com" }));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("verifyCertificateChain accepts ECDSA P-256 chains issued here and by openssl", async () => {
+  const caKey = generateP256KeyPair();
+  const ca = issueCertificate({
+    subject: [["CN", "P256 Root"]],
+    publicKey: { curve: "p256", point: caKey.publicKey },
+    signer: p256CertificateSigner(caKey),
+    notBefore: past,
+    notAfter: future,
+    ca: true,
+    keyUsage: ["keyCertSign"],
+  }).certificate;
+  const leafKey = generateP256KeyPair();
+  const leaf = issueCertificate({
+    subject: [["CN", "p256 leaf"]],
+    publicKey: { curve: "p256", point: leafKey.publicKey },
+    issuer: ca,
+    signer: p256CertificateSigner(caKey),
+    notBefore: past,
+    notAfter: future,
+    dnsNames: ["localhost"],
+  }).certificate;
+  assertEquals(verifyCertificateChain(leaf, { roots: [ca], hostname: "LOCALHOST" }).length, 2);
+  const pem = (await openssl([
+    ..."req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -sha256".split(" "),
+    ..."-subj /CN=openssl-p256 -days 2 -addext subjectAltName=DNS:host.test".split(" "),
+  ])).out;
+  const self = parseCertificates(pem)[0]!;
+  assertEquals(self.publicKey.curve, "p256");
+  verifyCertificateChain(self, { roots: [self], hostname: "host.test" });
+});
+
+Deno.test("verifyCertificateChain rejects expired and not-yet-valid certificates", () => {
+  const ca = sm2Ca();
+  const leaf = sm2Leaf(ca);
+  expectCode(
+    "expired",
+    () => verifyCertificateChain(leaf, { roots: [ca.cert], now: new Date(future.getTime() + HOUR) }),
+    /certificate "CN=localhost": expired at/,
+  );
+  expectCode(
+    "not-yet-valid",
+    () => verifyCertificateChain(leaf, { roots: [ca.cert], now: new Date(past.getTime() - HOUR) }),
+    /not yet valid/,
+  );
+  const oldCa = sm2Leaf(ca, { notAfter: new Date(now.getTime() - 1) });
+  expectCode("expired", () => verifyCertificateChain(oldCa, { roots: [ca.cert] }));
+});
+
+Deno.test("verifyCertificateChain rejects a wrongly signed certificate and an unknown issuer", () => {
+  const ca = sm2Ca("Same Name");
+  const impostor = sm2Ca("Same Name");
+  const forged = sm2Leaf(impostor);
+  // Same issuer name, but the authority key id points elsewhere: no matching issuer.
+  expectCode("unknown-issuer", () => verifyCertificateChain(forged, { roots: [ca.cert] }));
+  // Without key ids to tell them apart, the signature check decides.
+  const forgedNoAki = parseCertificate(forged.der);
+  const caNoSki = { ...ca.cert, subjectKeyId: undefined };
+  expectCode("bad-signature", () => verifyCertificateChain(forgedNoAki, { roots: [caNoSki] }), /bad signature/);
+  // A flipped signature byte.
+  const leaf = sm2Leaf(ca);
+  const tampered = { ...leaf, signature: leaf.signature.map((b, i) => (i === 10 ? b ^ 1 : b)) };
+  expectCode("bad-signature", () => verifyCertificateChain(tampered, { roots: [ca.cert] }));
+  expectCode("unknown-issuer", () => verifyCertificateChain(leaf, { roots: [sm2Ca("Other").cert] }));
+});
+
+Deno.test("verifyCertificateChain enforces key usage for TLCP signing and encryption certificates", () => {
+  const ca = sm2Ca();
+  const sign = sm2Leaf(ca);
+  const enc = sm2Leaf(ca, { keyUsage: ["keyEncipherment", "keyAgreement", "dataEncipherment"] });
+  verifyCertificateChain(sign, { roots: [ca.cert], purpose: "sign" });
+  verifyCertificateChain(enc, { roots: [ca.cert], purpose: "encrypt" });
+  expectCode("key-usage", () => verifyCertificateChain(enc, { roots: [ca.cert], purpose: "sign" }));
+  expectCode("key-usage", () => verifyCertificateChain(sign, { roots: [ca.cert], purpose: "encrypt" }));
+});
+
+Deno.test("verifyCertificateChain rejects a leaf used as an issuer (not a CA)", () => {
+  const ca = sm2Ca();
+  const midKey = Sm2PrivateKey.generate();
+  const mid = issueCertificate({
+    subject: [["CN", "Not A CA"]],
+    publicKey: { curve: "sm2", point: midKey.publicKey.toBytes() },
+    issuer: ca.cert,
+    signer: sm2CertificateSigner(ca.key),
+    notBefore: past,
+    notAfter: future,
+    keyUsage: ["digitalSignature"],
+  }).certificate;
+  const leaf = sm2Leaf({ cert: mid, key: midKey });
+  expectCode("not-ca", () => verifyCertificateChain(leaf, { roots: [ca.cert], intermediates: [mid] }), /is not a CA/);
+});
+
+Deno.test("checkHostname matches DNS names, one-label wildcards, IP addresses and CN fallback", () => {
+  const ca = sm2Ca();
+  const leaf = sm2Leaf(ca);
+  checkHostname(leaf, "localhost");
+  checkHostname(leaf, "www.example.com");
+  checkHostname(leaf, "127.0.0.1");
+  checkHostname(leaf, "[::1]");
+  for (const bad of ["example.com", "a.b.example.com", "127.0.0.2", "localhost.evil", "10.0.0.1"]) {
+    expectCode("name-mismatch", () => checkHostname(leaf, bad), /name mismatch/);
+  }
+  const cnOnly = sm2Leaf(ca, { dnsNames: [], ipAddresses: [], subject: [["CN", "cn.example"]] });
+  checkHostname(cnOnly, "cn.example");
+  expectCode("name-mismatch", () => checkHostname(cnOnly, "other.example"));
+  assertEquals(canonicalIp("2001:db8::1"), "2001:db8:0:0:0:0:0:1");
+  assertEquals(canonicalIp("300.1.1.1"), undefined);
+});
+
+Deno.test("parseCertificate rejects malformed DER with a clear error", () => {
+  const leaf = sm2Leaf(sm2Ca());
+  expectCode("malformed", () => parseCertificate(leaf.der.subarray(0, leaf.der.length - 5)), /malformed DER/);
+  expectCode("malformed", () => parseCertificate(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])), /malformed DER/);
+  const trailing = new Uint8Array([...leaf.der, 0]);
+  expectCode("malformed", () => parseCertificate(trailing), /trailing bytes/);
+  expectCode("malformed", () => parseCertificate("not a pem"), /no CERTIFICATE/);
+  // An SM2 public key that is not on the curve: parses, but is rejected when used.
+  const der = leaf.der.slice();
+  const at = indexOf(der, leaf.publicKey.point);
+  der[at + 64]! ^= 1;
+  const bad = parseCertificate(der);
+  expectCode("malformed", () =>
+    verifyCertificateChain(sm2Leaf({ cert: bad, key: Sm2PrivateKey.generate() }), {
+      roots: [bad],
+      intermediates: [],
+    }));
+});
+
+function indexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
