@@ -401,7 +401,7 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
       // GET /logging without parameters only lists the levels.
       if (!(ep.path === "/logging" && method === "GET" && url.search === "")) {
         log.error(`admin path "${ep.path}" mutates state, method=${method} rather than POST`);
-        return respond(`Method ${method} not allowed, POST required.\n`, 405, TEXT, { allow: "POST" });
+        return respond(`Method ${method} not allowed, POST required.`, 405, TEXT, { allow: "POST" });
       }
     }
     if (!ep.mutates && method !== "GET" && method !== "HEAD" && method !== "POST") {

@@ -251,7 +251,7 @@ Deno.test("admin mutating endpoints require POST", async () => {
     ) {
       const r = await curl(`${base}${path}`);
       assert.equal(r.status, 405, path);
-      assert.equal(r.body, "Method GET not allowed, POST required.\n");
+      assert.equal(r.body, "Method GET not allowed, POST required.");
     }
     assert.equal((await curl(`${base}/logging?level=debug`)).status, 405);
     assert.equal(fake.healthFailed, false);

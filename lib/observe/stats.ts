@@ -425,41 +425,44 @@ export interface TaggedName {
   labels: [string, string][];
 }
 
-// Envoy's default tag extractors (source/common/config/well_known_names.cc), the subset Ferry emits. Each regex
-// ends with `(<value>)\.`; the value and its dot are removed from the name and become the label.
-const PREFIX_TAGS: readonly { re: RegExp; tag: string }[] = [
-  // listener.[<address>.]http.<stat_prefix>.
-  { re: /^listener\.(?:[^.]+\.)*?http\.([^.]+)\./, tag: "envoy_http_conn_manager_prefix" },
-  { re: /^http\.([^.]+)\./, tag: "envoy_http_conn_manager_prefix" },
-  { re: /^cluster\.([^.]+)\./, tag: "envoy_cluster_name" },
-  { re: /^listener\.((?:[_.0-9]*|[_[\]a-fA-F0-9]*))\./, tag: "envoy_listener_address" },
-  { re: /^tcp\.([^.]+)\./, tag: "envoy_tcp_prefix" },
+// Envoy's default tag extractors (source/common/config/well_known_names.cc), in Envoy's order, the subset that
+// fits Ferry's stats. As in Envoy, capture group 1 is removed from the name and group 2 (or 1 if there is no
+// second group) is the tag value; each extractor sees the name left by the previous ones.
+const TAG_EXTRACTORS: readonly { re: RegExp; tag: string }[] = [
+  { re: /_rq(_(\d{3}))$/d, tag: "envoy_response_code" },
+  { re: /_rq_(\d)xx$/d, tag: "envoy_response_code_class" },
+  { re: /^vhost(?=\.).*?\.vcluster\.((.*?)\.)\w+?$/d, tag: "envoy_virtual_cluster" },
+  { re: /^listener(?=\.).*?\.ssl\.cipher(\.(.*?))$/d, tag: "envoy_ssl_cipher" },
+  { re: /^cluster(?=\.).*?\.ssl\.ciphers(\.(.*?))$/d, tag: "envoy_ssl_cipher_suite" },
+  { re: /^tcp\.((.*?)\.)\w+?$/d, tag: "envoy_tcp_prefix" },
+  { re: /^cluster\.((.*?)\.)/d, tag: "envoy_cluster_name" },
+  { re: /^listener(?=\.).*?\.http\.((.*?)\.)/d, tag: "envoy_http_conn_manager_prefix" },
+  { re: /^http\.((.*?)\.)/d, tag: "envoy_http_conn_manager_prefix" },
+  { re: /^listener\.(((?:[_.0-9]*|[_[\]aAbBcCdDeEfF0-9]*))\.)/d, tag: "envoy_listener_address" },
+  { re: /^vhost\.((.*?)\.)/d, tag: "envoy_virtual_host" },
+  { re: /^http(?=\.).*?\.rds\.((.*?)\.)\w+?$/d, tag: "envoy_rds_route_config" },
+  { re: /^listener_manager\.((worker_\d+)\.)/d, tag: "envoy_worker_id" },
 ];
 
 /**
  * Applies Envoy's default tag extraction to a stat name: `cluster.a.upstream_rq_total` →
  * `envoy_cluster_upstream_rq_total{envoy_cluster_name="a"}`, likewise `http.<prefix>.`, `listener.<addr>.`,
- * `listener.<addr>.http.<prefix>.`, `tcp.<prefix>.`, and the response code tags (`upstream_rq_200` →
- * `upstream_rq{envoy_response_code="200"}`, `upstream_rq_2xx` → `upstream_rq_xx{envoy_response_code_class="2"}`).
+ * `listener.<addr>.http.<prefix>.`, `tcp.<prefix>.`, `vhost.<name>.`, and the response code tags
+ * (`upstream_rq_200` → `upstream_rq{envoy_response_code="200"}`, `upstream_rq_2xx` →
+ * `upstream_rq_xx{envoy_response_code_class="2"}`).
  */
 export function extractTags(statName: string): TaggedName {
   const labels: [string, string][] = [];
   let name = statName;
-  for (const { re, tag } of PREFIX_TAGS) {
+  for (const { re, tag } of TAG_EXTRACTORS) {
     const m = re.exec(name);
-    if (m === null || m[1] === "") continue;
-    const value = m[1]!;
-    const start = m[0].length - 1 - value.length;
-    name = name.slice(0, start) + name.slice(m[0].length);
-    labels.push([tag, value]);
-  }
-  let m = /_rq(_(\d{3}))$/.exec(name);
-  if (m !== null) {
-    labels.push(["envoy_response_code", m[2]!]);
-    name = name.slice(0, m.index + 3);
-  } else if ((m = /_rq_(\d)xx$/.exec(name)) !== null) {
-    labels.push(["envoy_response_code_class", m[1]!]);
-    name = `${name.slice(0, m.index)}_rq_xx`;
+    if (m === null) continue;
+    const value = m[2] ?? m[1]!;
+    const [start, end] = m.indices![1]!;
+    // Envoy's listener address regex can match an empty address; an empty tag is not a tag.
+    if (value === "") continue;
+    name = name.slice(0, start) + name.slice(end);
+    if (!labels.some(([k]) => k === tag)) labels.push([tag, value]);
   }
   return { name: `envoy_${sanitizeMetricName(name)}`, labels };
 }

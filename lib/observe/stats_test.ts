@@ -152,11 +152,11 @@ Deno.test("extractTags applies Envoy's default tag extraction", () => {
   });
   assertEquals(extractTags("cluster.payments.upstream_rq_200"), {
     name: "envoy_cluster_upstream_rq",
-    labels: [["envoy_cluster_name", "payments"], ["envoy_response_code", "200"]],
+    labels: [["envoy_response_code", "200"], ["envoy_cluster_name", "payments"]],
   });
   assertEquals(extractTags("http.ingress.downstream_rq_5xx"), {
     name: "envoy_http_downstream_rq_xx",
-    labels: [["envoy_http_conn_manager_prefix", "ingress"], ["envoy_response_code_class", "5"]],
+    labels: [["envoy_response_code_class", "5"], ["envoy_http_conn_manager_prefix", "ingress"]],
   });
   assertEquals(extractTags("listener.0.0.0.0_8080.downstream_cx_total"), {
     name: "envoy_listener_downstream_cx_total",
@@ -165,9 +165,9 @@ Deno.test("extractTags applies Envoy's default tag extraction", () => {
   assertEquals(extractTags("listener.0.0.0.0_8080.http.ingress.downstream_rq_2xx"), {
     name: "envoy_listener_http_downstream_rq_xx",
     labels: [
+      ["envoy_response_code_class", "2"],
       ["envoy_http_conn_manager_prefix", "ingress"],
       ["envoy_listener_address", "0.0.0.0_8080"],
-      ["envoy_response_code_class", "2"],
     ],
   });
   assertEquals(extractTags("listener.[__1]_80.downstream_cx_total").labels, [["envoy_listener_address", "[__1]_80"]]);
@@ -178,6 +178,19 @@ Deno.test("extractTags applies Envoy's default tag extraction", () => {
   assertEquals(extractTags("server.live"), { name: "envoy_server_live", labels: [] });
   assertEquals(extractTags("listener.admin.downstream_cx_total").name, "envoy_listener_admin_downstream_cx_total");
   assertEquals(extractTags("weird-name.x:y").name, "envoy_weird_name_x_y");
+  assertEquals(extractTags("tcp.db.main.downstream_cx_total").labels, [["envoy_tcp_prefix", "db.main"]]);
+  assertEquals(extractTags("vhost.api.vcluster.slow.upstream_rq_time"), {
+    name: "envoy_vhost_vcluster_upstream_rq_time",
+    labels: [["envoy_virtual_cluster", "slow"], ["envoy_virtual_host", "api"]],
+  });
+  assertEquals(extractTags("http.ingress.rds.local_route.config_reload"), {
+    name: "envoy_http_rds_config_reload",
+    labels: [["envoy_http_conn_manager_prefix", "ingress"], ["envoy_rds_route_config", "local_route"]],
+  });
+  assertEquals(extractTags("listener_manager.worker_3.dispatcher.loop_duration_us"), {
+    name: "envoy_listener_manager_dispatcher_loop_duration_us",
+    labels: [["envoy_worker_id", "worker_3"]],
+  });
 });
 
 Deno.test("renderPrometheus output passes a strict exposition-format check", () => {
@@ -200,7 +213,7 @@ Deno.test("renderPrometheus output passes a strict exposition-format check", () 
   assert(text.includes('envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name="payments",le="+Inf"} 2\n'));
   assert(text.includes('envoy_cluster_upstream_rq_time_sum{envoy_cluster_name="payments"} 33\n'));
   assert(text.includes('envoy_cluster_upstream_rq_time_count{envoy_cluster_name="payments"} 2\n'));
-  assert(text.includes('envoy_cluster_upstream_rq{envoy_cluster_name="payments",envoy_response_code="200"} 4\n'));
+  assert(text.includes('envoy_cluster_upstream_rq{envoy_response_code="200",envoy_cluster_name="payments"} 4\n'));
   assert(text.includes('envoy_listener_downstream_cx_total{envoy_listener_address="0.0.0.0_8080"} 3\n'));
   assert(text.includes('envoy_tcp_downstream_cx_total{envoy_tcp_prefix="db"} 1\n'));
   // An independent parser agrees on families and values.
