@@ -55,7 +55,10 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
     [`static_resources:\n  clusters:\n  - { name: a, bogus_field: 1 }`, `config: static_resources.clusters[0].bogus_field: unknown field`],
     [`static_resources:\n  clusters:\n  - { name: a, connect_timeout: five }`, `config: static_resources.clusters[0].connect_timeout:`],
     [LISTENER(HCM("          codec_type: HTTP3")), `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.codec_type: "HTTP3" is not supported`],
-    [LISTENER(HCM("          stream_idle_timeout: -1s")), `stream_idle_timeout`],
+    [
+      LISTENER(HCM("          stream_idle_timeout: -1s")),
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stream_idle_timeout: "-1s" must not be negative`,
+    ],
     [`admin: { address: { socket_address: { address: 127.0.0.1 } } }`, `config: admin.address.socket_address.port_value: is required`],
     [`dynamic_resources: { ads_config: {} }`, `config: dynamic_resources: is not supported yet`],
     [`static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`, `config: static_resources.listeners[0].filter_chains: must have at least one entry`],
