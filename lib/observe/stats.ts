@@ -338,11 +338,18 @@ function keep(name: string, used: boolean, opts: StatsRenderOptions): boolean {
   return true;
 }
 
+/** C's `%g` (6 significant digits, trailing zeros dropped), which Envoy uses for quantiles: `3.09219`, `1e+06`. */
 function fmtQuantile(v: number): string {
   if (Number.isNaN(v)) return "nan";
-  // Envoy prints quantiles with up to 6 significant digits (%g); keep a trailing ".0" for integers like Envoy.
-  const s = Number(v.toPrecision(6)).toString();
-  return s.includes(".") || s.includes("e") ? s : `${s}.0`;
+  if (v === 0) return "0";
+  let s = Math.abs(v) < 1e-4 ? v.toExponential(5) : v.toPrecision(6);
+  const e = s.indexOf("e");
+  let mant = e < 0 ? s : s.slice(0, e);
+  if (mant.includes(".")) mant = mant.replace(/\.?0+$/, "");
+  if (e < 0) return mant;
+  const exp = Number(s.slice(e + 1));
+  s = `${mant}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  return s;
 }
 
 function histUsed(h: HistogramSnapshot): boolean {
