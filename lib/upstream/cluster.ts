@@ -137,6 +137,8 @@ export class ClusterImpl implements Cluster {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #initialized: Promise<void> | undefined;
   #shutdown = false;
+  /** Set by `drain`: no more DNS refreshes. */
+  #draining = false;
   #updateAttempt: Counter;
   #updateSuccess: Counter;
   #updateFailure: Counter;
@@ -316,7 +318,7 @@ export class ClusterImpl implements Cluster {
         this.#log(`cluster "${this.name}": DNS resolution of ${JSON.stringify(name)} failed: ${errorText(e)}`);
       }
     }));
-    if (this.#shutdown) return;
+    if (this.#shutdown || this.#draining) return;
     const next = cfg.respectDnsTtl && minTtl !== Infinity ? minTtl : cfg.dnsRefreshRateMs;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -389,6 +391,7 @@ export class ClusterImpl implements Cluster {
 
   /** Drains every pool (for removal or update); `onDrained` when all are empty. Stops DNS refresh. */
   drain(onDrained?: () => void): void {
+    this.#draining = true;
     this.#stopTimer();
     const pools = [...this.#pools.values()];
     let left = pools.length;

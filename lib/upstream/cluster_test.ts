@@ -1,6 +1,6 @@
 import { ProxyError } from "../api/errors.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { fakeHttp1Codec } from "./_test_codec.ts";
+import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { TestStats } from "./_test_stats.ts";
 import { Exchange, TestUpstream, waitFor } from "./_test_upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
@@ -46,7 +46,7 @@ Deno.test("ClusterImpl STRICT_DNS resolves localhost and serves requests", async
   const stats = new TestStats();
   const c = new ClusterImpl(
     cfg("local", { type: "STRICT_DNS", dns_lookup_family: "V4_ONLY" }, [ep("localhost", up.port)]),
-    { stats, httpCodec: fakeHttp1Codec, log: () => {} },
+    { stats, httpCodec: http1CodecFactory, log: () => {} },
   );
   try {
     assertEquals(c.hosts.length, 0);
@@ -73,7 +73,7 @@ Deno.test("ClusterImpl STRICT_DNS refreshes and keeps hosts whose address stays"
   const stats = new TestStats();
   const c = new ClusterImpl(
     cfg("svc", { type: "STRICT_DNS", dns_refresh_rate: "0.02s" }, [ep("svc", 80, 3), ep("10.9.9.9", 81)]),
-    { stats, resolver: dns.resolver, log: () => {} },
+    { stats, resolver: dns.resolver, log: () => {}, httpCodec: http1CodecFactory },
   );
   try {
     // The IP literal is a host before any lookup.
@@ -81,10 +81,14 @@ Deno.test("ClusterImpl STRICT_DNS refreshes and keeps hosts whose address stays"
     await c.initialize();
     assertEquals(c.hosts.map((h) => `${h.key}/${h.weight}`), ["10.0.0.1:80/3", "10.0.0.2:80/3", "10.9.9.9:81/1"]);
     const first = c.hosts[1]!;
+    const gone = c.hosts[0]!;
+    c.httpPool(gone);
+    assertEquals(c.pools.size, 1);
     dns.answers.set("svc", ["10.0.0.2", "10.0.0.3"]);
     await waitFor(() => c.hosts.some((h) => h.address === "10.0.0.3"), 2000, "refresh");
     assertEquals(c.hosts.map((h) => h.key), ["10.0.0.2:80", "10.0.0.3:80", "10.9.9.9:81"]);
     assert(c.hosts[0] === first, "the 10.0.0.2 host object is kept");
+    assertEquals(c.pools.size, 0, "the removed host's pool drained away");
     assertEquals(stats.get("cluster.svc.membership_total"), 3);
     // A failed refresh keeps the last answer.
     dns.answers.set("svc", new Error("SERVFAIL"));
@@ -182,7 +186,7 @@ Deno.test("ClusterManagerImpl builds, updates, removes and describes clusters", 
   const cm = new ClusterManagerImpl([
     cfg("a", {}, [ep("127.0.0.1", up.port)]),
     cfg("b", { type: "STRICT_DNS" }, [ep("svc", 80)]),
-  ], { stats, httpCodec: fakeHttp1Codec, resolver: dns.resolver, log: () => {} });
+  ], { stats, httpCodec: http1CodecFactory, resolver: dns.resolver, log: () => {} });
   try {
     await cm.initialize({ timeoutMs: 1000 });
     assertEquals([...cm.clusters.keys()], ["a", "b"]);

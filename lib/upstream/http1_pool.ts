@@ -399,7 +399,15 @@ export class Http1ConnPool implements ConnPool {
     this.#busy.add(client);
     const s = new PoolStream(this, client, decoder);
     client.stream = s;
-    s.setEncoder(client.codec.newStream(s));
+    try {
+      s.setEncoder(client.codec.newStream(s));
+    } catch (e) {
+      // The codec refused a stream on this connection: it is unusable.
+      s.ended = true;
+      client.close();
+      callbacks.onPoolFailure("closed", `cluster "${this.#info.name}": ${errorText(e)}`, this.host);
+      return;
+    }
     client.requests++;
     this.#res.requests.inc();
     this.#stats.upstream_rq_total.inc();

@@ -1,6 +1,6 @@
 import { ConnectTimeoutError } from "../network/connection.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { fakeHttp1Codec } from "./_test_codec.ts";
+import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { TestStats } from "./_test_stats.ts";
 import { Exchange, sleep, TestUpstream, waitFor } from "./_test_upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
@@ -20,7 +20,7 @@ function setup(port: number, extra: Record<string, unknown> = {}, connect?: Conn
     },
     ...extra,
   }, "c");
-  const cluster = new ClusterImpl(config, { stats, httpCodec: fakeHttp1Codec, log: () => {}, connect });
+  const cluster = new ClusterImpl(config, { stats, httpCodec: http1CodecFactory, log: () => {}, connect });
   const host = cluster.chooseHost()!;
   const pool = cluster.httpPool(host) as Http1ConnPool;
   const stat = (n: string) => stats.get(`cluster.web.${n}`);
