@@ -16,6 +16,7 @@ import { Sm4Ccm } from "../lib/crypto/ccm.ts";
 import { Sm4Ctr } from "../lib/crypto/sm4_ctr.ts";
 import { Sm4Cbc } from "../lib/crypto/sm4_cbc.ts";
 import { Sm4 } from "../lib/crypto/sm4.ts";
+import { Sm4GcmWasm } from "../lib/crypto/wasm/sm4_gcm_wasm.ts";
 import { ghashMul, ghashMulShoup8, ghashTable, ghashTableShoup8 } from "../lib/crypto/_sm4_ghash.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? 3);
@@ -67,6 +68,7 @@ async function nodeMbps(alg: string): Promise<number> {
 }
 
 const gcm = new Sm4Gcm(key);
+const gcmWasm = new Sm4GcmWasm(key);
 const ccm = new Sm4Ccm(key);
 const ctr = new Sm4Ctr(key);
 const cbc = new Sm4Cbc(key);
@@ -82,6 +84,8 @@ const v2Ct = smV2.encrypt(data, key, { mode: "gcm", iv: nonce, associatedData: a
 const cases: [string, () => number | Promise<number>][] = [
   ["ferry sm4-gcm seal (sealInto)", () => measure(() => gcm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-gcm open (openInto)", () => measure(() => gcm.openInto(nonce, sealedGcm, aad, out), SIZE)],
+  ["ferry wasm sm4-gcm seal (sealInto)", () => measure(() => gcmWasm.sealInto(nonce, data, aad, out), SIZE)],
+  ["ferry wasm sm4-gcm open (openInto)", () => measure(() => gcmWasm.openInto(nonce, sealedGcm, aad, out), SIZE)],
   ["ferry sm4-gcm seal (allocating)", () => measure(() => gcm.seal(nonce, data, aad), SIZE)],
   ["ferry sm4-ccm seal (sealInto)", () => measure(() => ccm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-ccm open (openInto)", () => measure(() => ccm.openInto(nonce, sealedCcm, aad, out), SIZE)],
@@ -162,6 +166,10 @@ ratio("ferry sm4-gcm seal (sealInto)", "sm-crypto-v2 sm4-gcm encrypt", 4);
 ratio("ferry sm4-gcm open (openInto)", "sm-crypto-v2 sm4-gcm decrypt", 4);
 ratio("ferry sm4-gcm seal (sealInto)", "node openssl sm4-ctr", 0.4);
 ratio("ferry sm4-gcm open (openInto)", "node openssl sm4-ctr", 0.4);
+ratio("ferry wasm sm4-gcm seal (sealInto)", "sm-crypto-v2 sm4-gcm encrypt", 4);
+ratio("ferry wasm sm4-gcm seal (sealInto)", "node openssl sm4-ctr", 0.4);
+ratio("ferry wasm sm4-gcm open (openInto)", "node openssl sm4-ctr", 0.4);
+ratio("ferry wasm sm4-gcm seal (sealInto)", "ferry sm4-gcm seal (sealInto)");
 ratio("ferry sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
 ratio("ferry sm4-ctr", "node openssl sm4-ctr");
 ratio("ferry sm4-cbc encrypt", "node openssl sm4-cbc encrypt");
