@@ -309,6 +309,7 @@ export class TcpProxyFilter implements NetworkFilter {
     const cluster = this.#cluster!;
     const host = cluster.chooseHost(this.#avoid.size > 0 ? { avoid: this.#avoid } : undefined);
     if (host === undefined) {
+      cluster.info.stats.upstream_cx_none_healthy.inc();
       this.#fail("UH", `cluster "${cluster.info.name}": no healthy upstream host`);
       return;
     }

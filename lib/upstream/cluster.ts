@@ -197,10 +197,12 @@ export class ClusterImpl implements Cluster {
     return this.#version;
   }
 
+  /**
+   * Picks a host with the cluster's balancer. Like Envoy, the caller (router, tcp_proxy) counts
+   * `upstream_cx_none_healthy` when this returns undefined.
+   */
   chooseHost(ctx?: LbContext): Host | undefined {
-    const h = this.#lb.chooseHost(ctx);
-    if (h === undefined) this.info.stats.upstream_cx_none_healthy.inc();
-    return h;
+    return this.#lb.chooseHost(ctx);
   }
 
   httpPool(host: Host): ConnPool {

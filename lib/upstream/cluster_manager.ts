@@ -105,7 +105,7 @@ export class ClusterManagerImpl implements ClusterManager {
     this.#draining.clear();
   }
 
-  /** Admin view of every cluster, in definition order (for `/clusters`; see {@link formatClusters}). */
+  /** Admin view of every cluster, in definition order (for `/clusters`, rendered by `lib/admin/clusters.ts`). */
   describe(): ClusterDescription[] {
     return [...this.#clusters.values()].map((c) => c.describe());
   }
@@ -114,48 +114,6 @@ export class ClusterManagerImpl implements ClusterManager {
 function sameConfig(a: ClusterConfig, b: ClusterConfig): boolean {
   const strip = (c: ClusterConfig) => JSON.stringify({ ...c, path: "" });
   return strip(a) === strip(b);
-}
-
-/**
- * Envoy's `/clusters` text format: `name::default_priority::max_connections::1024`,
- * `name::10.0.0.1:80::cx_active::2`, ...
- */
-export function formatClusters(clusters: readonly ClusterDescription[]): string {
-  const out: string[] = [];
-  for (const c of clusters) {
-    const n = c.name;
-    out.push(`${n}::observability_name::${n}`);
-    for (const [prio, label] of [["DEFAULT", "default_priority"], ["HIGH", "high_priority"]] as const) {
-      const t = c.circuitBreakers[prio];
-      out.push(`${n}::${label}::max_connections::${t.maxConnections}`);
-      out.push(`${n}::${label}::max_pending_requests::${t.maxPendingRequests}`);
-      out.push(`${n}::${label}::max_requests::${t.maxRequests}`);
-      out.push(`${n}::${label}::max_retries::${t.maxRetries}`);
-    }
-    out.push(`${n}::added_via_api::${c.addedViaApi}`);
-    for (const h of c.hosts) {
-      const k = `${n}::${h.address.includes(":") ? `[${h.address}]` : h.address}:${h.port}`;
-      out.push(`${k}::cx_active::${h.cxActive}`);
-      out.push(`${k}::cx_connect_fail::${h.cxConnectFail}`);
-      out.push(`${k}::cx_total::${h.cxTotal}`);
-      out.push(`${k}::rq_active::${h.rqActive}`);
-      out.push(`${k}::rq_error::${h.rqError}`);
-      out.push(`${k}::rq_success::${h.rqSuccess}`);
-      out.push(`${k}::rq_timeout::${h.rqTimeout}`);
-      out.push(`${k}::rq_total::${h.rqTotal}`);
-      out.push(`${k}::hostname::${h.hostname}`);
-      out.push(`${k}::health_flags::${h.healthFlags}`);
-      out.push(`${k}::weight::${h.weight}`);
-      out.push(`${k}::region::${h.locality.region}`);
-      out.push(`${k}::zone::${h.locality.zone}`);
-      out.push(`${k}::sub_zone::${h.locality.subZone}`);
-      out.push(`${k}::canary::false`);
-      out.push(`${k}::priority::${h.priority}`);
-      out.push(`${k}::success_rate::-1`);
-      out.push(`${k}::local_origin_success_rate::-1`);
-    }
-  }
-  return out.length > 0 ? out.join("\n") + "\n" : "";
 }
 
 /** Narrows the `clusterManager: unknown` of filter contexts. */

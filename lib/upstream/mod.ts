@@ -17,7 +17,7 @@ export type {
   LocalityEndpointsConfig,
   ThresholdsConfig,
 } from "./config.ts";
-export { asClusterManager, ClusterManagerImpl, formatClusters } from "./cluster_manager.ts";
+export { asClusterManager, ClusterManagerImpl } from "./cluster_manager.ts";
 export type { ClusterManagerOptions } from "./cluster_manager.ts";
 export { ClusterImpl, ClusterInfoImpl } from "./cluster.ts";
 export type { ClusterDescription, ClusterOptions, HostDescription } from "./cluster.ts";
