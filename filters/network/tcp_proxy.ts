@@ -112,7 +112,6 @@ export interface TcpProxyStats {
   downstream_cx_total: Counter;
   downstream_cx_no_route: Counter;
   downstream_cx_tx_bytes_total: Counter;
-  downstream_cx_tx_bytes_buffered: Gauge;
   downstream_cx_rx_bytes_total: Counter;
   downstream_cx_rx_bytes_buffered: Gauge;
   downstream_flow_control_paused_reading_total: Counter;
@@ -128,7 +127,6 @@ export function createTcpProxyStats(scope: StatsScope): TcpProxyStats {
     downstream_cx_total: scope.counter("downstream_cx_total"),
     downstream_cx_no_route: scope.counter("downstream_cx_no_route"),
     downstream_cx_tx_bytes_total: scope.counter("downstream_cx_tx_bytes_total"),
-    downstream_cx_tx_bytes_buffered: scope.gauge("downstream_cx_tx_bytes_buffered"),
     downstream_cx_rx_bytes_total: scope.counter("downstream_cx_rx_bytes_total"),
     downstream_cx_rx_bytes_buffered: scope.gauge("downstream_cx_rx_bytes_buffered"),
     downstream_flow_control_paused_reading_total: scope.counter("downstream_flow_control_paused_reading_total"),

@@ -240,3 +240,23 @@ Deno.test("ClusterManagerImpl.initialize does not hang on slow DNS", async () =>
   assertEquals(cm.get("s")!.hosts.length, 1);
   cm.shutdown();
 });
+
+Deno.test("ClusterImpl with respect_dns_ttl refreshes at the record TTL", async () => {
+  const stats = new TestStats();
+  let calls = 0;
+  const resolver: DnsResolver = (_name, _family, options) => {
+    calls++;
+    assertEquals(options?.withTtl, true);
+    return Promise.resolve({ addresses: ["10.0.0.1"], ttlMs: 20 });
+  };
+  const c = new ClusterImpl(
+    cfg("ttl", { type: "STRICT_DNS", respect_dns_ttl: true, dns_refresh_rate: "60s" }, [ep("svc", 80)]),
+    { stats, resolver, log: () => {} },
+  );
+  try {
+    await c.initialize();
+    await waitFor(() => calls >= 3, 1000, "TTL-driven refreshes");
+  } finally {
+    c.shutdown();
+  }
+});
