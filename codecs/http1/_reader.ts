@@ -414,18 +414,22 @@ export abstract class Http1Reader {
   #scan(buf: Uint8Array, base: number, end: number): number {
     const limit = base + this.maxHeadBytes;
     const stop = end < limit ? end : limit;
+    // Local aliases: module-level bindings cost a load (and hole check) per access in the byte loops.
+    const field = FIELD;
+    const tchar = TCHAR;
     let i = base + this.#sp;
     let ph = this.#ph;
     let t = 0;
     scan: for (;;) {
       switch (ph) {
         case P_FIRST: {
-          let hi = 0;
-          while (i < stop && (t = FIELD[buf[i]!]!) !== 0) {
-            hi |= t;
+          // Plain bytes in the tight loop; obs-text (class 2) is rare and leaves it to set the latin1 flag.
+          for (;;) {
+            while (i < stop && field[buf[i]!] === 1) i++;
+            if (i === stop || buf[i]! < 0x80) break;
+            this.#hi = 2;
             i++;
           }
-          this.#hi |= hi;
           if (i === stop) break scan;
           if (buf[i] !== CR) {
             fail(
@@ -463,7 +467,7 @@ export abstract class Http1Reader {
         /* falls through */
         case P_NAME: {
           let u = 0;
-          while (i < stop && (t = TCHAR[buf[i]!]!) !== 0) {
+          while (i < stop && (t = tchar[buf[i]!]!) !== 0) {
             u |= t;
             i++;
           }
@@ -492,12 +496,13 @@ export abstract class Http1Reader {
           ph = P_VALUE;
         /* falls through */
         case P_VALUE: {
-          let hi = 0;
-          while (i < stop && (t = FIELD[buf[i]!]!) !== 0) {
-            hi |= t;
+          // Plain bytes in the tight loop; obs-text (class 2) is rare and leaves it to set the latin1 flag.
+          for (;;) {
+            while (i < stop && field[buf[i]!] === 1) i++;
+            if (i === stop || buf[i]! < 0x80) break;
+            this.#hi = 2;
             i++;
           }
-          this.#hi |= hi;
           if (i === stop) break scan;
           if (buf[i] !== CR) {
             fail("BadHeader", buf[i] === LF ? "bare LF in header" : "invalid character in header value", 400, i);
