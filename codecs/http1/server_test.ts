@@ -578,3 +578,24 @@ Deno.test("Http1ServerCodec gives identical callbacks for whole, byte-at-a-time 
     for (let k = 0; k < 50; k++) assertEquals(runServer(randomSplit(b, rnd)), whole, input);
   }
 });
+
+Deno.test("Http1ServerCodec classifies every byte of a value wherever it sits in a 4-byte word", () => {
+  for (let b = 0; b < 256; b++) {
+    const ok = b === 9 || (b >= 0x20 && b !== 0x7f);
+    for (let pos = 0; pos < 8; pos++) {
+      for (let shift = 0; shift < 4; shift++) {
+        const value = "v".repeat(pos) + String.fromCharCode(b) + "w".repeat(9);
+        const input = `GET / HTTP/1.1\r\nHost: h\r\nX${"x".repeat(shift)}: ${value}\r\n\r\n`;
+        const h = serverHarness();
+        if (ok) {
+          h.codec.dispatch(bytes(input));
+          const ev = h.events[0]!;
+          assert(ev.t === "headers");
+          assertEquals(ev.kv[ev.kv.length - 1], value.replace(/^[ \t]+|[ \t]+$/g, ""));
+        } else {
+          assertCodecError(() => h.codec.dispatch(bytes(input)), 400, `byte ${b} at ${pos}`);
+        }
+      }
+    }
+  }
+});
