@@ -17,7 +17,7 @@ import { sm2 as smV2 } from "sm-crypto-v2";
 import { hkdfExpand, hkdfExtract } from "../lib/crypto/hkdf.ts";
 import { HmacKey, SHA256 } from "../lib/crypto/hmac.ts";
 import { Sm2PrivateKey, Sm2PublicKey } from "../lib/crypto/sm2.ts";
-import { hmacSm3, SM3 } from "../lib/crypto/sm3.ts";
+import { hmacSm3, SM3, sm3, sm3Native } from "../lib/crypto/sm3.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -147,6 +147,19 @@ if (ONLY.has("ecdh")) {
 }
 
 if (ONLY.has("hash")) {
+  for (const size of [64, 1024, 4096, 16384]) {
+    const data = crypto.getRandomValues(new Uint8Array(size));
+    group(`SM3 over ${size}-byte messages`, [
+      { name: "ferry sm3 (TypeScript below 4096 B, else native)", fn: () => sm3(data), bytes: size },
+      {
+        name: "ferry SM3.create().update().digest() (TypeScript)",
+        fn: () => SM3.create().update(data).digest(),
+        bytes: size,
+      },
+      { name: "sm3Native (createHash('sm3'))", fn: () => sm3Native(data), bytes: size },
+      { name: "createHash('sha256')", fn: () => createHash("sha256").update(data).digest(), bytes: size },
+    ]);
+  }
   for (const size of [64, 1024, 16384]) {
     const data = crypto.getRandomValues(new Uint8Array(size));
     const k = crypto.getRandomValues(new Uint8Array(32));

@@ -1,14 +1,190 @@
 /**
- * SM3 (GB/T 32905) on the native `node:crypto` implementation, HMAC-SM3, and the SM3-based key derivation
- * function of GB/T 32918 (used by SM2 encryption and key exchange).
+ * SM3 (GB/T 32905), HMAC-SM3, and the SM3-based key derivation function of GB/T 32918 (used by SM2
+ * encryption and key exchange).
+ *
+ * Two implementations: `node:crypto`'s native `createHash('sm3')` and a plain-TypeScript compression function
+ * over 32-bit words. Each native call costs a few microseconds of binding overhead, which dominates the short
+ * inputs of HMAC, HKDF, the KDF and Z_A, and a native hash state can only be forked through `copy()` (another
+ * call). The TypeScript one forks by copying eight words. {@link sm3} picks native from
+ * {@link SM3_NATIVE_THRESHOLD} bytes up; incremental hashing ({@link createSm3}, HMAC, HKDF) is TypeScript.
+ * Figures: bench/crypto_sm2.ts, "HMAC" and "SM3" groups.
  *
  * @module
  */
 
-import { type HashAlgorithm, hmac, HmacKey, type IncrementalHash, nodeHashAlgorithm } from "./hmac.ts";
+import { createHash } from "node:crypto";
+import { type HashAlgorithm, hmac, HmacKey, type IncrementalHash } from "./hmac.ts";
 
-/** SM3 as a {@link HashAlgorithm}: 32-byte digest, 64-byte block. */
-export const SM3: HashAlgorithm = nodeHashAlgorithm("sm3", 32, 64);
+const IV = Int32Array.of(
+  0x7380166f,
+  0x4914b2b9,
+  0x172442d7,
+  0xda8a0600 | 0,
+  0xa96f30bc | 0,
+  0x163138aa,
+  0xe38dee4d | 0,
+  0xb0fb0e4e | 0,
+);
+
+/** T_j rotated left by j mod 32, per round. */
+const TJ = new Int32Array(64);
+for (let j = 0; j < 64; j++) {
+  const t = j < 16 ? 0x79cc4519 : 0x7a879d8a;
+  const r = j % 32;
+  TJ[j] = r === 0 ? t : (t << r) | (t >>> (32 - r));
+}
+
+/** Message-expansion scratch, shared: compress() is synchronous and not re-entrant. */
+const W = new Int32Array(68);
+
+function compress(st: Int32Array, b: Uint8Array, off: number): void {
+  const w = W;
+  for (let i = 0; i < 16; i++, off += 4) {
+    w[i] = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
+  }
+  for (let j = 16; j < 68; j++) {
+    const y = w[j - 3]!;
+    let x = w[j - 16]! ^ w[j - 9]! ^ ((y << 15) | (y >>> 17));
+    x = x ^ ((x << 15) | (x >>> 17)) ^ ((x << 23) | (x >>> 9));
+    const z = w[j - 13]!;
+    w[j] = x ^ ((z << 7) | (z >>> 25)) ^ w[j - 6]!;
+  }
+  let a = st[0]!, b1 = st[1]!, c = st[2]!, d = st[3]!, e = st[4]!, f = st[5]!, g = st[6]!, h = st[7]!;
+  for (let j = 0; j < 16; j++) {
+    const a12 = (a << 12) | (a >>> 20);
+    let ss1 = (a12 + e + TJ[j]!) | 0;
+    ss1 = (ss1 << 7) | (ss1 >>> 25);
+    const wj = w[j]!;
+    const tt1 = ((a ^ b1 ^ c) + d + (ss1 ^ a12) + (wj ^ w[j + 4]!)) | 0;
+    const tt2 = ((e ^ f ^ g) + h + ss1 + wj) | 0;
+    d = c;
+    c = (b1 << 9) | (b1 >>> 23);
+    b1 = a;
+    a = tt1;
+    h = g;
+    g = (f << 19) | (f >>> 13);
+    f = e;
+    e = tt2 ^ ((tt2 << 9) | (tt2 >>> 23)) ^ ((tt2 << 17) | (tt2 >>> 15));
+  }
+  for (let j = 16; j < 64; j++) {
+    const a12 = (a << 12) | (a >>> 20);
+    let ss1 = (a12 + e + TJ[j]!) | 0;
+    ss1 = (ss1 << 7) | (ss1 >>> 25);
+    const wj = w[j]!;
+    const tt1 = (((a & b1) | (a & c) | (b1 & c)) + d + (ss1 ^ a12) + (wj ^ w[j + 4]!)) | 0;
+    const tt2 = (((e & f) | (~e & g)) + h + ss1 + wj) | 0;
+    d = c;
+    c = (b1 << 9) | (b1 >>> 23);
+    b1 = a;
+    a = tt1;
+    h = g;
+    g = (f << 19) | (f >>> 13);
+    f = e;
+    e = tt2 ^ ((tt2 << 9) | (tt2 >>> 23)) ^ ((tt2 << 17) | (tt2 >>> 15));
+  }
+  st[0]! ^= a;
+  st[1]! ^= b1;
+  st[2]! ^= c;
+  st[3]! ^= d;
+  st[4]! ^= e;
+  st[5]! ^= f;
+  st[6]! ^= g;
+  st[7]! ^= h;
+}
+
+/** An incremental SM3 computation in TypeScript; `copy()` is cheap. */
+class Sm3State implements IncrementalHash {
+  readonly #st: Int32Array;
+  readonly #buf: Uint8Array;
+  #bufLen: number;
+  #total: number;
+
+  constructor(st?: Int32Array, buf?: Uint8Array, bufLen = 0, total = 0) {
+    this.#st = st ?? IV.slice();
+    this.#buf = buf ?? new Uint8Array(64);
+    this.#bufLen = bufLen;
+    this.#total = total;
+  }
+
+  update(data: Uint8Array): IncrementalHash {
+    let off = 0;
+    const n = data.length;
+    this.#total += n;
+    if (this.#bufLen > 0) {
+      const take = Math.min(64 - this.#bufLen, n);
+      this.#buf.set(take === n ? data : data.subarray(0, take), this.#bufLen);
+      this.#bufLen += take;
+      off = take;
+      if (this.#bufLen < 64) return this;
+      compress(this.#st, this.#buf, 0);
+      this.#bufLen = 0;
+    }
+    for (; off + 64 <= n; off += 64) compress(this.#st, data, off);
+    if (off < n) {
+      this.#buf.set(data.subarray(off), 0);
+      this.#bufLen = n - off;
+    }
+    return this;
+  }
+
+  digest(): Uint8Array {
+    const buf = this.#buf;
+    const st = this.#st;
+    let len = this.#bufLen;
+    buf[len++] = 0x80;
+    if (len > 56) {
+      buf.fill(0, len);
+      compress(st, buf, 0);
+      len = 0;
+    }
+    buf.fill(0, len, 56);
+    const hi = Math.floor(this.#total / 0x20000000); // bits / 2^32
+    const lo = (this.#total * 8) >>> 0;
+    buf[56] = hi >>> 24;
+    buf[57] = hi >>> 16;
+    buf[58] = hi >>> 8;
+    buf[59] = hi;
+    buf[60] = lo >>> 24;
+    buf[61] = lo >>> 16;
+    buf[62] = lo >>> 8;
+    buf[63] = lo;
+    compress(st, buf, 0);
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 8; i++) {
+      const v = st[i]!;
+      out[4 * i] = v >>> 24;
+      out[4 * i + 1] = v >>> 16;
+      out[4 * i + 2] = v >>> 8;
+      out[4 * i + 3] = v;
+    }
+    return out;
+  }
+
+  copy(): IncrementalHash {
+    return new Sm3State(this.#st.slice(), this.#buf.slice(), this.#bufLen, this.#total);
+  }
+}
+
+/**
+ * Inputs from this many bytes up go to the native implementation in {@link sm3}: below it the binding
+ * overhead costs more than the TypeScript compression function (see bench/crypto_sm2.ts, "SM3").
+ */
+export const SM3_NATIVE_THRESHOLD = 4096;
+
+/** SM3 as a {@link HashAlgorithm}: 32-byte digest, 64-byte block; incremental hashing in TypeScript. */
+export const SM3: HashAlgorithm = {
+  name: "sm3",
+  outputLength: 32,
+  blockLength: 64,
+  create: () => new Sm3State(),
+  digest: (data) => sm3(data),
+};
+
+/** Returns SM3(data) with the native implementation, whatever the length. */
+export function sm3Native(data: Uint8Array): Uint8Array {
+  const d = createHash("sm3").update(data).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
 
 /** SM3 digest length in bytes. */
 export const SM3_DIGEST_LENGTH = 32;
@@ -22,12 +198,12 @@ export const SM3_DIGEST_LENGTH = 32;
  * ```
  */
 export function sm3(data: Uint8Array): Uint8Array {
-  return SM3.digest(data);
+  return data.length >= SM3_NATIVE_THRESHOLD ? sm3Native(data) : new Sm3State().update(data).digest();
 }
 
-/** Starts an incremental SM3 computation. */
+/** Starts an incremental SM3 computation (TypeScript; `copy()` forks it cheaply). */
 export function createSm3(): IncrementalHash {
-  return SM3.create();
+  return new Sm3State();
 }
 
 /**
