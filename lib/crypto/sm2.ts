@@ -94,12 +94,19 @@ export interface Sm2SignOptions {
   id?: Uint8Array;
   /** Signature encoding; default `"der"`. */
   format?: Sm2SignatureFormat;
+  /**
+   * A fixed nonce k (32 bytes), for known-answer tests only. Never set it otherwise: two signatures with the
+   * same k reveal the private key. Ignored by verification.
+   */
+  k?: Uint8Array;
 }
 
-/** Options for {@link Sm2PublicKey.encrypt}. */
+/** Options for {@link Sm2PublicKey.encrypt} and {@link Sm2PrivateKey.decrypt}. */
 export interface Sm2EncryptOptions {
   /** Ciphertext layout; default `"c1c3c2"`. */
   format?: Sm2CiphertextFormat;
+  /** A fixed ephemeral scalar k (32 bytes), for known-answer tests only. Ignored by decryption. */
+  k?: Uint8Array;
 }
 
 /** An SM2 signature as its two integers. */
@@ -281,7 +288,7 @@ export class Sm2PublicKey {
    * @param plaintext the message (may be empty)
    * @param options the ciphertext layout
    */
-  encrypt(plaintext: Uint8Array, options: Sm2EncryptOptions & { k?: Uint8Array } = {}): Uint8Array {
+  encrypt(plaintext: Uint8Array, options: Sm2EncryptOptions = {}): Uint8Array {
     for (;;) {
       const k = options.k ? bytesToNumberBE(options.k) : randomScalar();
       const c1 = Sm2Point.BASE.multiply(k);
@@ -402,7 +409,7 @@ export class Sm2PrivateKey {
    * @param message the message
    * @param options signer ID and signature format
    */
-  sign(message: Uint8Array, options: Sm2SignOptions & { k?: Uint8Array } = {}): Uint8Array {
+  sign(message: Uint8Array, options: Sm2SignOptions = {}): Uint8Array {
     const e = this.publicKey.digest(message, options.id);
     return encodeSm2Signature(this.signDigest(e, options.k), options.format ?? "der");
   }
