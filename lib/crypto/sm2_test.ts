@@ -12,7 +12,7 @@ import {
   Sm2PublicKey,
   sm2Za,
 } from "./sm2.ts";
-import { hex, openssl, toHex } from "./testdata/oracle.ts";
+import { hex, openssl, run, toHex } from "./testdata/oracle.ts";
 
 const enc = new TextEncoder();
 
@@ -271,4 +271,20 @@ Deno.test("Sm2PrivateKey.decrypt rejects a modified ciphertext and C1 off the cu
   assertThrows(() => key.decrypt(ct.subarray(0, 90)), /at least 97 bytes/);
   assertEquals(key.decrypt(key.publicKey.encrypt(new Uint8Array(0))).length, 0);
   ok(SM2_DEFAULT_ID.length === 16);
+});
+
+Deno.test("Sm2PrivateKey.sign with a non-default ID verifies in openssl with the same distid only", async () => {
+  const key = Sm2PrivateKey.generate();
+  const id = "ALICE123@YAHOO.COM";
+  const msg = enc.encode("signed with another distinguishing ID");
+  const pubFile = await tmpFile(writeSm2PublicKey(key.publicKey));
+  const msgFile = await tmpFile(msg);
+  const sigFile = await tmpFile(key.sign(msg, { id: enc.encode(id) }));
+  const args = (distid: string) => ["dgst", "-sm3", "-verify", pubFile, "-sigopt", `distid:${distid}`, "-signature"];
+  ok((await openssl([...args(id), sigFile, msgFile])).out.includes("Verified OK"));
+  const wrong = await run("openssl", [...args("1234567812345678"), sigFile, msgFile]);
+  ok(wrong.code !== 0);
+  ok(!key.publicKey.verify(msg, await Deno.readFile(sigFile)));
+  assertEquals(toHex(sm2Za(key.publicKey, enc.encode(id))), toHex(smV2.getZ(toHex(key.publicKey.toBytes()), id)));
+  for (const f of [pubFile, msgFile, sigFile]) await Deno.remove(f);
 });
