@@ -19,6 +19,7 @@ import { Sm4Ccm } from "../lib/crypto/ccm.ts";
 import { Sm4Ctr } from "../lib/crypto/sm4_ctr.ts";
 import { Sm4Cbc } from "../lib/crypto/sm4_cbc.ts";
 import { Sm4 } from "../lib/crypto/sm4.ts";
+import { Sm4CcmWasm } from "../lib/crypto/wasm/sm4_ccm_wasm.ts";
 import { Sm4GcmWasm } from "../lib/crypto/wasm/sm4_gcm_wasm.ts";
 import { ghashMul, ghashMulShoup8, ghashTable, ghashTableShoup8 } from "../lib/crypto/_sm4_ghash.ts";
 
@@ -83,6 +84,7 @@ async function nodeMbps(alg: string): Promise<Mbps> {
 const gcm = new Sm4Gcm(key);
 const gcmWasm = new Sm4GcmWasm(key);
 const ccm = new Sm4Ccm(key);
+const ccmWasm = new Sm4CcmWasm(key);
 const ctr = new Sm4Ctr(key);
 const cbc = new Sm4Cbc(key);
 const sm4 = new Sm4(key);
@@ -102,6 +104,8 @@ const cases: [string, () => Mbps | Promise<Mbps>][] = [
   ["ferry sm4-gcm seal (allocating)", () => measure(() => gcm.seal(nonce, data, aad), SIZE)],
   ["ferry sm4-ccm seal (sealInto)", () => measure(() => ccm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-ccm open (openInto)", () => measure(() => ccm.openInto(nonce, sealedCcm, aad, out), SIZE)],
+  ["ferry wasm sm4-ccm seal (sealInto)", () => measure(() => ccmWasm.sealInto(nonce, data, aad, out), SIZE)],
+  ["ferry wasm sm4-ccm open (openInto)", () => measure(() => ccmWasm.openInto(nonce, sealedCcm, aad, out), SIZE)],
   ["ferry sm4-ctr", () => measure(() => ctr.xor(iv16, data, out), SIZE)],
   ["ferry sm4-cbc encrypt", () => measure(() => cbc.encrypt(iv16, data, { padding: "none" }), SIZE)],
   ["ferry sm4-cbc decrypt", () => measure(() => cbc.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
@@ -189,6 +193,8 @@ ratio("ferry wasm sm4-gcm seal (sealInto)", "node openssl sm4-ctr", 0.4);
 ratio("ferry wasm sm4-gcm open (openInto)", "node openssl sm4-ctr", 0.4);
 ratio("ferry wasm sm4-gcm seal (sealInto)", "ferry sm4-gcm seal (sealInto)");
 ratio("ferry sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
+ratio("ferry wasm sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
+ratio("ferry wasm sm4-ccm seal (sealInto)", "ferry sm4-ccm seal (sealInto)");
 ratio("ferry sm4-ctr", "node openssl sm4-ctr");
 ratio("ferry sm4-cbc encrypt", "node openssl sm4-cbc encrypt");
 ratio("ferry sm4-cbc encrypt", "sm-crypto sm4-cbc encrypt");

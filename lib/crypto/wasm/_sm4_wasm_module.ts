@@ -277,3 +277,117 @@ export function sm4GcmModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(SM4_GCM_WASM);
   return compiled;
 }
+
+/** CCM module: byte offset of the CBC-MAC state (memory order). */
+export const CCM_MAC_BASE = 4240;
+/** CCM module: byte offset of the next unused keystream block. */
+export const CCM_KS_BASE = 4256;
+/** CCM module: byte offset of the I/O area (same size, {@link IO_SIZE}, plus 64 bytes of scratch). */
+export const CCM_IO_BASE = 8192;
+
+/**
+ * ccm(ptr, blocks, sealing): params 0..2. Pipelined so every SM4 call but the first is two-way: with ks the
+ * keystream for block i, out_i = in_i ^ ks, then one call computes MAC = E(MAC ^ p_i) (p_i the plaintext:
+ * `in` when sealing, `out` when opening) together with ks = E(counter i + 1). On return the keystream for the
+ * next counter is left at {@link CCM_KS_BASE} (the tail of a message uses it) and the counter word is advanced.
+ */
+function ccmFunction(): number[] {
+  const a = new Asm();
+  const PTR = 0, N = 1, SEAL = 2;
+  // Locals: MAC block 3..6, counter block 7..10, t 11, k 12, c3 13, tmp 14, in 15..18, o 19..22.
+  const X = (b: number, j: number) => (b === 0 ? 3 : 7) + j;
+  const T = 11, K = 12, C3 = 13, TMP = 14, IN = 15, O = 19;
+  const loadCounter = (b: number) => {
+    a.k(0).load(CTR_BASE).set(X(b, 0));
+    a.k(0).load(CTR_BASE + 4).set(X(b, 1));
+    a.k(0).load(CTR_BASE + 8).set(X(b, 2));
+    a.get(C3);
+    bswap(a, TMP);
+    a.set(X(b, 3));
+    a.get(C3).k(1).op(ADD).set(C3);
+  };
+  a.k(0).load(CTR_BASE + 12).set(C3);
+  // ks for the first block, one-way; kept in the y locals in output order y3, y2, y1, y0.
+  loadCounter(1);
+  rounds(a, 1, (_b, j) => X(1, j), T, K);
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(N).op(EQZ).op(BR_IF, 1);
+  for (let j = 0; j < 4; j++) {
+    a.get(PTR).load(4 * j).set(IN + j);
+    a.get(PTR).get(IN + j).get(X(1, 3 - j)).op(XOR).tee(O + j).store(4 * j);
+  }
+  // MAC input word j: mac_j ^ p_j with p_j = sealing ? in_j : o_j  ==  o_j ^ ((in_j ^ o_j) & -sealing).
+  // The MAC stays in memory (memory order) between blocks.
+  for (let j = 0; j < 4; j++) {
+    a.k(0).load(CCM_MAC_BASE + 4 * j);
+    a.get(O + j).get(IN + j).get(O + j).op(XOR).k(0).get(SEAL).op(SUB).op(AND).op(XOR);
+    a.op(XOR).set(X(0, j));
+  }
+  loadCounter(1);
+  rounds(a, 2, X, T, K);
+  for (let j = 0; j < 4; j++) a.k(0).get(X(0, 3 - j)).store(CCM_MAC_BASE + 4 * j);
+  a.get(PTR).k(16).op(ADD).set(PTR);
+  a.get(N).k(1).op(SUB).set(N);
+  a.op(BR, 0, END, END);
+  for (let j = 0; j < 4; j++) a.k(0).get(X(1, 3 - j)).store(CCM_KS_BASE + 4 * j);
+  // The keystream left behind is for counter c3 - 1: the next call (or the caller's tail) starts there.
+  a.k(0).get(C3).k(1).op(SUB).store(CTR_BASE + 12);
+  a.op(END);
+  const body = [...vec([[...uleb(20), 0x7f]]), ...a.code];
+  return [...uleb(body.length), ...body];
+}
+
+/** cbcmac(ptr, blocks): params 0..1; MAC = E(MAC ^ block) for each block. */
+function cbcmacFunction(): number[] {
+  const a = new Asm();
+  const PTR = 0, N = 1;
+  const X = (_b: number, j: number) => 2 + j;
+  const T = 6, K = 7;
+  for (let j = 0; j < 4; j++) a.k(0).load(CCM_MAC_BASE + 4 * j).set(X(0, j));
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(N).op(EQZ).op(BR_IF, 1);
+  // The MAC is in memory order in x0..x3 at the top of each iteration.
+  for (let j = 0; j < 4; j++) a.get(X(0, j)).get(PTR).load(4 * j).op(XOR).set(X(0, j));
+  rounds(a, 1, X, T, K);
+  // Reorder x3, x2, x1, x0 into x0..x3 through the stack.
+  a.get(X(0, 3)).get(X(0, 2)).get(X(0, 1)).get(X(0, 0));
+  a.set(X(0, 3)).set(X(0, 2)).set(X(0, 1)).set(X(0, 0));
+  a.get(PTR).k(16).op(ADD).set(PTR);
+  a.get(N).k(1).op(SUB).set(N);
+  a.op(BR, 0, END, END);
+  for (let j = 0; j < 4; j++) a.k(0).get(X(0, j)).store(CCM_MAC_BASE + 4 * j);
+  a.op(END);
+  const body = [...vec([[...uleb(6), 0x7f]]), ...a.code];
+  return [...uleb(body.length), ...body];
+}
+
+/** The CCM module bytes: one page; exports `mem`, `ccm`, `cbcmac` and `block`. */
+export const SM4_CCM_WASM: Uint8Array<ArrayBuffer> = new Uint8Array([
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  1,
+  0,
+  0,
+  0,
+  ...section(
+    1,
+    vec([[0x60, ...vec([[I32], [I32], [I32]]), 0], [0x60, ...vec([[I32], [I32]]), 0], [0x60, ...vec([[I32]]), 0]]),
+  ),
+  ...section(3, vec([[0], [1], [2]])),
+  ...section(5, vec([[0x01, 1, 1]])),
+  ...section(
+    7,
+    vec([[...name("mem"), 2, 0], [...name("ccm"), 0, 0], [...name("cbcmac"), 0, 1], [...name("block"), 0, 2]]),
+  ),
+  ...section(10, vec([ccmFunction(), cbcmacFunction(), blockFunction()])),
+]);
+
+let compiledCcm: WebAssembly.Module | undefined;
+
+/** The compiled CCM module, compiled on first use. */
+export function sm4CcmModule(): WebAssembly.Module {
+  compiledCcm ??= new WebAssembly.Module(SM4_CCM_WASM);
+  return compiledCcm;
+}
