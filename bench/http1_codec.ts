@@ -64,7 +64,7 @@ const seconds = Number(Deno.args[0] ?? "2");
 let sink = 0;
 
 function bench(name: string, op: () => void): number {
-  // Warm up, then time rounds of ~100 ms; report the best round (the machine may be shared) and the median.
+  // Warm up, then time rounds of ~25 ms; report the best round (the machine may be shared) and the median.
   const warm = performance.now();
   while (performance.now() - warm < 300) for (let i = 0; i < 1000; i++) op();
   const rounds: number[] = [];
@@ -73,7 +73,7 @@ function bench(name: string, op: () => void): number {
     let n = 0;
     const r0 = performance.now();
     let t = r0;
-    while (t - r0 < 100) {
+    while (t - r0 < 25) {
       for (let i = 0; i < 1000; i++) op();
       n += 1000;
       t = performance.now();

@@ -29,7 +29,18 @@ import type {
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { hasToken, SP } from "./_chars.ts";
-import { appendFields, CRLF_BYTES, CRLF_LAST_CHUNK, LAST_CHUNK, writeChunkSize, writeString } from "./_encode.ts";
+import {
+  begin,
+  CRLF_BYTES,
+  CRLF_LAST_CHUNK,
+  flush,
+  LAST_CHUNK,
+  put,
+  putCrlf,
+  putField,
+  putFields,
+  writeChunkSize,
+} from "./_encode.ts";
 import { checkTransferEncoding, parseContentLength, parseVersion } from "./_framing.ts";
 import { EMPTY, fail, Http1Reader, S_CL, S_DEAD, S_HEAD, S_RAW } from "./_reader.ts";
 
@@ -277,8 +288,12 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     }
     const isConnect = method === "CONNECT";
     const target = isConnect ? (authority ?? path ?? "") : (path ?? "/");
-    let s = method + " " + target + " HTTP/1.1\r\n";
-    if (authority !== undefined) s += "host: " + authority + "\r\n";
+    begin();
+    put(method);
+    put(" ");
+    put(target);
+    put(" HTTP/1.1\r\n");
+    if (authority !== undefined) putField("host", authority);
     let hasCL = false;
     let connUpgrade = false;
     let hasUpgrade = false;
@@ -298,20 +313,21 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
       } else if (name === "upgrade") {
         hasUpgrade = true;
       }
-      s += name + ": " + value + "\r\n";
+      putField(name, value);
     }
     this.#isHead = method === "HEAD";
     this.#upgrade = isConnect ? U_CONNECT : connUpgrade && hasUpgrade ? U_UPGRADE : U_NONE;
     if (this.#upgrade !== U_NONE || hasCL) {
       this.#mode = M_RAW;
     } else if (endStream) {
-      if (method === "POST" || method === "PUT" || method === "PATCH") s += "content-length: 0\r\n";
+      if (method === "POST" || method === "PUT" || method === "PATCH") put("content-length: 0\r\n");
       this.#mode = M_DISCARD;
     } else {
-      s += "transfer-encoding: chunked\r\n";
+      put("transfer-encoding: chunked\r\n");
       this.#mode = M_CHUNKED;
     }
-    writeString(this.#write, s + "\r\n");
+    putCrlf();
+    flush(this.#write);
     if (endStream) this.#reqDone = true;
   }
 
@@ -334,7 +350,13 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
 
   #encodeTrailers(id: number, trailers: HeaderMap): void {
     if (id !== this.#id || this.#reqDone || this.state === S_DEAD) return;
-    if (this.#mode === M_CHUNKED) writeString(this.#write, appendFields("0\r\n", trailers.kv) + "\r\n");
+    if (this.#mode === M_CHUNKED) {
+      begin();
+      put("0\r\n");
+      putFields(trailers.kv);
+      putCrlf();
+      flush(this.#write);
+    }
     this.#reqDone = true;
   }
 

@@ -42,7 +42,19 @@ import type {
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { hasToken, reasonPhrase, SP, statusLine, TCHAR } from "./_chars.ts";
-import { appendFields, CRLF_BYTES, CRLF_LAST_CHUNK, LAST_CHUNK, writeChunkSize, writeString } from "./_encode.ts";
+import {
+  begin,
+  CRLF_BYTES,
+  CRLF_LAST_CHUNK,
+  flush,
+  LAST_CHUNK,
+  put,
+  putCrlf,
+  putField,
+  putFields,
+  writeChunkSize,
+  writeString,
+} from "./_encode.ts";
 import { checkTransferEncoding, parseContentLength, parseVersion } from "./_framing.ts";
 import { fail, Http1Reader, S_CL, S_DEAD, S_HEAD, S_PAUSED, S_RAW } from "./_reader.ts";
 
@@ -365,34 +377,40 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     if (id !== this.#id || !this.#active || this.#resp !== R_NONE || !this.#v11) return;
     const st = Number(headers.get(":status") ?? "100");
     const status = st >= 100 && st < 200 && st !== 101 ? st : 100;
-    writeString(this.#write, appendFields(statusLine(status), headers.kv) + "\r\n");
+    begin();
+    put(statusLine(status));
+    putFields(headers.kv);
+    putCrlf();
+    flush(this.#write);
   }
 
   #encodeHeaders(id: number, headers: HeaderMap, endStream: boolean): void {
     if (id !== this.#id || !this.#active || this.#resp !== R_NONE) return;
     const kv = headers.kv;
-    let status = 200;
+    let status = 500;
+    for (let i = 0; i < kv.length; i += 2) {
+      if (kv[i]!.charCodeAt(0) === 58 && kv[i] === ":status") {
+        status = +kv[i + 1]!;
+        if (!(status >= 100 && status <= 599) || status % 1 !== 0) status = 500;
+        break;
+      }
+    }
+    begin();
+    put(statusLine(status));
     let hasCL = false;
     let connClose = false;
     let connGiven = false;
-    let s = "";
     for (let i = 0; i < kv.length; i += 2) {
       const name = kv[i]!;
       const value = kv[i + 1]!;
-      if (name.charCodeAt(0) === 58) {
-        if (name === ":status") {
-          status = +value;
-          if (!(status >= 100 && status <= 599) || status % 1 !== 0) status = 500;
-        }
-        continue;
-      }
+      if (name.charCodeAt(0) === 58) continue;
       if (name === "content-length") hasCL = true;
       else if (name === "transfer-encoding") continue;
       else if (name === "connection") {
         connGiven = true;
         if (hasToken(value, "close")) connClose = true;
       }
-      s += name + ": " + value + "\r\n";
+      putField(name, value);
     }
     let close = !this.#reqKeepAlive || connClose || this.#shutdown || !this.#reqDone;
     const upgrade = this.#upgrade;
@@ -407,24 +425,25 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       } else if (hasCL) {
         this.#mode = M_RAW;
       } else if (endStream) {
-        s += "content-length: 0\r\n";
+        put("content-length: 0\r\n");
         this.#mode = M_RAW;
       } else if (this.#v11) {
-        s += "transfer-encoding: chunked\r\n";
+        put("transfer-encoding: chunked\r\n");
         this.#mode = M_CHUNKED;
       } else {
         this.#mode = M_RAW;
         close = true;
       }
       if (close) {
-        if (!connClose) s += "connection: close\r\n";
+        if (!connClose) put("connection: close\r\n");
       } else if (!this.#v11 && !connGiven) {
-        s += "connection: keep-alive\r\n";
+        put("connection: keep-alive\r\n");
       }
     }
     this.#keepAlive = !close;
     this.#resp = R_HEADERS;
-    writeString(this.#write, statusLine(status) + s + "\r\n");
+    putCrlf();
+    flush(this.#write);
     if (endStream) this.#end();
   }
 
@@ -447,7 +466,13 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
 
   #encodeTrailers(id: number, trailers: HeaderMap): void {
     if (id !== this.#id || !this.#active || this.#resp !== R_HEADERS) return;
-    if (this.#mode === M_CHUNKED) writeString(this.#write, appendFields("0\r\n", trailers.kv) + "\r\n");
+    if (this.#mode === M_CHUNKED) {
+      begin();
+      put("0\r\n");
+      putFields(trailers.kv);
+      putCrlf();
+      flush(this.#write);
+    }
     this.#end();
   }
 
