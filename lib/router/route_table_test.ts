@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, strictEqual } from "node:assert/strict";
 import { HeaderMap } from "../api/headers.ts";
-import { RouteTable, stripHostPort } from "./route_table.ts";
+import { compileRe2 } from "./matchers.ts";
+import { literalPrefix, RouteTable, stripHostPort } from "./route_table.ts";
 import { config, req, table } from "./_test_util.ts";
 
 const route = (name: string, match: Record<string, unknown>) => ({ name, match, route: { cluster: name } });
@@ -239,4 +240,33 @@ Deno.test("RouteTable.virtualHost exposes the selected host", () => {
   const t = new RouteTable(config({ virtual_hosts: [host("a", ["a.com"])] }));
   assertEquals(t.virtualHost(req("/", "a.com"))?.name, "a");
   assertEquals(t.virtualHost(req("/", "b.com")), undefined);
+});
+
+Deno.test("literalPrefix finds the literal start of a regex, conservatively", () => {
+  const p = (src: string) => literalPrefix(compileRe2(src, "p", { anchored: true }));
+  assertEquals(p("/items4/[0-9]+"), "/items4/");
+  assertEquals(p("/a\\.b/.*"), "/a.b/");
+  assertEquals(p("/ab*"), "/a");
+  assertEquals(p("/ab+"), "/ab");
+  assertEquals(p("/ab?"), "/a");
+  assertEquals(p("/ab{2}"), "/a");
+  assertEquals(p("/a|/b"), "");
+  assertEquals(p("(?i)/abc"), "");
+  assertEquals(p("\\d+"), "");
+  assertEquals(p("^/x(y)"), "/x");
+  assertEquals(p("/(?P<id>[0-9]+)"), "/");
+});
+
+Deno.test("RouteTable caches slow-path host resolutions without growing unbounded", () => {
+  const t = new RouteTable(config({
+    virtual_hosts: [host("a", ["a.com"]), host("w", ["*.w.com"])],
+  }));
+  for (let i = 0; i < 3000; i++) {
+    assertEquals(vhostOf(t, `h${i}.w.com:${1000 + (i % 7)}`), "w");
+    assertEquals(vhostOf(t, `x${i}.org`), undefined);
+  }
+  assertEquals(vhostOf(t, "A.COM:80"), "a");
+  assertEquals(vhostOf(t, "A.COM:80"), "a");
+  assertEquals(vhostOf(t, "nope.org"), undefined);
+  assertEquals(vhostOf(t, "nope.org"), undefined);
 });
