@@ -130,7 +130,9 @@ export function rewriteHost(
 
 /** A redirect response: status and `location`. */
 export interface Redirect {
+  /** The response status. */
   readonly status: number;
+  /** The `location` header value. */
   readonly location: string;
 }
 
@@ -197,6 +199,7 @@ function redirectPath(route: Route, r: RedirectAction, path: string): string {
 
 /** A fixed local reply. */
 export interface DirectResponse {
+  /** The response status. */
   readonly status: number;
   /** The configured body (shared; do not modify). */
   readonly body: Uint8Array;
@@ -223,7 +226,9 @@ export interface TimeoutOptions {
 
 /** The timeouts of one request in ms; 0 = none. */
 export interface Timeouts {
+  /** The global (route) timeout. */
   readonly globalMs: number;
+  /** The per-try timeout. */
   readonly perTryMs: number;
 }
 

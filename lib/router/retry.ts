@@ -50,6 +50,7 @@ export class RetryState {
   #limitExceeded = false;
   #attempted: string[] = [];
 
+  /** `random` returns floats in [0, 1) and drives the back-off jitter (injectable for tests). */
   constructor(policy: RetryPolicy | undefined, random: () => number = Math.random) {
     this.policy = policy;
     this.#remaining = policy === undefined || policy.retryOn.size === 0 ? 0 : policy.numRetries;

@@ -139,6 +139,7 @@ export class RouteTable {
    */
   readonly #resolved = new Map<string, HostEntry | null>();
 
+  /** Compiles the table; the config must come from {@link parseRouteConfiguration} (it is not re-validated). */
   constructor(config: RouteConfig) {
     this.config = config;
     this.#ignorePort = config.ignorePortInHostMatching;

@@ -59,7 +59,9 @@ export type HeaderAppendAction =
 export interface HeaderAddition {
   /** Lower-cased header name. */
   readonly name: string;
+  /** The compiled value format. */
   readonly value: HeaderFormatter;
+  /** `append_action`, or the legacy `append` (true → APPEND_IF_EXISTS_OR_ADD, false → OVERWRITE_IF_EXISTS_OR_ADD). */
   readonly appendAction: HeaderAppendAction;
   /** When false (the default) a value that formats to `""` is not added. */
   readonly keepEmptyValue: boolean;
@@ -81,7 +83,9 @@ export interface ValueMatcher {
   readonly kind: "exact" | "prefix" | "suffix" | "contains" | "safe_regex" | "range";
   /** The configured string (the regex source for `safe_regex`, `start,end` for `range`). */
   readonly value: string;
+  /** `ignore_case` (never for `safe_regex` and `range`). */
   readonly ignoreCase: boolean;
+  /** True if `value` matches. */
   test(value: string): boolean;
 }
 
@@ -89,7 +93,9 @@ export interface ValueMatcher {
 export interface HeaderMatcher {
   /** Lower-cased header name. */
   readonly name: string;
+  /** `invert_match`. */
   readonly invert: boolean;
+  /** `treat_missing_header_as_empty`. */
   readonly treatMissingAsEmpty: boolean;
   /** For presence matchers: true = must be present, false = must be absent. Undefined for value matchers. */
   readonly present: boolean | undefined;
@@ -99,6 +105,7 @@ export interface HeaderMatcher {
 
 /** Envoy's `QueryParameterMatcher`. Only the first value of a repeated parameter is tested, as in Envoy. */
 export interface QueryParameterMatcher {
+  /** `name`. */
   readonly name: string;
   /** Undefined for a presence match. */
   readonly matcher: ValueMatcher | undefined;
@@ -109,6 +116,7 @@ export type PathMatchKind = "prefix" | "path" | "safe_regex" | "path_separated_p
 
 /** Envoy's `RouteMatch`. */
 export interface RouteMatch {
+  /** Which path specifier the route uses. */
   readonly kind: PathMatchKind;
   /** The configured prefix, path or regex source. */
   readonly value: string;
@@ -116,7 +124,9 @@ export interface RouteMatch {
   readonly regex: RegExp | undefined;
   /** `case_sensitive` (default true); has no effect on `safe_regex`, as in Envoy. */
   readonly caseSensitive: boolean;
+  /** All must match. */
   readonly headers: readonly HeaderMatcher[];
+  /** All must match. */
   readonly queryParameters: readonly QueryParameterMatcher[];
   /** `grpc: {}`: the request's content-type must be gRPC. */
   readonly grpc: boolean;
@@ -124,7 +134,9 @@ export interface RouteMatch {
 
 /** A compiled `RegexMatchAndSubstitute` (`regex_rewrite`): every match is replaced, RE2 `\N` references resolved. */
 export interface RegexRewrite {
+  /** The RE2 pattern as configured. */
   readonly pattern: string;
+  /** The substitution as configured. */
   readonly substitution: string;
   /** Replaces every match in `input`. */
   apply(input: string): string;
@@ -150,6 +162,7 @@ export type RetryOn =
 
 /** Envoy's `RetryPolicy`, with defaults filled in. */
 export interface RetryPolicy {
+  /** `retry_on` conditions. */
   readonly retryOn: ReadonlySet<RetryOn>;
   /** `num_retries` (default 1). */
   readonly numRetries: number;
@@ -157,6 +170,7 @@ export interface RetryPolicy {
   readonly perTryTimeoutMs: number;
   /** `per_try_idle_timeout` in ms; 0 = none. */
   readonly perTryIdleTimeoutMs: number;
+  /** `retriable_status_codes` (with `retriable-status-codes`). */
   readonly retriableStatusCodes: readonly number[];
   /** `retriable_headers`: response headers that make a response retriable (with `retriable-headers`). */
   readonly retriableHeaders: readonly HeaderMatcher[];
@@ -197,10 +211,13 @@ export type HashPolicy =
  * Returned by {@link selectCluster}.
  */
 export interface ClusterChoice {
+  /** `name`. */
   readonly name: string;
   /** Weight within `weighted_clusters` (0 for the other specifiers). */
   readonly weight: number;
+  /** `request_headers_to_add` / `request_headers_to_remove` of this level. */
   readonly requestHeaders: HeaderMutation;
+  /** `response_headers_to_add` / `response_headers_to_remove` of this level. */
   readonly responseHeaders: HeaderMutation;
   /** `host_rewrite_literal` of the weighted cluster entry; wins over the route's host rewrite. */
   readonly hostRewriteLiteral: string | undefined;
@@ -217,7 +234,9 @@ export type HostRewrite =
 
 /** Envoy's `RouteAction` (forward to a cluster). */
 export interface RouteAction {
+  /** Discriminant. */
   readonly kind: "route";
+  /** Which cluster specifier is set. */
   readonly clusterSpecifier: "cluster" | "weighted_clusters" | "cluster_header";
   /** The choice for `cluster`. */
   readonly cluster: ClusterChoice | undefined;
@@ -229,9 +248,13 @@ export interface RouteAction {
   readonly clusterHeader: string | undefined;
   /** `cluster_not_found_response_code`: 503 (default), 404 or 500. */
   readonly clusterNotFoundStatus: number;
+  /** `prefix_rewrite` (an empty string means unset, as in proto3). */
   readonly prefixRewrite: string | undefined;
+  /** `regex_rewrite`. */
   readonly regexRewrite: RegexRewrite | undefined;
+  /** The host rewrite, if any. */
   readonly hostRewrite: HostRewrite | undefined;
+  /** `append_x_forwarded_host`. */
   readonly appendXForwardedHost: boolean;
   /** `timeout` in ms (default 15000); 0 = disabled. */
   readonly timeoutMs: number;
@@ -239,6 +262,7 @@ export interface RouteAction {
   readonly idleTimeoutMs: number | undefined;
   /** The route's `retry_policy`, else the virtual host's; undefined = no retries. */
   readonly retryPolicy: RetryPolicy | undefined;
+  /** `hash_policy`, in order. */
   readonly hashPolicy: readonly HashPolicy[];
   /** `max_stream_duration.max_stream_duration` in ms; undefined = not set. */
   readonly maxStreamDurationMs: number | undefined;
@@ -252,17 +276,23 @@ export interface RouteAction {
 
 /** Envoy's `RedirectAction`. Empty strings in the config mean "not set", as in proto3. */
 export interface RedirectAction {
+  /** Discriminant. */
   readonly kind: "redirect";
   /** `scheme_redirect`, or `"https"` for `https_redirect`. */
   readonly scheme: string | undefined;
+  /** `host_redirect`. */
   readonly host: string | undefined;
   /** `port_redirect` (0 = not set). */
   readonly port: number;
+  /** `path_redirect`. */
   readonly pathRedirect: string | undefined;
+  /** `prefix_rewrite` (an empty string means unset, as in proto3). */
   readonly prefixRewrite: string | undefined;
+  /** `regex_rewrite`. */
   readonly regexRewrite: RegexRewrite | undefined;
   /** 301 (default), 302, 303, 307 or 308. */
   readonly responseCode: number;
+  /** `strip_query`. */
   readonly stripQuery: boolean;
   /** Internal: the redirect of a virtual host's `require_tls` (`https://` + host + path, as Envoy's SslRedirector). */
   readonly tlsRedirect: boolean;
@@ -270,7 +300,9 @@ export interface RedirectAction {
 
 /** Envoy's `DirectResponseAction`: a fixed local reply. */
 export interface DirectResponseAction {
+  /** Discriminant. */
   readonly kind: "direct_response";
+  /** The response status. */
   readonly status: number;
   /** The body bytes (empty when no body is configured). */
   readonly body: Uint8Array;
@@ -282,9 +314,13 @@ export interface DirectResponseAction {
 export interface Route {
   /** `name` ("" when unset). */
   readonly name: string;
+  /** `match`. */
   readonly match: RouteMatch;
+  /** `route`, `redirect` or `direct_response`, by `kind`. */
   readonly action: RouteAction | RedirectAction | DirectResponseAction;
+  /** `request_headers_to_add` / `request_headers_to_remove` of this level. */
   readonly requestHeaders: HeaderMutation;
+  /** `response_headers_to_add` / `response_headers_to_remove` of this level. */
   readonly responseHeaders: HeaderMutation;
   /** Raw `typed_per_filter_config` by filter name; the filters parse their own entries. */
   readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
@@ -299,27 +335,39 @@ export type TlsRequirement = "NONE" | "EXTERNAL_ONLY" | "ALL";
 
 /** Envoy's `VirtualHost`. */
 export interface VirtualHost {
+  /** `name`. */
   readonly name: string;
   /** Lower-cased domains as configured. */
   readonly domains: readonly string[];
+  /** `routes`, matched in order. */
   readonly routes: readonly Route[];
+  /** `require_tls` (default NONE). */
   readonly requireTls: TlsRequirement;
+  /** `request_headers_to_add` / `request_headers_to_remove` of this level. */
   readonly requestHeaders: HeaderMutation;
+  /** `response_headers_to_add` / `response_headers_to_remove` of this level. */
   readonly responseHeaders: HeaderMutation;
+  /** `retry_policy`: the default for routes without one. */
   readonly retryPolicy: RetryPolicy | undefined;
   /** Set `x-envoy-attempt-count` on upstream requests. */
   readonly includeRequestAttemptCount: boolean;
   /** Set `x-envoy-attempt-count` on downstream responses. */
   readonly includeAttemptCountInResponse: boolean;
+  /** Raw `typed_per_filter_config` by filter name. */
   readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+  /** `per_request_buffer_limit_bytes`, if set. */
   readonly perRequestBufferLimitBytes: number | undefined;
 }
 
 /** Envoy's `RouteConfiguration`. */
 export interface RouteConfig {
+  /** `name`. */
   readonly name: string;
+  /** `virtual_hosts`. */
   readonly virtualHosts: readonly VirtualHost[];
+  /** `request_headers_to_add` / `request_headers_to_remove` of this level. */
   readonly requestHeaders: HeaderMutation;
+  /** `response_headers_to_add` / `response_headers_to_remove` of this level. */
   readonly responseHeaders: HeaderMutation;
   /** Lower-cased `internal_only_headers`: removed from external requests (see {@link stripInternalOnlyHeaders}). */
   readonly internalOnlyHeaders: readonly string[];
@@ -329,12 +377,16 @@ export interface RouteConfig {
   readonly ignorePortInHostMatching: boolean;
   /** `max_direct_response_body_size_bytes` (default 4096). */
   readonly maxDirectResponseBodySizeBytes: number;
+  /** Raw `typed_per_filter_config` by filter name. */
   readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
 }
 
 /** The result of {@link RouteTable.route}: precomputed per route, so a lookup allocates nothing. */
 export interface RouteResult {
+  /** The route configuration the route belongs to. */
   readonly config: RouteConfig;
+  /** The selected virtual host. */
   readonly vhost: VirtualHost;
+  /** The matched route. */
   readonly route: Route;
 }
