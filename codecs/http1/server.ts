@@ -19,7 +19,8 @@
  * `dispatch` had thrown it; without that callback the codec writes the protocol error itself and ignores further
  * input.
  *
- * Upgrades: a request with `connection: upgrade` and an `upgrade` field, or a CONNECT, is handed on with
+ * Upgrades: a request with `connection: upgrade` and an `upgrade` field (other than `h2c`, which is served as a
+ * plain HTTP/1.1 request, leaving the hop-by-hop fields for the connection manager to strip), or a CONNECT, is handed on with
  * `endStream` false and every later byte of the connection is body data of that stream, unframed. A `101` (or a
  * 2xx to CONNECT) response is written without framing and its data go out raw; any other response is an ordinary
  * response after which the connection closes. Either way `keepAlive` is false afterwards.
@@ -298,7 +299,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     let cl = -1;
     let te: string | undefined;
     let conn: string | undefined;
-    let hasUpgrade = false;
+    let upgradeValue: string | undefined;
     const n = this.nFields;
     for (let f = 0; f < n; f++) {
       const name = this.fieldName(s, f);
@@ -318,7 +319,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       } else if (name === "connection") {
         conn = conn === undefined ? value : `${conn},${value}`;
       } else if (name === "upgrade") {
-        hasUpgrade = true;
+        upgradeValue = value;
       }
       kv.push(name, value);
     }
@@ -339,7 +340,10 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       keepAlive = true;
     } else {
       keepAlive = hasToken(conn, "close") ? false : (v11 || hasToken(conn, "keep-alive"));
-      if (hasUpgrade && upgrade === U_NONE && hasToken(conn, "upgrade")) upgrade = U_UPGRADE;
+      // h2c is not supported: such a request is served as HTTP/1.1 (as Envoy does by default).
+      if (
+        upgradeValue !== undefined && upgrade === U_NONE && hasToken(conn, "upgrade") && !hasToken(upgradeValue, "h2c")
+      ) upgrade = U_UPGRADE;
     }
 
     const version: Http1Version = v11 ? "HTTP/1.1" : "HTTP/1.0";
@@ -412,7 +416,8 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       }
       putField(name, value);
     }
-    let close = !this.#reqKeepAlive || connClose || this.#shutdown || !this.#reqDone;
+    // S_DEAD here: the peer half-closed after its request, so no further request can come.
+    let close = !this.#reqKeepAlive || connClose || this.#shutdown || !this.#reqDone || this.state === S_DEAD;
     const upgrade = this.#upgrade;
     if ((upgrade === U_UPGRADE && status === 101) || (upgrade === U_CONNECT && status >= 200 && status < 300)) {
       // Tunnel: no framing, the bytes that follow are the upgraded protocol's.

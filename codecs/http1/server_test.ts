@@ -599,3 +599,25 @@ Deno.test("Http1ServerCodec classifies every byte of a value wherever it sits in
     }
   }
 });
+
+Deno.test("Http1ServerCodec serves an h2c upgrade request as plain HTTP/1.1", () => {
+  const h = serverHarness();
+  h.codec.dispatch(
+    bytes(
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAA\r\n\r\n",
+    ),
+  );
+  assertEquals(h.events.length, 1);
+  assert(h.events[0]!.t === "headers" && h.events[0]!.end);
+  respond(h.encoders[0]!, 200, "ok");
+  assert(h.codec.keepAlive);
+});
+
+Deno.test("Http1ServerCodec closes after answering a request whose sender half-closed", () => {
+  const h = serverHarness();
+  h.codec.dispatch(bytes(GET));
+  h.codec.onEof();
+  respond(h.encoders[0]!, 200, "ok");
+  assertEquals(h.take(), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+  assert(!h.codec.keepAlive);
+});
