@@ -366,17 +366,17 @@ function decodeCiphertext(
   return { c1, c3: ct.subarray(65, 97), c2: ct.subarray(97) };
 }
 
-/** An SM2 private key d in [1, n-2] with its public key and the cached (1 + d)^-1 used by signing. */
+/** An SM2 private key d in [1, n-2] with its public key and, once it has signed, the cached (1 + d)^-1. */
 export class Sm2PrivateKey {
   /** The public key dG. */
   readonly publicKey: Sm2PublicKey;
   readonly #d: bigint;
-  readonly #inv1d: bigint;
+  /** (1 + d)^-1 mod n, computed on first signature: ephemeral keys (ECDH, key exchange) never need it. */
+  #inv1d: bigint | undefined;
 
   private constructor(d: bigint) {
     assertScalar(d, "SM2 private key");
     this.#d = d;
-    this.#inv1d = Fn.inv(d + 1n);
     this.publicKey = Sm2PublicKey._trusted(Sm2Point.BASE.multiply(d));
   }
 
@@ -422,13 +422,14 @@ export class Sm2PrivateKey {
    */
   signDigest(e: Uint8Array, fixedK?: Uint8Array): Sm2Signature {
     const ev = bytesToNumberBE(e);
+    const inv1d = (this.#inv1d ??= Fn.inv(this.#d + 1n));
     for (;;) {
       const k = fixedK ? bytesToNumberBE(fixedK) : randomScalar();
       const x1 = Sm2Point.BASE.multiply(k).toAffine().x;
       const r = Fn.add(ev, x1);
       // These retries happen with probability ~2^-256; they are not a timing channel in practice.
       if (r === 0n || r + k === N) continue;
-      const s = Fn.mul(this.#inv1d, Fn.sub(k, Fn.mul(r, this.#d)));
+      const s = Fn.mul(inv1d, Fn.sub(k, Fn.mul(r, this.#d)));
       if (s === 0n) continue;
       return { r, s };
     }
