@@ -302,6 +302,9 @@ cpu_ticks() {
   echo "$total"
 }
 
+# load_average: the 1-minute load; well above 0 before a run means other work shares the cores.
+load_average() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; }
+
 # rss_kib PID: resident set size in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 

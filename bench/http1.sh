@@ -80,6 +80,7 @@ declare -A RPS P99 CPU ERRS
 
 echo "http1: ${ROUNDS} rounds x ${SECS}s per target (+${WARMUP}s warm-up), wrk -t1 -c${BENCH_CONNECTIONS:-64}," \
   "upstream :$UP_PORT, nginx :$NGINX_PORT, ferry :$FERRY_PORT"
+echo "$(load_average) (other work on the machine skews every number)"
 for ((r = 1; r <= ROUNDS; r++)); do
   echo
   echo "round $r/$ROUNDS"
@@ -109,7 +110,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo
-echo "summary (median of $ROUNDS rounds)"
+echo "summary (median of $ROUNDS rounds; $(load_average))"
 printf '%-8s %12s %10s %8s %12s\n' target rps p99_ms errors cpu_us/req
 declare -A M_RPS M_P99
 for t in "${TARGETS[@]}"; do

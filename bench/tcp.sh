@@ -99,6 +99,7 @@ bulk_mbps() {
 
 echo "tcp: ${ROUNDS} rounds x ${SECS}s per target (+${WARMUP}s warm-up), wrk -t1 -c${BENCH_CONNECTIONS:-64}," \
   "bulk ${BULK_MB} MiB; upstream :$UP_PORT, nginx stream :$NGINX_PORT, ferry tcp_proxy :$FERRY_PORT"
+echo "$(load_average) (other work on the machine skews every number)"
 for ((r = 1; r <= ROUNDS; r++)); do
   echo
   echo "round $r/$ROUNDS"
@@ -134,7 +135,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo
-echo "summary (median of $ROUNDS rounds)"
+echo "summary (median of $ROUNDS rounds; $(load_average))"
 printf '%-8s %12s %10s %8s %12s %10s\n' target rps p99_ms errors cpu_us/req bulk_MB/s
 declare -A M_RPS M_P99 M_BULK
 for t in "${TARGETS[@]}"; do
