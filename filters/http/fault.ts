@@ -10,7 +10,12 @@
 import { ConfigError } from "../../lib/api/errors.ts";
 import type { HeaderMap } from "../../lib/api/headers.ts";
 import type { Counter, Gauge } from "../../lib/api/stats.ts";
-import type { FilterResult, HttpFilterFactory, StreamFilter, StreamFilterCallbacks } from "../../lib/api/stream_filter.ts";
+import type {
+  FilterResult,
+  HttpFilterFactory,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
 
 /** The fault filter's `@type`. */
@@ -74,7 +79,9 @@ function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConf
     const sm = h.obj("string_match");
     if (sm) {
       exact = sm.str("exact");
-      if (exact === undefined) throw new ConfigError(sm.path, "only exact string matches are supported by the fault filter");
+      if (exact === undefined) {
+        throw new ConfigError(sm.path, "only exact string matches are supported by the fault filter");
+      }
       sm.done();
     }
     if (exact === undefined && present === undefined) {

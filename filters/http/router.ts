@@ -29,6 +29,8 @@ import type {
   PoolReadyInfo,
 } from "../../lib/api/upstream.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { schedule } from "../../lib/network/timer_wheel.ts";
+import type { WheelTimer } from "../../lib/network/timer_wheel.ts";
 import {
   applyRequestMutations,
   applyResponseMutations,
@@ -81,7 +83,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
   responseComplete = false;
   requestEncodedEnd = false;
   done = false;
-  perTryTimer: ReturnType<typeof setTimeout> | undefined;
+  perTryTimer: WheelTimer | undefined;
   readonly startMono = performance.now();
 
   constructor(router: RouterFilter, host: Host) {
@@ -140,7 +142,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
   abandon(): void {
     if (this.done) return;
     this.done = true;
-    if (this.perTryTimer !== undefined) clearTimeout(this.perTryTimer);
+    this.perTryTimer?.cancel();
     this.handle?.cancel();
     this.handle = undefined;
     if (this.encoder && !this.responseComplete) this.encoder.resetStream("local-reset");
@@ -148,7 +150,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
 
   finish(): void {
     this.done = true;
-    if (this.perTryTimer !== undefined) clearTimeout(this.perTryTimer);
+    this.perTryTimer?.cancel();
   }
 }
 
@@ -172,8 +174,8 @@ export class RouterFilter implements StreamFilter {
   #trailers: HeaderMap | undefined;
   #requestEnded = false;
   #downstreamStarted = false;
-  #globalTimer: ReturnType<typeof setTimeout> | undefined;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  #globalTimer: WheelTimer | undefined;
+  #backoffTimer: WheelTimer | undefined;
   #attempts = 0;
   #staleRetries = 0;
   #triedHosts: Set<Host> | undefined;
@@ -299,13 +301,13 @@ export class RouterFilter implements StreamFilter {
     this.#requestEnded = true;
     const ms = this.#globalMs;
     if (ms > 0) {
-      this.#globalTimer = setTimeout(() => this.#onGlobalTimeout(), ms);
+      this.#globalTimer = schedule(ms, () => this.#onGlobalTimeout());
     }
   }
 
   #clearTimers(): void {
-    if (this.#globalTimer !== undefined) clearTimeout(this.#globalTimer);
-    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer);
+    this.#globalTimer?.cancel();
+    this.#backoffTimer?.cancel();
     this.#globalTimer = undefined;
     this.#backoffTimer = undefined;
   }
@@ -314,7 +316,9 @@ export class RouterFilter implements StreamFilter {
     if (this.#destroyed) return;
     const cluster = this.#cluster!;
     const avoid = this.#triedHosts;
-    const host = cluster.chooseHost(avoid ? { avoid, downstreamHeaders: this.#headers! } : { downstreamHeaders: this.#headers! });
+    const host = cluster.chooseHost(
+      avoid ? { avoid, downstreamHeaders: this.#headers! } : { downstreamHeaders: this.#headers! },
+    );
     if (!host) {
       cluster.info.stats.upstream_cx_none_healthy.inc();
       this.#fail(503, "no healthy upstream", "UH", "no_healthy_upstream");
@@ -326,7 +330,7 @@ export class RouterFilter implements StreamFilter {
     const up = new UpstreamRequest(this, host);
     this.#upstream = up;
     const perTry = this.#perTryMs;
-    if (perTry > 0) up.perTryTimer = setTimeout(() => this.#onPerTryTimeout(up), perTry);
+    if (perTry > 0) up.perTryTimer = schedule(perTry, () => this.#onPerTryTimeout(up));
     const handle = cluster.httpPool(host).newStream(up, up);
     if (handle && !up.done && !up.encoder) up.handle = handle;
   }
@@ -370,7 +374,12 @@ export class RouterFilter implements StreamFilter {
     up.finish();
     this.#cb.streamInfo.upstreamTransportFailureReason = detail;
     if (reason === "overflow") {
-      this.#fail(503, "upstream connect error or disconnect/reset before headers. reset reason: overflow", "UO", "upstream_reset_before_response_started{overflow}");
+      this.#fail(
+        503,
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+        "UO",
+        "upstream_reset_before_response_started{overflow}",
+      );
       return;
     }
     if (this.#maybeRetryReset("connect-failure", host)) return;
@@ -395,7 +404,7 @@ export class RouterFilter implements StreamFilter {
       if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
     }
     if (up.perTryTimer !== undefined) {
-      clearTimeout(up.perTryTimer);
+      up.perTryTimer.cancel();
       up.perTryTimer = undefined;
     }
     const st = cluster.info.stats;
@@ -457,13 +466,20 @@ export class RouterFilter implements StreamFilter {
     }
     cluster.info.stats.upstream_rq_rx_reset.inc();
     if (reason === "protocol-error") {
-      this.#fail(502, `upstream protocol error: ${detail}`, "UPE", "upstream_reset_before_response_started{protocol_error}");
+      this.#fail(
+        502,
+        `upstream protocol error: ${detail}`,
+        "UPE",
+        "upstream_reset_before_response_started{protocol_error}",
+      );
       return;
     }
     if (this.#maybeRetryReset("reset", up.host)) return;
     this.#fail(
       503,
-      `upstream connect error or disconnect/reset before headers. reset reason: ${reason === "connection-termination" ? "connection termination" : reason}`,
+      `upstream connect error or disconnect/reset before headers. reset reason: ${
+        reason === "connection-termination" ? "connection termination" : reason
+      }`,
       "UC",
       "upstream_reset_before_response_started{connection_termination}",
     );
@@ -498,10 +514,10 @@ export class RouterFilter implements StreamFilter {
     cluster.info.stats.upstream_rq_retry.inc();
     const delay = retry.nextBackoffMs();
     this.#upstream = undefined;
-    this.#backoffTimer = setTimeout(() => {
+    this.#backoffTimer = schedule(delay, () => {
       this.#backoffTimer = undefined;
       this.#startAttempt();
-    }, delay);
+    });
     return true;
   }
 
@@ -520,7 +536,7 @@ export class RouterFilter implements StreamFilter {
     if (this.#destroyed) return;
     this.#cluster?.info.stats.upstream_rq_timeout.inc();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
-    if (this.#backoffTimer !== undefined) clearTimeout(this.#backoffTimer);
+    this.#backoffTimer?.cancel();
     if (this.#downstreamStarted) {
       this.#cb.streamInfo.responseFlags.push("UT");
       this.#cb.resetStream();

@@ -31,6 +31,8 @@ import { newStreamInfo } from "../api/stream_info.ts";
 import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
 import type { HcmConfig } from "./hcm_config.ts";
 import { statusText } from "./status_text.ts";
+import { schedule } from "../network/timer_wheel.ts";
+import type { WheelTimer } from "../network/timer_wheel.ts";
 
 /** Envoy's connection-manager stats (`http.<stat_prefix>.<name>`). */
 export interface HcmStats {
@@ -97,7 +99,12 @@ const COUNTERS = [
   "downstream_rq_ws_on_non_ws_route",
   "downstream_rq_too_large",
 ] as const;
-const GAUGES = ["downstream_cx_active", "downstream_cx_http1_active", "downstream_cx_upgrades_active", "downstream_rq_active"] as const;
+const GAUGES = [
+  "downstream_cx_active",
+  "downstream_cx_http1_active",
+  "downstream_cx_upgrades_active",
+  "downstream_rq_active",
+] as const;
 
 /** Creates the connection-manager stats under `scope` (which should be `http.<stat_prefix>`). */
 export function createHcmStats(scope: StatsScope): HcmStats {
@@ -224,8 +231,8 @@ class ActiveStream implements StreamDecoder {
   #destroyed = false;
   #responseStarted = false;
   #upgrade: string | undefined;
-  #requestTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #requestTimer: WheelTimer | undefined;
+  #idleTimer: WheelTimer | undefined;
   #lastActivity = 0;
   #watermarkCbs: WatermarkCallbacks[] | undefined;
   #isHead = false;
@@ -265,14 +272,15 @@ class ActiveStream implements StreamDecoder {
   }
 
   #armIdle(ms: number): void {
-    this.#idleTimer = setTimeout(() => {
-      const left = this.#lastActivity + ms - performance.now();
+    const full = this.#cm.shared.config.streamIdleTimeoutMs;
+    this.#idleTimer = schedule(ms, () => {
+      const left = this.#lastActivity + full - performance.now();
       if (left > 1) return this.#armIdle(left);
       this.#idleTimer = undefined;
       if (this.#destroyed) return;
       this.#cm.shared.stats.downstream_rq_idle_timeout.inc();
       this.#timeoutReply(408, "stream timeout", "SI", "stream_idle_timeout");
-    }, ms);
+    });
   }
 
   #touch(): void {
@@ -386,12 +394,12 @@ class ActiveStream implements StreamDecoder {
     }
     this.#mutateRequestHeaders(headers);
     if (cfg.requestTimeoutMs > 0 && !this.requestComplete) {
-      this.#requestTimer = setTimeout(() => {
+      this.#requestTimer = schedule(cfg.requestTimeoutMs, () => {
         this.#requestTimer = undefined;
         if (this.#destroyed || this.requestComplete) return;
         stats.downstream_rq_timeout.inc();
         this.#timeoutReply(408, "request timeout", "DT", "request_overall_timeout");
-      }, cfg.requestTimeoutMs);
+      });
     }
     if (headers.get("expect")?.toLowerCase() === "100-continue") {
       headers.remove("expect");
@@ -427,7 +435,7 @@ class ActiveStream implements StreamDecoder {
     this.requestComplete = true;
     this.info.requestCompleteMs = performance.now() - this.info.startMono;
     if (this.#requestTimer !== undefined) {
-      clearTimeout(this.#requestTimer);
+      this.#requestTimer.cancel();
       this.#requestTimer = undefined;
     }
     if (this.responseComplete) this.#finish();
@@ -697,7 +705,7 @@ class ActiveStream implements StreamDecoder {
     for (const sl of this.#slots) sl.decodeHeld = undefined;
     const h = new HeaderMap([":status", String(status)]);
     const bytes = body ? textEncoder.encode(body) : EMPTY;
-    if (options.headers) for (const [k, v] of Object.entries(options.headers)) h.set(k.toLowerCase(), v);
+    if (options.headers) { for (const [k, v] of Object.entries(options.headers)) h.set(k.toLowerCase(), v); }
     if (bytes.length > 0 || !h.has("content-length")) h.set("content-length", String(bytes.length));
     if (bytes.length > 0 && !h.has("content-type")) h.set("content-type", options.contentType ?? "text/plain");
     h.set("date", new Date().toUTCString());
@@ -732,8 +740,8 @@ class ActiveStream implements StreamDecoder {
   #finish(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    if (this.#requestTimer !== undefined) clearTimeout(this.#requestTimer);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#requestTimer?.cancel();
+    this.#idleTimer?.cancel();
     for (const s of this.#slots) {
       try {
         s.filter.onDestroy?.();
@@ -782,8 +790,8 @@ export class ConnectionManager implements NetworkFilter {
   log: ((msg: string) => void) | undefined;
   #streams: ActiveStream[] = [];
   #closing = false;
-  #headersTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #headersTimer: WheelTimer | undefined;
+  #idleTimer: WheelTimer | undefined;
   #lastActivity = performance.now();
   #closed = false;
 
@@ -817,14 +825,16 @@ export class ConnectionManager implements NetworkFilter {
   }
 
   #armIdle(ms: number): void {
-    this.#idleTimer = setTimeout(() => {
+    const full = this.shared.config.idleTimeoutMs;
+    this.#idleTimer = schedule(ms, () => {
       this.#idleTimer = undefined;
       if (this.#closed) return;
-      const left = this.#lastActivity + ms - performance.now();
-      if (this.#streams.length > 0 || left > 1) return this.#armIdle(Math.max(left, 1));
+      const left = this.#lastActivity + full - performance.now();
+      if (this.#streams.length > 0) return this.#armIdle(full);
+      if (left > 1) return this.#armIdle(left);
       this.shared.stats.downstream_cx_idle_timeout.inc();
       this.conn.close({ reason: "idle timeout" });
-    }, ms);
+    });
   }
 
   /** Handler for the connection when this manager owns the connection directly (tests, embedding). */
@@ -881,18 +891,18 @@ export class ConnectionManager implements NetworkFilter {
   #armHeadersTimer(): void {
     const ms = this.shared.config.requestHeadersTimeoutMs;
     if (ms <= 0) return;
-    this.#headersTimer = setTimeout(() => {
+    this.#headersTimer = schedule(ms, () => {
       this.#headersTimer = undefined;
       if (this.#closed) return;
       this.shared.stats.downstream_rq_header_timeout.inc();
       this.conn.close({ reason: "request headers timeout" });
-    }, ms);
+    });
   }
 
   /** Called by a stream when its headers are complete. */
   clearHeadersTimer(): void {
     if (this.#headersTimer !== undefined) {
-      clearTimeout(this.#headersTimer);
+      this.#headersTimer.cancel();
       this.#headersTimer = undefined;
     }
   }
@@ -904,7 +914,10 @@ export class ConnectionManager implements NetworkFilter {
       const active = this.#streams.find((s) => !s.destroyed && !s.responseComplete);
       if (active && !active.requestComplete) {
         active.info.responseFlags.push("DPE");
-        active.sendLocalReply(e.status, `${e.message}\n`, { details: `codec_error:${e.code}`, headers: { connection: "close" } });
+        active.sendLocalReply(e.status, `${e.message}\n`, {
+          details: `codec_error:${e.code}`,
+          headers: { connection: "close" },
+        });
       } else {
         this.codec.sendProtocolError(e);
         if (e.status >= 500) this.shared.stats.downstream_rq_5xx.inc();
@@ -950,8 +963,8 @@ export class ConnectionManager implements NetworkFilter {
   onClose(_reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#headersTimer !== undefined) clearTimeout(this.#headersTimer);
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#headersTimer?.cancel();
+    this.#idleTimer?.cancel();
     for (const s of this.#streams.slice()) s.onReset();
     const st = this.shared.stats;
     st.downstream_cx_active.dec();

@@ -77,16 +77,25 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     if (f.bool("disabled")) throw new ConfigError(`${fpath}.disabled`, "is not supported");
     f.unsupported("config_discovery");
     f.bool("is_optional");
-    const config = factory.parseConfig(tc ? (tc.raw as Record<string, unknown>) : {}, tc ? tc.path : `${fpath}.typed_config`);
+    const config = factory.parseConfig(
+      tc ? (tc.raw as Record<string, unknown>) : {},
+      tc ? tc.path : `${fpath}.typed_config`,
+    );
     return { name, factory, config } satisfies HttpFilterEntry;
   }, { nonEmpty: true });
   httpFilters.forEach((f, i) => {
     const last = i === httpFilters.length - 1;
     if (f.factory.terminal && !last) {
-      throw new ConfigError(`${o.at("http_filters")}[${i}]`, `terminal filter "${f.name}" must be the last in the chain`);
+      throw new ConfigError(
+        `${o.at("http_filters")}[${i}]`,
+        `terminal filter "${f.name}" must be the last in the chain`,
+      );
     }
     if (last && !f.factory.terminal) {
-      throw new ConfigError(`${o.at("http_filters")}[${i}]`, `the last HTTP filter must be a terminal filter such as envoy.filters.http.router, not "${f.name}"`);
+      throw new ConfigError(
+        `${o.at("http_filters")}[${i}]`,
+        `the last HTTP filter must be a terminal filter such as envoy.filters.http.router, not "${f.name}"`,
+      );
     }
   });
 
