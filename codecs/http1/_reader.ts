@@ -165,6 +165,16 @@ export abstract class Http1Reader {
     this.#keep(buf, used, end);
   }
 
+  /**
+   * The connection is gone: drop buffered input, ignore further input and any queued resumption. Encoder calls
+   * after this are harmless but write nothing useful.
+   */
+  destroy(): void {
+    this.state = S_DEAD;
+    this.decoder = null;
+    this.dropInput();
+  }
+
   /** Bytes received and not yet decoded (a partial head, or input held back behind a pipelined request). */
   protected get pendingBytes(): number {
     return this.#pendLen;

@@ -158,6 +158,13 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     }
   }
 
+  /** The connection is gone: not reusable, input ignored. */
+  override destroy(): void {
+    super.destroy();
+    this.#reusable = false;
+    this.#active = false;
+  }
+
   /** The upstream closed: ends a tunnel or read-until-close body; resets a response cut short. */
   onEof(): void {
     this.#reusable = false;

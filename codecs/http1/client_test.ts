@@ -311,3 +311,12 @@ Deno.test("Http1ClientCodec gives identical callbacks for whole, byte-at-a-time 
     for (let k = 0; k < 50; k++) assertEquals(runClient(randomSplit(b, rnd)), whole, input);
   }
 });
+
+Deno.test("Http1ClientCodec destroy makes the connection unusable", () => {
+  const { c } = started();
+  c.codec.destroy();
+  assert(!c.codec.reusable);
+  assertEquals(c.codec.activeStreams, 0);
+  c.codec.dispatch(bytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  assertEquals(c.events, []);
+});

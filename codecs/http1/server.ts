@@ -19,16 +19,20 @@
  * `dispatch` had thrown it; without that callback the codec writes the protocol error itself and ignores further
  * input.
  *
- * Upgrades: a request with `connection: upgrade` and an `upgrade` field (other than `h2c`, which is served as a
- * plain HTTP/1.1 request, leaving the hop-by-hop fields for the connection manager to strip), or a CONNECT, is handed on with
- * `endStream` false and every later byte of the connection is body data of that stream, unframed. A `101` (or a
- * 2xx to CONNECT) response is written without framing and its data go out raw; any other response is an ordinary
- * response after which the connection closes. Either way `keepAlive` is false afterwards.
+ * Upgrades: a request with `connection: upgrade` and an `upgrade` field, or a CONNECT, is handed on with
+ * `endStream` false and every later byte of the connection is body data of that stream, unframed (`onEof` ends
+ * it). A `101` (or a 2xx to CONNECT) response is written without framing and its data go out raw; any other
+ * response is an ordinary response after which the connection closes. Either way `keepAlive` is false afterwards.
+ * `Upgrade: h2c` is not an upgrade here: such a request is served as plain HTTP/1.1 (as Envoy does by default),
+ * its hop-by-hop fields left for the connection manager to strip.
  *
- * Keep-alive: HTTP/1.1 by default, HTTP/1.0 only with `connection: keep-alive` (answered with the same); a
- * `connection: close` on either side, {@link Http1ServerCodec.shutdownNotice}, a close-delimited body, or a
- * response finished before its request was fully received makes the response carry `connection: close` and
- * `keepAlive` false. Once `keepAlive` is false after a response, the connection manager closes the connection.
+ * Keep-alive: HTTP/1.1 by default, HTTP/1.0 only with `connection: keep-alive` (answered with the same). The
+ * response carries `connection: close` and `keepAlive` turns false when either side sent `connection: close`,
+ * after {@link Http1ServerCodec.shutdownNotice}, for a close-delimited (HTTP/1.0, unknown length) body, when the
+ * response headers go out before the request was fully received, or after the peer half-closed. Once `keepAlive`
+ * is false after a response, the connection manager closes the connection (the codec only stops decoding).
+ *
+ * Call `destroy()` when the connection closes: it drops buffered input and cancels a pending resumption.
  *
  * @module
  */

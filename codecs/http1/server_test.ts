@@ -621,3 +621,14 @@ Deno.test("Http1ServerCodec closes after answering a request whose sender half-c
   assertEquals(h.take(), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
   assert(!h.codec.keepAlive);
 });
+
+Deno.test("Http1ServerCodec destroy cancels a pending pipelined resumption", async () => {
+  const h = serverHarness();
+  h.codec.dispatch(bytes(GET + GET));
+  respond(h.encoders[0]!, 200, "");
+  h.codec.destroy();
+  await Promise.resolve();
+  assertEquals(h.encoders.length, 1);
+  h.codec.dispatch(bytes(GET));
+  assertEquals(h.encoders.length, 1);
+});
