@@ -42,6 +42,27 @@ export const FIELD: Uint8Array = (() => {
   return t;
 })();
 
+/**
+ * Characters allowed in an authority (`Host`, or the authority of an absolute-form target): RFC 3986 unreserved,
+ * sub-delims, `%` (pct-encoding), `:` and `[` `]` (IP literals). The same set nghttp2 (and so Envoy) accepts.
+ */
+export const AUTHORITY: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]") {
+    t[c.charCodeAt(0)] = 1;
+  }
+  return t;
+})();
+
+/** True if every character of `s` is allowed in an authority. */
+export function validAuthority(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 255 || AUTHORITY[c] === 0) return false;
+  }
+  return true;
+}
+
 /** Hex digit values; 255 for bytes that are not hex digits. */
 export const HEX: Uint8Array = (() => {
   const t = new Uint8Array(256).fill(255);

@@ -175,8 +175,11 @@ export abstract class Http1Reader {
     this.dropInput();
   }
 
-  /** Bytes received and not yet decoded (a partial head, or input held back behind a pipelined request). */
-  protected get pendingBytes(): number {
+  /**
+   * Bytes received and not yet decoded: a partial head, or input held back behind a pipelined request. A
+   * connection manager may stop reading while this grows (the codec itself sets no bound on held-back input).
+   */
+  get bufferedBytes(): number {
     return this.#pendLen;
   }
 

@@ -46,7 +46,7 @@ import type {
 } from "../../lib/api/codec.ts";
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { hasToken, reasonPhrase, SP, statusLine, TCHAR } from "./_chars.ts";
+import { hasToken, reasonPhrase, SP, statusLine, TCHAR, validAuthority } from "./_chars.ts";
 import {
   begin,
   CRLF_BYTES,
@@ -331,7 +331,11 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       checkTransferEncoding(te, base);
       if (cl >= 0) fail("BadTransferEncoding", "both content-length and transfer-encoding", 400, base);
     }
-    if (host === undefined && v11) fail("BadHeader", "missing host header", 400, base);
+    if (host === undefined) {
+      if (v11) fail("BadHeader", "missing host header", 400, base);
+    } else if (!validAuthority(host)) {
+      fail("BadHeader", "invalid host header", 400, base);
+    }
     if (authority === undefined) authority = host;
     if (authority === undefined) kv.splice(4, 2);
     else kv[5] = authority;
@@ -535,9 +539,8 @@ function authorityForm(target: string, offset: number): string {
     const c = target.charCodeAt(i);
     if (c < 48 || c > 57) fail("BadUri", "CONNECT target must be host:port", 400, offset);
   }
-  for (let i = 0; i < colon; i++) {
-    const c = target.charCodeAt(i);
-    if (c === 47 || c === 63 || c === 35 || c === 64) fail("BadUri", "CONNECT target must be host:port", 400, offset);
+  if (!validAuthority(target) || target.indexOf("@") >= 0) {
+    fail("BadUri", "CONNECT target must be host:port", 400, offset);
   }
   return target;
 }
@@ -560,6 +563,7 @@ function absoluteFormAuthority(target: string, offset: number): string {
   const start = i + 3;
   let end = start;
   while (end < n && (c = target.charCodeAt(end)) !== 47 && c !== 63 && c !== 35) end++;
-  if (end === start) fail("BadUri", "empty authority in request target", 400, offset);
-  return target.slice(start, end);
+  const authority = target.slice(start, end);
+  if (end === start || !validAuthority(authority)) fail("BadUri", "invalid authority in request target", 400, offset);
+  return authority;
 }
