@@ -68,8 +68,10 @@ function matchedLength(route: Route, end: number): number {
 /**
  * Rewrites `:path` for a `route` action with `prefix_rewrite` (replaces the matched prefix, or the whole matched
  * path for `path` and `safe_regex` routes) or `regex_rewrite` (every match in the path before `?`); the query
- * string is kept. With `originalPath` (default true, as Envoy's router unless `suppress_envoy_headers`) the
- * previous path is saved in `x-envoy-original-path`. Returns true when a rewrite is configured and applied.
+ * string is kept. A regex rewrite that yields an empty path is not applied (as in Envoy). With `originalPath`
+ * (default true, as Envoy's router unless `suppress_envoy_headers`) the previous path is saved in
+ * `x-envoy-original-path`. Returns true when the path was rewritten. Envoy rewrites after the header mutations
+ * and the host rewrite: call {@link applyRequestMutations}, {@link rewriteHost}, then this.
  */
 export function rewritePath(route: Route, headers: HeaderMap, opts: { originalPath?: boolean } = {}): boolean {
   const a = route.action;
@@ -77,29 +79,35 @@ export function rewritePath(route: Route, headers: HeaderMap, opts: { originalPa
   const path = headers.get(":path");
   if (path === undefined) return false;
   const end = pathEnd(path);
-  const next = a.prefixRewrite !== undefined
-    ? a.prefixRewrite + path.slice(matchedLength(route, end))
-    : a.regexRewrite!.apply(path.slice(0, end)) + path.slice(end);
+  let next: string;
+  if (a.prefixRewrite !== undefined) {
+    next = a.prefixRewrite + path.slice(matchedLength(route, end));
+  } else {
+    const rewritten = a.regexRewrite!.apply(path.slice(0, end));
+    if (rewritten === "") return false; // Envoy leaves the path alone when the rewrite yields nothing
+    next = rewritten + path.slice(end);
+  }
   if (opts.originalPath ?? true) headers.set("x-envoy-original-path", path);
   headers.set(":path", next);
   return true;
 }
 
 /**
- * Rewrites `:authority` for a `route` action: the weighted cluster's `host_rewrite_literal` if any, else the
- * route's `host_rewrite_literal`, `host_rewrite_header` (when that header is present and non-empty),
- * `host_rewrite_path_regex`, or `auto_host_rewrite` with `upstreamHost` (the router passes the host name of a
- * DNS-resolved upstream; without it nothing changes). With `append_x_forwarded_host` the previous host is appended
- * to `x-forwarded-host`. Returns true when the host changed.
+ * Rewrites `:authority` for a `route` action, in Envoy's order: the route's `host_rewrite_literal`,
+ * `host_rewrite_header` (first value, when present and non-empty) or `host_rewrite_path_regex` (when the result is
+ * non-empty); else the weighted cluster's `host_rewrite_literal` (Envoy applies it first, so a route-level rewrite
+ * overrides it); `auto_host_rewrite` with `upstreamHost` (the router passes the host name of a DNS-resolved
+ * upstream once one is picked; without it nothing changes). With `append_x_forwarded_host` the previous host is
+ * appended to `x-forwarded-host`. Returns true when `:authority` was set.
  */
 export function rewriteHost(
   action: RouteAction,
   headers: HeaderMap,
   opts: { upstreamHost?: string; cluster?: ClusterChoice | null } = {},
 ): boolean {
-  let next: string | undefined = opts.cluster?.hostRewriteLiteral;
+  let next: string | undefined;
   const hr = action.hostRewrite;
-  if (next === undefined && hr !== undefined) {
+  if (hr !== undefined) {
     switch (hr.kind) {
       case "literal":
         next = hr.value;
@@ -117,9 +125,9 @@ export function rewriteHost(
       }
     }
   }
+  next ??= opts.cluster?.hostRewriteLiteral;
   if (next === undefined) return false;
   const prev = headers.get(":authority");
-  if (prev === next) return false;
   headers.set(":authority", next);
   if (action.appendXForwardedHost && prev !== undefined && prev !== "") {
     const xfh = headers.getJoined("x-forwarded-host");

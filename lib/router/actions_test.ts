@@ -105,6 +105,13 @@ Deno.test("rewritePath regex_rewrite substitutes groups, everywhere, and keeps t
   const h2 = req("/foo/boo");
   rewritePath(all, h2);
   assertEquals(h2.get(":path"), "/f0\\0\\/b0\\0\\");
+  const empty = routeOf({
+    match: { prefix: "/" },
+    route: { cluster: "c", regex_rewrite: { pattern: { regex: ".*" }, substitution: "" } },
+  });
+  const h3 = req("/a?q");
+  assertEquals(rewritePath(empty, h3), false);
+  assertEquals(h3.get(":path"), "/a?q");
   const none = routeOf({ match: { prefix: "/" }, route: { cluster: "c" } });
   assertEquals(rewritePath(none, req("/a")), false);
 });
@@ -147,7 +154,11 @@ Deno.test("rewriteHost: literal, header, auto, path regex, weighted cluster, x-f
   });
   const h6 = req("/", "front.com");
   rewriteHost(w, h6, { cluster: selectCluster(w, h6) });
-  assertEquals(h6.get(":authority"), "a.svc");
+  assertEquals(h6.get(":authority"), "route.svc", "the route-level literal overrides the cluster's, as in Envoy");
+  const w2 = actionOf({ weighted_clusters: { clusters: [{ name: "a", weight: 1, host_rewrite_literal: "a.svc" }] } });
+  const h7 = req("/", "front.com");
+  rewriteHost(w2, h7, { cluster: selectCluster(w2, h7) });
+  assertEquals(h7.get(":authority"), "a.svc");
 });
 
 function redirect(redirectAction: Record<string, unknown>, path: string, authority = "example.com", extra = {}) {

@@ -324,15 +324,20 @@ export function compileRegexRewrite(pattern: string, substitution: string, path:
     }
   }
   if (lit) parts.push(lit);
-  const simple = parts.every((p) => typeof p === "string") ? parts.join("") : undefined;
-  const apply = simple !== undefined
-    ? (input: string) => input.replace(re, () => simple)
-    : (input: string) =>
-      input.replace(re, (...args: unknown[]) => {
-        let out = "";
-        for (const p of parts) out += typeof p === "string" ? p : (args[p] as string | undefined) ?? "";
-        return out;
-      });
+  // RE2's GlobalReplace skips an empty match right where the previous match ended ("/a" with `.*` → one
+  // replacement, where JavaScript would make two); replicate it.
+  const apply = (input: string) => {
+    let lastEnd = -1;
+    return input.replace(re, (...args: unknown[]) => {
+      const match = args[0] as string;
+      const offset = args[groups + 1] as number;
+      if (match === "" && offset === lastEnd) return "";
+      lastEnd = offset + match.length;
+      let out = "";
+      for (const p of parts) out += typeof p === "string" ? p : (args[p] as string | undefined) ?? "";
+      return out;
+    });
+  };
   return { pattern, substitution, apply };
 }
 

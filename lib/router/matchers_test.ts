@@ -55,3 +55,9 @@ Deno.test("compileRegexRewrite handles \\0, \\\\ and rejects bad rewrites", () =
     'config: r.pattern.regex: invalid regex "(": Unterminated group',
   );
 });
+
+Deno.test("compileRegexRewrite skips an empty match at the end of the previous one, as RE2", () => {
+  assertEquals(compileRegexRewrite(".*", "x", "r").apply("/a"), "x");
+  assertEquals(compileRegexRewrite("a*", "-", "r").apply("baac"), "-b-c-");
+  assertEquals(compileRegexRewrite("(?P<n>o)", "0", "r").apply("foo"), "f00");
+});

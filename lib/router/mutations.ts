@@ -6,8 +6,7 @@
  * route → virtual host → route configuration, so on a conflict with an overwriting action the least specific
  * level wins; with `most_specific_header_mutations_wins` the three are applied route-configuration → virtual
  * host → route instead, so the route wins. (The weighted cluster level still goes first in both, as in Envoy.)
- * Within a level, removals come first, then additions in order; overwriting additions are collected and applied
- * after the others of the same level, as Envoy's `HeaderParser::evaluateHeaders` does.
+ * Within a level, removals come first, then overwrites, then appends (see {@link applyHeaderMutation}).
  *
  * @module
  */
@@ -25,12 +24,18 @@ export interface MutationOptions {
 
 const NO_INFO: FormatContext = Object.freeze({});
 
-/** Applies one level's mutation to `headers`. */
+/**
+ * Applies one level's mutation to `headers`, as Envoy's `HeaderParser::evaluateHeaders`: removals first; then every
+ * value is formatted (seeing the headers after the removals, before any addition of this level) and `ADD_IF_ABSENT`
+ * / `OVERWRITE_IF_EXISTS` are decided on those same headers; then the overwrites are set one by one (so of two
+ * overwrites of one name the last wins), then the appends are added.
+ */
 export function applyHeaderMutation(m: HeaderMutation, headers: HeaderMap, info: FormatContext = NO_INFO): void {
   if (m.empty) return;
   const remove = m.remove;
   for (let i = 0; i < remove.length; i++) headers.remove(remove[i]!);
   let overwrite: string[] | undefined;
+  let append: string[] | undefined;
   const add = m.add;
   for (let i = 0; i < add.length; i++) {
     const a = add[i]!;
@@ -38,10 +43,10 @@ export function applyHeaderMutation(m: HeaderMutation, headers: HeaderMap, info:
     if (value === "" && !a.keepEmptyValue) continue;
     switch (a.appendAction) {
       case "APPEND_IF_EXISTS_OR_ADD":
-        headers.add(a.name, value);
+        (append ??= []).push(a.name, value);
         break;
       case "ADD_IF_ABSENT":
-        if (!headers.has(a.name)) headers.add(a.name, value);
+        if (!headers.has(a.name)) (append ??= []).push(a.name, value);
         break;
       case "OVERWRITE_IF_EXISTS":
         if (!headers.has(a.name)) break;
@@ -52,9 +57,12 @@ export function applyHeaderMutation(m: HeaderMutation, headers: HeaderMap, info:
         break;
     }
   }
-  if (overwrite === undefined) return;
-  for (let i = 0; i < overwrite.length; i += 2) headers.remove(overwrite[i]!);
-  for (let i = 0; i < overwrite.length; i += 2) headers.add(overwrite[i]!, overwrite[i + 1]!);
+  if (overwrite !== undefined) {
+    for (let i = 0; i < overwrite.length; i += 2) headers.set(overwrite[i]!, overwrite[i + 1]!);
+  }
+  if (append !== undefined) {
+    for (let i = 0; i < append.length; i += 2) headers.add(append[i]!, append[i + 1]!);
+  }
 }
 
 function applyLevels(

@@ -185,3 +185,22 @@ Deno.test("stripInternalOnlyHeaders removes the configured headers", () => {
   stripInternalOnlyHeaders(c, h);
   assertEquals([h.has("x-internal"), h.has("x-other")], [false, true]);
 });
+
+Deno.test("applyHeaderMutation sets overwrites before appends, and the last overwrite of a name wins", () => {
+  const t = oneRoute({
+    request_headers_to_add: [
+      add("x-a", "append"),
+      add("x-a", "first", { append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }),
+      add("x-a", "second", { append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }),
+      add("x-b", "new", { append_action: "ADD_IF_ABSENT" }),
+      add("x-b", "again", { append_action: "ADD_IF_ABSENT" }),
+      add("x-copy", "%REQ(x-b)%"),
+    ],
+  });
+  const h = req("/", "a", { "x-a": "orig" });
+  applyRequestMutations(t.route(h)!, h);
+  assertEquals(h.getAll("x-a"), ["second", "append"]);
+  // Both ADD_IF_ABSENT entries are decided on the headers before this level's additions, as in Envoy.
+  assertEquals(h.getAll("x-b"), ["new", "again"]);
+  assertEquals(h.has("x-copy"), false, "formats see the headers before this level's additions");
+});
