@@ -175,6 +175,14 @@ export function sm2Za(publicKey: Sm2PublicKey, id: Uint8Array = SM2_DEFAULT_ID):
 const PRECOMPUTE_AFTER_USES = 8;
 
 /**
+ * How many decoded public keys {@link Sm2PublicKey.fromBytes} keeps (least recently used out). A key used
+ * often enough to get a table holds ~220 KB (measured); 32 keys bound that at ~7 MB.
+ */
+export const SM2_KEY_CACHE_SIZE = 32;
+
+const decodedKeys = new Map<string, Sm2PublicKey>();
+
+/**
  * An SM2 public key: a validated curve point, its cached Z_A for the default ID, and, after a few uses, a
  * precomputed multiplication table (verification and ECDH against a long-lived key, such as a CA key or a
  * TLCP encryption certificate key, then run ~4× faster). Keep and reuse instances for peers you see again.
@@ -190,7 +198,8 @@ export class Sm2PublicKey {
 
   /**
    * Decodes `04 || x || y` (65 bytes), the compressed form (33 bytes) or bare `x || y` (64 bytes) and checks
-   * that the point is on the curve.
+   * that the point is on the curve. Recently decoded keys are shared (see {@link SM2_KEY_CACHE_SIZE}), so a
+   * key that arrives again (a CA key, a returning peer's certificate key) keeps its Z_A and table.
    *
    * @param bytes the encoded point
    */
@@ -199,13 +208,24 @@ export class Sm2PublicKey {
     if (b.length !== 65 && b.length !== 33) {
       throw new RangeError(`SM2 public key: expected 33, 64 or 65 bytes, got ${bytes.length}`);
     }
+    let id = "";
+    for (let i = 0; i < b.length; i++) id += String.fromCharCode(b[i]!);
+    const cached = decodedKeys.get(id);
+    if (cached) {
+      decodedKeys.delete(id); // re-insert: most recently used last
+      decodedKeys.set(id, cached);
+      return cached;
+    }
     let p: Sm2Point;
     try {
       p = Sm2Point.fromBytes(b);
     } catch (e) {
       throw new RangeError("SM2 public key: point is not on the curve", { cause: e });
     }
-    return new Sm2PublicKey(p);
+    const key = new Sm2PublicKey(p);
+    decodedKeys.set(id, key);
+    if (decodedKeys.size > SM2_KEY_CACHE_SIZE) decodedKeys.delete(decodedKeys.keys().next().value!);
+    return key;
   }
 
   /**

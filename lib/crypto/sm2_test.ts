@@ -6,6 +6,7 @@ import {
   decodeSm2Signature,
   encodeSm2Signature,
   SM2_DEFAULT_ID,
+  SM2_KEY_CACHE_SIZE,
   sm2ConfirmationEquals,
   sm2KeyExchange,
   Sm2PrivateKey,
@@ -287,4 +288,14 @@ Deno.test("Sm2PrivateKey.sign with a non-default ID verifies in openssl with the
   ok(!key.publicKey.verify(msg, await Deno.readFile(sigFile)));
   assertEquals(toHex(sm2Za(key.publicKey, enc.encode(id))), toHex(smV2.getZ(toHex(key.publicKey.toBytes()), id)));
   for (const f of [pubFile, msgFile, sigFile]) await Deno.remove(f);
+});
+
+Deno.test("Sm2PublicKey.fromBytes shares recently decoded keys and evicts the least recently used", () => {
+  const first = Sm2PrivateKey.generate().publicKey.toBytes();
+  const a = Sm2PublicKey.fromBytes(first);
+  ok(Sm2PublicKey.fromBytes(first.slice()) === a);
+  ok(Sm2PublicKey.fromBytes(first.subarray(1)) === a, "bare x || y maps to the same entry");
+  for (let i = 0; i < SM2_KEY_CACHE_SIZE; i++) Sm2PublicKey.fromBytes(Sm2PrivateKey.generate().publicKey.toBytes());
+  const b = Sm2PublicKey.fromBytes(first);
+  ok(b !== a && b.equals(a));
 });
