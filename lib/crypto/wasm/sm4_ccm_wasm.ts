@@ -23,7 +23,8 @@ import {
   IO_SIZE,
   RK_BASE,
   sm4CcmModule,
-  T_BASE,
+  storeBigEndian,
+  storeTTables,
 } from "./_sm4_wasm_module.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -58,14 +59,9 @@ export class Sm4CcmWasm {
     const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
     this.#mem = new Uint8Array(buf);
-    const dv = this.#dv = new DataView(buf);
-    for (let i = 0; i < 256; i++) {
-      dv.setInt32(T_BASE + 4 * i, T0[i]!, false);
-      dv.setInt32(T_BASE + 1024 + 4 * i, T1[i]!, false);
-      dv.setInt32(T_BASE + 2048 + 4 * i, T2[i]!, false);
-      dv.setInt32(T_BASE + 3072 + 4 * i, T3[i]!, false);
-    }
-    for (let i = 0; i < 32; i++) dv.setInt32(RK_BASE + 4 * i, rk[i]!, false);
+    this.#dv = new DataView(buf);
+    storeTTables(buf, [T0, T1, T2, T3]);
+    storeBigEndian(buf, RK_BASE, rk);
   }
 
   /** The tag length in bytes. */

@@ -16,7 +16,17 @@
 import { expandKey, overlapsShifted, sm4Block, T0, T1, T2, T3 } from "../_sm4_core.ts";
 import { ghashTable } from "../_sm4_ghash.ts";
 import { GCM_NONCE_LENGTH, GCM_TAG_LENGTH, Sm4Gcm } from "../gcm.ts";
-import { CTR_BASE, GH_BASE, IO_BASE, IO_SIZE, RK_BASE, sm4GcmModule, T_BASE, Y_BASE } from "./_sm4_wasm_module.ts";
+import {
+  CTR_BASE,
+  GH_BASE,
+  IO_BASE,
+  IO_SIZE,
+  RK_BASE,
+  sm4GcmModule,
+  storeBigEndian,
+  storeTTables,
+  Y_BASE,
+} from "./_sm4_wasm_module.ts";
 
 const EMPTY = new Uint8Array(0);
 const MAX_PLAINTEXT = 2 ** 36 - 32;
@@ -50,18 +60,11 @@ export class Sm4GcmWasm {
     const mem = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
     this.#mem = new Uint8Array(mem);
-    const dv = new DataView(mem);
-    for (let i = 0; i < 256; i++) {
-      dv.setInt32(T_BASE + 4 * i, T0[i]!, false);
-      dv.setInt32(T_BASE + 1024 + 4 * i, T1[i]!, false);
-      dv.setInt32(T_BASE + 2048 + 4 * i, T2[i]!, false);
-      dv.setInt32(T_BASE + 3072 + 4 * i, T3[i]!, false);
-    }
-    for (let i = 0; i < 32; i++) dv.setInt32(RK_BASE + 4 * i, rk[i]!, false);
+    storeTTables(mem, [T0, T1, T2, T3]);
+    storeBigEndian(mem, RK_BASE, rk);
     const h = new Int32Array(4);
     sm4Block(rk, 0, 0, 0, 0, h);
-    const tab = ghashTable(h[0]!, h[1]!, h[2]!, h[3]!);
-    for (let i = 0; i < tab.length; i++) dv.setInt32(GH_BASE + 4 * i, tab[i]!, false);
+    storeBigEndian(mem, GH_BASE, ghashTable(h[0]!, h[1]!, h[2]!, h[3]!));
   }
 
   /** The tag length in bytes (16). */
