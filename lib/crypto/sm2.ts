@@ -3,9 +3,11 @@
  * SM2 key-exchange protocol (part 3, used by TLCP ECDHE suites) and public-key encryption (part 4).
  *
  * Field and point arithmetic are `@noble/curves`' short Weierstrass implementation. Secret scalars go through
- * `Point.multiply` (constant point-operation count, scalar blinding, data-oblivious table scan); public scalars
- * (verification, the public half of key exchange) go through the faster `multiplyUnsafe`. The base point has a
- * window-8 table; a public key used repeatedly gets its own table (see {@link Sm2PublicKey}).
+ * `Point.multiply` (constant point-operation count, data-oblivious table scan; see {@link Sm2Point} on
+ * blinding); public scalars (verification, the public half of key exchange) go through the faster
+ * `multiplyUnsafe`. The base point has a window-8 table; a public key used repeatedly gets its own table (see
+ * {@link Sm2PublicKey}). JavaScript bigint arithmetic itself is not constant-time; this code adds no branches
+ * on secret values beyond the negligible-probability retries of the standard.
  *
  * @module
  */
