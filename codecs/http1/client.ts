@@ -259,7 +259,7 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     if (conn !== undefined ? hasToken(conn, "close") || (!v11 && !hasToken(conn, "keep-alive")) : !v11) {
       this.#reusable = false;
     }
-    if (this.#upgrade !== U_NONE) this.#reusable = false;
+    if (this.#upgrade !== U_NONE || (!v11 && te !== undefined)) this.#reusable = false;
     if (this.#isHead || status === 204 || status === 304) {
       this.onBodyEnd();
       dec.decodeHeaders(headers, true);

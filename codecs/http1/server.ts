@@ -354,6 +354,8 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       ) upgrade = U_UPGRADE;
     }
 
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; close after it.
+    if (!v11 && te !== undefined) keepAlive = false;
     const version: Http1Version = v11 ? "HTTP/1.1" : "HTTP/1.0";
     this.#lastVersion = version;
     this.#id++;

@@ -636,3 +636,14 @@ Deno.test("Http1ServerCodec destroy cancels a pending pipelined resumption", asy
   h.codec.dispatch(bytes(GET));
   assertEquals(h.encoders.length, 1);
 });
+
+Deno.test("Http1ServerCodec closes after an HTTP/1.0 request framed with transfer-encoding", () => {
+  const h = serverHarness();
+  h.codec.dispatch(
+    bytes("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"),
+  );
+  assertEquals(normalize(h.events)[1], { t: "data", d: "a", end: true });
+  assert(!h.codec.keepAlive);
+  respond(h.encoders[0]!, 200, "");
+  assert(h.take().includes("connection: close\r\n"));
+});
