@@ -113,6 +113,7 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
   #upgrade = U_NONE;
   #mode = M_DISCARD;
 
+  /** Creates a codec writing through `write`; see {@link CodecOptions}. */
   constructor(write: WriteFn, options?: CodecOptions) {
     super(options);
     this.#write = write;
@@ -180,12 +181,15 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     else dec.onReset?.("connection-termination", "upstream closed before the response was complete");
   }
 
+  /** A response head is only expected while a request is outstanding. */
   protected beginHead(pos: number): void {
     if (!this.#active) fail("UnexpectedData", "data received with no request outstanding", 502, pos);
   }
 
+  /** Never called: the client holds no input back. */
   protected onDeferredError(_err: unknown): void {}
 
+  /** The response is complete: the stream ends and the connection is free for the next request. */
   protected onBodyEnd(): void {
     this.#active = false;
     this.decoder = null;
@@ -193,6 +197,7 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     if (!this.#reqDone) this.#reusable = false;
   }
 
+  /** Parses the status line and fields, checks framing, and hands the response head on. */
   protected onHead(buf: Uint8Array, base: number, len: number): void {
     // Status line: HTTP-version SP 3DIGIT [SP reason-phrase]; the scanner already checked the reason's bytes.
     const lineEnd = base + this.firstEnd;

@@ -174,6 +174,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
   #upgrade = U_NONE;
   #mode = M_DISCARD;
 
+  /** Creates a codec writing through `write`; see {@link CodecOptions}. */
   constructor(write: WriteFn, callbacks: Http1ServerCallbacks, options?: CodecOptions) {
     super(options);
     this.#write = write;
@@ -246,8 +247,10 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     );
   }
 
+  /** A new head may always start (pipelining is held back by the paused state instead). */
   protected beginHead(_pos: number): void {}
 
+  /** Reports an error from decoding held-back pipelined input. */
   protected onDeferredError(err: unknown): void {
     const cb = this.#callbacks.onDispatchError;
     if (cb !== undefined) {
@@ -259,11 +262,13 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     }
   }
 
+  /** The request is complete: pause until its response is. */
   protected onBodyEnd(): void {
     this.#reqDone = true;
     this.state = S_PAUSED;
   }
 
+  /** Parses the request line and fields, checks framing, and starts the stream. */
   protected onHead(buf: Uint8Array, base: number, len: number): void {
     // Request line: method SP request-target SP HTTP-version, single spaces.
     const lineEnd = base + this.firstEnd;
