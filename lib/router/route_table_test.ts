@@ -270,3 +270,20 @@ Deno.test("RouteTable caches slow-path host resolutions without growing unbounde
   assertEquals(vhostOf(t, "nope.org"), undefined);
   assertEquals(vhostOf(t, "nope.org"), undefined);
 });
+
+Deno.test("RouteTable head pre-check never hides a match", () => {
+  const t = table([
+    route("long", { prefix: "/abcd" }),
+    route("exact", { path: "/abc" }),
+    route("uni", { prefix: "/\u0100bc" }),
+    route("short", { prefix: "/" }),
+  ]);
+  assertEquals(nameOf(t, "/abcd"), "long");
+  assertEquals(nameOf(t, "/abcde?x"), "long");
+  assertEquals(nameOf(t, "/abc"), "exact");
+  assertEquals(nameOf(t, "/abc?d"), "exact");
+  assertEquals(nameOf(t, "/\u0100bcd"), "uni");
+  assertEquals(nameOf(t, "/\u0200bc"), "short", "same low byte, different character");
+  assertEquals(nameOf(t, "/"), "short");
+  assertEquals(nameOf(t, "/ab"), "short");
+});
