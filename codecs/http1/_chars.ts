@@ -157,3 +157,116 @@ export function hasToken(value: string, token: string): boolean {
   for (let i = 0; i < parts.length; i++) if (parts[i]!.trim() === token) return true;
   return false;
 }
+
+/**
+ * Common field names, lower-case, grouped by length. The decoder returns these constant (internalized) strings
+ * for matching names instead of slicing and lower-casing a new string per field.
+ */
+export const KNOWN_NAMES: readonly (readonly string[] | undefined)[] = (() => {
+  const names = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "cookie",
+    "set-cookie",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    "cache-control",
+    "pragma",
+    "referer",
+    "origin",
+    "authorization",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+    "x-real-ip",
+    "date",
+    "server",
+    "expires",
+    "last-modified",
+    "etag",
+    "vary",
+    "location",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "expect",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "age",
+    "via",
+    "dnt",
+    "upgrade-insecure-requests",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "access-control-allow-origin",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "alt-svc",
+    "grpc-status",
+    "grpc-message",
+    "grpc-timeout",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+    "x-envoy-upstream-service-time",
+    "traceparent",
+    "tracestate",
+    "b3",
+  ];
+  const t: string[][] = [];
+  for (const n of names) (t[n.length] ??= []).push(n);
+  return t;
+})();
+
+/**
+ * Returns the known lower-case name equal (ASCII case-insensitively) to the token `buf[start, start+len)`, or
+ * undefined. OR-ing 0x20 folds letters; the other token characters never fold onto `[a-z0-9-]`, the only
+ * characters of the known names, so no false match is possible.
+ */
+export function knownName(buf: Uint8Array, start: number, len: number): string | undefined {
+  const cands = KNOWN_NAMES[len];
+  if (cands === undefined) return undefined;
+  const first = buf[start]! | 0x20;
+  outer: for (let c = 0; c < cands.length; c++) {
+    const name = cands[c]!;
+    if (name.charCodeAt(0) !== first) continue;
+    for (let k = 1; k < len; k++) if ((buf[start + k]! | 0x20) !== name.charCodeAt(k)) continue outer;
+    return name;
+  }
+  return undefined;
+}
+
+const METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+
+/** Returns the constant string for a standard method spelled exactly (methods are case-sensitive), or undefined. */
+export function knownMethod(buf: Uint8Array, start: number, len: number): string | undefined {
+  outer: for (let m = 0; m < METHODS.length; m++) {
+    const name = METHODS[m]!;
+    if (name.length !== len) continue;
+    for (let k = 0; k < len; k++) if (buf[start + k] !== name.charCodeAt(k)) continue outer;
+    return name;
+  }
+  return undefined;
+}

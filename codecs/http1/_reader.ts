@@ -21,7 +21,7 @@
 import type { CodecOptions, StreamDecoder } from "../../lib/api/codec.ts";
 import { CodecError, type CodecErrorCode } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { COLON, CR, FIELD, HEX, HTAB, LF, SEMI, SP, TCHAR } from "./_chars.ts";
+import { COLON, CR, FIELD, HEX, HTAB, knownName, LF, SEMI, SP, TCHAR } from "./_chars.ts";
 
 /** Reading a message head (start line and fields). */
 export const S_HEAD = 0;
@@ -271,9 +271,13 @@ export abstract class Http1Reader {
     return this.#hi & 2 ? latin1(buf, base, base + len) : utf8.decode(buf.subarray(base, base + len));
   }
 
-  /** The (lower-cased) name of field `i` of the head decoded as `s`. */
-  protected fieldName(s: string, i: number): string {
-    const n = s.slice(this.offs[i * 4]!, this.offs[i * 4 + 1]!);
+  /** The (lower-cased) name of field `i` of the head at `buf[base...]` decoded as `s`. */
+  protected fieldName(buf: Uint8Array, base: number, s: string, i: number): string {
+    const ns = this.offs[i * 4]!;
+    const ne = this.offs[i * 4 + 1]!;
+    const known = knownName(buf, base + ns, ne - ns);
+    if (known !== undefined) return known;
+    const n = s.slice(ns, ne);
     return this.upper[i] === 0 ? n : n.toLowerCase();
   }
 
@@ -373,7 +377,7 @@ export abstract class Http1Reader {
           } else {
             const s = this.headString(buf, base, n);
             const kv: string[] = [];
-            for (let i = 0; i < this.nFields; i++) kv.push(this.fieldName(s, i), this.fieldValue(s, i));
+            for (let i = 0; i < this.nFields; i++) kv.push(this.fieldName(buf, base, s, i), this.fieldValue(s, i));
             this.onBodyEnd();
             dec.decodeTrailers(new HeaderMap(kv));
           }

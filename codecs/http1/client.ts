@@ -222,7 +222,7 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     let conn: string | undefined;
     const n = this.nFields;
     for (let f = 0; f < n; f++) {
-      const name = this.fieldName(s, f);
+      const name = this.fieldName(buf, base, s, f);
       let value = this.fieldValue(s, f);
       if (name === "content-length") {
         const had = cl >= 0;

@@ -46,7 +46,7 @@ import type {
 } from "../../lib/api/codec.ts";
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { hasToken, reasonPhrase, SP, statusLine, TCHAR, validAuthority } from "./_chars.ts";
+import { hasToken, knownMethod, reasonPhrase, SP, statusLine, TCHAR, validAuthority } from "./_chars.ts";
 import {
   begin,
   CRLF_BYTES,
@@ -287,7 +287,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     const v11 = parseVersion(buf, i + 1, lineEnd - i - 1) === 1;
 
     const s = this.headString(buf, base, len);
-    const method = s.slice(0, mEnd);
+    const method = knownMethod(buf, base, mEnd) ?? s.slice(0, mEnd);
     const target = s.slice(tStart - base, tEnd);
     const kv: string[] = [":method", method, ":path", target, ":authority", "", ":scheme", this.#scheme];
 
@@ -311,7 +311,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     let upgradeValue: string | undefined;
     const n = this.nFields;
     for (let f = 0; f < n; f++) {
-      const name = this.fieldName(s, f);
+      const name = this.fieldName(buf, base, s, f);
       let value = this.fieldValue(s, f);
       if (name === "host") {
         if (host !== undefined) fail("BadHeader", "multiple host headers", 400, base);

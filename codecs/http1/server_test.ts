@@ -647,3 +647,23 @@ Deno.test("Http1ServerCodec closes after an HTTP/1.0 request framed with transfe
   respond(h.encoders[0]!, 200, "");
   assert(h.take().includes("connection: close\r\n"));
 });
+
+Deno.test("Http1ServerCodec keeps methods case-sensitive and passes extension methods through", () => {
+  for (const m of ["GET", "get", "PROPFIND", "M-SEARCH", "POSTX", "GE"]) {
+    const h = serverHarness();
+    h.codec.dispatch(bytes(`${m} / HTTP/1.1\r\nHost: h\r\n\r\n`));
+    const ev = h.events[0]!;
+    assert(ev.t === "headers");
+    assertEquals(ev.kv[1], m);
+  }
+});
+
+Deno.test("Http1ServerCodec lower-cases known and unknown names alike", () => {
+  const h = serverHarness();
+  h.codec.dispatch(
+    bytes("GET / HTTP/1.1\r\nHOST: h\r\nUSER-agent: u\r\nX-Custom-NAME: v\r\nuser_agent: w\r\nUser-AgenT: z\r\n\r\n"),
+  );
+  const ev = h.events[0]!;
+  assert(ev.t === "headers");
+  assertEquals(ev.kv.slice(8), ["user-agent", "u", "x-custom-name", "v", "user_agent", "w", "user-agent", "z"]);
+});
