@@ -19,6 +19,7 @@ import { Sm4Ccm } from "../lib/crypto/ccm.ts";
 import { Sm4Ctr } from "../lib/crypto/sm4_ctr.ts";
 import { Sm4Cbc } from "../lib/crypto/sm4_cbc.ts";
 import { Sm4 } from "../lib/crypto/sm4.ts";
+import { Sm4CbcWasm } from "../lib/crypto/wasm/sm4_cbc_wasm.ts";
 import { Sm4CcmWasm } from "../lib/crypto/wasm/sm4_ccm_wasm.ts";
 import { Sm4GcmWasm } from "../lib/crypto/wasm/sm4_gcm_wasm.ts";
 import { ghashMul, ghashMulShoup8, ghashTable, ghashTableShoup8 } from "../lib/crypto/_sm4_ghash.ts";
@@ -88,6 +89,7 @@ const ccm = new Sm4Ccm(key);
 const ccmWasm = new Sm4CcmWasm(key);
 const ctr = new Sm4Ctr(key);
 const cbc = new Sm4Cbc(key);
+const cbcWasm = new Sm4CbcWasm(key);
 const sm4 = new Sm4(key);
 const sealedGcm = gcm.seal(nonce, data, aad);
 const sealedCcm = ccm.seal(nonce, data, aad);
@@ -111,6 +113,8 @@ const cases: [string, () => Mbps | Promise<Mbps>][] = [
   ["ferry sm4-ctr", () => measure(() => ctr.xor(iv16, data, out), SIZE)],
   ["ferry sm4-cbc encrypt", () => measure(() => cbc.encrypt(iv16, data, { padding: "none" }), SIZE)],
   ["ferry sm4-cbc decrypt", () => measure(() => cbc.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
+  ["ferry wasm sm4-cbc encrypt", () => measure(() => cbcWasm.encrypt(iv16, data, { padding: "none" }), SIZE)],
+  ["ferry wasm sm4-cbc decrypt", () => measure(() => cbcWasm.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
   ["ferry sm4-ecb encrypt", () => measure(() => sm4.encryptEcb(data, { padding: "none" }), SIZE)],
   ["ferry ghash 16x256 tables", () =>
     measure(() => {
@@ -199,6 +203,7 @@ ratio("ferry wasm sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
 ratio("ferry wasm sm4-ccm seal (sealInto)", "ferry sm4-ccm seal (sealInto)");
 ratio("ferry sm4-ctr", "node openssl sm4-ctr");
 ratio("ferry sm4-cbc encrypt", "node openssl sm4-cbc encrypt");
+ratio("ferry wasm sm4-cbc encrypt", "node openssl sm4-cbc encrypt");
 ratio("ferry sm4-cbc encrypt", "sm-crypto sm4-cbc encrypt");
 ratio("ferry sm4-cbc encrypt", "sm-crypto-v2 sm4-cbc encrypt");
 ratio("ferry ghash 16x256 tables", "ferry ghash shoup-8 tables");

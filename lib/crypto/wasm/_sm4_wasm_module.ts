@@ -124,10 +124,17 @@ function bswap(a: Asm, tmp: number): void {
  * Emits 32 unrolled SM4 rounds over `n` interleaved blocks whose state words are locals x(b, 0..3); the result
  * of block b is then x(b, 3), x(b, 2), x(b, 1), x(b, 0) (the final reversal is left to the caller).
  */
-function rounds(a: Asm, n: number, x: (b: number, j: number) => number, t: number, k: number): void {
+function rounds(
+  a: Asm,
+  n: number,
+  x: (b: number, j: number) => number,
+  t: number,
+  k: number,
+  rkBase = RK_BASE,
+): void {
   for (let r = 0; r < 32; r++) {
     const i = r % 4;
-    a.k(0).load(RK_BASE + 4 * r).set(k);
+    a.k(0).load(rkBase + 4 * r).set(k);
     for (let b = 0; b < n; b++) {
       const w = (j: number) => x(b, (i + j) % 4);
       a.get(w(1)).get(w(2)).op(XOR).get(w(3)).op(XOR).get(k).op(XOR).set(t);
@@ -361,7 +368,77 @@ function cbcmacFunction(): number[] {
   return [...uleb(body.length), ...body];
 }
 
-/** The CCM module bytes: one page; exports `mem`, `ccm`, `cbcmac` and `block`. */
+/** CCM module: byte offset of the CBC chaining value (memory order). */
+export const CBC_IV_BASE = 4272;
+/** CCM module: byte offset of the decryption round keys (the encryption keys reversed), byte-swapped. */
+export const RK_DEC_BASE = 4352;
+
+/** cbcEncrypt(ptr, blocks): params 0..1; in place, chaining value at {@link CBC_IV_BASE}. */
+function cbcEncryptFunction(): number[] {
+  const a = new Asm();
+  const PTR = 0, N = 1;
+  const X = (_b: number, j: number) => 2 + j;
+  const T = 6, K = 7;
+  for (let j = 0; j < 4; j++) a.k(0).load(CBC_IV_BASE + 4 * j).set(X(0, j));
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(N).op(EQZ).op(BR_IF, 1);
+  for (let j = 0; j < 4; j++) a.get(X(0, j)).get(PTR).load(4 * j).op(XOR).set(X(0, j));
+  rounds(a, 1, X, T, K);
+  a.get(X(0, 3)).get(X(0, 2)).get(X(0, 1)).get(X(0, 0));
+  a.set(X(0, 3)).set(X(0, 2)).set(X(0, 1)).set(X(0, 0));
+  for (let j = 0; j < 4; j++) a.get(PTR).get(X(0, j)).store(4 * j);
+  a.get(PTR).k(16).op(ADD).set(PTR);
+  a.get(N).k(1).op(SUB).set(N);
+  a.op(BR, 0, END, END);
+  for (let j = 0; j < 4; j++) a.k(0).get(X(0, j)).store(CBC_IV_BASE + 4 * j);
+  a.op(END);
+  const body = [...vec([[...uleb(6), 0x7f]]), ...a.code];
+  return [...uleb(body.length), ...body];
+}
+
+/**
+ * cbcDecrypt(ptr, blocks): params 0..1; in place, four blocks per group with interleaved rounds, then single
+ * blocks. Each group is written back last block first, so every block's predecessor ciphertext is still in
+ * memory when it is needed.
+ */
+function cbcDecryptFunction(): number[] {
+  const a = new Asm();
+  const PTR = 0, N = 1;
+  // Locals: x 2..17, t 18, k 19, iv 20..23, next iv 24..27.
+  const X = (b: number, j: number) => 2 + 4 * b + j;
+  const T = 18, K = 19, IV = 20, NIV = 24;
+  for (let j = 0; j < 4; j++) a.k(0).load(CBC_IV_BASE + 4 * j).set(IV + j);
+  const group = (nb: number) => {
+    for (let b = 0; b < nb; b++) for (let j = 0; j < 4; j++) a.get(PTR).load(16 * b + 4 * j).set(X(b, j));
+    rounds(a, nb, X, T, K, RK_DEC_BASE);
+    for (let j = 0; j < 4; j++) a.get(PTR).load(16 * (nb - 1) + 4 * j).set(NIV + j);
+    for (let b = nb - 1; b >= 0; b--) {
+      for (let j = 0; j < 4; j++) {
+        a.get(PTR).get(X(b, 3 - j));
+        if (b === 0) a.get(IV + j);
+        else a.get(PTR).load(16 * (b - 1) + 4 * j);
+        a.op(XOR).store(16 * b + 4 * j);
+      }
+    }
+    for (let j = 0; j < 4; j++) a.get(NIV + j).set(IV + j);
+    a.get(PTR).k(16 * nb).op(ADD).set(PTR);
+    a.get(N).k(nb).op(SUB).set(N);
+  };
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(N).k(4).op(0x49).op(BR_IF, 1);
+  group(4);
+  a.op(BR, 0, END, END);
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(N).op(EQZ).op(BR_IF, 1);
+  group(1);
+  a.op(BR, 0, END, END);
+  for (let j = 0; j < 4; j++) a.k(0).get(IV + j).store(CBC_IV_BASE + 4 * j);
+  a.op(END);
+  const body = [...vec([[...uleb(26), 0x7f]]), ...a.code];
+  return [...uleb(body.length), ...body];
+}
+
+/** The CCM and CBC module bytes: one page; exports `mem`, `ccm`, `cbcmac`, `block`, `cbcEncrypt`, `cbcDecrypt`. */
 export const SM4_CCM_WASM: Uint8Array<ArrayBuffer> = new Uint8Array([
   0x00,
   0x61,
@@ -375,13 +452,17 @@ export const SM4_CCM_WASM: Uint8Array<ArrayBuffer> = new Uint8Array([
     1,
     vec([[0x60, ...vec([[I32], [I32], [I32]]), 0], [0x60, ...vec([[I32], [I32]]), 0], [0x60, ...vec([[I32]]), 0]]),
   ),
-  ...section(3, vec([[0], [1], [2]])),
+  ...section(3, vec([[0], [1], [2], [1], [1]])),
   ...section(5, vec([[0x01, 1, 1]])),
   ...section(
     7,
-    vec([[...name("mem"), 2, 0], [...name("ccm"), 0, 0], [...name("cbcmac"), 0, 1], [...name("block"), 0, 2]]),
+    vec([[...name("mem"), 2, 0], [...name("ccm"), 0, 0], [...name("cbcmac"), 0, 1], [...name("block"), 0, 2], [
+      ...name("cbcEncrypt"),
+      0,
+      3,
+    ], [...name("cbcDecrypt"), 0, 4]]),
   ),
-  ...section(10, vec([ccmFunction(), cbcmacFunction(), blockFunction()])),
+  ...section(10, vec([ccmFunction(), cbcmacFunction(), blockFunction(), cbcEncryptFunction(), cbcDecryptFunction()])),
 ]);
 
 let compiledCcm: WebAssembly.Module | undefined;
