@@ -4,8 +4,22 @@
  * @example
  * ```ts
  * import { http1CodecFactory } from "./codec.ts";
- * const server = http1CodecFactory.createServer((bytes) => conn.write(bytes), { newStream: (enc) => decoder });
- * server.dispatch(readBytes);
+ * import { HeaderMap } from "../../lib/api/headers.ts";
+ *
+ * const out: Uint8Array[] = [];
+ * const server = http1CodecFactory.createServer((bytes) => out.push(bytes.slice()), {
+ *   newStream(encoder) {
+ *     return {
+ *       decodeHeaders(headers, endStream) {
+ *         if (endStream) encoder.encodeHeaders(new HeaderMap([":status", "204"]), true);
+ *       },
+ *       decodeData() {},
+ *       decodeTrailers() {},
+ *     };
+ *   },
+ * });
+ * server.dispatch(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+ * // out now holds "HTTP/1.1 204 No Content\r\n\r\n"
  * ```
  *
  * @module
