@@ -2,12 +2,11 @@
  * SM3 (GB/T 32905), HMAC-SM3, and the SM3-based key derivation function of GB/T 32918 (used by SM2
  * encryption and key exchange).
  *
- * Two implementations: `node:crypto`'s native `createHash('sm3')` and a plain-TypeScript compression function
- * over 32-bit words. Each native call costs a few microseconds of binding overhead, which dominates the short
- * inputs of HMAC, HKDF, the KDF and Z_A, and a native hash state can only be forked through `copy()` (another
- * call). The TypeScript one forks by copying eight words. {@link sm3} picks native from
- * {@link SM3_NATIVE_THRESHOLD} bytes up; incremental hashing ({@link createSm3}, HMAC, HKDF) is TypeScript.
- * Figures: bench/crypto_sm2.ts, "HMAC" and "SM3" groups.
+ * The hashing is a plain-TypeScript compression function over 32-bit words. Deno's `node:crypto` has a native
+ * `createHash('sm3')` ({@link sm3Native}), but it measured slower at every size here: each call costs a few
+ * microseconds of binding overhead (which dominates the short inputs of HMAC, HKDF, the KDF and Z_A), a state
+ * can only be forked through another call (`copy()`), and bulk throughput was ~100–110 MB/s native against
+ * ~105–210 MB/s TypeScript for 64 KiB–1 MiB inputs (bench/crypto_sm2.ts, "SM3" groups).
  *
  * @module
  */
@@ -165,13 +164,7 @@ class Sm3State implements IncrementalHash {
   }
 }
 
-/**
- * Inputs from this many bytes up go to the native implementation in {@link sm3}: below it the binding
- * overhead costs more than the TypeScript compression function (see bench/crypto_sm2.ts, "SM3").
- */
-export const SM3_NATIVE_THRESHOLD = 4096;
-
-/** SM3 as a {@link HashAlgorithm}: 32-byte digest, 64-byte block; incremental hashing in TypeScript. */
+/** SM3 as a {@link HashAlgorithm}: 32-byte digest, 64-byte block. */
 export const SM3: HashAlgorithm = {
   name: "sm3",
   outputLength: 32,
@@ -180,7 +173,7 @@ export const SM3: HashAlgorithm = {
   digest: (data) => sm3(data),
 };
 
-/** Returns SM3(data) with the native implementation, whatever the length. */
+/** Returns SM3(data) with `node:crypto`'s native implementation (an independent oracle for tests). */
 export function sm3Native(data: Uint8Array): Uint8Array {
   const d = createHash("sm3").update(data).digest();
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
@@ -198,7 +191,7 @@ export const SM3_DIGEST_LENGTH = 32;
  * ```
  */
 export function sm3(data: Uint8Array): Uint8Array {
-  return data.length >= SM3_NATIVE_THRESHOLD ? sm3Native(data) : new Sm3State().update(data).digest();
+  return new Sm3State().update(data).digest();
 }
 
 /** Starts an incremental SM3 computation (TypeScript; `copy()` forks it cheaply). */
