@@ -339,13 +339,15 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
       this.#mode = M_CHUNKED;
     }
     putCrlf();
-    flush(this.#write);
+    // State first: a synchronous write may deliver the whole response before it returns.
     if (endStream) this.#reqDone = true;
+    flush(this.#write);
   }
 
   #encodeData(id: number, data: Uint8Array, endStream: boolean): void {
     if (id !== this.#id || this.#reqDone || this.state === S_DEAD) return;
     const mode = this.#mode;
+    if (endStream) this.#reqDone = true;
     if (mode === M_RAW) {
       if (data.length > 0) this.#write(data);
     } else if (mode === M_CHUNKED) {
@@ -357,11 +359,11 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
         this.#write(LAST_CHUNK);
       }
     }
-    if (endStream) this.#reqDone = true;
   }
 
   #encodeTrailers(id: number, trailers: HeaderMap): void {
     if (id !== this.#id || this.#reqDone || this.state === S_DEAD) return;
+    this.#reqDone = true;
     if (this.#mode === M_CHUNKED) {
       begin();
       put("0\r\n");
@@ -369,7 +371,6 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
       putCrlf();
       flush(this.#write);
     }
-    this.#reqDone = true;
   }
 
   #reset(id: number): void {

@@ -134,3 +134,37 @@ Deno.test("http1 round trip: a websocket upgrade becomes a tunnel both ways", ()
   assertEquals(normalize(p.serverEvents)[1], { t: "data", d: "ping", end: false });
   assertEquals(normalize(p.clientEvents)[1], { t: "data", d: "pong", end: false });
 });
+
+Deno.test("http1 round trip: a response delivered synchronously inside the request write leaves the client reusable", () => {
+  let served = 0;
+  // Answer inside the server's decode callback, i.e. inside the client's own write call.
+  // deno-lint-ignore prefer-const
+  let client: ReturnType<typeof http1CodecFactory.createClient>;
+  const server = http1CodecFactory.createServer((b) => client.dispatch(b.slice()), {
+    newStream(enc) {
+      return {
+        decodeHeaders(_h, end) {
+          if (end) {
+            served++;
+            enc.encodeHeaders(new HeaderMap([":status", "200", "content-length", "2"]), false);
+            enc.encodeData(bytes("ok"), true);
+          }
+        },
+        decodeData() {},
+        decodeTrailers() {},
+      };
+    },
+  });
+  client = http1CodecFactory.createClient((b) => server.dispatch(b.slice()));
+  for (let i = 0; i < 3; i++) {
+    const events: Ev[] = [];
+    client.newStream(recorder(events)).encodeHeaders(
+      new HeaderMap([":method", "GET", ":path", "/", ":authority", "a"]),
+      true,
+    );
+    assertEquals(normalize(events)[1], { t: "data", d: "ok", end: true });
+    assert(client.reusable);
+    assertEquals(client.activeStreams, 0);
+  }
+  assertEquals(served, 3);
+});
