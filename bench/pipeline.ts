@@ -63,6 +63,7 @@ const raw = {
             "@type":
               "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             stat_prefix: "bench",
+            ...(Deno.env.get("NOGENID") ? { generate_request_id: false } : {}),
             ...(Deno.env.get("NOTIMERS")
               ? { stream_idle_timeout: "0s", common_http_protocol_options: { idle_timeout: "0s" } }
               : {}),
@@ -147,8 +148,19 @@ const count = Number(Deno.args[0] ?? 100_000);
 for (let i = 0; i < 20000; i++) await oneRequest(); // warm up
 const c0 = cpuSeconds();
 const t0 = performance.now();
-for (let i = 0; i < count; i++) await oneRequest();
+if (Deno.env.get("SYNC")) {
+  const mid = Deno.env.get("MIDSNAP");
+  for (let i = 0; i < count; i++) {
+    filter.onData(REQUEST, false);
+    if (mid && i === count >> 1) (await import("node:v8")).writeHeapSnapshot(mid);
+  }
+} else for (let i = 0; i < count; i++) await oneRequest();
 const wall = (performance.now() - t0) * 1000 / count;
+if (Deno.env.get("HEAPSNAP")) {
+  // Snapshot while the garbage of many requests may still be referenced (debugging retention).
+  const { writeHeapSnapshot } = await import("node:v8");
+  console.log("heap snapshot:", writeHeapSnapshot(Deno.env.get("HEAPSNAP")));
+}
 const cpu = (cpuSeconds() - c0) * 1e6 / count;
 console.log(
   `pipeline: ${count} requests: ${cpu.toFixed(1)} µs CPU/request, ${wall.toFixed(1)} µs wall/request (JS only)`,

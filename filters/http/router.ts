@@ -234,9 +234,10 @@ export class RouterFilter implements StreamFilter {
     info.upstreamCluster = cluster.info.name;
 
     // Request transformations, once for all attempts.
-    rewritePath(route.route, headers, { originalPath: !this.#config.suppressEnvoyHeaders });
+    // Envoy's finalizeRequestHeaders order: header mutations, host rewrite, then path rewrite.
     applyRequestMutations(route, headers, { info, cluster: choice });
     rewriteHost(action, headers, { cluster: choice });
+    rewritePath(route.route, headers, { originalPath: !this.#config.suppressEnvoyHeaders });
     const t = finalTimeouts(action, headers);
     this.#globalMs = t.globalMs;
     this.#perTryMs = t.perTryMs;

@@ -16,23 +16,23 @@ import type { HeaderMap } from "../api/headers.ts";
  */
 export interface FormatContext {
   /** `ip:port` of the downstream peer (`[v6]:port` for IPv6). */
-  readonly downstreamRemoteAddress?: string;
+  readonly downstreamRemoteAddress?: string | undefined;
   /** `ip:port` of the local side of the downstream connection. */
-  readonly downstreamLocalAddress?: string;
+  readonly downstreamLocalAddress?: string | undefined;
   /** `HTTP/1.1`, `HTTP/2`, ... */
-  readonly protocol?: string;
+  readonly protocol?: string | undefined;
   /** Wall clock at stream start, ms since the epoch (`%START_TIME%`); `Date.now()` if absent. */
-  readonly startTime?: number;
+  readonly startTime?: number | undefined;
   /** `ip:port` of the upstream host (`%UPSTREAM_REMOTE_ADDRESS%`, response side). */
-  readonly upstreamHost?: string;
+  readonly upstreamHost?: string | undefined;
   /** `%UPSTREAM_CLUSTER%`. */
-  readonly upstreamCluster?: string;
+  readonly upstreamCluster?: string | undefined;
   /** `%ROUTE_NAME%`. */
-  readonly routeName?: string;
+  readonly routeName?: string | undefined;
   /** The request headers, for `%REQ(x)%` in response header values. */
-  readonly requestHeaders?: HeaderMap;
+  readonly requestHeaders?: HeaderMap | undefined;
   /** The response headers, for `%RESP(x)%` in request header values (rarely set). */
-  readonly responseHeaders?: HeaderMap;
+  readonly responseHeaders?: HeaderMap | undefined;
 }
 
 /**

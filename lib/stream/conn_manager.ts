@@ -210,6 +210,84 @@ const EMPTY = new Uint8Array(0);
 const textEncoder = new TextEncoder();
 
 /**
+ * The callbacks one filter gets: a small object per filter per stream whose methods live on the prototype (an
+ * object literal of closures here cost ~1.5 KB of garbage per request).
+ */
+class FilterCallbacks implements StreamFilterCallbacks {
+  readonly #s: ActiveStream;
+  readonly #i: number;
+
+  constructor(s: ActiveStream, index: number) {
+    this.#s = s;
+    this.#i = index;
+  }
+
+  get streamInfo(): StreamInfo {
+    return this.#s.info;
+  }
+
+  get connection(): DownstreamConnectionInfo {
+    return this.#s.cm.connectionInfo;
+  }
+
+  get requestHeaders(): HeaderMap {
+    return this.#s.requestHeaders ?? new HeaderMap();
+  }
+
+  get route(): unknown {
+    return this.#s.route;
+  }
+
+  clearRouteCache(): void {
+    this.#s.clearRouteCache();
+  }
+
+  continueDecoding(): void {
+    this.#s.resume(this.#i, true);
+  }
+
+  continueEncoding(): void {
+    this.#s.resume(this.#i, false);
+  }
+
+  sendLocalReply(status: number, body?: string, options?: LocalReplyOptions): void {
+    this.#s.sendLocalReply(status, body, options);
+  }
+
+  encodeHeaders(h: HeaderMap, end: boolean): void {
+    this.#s.encodeFromFilter(this.#i, { k: "h", h, end });
+  }
+
+  encodeData(d: Uint8Array, end: boolean): void {
+    this.#s.encodeFromFilter(this.#i, { k: "d", d, end });
+  }
+
+  encodeTrailers(h: HeaderMap): void {
+    this.#s.encodeFromFilter(this.#i, { k: "t", h });
+  }
+
+  encode1xxHeaders(h: HeaderMap): void {
+    this.#s.encode1xx(h);
+  }
+
+  resetStream(): void {
+    this.#s.resetStream("local-reset");
+  }
+
+  readDisable(disable: boolean): void {
+    this.#s.cm.conn.readDisable(disable);
+  }
+
+  addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks): void {
+    this.#s.addWatermarkCallbacks(cbs);
+  }
+
+  get decoderBufferLimit(): number {
+    return this.#s.cm.shared.bufferLimit;
+  }
+}
+
+/**
  * One request/response exchange. Implements the codec's StreamDecoder (request side) and is the filters'
  * callbacks provider.
  */
@@ -255,7 +333,7 @@ class ActiveStream implements StreamDecoder {
     const shared = cm.shared;
     const entries = shared.config.httpFilters;
     for (let i = 0; i < entries.length; i++) {
-      const cb = this.#makeCallbacks(i);
+      const cb = new FilterCallbacks(this, i);
       this.#callbacks.push(cb);
       const e = entries[i]!;
       this.#slots.push({ filter: e.factory.create(e.config, cb, shared.filterContext), index: i });
@@ -296,65 +374,26 @@ class ActiveStream implements StreamDecoder {
     }
   }
 
-  #makeCallbacks(index: number): StreamFilterCallbacks {
-    // deno-lint-ignore no-this-alias
-    const s = this;
-    const cm = this.#cm;
-    return {
-      get streamInfo() {
-        return s.info;
-      },
-      get connection() {
-        return cm.connectionInfo;
-      },
-      get requestHeaders() {
-        return s.#requestHeaders ?? new HeaderMap();
-      },
-      get route() {
-        if (!s.#routeCached) {
-          s.#route = s.#requestHeaders ? cm.shared.routeFor(s.#requestHeaders, s.info) : null;
-          s.#routeCached = true;
-        }
-        return s.#route;
-      },
-      clearRouteCache() {
-        s.#routeCached = false;
-        s.#route = undefined;
-      },
-      continueDecoding() {
-        s.#resume(index, true);
-      },
-      continueEncoding() {
-        s.#resume(index, false);
-      },
-      sendLocalReply(status: number, body?: string, options?: LocalReplyOptions) {
-        s.sendLocalReply(status, body, options);
-      },
-      encodeHeaders(h: HeaderMap, end: boolean) {
-        s.#encodeFromFilter(index, { k: "h", h, end });
-      },
-      encodeData(d: Uint8Array, end: boolean) {
-        s.#encodeFromFilter(index, { k: "d", d, end });
-      },
-      encodeTrailers(h: HeaderMap) {
-        s.#encodeFromFilter(index, { k: "t", h });
-      },
-      encode1xxHeaders(h: HeaderMap) {
-        s.#encode1xx(h);
-      },
-      resetStream() {
-        s.resetStream("local-reset");
-      },
-      readDisable(disable: boolean) {
-        cm.conn.readDisable(disable);
-      },
-      addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks) {
-        (s.#watermarkCbs ??= []).push(cbs);
-      },
-      get decoderBufferLimit() {
-        return cm.shared.bufferLimit;
-      },
-    };
+  /** The route for the request, computed once (until `clearRouteCache`). */
+  get route(): unknown {
+    if (!this.#routeCached) {
+      this.#route = this.#requestHeaders ? this.#cm.shared.routeFor(this.#requestHeaders, this.info) : null;
+      this.#routeCached = true;
+    }
+    return this.#route;
+  }
+
+  clearRouteCache(): void {
+    this.#routeCached = false;
+    this.#route = undefined;
+  }
+
+  addWatermarkCallbacks(cbs: WatermarkCallbacks): void {
+    (this.#watermarkCbs ??= []).push(cbs);
+  }
+
+  get cm(): ConnectionManager {
+    return this.#cm;
   }
 
   // ---- decode side (from the codec) ----
@@ -498,7 +537,7 @@ class ActiveStream implements StreamDecoder {
   }
 
   /** Resume after `continueDecoding`/`continueEncoding` from filter `index`. */
-  #resume(index: number, decode: boolean): void {
+  resume(index: number, decode: boolean): void {
     if (this.#destroyed) return;
     const slot = this.#slots[index];
     if (!slot) return;
@@ -574,7 +613,7 @@ class ActiveStream implements StreamDecoder {
       if (typeof r === "object") {
         r.then(
           (st) => {
-            if (st === "continue") this.#resume(slot.index, decode);
+            if (st === "continue") this.resume(slot.index, decode);
           },
           (e) => this.#filterFailed(slot, e),
         );
@@ -612,13 +651,13 @@ class ActiveStream implements StreamDecoder {
 
   // ---- encode side ----
 
-  #encodeFromFilter(index: number, f: Frame): void {
+  encodeFromFilter(index: number, f: Frame): void {
     if (this.#destroyed) return;
     if (f.k === "h") this.#responseStarted = true;
     this.#run(f, index - 1, false);
   }
 
-  #encode1xx(h: HeaderMap): void {
+  encode1xx(h: HeaderMap): void {
     if (this.#destroyed || this.#responseStarted || this.#http10) return;
     this.#encoder.encode1xxHeaders?.(h);
   }
