@@ -84,7 +84,7 @@ async function nodeMbps(alg: string): Promise<Mbps> {
 
 const gcm = new Sm4Gcm(key);
 const gcmWasm = new Sm4GcmWasm(key);
-const gcmCompact = new Sm4Gcm(key, { ghashTable: "compact" });
+const gcmLarge = new Sm4Gcm(key, { ghashTable: "large" });
 const ccm = new Sm4Ccm(key);
 const ccmWasm = new Sm4CcmWasm(key);
 const ctr = new Sm4Ctr(key);
@@ -104,7 +104,7 @@ const cases: [string, () => Mbps | Promise<Mbps>][] = [
   ["ferry sm4-gcm open (openInto)", () => measure(() => gcm.openInto(nonce, sealedGcm, aad, out), SIZE)],
   ["ferry wasm sm4-gcm seal (sealInto)", () => measure(() => gcmWasm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry wasm sm4-gcm open (openInto)", () => measure(() => gcmWasm.openInto(nonce, sealedGcm, aad, out), SIZE)],
-  ["ferry sm4-gcm seal, compact GHASH", () => measure(() => gcmCompact.sealInto(nonce, data, aad, out), SIZE)],
+  ["ferry sm4-gcm seal, large GHASH table", () => measure(() => gcmLarge.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-gcm seal (allocating)", () => measure(() => gcm.seal(nonce, data, aad), SIZE)],
   ["ferry sm4-ccm seal (sealInto)", () => measure(() => ccm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-ccm open (openInto)", () => measure(() => ccm.openInto(nonce, sealedCcm, aad, out), SIZE)],

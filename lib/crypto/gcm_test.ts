@@ -143,16 +143,16 @@ Deno.test("Sm4Gcm rejects bad keys, nonces and short outputs with clear errors",
   assertThrows(() => gcm.openInto(IV, gcm.seal(IV, PT), AAD, new Uint8Array(3)), /sm4-gcm: output too small/);
 });
 
-Deno.test("Sm4Gcm with compact GHASH tables gives the same records", () => {
-  const compact = new Sm4Gcm(KEY, { ghashTable: "compact" });
-  assertEquals(toHex(compact.seal(IV, PT, AAD)), CT + TAG);
+Deno.test("Sm4Gcm with large GHASH tables gives the same records", () => {
+  const large = new Sm4Gcm(KEY, { ghashTable: "large" });
+  assertEquals(toHex(large.seal(IV, PT, AAD)), CT + TAG);
   for (const [i, n] of SIZES.entries()) {
     const key = seeded(16, 3000 + i), iv = seeded(i % 2 ? 12 : 16, 3100 + i), aad = seeded(i, 3200 + i);
     const data = seeded(n, 3300 + i);
-    const a = new Sm4Gcm(key), b = new Sm4Gcm(key, { ghashTable: "compact" });
+    const a = new Sm4Gcm(key), b = new Sm4Gcm(key, { ghashTable: "large" });
     const sealed = a.seal(iv, data, aad);
     assertEquals(toHex(b.seal(iv, data, aad)), toHex(sealed), `size ${n}`);
     assertEquals(toHex(b.open(iv, sealed, aad)!), toHex(data));
   }
-  assertThrows(() => new Sm4Gcm(KEY, { ghashTable: "tiny" as "fast" }), /sm4-gcm: ghashTable must be/);
+  assertThrows(() => new Sm4Gcm(KEY, { ghashTable: "tiny" as "large" }), /sm4-gcm: ghashTable must be/);
 });

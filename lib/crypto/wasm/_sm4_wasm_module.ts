@@ -6,7 +6,9 @@
  * commutes with the byte swap, so the T-tables, round keys and GHASH rows are stored byte-swapped and no word
  * is ever swapped back; only the numeric counter is swapped when it is placed in a block.
  *
- * Memory (two 64 KiB pages per instance, one instance per key):
+ * GCM memory (two 64 KiB pages per instance, one instance per key). The 64 KiB GHASH table is used here because in
+ * WebAssembly it measured about 15% faster for SM4-GCM than 5 KiB Shoup tables (about 160 against 140 MB/s per
+ * CPU second), unlike in TypeScript, where the two tie:
  *
  * | offset | size   | contents                                                                 |
  * |--------|--------|--------------------------------------------------------------------------|
@@ -17,7 +19,10 @@
  * | 8192   | 65536  | GHASH table: 16 byte positions × 256 values × 16 bytes                    |
  * | 73728  | 57344  | I/O area (data is copied in, processed in place, copied out), scratch    |
  *
- * Exports: `mem`; `gcm(ptr, blocks, sealing)` — CTR from the counter in memory (post-incremented) fused with
+ * The CCM/CBC module has one page: the same first 8 KiB (plus a CBC chaining value and decryption round keys)
+ * and its I/O area at 8192.
+ *
+ * GCM exports: `mem`; `gcm(ptr, blocks, sealing)` — CTR from the counter in memory (post-incremented) fused with
  * GHASH over whole blocks in place; `ghash(ptr, blocks)` — folds blocks into Y; `block(ptr)` — encrypts one
  * block in place.
  *
