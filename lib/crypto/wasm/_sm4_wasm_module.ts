@@ -1,6 +1,7 @@
 /**
- * A hand-assembled WebAssembly module for SM4-GCM, emitted as bytes by the small assembler below when this
- * file is first imported (no toolchain, nothing generated to commit: this file is the source).
+ * Two hand-assembled WebAssembly modules, one for SM4-GCM and one for SM4-CCM and SM4-CBC, emitted as bytes by
+ * the small assembler below when this file is first imported (no toolchain, nothing generated to commit: this
+ * file is the source).
  *
  * Everything runs on words loaded little-endian straight from memory, i.e. byte-swapped SM4 words. XOR
  * commutes with the byte swap, so the T-tables, round keys and GHASH rows are stored byte-swapped and no word
@@ -20,7 +21,7 @@
  * | 73728  | 57344  | I/O area (data is copied in, processed in place, copied out), scratch    |
  *
  * The CCM/CBC module has one page: the same first 8 KiB (plus a CBC chaining value and decryption round keys)
- * and its I/O area at 8192.
+ * and its I/O area at 8192. It exports `mem`, `ccm`, `cbcmac`, `block`, `cbcEncrypt` and `cbcDecrypt`.
  *
  * GCM exports: `mem`; `gcm(ptr, blocks, sealing)` — CTR from the counter in memory (post-incremented) fused with
  * GHASH over whole blocks in place; `ghash(ptr, blocks)` — folds blocks into Y; `block(ptr)` — encrypts one
@@ -490,8 +491,7 @@ let swappedT: Int32Array | undefined;
 /**
  * Writes `words` into `mem` at byte offset `at` as big-endian words — the byte order the kernels expect for
  * T-tables, round keys and GHASH rows.
- * Bulk copies through an Int32Array on little-endian hosts (the constructor cost is mostly this: ~5× faster
- * than DataView calls in cold code).
+ * Goes through an Int32Array view on little-endian hosts (all Deno targets), through a DataView otherwise.
  */
 export function storeBigEndian(mem: ArrayBufferLike, at: number, words: Int32Array): void {
   if (!LITTLE_ENDIAN) {
