@@ -66,6 +66,8 @@ function parseHeaderValueOption(o: ObjReader, side: FormatSide): HeaderAddition 
   h.unsupported("raw_value", "raw_value is not supported; use value");
   const value = h.str("value") ?? "";
   h.done();
+  // A CR, LF or NUL in a configured value would split or corrupt the message on the wire (RFC 9110 §5.5).
+  if (/[\r\n\0]/.test(value)) throw new ConfigError(h.at("value"), "must not contain CR, LF or NUL characters");
   const name = checkMutableHeader(key, h.at("key"), "added");
   let appendAction: HeaderAppendAction = "APPEND_IF_EXISTS_OR_ADD";
   const legacy = o.bool("append");

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { parseRouteConfiguration } from "./route_config.ts";
+import { assertThrows } from "../../tests/assert.ts";
 import { assertConfigError, config, oneHost } from "./_test_util.ts";
 import type { RouteAction } from "./types.ts";
 
@@ -491,4 +492,21 @@ Deno.test("parseRouteConfiguration reads virtual host options", () => {
     () => config({ virtual_hosts: [{ name: "v", domains: ["*"], routes: [], virtual_clusters: [] }] }),
     "config: x.virtual_hosts[0].virtual_clusters: virtual_clusters is not supported",
   );
+});
+
+Deno.test("parseRouteConfiguration rejects header values that would split the message", () => {
+  for (const bad of ["a\r\nx-injected: 1", "a\nb", "a\u0000b"]) {
+    assertThrows(
+      () =>
+        parseRouteConfiguration({
+          virtual_hosts: [{
+            name: "v",
+            domains: ["*"],
+            response_headers_to_add: [{ header: { key: "x-a", value: bad } }],
+            routes: [],
+          }],
+        }, "rc"),
+      "config: rc.virtual_hosts[0].response_headers_to_add[0].header.value: must not contain CR, LF or NUL",
+    );
+  }
 });

@@ -969,6 +969,12 @@ export class ConnectionManager implements NetworkFilter {
     this.conn.close({ flush: true, reason: "protocol error" });
   }
 
+  /** ServerCodecCallbacks: a protocol error found while decoding held-back (pipelined) input. */
+  onDispatchError(e: unknown): void {
+    if (this.#closed) return;
+    this.#protocolError(e);
+  }
+
   /** ServerCodecCallbacks: a new request. */
   newStream(encoder: StreamEncoder): StreamDecoder {
     const s = new ActiveStream(this, encoder);
@@ -981,7 +987,8 @@ export class ConnectionManager implements NetworkFilter {
     if (i >= 0) this.#streams.splice(i, 1);
     this.#lastActivity = performance.now();
     if (this.#streams.length === 0) {
-      if (this.#closing || this.shared.draining() && this.codec.idle) {
+      // The codec decides keep-alive (connection: close from either side, HTTP/1.0, a cut-short request).
+      if (this.#closing || !this.codec.keepAlive || (this.shared.draining() && this.codec.idle)) {
         this.conn.close({ flush: true });
       }
     }
@@ -1005,6 +1012,7 @@ export class ConnectionManager implements NetworkFilter {
     this.#headersTimer?.cancel();
     this.#idleTimer?.cancel();
     for (const s of this.#streams.slice()) s.onReset();
+    (this.codec as { destroy?: () => void }).destroy?.();
     const st = this.shared.stats;
     st.downstream_cx_active.dec();
     st.downstream_cx_http1_active.dec();

@@ -77,7 +77,9 @@ ${options.httpFilters ? indent(options.httpFilters, 10) : ""}
 
 /** A STATIC cluster YAML fragment. */
 export function staticCluster(name: string, ports: number[], extra = ""): string {
-  const eps = ports.map((p) => `      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`)
+  const eps = ports.map((p) =>
+    `      - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`
+  )
     .join("\n");
   return `- name: ${name}
   type: STATIC
@@ -235,7 +237,9 @@ export async function readAll(c: Deno.Conn, idleMs = 500): Promise<string> {
 
 /** Reads one stat's value from the admin `/stats?format=json`. */
 export async function stat(ferry: TestFerry, name: string): Promise<number | undefined> {
-  const r = await fetch(`${ferry.adminUrl}/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, "\\.")}$`)}`);
+  const r = await fetch(
+    `${ferry.adminUrl}/stats?format=json&filter=${encodeURIComponent(`^${name.replace(/\./g, "\\.")}$`)}`,
+  );
   const j = await r.json() as { stats: { name?: string; value?: number }[] };
   return j.stats.find((s) => s.name === name)?.value;
 }

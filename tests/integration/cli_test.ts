@@ -52,16 +52,31 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
       `static_resources:\n  clusters:\n  - { name: a, connect_timeout: 1s }\n  - { name: b, lb_policy: CLUSTER_PROVIDED }`,
       `config: static_resources.clusters[1].lb_policy: "CLUSTER_PROVIDED" is not supported`,
     ],
-    [`static_resources:\n  clusters:\n  - { name: a, bogus_field: 1 }`, `config: static_resources.clusters[0].bogus_field: unknown field`],
-    [`static_resources:\n  clusters:\n  - { name: a, connect_timeout: five }`, `config: static_resources.clusters[0].connect_timeout:`],
-    [LISTENER(HCM("          codec_type: HTTP3")), `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.codec_type: "HTTP3" is not supported`],
+    [
+      `static_resources:\n  clusters:\n  - { name: a, bogus_field: 1 }`,
+      `config: static_resources.clusters[0].bogus_field: unknown field`,
+    ],
+    [
+      `static_resources:\n  clusters:\n  - { name: a, connect_timeout: five }`,
+      `config: static_resources.clusters[0].connect_timeout:`,
+    ],
+    [
+      LISTENER(HCM("          codec_type: HTTP3")),
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.codec_type: "HTTP3" is not supported`,
+    ],
     [
       LISTENER(HCM("          stream_idle_timeout: -1s")),
       `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stream_idle_timeout: "-1s" must not be negative`,
     ],
-    [`admin: { address: { socket_address: { address: 127.0.0.1 } } }`, `config: admin.address.socket_address.port_value: is required`],
+    [
+      `admin: { address: { socket_address: { address: 127.0.0.1 } } }`,
+      `config: admin.address.socket_address.port_value: is required`,
+    ],
     [`dynamic_resources: { ads_config: {} }`, `config: dynamic_resources: is not supported yet`],
-    [`static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`, `config: static_resources.listeners[0].filter_chains: must have at least one entry`],
+    [
+      `static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`,
+      `config: static_resources.listeners[0].filter_chains: must have at least one entry`,
+    ],
   ];
   for (const [yaml, want] of cases) {
     const r = await validate(yaml);
@@ -85,7 +100,10 @@ Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => 
 });
 
 Deno.test("the embedded default answers a page that says Ferry is up and where the admin is", itOpts, async () => {
-  const d = defaultBootstrap() as { admin: { address: { socket_address: { port_value: number } } }; static_resources: { listeners: { address: { socket_address: { port_value: number } } }[] } };
+  const d = defaultBootstrap() as {
+    admin: { address: { socket_address: { port_value: number } } };
+    static_resources: { listeners: { address: { socket_address: { port_value: number } } }[] };
+  };
   d.admin.address.socket_address.port_value = 0;
   d.static_resources.listeners[0]!.address.socket_address.port_value = 0;
   const f = await startFerry(d);
@@ -105,7 +123,9 @@ Deno.test("a listener that cannot bind fails start-up naming the listener", itOp
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (taken.addr as Deno.NetAddr).port;
   try {
-    const r = await ferry(["--config-yaml", `
+    const r = await ferry([
+      "--config-yaml",
+      `
 static_resources:
   listeners:
   - name: busy_one
@@ -114,7 +134,8 @@ static_resources:
     - filters:
       - name: envoy.filters.network.tcp_proxy
         typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: t, cluster: c }
-  clusters: [{ name: c, load_assignment: { cluster_name: c, endpoints: [] } }]`]);
+  clusters: [{ name: c, load_assignment: { cluster_name: c, endpoints: [] } }]`,
+    ]);
     assertEquals(r.code, 1);
     assertMatch(r.stderr, /listener "busy_one": cannot bind 127\.0\.0\.1:\d+/);
   } finally {

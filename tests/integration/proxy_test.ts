@@ -56,23 +56,32 @@ Deno.test("proxy forwards a GET with Envoy's forwarding headers and strips hop-b
   }
 });
 
-Deno.test("proxy keeps an external x-request-id when not at the edge and appends to x-forwarded-for", itOpts, async () => {
-  const up = await startUpstream();
-  const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
-    clusters: staticCluster("up", [up.port]),
-  }));
-  try {
-    const r = await curl(`http://127.0.0.1:${f.port()}/`, ["-H", "X-Request-Id: abc", "-H", "X-Forwarded-For: 10.0.0.1"]);
-    assertEquals(r.status, 200);
-    assertEquals(up.requests[0]!.headers.get("x-request-id"), "abc");
-    // Not at the edge (use_remote_address false): XFF passes through untouched.
-    assertEquals(up.requests[0]!.headers.get("x-forwarded-for"), "10.0.0.1");
-  } finally {
-    await f.stop();
-    await up.close();
-  }
-});
+Deno.test(
+  "proxy keeps an external x-request-id when not at the edge and appends to x-forwarded-for",
+  itOpts,
+  async () => {
+    const up = await startUpstream();
+    const f = await startFerry(hcmBootstrap({
+      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      clusters: staticCluster("up", [up.port]),
+    }));
+    try {
+      const r = await curl(`http://127.0.0.1:${f.port()}/`, [
+        "-H",
+        "X-Request-Id: abc",
+        "-H",
+        "X-Forwarded-For: 10.0.0.1",
+      ]);
+      assertEquals(r.status, 200);
+      assertEquals(up.requests[0]!.headers.get("x-request-id"), "abc");
+      // Not at the edge (use_remote_address false): XFF passes through untouched.
+      assertEquals(up.requests[0]!.headers.get("x-forwarded-for"), "10.0.0.1");
+    } finally {
+      await f.stop();
+      await up.close();
+    }
+  },
+);
 
 Deno.test("proxy streams chunked uploads and chunked responses with trailers", itOpts, async () => {
   const up = await startUpstream((req) => {
@@ -140,7 +149,9 @@ Deno.test("proxy answers Expect: 100-continue and forwards the body", itOpts, as
   }));
   try {
     const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
-    await c.write(new TextEncoder().encode("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+    await c.write(
+      new TextEncoder().encode("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"),
+    );
     const interim = await readAll(c, 300);
     assertMatch(interim, /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
     await c.write(new TextEncoder().encode("hello"));
@@ -178,36 +189,40 @@ Deno.test("proxy supports HTTP/1.0 when accept_http_10 is set, and answers 426 o
   }
 });
 
-Deno.test("proxy re-sends a request when a pooled keep-alive connection was closed by the upstream", itOpts, async () => {
-  // An upstream that answers one request per connection but claims keep-alive, then closes: the classic race.
-  let served = 0;
-  const raw = startRawServer(async (c) => {
-    const buf = new Uint8Array(4096);
-    const n = await c.read(buf);
-    if (n === null) return c.close();
-    served++;
-    await c.write(new TextEncoder().encode(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
-    // Close a little later, after Ferry has put the connection back into its pool.
-    await new Promise((r) => setTimeout(r, 30));
-    c.close();
-  });
-  const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
-    clusters: staticCluster("up", [raw.port]),
-  }));
-  try {
-    for (let i = 0; i < 6; i++) {
-      const r = await curl(`http://127.0.0.1:${f.port()}/${i}`);
-      assertEquals(r.status, 200, `request ${i}: ${r.body}`);
-      await new Promise((r) => setTimeout(r, i % 2 ? 40 : 5));
+Deno.test(
+  "proxy re-sends a request when a pooled keep-alive connection was closed by the upstream",
+  itOpts,
+  async () => {
+    // An upstream that answers one request per connection but claims keep-alive, then closes: the classic race.
+    let served = 0;
+    const raw = startRawServer(async (c) => {
+      const buf = new Uint8Array(4096);
+      const n = await c.read(buf);
+      if (n === null) return c.close();
+      served++;
+      await c.write(new TextEncoder().encode(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`));
+      // Close a little later, after Ferry has put the connection back into its pool.
+      await new Promise((r) => setTimeout(r, 30));
+      c.close();
+    });
+    const f = await startFerry(hcmBootstrap({
+      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      clusters: staticCluster("up", [raw.port]),
+    }));
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await curl(`http://127.0.0.1:${f.port()}/${i}`);
+        assertEquals(r.status, 200, `request ${i}: ${r.body}`);
+        await new Promise((r) => setTimeout(r, i % 2 ? 40 : 5));
+      }
+      assertEquals(served, 6);
+      assertEquals(await stat(f, "cluster.up.upstream_rq_5xx") ?? 0, 0);
+    } finally {
+      await f.stop();
+      raw.close();
     }
-    assertEquals(served, 6);
-    assertEquals(await stat(f, "cluster.up.upstream_rq_5xx") ?? 0, 0);
-  } finally {
-    await f.stop();
-    raw.close();
-  }
-});
+  },
+);
 
 Deno.test("proxy answers 503 with UF when the upstream refuses connections", itOpts, async () => {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -234,7 +249,8 @@ Deno.test("proxy times out a hung upstream with 504 after the route timeout", it
     c.close();
   });
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up, timeout: 0.2s }`,
+    routes:
+      `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up, timeout: 0.2s }`,
     clusters: staticCluster("up", [raw.port]),
   }));
   try {
@@ -380,7 +396,8 @@ Deno.test("proxy refuses upgrades that the connection manager does not enable", 
 
 Deno.test("proxy answers 404 with NR for an unrouted path and keeps the connection", itOpts, async () => {
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: only\n  domains: ["only.example"]\n  routes:\n  - match: { prefix: "/" }\n    direct_response: { status: 200 }`,
+    routes:
+      `- name: only\n  domains: ["only.example"]\n  routes:\n  - match: { prefix: "/" }\n    direct_response: { status: 200 }`,
   }));
   try {
     const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
@@ -406,6 +423,33 @@ Deno.test("proxy keeps connections to the upstream alive across requests", itOpt
     for (let i = 0; i < 10; i++) assertEquals((await curl(`http://127.0.0.1:${f.port()}/${i}`)).status, 200);
     assertEquals(await stat(f, "cluster.up.upstream_cx_total"), 1);
     assertNotEquals(await stat(f, "cluster.up.upstream_rq_total"), 0);
+  } finally {
+    await f.stop();
+    await up.close();
+  }
+});
+
+Deno.test("proxy closes the downstream connection after a response when keep-alive ends", itOpts, async () => {
+  const up = await startUpstream();
+  const f = await startFerry(hcmBootstrap({
+    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    clusters: staticCluster("up", [up.port]),
+    hcmExtra: "http_protocol_options: { accept_http_10: true }",
+  }));
+  try {
+    for (
+      const req of ["GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "GET /b HTTP/1.0\r\nHost: x\r\n\r\n"]
+    ) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
+      await c.write(new TextEncoder().encode(req));
+      const t0 = performance.now();
+      // readAll returns at EOF; a connection left open would only return after the 2 s idle wait.
+      const out = await readAll(c, 2000);
+      c.close();
+      assertMatch(out, /^HTTP\/1\.1 200 OK/);
+      assertMatch(out, /connection: close/i);
+      assert(performance.now() - t0 < 1500, `connection not closed after ${JSON.stringify(req.split("\r\n")[0])}`);
+    }
   } finally {
     await f.stop();
     await up.close();

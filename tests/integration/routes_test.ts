@@ -32,9 +32,12 @@ async function withRoutes(
 
 const get = (f: TestFerry, path: string, ...args: string[]) => curl(`http://127.0.0.1:${f.port()}${path}`, args);
 
-Deno.test("routes: virtual hosts by exact, suffix wildcard, prefix wildcard and catch-all domains", itOpts, async () => {
-  await withRoutes(
-    `
+Deno.test(
+  "routes: virtual hosts by exact, suffix wildcard, prefix wildcard and catch-all domains",
+  itOpts,
+  async () => {
+    await withRoutes(
+      `
 - name: exact
   domains: ["api.example.com", "api.example.com:8443"]
   routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: exact } } }]
@@ -47,20 +50,24 @@ Deno.test("routes: virtual hosts by exact, suffix wildcard, prefix wildcard and 
 - name: any
   domains: ["*"]
   routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: any } } }]`,
-    async (f) => {
-      assertEquals((await get(f, "/", "-H", "Host: api.example.com")).body, "exact");
-      assertEquals((await get(f, "/", "-H", "Host: API.Example.com:8443")).body, "exact");
-      assertEquals((await get(f, "/", "-H", "Host: api.example.com:9999")).body, "exact");
-      assertEquals((await get(f, "/", "-H", "Host: www.example.com")).body, "suffix");
-      assertEquals((await get(f, "/", "-H", "Host: foo.bar")).body, "prefix");
-      assertEquals((await get(f, "/", "-H", "Host: other")).body, "any");
-    },
-  );
-});
+      async (f) => {
+        assertEquals((await get(f, "/", "-H", "Host: api.example.com")).body, "exact");
+        assertEquals((await get(f, "/", "-H", "Host: API.Example.com:8443")).body, "exact");
+        assertEquals((await get(f, "/", "-H", "Host: api.example.com:9999")).body, "exact");
+        assertEquals((await get(f, "/", "-H", "Host: www.example.com")).body, "suffix");
+        assertEquals((await get(f, "/", "-H", "Host: foo.bar")).body, "prefix");
+        assertEquals((await get(f, "/", "-H", "Host: other")).body, "any");
+      },
+    );
+  },
+);
 
-Deno.test("routes: prefix, path, regex, path_separated_prefix, case_sensitive, headers and query matchers", itOpts, async () => {
-  await withRoutes(
-    `
+Deno.test(
+  "routes: prefix, path, regex, path_separated_prefix, case_sensitive, headers and query matchers",
+  itOpts,
+  async () => {
+    await withRoutes(
+      `
 - name: all
   domains: ["*"]
   routes:
@@ -84,28 +91,32 @@ Deno.test("routes: prefix, path, regex, path_separated_prefix, case_sensitive, h
     direct_response: { status: 200, body: { inline_string: query } }
   - match: { prefix: "/" }
     direct_response: { status: 200, body: { inline_string: fallback } }`,
-    async (f) => {
-      assertEquals((await get(f, "/exact")).body, "path");
-      assertEquals((await get(f, "/exact?x=1")).body, "path");
-      assertEquals((await get(f, "/exact/more")).body, "fallback");
-      assertEquals((await get(f, "/re/123")).body, "regex");
-      assertEquals((await get(f, "/re/12a")).body, "fallback");
-      assertEquals((await get(f, "/sep")).body, "sep");
-      assertEquals((await get(f, "/sep/x")).body, "sep");
-      assertEquals((await get(f, "/separate")).body, "fallback");
-      assertEquals((await get(f, "/case/x")).body, "case");
-      assertEquals((await get(f, "/h", "-H", "x-env: prod")).body, "header");
-      assertEquals((await get(f, "/h", "-H", "x-env: prod", "-H", "x-debug: 1")).body, "fallback");
-      assertEquals((await get(f, "/h", "-H", "x-env: dev")).body, "fallback");
-      assertEquals((await get(f, "/q?v=2.1")).body, "query");
-      assertEquals((await get(f, "/q?v=1")).body, "fallback");
-    },
-  );
-});
+      async (f) => {
+        assertEquals((await get(f, "/exact")).body, "path");
+        assertEquals((await get(f, "/exact?x=1")).body, "path");
+        assertEquals((await get(f, "/exact/more")).body, "fallback");
+        assertEquals((await get(f, "/re/123")).body, "regex");
+        assertEquals((await get(f, "/re/12a")).body, "fallback");
+        assertEquals((await get(f, "/sep")).body, "sep");
+        assertEquals((await get(f, "/sep/x")).body, "sep");
+        assertEquals((await get(f, "/separate")).body, "fallback");
+        assertEquals((await get(f, "/case/x")).body, "case");
+        assertEquals((await get(f, "/h", "-H", "x-env: prod")).body, "header");
+        assertEquals((await get(f, "/h", "-H", "x-env: prod", "-H", "x-debug: 1")).body, "fallback");
+        assertEquals((await get(f, "/h", "-H", "x-env: dev")).body, "fallback");
+        assertEquals((await get(f, "/q?v=2.1")).body, "query");
+        assertEquals((await get(f, "/q?v=1")).body, "fallback");
+      },
+    );
+  },
+);
 
-Deno.test("routes: cluster, weighted_clusters, cluster_header and rewrites reach the right upstream", itOpts, async () => {
-  await withRoutes(
-    `
+Deno.test(
+  "routes: cluster, weighted_clusters, cluster_header and rewrites reach the right upstream",
+  itOpts,
+  async () => {
+    await withRoutes(
+      `
 - name: all
   domains: ["*"]
   routes:
@@ -125,20 +136,21 @@ Deno.test("routes: cluster, weighted_clusters, cluster_header and rewrites reach
     route: { cluster: a, host_rewrite_literal: rewritten.example }
   - match: { prefix: "/" }
     route: { cluster: a }`,
-    async (f) => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 30; i++) seen.add((await get(f, "/w")).headers["x-upstream"]!);
-      assertEquals([...seen].sort(), ["a", "b"]);
-      assertEquals((await get(f, "/ch", "-H", "x-cluster: b")).headers["x-upstream"], "b");
-      assertEquals((await get(f, "/ch", "-H", "x-cluster: nope")).status, 503);
-      assertEquals((await get(f, "/old/thing?k=v")).body, "a GET /new/thing?k=v");
-      assertEquals((await get(f, "/rx/abc/42")).body, "b GET /42/abc");
-      assertEquals((await get(f, "/lit")).headers["x-host-seen"], "rewritten.example");
-      const plain = await get(f, "/plain", "-H", "Host: keep.example");
-      assertEquals(plain.headers["x-host-seen"], "keep.example");
-    },
-  );
-});
+      async (f) => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 30; i++) seen.add((await get(f, "/w")).headers["x-upstream"]!);
+        assertEquals([...seen].sort(), ["a", "b"]);
+        assertEquals((await get(f, "/ch", "-H", "x-cluster: b")).headers["x-upstream"], "b");
+        assertEquals((await get(f, "/ch", "-H", "x-cluster: nope")).status, 503);
+        assertEquals((await get(f, "/old/thing?k=v")).body, "a GET /new/thing?k=v");
+        assertEquals((await get(f, "/rx/abc/42")).body, "b GET /42/abc");
+        assertEquals((await get(f, "/lit")).headers["x-host-seen"], "rewritten.example");
+        const plain = await get(f, "/plain", "-H", "Host: keep.example");
+        assertEquals(plain.headers["x-host-seen"], "keep.example");
+      },
+    );
+  },
+);
 
 Deno.test("routes: direct_response, redirect and header mutations at three levels", itOpts, async () => {
   const routes = `
