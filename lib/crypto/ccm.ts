@@ -51,6 +51,7 @@ export class Sm4Ccm {
   readonly #w = new Int32Array(4);
   readonly #w8 = new Int32Array(8);
   readonly #block = new Uint8Array(BLOCK_SIZE);
+  readonly #tagBuf = new Uint8Array(16);
 
   /** Expands `key` (16 bytes) and fixes the tag length. */
   constructor(key: Uint8Array, options: Sm4CcmOptions = {}) {
@@ -114,14 +115,14 @@ export class Sm4Ccm {
     checkNonce(nonce, n);
     if (out.length < n) throw new RangeError(`sm4-ccm: output too small: need ${n} bytes, have ${out.length}`);
     const src = overlapsShifted(sealed, out) ? sealed.slice() : sealed;
-    const received = src.slice(n, n + t);
     const mac = this.#w;
     this.#macHeader(nonce, n, aad, mac);
+    // Decryption writes only out[0, n): the received tag at src[n, n + t) survives even in place.
     this.#ctr(nonce, src, out, n, mac, false);
-    const tag = new Uint8Array(t);
+    const tag = this.#tagBuf;
     this.#tag(nonce, mac, tag, 0);
     let diff = 0;
-    for (let i = 0; i < t; i++) diff |= tag[i]! ^ received[i]!;
+    for (let i = 0; i < t; i++) diff |= tag[i]! ^ src[n + i]!;
     if (diff !== 0) {
       out.fill(0, 0, n);
       return -1;
@@ -226,7 +227,7 @@ export class Sm4Ccm {
 
   /** Writes MSB_t(MAC) ^ MSB_t(E(counter 0)) to `out` at `at`. */
   #tag(nonce: Uint8Array, mac: Int32Array, out: Uint8Array, at: number): void {
-    const b = this.#block, s = new Int32Array(4);
+    const b = this.#block, s = this.#w8;
     counterBlock(b, nonce);
     sm4Block(this.#rk, rd(b, 0), rd(b, 4), rd(b, 8), rd(b, 12), s);
     for (let j = 0; j < 4; j++) wr(b, 4 * j, mac[j]! ^ s[j]!);

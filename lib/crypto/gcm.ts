@@ -72,6 +72,9 @@ export class Sm4Gcm {
   readonly #mul: typeof ghashMul;
   readonly #w = new Int32Array(4);
   readonly #ks = new Int32Array(16);
+  // Per-call scratch, so that a record allocates nothing beyond what the caller asks for.
+  readonly #tagBuf = new Uint8Array(GCM_TAG_LENGTH);
+  readonly #pad = new Uint8Array(BLOCK_SIZE);
   // J0 of the call in progress, as words.
   #j0 = 0;
   #j1 = 0;
@@ -150,7 +153,7 @@ export class Sm4Gcm {
     let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
     t0 = rd(src, n), t1 = rd(src, n + 4), t2 = rd(src, n + 8), t3 = rd(src, n + 12);
     this.#ctr(src, out, n, g, false);
-    const tag = new Uint8Array(GCM_TAG_LENGTH);
+    const tag = this.#tagBuf;
     this.#finish(aad.length, n, g, tag, 0);
     const diff = (rd(tag, 0) ^ t0) | (rd(tag, 4) ^ t1) | (rd(tag, 8) ^ t2) | (rd(tag, 12) ^ t3);
     if (diff !== 0) {
@@ -193,7 +196,8 @@ export class Sm4Gcm {
       mul(tab, g[0]! ^ rd(data, i), g[1]! ^ rd(data, i + 4), g[2]! ^ rd(data, i + 8), g[3]! ^ rd(data, i + 12), g);
     }
     if (i < n) {
-      const last = new Uint8Array(BLOCK_SIZE);
+      const last = this.#pad;
+      last.fill(0);
       last.set(data.subarray(i));
       mul(tab, g[0]! ^ rd(last, 0), g[1]! ^ rd(last, 4), g[2]! ^ rd(last, 8), g[3]! ^ rd(last, 12), g);
     }
@@ -251,14 +255,15 @@ export class Sm4Gcm {
       if (m >= 16) a0 = rd(src, i), a1 = rd(src, i + 4), a2 = rd(src, i + 8), a3 = rd(src, i + 12);
       else {
         // Final partial block: zero-pad the input; GHASH sees the ciphertext zero-padded too.
-        const pad = new Uint8Array(BLOCK_SIZE);
+        const pad = this.#pad;
+        pad.fill(0);
         pad.set(src.subarray(i, n));
         a0 = rd(pad, 0), a1 = rd(pad, 4), a2 = rd(pad, 8), a3 = rd(pad, 12);
       }
       let b0 = a0 ^ ks[0]!, b1 = a1 ^ ks[1]!, b2 = a2 ^ ks[2]!, b3 = a3 ^ ks[3]!;
       if (m >= 16) wr(dst, i, b0), wr(dst, i + 4, b1), wr(dst, i + 8, b2), wr(dst, i + 12, b3);
       else {
-        const pad = new Uint8Array(BLOCK_SIZE);
+        const pad = this.#pad;
         wr(pad, 0, b0), wr(pad, 4, b1), wr(pad, 8, b2), wr(pad, 12, b3);
         pad.fill(0, m);
         dst.set(pad.subarray(0, m), i);
@@ -281,7 +286,7 @@ export class Sm4Gcm {
       g[3]! ^ (c >>> 0),
       g,
     );
-    const ej = new Int32Array(4);
+    const ej = this.#ks;
     sm4Block(this.#rk, this.#j0, this.#j1, this.#j2, this.#j3, ej);
     wr(out, at, g[0]! ^ ej[0]!);
     wr(out, at + 4, g[1]! ^ ej[1]!);

@@ -14,7 +14,7 @@
  */
 
 import { expandKey, overlapsShifted, T0, T1, T2, T3 } from "../_sm4_core.ts";
-import type { Sm4CcmOptions } from "../ccm.ts";
+import { Sm4Ccm, type Sm4CcmOptions } from "../ccm.ts";
 import {
   CCM_IO_BASE,
   CCM_KS_BASE,
@@ -29,6 +29,18 @@ import {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Default for {@link Sm4CcmWasmOptions.minWasmBytes}: the TypeScript path wins below it, measured 1.8 against
+ * 2.4 µs for 64 bytes, 3.5 against 4.0 µs for 256, even at 512, and 12.7 against 11.0 µs for 1024.
+ */
+const MIN_WASM_BYTES = 512;
+
+/** Options for {@link Sm4CcmWasm}. */
+export interface Sm4CcmWasmOptions extends Sm4CcmOptions {
+  /** Records with fewer plaintext bytes use the TypeScript {@link Sm4Ccm} (default 512; 0 = never). */
+  readonly minWasmBytes?: number;
+}
+
 interface Kernel {
   ccm(ptr: number, blocks: number, sealing: number): void;
   cbcmac(ptr: number, blocks: number): void;
@@ -37,7 +49,8 @@ interface Kernel {
 
 /**
  * SM4 in CCM mode on a WebAssembly kernel, for one key and tag length. Each instance owns one WebAssembly
- * instance with 64 KiB of memory. Same contract as {@link Sm4Ccm}: nonces of 7 to 13 bytes, even tag lengths
+ * instance with 64 KiB of memory; records under `minWasmBytes` (512) go to an {@link Sm4Ccm} for the same key,
+ * built on first use. Same contract as {@link Sm4Ccm}: nonces of 7 to 13 bytes, even tag lengths
  * 4..16 (default 16); parameter errors throw a `RangeError`; failed authentication makes `open` return `null`
  * and `openInto` return -1 after wiping what it wrote.
  */
@@ -46,15 +59,20 @@ export class Sm4CcmWasm {
   readonly #mem: Uint8Array;
   readonly #dv: DataView;
   readonly #tagLength: number;
+  readonly #minWasm: number;
+  readonly #key: Uint8Array;
+  #fallback: Sm4Ccm | undefined;
 
   /** Expands `key` (16 bytes) into a new WebAssembly instance and fixes the tag length. */
-  constructor(key: Uint8Array, options: Sm4CcmOptions = {}) {
+  constructor(key: Uint8Array, options: Sm4CcmWasmOptions = {}) {
     const t = options.tagLength ?? 16;
     if (!Number.isInteger(t) || t < 4 || t > 16 || t % 2 !== 0) {
       throw new RangeError(`sm4-ccm: tag length must be an even number from 4 to 16, got ${t}`);
     }
     const rk = expandKey(key, false);
     this.#tagLength = t;
+    this.#minWasm = checkMinWasm(options.minWasmBytes ?? MIN_WASM_BYTES);
+    this.#key = key.slice();
     const inst = new WebAssembly.Instance(sm4CcmModule());
     const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
@@ -78,6 +96,7 @@ export class Sm4CcmWasm {
 
   /** Like `seal`, into `out` (which may be `plaintext`'s own buffer at the same offset); returns bytes written. */
   sealInto(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
+    if (plaintext.length < this.#minWasm) return this.#slow().sealInto(nonce, plaintext, aad, out);
     const n = plaintext.length, t = this.#tagLength;
     checkNonce(nonce, n);
     if (out.length < n + t) throw new RangeError(`sm4-ccm: output too small: need ${n + t} bytes, have ${out.length}`);
@@ -101,6 +120,7 @@ export class Sm4CcmWasm {
   /** Like `open`, into `out` (which may be `sealed` itself); returns the plaintext length or -1. */
   openInto(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
     const t = this.#tagLength;
+    if (sealed.length < this.#minWasm + t) return this.#slow().openInto(nonce, sealed, aad, out);
     if (sealed.length < t) {
       checkNonce(nonce, 0);
       return -1;
@@ -120,6 +140,11 @@ export class Sm4CcmWasm {
       return -1;
     }
     return n;
+  }
+
+  #slow(): Sm4Ccm {
+    this.#fallback ??= new Sm4Ccm(this.#key, { tagLength: this.#tagLength });
+    return this.#fallback;
   }
 
   /** MACs B0 and the encoded AAD, and sets the counter to 1. */
@@ -186,6 +211,11 @@ export class Sm4CcmWasm {
     for (let i = 0; i < 16; i++) mem[CCM_IO_BASE + i] = mem[CCM_IO_BASE + i]! ^ mem[CCM_MAC_BASE + i]!;
     mem.fill(0, CCM_MAC_BASE, CCM_MAC_BASE + 16);
   }
+}
+
+function checkMinWasm(n: number): number {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`sm4-ccm: minWasmBytes must be a non-negative integer`);
+  return n;
 }
 
 function checkNonce(nonce: Uint8Array, n: number): void {

@@ -13,7 +13,7 @@ const PT = hex(
 );
 
 Deno.test("Sm4CcmWasm matches the RFC 8998 SM4-CCM test vector", () => {
-  const ccm = new Sm4CcmWasm(KEY);
+  const ccm = new Sm4CcmWasm(KEY, { minWasmBytes: 0 });
   const sealed = ccm.seal(IV, PT, AAD);
   assertEquals(
     toHex(sealed),
@@ -31,7 +31,7 @@ Deno.test("Sm4CcmWasm equals Sm4Ccm across sizes, nonce and tag lengths, AAD len
       if (nl === 13 && n > 65535) continue;
       for (const aadLen of n === 100 ? [0, 5, 13, 40, 0xff00, 70000] : [0, 13]) {
         const key = seeded(16, s++), iv = seeded(nl, s++), aad = seeded(aadLen, s++), data = seeded(n, s++);
-        const w = new Sm4CcmWasm(key, { tagLength: t }), js = new Sm4Ccm(key, { tagLength: t });
+        const w = new Sm4CcmWasm(key, { tagLength: t, minWasmBytes: 0 }), js = new Sm4Ccm(key, { tagLength: t });
         const sealed = w.seal(iv, data, aad);
         const what = `nonce ${nl} tag ${t} size ${n} aad ${aadLen}`;
         assertEquals(toHex(sealed), toHex(js.seal(iv, data, aad)), what);
@@ -42,7 +42,7 @@ Deno.test("Sm4CcmWasm equals Sm4Ccm across sizes, nonce and tag lengths, AAD len
 });
 
 Deno.test("Sm4CcmWasm seals and opens in place", () => {
-  const ccm = new Sm4CcmWasm(seeded(16, 1));
+  const ccm = new Sm4CcmWasm(seeded(16, 1), { minWasmBytes: 0 });
   const iv = seeded(12, 2), aad = seeded(5, 3), data = seeded(16384, 4);
   const want = ccm.seal(iv, data, aad);
   const buf = new Uint8Array(16384 + 16);
@@ -54,7 +54,7 @@ Deno.test("Sm4CcmWasm seals and opens in place", () => {
 });
 
 Deno.test("Sm4CcmWasm open refuses tampering and truncation; bad parameters throw", () => {
-  const ccm = new Sm4CcmWasm(KEY);
+  const ccm = new Sm4CcmWasm(KEY, { minWasmBytes: 0 });
   const sealed = ccm.seal(IV, PT, AAD);
   for (const at of [0, PT.length - 1, PT.length, sealed.length - 1]) {
     const bad = sealed.slice();
@@ -73,4 +73,18 @@ Deno.test("Sm4CcmWasm open refuses tampering and truncation; bad parameters thro
   assertThrows(() => ccm.seal(new Uint8Array(6), PT), /sm4-ccm: nonce must be 7 to 13 bytes/);
   assertThrows(() => ccm.seal(new Uint8Array(13), new Uint8Array(65536)), /too long/);
   assertThrows(() => ccm.sealInto(IV, PT, AAD, new Uint8Array(10)), /sm4-ccm: output too small/);
+});
+
+Deno.test("Sm4CcmWasm sends small records to the TypeScript path with the same results", () => {
+  const key = seeded(16, 9), iv = seeded(12, 8), aad = seeded(5, 7);
+  const small = new Sm4CcmWasm(key, { tagLength: 8 }),
+    wasmOnly = new Sm4CcmWasm(key, { tagLength: 8, minWasmBytes: 0 });
+  for (const n of [0, 1, 100, 511, 512, 513, 1000]) {
+    const data = seeded(n, n);
+    const sealed = small.seal(iv, data, aad);
+    assertEquals(toHex(sealed), toHex(wasmOnly.seal(iv, data, aad)), `size ${n}`);
+    assertEquals(toHex(wasmOnly.open(iv, sealed, aad)!), toHex(data));
+    assertEquals(toHex(small.open(iv, sealed, aad)!), toHex(data));
+  }
+  assertThrows(() => new Sm4CcmWasm(key, { minWasmBytes: -1 }), /minWasmBytes must be a non-negative integer/);
 });

@@ -31,6 +31,18 @@ import {
 const EMPTY = new Uint8Array(0);
 const MAX_PLAINTEXT = 2 ** 36 - 32;
 
+/**
+ * Default for {@link Sm4GcmWasmOptions.minWasmBytes}: the TypeScript path wins below it (no copies in and out),
+ * measured 0.74 against 1.04 µs for 16 bytes, 2.5 against 2.8 µs for 256, and 4.6 against 4.2 µs for 512.
+ */
+const MIN_WASM_BYTES = 384;
+
+/** Options for {@link Sm4GcmWasm}. */
+export interface Sm4GcmWasmOptions {
+  /** Records with fewer plaintext bytes use the TypeScript {@link Sm4Gcm} (default 384; 0 = never). */
+  readonly minWasmBytes?: number;
+}
+
 interface Kernel {
   gcm(ptr: number, blocks: number, sealing: number): void;
   ghash(ptr: number, blocks: number): void;
@@ -43,23 +55,27 @@ interface Kernel {
  * and copied out in chunks of up to 56 KiB.
  *
  * Same contract as {@link Sm4Gcm}: parameter errors throw a `RangeError`; failed authentication makes `open`
- * return `null` and `openInto` return -1 after wiping what it wrote. Nonces other than 12 bytes are delegated
- * to an {@link Sm4Gcm} for the same key.
+ * return `null` and `openInto` return -1 after wiping what it wrote. Records under `minWasmBytes` (384) and nonces
+ * other than 12 bytes are delegated to an {@link Sm4Gcm} for the same key (5 KiB more, built on first use).
  */
 export class Sm4GcmWasm {
   readonly #k: Kernel;
   readonly #mem: Uint8Array;
+  readonly #dv: DataView;
   readonly #key: Uint8Array;
+  readonly #minWasm: number;
   #fallback: Sm4Gcm | undefined;
 
   /** Expands `key` (16 bytes) into a new WebAssembly instance. */
-  constructor(key: Uint8Array) {
+  constructor(key: Uint8Array, options: Sm4GcmWasmOptions = {}) {
     const rk = expandKey(key, false);
+    this.#minWasm = checkMinWasm(options.minWasmBytes ?? MIN_WASM_BYTES);
     this.#key = key.slice();
     const inst = new WebAssembly.Instance(sm4GcmModule());
     const mem = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
     this.#mem = new Uint8Array(mem);
+    this.#dv = new DataView(mem);
     storeTTables(mem, [T0, T1, T2, T3]);
     storeBigEndian(mem, RK_BASE, rk);
     const h = new Int32Array(4);
@@ -81,7 +97,7 @@ export class Sm4GcmWasm {
 
   /** Like `seal`, into `out` (which may be `plaintext`'s own buffer at the same offset); returns bytes written. */
   sealInto(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
-    if (nonce instanceof Uint8Array && nonce.length !== GCM_NONCE_LENGTH && nonce.length > 0) {
+    if (plaintext.length < this.#minWasm || (nonce instanceof Uint8Array && nonce.length !== GCM_NONCE_LENGTH)) {
       return this.#slow().sealInto(nonce, plaintext, aad, out);
     }
     checkNonce(nonce);
@@ -109,7 +125,10 @@ export class Sm4GcmWasm {
 
   /** Like `open`, into `out` (which may be `sealed` itself); returns the plaintext length or -1. */
   openInto(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
-    if (nonce instanceof Uint8Array && nonce.length !== GCM_NONCE_LENGTH && nonce.length > 0) {
+    if (
+      sealed.length < this.#minWasm + GCM_TAG_LENGTH ||
+      (nonce instanceof Uint8Array && nonce.length !== GCM_NONCE_LENGTH)
+    ) {
       return this.#slow().openInto(nonce, sealed, aad, out);
     }
     checkNonce(nonce);
@@ -139,7 +158,7 @@ export class Sm4GcmWasm {
   #start(nonce: Uint8Array, aad: Uint8Array): void {
     const mem = this.#mem, k = this.#k;
     mem.set(nonce, CTR_BASE);
-    new DataView(mem.buffer).setInt32(CTR_BASE + 12, 2, true);
+    this.#dv.setInt32(CTR_BASE + 12, 2, true);
     mem.fill(0, Y_BASE, Y_BASE + 16);
     for (let i = 0; i < aad.length; i += IO_SIZE) {
       const m = Math.min(IO_SIZE, aad.length - i), blocks = (m + 15) >>> 4;
@@ -159,7 +178,7 @@ export class Sm4GcmWasm {
       if (full > 0) k.gcm(IO_BASE, full, sealing);
       if (tail > 0) {
         const at = IO_BASE + 16 * full, ks = IO_BASE + IO_SIZE;
-        const dv = new DataView(mem.buffer);
+        const dv = this.#dv;
         const c3 = dv.getInt32(CTR_BASE + 12, true);
         mem.copyWithin(ks, CTR_BASE, CTR_BASE + 12);
         dv.setInt32(ks + 12, c3, false);
@@ -182,7 +201,7 @@ export class Sm4GcmWasm {
 
   /** Hashes the length block and leaves the tag in the first 16 bytes of the I/O area. */
   #finish(nonce: Uint8Array, aadLen: number, n: number): void {
-    const mem = this.#mem, k = this.#k, dv = new DataView(mem.buffer);
+    const mem = this.#mem, k = this.#k, dv = this.#dv;
     const a = aadLen * 8, c = n * 8;
     dv.setUint32(IO_BASE, Math.floor(a / 0x100000000), false);
     dv.setUint32(IO_BASE + 4, a >>> 0, false);
@@ -194,6 +213,11 @@ export class Sm4GcmWasm {
     k.block(IO_BASE);
     for (let i = 0; i < 16; i++) mem[IO_BASE + i] = mem[IO_BASE + i]! ^ mem[Y_BASE + i]!;
   }
+}
+
+function checkMinWasm(n: number): number {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`sm4-gcm: minWasmBytes must be a non-negative integer`);
+  return n;
 }
 
 function checkNonce(nonce: Uint8Array): void {

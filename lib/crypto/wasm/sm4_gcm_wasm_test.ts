@@ -14,7 +14,7 @@ const PT = hex(
 );
 
 Deno.test("Sm4GcmWasm matches the RFC 8998 SM4-GCM test vector", () => {
-  const gcm = new Sm4GcmWasm(KEY);
+  const gcm = new Sm4GcmWasm(KEY, { minWasmBytes: 0 });
   const sealed = gcm.seal(IV, PT, AAD);
   assertEquals(
     toHex(sealed),
@@ -30,7 +30,7 @@ Deno.test("Sm4GcmWasm equals Sm4Gcm across sizes, AAD lengths and I/O chunk boun
     for (const aadLen of [0, 5, 13, 16, 40]) {
       const key = seeded(16, 5000 + i), iv = seeded(12, 5100 + i), aad = seeded(aadLen, 5200 + i);
       const data = seeded(n, 5300 + i);
-      const w = new Sm4GcmWasm(key), js = new Sm4Gcm(key);
+      const w = new Sm4GcmWasm(key, { minWasmBytes: 0 }), js = new Sm4Gcm(key);
       const sealed = w.seal(iv, data, aad);
       assertEquals(toHex(sealed), toHex(js.seal(iv, data, aad)), `size ${n} aad ${aadLen}`);
       assertEquals(toHex(w.open(iv, sealed, aad)!), toHex(data), `size ${n} aad ${aadLen}`);
@@ -42,12 +42,16 @@ Deno.test("Sm4GcmWasm matches sm-crypto-v2 and delegates other nonce lengths", (
   for (const nl of [12, 8, 16]) {
     const key = seeded(16, nl), iv = seeded(nl, 2 * nl), aad = seeded(9, 3), data = seeded(333, 4);
     const ref = smV2.encrypt(data, key, { mode: "gcm", iv, associatedData: aad, outputTag: true, output: "array" });
-    assertEquals(toHex(new Sm4GcmWasm(key).seal(iv, data, aad)), toHex(ref.output) + toHex(ref.tag!), `nonce ${nl}`);
+    assertEquals(
+      toHex(new Sm4GcmWasm(key, { minWasmBytes: 0 }).seal(iv, data, aad)),
+      toHex(ref.output) + toHex(ref.tag!),
+      `nonce ${nl}`,
+    );
   }
 });
 
 Deno.test("Sm4GcmWasm seals and opens in place", () => {
-  const gcm = new Sm4GcmWasm(seeded(16, 1));
+  const gcm = new Sm4GcmWasm(seeded(16, 1), { minWasmBytes: 0 });
   const iv = seeded(12, 2), aad = seeded(5, 3), data = seeded(16384, 4);
   const want = gcm.seal(iv, data, aad);
   const buf = new Uint8Array(16384 + 16);
@@ -59,7 +63,7 @@ Deno.test("Sm4GcmWasm seals and opens in place", () => {
 });
 
 Deno.test("Sm4GcmWasm open refuses tampering and truncation; bad parameters throw", () => {
-  const gcm = new Sm4GcmWasm(KEY);
+  const gcm = new Sm4GcmWasm(KEY, { minWasmBytes: 0 });
   const sealed = gcm.seal(IV, PT, AAD);
   for (const at of [0, PT.length - 1, PT.length, sealed.length - 1]) {
     const bad = sealed.slice();
@@ -76,4 +80,17 @@ Deno.test("Sm4GcmWasm open refuses tampering and truncation; bad parameters thro
   assertThrows(() => new Sm4GcmWasm(new Uint8Array(15)), /sm4: key must be 16 bytes/);
   assertThrows(() => gcm.seal(new Uint8Array(0), PT), /sm4-gcm: nonce/);
   assertThrows(() => gcm.sealInto(IV, PT, AAD, new Uint8Array(10)), /sm4-gcm: output too small/);
+});
+
+Deno.test("Sm4GcmWasm sends small records to the TypeScript path with the same results", () => {
+  const key = seeded(16, 9), iv = seeded(12, 8), aad = seeded(5, 7);
+  const small = new Sm4GcmWasm(key), wasmOnly = new Sm4GcmWasm(key, { minWasmBytes: 0 });
+  for (const n of [0, 1, 100, 383, 384, 385, 1000]) {
+    const data = seeded(n, n);
+    const sealed = small.seal(iv, data, aad);
+    assertEquals(toHex(sealed), toHex(wasmOnly.seal(iv, data, aad)), `size ${n}`);
+    assertEquals(toHex(wasmOnly.open(iv, sealed, aad)!), toHex(data));
+    assertEquals(toHex(small.open(iv, sealed, aad)!), toHex(data));
+  }
+  assertThrows(() => new Sm4GcmWasm(key, { minWasmBytes: 1.5 }), /minWasmBytes must be a non-negative integer/);
 });
