@@ -119,20 +119,22 @@ function parseTypedPerFilterConfig(o: ObjReader): Readonly<Record<string, unknow
 
 function parseRouteMatch(o: ObjReader): RouteMatch {
   o.unsupported("runtime_fraction", "runtime_fraction is not supported");
-  o.unsupported("connect_matcher", "connect_matcher is not supported");
   o.unsupported("path_match_policy", "path_match_policy is not supported");
   o.unsupported("tls_context", "tls_context is not supported");
   o.unsupported("dynamic_metadata", "dynamic_metadata is not supported");
   o.unsupported("filter_state", "filter_state is not supported");
-  const kinds = ["prefix", "path", "safe_regex", "path_separated_prefix"] as const;
+  const kinds = ["prefix", "path", "safe_regex", "path_separated_prefix", "connect_matcher"] as const;
   const present = kinds.filter((k) => o.has(k));
   if (present.length > 1) throw new ConfigError(o.path, `only one of ${present.join(", ")} may be set`);
   if (present.length === 0) throw new ConfigError(o.path, `one of ${kinds.join(", ")} is required`);
-  const kind: PathMatchKind = present[0]!;
+  const kind: PathMatchKind = present[0] === "connect_matcher" ? "connect" : present[0]!;
   const caseSensitive = o.bool("case_sensitive") ?? true;
   let value: string;
   let regex: RegExp | undefined;
-  if (kind === "safe_regex") {
+  if (kind === "connect") {
+    o.obj("connect_matcher")!.done();
+    value = "";
+  } else if (kind === "safe_regex") {
     value = readRegexMatcher(o.value("safe_regex"), o.at("safe_regex"));
     regex = compileRe2(value, joinPath(o.at("safe_regex"), "regex"), { anchored: true });
   } else {

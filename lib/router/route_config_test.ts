@@ -43,7 +43,7 @@ Deno.test("parseRouteConfiguration accepts lowerCamelCase and consumes validate_
 Deno.test("parseRouteConfiguration requires a path specifier, naming the route", () => {
   assertConfigError(
     () => oneHost([R(), { match: { headers: [{ name: "a" }] }, route: { cluster: "c" } }]),
-    "config: x.virtual_hosts[0].routes[1].match: one of prefix, path, safe_regex, path_separated_prefix is required",
+    "config: x.virtual_hosts[0].routes[1].match: one of prefix, path, safe_regex, path_separated_prefix, connect_matcher is required",
   );
   assertConfigError(
     () => oneHost([{ match: { prefix: "/", path: "/a" }, route: { cluster: "c" } }]),

@@ -287,3 +287,12 @@ Deno.test("RouteTable head pre-check never hides a match", () => {
   assertEquals(nameOf(t, "/"), "short");
   assertEquals(nameOf(t, "/ab"), "short");
 });
+
+Deno.test("RouteTable matches CONNECT only on connect_matcher routes, and those only CONNECT", () => {
+  const t = table([route("tunnel", { connect_matcher: {} }), route("web", { prefix: "" })]);
+  const connect = (target: string) => t.route(req(target, target, { ":method": "CONNECT" }))?.route.name;
+  strictEqual(connect("db.internal:5432"), "tunnel");
+  strictEqual(nameOf(t, "/"), "web");
+  const none = table([route("web", { prefix: "" })]);
+  strictEqual(none.route(req("x:1", "x:1", { ":method": "CONNECT" })), null);
+});

@@ -112,7 +112,8 @@ export interface QueryParameterMatcher {
 }
 
 /** How a route matches the path (without query string and fragment). */
-export type PathMatchKind = "prefix" | "path" | "safe_regex" | "path_separated_prefix";
+/** `connect` is Envoy's `connect_matcher: {}`: the route matches CONNECT requests only. */
+export type PathMatchKind = "prefix" | "path" | "safe_regex" | "path_separated_prefix" | "connect";
 
 /** Envoy's `RouteMatch`. */
 export interface RouteMatch {

@@ -455,3 +455,52 @@ Deno.test("proxy closes the downstream connection after a response when keep-ali
     await up.close();
   }
 });
+
+Deno.test("proxy forwards CONNECT on a connect_matcher route and tunnels bytes both ways", itOpts, async () => {
+  // The upstream is itself a CONNECT proxy: it answers 200, then echoes upper-cased.
+  const up = startRawServer(async (c) => {
+    const buf = new Uint8Array(4096);
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await c.read(buf);
+      if (n === null) return c.close();
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    if (!head.startsWith("CONNECT tunnel.example:443 HTTP/1.1\r\n")) {
+      await c.write(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"));
+      return c.close();
+    }
+    await c.write(new TextEncoder().encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
+    for (;;) {
+      const n = await c.read(buf);
+      if (n === null) break;
+      await c.write(new TextEncoder().encode(new TextDecoder().decode(buf.subarray(0, n)).toUpperCase()));
+    }
+    c.close();
+  });
+  const f = await startFerry(hcmBootstrap({
+    routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { connect_matcher: {} }
+    route: { cluster: up }
+  - match: { prefix: "/" }
+    direct_response: { status: 200, body: { inline_string: plain } }`,
+    clusters: staticCluster("up", [up.port]),
+    hcmExtra: "upgrade_configs: [{ upgrade_type: CONNECT }]",
+  }));
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
+    await c.write(new TextEncoder().encode("CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n"));
+    const head = await readAll(c, 500);
+    assertMatch(head, /^HTTP\/1\.1 200/);
+    await c.write(new TextEncoder().encode("secret bytes"));
+    assertEquals(await readAll(c, 500), "SECRET BYTES");
+    c.close();
+    // Plain requests don't match the connect route, and CONNECT doesn't match the prefix route.
+    assertEquals((await curl(`http://127.0.0.1:${f.port()}/`)).body, "plain");
+  } finally {
+    await f.stop();
+    up.close();
+  }
+});
