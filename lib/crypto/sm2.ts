@@ -25,6 +25,7 @@ import {
   Tag,
 } from "./asn1.ts";
 import { createSm3, sm3, sm3Kdf } from "./sm3.ts";
+import { SM2_P, sm2MultiplyPublic } from "./sm2_vartime.ts";
 
 /** The SM2 recommended curve parameters (GB/T 32918.5). */
 export const SM2_CURVE = {
@@ -35,6 +36,8 @@ export const SM2_CURVE = {
   Gx: 0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7n,
   Gy: 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0n,
 } as const;
+
+if (SM2_P !== SM2_CURVE.p) throw new Error("SM2: sm2_vartime.ts has a different field prime");
 
 /** The default SM2 user ID, `"1234567812345678"`, used by TLCP, RFC 8998 and OpenSSL. */
 export const SM2_DEFAULT_ID: Uint8Array = new TextEncoder().encode("1234567812345678");
@@ -298,8 +301,9 @@ export class Sm2PublicKey {
     if (r < 1n || r >= N || s < 1n || s >= N) return false;
     const t = Fn.add(r, s);
     if (t === 0n) return false;
-    // Public scalars: variable-time multiplication is fine. BASE and (after a few uses) this key have tables.
-    const q = Sm2Point.BASE.multiplyUnsafe(s).add(prepared(this).multiplyUnsafe(t));
+    // Public scalars: variable-time multiplication is fine. BASE and (after a few uses) this key have tables;
+    // without a table, the a = −3 Jacobian path is ~1.7× faster than noble's general formulas.
+    const q = Sm2Point.BASE.multiplyUnsafe(s).add(multiplyPublic(this, t));
     if (q.is0()) return false;
     return Fn.add(bytesToNumberBE(e), q.toAffine().x) === r;
   }
@@ -331,6 +335,15 @@ export class Sm2PublicKey {
 }
 
 const keyUses = new WeakMap<Sm2PublicKey, number>();
+
+/** t·key for a public scalar t: with the key's table if it has one, else on the variable-time Jacobian path. */
+function multiplyPublic(key: Sm2PublicKey, t: bigint): Sm2Point {
+  const p = prepared(key);
+  if ((keyUses.get(key) ?? 0) >= PRECOMPUTE_AFTER_USES) return p.multiplyUnsafe(t);
+  const { x, y } = p.toAffine();
+  const r = sm2MultiplyPublic(x, y, t);
+  return r.Z === 0n ? Sm2Point.ZERO : new Sm2Point(r.X, r.Y, r.Z);
+}
 
 /** The key's point, with a table attached once the key has been used often enough. */
 function prepared(key: Sm2PublicKey): Sm2Point {
