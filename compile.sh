@@ -151,6 +151,6 @@ for i in "${!targets[@]}"; do
   denort=$(denort_for "$t")
   echo "compile.sh: $t -> $out${denort:+ (denort: $denort)}"
   # --exclude-unused-npm: embed only the npm packages main.ts reaches, not the test-only ones.
-  env ${denort:+DENORT_BIN="$denort"} deno compile -A --quiet --exclude-unused-npm --target "$t" --output "$out" "$ENTRY"
+  env ${denort:+DENORT_BIN="$denort"} deno compile -A --quiet --exclude-unused-npm --include lib/server/worker_main.ts --target "$t" --output "$out" "$ENTRY"
 done
 echo "compile.sh: done: ${outputs[*]}"

@@ -29,8 +29,8 @@ Options:
       --mode MODE           serve (default) or validate (check the config, print OK or the error, exit 0/1)
   -l, --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default info)
       --drain-time-s N      seconds a SIGTERM/SIGINT drain waits for in-flight requests (default 600)
-      --concurrency N       accepted for Envoy compatibility; Ferry runs one event loop per process (use
-                            several processes: listeners bind with SO_REUSEPORT)
+      --concurrency N       event loops serving the listeners (default 1): the main thread plus N-1 worker
+                            threads, sharing each port with SO_REUSEPORT; admin stays on the main thread
       --service-node ID     node id (overrides node.id)
       --service-cluster C   node cluster (overrides node.cluster)
       --version             print the version
@@ -96,11 +96,13 @@ async function main(argv: string[]): Promise<number> {
   let drainTimeMs = 600_000;
   if (values["drain-time-s"] !== undefined) {
     const n = Number(values["drain-time-s"]);
-    if (!Number.isFinite(n) || n < 0) return fail(`ferry: --drain-time-s must be a number of seconds, not "${values["drain-time-s"]}"`, 2);
+    if (!Number.isFinite(n) || n < 0) {
+      return fail(`ferry: --drain-time-s must be a number of seconds, not "${values["drain-time-s"]}"`, 2);
+    }
     drainTimeMs = n * 1000;
   }
-  if (values.concurrency !== undefined && !/^\d+$/.test(values.concurrency)) {
-    return fail(`ferry: --concurrency must be a whole number, not "${values.concurrency}"`, 2);
+  if (values.concurrency !== undefined && !/^[1-9]\d{0,2}$/.test(values.concurrency)) {
+    return fail(`ferry: --concurrency must be a whole number from 1 to 999, not "${values.concurrency}"`, 2);
   }
 
   // Load and validate.
@@ -158,6 +160,15 @@ async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
+  if (concurrency > 1) {
+    try {
+      await server.startWorkers(concurrency - 1, raw, { logLevel: level });
+    } catch (e) {
+      await server.drainAndStop(0);
+      return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   let signals = 0;
   const onSignal = (sig: Deno.Signal) => {

@@ -112,7 +112,9 @@ export class Listener {
       try {
         this.#onAccept(conn);
       } catch (e) {
-        log.error(`listener "${this.config.name}": connection setup failed: ${e instanceof Error ? e.stack : String(e)}`);
+        log.error(
+          `listener "${this.config.name}": connection setup failed: ${e instanceof Error ? e.stack : String(e)}`,
+        );
         try {
           conn.close();
         } catch { /* already closed */ }
@@ -157,7 +159,9 @@ export class Listener {
           try {
             f.onClose?.(reason);
           } catch (e) {
-            log.error(`listener "${this.config.name}": filter close failed: ${e instanceof Error ? e.message : String(e)}`);
+            log.error(
+              `listener "${this.config.name}": filter close failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
           }
         }
       },

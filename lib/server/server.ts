@@ -8,13 +8,14 @@
  */
 import type { BootstrapConfig } from "../config/bootstrap.ts";
 import type { Registries } from "../config/registry.ts";
-import { StatsStore } from "../observe/stats.ts";
+import { mergeSnapshots, StatsStore } from "../observe/stats.ts";
 import { getLogger, getLogLevel, isLogLevel, setLogLevel } from "../observe/log.ts";
 import { flushAccessLogs } from "../observe/access_log.ts";
 import { ClusterManagerImpl } from "../upstream/cluster_manager.ts";
 import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { Listener } from "./listener.ts";
+import { WorkerSet } from "./workers.ts";
 import { VERSION } from "../version.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 
@@ -32,6 +33,10 @@ export interface ServerOptions {
   readonly commandLine?: Record<string, unknown>;
   /** Override the admin address (tests use port 0). */
   readonly adminPort?: number;
+  /** Start the admin API if the bootstrap has one (default true; worker threads pass false). */
+  readonly admin?: boolean;
+  /** Log listener start-up at debug level (worker threads, whose listeners the main thread already announced). */
+  readonly quiet?: boolean;
 }
 
 function rawClusters(raw: Record<string, unknown>): unknown[] {
@@ -54,6 +59,7 @@ export class Server {
   #commandLine: Record<string, unknown>;
   #stopped: Promise<void> | undefined;
   #resolveExit!: (code: number) => void;
+  #workers: WorkerSet | undefined;
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
 
@@ -87,7 +93,7 @@ export class Server {
         l.bind();
         s.listeners.push(l);
       }
-      if (config.admin) {
+      if (config.admin && options.admin !== false) {
         const a = config.admin.address;
         s.admin = await startAdmin({
           address: a.address,
@@ -102,11 +108,31 @@ export class Server {
     }
     for (const l of s.listeners) {
       l.start();
-      log.info(`listener "${l.config.name}" accepting on ${l.address}`);
+      const line = `listener "${l.config.name}" accepting on ${l.address}`;
+      if (options.quiet) log.debug(line);
+      else log.info(line);
     }
     if (s.admin) log.info(`admin listening on http://${config.admin!.address.address}:${s.admin.port}/`);
     s.state = "LIVE";
     return s;
+  }
+
+  /**
+   * Runs `n` more copies of the listeners in worker threads (SO_REUSEPORT shares the ports); the admin API then
+   * merges their stats and drains them with this server. Throws if a worker fails to start.
+   */
+  async startWorkers(n: number, raw: unknown, options: { logLevel: string }): Promise<void> {
+    if (n <= 0) return;
+    this.#workers = await WorkerSet.start(n, raw, { drainTimeMs: this.#drainTimeMs, logLevel: options.logLevel });
+    log.info(`${n} worker thread(s) started; ${n + 1} event loops serve the listeners`);
+  }
+
+  /** Stops accepting on every listener; with `graceful`, idle connections are closed and the rest drain. */
+  stopAccepting(graceful: boolean): void {
+    this.state = "DRAINING";
+    for (const l of this.listeners) l.stopAccepting();
+    if (graceful) { for (const l of this.listeners) l.drainConnections(); }
+    this.#workers?.stopAccepting(graceful);
   }
 
   /** The listener with this name. */
@@ -133,6 +159,7 @@ export class Server {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const l of this.listeners) l.closeAll();
+    await this.#workers?.drainAndStop(Math.max(0, deadline - performance.now()));
     this.clusterManager.shutdown();
     await flushAccessLogs();
     await this.admin?.close();
@@ -159,7 +186,11 @@ export class Server {
         command_line_options: s.#commandLine,
         healthcheck_failed: s.#healthFailed,
       }),
-      stats: () => s.stats,
+      stats: async () => {
+        if (!s.#workers) return s.stats;
+        // Counters, gauges and histograms of every event loop, added up.
+        return mergeSnapshots([s.stats.snapshot(), ...await s.#workers.snapshots()]);
+      },
       configDump: () => ({
         configs: [
           {
@@ -181,6 +212,7 @@ export class Server {
       setLogLevel: (level: string) => {
         if (!isLogLevel(level)) return false;
         setLogLevel(level);
+        s.#workers?.setLogLevel(level);
         return true;
       },
       logLevel: () => getLogLevel(),
@@ -191,9 +223,7 @@ export class Server {
         s.#healthFailed = false;
       },
       drainListeners: (opts: { graceful?: boolean; inboundOnly?: boolean }) => {
-        s.state = "DRAINING";
-        for (const l of s.listeners) l.stopAccepting();
-        if (opts.graceful) for (const l of s.listeners) l.drainConnections();
+        s.stopAccepting(opts.graceful ?? false);
       },
       quit: () => {
         void s.drainAndStop(0);

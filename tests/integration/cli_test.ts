@@ -201,3 +201,67 @@ ${HCM("")}
     up.close();
   }
 });
+
+Deno.test(
+  "--concurrency 2 serves one port from two event loops and the admin API adds up their stats",
+  itOpts,
+  async () => {
+    const free = () => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const p = (l.addr as Deno.NetAddr).port;
+      l.close();
+      return p;
+    };
+    const port = free();
+    const admin = free();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "--concurrency",
+        "2",
+        "--drain-time-s",
+        "1",
+        "--config-yaml",
+        `
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${admin} } } }
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: s
+          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }] }] }
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stderr.getReader();
+      let log = "";
+      while (!log.includes("worker thread(s) started")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`ferry exited early: ${log}`);
+        log += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      // New connections each time, so SO_REUSEPORT spreads them over both event loops.
+      for (let i = 0; i < 40; i++) assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "hi");
+      const stats = (await curl(`http://127.0.0.1:${admin}/stats?filter=^http\\.s\\.downstream_rq_total$`)).body;
+      assertEquals(stats.trim(), "http.s.downstream_rq_total: 40");
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.stderr.cancel().catch(() => {});
+    }
+  },
+);

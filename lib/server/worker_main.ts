@@ -1,0 +1,50 @@
+/**
+ * Entry point of a worker thread (`--concurrency N`): runs its own listeners (bound with SO_REUSEPORT next to the
+ * main thread's), its own clusters and pools, and answers the main thread's requests for stats, log level changes
+ * and drain. The admin API stays on the main thread.
+ *
+ * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
+ * `{type: "drain", ms, id}`. Out: `{type: "started"}` or `{type: "error", message}`, `{type: "stats", id, snap}`,
+ * `{type: "drained", id}`.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { parseBootstrap } from "../config/bootstrap.ts";
+import { isLogLevel, setLogLevel } from "../observe/log.ts";
+import { createRegistries } from "./registries.ts";
+import { Server } from "./server.ts";
+import type { WorkerRequest } from "./workers.ts";
+
+let server: Server | undefined;
+
+self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+  const m = e.data;
+  try {
+    switch (m.type) {
+      case "start": {
+        if (isLogLevel(m.logLevel)) setLogLevel(m.logLevel);
+        const registries = createRegistries();
+        const config = parseBootstrap(m.raw, registries);
+        server = await Server.start(config, registries, { drainTimeMs: m.drainTimeMs, admin: false, quiet: true });
+        self.postMessage({ type: "started" });
+        break;
+      }
+      case "stats":
+        self.postMessage({ type: "stats", id: m.id, snap: server?.stats.snapshot() });
+        break;
+      case "log":
+        if (isLogLevel(m.level)) setLogLevel(m.level);
+        break;
+      case "drain":
+        if (server) await server.drainAndStop(m.ms);
+        self.postMessage({ type: "drained", id: m.id });
+        break;
+      case "stop-accepting":
+        server?.stopAccepting(m.graceful);
+        break;
+    }
+  } catch (err) {
+    self.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err) });
+  }
+};

@@ -1,0 +1,113 @@
+/**
+ * Worker threads for `--concurrency N`: the main thread serves too and holds the admin API; N−1 workers each
+ * run the same listeners (SO_REUSEPORT spreads connections across them) with their own clusters and pools, as
+ * Envoy's workers do. The admin API merges their stats.
+ *
+ * @module
+ */
+import type { StatsSnapshot } from "../observe/stats.ts";
+
+/** Requests the main thread sends a worker. */
+export type WorkerRequest =
+  | { type: "start"; raw: unknown; drainTimeMs: number; logLevel: string }
+  | { type: "stats"; id: number }
+  | { type: "log"; level: string }
+  | { type: "drain"; ms: number; id: number }
+  | { type: "stop-accepting"; graceful: boolean };
+
+type WorkerReply =
+  | { type: "started" }
+  | { type: "error"; message: string }
+  | { type: "stats"; id: number; snap: StatsSnapshot | undefined }
+  | { type: "drained"; id: number };
+
+/** The worker threads of one process. */
+export class WorkerSet {
+  readonly #workers: Worker[];
+  #nextId = 1;
+  #waiting = new Map<number, (r: WorkerReply) => void>();
+
+  private constructor(workers: Worker[]) {
+    this.#workers = workers;
+    for (const w of workers) {
+      w.onmessage = (e: MessageEvent<WorkerReply>) => {
+        const r = e.data;
+        if (r.type === "stats" || r.type === "drained") {
+          const cb = this.#waiting.get(r.id);
+          this.#waiting.delete(r.id);
+          cb?.(r);
+        }
+      };
+    }
+  }
+
+  /** Starts `n` workers with the raw bootstrap; rejects with the first worker's start-up error. */
+  static async start(n: number, raw: unknown, options: { drainTimeMs: number; logLevel: string }): Promise<WorkerSet> {
+    const workers: Worker[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const w = new Worker(new URL("./worker_main.ts", import.meta.url), {
+          type: "module",
+          name: `ferry-worker-${i + 1}`,
+        });
+        workers.push(w);
+        await new Promise<void>((resolve, reject) => {
+          w.onmessage = (e: MessageEvent<WorkerReply>) => {
+            if (e.data.type === "started") resolve();
+            else if (e.data.type === "error") reject(new Error(`worker ${i + 1}: ${e.data.message}`));
+          };
+          w.onerror = (e) => {
+            e.preventDefault();
+            reject(new Error(`worker ${i + 1}: ${e.message}`));
+          };
+          w.postMessage({ type: "start", raw, ...options } satisfies WorkerRequest);
+        });
+      }
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
+    return new WorkerSet(workers);
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  #ask(w: Worker, msg: (id: number) => WorkerRequest, timeoutMs: number): Promise<WorkerReply | undefined> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#waiting.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#waiting.set(id, (r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+      w.postMessage(msg(id));
+    });
+  }
+
+  /** Every worker's stats snapshot (a worker that does not answer within 2 s is left out). */
+  async snapshots(): Promise<StatsSnapshot[]> {
+    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, (id) => ({ type: "stats", id }), 2000)));
+    const out: StatsSnapshot[] = [];
+    for (const r of replies) if (r?.type === "stats" && r.snap) out.push(r.snap);
+    return out;
+  }
+
+  setLogLevel(level: string): void {
+    for (const w of this.#workers) w.postMessage({ type: "log", level } satisfies WorkerRequest);
+  }
+
+  stopAccepting(graceful: boolean): void {
+    for (const w of this.#workers) w.postMessage({ type: "stop-accepting", graceful } satisfies WorkerRequest);
+  }
+
+  /** Drains every worker (up to `ms`), then terminates them. */
+  async drainAndStop(ms: number): Promise<void> {
+    await Promise.all(this.#workers.map((w) => this.#ask(w, (id) => ({ type: "drain", ms, id }), ms + 5000)));
+    for (const w of this.#workers) w.terminate();
+  }
+}
