@@ -44,10 +44,10 @@ SM2 certificates are signed with the default ID 1234567812345678; check them wit
 const HOUR = 3600_000;
 const YEAR = 365 * 24 * HOUR;
 
-/** The files written by {@link writeTestPki}, by name, as PEM. */
+/** The files written by {@link generateTestPki}, by name, as PEM. */
 export type TestPkiFiles = Record<string, string>;
 
-/** Options for {@link writeTestPki}. */
+/** Options for {@link generateTestPki}. */
 export interface TestPkiOptions {
   /** Include the SM2 PKI. */
   gm: boolean;
