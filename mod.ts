@@ -29,6 +29,8 @@ export type { Extensions } from "./lib/server/registries.ts";
 export { Server } from "./lib/server/server.ts";
 export type { ServerOptions, ServerState } from "./lib/server/server.ts";
 export { VERSION } from "./lib/version.ts";
+/** The GM cryptography library (SM2, SM3, SM4, X.509), also usable on its own. */
+export * as gm from "./lib/crypto/mod.ts";
 
 /** Validates `bootstrap` (the JSON form of Envoy's Bootstrap) and starts a server with it. */
 export async function createServer(
