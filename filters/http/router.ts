@@ -238,6 +238,7 @@ export class RouterFilter implements StreamFilter {
     applyRequestMutations(route, headers, { info, cluster: choice });
     rewriteHost(action, headers, { cluster: choice });
     rewritePath(route.route, headers, { originalPath: !this.#config.suppressEnvoyHeaders });
+    if (action.idleTimeoutMs !== undefined) cb.setStreamIdleTimeout(action.idleTimeoutMs);
     const t = finalTimeouts(action, headers);
     this.#globalMs = t.globalMs;
     this.#perTryMs = t.perTryMs;

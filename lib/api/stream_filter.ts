@@ -74,6 +74,8 @@ export interface StreamFilterCallbacks {
   addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks): void;
   /** Bytes of request body a filter may buffer (the listener's per-connection buffer limit). */
   readonly decoderBufferLimit: number;
+  /** Replaces the stream idle timeout for this stream (a route's `idle_timeout`); 0 disables it. */
+  setStreamIdleTimeout(ms: number): void;
 }
 
 /** Told when a write buffer passes its high watermark and when it drains below the low one. */

@@ -285,6 +285,10 @@ class FilterCallbacks implements StreamFilterCallbacks {
   get decoderBufferLimit(): number {
     return this.#s.cm.shared.bufferLimit;
   }
+
+  setStreamIdleTimeout(ms: number): void {
+    this.#s.setIdleTimeout(ms);
+  }
 }
 
 /**
@@ -311,6 +315,7 @@ class ActiveStream implements StreamDecoder {
   #upgrade: string | undefined;
   #requestTimer: WheelTimer | undefined;
   #idleTimer: WheelTimer | undefined;
+  #idleMs = 0;
   #lastActivity = 0;
   #watermarkCbs: WatermarkCallbacks[] | undefined;
   #isHead = false;
@@ -339,10 +344,18 @@ class ActiveStream implements StreamDecoder {
       this.#slots.push({ filter: e.factory.create(e.config, cb, shared.filterContext), index: i });
     }
     const idle = shared.config.streamIdleTimeoutMs;
-    if (idle > 0) {
-      this.#lastActivity = performance.now();
-      this.#armIdle(idle);
-    }
+    this.#idleMs = idle;
+    this.#lastActivity = performance.now();
+    if (idle > 0) this.#armIdle(idle);
+  }
+
+  /** Replaces the stream idle timeout (a route's `idle_timeout`); 0 disables it. */
+  setIdleTimeout(ms: number): void {
+    if (this.#destroyed) return;
+    this.#idleMs = ms;
+    this.#idleTimer?.cancel();
+    this.#idleTimer = undefined;
+    if (ms > 0) this.#armIdle(Math.max(1, this.#lastActivity + ms - performance.now()));
   }
 
   get requestHeaders(): HeaderMap | undefined {
@@ -350,9 +363,8 @@ class ActiveStream implements StreamDecoder {
   }
 
   #armIdle(ms: number): void {
-    const full = this.#cm.shared.config.streamIdleTimeoutMs;
     this.#idleTimer = schedule(ms, () => {
-      const left = this.#lastActivity + full - performance.now();
+      const left = this.#lastActivity + this.#idleMs - performance.now();
       if (left > 1) return this.#armIdle(left);
       this.#idleTimer = undefined;
       if (this.#destroyed) return;

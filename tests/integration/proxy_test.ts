@@ -504,3 +504,33 @@ Deno.test("proxy forwards CONNECT on a connect_matcher route and tunnels bytes b
     up.close();
   }
 });
+
+Deno.test("a route's idle_timeout overrides stream_idle_timeout: a silent upstream gets 408 then", itOpts, async () => {
+  const hang = startRawServer(async (c) => {
+    await c.read(new Uint8Array(4096));
+    await new Promise((r) => setTimeout(r, 2000));
+    c.close();
+  });
+  const f = await startFerry(hcmBootstrap({
+    routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/short" }
+    route: { cluster: up, idle_timeout: 0.2s, timeout: 5s }
+  - match: { prefix: "/" }
+    route: { cluster: up, timeout: 0.6s }`,
+    clusters: staticCluster("up", [hang.port]),
+    hcmExtra: "stream_idle_timeout: 10s",
+  }));
+  try {
+    const t0 = performance.now();
+    const r = await curl(`http://127.0.0.1:${f.port()}/short`);
+    assertEquals(r.status, 408);
+    assert(performance.now() - t0 < 1500, "the route idle timeout did not apply");
+    assertEquals(await stat(f, "http.test.downstream_rq_idle_timeout"), 1);
+    assertEquals((await curl(`http://127.0.0.1:${f.port()}/other`)).status, 504);
+  } finally {
+    await f.stop();
+    hang.close();
+  }
+});
