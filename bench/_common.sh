@@ -60,6 +60,15 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else return 1; fi
 }
 
+# show_logs NAME: the last lines of what a server wrote (stdout/stderr, and nginx's error log).
+show_logs() {
+  local f
+  for f in "$BENCH_DIR/$1.log" "$BENCH_DIR/$1-error.log"; do
+    [ -s "$f" ] && { echo "--- $f" && tail -n 30 "$f"; } >&2
+  done
+  return 0
+}
+
 BENCH_APT_UPDATED=0
 # need_pkgs PKG...: install the Debian packages that are not installed yet.
 need_pkgs() {
@@ -114,7 +123,7 @@ wait_http() {
   while [ "$SECONDS" -lt "$deadline" ]; do
     kill -0 "$pid" 2>/dev/null || {
       bench_log "$name exited during startup; its log:"
-      tail -n 30 "$BENCH_DIR/$name.log" >&2
+      show_logs "$name"
       exit 1
     }
     code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null) || true
@@ -122,7 +131,7 @@ wait_http() {
     sleep 0.2
   done
   bench_log "$name not ready after ${BENCH_READY_TIMEOUT}s ($url answered ${code:-nothing}); its log:"
-  tail -n 30 "$BENCH_DIR/$name.log" >&2
+  show_logs "$name"
   exit 1
 }
 
@@ -141,16 +150,20 @@ nginx_modules_path() {
   "$NGINX_BIN" -V 2>&1 | tr ' ' '\n' | sed -n 's/^--modules-path=//p' | head -n1
 }
 
-# nginx_common NAME: the main-context lines every nginx we start shares.
+# nginx_common NAME: the main-context lines every nginx we start shares. Notice level logs
+# the signals nginx receives, with the sender's pid, should something else stop it.
 nginx_common() {
+  local nofile
+  nofile=$(ulimit -Hn)
+  [ "$nofile" = unlimited ] || [ "$nofile" -gt 32768 ] && nofile=32768
   cat <<EOF
 worker_processes 1;
 daemon off;
 master_process on;
 pid $BENCH_DIR/$1.pid;
-error_log $BENCH_DIR/$1.log warn;
-events { worker_connections 16384; }
-worker_rlimit_nofile 32768;
+error_log $BENCH_DIR/$1-error.log notice;
+events { worker_connections $((nofile / 2)); }
+worker_rlimit_nofile $nofile;
 EOF
 }
 
@@ -191,11 +204,11 @@ write_upstream_conf() {
 # start_nginx NAME CONF: start an nginx master (pinned to the server core); sets BG_PID.
 start_nginx() {
   mkdir -p "$BENCH_DIR/$1-tmp"
-  "$NGINX_BIN" -t -q -p "$BENCH_DIR" -e "$BENCH_DIR/$1.log" -c "$2" >"$BENCH_DIR/$1-test.log" 2>&1 || {
+  "$NGINX_BIN" -t -q -p "$BENCH_DIR" -e "$BENCH_DIR/$1-error.log" -c "$2" >"$BENCH_DIR/$1-test.log" 2>&1 || {
     cat "$BENCH_DIR/$1-test.log" >&2
     bench_die "nginx config $2 is invalid"
   }
-  start_bg "$1" "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$BENCH_DIR" -e "$BENCH_DIR/$1.log" -c "$2"
+  start_bg "$1" "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$BENCH_DIR" -e "$BENCH_DIR/$1-error.log" -c "$2"
 }
 
 # write_ferry_conf FILE ADMIN_PORT LISTENER_YAML: a bootstrap with one listener (given as
@@ -355,8 +368,11 @@ us_per_req() {
 # check_alive NAME PID: fail loudly (with the log) when a server died.
 check_alive() {
   kill -0 "$2" 2>/dev/null && return 0
-  bench_log "$1 (pid $2) died; its log:"
-  tail -n 30 "$BENCH_DIR/$1.log" >&2
+  local status=unknown
+  wait "$2" 2>/dev/null
+  status=$?
+  bench_log "$1 (pid $2) died (wait status $status: above 128 means signal $((status - 128))); its log:"
+  show_logs "$1"
   exit 1
 }
 

@@ -76,6 +76,7 @@ body=$(curl -s -m 5 "http://127.0.0.1:$FERRY_PORT/")
 TARGETS=(direct nginx ferry)
 declare -A PORT=([direct]=$UP_PORT [nginx]=$NGINX_PORT [ferry]=$FERRY_PORT)
 declare -A PID=([direct]=$UP_PID [nginx]=$NGINX_PID [ferry]=$FERRY_PID)
+declare -A LOGNAME_OF=([direct]=upstream [nginx]=nginx [ferry]=ferry)
 declare -A RPS P99 CPU ERRS
 
 echo "http1: ${ROUNDS} rounds x ${SECS}s per target (+${WARMUP}s warm-up), wrk -t1 -c${BENCH_CONNECTIONS:-64}," \
@@ -91,7 +92,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     before=$(cpu_ticks "${PID[$t]}")
     run_wrk "$BENCH_DIR/wrk-$t-$r.txt" "$url" "$SECS"
     after=$(cpu_ticks "${PID[$t]}")
-    check_alive "$t" "${PID[$t]}"
+    check_alive "${LOGNAME_OF[$t]}" "${PID[$t]}"
     read -r rps p99 req err <<<"$(parse_wrk "$BENCH_DIR/wrk-$t-$r.txt")"
     if [ "$err" = -1 ]; then
       bench_log "wrk gave no result for $t:"

@@ -86,6 +86,7 @@ wait_ferry "$FERRY_PID" "$ADMIN_PORT" "$FERRY_PORT"
 TARGETS=(direct nginx ferry)
 declare -A PORT=([direct]=$UP_PORT [nginx]=$NGINX_PORT [ferry]=$FERRY_PORT)
 declare -A PID=([direct]=$UP_PID [nginx]=$NGINX_PID [ferry]=$FERRY_PID)
+declare -A LOGNAME_OF=([direct]=upstream [nginx]=nginx [ferry]=ferry)
 declare -A RPS P99 CPU BULK ERRS
 
 # bulk_mbps PORT: MB/s (10^6 bytes) of one download of /bulk, or 0 when it failed or was short.
@@ -110,7 +111,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     before=$(cpu_ticks "${PID[$t]}")
     run_wrk "$BENCH_DIR/wrk-$t-$r.txt" "$url" "$SECS"
     after=$(cpu_ticks "${PID[$t]}")
-    check_alive "$t" "${PID[$t]}"
+    check_alive "${LOGNAME_OF[$t]}" "${PID[$t]}"
     read -r rps p99 req err <<<"$(parse_wrk "$BENCH_DIR/wrk-$t-$r.txt")"
     if [ "$err" = -1 ]; then
       bench_log "wrk gave no result for $t:"
@@ -123,7 +124,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     if [ "$BULK_MB" -gt 0 ]; then
       bulk=$(bulk_mbps "${PORT[$t]}")
       [ "$bulk" = 0 ] && bench_log "bulk download through $t failed or came up short"
-      check_alive "$t" "${PID[$t]}"
+      check_alive "${LOGNAME_OF[$t]}" "${PID[$t]}"
       BULK[$t]="${BULK[$t]:-} $bulk"
     fi
     RPS[$t]="${RPS[$t]:-} $rps"
