@@ -10,3 +10,4 @@ export type * from "./stats.ts";
 export * from "./stream_info.ts";
 export type * from "./stream_filter.ts";
 export type * from "./upstream.ts";
+export * from "./tls.ts";
