@@ -159,6 +159,9 @@ export class ClusterImpl implements Cluster {
     this.#panic = scope.counter("lb_healthy_panic");
     this.#lb = createLoadBalancer(config.lbPolicy, this, {
       leastRequest: config.leastRequest,
+      ringHash: config.ringHash,
+      maglev: config.maglev,
+      slowStart: config.slowStart,
       panicThreshold: config.healthyPanicThreshold,
       onPanic: () => this.#panic.inc(),
       ...(options.random ? { random: options.random } : {}),
@@ -371,6 +374,8 @@ export class ClusterImpl implements Cluster {
       healthStatus: e.healthStatus,
       locality: slot.locality,
       onHealthChange: () => this.#onHealthChange(),
+      // Hosts present when the cluster starts take full load at once; later ones ramp up (slow_start_config).
+      slowStartSinceMs: this.config.slowStart !== undefined && this.#version > 0 ? performance.now() : undefined,
     });
     return h;
   }
@@ -454,10 +459,5 @@ export class ClusterImpl implements Cluster {
 }
 
 function healthFlags(h: HostImpl): string {
-  if (h.healthStatus === "UNHEALTHY" || h.healthStatus === "DRAINING" || h.healthStatus === "TIMEOUT") {
-    return h.healthStatus === "DRAINING" ? "/pending_dynamic_removal" : "/failed_eds_health";
-  }
-  if (!h.healthy) return "/failed_active_hc";
-  if (h.healthStatus === "DEGRADED") return "/degraded_eds_health";
-  return "healthy";
+  return h.healthFlagsText;
 }

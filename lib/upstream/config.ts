@@ -13,11 +13,25 @@
  */
 import { ConfigError } from "../api/errors.ts";
 import { describe, ObjReader } from "../config/reader.ts";
+import {
+  type HealthCheckConfig,
+  type MaglevConfig,
+  type OutlierDetectionConfig,
+  parseHealthCheck,
+  parseMaglev,
+  parseOutlierDetection,
+  parseRetryBudget,
+  parseRingHash,
+  parseSlowStart,
+  type RetryBudgetConfig,
+  type RingHashConfig,
+  type SlowStartConfig,
+} from "./resilience_config.ts";
 
 /** Cluster discovery types that Ferry implements. */
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
 /** Load-balancing policies that Ferry implements. */
-export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM";
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 /** Envoy's `dns_lookup_family`. */
 export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
 /** Envoy's `HealthStatus` of an endpoint as written in EDS / `load_assignment`. */
@@ -64,6 +78,10 @@ export interface ThresholdsConfig {
   readonly maxPendingRequests: number;
   readonly maxRequests: number;
   readonly maxRetries: number;
+  /** `retry_budget`: when set, it replaces `max_retries` (as Envoy). */
+  readonly retryBudget?: RetryBudgetConfig;
+  /** `track_remaining`: publish `circuit_breakers.<priority>.remaining_*` gauges. */
+  readonly trackRemaining?: boolean;
 }
 
 /** `least_request_lb_config`. */
@@ -98,6 +116,17 @@ export interface ClusterConfig {
   readonly httpProtocol: UpstreamHttpProtocol;
   readonly circuitBreakers: { readonly DEFAULT: ThresholdsConfig; readonly HIGH: ThresholdsConfig };
   readonly metadata?: unknown;
+  /** `health_checks` (at most one for now). */
+  readonly healthChecks: readonly HealthCheckConfig[];
+  readonly outlierDetection?: OutlierDetectionConfig;
+  /** `ring_hash_lb_config` (defaults when RING_HASH without it). */
+  readonly ringHash: RingHashConfig;
+  /** `maglev_lb_config`. */
+  readonly maglev: MaglevConfig;
+  /** `slow_start_config` of the round-robin or least-request config. */
+  readonly slowStart?: SlowStartConfig;
+  /** `common_lb_config.ignore_new_hosts_until_first_hc`. */
+  readonly ignoreNewHostsUntilFirstHc: boolean;
   /** Config path of the cluster, for messages. */
   readonly path: string;
 }
@@ -111,8 +140,6 @@ const DEFAULT_THRESHOLDS: ThresholdsConfig = {
 
 const KNOWN_TYPES = ["EDS", "ORIGINAL_DST"] as const;
 const KNOWN_LB = [
-  "RING_HASH",
-  "MAGLEV",
   "CLUSTER_PROVIDED",
   "LOAD_BALANCING_POLICY_CONFIG",
   "ORIGINAL_DST_LB",
@@ -139,14 +166,11 @@ const UNSUPPORTED_CLUSTER_FIELDS = [
   "cleanup_interval",
   "upstream_bind_config",
   "lb_subset_config",
-  "ring_hash_lb_config",
-  "maglev_lb_config",
   "original_dst_lb_config",
   "transport_socket_matches",
   "protocol_selection",
   "upstream_connection_options",
   "close_connections_on_host_health_failure",
-  "ignore_health_on_host_removal",
   "filters",
   "load_balancing_policy",
   "lrs_server",
@@ -197,8 +221,10 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     "STATIC";
   const connectTimeoutMs = o.durationMs("connect_timeout") ?? 5000;
   if (connectTimeoutMs <= 0) throw new ConfigError(o.at("connect_timeout"), "must be greater than 0");
-  const lbPolicy = o.enumOf("lb_policy", ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, { known: KNOWN_LB }) ??
-    "ROUND_ROBIN";
+  const lbPolicy = o.enumOf("lb_policy", ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] as const, {
+    known: KNOWN_LB,
+  }) ?? "ROUND_ROBIN";
+  let slowStart: SlowStartConfig | undefined;
 
   let leastRequest: LeastRequestConfig = { choiceCount: 2, activeRequestBias: 1 };
   const lr = o.obj("least_request_lb_config");
@@ -211,7 +237,8 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       bias.str("runtime_key");
       bias.done();
     }
-    lr.unsupported("slow_start_config");
+    const ss = lr.obj("slow_start_config");
+    if (ss) slowStart = parseSlowStart(ss);
     lr.unsupported("locality_lb_config");
     lr.unsupported("enable_full_scan");
     lr.unsupported("selection_method");
@@ -220,13 +247,20 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   }
   const rr = o.obj("round_robin_lb_config");
   if (rr) {
-    rr.unsupported("slow_start_config");
+    const ss = rr.obj("slow_start_config");
+    if (ss) slowStart = parseSlowStart(ss);
     rr.unsupported("locality_lb_config");
     rr.done();
   }
+  const rh = o.obj("ring_hash_lb_config");
+  const ringHash = rh ? parseRingHash(rh) : { minimumRingSize: 1024, maximumRingSize: 8_388_608 };
+  const mg = o.obj("maglev_lb_config");
+  const maglev = mg ? parseMaglev(mg) : { tableSize: 65537 };
   let healthyPanicThreshold = 50;
+  let ignoreNewHostsUntilFirstHc = false;
   const common = o.obj("common_lb_config");
   if (common) {
+    ignoreNewHostsUntilFirstHc = common.bool("ignore_new_hosts_until_first_hc") ?? false;
     const t = common.obj("healthy_panic_threshold");
     if (t) {
       healthyPanicThreshold = t.num("value", { min: 0, max: 100 }) ?? 0;
@@ -237,7 +271,6 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
         "zone_aware_lb_config",
         "locality_weighted_lb_config",
         "update_merge_window",
-        "ignore_new_hosts_until_first_hc",
         "close_connections_on_host_set_change",
         "consistent_hashing_lb_config",
         "override_host_status",
@@ -338,22 +371,31 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       const priority = t.enumOf("priority", ["DEFAULT", "HIGH"] as const) ?? "DEFAULT";
       if (seenPrio.has(priority)) throw new ConfigError(t.at("priority"), `${priority} is already configured`);
       seenPrio.add(priority);
+      const rb = t.obj("retry_budget");
+      const retryBudget = rb ? parseRetryBudget(rb) : undefined;
+      const trackRemaining = t.bool("track_remaining") ?? false;
       circuitBreakers[priority] = {
         maxConnections: t.int("max_connections", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxConnections,
         maxPendingRequests: t.int("max_pending_requests", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxPendingRequests,
         maxRequests: t.int("max_requests", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxRequests,
         maxRetries: t.int("max_retries", { min: 0 }) ?? DEFAULT_THRESHOLDS.maxRetries,
+        ...(retryBudget ? { retryBudget } : {}),
+        ...(trackRemaining ? { trackRemaining } : {}),
       };
-      t.unsupported("retry_budget");
       t.unsupported("max_connection_pools");
-      t.bool("track_remaining");
     });
     cb.unsupported("per_host_thresholds");
     cb.done();
   }
 
-  o.unsupported("health_checks", "is not supported yet");
-  o.unsupported("outlier_detection", "is not supported yet");
+  const healthChecks = o.objs("health_checks", (h) => parseHealthCheck(h));
+  if (healthChecks.length > 1) {
+    throw new ConfigError(`${o.at("health_checks")}[1]`, "more than one health check is not supported yet");
+  }
+  const od = o.obj("outlier_detection");
+  const outlierDetection = od ? parseOutlierDetection(od) : undefined;
+  const ignoreHealthOnRemoval = o.bool("ignore_health_on_host_removal");
+  void ignoreHealthOnRemoval;
   o.unsupported("transport_socket", "is not supported yet");
   for (const k of UNSUPPORTED_CLUSTER_FIELDS) o.unsupported(k);
   const metadata = o.value("metadata");
@@ -404,7 +446,13 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     idleTimeoutMs,
     httpProtocol: "http1",
     circuitBreakers,
+    healthChecks,
+    ringHash,
+    maglev,
+    ignoreNewHostsUntilFirstHc,
     path,
+    ...(outlierDetection ? { outlierDetection } : {}),
+    ...(slowStart ? { slowStart } : {}),
     ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
     ...(metadata !== undefined ? { metadata } : {}),
   };

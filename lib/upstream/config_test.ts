@@ -107,29 +107,32 @@ Deno.test("parseCluster errors name the path", () => {
     'config: static_resources.clusters[0].type: "EDS" is not supported',
   );
   assertEquals(
-    err({ ...cluster(), lb_policy: "RING_HASH" }),
-    'config: static_resources.clusters[0].lb_policy: "RING_HASH" is not supported',
+    err({ ...cluster(), lb_policy: "CLUSTER_PROVIDED" }),
+    'config: static_resources.clusters[0].lb_policy: "CLUSTER_PROVIDED" is not supported',
   );
   assertEquals(
     err({ ...cluster(), lb_policy: "FASTEST" }),
-    'config: static_resources.clusters[0].lb_policy: "FASTEST" is not one of ROUND_ROBIN, LEAST_REQUEST, RANDOM',
+    'config: static_resources.clusters[0].lb_policy: "FASTEST" is not one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV',
   );
   assertEquals(err({ ...cluster(), bogus: 1 }), "config: static_resources.clusters[0].bogus: unknown field");
   assertEquals(
-    err({ ...cluster(), health_checks: [] }),
-    "config: static_resources.clusters[0].health_checks: is not supported yet",
+    err({
+      ...cluster(),
+      health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1 }],
+    }),
+    "config: static_resources.clusters[0].health_checks[0]: one of http_health_check, tcp_health_check, grpc_health_check, custom_health_check is required",
   );
   assertEquals(
-    err({ ...cluster(), outlier_detection: {} }),
-    "config: static_resources.clusters[0].outlier_detection: is not supported yet",
+    err({ ...cluster(), outlier_detection: { consecutive_5xx: -1 } }),
+    "config: static_resources.clusters[0].outlier_detection.consecutive_5xx: -1 is below the minimum 0",
   );
   assertEquals(
     err({ ...cluster(), transport_socket: { name: "tls" } }),
     "config: static_resources.clusters[0].transport_socket: is not supported yet",
   );
   assertEquals(
-    err({ ...cluster(), ring_hash_lb_config: {} }),
-    "config: static_resources.clusters[0].ring_hash_lb_config: is not supported",
+    err({ ...cluster(), lb_subset_config: {} }),
+    "config: static_resources.clusters[0].lb_subset_config: is not supported",
   );
   assertEquals(err({ load_assignment: {} }), "config: static_resources.clusters[0].name: is required");
   assertEquals(
@@ -196,4 +199,67 @@ Deno.test("parseClusters rejects duplicate names", () => {
 Deno.test("parseCluster accepts IPv6 literals in STATIC clusters", () => {
   const c = parseCluster({ name: "v6", load_assignment: { endpoints: [{ lb_endpoints: [ep("::1", 80)] }] } }, "c");
   assertEquals(c.localities[0]!.endpoints[0]!.address, "::1");
+});
+
+Deno.test("parseCluster reads health checks, outlier detection, hashing and slow start", () => {
+  const c = parseCluster(
+    cluster({
+      lb_policy: "RING_HASH",
+      ring_hash_lb_config: { minimum_ring_size: 2048, maximum_ring_size: 4096 },
+      maglev_lb_config: { table_size: 5 },
+      round_robin_lb_config: { slow_start_config: { slow_start_window: "10s", min_weight_percent: { value: 20 } } },
+      health_checks: [{
+        timeout: "1s",
+        interval: "2s",
+        unhealthy_threshold: 3,
+        healthy_threshold: 2,
+        http_health_check: {
+          path: "/healthz",
+          expected_statuses: [{ start: 200, end: 300 }],
+          request_headers_to_add: [{ header: { key: "X-Hc", value: "1" } }],
+        },
+      }],
+      outlier_detection: { consecutive_5xx: 3, base_ejection_time: "5s", max_ejection_percent: 50 },
+      circuit_breakers: {
+        thresholds: [{ max_requests: 10, retry_budget: { budget_percent: { value: 25 } }, track_remaining: true }],
+      },
+    }),
+    "c",
+  );
+  assertEquals(c.lbPolicy, "RING_HASH");
+  assertEquals(c.ringHash, { minimumRingSize: 2048, maximumRingSize: 4096 });
+  assertEquals(c.maglev.tableSize, 5);
+  assertEquals(c.slowStart, { windowMs: 10_000, aggression: 1, minWeightPercent: 20 });
+  const hc = c.healthChecks[0]!;
+  assertEquals(hc.intervalMs, 2000);
+  assertEquals(hc.unhealthyIntervalMs, 2000);
+  assertEquals(hc.noTrafficIntervalMs, 60_000);
+  assertEquals(hc.checker.kind, "http");
+  if (hc.checker.kind === "http") {
+    assertEquals(hc.checker.expectedStatuses, [[200, 300]]);
+    assertEquals(hc.checker.requestHeadersToAdd, [{ name: "x-hc", value: "1", append: true }]);
+  }
+  assertEquals(c.outlierDetection?.consecutive5xx, 3);
+  assertEquals(c.outlierDetection?.maxEjectionTimeMs, 300_000);
+  assertEquals(c.outlierDetection?.enforcingConsecutiveGatewayFailure, 0);
+  assertEquals(c.circuitBreakers.DEFAULT.retryBudget, { budgetPercent: 25, minRetryConcurrency: 3 });
+  assertEquals(c.circuitBreakers.DEFAULT.trackRemaining, true);
+  assertEquals(
+    err(cluster({ maglev_lb_config: { table_size: 65536 } })),
+    "config: static_resources.clusters[0].maglev_lb_config.table_size: 65536 is not a prime number",
+  );
+  const tcp = parseCluster(
+    cluster({
+      health_checks: [{
+        timeout: "1s",
+        interval: "1s",
+        unhealthy_threshold: 1,
+        healthy_threshold: 1,
+        tcp_health_check: { send: { text: "50494e47" }, receive: [{ binary: btoa("PONG") }] },
+      }],
+    }),
+    "c",
+  ).healthChecks[0]!.checker;
+  assertEquals(tcp.kind === "tcp" ? [...tcp.send!] : [], [0x50, 0x49, 0x4e, 0x47]);
+  assertEquals(tcp.kind === "tcp" ? new TextDecoder().decode(tcp.receive[0]) : "", "PONG");
 });

@@ -9,6 +9,35 @@
 import type { ClusterInfo, Host } from "../api/upstream.ts";
 import type { EndpointHealthStatus, LocalityConfig } from "./config.ts";
 
+/**
+ * Health flags of a host (Envoy's `Host::HealthFlag`); a host is healthy when none but `PENDING_ACTIVE_HC` and
+ * `DEGRADED_EDS_HEALTH` is set.
+ */
+export const HealthFlag = {
+  FAILED_ACTIVE_HC: 1,
+  FAILED_OUTLIER_CHECK: 2,
+  FAILED_EDS_HEALTH: 4,
+  PENDING_DYNAMIC_REMOVAL: 8,
+  PENDING_ACTIVE_HC: 16,
+  EXCLUDED_VIA_IMMEDIATE_HC_FAIL: 32,
+  ACTIVE_HC_TIMEOUT: 64,
+} as const;
+/** One of {@link HealthFlag}. */
+export type HealthFlagBit = typeof HealthFlag[keyof typeof HealthFlag];
+
+const UNHEALTHY_MASK = HealthFlag.FAILED_ACTIVE_HC | HealthFlag.FAILED_OUTLIER_CHECK | HealthFlag.FAILED_EDS_HEALTH |
+  HealthFlag.PENDING_DYNAMIC_REMOVAL | HealthFlag.EXCLUDED_VIA_IMMEDIATE_HC_FAIL;
+
+const FLAG_NAMES: readonly [number, string][] = [
+  [HealthFlag.FAILED_ACTIVE_HC, "/failed_active_hc"],
+  [HealthFlag.FAILED_OUTLIER_CHECK, "/failed_outlier_check"],
+  [HealthFlag.FAILED_EDS_HEALTH, "/failed_eds_health"],
+  [HealthFlag.PENDING_DYNAMIC_REMOVAL, "/pending_dynamic_removal"],
+  [HealthFlag.PENDING_ACTIVE_HC, "/pending_active_hc"],
+  [HealthFlag.EXCLUDED_VIA_IMMEDIATE_HC_FAIL, "/excluded_via_immediate_hc_fail"],
+  [HealthFlag.ACTIVE_HC_TIMEOUT, "/active_hc_timeout"],
+];
+
 /** Per-host counters, as Envoy's `/clusters` prints them. */
 export interface HostCounters {
   cxTotal: number;
@@ -33,6 +62,10 @@ export interface HostOptions {
   locality?: LocalityConfig;
   /** Called when `healthy` changes. */
   onHealthChange?: (host: HostImpl) => void;
+  /** Health flags to start with (e.g. `FAILED_ACTIVE_HC | PENDING_ACTIVE_HC` with active health checking). */
+  initialFlags?: number;
+  /** Start of the slow-start window (`performance.now()`), for hosts added after the cluster started. */
+  slowStartSinceMs?: number | undefined;
 }
 
 /**
@@ -59,9 +92,11 @@ export class HostImpl implements Host {
     rqSuccess: 0,
     rqTimeout: 0,
   };
+  /** Start of the host's slow-start window (see `SlowStartHost`). */
+  slowStartSinceMs: number | undefined;
   #address: string;
   #key: string;
-  #healthy: boolean;
+  #flags: number;
   #onHealthChange: ((host: HostImpl) => void) | undefined;
 
   constructor(cluster: ClusterInfo, address: string, port: number, options: HostOptions = {}) {
@@ -74,8 +109,11 @@ export class HostImpl implements Host {
     this.healthStatus = options.healthStatus ?? "UNKNOWN";
     this.locality = options.locality ?? { region: "", zone: "", subZone: "" };
     // Envoy treats UNHEALTHY, DRAINING and TIMEOUT as unhealthy; DEGRADED is still used (no degraded tier yet).
-    this.#healthy = !(this.healthStatus === "UNHEALTHY" || this.healthStatus === "DRAINING" ||
-      this.healthStatus === "TIMEOUT");
+    let flags = options.initialFlags ?? 0;
+    if (this.healthStatus === "UNHEALTHY" || this.healthStatus === "TIMEOUT") flags |= HealthFlag.FAILED_EDS_HEALTH;
+    if (this.healthStatus === "DRAINING") flags |= HealthFlag.PENDING_DYNAMIC_REMOVAL;
+    this.#flags = flags;
+    this.slowStartSinceMs = options.slowStartSinceMs;
     this.#onHealthChange = options.onHealthChange;
   }
 
@@ -88,13 +126,38 @@ export class HostImpl implements Host {
   }
 
   get healthy(): boolean {
-    return this.#healthy;
+    return (this.#flags & UNHEALTHY_MASK) === 0;
   }
 
+  /** Setting `healthy` sets or clears `FAILED_ACTIVE_HC` (the flag an operator or test means). */
   set healthy(v: boolean) {
-    if (v === this.#healthy) return;
-    this.#healthy = v;
-    this.#onHealthChange?.(this);
+    this.setFlag(HealthFlag.FAILED_ACTIVE_HC, !v);
+  }
+
+  /** The health flags (bits of {@link HealthFlag}). */
+  get flags(): number {
+    return this.#flags;
+  }
+
+  /** True if the flag is set. */
+  hasFlag(flag: HealthFlagBit): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+
+  /** Sets or clears a flag; tells the cluster when `healthy` changes. */
+  setFlag(flag: HealthFlagBit, on: boolean): void {
+    const before = this.healthy;
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
+    if (this.healthy !== before) this.#onHealthChange?.(this);
+  }
+
+  /** Envoy's `health_flags` text: `healthy`, or the set flags such as `/failed_active_hc/failed_outlier_check`. */
+  get healthFlagsText(): string {
+    if (this.#flags === 0) return this.healthStatus === "DEGRADED" ? "/degraded_eds_health" : "healthy";
+    let s = "";
+    for (const [bit, name] of FLAG_NAMES) if ((this.#flags & bit) !== 0) s += name;
+    if (this.healthStatus === "DEGRADED") s += "/degraded_eds_health";
+    return s;
   }
 
   /** Changes the address (LOGICAL_DNS); existing connections are not touched. */

@@ -16,6 +16,19 @@ export interface HostSource {
   readonly hostsVersion: number;
 }
 
+/** A host that may be in slow start (`HostImpl` is one). */
+export interface SlowStartHost extends Host {
+  /** `performance.now()` when the host was added or last became healthy after failing active health checks. */
+  readonly slowStartSinceMs?: number | undefined;
+}
+
+/** `slow_start_config`, as the balancers use it. */
+export interface SlowStartOptions {
+  readonly windowMs: number;
+  readonly aggression: number;
+  readonly minWeightPercent: number;
+}
+
 /** A load balancer of one cluster. */
 export interface LoadBalancer {
   /** Picks a host, or undefined if the cluster has none. */
@@ -30,6 +43,10 @@ export interface LbOptions {
   panicThreshold?: number;
   /** Called on each pick made in panic mode (`lb_healthy_panic`). */
   onPanic?: () => void;
+  /** Slow start of new hosts (round robin and least request only, as Envoy). */
+  slowStart?: SlowStartOptions | undefined;
+  /** Monotonic clock in ms (default `performance.now`); injectable for tests. */
+  now?: () => number;
 }
 
 /** How many times a balancer re-picks when the pick is in `avoid` before filtering explicitly. */
@@ -45,12 +62,45 @@ export abstract class BaseLoadBalancer implements LoadBalancer {
   #panic = false;
   #panicThreshold: number;
   #onPanic: (() => void) | undefined;
+  readonly #slowStart: SlowStartOptions | undefined;
+  /** Monotonic clock in ms. */
+  protected readonly now: () => number;
+  /** Until when (ms, `now()` clock) some usable host is still in its slow-start window; 0 = none. */
+  #slowStartUntil = 0;
 
   constructor(source: HostSource, options: LbOptions = {}) {
     this.#source = source;
     this.random = options.random ?? Math.random;
     this.#panicThreshold = options.panicThreshold ?? 50;
     this.#onPanic = options.onPanic;
+    this.#slowStart = options.slowStart;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * True while some usable host is in its slow-start window: balancers then weigh every pick with
+   * {@link effectiveWeight} instead of their cached schedules.
+   */
+  protected get slowStartActive(): boolean {
+    if (this.#slowStartUntil === 0) return false;
+    if (this.now() < this.#slowStartUntil) return true;
+    this.#slowStartUntil = 0;
+    this.hostsChanged();
+    return false;
+  }
+
+  /**
+   * A host's weight scaled by slow start (Envoy's formula): `weight · max(min_weight_percent / 100,
+   * (elapsed / window) ^ (1 / aggression))` inside the window, `weight` after it.
+   */
+  protected effectiveWeight(h: Host): number {
+    const ss = this.#slowStart;
+    const since = (h as SlowStartHost).slowStartSinceMs;
+    if (ss === undefined || since === undefined) return h.weight;
+    const elapsed = this.now() - since;
+    if (elapsed >= ss.windowMs) return h.weight;
+    const f = Math.pow(Math.max(elapsed, 1) / ss.windowMs, 1 / ss.aggression);
+    return h.weight * Math.max(ss.minWeightPercent / 100, f);
   }
 
   /** True if the last refresh found too few healthy hosts and uses all of them. */
@@ -66,6 +116,17 @@ export abstract class BaseLoadBalancer implements LoadBalancer {
     const healthy = all.filter((h) => h.healthy);
     this.#panic = all.length > 0 && healthy.length * 100 < this.#panicThreshold * all.length;
     this.usable = this.#panic ? all.slice() : healthy;
+    this.#slowStartUntil = 0;
+    const ss = this.#slowStart;
+    if (ss !== undefined) {
+      const now = this.now();
+      for (const h of this.usable) {
+        const since = (h as SlowStartHost).slowStartSinceMs;
+        if (since !== undefined && since + ss.windowMs > now) {
+          this.#slowStartUntil = Math.max(this.#slowStartUntil, since + ss.windowMs);
+        }
+      }
+    }
     this.hostsChanged();
   }
 

@@ -40,7 +40,8 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
   }
 
   protected hostsChanged(): void {
-    this.#weighted = !equalWeights(this.usable);
+    // Slow start gives hosts different weights for a while: use the weighted schedule then.
+    this.#weighted = !equalWeights(this.usable) || this.slowStartActive;
     this.#heap = [];
     this.#now = 0;
     if (!this.#weighted) return;
@@ -48,9 +49,10 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
   }
 
   #effectiveWeight(h: Host): number {
-    if (this.#bias === 0) return h.weight;
+    const w = this.effectiveWeight(h);
+    if (this.#bias === 0) return w;
     const active = h.activeRequests + 1;
-    return h.weight / (this.#bias === 1 ? active : Math.pow(active, this.#bias));
+    return w / (this.#bias === 1 ? active : Math.pow(active, this.#bias));
   }
 
   #push(host: Host): void {
@@ -87,6 +89,8 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
 
   protected pick(): Host | undefined {
     const hosts = this.usable;
+    // Notices the end of a slow-start window (which recomputes the schedule).
+    if (this.#weighted) void this.slowStartActive;
     if (this.#weighted) {
       const e = this.#pop();
       if (e === undefined) return undefined;

@@ -30,6 +30,7 @@ export class RoundRobinLoadBalancer extends BaseLoadBalancer {
 
   protected pick(): Host | undefined {
     const hosts = this.usable;
+    if (this.slowStartActive) return this.#pickSlowStart(hosts);
     if (!this.#weighted) return hosts[this.#next++ % hosts.length];
     const cur = this.#current;
     let best = 0;
@@ -38,6 +39,21 @@ export class RoundRobinLoadBalancer extends BaseLoadBalancer {
       if (cur[i]! > cur[best]!) best = i;
     }
     cur[best]! -= this.#total;
+    return hosts[best];
+  }
+
+  /** Smooth WRR over the slow-start weights of this moment (recomputed per pick while a window is open). */
+  #pickSlowStart(hosts: readonly Host[]): Host | undefined {
+    const cur = this.#current;
+    let best = 0;
+    let total = 0;
+    for (let i = 0; i < hosts.length; i++) {
+      const w = this.effectiveWeight(hosts[i]!);
+      total += w;
+      cur[i]! += w;
+      if (cur[i]! > cur[best]!) best = i;
+    }
+    cur[best]! -= total;
     return hosts[best];
   }
 }
