@@ -97,7 +97,10 @@ function parseFilterChain(o: ObjReader, index: number, registries: Registries): 
   const name = o.str("name") ?? `chain_${index}`;
   const m = o.obj("filter_chain_match");
   if (m && m.keys().length > 0) {
-    throw new ConfigError(m.path, "is not supported yet (one filter chain per listener; TLS chain matching comes with the TLS layer)");
+    throw new ConfigError(
+      m.path,
+      "is not supported yet (one filter chain per listener; TLS chain matching comes with the TLS layer)",
+    );
   }
   o.unsupported("transport_socket", "is not supported yet (TLS comes with the TLS layer)");
   o.unsupported("transport_socket_connect_timeout");
@@ -121,7 +124,10 @@ function parseFilterChain(o: ObjReader, index: number, registries: Registries): 
       throw new ConfigError(`${o.at("filters")}[${i}]`, `terminal filter "${f.name}" must be the last in the chain`);
     }
     if (last && !f.factory.terminal) {
-      throw new ConfigError(`${o.at("filters")}[${i}]`, `the last network filter must be terminal (http_connection_manager or tcp_proxy), not "${f.name}"`);
+      throw new ConfigError(
+        `${o.at("filters")}[${i}]`,
+        `the last network filter must be terminal (http_connection_manager or tcp_proxy), not "${f.name}"`,
+      );
     }
   });
   return { name, filters };
@@ -140,9 +146,14 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   }
   if (chains.length === 0) throw new ConfigError(o.at("filter_chains"), "must have at least one entry");
   if (chains.length > 1) {
-    throw new ConfigError(o.at("filter_chains"), "more than one filter chain is not supported yet (filter_chain_match comes with the TLS layer)");
+    throw new ConfigError(
+      o.at("filter_chains"),
+      "more than one filter chain is not supported yet (filter_chain_match comes with the TLS layer)",
+    );
   }
-  if (o.has("listener_filters")) o.unsupported("listener_filters", "is not supported yet (listener filters come with the TLS layer)");
+  if (o.has("listener_filters")) {
+    o.unsupported("listener_filters", "is not supported yet (listener filters come with the TLS layer)");
+  }
   const perConnectionBufferLimitBytes = o.int("per_connection_buffer_limit_bytes", { min: 1 }) ?? 1024 * 1024;
   const reusePort = o.bool("enable_reuse_port") ?? true;
   const statPrefix = o.str("stat_prefix") ?? `${address.address}_${address.port}`.replace(/:/g, "_");
@@ -205,7 +216,12 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     listeners = sr.arr("listeners", (item, p, i) => {
       const l = parseListener(item, p, registries);
       const prev = seen.get(l.name);
-      if (prev !== undefined) throw new ConfigError(`${p}.name`, `listener ${describe(l.name)} is already defined at static_resources.listeners[${prev}]`);
+      if (prev !== undefined) {
+        throw new ConfigError(
+          `${p}.name`,
+          `listener ${describe(l.name)} is already defined at static_resources.listeners[${prev}]`,
+        );
+      }
       seen.set(l.name, i);
       return l;
     });
@@ -217,7 +233,10 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   for (const l of listeners) {
     const k = `${l.address.address}:${l.address.port}`;
     if (l.address.port !== 0 && byAddr.has(k)) {
-      throw new ConfigError("static_resources.listeners", `listeners "${byAddr.get(k)}" and "${l.name}" both bind ${k}`);
+      throw new ConfigError(
+        "static_resources.listeners",
+        `listeners "${byAddr.get(k)}" and "${l.name}" both bind ${k}`,
+      );
     }
     byAddr.set(k, l.name);
   }

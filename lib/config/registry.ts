@@ -57,14 +57,22 @@ export class Registry<F extends Named> {
     if (typeUrl !== undefined) {
       const f = this.#byType.get(typeUrl);
       if (!f) {
-        throw new ConfigError(`${path}.typed_config.@type`, `${this.kind} type ${JSON.stringify(typeUrl)} is not supported (known: ${[...this.#byType.keys()].join(", ")})`);
+        throw new ConfigError(
+          `${path}.typed_config.@type`,
+          `${this.kind} type ${JSON.stringify(typeUrl)} is not supported (known: ${
+            [...this.#byType.keys()].join(", ")
+          })`,
+        );
       }
       return f;
     }
     if (name !== undefined) {
       const f = this.#byName.get(name);
       if (f) return f;
-      throw new ConfigError(`${path}.name`, `unknown ${this.kind} ${JSON.stringify(name)} (known: ${this.names.join(", ")})`);
+      throw new ConfigError(
+        `${path}.name`,
+        `unknown ${this.kind} ${JSON.stringify(name)} (known: ${this.names.join(", ")})`,
+      );
     }
     throw new ConfigError(path, "one of name, typed_config is required");
   }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { weierstrass, type WeierstrassPoint } from "@noble/curves/abstract/weierstrass.js";
+import { weierstrass, type WeierstrassPoint, type WeierstrassPointCons } from "@noble/curves/abstract/weierstrass.js";
 import { bytesToNumberBE, equalBytes, numberToBytesBE, randomBytes } from "@noble/curves/utils.js";
 import {
   concatBytes,
@@ -54,7 +54,7 @@ export type Sm2Point = WeierstrassPoint<bigint>;
  * count and scans whole table windows; only the extra masking goes. noble documents this as its supported
  * fallback when `randomBytes` is unavailable, which is how it is selected here.
  */
-export const Sm2Point = weierstrass<bigint>({ ...SM2_CURVE, h: 1n }, {
+export const Sm2Point: WeierstrassPointCons<bigint> = weierstrass<bigint>({ ...SM2_CURVE, h: 1n }, {
   randomBytes: () => {
     throw new Error("SM2: scalar blinding is disabled");
   },

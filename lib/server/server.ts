@@ -144,7 +144,7 @@ export class Server {
    * Graceful drain then stop: stop accepting, let in-flight requests finish (keep-alive connections are told to
    * close), wait up to the drain time, close what is left, shut down clusters and admin.
    */
-  drainAndStop(drainTimeMs = this.#drainTimeMs): Promise<void> {
+  drainAndStop(drainTimeMs: number = this.#drainTimeMs): Promise<void> {
     this.#stopped ??= this.#drainAndStop(drainTimeMs);
     return this.#stopped;
   }

@@ -21,7 +21,6 @@ import type {
   DownstreamConnectionInfo,
   FilterFactoryContext,
   FilterResult,
-  FilterStatus,
   LocalReplyOptions,
   StreamFilter,
   StreamFilterCallbacks,
@@ -30,7 +29,6 @@ import type {
 import { newStreamInfo } from "../api/stream_info.ts";
 import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
 import type { HcmConfig } from "./hcm_config.ts";
-import { statusText } from "./status_text.ts";
 import { schedule } from "../network/timer_wheel.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
 
@@ -1037,5 +1035,3 @@ export class ConnectionManager implements NetworkFilter {
     return this.#streams.length;
   }
 }
-
-export { statusText };
