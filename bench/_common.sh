@@ -268,7 +268,9 @@ FERRY_TCP_FILTERS='      - name: envoy.filters.network.tcp_proxy
           stat_prefix: bench
           cluster: upstream'
 
-# start_ferry CONF: start Ferry pinned to the server core; sets BG_PID.
+# start_ferry CONF: start Ferry pinned to the server core; sets BG_PID. Its output goes to
+# $BENCH_DIR/$FERRY_NAME.log (FERRY_NAME defaults to ferry).
+FERRY_NAME=ferry
 start_ferry() {
   local cmd args
   read -r -a cmd <<<"${FERRY_CMD:-deno run -A main.ts}"
@@ -282,7 +284,7 @@ start_ferry() {
   if [ "${cmd[*]}" = "deno run -A main.ts" ] && [ ! -f "$BENCH_ROOT/main.ts" ]; then
     bench_die "main.ts not found in $BENCH_ROOT (set FERRY_CMD to run another build)"
   fi
-  start_bg ferry "${PIN_SERVER[@]}" "${cmd[@]}" -c "$1" "${args[@]}"
+  start_bg "$FERRY_NAME" "${PIN_SERVER[@]}" "${cmd[@]}" -c "$1" "${args[@]}"
 }
 
 # wait_ferry PID ADMIN_PORT PORT [PATH]: wait for /ready on the admin port or the listener
@@ -296,7 +298,7 @@ wait_ferry() {
     if [ "$code" = 200 ] || tcp_open "$port"; then break; fi
     sleep 0.2
   done
-  wait_http ferry "$pid" "http://127.0.0.1:$port$path"
+  wait_http "$FERRY_NAME" "$pid" "http://127.0.0.1:$port$path"
 }
 
 # cpu_ticks PID: user+system clock ticks of PID and its direct children (nginx workers;
