@@ -29,6 +29,7 @@ import type {
   PoolReadyInfo,
 } from "../../lib/api/upstream.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import type { PoolStreamEncoder } from "../../lib/upstream/http1_pool.ts";
 import { schedule } from "../../lib/network/timer_wheel.ts";
 import type { WheelTimer } from "../../lib/network/timer_wheel.ts";
 import {
@@ -182,6 +183,7 @@ export class RouterFilter implements StreamFilter {
   #destroyed = false;
   #start = performance.now();
   #upstreamPaused = false;
+  #downstreamPaused = false;
 
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks, context: FilterFactoryContext) {
     this.#config = config;
@@ -277,6 +279,10 @@ export class RouterFilter implements StreamFilter {
   }
 
   onDestroy(): void {
+    if (this.#downstreamPaused) {
+      this.#downstreamPaused = false;
+      this.#cb.readDisable(false);
+    }
     this.#destroyed = true;
     this.#clearTimers();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
@@ -350,6 +356,11 @@ export class RouterFilter implements StreamFilter {
       if (auto) rewriteHost(this.#action!, headers, { upstreamHost: up.host.hostname! });
       if (this.#route!.vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", String(this.#attempts));
     }
+    // Upstream flow control: while the upstream connection cannot take more, stop reading the downstream.
+    (enc as Partial<PoolStreamEncoder>).setWatermarkCallbacks?.({
+      onAboveWriteBufferHighWatermark: () => this.#setDownstreamPaused(true),
+      onBelowWriteBufferLowWatermark: () => this.#setDownstreamPaused(false),
+    });
     const body = this.#body;
     const hasBody = body !== undefined && body.length > 0;
     const end = this.#requestEnded && !hasBody && this.#trailers === undefined;
@@ -551,6 +562,12 @@ export class RouterFilter implements StreamFilter {
     this.#clearTimers();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#cb.sendLocalReply(status, body, { responseFlag: flag, details });
+  }
+
+  #setDownstreamPaused(paused: boolean): void {
+    if (paused === this.#downstreamPaused || this.#destroyed) return;
+    this.#downstreamPaused = paused;
+    this.#cb.readDisable(paused);
   }
 
   /** Router-side watermark: pause the upstream while the downstream can't keep up. */

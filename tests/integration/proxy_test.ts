@@ -534,3 +534,51 @@ Deno.test("a route's idle_timeout overrides stream_idle_timeout: a silent upstre
     hang.close();
   }
 });
+
+Deno.test("an upload to an upstream that stops reading is back-pressured, then completes", itOpts, async () => {
+  const total = 48 * 1024 * 1024;
+  let received = 0;
+  let resume!: () => void;
+  const resumed = new Promise<void>((r) => resume = r);
+  const up = startRawServer(async (c) => {
+    const buf = new Uint8Array(256 * 1024);
+    // Read the head and a little body, then stop reading until told.
+    await c.read(buf);
+    await resumed;
+    let head = true;
+    for (;;) {
+      const n = await c.read(buf);
+      if (n === null) break;
+      received += n;
+      if (head) head = false;
+      if (received >= total - 256 * 1024) break;
+    }
+    await c.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    c.close();
+  });
+  const f = await startFerry(hcmBootstrap({
+    routes:
+      `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up, timeout: 30s }`,
+    clusters: staticCluster("up", [up.port]),
+  }));
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
+    await c.write(new TextEncoder().encode(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`));
+    const chunk = new Uint8Array(1024 * 1024).fill(120);
+    let sent = 0;
+    const writer = (async () => {
+      while (sent < total) sent += await c.write(chunk.subarray(0, Math.min(chunk.length, total - sent)));
+    })();
+    await new Promise((r) => setTimeout(r, 700));
+    // Socket buffers plus Ferry's 1 MiB watermarks hold a few MiB at most; the rest must wait in the client.
+    assert(sent < 24 * 1024 * 1024, `the client wrote ${sent} bytes into a stalled upstream`);
+    resume();
+    await writer;
+    const res = await readAll(c, 3000);
+    c.close();
+    assertMatch(res, /^HTTP\/1\.1 200/);
+  } finally {
+    await f.stop();
+    up.close();
+  }
+});
