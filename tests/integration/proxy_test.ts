@@ -582,3 +582,39 @@ Deno.test("an upload to an upstream that stops reading is back-pressured, then c
     up.close();
   }
 });
+
+Deno.test("a download to a client that stops reading pauses the upstream, then completes", itOpts, async () => {
+  const total = 48 * 1024 * 1024;
+  let written = 0;
+  const up = startRawServer(async (c) => {
+    await c.read(new Uint8Array(4096));
+    await c.write(new TextEncoder().encode(`HTTP/1.1 200 OK\r\ncontent-length: ${total}\r\n\r\n`));
+    const chunk = new Uint8Array(1024 * 1024).fill(121);
+    while (written < total) written += await c.write(chunk.subarray(0, Math.min(chunk.length, total - written)));
+  });
+  const f = await startFerry(hcmBootstrap({
+    routes:
+      `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up, timeout: 30s }`,
+    clusters: staticCluster("up", [up.port]),
+  }));
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
+    await c.write(new TextEncoder().encode("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await new Promise((r) => setTimeout(r, 700));
+    assert(written < 24 * 1024 * 1024, `the upstream wrote ${written} bytes towards a client that reads nothing`);
+    const buf = new Uint8Array(1 << 20);
+    let got = 0;
+    const deadline = performance.now() + 10_000;
+    while (performance.now() < deadline) {
+      const n = await c.read(buf);
+      if (n === null) break;
+      got += n;
+      if (got >= total) break;
+    }
+    c.close();
+    assert(got > total, `received ${got} of ${total} body bytes`);
+  } finally {
+    await f.stop();
+    up.close();
+  }
+});
