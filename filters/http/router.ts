@@ -29,6 +29,7 @@ import type {
   PoolReadyInfo,
 } from "../../lib/api/upstream.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { getLogger } from "../../lib/observe/log.ts";
 import type { PoolStreamEncoder } from "../../lib/upstream/http1_pool.ts";
 import { schedule } from "../../lib/network/timer_wheel.ts";
 import type { WheelTimer } from "../../lib/network/timer_wheel.ts";
@@ -43,6 +44,8 @@ import {
   selectCluster,
 } from "../../lib/router/mod.ts";
 import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
+
+const log = getLogger("router");
 
 /** The Router filter's `@type`. */
 export const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -196,6 +199,7 @@ export class RouterFilter implements StreamFilter {
     const info = cb.streamInfo;
     const route = cb.route as RouteResult | null | undefined;
     if (!route) {
+      log.debug(() => `no route for ${headers.get(":method")} ${headers.get(":authority")}${headers.get(":path")}`);
       cb.sendLocalReply(404, "", { responseFlag: "NR", details: "route_not_found" });
       return "stop";
     }
@@ -228,6 +232,7 @@ export class RouterFilter implements StreamFilter {
     const choice = selectCluster(action, headers);
     const cluster = choice === null ? undefined : this.#cm.get(choice.name);
     if (!cluster) {
+      log.debug(() => `route "${route.route.name}": cluster "${choice?.name ?? "(missing cluster_header)"}" not found`);
       cb.sendLocalReply(action.clusterNotFoundStatus, "", { responseFlag: "NC", details: "cluster_not_found" });
       return "stop";
     }
@@ -559,6 +564,15 @@ export class RouterFilter implements StreamFilter {
   }
 
   #fail(status: number, body: string, flag: ResponseFlag, details: string): void {
+    log.debug(() =>
+      `route "${this.#route?.route.name ?? ""}" cluster "${
+        this.#cluster?.info.name ?? ""
+      }": ${status} ${flag} ${details}` +
+      (this.#cb.streamInfo.upstreamHost ? ` (host ${this.#cb.streamInfo.upstreamHost})` : "") +
+      (this.#cb.streamInfo.upstreamTransportFailureReason
+        ? `: ${this.#cb.streamInfo.upstreamTransportFailureReason}`
+        : "")
+    );
     this.#clearTimers();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#cb.sendLocalReply(status, body, { responseFlag: flag, details });
