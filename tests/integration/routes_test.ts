@@ -209,3 +209,32 @@ Deno.test("routes: direct_response, redirect and header mutations at three level
     await echoHeaders.close();
   }
 });
+
+Deno.test("routes: auto_host_rewrite sends the DNS cluster's host name upstream", itOpts, async () => {
+  const up = await startUpstream((req) => new Response(req.headers.get("host") ?? ""));
+  const f = await startFerry(hcmBootstrap({
+    routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/auto" }
+    route: { cluster: dns, auto_host_rewrite: true }
+  - match: { prefix: "/" }
+    route: { cluster: dns }`,
+    clusters: `- name: dns
+  type: STRICT_DNS
+  dns_lookup_family: V4_ONLY
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: dns
+    endpoints:
+    - lb_endpoints:
+      - endpoint: { address: { socket_address: { address: localhost, port_value: ${up.port} } } }`,
+  }));
+  try {
+    assertEquals((await get(f, "/auto", "-H", "Host: original.example")).body, "localhost");
+    assertEquals((await get(f, "/plain", "-H", "Host: original.example")).body, "original.example");
+  } finally {
+    await f.stop();
+    await up.close();
+  }
+});
