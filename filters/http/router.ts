@@ -7,6 +7,15 @@
  * transparently re-sends a request once when a reused keep-alive connection turns out to have been closed by the
  * upstream before answering — so a stale pooled connection never surfaces as a 502.
  *
+ * Resilience: the route's `hash_policy` becomes `LbContext.hashKey` (RING_HASH, MAGLEV; a cookie policy with a
+ * `ttl` may add a `set-cookie`); each attempt's result goes to the host's `monitor` (outlier detection, and
+ * `x-envoy-immediate-health-check-fail`); retries need the cluster's `max_retries` / `retry_budget` circuit breaker
+ * (else `upstream_rq_retry_overflow` and flag `UO`, and the failure or response passes through). A retry avoids the
+ * hosts already tried when the policy has the `previous_hosts` predicate, and also when the request has no hash (a
+ * hashed request without the predicate stays on its host, as Envoy's). `x-envoy-retry-on` / `x-envoy-max-retries`
+ * from the request are not honoured: Envoy trusts them on internal requests only, and the router is not told
+ * whether a request is internal (the connection manager strips `x-envoy-*` from external ones at the edge).
+ *
  * @module
  */
 import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/api/codec.ts";
@@ -36,6 +45,7 @@ import type { WheelTimer } from "../../lib/network/timer_wheel.ts";
 import {
   applyRequestMutations,
   applyResponseMutations,
+  effectiveRetryPolicy,
   finalTimeouts,
   redirectLocation,
   RetryState,
@@ -44,6 +54,8 @@ import {
   selectCluster,
 } from "../../lib/router/mod.ts";
 import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
+import { addressWithoutPort } from "../../lib/router/mod.ts";
+import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 
 const log = getLogger("router");
 
@@ -183,6 +195,12 @@ export class RouterFilter implements StreamFilter {
   #attempts = 0;
   #staleRetries = 0;
   #triedHosts: Set<Host> | undefined;
+  /** `hash_policy` result for RING_HASH / MAGLEV. */
+  #hashKey: number | undefined;
+  /** A `set-cookie` the hash policy asks for on the response. */
+  #setCookie: string | undefined;
+  /** True while this request holds one unit of the cluster's retry circuit breaker. */
+  #retryHeld = false;
   #destroyed = false;
   #start = performance.now();
   #upstreamPaused = false;
@@ -253,7 +271,13 @@ export class RouterFilter implements StreamFilter {
       headers.set("x-envoy-expected-rq-timeout-ms", String(t.perTryMs || t.globalMs));
     }
     this.#headers = headers;
-    this.#retry = action.retryPolicy ? new RetryState(action.retryPolicy) : undefined;
+    if (action.hashPolicy.length > 0) {
+      const r = computeHashKey(action.hashPolicy, headers, addressWithoutPort(info.downstreamRemoteAddress));
+      this.#hashKey = r.hashKey;
+      this.#setCookie = r.setCookie;
+    }
+    const policy = effectiveRetryPolicy(action.retryPolicy, headers);
+    this.#retry = policy ? new RetryState(policy) : undefined;
     if (endStream) this.#onRequestEnd();
     this.#startAttempt();
     return "stop";
@@ -290,6 +314,7 @@ export class RouterFilter implements StreamFilter {
     }
     this.#destroyed = true;
     this.#clearTimers();
+    this.#releaseRetry();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#upstream = undefined;
   }
@@ -328,9 +353,16 @@ export class RouterFilter implements StreamFilter {
   #startAttempt(): void {
     if (this.#destroyed) return;
     const cluster = this.#cluster!;
-    const avoid = this.#triedHosts;
+    const hashKey = this.#hashKey;
+    const avoid = this.#triedHosts !== undefined &&
+        (hashKey === undefined || this.#retry?.policy?.previousHostsPredicate === true)
+      ? this.#triedHosts
+      : undefined;
+    const downstreamHeaders = this.#headers!;
     const host = cluster.chooseHost(
-      avoid ? { avoid, downstreamHeaders: this.#headers! } : { downstreamHeaders: this.#headers! },
+      hashKey === undefined
+        ? (avoid ? { avoid, downstreamHeaders } : { downstreamHeaders })
+        : (avoid ? { avoid, hashKey, downstreamHeaders } : { hashKey, downstreamHeaders }),
     );
     if (!host) {
       cluster.info.stats.upstream_cx_none_healthy.inc();
@@ -340,6 +372,7 @@ export class RouterFilter implements StreamFilter {
     this.#attempts++;
     this.#cb.streamInfo.attemptCount = this.#attempts;
     this.#cb.streamInfo.upstreamHost = host.key;
+    this.#retry?.onHostAttempted(host.key);
     const up = new UpstreamRequest(this, host);
     this.#upstream = up;
     const perTry = this.#perTryMs;
@@ -353,6 +386,7 @@ export class RouterFilter implements StreamFilter {
     const enc = up.encoder!;
     const info = up.info!;
     const cb = this.#cb;
+    up.host.monitor?.putResult("local-origin-connect-success");
     cb.streamInfo.upstreamLocalAddress = `${info.connection.localAddress}:${info.connection.localPort}`;
     let headers = this.#headers!;
     const auto = this.#action!.hostRewrite?.kind === "auto" && up.host.hostname !== undefined;
@@ -400,6 +434,9 @@ export class RouterFilter implements StreamFilter {
       );
       return;
     }
+    if (reason === "connect-failure" || reason === "timeout") {
+      host.monitor?.putResult(reason === "timeout" ? "local-origin-timeout" : "local-origin-connect-failed");
+    }
     if (this.#maybeRetryReset("connect-failure", host)) return;
     this.#fail(
       503,
@@ -413,13 +450,20 @@ export class RouterFilter implements StreamFilter {
     if (up !== this.#upstream) return;
     const status = Number(headers.get(":status"));
     const cluster = this.#cluster!;
+    const monitor = up.host.monitor;
+    if (monitor !== undefined) {
+      monitor.putHttpResponseCode(status);
+      if (headers.has("x-envoy-immediate-health-check-fail")) monitor.immediateHealthCheckFail();
+    }
     const retry = this.#retry;
     if (retry && !this.#downstreamStarted && this.#canReplay()) {
       if (retry.shouldRetryHeaders(status, headers)) {
-        this.#scheduleRetry(up);
-        return;
-      }
-      if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
+        // Without retry capacity (max_retries / retry_budget) the response passes through.
+        if (this.#acquireRetry()) {
+          this.#scheduleRetry(up);
+          return;
+        }
+      } else if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
     }
     if (up.perTryTimer !== undefined) {
       up.perTryTimer.cancel();
@@ -438,6 +482,7 @@ export class RouterFilter implements StreamFilter {
       headers.set("x-envoy-upstream-service-time", String(Math.round(performance.now() - up.startMono)));
     }
     if (this.#route!.vhost.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.#attempts));
+    if (this.#setCookie !== undefined) headers.add("set-cookie", this.#setCookie);
     applyResponseMutations(this.#route!, headers, { info: this.#cb.streamInfo, cluster: this.#choice });
     this.#downstreamStarted = true;
     if (endStream) this.#upstreamDone(up);
@@ -459,6 +504,33 @@ export class RouterFilter implements StreamFilter {
   #upstreamDone(up: UpstreamRequest): void {
     up.finish();
     this.#clearTimers();
+    this.#releaseRetry();
+  }
+
+  /**
+   * Takes one unit of the cluster's retry circuit breaker (`max_retries`, or the `retry_budget`), releasing the one
+   * this request held for its previous retry. False (counted as `upstream_rq_retry_overflow`, flag `UO`) when the
+   * breaker is open.
+   */
+  #acquireRetry(): boolean {
+    this.#releaseRetry();
+    const cluster = this.#cluster!;
+    const retries = cluster.info.circuitBreakers?.retries;
+    if (retries === undefined) return true;
+    if (!retries.canCreate()) {
+      cluster.info.stats.upstream_rq_retry_overflow.inc();
+      this.#cb.streamInfo.responseFlags.push("UO");
+      return false;
+    }
+    retries.inc();
+    this.#retryHeld = true;
+    return true;
+  }
+
+  #releaseRetry(): void {
+    if (!this.#retryHeld) return;
+    this.#retryHeld = false;
+    this.#cluster?.info.circuitBreakers?.retries.dec();
   }
 
   onUpstreamReset(up: UpstreamRequest, reason: StreamResetReason, detail: string): void {
@@ -483,6 +555,7 @@ export class RouterFilter implements StreamFilter {
       return;
     }
     cluster.info.stats.upstream_rq_rx_reset.inc();
+    up.host.monitor?.putResult("local-origin-reset");
     if (reason === "protocol-error") {
       this.#fail(
         502,
@@ -515,6 +588,7 @@ export class RouterFilter implements StreamFilter {
       if (retry.limitExceeded) this.#cb.streamInfo.responseFlags.push("URX");
       return false;
     }
+    if (!this.#acquireRetry()) return false;
     return this.#retryAfterBackoff();
   }
 
@@ -543,6 +617,7 @@ export class RouterFilter implements StreamFilter {
     up.perTryTimer = undefined;
     if (up !== this.#upstream || up.done || this.#downstreamStarted) return;
     this.#cluster!.info.stats.upstream_rq_per_try_timeout.inc();
+    up.host.monitor?.putResult("local-origin-timeout");
     up.abandon();
     if (this.#maybeRetryReset("timeout", up.host)) return;
     this.#cluster!.info.stats.upstream_rq_timeout.inc();
@@ -574,6 +649,7 @@ export class RouterFilter implements StreamFilter {
         : "")
     );
     this.#clearTimers();
+    this.#releaseRetry();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#cb.sendLocalReply(status, body, { responseFlag: flag, details });
   }

@@ -65,6 +65,50 @@ export interface ClusterInfo {
   /** Upper bound of requests waiting for a connection (`max_pending_requests`, default 1024). */
   readonly maxPendingRequests: number;
   readonly perConnectionBufferLimitBytes: number;
+  /**
+   * Circuit breakers of the DEFAULT priority, for the router's `max_retries` / `retry_budget` checks
+   * (optional: test doubles may leave it out, and then nothing is limited).
+   */
+  readonly circuitBreakers?: ClusterCircuitBreakers;
+}
+
+/** One circuit-breaker resource (Envoy's `ResourceLimit`). */
+export interface ResourceCounter {
+  /** The current limit (a retry budget moves it with the number of active requests). */
+  readonly max: number;
+  readonly count: number;
+  canCreate(): boolean;
+  inc(): void;
+  dec(): void;
+}
+
+/** The circuit-breaker resources of a cluster priority. */
+export interface ClusterCircuitBreakers {
+  readonly connections: ResourceCounter;
+  readonly pendingRequests: ResourceCounter;
+  readonly requests: ResourceCounter;
+  readonly retries: ResourceCounter;
+}
+
+/**
+ * Why an attempt failed or succeeded at the transport level (Envoy's `Outlier::Result`), as the router reports it
+ * to outlier detection. HTTP status codes are reported with `putHttpResponseCode`.
+ */
+export type OutlierResult =
+  | "local-origin-connect-failed"
+  | "local-origin-connect-success"
+  | "local-origin-timeout"
+  | "local-origin-reset";
+
+/**
+ * Passive health signals about a host (Envoy's `Outlier::DetectorHostMonitor` plus the immediate health-check
+ * failure of `HealthCheckHostMonitor`). The router calls these once per attempt; implementations must be cheap.
+ */
+export interface HostMonitor {
+  putHttpResponseCode(status: number): void;
+  putResult(result: OutlierResult): void;
+  /** The host answered with `x-envoy-immediate-health-check-fail`. */
+  immediateHealthCheckFail(): void;
 }
 
 /** One upstream endpoint. */
@@ -82,6 +126,8 @@ export interface Host {
   healthy: boolean;
   /** Requests in flight on this host (LEAST_REQUEST uses it). */
   activeRequests: number;
+  /** Where the router reports attempt results (outlier detection, immediate health-check failure); optional. */
+  readonly monitor?: HostMonitor | undefined;
 }
 
 /** What a load balancer may use to choose. */

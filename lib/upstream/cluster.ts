@@ -22,7 +22,10 @@ import type { ClusterConfig, EndpointConfig, LocalityConfig, ThresholdsConfig } 
 import { isIpAddress } from "./config.ts";
 import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
 import { type DnsResolver, systemResolver } from "./dns.ts";
-import { HostImpl } from "./host.ts";
+import { HealthChecker } from "./health_check.ts";
+import { HealthFlag, HostImpl } from "./host.ts";
+import { OutlierDetector } from "./outlier.ts";
+import type { HostMonitor } from "../api/upstream.ts";
 import { Http1ConnPool } from "./http1_pool.ts";
 import { createLoadBalancer, type LoadBalancer } from "./lb/mod.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
@@ -39,6 +42,7 @@ export class ClusterInfoImpl implements ClusterInfo {
   readonly maxConnections: number;
   readonly maxPendingRequests: number;
   readonly perConnectionBufferLimitBytes: number;
+  readonly circuitBreakers: ClusterResources;
   readonly config: ClusterConfig;
   /** Circuit breakers of the DEFAULT priority (shared by all hosts' pools). */
   readonly resources: ClusterResources;
@@ -58,8 +62,9 @@ export class ClusterInfoImpl implements ClusterInfo {
     this.maxConnections = config.circuitBreakers.DEFAULT.maxConnections;
     this.maxPendingRequests = config.circuitBreakers.DEFAULT.maxPendingRequests;
     this.perConnectionBufferLimitBytes = config.perConnectionBufferLimitBytes;
-    this.resources = createResources(config.circuitBreakers.DEFAULT);
-    this.highResources = createResources(config.circuitBreakers.HIGH);
+    this.resources = createResources(config.circuitBreakers.DEFAULT, this.scope, "default");
+    this.highResources = createResources(config.circuitBreakers.HIGH, this.scope, "high");
+    this.circuitBreakers = this.resources;
     this.codecOptions = config.maxHeadersCount !== undefined ? { maxHeadersCount: config.maxHeadersCount } : {};
   }
 }
@@ -143,6 +148,8 @@ export class ClusterImpl implements Cluster {
   #updateSuccess: Counter;
   #updateFailure: Counter;
   #panic: Counter;
+  #hc: HealthChecker | undefined;
+  #outlier: OutlierDetector | undefined;
 
   constructor(config: ClusterConfig, options: ClusterOptions) {
     this.config = config;
@@ -157,6 +164,33 @@ export class ClusterImpl implements Cluster {
     this.#updateSuccess = scope.counter("update_success");
     this.#updateFailure = scope.counter("update_failure");
     this.#panic = scope.counter("lb_healthy_panic");
+    const hcConfig = config.healthChecks[0];
+    if (hcConfig !== undefined) {
+      this.#hc = new HealthChecker(hcConfig, {
+        name: config.name,
+        scope,
+        hasTraffic: () => this.info.stats.upstream_cx_total.value > 0,
+      }, {
+        connect: this.#connect,
+        httpCodec: this.#httpCodec,
+        ...(options.random ? { random: options.random } : {}),
+        onHostHealthChange: (h, healthy) => {
+          if (healthy && config.slowStart !== undefined) h.slowStartSinceMs = performance.now();
+        },
+        onHostCheckSuccess: (h) => {
+          if (config.outlierDetection?.successfulActiveHealthCheckUnejectHost) this.#outlier?.uneject(h);
+        },
+      });
+    }
+    if (config.outlierDetection !== undefined) {
+      this.#outlier = new OutlierDetector(config.outlierDetection, config.name, scope, {
+        ...(options.random ? { random: options.random } : {}),
+        // An ejected host's connections drain: in-flight requests finish, nothing new is placed on them.
+        onEjectionChange: (h, ejected) => {
+          if (ejected) this.#dropPool(h);
+        },
+      });
+    }
     this.#lb = createLoadBalancer(config.lbPolicy, this, {
       leastRequest: config.leastRequest,
       ringHash: config.ringHash,
@@ -288,12 +322,30 @@ export class ClusterImpl implements Cluster {
    */
   initialize(): Promise<void> {
     if (this.#initialized) return this.#initialized;
+    let first: Promise<void>;
     if (this.config.type === "STATIC" || this.#slots.every((s) => isIpAddress(s.endpoint.address))) {
-      this.#initialized = Promise.resolve();
+      first = Promise.resolve();
     } else {
-      this.#initialized = this.#resolveAll();
+      first = this.#resolveAll();
     }
+    const hc = this.#hc;
+    // Like Envoy's cluster warming: with active health checks, ready once every host has had its first result.
+    this.#initialized = hc === undefined ? first : first.then(() => {
+      if (this.#shutdown) return;
+      hc.start(this.#hosts);
+      return hc.firstRound();
+    });
     return this.#initialized;
+  }
+
+  /** The active health checker, if configured (tests, admin). */
+  get healthChecker(): HealthChecker | undefined {
+    return this.#hc;
+  }
+
+  /** The outlier detector, if configured (tests, admin). */
+  get outlierDetector(): OutlierDetector | undefined {
+    return this.#outlier;
   }
 
   /** Re-resolves now (tests and admin); resolves when done. */
@@ -376,8 +428,23 @@ export class ClusterImpl implements Cluster {
       onHealthChange: () => this.#onHealthChange(),
       // Hosts present when the cluster starts take full load at once; later ones ramp up (slow_start_config).
       slowStartSinceMs: this.config.slowStart !== undefined && this.#version > 0 ? performance.now() : undefined,
+      // Envoy: hosts of a cluster with active health checking start failed until their first check passes.
+      initialFlags: this.#hc !== undefined ? HealthChecker.INITIAL_FLAGS : 0,
     });
+    h.monitor = this.#monitorFor(h);
     return h;
+  }
+
+  #monitorFor(h: HostImpl): HostMonitor | undefined {
+    const om = this.#outlier?.addHost(h);
+    const hc = this.#hc;
+    if (om === undefined && hc === undefined) return undefined;
+    if (om !== undefined && hc === undefined) return om;
+    return {
+      putHttpResponseCode: (s) => om?.putHttpResponseCode(s),
+      putResult: (r) => om?.putResult(r),
+      immediateHealthCheckFail: () => hc?.immediateFail(h),
+    };
   }
 
   #onHealthChange(): void {
@@ -388,7 +455,13 @@ export class ClusterImpl implements Cluster {
   #rebuild(): void {
     const hosts: HostImpl[] = [];
     for (const s of this.#slots) hosts.push(...s.hosts);
+    const before = new Set(this.#hosts);
+    const now = new Set(hosts);
+    const added = hosts.filter((h) => !before.has(h));
+    const removed = this.#hosts.filter((h) => !now.has(h));
     this.#hosts = hosts;
+    this.#hc?.onHostsChanged(added, removed);
+    for (const h of removed) this.#outlier?.removeHost(h);
     this.#version++;
     const stats = this.info.stats;
     stats.membership_total.set(hosts.length);
@@ -400,6 +473,8 @@ export class ClusterImpl implements Cluster {
   drain(onDrained?: () => void): void {
     this.#draining = true;
     this.#stopTimer();
+    this.#hc?.stop();
+    this.#outlier?.stop();
     const pools = [...this.#pools.values()];
     let left = pools.length;
     if (left === 0) {
@@ -417,6 +492,8 @@ export class ClusterImpl implements Cluster {
   shutdown(): void {
     this.#shutdown = true;
     this.#stopTimer();
+    this.#hc?.stop();
+    this.#outlier?.stop();
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
   }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ClusterInfo, Host } from "../api/upstream.ts";
+import type { ClusterInfo, Host, HostMonitor } from "../api/upstream.ts";
 import type { EndpointHealthStatus, LocalityConfig } from "./config.ts";
 
 /**
@@ -92,6 +92,8 @@ export class HostImpl implements Host {
     rqSuccess: 0,
     rqTimeout: 0,
   };
+  /** Outlier detection / health-check signals from the router (set by the cluster). */
+  monitor: HostMonitor | undefined;
   /** Start of the host's slow-start window (see `SlowStartHost`). */
   slowStartSinceMs: number | undefined;
   #address: string;

@@ -333,6 +333,17 @@ export class Http1ConnPool implements ConnPool {
       );
       return undefined;
     }
+    // max_requests is checked up front, as Envoy's pool does, so an overloaded cluster answers at once instead of
+    // queueing (and again when a queued stream gets its connection).
+    if (!this.#res.requests.canCreate()) {
+      this.#stats.upstream_rq_pending_overflow.inc();
+      callbacks.onPoolFailure(
+        "overflow",
+        `cluster "${this.#info.name}": too many requests (max_requests ${this.#res.requests.max})`,
+        this.host,
+      );
+      return undefined;
+    }
     const idle = this.#idle.pop();
     if (idle !== undefined) {
       this.#attach(idle, decoder, callbacks);
