@@ -23,7 +23,7 @@ import { isIpAddress } from "./config.ts";
 import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
 import { type DnsResolver, systemResolver } from "./dns.ts";
 import { HealthChecker } from "./health_check.ts";
-import { HealthFlag, HostImpl } from "./host.ts";
+import { HostImpl } from "./host.ts";
 import { OutlierDetector } from "./outlier.ts";
 import type { HostMonitor } from "../api/upstream.ts";
 import { Http1ConnPool } from "./http1_pool.ts";

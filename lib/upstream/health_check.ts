@@ -154,9 +154,9 @@ class Session {
     this.#settle = done;
     this.#timeout = setTimeout(() => {
       this.#timeout = undefined;
+      done({ ok: false, kind: "timeout", detail: `no answer within ${hc.config.timeoutMs} ms` });
       // The connection may be stuck mid-response: start over next time.
       this.#closeConn();
-      done({ ok: false, kind: "timeout", detail: `no answer within ${hc.config.timeoutMs} ms` });
     }, hc.config.timeoutMs);
     Deno.unrefTimer(this.#timeout);
     const checker = hc.config.checker;
@@ -291,8 +291,9 @@ class Session {
       this.#conn = conn;
       let buf = new Uint8Array(0);
       const finish = (o: Outcome) => {
-        this.#closeConn();
+        // Settle first: closing calls onClose synchronously, which would report a failure.
         done(o);
+        this.#closeConn();
       };
       const check = () => {
         let from = 0;

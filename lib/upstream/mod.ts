@@ -1,6 +1,7 @@
 /**
- * Upstream: cluster config, the cluster manager, clusters (STATIC, STRICT_DNS, LOGICAL_DNS), load balancers,
- * circuit breakers and the HTTP/1 connection pool.
+ * Upstream: cluster config, the cluster manager, clusters (STATIC, STRICT_DNS, LOGICAL_DNS), load balancers
+ * (round robin, least request, random, ring hash, Maglev), active health checking, outlier detection, circuit
+ * breakers and the HTTP/1 connection pool.
  *
  * @module
  */
@@ -21,15 +22,31 @@ export { asClusterManager, ClusterManagerImpl } from "./cluster_manager.ts";
 export type { ClusterManagerOptions } from "./cluster_manager.ts";
 export { ClusterImpl, ClusterInfoImpl } from "./cluster.ts";
 export type { ClusterDescription, ClusterOptions, HostDescription } from "./cluster.ts";
-export { HostImpl, hostKey } from "./host.ts";
-export type { HostCounters } from "./host.ts";
+export { HealthFlag, HostImpl, hostKey } from "./host.ts";
+export type { HealthFlagBit, HostCounters } from "./host.ts";
+export { HealthChecker } from "./health_check.ts";
+export type { HealthCheckerOptions, HealthCheckTarget } from "./health_check.ts";
+export { HostOutlierMonitor, OutlierDetector } from "./outlier.ts";
+export type { EjectionType, OutlierDetectorOptions } from "./outlier.ts";
+export type {
+  HealthCheckConfig,
+  HttpHealthCheckConfig,
+  MaglevConfig,
+  OutlierDetectionConfig,
+  RetryBudgetConfig,
+  RingHashConfig,
+  SlowStartConfig,
+  TcpHealthCheckConfig,
+} from "./resilience_config.ts";
+export { computeHashKey } from "./lb/hash_policy.ts";
+export type { HashResult } from "./lb/hash_policy.ts";
 export { Http1ConnPool } from "./http1_pool.ts";
 export type { Http1ConnPoolOptions, PoolStreamEncoder, UpstreamWatermarkCallbacks } from "./http1_pool.ts";
 export { connectHost } from "./connect.ts";
 export type { ConnectOptions, Connector } from "./connect.ts";
 export { systemResolver } from "./dns.ts";
 export type { DnsResolver, DnsResult } from "./dns.ts";
-export { createResources, ResourceLimit } from "./resources.ts";
+export { createResources, ResourceLimit, RetryBudgetLimit } from "./resources.ts";
 export type { ClusterResources } from "./resources.ts";
 export { CLUSTER_STAT_NAMES, createClusterStats } from "./stats.ts";
 export * from "./lb/mod.ts";
