@@ -12,6 +12,8 @@
 #   BENCH_SECONDS      measured seconds per run (default 10)
 #   BENCH_ROUNDS       rounds (default 3)
 #   BENCH_WARMUP       warm-up seconds before each measured run (default 2)
+#   BENCH_JIT_WARMUP   seconds of load on each target once before round 1, so a JIT runtime
+#                      reaches its steady state before anything is measured (default 5)
 #   BENCH_CONNECTIONS  wrk connections (default 64)
 #   and those in bench/_common.sh (FERRY_CMD, FERRY_ARGS, BENCH_READY_TIMEOUT, BENCH_KEEP)
 #
@@ -25,6 +27,7 @@ set -uo pipefail
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2}
+JIT_WARMUP=${BENCH_JIT_WARMUP:-5}
 TARGET_RATIO=0.6
 
 bench_init http1
@@ -82,6 +85,9 @@ declare -A RPS P99 CPU ERRS
 echo "http1: ${ROUNDS} rounds x ${SECS}s per target (+${WARMUP}s warm-up), wrk -t1 -c${BENCH_CONNECTIONS:-64}," \
   "upstream :$UP_PORT, nginx :$NGINX_PORT, ferry :$FERRY_PORT"
 echo "$(load_average) (other work on the machine skews every number)"
+if [ "$JIT_WARMUP" -gt 0 ]; then
+  for t in "${TARGETS[@]}"; do run_wrk "$BENCH_DIR/jit-warm-$t.txt" "http://127.0.0.1:${PORT[$t]}/" "$JIT_WARMUP"; done
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
   echo
   echo "round $r/$ROUNDS"
