@@ -125,8 +125,6 @@ export interface ClusterConfig {
   readonly maglev: MaglevConfig;
   /** `slow_start_config` of the round-robin or least-request config. */
   readonly slowStart?: SlowStartConfig;
-  /** `common_lb_config.ignore_new_hosts_until_first_hc`. */
-  readonly ignoreNewHostsUntilFirstHc: boolean;
   /** Config path of the cluster, for messages. */
   readonly path: string;
 }
@@ -257,10 +255,9 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const mg = o.obj("maglev_lb_config");
   const maglev = mg ? parseMaglev(mg) : { tableSize: 65537 };
   let healthyPanicThreshold = 50;
-  let ignoreNewHostsUntilFirstHc = false;
   const common = o.obj("common_lb_config");
   if (common) {
-    ignoreNewHostsUntilFirstHc = common.bool("ignore_new_hosts_until_first_hc") ?? false;
+    common.unsupported("ignore_new_hosts_until_first_hc", "is not supported yet");
     const t = common.obj("healthy_panic_threshold");
     if (t) {
       healthyPanicThreshold = t.num("value", { min: 0, max: 100 }) ?? 0;
@@ -394,8 +391,14 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   }
   const od = o.obj("outlier_detection");
   const outlierDetection = od ? parseOutlierDetection(od) : undefined;
-  const ignoreHealthOnRemoval = o.bool("ignore_health_on_host_removal");
-  void ignoreHealthOnRemoval;
+  // Ferry drops a host as soon as discovery removes it (its pool drains), which is Envoy's behaviour with
+  // ignore_health_on_host_removal: true; Envoy's default keeps a removed host while it passes health checks.
+  if (o.bool("ignore_health_on_host_removal") === false && healthChecks.length > 0) {
+    throw new ConfigError(
+      o.at("ignore_health_on_host_removal"),
+      "false is not supported yet (Ferry removes hosts at once, as with true)",
+    );
+  }
   o.unsupported("transport_socket", "is not supported yet");
   for (const k of UNSUPPORTED_CLUSTER_FIELDS) o.unsupported(k);
   const metadata = o.value("metadata");
@@ -449,7 +452,6 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     healthChecks,
     ringHash,
     maglev,
-    ignoreNewHostsUntilFirstHc,
     path,
     ...(outlierDetection ? { outlierDetection } : {}),
     ...(slowStart ? { slowStart } : {}),

@@ -263,3 +263,28 @@ Deno.test("parseCluster reads health checks, outlier detection, hashing and slow
   assertEquals(tcp.kind === "tcp" ? [...tcp.send!] : [], [0x50, 0x49, 0x4e, 0x47]);
   assertEquals(tcp.kind === "tcp" ? new TextDecoder().decode(tcp.receive[0]) : "", "PONG");
 });
+
+Deno.test("parseCluster rejects the health options Ferry does not implement yet", () => {
+  assertEquals(
+    err(cluster({ common_lb_config: { ignore_new_hosts_until_first_hc: true } })),
+    "config: static_resources.clusters[0].common_lb_config.ignore_new_hosts_until_first_hc: is not supported yet",
+  );
+  const hc = { timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} };
+  assertEquals(
+    err(cluster({ health_checks: [hc], ignore_health_on_host_removal: false })),
+    "config: static_resources.clusters[0].ignore_health_on_host_removal: false is not supported yet (Ferry removes " +
+      "hosts at once, as with true)",
+  );
+  assertEquals(
+    parseCluster(cluster({ health_checks: [hc], ignore_health_on_host_removal: true }), "c").name,
+    "payments",
+  );
+  assertEquals(
+    err(cluster({ health_checks: [hc, hc] })),
+    "config: static_resources.clusters[0].health_checks[1]: more than one health check is not supported yet",
+  );
+  assertEquals(
+    err(cluster({ health_checks: [{ ...hc, tcp_health_check: undefined, grpc_health_check: {} }] })),
+    "config: static_resources.clusters[0].health_checks[0].grpc_health_check: is not supported yet",
+  );
+});

@@ -4,7 +4,8 @@
  *
  * One session per host, each on its own timer (`setTimeout`, unref'd: health checks never keep the process up):
  * - The first check runs after `initial_jitter` (random in [0, initial_jitter)); later ones after the interval:
- *   `no_traffic_interval` until the cluster has opened its first upstream connection, `unhealthy_interval` for
+ *   `no_traffic_interval` (`no_traffic_healthy_interval` for healthy hosts) until the cluster has opened its first
+ *   upstream connection, `unhealthy_interval` for
  *   unhealthy hosts, `healthy_edge_interval` / `unhealthy_edge_interval` right after a transition, else `interval`;
  *   plus random jitter below `interval_jitter` and `interval_jitter_percent` of the interval.
  * - Hosts start with `FAILED_ACTIVE_HC | PENDING_ACTIVE_HC` (as Envoy). The first success makes a host healthy at
@@ -126,8 +127,9 @@ class Session {
   #nextInterval(): number {
     const c = this.#hc.config;
     let base: number;
-    if (!this.#hc.target.hasTraffic()) base = c.noTrafficIntervalMs;
-    else if (this.#edge === "unhealthy") base = c.unhealthyEdgeIntervalMs;
+    if (!this.#hc.target.hasTraffic()) {
+      base = this.host.hasFlag(HealthFlag.FAILED_ACTIVE_HC) ? c.noTrafficIntervalMs : c.noTrafficHealthyIntervalMs;
+    } else if (this.#edge === "unhealthy") base = c.unhealthyEdgeIntervalMs;
     else if (this.#edge === "healthy") base = c.healthyEdgeIntervalMs;
     else if (this.host.hasFlag(HealthFlag.FAILED_ACTIVE_HC)) base = c.unhealthyIntervalMs;
     else base = c.intervalMs;

@@ -47,6 +47,8 @@ export interface HealthCheckConfig {
   readonly healthyThreshold: number;
   /** Interval while the cluster has seen no traffic (default 60 s). */
   readonly noTrafficIntervalMs: number;
+  /** Interval for healthy hosts while the cluster has seen no traffic (default `no_traffic_interval`). */
+  readonly noTrafficHealthyIntervalMs: number;
   /** Interval for hosts that are unhealthy (default `interval`). */
   readonly unhealthyIntervalMs: number;
   /** Interval right after a host turned unhealthy (default `unhealthy_interval`). */
@@ -148,7 +150,7 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
   const unhealthyThreshold = o.int("unhealthy_threshold", { required: true, min: 0 })!;
   const healthyThreshold = o.int("healthy_threshold", { required: true, min: 0 })!;
   const noTrafficIntervalMs = o.durationMs("no_traffic_interval") ?? 60_000;
-  o.durationMs("no_traffic_healthy_interval");
+  const noTrafficHealthyIntervalMs = o.durationMs("no_traffic_healthy_interval") ?? noTrafficIntervalMs;
   const unhealthyIntervalMs = o.durationMs("unhealthy_interval") ?? intervalMs;
   const unhealthyEdgeIntervalMs = o.durationMs("unhealthy_edge_interval") ?? unhealthyIntervalMs;
   const healthyEdgeIntervalMs = o.durationMs("healthy_edge_interval") ?? intervalMs;
@@ -242,6 +244,7 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
     unhealthyThreshold: Math.max(1, unhealthyThreshold),
     healthyThreshold: Math.max(1, healthyThreshold),
     noTrafficIntervalMs,
+    noTrafficHealthyIntervalMs,
     unhealthyIntervalMs,
     unhealthyEdgeIntervalMs,
     healthyEdgeIntervalMs,
