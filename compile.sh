@@ -18,7 +18,9 @@
 # host target, run) so a missing runtime is reported in one line with exit status 2
 # instead of a backtrace halfway through. COMPILE_PROBE=0 skips the probe.
 #
-# The binary needs no files besides itself: the default config is embedded in code.
+# The binary needs no files besides itself: the default config is embedded in code, and the
+# worker module for --concurrency is included. The --bundle output is dist/ferry.js plus
+# dist/worker_main.ts beside it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +29,9 @@ cd "$ROOT"
 KNOWN_TARGETS=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin
   x86_64-pc-windows-msvc)
 ENTRY=main.ts
+# Started as `new Worker(new URL("./worker_main.ts", import.meta.url))` for --concurrency N:
+# not reachable by static imports, so named explicitly.
+WORKER=lib/server/worker_main.ts
 OUT_DIR=dist
 
 die() {
@@ -81,6 +86,12 @@ if [ "$bundle" = 1 ]; then
   { printf '#!/usr/bin/env -S deno run -A %s\n' "$flags"; grep -v '^#!' "$tmp"; } >"$out"
   rm -f "$tmp"
   chmod +x "$out"
+  if [ -f "$WORKER" ]; then
+    # The bundle still opens ./worker_main.ts beside itself; give it a bundled one there
+    # (JavaScript under a .ts name, which Deno runs as it is).
+    deno bundle --platform deno --output "$OUT_DIR/.worker.tmp.js" "$WORKER"
+    mv "$OUT_DIR/.worker.tmp.js" "$OUT_DIR/$(basename "$WORKER")"
+  fi
   echo "compile.sh: wrote $out (run: deno run -A ${flags:+$flags }$out -c CONFIG)"
   exit 0
 fi
@@ -151,6 +162,6 @@ for i in "${!targets[@]}"; do
   denort=$(denort_for "$t")
   echo "compile.sh: $t -> $out${denort:+ (denort: $denort)}"
   # --exclude-unused-npm: embed only the npm packages main.ts reaches, not the test-only ones.
-  env ${denort:+DENORT_BIN="$denort"} deno compile -A --quiet --exclude-unused-npm --include lib/server/worker_main.ts --target "$t" --output "$out" "$ENTRY"
+  env ${denort:+DENORT_BIN="$denort"} deno compile -A --quiet --exclude-unused-npm --include "$WORKER" --target "$t" --output "$out" "$ENTRY"
 done
 echo "compile.sh: done: ${outputs[*]}"
