@@ -1,0 +1,78 @@
+/**
+ * The TLCP pseudo-random function: the TLS 1.2 PRF (RFC 5246 §5) with HMAC-SM3, `P_SM3`, as GB/T 38636-2020
+ * §6.5 defines it, and the three derivations TLCP makes with it: the master secret, the key block and the
+ * Finished verify data.
+ *
+ * @module
+ */
+
+import { hmacSm3Key, sm3 } from "../../../crypto/mod.ts";
+import { concat } from "./_codec.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * PRF(secret, label, seed) = P_SM3(secret, label || seed), truncated to `length` bytes.
+ *
+ * @param secret the secret
+ * @param label the ASCII label, e.g. `"master secret"`
+ * @param seed the seed
+ * @param length the output length in bytes
+ */
+export function tlcpPrf(secret: Uint8Array, label: string, seed: Uint8Array, length: number): Uint8Array {
+  const key = hmacSm3Key(secret);
+  const s = concat(enc.encode(label), seed);
+  const out = new Uint8Array(length);
+  let a = s; // A(0)
+  for (let off = 0; off < length;) {
+    a = key.mac(a); // A(i) = HMAC(secret, A(i-1))
+    const block = key.mac(a, s);
+    const n = Math.min(block.length, length - off);
+    out.set(block.subarray(0, n), off);
+    off += n;
+  }
+  return out;
+}
+
+/**
+ * master_secret = PRF(pre_master_secret, "master secret", client_random || server_random)[0..48].
+ *
+ * @param preMaster the 48-byte premaster secret
+ * @param clientRandom ClientHello.random
+ * @param serverRandom ServerHello.random
+ */
+export function tlcpMasterSecret(
+  preMaster: Uint8Array,
+  clientRandom: Uint8Array,
+  serverRandom: Uint8Array,
+): Uint8Array {
+  return tlcpPrf(preMaster, "master secret", concat(clientRandom, serverRandom), 48);
+}
+
+/**
+ * key_block = PRF(master_secret, "key expansion", server_random || client_random).
+ *
+ * @param master the master secret
+ * @param clientRandom ClientHello.random
+ * @param serverRandom ServerHello.random
+ * @param length bytes needed by the suite
+ */
+export function tlcpKeyBlock(
+  master: Uint8Array,
+  clientRandom: Uint8Array,
+  serverRandom: Uint8Array,
+  length: number,
+): Uint8Array {
+  return tlcpPrf(master, "key expansion", concat(serverRandom, clientRandom), length);
+}
+
+/**
+ * verify_data = PRF(master_secret, "client finished" | "server finished", SM3(handshake_messages))[0..12].
+ *
+ * @param master the master secret
+ * @param client true for the client's Finished
+ * @param transcript the handshake messages so far (not including this Finished)
+ */
+export function tlcpFinished(master: Uint8Array, client: boolean, transcript: Uint8Array): Uint8Array {
+  return tlcpPrf(master, client ? "client finished" : "server finished", sm3(transcript), 12);
+}

@@ -1,0 +1,83 @@
+/**
+ * TLCP sessions for session-ID resumption: what a client keeps to resume, and the bounded server-side cache.
+ *
+ * @module
+ */
+
+import type { TlcpCipherSuite } from "./suites.ts";
+import { toHex } from "./_codec.ts";
+
+/** A resumable TLCP session. The master secret is secret: keep sessions in memory only. */
+export interface TlcpSession {
+  /** The session ID the server assigned (1..32 bytes). */
+  readonly id: Uint8Array;
+  /** The 48-byte master secret. */
+  readonly masterSecret: Uint8Array;
+  /** The suite the session was established with. */
+  readonly cipher: TlcpCipherSuite;
+  /** The peer's certificates (DER) from the full handshake: sign, then enc, then the rest. */
+  readonly peerCertificates: readonly Uint8Array[];
+  /** When the full handshake completed (ms since the epoch). */
+  readonly createdAt: number;
+}
+
+/** Options for {@link TlcpSessionCache}. */
+export interface TlcpSessionCacheOptions {
+  /** Sessions kept at most (least recently used out); default 1024. */
+  readonly maxSize?: number;
+  /** How long a session may be resumed, in ms; default one hour. */
+  readonly lifetimeMs?: number;
+  /** The clock, for tests; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/**
+ * A server's session cache: bounded in size (LRU) and in age. One instance may be shared by all the engines of a
+ * listener; it is synchronous and holds no timers.
+ */
+export class TlcpSessionCache {
+  readonly #map = new Map<string, TlcpSession>();
+  readonly #max: number;
+  readonly #lifetime: number;
+  readonly #now: () => number;
+
+  constructor(options: TlcpSessionCacheOptions = {}) {
+    this.#max = Math.max(1, options.maxSize ?? 1024);
+    this.#lifetime = options.lifetimeMs ?? 3600_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Sessions currently held. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** The clock this cache uses. */
+  now(): number {
+    return this.#now();
+  }
+
+  /** The live session with `id`, or undefined (expired ones are dropped). */
+  get(id: Uint8Array): TlcpSession | undefined {
+    const key = toHex(id);
+    const s = this.#map.get(key);
+    if (!s) return undefined;
+    this.#map.delete(key);
+    if (this.#now() - s.createdAt > this.#lifetime) return undefined;
+    this.#map.set(key, s);
+    return s;
+  }
+
+  /** Stores `session`, evicting the least recently used one when full. */
+  set(session: TlcpSession): void {
+    const key = toHex(session.id);
+    this.#map.delete(key);
+    this.#map.set(key, session);
+    while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+  }
+
+  /** Forgets the session with `id`. */
+  delete(id: Uint8Array): void {
+    this.#map.delete(toHex(id));
+  }
+}
