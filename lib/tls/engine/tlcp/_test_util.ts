@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { TlsAlertError, TlsHandshakeInfo } from "../../../api/tls.ts";
 import {
   type Certificate,
@@ -222,4 +223,17 @@ export function joined(chunks: readonly Uint8Array[]): Uint8Array {
     o += c.length;
   }
   return out;
+}
+
+/**
+ * HMAC-SM3 written out over `node:crypto`'s native SM3 (OpenSSL), an oracle independent of `lib/crypto`'s HMAC
+ * and SM3. Checked against GmSSL 3: HMAC-SM3(00..0f, "abc") = 83fd35b3...4704a12c7c (see prf_test.ts).
+ */
+export function oracleHmacSm3(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const h = (b: Uint8Array) => new Uint8Array(createHash("sm3").update(b).digest());
+  const k = new Uint8Array(64);
+  k.set(key.length > 64 ? h(key) : key);
+  const ipad = k.map((b) => b ^ 0x36), opad = k.map((b) => b ^ 0x5c);
+  const inner = new Uint8Array(createHash("sm3").update(ipad).update(data).digest());
+  return new Uint8Array(createHash("sm3").update(opad).update(inner).digest());
 }

@@ -54,14 +54,7 @@ import {
   TlcpRecordLayer,
 } from "./record.ts";
 import type { TlcpSession, TlcpSessionCache } from "./session_cache.ts";
-import {
-  TLCP_DEFAULT_SUITES,
-  TLCP_SUITES,
-  TLCP_VERSION,
-  type TlcpCipherSuite,
-  tlcpSuiteByCode,
-  type TlcpSuiteInfo,
-} from "./suites.ts";
+import { TLCP_DEFAULT_SUITES, TLCP_SUITES, TLCP_VERSION, type TlcpCipherSuite, type TlcpSuiteInfo } from "./suites.ts";
 
 /** A TLCP identity: the signing and the encryption certificate with their keys. */
 export interface TlcpCredentials {
