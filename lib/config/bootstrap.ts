@@ -10,6 +10,9 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../api/errors.ts";
 import type { NetworkFilterFactory } from "../api/network.ts";
 import { parseClusters } from "../upstream/config.ts";
+import { type FilterChainMatch, matchKey, parseFilterChainMatch } from "../server/filter_chain_match.ts";
+import type { ListenerFilterFactory } from "../server/listener_filter.ts";
+import { parseServerTransportSocket, type ServerTransportSocket } from "../tls/transport_socket.ts";
 import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
 import type { Registries } from "./registry.ts";
@@ -27,17 +30,40 @@ export interface NetworkFilterEntry {
   readonly config: unknown;
 }
 
-/** A filter chain: its network filters (the last one terminal). */
+/** A filter chain: its match rules, TLS, and network filters (the last one terminal). */
 export interface FilterChainConfig {
   readonly name: string;
   readonly filters: readonly NetworkFilterEntry[];
+  /** `filter_chain_match` (empty for the default chain). */
+  readonly match: FilterChainMatch;
+  /** The chain's TLS (undefined: plain TCP). */
+  readonly transportSocket: ServerTransportSocket | undefined;
+  /** `gm`, `native` or undefined, for matching. */
+  readonly providerKind: "gm" | "native" | undefined;
+  /** `transport_socket_connect_timeout` (TLS handshake deadline), default 10 s. */
+  readonly handshakeTimeoutMs: number;
+  /** True for `default_filter_chain`. */
+  readonly isDefault: boolean;
+}
+
+/** One listener filter with its parsed config. */
+export interface ListenerFilterEntry {
+  readonly name: string;
+  readonly factory: ListenerFilterFactory;
+  readonly config: unknown;
 }
 
 /** A validated listener. */
 export interface ListenerConfig {
   readonly name: string;
   readonly address: SocketAddress;
+  /** The chains, the `default_filter_chain` (if any) last. */
   readonly filterChains: readonly FilterChainConfig[];
+  /** `listener_filters` (a `tls_inspector` is added when chains match on TLS facts or mix providers). */
+  readonly listenerFilters: readonly ListenerFilterEntry[];
+  /** `listener_filters_timeout`, default 15 s. */
+  readonly listenerFiltersTimeoutMs: number;
+  readonly continueOnListenerFiltersTimeout: boolean;
   readonly perConnectionBufferLimitBytes: number;
   readonly reusePort: boolean;
   /** `listener.<stat name>.` — Envoy uses the address with `:` replaced by `_` unless `stat_prefix` is set. */
@@ -93,17 +119,14 @@ export function parseAddress(raw: unknown, path: string): SocketAddress {
   return { address, port };
 }
 
-function parseFilterChain(o: ObjReader, index: number, registries: Registries): FilterChainConfig {
+function parseFilterChain(o: ObjReader, index: number, registries: Registries, isDefault: boolean): FilterChainConfig {
   const name = o.str("name") ?? `chain_${index}`;
   const m = o.obj("filter_chain_match");
-  if (m && m.keys().length > 0) {
-    throw new ConfigError(
-      m.path,
-      "is not supported yet (one filter chain per listener; TLS chain matching comes with the TLS layer)",
-    );
-  }
-  o.unsupported("transport_socket", "is not supported yet (TLS comes with the TLS layer)");
-  o.unsupported("transport_socket_connect_timeout");
+  if (isDefault && m) throw new ConfigError(m.path, "is not allowed on the default_filter_chain");
+  const match = parseFilterChainMatch(m);
+  const tsRaw = o.value("transport_socket");
+  const transportSocket = tsRaw === undefined ? undefined : parseServerTransportSocket(tsRaw, o.at("transport_socket"));
+  const handshakeTimeoutMs = o.durationMs("transport_socket_connect_timeout") ?? 10_000;
   o.skip("metadata");
   const filters = o.objs("filters", (f, i) => {
     const fname = f.str("name", { required: true });
@@ -130,7 +153,35 @@ function parseFilterChain(o: ObjReader, index: number, registries: Registries): 
       );
     }
   });
-  return { name, filters };
+  return {
+    name,
+    filters,
+    match,
+    transportSocket,
+    providerKind: transportSocket?.kind,
+    handshakeTimeoutMs: handshakeTimeoutMs > 0 ? handshakeTimeoutMs : 10_000,
+    isDefault,
+  };
+}
+
+const TLS_INSPECTOR = "envoy.filters.listener.tls_inspector";
+
+function parseListenerFilters(o: ObjReader, registries: Registries): ListenerFilterEntry[] {
+  return o.objs("listener_filters", (f, i) => {
+    const fname = f.str("name", { required: true });
+    const tc = f.obj("typed_config");
+    const fpath = `${o.at("listener_filters")}[${i}]`;
+    f.unsupported("config_discovery");
+    f.unsupported("filter_disabled");
+    const reg = registries.listener;
+    if (!reg) throw new ConfigError(fpath, "listener filters are not available in this build");
+    const factory = reg.resolve(fname, tc?.str("@type"), fpath);
+    const config = factory.parseConfig(
+      tc ? (tc.raw as Record<string, unknown>) : {},
+      tc ? tc.path : `${fpath}.typed_config`,
+    );
+    return { name: fname, factory, config };
+  });
 }
 
 /** Parses one Envoy v3 `Listener`. */
@@ -138,28 +189,43 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   const o = new ObjReader(raw, path);
   const address = parseAddress(o.value("address", { required: true }), o.at("address"));
   const name = o.str("name") ?? `${address.address}:${address.port}`;
-  const chains = o.objs("filter_chains", (c, i) => parseFilterChain(c, i, registries));
+  const chains = o.objs("filter_chains", (c, i) => parseFilterChain(c, i, registries, false));
+  const seenMatch = new Map<string, number>();
+  chains.forEach((c, i) => {
+    const k = `${matchKey(c.match)}|${c.providerKind ?? "raw"}`;
+    const prev = seenMatch.get(k);
+    if (prev !== undefined) {
+      throw new ConfigError(
+        `${o.at("filter_chains")}[${i}].filter_chain_match`,
+        `has the same rules as filter_chains[${prev}] (chains with equal rules must differ in their TLS provider)`,
+      );
+    }
+    seenMatch.set(k, i);
+  });
   const dfc = o.obj("default_filter_chain");
   if (dfc) {
-    chains.push(parseFilterChain(dfc, chains.length, registries));
+    chains.push(parseFilterChain(dfc, chains.length, registries, true));
     dfc.done();
   }
   if (chains.length === 0) throw new ConfigError(o.at("filter_chains"), "must have at least one entry");
-  if (chains.length > 1) {
-    throw new ConfigError(
-      o.at("filter_chains"),
-      "more than one filter chain is not supported yet (filter_chain_match comes with the TLS layer)",
-    );
+  const listenerFilters = parseListenerFilters(o, registries);
+  // Envoy needs an explicit tls_inspector; Ferry adds one when chains cannot be told apart without it.
+  const needsInspector =
+    chains.some((c) =>
+      c.match.serverNames.length > 0 || c.match.applicationProtocols.length > 0 || c.match.transportProtocol === "tls"
+    ) || new Set(chains.map((c) => c.providerKind)).size > 1;
+  const inspector = registries.listener?.byName(TLS_INSPECTOR);
+  if (needsInspector && inspector && !listenerFilters.some((f) => f.name === TLS_INSPECTOR)) {
+    listenerFilters.unshift({ name: TLS_INSPECTOR, factory: inspector, config: inspector.parseConfig({}, "") });
   }
-  if (o.has("listener_filters")) {
-    o.unsupported("listener_filters", "is not supported yet (listener filters come with the TLS layer)");
-  }
+  const listenerFiltersTimeoutMs = o.durationMs("listener_filters_timeout") ?? 15_000;
+  const continueOnListenerFiltersTimeout = o.bool("continue_on_listener_filters_timeout") ?? false;
   const perConnectionBufferLimitBytes = o.int("per_connection_buffer_limit_bytes", { min: 1 }) ?? 1024 * 1024;
   const reusePort = o.bool("enable_reuse_port") ?? true;
   const statPrefix = o.str("stat_prefix") ?? `${address.address}_${address.port}`.replace(/:/g, "_");
   o.enumOf("traffic_direction", ["UNSPECIFIED", "INBOUND", "OUTBOUND"] as const);
   o.enumOf("drain_type", ["DEFAULT", "MODIFY_ONLY"] as const);
-  o.skip("metadata", "continue_on_listener_filters_timeout", "listener_filters_timeout");
+  o.skip("metadata");
   o.unsupported("socket_options");
   o.unsupported("additional_addresses");
   o.unsupported("udp_listener_config");
@@ -173,7 +239,19 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   o.int("tcp_backlog_size");
   o.bool("bind_to_port") === false && o.unsupported("bind_to_port", "false is not supported");
   o.done();
-  return { name, address, filterChains: chains, perConnectionBufferLimitBytes, reusePort, statPrefix, raw, path };
+  return {
+    name,
+    address,
+    filterChains: chains,
+    listenerFilters,
+    listenerFiltersTimeoutMs,
+    continueOnListenerFiltersTimeout,
+    perConnectionBufferLimitBytes,
+    reusePort,
+    statPrefix,
+    raw,
+    path,
+  };
 }
 
 function parseNode(raw: unknown, path: string): { id: string; cluster: string } {

@@ -8,6 +8,7 @@ import { ConfigError } from "../api/errors.ts";
 import type { CodecFactory } from "../api/codec.ts";
 import type { NetworkFilterFactory } from "../api/network.ts";
 import type { HttpFilterFactory } from "../api/stream_filter.ts";
+import type { ListenerFilterFactory } from "../server/listener_filter.ts";
 
 /** Anything registrable: a name and the `@type` URLs of its config. */
 export interface Named {
@@ -83,4 +84,6 @@ export interface Registries {
   readonly network: Registry<NetworkFilterFactory>;
   readonly http: Registry<HttpFilterFactory>;
   readonly codecs: Registry<CodecFactory & Named>;
+  /** Listener filters (`filters/listener/mod.ts`); absent in registries built before listener filters existed. */
+  readonly listener?: Registry<ListenerFilterFactory>;
 }

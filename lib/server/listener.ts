@@ -1,13 +1,24 @@
 /**
  * A listener: a bound socket, its accept loop, and the network filter chain of each accepted connection.
  *
+ * Per connection: listener filters peek at the first bytes (the tls_inspector), the filter chain is chosen with
+ * Envoy's `filter_chain_match` rules (see `filter_chain_match.ts`), the chain's transport socket runs the TLS
+ * handshake with the peeked bytes replayed, and the network filters then see a plaintext connection. A listener
+ * with one native TLS chain and nothing to inspect binds with `Deno.listenTls` (the runtime's TLS, fastest).
+ *
  * @module
  */
 import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
-import type { ListenerConfig } from "../config/bootstrap.ts";
+import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
 import { getLogger } from "../observe/log.ts";
+import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
+import type { ListenerFilterState } from "./listener_filter.ts";
+import { chooseProvider } from "../tls/client_hello.ts";
+import { nativeListenTlsOptions, type NativeServerContext } from "../tls/native.ts";
+import { TlsHandshakeError } from "../tls/provider.ts";
+import { SslStats } from "../tls/stats.ts";
 
 const log = getLogger("listener");
 const EMPTY = new Uint8Array(0);
@@ -29,11 +40,22 @@ export interface ListenerContext {
   readonly draining: () => boolean;
 }
 
-/** One accepted connection and its filters. */
+/** One accepted connection and its filters (`conn` becomes the plaintext side after a TLS handshake). */
 interface ActiveConnection {
-  readonly conn: NetConnection;
+  conn: NetConnection;
   readonly filters: NetworkFilter[];
   readonly start: number;
+}
+
+const EMPTY_MATCH_KEY = matchKey(EMPTY_MATCH);
+
+/** The chain's native context when the listener can bind with `Deno.listenTls` itself. */
+function fastPathContext(config: ListenerConfig): NativeServerContext | undefined {
+  if (config.filterChains.length !== 1 || config.listenerFilters.length > 0) return undefined;
+  const c = config.filterChains[0]!;
+  const ts = c.transportSocket;
+  if (ts?.kind !== "native" || !ts.context.listenTlsCapable) return undefined;
+  return matchKey(c.match) === EMPTY_MATCH_KEY ? ts.context : undefined;
 }
 
 /** A bound listener with its accept loop. */
@@ -42,6 +64,8 @@ export class Listener {
   readonly #ctx: ListenerContext;
   readonly #stats: ListenerStats;
   #listener: Deno.Listener | undefined;
+  #fast: NativeServerContext | undefined;
+  #ssl: SslStats | undefined;
   #active = new Set<ActiveConnection>();
   #closed = false;
   #loop: Promise<void> | undefined;
@@ -58,18 +82,25 @@ export class Listener {
       no_filter_chain_match: s.counter("no_filter_chain_match"),
       downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
     };
+    if (config.filterChains.some((c) => c.transportSocket !== undefined)) this.#ssl = new SslStats(s);
+    this.#fast = fastPathContext(config);
   }
 
   /** Binds the socket. Throws an Error naming the listener if the address cannot be bound. */
   bind(): void {
     const { address, port } = this.config.address;
     try {
-      this.#listener = Deno.listen({
+      const opts = {
         hostname: address,
         port,
-        transport: "tcp",
+        transport: "tcp" as const,
         ...(this.config.reusePort ? { reusePort: true } : {}),
-      });
+      };
+      this.#listener = this.#fast
+        ? Deno.listenTls(
+          { ...opts, ...nativeListenTlsOptions(this.#fast) } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
+        )
+        : Deno.listen(opts);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       throw new Error(`listener "${this.config.name}": cannot bind ${address}:${port}: ${why}`);
@@ -126,14 +157,209 @@ export class Listener {
     try {
       (raw as Deno.TcpConn).setNoDelay(true);
     } catch { /* not TCP */ }
-    const conn = new DenoConnection(raw, { highWatermark: this.config.perConnectionBufferLimitBytes });
+    const transport = new DenoConnection(raw, { highWatermark: this.config.perConnectionBufferLimitBytes });
     const stats = this.#stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    const chain = this.config.filterChains[0]!;
-    const filters: NetworkFilter[] = [];
-    const ac: ActiveConnection = { conn, filters, start: performance.now() };
+    const ac: ActiveConnection = { conn: transport, filters: [], start: performance.now() };
     this.#active.add(ac);
+    // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
+    transport.done.then(() => {
+      this.#active.delete(ac);
+      stats.downstream_cx_active.dec();
+      stats.downstream_cx_destroy.inc();
+      stats.downstream_cx_length_ms.record(performance.now() - ac.start);
+    });
+    const chains = this.config.filterChains;
+    if (this.#fast) {
+      this.#acceptFast(ac, raw as Deno.TlsConn, transport, chains[0]!);
+    } else if (this.config.listenerFilters.length === 0 && chains.length === 1 && !chains[0]!.transportSocket) {
+      this.#attach(ac, transport, chains[0]!, undefined);
+    } else {
+      this.#setup(ac, transport).catch((e) => {
+        log.error(
+          `listener "${this.config.name}": connection setup failed: ${e instanceof Error ? e.stack : String(e)}`,
+        );
+        transport.close({ reason: "setup failed" });
+      });
+    }
+  }
+
+  /** `Deno.listenTls` connections: wait for the handshake (bounded), then attach with the ALPN result. */
+  #acceptFast(ac: ActiveConnection, raw: Deno.TlsConn, transport: DenoConnection, chain: FilterChainConfig): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new TlsHandshakeError("timeout", "handshake timed out")), chain.handshakeTimeoutMs);
+    });
+    Promise.race([raw.handshake(), timeout]).then((info) => {
+      clearTimeout(timer);
+      if (transport.closed) return;
+      this.#ssl?.onFastHandshake();
+      const tls = info.alpnProtocol ? { alpn: info.alpnProtocol } : {};
+      const conn = new DenoConnection(raw, {
+        secure: true,
+        tls,
+        highWatermark: this.config.perConnectionBufferLimitBytes,
+      });
+      // The outer wrapper only carries accounting; the secure wrapper owns the socket from here.
+      conn.done.then(() => transport.close({ reason: "closed" }));
+      ac.conn = conn;
+      this.#attach(ac, conn, chain, undefined);
+    }, (e) => {
+      clearTimeout(timer);
+      this.#ssl?.onFailure(e instanceof TlsHandshakeError ? e.kind : "handshake");
+      log.debug(() =>
+        `listener "${this.config.name}": tls handshake failed: ${e instanceof Error ? e.message : String(e)}`
+      );
+      transport.close({ reason: "tls handshake failed" });
+    });
+  }
+
+  /** Listener filters, chain selection and the TLS handshake; then {@link #attach}. */
+  async #setup(ac: ActiveConnection, transport: DenoConnection): Promise<void> {
+    const state: ListenerFilterState = { applicationProtocols: [] };
+    let peeked: { bytes: Uint8Array; eof: boolean } | undefined;
+    if (this.config.listenerFilters.length > 0) {
+      peeked = await this.#runListenerFilters(transport, state);
+      if (!peeked) return;
+    }
+    const regular = this.config.filterChains.filter((c) => !c.isDefault);
+    const chain = selectFilterChain(regular, {
+      destinationPort: transport.localPort,
+      destinationIp: transport.localAddress,
+      sourceIp: transport.remoteAddress,
+      sourcePort: transport.remotePort,
+      serverName: state.serverName,
+      transportProtocol: state.transportProtocol ?? "raw_buffer",
+      applicationProtocols: state.applicationProtocols,
+      provider: state.clientHello ? chooseProvider(state.clientHello) : undefined,
+    }) ?? this.config.filterChains.find((c) => c.isDefault);
+    if (!chain) {
+      this.#stats.no_filter_chain_match.inc();
+      log.debug(() =>
+        `listener "${this.config.name}": no filter chain matches ${transport.remoteAddress}:${transport.remotePort}` +
+        ` (sni ${state.serverName ?? "-"}, transport ${state.transportProtocol ?? "raw_buffer"})`
+      );
+      if (state.transportProtocol === "tls") this.#ssl?.onFailure("handshake");
+      transport.close({ reason: "no filter chain match" });
+      return;
+    }
+    const ts = chain.transportSocket;
+    if (!ts) {
+      this.#attach(ac, transport, chain, peeked);
+      return;
+    }
+    const options = {
+      initial: peeked?.bytes,
+      timeoutMs: chain.handshakeTimeoutMs,
+      highWatermark: this.config.perConnectionBufferLimitBytes,
+      clientHello: state.clientHello,
+    };
+    try {
+      const p = ts.kind === "native"
+        ? ts.provider.accept(transport, ts.context, options)
+        : ts.provider.accept(transport, ts.context, options);
+      // The provider took over the handler; let bytes flow again (listener filters paused the socket).
+      if (peeked) transport.readDisable(false);
+      const secure = await p;
+      if (transport.closed) {
+        secure.close();
+        return;
+      }
+      this.#ssl!.onHandshake(secure);
+      ac.conn = secure;
+      this.#attach(ac, secure, chain, undefined);
+    } catch (e) {
+      const kind = e instanceof TlsHandshakeError ? e.kind : "handshake";
+      this.#ssl!.onFailure(kind);
+      log.debug(() =>
+        `listener "${this.config.name}": tls handshake with ${transport.remoteAddress}:${transport.remotePort} failed: ${
+          e instanceof Error ? e.message : String(e)
+        }`
+      );
+      transport.close({ reason: "tls handshake failed" });
+    }
+  }
+
+  /**
+   * Runs the listener filters over the first bytes. Resolves with every byte read (to replay) once all filters
+   * continued, or undefined if the connection was closed (by a filter, the peer, or the timeout).
+   */
+  #runListenerFilters(
+    transport: DenoConnection,
+    state: ListenerFilterState,
+  ): Promise<{ bytes: Uint8Array; eof: boolean } | undefined> {
+    const filters = this.config.listenerFilters.map((e) => e.factory.create(e.config));
+    const max = Math.max(...filters.map((f) => f.maxReadBytes), 0);
+    return new Promise((resolve) => {
+      const out = { bytes: new Uint8Array(0), eof: false };
+      let next = 0;
+      let settled = false;
+      const settle = (v: typeof out | undefined) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (v) transport.readDisable(true);
+        resolve(v);
+      };
+      const run = () => {
+        while (next < filters.length) {
+          const f = filters[next]!;
+          if (f.maxReadBytes > 0 && out.bytes.length === 0 && !out.eof) return;
+          const st = f.maxReadBytes === 0 ? "continue" : f.onData(out.bytes, state);
+          if (st === "need-more") {
+            if (out.bytes.length < max && !out.eof) return;
+            f.onEnd?.(state);
+          } else if (st === "close") {
+            transport.close({ reason: "closed by a listener filter" });
+            settle(undefined);
+            return;
+          }
+          next++;
+        }
+        settle(out);
+      };
+      const timer = setTimeout(() => {
+        if (this.config.continueOnListenerFiltersTimeout) {
+          for (let i = next; i < filters.length; i++) filters[i]!.onEnd?.(state);
+          next = filters.length;
+          settle(out);
+        } else {
+          transport.close({ reason: "listener filter timeout" });
+          settle(undefined);
+        }
+      }, this.config.listenerFiltersTimeoutMs);
+      transport.setHandler({
+        onData: (d) => {
+          const b = new Uint8Array(out.bytes.length + d.length);
+          b.set(out.bytes);
+          b.set(d, out.bytes.length);
+          out.bytes = b;
+          if (!settled) run();
+        },
+        onEof: () => {
+          out.eof = true;
+          if (!settled) {
+            if (out.bytes.length === 0) {
+              transport.close({ reason: "remote close" });
+              settle(undefined);
+            } else run();
+          }
+        },
+        onClose: () => settle(undefined),
+      });
+      transport.start();
+    });
+  }
+
+  /** Creates the chain's network filters on `conn`, replays peeked bytes, and starts reading. */
+  #attach(
+    ac: ActiveConnection,
+    conn: NetConnection,
+    chain: FilterChainConfig,
+    peeked: { bytes: Uint8Array; eof: boolean } | undefined,
+  ): void {
+    const filters = ac.filters;
     const nctx: NetworkFilterContext = {
       clusterManager: this.#ctx.clusterManager,
       stats: this.#ctx.stats,
@@ -151,10 +377,6 @@ export class Listener {
       onData: (d) => walk(d, false, 0),
       onEof: () => walk(EMPTY, true, 0),
       onClose: (reason) => {
-        this.#active.delete(ac);
-        stats.downstream_cx_active.dec();
-        stats.downstream_cx_destroy.inc();
-        stats.downstream_cx_length_ms.record(performance.now() - ac.start);
         for (const f of filters) {
           try {
             f.onClose?.(reason);
@@ -182,6 +404,11 @@ export class Listener {
     }
     for (const f of filters) {
       if (f.onNewConnection?.() === "stop") break;
+    }
+    if (peeked) {
+      if (peeked.bytes.length > 0 && !conn.closed) walk(peeked.bytes, false, 0);
+      if (peeked.eof && !conn.closed) walk(EMPTY, true, 0);
+      else conn.readDisable(false);
     }
     conn.start();
   }

@@ -12,12 +12,15 @@ import type { Registries } from "../config/registry.ts";
 import { builtinCodecs } from "../../codecs/mod.ts";
 import { builtinNetworkFilters } from "../../filters/network/mod.ts";
 import { builtinHttpFilters } from "../../filters/http/mod.ts";
+import { builtinListenerFilters } from "../../filters/listener/mod.ts";
+import type { ListenerFilterFactory } from "./listener_filter.ts";
 
 /** Extra factories an embedder adds to the built-ins. */
 export interface Extensions {
   readonly codecs?: readonly CodecFactory[];
   readonly networkFilters?: readonly NetworkFilterFactory[];
   readonly httpFilters?: readonly HttpFilterFactory[];
+  readonly listenerFilters?: readonly ListenerFilterFactory[];
 }
 
 /** Builds the registries from the built-in lists plus `extra`; duplicate names or types throw. */
@@ -26,5 +29,6 @@ export function createRegistries(extra: Extensions = {}): Registries {
     codecs: new Registry("codec", [...builtinCodecs, ...(extra.codecs ?? [])]),
     network: new Registry("network filter", [...builtinNetworkFilters, ...(extra.networkFilters ?? [])]),
     http: new Registry("HTTP filter", [...builtinHttpFilters, ...(extra.httpFilters ?? [])]),
+    listener: new Registry("listener filter", [...builtinListenerFilters, ...(extra.listenerFilters ?? [])]),
   };
 }

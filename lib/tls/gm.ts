@@ -1,0 +1,340 @@
+/**
+ * The `gm` TLS provider: TLS 1.3 with the RFC 8998 suites and TLCP (GB/T 38636), on our TypeScript engines
+ * (`lib/tls/engine/`), server and client, behind one typed transport-socket config:
+ *
+ * ```yaml
+ * transport_socket:
+ *   name: ferry.transport_sockets.gm
+ *   typed_config:
+ *     "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
+ *     versions: [TLSv1.3, TLCP]              # default: both (a client uses the first)
+ *     certificate:                           # TLS 1.3-SM (sm2sig_sm3)
+ *       certificate_chain: { filename: certs/server.crt }
+ *       private_key: { filename: certs/server.key }
+ *     sign_certificate:                      # TLCP signing pair
+ *       certificate_chain: { filename: certs/server_sign.crt }
+ *       private_key: { filename: certs/server_sign.key }
+ *     enc_certificate:                       # TLCP encryption pair
+ *       certificate_chain: { filename: certs/server_enc.crt }
+ *       private_key: { filename: certs/server_enc.key }
+ *     trusted_ca: { filename: certs/ca.crt } # verifies the peer
+ *     require_client_certificate: false      # server only
+ *     cipher_suites: [TLS_SM4_GCM_SM3, TLS_SM4_CCM_SM3, ECC_SM4_GCM_SM3, ECC_SM4_CBC_SM3,
+ *                     ECDHE_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3]
+ *     alpn_protocols: [http/1.1]
+ *     sni: backend.example                   # client only
+ *     tlcp_client_key_exchange: LENGTH_PREFIXED   # client only: or BARE (ECDHE ClientKeyExchange encoding)
+ * ```
+ *
+ * Engines are looked up per version in a static table ({@link GmEngines}), so the listener path does not depend
+ * on which engine is present; a version whose engine is missing is a config error naming the path.
+ *
+ * @module
+ */
+import { ConfigError } from "../api/errors.ts";
+import type { NetConnection } from "../api/network.ts";
+import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
+import type { ObjReader } from "../config/reader.ts";
+import { readSm2PrivateKey } from "../crypto/pem.ts";
+import type { Sm2PrivateKey } from "../crypto/sm2.ts";
+import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
+import { errorText, readDataSource } from "./_common.ts";
+import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
+import { runEngineHandshake } from "./engine_connection.ts";
+import type { SecureConnection, TlsAcceptOptions, TlsConnectOptions, TlsProvider } from "./provider.ts";
+import { TlsHandshakeError } from "./provider.ts";
+
+/** The `@type` of the GM transport socket config. */
+export const GM_TLS_CONTEXT_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
+/** The same message under Ferry's own type prefix. */
+export const GM_TLS_CONTEXT_TYPE_FERRY = "type.ferry.dev/ferry.transport_sockets.gm.v1.GmTlsContext";
+
+/** The GM protocol versions. */
+export type GmVersion = "TLSv1.3" | "TLCP";
+
+/** TLS 1.3 SM suites (RFC 8998). */
+export const GM_TLS13_SUITES: readonly string[] = ["TLS_SM4_GCM_SM3", "TLS_SM4_CCM_SM3"];
+/** TLCP suites (GB/T 38636). */
+export const GM_TLCP_SUITES: readonly string[] = [
+  "ECC_SM4_GCM_SM3",
+  "ECC_SM4_CBC_SM3",
+  "ECDHE_SM4_GCM_SM3",
+  "ECDHE_SM4_CBC_SM3",
+];
+
+/** A certificate chain and its SM2 key, loaded. */
+export interface GmKeyPair {
+  /** Leaf first. */
+  readonly chain: readonly Certificate[];
+  readonly chainPem: string;
+  readonly key: Sm2PrivateKey;
+}
+
+/** A parsed `GmTlsContext` for one side. */
+export interface GmContext {
+  readonly side: "server" | "client";
+  readonly versions: readonly GmVersion[];
+  /** TLS 1.3-SM certificate. */
+  readonly certificate: GmKeyPair | undefined;
+  /** TLCP signing pair. */
+  readonly signCertificate: GmKeyPair | undefined;
+  /** TLCP encryption pair. */
+  readonly encCertificate: GmKeyPair | undefined;
+  /** Trust anchors for the peer; empty = the peer is not verified (client) / not asked (server). */
+  readonly roots: readonly Certificate[];
+  readonly requireClientCertificate: boolean;
+  /** TLS 1.3 suites in preference order. */
+  readonly tls13Suites: readonly string[];
+  /** TLCP suites in preference order. */
+  readonly tlcpSuites: readonly string[];
+  readonly alpn: readonly string[];
+  /** Client: SNI (and the name the server certificate must carry when `roots` is set). */
+  readonly sni: string | undefined;
+  /** Client: TLCP ECDHE ClientKeyExchange encoding. */
+  readonly tlcpClientKeyExchange: "LENGTH_PREFIXED" | "BARE";
+}
+
+/** What an engine adapter receives. */
+export interface GmEngineInit {
+  readonly role: "server" | "client";
+  readonly context: GmContext;
+  readonly callbacks: TlsEngineCallbacks;
+  /** Client: the server name to send (context `sni` or the upstream host). */
+  readonly serverName?: string | undefined;
+}
+
+/** Builds an engine of one GM version (an adapter over a `lib/tls/engine/*` factory). */
+export type GmEngineFactory = (init: GmEngineInit) => TlsEngine;
+
+/** The engines by version. */
+export type GmEngines = Readonly<Partial<Record<GmVersion, GmEngineFactory>>>;
+
+/**
+ * The built-in engines. Filled as the engines land in `lib/tls/engine/tls13` and `lib/tls/engine/tlcp`; a version
+ * without an engine is rejected at config time.
+ */
+export const builtinGmEngines: GmEngines = {};
+
+function readPair(o: ObjReader): GmKeyPair {
+  const chainO = o.obj("certificate_chain", { required: true })!;
+  const keyO = o.obj("private_key", { required: true })!;
+  const chainPem = readDataSource(chainO);
+  const keyPem = readDataSource(keyO);
+  let chain: Certificate[];
+  try {
+    chain = parseCertificates(chainPem);
+  } catch (e) {
+    throw new ConfigError(chainO.path, `is not a PEM certificate chain: ${errorText(e)}`);
+  }
+  if (chain.length === 0) throw new ConfigError(chainO.path, "holds no certificate");
+  if (chain[0]!.publicKey.curve !== "sm2") throw new ConfigError(chainO.path, "the leaf key is not an SM2 key");
+  let key: Sm2PrivateKey;
+  try {
+    key = readSm2PrivateKey(keyPem);
+  } catch (e) {
+    throw new ConfigError(keyO.path, `is not an SM2 private key: ${errorText(e)}`);
+  }
+  if (!key.publicKey.equals(certificateSm2PublicKey(chain[0]!))) {
+    throw new ConfigError(keyO.path, "does not match the certificate's public key");
+  }
+  o.done();
+  return { chain, chainPem, key };
+}
+
+/**
+ * Parses a `GmTlsContext` (with `@type` consumed) for `side`, checking that every enabled version has its
+ * certificates (server) and an engine in `engines`.
+ */
+export function parseGmTlsContext(
+  o: ObjReader,
+  side: "server" | "client",
+  engines: GmEngines = builtinGmEngines,
+): GmContext {
+  const versionsRaw = o.strs("versions");
+  const versions: GmVersion[] = [];
+  versionsRaw.forEach((v, i) => {
+    if (v !== "TLSv1.3" && v !== "TLCP") {
+      throw new ConfigError(`${o.at("versions")}[${i}]`, `${JSON.stringify(v)} is not one of TLSv1.3, TLCP`);
+    }
+    if (versions.includes(v)) throw new ConfigError(`${o.at("versions")}[${i}]`, `${v} is listed twice`);
+    versions.push(v);
+  });
+  if (versions.length === 0) versions.push("TLSv1.3", "TLCP");
+  const certO = o.obj("certificate");
+  const signO = o.obj("sign_certificate");
+  const encO = o.obj("enc_certificate");
+  const certificate = certO ? readPair(certO) : undefined;
+  const signCertificate = signO ? readPair(signO) : undefined;
+  const encCertificate = encO ? readPair(encO) : undefined;
+  const caO = o.obj("trusted_ca");
+  let roots: Certificate[] = [];
+  if (caO) {
+    const pem = readDataSource(caO);
+    try {
+      roots = parseCertificates(pem);
+    } catch (e) {
+      throw new ConfigError(caO.path, `is not a PEM certificate list: ${errorText(e)}`);
+    }
+    if (roots.length === 0) throw new ConfigError(caO.path, "holds no certificate");
+  }
+  const requireClientCertificate = o.bool("require_client_certificate") ?? false;
+  if (side === "client" && o.has("require_client_certificate")) {
+    throw new ConfigError(o.at("require_client_certificate"), "applies to servers only");
+  }
+  if (requireClientCertificate && roots.length === 0) {
+    throw new ConfigError(o.at("require_client_certificate"), "needs trusted_ca to verify client certificates");
+  }
+  const suites = o.strs("cipher_suites");
+  const tls13Suites: string[] = [];
+  const tlcpSuites: string[] = [];
+  suites.forEach((s, i) => {
+    if (GM_TLS13_SUITES.includes(s)) tls13Suites.push(s);
+    else if (GM_TLCP_SUITES.includes(s)) tlcpSuites.push(s);
+    else {
+      throw new ConfigError(
+        `${o.at("cipher_suites")}[${i}]`,
+        `${JSON.stringify(s)} is not a GM suite (${[...GM_TLS13_SUITES, ...GM_TLCP_SUITES].join(", ")})`,
+      );
+    }
+  });
+  if (suites.length === 0) {
+    tls13Suites.push(...GM_TLS13_SUITES);
+    tlcpSuites.push(...GM_TLCP_SUITES);
+  }
+  const alpn = o.strs("alpn_protocols");
+  const sniRaw = o.str("sni");
+  if (side === "server" && sniRaw !== undefined) throw new ConfigError(o.at("sni"), "applies to clients only");
+  const kx = o.enumOf("tlcp_client_key_exchange", ["LENGTH_PREFIXED", "BARE"] as const);
+  if (side === "server" && kx !== undefined) {
+    throw new ConfigError(o.at("tlcp_client_key_exchange"), "applies to clients only (a server accepts both)");
+  }
+  for (const v of versions) {
+    const at = o.at("versions");
+    if (!engines[v]) {
+      throw new ConfigError(at, `${v} is not available in this build (its engine is missing from lib/tls/engine)`);
+    }
+    if (v === "TLSv1.3" && side === "server" && !certificate) {
+      throw new ConfigError(o.at("certificate"), "is required for TLSv1.3 on a server");
+    }
+    if (v === "TLSv1.3" && tls13Suites.length === 0) {
+      throw new ConfigError(o.at("cipher_suites"), "lists no TLS 1.3 suite but TLSv1.3 is enabled");
+    }
+    if (v === "TLCP" && side === "server" && (!signCertificate || !encCertificate)) {
+      throw new ConfigError(
+        o.at(signCertificate ? "enc_certificate" : "sign_certificate"),
+        "is required for TLCP on a server",
+      );
+    }
+    if (v === "TLCP" && tlcpSuites.length === 0) {
+      throw new ConfigError(o.at("cipher_suites"), "lists no TLCP suite but TLCP is enabled");
+    }
+  }
+  if (side === "client" && (signCertificate === undefined) !== (encCertificate === undefined)) {
+    throw new ConfigError(o.path, "sign_certificate and enc_certificate go together");
+  }
+  o.done();
+  return {
+    side,
+    versions,
+    certificate,
+    signCertificate,
+    encCertificate,
+    roots,
+    requireClientCertificate,
+    tls13Suites,
+    tlcpSuites,
+    alpn,
+    sni: sniRaw === "" ? undefined : sniRaw,
+    tlcpClientKeyExchange: kx ?? "LENGTH_PREFIXED",
+  };
+}
+
+/** Reads bytes until a ClientHello parsed (for a gm chain reached without the tls_inspector). */
+function peekHello(
+  transport: NetConnection,
+  timeoutMs: number,
+): Promise<{ hello: ClientHelloInfo | undefined; bytes: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    let buf = new Uint8Array(0);
+    const timer = setTimeout(() => {
+      transport.close({ reason: "tls: ClientHello timeout" });
+      reject(new TlsHandshakeError("timeout", `tls: no ClientHello after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (hello: ClientHelloInfo | undefined) => {
+      clearTimeout(timer);
+      transport.readDisable(true);
+      resolve({ hello, bytes: buf });
+    };
+    transport.setHandler({
+      onData(d) {
+        const next = new Uint8Array(buf.length + d.length);
+        next.set(buf);
+        next.set(d, buf.length);
+        buf = next;
+        const r = parseClientHello(buf);
+        if (r.kind === "hello") done(r.hello);
+        else if (r.kind === "not-tls") done(undefined);
+      },
+      onEof() {
+        clearTimeout(timer);
+        transport.close({ reason: "tls: closed before ClientHello" });
+        reject(new TlsHandshakeError("closed", "tls: peer closed before the ClientHello"));
+      },
+      onClose() {
+        clearTimeout(timer);
+        reject(new TlsHandshakeError("closed", "tls: peer closed before the ClientHello"));
+      },
+    });
+    transport.start();
+  });
+}
+
+/** Builds the gm provider over an engine table (tests pass fakes). */
+export function createGmProvider(engines: GmEngines = builtinGmEngines): TlsProvider<GmContext, GmContext> {
+  return {
+    name: "gm",
+    async accept(transport, ctx, options: TlsAcceptOptions & { clientHello?: ClientHelloInfo }) {
+      let initial = options.initial;
+      let hello = options.clientHello;
+      let version: GmVersion = ctx.versions[0]!;
+      if (ctx.versions.length > 1) {
+        if (!hello) {
+          const peeked = await peekHello(transport, options.timeoutMs);
+          hello = peeked.hello;
+          initial = initial && initial.length > 0 ? concat(initial, peeked.bytes) : peeked.bytes;
+          transport.readDisable(false);
+        }
+        const asked = hello ? gmVersionOf(hello) : undefined;
+        if (asked && ctx.versions.includes(asked)) version = asked;
+      }
+      const factory = engines[version];
+      if (!factory) throw new TlsHandshakeError("handshake", `tls: no ${version} engine`);
+      return await runEngineHandshake(
+        transport,
+        (callbacks) => factory({ role: "server", context: ctx, callbacks }),
+        { timeoutMs: options.timeoutMs, initial, highWatermark: options.highWatermark },
+      ) as SecureConnection;
+    },
+    async connect(transport, ctx, options: TlsConnectOptions) {
+      const version = ctx.versions[0]!;
+      const factory = engines[version];
+      if (!factory) throw new TlsHandshakeError("handshake", `tls: no ${version} engine`);
+      const serverName = ctx.sni ?? options.hostname;
+      return await runEngineHandshake(
+        transport,
+        (callbacks) => factory({ role: "client", context: ctx, callbacks, serverName }),
+        { timeoutMs: options.timeoutMs, highWatermark: options.highWatermark, sni: serverName, client: true },
+      ) as SecureConnection;
+    },
+  };
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The gm provider over the built-in engines. */
+export const gmProvider: TlsProvider<GmContext, GmContext> = createGmProvider();
