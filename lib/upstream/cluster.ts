@@ -30,6 +30,8 @@ import { Http1ConnPool } from "./http1_pool.ts";
 import { createLoadBalancer, type LoadBalancer } from "./lb/mod.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
 import { createClusterStats } from "./stats.ts";
+import { SslStats } from "../tls/stats.ts";
+import { tlsConnector } from "../tls/upstream.ts";
 
 /** {@link ClusterInfo} plus the parsed config and the circuit-breaker resources. */
 export class ClusterInfoImpl implements ClusterInfo {
@@ -157,6 +159,9 @@ export class ClusterImpl implements Cluster {
     this.addedViaApi = options.addedViaApi ?? false;
     this.#httpCodec = options.httpCodec;
     this.#connect = options.connect ?? connectHost;
+    if (config.transportSocket) {
+      this.#connect = tlsConnector(this.#connect, config.transportSocket, new SslStats(this.info.scope));
+    }
     this.#resolver = options.resolver ?? systemResolver;
     this.#log = options.log ?? ((m) => console.warn(m));
     const scope = this.info.scope;

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { type ClientTransportSocket, parseClientTransportSocket } from "../tls/transport_socket.ts";
 import { ConfigError } from "../api/errors.ts";
 import { describe, ObjReader } from "../config/reader.ts";
 import {
@@ -125,6 +126,8 @@ export interface ClusterConfig {
   readonly maglev: MaglevConfig;
   /** `slow_start_config` of the round-robin or least-request config. */
   readonly slowStart?: SlowStartConfig;
+  /** `transport_socket`: TLS to the hosts (undefined: plain TCP). */
+  readonly transportSocket?: ClientTransportSocket;
   /** Config path of the cluster, for messages. */
   readonly path: string;
 }
@@ -399,7 +402,8 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       "false is not supported yet (Ferry removes hosts at once, as with true)",
     );
   }
-  o.unsupported("transport_socket", "is not supported yet");
+  const tsRaw = o.value("transport_socket");
+  const transportSocket = tsRaw === undefined ? undefined : parseClientTransportSocket(tsRaw, o.at("transport_socket"));
   for (const k of UNSUPPORTED_CLUSTER_FIELDS) o.unsupported(k);
   const metadata = o.value("metadata");
 
@@ -454,6 +458,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     maglev,
     path,
     ...(outlierDetection ? { outlierDetection } : {}),
+    ...(transportSocket ? { transportSocket } : {}),
     ...(slowStart ? { slowStart } : {}),
     ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
     ...(metadata !== undefined ? { metadata } : {}),

@@ -1,0 +1,372 @@
+/**
+ * TLS on listeners and clusters over real sockets: curl and openssl s_client against the native provider, SNI
+ * certificate selection and chain matching, client certificates, the tls_inspector on a mixed port, bad input,
+ * upstream TLS, and the ssl.* stats and access-log fields.
+ */
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+
+function assertStringIncludes(actual: string, part: string, msg?: string): void {
+  assert(
+    actual.includes(part),
+    msg ?? `expected ${JSON.stringify(actual.slice(0, 2000))} to include ${JSON.stringify(part)}`,
+  );
+}
+import { generateTestPki } from "../../lib/crypto/certs_command.ts";
+import { generateP256KeyPair, readP256PrivateKey, writeP256PrivateKey } from "../../lib/crypto/pem.ts";
+import { parseCertificate } from "../../lib/crypto/x509.ts";
+import { issueCertificate, p256CertificateSigner } from "../../lib/crypto/x509_issue.ts";
+import { flushAccessLogs } from "../../lib/observe/access_log.ts";
+import { curl, itOpts, rawRequest, startFerry, stat } from "./_harness.ts";
+
+const dir = Deno.makeTempDirSync({ prefix: "ferry-tls-" });
+const files = generateTestPki({ gm: false, hosts: ["localhost", "a.example.com"], ips: ["127.0.0.1"] });
+// A second server certificate (for SNI selection) and an ECDSA client certificate, from the same test root.
+{
+  const caKey = readP256PrivateKey(files["ca_ecdsa.key"]!);
+  const ca = parseCertificate(files["ca_ecdsa.crt"]!);
+  const now = Date.now();
+  const issue = (cn: string, dns: string[], eku: string) => {
+    const key = generateP256KeyPair();
+    const cert = issueCertificate({
+      subject: [["O", "Ferry"], ["CN", cn]],
+      publicKey: { curve: "p256", point: key.publicKey },
+      issuer: ca,
+      signer: p256CertificateSigner(caKey),
+      notBefore: new Date(now - 3600_000),
+      notAfter: new Date(now + 86400_000),
+      keyUsage: ["digitalSignature"],
+      extKeyUsage: [eku],
+      dnsNames: dns,
+    });
+    return { cert: cert.pem, key: writeP256PrivateKey(key) };
+  };
+  const b = issue("b.example.com", ["b.example.com", "*.wild.example.com"], "1.3.6.1.5.5.7.3.1");
+  files["b.crt"] = b.cert;
+  files["b.key"] = b.key;
+  const c = issue("client", ["client.example"], "1.3.6.1.5.5.7.3.2");
+  files["client_ecdsa.crt"] = c.cert;
+  files["client_ecdsa.key"] = c.key;
+}
+for (const [name, pem] of Object.entries(files)) Deno.writeTextFileSync(`${dir}/${name}`, pem);
+// A self-signed client certificate no CA vouches for.
+{
+  const key = generateP256KeyPair();
+  const now = Date.now();
+  const self = issueCertificate({
+    subject: [["CN", "stranger"]],
+    publicKey: { curve: "p256", point: key.publicKey },
+    signer: p256CertificateSigner(key),
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 86400_000),
+  });
+  Deno.writeTextFileSync(`${dir}/stranger.crt`, self.pem);
+  Deno.writeTextFileSync(`${dir}/stranger.key`, writeP256PrivateKey(key));
+}
+const f = (n: string) => `${dir}/${n}`;
+
+type Obj = Record<string, unknown>;
+
+const DOWNSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const UPSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const INSPECTOR = {
+  name: "envoy.filters.listener.tls_inspector",
+  typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" },
+};
+
+/** A DownstreamTlsContext transport socket with the named certificates. */
+function tlsSocket(certs = ["server_ecdsa"], extra: Obj = {}, common: Obj = {}): Obj {
+  return {
+    name: "envoy.transport_sockets.tls",
+    typed_config: {
+      "@type": DOWNSTREAM,
+      common_tls_context: {
+        alpn_protocols: ["http/1.1"],
+        tls_certificates: certs.map((c) => ({
+          certificate_chain: { filename: f(`${c}.crt`) },
+          private_key: { filename: f(`${c}.key`) },
+        })),
+        ...common,
+      },
+      ...extra,
+    },
+  };
+}
+
+/** An HCM answering every request with `body` (its chain's name), or routing to a cluster. */
+function hcm(body: string, extra: Obj = {}, routes?: Obj[]): Obj[] {
+  return [{
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: body,
+      route_config: {
+        virtual_hosts: [{
+          name: "all",
+          domains: ["*"],
+          routes: routes ??
+            [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }],
+        }],
+      },
+      http_filters: [{
+        name: "envoy.filters.http.router",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+      }],
+      ...extra,
+    },
+  }];
+}
+
+function bootstrap(listener: Obj, clusters: Obj[] = []): Obj {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    static_resources: {
+      listeners: [{ name: "tls", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, ...listener }],
+      clusters,
+    },
+  };
+}
+
+function tlsCurl(port: number, args: string[] = [], host = "localhost") {
+  return curl(`https://${host}:${port}/`, [
+    "--cacert",
+    f("ca_ecdsa.crt"),
+    "--resolve",
+    `${host}:${port}:127.0.0.1`,
+    ...args,
+  ]);
+}
+
+async function sClient(port: number, args: string[], input = "Q\n"): Promise<string> {
+  const p = new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", f("ca_ecdsa.crt"), ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode(input));
+  await w.close();
+  const timer = setTimeout(() => p.kill(), 4000);
+  const out = await p.output();
+  clearTimeout(timer);
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+Deno.test("native listener (Deno.listenTls fast path) serves curl over TLS with ALPN", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "fast",
+    filter_chains: [{ transport_socket: tlsSocket(), filters: hcm("fast") }],
+  }));
+  try {
+    const r = await tlsCurl(ferry.port(), ["-v"]);
+    assertEquals(r.status, 200, r.stderr);
+    assertEquals(r.body, "fast");
+    assertStringIncludes(r.stderr, "ALPN: server accepted http/1.1");
+    assertEquals(await stat(ferry, "listener.fast.ssl.handshake"), 1);
+  } finally {
+    await ferry.stop();
+  }
+});
+
+Deno.test("native listener selects the certificate by SNI and reports version, suite and SNI", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "sni",
+    listener_filters: [INSPECTOR],
+    filter_chains: [{
+      transport_socket: tlsSocket(["server_ecdsa", "b"]),
+      filters: hcm("sni", {
+        access_log: [{
+          name: "envoy.access_loggers.file",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            path: f("access.log"),
+            log_format: {
+              text_format_source: {
+                inline_string: "%DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% %REQUESTED_SERVER_NAME%\n",
+              },
+            },
+          },
+        }],
+      }),
+    }],
+  }));
+  try {
+    const a = await tlsCurl(ferry.port(), ["-v"], "localhost");
+    assertEquals(a.status, 200, a.stderr);
+    const b = await tlsCurl(ferry.port(), ["-v"], "b.example.com");
+    assertEquals(b.status, 200, b.stderr);
+    assertStringIncludes(b.stderr, "CN=b.example.com");
+    const w = await tlsCurl(ferry.port(), [], "x.wild.example.com");
+    assertEquals(w.status, 200, w.stderr);
+    const t12 = await tlsCurl(ferry.port(), ["--tls-max", "1.2"], "localhost");
+    assertEquals(t12.status, 200, t12.stderr);
+    assertEquals(await stat(ferry, "listener.sni.ssl.handshake"), 4);
+    assertEquals(await stat(ferry, "listener.sni.ssl.versions.TLSv1.2"), 1);
+    assertEquals(await stat(ferry, "listener.sni.ssl.versions.TLSv1.3"), 3);
+    await flushAccessLogs();
+    const log = Deno.readTextFileSync(f("access.log")).trim().split("\n");
+    assertMatch(log[0]!, /^TLSv1\.3 TLS_\S+ localhost$/);
+    assertMatch(log[1]!, /^TLSv1\.3 TLS_\S+ b\.example\.com$/);
+    assertMatch(log[3]!, /^TLSv1\.2 ECDHE-ECDSA-\S+ localhost$/);
+  } finally {
+    await ferry.stop();
+  }
+});
+
+Deno.test("native listener requires and verifies client certificates", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "mtls",
+    filter_chains: [{
+      transport_socket: tlsSocket(["server_ecdsa"], { require_client_certificate: true }, {
+        validation_context: {
+          trusted_ca: { filename: f("ca_ecdsa.crt") },
+          match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: "client.example" } }],
+        },
+      }),
+      filters: hcm("mtls"),
+    }],
+  }));
+  try {
+    const ok = await tlsCurl(ferry.port(), ["--cert", f("client_ecdsa.crt"), "--key", f("client_ecdsa.key")]);
+    assertEquals(ok.status, 200, ok.stderr);
+    const none = await tlsCurl(ferry.port());
+    assert(none.status !== 200, "no client certificate must fail");
+    const stranger = await tlsCurl(ferry.port(), ["--cert", f("stranger.crt"), "--key", f("stranger.key")]);
+    assert(stranger.status !== 200, "an untrusted client certificate must fail");
+    assertEquals(await stat(ferry, "listener.mtls.ssl.handshake"), 1);
+    assertEquals(await stat(ferry, "listener.mtls.ssl.fail_verify_no_cert"), 1);
+    assertEquals(await stat(ferry, "listener.mtls.ssl.fail_verify_error"), 1);
+    assertEquals(await stat(ferry, "listener.mtls.ssl.connection_error"), 2);
+  } finally {
+    await ferry.stop();
+  }
+});
+
+Deno.test("filter chains match by SNI, transport protocol and default chain; bad input is closed", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "mix",
+    listener_filters: [INSPECTOR],
+    listener_filters_timeout: "1s",
+    filter_chains: [
+      {
+        filter_chain_match: { server_names: ["b.example.com"], transport_protocol: "tls" },
+        transport_socket: tlsSocket(["b"]),
+        filters: hcm("chain_b"),
+      },
+      { filter_chain_match: { transport_protocol: "tls" }, transport_socket: tlsSocket(), filters: hcm("chain_tls") },
+      {
+        filter_chain_match: {
+          transport_protocol: "raw_buffer",
+          source_prefix_ranges: [{ address_prefix: "10.0.0.0", prefix_len: 8 }],
+        },
+        filters: hcm("chain_ten"),
+      },
+    ],
+    default_filter_chain: { filters: hcm("chain_plain") },
+  }));
+  try {
+    const port = ferry.port();
+    assertEquals((await tlsCurl(port, [], "b.example.com")).body, "chain_b");
+    assertEquals((await tlsCurl(port, [], "localhost")).body, "chain_tls");
+    assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "chain_plain");
+    // A handshake record that is not a ClientHello, a truncated ClientHello (times out), random bytes.
+    const garbage = await rawRequest(port, new Uint8Array([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0]), 300);
+    assertEquals(garbage.includes("chain_tls"), false);
+    const truncated = await rawRequest(port, new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]), 1500);
+    assertEquals(truncated, "");
+    const random = crypto.getRandomValues(new Uint8Array(512));
+    random[0] = 0x16;
+    random[1] = 0x03;
+    await rawRequest(port, random, 300);
+    // Others are unaffected.
+    assertEquals((await tlsCurl(port, [], "localhost")).body, "chain_tls");
+    assertEquals(await stat(ferry, "listener.mix.ssl.handshake"), 3);
+  } finally {
+    await ferry.stop();
+  }
+});
+
+Deno.test("HTTP on a TLS-only port is closed and counted; openssl s_client gets ALPN", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "only",
+    filter_chains: [{
+      filter_chain_match: { transport_protocol: "tls" },
+      transport_socket: tlsSocket(),
+      filters: hcm("only"),
+    }],
+  }));
+  try {
+    const r = await rawRequest(ferry.port(), "GET / HTTP/1.1\r\nhost: x\r\n\r\n", 500);
+    assertEquals(r, "");
+    assertEquals(await stat(ferry, "listener.only.no_filter_chain_match"), 1);
+    const out = await sClient(ferry.port(), ["-servername", "localhost", "-alpn", "http/1.1", "-tls1_3"]);
+    assertStringIncludes(out, "Verify return code: 0 (ok)");
+    assertStringIncludes(out, "ALPN protocol: http/1.1");
+  } finally {
+    await ferry.stop();
+  }
+});
+
+Deno.test("cluster originates TLS to a TLS upstream and verifies it", itOpts, async () => {
+  const upstream = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: files["server_ecdsa.crt"]!,
+    key: files["server_ecdsa.key"]!,
+  });
+  (async () => {
+    for await (const c of upstream) {
+      (async () => {
+        const buf = new Uint8Array(4096);
+        const n = await c.read(buf).catch(() => null);
+        if (n) {
+          const body = "secure upstream";
+          await c.write(new TextEncoder().encode(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`))
+            .catch(() => {});
+        }
+      })();
+    }
+  })().catch(() => {});
+  const upstreamPort = (upstream.addr as Deno.NetAddr).port;
+  const cluster = (name: string, ca: string): Obj => ({
+    name,
+    type: "STATIC",
+    connect_timeout: "1s",
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": UPSTREAM,
+        sni: "localhost",
+        common_tls_context: { validation_context: { trusted_ca: { filename: ca } } },
+      },
+    },
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: upstreamPort } } },
+        }],
+      }],
+    },
+  });
+  const ferry = await startFerry(bootstrap({
+    filter_chains: [{
+      filters: hcm("up", {}, [
+        { match: { prefix: "/bad" }, route: { cluster: "wrong_ca" } },
+        { match: { prefix: "/" }, route: { cluster: "secure" } },
+      ]),
+    }],
+  }, [cluster("secure", f("ca_ecdsa.crt")), cluster("wrong_ca", f("b.crt"))]));
+  try {
+    const r = await curl(`http://127.0.0.1:${ferry.port()}/`);
+    assertEquals(r.status, 200, r.stderr);
+    assertEquals(r.body, "secure upstream");
+    const bad = await curl(`http://127.0.0.1:${ferry.port()}/bad`);
+    assertEquals(bad.status, 503);
+    assertEquals(await stat(ferry, "cluster.secure.ssl.handshake"), 1);
+    assertEquals(await stat(ferry, "cluster.wrong_ca.ssl.connection_error"), 1);
+  } finally {
+    await ferry.stop();
+    upstream.close();
+  }
+});
