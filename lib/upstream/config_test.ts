@@ -128,7 +128,7 @@ Deno.test("parseCluster errors name the path", () => {
   );
   assertEquals(
     err({ ...cluster(), transport_socket: { name: "tls" } }),
-    "config: static_resources.clusters[0].transport_socket: is not supported yet",
+    'config: static_resources.clusters[0].transport_socket.typed_config: is required for transport socket "tls"',
   );
   assertEquals(
     err({ ...cluster(), lb_subset_config: {} }),
