@@ -23,7 +23,7 @@
  *                     ECDHE_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3]
  *     alpn_protocols: [http/1.1]
  *     sni: backend.example                   # client only
- *     tlcp_client_key_exchange: LENGTH_PREFIXED   # client only: or BARE (ECDHE ClientKeyExchange encoding)
+ *     tlcp_client_key_exchange: BARE         # client only: BARE (Tongsuo) or LENGTH_PREFIXED (GmSSL 3)
  * ```
  *
  * Engines are looked up per version in a static table ({@link GmEngines}), so the listener path does not depend
@@ -41,6 +41,7 @@ import { type Certificate, certificateSm2PublicKey, parseCertificates } from "..
 import { errorText, readDataSource } from "./_common.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
 import { runEngineHandshake } from "./engine_connection.ts";
+import { builtinGmEngines } from "./gm_engines.ts";
 import type { SecureConnection, TlsAcceptOptions, TlsConnectOptions, TlsProvider } from "./provider.ts";
 import { TlsHandshakeError } from "./provider.ts";
 
@@ -108,12 +109,6 @@ export type GmEngineFactory = (init: GmEngineInit) => TlsEngine;
 
 /** The engines by version. */
 export type GmEngines = Readonly<Partial<Record<GmVersion, GmEngineFactory>>>;
-
-/**
- * The built-in engines. Filled as the engines land in `lib/tls/engine/tls13` and `lib/tls/engine/tlcp`; a version
- * without an engine is rejected at config time.
- */
-export const builtinGmEngines: GmEngines = {};
 
 function readPair(o: ObjReader): GmKeyPair {
   const chainO = o.obj("certificate_chain", { required: true })!;
@@ -245,7 +240,7 @@ export function parseGmTlsContext(
     tlcpSuites,
     alpn,
     sni: sniRaw === "" ? undefined : sniRaw,
-    tlcpClientKeyExchange: kx ?? "LENGTH_PREFIXED",
+    tlcpClientKeyExchange: kx ?? "BARE",
   };
 }
 

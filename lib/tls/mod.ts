@@ -10,3 +10,4 @@ export * from "./native.ts";
 export * from "./gm.ts";
 export * from "./transport_socket.ts";
 export * from "./stats.ts";
+export * from "./gm_engines.ts";

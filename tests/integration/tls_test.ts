@@ -15,6 +15,8 @@ import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { generateP256KeyPair, readP256PrivateKey, writeP256PrivateKey } from "../../lib/crypto/pem.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
 import { issueCertificate, p256CertificateSigner } from "../../lib/crypto/x509_issue.ts";
+import { connectTcp } from "../../lib/network/connection.ts";
+import { parseClientTransportSocket } from "../../lib/tls/transport_socket.ts";
 import { flushAccessLogs } from "../../lib/observe/access_log.ts";
 import { curl, itOpts, rawRequest, startFerry, stat } from "./_harness.ts";
 
@@ -368,5 +370,140 @@ Deno.test("cluster originates TLS to a TLS upstream and verifies it", itOpts, as
   } finally {
     await ferry.stop();
     upstream.close();
+  }
+});
+
+// ---- GM: TLCP (and TLS 1.3-SM once its engine is in the build) on a listener, mixed with standard TLS ----
+
+const gmFiles = generateTestPki({ gm: true, hosts: ["localhost"], ips: ["127.0.0.1"] });
+for (const [name, pem] of Object.entries(gmFiles)) Deno.writeTextFileSync(`${dir}/gm_${name}`, pem);
+const g = (n: string) => f(`gm_${n}`);
+const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
+
+function pair(name: string): Obj {
+  return { certificate_chain: { filename: g(`${name}.crt`) }, private_key: { filename: g(`${name}.key`) } };
+}
+
+function gmServerSocket(extra: Obj = {}): Obj {
+  return {
+    name: "ferry.transport_sockets.gm",
+    typed_config: {
+      "@type": GM_TYPE,
+      versions: ["TLCP"],
+      sign_certificate: pair("server_sign"),
+      enc_certificate: pair("server_enc"),
+      alpn_protocols: ["http/1.1"],
+      ...extra,
+    },
+  };
+}
+
+function gmClientConfig(extra: Obj = {}): Obj {
+  return {
+    name: "ferry.transport_sockets.gm",
+    typed_config: {
+      "@type": GM_TYPE,
+      versions: ["TLCP"],
+      trusted_ca: { filename: g("ca.crt") },
+      sni: "localhost",
+      ...extra,
+    },
+  };
+}
+
+/** Our GM client: TCP, then the gm provider's client handshake, then one HTTP/1.1 request. */
+async function gmGet(port: number, extra: Obj = {}): Promise<{ text: string; version: string; cipher: string }> {
+  const ts = parseClientTransportSocket(gmClientConfig(extra), "client")!;
+  const tcp = await connectTcp("127.0.0.1", port, 2000);
+  const conn = ts.kind === "gm"
+    ? await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 })
+    : await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 });
+  let text = "";
+  const done = new Promise<void>((resolve) => {
+    conn.setHandler({
+      onData: (d) => {
+        text += new TextDecoder().decode(d);
+        if (/\r\n\r\n[\s\S]*$/.test(text) && /content-length: (\d+)/i.test(text)) {
+          const len = Number(/content-length: (\d+)/i.exec(text)![1]);
+          if (text.length - text.indexOf("\r\n\r\n") - 4 >= len) resolve();
+        }
+      },
+      onEof: () => resolve(),
+      onClose: () => resolve(),
+    });
+  });
+  conn.start();
+  conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: localhost\r\n\r\n"));
+  const timer = setTimeout(() => conn.close(), 3000);
+  await done;
+  clearTimeout(timer);
+  conn.close();
+  return { text, version: conn.handshake.version, cipher: conn.handshake.cipher };
+}
+
+for (const suite of ["ECC_SM4_GCM_SM3", "ECC_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3", "ECDHE_SM4_CBC_SM3"]) {
+  Deno.test(`mixed port: our TLCP client (${suite}) and curl share one listener`, itOpts, async () => {
+    const ferry = await startFerry(bootstrap({
+      stat_prefix: "gm",
+      filter_chains: [
+        {
+          filter_chain_match: { transport_protocol: "tls" },
+          transport_socket: gmServerSocket({ trusted_ca: { filename: g("ca.crt") } }),
+          filters: hcm("gm_chain"),
+        },
+        { filter_chain_match: { transport_protocol: "tls" }, transport_socket: tlsSocket(), filters: hcm("std_chain") },
+      ],
+    }));
+    try {
+      const ecdhe = suite.startsWith("ECDHE");
+      const r = await gmGet(ferry.port(), {
+        cipher_suites: [suite],
+        ...(ecdhe ? { sign_certificate: pair("client_sign"), enc_certificate: pair("client_enc") } : {}),
+      });
+      assertStringIncludes(r.text, "gm_chain");
+      assertEquals(r.version, "TLCP");
+      assertEquals(r.cipher, suite);
+      assertEquals((await tlsCurl(ferry.port())).body, "std_chain");
+      assertEquals(await stat(ferry, `listener.gm.ssl.ciphers.${suite}`), 1);
+      assertEquals(await stat(ferry, "listener.gm.ssl.versions.TLCP"), 1);
+      assertEquals(await stat(ferry, "listener.gm.ssl.handshake"), 2);
+    } finally {
+      await ferry.stop();
+    }
+  });
+}
+
+Deno.test("cluster originates TLCP to a Ferry GM origin", itOpts, async () => {
+  const origin = await startFerry(bootstrap({
+    stat_prefix: "origin",
+    filter_chains: [{ transport_socket: gmServerSocket(), filters: hcm("gm origin") }],
+  }));
+  try {
+    const edge = await startFerry(bootstrap({
+      filter_chains: [{ filters: hcm("edge", {}, [{ match: { prefix: "/" }, route: { cluster: "gm" } }]) }],
+    }, [{
+      name: "gm",
+      type: "STATIC",
+      connect_timeout: "2s",
+      transport_socket: gmClientConfig(),
+      load_assignment: {
+        cluster_name: "gm",
+        endpoints: [{
+          lb_endpoints: [{
+            endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: origin.port() } } },
+          }],
+        }],
+      },
+    }]));
+    try {
+      const r = await curl(`http://127.0.0.1:${edge.port()}/`);
+      assertEquals(r.status, 200, r.stderr);
+      assertEquals(r.body, "gm origin");
+      assertEquals(await stat(edge, "cluster.gm.ssl.versions.TLCP"), 1);
+    } finally {
+      await edge.stop();
+    }
+  } finally {
+    await origin.stop();
   }
 });
