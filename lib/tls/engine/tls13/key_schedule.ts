@@ -1,0 +1,99 @@
+/**
+ * The TLS 1.3 key schedule (RFC 8446 §7.1) without PSKs: early, handshake and master secrets, the traffic
+ * secrets, traffic keys and IVs (§7.3), Finished verify data (§4.4.4) and the KeyUpdate ratchet (§7.2). Generic
+ * over the suite hash: SHA-256/384 for the standard suites, SM3 for RFC 8998.
+ *
+ * @module
+ */
+
+import { deriveSecret, type HashAlgorithm, hkdfExpandLabel, hkdfExtract, HmacKey } from "../../../crypto/mod.ts";
+
+/** A traffic key and its static IV. */
+export interface TrafficKeys {
+  /** The AEAD key. */
+  readonly key: Uint8Array;
+  /** The write IV that the record sequence number is XORed into. */
+  readonly iv: Uint8Array;
+}
+
+/** The secrets of one handshake, derived step by step as the transcript grows. */
+export class KeySchedule {
+  /** The suite hash. */
+  readonly hash: HashAlgorithm;
+  readonly #emptyHash: Uint8Array;
+  #handshakeSecret: Uint8Array | undefined;
+  #masterSecret: Uint8Array | undefined;
+
+  /** Starts the schedule for `hash`. */
+  constructor(hash: HashAlgorithm) {
+    this.hash = hash;
+    this.#emptyHash = hash.digest(new Uint8Array(0));
+  }
+
+  /** Early Secret = HKDF-Extract(0, 0) (no PSK). */
+  earlySecret(): Uint8Array {
+    return hkdfExtract(this.hash, new Uint8Array(0), new Uint8Array(this.hash.outputLength));
+  }
+
+  /** Handshake Secret = HKDF-Extract(Derive-Secret(Early, "derived", ""), (EC)DHE shared secret). */
+  handshakeSecret(shared: Uint8Array): Uint8Array {
+    const salt = deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
+    this.#handshakeSecret = hkdfExtract(this.hash, salt, shared);
+    return this.#handshakeSecret;
+  }
+
+  /** Master Secret = HKDF-Extract(Derive-Secret(Handshake, "derived", ""), 0). */
+  masterSecret(): Uint8Array {
+    if (!this.#handshakeSecret) throw new Error("tls13 key schedule: master secret before handshake secret");
+    const salt = deriveSecret(this.hash, this.#handshakeSecret, "derived", this.#emptyHash);
+    this.#masterSecret = hkdfExtract(this.hash, salt, new Uint8Array(this.hash.outputLength));
+    return this.#masterSecret;
+  }
+
+  /** `[client, server]` handshake traffic secrets for Transcript-Hash(ClientHello..ServerHello). */
+  handshakeTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
+    if (!this.#handshakeSecret) throw new Error("tls13 key schedule: traffic secrets before handshake secret");
+    return [
+      deriveSecret(this.hash, this.#handshakeSecret, "c hs traffic", transcriptHash),
+      deriveSecret(this.hash, this.#handshakeSecret, "s hs traffic", transcriptHash),
+    ];
+  }
+
+  /** `[client, server]` application traffic secrets for Transcript-Hash(ClientHello..server Finished). */
+  applicationTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
+    const master = this.#masterSecret ?? this.masterSecret();
+    return [
+      deriveSecret(this.hash, master, "c ap traffic", transcriptHash),
+      deriveSecret(this.hash, master, "s ap traffic", transcriptHash),
+    ];
+  }
+
+  /** exporter_master_secret for Transcript-Hash(ClientHello..server Finished). */
+  exporterMasterSecret(transcriptHash: Uint8Array): Uint8Array {
+    return deriveSecret(this.hash, this.#masterSecret ?? this.masterSecret(), "exp master", transcriptHash);
+  }
+}
+
+/** The traffic key (`keyLength` bytes) and IV (`ivLength` bytes) of a traffic secret (RFC 8446 §7.3). */
+export function trafficKeys(
+  hash: HashAlgorithm,
+  secret: Uint8Array,
+  keyLength: number,
+  ivLength: number,
+): TrafficKeys {
+  return {
+    key: hkdfExpandLabel(hash, secret, "key", new Uint8Array(0), keyLength),
+    iv: hkdfExpandLabel(hash, secret, "iv", new Uint8Array(0), ivLength),
+  };
+}
+
+/** Finished.verify_data = HMAC(finished_key, transcriptHash) with finished_key from `baseKey` (RFC 8446 §4.4.4). */
+export function finishedVerifyData(hash: HashAlgorithm, baseKey: Uint8Array, transcriptHash: Uint8Array): Uint8Array {
+  const finishedKey = hkdfExpandLabel(hash, baseKey, "finished", new Uint8Array(0), hash.outputLength);
+  return new HmacKey(hash, finishedKey).mac(transcriptHash);
+}
+
+/** application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2). */
+export function nextTrafficSecret(hash: HashAlgorithm, secret: Uint8Array): Uint8Array {
+  return hkdfExpandLabel(hash, secret, "traffic upd", new Uint8Array(0), hash.outputLength);
+}
