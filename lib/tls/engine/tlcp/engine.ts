@@ -11,6 +11,9 @@
  *   server accepts both; a client sends {@link TlcpClientOptions.ecdheKeyExchangeEncoding} (default bare).
  * - CertificateVerify: Tongsuo signs SM3(handshake messages), GmSSL the handshake messages themselves (both with
  *   Z_A of the default ID). A server accepts both; a client sends {@link TlcpClientOptions.certificateVerifyInput}.
+ * - Client certificates in ECC suites: Tongsuo's server insists on two (sign + enc), GmSSL's verifies the list as
+ *   one chain and so rejects the pair. A server accepts both; a client sends
+ *   {@link TlcpClientOptions.eccClientCertificates} (default double).
  * - ServerKeyExchange signs client_random || server_random || (ECC) the encryption certificate with its 3-byte
  *   length, or (ECDHE) the ECParameters and point. No signature-algorithm field (TLS 1.1 shape).
  *
@@ -152,6 +155,13 @@ export interface TlcpClientOptions extends TlcpCommonOptions {
    * or `"transcript"` (the messages themselves, GmSSL 3).
    */
   readonly certificateVerifyInput?: "sm3-hash" | "transcript";
+  /**
+   * Which certificates the client sends in ECC suites when asked: `"double"` (signing then encryption
+   * certificate, as GB/T 38636 and Tongsuo, which insists on two, expect; default) or `"sign-only"` (the signing
+   * certificate and its chain, as GmSSL 3 expects: it verifies the list as one chain). ECDHE suites always send
+   * both.
+   */
+  readonly eccClientCertificates?: "double" | "sign-only";
 }
 
 const HandshakeType = {
@@ -815,7 +825,12 @@ export class TlcpEngine implements TlsEngine {
       );
     }
     if (this.#certRequested) {
-      const certs = cred ? [cred.signCertificate, cred.encCertificate, ...(cred.chain ?? [])] : [];
+      const signOnly = suite.kx === "ECC" && o.eccClientCertificates === "sign-only";
+      const certs = !cred
+        ? []
+        : signOnly
+        ? [cred.signCertificate, ...(cred.chain ?? [])]
+        : [cred.signCertificate, cred.encCertificate, ...(cred.chain ?? [])];
       this.#sendHandshake(HandshakeType.certificate, certificateList(certs));
     }
     let pms: Uint8Array;
