@@ -10,7 +10,7 @@
 #
 # Knobs (environment):
 #   SOAK_SECONDS       length of the load (default 60)
-#   SOAK_KILL_EVERY    seconds between kills (default 3)
+#   SOAK_KILL_EVERY    whole seconds between kills (default 3; longer than SOAK_SECONDS: no kills)
 #   SOAK_DOWN          seconds an upstream stays down (default 1.5)
 #   BENCH_CONNECTIONS  wrk connections (default 32)
 #   and those in bench/_common.sh (FERRY_CMD, FERRY_ARGS, BENCH_READY_TIMEOUT, BENCH_KEEP)
@@ -175,7 +175,8 @@ bench_log "load ${SECS}s, $CONNS connections; killing one of 3 upstreams every $
   i=0
   end=$((SECONDS + SECS))
   while [ $((SECONDS + 1)) -lt "$end" ]; do
-    sleep "$KILL_EVERY"
+    next=$((SECONDS + KILL_EVERY))
+    while [ "$SECONDS" -lt "$next" ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.2; done
     [ "$SECONDS" -ge "$end" ] && break
     echo "kill $i"
     kill_upstream "$i"
