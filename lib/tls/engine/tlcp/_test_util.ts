@@ -162,6 +162,8 @@ export interface Pair {
   readonly client: Side;
   /** Delivers queued ciphertext both ways until nothing moves (bounded). */
   pump(): void;
+  /** Delivers what `from` has queued to the other side once; returns false if nothing was queued. */
+  step(from: "client" | "server"): boolean;
 }
 
 /** Builds a server and a client and starts both (nothing is delivered until `pump`). */
@@ -201,6 +203,9 @@ export function makePair(
   return {
     server,
     client,
+    step(from) {
+      return from === "client" ? deliver(client, server) : deliver(server, client);
+    },
     pump() {
       for (let i = 0; i < 10_000; i++) {
         const a = deliver(client, server);
@@ -236,4 +241,27 @@ export function oracleHmacSm3(key: Uint8Array, data: Uint8Array): Uint8Array {
   const ipad = k.map((b) => b ^ 0x36), opad = k.map((b) => b ^ 0x5c);
   const inner = new Uint8Array(createHash("sm3").update(ipad).update(data).digest());
   return new Uint8Array(createHash("sm3").update(opad).update(inner).digest());
+}
+
+/** Splits a byte stream into records: [type, body] with the header's version kept. */
+export function splitRecords(bytes: Uint8Array): { type: number; version: number; body: Uint8Array }[] {
+  const out: { type: number; version: number; body: Uint8Array }[] = [];
+  for (let o = 0; o + 5 <= bytes.length;) {
+    const len = (bytes[o + 3]! << 8) | bytes[o + 4]!;
+    out.push({ type: bytes[o]!, version: (bytes[o + 1]! << 8) | bytes[o + 2]!, body: bytes.slice(o + 5, o + 5 + len) });
+    o += 5 + len;
+  }
+  return out;
+}
+
+/** Frames one record. */
+export function record(type: number, body: Uint8Array, version = 0x0101): Uint8Array {
+  const r = new Uint8Array(5 + body.length);
+  r[0] = type;
+  r[1] = version >>> 8;
+  r[2] = version & 0xff;
+  r[3] = body.length >>> 8;
+  r[4] = body.length & 0xff;
+  r.set(body, 5);
+  return r;
 }
