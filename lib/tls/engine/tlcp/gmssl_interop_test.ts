@@ -7,7 +7,6 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { dirname, join } from "node:path";
-import type { TlsAlertError, TlsHandshakeInfo } from "../../../api/tls.ts";
 import {
   encodeElement,
   encodeOid,
@@ -25,14 +24,9 @@ import {
   Tag,
   writeSm2PrivateKey,
 } from "../../../crypto/mod.ts";
-import {
-  createTlcpClient,
-  createTlcpServer,
-  type TlcpClientOptions,
-  type TlcpCredentials,
-  type TlcpEngine,
-} from "./engine.ts";
+import { createTlcpClient, createTlcpServer, type TlcpClientOptions, type TlcpCredentials } from "./engine.ts";
 import { TLCP_SUITES, type TlcpCipherSuite } from "./suites.ts";
+import { drive, freePort, type Outcome } from "./_interop_util.ts";
 import { testPki } from "./_test_util.ts";
 
 const GMSSL = Deno.env.get("GMSSL_BIN");
@@ -142,79 +136,6 @@ function gmssl(args: string[]): Deno.ChildProcess {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-interface Outcome {
-  info: TlsHandshakeInfo | undefined;
-  error: TlsAlertError | undefined;
-  data: string;
-}
-
-/** Runs an engine over a socket until it closes, fails, or `done(data)` says so; resolves with what happened. */
-function drive(
-  conn: Deno.Conn,
-  make: (cb: Parameters<typeof createTlcpServer>[1]) => TlcpEngine,
-  onHandshake: (engine: TlcpEngine) => void,
-  done: (data: string, engine: TlcpEngine) => boolean,
-  timeoutMs: number,
-): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const out: Outcome = { info: undefined, error: undefined, data: "" };
-    let writing = Promise.resolve();
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      writing.finally(() => {
-        try {
-          conn.close();
-        } catch { /* already closed */ }
-        resolve(out);
-      });
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    const engine: TlcpEngine = make({
-      write: (b) => {
-        writing = writing.then(async () => {
-          for (let o = 0; o < b.length;) o += await conn.write(b.subarray(o));
-        }).catch(() => {});
-      },
-      onData: (b) => {
-        out.data += new TextDecoder().decode(b);
-        if (done(out.data, engine)) finish();
-      },
-      onHandshake: (info) => {
-        out.info = info;
-        onHandshake(engine);
-      },
-      onClose: finish,
-      onError: (e) => {
-        out.error = e;
-        finish();
-      },
-    });
-    engine.start();
-    (async () => {
-      const buf = new Uint8Array(32 * 1024);
-      try {
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) break;
-          engine.receive(buf.subarray(0, n));
-          if (finished) return;
-        }
-      } catch { /* reset */ }
-      finish();
-    })();
-  });
 }
 
 async function ourClientAgainstGmsslServer(
