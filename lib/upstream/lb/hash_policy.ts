@@ -13,7 +13,7 @@
  */
 import type { HeaderMap } from "../../api/headers.ts";
 import type { HashPolicy } from "../../router/types.ts";
-import { xxhash64Parts } from "./xxhash64.ts";
+import { xxhash64StringParts } from "./xxhash64.ts";
 
 /** The hash of a request, and a cookie to set on its response. */
 export interface HashResult {
@@ -23,10 +23,8 @@ export interface HashResult {
   readonly setCookie: string | undefined;
 }
 
-const enc = new TextEncoder();
-
 function hashParts(s: string): [number, number] {
-  return xxhash64Parts(enc.encode(s));
+  return xxhash64StringParts(s);
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
