@@ -1,6 +1,7 @@
 /**
  * Every `examples/*.yaml` passes `ferry --mode validate`, so the configs the README points to stay valid as the
- * parsers change.
+ * parsers change. Examples that read certificates name them relative to the working directory (`certs/...`, as
+ * written by `ferry certs --gm --out certs`), so validation runs in a temporary directory holding such a PKI.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { itOpts } from "./_harness.ts";
@@ -18,24 +19,41 @@ function exampleFiles(): string[] {
   return names.sort();
 }
 
+async function ferry(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A working directory with `certs/` from `ferry certs --gm`, made once for all examples. */
+let workDir: Promise<string> | undefined;
+function certsDir(): Promise<string> {
+  workDir ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ferry_examples_" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const r = await ferry(["certs", "--gm", "--out", "certs"], dir);
+    assertEquals(r.code, 0, `ferry certs: ${r.stderr.trim()}`);
+    return dir;
+  })();
+  return workDir;
+}
+
 Deno.test("examples directory has the documented configs", itOpts, () => {
   const names = exampleFiles();
-  for (const n of ["dev.yaml", "edge-http.yaml", "fault-injection.yaml", "tcp-proxy.yaml"]) {
+  for (const n of ["dev.yaml", "edge-http.yaml", "fault-injection.yaml", "gm-tls.yaml", "tcp-proxy.yaml"]) {
     assert(names.includes(n), `examples/${n} is missing (found ${names.join(", ")})`);
   }
 });
 
 for (const name of exampleFiles()) {
   Deno.test(`examples/${name} passes --mode validate`, itOpts, async () => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "--mode", "validate", "-c", new URL(name, EXAMPLES).pathname],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    const stdout = dec.decode(out.stdout);
-    const stderr = dec.decode(out.stderr);
-    assertEquals(out.code, 0, `examples/${name}: ${stderr.trim()}`);
-    assertMatch(stdout, /^OK: .*\(\d+ listener\(s\), \d+ cluster\(s\)\)/);
+    const r = await ferry(["--mode", "validate", "-c", new URL(name, EXAMPLES).pathname], await certsDir());
+    assertEquals(r.code, 0, `examples/${name}: ${r.stderr.trim()}`);
+    assertMatch(r.stdout, /^OK: .*\(\d+ listener\(s\), \d+ cluster\(s\)\)/);
   });
 }
