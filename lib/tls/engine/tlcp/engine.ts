@@ -327,7 +327,9 @@ export class TlcpEngine implements TlsEngine {
   #closeSent = false;
   #out: Uint8Array[] = [];
   #queued: Uint8Array[] = [];
-  #hs: Uint8Array = new Uint8Array(0);
+  /** Handshake bytes not yet a whole message: `#hsBuf[0..#hsLen)`, grown by doubling (linear for 1-byte records). */
+  #hsBuf: Uint8Array = new Uint8Array(0);
+  #hsLen = 0;
   #transcript: Uint8Array[] = [];
 
   #suite: TlcpSuiteInfo | undefined;
@@ -480,7 +482,7 @@ export class TlcpEngine implements TlsEngine {
       case ContentType.alert:
         return this.#onAlert(payload);
       default: // application data
-        if (!this.#info || this.#hs.length > 0) {
+        if (!this.#info || this.#hsLen > 0) {
           throw new TlcpFatal("unexpected_message", "tlcp: application data before the handshake completed");
         }
         if (payload.length > 0) this.#cb.onData(payload);
@@ -512,14 +514,15 @@ export class TlcpEngine implements TlsEngine {
 
   #onChangeCipherSpec(payload: Uint8Array): void {
     if (payload.length !== 1 || payload[0] !== 1) throw new TlcpFatal("decode_error", "tlcp: bad ChangeCipherSpec");
-    if (this.#state !== "wait_ccs" || !this.#pending || this.#hs.length > 0) {
+    if (this.#state !== "wait_ccs" || !this.#pending || this.#hsLen > 0) {
       throw new TlcpFatal("unexpected_message", `tlcp: unexpected ChangeCipherSpec (${this.#state})`);
     }
     this.#records.setReadProtection(this.#pending.read);
     this.#state = "wait_finished";
   }
 
-  #onHandshakeRecord(payload: Uint8Array): void {
+  #onHandshakeRecord(record: Uint8Array): void {
+    let payload = record;
     if (this.#info) {
       // No renegotiation: a ClientHello (server) or HelloRequest (client) after the handshake ends the connection.
       const t = payload[0];
@@ -528,16 +531,45 @@ export class TlcpEngine implements TlsEngine {
       }
       throw new TlcpFatal("unexpected_message", "tlcp: handshake message after the handshake");
     }
-    this.#hs = this.#hs.length === 0 ? payload : concat(this.#hs, payload);
-    while (this.#hs.length >= 4 && !this.#dead && !this.#info) {
-      const len = (this.#hs[1]! << 16) | (this.#hs[2]! << 8) | this.#hs[3]!;
+    if (this.#hsLen === 0 && payload.length >= 4) {
+      // Fast path: whole messages in this record need no copy into the buffer.
+      let off = 0;
+      while (payload.length - off >= 4 && !this.#dead && !this.#info) {
+        const len = (payload[off + 1]! << 16) | (payload[off + 2]! << 8) | payload[off + 3]!;
+        if (len > MAX_HANDSHAKE_MESSAGE) throw new TlcpFatal("illegal_parameter", "tlcp: handshake message too large");
+        if (payload.length - off < 4 + len) break;
+        const msg = payload.subarray(off, off + 4 + len);
+        off += 4 + len;
+        this.#onHandshakeMessage(msg[0]!, msg.subarray(4), msg);
+      }
+      payload = payload.subarray(off);
+      if (this.#dead) return;
+    }
+    if (payload.length > 0) {
+      if (this.#info) throw new TlcpFatal("unexpected_message", "tlcp: handshake data after Finished");
+      if (this.#hsLen + payload.length > this.#hsBuf.length) {
+        const next = new Uint8Array(Math.max(this.#hsBuf.length * 2, this.#hsLen + payload.length, 1024));
+        next.set(this.#hsBuf.subarray(0, this.#hsLen));
+        this.#hsBuf = next;
+      }
+      this.#hsBuf.set(payload, this.#hsLen);
+      this.#hsLen += payload.length;
+    }
+    let off = 0;
+    while (this.#hsLen - off >= 4 && !this.#dead && !this.#info) {
+      const b = this.#hsBuf;
+      const len = (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
       if (len > MAX_HANDSHAKE_MESSAGE) throw new TlcpFatal("illegal_parameter", "tlcp: handshake message too large");
-      if (this.#hs.length < 4 + len) break;
-      const msg = this.#hs.subarray(0, 4 + len);
-      this.#hs = this.#hs.subarray(4 + len);
+      if (this.#hsLen - off < 4 + len) break;
+      const msg = b.slice(off, off + 4 + len);
+      off += 4 + len;
       this.#onHandshakeMessage(msg[0]!, msg.subarray(4), msg);
     }
-    if (this.#info && this.#hs.length > 0) {
+    if (off > 0) {
+      this.#hsBuf.copyWithin(0, off, this.#hsLen);
+      this.#hsLen -= off;
+    }
+    if (this.#info && this.#hsLen > 0) {
       throw new TlcpFatal("unexpected_message", "tlcp: handshake data after Finished");
     }
   }

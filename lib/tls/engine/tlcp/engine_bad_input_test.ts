@@ -93,6 +93,24 @@ Deno.test("TlcpEngine handshake in one-byte records completes", () => {
   assert(pair.client.info);
 });
 
+Deno.test("TlcpEngine a 64 KiB handshake message in one-byte records is linear work, then too large", () => {
+  const pair = makePair({}, {});
+  pair.client.outbox.length = 0;
+  const start = performance.now();
+  // A ClientHello claiming 65535 bytes, delivered one byte per record: buffered, not yet complete.
+  pair.server.engine.receive(record(22, new Uint8Array([1, 0, 0xff, 0xff])));
+  const chunk: Uint8Array[] = [];
+  for (let i = 0; i < 65_000; i++) chunk.push(record(22, new Uint8Array([0])));
+  pair.server.engine.receive(joined(chunk));
+  assertEquals(pair.server.errors, []);
+  assert(performance.now() - start < 2000, "reassembly is not linear");
+  // A message over the 64 KiB limit is refused as soon as its header arrives.
+  const q = makePair({}, {});
+  q.client.outbox.length = 0;
+  q.server.engine.receive(record(22, new Uint8Array([1, 1, 0, 1])));
+  failedWith(q.server, "illegal_parameter");
+});
+
 Deno.test("TlcpEngine oversize records are record_overflow", () => {
   failedWith(serverOnly(concat(new Uint8Array([22, 1, 1, 0x40, 0x01]), new Uint8Array(0x4001))), "record_overflow");
   const pair = makePair({}, {});
