@@ -307,3 +307,34 @@ function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
   }
   return -1;
 }
+
+Deno.test("TlcpEngine ECDHE server refuses a client Certificate that is empty or lacks the encryption certificate", () => {
+  const p = testPki();
+  const certList = (certs: Uint8Array[]) => {
+    const items = certs.map((c) =>
+      concat(new Uint8Array([c.length >>> 16, (c.length >>> 8) & 0xff, c.length & 0xff]), c)
+    );
+    const list = concat(...items);
+    return concat(new Uint8Array([list.length >>> 16, (list.length >>> 8) & 0xff, list.length & 0xff]), list);
+  };
+  for (const certs of [[], [p.client.signCertificate]]) {
+    const pair = makePair({ cipherSuites: ["ECDHE_SM4_GCM_SM3"] }, { credentials: p.client });
+    pair.step("client");
+    pair.step("server");
+    tamperHandshake(pair.client, 11, () => certList(certs));
+    pair.pump();
+    failedWith(pair.server, "handshake_failure");
+    failedWith(pair.client, "handshake_failure", false);
+  }
+});
+
+Deno.test("TlcpEngine server accepts an ECC client that sends only its signing certificate", () => {
+  const p = testPki();
+  const pair = makePair({ clientAuth: "require", clientCa: [p.ca] }, {
+    credentials: p.client,
+    eccClientCertificates: "sign-only",
+  });
+  pair.pump();
+  assertEquals(pair.server.errors, []);
+  assertEquals(pair.server.info?.peerCertificates, [p.client.signCertificate]);
+});
