@@ -69,6 +69,8 @@ export interface GmKeyPair {
   readonly chain: readonly Certificate[];
   readonly chainPem: string;
   readonly key: Sm2PrivateKey;
+  /** The key as given (PEM), for engines that load their own credentials. */
+  readonly keyPem: string;
 }
 
 /** A parsed `GmTlsContext` for one side. */
@@ -133,7 +135,7 @@ function readPair(o: ObjReader): GmKeyPair {
     throw new ConfigError(keyO.path, "does not match the certificate's public key");
   }
   o.done();
-  return { chain, chainPem, key };
+  return { chain, chainPem, key, keyPem };
 }
 
 /**

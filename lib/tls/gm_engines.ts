@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TlsEngine } from "../api/tls.ts";
+import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import {
   createTlcpClient,
   createTlcpServer,
@@ -13,6 +13,13 @@ import {
   type TlcpCredentials,
   TlcpSessionCache,
 } from "./engine/tlcp/mod.ts";
+import {
+  createTls13ClientFactory,
+  createTls13ServerFactory,
+  loadTls13Credential,
+  type Tls13CipherSuiteName,
+  type Tls13Credential,
+} from "./engine/tls13/mod.ts";
 import type { GmContext, GmEngineFactory, GmEngineInit, GmEngines, GmKeyPair } from "./gm.ts";
 
 function tlcpCredentials(sign: GmKeyPair, enc: GmKeyPair): TlcpCredentials {
@@ -61,7 +68,66 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
   }, init.callbacks);
 };
 
+type EngineFactory = (callbacks: TlsEngineCallbacks) => TlsEngine;
+
+/** Resolved TLS 1.3 engine factories, per server context and per (client context, server name). */
+const tls13Servers = new WeakMap<GmContext, EngineFactory>();
+const tls13Clients = new WeakMap<GmContext, Map<string, EngineFactory>>();
+const tls13Credentials = new WeakMap<GmKeyPair, Tls13Credential>();
+
+function credential(pair: GmKeyPair): Tls13Credential {
+  let c = tls13Credentials.get(pair);
+  if (!c) {
+    c = loadTls13Credential(pair.chainPem, pair.keyPem);
+    tls13Credentials.set(pair, c);
+  }
+  return c;
+}
+
+/** TLS 1.3 with the RFC 8998 suites (curveSM2, sm2sig_sm3) over `lib/tls/engine/tls13`. */
+export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngine => {
+  const ctx = init.context;
+  const cipherSuites = ctx.tls13Suites as readonly Tls13CipherSuiteName[];
+  if (init.role === "server") {
+    let f = tls13Servers.get(ctx);
+    if (!f) {
+      f = createTls13ServerFactory({
+        certificates: [credential(ctx.certificate!)],
+        cipherSuites,
+        groups: ["curveSM2", "x25519", "secp256r1"],
+        ...(ctx.alpn.length > 0 ? { alpn: ctx.alpn } : {}),
+        clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
+        ...(ctx.roots.length > 0 ? { clientCaCertificates: ctx.roots } : {}),
+      });
+      tls13Servers.set(ctx, f);
+    }
+    return f(init.callbacks);
+  }
+  let byName = tls13Clients.get(ctx);
+  if (!byName) {
+    byName = new Map();
+    tls13Clients.set(ctx, byName);
+  }
+  const key = init.serverName ?? "";
+  let f = byName.get(key);
+  if (!f) {
+    f = createTls13ClientFactory({
+      ...(init.serverName !== undefined ? { serverName: init.serverName } : {}),
+      ...(ctx.roots.length > 0 ? { trustedCertificates: ctx.roots } : { verifyServerCertificate: false }),
+      ...(ctx.alpn.length > 0 ? { alpn: ctx.alpn } : {}),
+      cipherSuites,
+      groups: ["curveSM2"],
+      keyShares: ["curveSM2"],
+      signatureSchemes: ["sm2sig_sm3"],
+      ...(ctx.certificate ? { certificate: credential(ctx.certificate) } : {}),
+    });
+    if (byName.size < 1024) byName.set(key, f);
+  }
+  return f(init.callbacks);
+};
+
 /** The engines of this build, by version. */
 export const builtinGmEngines: GmEngines = {
+  "TLSv1.3": tls13EngineFactory,
   TLCP: tlcpEngineFactory,
 };

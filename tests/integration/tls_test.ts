@@ -389,7 +389,8 @@ function gmServerSocket(extra: Obj = {}): Obj {
     name: "ferry.transport_sockets.gm",
     typed_config: {
       "@type": GM_TYPE,
-      versions: ["TLCP"],
+      versions: ["TLSv1.3", "TLCP"],
+      certificate: pair("server"),
       sign_certificate: pair("server_sign"),
       enc_certificate: pair("server_enc"),
       alpn_protocols: ["http/1.1"],
@@ -441,8 +442,17 @@ async function gmGet(port: number, extra: Obj = {}): Promise<{ text: string; ver
   return { text, version: conn.handshake.version, cipher: conn.handshake.cipher };
 }
 
-for (const suite of ["ECC_SM4_GCM_SM3", "ECC_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3", "ECDHE_SM4_CBC_SM3"]) {
-  Deno.test(`mixed port: our TLCP client (${suite}) and curl share one listener`, itOpts, async () => {
+const GM_SUITES = [
+  "TLS_SM4_GCM_SM3",
+  "TLS_SM4_CCM_SM3",
+  "ECC_SM4_GCM_SM3",
+  "ECC_SM4_CBC_SM3",
+  "ECDHE_SM4_GCM_SM3",
+  "ECDHE_SM4_CBC_SM3",
+];
+for (const suite of GM_SUITES) {
+  const version = suite.startsWith("TLS_") ? "TLSv1.3" : "TLCP";
+  Deno.test(`mixed port: our ${version} client (${suite}) and curl share one listener`, itOpts, async () => {
     const ferry = await startFerry(bootstrap({
       stat_prefix: "gm",
       filter_chains: [
@@ -457,15 +467,17 @@ for (const suite of ["ECC_SM4_GCM_SM3", "ECC_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3", 
     try {
       const ecdhe = suite.startsWith("ECDHE");
       const r = await gmGet(ferry.port(), {
+        versions: [version],
         cipher_suites: [suite],
         ...(ecdhe ? { sign_certificate: pair("client_sign"), enc_certificate: pair("client_enc") } : {}),
       });
       assertStringIncludes(r.text, "gm_chain");
-      assertEquals(r.version, "TLCP");
+      assertEquals(r.version, version);
       assertEquals(r.cipher, suite);
       assertEquals((await tlsCurl(ferry.port())).body, "std_chain");
       assertEquals(await stat(ferry, `listener.gm.ssl.ciphers.${suite}`), 1);
-      assertEquals(await stat(ferry, "listener.gm.ssl.versions.TLCP"), 1);
+      // curl speaks TLS 1.3 too.
+      assertEquals(await stat(ferry, `listener.gm.ssl.versions.${version}`), version === "TLCP" ? 1 : 2);
       assertEquals(await stat(ferry, "listener.gm.ssl.handshake"), 2);
     } finally {
       await ferry.stop();
