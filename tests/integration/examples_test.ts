@@ -38,6 +38,9 @@ function certsDir(): Promise<string> {
     globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     const r = await ferry(["certs", "--gm", "--out", "certs"], dir);
     assertEquals(r.code, 0, `ferry certs: ${r.stderr.trim()}`);
+    // examples/gm-edge.yaml reads the committed test PKI from examples/certs (run from the repository root).
+    const e = await ferry(["certs", "--gm", "--out", "examples/certs"], dir);
+    assertEquals(e.code, 0, `ferry certs: ${e.stderr.trim()}`);
     return dir;
   })();
   return workDir;
@@ -45,7 +48,9 @@ function certsDir(): Promise<string> {
 
 Deno.test("examples directory has the documented configs", itOpts, () => {
   const names = exampleFiles();
-  for (const n of ["dev.yaml", "edge-http.yaml", "fault-injection.yaml", "gm-tls.yaml", "tcp-proxy.yaml"]) {
+  for (
+    const n of ["dev.yaml", "edge-http.yaml", "fault-injection.yaml", "gm-edge.yaml", "gm-tls.yaml", "tcp-proxy.yaml"]
+  ) {
     assert(names.includes(n), `examples/${n} is missing (found ${names.join(", ")})`);
   }
 });
