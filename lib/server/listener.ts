@@ -240,7 +240,8 @@ export class Listener {
         `listener "${this.config.name}": no filter chain matches ${transport.remoteAddress}:${transport.remotePort}` +
         ` (sni ${state.serverName ?? "-"}, transport ${state.transportProtocol ?? "raw_buffer"})`
       );
-      if (state.transportProtocol === "tls") this.#ssl?.onFailure("handshake");
+      // A ClientHello (or the start of a TLS record) that no chain takes is a failed TLS connection too.
+      if (state.transportProtocol === "tls" || peeked?.bytes[0] === 0x16) this.#ssl?.onFailure("handshake");
       transport.close({ reason: "no filter chain match" });
       return;
     }
@@ -325,6 +326,8 @@ export class Listener {
           next = filters.length;
           settle(out);
         } else {
+          // A ClientHello that never completes (slowloris, truncated) counts as a TLS failure.
+          if (out.bytes[0] === 0x16) this.#ssl?.onFailure("timeout");
           transport.close({ reason: "listener filter timeout" });
           settle(undefined);
         }

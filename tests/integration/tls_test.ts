@@ -283,6 +283,8 @@ Deno.test("filter chains match by SNI, transport protocol and default chain; bad
     // Others are unaffected.
     assertEquals((await tlsCurl(port, [], "localhost")).body, "chain_tls");
     assertEquals(await stat(ferry, "listener.mix.ssl.handshake"), 3);
+    // The truncated ClientHello timed out; the non-hello handshake record and the random bytes found no TLS chain.
+    assert((await stat(ferry, "listener.mix.ssl.connection_error"))! >= 1);
   } finally {
     await ferry.stop();
   }
