@@ -41,8 +41,11 @@ export function verifyPeerChain(chain: readonly Uint8Array[], policy: PeerChainP
   try {
     parsed = chain.map((der) => parseCertificate(der));
   } catch (e) {
-    fatal(e instanceof CertificateError && e.code === "unsupported" ? "unsupported_certificate" : "bad_certificate",
-      `peer certificate does not parse: ${e instanceof Error ? e.message : String(e)}`, e);
+    fatal(
+      e instanceof CertificateError && e.code === "unsupported" ? "unsupported_certificate" : "bad_certificate",
+      `peer certificate does not parse: ${e instanceof Error ? e.message : String(e)}`,
+      e,
+    );
   }
   const leaf = parsed[0]!;
   if (leaf.publicKey.curve !== "sm2" && leaf.publicKey.curve !== "p256") {

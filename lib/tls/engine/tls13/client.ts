@@ -22,16 +22,16 @@
  */
 
 import type { TlsEngine, TlsEngineCallbacks } from "../../../api/tls.ts";
-import { type Certificate, canonicalIp } from "../../../crypto/mod.ts";
-import { ExtensionType, fatal, HandshakeType, handshakeMessage, TLS12, TLS13 } from "./_codec.ts";
+import { canonicalIp, type Certificate } from "../../../crypto/mod.ts";
+import { ExtensionType, fatal, handshakeMessage, HandshakeType, TLS12, TLS13 } from "./_codec.ts";
 import { type HandshakeDriver, Tls13Core, Transcript } from "./_engine.ts";
 import { verifyPeerChain } from "./_verify.ts";
 import {
   certificateVerifyContent,
   RFC8998_SM2_ID,
   SM2_DEFAULT_SIGNER_ID,
-  type Tls13Credential,
   TLS13_SIGNATURE_SCHEMES,
+  type Tls13Credential,
   type Tls13SignatureSchemeName,
   verifyCertificateVerify,
 } from "./credentials.ts";
@@ -309,7 +309,9 @@ class ClientDriver implements HandshakeDriver {
 
   #onCertificateRequest(body: Uint8Array, raw: Uint8Array): void {
     const cr = parseCertificateRequest(body);
-    if (cr.context.length !== 0) fatal("illegal_parameter", "CertificateRequest context must be empty in the handshake");
+    if (cr.context.length !== 0) {
+      fatal("illegal_parameter", "CertificateRequest context must be empty in the handshake");
+    }
     this.#certRequest = { context: cr.context, schemes: cr.signatureAlgorithms };
     this.#transcript.add(raw);
     this.#state = "certificate";
@@ -332,7 +334,9 @@ class ClientDriver implements HandshakeDriver {
 
   #onCertificateVerify(body: Uint8Array, raw: Uint8Array): void {
     const cv = parseCertificateVerify(body);
-    if (!this.#cfg.schemes.includes(cv.scheme)) fatal("illegal_parameter", "server signed with a scheme we did not offer");
+    if (!this.#cfg.schemes.includes(cv.scheme)) {
+      fatal("illegal_parameter", "server signed with a scheme we did not offer");
+    }
     const content = certificateVerifyContent(true, this.#transcript.digest());
     verifyCertificateVerify(this.#peerLeaf!, cv.scheme, content, cv.signature, this.#cfg.sm2VerifyIds);
     this.#transcript.add(raw);

@@ -14,12 +14,7 @@ export { createTls13Server, createTls13ServerFactory } from "./server.ts";
 export type { Tls13CertificateQuery, Tls13ClientAuth, Tls13ServerOptions } from "./server.ts";
 export { createTls13Client, createTls13ClientFactory } from "./client.ts";
 export type { Tls13ClientOptions } from "./client.ts";
-export {
-  loadTls13Credential,
-  RFC8998_SM2_ID,
-  SM2_DEFAULT_SIGNER_ID,
-  TLS13_SIGNATURE_SCHEMES,
-} from "./credentials.ts";
+export { loadTls13Credential, RFC8998_SM2_ID, SM2_DEFAULT_SIGNER_ID, TLS13_SIGNATURE_SCHEMES } from "./credentials.ts";
 export type { Tls13Credential, Tls13SignatureSchemeName } from "./credentials.ts";
 export { DEFAULT_TLS13_CIPHER_SUITES, TLS13_CIPHER_SUITES } from "./suites.ts";
 export type { Tls13CipherSuite, Tls13CipherSuiteName } from "./suites.ts";

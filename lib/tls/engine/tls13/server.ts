@@ -23,15 +23,15 @@
 
 import type { TlsEngine, TlsEngineCallbacks } from "../../../api/tls.ts";
 import { type Certificate, checkHostname } from "../../../crypto/mod.ts";
-import { fatal, HandshakeType, handshakeMessage, TLS13 } from "./_codec.ts";
+import { fatal, handshakeMessage, HandshakeType, TLS13 } from "./_codec.ts";
 import { type HandshakeDriver, Tls13Core, Transcript } from "./_engine.ts";
 import { verifyPeerChain } from "./_verify.ts";
 import {
   certificateVerifyContent,
   RFC8998_SM2_ID,
   SM2_DEFAULT_SIGNER_ID,
-  type Tls13Credential,
   TLS13_SIGNATURE_SCHEMES,
+  type Tls13Credential,
   type Tls13SignatureSchemeName,
   verifyCertificateVerify,
 } from "./credentials.ts";
@@ -118,7 +118,10 @@ interface ServerConfig {
   readonly now: () => Date;
 }
 
-const OUR_SCHEMES: readonly number[] = [TLS13_SIGNATURE_SCHEMES.sm2sig_sm3, TLS13_SIGNATURE_SCHEMES.ecdsa_secp256r1_sha256];
+const OUR_SCHEMES: readonly number[] = [
+  TLS13_SIGNATURE_SCHEMES.sm2sig_sm3,
+  TLS13_SIGNATURE_SCHEMES.ecdsa_secp256r1_sha256,
+];
 
 function resolveServerOptions(o: Tls13ServerOptions): ServerConfig {
   if (o.certificates.length === 0) throw new RangeError("tls13 server: at least one certificate is required");
@@ -361,7 +364,10 @@ class ServerDriver implements HandshakeDriver {
     send(HandshakeType.certificate, encodeCertificateMessage(new Uint8Array(0), credential.chain));
     const content = certificateVerifyContent(true, this.#transcript.digest());
     const signature = credential.sign(content, this.#cfg.sm2SignerId);
-    send(HandshakeType.certificateVerify, encodeCertificateVerify(TLS13_SIGNATURE_SCHEMES[credential.scheme], signature));
+    send(
+      HandshakeType.certificateVerify,
+      encodeCertificateVerify(TLS13_SIGNATURE_SCHEMES[credential.scheme], signature),
+    );
     send(HandshakeType.finished, finishedVerifyData(suite.hash, sHs, this.#transcript.digest()));
 
     const [cAp, sAp] = schedule.applicationTrafficSecrets(this.#transcript.digest());

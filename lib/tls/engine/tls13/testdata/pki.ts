@@ -8,13 +8,13 @@
 
 import {
   type Certificate,
+  generateP256KeyPair,
   generateTestPki,
   issueCertificate,
   p256CertificateSigner,
   parseCertificate,
   readP256PrivateKey,
   writeP256PrivateKey,
-  generateP256KeyPair,
 } from "../../../../crypto/mod.ts";
 import { loadTls13Credential, type Tls13Credential } from "../credentials.ts";
 
