@@ -241,3 +241,27 @@ Deno.test("tls13 server survives a seeded fuzz of protected handshake messages",
     // Otherwise it completed, or a mutated length left it waiting for the rest of a message.
   }
 });
+
+function fakeEarlyRecord(n: number): Uint8Array {
+  const r = crypto.getRandomValues(new Uint8Array(5 + n));
+  r.set([23, 3, 3, n >> 8, n & 255]);
+  return r;
+}
+
+Deno.test("tls13 server rejects 0-RTT by skipping the early records and completes a full handshake", () => {
+  const sc = scriptedClient({}, "TLS_AES_128_GCM_SHA256", [fakeEarlyRecord(300), fakeEarlyRecord(1200)]);
+  sc.deliver(sc.protect(ContentType.handshake, sc.finished));
+  assertEquals(sc.server.errors, 0);
+  assert(sc.server.engine.handshakeComplete);
+  // The server did not accept early data in its EncryptedExtensions (it would list extension 42).
+  const ee = sc.serverMessages.find(([t]) => t === HandshakeType.encryptedExtensions)![1];
+  assert(!ee.some((_, i) => ee[i] === 0 && ee[i + 1] === 42));
+});
+
+Deno.test("tls13 server skips only a bounded amount of early data", () => {
+  const records: Uint8Array[] = [];
+  for (let i = 0; i < 8; i++) records.push(fakeEarlyRecord(16000));
+  const sc = scriptedClient({ maxEarlyDataSkip: 32768 }, "TLS_AES_128_GCM_SHA256", records);
+  assertOneError(sc.server, "early data budget");
+  assertEquals(sc.server.error?.alert, "bad_record_mac");
+});

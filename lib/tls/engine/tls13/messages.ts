@@ -230,6 +230,8 @@ export interface ClientHelloFields {
   readonly keyShares: readonly KeyShareEntry[];
   readonly alpn?: readonly string[] | undefined;
   readonly cookie?: Uint8Array | undefined;
+  /** Extra extensions, appended as given (tests use it to offer early data). */
+  readonly extraExtensions?: readonly Extension[] | undefined;
 }
 
 /** Encodes a ClientHello body. */
@@ -258,6 +260,7 @@ export function encodeClientHello(f: ClientHelloFields): Uint8Array {
   }
   // psk_dhe_ke only; we never offer a PSK, but some servers expect the extension in every TLS 1.3 hello.
   exts.push({ type: ExtensionType.pskKeyExchangeModes, data: new Uint8Array([1, 1]) });
+  if (f.extraExtensions) exts.push(...f.extraExtensions);
   const w = new Writer(512);
   w.u16(TLS12).bytes(f.random).vec(1, (w) => w.bytes(f.sessionId));
   w.vec(2, (w) => {

@@ -129,6 +129,9 @@ export class RecordReader {
   #record(type: number, header: Uint8Array, fragment: Uint8Array): void {
     const prot = this.#prot;
     // Unprotected records: everything before keys, and change_cipher_spec / alerts any time (the engine decides).
+    if (prot === undefined && type === ContentType.applicationData && this.#skip(fragment.length)) {
+      return; // 0-RTT data sent with a ClientHello that got a HelloRetryRequest
+    }
     if (prot === undefined || type !== ContentType.applicationData) {
       if (fragment.length > MAX_PLAINTEXT) fatal("record_overflow", `plaintext record of ${fragment.length} bytes`);
       this.#sink(type, fragment, false);

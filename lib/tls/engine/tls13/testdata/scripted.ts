@@ -8,7 +8,7 @@
  */
 
 import type { TlsEngineCallbacks } from "../../../../api/tls.ts";
-import { ContentType, handshakeMessage, HandshakeType } from "../_codec.ts";
+import { ContentType, ExtensionType, handshakeMessage, HandshakeType } from "../_codec.ts";
 import { Transcript } from "../_engine.ts";
 import { TLS13_SIGNATURE_SCHEMES } from "../credentials.ts";
 import { TLS13_GROUPS } from "../groups.ts";
@@ -43,6 +43,7 @@ export interface Scripted {
 export function scriptedClient(
   serverOptions: Partial<Tls13ServerOptions> = {},
   suiteName: Tls13CipherSuiteName = "TLS_AES_128_GCM_SHA256",
+  earlyData?: readonly Uint8Array[],
 ): Scripted {
   const pki = testPki();
   const suite = TLS13_CIPHER_SUITES[suiteName];
@@ -62,6 +63,7 @@ export function scriptedClient(
       supportedGroups: [TLS13_GROUPS.x25519.id],
       signatureAlgorithms: [TLS13_SIGNATURE_SCHEMES.ecdsa_secp256r1_sha256, TLS13_SIGNATURE_SCHEMES.sm2sig_sm3],
       keyShares: [{ group: TLS13_GROUPS.x25519.id, key: key.publicKey }],
+      ...(earlyData ? { extraExtensions: [{ type: ExtensionType.earlyData, data: new Uint8Array(0) }] } : {}),
     }),
   );
   transcript.add(ch);
@@ -115,6 +117,8 @@ export function scriptedClient(
     for (const chunk of server.outbox.splice(0)) reader.feed(chunk);
   };
   server.engine.receive(writer.seal(ContentType.handshake, ch));
+  // 0-RTT records as a client would send them (under keys the server does not have): opaque to it.
+  for (const r of earlyData ?? []) server.engine.receive(r);
   drain();
   return {
     server,

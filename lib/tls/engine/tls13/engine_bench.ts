@@ -1,0 +1,93 @@
+/**
+ * Bulk throughput of the engine in memory (`deno bench -A lib/tls/engine/tls13/engine_bench.ts`): 1 MiB of
+ * application data sealed by a client engine and opened by a server engine, per suite. Not a timed test.
+ */
+import type { TlsEngineCallbacks } from "../../../api/tls.ts";
+import { createTls13Client, createTls13Server } from "./mod.ts";
+import type { Tls13CipherSuiteName } from "./suites.ts";
+import { endpoint, pump } from "./testdata/harness.ts";
+import { testPki } from "./testdata/pki.ts";
+
+const MIB = new Uint8Array(1 << 20);
+
+function connected(suite: Tls13CipherSuiteName) {
+  const pki = testPki();
+  const c = endpoint((cb: TlsEngineCallbacks) =>
+    createTls13Client({
+      serverName: "localhost",
+      trustedCertificates: [pki.sm2Root, pki.ecdsaRoot],
+      cipherSuites: [suite],
+    }, cb)
+  );
+  let received = 0;
+  const s = endpoint((cb: TlsEngineCallbacks) =>
+    createTls13Server({ certificates: [pki.sm2Server, pki.ecdsaServer] }, {
+      ...cb,
+      onData: (d) => {
+        received += d.length;
+      },
+    })
+  );
+  c.engine.start();
+  pump(c, s);
+  return {
+    transfer() {
+      received = 0;
+      c.engine.send(MIB);
+      for (const chunk of c.outbox.splice(0)) s.engine.receive(chunk);
+      if (received !== MIB.length) throw new Error("short transfer");
+    },
+  };
+}
+
+for (
+  const suite of [
+    "TLS_SM4_GCM_SM3",
+    "TLS_SM4_CCM_SM3",
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_CHACHA20_POLY1305_SHA256",
+  ] as const
+) {
+  const conn = connected(suite);
+  Deno.bench({ name: `tls13 ${suite} seal+open 1 MiB`, group: "bulk", fn: () => conn.transfer() });
+}
+
+Deno.bench({
+  name: "tls13 full handshake TLS_SM4_GCM_SM3 curveSM2 sm2sig_sm3",
+  group: "handshake",
+  fn: () => {
+    const pki = testPki();
+    const c = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Client({
+        serverName: "localhost",
+        trustedCertificates: [pki.sm2Root],
+        cipherSuites: ["TLS_SM4_GCM_SM3"],
+        groups: ["curveSM2"],
+      }, cb)
+    );
+    const s = endpoint((cb: TlsEngineCallbacks) => createTls13Server({ certificates: [pki.sm2Server] }, cb));
+    c.engine.start();
+    pump(c, s);
+    if (!s.engine.handshakeComplete) throw new Error("handshake failed");
+  },
+});
+
+Deno.bench({
+  name: "tls13 full handshake TLS_AES_128_GCM_SHA256 x25519 ecdsa",
+  group: "handshake",
+  fn: () => {
+    const pki = testPki();
+    const c = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Client({
+        serverName: "localhost",
+        trustedCertificates: [pki.ecdsaRoot],
+        cipherSuites: ["TLS_AES_128_GCM_SHA256"],
+        groups: ["x25519"],
+      }, cb)
+    );
+    const s = endpoint((cb: TlsEngineCallbacks) => createTls13Server({ certificates: [pki.ecdsaServer] }, cb));
+    c.engine.start();
+    pump(c, s);
+    if (!s.engine.handshakeComplete) throw new Error("handshake failed");
+  },
+});
