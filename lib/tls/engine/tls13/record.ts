@@ -149,14 +149,12 @@ export class RecordReader {
     }
     this.#skipBudget = 0; // the first record that opens ends the skipped early data
     if (++prot.seq >= MAX_SEQ) fatal("internal_error", "read sequence number exhausted");
-    // Inner content type: the last non-zero byte. A branch-free scan, so the padding length does not set the
-    // loop's timing beyond the record length itself.
+    // Inner content type: the last non-zero byte. Scanning back from the end costs time in the padding length
+    // only (which the sender chose and which hides the content length, not the content); a branch-free scan of
+    // the whole record cost 0.6 ms per MiB, ~20% of ChaCha20 bulk throughput (engine_bench.ts).
     const p = this.#scratch;
-    let last = -1;
-    for (let i = 0; i < n; i++) {
-      const nz = -p[i]! >> 31; // -1 when p[i] != 0, else 0
-      last = (last & ~nz) | (i & nz);
-    }
+    let last = n - 1;
+    while (last >= 0 && p[last] === 0) last--;
     if (last < 0) fatal("unexpected_message", "protected record has no content type");
     if (last > MAX_PLAINTEXT) fatal("record_overflow", `protected record carries ${last} bytes`);
     this.#sink(p[last]!, p.subarray(0, last), true);
