@@ -206,6 +206,14 @@ export class TcpProxyFilter implements NetworkFilter {
     this.info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
       connectionId: c.id,
     });
+    // TLS facts of a TLS listener chain, for %DOWNSTREAM_TLS_VERSION% and friends.
+    if (c.tls) {
+      const t: { version?: string; cipher?: string; sni?: string } = {};
+      if (c.tls.version !== undefined) t.version = c.tls.version;
+      if (c.tls.cipher !== undefined) t.cipher = c.tls.cipher;
+      if (c.tls.sni !== undefined) t.sni = c.tls.sni;
+      this.info.tls = t;
+    }
   }
 
   onNewConnection(): NetworkFilterStatus {

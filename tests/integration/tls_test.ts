@@ -521,3 +521,79 @@ Deno.test("cluster originates TLCP to a Ferry GM origin", itOpts, async () => {
     await origin.stop();
   }
 });
+
+Deno.test(
+  "tcp_proxy behind a TLS chain: plaintext reaches the upstream, the access log names the TLS facts",
+  itOpts,
+  async () => {
+    const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    (async () => {
+      for await (const c of echo) {
+        (async () => {
+          const buf = new Uint8Array(1024);
+          for (;;) {
+            const n = await c.read(buf).catch(() => null);
+            if (n === null) break;
+            await c.write(buf.subarray(0, n)).catch(() => {});
+          }
+          c.close();
+        })();
+      }
+    })().catch(() => {});
+    const ferry = await startFerry(bootstrap({
+      stat_prefix: "tcp",
+      listener_filters: [INSPECTOR],
+      filter_chains: [{
+        transport_socket: tlsSocket(),
+        filters: [{
+          name: "envoy.filters.network.tcp_proxy",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            stat_prefix: "tcp",
+            cluster: "echo",
+            access_log: [{
+              name: "envoy.access_loggers.file",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                path: f("tcp_access.log"),
+                log_format: {
+                  text_format_source: { inline_string: "%DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME%\n" },
+                },
+              },
+            }],
+          },
+        }],
+      }],
+    }, [{
+      name: "echo",
+      type: "STATIC",
+      connect_timeout: "1s",
+      load_assignment: {
+        cluster_name: "echo",
+        endpoints: [{
+          lb_endpoints: [{
+            endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: echo.addr.port } } },
+          }],
+        }],
+      },
+    }]));
+    try {
+      const conn = await Deno.connectTls({
+        hostname: "localhost",
+        port: ferry.port(),
+        caCerts: [files["ca_ecdsa.crt"]!],
+      });
+      await conn.write(new TextEncoder().encode("ping over tls\n"));
+      const buf = new Uint8Array(64);
+      const n = await conn.read(buf);
+      assertEquals(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "ping over tls\n");
+      conn.close();
+      await ferry.stop();
+      await flushAccessLogs();
+      assertEquals(Deno.readTextFileSync(f("tcp_access.log")).trim(), "TLSv1.3 localhost");
+    } finally {
+      await ferry.stop();
+      echo.close();
+    }
+  },
+);
