@@ -157,14 +157,18 @@ async function sClient(port: number, args: string[], input = "Q\n"): Promise<str
 Deno.test("native listener (Deno.listenTls fast path) serves curl over TLS with ALPN", itOpts, async () => {
   const ferry = await startFerry(bootstrap({
     stat_prefix: "fast",
-    filter_chains: [{ transport_socket: tlsSocket(), filters: hcm("fast") }],
+    filter_chains: [{ transport_socket: tlsSocket(["server_ecdsa", "b"]), filters: hcm("fast") }],
   }));
   try {
     const r = await tlsCurl(ferry.port(), ["-v"]);
     assertEquals(r.status, 200, r.stderr);
     assertEquals(r.body, "fast");
     assertStringIncludes(r.stderr, "ALPN: server accepted http/1.1");
-    assertEquals(await stat(ferry, "listener.fast.ssl.handshake"), 1);
+    // Several certificates: the runtime's SNI resolver picks by name.
+    const b = await tlsCurl(ferry.port(), ["-v"], "b.example.com");
+    assertEquals(b.status, 200, b.stderr);
+    assertStringIncludes(b.stderr, "CN=b.example.com");
+    assertEquals(await stat(ferry, "listener.fast.ssl.handshake"), 2);
   } finally {
     await ferry.stop();
   }
@@ -594,6 +598,41 @@ Deno.test(
     } finally {
       await ferry.stop();
       echo.close();
+    }
+  },
+);
+
+Deno.test(
+  "gm chain: garbage after a TLCP ClientHello and an oversized record end that connection only",
+  itOpts,
+  async () => {
+    const ferry = await startFerry(bootstrap({
+      stat_prefix: "gmbad",
+      filter_chains: [
+        { filter_chain_match: { transport_protocol: "tls" }, transport_socket: gmServerSocket(), filters: hcm("gm") },
+        { filter_chain_match: { transport_protocol: "tls" }, transport_socket: tlsSocket(), filters: hcm("std") },
+      ],
+    }));
+    try {
+      const hello = Deno.readFileSync(new URL("../../lib/tls/testdata/client_hello_tlcp.bin", import.meta.url));
+      const junk = crypto.getRandomValues(new Uint8Array(300));
+      junk.set([0x16, 0x01, 0x01, 0x01, 0x20]);
+      const a = new Uint8Array(hello.length + junk.length);
+      a.set(hello);
+      a.set(junk, hello.length);
+      const r1 = await rawRequest(ferry.port(), a, 500);
+      // The server answered the hello (ServerHello...) and then an alert, or just closed: never plaintext.
+      assertEquals(r1.includes("HTTP/1.1"), false);
+      const big = new Uint8Array(hello.length + 5 + 20000);
+      big.set(hello);
+      big.set([0x16, 0x01, 0x01, (20000 >> 8) & 0xff, 20000 & 0xff], hello.length);
+      await rawRequest(ferry.port(), big, 500);
+      assertEquals((await gmGet(ferry.port(), { versions: ["TLCP"] })).text.includes("gm"), true);
+      assertEquals((await tlsCurl(ferry.port())).body, "std");
+      assert((await stat(ferry, "listener.gmbad.ssl.connection_error"))! >= 2);
+      assertEquals(await stat(ferry, "listener.gmbad.ssl.handshake"), 2);
+    } finally {
+      await ferry.stop();
     }
   },
 );
