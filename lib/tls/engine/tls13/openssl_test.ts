@@ -332,3 +332,124 @@ Deno.test({
     dir = undefined;
   },
 });
+
+/** Reads a child's stdout into a growing string. */
+function collect(proc: Deno.ChildProcess): () => string {
+  let text = "";
+  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += value;
+    }
+  })().catch(() => {});
+  proc.stderr.pipeTo(new WritableStream()).catch(() => {});
+  return () => text;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test({
+  name: "tls13 server handles KeyUpdate (update_requested) from openssl s_client",
+  ignore: !hasOpenssl,
+  async fn() {
+    const pki = testPki();
+    const d = await pkiDir();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const proc = new Deno.Command("openssl", {
+      // Interactive mode (no -quiet): a line "K" makes s_client send KeyUpdate(update_requested).
+      args: ["s_client", "-tls1_3", "-connect", `127.0.0.1:${port}`, "-CAfile", `${d}/ca_ecdsa.crt`],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = collect(proc);
+    const conn = await listener.accept();
+    listener.close();
+    const s = runOverSocket(conn, (cb) => createTls13Server({ certificates: [pki.ecdsaServer] }, cb), {
+      onData: (engine, data) => engine.send(data),
+    });
+    await s.handshake;
+    const w = proc.stdin.getWriter();
+    try {
+      await w.write(enc.encode("marker-before-1\n"));
+      await until(() => out().includes("marker-before-1"), "the first echo");
+      await w.write(enc.encode("K\n"));
+      await w.write(enc.encode("marker-after-peer-update-2\n"));
+      await until(() => out().includes("marker-after-peer-update-2"), "the echo after KeyUpdate");
+      // And one initiated by us, with a request for the client's.
+      s.engine.keyUpdate!(true);
+      await w.write(enc.encode("marker-after-our-update-3\n"));
+      await until(() => out().includes("marker-after-our-update-3"), "the echo after our KeyUpdate");
+    } finally {
+      await w.close().catch(() => {});
+      proc.kill("SIGTERM");
+      await proc.status;
+      await s.done;
+    }
+    assertEquals(dec.decode(s.received()), "marker-before-1\nmarker-after-peer-update-2\nmarker-after-our-update-3\n");
+  },
+});
+
+Deno.test({
+  name: "tls13 client handles KeyUpdate (update_requested) from openssl s_server",
+  ignore: !hasOpenssl,
+  async fn() {
+    const pki = testPki();
+    const d = await pkiDir();
+    const port = freePort();
+    const proc = new Deno.Command("openssl", {
+      args: [
+        "s_server",
+        "-tls1_3",
+        "-accept",
+        `127.0.0.1:${port}`,
+        "-naccept",
+        "1",
+        "-cert",
+        `${d}/server_ecdsa.crt`,
+        "-key",
+        `${d}/server_ecdsa.key`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = collect(proc);
+    await until(() => out().includes("ACCEPT"), "s_server");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const s = runOverSocket(
+      conn,
+      (cb) => createTls13Client({ serverName: "localhost", trustedCertificates: [pki.ecdsaRoot] }, cb),
+    );
+    await s.handshake;
+    const w = proc.stdin.getWriter();
+    try {
+      s.engine.send(enc.encode("marker-one-1\n"));
+      await until(() => out().includes("marker-one-1"), "the first line at s_server");
+      await w.write(enc.encode("K\n")); // s_server: KeyUpdate(update_requested)
+      await w.write(enc.encode("from server\n"));
+      await s.waitFor(12);
+      s.engine.send(enc.encode("marker-two-2\n")); // under our updated key
+      await until(() => out().includes("marker-two-2"), "the line after KeyUpdate at s_server");
+      s.engine.keyUpdate!(false);
+      s.engine.send(enc.encode("marker-three-3\n"));
+      await until(() => out().includes("marker-three-3"), "the line after our KeyUpdate at s_server");
+    } finally {
+      await w.close().catch(() => {});
+      proc.kill("SIGTERM");
+      await proc.status;
+      s.close();
+      await s.done;
+    }
+    assertEquals(dec.decode(s.received()), "from server\n");
+  },
+});
