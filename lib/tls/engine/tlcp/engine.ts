@@ -373,9 +373,11 @@ export class TlcpEngine implements TlsEngine {
       }
     }
     let names = common.cipherSuites ?? TLCP_DEFAULT_SUITES;
-    // A client without double certificates cannot run the ECDHE key exchange: it offers ECC only by default.
-    if (this.#client && !common.cipherSuites && !this.#clientOpts?.credentials) {
-      names = names.filter((n) => TLCP_SUITES[n].kx === "ECC");
+    // A client without double certificates cannot run the ECDHE key exchange: it does not offer those suites
+    // (unless they are all it has; then the handshake ends with a handshake_failure that says why).
+    if (this.#client && !this.#clientOpts?.credentials) {
+      const ecc = names.filter((n) => TLCP_SUITES[n]?.kx === "ECC");
+      if (ecc.length > 0) names = ecc;
     }
     this.#suites = names.map((n) => {
       const s = TLCP_SUITES[n];
