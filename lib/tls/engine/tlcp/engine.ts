@@ -472,7 +472,13 @@ export class TlcpEngine implements TlsEngine {
       // The alert could not be written; the error is still reported.
     }
     this.#dead = true;
+    this.#forgetSession();
     this.#cb.onError(new TlsAlertError(alert, message, { sent: true, cause }));
+  }
+
+  /** A connection that ends with a fatal alert must not be resumed (RFC 5246 §7.2.2). */
+  #forgetSession(): void {
+    if (this.#session) this.#server?.sessionCache?.delete(this.#session.id);
   }
 
   #onRecord(type: number, payload: Uint8Array): void {
@@ -509,6 +515,7 @@ export class TlcpEngine implements TlsEngine {
     }
     this.#dead = true;
     this.#out = [];
+    this.#forgetSession();
     this.#cb.onError(
       new TlsAlertError(name ?? "handshake_failure", `tlcp: peer sent alert ${name ?? code}`, { sent: false }),
     );

@@ -161,6 +161,19 @@ Deno.test("TlcpEngine falls back to a full handshake for an unknown or evicted s
   assertEquals(noCache.client.engine.session, undefined); // no cache, no session id
 });
 
+Deno.test("TlcpEngine a session that ended in a fatal alert is not resumed", () => {
+  const cache = new TlcpSessionCache();
+  const a = makePair({ sessionCache: cache }, {});
+  a.pump();
+  assertEquals(cache.size, 1);
+  a.server.engine.receive(new Uint8Array([23, 1, 1, 0, 40, ...new Uint8Array(40)])); // garbage: bad_record_mac
+  assertEquals(a.server.errors.map((e) => e.alert), ["bad_record_mac"]);
+  assertEquals(cache.size, 0);
+  const b = makePair({ sessionCache: cache }, { session: a.client.engine.session! });
+  b.pump();
+  assertEquals(b.client.info?.resumed, false);
+});
+
 Deno.test("TlcpSessionCache expires sessions", () => {
   let now = 0;
   const cache = new TlcpSessionCache({ lifetimeMs: 1000, now: () => now });
