@@ -9,7 +9,8 @@
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { createTlcpClient, createTlcpServer } from "./engine.ts";
+import { createTlcpClient, createTlcpServer, type TlcpEngine } from "./engine.ts";
+import { type TlcpSession, TlcpSessionCache } from "./session_cache.ts";
 import { TLCP_SUITES, type TlcpCipherSuite } from "./suites.ts";
 import { drive, freePort, type Outcome } from "./_interop_util.ts";
 import { testPki } from "./_test_util.ts";
@@ -167,3 +168,95 @@ for (const suite of SUITES) {
     });
   }
 }
+
+Deno.test({
+  name: "TlcpEngine client resumes a session with Tongsuo s_server",
+  ignore: !TONGSUO,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const d = files();
+    const p = testPki();
+    const port = freePort();
+    const suite: TlcpCipherSuite = "ECC_SM4_GCM_SM3";
+    const args = ["s_server", "-enable_ntls", "-accept", `127.0.0.1:${port}`, "-cipher", NAMES[suite], "-rev"];
+    const server = tongsuo([...args, ...creds(d, "server")], "null");
+    try {
+      let session: TlcpSession | undefined;
+      const resumed: boolean[] = [];
+      for (let i = 0; i < 2; i++) {
+        let conn: Deno.Conn | undefined;
+        for (let j = 0; j < 60 && !conn; j++) {
+          try {
+            conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          } catch {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+        assert(conn);
+        let engine: TlcpEngine | undefined;
+        const r = await drive(
+          conn,
+          (cb) =>
+            engine = createTlcpClient({
+              ca: [p.ca],
+              serverName: "localhost",
+              cipherSuites: [suite],
+              ...(session ? { session } : {}),
+            }, cb),
+          (e) => e.send(new TextEncoder().encode("abc\n")),
+          (data, e) => {
+            if (!data.includes("cba")) return false;
+            e.close(); // OpenSSL drops sessions of connections that end without close_notify
+            return true;
+          },
+          4000,
+        );
+        assertEquals(r.error, undefined);
+        resumed.push(r.info!.resumed);
+        session = engine!.session;
+        assert(session, "Tongsuo issued no session id");
+      }
+      assertEquals(resumed, [false, true]);
+    } finally {
+      server.kill("SIGTERM");
+      await server.output();
+    }
+  },
+});
+
+Deno.test({
+  name: "TlcpEngine server resumes Tongsuo s_client sessions (-reconnect)",
+  ignore: !TONGSUO,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const d = files();
+    const p = testPki();
+    const cache = new TlcpSessionCache();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const args = ["s_client", "-enable_ntls", "-ntls", "-connect", `127.0.0.1:${port}`, "-cipher"];
+    args.push(NAMES.ECC_SM4_CBC_SM3, "-CAfile", join(d, "ca.crt"), "-verify_return_error", "-reconnect");
+    const client = tongsuo(args, "null");
+    const infos: boolean[] = [];
+    const exited = client.status.then(() => undefined);
+    for (let i = 0; i < 6; i++) {
+      const conn = await Promise.race([listener.accept(), exited]);
+      if (!conn) break;
+      const r = await drive(
+        conn,
+        (cb) => createTlcpServer({ credentials: p.server, sessionCache: cache }, cb),
+        () => {},
+        () => false,
+        3000,
+      );
+      if (r.info) infos.push(r.info.resumed);
+    }
+    listener.close();
+    const out = await client.output();
+    const log = new TextDecoder().decode(out.stdout);
+    assertEquals(infos, [false, true, true, true, true, true], log);
+    assert(log.includes("Reused"), log);
+  },
+});
