@@ -4,6 +4,7 @@
 #   tcp     bench/tcp.sh     Ferry tcp_proxy vs nginx stream (ratio target >= 0.8)
 #   memory  bench/memory.sh  KiB per idle keep-alive connection (target <= 10)
 #   crypto  bench/crypto_sm4.ts, bench/crypto_sm2.ts when present
+#   tls     bench/tls.sh     GM TLS vs native TLS through Ferry (needs TONGSUO_BIN; skipped without it)
 #
 # Arguments name the sections to run (default: all), e.g. `bash bench/run.sh http1 memory`.
 # The knobs of each script (BENCH_SECONDS, BENCH_ROUNDS, ...) pass through the environment.
@@ -15,7 +16,7 @@ ROOT=$(cd "$DIR/.." && pwd)
 cd "$ROOT" || exit 1
 
 sections=("$@")
-[ "${#sections[@]}" -gt 0 ] || sections=(http1 tcp memory crypto)
+[ "${#sections[@]}" -gt 0 ] || sections=(http1 tcp memory crypto tls)
 
 results=()
 header() {
@@ -47,8 +48,15 @@ for s in "${sections[@]}"; do
         fi
       done
       ;;
+    tls)
+      if [ -n "${TONGSUO_BIN:-}" ] || command -v tongsuo >/dev/null 2>&1; then
+        run_section tls bash "$DIR/tls.sh"
+      else
+        results+=("$(printf '%-16s skipped (set TONGSUO_BIN to a Tongsuo build for GM clients)' tls)")
+      fi
+      ;;
     *)
-      echo "run.sh: unknown section: $s (known: http1 tcp memory crypto)" >&2
+      echo "run.sh: unknown section: $s (known: http1 tcp memory crypto tls)" >&2
       exit 2
       ;;
   esac
