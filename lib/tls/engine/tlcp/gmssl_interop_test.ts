@@ -72,6 +72,9 @@ function encryptKeyForGmssl(pkcs8Pem: string, password: string): string {
 }
 
 let dir: string | undefined;
+globalThis.addEventListener("unload", () => {
+  if (dir) Deno.removeSync(dir, { recursive: true });
+});
 
 /**
  * Server credentials with a DNS-only subjectAltName: GmSSL's name check reads only the first SAN entry and needs

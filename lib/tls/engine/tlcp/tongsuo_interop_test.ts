@@ -25,6 +25,9 @@ const NAMES: Record<TlcpCipherSuite, string> = {
 };
 
 let dir: string | undefined;
+globalThis.addEventListener("unload", () => {
+  if (dir) Deno.removeSync(dir, { recursive: true });
+});
 
 function files(): string {
   if (dir) return dir;
