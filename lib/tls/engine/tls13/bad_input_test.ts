@@ -7,7 +7,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { TlsEngineCallbacks } from "../../../api/tls.ts";
 import { TlsAlertError } from "../../../api/tls.ts";
-import { ContentType, HandshakeType } from "./_codec.ts";
+import { ContentType, HandshakeType, Writer } from "./_codec.ts";
+import { encodeServerHello, parseClientHello } from "./messages.ts";
 import { createTls13Client, createTls13Server } from "./mod.ts";
 import { MAX_PLAINTEXT } from "./record.ts";
 import { type Endpoint, endpoint, prng, pump } from "./testdata/harness.ts";
@@ -264,4 +265,50 @@ Deno.test("tls13 server skips only a bounded amount of early data", () => {
   const sc = scriptedClient({ maxEarlyDataSkip: 32768 }, "TLS_AES_128_GCM_SHA256", records);
   assertOneError(sc.server, "early data budget");
   assertEquals(sc.server.error?.alert, "bad_record_mac");
+});
+
+/** A plaintext handshake record carrying one message. */
+function handshakeRecord(type: number, body: Uint8Array): Uint8Array {
+  const r = new Uint8Array(9 + body.length);
+  r.set([22, 3, 3, (body.length + 4) >> 8, (body.length + 4) & 255, type, 0, body.length >> 8, body.length & 255]);
+  r.set(body, 9);
+  return r;
+}
+
+/** A fresh client and the legacy_session_id of its ClientHello. */
+function clientWithSession(): { c: Endpoint; sessionId: Uint8Array } {
+  const c = client();
+  const ch = parseClientHello(c.outbox.splice(0)[0]!.subarray(9));
+  return { c, sessionId: ch.sessionId };
+}
+
+Deno.test("tls13 client refuses a TLS 1.2 ServerHello with protocol_version", () => {
+  const { c, sessionId } = clientWithSession();
+  const w = new Writer();
+  w.u16(0x0303).bytes(new Uint8Array(32).fill(5)).vec(1, (w) => w.bytes(sessionId)).u16(0xc02f).u8(0);
+  w.vec(2, () => {});
+  c.engine.receive(handshakeRecord(HandshakeType.serverHello, w.finish()));
+  assertOneError(c, "tls12");
+  assertEquals(c.error?.alert, "protocol_version");
+});
+
+Deno.test("tls13 client refuses a HelloRetryRequest for a group it already shared, and a second one", () => {
+  const a = clientWithSession();
+  const hrr = (group: number, sessionId: Uint8Array) =>
+    handshakeRecord(
+      HandshakeType.serverHello,
+      encodeServerHello({ random: new Uint8Array(32), sessionId, cipherSuite: 0x1301, selectedGroup: group }),
+    );
+  a.c.engine.receive(hrr(0x001d, a.sessionId)); // x25519: the share it sent
+  assertEquals(a.c.error?.alert, "illegal_parameter");
+  const b = clientWithSession();
+  b.c.engine.receive(hrr(0x0017, b.sessionId));
+  assertEquals(b.c.errors, 0);
+  const ch2 = b.c.outbox.splice(0);
+  assert(ch2.length > 0); // change_cipher_spec + the second ClientHello
+  b.c.engine.receive(hrr(0x0029, b.sessionId));
+  assertEquals(b.c.error?.alert, "unexpected_message");
+  const d = clientWithSession();
+  d.c.engine.receive(hrr(0x0017, new Uint8Array(32))); // wrong session ID echo
+  assertEquals(d.c.error?.alert, "illegal_parameter");
 });
