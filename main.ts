@@ -146,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (mode === "validate") {
+    for (const w of config.warnings) console.error(`warning: ${w}`);
     console.log(`OK: ${source} (${config.listeners.length} listener(s), ${config.clusters.length} cluster(s))`);
     return 0;
   }

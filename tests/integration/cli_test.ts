@@ -87,6 +87,13 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
   }
 });
 
+Deno.test("cli --mode validate prints each config warning to stderr before OK", itOpts, async () => {
+  const r = await validate(`layered_runtime: { layers: [] }`);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stderr.trim(), "warning: layered_runtime is accepted but ignored: Ferry has no runtime layer");
+  assertMatch(r.stdout, /^OK/);
+});
+
 Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => {
   const a = await ferry(["--no-such-flag"]);
   assertEquals(a.code, 2);
