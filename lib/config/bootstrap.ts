@@ -304,7 +304,10 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
       return l;
     });
     clusters = parseClusters(sr.value("clusters"), sr.at("clusters"));
-    sr.unsupported("secrets", "is not supported yet (secrets come with the TLS layer)");
+    sr.unsupported(
+      "secrets",
+      "is not supported yet (static secrets and SDS are not implemented; reference certificate files in the transport socket)",
+    );
     sr.done();
   }
   const byAddr = new Map<string, string>();

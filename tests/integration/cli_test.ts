@@ -94,6 +94,16 @@ Deno.test("cli --mode validate prints each config warning to stderr before OK", 
   assertMatch(r.stdout, /^OK/);
 });
 
+Deno.test("cli static secrets are rejected pointing at certificate files", itOpts, async () => {
+  const r = await validate(`static_resources: { secrets: [{ name: s }] }`);
+  assertEquals(r.code, 1);
+  assertEquals(
+    r.stderr.trim(),
+    "config: static_resources.secrets: is not supported yet (static secrets and SDS are not implemented; " +
+      "reference certificate files in the transport socket)",
+  );
+});
+
 Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => {
   const a = await ferry(["--no-such-flag"]);
   assertEquals(a.code, 2);
