@@ -72,7 +72,7 @@ export interface AdminContext {
   logLevel?(): string;
   /** Each component's level for `/logging`; defaults to lib/observe/log.ts's `getLogLevels()`. */
   logLevels?(): Record<string, string>;
-  /** `POST /healthcheck/fail`: fail health checks (the health check filter answers 503). */
+  /** `POST /healthcheck/fail`: fail health checks (`/ready` answers 503). */
   healthcheckFail(): void;
   /** `POST /healthcheck/ok`. */
   healthcheckOk(): void;

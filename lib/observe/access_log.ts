@@ -285,7 +285,7 @@ function parseTypedConfig(
 }
 
 /**
- * Parses a list of Envoy `access_log` entries (as found on listeners, the HTTP connection manager and TCP proxy)
+ * Parses a list of Envoy `access_log` entries (as found on the HTTP connection manager and the TCP proxy; listeners reject `access_log`)
  * at `path` (e.g. `static_resources.listeners[0].access_log`). Absent or null gives an empty list. Throws a
  * {@link ConfigError} naming the field for anything unknown or unsupported.
  */
