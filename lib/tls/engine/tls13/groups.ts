@@ -8,7 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { Sm2PrivateKey } from "../../../crypto/mod.ts";
+import { Sm2PrivateKey, Sm2PublicKey } from "../../../crypto/mod.ts";
 import { fatal } from "./_codec.ts";
 
 /** Names of the supported key-share groups. */
@@ -36,6 +36,12 @@ function allZero(b: Uint8Array): boolean {
   let acc = 0;
   for (let i = 0; i < b.length; i++) acc |= b[i]!;
   return acc === 0;
+}
+
+function bigintOf(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = 0; i < b.length; i++) v = (v << 8n) | BigInt(b[i]!);
+  return v;
 }
 
 function toBytes(b: Uint8Array): Uint8Array {
@@ -104,11 +110,15 @@ class Sm2Key implements KeyShareKey {
     if (peer.length !== 65 || peer[0] !== 4) {
       fatal("illegal_parameter", "curveSM2 key share must be an uncompressed point (65 bytes)");
     }
+    let point: Sm2PublicKey;
     try {
-      return this.#key.ecdh(peer);
+      // fromAffine, not fromBytes: an ephemeral share must not take a slot in the decoded-key cache, which is
+      // meant for long-lived keys (CA and certificate keys with precomputed tables).
+      point = Sm2PublicKey.fromAffine(bigintOf(peer.subarray(1, 33)), bigintOf(peer.subarray(33)));
     } catch (e) {
       fatal("illegal_parameter", "curveSM2 key share is not on the curve", e);
     }
+    return this.#key.ecdh(point);
   }
 }
 
