@@ -17,6 +17,7 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import type { RouteResult } from "../../lib/router/mod.ts";
 
 /** The fault filter's `@type`. */
 export const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
@@ -28,7 +29,11 @@ export type Fraction = number;
 export interface FaultConfig {
   readonly delay?: { readonly fixedMs?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
   readonly abort?: { readonly status?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
-  /** Only requests routed to this cluster are faulted. */
+  /**
+   * Only requests routed to this cluster are faulted: the route's `cluster`, or any entry of its
+   * `weighted_clusters` (the fault filter runs before the router picks one entry, so a weighted route naming the
+   * cluster is faulted whichever entry the router would pick). Routes using `cluster_header` never match.
+   */
   readonly upstreamCluster?: string;
   /** All of these request headers must be present with these exact values (a subset of Envoy's matchers). */
   readonly headers: readonly { name: string; exact?: string; present?: boolean; invert: boolean }[];
@@ -140,9 +145,11 @@ export class FaultFilter implements StreamFilter {
       if (m.invert) ok = !ok;
       if (!ok) return false;
     }
-    if (this.#cfg.upstreamCluster !== undefined) {
-      const route = this.#cb.route as { route?: { action?: { cluster?: string } } } | null;
-      if (route?.route?.action?.cluster !== this.#cfg.upstreamCluster) return false;
+    const uc = this.#cfg.upstreamCluster;
+    if (uc !== undefined) {
+      const action = (this.#cb.route as RouteResult | null | undefined)?.route.action;
+      if (action?.kind !== "route") return false;
+      if (action.cluster?.name !== uc && !action.weightedClusters.some((c) => c.name === uc)) return false;
     }
     return true;
   }
