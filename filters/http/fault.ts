@@ -25,10 +25,18 @@ export const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fau
 /** A probability as Envoy's FractionalPercent, normalised to [0, 1]. */
 export type Fraction = number;
 
+/** One fault's `percentage`: the configured probability and the denominator its header companion uses. */
+export interface FaultPercentage {
+  /** `numerator / denominator`, capped at 1. */
+  readonly fraction: Fraction;
+  /** 100, 10 000 or 1 000 000 (`HUNDRED`, `TEN_THOUSAND`, `MILLION`). */
+  readonly denominator: number;
+}
+
 /** Parsed fault config. */
 export interface FaultConfig {
-  readonly delay?: { readonly fixedMs?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
-  readonly abort?: { readonly status?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
+  readonly delay?: { readonly fixedMs?: number; readonly fromHeader: boolean } & FaultPercentage;
+  readonly abort?: { readonly status?: number; readonly fromHeader: boolean } & FaultPercentage;
   /**
    * Only requests routed to this cluster are faulted: the route's `cluster`, or any entry of its
    * `weighted_clusters` (the fault filter runs before the router picks one entry, so a weighted route naming the
@@ -44,11 +52,15 @@ const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } 
 
 /** Parses a FractionalPercent (`{numerator, denominator}`); absent means 0, as in Envoy's proto. */
 export function parseFractionalPercent(o: ObjReader | undefined): Fraction {
-  if (!o) return 0;
+  return parsePercentage(o).fraction;
+}
+
+function parsePercentage(o: ObjReader | undefined): FaultPercentage {
+  if (!o) return { fraction: 0, denominator: DENOMINATORS.HUNDRED };
   const n = o.int("numerator", { min: 0 }) ?? 0;
-  const d = o.enumOf("denominator", ["HUNDRED", "TEN_THOUSAND", "MILLION"] as const) ?? "HUNDRED";
+  const d = DENOMINATORS[o.enumOf("denominator", ["HUNDRED", "TEN_THOUSAND", "MILLION"] as const) ?? "HUNDRED"];
   o.done();
-  return Math.min(1, n / DENOMINATORS[d]);
+  return { fraction: Math.min(1, n / d), denominator: d };
 }
 
 function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConfig {
@@ -60,9 +72,9 @@ function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConf
     const which = d.oneOf(["fixed_delay", "header_delay"] as const, { required: true });
     const fixedMs = which === "fixed_delay" ? d.durationMs("fixed_delay") : undefined;
     if (which === "header_delay") d.obj("header_delay")?.done();
-    const fraction = parseFractionalPercent(d.obj("percentage"));
+    const pct = parsePercentage(d.obj("percentage"));
     d.done();
-    cfg.delay = { ...(fixedMs !== undefined ? { fixedMs } : {}), fromHeader: which === "header_delay", fraction };
+    cfg.delay = { ...(fixedMs !== undefined ? { fixedMs } : {}), fromHeader: which === "header_delay", ...pct };
   }
   const a = o.obj("abort");
   if (a) {
@@ -70,9 +82,9 @@ function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConf
     if (which === "grpc_status") a.unsupported("grpc_status", "is not supported yet (gRPC comes with HTTP/2)");
     const status = which === "http_status" ? a.int("http_status", { min: 200, max: 599 }) : undefined;
     if (which === "header_abort") a.obj("header_abort")?.done();
-    const fraction = parseFractionalPercent(a.obj("percentage"));
+    const pct = parsePercentage(a.obj("percentage"));
     a.done();
-    cfg.abort = { ...(status !== undefined ? { status } : {}), fromHeader: which === "header_abort", fraction };
+    cfg.abort = { ...(status !== undefined ? { status } : {}), fromHeader: which === "header_abort", ...pct };
   }
   const uc = o.str("upstream_cluster");
   if (uc !== undefined) cfg.upstreamCluster = uc;
@@ -115,13 +127,17 @@ interface FaultStats {
 
 const statsByScope = new WeakMap<object, FaultStats>();
 
-function headerFraction(h: HeaderMap, name: string, cap: Fraction): Fraction {
+/**
+ * The probability a `...-percentage` header asks for. As in Envoy, its value is a numerator over the denominator of
+ * the fault's configured `percentage` (so `5` means 5% with HUNDRED but 0.0005% with MILLION), and it can only
+ * lower the configured percentage, never raise it. An absent or malformed header leaves the configured one.
+ */
+function headerFraction(h: HeaderMap, name: string, configured: FaultPercentage): Fraction {
   const v = h.get(name);
-  if (v === undefined) return cap;
+  if (v === undefined) return configured.fraction;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) return cap;
-  // The header value is a numerator over the configured denominator; never above the configured percentage.
-  return Math.min(cap, n / 100);
+  if (!Number.isFinite(n) || n < 0) return configured.fraction;
+  return Math.min(configured.fraction, n / configured.denominator);
 }
 
 /** The per-stream fault filter. */
@@ -166,7 +182,7 @@ export class FaultFilter implements StreamFilter {
       if (d.fromHeader) {
         const v = Number(headers.get("x-envoy-fault-delay-request"));
         ms = Number.isFinite(v) && v > 0 ? v : undefined;
-        frac = headerFraction(headers, "x-envoy-fault-delay-request-percentage", frac);
+        frac = headerFraction(headers, "x-envoy-fault-delay-request-percentage", d);
       }
       if (ms !== undefined && ms > 0 && Math.random() < frac) delayMs = ms;
     }
@@ -178,7 +194,7 @@ export class FaultFilter implements StreamFilter {
       if (a.fromHeader) {
         const v = Number(headers.get("x-envoy-fault-abort-request"));
         status = Number.isInteger(v) && v >= 200 && v < 600 ? v : undefined;
-        frac = headerFraction(headers, "x-envoy-fault-abort-request-percentage", frac);
+        frac = headerFraction(headers, "x-envoy-fault-abort-request-percentage", a);
       }
       if (status !== undefined && Math.random() < frac) abortStatus = status;
     }

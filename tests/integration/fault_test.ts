@@ -110,3 +110,36 @@ Deno.test("fault fixed delay and percentage abort: a delayed request is then abo
     },
   );
 });
+
+Deno.test("fault percentage headers are numerators over the configured denominator", itOpts, async () => {
+  // 100% configured as 1000000/MILLION; the header asks for 5000/MILLION = 0.5%, not 5000/100.
+  await withFault(
+    `abort: { header_abort: {}, percentage: { numerator: 1000000, denominator: MILLION } }`,
+    async (f) => {
+      let aborted = 0;
+      for (let i = 0; i < 10; i++) {
+        const r = await curl(`http://127.0.0.1:${f.port()}/a`, [
+          "-H",
+          "x-envoy-fault-abort-request: 418",
+          "-H",
+          "x-envoy-fault-abort-request-percentage: 5000",
+        ]);
+        if (r.status === 418) aborted++;
+      }
+      assert(aborted < 5, `${aborted} of 10 aborted`);
+      // Capped at the configured percentage: a header asking for more than 0/TEN_THOUSAND gets nothing.
+    },
+  );
+  await withFault(
+    `abort: { header_abort: {}, percentage: { numerator: 0, denominator: TEN_THOUSAND } }`,
+    async (f) => {
+      const r = await curl(`http://127.0.0.1:${f.port()}/a`, [
+        "-H",
+        "x-envoy-fault-abort-request: 418",
+        "-H",
+        "x-envoy-fault-abort-request-percentage: 10000",
+      ]);
+      assertEquals(r.status, 200);
+    },
+  );
+});
