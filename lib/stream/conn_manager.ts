@@ -30,6 +30,8 @@ import { newStreamInfo } from "../api/stream_info.ts";
 import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
 import type { HcmConfig } from "./hcm_config.ts";
 import { schedule } from "../network/timer_wheel.ts";
+import { upgradeAllowed } from "../router/mod.ts";
+import type { RouteResult } from "../router/mod.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
 
 /** Envoy's connection-manager stats (`http.<stat_prefix>.<name>`). */
@@ -434,7 +436,7 @@ class ActiveStream implements StreamDecoder {
     }
     const upgrade = isUpgradeRequest(headers) ?? (headers.get(":method") === "CONNECT" ? "connect" : undefined);
     if (upgrade !== undefined) {
-      if (!cfg.upgrades.has(upgrade)) {
+      if (!this.#upgradeAllowed(upgrade)) {
         stats.downstream_rq_ws_on_non_ws_route.inc();
         this.sendLocalReply(403, "Upgrade not enabled", { details: "upgrade_failed" });
         return;
@@ -455,6 +457,18 @@ class ActiveStream implements StreamDecoder {
       if (!this.#http10) this.#encoder.encode1xxHeaders?.(HeaderMap.from([[":status", "100"]]));
     }
     this.#decodeFrame({ k: "h", h: headers, end: endStream });
+  }
+
+  /**
+   * Whether an upgrade of `type` may proceed: as in Envoy, an entry for it in the matched route's `upgrade_configs`
+   * (enabled or not) wins over the connection manager's `upgrade_configs`.
+   */
+  #upgradeAllowed(type: string): boolean {
+    const action = (this.route as RouteResult | null | undefined)?.route.action;
+    // Routed on the headers as received; later lookups must see the connection manager's header mutations.
+    this.clearRouteCache();
+    const verdict = action?.kind === "route" ? upgradeAllowed(action, type) : undefined;
+    return verdict ?? this.#cm.shared.config.upgrades.has(type);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
