@@ -28,7 +28,6 @@ interface ListenerStats {
   downstream_cx_total: Counter;
   downstream_cx_active: Gauge;
   downstream_cx_destroy: Counter;
-  downstream_cx_overflow: Counter;
   no_filter_chain_match: Counter;
   downstream_cx_length_ms: { record(v: number): void };
 }
@@ -78,7 +77,6 @@ export class Listener {
       downstream_cx_total: s.counter("downstream_cx_total"),
       downstream_cx_active: s.gauge("downstream_cx_active"),
       downstream_cx_destroy: s.counter("downstream_cx_destroy"),
-      downstream_cx_overflow: s.counter("downstream_cx_overflow"),
       no_filter_chain_match: s.counter("no_filter_chain_match"),
       downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
     };

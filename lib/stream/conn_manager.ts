@@ -64,7 +64,6 @@ export interface HcmStats {
   downstream_rq_header_timeout: Counter;
   downstream_rq_rx_reset: Counter;
   downstream_rq_tx_reset: Counter;
-  downstream_rq_non_relative_path: Counter;
   downstream_rq_ws_on_non_ws_route: Counter;
   downstream_rq_too_large: Counter;
   downstream_rq_time: Histogram;
@@ -95,7 +94,6 @@ const COUNTERS = [
   "downstream_rq_header_timeout",
   "downstream_rq_rx_reset",
   "downstream_rq_tx_reset",
-  "downstream_rq_non_relative_path",
   "downstream_rq_ws_on_non_ws_route",
   "downstream_rq_too_large",
 ] as const;
@@ -313,6 +311,8 @@ class ActiveStream implements StreamDecoder {
   #destroyed = false;
   #responseStarted = false;
   #upgrade: string | undefined;
+  /** An upgrade response (101, or 2xx to CONNECT) went out: counted in `downstream_cx_upgrades_active`. */
+  #upgradeActive = false;
   #requestTimer: WheelTimer | undefined;
   #idleTimer: WheelTimer | undefined;
   #idleMs = 0;
@@ -732,6 +732,10 @@ class ActiveStream implements StreamDecoder {
     }
     if (status === 101 || (this.#upgrade === "connect" && status >= 200 && status < 300)) {
       cm.shared.stats.downstream_cx_upgrades_total.inc();
+      if (!this.#upgradeActive) {
+        this.#upgradeActive = true;
+        cm.shared.stats.downstream_cx_upgrades_active.inc();
+      }
     }
     const s = cm.shared.stats;
     if (status < 200) s.downstream_rq_1xx.inc();
@@ -816,6 +820,7 @@ class ActiveStream implements StreamDecoder {
     info.durationMs = performance.now() - info.startMono;
     const stats = this.#cm.shared.stats;
     stats.downstream_rq_active.dec();
+    if (this.#upgradeActive) stats.downstream_cx_upgrades_active.dec();
     stats.downstream_rq_completed.inc();
     stats.downstream_rq_time.record(info.durationMs);
     for (const l of this.#cm.shared.accessLoggers) l.log(info);
@@ -825,6 +830,15 @@ class ActiveStream implements StreamDecoder {
   get destroyed(): boolean {
     return this.#destroyed;
   }
+}
+
+/**
+ * True for the close reasons of the connection layer (lib/network/connection.ts) that mean the peer ended the
+ * connection: its FIN or reset, or an I/O error. Everything else ("local close", timeouts, drain, protocol errors,
+ * TLS failures, shutdown) is Ferry's decision and counts as local, as Envoy's `downstream_cx_destroy_local`.
+ */
+function isRemoteClose(reason: string): boolean {
+  return reason === "remote close" || reason.startsWith("read error:") || reason.startsWith("write error:");
 }
 
 /** A response for a request with a protocol error, logged like a stream. */
@@ -853,6 +867,8 @@ export class ConnectionManager implements NetworkFilter {
   log: ((msg: string) => void) | undefined;
   #streams: ActiveStream[] = [];
   #closing = false;
+  /** The peer ended its side (FIN) before the connection closed: the close counts as remote. */
+  #peerEnded = false;
   #headersTimer: WheelTimer | undefined;
   #idleTimer: WheelTimer | undefined;
   #lastActivity = performance.now();
@@ -945,6 +961,7 @@ export class ConnectionManager implements NetworkFilter {
         return "stop";
       }
       // The peer closed its side: finish in-flight responses, then close.
+      this.#peerEnded = true;
       if (this.#streams.length === 0) this.conn.close({ flush: true });
       else this.#closing = true;
     }
@@ -1030,7 +1047,7 @@ export class ConnectionManager implements NetworkFilter {
     else this.#closing = true;
   }
 
-  onClose(_reason: string): void {
+  onClose(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#headersTimer?.cancel();
@@ -1041,6 +1058,8 @@ export class ConnectionManager implements NetworkFilter {
     st.downstream_cx_active.dec();
     st.downstream_cx_http1_active.dec();
     st.downstream_cx_destroy.inc();
+    if (this.#peerEnded || isRemoteClose(reason)) st.downstream_cx_destroy_remote.inc();
+    else st.downstream_cx_destroy_local.inc();
     st.downstream_cx_tx_bytes_total.inc(this.conn.bytesWritten);
   }
 

@@ -1,8 +1,9 @@
 /**
- * Upgrades end to end: a route's `upgrade_configs` overriding the connection manager's.
+ * Upgrades end to end: a route's `upgrade_configs` overriding the connection manager's, the upgrade gauges, and
+ * the connection-close stats (`downstream_cx_destroy_remote` / `_local`).
  */
-import { assertEquals, assertMatch } from "../assert.ts";
-import { hcmBootstrap, itOpts, rawRequest, startFerry, stat, staticCluster } from "./_harness.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { curl, hcmBootstrap, itOpts, rawRequest, startFerry, stat, staticCluster } from "./_harness.ts";
 import type { TestFerry } from "./_harness.ts";
 
 const WS_REQUEST = (path: string) =>
@@ -43,6 +44,17 @@ async function closeWs(ws: WebSocket): Promise<void> {
   await closed;
 }
 
+/** Polls `name` until it equals `want` (stats settle after the close propagates). */
+async function statSettles(f: TestFerry, name: string, want: number): Promise<void> {
+  let v: number | undefined;
+  for (let i = 0; i < 50; i++) {
+    v = await stat(f, name);
+    if (v === want) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assertEquals(v, want, name);
+}
+
 Deno.test(
   "upgrade a route's upgrade_configs enables WebSocket where the connection manager does not",
   itOpts,
@@ -61,7 +73,9 @@ Deno.test(
     try {
       const ws = await openEcho(f, "/ws/chat");
       assertEquals(await stat(f, "http.test.downstream_cx_upgrades_total"), 1);
+      assertEquals(await stat(f, "http.test.downstream_cx_upgrades_active"), 1);
       await closeWs(ws);
+      await statSettles(f, "http.test.downstream_cx_upgrades_active", 0);
       const out = await rawRequest(f.port(), WS_REQUEST("/other"));
       assertMatch(out, /^HTTP\/1\.1 403/);
       assertEquals(await stat(f, "http.test.downstream_rq_ws_on_non_ws_route"), 1);
@@ -99,3 +113,25 @@ Deno.test(
     }
   },
 );
+
+Deno.test("connection manager counts closes by the peer and by Ferry apart", itOpts, async () => {
+  const f = await startFerry(hcmBootstrap({
+    routes:
+      `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    direct_response: { status: 200 }`,
+  }));
+  try {
+    // curl closes a kept-alive connection itself; `connection: close` makes Ferry close it.
+    assertEquals((await curl(`http://127.0.0.1:${f.port()}/`)).status, 200);
+    await statSettles(f, "http.test.downstream_cx_destroy", 1);
+    assertEquals(await stat(f, "http.test.downstream_cx_destroy_remote"), 1);
+    assertEquals(await stat(f, "http.test.downstream_cx_destroy_local"), 0);
+    const r = await curl(`http://127.0.0.1:${f.port()}/`, ["-H", "connection: close"]);
+    assertEquals(r.status, 200);
+    await statSettles(f, "http.test.downstream_cx_destroy", 2);
+    assertEquals(await stat(f, "http.test.downstream_cx_destroy_remote"), 1);
+    assertEquals(await stat(f, "http.test.downstream_cx_destroy_local"), 1);
+    assert((await stat(f, "http.test.downstream_cx_active")) === 0);
+  } finally {
+    await f.stop();
+  }
+});
