@@ -6,6 +6,7 @@
  */
 import type { NetworkFilterFactory } from "../../lib/api/network.ts";
 import type { CodecFactory } from "../../lib/api/codec.ts";
+import { joinPath } from "../../lib/config/reader.ts";
 import type { Registries } from "../../lib/config/registry.ts";
 import { createAccessLogger } from "../../lib/observe/access_log.ts";
 import { getLogger } from "../../lib/observe/log.ts";
@@ -19,6 +20,8 @@ import type { HcmConfig } from "../../lib/stream/hcm_config.ts";
 export interface HcmFilterConfig {
   readonly hcm: HcmConfig;
   readonly codec: CodecFactory;
+  /** The field path of the typed_config, for errors found after parsing (an unknown cluster). */
+  readonly path: string;
 }
 
 const log = getLogger("http");
@@ -35,7 +38,28 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
     const hcm = parseHcmConfig(raw, path, r);
     const codec = r.codecs.byName("http1");
     if (!codec) throw new Error("the http1 codec is not registered");
-    return { hcm, codec };
+    return { hcm, codec, path };
+  },
+  referencedClusters(config) {
+    const rc = config.hcm.routeConfig;
+    if (!rc.validateClusters) return [];
+    const out: { name: string; path: string }[] = [];
+    const vhosts = joinPath(joinPath(config.path, "route_config"), "virtual_hosts");
+    rc.virtualHosts.forEach((vh, i) => {
+      const routes = joinPath(joinPath(vhosts, i), "routes");
+      vh.routes.forEach((r, j) => {
+        const a = r.action;
+        if (a.kind !== "route") return;
+        // cluster_header names its cluster per request: nothing to check here.
+        const at = joinPath(joinPath(routes, j), "route");
+        if (a.clusterSpecifier === "cluster" && a.cluster) {
+          out.push({ name: a.cluster.name, path: joinPath(at, "cluster") });
+        }
+        const wc = joinPath(joinPath(at, "weighted_clusters"), "clusters");
+        a.weightedClusters.forEach((c, k) => out.push({ name: c.name, path: joinPath(joinPath(wc, k), "name") }));
+      });
+    });
+    return out;
   },
   create(config, callbacks, context) {
     let byRoot = sharedCache.get(config);

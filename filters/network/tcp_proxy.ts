@@ -31,7 +31,7 @@ import type {
 import type { Counter, Gauge, StatsScope } from "../../lib/api/stats.ts";
 import { type AccessLogger, newStreamInfo, type ResponseFlag, type StreamInfo } from "../../lib/api/stream_info.ts";
 import type { Cluster, ClusterManager, Host } from "../../lib/api/upstream.ts";
-import { ObjReader } from "../../lib/config/reader.ts";
+import { joinPath, ObjReader } from "../../lib/config/reader.ts";
 import { type AccessLogConfig, createAccessLogger, parseAccessLogs } from "../../lib/observe/access_log.ts";
 
 /** The typed-config URL of the TCP proxy. */
@@ -45,6 +45,8 @@ export interface TcpProxyClusterWeight {
 
 /** The validated TcpProxy config. */
 export interface TcpProxyConfig {
+  /** The field path of the typed_config, for errors found after parsing (an unknown cluster). */
+  readonly path: string;
   readonly statPrefix: string;
   /** Set when `cluster` is configured. */
   readonly cluster?: string;
@@ -98,6 +100,7 @@ export function parseTcpProxyConfig(raw: unknown, path: string): TcpProxyConfig 
   o.done();
   if (statPrefix === "") throw new ConfigError(o.at("stat_prefix"), "must not be empty");
   return {
+    path,
     statPrefix,
     idleTimeoutMs,
     maxConnectAttempts,
@@ -483,6 +486,11 @@ export const tcpProxyFilterFactory: NetworkFilterFactory<TcpProxyConfig> = {
   terminal: true,
   parseConfig(raw, path) {
     return parseTcpProxyConfig(raw, path);
+  },
+  referencedClusters(config) {
+    if (config.cluster !== undefined) return [{ name: config.cluster, path: joinPath(config.path, "cluster") }];
+    const base = joinPath(joinPath(config.path, "weighted_clusters"), "clusters");
+    return (config.weightedClusters ?? []).map((c, i) => ({ name: c.name, path: joinPath(joinPath(base, i), "name") }));
   },
   create(config, callbacks, context) {
     return new TcpProxyFilter(sharedFor(config, context), callbacks, context);

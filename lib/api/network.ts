@@ -100,6 +100,13 @@ export interface NetworkFilterFactory<C = unknown> {
   /** Validates raw config (typed_config without `@type`). `registries` gives nested extension lists. */
   parseConfig(raw: Record<string, unknown>, path: string, registries: unknown): C;
   create(config: C, callbacks: NetworkFilterCallbacks, context: NetworkFilterContext): NetworkFilter;
+  /**
+   * The clusters a parsed config names, each with the field path that names it. The bootstrap calls it once per
+   * filter after parsing listeners and clusters, and rejects the config (`ConfigError(path, 'unknown cluster
+   * "x"')`) if one is not defined, as Envoy does at load time. Leave out names that may legitimately be missing
+   * (chosen per request, like `cluster_header`, or opted out, like `validate_clusters: false`).
+   */
+  referencedClusters?(config: C): readonly { name: string; path: string }[];
   /** True for filters that must be last (tcp_proxy, http_connection_manager). */
   readonly terminal?: boolean;
 }

@@ -279,6 +279,24 @@ function parseAdmin(raw: unknown, path: string): AdminConfig | undefined {
   return { address, raw };
 }
 
+/**
+ * Rejects network filters that name a cluster the bootstrap does not define (a route table's `cluster` or
+ * `weighted_clusters`, a tcp_proxy's cluster), as Envoy does when it loads static listeners: with static
+ * resources only, such a name could never resolve.
+ */
+function checkClusterReferences(listeners: readonly ListenerConfig[], clusters: readonly ClusterConfig[]): void {
+  const known = new Set(clusters.map((c) => c.name));
+  for (const l of listeners) {
+    for (const chain of l.filterChains) {
+      for (const f of chain.filters) {
+        for (const ref of f.factory.referencedClusters?.(f.config) ?? []) {
+          if (!known.has(ref.name)) throw new ConfigError(ref.path, `unknown cluster ${describe(ref.name)}`);
+        }
+      }
+    }
+  }
+}
+
 /** Parses a bootstrap document into the validated config. */
 export function parseBootstrap(raw: unknown, registries: Registries): BootstrapConfig {
   if (raw === null || raw === undefined) throw new ConfigError("", "the configuration is empty");
@@ -321,6 +339,7 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     }
     byAddr.set(k, l.name);
   }
+  checkClusterReferences(listeners, clusters);
   o.unsupported("dynamic_resources", "is not supported yet (xDS comes with the xDS client)");
   if (o.has("layered_runtime")) {
     o.skip("layered_runtime");

@@ -700,7 +700,8 @@ export function parseRouteConfiguration(raw: unknown, path: string): RouteConfig
       "route_specifiers",
     ]
   ) o.unsupported(k, `${k} is not supported`);
-  o.skip("metadata", "validate_clusters");
+  o.skip("metadata");
+  const validateClusters = o.bool("validate_clusters") ?? true;
   const name = o.str("name") ?? "";
   const maxBody = o.int("max_direct_response_body_size_bytes", { min: 0 }) ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY;
   const virtualHosts = o.objs("virtual_hosts", (v) => parseVirtualHost(v, maxBody));
@@ -734,6 +735,7 @@ export function parseRouteConfiguration(raw: unknown, path: string): RouteConfig
     ignorePortInHostMatching: o.bool("ignore_port_in_host_matching") ?? false,
     maxDirectResponseBodySizeBytes: maxBody,
     typedPerFilterConfig: parseTypedPerFilterConfig(o),
+    validateClusters,
   };
   o.done();
   return config;

@@ -380,6 +380,11 @@ export interface RouteConfig {
   readonly maxDirectResponseBodySizeBytes: number;
   /** Raw `typed_per_filter_config` by filter name. */
   readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+  /**
+   * `validate_clusters`: the clusters the routes name must exist when the configuration loads. Defaults to true,
+   * as Envoy does for an inline route configuration (the only kind Ferry has).
+   */
+  readonly validateClusters: boolean;
 }
 
 /** The result of {@link RouteTable.route}: precomputed per route, so a lookup allocates nothing. */

@@ -77,6 +77,42 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
       `static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`,
       `config: static_resources.listeners[0].filter_chains: must have at least one entry`,
     ],
+    [
+      LISTENER(HCM("")) + `\n  clusters: [{ name: other, load_assignment: { cluster_name: other, endpoints: [] } }]`,
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster "c"`,
+    ],
+    [
+      LISTENER(`
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: s
+          route_config:
+            virtual_hosts:
+            - name: v
+              domains: ["*"]
+              routes:
+              - { match: { prefix: "/d" }, direct_response: { status: 200 } }
+              - { match: { prefix: "/" }, route: { weighted_clusters: { clusters: [{ name: c, weight: 1 }, { name: w, weight: 1 }] } } }
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`) +
+      `\n  clusters: [{ name: c, load_assignment: { cluster_name: c, endpoints: [] } }]`,
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[1].route.weighted_clusters.clusters[1].name: unknown cluster "w"`,
+    ],
+    [
+      LISTENER(`
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: t, cluster: nope }`),
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: unknown cluster "nope"`,
+    ],
+    [
+      LISTENER(`
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: t
+          weighted_clusters: { clusters: [{ name: nope, weight: 1 }] }`),
+      `config: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.weighted_clusters.clusters[0].name: unknown cluster "nope"`,
+    ],
   ];
   for (const [yaml, want] of cases) {
     const r = await validate(yaml);
@@ -102,6 +138,13 @@ Deno.test("cli static secrets are rejected pointing at certificate files", itOpt
     "config: static_resources.secrets: is not supported yet (static secrets and SDS are not implemented; " +
       "reference certificate files in the transport socket)",
   );
+});
+
+Deno.test("cli validate_clusters: false lets a route name a cluster that is not defined", itOpts, async () => {
+  const yaml = LISTENER(HCM("")).replace("route_config: { ", "route_config: { validate_clusters: false, ");
+  const r = await validate(yaml);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout, /^OK/);
 });
 
 Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => {
