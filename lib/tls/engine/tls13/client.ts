@@ -23,7 +23,7 @@
 
 import type { TlsEngine, TlsEngineCallbacks } from "../../../api/tls.ts";
 import { canonicalIp, type Certificate } from "../../../crypto/mod.ts";
-import { concat, ExtensionType, fatal, handshakeMessage, HandshakeType, TLS12, TLS13 } from "./_codec.ts";
+import { ExtensionType, fatal, handshakeMessage, HandshakeType, TLS12, TLS13 } from "./_codec.ts";
 import { type HandshakeDriver, Tls13Core, Transcript } from "./_engine.ts";
 import { verifyPeerChain } from "./_verify.ts";
 import {
@@ -355,16 +355,11 @@ class ClientDriver implements HandshakeDriver {
     const [cAp, sAp] = this.#schedule!.applicationTrafficSecrets(this.#transcript.digest());
     core.setReadSecret(suite, sAp);
 
-    if (this.#cfg.compat && !this.#sentCcs) {
-      core.sendChangeCipherSpec();
-      this.#sentCcs = true;
-    }
-    // The encrypted messages of this flight share records: fewer AEAD calls and bytes than a record each.
-    const flight: Uint8Array[] = [];
+    // One record per handshake message, flushed in one write: GmSSL 3 reads exactly one message per record.
     const send = (type: number, b: Uint8Array) => {
       const m = handshakeMessage(type, b);
       this.#transcript.add(m);
-      flight.push(m);
+      core.sendHandshake(m);
     };
     if (this.#certRequest) {
       const cred = this.#cfg.certificate;
@@ -376,8 +371,14 @@ class ClientDriver implements HandshakeDriver {
         send(HandshakeType.certificateVerify, encodeCertificateVerify(TLS13_SIGNATURE_SCHEMES[cred.scheme], sig));
       }
     }
+    // The compatibility change_cipher_spec goes right before Finished, where TLS 1.2 has it: GmSSL 3's server reads
+    // it only there and takes any record before the client Certificate for that Certificate (RFC 8446 §5 lets a
+    // peer send it anywhere before its Finished).
+    if (this.#cfg.compat && !this.#sentCcs) {
+      core.sendChangeCipherSpec();
+      this.#sentCcs = true;
+    }
     send(HandshakeType.finished, finishedVerifyData(suite.hash, this.#clientHsSecret!, this.#transcript.digest()));
-    core.sendHandshake(concat(...flight));
     core.setWriteSecret(suite, cAp);
     this.#state = "done";
     core.complete({
