@@ -162,7 +162,35 @@ export interface TlcpClientOptions extends TlcpCommonOptions {
    * both.
    */
   readonly eccClientCertificates?: "double" | "sign-only";
+  /**
+   * Sets the three switches above at once for a kind of peer (each switch given explicitly still wins):
+   * `"standard"` (default: GB/T 38636 and Tongsuo) or `"gmssl"` (GmSSL 3). See {@link TLCP_PEER_PROFILES}.
+   */
+  readonly peerProfile?: TlcpPeerProfile;
 }
+
+/** A kind of TLCP peer, for {@link TlcpClientOptions.peerProfile}. */
+export type TlcpPeerProfile = "standard" | "gmssl";
+
+/** The client switches a profile stands for. */
+export type TlcpPeerSwitches = Required<
+  Pick<TlcpClientOptions, "ecdheKeyExchangeEncoding" | "certificateVerifyInput" | "eccClientCertificates">
+>;
+
+/**
+ * The client switches per peer profile: `standard` is what GB/T 38636 describes and Tongsuo does (bare ECDHE
+ * ClientKeyExchange, CertificateVerify over SM3 of the handshake messages, double client certificates in ECC
+ * suites); `gmssl` is GmSSL 3 (length-prefixed ClientKeyExchange, CertificateVerify over the messages themselves,
+ * the signing certificate alone in ECC suites).
+ */
+export const TLCP_PEER_PROFILES: Readonly<Record<TlcpPeerProfile, TlcpPeerSwitches>> = {
+  standard: { ecdheKeyExchangeEncoding: "bare", certificateVerifyInput: "sm3-hash", eccClientCertificates: "double" },
+  gmssl: {
+    ecdheKeyExchangeEncoding: "length-prefixed",
+    certificateVerifyInput: "transcript",
+    eccClientCertificates: "sign-only",
+  },
+};
 
 const HandshakeType = {
   helloRequest: 0,
@@ -367,7 +395,15 @@ export class TlcpEngine implements TlsEngine {
       }
     } else {
       this.#client = true;
-      this.#clientOpts = role.client;
+      const profile = TLCP_PEER_PROFILES[role.client.peerProfile ?? "standard"];
+      if (!profile) throw new RangeError(`tlcp client: unknown peerProfile ${JSON.stringify(role.client.peerProfile)}`);
+      const c = role.client;
+      this.#clientOpts = {
+        ...c,
+        ecdheKeyExchangeEncoding: c.ecdheKeyExchangeEncoding ?? profile.ecdheKeyExchangeEncoding,
+        certificateVerifyInput: c.certificateVerifyInput ?? profile.certificateVerifyInput,
+        eccClientCertificates: c.eccClientCertificates ?? profile.eccClientCertificates,
+      };
       if (role.client.verifyServer !== false && !(role.client.ca?.length)) {
         throw new RangeError("tlcp client: ca roots are required to verify the server (or set verifyServer: false)");
       }

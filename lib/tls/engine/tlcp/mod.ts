@@ -7,11 +7,14 @@
 export {
   createTlcpClient,
   createTlcpServer,
+  TLCP_PEER_PROFILES,
   type TlcpClientOptions,
   type TlcpCommonOptions,
   type TlcpCredentials,
   tlcpCredentialsFromPem,
   TlcpEngine,
+  type TlcpPeerProfile,
+  type TlcpPeerSwitches,
   type TlcpPemCredentials,
   type TlcpServerOptions,
 } from "./engine.ts";
