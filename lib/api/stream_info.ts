@@ -75,7 +75,7 @@ export interface StreamInfo {
  */
 class StreamInfoImpl implements StreamInfo {
   startTime = Date.now();
-  startMono = performance.now();
+  startMono: number;
   durationMs: number | undefined = undefined;
   requestCompleteMs: number | undefined = undefined;
   firstUpstreamRxMs: number | undefined = undefined;
@@ -103,7 +103,14 @@ class StreamInfoImpl implements StreamInfo {
   tls: { version?: string; cipher?: string; sni?: string; peerSubject?: string } | undefined = undefined;
   attemptCount: number | undefined = undefined;
 
-  constructor(remote: string, local: string, directRemote: string, connectionId: number | undefined) {
+  constructor(
+    remote: string,
+    local: string,
+    directRemote: string,
+    connectionId: number | undefined,
+    startMono: number,
+  ) {
+    this.startMono = startMono;
     this.downstreamRemoteAddress = remote;
     this.downstreamDirectRemoteAddress = directRemote;
     this.downstreamLocalAddress = local;
@@ -111,13 +118,22 @@ class StreamInfoImpl implements StreamInfo {
   }
 }
 
-/** Creates an empty StreamInfo for a new stream. */
+/**
+ * Creates an empty StreamInfo for a new stream. `startMono` defaults to `performance.now()`; the HTTP connection
+ * manager passes its event-loop clock (`lib/network/clock.ts`).
+ */
 export function newStreamInfo(
   remote: string,
   local: string,
-  options: { directRemote?: string; connectionId?: number } = {},
+  options: { directRemote?: string; connectionId?: number; startMono?: number } = {},
 ): StreamInfo {
-  return new StreamInfoImpl(remote, local, options.directRemote ?? remote, options.connectionId);
+  return new StreamInfoImpl(
+    remote,
+    local,
+    options.directRemote ?? remote,
+    options.connectionId,
+    options.startMono ?? performance.now(),
+  );
 }
 
 /** An access log sink created from config (`access_log` entries). */

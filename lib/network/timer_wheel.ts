@@ -10,6 +10,8 @@
  * @module
  */
 
+import { approxNow } from "./clock.ts";
+
 /** Granularity of deadlines in milliseconds. */
 export const RESOLUTION_MS = 4;
 
@@ -108,7 +110,7 @@ function fire(): void {
 
 /** Calls `fn` after about `ms` milliseconds (rounded up to the wheel's resolution). */
 export function schedule(ms: number, fn: () => void): WheelTimer {
-  const tick = Math.ceil((performance.now() + ms) / RESOLUTION_MS);
+  const tick = Math.ceil((approxNow() + ms) / RESOLUTION_MS);
   let b = buckets.get(tick);
   if (b === undefined) {
     b = new Set();

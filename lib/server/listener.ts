@@ -12,6 +12,7 @@ import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
+import { approxNow } from "../network/clock.ts";
 import { getLogger } from "../observe/log.ts";
 import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
 import type { ListenerFilterState } from "./listener_filter.ts";
@@ -159,14 +160,14 @@ export class Listener {
     const stats = this.#stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    const ac: ActiveConnection = { conn: transport, filters: [], start: performance.now() };
+    const ac: ActiveConnection = { conn: transport, filters: [], start: approxNow() };
     this.#active.add(ac);
     // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
     transport.done.then(() => {
       this.#active.delete(ac);
       stats.downstream_cx_active.dec();
       stats.downstream_cx_destroy.inc();
-      stats.downstream_cx_length_ms.record(performance.now() - ac.start);
+      stats.downstream_cx_length_ms.record(approxNow() - ac.start);
     });
     const chains = this.config.filterChains;
     if (this.#fast) {

@@ -30,6 +30,7 @@ import { newStreamInfo } from "../api/stream_info.ts";
 import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
 import type { HcmConfig } from "./hcm_config.ts";
 import { schedule } from "../network/timer_wheel.ts";
+import { approxNow } from "../network/clock.ts";
 import { upgradeAllowed } from "../router/mod.ts";
 import type { RouteResult } from "../router/mod.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
@@ -325,9 +326,7 @@ class ActiveStream implements StreamDecoder {
     this.#cm = cm;
     this.#encoder = encoder;
     const c = cm.conn;
-    this.info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
-      connectionId: c.id,
-    });
+    this.info = newStreamInfo(cm.remoteName, cm.localName, { connectionId: c.id, startMono: approxNow() });
     if (c.tls) {
       const t: NonNullable<StreamInfo["tls"]> = {};
       if (c.tls.version !== undefined) t.version = c.tls.version;
@@ -345,7 +344,7 @@ class ActiveStream implements StreamDecoder {
     }
     const idle = shared.config.streamIdleTimeoutMs;
     this.#idleMs = idle;
-    this.#lastActivity = performance.now();
+    this.#lastActivity = approxNow();
     if (idle > 0) this.#armIdle(idle);
   }
 
@@ -355,7 +354,7 @@ class ActiveStream implements StreamDecoder {
     this.#idleMs = ms;
     this.#idleTimer?.cancel();
     this.#idleTimer = undefined;
-    if (ms > 0) this.#armIdle(Math.max(1, this.#lastActivity + ms - performance.now()));
+    if (ms > 0) this.#armIdle(Math.max(1, this.#lastActivity + ms - approxNow()));
   }
 
   get requestHeaders(): HeaderMap | undefined {
@@ -364,7 +363,7 @@ class ActiveStream implements StreamDecoder {
 
   #armIdle(ms: number): void {
     this.#idleTimer = schedule(ms, () => {
-      const left = this.#lastActivity + this.#idleMs - performance.now();
+      const left = this.#lastActivity + this.#idleMs - approxNow();
       if (left > 1) return this.#armIdle(left);
       this.#idleTimer = undefined;
       if (this.#destroyed) return;
@@ -374,7 +373,7 @@ class ActiveStream implements StreamDecoder {
   }
 
   #touch(): void {
-    this.#lastActivity = performance.now();
+    this.#lastActivity = approxNow();
   }
 
   #timeoutReply(status: number, body: string, flag: ResponseFlag, details: string): void {
@@ -496,7 +495,7 @@ class ActiveStream implements StreamDecoder {
   #markRequestComplete(): void {
     if (this.requestComplete) return;
     this.requestComplete = true;
-    this.info.requestCompleteMs = performance.now() - this.info.startMono;
+    this.info.requestCompleteMs = approxNow() - this.info.startMono;
     if (this.#requestTimer !== undefined) {
       this.#requestTimer.cancel();
       this.#requestTimer = undefined;
@@ -817,7 +816,7 @@ class ActiveStream implements StreamDecoder {
       }
     }
     const info = this.info;
-    info.durationMs = performance.now() - info.startMono;
+    info.durationMs = approxNow() - info.startMono;
     const stats = this.#cm.shared.stats;
     stats.downstream_rq_active.dec();
     if (this.#upgradeActive) stats.downstream_cx_upgrades_active.dec();
@@ -844,9 +843,7 @@ function isRemoteClose(reason: string): boolean {
 /** A response for a request with a protocol error, logged like a stream. */
 function logProtocolError(cm: ConnectionManager, err: CodecError): void {
   const c = cm.conn;
-  const info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
-    connectionId: c.id,
-  });
+  const info = newStreamInfo(cm.remoteName, cm.localName, { connectionId: c.id, startMono: approxNow() });
   info.protocol = cm.codec.protocol;
   info.responseCode = err.status;
   info.responseCodeDetails = `codec_error:${err.code}`;
@@ -871,13 +868,18 @@ export class ConnectionManager implements NetworkFilter {
   #peerEnded = false;
   #headersTimer: WheelTimer | undefined;
   #idleTimer: WheelTimer | undefined;
-  #lastActivity = performance.now();
+  #lastActivity = approxNow();
   #closed = false;
+  /** `remote-address:port` and `local-address:port` of the connection, built once for every stream's info. */
+  readonly remoteName: string;
+  readonly localName: string;
 
   constructor(shared: ConnManagerShared, conn: NetConnection, log?: (msg: string) => void) {
     this.shared = shared;
     this.conn = conn;
     this.log = log;
+    this.remoteName = `${conn.remoteAddress}:${conn.remotePort}`;
+    this.localName = `${conn.localAddress}:${conn.localPort}`;
     const opts = {
       maxHeadersKb: shared.config.maxRequestHeadersKb,
       maxHeadersCount: shared.config.maxHeadersCount,
@@ -908,7 +910,7 @@ export class ConnectionManager implements NetworkFilter {
     this.#idleTimer = schedule(ms, () => {
       this.#idleTimer = undefined;
       if (this.#closed) return;
-      const left = this.#lastActivity + full - performance.now();
+      const left = this.#lastActivity + full - approxNow();
       if (this.#streams.length > 0) return this.#armIdle(full);
       if (left > 1) return this.#armIdle(left);
       this.shared.stats.downstream_cx_idle_timeout.inc();
@@ -941,7 +943,7 @@ export class ConnectionManager implements NetworkFilter {
 
   onData(data: Uint8Array, endStream: boolean): NetworkFilterStatus {
     if (this.#closed) return "stop";
-    this.#lastActivity = performance.now();
+    this.#lastActivity = approxNow();
     const s = this.shared.stats;
     if (data.length > 0) {
       s.downstream_cx_rx_bytes_total.inc(data.length);
@@ -1026,7 +1028,7 @@ export class ConnectionManager implements NetworkFilter {
   streamDone(s: ActiveStream): void {
     const i = this.#streams.indexOf(s);
     if (i >= 0) this.#streams.splice(i, 1);
-    this.#lastActivity = performance.now();
+    this.#lastActivity = approxNow();
     if (this.#streams.length === 0) {
       // The codec decides keep-alive (connection: close from either side, HTTP/1.0, a cut-short request).
       if (this.#closing || !this.codec.keepAlive || (this.shared.draining() && this.codec.idle)) {

@@ -38,6 +38,7 @@ import type { Counter } from "../api/stats.ts";
 import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
 import { type HostCounters, HostImpl } from "./host.ts";
 import { type ClusterResources, ResourceLimit } from "./resources.ts";
+import { approxNow } from "../network/clock.ts";
 
 /** Upstream write-buffer watermark events, for the router's flow control. */
 export interface UpstreamWatermarkCallbacks {
@@ -293,7 +294,7 @@ export class Http1ConnPool implements ConnPool {
       retries: new ResourceLimit(3),
     };
     this.#connect = options.connect ?? connectHost;
-    this.#now = options.now ?? (() => performance.now());
+    this.#now = options.now ?? approxNow;
     this.#hc = host instanceof HostImpl ? host.counters : noCounters();
     const scope = host.cluster.scope;
     this.#destroyActive = scope.counter("upstream_cx_destroy_with_active_rq");
