@@ -23,7 +23,8 @@
  *                     ECDHE_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3]
  *     alpn_protocols: [http/1.1]
  *     sni: backend.example                   # client only
- *     tlcp_client_key_exchange: BARE         # client only: BARE (Tongsuo) or LENGTH_PREFIXED (GmSSL 3)
+ *     tlcp_peer_profile: STANDARD            # client only: STANDARD (GB/T 38636, Tongsuo) or GMSSL (GmSSL 3)
+ *     tlcp_client_key_exchange: BARE         # client only: overrides the profile's ECDHE ClientKeyExchange encoding
  * ```
  *
  * Engines are looked up per version in a static table ({@link GmEngines}), so the listener path does not depend
@@ -37,6 +38,7 @@ import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { readSm2PrivateKey } from "../crypto/pem.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
+import { createTlcpClient, TLCP_PEER_PROFILES, type TlcpCipherSuite } from "./engine/tlcp/mod.ts";
 import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
@@ -93,9 +95,19 @@ export interface GmContext {
   readonly alpn: readonly string[];
   /** Client: SNI (and the name the server certificate must carry when `roots` is set). */
   readonly sni: string | undefined;
-  /** Client: TLCP ECDHE ClientKeyExchange encoding. */
+  /** Client: the kind of TLCP server, which sets the TLCP client's interop switches ({@link TLCP_PEER_PROFILES}). */
+  readonly tlcpPeerProfile: GmTlcpPeerProfile;
+  /** Client: TLCP ECDHE ClientKeyExchange encoding (the profile's unless `tlcp_client_key_exchange` is set). */
   readonly tlcpClientKeyExchange: "LENGTH_PREFIXED" | "BARE";
 }
+
+/**
+ * `tlcp_peer_profile`: what the TLCP server at the other end expects from a client. `STANDARD` (default): GB/T 38636
+ * as Tongsuo implements it: bare ECDHE ClientKeyExchange, CertificateVerify over SM3 of the handshake messages, the
+ * signing and encryption certificates in ECC suites. `GMSSL`: GmSSL 3: the ClientKeyExchange inside a 2-byte
+ * length, CertificateVerify over the handshake messages themselves, the signing certificate alone in ECC suites.
+ */
+export type GmTlcpPeerProfile = "STANDARD" | "GMSSL";
 
 /** What an engine adapter receives. */
 export interface GmEngineInit {
@@ -205,6 +217,14 @@ export function parseGmTlsContext(
   if (side === "server" && kx !== undefined) {
     throw new ConfigError(o.at("tlcp_client_key_exchange"), "applies to clients only (a server accepts both)");
   }
+  const profile = o.enumOf("tlcp_peer_profile", ["STANDARD", "GMSSL"] as const);
+  if (side === "server" && profile !== undefined) {
+    throw new ConfigError(
+      o.at("tlcp_peer_profile"),
+      "applies to clients only (a server accepts both kinds of TLCP client)",
+    );
+  }
+  const tlcpPeerProfile = profile ?? "STANDARD";
   for (const v of versions) {
     const at = o.at("versions");
     if (!engines[v]) {
@@ -242,7 +262,11 @@ export function parseGmTlsContext(
     tlcpSuites,
     alpn,
     sni: sniRaw === "" ? undefined : sniRaw,
-    tlcpClientKeyExchange: kx ?? "BARE",
+    tlcpPeerProfile,
+    tlcpClientKeyExchange: kx ??
+      (TLCP_PEER_PROFILES[tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard"].ecdheKeyExchangeEncoding === "bare"
+        ? "BARE"
+        : "LENGTH_PREFIXED"),
   };
 }
 
@@ -286,8 +310,51 @@ function peekHello(
   });
 }
 
+/**
+ * A TLCP client for a `GMSSL` peer profile. `gm_engines.ts` hands the TLCP client only the key-exchange switch; for
+ * that profile the built-in TLCP engine's client is built here, with the same options plus the profile's other two
+ * switches (CertificateVerify input, ECC client certificates). Servers and `STANDARD` clients (the engine's
+ * defaults) go through the table unchanged.
+ */
+function gmsslProfileTlcpClient(init: GmEngineInit): TlsEngine {
+  const ctx = init.context;
+  const sign = ctx.signCertificate;
+  const enc = ctx.encCertificate;
+  return createTlcpClient({
+    cipherSuites: ctx.tlcpSuites as readonly TlcpCipherSuite[],
+    alpnProtocols: ctx.alpn,
+    ...(ctx.roots.length > 0 ? { ca: ctx.roots } : { verifyServer: false }),
+    ...(init.serverName !== undefined ? { serverName: init.serverName } : {}),
+    ...(sign && enc
+      ? {
+        credentials: {
+          signCertificate: sign.chain[0]!.der,
+          signKey: sign.key,
+          encCertificate: enc.chain[0]!.der,
+          encKey: enc.key,
+          chain: sign.chain.slice(1).map((c) => c.der),
+        },
+      }
+      : {}),
+    peerProfile: "gmssl",
+    ecdheKeyExchangeEncoding: ctx.tlcpClientKeyExchange === "BARE" ? "bare" : "length-prefixed",
+  }, init.callbacks);
+}
+
+/** The engine table with {@link gmsslProfileTlcpClient} in front of the built-in TLCP engine. */
+function withTlcpPeerProfiles(engines: GmEngines): GmEngines {
+  const tlcp = engines.TLCP;
+  if (!tlcp || tlcp !== builtinGmEngines.TLCP) return engines;
+  return {
+    ...engines,
+    TLCP: (init) =>
+      init.role === "client" && init.context.tlcpPeerProfile === "GMSSL" ? gmsslProfileTlcpClient(init) : tlcp(init),
+  };
+}
+
 /** Builds the gm provider over an engine table (tests pass fakes). */
-export function createGmProvider(engines: GmEngines = builtinGmEngines): TlsProvider<GmContext, GmContext> {
+export function createGmProvider(gmEngines: GmEngines = builtinGmEngines): TlsProvider<GmContext, GmContext> {
+  const engines = withTlcpPeerProfiles(gmEngines);
   return {
     name: "gm",
     async accept(transport, ctx, options: TlsAcceptOptions & { clientHello?: ClientHelloInfo }) {
