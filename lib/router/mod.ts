@@ -40,6 +40,12 @@ export {
   type MutationOptions,
   stripInternalOnlyHeaders,
 } from "./mutations.ts";
+export {
+  cidrMatcher,
+  type InternalRequestPolicy,
+  isInternalRequest,
+  sanitizeInternalRequest,
+} from "./internal_request.ts";
 export { effectiveRetryPolicy, type RetryResetReason, RetryState } from "./retry.ts";
 export { addressWithoutPort, compileHeaderFormat, type FormatSide } from "./format.ts";
 export {

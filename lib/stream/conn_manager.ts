@@ -31,7 +31,7 @@ import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.
 import type { HcmConfig } from "./hcm_config.ts";
 import { schedule } from "../network/timer_wheel.ts";
 import { approxNow } from "../network/clock.ts";
-import { upgradeAllowed } from "../router/mod.ts";
+import { sanitizeInternalRequest, upgradeAllowed } from "../router/mod.ts";
 import type { RouteResult } from "../router/mod.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
 
@@ -509,6 +509,8 @@ class ActiveStream implements StreamDecoder {
     stripHopByHop(h, this.#upgrade !== undefined && this.#upgrade !== "connect");
     const scheme = conn.secure ? "https" : "http";
     if (!h.has(":scheme")) h.set(":scheme", scheme);
+    // x-envoy-internal and internal_only_headers, decided on x-forwarded-for as received (Envoy's rule).
+    sanitizeInternalRequest(cfg, h, conn.remoteAddress);
     // x-forwarded-for and the trusted client address (Envoy's rules).
     let external = true;
     if (cfg.useRemoteAddress) {
