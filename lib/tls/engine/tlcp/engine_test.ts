@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { TLCP_SUITES, type TlcpCipherSuite } from "./suites.ts";
 import { joined, makePair, seededRandom, testPki } from "./_test_util.ts";
 import { TlcpSessionCache } from "./session_cache.ts";
+import { TLCP_PEER_PROFILES, type TlcpClientOptions } from "./engine.ts";
 
 const ALL = Object.keys(TLCP_SUITES) as TlcpCipherSuite[];
 const enc = new TextEncoder();
@@ -272,3 +273,45 @@ Deno.test("TlcpEngine rejects bad options", () => {
   }
   assertEquals(threw, 2);
 });
+
+Deno.test("TlcpEngine peerProfile sets the client's interop switches; an explicit switch wins", () => {
+  const p = testPki();
+  const server = { cipherSuites: ["ECC_SM4_GCM_SM3" as const], clientAuth: "require" as const, clientCa: [p.ca] };
+  const certsSent = (client: Partial<TlcpClientOptions>) => {
+    const pair = makePair(server, { credentials: p.client, ...client });
+    pair.pump();
+    assertEquals(pair.server.errors, []);
+    return pair.server.info?.peerCertificates.length;
+  };
+  // standard: signing + encryption certificates; gmssl: the signing certificate alone.
+  assertEquals(certsSent({}), 2);
+  assertEquals(certsSent({ peerProfile: "standard" }), 2);
+  assertEquals(certsSent({ peerProfile: "gmssl" }), 1);
+  assertEquals(certsSent({ peerProfile: "gmssl", eccClientCertificates: "double" }), 2);
+  assertEquals(TLCP_PEER_PROFILES.gmssl, {
+    ecdheKeyExchangeEncoding: "length-prefixed",
+    certificateVerifyInput: "transcript",
+    eccClientCertificates: "sign-only",
+  });
+  // Our server takes either profile's ECDHE key exchange and CertificateVerify.
+  for (const peerProfile of ["standard", "gmssl"] as const) {
+    const pair = makePair({ cipherSuites: ["ECDHE_SM4_GCM_SM3"], clientAuth: "require", clientCa: [p.ca] }, {
+      credentials: p.client,
+      peerProfile,
+    });
+    pair.pump();
+    assertEquals(pair.server.errors, []);
+    assertEquals(pair.server.info?.cipher, "ECDHE_SM4_GCM_SM3");
+  }
+  assertThrowsRange(() => makePair({}, { peerProfile: "tongsuo" as "standard" }));
+});
+
+function assertThrowsRange(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (e) {
+    assert(e instanceof RangeError, String(e));
+    return;
+  }
+  throw new Error("did not throw");
+}
