@@ -38,6 +38,7 @@ import type {
   PoolReadyInfo,
 } from "../../lib/api/upstream.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import type { StatsScope } from "../../lib/api/stats.ts";
 import { getLogger } from "../../lib/observe/log.ts";
 import type { PoolStreamEncoder } from "../../lib/upstream/http1_pool.ts";
 import { schedule } from "../../lib/network/timer_wheel.ts";
@@ -52,9 +53,10 @@ import {
   rewriteHost,
   rewritePath,
   selectCluster,
+  streamDurationMs,
 } from "../../lib/router/mod.ts";
 import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
-import { addressWithoutPort } from "../../lib/router/mod.ts";
+import { addressWithoutPort, isGrpcContentType } from "../../lib/router/mod.ts";
 import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 
 const log = getLogger("router");
@@ -94,12 +96,18 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
   encoder: StreamEncoder | undefined;
   info: PoolReadyInfo | undefined;
   handle: Cancellable | undefined;
+  /** Request body received while waiting for a connection and not kept for replay: sent when the pool is ready. */
+  pending: Uint8Array[] | undefined;
   /** Any response byte (headers) received. */
   gotResponse = false;
   responseComplete = false;
   requestEncodedEnd = false;
   done = false;
   perTryTimer: WheelTimer | undefined;
+  /** `per_try_idle_timeout`: armed once the request is sent and a connection is ready; see {@link touch}. */
+  idleTimer: WheelTimer | undefined;
+  /** Last time a response byte arrived (or the idle timer started), for the per-try idle timeout. */
+  lastRx = 0;
   readonly startMono = performance.now();
 
   constructor(router: RouterFilter, host: Host) {
@@ -132,6 +140,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.done) return;
+    if (this.idleTimer !== undefined) this.lastRx = performance.now();
     this.gotResponse = true;
     if (endStream) this.responseComplete = true;
     this.router.onUpstreamHeaders(this, headers, endStream);
@@ -139,6 +148,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
 
   decodeData(data: Uint8Array, endStream: boolean): void {
     if (this.done) return;
+    if (this.idleTimer !== undefined) this.lastRx = performance.now();
     if (endStream) this.responseComplete = true;
     this.router.onUpstreamData(this, data, endStream);
   }
@@ -159,6 +169,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
     if (this.done) return;
     this.done = true;
     this.perTryTimer?.cancel();
+    this.idleTimer?.cancel();
     this.handle?.cancel();
     this.handle = undefined;
     if (this.encoder && !this.responseComplete) this.encoder.resetStream("local-reset");
@@ -167,6 +178,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
   finish(): void {
     this.done = true;
     this.perTryTimer?.cancel();
+    this.idleTimer?.cancel();
   }
 }
 
@@ -175,11 +187,18 @@ export class RouterFilter implements StreamFilter {
   readonly #cb: StreamFilterCallbacks;
   readonly #cm: ClusterManager;
   readonly #config: RouterConfig;
+  /** The connection manager's stats scope (`http.<stat_prefix>`). */
+  readonly #scope: StatsScope;
   #route: RouteResult | undefined;
   #action: RouteAction | undefined;
   #choice: ClusterChoice | null = null;
   #globalMs = 0;
   #perTryMs = 0;
+  #perTryIdleMs = 0;
+  /** Bytes of request body kept for retries: `per_request_buffer_limit_bytes` if lower than the connection's. */
+  #bufferLimit = 0;
+  /** The route's `max_stream_duration` timer (Envoy keeps it in the connection manager; it bounds the stream). */
+  #durationTimer: WheelTimer | undefined;
   #cluster: Cluster | undefined;
   #headers: HeaderMap | undefined;
   #upstream: UpstreamRequest | undefined;
@@ -210,6 +229,7 @@ export class RouterFilter implements StreamFilter {
     this.#config = config;
     this.#cb = callbacks;
     this.#cm = context.clusterManager as ClusterManager;
+    this.#scope = context.scope;
   }
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
@@ -267,6 +287,16 @@ export class RouterFilter implements StreamFilter {
     const t = finalTimeouts(action, headers);
     this.#globalMs = t.globalMs;
     this.#perTryMs = t.perTryMs;
+    this.#perTryIdleMs = t.perTryIdleMs;
+    const limit = route.route.perRequestBufferLimitBytes;
+    const connLimit = cb.decoderBufferLimit;
+    this.#bufferLimit = limit !== undefined && limit < connLimit ? limit : connLimit;
+    const maxDuration = streamDurationMs(action, headers);
+    if (maxDuration !== undefined) {
+      // Counted from the start of the stream, as Envoy's connection manager does.
+      const left = maxDuration - (performance.now() - info.startMono);
+      this.#durationTimer = schedule(left > 0 ? left : 0, () => this.#onMaxStreamDuration());
+    }
     if (t.globalMs > 0 && !this.#config.suppressEnvoyHeaders) {
       headers.set("x-envoy-expected-rq-timeout-ms", String(t.perTryMs || t.globalMs));
     }
@@ -285,12 +315,23 @@ export class RouterFilter implements StreamFilter {
 
   decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
     if (this.#destroyed || !this.#cluster) return "stop";
-    this.#keepBody(data);
+    if (!this.#keepBody(data) && this.#backoffTimer !== undefined) {
+      // Waiting to retry, and the body can no longer be replayed: nothing to send it to (Envoy's 507).
+      this.#fail(
+        507,
+        "exceeded request buffer limit while retrying upstream",
+        undefined,
+        "request_payload_exceeded_retry_buffer_limit",
+      );
+      return "stop";
+    }
     const up = this.#upstream;
     if (endStream) this.#onRequestEnd();
     if (up?.encoder && !up.done) {
       up.encoder.encodeData(data, endStream);
       if (endStream) up.requestEncodedEnd = true;
+    } else if (up !== undefined && !up.done && this.#body === undefined) {
+      (up.pending ??= []).push(data.slice());
     }
     return "stop";
   }
@@ -314,24 +355,45 @@ export class RouterFilter implements StreamFilter {
     }
     this.#destroyed = true;
     this.#clearTimers();
+    this.#durationTimer?.cancel();
+    this.#durationTimer = undefined;
     this.#releaseRetry();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#upstream = undefined;
   }
 
-  #keepBody(data: Uint8Array): void {
-    if (this.#body === undefined) return;
+  /**
+   * Keeps a copy of request body for a replay (retry, or a re-send after a stale pooled connection). Returns false
+   * when this chunk made the body too big to keep: over `per_request_buffer_limit_bytes` (route, else virtual host)
+   * or the connection's buffer limit, whichever is lower. From then on the request is not retried (Envoy gives up
+   * on the retry: `retry_or_shadow_abandoned`), but it still goes on to the upstream in flight.
+   */
+  #keepBody(data: Uint8Array): boolean {
+    if (this.#body === undefined) return true;
     if (!this.#retry && this.#staleRetries >= MAX_STALE_CONNECTION_RETRIES) {
-      this.#body = undefined;
-      return;
+      this.#dropBody();
+      return true;
     }
     this.#bodyBytes += data.length;
-    if (this.#bodyBytes > this.#cb.decoderBufferLimit) {
-      // Too big to replay: no retries for this request.
-      this.#body = undefined;
-      return;
+    if (this.#bodyBytes > this.#bufferLimit) {
+      this.#dropBody();
+      const retry = this.#retry;
+      if (retry !== undefined && (retry.policy?.retryOn.size ?? 0) > 0) {
+        this.#cluster!.info.scope.counter("retry_or_shadow_abandoned").inc();
+        log.debug(() => `request body over ${this.#bufferLimit} bytes: no retries for this request`);
+      }
+      this.#retry = undefined;
+      return false;
     }
     this.#body.push(data.slice());
+    return true;
+  }
+
+  /** Stops keeping the body for replay; what an attempt still waiting for its connection needs moves to it. */
+  #dropBody(): void {
+    const up = this.#upstream;
+    if (up !== undefined && !up.done && up.encoder === undefined && this.#body!.length > 0) up.pending = this.#body;
+    this.#body = undefined;
   }
 
   #onRequestEnd(): void {
@@ -341,6 +403,29 @@ export class RouterFilter implements StreamFilter {
     if (ms > 0) {
       this.#globalTimer = schedule(ms, () => this.#onGlobalTimeout());
     }
+    const up = this.#upstream;
+    if (up?.encoder !== undefined && !up.done) this.#armPerTryIdle(up);
+  }
+
+  /**
+   * Starts an attempt's `per_try_idle_timeout`, as Envoy: once the whole request has been sent and the attempt has
+   * a connection; every response byte restarts it, also while the response streams downstream.
+   */
+  #armPerTryIdle(up: UpstreamRequest): void {
+    const ms = this.#perTryIdleMs;
+    if (ms <= 0 || up.idleTimer !== undefined) return;
+    up.lastRx = performance.now();
+    // One timer per idle period rather than one per chunk: on expiry, re-arm for what is left since the last byte.
+    const check = (): void => {
+      const left = up.lastRx + ms - performance.now();
+      if (left > 1) {
+        up.idleTimer = schedule(left, check);
+        return;
+      }
+      up.idleTimer = undefined;
+      this.#onPerTryIdleTimeout(up);
+    };
+    up.idleTimer = schedule(ms, check);
   }
 
   #clearTimers(): void {
@@ -400,11 +485,12 @@ export class RouterFilter implements StreamFilter {
       onAboveWriteBufferHighWatermark: () => this.#setDownstreamPaused(true),
       onBelowWriteBufferLowWatermark: () => this.#setDownstreamPaused(false),
     });
-    const body = this.#body;
+    const body = this.#body ?? up.pending;
+    up.pending = undefined;
     const hasBody = body !== undefined && body.length > 0;
     const end = this.#requestEnded && !hasBody && this.#trailers === undefined;
     enc.encodeHeaders(headers, end);
-    if (this.#bodyBytes > 0 && body === undefined && this.#attempts + this.#staleRetries > 1) {
+    if (this.#bodyBytes > 0 && this.#body === undefined && this.#attempts + this.#staleRetries > 1) {
       // Cannot happen: retries are disabled once the body is dropped.
       up.abandon();
       return;
@@ -417,7 +503,10 @@ export class RouterFilter implements StreamFilter {
       if (!this.#retry && this.#staleRetries >= MAX_STALE_CONNECTION_RETRIES) this.#body = undefined;
     }
     if (this.#trailers) enc.encodeTrailers(this.#trailers);
-    if (this.#requestEnded) up.requestEncodedEnd = true;
+    if (this.#requestEnded) {
+      up.requestEncodedEnd = true;
+      this.#armPerTryIdle(up);
+    }
     if (this.#upstreamPaused) info.connection.readDisable(true);
   }
 
@@ -621,7 +710,54 @@ export class RouterFilter implements StreamFilter {
     up.abandon();
     if (this.#maybeRetryReset("timeout", up.host)) return;
     this.#cluster!.info.stats.upstream_rq_timeout.inc();
-    this.#fail(504, "upstream request timeout", "UT", "response_timeout");
+    this.#fail(504, "upstream request timeout", "UT", "upstream_per_try_timeout");
+  }
+
+  /**
+   * `per_try_idle_timeout` expired: the attempt is cancelled and, like a per-try timeout, retried if the policy
+   * allows (`upstream_rq_per_try_idle_timeout`), else answered `504` (flag `UT`). Unlike the per-try timeout it
+   * also ends a response already streaming downstream (the stream is reset).
+   */
+  #onPerTryIdleTimeout(up: UpstreamRequest): void {
+    if (up !== this.#upstream || up.done || this.#destroyed) return;
+    const cluster = this.#cluster!;
+    cluster.info.scope.counter("upstream_rq_per_try_idle_timeout").inc();
+    up.host.monitor?.putResult("local-origin-timeout");
+    up.abandon();
+    if (this.#downstreamStarted) {
+      this.#clearTimers();
+      this.#releaseRetry();
+      this.#cb.streamInfo.responseFlags.push("UT");
+      this.#cb.streamInfo.responseCodeDetails = "upstream_per_try_idle_timeout";
+      this.#cb.resetStream();
+      return;
+    }
+    if (this.#maybeRetryReset("timeout", up.host)) return;
+    cluster.info.stats.upstream_rq_timeout.inc();
+    this.#fail(504, "upstream request timeout", "UT", "upstream_per_try_idle_timeout");
+  }
+
+  /**
+   * The route's `max_stream_duration` (or the `grpc-timeout` it honours) expired: as Envoy's connection manager,
+   * `408` while the request is still arriving, `504` once it is complete (a gRPC request gets `grpc-status: 4`,
+   * DEADLINE_EXCEEDED), body `downstream duration timeout`, details `max_duration_timeout`, no response flag; a
+   * stream whose response has started is reset. Counted in `http.<stat_prefix>.downstream_rq_max_duration_reached`.
+   */
+  #onMaxStreamDuration(): void {
+    this.#durationTimer = undefined;
+    if (this.#destroyed) return;
+    this.#scope.counter("downstream_rq_max_duration_reached").inc();
+    const details = "max_duration_timeout";
+    const body = "downstream duration timeout";
+    if (!this.#downstreamStarted && isGrpcContentType(this.#headers?.get("content-type"))) {
+      this.#fail(200, "", undefined, details, {
+        "content-type": "application/grpc",
+        "grpc-status": "4",
+        "grpc-message": body,
+      });
+      return;
+    }
+    this.#fail(this.#requestEnded ? 504 : 408, body, undefined, details);
   }
 
   #onGlobalTimeout(): void {
@@ -638,11 +774,17 @@ export class RouterFilter implements StreamFilter {
     this.#fail(504, "upstream request timeout", "UT", "response_timeout");
   }
 
-  #fail(status: number, body: string, flag: ResponseFlag, details: string): void {
+  #fail(
+    status: number,
+    body: string,
+    flag: ResponseFlag | undefined,
+    details: string,
+    headers?: Record<string, string>,
+  ): void {
     log.debug(() =>
-      `route "${this.#route?.route.name ?? ""}" cluster "${
-        this.#cluster?.info.name ?? ""
-      }": ${status} ${flag} ${details}` +
+      `route "${this.#route?.route.name ?? ""}" cluster "${this.#cluster?.info.name ?? ""}": ${status} ${
+        flag ?? "-"
+      } ${details}` +
       (this.#cb.streamInfo.upstreamHost ? ` (host ${this.#cb.streamInfo.upstreamHost})` : "") +
       (this.#cb.streamInfo.upstreamTransportFailureReason
         ? `: ${this.#cb.streamInfo.upstreamTransportFailureReason}`
@@ -651,7 +793,11 @@ export class RouterFilter implements StreamFilter {
     this.#clearTimers();
     this.#releaseRetry();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
-    this.#cb.sendLocalReply(status, body, { responseFlag: flag, details });
+    this.#cb.sendLocalReply(status, body, {
+      ...(flag !== undefined ? { responseFlag: flag } : {}),
+      details,
+      ...(headers !== undefined ? { headers } : {}),
+    });
   }
 
   #setDownstreamPaused(paused: boolean): void {

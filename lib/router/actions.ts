@@ -238,6 +238,8 @@ export interface Timeouts {
   readonly globalMs: number;
   /** The per-try timeout. */
   readonly perTryMs: number;
+  /** The per-try idle timeout (`retry_policy.per_try_idle_timeout`). */
+  readonly perTryIdleMs: number;
 }
 
 function parseMs(v: string | undefined): number | undefined {
@@ -252,23 +254,39 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
   return Math.ceil(Number(v.slice(0, -1)) * GRPC_UNITS[v[v.length - 1]!]!);
 }
 
+const GRPC_TIMEOUT_MAX = 99_999_999;
+
 /**
- * The global and per-try timeouts of a request, as Envoy's `FilterUtility::finalTimeout`: the route's `timeout`
- * (or, for gRPC requests with `max_stream_duration.grpc_timeout_header_max`, the `grpc-timeout` header minus
- * `grpc_timeout_header_offset`, capped by the max), then the trusted override headers; a per-try timeout not
- * shorter than a finite global timeout is dropped.
+ * Formats ms as a `grpc-timeout` value, as Envoy's `Grpc::Common::toGrpcTimeout`: milliseconds while they fit in 8
+ * digits, else the largest of seconds, minutes or hours that does (clipped at 99999999H).
+ */
+export function formatGrpcTimeout(ms: number): string {
+  let t = Math.max(0, Math.floor(ms));
+  const units = "mSMH";
+  let u = 0;
+  if (t > GRPC_TIMEOUT_MAX) {
+    t = Math.floor(t / 1000);
+    u = 1;
+  }
+  while (t > GRPC_TIMEOUT_MAX) {
+    if (u === 3) t = GRPC_TIMEOUT_MAX;
+    else {
+      t = Math.floor(t / 60);
+      u++;
+    }
+  }
+  return `${t}${units[u]}`;
+}
+
+/**
+ * The global, per-try and per-try idle timeouts of a request, as Envoy's `FilterUtility::finalTimeout`: the route's
+ * `timeout` — unless the route has `max_stream_duration`, which replaces it (Envoy's "new timeouts": the global
+ * timeout is then 0 and {@link streamDurationMs} bounds the stream) — then the trusted override headers; a per-try
+ * timeout not shorter than a finite global timeout is dropped.
  */
 export function finalTimeouts(action: RouteAction, headers: HeaderMap, opts: TimeoutOptions = {}): Timeouts {
-  let globalMs = action.timeoutMs;
+  let globalMs = action.streamDurationConfigured ? 0 : action.timeoutMs;
   let perTryMs = action.retryPolicy?.perTryTimeoutMs ?? 0;
-  const max = action.grpcTimeoutHeaderMaxMs;
-  if (max !== undefined && isGrpcContentType(headers.get("content-type"))) {
-    let t = parseGrpcTimeout(headers.get("grpc-timeout")) ?? 0;
-    const off = action.grpcTimeoutHeaderOffsetMs;
-    if (off > 0 && off < t) t -= off;
-    if (max !== 0 && (t === 0 || t > max)) t = max;
-    globalMs = t;
-  }
   const t = headers.get("x-envoy-upstream-rq-timeout-ms");
   const pt = headers.get("x-envoy-upstream-rq-per-try-timeout-ms");
   if (t !== undefined) {
@@ -280,7 +298,34 @@ export function finalTimeouts(action: RouteAction, headers: HeaderMap, opts: Tim
     if (opts.trusted) perTryMs = parseMs(pt) ?? perTryMs;
   }
   if (globalMs !== 0 && perTryMs >= globalMs) perTryMs = 0;
-  return { globalMs, perTryMs };
+  return { globalMs, perTryMs, perTryIdleMs: action.retryPolicy?.perTryIdleTimeoutMs ?? 0 };
+}
+
+/**
+ * The lifetime cap of a stream in ms, counted from the stream's start, or undefined for none — Envoy's
+ * `ActiveStream::refreshDurationTimeout` for a route with `max_stream_duration`: with `grpc_timeout_header_max` set
+ * and a valid `grpc-timeout` header, the header's value capped by the max (0 = no cap), less
+ * `grpc_timeout_header_offset` (down to 0, which expires at once); otherwise `max_stream_duration` (0 or absent =
+ * none). For gRPC requests the `grpc-timeout` header sent upstream is rewritten to that value. When the cap expires,
+ * the router answers `408` (request not fully received) or `504`, or resets a stream whose response has started.
+ */
+export function streamDurationMs(action: RouteAction, headers: HeaderMap): number | undefined {
+  // Without max_stream_duration on the route Envoy falls back to the connection manager's own, which Ferry rejects.
+  if (!action.streamDurationConfigured) return undefined;
+  const max = action.grpcTimeoutHeaderMaxMs;
+  const grpc = max === undefined ? undefined : parseGrpcTimeout(headers.get("grpc-timeout"));
+  let ms: number;
+  if (grpc === undefined) {
+    const d = action.maxStreamDurationMs;
+    if (d === undefined || d === 0) return undefined;
+    ms = d;
+  } else {
+    ms = max !== 0 && grpc > max! ? max! : grpc;
+    const off = action.grpcTimeoutHeaderOffsetMs;
+    if (ms !== 0 && off > 0) ms = off < ms ? ms - off : 0;
+  }
+  if (isGrpcContentType(headers.get("content-type"))) headers.set("grpc-timeout", formatGrpcTimeout(ms));
+  return ms;
 }
 
 /**

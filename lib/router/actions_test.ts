@@ -2,11 +2,13 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import {
   directResponse,
   finalTimeouts,
+  formatGrpcTimeout,
   parseGrpcTimeout,
   redirectLocation,
   rewriteHost,
   rewritePath,
   selectCluster,
+  streamDurationMs,
   upgradeAllowed,
 } from "./actions.ts";
 import { oneHost, req, seeded, table } from "./_test_util.ts";
@@ -241,41 +243,85 @@ Deno.test("directResponse returns the configured reply and nothing from the requ
 });
 
 Deno.test("finalTimeouts applies route values, trusted headers and the per-try rule", () => {
-  const a = actionOf({ cluster: "c", timeout: "10s", retry_policy: { retry_on: "5xx", per_try_timeout: "2s" } });
-  assertEquals(finalTimeouts(a, req("/")), { globalMs: 10000, perTryMs: 2000 });
+  const a = actionOf({
+    cluster: "c",
+    timeout: "10s",
+    retry_policy: { retry_on: "5xx", per_try_timeout: "2s", per_try_idle_timeout: "0.3s" },
+  });
+  assertEquals(finalTimeouts(a, req("/")), { globalMs: 10000, perTryMs: 2000, perTryIdleMs: 300 });
   const hdrs = { "x-envoy-upstream-rq-timeout-ms": "500", "x-envoy-upstream-rq-per-try-timeout-ms": "100" };
   const untrusted = req("/", "a", hdrs);
-  assertEquals(finalTimeouts(a, untrusted), { globalMs: 10000, perTryMs: 2000 });
+  assertEquals(finalTimeouts(a, untrusted), { globalMs: 10000, perTryMs: 2000, perTryIdleMs: 300 });
   assertEquals(untrusted.has("x-envoy-upstream-rq-timeout-ms"), false, "consumed either way");
-  assertEquals(finalTimeouts(a, req("/", "a", hdrs), { trusted: true }), { globalMs: 500, perTryMs: 100 });
+  assertEquals(finalTimeouts(a, req("/", "a", hdrs), { trusted: true }), {
+    globalMs: 500,
+    perTryMs: 100,
+    perTryIdleMs: 300,
+  });
   assertEquals(
-    finalTimeouts(a, req("/", "a", { "x-envoy-upstream-rq-timeout-ms": "1000" }), { trusted: true }),
-    { globalMs: 1000, perTryMs: 0 },
+    finalTimeouts(a, req("/", "a", { "x-envoy-upstream-rq-timeout-ms": "1000" }), { trusted: true }).perTryMs,
+    0,
     "a per-try timeout not below the global one is dropped",
   );
   assertEquals(
     finalTimeouts(a, req("/", "a", { "x-envoy-upstream-rq-timeout-ms": "0" }), { trusted: true }),
-    { globalMs: 0, perTryMs: 2000 },
+    { globalMs: 0, perTryMs: 2000, perTryIdleMs: 300 },
   );
-  assertEquals(finalTimeouts(actionOf({ cluster: "c" }), req("/")), { globalMs: 15000, perTryMs: 0 });
+  assertEquals(finalTimeouts(actionOf({ cluster: "c" }), req("/")), { globalMs: 15000, perTryMs: 0, perTryIdleMs: 0 });
 });
 
-Deno.test("finalTimeouts honours grpc-timeout with grpc_timeout_header_max", () => {
-  const a = actionOf({ cluster: "c", max_stream_duration: { grpc_timeout_header_max: "5s" } });
+Deno.test("finalTimeouts: max_stream_duration replaces the route timeout (Envoy's new timeouts)", () => {
+  const a = actionOf({ cluster: "c", timeout: "10s", max_stream_duration: { max_stream_duration: "2s" } });
+  assertEquals(finalTimeouts(a, req("/")).globalMs, 0);
+  assertEquals(finalTimeouts(actionOf({ cluster: "c", max_stream_duration: {} }), req("/")).globalMs, 0);
+  const trusted = req("/", "a", { "x-envoy-upstream-rq-timeout-ms": "700" });
+  assertEquals(finalTimeouts(a, trusted, { trusted: true }).globalMs, 700, "the trusted header still applies");
+});
+
+Deno.test("streamDurationMs: max_stream_duration, or grpc-timeout capped then offset; rewrites grpc-timeout", () => {
   const grpc = (t?: string) =>
     req("/s/M", "a", { "content-type": "application/grpc", ...(t ? { "grpc-timeout": t } : {}) });
-  assertEquals(finalTimeouts(a, grpc("100m")).globalMs, 100);
-  assertEquals(finalTimeouts(a, grpc("1M")).globalMs, 5000);
-  assertEquals(finalTimeouts(a, grpc()).globalMs, 5000);
-  assertEquals(finalTimeouts(a, req("/")).globalMs, 15000);
-  const off = actionOf({
+  assertEquals(streamDurationMs(actionOf({ cluster: "c" }), req("/")), undefined);
+  assertEquals(streamDurationMs(actionOf({ cluster: "c", max_stream_duration: {} }), req("/")), undefined);
+  const plain = actionOf({ cluster: "c", max_stream_duration: { max_stream_duration: "1.5s" } });
+  assertEquals(streamDurationMs(plain, req("/")), 1500);
+  assertEquals(
+    streamDurationMs(actionOf({ cluster: "c", max_stream_duration: { max_stream_duration: "0s" } }), req("/")),
+    undefined,
+  );
+  const h = grpc("3S");
+  assertEquals(streamDurationMs(plain, h), 1500, "grpc-timeout is ignored without grpc_timeout_header_max");
+  assertEquals(h.get("grpc-timeout"), "1500m", "but rewritten to the stream's cap");
+
+  const capped = actionOf({
     cluster: "c",
-    max_stream_duration: { grpc_timeout_header_max: "0s", grpc_timeout_header_offset: "0.05s" },
+    max_stream_duration: {
+      max_stream_duration: "9s",
+      grpc_timeout_header_max: "5s",
+      grpc_timeout_header_offset: "0.1s",
+    },
   });
-  assertEquals(finalTimeouts(off, grpc("1S")).globalMs, 950);
+  assertEquals(streamDurationMs(capped, grpc("100m")), 0, "an offset not below the timeout leaves 0 (expires now)");
+  assertEquals(streamDurationMs(capped, grpc("1S")), 900);
+  const long = grpc("1M");
+  assertEquals(streamDurationMs(capped, long), 4900, "capped at the max, then the offset");
+  assertEquals(long.get("grpc-timeout"), "4900m");
+  assertEquals(streamDurationMs(capped, grpc()), 9000, "no header: max_stream_duration");
+  assertEquals(streamDurationMs(capped, grpc("bogus")), 9000);
+  const uncapped = actionOf({ cluster: "c", max_stream_duration: { grpc_timeout_header_max: "0s" } });
+  assertEquals(streamDurationMs(uncapped, grpc("2H")), 7_200_000);
+  assertEquals(streamDurationMs(uncapped, grpc()), undefined);
+  const notGrpc = req("/", "a", { "grpc-timeout": "2S" });
+  assertEquals(streamDurationMs(uncapped, notGrpc), 2000, "the header counts, as in Envoy; only gRPC gets it back");
+  assertEquals(notGrpc.get("grpc-timeout"), "2S");
+
   assertEquals(parseGrpcTimeout("10u"), 1);
   assertEquals(parseGrpcTimeout("2H"), 7_200_000);
   assertEquals(parseGrpcTimeout("x"), undefined);
+  assertEquals(formatGrpcTimeout(99_999_999), "99999999m");
+  assertEquals(formatGrpcTimeout(100_000_000), "100000S");
+  assertEquals(formatGrpcTimeout(100_000_000_000), "1666666M");
+  assertEquals(formatGrpcTimeout(1e18), "99999999H");
 });
 
 Deno.test("upgradeAllowed reports the route's upgrade_configs", () => {

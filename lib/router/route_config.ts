@@ -465,6 +465,7 @@ function parseRouteAction(o: ObjReader, vhostRetry: RetryPolicy | undefined): Ro
     idleTimeoutMs,
     retryPolicy,
     hashPolicy,
+    streamDurationConfigured: msd !== undefined,
     maxStreamDurationMs,
     grpcTimeoutHeaderMaxMs,
     grpcTimeoutHeaderOffsetMs,

@@ -265,6 +265,11 @@ export interface RouteAction {
   readonly retryPolicy: RetryPolicy | undefined;
   /** `hash_policy`, in order. */
   readonly hashPolicy: readonly HashPolicy[];
+  /**
+   * `max_stream_duration` is present (even empty): Envoy's "new timeouts" — the route's `timeout` no longer applies
+   * and the stream's lifetime is capped by {@link streamDurationMs} instead.
+   */
+  readonly streamDurationConfigured: boolean;
   /** `max_stream_duration.max_stream_duration` in ms; undefined = not set. */
   readonly maxStreamDurationMs: number | undefined;
   /** `max_stream_duration.grpc_timeout_header_max` in ms (0 = no cap); undefined = ignore `grpc-timeout`. */
