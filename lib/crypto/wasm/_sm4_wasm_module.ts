@@ -49,7 +49,8 @@ export const IO_SIZE = 57280;
 /** Pages of memory per instance. */
 export const PAGES = 2;
 
-function uleb(n: number): number[] {
+/** Assembler helper shared with `_sm4_simd_module.ts`. */
+export function uleb(n: number): number[] {
   const o: number[] = [];
   do {
     let b = n & 0x7f;
@@ -60,7 +61,8 @@ function uleb(n: number): number[] {
   return o;
 }
 
-function sleb(n: number): number[] {
+/** Assembler helper shared with `_sm4_simd_module.ts`. */
+export function sleb(n: number): number[] {
   const o: number[] = [];
   for (;;) {
     const b = n & 0x7f;
@@ -73,15 +75,18 @@ function sleb(n: number): number[] {
   }
 }
 
-function vec(items: number[][]): number[] {
+/** Assembler helper shared with `_sm4_simd_module.ts`. */
+export function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
 
-function section(id: number, body: number[]): number[] {
+/** Assembler helper shared with `_sm4_simd_module.ts`. */
+export function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
 
-function name(s: string): number[] {
+/** Assembler helper shared with `_sm4_simd_module.ts`. */
+export function name(s: string): number[] {
   return vec([...s].map((c) => [c.charCodeAt(0)]));
 }
 

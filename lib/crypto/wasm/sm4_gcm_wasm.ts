@@ -27,6 +27,7 @@ import {
   storeTTables,
   Y_BASE,
 } from "./_sm4_wasm_module.ts";
+import { sm4SimdModule, storeNative } from "./_sm4_simd_module.ts";
 
 const EMPTY = new Uint8Array(0);
 const MAX_PLAINTEXT = 2 ** 36 - 32;
@@ -41,6 +42,11 @@ const MIN_WASM_BYTES = 384;
 export interface Sm4GcmWasmOptions {
   /** Records with fewer plaintext bytes use the TypeScript {@link Sm4Gcm} (default 384; 0 = never). */
   readonly minWasmBytes?: number;
+  /**
+   * Use the WebAssembly SIMD kernel (`_sm4_simd_module.ts`; default: when the runtime supports it) or, with
+   * `false`, the scalar one. `true` throws a `RangeError` when SIMD is unavailable.
+   */
+  readonly simd?: boolean;
 }
 
 interface Kernel {
@@ -65,19 +71,28 @@ export class Sm4GcmWasm {
   readonly #key: Uint8Array;
   readonly #minWasm: number;
   #fallback: Sm4Gcm | undefined;
+  /** Whether this instance runs the SIMD kernel. */
+  readonly simd: boolean;
 
   /** Expands `key` (16 bytes) into a new WebAssembly instance. */
   constructor(key: Uint8Array, options: Sm4GcmWasmOptions = {}) {
     const rk = expandKey(key, false);
     this.#minWasm = checkMinWasm(options.minWasmBytes ?? MIN_WASM_BYTES);
     this.#key = key.slice();
-    const inst = new WebAssembly.Instance(sm4GcmModule());
+    const simd = options.simd === false ? null : sm4SimdModule();
+    if (options.simd === true && simd === null) throw new RangeError("sm4-gcm: WebAssembly SIMD is not available");
+    const inst = new WebAssembly.Instance(simd ?? sm4GcmModule());
     const mem = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
     this.#mem = new Uint8Array(mem);
     this.#dv = new DataView(mem);
-    storeTTables(mem, [T0, T1, T2, T3]);
-    storeBigEndian(mem, RK_BASE, rk);
+    this.simd = simd !== null;
+    if (simd === null) {
+      storeTTables(mem, [T0, T1, T2, T3]);
+      storeBigEndian(mem, RK_BASE, rk);
+    } else {
+      storeNative(mem, RK_BASE, rk);
+    }
     const h = new Int32Array(4);
     sm4Block(rk, 0, 0, 0, 0, h);
     storeBigEndian(mem, GH_BASE, ghashTable(h[0]!, h[1]!, h[2]!, h[3]!));
