@@ -8,7 +8,7 @@
  */
 
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
-import { createSm4Aead, type HashAlgorithm, SHA256, SHA384, SM3 } from "../../../crypto/mod.ts";
+import { createSm4Aead, type HashAlgorithm, SHA256, SHA384, SM3, type Sm4Aead } from "../../../crypto/mod.ts";
 
 /** IANA names of the supported TLS 1.3 cipher suites. */
 export type Tls13CipherSuiteName =
@@ -100,6 +100,51 @@ class NodeAead implements RecordAead {
   }
 }
 
+/**
+ * Records below this many plaintext bytes go to the TypeScript SM4 AEAD, larger ones to the WebAssembly one
+ * (the crossover measured in `sm4_gcm_wasm.ts` / `sm4_ccm_wasm.ts` is 384–512 bytes).
+ */
+export const SM4_WASM_MIN_BYTES = 512;
+
+/**
+ * An SM4 record AEAD that builds its implementations on first use: TypeScript for small records, WebAssembly
+ * (when the runtime has it) for large ones. Building a WebAssembly AEAD costs ~140 µs of CPU (a 128 KiB
+ * instance memory and its GHASH table) against ~20 µs for TypeScript, and a full handshake installs four
+ * traffic keys, most of which only ever protect a few small records (the handshake keys, and the application
+ * keys of short connections). Only a key that meets a large record pays for the WebAssembly instance.
+ */
+export class LazySm4Aead implements RecordAead {
+  readonly #mode: "gcm" | "ccm";
+  readonly #key: Uint8Array;
+  #small: Sm4Aead | undefined;
+  #large: Sm4Aead | undefined;
+
+  constructor(mode: "gcm" | "ccm", key: Uint8Array) {
+    this.#mode = mode;
+    this.#key = key.slice();
+  }
+
+  /** Which implementations exist so far (for tests). */
+  get built(): { small: boolean; large: boolean } {
+    return { small: this.#small !== undefined, large: this.#large !== undefined };
+  }
+
+  #for(plaintextLength: number): Sm4Aead {
+    if (plaintextLength < SM4_WASM_MIN_BYTES) {
+      return (this.#small ??= createSm4Aead(this.#mode, this.#key, { backend: "js" }));
+    }
+    return (this.#large ??= createSm4Aead(this.#mode, this.#key));
+  }
+
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
+    return this.#for(plaintext.length).sealInto(nonce, plaintext, aad, out);
+  }
+
+  openInto(nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, out: Uint8Array): number {
+    return this.#for(sealed.length - TAG).openInto(nonce, sealed, aad, out);
+  }
+}
+
 function suite(
   id: number,
   name: Tls13CipherSuiteName,
@@ -121,8 +166,8 @@ export const TLS13_CIPHER_SUITES: Readonly<Record<Tls13CipherSuiteName, Tls13Cip
     32,
     (k) => new NodeAead("chacha20-poly1305", k),
   ),
-  TLS_SM4_GCM_SM3: suite(0x00c6, "TLS_SM4_GCM_SM3", SM3, 16, (k) => createSm4Aead("gcm", k)),
-  TLS_SM4_CCM_SM3: suite(0x00c7, "TLS_SM4_CCM_SM3", SM3, 16, (k) => createSm4Aead("ccm", k)),
+  TLS_SM4_GCM_SM3: suite(0x00c6, "TLS_SM4_GCM_SM3", SM3, 16, (k) => new LazySm4Aead("gcm", k)),
+  TLS_SM4_CCM_SM3: suite(0x00c7, "TLS_SM4_CCM_SM3", SM3, 16, (k) => new LazySm4Aead("ccm", k)),
 };
 
 /** The default preference order: the GM suites first (Ferry is a GM terminator), then the standard ones. */
