@@ -1,7 +1,7 @@
 /** The SM4 record AEADs: lazily built implementations, same bytes as the direct AEADs either side of the split. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { createSm4Aead, tls13Nonce } from "../../../crypto/mod.ts";
-import { LazySm4Aead, SM4_WASM_MIN_BYTES, TLS13_CIPHER_SUITES } from "./suites.ts";
+import { LazySm4Aead, SM4_WASM_AFTER_BYTES, SM4_WASM_MIN_BYTES, TLS13_CIPHER_SUITES } from "./suites.ts";
 
 const key = new Uint8Array(16).map((_, i) => i * 7 + 1);
 const iv = new Uint8Array(12).fill(9);
@@ -15,15 +15,24 @@ for (const mode of ["gcm", "ccm"] as const) {
     const out = new Uint8Array(small.length + 16);
     lazy.sealInto(tls13Nonce(iv, 0), small, aad, out);
     assertEquals(lazy.built, { small: true, large: false });
-    const big = new Uint8Array(SM4_WASM_MIN_BYTES).fill(4);
-    lazy.sealInto(tls13Nonce(iv, 1), big, aad, new Uint8Array(big.length + 16));
+    const big = new Uint8Array(16384).fill(4);
+    let seq = 1;
+    for (let sent = 0; sent + big.length <= SM4_WASM_AFTER_BYTES; sent += big.length) {
+      lazy.sealInto(tls13Nonce(iv, seq++), big, aad, new Uint8Array(big.length + 16));
+    }
+    assertEquals(lazy.built, { small: true, large: false }, "large records below the budget stay on TypeScript");
+    lazy.sealInto(tls13Nonce(iv, seq++), big, aad, new Uint8Array(big.length + 16));
+    assertEquals(lazy.built, { small: true, large: true });
+    lazy.sealInto(tls13Nonce(iv, seq++), small, aad, out);
     assertEquals(lazy.built, { small: true, large: true });
   });
 
   Deno.test(`LazySm4Aead ${mode} seals and opens exactly as createSm4Aead on both sides of the split`, () => {
     const direct = createSm4Aead(mode, key);
     const lazy = new LazySm4Aead(mode, key);
-    for (const n of [0, 1, 100, SM4_WASM_MIN_BYTES - 1, SM4_WASM_MIN_BYTES, 4000, 16385]) {
+    // Twice through the sizes: the first pass stays under the WebAssembly budget, the second goes past it.
+    const sizes = [0, 1, 100, SM4_WASM_MIN_BYTES - 1, SM4_WASM_MIN_BYTES, 4000, 16385, 16384, 16384, 16384, 16384];
+    for (const n of [...sizes, ...sizes]) {
       const pt = new Uint8Array(n).map((_, i) => (i * 31 + n) & 0xff);
       const nonce = tls13Nonce(iv, n);
       const want = direct.seal(nonce, pt, aad);
@@ -41,6 +50,7 @@ for (const mode of ["gcm", "ccm"] as const) {
       bad[bad.length - 1]! ^= 1;
       assertEquals(lazy.openInto(nonce, bad, aad, new Uint8Array(n)), -1, `tampered ${n} bytes`);
     }
+    assertEquals(lazy.built, { small: true, large: true });
     assertEquals(lazy.openInto(tls13Nonce(iv, 0), new Uint8Array(15), aad, new Uint8Array(16)), -1);
   });
 }
