@@ -27,7 +27,7 @@ import {
   storeTTables,
   Y_BASE,
 } from "./_sm4_wasm_module.ts";
-import { sm4SimdModule, storeNative } from "./_sm4_simd_module.ts";
+import { sm4SimdModule, storeSimdRoundKeys } from "./_sm4_simd_module.ts";
 
 const EMPTY = new Uint8Array(0);
 const MAX_PLAINTEXT = 2 ** 36 - 32;
@@ -91,7 +91,7 @@ export class Sm4GcmWasm {
       storeTTables(mem, [T0, T1, T2, T3]);
       storeBigEndian(mem, RK_BASE, rk);
     } else {
-      storeNative(mem, RK_BASE, rk);
+      storeSimdRoundKeys(mem, RK_BASE, rk);
     }
     const h = new Int32Array(4);
     sm4Block(rk, 0, 0, 0, 0, h);
