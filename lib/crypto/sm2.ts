@@ -2,12 +2,14 @@
  * SM2 (GB/T 32918) on the recommended 256-bit curve: keys, signatures with Z_A, ECDH (TLS 1.3 curveSM2), the
  * SM2 key-exchange protocol (part 3, used by TLCP ECDHE suites) and public-key encryption (part 4).
  *
- * Field and point arithmetic are `@noble/curves`' short Weierstrass implementation. Secret scalars go through
- * `Point.multiply` (constant point-operation count, data-oblivious table scan; see {@link Sm2Point} on
- * blinding); public scalars (verification, the public half of key exchange) go through the faster
- * `multiplyUnsafe`. The base point has a window-8 table; a public key used repeatedly gets its own table (see
- * {@link Sm2PublicKey}). JavaScript bigint arithmetic itself is not constant-time; this code adds no branches
- * on secret values beyond the negligible-probability retries of the standard.
+ * Points, encodings and validation are `@noble/curves`' short Weierstrass implementation. Secret scalars go
+ * through `_sm2_jacobian.ts` (Jacobian coordinates with a = −3; constant point-operation count, data-oblivious
+ * table scans): a fixed-base comb for k·G (key generation, signing) and a fixed-window multiplication for
+ * other points (ECDH, decryption, key exchange), ~2× faster than noble's `Point.multiply`. A public key used
+ * repeatedly gets noble's precomputed table (see {@link Sm2PublicKey}), which secret scalars then use through
+ * `Point.multiply`. Public scalars (verification, the public half of key exchange) take variable-time paths.
+ * JavaScript bigint arithmetic itself is not constant-time; this code adds no branches on secret values beyond
+ * the negligible-probability retries of the standard.
  *
  * @module
  */
@@ -26,6 +28,7 @@ import {
 } from "./asn1.ts";
 import { createSm3, sm3, sm3Kdf } from "./sm3.ts";
 import { SM2_P, sm2MultiplyPublic } from "./sm2_vartime.ts";
+import { type Jacobian, jacobianToAffine, sm2MultiplyBase, sm2MultiplySecret } from "./_sm2_jacobian.ts";
 
 /** The SM2 recommended curve parameters (GB/T 32918.5). */
 export const SM2_CURVE = {
@@ -60,8 +63,8 @@ export const Sm2Point: WeierstrassPointCons<bigint> = weierstrass<bigint>({ ...S
   },
 });
 
-// Window 8: a base multiplication is 33 table additions instead of 44 (window 6). The table (4224 points) is
-// built on first use, ~80 ms once per process. See bench/crypto_sm2.ts.
+// For callers of Sm2Point.BASE.multiply (this module uses the comb in _sm2_jacobian.ts): window 8, 33 table
+// additions instead of 44 (window 6). The table (4224 points) is built on first use, ~80 ms once per process.
 Sm2Point.BASE.precompute(8);
 
 const Fn = Sm2Point.Fn;
@@ -69,6 +72,29 @@ const N = SM2_CURVE.n;
 const COORD = 32;
 const W_MASK = (1n << 127n) - 1n;
 const W_POW = 1n << 127n;
+
+/** The noble point for a Jacobian result (homogeneous projective (X·Z, Y, Z³): no inversion). */
+function fromJacobian(p: Jacobian): Sm2Point {
+  if (p.Z === 0n) return Sm2Point.ZERO;
+  return new Sm2Point((p.X * p.Z) % SM2_CURVE.p, p.Y, (((p.Z * p.Z) % SM2_CURVE.p) * p.Z) % SM2_CURVE.p);
+}
+
+/** k·G for a secret scalar 1 ≤ k < n, affine. */
+function baseMultiply(k: bigint): { x: bigint; y: bigint } {
+  return jacobianToAffine(sm2MultiplyBase(k));
+}
+
+/**
+ * k·point for a secret scalar 1 ≤ k < n, affine: noble's table path for a key that has a table, else the
+ * Jacobian fixed-window multiplication. Throws if the result is the point at infinity.
+ */
+function secretMultiply(point: Sm2Point, k: bigint): { x: bigint; y: bigint } {
+  if (hasTable(point)) return point.multiply(k).toAffine();
+  const { x, y } = point.toAffine();
+  const r = sm2MultiplySecret(x, y, k);
+  if (r.Z === 0n) throw new Error("SM2: scalar multiplication gave the point at infinity");
+  return jacobianToAffine(r);
+}
 
 /** Encodes a field element or scalar as 32 big-endian bytes. */
 function be32(v: bigint): Uint8Array {
@@ -81,6 +107,10 @@ function randomScalar(): bigint {
     const k = bytesToNumberBE(randomBytes(COORD));
     if (k >= 1n && k < N) return k;
   }
+}
+
+function assertNonZeroScalar(k: bigint, what: string): void {
+  if (k < 1n || k >= N) throw new RangeError(`${what}: scalar is out of range [1, n-1]`);
 }
 
 function assertScalar(d: bigint, what: string): void {
@@ -180,12 +210,44 @@ export function sm2Za(publicKey: Sm2PublicKey, id: Uint8Array = SM2_DEFAULT_ID):
 const PRECOMPUTE_AFTER_USES = 8;
 
 /**
- * How many decoded public keys {@link Sm2PublicKey.fromBytes} keeps (least recently used out). A key used
- * often enough to get a table holds ~220 KB (measured); 32 keys bound that at ~7 MB.
+ * How many decoded public keys {@link Sm2PublicKey.fromBytes} keeps once they have been decoded at least twice
+ * (least recently used out). A key used often enough to get a table holds ~220 KB (measured); 32 keys bound
+ * that at ~7 MB.
  */
 export const SM2_KEY_CACHE_SIZE = 32;
 
+/**
+ * How many keys decoded only once {@link Sm2PublicKey.fromBytes} remembers (least recently used out), so that
+ * a second decoding returns the same instance and promotes it to the main cache. Ephemeral keys (TLCP ECDHE
+ * parameters, anything seen once) pass through here and never evict the keys that do come back (CA keys,
+ * returning peers) from the main cache. Keys here are small: a table is built only after several uses of
+ * one instance.
+ */
+export const SM2_KEY_PROBATION_SIZE = 128;
+
+/** Keys decoded at least twice. */
 const decodedKeys = new Map<string, Sm2PublicKey>();
+/** Keys decoded once. */
+const probationKeys = new Map<string, Sm2PublicKey>();
+
+/** Decodes and validates an encoded point (33, 64 or 65 bytes), without the key cache. */
+function decodePoint(bytes: Uint8Array): Sm2Point {
+  const b = bytes.length === 2 * COORD ? concatBytes(new Uint8Array([4]), bytes) : bytes;
+  if (b.length !== 65 && b.length !== 33) {
+    throw new RangeError(`SM2 public key: expected 33, 64 or 65 bytes, got ${bytes.length}`);
+  }
+  try {
+    return Sm2Point.fromBytes(b);
+  } catch (e) {
+    throw new RangeError("SM2 public key: point is not on the curve", { cause: e });
+  }
+}
+
+/** Inserts as most recently used, evicting the least recently used beyond `max`. */
+function lruSet(map: Map<string, Sm2PublicKey>, id: string, key: Sm2PublicKey, max: number): void {
+  map.set(id, key);
+  if (map.size > max) map.delete(map.keys().next().value!);
+}
 
 /**
  * An SM2 public key: a validated curve point, its cached Z_A for the default ID, and, after a few uses, a
@@ -203,34 +265,42 @@ export class Sm2PublicKey {
 
   /**
    * Decodes `04 || x || y` (65 bytes), the compressed form (33 bytes) or bare `x || y` (64 bytes) and checks
-   * that the point is on the curve. Recently decoded keys are shared (see {@link SM2_KEY_CACHE_SIZE}), so a
-   * key that arrives again (a CA key, a returning peer's certificate key) keeps its Z_A and table.
+   * that the point is on the curve. Recently decoded keys are shared (see {@link SM2_KEY_CACHE_SIZE} and
+   * {@link SM2_KEY_PROBATION_SIZE}), so a key that arrives again (a CA key, a returning peer's certificate key)
+   * keeps its Z_A and table. For a key known to be used once (an ephemeral key), {@link Sm2PublicKey.decode}
+   * skips the cache.
    *
    * @param bytes the encoded point
    */
   static fromBytes(bytes: Uint8Array): Sm2PublicKey {
-    const b = bytes.length === 2 * COORD ? concatBytes(new Uint8Array([4]), bytes) : bytes;
-    if (b.length !== 65 && b.length !== 33) {
-      throw new RangeError(`SM2 public key: expected 33, 64 or 65 bytes, got ${bytes.length}`);
-    }
-    let id = "";
-    for (let i = 0; i < b.length; i++) id += String.fromCharCode(b[i]!);
+    // The bare x || y form shares its entry with 04 || x || y.
+    let id = bytes.length === 2 * COORD ? "\x04" : "";
+    for (let i = 0; i < bytes.length; i++) id += String.fromCharCode(bytes[i]!);
     const cached = decodedKeys.get(id);
     if (cached) {
       decodedKeys.delete(id); // re-insert: most recently used last
       decodedKeys.set(id, cached);
       return cached;
     }
-    let p: Sm2Point;
-    try {
-      p = Sm2Point.fromBytes(b);
-    } catch (e) {
-      throw new RangeError("SM2 public key: point is not on the curve", { cause: e });
+    const once = probationKeys.get(id);
+    if (once) {
+      probationKeys.delete(id);
+      lruSet(decodedKeys, id, once, SM2_KEY_CACHE_SIZE);
+      return once;
     }
-    const key = new Sm2PublicKey(p);
-    decodedKeys.set(id, key);
-    if (decodedKeys.size > SM2_KEY_CACHE_SIZE) decodedKeys.delete(decodedKeys.keys().next().value!);
+    const key = new Sm2PublicKey(decodePoint(bytes));
+    lruSet(probationKeys, id, key, SM2_KEY_PROBATION_SIZE);
     return key;
+  }
+
+  /**
+   * Decodes like {@link Sm2PublicKey.fromBytes} but never shares or caches the key: for ephemeral keys, which
+   * would only push long-lived keys out of the cache.
+   *
+   * @param bytes the encoded point
+   */
+  static decode(bytes: Uint8Array): Sm2PublicKey {
+    return new Sm2PublicKey(decodePoint(bytes));
   }
 
   /**
@@ -301,9 +371,10 @@ export class Sm2PublicKey {
     if (r < 1n || r >= N || s < 1n || s >= N) return false;
     const t = Fn.add(r, s);
     if (t === 0n) return false;
-    // Public scalars: variable-time multiplication is fine. BASE and (after a few uses) this key have tables;
-    // without a table, the a = −3 Jacobian path is ~1.7× faster than noble's general formulas.
-    const q = Sm2Point.BASE.multiplyUnsafe(s).add(multiplyPublic(this, t));
+    // Public scalars: variable-time multiplication is fine. s·G takes the comb (~50 µs against ~90 µs for
+    // noble's window-8 wNAF); t·key takes the key's table after a few uses, and without one the a = −3
+    // Jacobian path, ~1.7× faster than noble's general formulas.
+    const q = fromJacobian(sm2MultiplyBase(s)).add(multiplyPublic(this, t));
     if (q.is0()) return false;
     return Fn.add(bytesToNumberBE(e), q.toAffine().x) === r;
   }
@@ -317,8 +388,9 @@ export class Sm2PublicKey {
   encrypt(plaintext: Uint8Array, options: Sm2EncryptOptions = {}): Uint8Array {
     for (;;) {
       const k = options.k ? bytesToNumberBE(options.k) : randomScalar();
-      const c1 = Sm2Point.BASE.multiply(k);
-      const s = prepared(this).multiply(k).toAffine();
+      assertNonZeroScalar(k, "SM2 encrypt");
+      const c1 = Sm2Point.fromAffine(baseMultiply(k));
+      const s = secretMultiply(prepared(this), k);
       const x2 = be32(s.x);
       const y2 = be32(s.y);
       const t = sm3Kdf(concatBytes(x2, y2), plaintext.length);
@@ -335,14 +407,24 @@ export class Sm2PublicKey {
 }
 
 const keyUses = new WeakMap<Sm2PublicKey, number>();
+/** Points that have noble's precomputed table. */
+const tabled = new WeakSet<Sm2Point>();
 
-/** t·key for a public scalar t: with the key's table if it has one, else on the variable-time Jacobian path. */
-function multiplyPublic(key: Sm2PublicKey, t: bigint): Sm2Point {
-  const p = prepared(key);
-  if ((keyUses.get(key) ?? 0) >= PRECOMPUTE_AFTER_USES) return p.multiplyUnsafe(t);
-  const { x, y } = p.toAffine();
+function hasTable(point: Sm2Point): boolean {
+  return tabled.has(point);
+}
+
+/** t·point for a public scalar t: with the point's table if it has one, else on the variable-time Jacobian path. */
+function multiplyPublicPoint(point: Sm2Point, t: bigint): Sm2Point {
+  if (hasTable(point)) return point.multiplyUnsafe(t);
+  const { x, y } = point.toAffine();
   const r = sm2MultiplyPublic(x, y, t);
   return r.Z === 0n ? Sm2Point.ZERO : new Sm2Point(r.X, r.Y, r.Z);
+}
+
+/** t·key for a public scalar t. */
+function multiplyPublic(key: Sm2PublicKey, t: bigint): Sm2Point {
+  return multiplyPublicPoint(prepared(key), t);
 }
 
 /** The key's point, with a table attached once the key has been used often enough. */
@@ -350,7 +432,10 @@ function prepared(key: Sm2PublicKey): Sm2Point {
   const n = (keyUses.get(key) ?? 0) + 1;
   if (n <= PRECOMPUTE_AFTER_USES) {
     keyUses.set(key, n);
-    if (n === PRECOMPUTE_AFTER_USES) key.point.precompute(6, false);
+    if (n === PRECOMPUTE_AFTER_USES) {
+      key.point.precompute(6, false);
+      tabled.add(key.point);
+    }
   }
   return key.point;
 }
@@ -412,7 +497,7 @@ export class Sm2PrivateKey {
   private constructor(d: bigint) {
     assertScalar(d, "SM2 private key");
     this.#d = d;
-    this.publicKey = Sm2PublicKey._trusted(Sm2Point.BASE.multiply(d));
+    this.publicKey = Sm2PublicKey._trusted(Sm2Point.fromAffine(baseMultiply(d)));
   }
 
   /** Generates a random key. */
@@ -460,7 +545,8 @@ export class Sm2PrivateKey {
     const inv1d = (this.#inv1d ??= Fn.inv(this.#d + 1n));
     for (;;) {
       const k = fixedK ? bytesToNumberBE(fixedK) : randomScalar();
-      const x1 = Sm2Point.BASE.multiply(k).toAffine().x;
+      assertNonZeroScalar(k, "SM2 sign");
+      const x1 = baseMultiply(k).x;
       const r = Fn.add(ev, x1);
       // These retries happen with probability ~2^-256; they are not a timing channel in practice.
       if (r === 0n || r + k === N) continue;
@@ -485,7 +571,7 @@ export class Sm2PrivateKey {
     } catch (e) {
       throw new RangeError("SM2 ciphertext: C1 is not on the curve", { cause: e });
     }
-    const s = p.multiply(this.#d).toAffine();
+    const s = secretMultiply(p, this.#d);
     const x2 = be32(s.x);
     const y2 = be32(s.y);
     const t = sm3Kdf(concatBytes(x2, y2), c2.length);
@@ -503,8 +589,9 @@ export class Sm2PrivateKey {
    * @param peer the peer's public key (or its encoding, validated here)
    */
   ecdh(peer: Sm2PublicKey | Uint8Array): Uint8Array {
-    const q = peer instanceof Sm2PublicKey ? peer : Sm2PublicKey.fromBytes(peer);
-    return be32(prepared(q).multiply(this.#d).toAffine().x);
+    // An encoded peer key is ephemeral (TLS 1.3 key shares): decoded outside the key cache.
+    const q = peer instanceof Sm2PublicKey ? prepared(peer) : decodePoint(peer);
+    return be32(secretMultiply(q, this.#d).x);
   }
 
   /** @internal The scalar, for the key-exchange protocol in this module. */
@@ -558,9 +645,10 @@ export function sm2KeyExchange(params: Sm2KeyExchangeParams): Sm2KeyExchangeResu
   const xPeer = W_POW + (peerR.x & W_MASK);
   const t = Fn.add(params.staticKey._scalar(), Fn.mul(xOwn, params.ephemeralKey._scalar()));
   // x̄_peer is public: the combination of the peer's points may use the variable-time path.
-  const combined = params.peerStaticKey.point.add(params.peerEphemeralKey.point.multiplyUnsafe(xPeer));
+  const combined = params.peerStaticKey.point.add(multiplyPublicPoint(params.peerEphemeralKey.point, xPeer));
   if (combined.is0()) throw new Error("SM2 key exchange: peer keys combine to the point at infinity");
-  const u = combined.multiply(t).toAffine();
+  if (t === 0n) throw new Error("SM2 key exchange: the combined private scalar is zero");
+  const u = secretMultiply(combined, t);
   const zOwn = params.staticKey.publicKey.za(params.id ?? SM2_DEFAULT_ID);
   const zPeer = params.peerStaticKey.za(params.peerId ?? SM2_DEFAULT_ID);
   const [za, zb] = initiator ? [zOwn, zPeer] : [zPeer, zOwn];

@@ -7,6 +7,7 @@ import {
   encodeSm2Signature,
   SM2_DEFAULT_ID,
   SM2_KEY_CACHE_SIZE,
+  SM2_KEY_PROBATION_SIZE,
   sm2ConfirmationEquals,
   sm2KeyExchange,
   Sm2PrivateKey,
@@ -295,7 +296,79 @@ Deno.test("Sm2PublicKey.fromBytes shares recently decoded keys and evicts the le
   const a = Sm2PublicKey.fromBytes(first);
   ok(Sm2PublicKey.fromBytes(first.slice()) === a);
   ok(Sm2PublicKey.fromBytes(first.subarray(1)) === a, "bare x || y maps to the same entry");
-  for (let i = 0; i < SM2_KEY_CACHE_SIZE; i++) Sm2PublicKey.fromBytes(Sm2PrivateKey.generate().publicKey.toBytes());
+  // Keys that also come back twice push it out of the main cache.
+  for (let i = 0; i < SM2_KEY_CACHE_SIZE; i++) {
+    const other = Sm2PrivateKey.generate().publicKey.toBytes();
+    Sm2PublicKey.fromBytes(other);
+    Sm2PublicKey.fromBytes(other);
+  }
   const b = Sm2PublicKey.fromBytes(first);
   ok(b !== a && b.equals(a));
+});
+
+Deno.test("Sm2PublicKey.fromBytes: keys decoded once (ephemeral) do not evict keys that came back", () => {
+  const ca = Sm2PrivateKey.generate().publicKey.toBytes();
+  const a = Sm2PublicKey.fromBytes(ca);
+  ok(Sm2PublicKey.fromBytes(ca) === a, "promoted on its second decoding");
+  for (let i = 0; i < SM2_KEY_PROBATION_SIZE + SM2_KEY_CACHE_SIZE + 8; i++) {
+    Sm2PublicKey.fromBytes(Sm2PrivateKey.generate().publicKey.toBytes());
+  }
+  ok(Sm2PublicKey.fromBytes(ca) === a, "still cached after many one-off keys");
+  // A one-off key falls out of probation after SM2_KEY_PROBATION_SIZE others.
+  const once = Sm2PrivateKey.generate().publicKey.toBytes();
+  const o = Sm2PublicKey.fromBytes(once);
+  for (let i = 0; i < SM2_KEY_PROBATION_SIZE; i++) Sm2PublicKey.fromBytes(Sm2PrivateKey.generate().publicKey.toBytes());
+  ok(Sm2PublicKey.fromBytes(once) !== o);
+});
+
+Deno.test("Sm2PublicKey.decode and Sm2PrivateKey.ecdh(bytes) bypass the key cache", () => {
+  const bytes = Sm2PrivateKey.generate().publicKey.toBytes();
+  const d1 = Sm2PublicKey.decode(bytes);
+  const d2 = Sm2PublicKey.decode(bytes);
+  ok(d1 !== d2 && d1.equals(d2));
+  const me = Sm2PrivateKey.generate();
+  const peer = Sm2PrivateKey.fromBytes(hex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+  const pb = peer.publicKey.toBytes();
+  // Many ECDHs with the same encoded key: correct each time, and the key never enters the cache.
+  for (let i = 0; i < 12; i++) assertEquals(me.ecdh(pb), peer.ecdh(me.publicKey));
+  // Had ecdh decoded through fromBytes, pb would be in the main cache by now; it is only on probation.
+  const f1 = Sm2PublicKey.fromBytes(pb);
+  for (let i = 0; i < SM2_KEY_PROBATION_SIZE; i++) Sm2PublicKey.fromBytes(Sm2PrivateKey.generate().publicKey.toBytes());
+  ok(Sm2PublicKey.fromBytes(pb) !== f1);
+  assertThrows(() => Sm2PublicKey.decode(new Uint8Array(65)), /not on the curve/);
+  assertThrows(() => me.ecdh(new Uint8Array(10)), /expected 33, 64 or 65 bytes/);
+});
+
+Deno.test("Sm2PrivateKey.ecdh and decrypt agree on keys with and without precomputed tables", () => {
+  const a = Sm2PrivateKey.generate();
+  const b = Sm2PrivateKey.generate();
+  const bStatic = Sm2PublicKey.decode(b.publicKey.toBytes());
+  const want = b.ecdh(a.publicKey);
+  // The first uses run the Jacobian path, later ones noble's table (built after a few uses): same result.
+  for (let i = 0; i < 12; i++) assertEquals(a.ecdh(bStatic), want, `use ${i}`);
+  const msg = enc.encode("to a key used again and again");
+  for (let i = 0; i < 12; i++) assertEquals(b.decrypt(bStatic.encrypt(msg)), msg);
+  // Against sm-crypto-v2 (its own arithmetic): ECDH x-coordinates for fresh key pairs.
+  for (let i = 0; i < 10; i++) {
+    const k = Sm2PrivateKey.generate();
+    const p = Sm2PrivateKey.generate().publicKey;
+    assertEquals(
+      toHex(k.ecdh(p.toBytes())),
+      toHex((smV2.ecdh(k.toBytes(), p.toBytes(), false) as Uint8Array).subarray(1, 33)),
+    );
+  }
+});
+
+Deno.test("Sm2PrivateKey public keys and signatures match sm-crypto-v2 for edge and random scalars", () => {
+  const n = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123n;
+  const scalars = [1n, 2n, 127n, 128n, 129n, 1n << 252n, (1n << 255n) + 1n, n - 2n, n - 129n];
+  for (let i = 0; i < 8; i++) scalars.push(BigInt("0x" + toHex(Sm2PrivateKey.generate().toBytes())));
+  for (const d of scalars) {
+    const dHex = d.toString(16).padStart(64, "0");
+    const key = Sm2PrivateKey.fromBytes(hex(dHex));
+    assertEquals(toHex(key.publicKey.toBytes()), smV2.getPublicKeyFromPrivateKey(dHex));
+    const msg = enc.encode(`message for ${dHex}`);
+    const sig = key.sign(msg, { format: "raw" });
+    ok(smV2.doVerifySignature(msg, toHex(sig), smV2.getPublicKeyFromPrivateKey(dHex), { hash: true }));
+  }
 });
