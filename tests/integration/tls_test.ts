@@ -636,3 +636,184 @@ Deno.test(
     }
   },
 );
+
+/** A GM client connection kept open for several keep-alive requests. */
+async function gmSession(port: number, extra: Obj) {
+  const ts = parseClientTransportSocket(gmClientConfig(extra), "client")!;
+  const tcp = await connectTcp("127.0.0.1", port, 2000);
+  const conn = ts.kind === "gm"
+    ? await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 })
+    : await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 });
+  let text = "";
+  let wake: (() => void) | undefined;
+  let closed = false;
+  conn.setHandler({
+    onData: (d) => {
+      text += new TextDecoder().decode(d);
+      wake?.();
+    },
+    onEof: () => {
+      closed = true;
+      wake?.();
+    },
+    onClose: () => {
+      closed = true;
+      wake?.();
+    },
+  });
+  conn.start();
+  return {
+    version: conn.handshake.version,
+    /** One request on the open connection; resolves with the response body. */
+    async get(): Promise<string> {
+      text = "";
+      conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: localhost\r\n\r\n"));
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n/i.exec(text);
+        if (m) {
+          const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+          if (body.length >= Number(m[1])) return body;
+        }
+        if (closed) throw new Error(`gm session closed; got ${JSON.stringify(text)}`);
+        if (Date.now() > deadline) throw new Error(`gm session timed out; got ${JSON.stringify(text)}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
+      }
+    },
+    close: () => conn.close(),
+  };
+}
+
+/** Sends `data` on a new raw connection and reads until the server closes it (or 3 s pass). */
+async function hostile(
+  port: number,
+  data: Uint8Array,
+  closeWrite = false,
+): Promise<{ bytes: Uint8Array; eof: boolean }> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    try {
+      await c.write(data);
+      if (closeWrite) await c.closeWrite();
+    } catch { /* the server may already have closed: that is a valid answer */ }
+    const chunks: number[] = [];
+    const buf = new Uint8Array(65536);
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        c.read(buf).catch(() => null),
+        new Promise<"wait">((r) => timer = setTimeout(() => r("wait"), Math.max(1, deadline - Date.now()))),
+      ]);
+      clearTimeout(timer);
+      if (n === "wait") return { bytes: new Uint8Array(chunks), eof: false };
+      if (n === null) return { bytes: new Uint8Array(chunks), eof: true };
+      for (let i = 0; i < n; i++) chunks.push(buf[i]!);
+    }
+  } finally {
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
+ * True if `b` is a sequence of whole TLS/TLCP records whose last one is an alert: a plaintext alert (type 21), or,
+ * once handshake keys are in use (TLS 1.3), an encrypted record (type 23) carrying it.
+ */
+function endsWithAlert(b: Uint8Array): boolean {
+  let last = -1;
+  let i = 0;
+  while (i + 5 <= b.length) {
+    last = b[i]!;
+    if (last < 20 || last > 23) return false;
+    i += 5 + ((b[i + 3]! << 8) | b[i + 4]!);
+  }
+  return i === b.length && (last === 21 || last === 23);
+}
+
+Deno.test(
+  "gm listener: random bytes, truncation, tiny-record floods, oversized records and HTTP end only their own connection",
+  itOpts,
+  async () => {
+    const ferry = await startFerry(bootstrap({
+      stat_prefix: "gmhostile",
+      listener_filters: [INSPECTOR],
+      filter_chains: [
+        { filter_chain_match: { transport_protocol: "tls" }, transport_socket: gmServerSocket(), filters: hcm("gm") },
+      ],
+    }));
+    const td = (n: string) => Deno.readFileSync(new URL(`../../lib/tls/testdata/${n}`, import.meta.url));
+    const helloTls13 = td("client_hello_tls13_sm.bin");
+    const helloTlcp = td("client_hello_tlcp.bin");
+    const cat = (...parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    };
+    const record = (type: number, version: number, body: Uint8Array) =>
+      cat(new Uint8Array([type, version >> 8, version & 255, body.length >> 8, body.length & 255]), body);
+    const sessions = [
+      await gmSession(ferry.port(), { versions: ["TLSv1.3"] }),
+      await gmSession(ferry.port(), { versions: ["TLCP"] }),
+    ];
+    try {
+      for (const s of sessions) assertEquals(await s.get(), "gm");
+      const random = crypto.getRandomValues(new Uint8Array(4096));
+      random.set([0x16, 0x03, 0x01, 0x02, 0x00]); // looks like a handshake record so the TLS chain takes it
+      const flood: Uint8Array[] = [];
+      for (let i = 0; i < 3000; i++) flood.push(record(0x16, 0x0303, new Uint8Array(0)));
+      const tinyHello: Uint8Array[] = []; // the TLCP ClientHello's body cut into 1-byte records, then a flood of them
+      const helloBody = helloTlcp.subarray(5);
+      for (let i = 0; i < helloBody.length; i++) tinyHello.push(record(0x16, 0x0101, helloBody.subarray(i, i + 1)));
+      for (let i = 0; i < 3000; i++) tinyHello.push(record(0x17, 0x0101, new Uint8Array([0])));
+      const cases: Array<{ name: string; data: Uint8Array; closeWrite?: boolean; tls: boolean }> = [
+        { name: "random bytes", data: random, tls: true },
+        { name: "TLS 1.3 ClientHello then random bytes", data: cat(helloTls13, random.subarray(5)), tls: true },
+        { name: "TLS 1.3 ClientHello then 3000 empty records", data: cat(helloTls13, ...flood), tls: true },
+        { name: "TLCP ClientHello in 1-byte records then a flood", data: cat(...tinyHello), tls: true },
+        {
+          name: "TLCP ClientHello then a 2^14+2049-byte record",
+          data: cat(helloTlcp, record(0x16, 0x0101, new Uint8Array(16384 + 2049))),
+          tls: true,
+        },
+        {
+          name: "TLS 1.3 ClientHello then a 2^14+257-byte record",
+          data: cat(helloTls13, record(0x17, 0x0303, new Uint8Array(16384 + 257))),
+          tls: true,
+        },
+        { name: "truncated ClientHello, then FIN", data: helloTls13.subarray(0, 40), closeWrite: true, tls: true },
+        { name: "an HTTP request", data: new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n"), tls: false },
+      ];
+      for (const c of cases) {
+        const r = await hostile(ferry.port(), c.data, c.closeWrite);
+        assert(r.eof, `${c.name}: Ferry must close the connection (got ${r.bytes.length} bytes, no EOF)`);
+        assertEquals(new TextDecoder().decode(r.bytes).includes("HTTP/1."), false, `${c.name}: no plaintext answer`);
+        // Whatever Ferry sent is whole TLS records ending in an alert, or nothing (no TLS chain took the bytes).
+        if (c.tls && r.bytes.length > 0) {
+          assert(endsWithAlert(r.bytes), `${c.name}: expected records ending in an alert, got ${r.bytes.length} bytes`);
+        } else assertEquals(r.bytes.length, 0, `${c.name}: closed without an answer`);
+      }
+      // The sessions opened before the attacks carry on, and new handshakes still work.
+      for (const s of sessions) assertEquals(await s.get(), "gm");
+      assertEquals((await gmGet(ferry.port(), { versions: ["TLSv1.3"] })).text.endsWith("gm"), true);
+      // Every case is counted: TLS failures (a ClientHello-shaped first record included) in ssl.connection_error,
+      // bytes no TLS chain would take in no_filter_chain_match.
+      const errors = (await stat(ferry, "listener.gmhostile.ssl.connection_error"))!;
+      const unmatched = (await stat(ferry, "listener.gmhostile.no_filter_chain_match"))!;
+      assert(errors >= 5, `ssl.connection_error counts the engine failures, got ${errors}`);
+      assert(errors + unmatched >= cases.length, `every case counted: ${errors} + ${unmatched} < ${cases.length}`);
+      assertEquals(await stat(ferry, "listener.gmhostile.ssl.handshake"), 3);
+    } finally {
+      for (const s of sessions) s.close();
+      await ferry.stop();
+    }
+  },
+);
