@@ -218,7 +218,29 @@ function parseExtension<T>(ext: Extension, type: new () => T): T {
 }
 
 /**
- * Parses one certificate from DER or PEM (the first `CERTIFICATE` block).
+ * How many parsed certificates {@link parseCertificate} keeps, by DER (least recently used out). Parsing with
+ * `@peculiar/asn1-schema` costs ~0.3 ms per certificate, paid on every handshake for the chain a peer sends;
+ * a returning peer (a client certificate, an upstream's chain) sends the same bytes, and the shared result
+ * also keeps its SM2 key's precomputed table (see {@link certificateSm2PublicKey}). Go's crypto/x509 caches
+ * parsed certificates for the same reason.
+ */
+export const CERTIFICATE_CACHE_SIZE = 64;
+/** Larger certificates are parsed every time (the cache key is the whole DER). */
+const CERTIFICATE_CACHE_MAX_DER = 16384;
+const parsedCertificates = new Map<string, Certificate>();
+
+function derKey(der: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < der.length; i += 4096) {
+    s += String.fromCharCode.apply(null, der.subarray(i, Math.min(der.length, i + 4096)) as unknown as number[]);
+  }
+  return s;
+}
+
+/**
+ * Parses one certificate from DER or PEM (the first `CERTIFICATE` block). Results are shared: parsing the same
+ * DER again returns the same (immutable) object (see {@link CERTIFICATE_CACHE_SIZE}), which keeps its own copy
+ * of the DER.
  *
  * @param input DER bytes or PEM text
  */
@@ -228,7 +250,24 @@ export function parseCertificate(input: string | Uint8Array): Certificate {
     if (!block) throw new CertificateError("malformed", "certificate: no CERTIFICATE PEM block found");
     return parseCertificate(block.der);
   }
-  const der = input;
+  if (input.length > CERTIFICATE_CACHE_MAX_DER) return parseCertificateDer(input);
+  const key = derKey(input);
+  const hit = parsedCertificates.get(key);
+  if (hit) {
+    parsedCertificates.delete(key); // re-insert: most recently used last
+    parsedCertificates.set(key, hit);
+    return hit;
+  }
+  // A copy: the caller's buffer may be a reused network buffer, and the cached object outlives the call.
+  const cert = parseCertificateDer(input.slice());
+  parsedCertificates.set(key, cert);
+  if (parsedCertificates.size > CERTIFICATE_CACHE_SIZE) {
+    parsedCertificates.delete(parsedCertificates.keys().next().value!);
+  }
+  return cert;
+}
+
+function parseCertificateDer(der: Uint8Array): Certificate {
   // Walk the outer structure ourselves to keep the exact TBS, name and key bytes.
   let tbs: Uint8Array, issuerDer: Uint8Array, subjectDer: Uint8Array, spki: EcPublicKeyData;
   let signature: Uint8Array, signatureAlgorithm: string;
@@ -327,7 +366,11 @@ export function parseCertificate(input: string | Uint8Array): Certificate {
     throw malformed(`extensions of "${subject}"`, e);
   }
   const cnAttr = tc.subject.flat().find((a) => a.type === "2.5.4.3");
-  return {
+  // Frozen: parsed certificates are shared (see CERTIFICATE_CACHE_SIZE).
+  if (keyUsage) Object.freeze(keyUsage);
+  if (extKeyUsage) Object.freeze(extKeyUsage);
+  if (basicConstraints) Object.freeze(basicConstraints);
+  return Object.freeze({
     der,
     tbs,
     version: tc.version + 1,
@@ -345,12 +388,12 @@ export function parseCertificate(input: string | Uint8Array): Certificate {
     basicConstraints,
     keyUsage,
     extKeyUsage,
-    dnsNames,
-    ipAddresses,
     subjectKeyId,
     authorityKeyId,
-    unknownCriticalExtensions,
-  };
+    unknownCriticalExtensions: Object.freeze(unknownCriticalExtensions),
+    dnsNames: Object.freeze(dnsNames),
+    ipAddresses: Object.freeze(ipAddresses),
+  });
 }
 
 /**

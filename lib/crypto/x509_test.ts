@@ -5,8 +5,10 @@ import { openssl } from "./testdata/oracle.ts";
 import {
   canonicalIp,
   type Certificate,
+  CERTIFICATE_CACHE_SIZE,
   CertificateError,
   type CertificateErrorCode,
+  certificateSm2PublicKey,
   checkHostname,
   parseCertificate,
   parseCertificates,
@@ -271,3 +273,22 @@ function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   }
   return -1;
 }
+
+Deno.test("parseCertificate shares results by DER, keeps its own copy, and evicts the least recently used", () => {
+  const ca = sm2Ca("Cache Root");
+  const der = sm2Leaf(ca, { subject: [["CN", "cache.test"]], dnsNames: ["cache.test"] }).der;
+  const buf = new Uint8Array(der.length + 8);
+  buf.set(der, 4);
+  const first = parseCertificate(buf.subarray(4, 4 + der.length));
+  ok(Object.isFrozen(first) && Object.isFrozen(first.dnsNames));
+  buf.fill(0); // the caller reuses its buffer: the cached certificate is unaffected
+  assertEquals(first.der, der);
+  ok(parseCertificate(der.slice()) === first);
+  ok(certificateSm2PublicKey(parseCertificate(der)) === certificateSm2PublicKey(first), "and so is its key");
+  ok(verifyCertificateSignature(first, ca.cert));
+  for (let i = 0; i < CERTIFICATE_CACHE_SIZE; i++) parseCertificate(sm2Leaf(ca).der);
+  const again = parseCertificate(der);
+  ok(again !== first);
+  assertEquals(again.der, first.der);
+  assertEquals(again.subject, first.subject);
+});
