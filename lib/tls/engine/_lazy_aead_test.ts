@@ -1,7 +1,8 @@
 /** The SM4 record AEADs: lazily built implementations, same bytes as the direct AEADs either side of the split. */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { createSm4Aead, tls13Nonce } from "../../../crypto/mod.ts";
-import { LazySm4Aead, SM4_WASM_AFTER_BYTES, SM4_WASM_MIN_BYTES, TLS13_CIPHER_SUITES } from "./suites.ts";
+import { createSm4Aead, tls13Nonce } from "../../crypto/mod.ts";
+import { LazySm4Aead, SM4_WASM_AFTER_BYTES, SM4_WASM_MIN_BYTES } from "./_lazy_aead.ts";
+import { TLS13_CIPHER_SUITES } from "./tls13/suites.ts";
 
 const key = new Uint8Array(16).map((_, i) => i * 7 + 1);
 const iv = new Uint8Array(12).fill(9);
