@@ -40,7 +40,11 @@ export class RecordReader {
   #buf = new Uint8Array(0);
   #len = 0;
   #prot: Protection | undefined;
-  readonly #scratch = new Uint8Array(MAX_CIPHERTEXT);
+  /**
+   * Where records are decrypted: grown to the largest record seen (at most 2^14 + 256 bytes), so a connection
+   * that only ever sees handshake-sized records does not allocate, and later free, a 16 KiB buffer.
+   */
+  #scratch = new Uint8Array(0);
   readonly #nonce = new Uint8Array(12);
   readonly #sink: RecordSink;
   #stopped = false;
@@ -142,6 +146,11 @@ export class RecordReader {
       fatal("bad_record_mac", "protected record is shorter than its tag");
     }
     tls13Nonce(prot.iv, prot.seq, this.#nonce);
+    if (this.#scratch.length < fragment.length) {
+      this.#scratch = new Uint8Array(
+        Math.min(MAX_CIPHERTEXT, Math.max(fragment.length, 2 * this.#scratch.length, 512)),
+      );
+    }
     const n = prot.aead.openInto(this.#nonce, fragment, header, this.#scratch);
     if (n < 0) {
       if (this.#skip(fragment.length)) return;

@@ -113,3 +113,12 @@ Deno.test("RecordReader waits for the rest of a truncated record", () => {
   reader.feed(rec.subarray(rec.length - 1));
   assertEquals(got.length, 1);
 });
+
+Deno.test("RecordReader grows its decryption buffer as records grow and keeps earlier sizes working", () => {
+  const { reader, writer, got } = setup();
+  const sizes = [1, 300, 16384, 40, 5000, 16384, 0];
+  const sent = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+  for (const data of sent) reader.feed(writer.seal(ContentType.applicationData, data));
+  assertEquals(got.map(([type]) => type), sizes.map(() => ContentType.applicationData));
+  assertEquals(got.map(([, fragment]) => fragment), sent);
+});
