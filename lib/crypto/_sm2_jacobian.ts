@@ -138,29 +138,40 @@ export function sm2MultiplySecret(x: bigint, y: bigint, k: bigint): Jacobian {
   return acc;
 }
 
-const COMB_W = 7;
-const COMB_WINDOWS = 37; // ceil(256 / 7)
-const COMB_ENTRIES = (1 << COMB_W) - 1;
-const COMB_MASK = BigInt(COMB_ENTRIES);
-
-let combX: bigint[] | undefined;
-let combY: bigint[] | undefined;
+/**
+ * A fixed-base comb table for one point P: for each window j, the affine points d·2^(w·j)·P for d = 1..2^w − 1.
+ * Multiplication by any scalar is then one mixed addition per window.
+ */
+export interface Sm2Comb {
+  /** Window width w in bits. */
+  readonly width: number;
+  /** Number of windows, ceil(256 / w). */
+  readonly windows: number;
+  /** x of window j, digit d at index j·(2^w − 1) + d − 1. */
+  readonly xs: readonly bigint[];
+  /** y, likewise. */
+  readonly ys: readonly bigint[];
+}
 
 /**
- * Builds the generator's comb table: for each of the 37 windows j, the affine points d·2^(7j)·G for
- * d = 1..127 (4699 points, ~10 ms once per process; ~0.5 MB).
+ * Builds the comb table of the valid affine point (x, y) with window width `width` (256 / w windows of
+ * 2^w − 1 points; width 6 is 2709 points, ~260 KB and ~6 ms; width 7 is 4699 points).
+ *
+ * @param x the affine x of a point on the curve (not checked here)
+ * @param y the affine y
+ * @param width the window width in bits (2..8)
  */
-function combTable(): [bigint[], bigint[]] {
-  if (combX && combY) return [combX, combY];
-  const jac: Jacobian[] = new Array(COMB_WINDOWS * COMB_ENTRIES);
-  let base: Jacobian = { X: GX, Y: GY, Z: 1n };
-  for (let j = 0; j < COMB_WINDOWS; j++) {
-    const o = j * COMB_ENTRIES;
+export function sm2BuildComb(x: bigint, y: bigint, width: number): Sm2Comb {
+  const windows = Math.ceil(256 / width);
+  const entries = (1 << width) - 1;
+  const jac: Jacobian[] = new Array(windows * entries);
+  let base: Jacobian = { X: x, Y: y, Z: 1n };
+  for (let j = 0; j < windows; j++) {
+    const o = j * entries;
     jac[o] = base;
     jac[o + 1] = jacobianDouble(base);
-    for (let d = 2; d < COMB_ENTRIES; d++) jac[o + d] = jacobianAdd(jac[o + d - 1]!, base);
-    // 2^7·base = 128·base = 127·base + base
-    base = jacobianAdd(jac[o + COMB_ENTRIES - 1]!, base);
+    for (let d = 2; d < entries; d++) jac[o + d] = jacobianAdd(jac[o + d - 1]!, base);
+    base = jacobianAdd(jac[o + entries - 1]!, base); // 2^w·base = (2^w − 1)·base + base
   }
   // Montgomery's trick: one inversion for all Z.
   const n = jac.length;
@@ -181,28 +192,29 @@ function combTable(): [bigint[], bigint[]] {
     xs[i] = (p.X * zi2) % P;
     ys[i] = (((p.Y * zi2) % P) * zi) % P;
   }
-  combX = xs;
-  combY = ys;
-  return [xs, ys];
+  return { width, windows, xs, ys };
 }
 
 /**
- * k·G for a secret scalar 1 ≤ k < n: 37 additions of affine table points, one per 7-bit window whatever k
- * is, each lookup scanning the window's 127 entries.
+ * k·P for a secret scalar 1 ≤ k < n with P's comb table: one addition of an affine table point per window
+ * whatever k is, each lookup scanning the window's 2^w − 1 entries.
  *
+ * @param comb the table of P
  * @param k the scalar
  */
-export function sm2MultiplyBase(k: bigint): Jacobian {
-  const [xs, ys] = combTable();
+export function sm2CombMultiply(comb: Sm2Comb, k: bigint): Jacobian {
+  const { width, windows, xs, ys } = comb;
+  const entries = (1 << width) - 1;
+  const mask = BigInt(entries);
   let acc = INFINITY;
   let accInfinity = true;
-  for (let j = 0; j < COMB_WINDOWS; j++) {
-    const d = Number((k >> BigInt(j * COMB_W)) & COMB_MASK);
-    const o = j * COMB_ENTRIES;
+  for (let j = 0; j < windows; j++) {
+    const d = Number((k >> BigInt(j * width)) & mask);
+    const o = j * entries;
     const want = o + d - 1;
     let sx = xs[o]!;
     let sy = ys[o]!;
-    for (let i = o + 1; i < o + COMB_ENTRIES; i++) {
+    for (let i = o + 1; i < o + entries; i++) {
       const hit = i === want;
       sx = hit ? xs[i]! : sx;
       sy = hit ? ys[i]! : sy;
@@ -212,4 +224,16 @@ export function sm2MultiplyBase(k: bigint): Jacobian {
     accInfinity = accInfinity && d === 0;
   }
   return acc;
+}
+
+let baseComb: Sm2Comb | undefined;
+
+/**
+ * k·G for a secret scalar 1 ≤ k < n, on G's width-7 comb (37 windows of 127 points, built on first use,
+ * ~10 ms once per process; ~0.5 MB).
+ *
+ * @param k the scalar
+ */
+export function sm2MultiplyBase(k: bigint): Jacobian {
+  return sm2CombMultiply(baseComb ??= sm2BuildComb(GX, GY, 7), k);
 }

@@ -1,6 +1,12 @@
 /** The Jacobian secret-scalar paths against noble's `Point.multiply` (complete formulas, its own code). */
 import { ok } from "node:assert/strict";
-import { jacobianToAffine, sm2MultiplyBase, sm2MultiplySecret } from "./_sm2_jacobian.ts";
+import {
+  jacobianToAffine,
+  sm2BuildComb,
+  sm2CombMultiply,
+  sm2MultiplyBase,
+  sm2MultiplySecret,
+} from "./_sm2_jacobian.ts";
 import { SM2_CURVE, Sm2Point, Sm2PrivateKey } from "./sm2.ts";
 
 const N = SM2_CURVE.n;
@@ -61,4 +67,15 @@ Deno.test("sm2MultiplySecret and sm2MultiplyBase give infinity (Z = 0) for k = 0
   ok(sm2MultiplySecret(x, y, 0n).Z === 0n);
   ok(sm2MultiplyBase(0n).Z === 0n);
   ok(sm2MultiplyBase(N).Z % SM2_CURVE.p === 0n);
+});
+
+Deno.test("sm2CombMultiply matches noble's multiply for several window widths on a random point", () => {
+  const p = Sm2Point.BASE.multiply(randomScalar());
+  const { x, y } = p.toAffine();
+  for (const width of [3, 5, 6, 8]) {
+    const comb = sm2BuildComb(x, y, width);
+    for (const k of [...EDGES, ...Array.from({ length: 6 }, randomScalar)]) {
+      sameAffine(jacobianToAffine(sm2CombMultiply(comb, k)), p.multiply(k), `width ${width}, k = ${k.toString(16)}`);
+    }
+  }
 });

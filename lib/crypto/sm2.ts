@@ -6,8 +6,9 @@
  * through `_sm2_jacobian.ts` (Jacobian coordinates with a = −3; constant point-operation count, data-oblivious
  * table scans): a fixed-base comb for k·G (key generation, signing) and a fixed-window multiplication for
  * other points (ECDH, decryption, key exchange), ~2× faster than noble's `Point.multiply`. A public key used
- * repeatedly gets noble's precomputed table (see {@link Sm2PublicKey}), which secret scalars then use through
- * `Point.multiply`. Public scalars (verification, the public half of key exchange) take variable-time paths.
+ * repeatedly gets a comb table of its own (see {@link Sm2PublicKey}), used for secret and public scalars
+ * alike. Public scalars without a table (verification, the public half of key exchange) take the
+ * variable-time wNAF path of `sm2_vartime.ts`.
  * JavaScript bigint arithmetic itself is not constant-time; this code adds no branches on secret values beyond
  * the negligible-probability retries of the standard.
  *
@@ -28,7 +29,15 @@ import {
 } from "./asn1.ts";
 import { createSm3, sm3, sm3Kdf } from "./sm3.ts";
 import { SM2_P, sm2MultiplyPublic } from "./sm2_vartime.ts";
-import { type Jacobian, jacobianToAffine, sm2MultiplyBase, sm2MultiplySecret } from "./_sm2_jacobian.ts";
+import {
+  type Jacobian,
+  jacobianToAffine,
+  sm2BuildComb,
+  type Sm2Comb,
+  sm2CombMultiply,
+  sm2MultiplyBase,
+  sm2MultiplySecret,
+} from "./_sm2_jacobian.ts";
 
 /** The SM2 recommended curve parameters (GB/T 32918.5). */
 export const SM2_CURVE = {
@@ -85,11 +94,12 @@ function baseMultiply(k: bigint): { x: bigint; y: bigint } {
 }
 
 /**
- * k·point for a secret scalar 1 ≤ k < n, affine: noble's table path for a key that has a table, else the
- * Jacobian fixed-window multiplication. Throws if the result is the point at infinity.
+ * k·point for a secret scalar 1 ≤ k < n, affine: the point's comb when it has one, else the Jacobian
+ * fixed-window multiplication. Throws if the result is the point at infinity.
  */
 function secretMultiply(point: Sm2Point, k: bigint): { x: bigint; y: bigint } {
-  if (hasTable(point)) return point.multiply(k).toAffine();
+  const comb = combs.get(point);
+  if (comb) return jacobianToAffine(sm2CombMultiply(comb, k));
   const { x, y } = point.toAffine();
   const r = sm2MultiplySecret(x, y, k);
   if (r.Z === 0n) throw new Error("SM2: scalar multiplication gave the point at infinity");
@@ -204,15 +214,17 @@ export function sm2Za(publicKey: Sm2PublicKey, id: Uint8Array = SM2_DEFAULT_ID):
 }
 
 /**
- * Uses of one public key after which it gets its own window-6 table (1408 points, ~8 ms to build):
- * verification then runs ~4× and ECDH ~6× faster than without (bench/crypto_sm2.ts, "the same ... again" groups).
+ * Uses of one public key after which it gets its own width-6 comb table (43 windows of 63 points, ~6 ms to
+ * build): its multiplications are then ~6× faster than without (bench/crypto_sm2.ts, "the same ... again"
+ * groups).
  */
 const PRECOMPUTE_AFTER_USES = 8;
+const KEY_COMB_WIDTH = 6;
 
 /**
  * How many decoded public keys {@link Sm2PublicKey.fromBytes} keeps once they have been decoded at least twice
- * (least recently used out). A key used often enough to get a table holds ~220 KB (measured); 32 keys bound
- * that at ~7 MB.
+ * (least recently used out). A key used often enough to get a table holds ~280 KB; 32 keys bound that at
+ * ~9 MB.
  */
 export const SM2_KEY_CACHE_SIZE = 32;
 
@@ -251,8 +263,8 @@ function lruSet(map: Map<string, Sm2PublicKey>, id: string, key: Sm2PublicKey, m
 
 /**
  * An SM2 public key: a validated curve point, its cached Z_A for the default ID, and, after a few uses, a
- * precomputed multiplication table (verification and ECDH against a long-lived key, such as a CA key or a
- * TLCP encryption certificate key, then run ~4× faster). Keep and reuse instances for peers you see again.
+ * precomputed comb table (verification and ECDH against a long-lived key, such as a CA key or a TLCP
+ * encryption certificate key, then run ~2–6× faster). Keep and reuse instances for peers you see again.
  */
 export class Sm2PublicKey {
   /** The validated point (never the point at infinity). */
@@ -407,16 +419,13 @@ export class Sm2PublicKey {
 }
 
 const keyUses = new WeakMap<Sm2PublicKey, number>();
-/** Points that have noble's precomputed table. */
-const tabled = new WeakSet<Sm2Point>();
+/** The comb tables of points used often enough (see {@link PRECOMPUTE_AFTER_USES}). */
+const combs = new WeakMap<Sm2Point, Sm2Comb>();
 
-function hasTable(point: Sm2Point): boolean {
-  return tabled.has(point);
-}
-
-/** t·point for a public scalar t: with the point's table if it has one, else on the variable-time Jacobian path. */
+/** t·point for a public scalar t: with the point's comb if it has one, else on the variable-time Jacobian path. */
 function multiplyPublicPoint(point: Sm2Point, t: bigint): Sm2Point {
-  if (hasTable(point)) return point.multiplyUnsafe(t);
+  const comb = combs.get(point);
+  if (comb) return t === 0n ? Sm2Point.ZERO : fromJacobian(sm2CombMultiply(comb, t));
   const { x, y } = point.toAffine();
   const r = sm2MultiplyPublic(x, y, t);
   return r.Z === 0n ? Sm2Point.ZERO : new Sm2Point(r.X, r.Y, r.Z);
@@ -433,8 +442,8 @@ function prepared(key: Sm2PublicKey): Sm2Point {
   if (n <= PRECOMPUTE_AFTER_USES) {
     keyUses.set(key, n);
     if (n === PRECOMPUTE_AFTER_USES) {
-      key.point.precompute(6, false);
-      tabled.add(key.point);
+      const { x, y } = key.point.toAffine();
+      combs.set(key.point, sm2BuildComb(x, y, KEY_COMB_WIDTH));
     }
   }
   return key.point;
