@@ -53,11 +53,11 @@ export function jacobianDouble(p: Jacobian): Jacobian {
   const delta = (Z * Z) % P;
   const gamma = (Y * Y) % P;
   const beta = (X * gamma) % P;
-  const alpha = mod(3n * (X - delta) * (X + delta));
-  const X3 = mod(alpha * alpha - 8n * beta);
-  const yz = Y + Z;
-  const Z3 = mod(yz * yz - gamma - delta);
-  const Y3 = mod(alpha * (4n * beta - X3) - 8n * ((gamma * gamma) % P));
+  // alpha only feeds multiplications: any representative in (−P, P) will do.
+  const alpha = (3n * (X - delta) * (X + delta)) % P;
+  const X3 = mod(alpha * alpha - (beta << 3n));
+  const Z3 = ((Y * Z) << 1n) % P; // (Y + Z)² − γ − δ = 2YZ: one multiplication either way, fewer big-int ops
+  const Y3 = mod(alpha * ((beta << 2n) - X3) - (((gamma * gamma) % P) << 3n));
   return { X: X3, Y: Y3, Z: Z3 };
 }
 
@@ -70,13 +70,13 @@ export function jacobianAdd(p: Jacobian, q: Jacobian): Jacobian {
   const s1 = (p.Y * q.Z * z2z2) % P;
   const s2 = (q.Y * p.Z * z1z1) % P;
   const h = u2 - u1;
-  const i = (4n * h * h) % P;
+  const i = ((h * h) << 2n) % P;
   const j = (h * i) % P;
-  const r = 2n * (s2 - s1);
+  const r = (s2 - s1) << 1n;
   const v = (u1 * i) % P;
-  const X3 = mod(r * r - j - 2n * v);
-  const Y3 = mod(r * (v - X3) - 2n * s1 * j);
-  const Z3 = mod(2n * p.Z * q.Z * h);
+  const X3 = mod(r * r - j - (v << 1n));
+  const Y3 = mod(r * (v - X3) - ((s1 * j) << 1n));
+  const Z3 = mod((p.Z * q.Z * h) << 1n);
   return { X: X3, Y: Y3, Z: Z3 };
 }
 
@@ -86,13 +86,13 @@ export function jacobianAddAffine(p: Jacobian, x: bigint, y: bigint): Jacobian {
   const u2 = (x * z1z1) % P;
   const s2 = (y * p.Z * z1z1) % P;
   const h = u2 - p.X;
-  const i = (4n * h * h) % P;
+  const i = ((h * h) << 2n) % P;
   const j = (h * i) % P;
-  const r = 2n * (s2 - p.Y);
+  const r = (s2 - p.Y) << 1n;
   const v = (p.X * i) % P;
-  const X3 = mod(r * r - j - 2n * v);
-  const Y3 = mod(r * (v - X3) - 2n * p.Y * j);
-  const Z3 = mod(2n * p.Z * h);
+  const X3 = mod(r * r - j - (v << 1n));
+  const Y3 = mod(r * (v - X3) - ((p.Y * j) << 1n));
+  const Z3 = mod((p.Z * h) << 1n);
   return { X: X3, Y: Y3, Z: Z3 };
 }
 
