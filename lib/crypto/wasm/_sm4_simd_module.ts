@@ -69,6 +69,12 @@ import { CTR_BASE, GH_BASE, RK_BASE, Y_BASE } from "./_sm4_wasm_module.ts";
 const GH_SCRATCH = 4256;
 /** Byte offset of the 64-byte scratch for partial groups. */
 const KS_SCRATCH = 4288;
+/** Byte offset of the zero-padded last block in `finish`. */
+const GH_PAD = 4512;
+/** Byte offset where `finish` and `record` leave the tag. */
+export const SIMD_TAG_BASE = 4528;
+/** Function indices (the order of the code section). */
+const FN_GCM = 0, FN_GHASH = 1, FN_FINISH = 6;
 /** Byte offset of 256 bytes that stay zero (GHASH input for the first sealing iteration). */
 const ZERO_BASE = 7936;
 /** Byte offset of the CBC chaining value. */
@@ -233,8 +239,8 @@ function constants(t: SboxTables): number[] {
 // Assembler.
 
 const I32 = 0x7f, V128 = 0x7b;
-const IF = 0x04, ELSE = 0x05, END = 0x0b, BLOCK = 0x02, LOOP = 0x03, VOID = 0x40, BR = 0x0c, BR_IF = 0x0d;
-const I32_ADD = 0x6a, I32_SUB = 0x6b, I32_SHL = 0x74, I32_LT_U = 0x49, I32_EQZ = 0x45;
+const IF = 0x04, ELSE = 0x05, END = 0x0b, CALL = 0x10, BLOCK = 0x02, LOOP = 0x03, VOID = 0x40, BR = 0x0c, BR_IF = 0x0d;
+const I32_XOR = 0x73, I32_ADD = 0x6a, I32_SUB = 0x6b, I32_SHL = 0x74, I32_LT_U = 0x49, I32_EQZ = 0x45;
 
 /** SIMD opcodes (after the 0xFD prefix). */
 const V = {
@@ -245,6 +251,7 @@ const V = {
   swizzle: 0x0e,
   i32x4Splat: 0x11,
   i32x4Extract: 0x1b,
+  i32x4Replace: 0x1c,
   and: 0x4e,
   xor: 0x51,
   bitselect: 0x52,
@@ -296,6 +303,12 @@ class Asm {
   }
   i32store(off: number): this {
     return this.op(0x36, 2, ...uleb(off));
+  }
+  load8u(off: number): this {
+    return this.op(0x2d, 0, ...uleb(off));
+  }
+  store8(off: number): this {
+    return this.op(0x3a, 0, ...uleb(off));
   }
   load16u(off: number): this {
     return this.op(0x2f, 1, ...uleb(off));
@@ -629,6 +642,89 @@ function ctrFunction(mode: Mode, swz: number): number[] {
   return body(l, a);
 }
 
+/**
+ * finish(ptr, bytes, sealing, aadBytes, dataBytes): the end of a record in one call, for `bytes` < 48 left at ptr
+ * (up to two whole blocks and a partial one, or three whole blocks). One four-lane SM4 run yields the keystream
+ * for counters c, c + 1, c + 2 (c from memory) and E(J0) (counter 1); the bytes are XORed, the ciphertext (the
+ * last block zero-padded) and the length block are hashed, and the tag Y ⊕ E(J0) is stored at
+ * {@link SIMD_TAG_BASE}. Byte counts must be under 2^29 (bit lengths in one word): records, not streams.
+ */
+function finishFunction(swz: number): number[] {
+  const a = new Asm();
+  const PTR = 0, BYTES = 1, SEAL = 2, AAD = 3, LEN = 4;
+  const l = new Locals(5, 3);
+  const I = l.i32(), B = l.i32(), KP = l.i32();
+  const c = loadConsts(a, l);
+  const x = [l.v128(), l.v128(), l.v128(), l.v128()], tmp = tmps(l), rk = l.v128(), y = l.v128();
+  const tt = [l.v128(), l.v128(), l.v128(), l.v128()], input = l.v128(), out = l.v128(), mask = l.v128();
+  for (let j = 0; j < 3; j++) {
+    a.k(0).v(V.load32Splat).op(2, ...uleb(CTR_BASE + 4 * j)).set(x[j]!);
+    a.get(x[j]!).get(x[j]!).lanePerm(BSWAP).set(x[j]!);
+  }
+  a.k(0).i32load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
+  a.k(1).v(V.i32x4Replace).op(3).set(x[3]!);
+  rounds(a, [x], c, [tmp], rk, (a) => void a.k(RK_BASE), swz);
+  const w = [x[3]!, x[2]!, x[1]!, x[0]!];
+  transposeOut(a, w, tt);
+  for (let b = 0; b < 3; b++) a.k(0).get(w[b]!).vstore(KS_SCRATCH + 16 * b);
+  a.k(0).vload(Y_BASE).set(y);
+  a.k(0).get(SEAL).op(I32_SUB).v(V.i32x4Splat).set(mask);
+  a.k(KS_SCRATCH).set(KP);
+  // Whole blocks.
+  a.op(BLOCK, VOID, LOOP, VOID);
+  a.get(BYTES).k(16).op(I32_LT_U).op(BR_IF, 1);
+  a.get(PTR).vload(0).tee(input).get(KP).vload(0).v(V.xor).set(out);
+  a.get(PTR).get(out).vstore(0);
+  a.get(out).get(input).get(mask).v(V.bitselect);
+  ghashStep(a, y);
+  a.get(PTR).k(16).op(I32_ADD).set(PTR);
+  a.get(KP).k(16).op(I32_ADD).set(KP);
+  a.get(BYTES).k(16).op(I32_SUB).set(BYTES);
+  a.op(BR, 0, END, END);
+  // Partial block: out = in ^ ks byte by byte; the hashed block is the ciphertext, zero-padded.
+  a.get(BYTES).op(IF, VOID);
+  a.k(0).v128const0().vstore(GH_PAD);
+  a.k(0).set(I);
+  a.op(LOOP, VOID);
+  a.get(PTR).get(I).op(I32_ADD).load8u(0).set(B);
+  a.get(PTR).get(I).op(I32_ADD).get(B).get(KP).get(I).op(I32_ADD).load8u(0).op(I32_XOR).store8(0);
+  a.get(I).get(SEAL).op(IF, I32).get(PTR).get(I).op(I32_ADD).load8u(0).op(ELSE).get(B).op(END).store8(GH_PAD);
+  a.get(I).k(1).op(I32_ADD).tee(I).get(BYTES).op(I32_LT_U).op(BR_IF, 0);
+  a.op(END);
+  a.k(0).vload(GH_PAD);
+  ghashStep(a, y);
+  a.op(END);
+  // Length block: bit lengths as big-endian 64-bit numbers (high words zero).
+  a.v128const0().get(AAD).k(3).op(I32_SHL).v(V.i32x4Replace).op(1).get(LEN).k(3).op(I32_SHL).v(V.i32x4Replace).op(3);
+  a.set(tt[0]!).get(tt[0]!).get(tt[0]!).lanePerm(BSWAP);
+  ghashStep(a, y);
+  a.k(0).get(y).vstore(Y_BASE);
+  a.k(0).get(y).get(w[3]!).v(V.xor).vstore(SIMD_TAG_BASE);
+  return body(l, a);
+}
+
+/**
+ * record(aadPtr, aadBytes, ptr, dataBytes, sealing): a whole GCM record in one crossing, with the counter block
+ * (nonce, 2) set in memory and the AAD zero-padded to whole blocks at aadPtr; leaves the tag at
+ * {@link SIMD_TAG_BASE}.
+ */
+function recordFunction(): number[] {
+  const a = new Asm();
+  const AP = 0, AL = 1, PTR = 2, LEN = 3, SEAL = 4;
+  const l = new Locals(5, 1);
+  const M = l.i32();
+  a.k(0).v128const0().vstore(Y_BASE);
+  a.get(AP).get(AL).k(15).op(I32_ADD).k(4).op(0x76).op(CALL, FN_GHASH);
+  // The kernel loop takes whole groups of four; finish takes what is left if that is under 48 bytes (its four
+  // lanes hold E(J0) and three counters), otherwise the kernel takes the whole blocks and finish the partial one.
+  a.get(LEN).k(-64).op(0x71).set(M);
+  a.get(LEN).get(M).op(I32_SUB).k(48).op(0x4f).op(IF, VOID).get(LEN).k(-16).op(0x71).set(M).op(END);
+  a.get(PTR).get(M).k(4).op(0x76).get(SEAL).op(CALL, FN_GCM);
+  a.get(PTR).get(M).op(I32_ADD).get(LEN).get(M).op(I32_SUB).get(SEAL).get(AL).get(LEN);
+  a.op(CALL, FN_FINISH);
+  return body(l, a);
+}
+
 /** ghash(ptr, blocks). */
 function ghashFunction(): number[] {
   const a = new Asm();
@@ -738,6 +834,7 @@ export function sm4SimdModuleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
     [0x60, ...vec([[I32], [I32], [I32]]), 0],
     [0x60, ...vec([[I32], [I32]]), 0],
     [0x60, ...vec([[I32]]), 0],
+    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0],
   ]);
   return new Uint8Array([
     0x00,
@@ -749,7 +846,7 @@ export function sm4SimdModuleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
     0,
     0,
     ...section(1, types),
-    ...section(3, vec([[0], [1], [2], [1], [0], [1]])),
+    ...section(3, vec([[0], [1], [2], [1], [0], [1], [3], [3]])),
     ...section(5, vec([[0x01, 2, 2]])),
     ...section(
       7,
@@ -761,6 +858,8 @@ export function sm4SimdModuleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
         [...name("ctr"), 0, 3],
         [...name("ecb"), 0, 4],
         [...name("cbcDecrypt"), 0, 5],
+        [...name("finish"), 0, 6],
+        [...name("record"), 0, 7],
       ]),
     ),
     ...section(
@@ -772,6 +871,8 @@ export function sm4SimdModuleBytes(relaxed: boolean): Uint8Array<ArrayBuffer> {
         ctrFunction("ctr", swz),
         blocksFunction(false, swz),
         blocksFunction(true, swz),
+        finishFunction(swz),
+        recordFunction(),
       ]),
     ),
     ...section(11, vec([[0, 0x41, 0, END, ...vec(constants(t).map((b) => [b]))]])),
