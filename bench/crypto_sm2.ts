@@ -174,6 +174,19 @@ if (ONLY.has("ecdh")) {
     { name: "ferry ecdh, kept peer Sm2PublicKey (table)", fn: () => key.ecdh(cachedPeer) },
     { name: "sm-crypto-v2 ecdh(priv, pub)", fn: () => smV2.ecdh(d, peerBytes, false) },
   ]);
+  const encKey = Sm2PrivateKey.generate();
+  const encPubHex = toHex(encKey.publicKey.toBytes());
+  const encPrivHex = toHex(encKey.toBytes());
+  const pms = new Uint8Array(48).fill(7);
+  // Fresh ciphertexts (a new C1 each), as a TLCP ECC server decrypts the client's pre-master secret.
+  const cts = Array.from({ length: 64 }, () => encKey.publicKey.encrypt(pms));
+  const ctsV2 = Array.from({ length: 64 }, () => smV2.doEncrypt(pms, encPubHex, 1) as string);
+  let m = 0;
+  let n = 0;
+  group("SM2 decrypt of 48 bytes, a new C1 each call (TLCP ECC pre-master secret)", [
+    { name: "ferry Sm2PrivateKey.decrypt", fn: () => encKey.decrypt(cts[m++ & 63]!) },
+    { name: "sm-crypto-v2 doDecrypt", fn: () => smV2.doDecrypt(ctsV2[n++ & 63]!, encPrivHex, 1, { output: "array" }) },
+  ]);
   group("SM2 key generation (base-point multiplication)", [
     { name: "ferry Sm2PrivateKey.generate", fn: () => Sm2PrivateKey.generate() },
     { name: "sm-crypto-v2 generateKeyPairHex", fn: () => smV2.generateKeyPairHex() },
