@@ -27,6 +27,7 @@ import {
   storeBigEndian,
   storeTTables,
 } from "./_sm4_wasm_module.ts";
+import { Sm4Simd } from "./sm4_simd.ts";
 
 interface Kernel {
   cbcEncrypt(ptr: number, blocks: number): void;
@@ -41,10 +42,13 @@ interface Kernel {
 export class Sm4CbcWasm {
   readonly #k: Kernel;
   readonly #mem: Uint8Array;
+  readonly #key: Uint8Array;
+  #simd: Sm4Simd | null | undefined;
 
   /** Expands a 16-byte key for both directions into a new WebAssembly instance. */
   constructor(key: Uint8Array) {
     const rk = expandKey(key, false);
+    this.#key = key.slice();
     const inst = new WebAssembly.Instance(sm4CcmModule());
     const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as Kernel;
@@ -66,8 +70,18 @@ export class Sm4CbcWasm {
     checkIv(iv);
     const pad = options.padding !== "none";
     requireWholeBlocks(ciphertext, "sm4-cbc", pad);
-    const out = this.#run(iv, ciphertext, false);
+    const simd = this.#simdDecrypter();
+    const out = simd === null ? this.#run(iv, ciphertext, false) : simd.decryptCbc(iv, ciphertext);
     return pad ? pkcs7Unpad(out, "sm4-cbc") : out;
+  }
+
+  /**
+   * CBC decryption is parallel, so it goes to the SIMD kernel when the runtime has one (about 1.9× the scalar
+   * kernel), built on first use: 128 KiB more per key, only for keys that decrypt.
+   */
+  #simdDecrypter(): Sm4Simd | null {
+    if (this.#simd === undefined) this.#simd = Sm4Simd.available() ? new Sm4Simd(this.#key) : null;
+    return this.#simd;
   }
 
   #run(iv: Uint8Array, src: Uint8Array, encrypt: boolean): Uint8Array {
