@@ -27,10 +27,13 @@ interface RawKernel {
   record(aadPtr: number, aadBytes: number, ptr: number, bytes: number, sealing: number): void;
 }
 
+const modules = new Map<boolean, WebAssembly.Module>();
+
 /** A raw kernel instance of one module variant, keyed like Sm4GcmWasm and Sm4Simd key theirs. */
 function kernel(relaxed: boolean, key: Uint8Array): RawKernel {
-  const k = new WebAssembly.Instance(new WebAssembly.Module(sm4SimdModuleBytes(relaxed)))
-    .exports as unknown as RawKernel;
+  const module = modules.get(relaxed) ?? new WebAssembly.Module(sm4SimdModuleBytes(relaxed));
+  modules.set(relaxed, module);
+  const k = new WebAssembly.Instance(module).exports as unknown as RawKernel;
   const rk = expandKey(key, false), buf = k.mem.buffer, h = new Int32Array(4);
   storeSimdRoundKeys(buf, SIMD_RK_BASE, rk);
   storeSimdRoundKeys(buf, SIMD_RK_DEC_BASE, rk.slice().reverse());
