@@ -791,8 +791,9 @@ class ActiveStream implements StreamDecoder {
     if (this.#destroyed) return;
     if (reason === "local-reset") this.#cm.shared.stats.downstream_rq_tx_reset.inc();
     if (!this.info.responseFlags.includes("LR") && reason === "local-reset") this.info.responseFlags.push("LR");
-    this.#finish();
+    // The codec first: an HTTP/1 reset ends keep-alive, so that #finish (streamDone) closes the connection.
     this.#encoder.resetStream(reason);
+    this.#finish();
   }
 
   /** Downstream write buffer watermarks, fanned out to filters (the router pauses its upstream). */
