@@ -19,6 +19,7 @@ export * from "./sm4_aead.ts";
 export { Sm4CbcWasm } from "./wasm/sm4_cbc_wasm.ts";
 export { Sm4CcmWasm } from "./wasm/sm4_ccm_wasm.ts";
 export { Sm4GcmWasm } from "./wasm/sm4_gcm_wasm.ts";
+export { GhashSimd, Sm4Simd } from "./wasm/sm4_simd.ts";
 export * from "./sm2.ts";
 export * from "./asn1.ts";
 export * from "./pem.ts";

@@ -15,7 +15,7 @@ import {
   sm4SimdModuleBytes,
   storeSimdRoundKeys,
 } from "./_sm4_simd_module.ts";
-import { Sm4Simd } from "./sm4_simd.ts";
+import { GhashSimd, Sm4Simd } from "./sm4_simd.ts";
 import { Sm4GcmWasm } from "./sm4_gcm_wasm.ts";
 
 interface RawKernel {
@@ -235,4 +235,22 @@ Deno.test("Sm4GcmWasm on SIMD refuses a bad tag on the one-call path and zeroes 
     assertEquals(w.open(nonce, sealed, aad.subarray(1)), null);
     assertEquals(w.open(seeded(12, 99), sealed, aad), null);
   }
+});
+
+Deno.test("GhashSimd over AAD, ciphertext and lengths, XORed with E(J0), is Sm4Gcm's tag", () => {
+  for (const [i, n] of [0, 1, 16, 33, 1000, IO_SIZE + 20].entries()) {
+    const key = seeded(16, 60 + i), nonce = seeded(12, 61 + i), aad = seeded(i * 7, 62 + i);
+    const sealed = new Sm4Gcm(key).seal(nonce, seeded(n, 63 + i), aad);
+    const sm4 = new Sm4Simd(key), lens = new Uint8Array(16), dv = new DataView(lens.buffer);
+    dv.setUint32(4, aad.length * 8);
+    dv.setUint32(12, n * 8);
+    const y = new GhashSimd(sm4.encryptEcb(new Uint8Array(16))).update(aad).update(sealed.subarray(0, n))
+      .update(lens).digest();
+    const j0 = new Uint8Array(16);
+    j0.set(nonce);
+    j0[15] = 1;
+    const tag = sm4.encryptEcb(j0).map((b, k) => b ^ y[k]!);
+    assertEquals(toHex(tag), toHex(sealed.subarray(n)), `${n} bytes`);
+  }
+  assertThrows(() => new GhashSimd(new Uint8Array(8)), /ghash: key must be 16 bytes/);
 });
