@@ -238,3 +238,50 @@ Deno.test("routes: auto_host_rewrite sends the DNS cluster's host name upstream"
     await up.close();
   }
 });
+
+Deno.test(
+  "routes: internal_only_headers are removed from external requests; a client cannot claim x-envoy-internal",
+  itOpts,
+  async () => {
+    const echo = await startUpstream((req) => new Response(JSON.stringify(Object.fromEntries(req.headers))));
+    const routes = `
+- name: tls
+  domains: ["tls.example"]
+  require_tls: EXTERNAL_ONLY
+  routes: [{ match: { prefix: "/" }, route: { cluster: a } }]
+- name: all
+  domains: ["*"]
+  routes: [{ match: { prefix: "/" }, route: { cluster: a } }]`;
+    for (const useRemoteAddress of [false, true]) {
+      const f = await startFerry(
+        hcmBootstrap({
+          routes,
+          clusters: staticCluster("a", [echo.port]),
+          hcmExtra: `use_remote_address: ${useRemoteAddress}`,
+        }).replace(
+          "route_config:\n            name: test\n",
+          "route_config:\n            name: test\n            internal_only_headers: [X-Internal-Token, x-debug]\n",
+        ),
+      );
+      try {
+        // A client claiming to be internal, from a private address (no address is internal by default).
+        const claims = ["-H", "x-forwarded-for: 10.0.0.7", "-H", "x-envoy-internal: true"];
+        const r = await get(f, "/p", ...claims, "-H", "X-Internal-Token: t0p", "-H", "x-debug: 1", "-H", "x-pub: k");
+        assertEquals(r.status, 200);
+        const seen = JSON.parse(r.body) as Record<string, string>;
+        const what = `use_remote_address: ${useRemoteAddress}`;
+        assertEquals(seen["x-internal-token"], undefined, what);
+        assertEquals(seen["x-debug"], undefined, what);
+        assertEquals(seen["x-envoy-internal"], undefined, what);
+        assertEquals(seen["x-pub"], "k", what);
+        // The claim no longer skips require_tls: EXTERNAL_ONLY (it did when use_remote_address was false).
+        const tls = await get(f, "/p", ...claims, "-H", "Host: tls.example");
+        assertEquals(tls.status, 301, what);
+        assertEquals(tls.headers["location"], "https://tls.example/p");
+      } finally {
+        await f.stop();
+      }
+    }
+    await echo.close();
+  },
+);
