@@ -1,5 +1,6 @@
 /**
- * SM4 throughput on 16 KiB records (a full TLS record): our SM4-GCM, SM4-CCM, SM4-CTR and SM4-CBC against
+ * SM4 throughput on 16 KiB records (a full TLS record; some GCM rows also 64 B and 1 KiB): our SM4-GCM (TypeScript,
+ * scalar WebAssembly `wasm`, WebAssembly SIMD `simd`), SM4-CCM, SM4-CTR, SM4-CBC and SIMD ECB/CTR/GHASH against
  * `sm-crypto-v2` (GCM and CBC), `sm-crypto` (CBC) and Node's OpenSSL `sm4-ctr` / `sm4-cbc` measured in a `node`
  * subprocess on the same record size. Every figure is MB/s (10^6 bytes per second), as min–max over several
  * rounds; each measurement runs for a bounded time. Two figures per row: bytes per wall-clock second, and bytes
@@ -22,6 +23,7 @@ import { Sm4 } from "../lib/crypto/sm4.ts";
 import { Sm4CbcWasm } from "../lib/crypto/wasm/sm4_cbc_wasm.ts";
 import { Sm4CcmWasm } from "../lib/crypto/wasm/sm4_ccm_wasm.ts";
 import { Sm4GcmWasm } from "../lib/crypto/wasm/sm4_gcm_wasm.ts";
+import { GhashSimd, Sm4Simd } from "../lib/crypto/wasm/sm4_simd.ts";
 import { ghashMul, ghashMulShoup8, ghashTable, ghashTableShoup8 } from "../lib/crypto/_sm4_ghash.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? 3);
@@ -83,7 +85,10 @@ async function nodeMbps(alg: string): Promise<Mbps> {
 }
 
 const gcm = new Sm4Gcm(key);
-const gcmWasm = new Sm4GcmWasm(key);
+const gcmWasm = new Sm4GcmWasm(key, { simd: false });
+const gcmSimd = new Sm4GcmWasm(key, { simd: true });
+const sm4Simd = new Sm4Simd(key);
+const ghSimd = new GhashSimd(key);
 const gcmLarge = new Sm4Gcm(key, { ghashTable: "large" });
 const ccm = new Sm4Ccm(key);
 const ccmWasm = new Sm4CcmWasm(key);
@@ -104,6 +109,20 @@ const cases: [string, () => Mbps | Promise<Mbps>][] = [
   ["ferry sm4-gcm open (openInto)", () => measure(() => gcm.openInto(nonce, sealedGcm, aad, out), SIZE)],
   ["ferry wasm sm4-gcm seal (sealInto)", () => measure(() => gcmWasm.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry wasm sm4-gcm open (openInto)", () => measure(() => gcmWasm.openInto(nonce, sealedGcm, aad, out), SIZE)],
+  ["ferry simd sm4-gcm seal (sealInto)", () => measure(() => gcmSimd.sealInto(nonce, data, aad, out), SIZE)],
+  ["ferry simd sm4-gcm open (openInto)", () => measure(() => gcmSimd.openInto(nonce, sealedGcm, aad, out), SIZE)],
+  ...[64, 1024].flatMap((n): [string, () => Mbps][] => {
+    const small = data.subarray(0, n), smallOut = new Uint8Array(n + 16), hdr = aad.subarray(0, 5);
+    return [
+      [`ferry sm4-gcm seal ${n} B`, () => measure(() => gcm.sealInto(nonce, small, hdr, smallOut), n)],
+      [`ferry wasm sm4-gcm seal ${n} B`, () => measure(() => gcmWasm.sealInto(nonce, small, hdr, smallOut), n)],
+      [`ferry simd sm4-gcm seal ${n} B`, () => measure(() => gcmSimd.sealInto(nonce, small, hdr, smallOut), n)],
+    ];
+  }),
+  ["ferry simd sm4-ecb encrypt", () => measure(() => sm4Simd.encryptEcb(data, out), SIZE)],
+  ["ferry simd sm4-ctr32", () => measure(() => sm4Simd.ctr32(nonce, 2, data, out), SIZE)],
+  ["ferry simd sm4-cbc decrypt", () => measure(() => sm4Simd.decryptCbc(iv16, cbcCt, out), SIZE)],
+  ["ferry simd ghash", () => measure(() => ghSimd.update(data), SIZE)],
   ["ferry sm4-gcm seal, large GHASH table", () => measure(() => gcmLarge.sealInto(nonce, data, aad, out), SIZE)],
   ["ferry sm4-gcm seal (allocating)", () => measure(() => gcm.seal(nonce, data, aad), SIZE)],
   ["ferry sm4-ccm seal (sealInto)", () => measure(() => ccm.sealInto(nonce, data, aad, out), SIZE)],
@@ -114,7 +133,7 @@ const cases: [string, () => Mbps | Promise<Mbps>][] = [
   ["ferry sm4-cbc encrypt", () => measure(() => cbc.encrypt(iv16, data, { padding: "none" }), SIZE)],
   ["ferry sm4-cbc decrypt", () => measure(() => cbc.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
   ["ferry wasm sm4-cbc encrypt", () => measure(() => cbcWasm.encrypt(iv16, data, { padding: "none" }), SIZE)],
-  ["ferry wasm sm4-cbc decrypt", () => measure(() => cbcWasm.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
+  ["ferry wasm sm4-cbc decrypt (simd)", () => measure(() => cbcWasm.decrypt(iv16, cbcCt, { padding: "none" }), SIZE)],
   ["ferry sm4-ecb encrypt", () => measure(() => sm4.encryptEcb(data, { padding: "none" }), SIZE)],
   ["ferry ghash 16x256 tables", () =>
     measure(() => {
@@ -198,6 +217,12 @@ ratio("ferry wasm sm4-gcm seal (sealInto)", "sm-crypto-v2 sm4-gcm encrypt", 4);
 ratio("ferry wasm sm4-gcm seal (sealInto)", "node openssl sm4-ctr", 0.4);
 ratio("ferry wasm sm4-gcm open (openInto)", "node openssl sm4-ctr", 0.4);
 ratio("ferry wasm sm4-gcm seal (sealInto)", "ferry sm4-gcm seal (sealInto)");
+ratio("ferry simd sm4-gcm seal (sealInto)", "ferry wasm sm4-gcm seal (sealInto)");
+ratio("ferry simd sm4-gcm open (openInto)", "ferry wasm sm4-gcm open (openInto)");
+ratio("ferry simd sm4-gcm seal (sealInto)", "node openssl sm4-ctr", 0.4);
+ratio("ferry simd sm4-ctr32", "node openssl sm4-ctr");
+ratio("ferry simd sm4-gcm seal 64 B", "ferry sm4-gcm seal 64 B");
+ratio("ferry simd sm4-gcm seal 1024 B", "ferry sm4-gcm seal 1024 B");
 ratio("ferry sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
 ratio("ferry wasm sm4-ccm seal (sealInto)", "node openssl sm4-ctr");
 ratio("ferry wasm sm4-ccm seal (sealInto)", "ferry sm4-ccm seal (sealInto)");
