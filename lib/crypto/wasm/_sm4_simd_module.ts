@@ -73,6 +73,8 @@ const KS_SCRATCH = 4288;
 const GH_PAD = 4512;
 /** Byte offset where `finish` and `record` leave the tag. */
 export const SIMD_TAG_BASE = 4528;
+/** Byte offset of the eight keystream blocks of `finish` (the last is E(J0)). */
+const FIN_KS = 4544;
 /** Function indices (the order of the code section). */
 const FN_GCM = 0, FN_GHASH = 1, FN_FINISH = 6;
 /** Byte offset of 256 bytes that stay zero (GHASH input for the first sealing iteration). */
@@ -643,9 +645,10 @@ function ctrFunction(mode: Mode, swz: number): number[] {
 }
 
 /**
- * finish(ptr, bytes, sealing, aadBytes, dataBytes): the end of a record in one call, for `bytes` < 48 left at ptr
- * (up to two whole blocks and a partial one, or three whole blocks). One four-lane SM4 run yields the keystream
- * for counters c, c + 1, c + 2 (c from memory) and E(J0) (counter 1); the bytes are XORed, the ciphertext (the
+ * finish(ptr, bytes, sealing, aadBytes, dataBytes): the end of a record in one call, for `bytes` < 112 left at
+ * ptr (up to six whole blocks and a partial one, or seven whole blocks). One two-group SM4 run (no longer than a
+ * one-group run: the groups interleave) yields the keystream for counters c .. c + 6 (c from memory) and E(J0)
+ * (counter 1); the bytes are XORed, the ciphertext (the
  * last block zero-padded) and the length block are hashed, and the tag Y ⊕ E(J0) is stored at
  * {@link SIMD_TAG_BASE}. Byte counts must be under 2^29 (bit lengths in one word): records, not streams.
  */
@@ -655,21 +658,34 @@ function finishFunction(swz: number): number[] {
   const l = new Locals(5, 3);
   const I = l.i32(), B = l.i32(), KP = l.i32();
   const c = loadConsts(a, l);
-  const x = [l.v128(), l.v128(), l.v128(), l.v128()], tmp = tmps(l), rk = l.v128(), y = l.v128();
+  const x = [0, 1].map(() => [l.v128(), l.v128(), l.v128(), l.v128()]), tmp = x.map(() => tmps(l));
+  const rk = l.v128(), y = l.v128();
   const tt = [l.v128(), l.v128(), l.v128(), l.v128()], input = l.v128(), out = l.v128(), mask = l.v128();
   for (let j = 0; j < 3; j++) {
-    a.k(0).v(V.load32Splat).op(2, ...uleb(CTR_BASE + 4 * j)).set(x[j]!);
-    a.get(x[j]!).get(x[j]!).lanePerm(BSWAP).set(x[j]!);
+    a.k(0).v(V.load32Splat).op(2, ...uleb(CTR_BASE + 4 * j)).set(x[0]![j]!);
+    a.get(x[0]![j]!).get(x[0]![j]!).lanePerm(BSWAP).tee(x[0]![j]!).set(x[1]![j]!);
   }
+  // Lanes: counters c .. c + 6, then J0 (counter 1); under 48 bytes one group does (c .. c + 2, J0).
+  const w = x.map((g) => [g[3]!, g[2]!, g[1]!, g[0]!]);
+  a.get(BYTES).k(48).op(I32_LT_U).op(IF, VOID);
   a.k(0).i32load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
-  a.k(1).v(V.i32x4Replace).op(3).set(x[3]!);
-  rounds(a, [x], c, [tmp], rk, (a) => void a.k(RK_BASE), swz);
-  const w = [x[3]!, x[2]!, x[1]!, x[0]!];
-  transposeOut(a, w, tt);
-  for (let b = 0; b < 3; b++) a.k(0).get(w[b]!).vstore(KS_SCRATCH + 16 * b);
+  a.k(1).v(V.i32x4Replace).op(3).set(x[0]![3]!);
+  rounds(a, x.slice(0, 1), c, tmp.slice(0, 1), rk, (a) => void a.k(RK_BASE), swz);
+  transposeOut(a, w[0]!, tt);
+  for (let b = 0; b < 4; b++) a.k(0).get(w[0]![b]!).vstore(FIN_KS + (b === 3 ? 112 : 16 * b));
+  a.op(ELSE);
+  a.k(0).i32load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add).set(x[0]![3]!);
+  a.k(0).i32load(CTR_BASE + 12).k(4).op(I32_ADD).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
+  a.k(1).v(V.i32x4Replace).op(3).set(x[1]![3]!);
+  rounds(a, x, c, tmp, rk, (a) => void a.k(RK_BASE), swz);
+  for (let g = 0; g < 2; g++) {
+    transposeOut(a, w[g]!, tt);
+    for (let b = 0; b < 4; b++) a.k(0).get(w[g]![b]!).vstore(FIN_KS + 64 * g + 16 * b);
+  }
+  a.op(END);
   a.k(0).vload(Y_BASE).set(y);
   a.k(0).get(SEAL).op(I32_SUB).v(V.i32x4Splat).set(mask);
-  a.k(KS_SCRATCH).set(KP);
+  a.k(FIN_KS).set(KP);
   // Whole blocks.
   a.op(BLOCK, VOID, LOOP, VOID);
   a.get(BYTES).k(16).op(I32_LT_U).op(BR_IF, 1);
@@ -699,7 +715,7 @@ function finishFunction(swz: number): number[] {
   a.set(tt[0]!).get(tt[0]!).get(tt[0]!).lanePerm(BSWAP);
   ghashStep(a, y);
   a.k(0).get(y).vstore(Y_BASE);
-  a.k(0).get(y).get(w[3]!).v(V.xor).vstore(SIMD_TAG_BASE);
+  a.k(0).get(y).k(0).vload(FIN_KS + 112).v(V.xor).vstore(SIMD_TAG_BASE);
   return body(l, a);
 }
 
@@ -715,10 +731,10 @@ function recordFunction(): number[] {
   const M = l.i32();
   a.k(0).v128const0().vstore(Y_BASE);
   a.get(AP).get(AL).k(15).op(I32_ADD).k(4).op(0x76).op(CALL, FN_GHASH);
-  // The kernel loop takes whole groups of four; finish takes what is left if that is under 48 bytes (its four
-  // lanes hold E(J0) and three counters), otherwise the kernel takes the whole blocks and finish the partial one.
+  // Records under 112 bytes go to finish alone (one SM4 run); longer ones leave it the last 0..63 bytes and the
+  // kernel loop whole groups of four blocks.
   a.get(LEN).k(-64).op(0x71).set(M);
-  a.get(LEN).get(M).op(I32_SUB).k(48).op(0x4f).op(IF, VOID).get(LEN).k(-16).op(0x71).set(M).op(END);
+  a.get(LEN).k(112).op(I32_LT_U).op(IF, VOID).k(0).set(M).op(END);
   a.get(PTR).get(M).k(4).op(0x76).get(SEAL).op(CALL, FN_GCM);
   a.get(PTR).get(M).op(I32_ADD).get(LEN).get(M).op(I32_SUB).get(SEAL).get(AL).get(LEN);
   a.op(CALL, FN_FINISH);
