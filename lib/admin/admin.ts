@@ -46,7 +46,9 @@ export interface AdminContext {
   /**
    * `/server_info`: Envoy's `ServerInfo` JSON — `version`, `state` (`LIVE`, `DRAINING`, `PRE_INITIALIZING`,
    * `INITIALIZING`), `uptime_current_epoch`, `uptime_all_epochs`, `hot_restart_version` (`"disabled"`),
-   * `command_line_options`, `node`. `state` is also the `/ready` text.
+   * `command_line_options`, `node`, and `healthcheck_failed` (true after `POST /healthcheck/fail`). The admin API
+   * reports a `LIVE` server whose health checks are failed as `DRAINING`, as Envoy does; that state is also the
+   * `/ready` text.
    */
   serverInfo(): MaybePromise<object>;
   /** The stats to show: a store, or a snapshot merged from every worker. */
@@ -66,13 +68,19 @@ export interface AdminContext {
    * validates the name first; returning false means the server refused it (400).
    */
   setLogLevel(level: LogLevel): boolean | void;
-  /** `POST /logging?<component>=<level>`; defaults to this thread's `setComponentLogLevel`. */
+  /**
+   * `POST /logging?<component>=<level>`; defaults to this thread's `setComponentLogLevel`. A server with worker
+   * threads must also forward it to them (`WorkerSet.setComponentLogLevel`).
+   */
   setComponentLogLevel?(component: string, level: LogLevel): boolean | void;
   /** The default log level, if the server tracks it apart from lib/observe/log.ts. */
   logLevel?(): string;
   /** Each component's level for `/logging`; defaults to lib/observe/log.ts's `getLogLevels()`. */
   logLevels?(): Record<string, string>;
-  /** `POST /healthcheck/fail`: fail health checks (`/ready` answers 503). */
+  /**
+   * `POST /healthcheck/fail`: fail health checks. As in Envoy the server state becomes `DRAINING` (so `/ready`
+   * answers 503 `DRAINING`) until `POST /healthcheck/ok`.
+   */
   healthcheckFail(): void;
   /** `POST /healthcheck/ok`. */
   healthcheckOk(): void;
@@ -80,11 +88,17 @@ export interface AdminContext {
   drainListeners(opts: { graceful: boolean; inboundOnly: boolean }): MaybePromise<void>;
   /** `POST /quitquitquit`: called after the response is sent. */
   quit(): void;
-  /** `/ready`: true answers 200, false 503 (with the server state as text). */
+  /**
+   * Whether the server is `LIVE`; `/ready` uses it only when `serverInfo()` has no `state` (otherwise the state
+   * decides: 200 for `LIVE`, else 503).
+   */
   ready(): boolean;
   /** `POST /reopen_logs`; defaults to reopening this thread's access log files. */
   reopenLogs?(): MaybePromise<void>;
-  /** `POST /reset_counters`; defaults to resetting the store if `stats()` returns one. */
+  /**
+   * `POST /reset_counters`; defaults to resetting the store if `stats()` returns one (a merged snapshot cannot be
+   * reset: 501). A server with worker threads must reset theirs too (`WorkerSet.resetCounters`).
+   */
   resetCounters?(): MaybePromise<void>;
   /** `/runtime` entries; defaults to none. */
   runtime?(): MaybePromise<Record<string, unknown>>;
@@ -135,6 +149,16 @@ function respond(body: string, status = 200, type = TEXT, extra: Record<string, 
 
 function json(v: unknown, status = 200): Response {
   return respond(`${JSON.stringify(v, null, 2)}\n`, status, JSON_TYPE);
+}
+
+/**
+ * The server state as Envoy's `Server::Utility::serverState` reports it: an initialized server whose health checks
+ * were failed (`POST /healthcheck/fail`) is `DRAINING`, not `LIVE`.
+ */
+async function serverInfoOf(ctx: AdminContext): Promise<Record<string, unknown>> {
+  const info = { ...(await ctx.serverInfo()) } as Record<string, unknown>;
+  if (info["state"] === "LIVE" && info["healthcheck_failed"] === true) info["state"] = "DRAINING";
+  return info;
 }
 
 function flag(url: URL, name: string): boolean {
@@ -222,12 +246,11 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
     e("/", "Admin home page", false, () => respond(indexHtml(all()), 200, "text/html; charset=UTF-8")),
     e("/help", "print out list of admin commands", false, () => respond(helpText(all()))),
     e("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, async () => {
-      const ok = ctx.ready();
-      const info = (await ctx.serverInfo()) as { state?: unknown };
-      const state = typeof info.state === "string" ? info.state : ok ? "LIVE" : "NOT_READY";
-      return respond(`${state}\n`, ok ? 200 : 503);
+      const info = await serverInfoOf(ctx);
+      const state = typeof info["state"] === "string" ? info["state"] : ctx.ready() ? "LIVE" : "NOT_READY";
+      return respond(`${state}\n`, state === "LIVE" ? 200 : 503);
     }),
-    e("/server_info", "print server version/status information", false, async () => json(await ctx.serverInfo())),
+    e("/server_info", "print server version/status information", false, async () => json(await serverInfoOf(ctx))),
     e("/stats", "print server stats", false, async (url) => statsResponse(url, await snapshotOf(ctx))),
     e(
       "/stats/prometheus",

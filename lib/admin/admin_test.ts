@@ -37,6 +37,7 @@ class FakeServer {
         uptime_current_epoch: "5s",
         uptime_all_epochs: "5s",
         command_line_options: { config_path: "/etc/ferry.yaml" },
+        healthcheck_failed: this.healthFailed,
       }),
       stats: () => this.stats,
       configDump: () => ({
@@ -258,8 +259,13 @@ Deno.test("admin mutating endpoints require POST", async () => {
     assert.deepEqual(fake.drains, []);
     assert.deepEqual(await curl("-X", "POST", `${base}/healthcheck/fail`), { status: 200, body: "OK\n" });
     assert.equal(fake.healthFailed, true);
+    // Envoy's serverState: a LIVE server failing health checks is DRAINING, for /ready and /server_info alike.
+    assert.deepEqual(await curl(`${base}/ready`), { status: 503, body: "DRAINING\n" });
+    assert.equal(JSON.parse((await get(`${base}/server_info`)).body).state, "DRAINING");
     assert.deepEqual(await curl("-X", "POST", `${base}/healthcheck/ok`), { status: 200, body: "OK\n" });
     assert.equal(fake.healthFailed, false);
+    assert.deepEqual(await curl(`${base}/ready`), { status: 200, body: "LIVE\n" });
+    assert.equal(JSON.parse((await get(`${base}/server_info`)).body).state, "LIVE");
     assert.equal((await curl("-X", "POST", `${base}/drain_listeners?graceful&inboundonly`)).status, 200);
     assert.equal((await curl("-X", "POST", `${base}/drain_listeners`)).status, 200);
     assert.deepEqual(fake.drains, [{ graceful: true, inboundOnly: true }, { graceful: false, inboundOnly: false }]);

@@ -1,17 +1,18 @@
 /**
  * Entry point of a worker thread (`--concurrency N`): runs its own listeners (bound with SO_REUSEPORT next to the
- * main thread's), its own clusters and pools, and answers the main thread's requests for stats, log level changes
- * and drain. The admin API stays on the main thread.
+ * main thread's), its own clusters and pools, and answers the main thread's requests for stats, counter resets, log
+ * levels and drain. The admin API stays on the main thread.
  *
  * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
+ * `{type: "log-component", component, level}`, `{type: "log-levels", id}`, `{type: "reset-counters", id}`,
  * `{type: "drain", ms, id}`. Out: `{type: "started"}` or `{type: "error", message}`, `{type: "stats", id, snap}`,
- * `{type: "drained", id}`.
+ * `{type: "log-levels", id, levels}`, `{type: "counters-reset", id}`, `{type: "drained", id}`.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { parseBootstrap } from "../config/bootstrap.ts";
-import { isLogLevel, setLogLevel } from "../observe/log.ts";
+import { getLogLevels, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
 import { createRegistries } from "./registries.ts";
 import { Server } from "./server.ts";
 import type { WorkerRequest } from "./workers.ts";
@@ -35,6 +36,16 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         break;
       case "log":
         if (isLogLevel(m.level)) setLogLevel(m.level);
+        break;
+      case "log-component":
+        if (isLogLevel(m.level)) setComponentLogLevel(m.component, m.level);
+        break;
+      case "log-levels":
+        self.postMessage({ type: "log-levels", id: m.id, levels: getLogLevels() });
+        break;
+      case "reset-counters":
+        server?.stats.resetCounters();
+        self.postMessage({ type: "counters-reset", id: m.id });
         break;
       case "drain":
         if (server) await server.drainAndStop(m.ms);

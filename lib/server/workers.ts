@@ -12,6 +12,9 @@ export type WorkerRequest =
   | { type: "start"; raw: unknown; drainTimeMs: number; logLevel: string }
   | { type: "stats"; id: number }
   | { type: "log"; level: string }
+  | { type: "log-component"; component: string; level: string }
+  | { type: "reset-counters"; id: number }
+  | { type: "log-levels"; id: number }
   | { type: "drain"; ms: number; id: number }
   | { type: "stop-accepting"; graceful: boolean };
 
@@ -19,7 +22,9 @@ type WorkerReply =
   | { type: "started" }
   | { type: "error"; message: string }
   | { type: "stats"; id: number; snap: StatsSnapshot | undefined }
-  | { type: "drained"; id: number };
+  | { type: "drained"; id: number }
+  | { type: "counters-reset"; id: number }
+  | { type: "log-levels"; id: number; levels: Record<string, string> };
 
 /** The worker threads of one process. */
 export class WorkerSet {
@@ -32,7 +37,7 @@ export class WorkerSet {
     for (const w of workers) {
       w.onmessage = (e: MessageEvent<WorkerReply>) => {
         const r = e.data;
-        if (r.type === "stats" || r.type === "drained") {
+        if (r.type !== "started" && r.type !== "error") {
           const cb = this.#waiting.get(r.id);
           this.#waiting.delete(r.id);
           cb?.(r);
@@ -99,6 +104,31 @@ export class WorkerSet {
 
   setLogLevel(level: string): void {
     for (const w of this.#workers) w.postMessage({ type: "log", level } satisfies WorkerRequest);
+  }
+
+  /** `POST /logging?<component>=<level>` on every worker (the main thread sets its own). */
+  setComponentLogLevel(component: string, level: string): void {
+    for (const w of this.#workers) {
+      w.postMessage({ type: "log-component", component, level } satisfies WorkerRequest);
+    }
+  }
+
+  /**
+   * `POST /reset_counters` on every worker (the main thread resets its own store). Resolves once each worker has
+   * reset its counters, so that stats read afterwards start from zero (a worker silent for 2 s is not waited for).
+   */
+  async resetCounters(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => this.#ask(w, (id) => ({ type: "reset-counters", id }), 2000)));
+  }
+
+  /** Each worker's component log levels, in worker order (a worker silent for 2 s is left out). */
+  async logLevels(): Promise<Record<string, string>[]> {
+    const replies = await Promise.all(
+      this.#workers.map((w) => this.#ask(w, (id) => ({ type: "log-levels", id }), 2000)),
+    );
+    const out: Record<string, string>[] = [];
+    for (const r of replies) if (r?.type === "log-levels") out.push(r.levels);
+    return out;
   }
 
   stopAccepting(graceful: boolean): void {

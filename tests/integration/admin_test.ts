@@ -54,10 +54,16 @@ Deno.test(
       // Mutations need POST, as in Envoy.
       assertEquals((await curl(`${f.adminUrl}/logging?level=debug`)).status, 405);
       assertEquals((await curl(`${f.adminUrl}/logging?level=warn`, ["-X", "POST"])).status, 200);
+      // As Envoy: failing health checks makes the server DRAINING (Server::Utility::serverState), so /ready is 503
+      // with that state as text, and /server_info says so; requests are still served.
       assertEquals((await curl(`${f.adminUrl}/healthcheck/fail`, ["-X", "POST"])).status, 200);
-      assertEquals((await curl(`${f.adminUrl}/ready`)).status, 503);
+      const notReady = await curl(`${f.adminUrl}/ready`);
+      assertEquals([notReady.status, notReady.body], [503, "DRAINING\n"]);
+      assertEquals(JSON.parse((await curl(`${f.adminUrl}/server_info`)).body).state, "DRAINING");
+      assertEquals((await curl(`http://127.0.0.1:${f.port()}/x`)).status, 200);
       assertEquals((await curl(`${f.adminUrl}/healthcheck/ok`, ["-X", "POST"])).status, 200);
-      assertEquals((await curl(`${f.adminUrl}/ready`)).status, 200);
+      const ready = await curl(`${f.adminUrl}/ready`);
+      assertEquals([ready.status, ready.body], [200, "LIVE\n"]);
       const info = JSON.parse((await curl(`${f.adminUrl}/server_info`)).body);
       assertEquals(info.state, "LIVE");
     } finally {
