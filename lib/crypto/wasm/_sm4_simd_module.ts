@@ -6,7 +6,7 @@
  *
  * Four blocks share a vector: lane b of state vector X_j holds word j of block b as a number (big-endian words are
  * byte-swapped on the way in and out), so a round is the same handful of vector operations for all four blocks, and
- * `GROUPS` such vectors are interleaved so the CPU has independent work while one S-box chain waits.
+ * three or four such vectors are interleaved so the CPU has independent work while one S-box chain waits.
  *
  * The S-box is computed, not looked up in memory (so it is constant-time, and needs no tables in cache): SM4's
  * S(x) = A·inv(A·x ⊕ 0xD3) ⊕ 0xD3 in GF(2^8) mod x^8+x^7+x^6+x^5+x^4+x^2+1, with A the circulant matrix that XORs
@@ -65,8 +65,8 @@
  * ## Measured (Deno 2.9.6, AMD EPYC, MB/s per CPU second, 16 KiB)
  *
  * SM4-GCM seal/open through `Sm4GcmWasm` about 370 (scalar module 163, TypeScript 128); the kernel's CTR and ECB
- * about 460 (scalar about 250), GHASH alone about 1,100. What was tried: four-block groups interleaved 1/2/3/4 ways
- * gave CTR 250/350/460/450 (one group is latency-bound, four spill registers); byte rotations as swizzles by
+ * about 500 (scalar about 250), GHASH alone about 1,100. What was tried: four-block groups interleaved 1/2/3/4 ways
+ * gave CTR 250/350/460/500 (one group is latency-bound, four spill registers); byte rotations as swizzles by
  * constants in registers instead of immediate shuffles (V8 rebuilds a shuffle's constant each time); GHASH
  * pipelined into the rounds 340 -> 380 for the kernel; GHASH row offsets as 16-bit lanes with one static offset
  * (V8 bounds-checks every dynamic load here, and then shares the limit); a balanced XOR tree for the 16 rows and
@@ -102,8 +102,11 @@ export const SIMD_RK_DEC_BASE = 4384;
 /** Byte offset of the encryption round keys (as in the scalar module). */
 export const SIMD_RK_BASE = RK_BASE;
 
-/** Four-block groups interleaved in the main loops: CTR measured 250, 350, 460 and 450 MB/s for 1, 2, 3 and 4. */
-const GROUPS = 3;
+/**
+ * Four-block groups interleaved in the main loops. CTR measured 250, 350, 460 and 500 MB/s for 1, 2, 3 and 4;
+ * GCM (with GHASH pipelined in) the same 385 for 3 and 4, so it takes 3 (fewer blocks left to the one-group loop).
+ */
+const BLOCK_GROUPS = 4, GCM_GROUPS = 3;
 
 // ---------------------------------------------------------------------------------------------------------------
 // S-box tables.
@@ -545,12 +548,13 @@ type Mode = "gcm" | "ctr";
  * ciphertext: the output when sealing, the input when opening).
  */
 function ctrFunction(mode: Mode, swz: number): number[] {
+  const groups = mode === "gcm" ? GCM_GROUPS : BLOCK_GROUPS;
   const a = new Asm();
   const PTR = 0, N = 1, SEAL = 2;
   const l = new Locals(mode === "gcm" ? 3 : 2, 4);
   const C3 = l.i32(), KP = l.i32(), HP = l.i32(), FIRST = l.i32();
   const c = loadConsts(a, l);
-  const x = Array.from({ length: GROUPS }, () => [l.v128(), l.v128(), l.v128(), l.v128()]);
+  const x = Array.from({ length: groups }, () => [l.v128(), l.v128(), l.v128(), l.v128()]);
   const tmp = x.map(() => tmps(l));
   const rk = l.v128(), nonce = [l.v128(), l.v128(), l.v128()], y = l.v128(), mask = l.v128();
   const tt = [l.v128(), l.v128(), l.v128(), l.v128()], input = l.v128(), out = l.v128(), ysave = l.v128();
@@ -597,14 +601,14 @@ function ctrFunction(mode: Mode, swz: number): number[] {
     // ciphertext from memory at HP: when opening, this group's input (stored over only after the rounds); when
     // sealing, the previous group's output, so the first iteration hashes zero blocks into a zero Y (which
     // leaves it zero) with the real Y set aside, and the last group is hashed after the loop.
-    const nb = 4 * GROUPS;
+    const nb = 4 * groups;
     a.get(SEAL).op(IF, VOID);
     a.get(y).set(ysave).v128const0().set(y).k(ZERO_BASE).set(HP).k(1).set(FIRST);
     a.op(END);
     a.op(BLOCK, VOID, LOOP, VOID);
     a.get(N).k(nb).op(I32_LT_U).op(BR_IF, 1);
     a.get(SEAL).op(I32_EQZ).op(IF, VOID).get(PTR).set(HP).op(END);
-    initGroups(GROUPS);
+    initGroups(groups);
     let hashed = 0;
     rounds(a, x, c, tmp, rk, rkAt, swz, (r) => {
       for (; hashed < Math.floor(((r + 1) * nb) / 32); hashed++) {
@@ -614,7 +618,7 @@ function ctrFunction(mode: Mode, swz: number): number[] {
     });
     for (; hashed < nb; hashed++) a.get(HP).vload(16 * hashed), ghashStep(a, y);
     a.get(FIRST).op(IF, VOID).get(ysave).set(y).k(0).set(FIRST).op(END);
-    for (let g = 0; g < GROUPS; g++) {
+    for (let g = 0; g < groups; g++) {
       const w = [x[g]![3]!, x[g]![2]!, x[g]![1]!, x[g]![0]!];
       transposeOut(a, w, tt);
       for (let b = 0; b < 4; b++) {
@@ -623,19 +627,19 @@ function ctrFunction(mode: Mode, swz: number): number[] {
       }
     }
     a.get(PTR).set(HP);
-    a.get(PTR).k(64 * GROUPS).op(I32_ADD).set(PTR);
-    a.get(C3).k(4 * GROUPS).op(I32_ADD).set(C3);
-    a.get(N).k(4 * GROUPS).op(I32_SUB).set(N);
+    a.get(PTR).k(64 * groups).op(I32_ADD).set(PTR);
+    a.get(C3).k(4 * groups).op(I32_ADD).set(C3);
+    a.get(N).k(4 * groups).op(I32_SUB).set(N);
     a.op(BR, 0, END, END);
     a.get(SEAL).op(IF, VOID);
     a.get(FIRST).op(IF, VOID).get(ysave).set(y).op(ELSE);
     for (let b = 0; b < nb; b++) a.get(HP).vload(16 * b), ghashStep(a, y);
     a.op(END, END);
   }
-  for (const groups of GROUPS > 1 && mode === "ctr" ? [GROUPS, 1] : [1]) {
+  for (const n of groups > 1 && mode === "ctr" ? [groups, 1] : [1]) {
     a.op(BLOCK, VOID, LOOP, VOID);
-    a.get(N).k(4 * groups).op(I32_LT_U).op(BR_IF, 1);
-    group(groups);
+    a.get(N).k(4 * n).op(I32_LT_U).op(BR_IF, 1);
+    group(n);
     a.op(BR, 0, END, END);
   }
   // 1..3 blocks left: four keystream blocks into scratch, then block by block.
@@ -800,10 +804,10 @@ function blocksFunction(cbc: boolean, swz: number): number[] {
   const PTR = 0, N = 1, RK = 2;
   const l = new Locals(cbc ? 2 : 3, 0);
   const c = loadConsts(a, l);
-  const x = Array.from({ length: GROUPS }, () => [l.v128(), l.v128(), l.v128(), l.v128()]);
+  const x = Array.from({ length: BLOCK_GROUPS }, () => [l.v128(), l.v128(), l.v128(), l.v128()]);
   const tmp = x.map(() => tmps(l));
   const rk = l.v128(), tt = [l.v128(), l.v128(), l.v128(), l.v128()], iv = l.v128(), next = l.v128();
-  const slots = Array.from({ length: 4 * GROUPS }, () => l.v128());
+  const slots = Array.from({ length: 4 * BLOCK_GROUPS }, () => l.v128());
   const rkAt = cbc ? (a: Asm) => void a.k(SIMD_RK_DEC_BASE) : (a: Asm) => void a.get(RK);
   if (cbc) a.k(0).vload(SIMD_CBC_IV_BASE).set(iv);
   /** Runs `groups` groups from ptr; `store(g, b)` consumes block b of group g from the stack. */
@@ -823,7 +827,7 @@ function blocksFunction(cbc: boolean, swz: number): number[] {
     else a.get(PTR).vload(64 * g + 16 * b - 16);
     a.v(V.xor);
   };
-  for (const groups of GROUPS > 1 ? [GROUPS, 1] : [1]) {
+  for (const groups of BLOCK_GROUPS > 1 ? [BLOCK_GROUPS, 1] : [1]) {
     a.op(BLOCK, VOID, LOOP, VOID);
     a.get(N).k(4 * groups).op(I32_LT_U).op(BR_IF, 1);
     if (cbc) a.get(PTR).vload(64 * groups - 16).set(next);
