@@ -66,7 +66,7 @@
  *
  * SM4-GCM seal/open through `Sm4GcmWasm` about 370 (scalar module 163, TypeScript 128); the kernel's CTR and ECB
  * about 500 (scalar about 250), GHASH alone about 1,100. What was tried: four-block groups interleaved 1/2/3/4 ways
- * gave CTR 250/350/460/500 (one group is latency-bound, four spill registers); byte rotations as swizzles by
+ * gave CTR 250/350/460/500 (one group is latency-bound; four spill more registers); byte rotations as swizzles by
  * constants in registers instead of immediate shuffles (V8 rebuilds a shuffle's constant each time); GHASH
  * pipelined into the rounds 340 -> 380 for the kernel; GHASH row offsets as 16-bit lanes with one static offset
  * (V8 bounds-checks every dynamic load here, and then shares the limit); a balanced XOR tree for the 16 rows and
