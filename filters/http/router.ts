@@ -3,7 +3,9 @@
  *
  * Per request: take the route, answer direct responses and redirects, pick the cluster and a host, place the
  * stream on the host's pool, stream the request up and the response down. Handles the route's timeout (from the
- * end of the request) and per-try timeout, retries per `retry_policy` (on other hosts, with jittered backoff), and
+ * end of the request) or, in its place, `max_stream_duration` (from the start of the stream, as Envoy's connection
+ * manager), the per-try and per-try idle timeouts, retries per `retry_policy` (on other hosts, with jittered
+ * backoff) while the body fits `per_request_buffer_limit_bytes`, and
  * transparently re-sends a request once when a reused keep-alive connection turns out to have been closed by the
  * upstream before answering — so a stale pooled connection never surfaces as a 502.
  *

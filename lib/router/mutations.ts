@@ -120,7 +120,7 @@ export function applyResponseMutations(result: RouteResult, headers: HeaderMap, 
   );
 }
 
-/** Removes the route configuration's `internal_only_headers`; the connection manager calls it for external requests. */
+/** Removes the route configuration's `internal_only_headers` (from external requests: see {@link sanitizeInternalRequest}). */
 export function stripInternalOnlyHeaders(config: RouteConfig, headers: HeaderMap): void {
   const names = config.internalOnlyHeaders;
   for (let i = 0; i < names.length; i++) headers.remove(names[i]!);
