@@ -18,10 +18,10 @@
  */
 
 import { BLOCK_SIZE, expandKey } from "../_sm4_core.ts";
-import { ghashTable } from "../_sm4_ghash.ts";
-import { CTR_BASE, GH_BASE, IO_BASE, IO_SIZE, storeBigEndian, Y_BASE } from "./_sm4_wasm_module.ts";
+import { CTR_BASE, IO_BASE, IO_SIZE, Y_BASE } from "./_sm4_wasm_module.ts";
 import {
   SIMD_CBC_IV_BASE,
+  SIMD_H_BASE,
   SIMD_RK_BASE,
   SIMD_RK_DEC_BASE,
   sm4SimdModule,
@@ -128,8 +128,8 @@ export class GhashSimd {
     const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
     this.#k = inst.exports as unknown as GhashKernel;
     this.#mem = new Uint8Array(buf);
-    const dv = new DataView(h.buffer, h.byteOffset, 16);
-    storeBigEndian(buf, GH_BASE, ghashTable(dv.getInt32(0), dv.getInt32(4), dv.getInt32(8), dv.getInt32(12)));
+    this.#mem.set(h, SIMD_H_BASE);
+    (inst.exports as unknown as { initH(): void }).initH();
   }
 
   /** Folds `data` into Y, zero-padding its last block (so, as in GCM, each call starts a new block). */

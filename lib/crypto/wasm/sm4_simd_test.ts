@@ -8,6 +8,7 @@ import { CTR_BASE, GH_BASE, IO_BASE, IO_SIZE, storeBigEndian, Y_BASE } from "./_
 import {
   deriveSboxTables,
   SIMD_CBC_IV_BASE,
+  SIMD_H_BASE,
   SIMD_RK_BASE,
   SIMD_RK_DEC_BASE,
   SIMD_TAG_BASE,
@@ -253,4 +254,21 @@ Deno.test("GhashSimd over AAD, ciphertext and lengths, XORed with E(J0), is Sm4G
     assertEquals(toHex(tag), toHex(sealed.subarray(n)), `${n} bytes`);
   }
   assertThrows(() => new GhashSimd(new Uint8Array(8)), /ghash: key must be 16 bytes/);
+});
+
+Deno.test("SIMD kernel initH builds the same GHASH table as ghashTable + storeBigEndian", () => {
+  for (let i = 0; i < 4; i++) {
+    const h = i === 0 ? new Uint8Array(16).fill(0xff) : seeded(16, 70 + i), dv = new DataView(h.buffer);
+    const want = new WebAssembly.Instance(sm4SimdModule()!).exports as unknown as RawKernel;
+    const got = new WebAssembly.Instance(sm4SimdModule()!).exports as unknown as RawKernel & { initH(): void };
+    storeBigEndian(
+      want.mem.buffer,
+      GH_BASE,
+      ghashTable(dv.getInt32(0), dv.getInt32(4), dv.getInt32(8), dv.getInt32(12)),
+    );
+    new Uint8Array(got.mem.buffer).set(h, SIMD_H_BASE);
+    got.initH();
+    const a = new Uint8Array(want.mem.buffer, GH_BASE, 65536), b = new Uint8Array(got.mem.buffer, GH_BASE, 65536);
+    assertEquals(a.every((x, j) => x === b[j]), true, `H ${toHex(h)}`);
+  }
 });
