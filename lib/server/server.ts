@@ -9,7 +9,8 @@
 import type { BootstrapConfig } from "../config/bootstrap.ts";
 import type { Registries } from "../config/registry.ts";
 import { mergeSnapshots, StatsStore } from "../observe/stats.ts";
-import { getLogger, getLogLevel, isLogLevel, setLogLevel } from "../observe/log.ts";
+import { getLogger, getLogLevel, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
+import type { LogLevel } from "../observe/log.ts";
 import { flushAccessLogs } from "../observe/access_log.ts";
 import { ClusterManagerImpl } from "../upstream/cluster_manager.ts";
 import { startAdmin } from "../admin/admin.ts";
@@ -214,6 +215,15 @@ export class Server {
         setLogLevel(level);
         s.#workers?.setLogLevel(level);
         return true;
+      },
+      setComponentLogLevel: (component: string, level: LogLevel) => {
+        setComponentLogLevel(component, level);
+        s.#workers?.setComponentLogLevel(component, level);
+        return true;
+      },
+      resetCounters: async () => {
+        s.stats.resetCounters();
+        await s.#workers?.resetCounters();
       },
       logLevel: () => getLogLevel(),
       healthcheckFail: () => {
