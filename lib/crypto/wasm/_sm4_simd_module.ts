@@ -468,20 +468,21 @@ function rounds(
       a.get(c.inv);
       sw(c.inv, T.j), a.get(T.ak).v(V.xor).v(swz).get(T.i).v(V.xor).set(T.hi);
       sw(c.o1, T.lo), sw(c.o2, T.hi), a.v(V.xor).set(T.s);
-      // u = s ^ rotl8 s ^ rotl16 s; x_p ^= s ^ rotl24 s ^ rotl2 u.
-      // With relaxed SIMD the byte rotations are swizzles by constants in registers (one vpshufb each); shuffles
-      // by immediates cost V8 four instructions to build the constant.
-      const rot = (perm: readonly number[], idx: number) => {
-        if (swz === V.relaxedSwizzle) a.get(T.s).get(idx).v(swz);
-        else a.get(T.s).get(T.s).lanePerm(perm);
+      // q = s ^ rotl8 s; u = q ^ rotl16 s = s ^ rotl8 s ^ rotl16 s; x_p ^= rotl24 q ^ rotl2 u, since
+      // rotl24 q = s ^ rotl24 s. With relaxed SIMD the byte rotations are swizzles by constants in registers (one
+      // vpshufb each); shuffles by immediates cost V8 four instructions to build the constant.
+      const rot = (v: number, perm: readonly number[], idx: number) => {
+        if (swz === V.relaxedSwizzle) a.get(v).get(idx).v(swz);
+        else a.get(v).get(v).lanePerm(perm);
       };
       a.get(T.s);
-      rot(ROTL8, c.rot8);
-      a.v(V.xor);
-      rot(ROTL16, c.rot16);
+      rot(T.s, ROTL8, c.rot8);
+      a.v(V.xor).set(T.t);
+      a.get(T.t);
+      rot(T.s, ROTL16, c.rot16);
       a.v(V.xor).set(T.u);
-      a.get(X[p]!).get(T.s).v(V.xor);
-      rot(ROTL24, c.rot24);
+      a.get(X[p]!);
+      rot(T.t, ROTL24, c.rot24);
       a.v(V.xor);
       a.get(T.u).k(2).v(V.i32x4Shl).v(V.xor).get(T.u).k(30).v(V.i32x4ShrU).v(V.xor).set(X[p]!);
     }
