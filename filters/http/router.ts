@@ -60,6 +60,7 @@ import {
 import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
 import { addressWithoutPort, isGrpcContentType } from "../../lib/router/mod.ts";
 import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
+import { approxNow } from "../../lib/network/clock.ts";
 
 const log = getLogger("router");
 
@@ -110,7 +111,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
   idleTimer: WheelTimer | undefined;
   /** Last time a response byte arrived (or the idle timer started), for the per-try idle timeout. */
   lastRx = 0;
-  readonly startMono = performance.now();
+  readonly startMono = approxNow();
 
   constructor(router: RouterFilter, host: Host) {
     this.router = router;
@@ -142,7 +143,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): void {
     if (this.done) return;
-    if (this.idleTimer !== undefined) this.lastRx = performance.now();
+    if (this.idleTimer !== undefined) this.lastRx = approxNow();
     this.gotResponse = true;
     if (endStream) this.responseComplete = true;
     this.router.onUpstreamHeaders(this, headers, endStream);
@@ -150,7 +151,7 @@ class UpstreamRequest implements StreamDecoder, PoolCallbacks {
 
   decodeData(data: Uint8Array, endStream: boolean): void {
     if (this.done) return;
-    if (this.idleTimer !== undefined) this.lastRx = performance.now();
+    if (this.idleTimer !== undefined) this.lastRx = approxNow();
     if (endStream) this.responseComplete = true;
     this.router.onUpstreamData(this, data, endStream);
   }
@@ -223,7 +224,7 @@ export class RouterFilter implements StreamFilter {
   /** True while this request holds one unit of the cluster's retry circuit breaker. */
   #retryHeld = false;
   #destroyed = false;
-  #start = performance.now();
+  #start = approxNow();
   #upstreamPaused = false;
   #downstreamPaused = false;
 
@@ -296,7 +297,7 @@ export class RouterFilter implements StreamFilter {
     const maxDuration = streamDurationMs(action, headers);
     if (maxDuration !== undefined) {
       // Counted from the start of the stream, as Envoy's connection manager does.
-      const left = maxDuration - (performance.now() - info.startMono);
+      const left = maxDuration - (approxNow() - info.startMono);
       this.#durationTimer = schedule(left > 0 ? left : 0, () => this.#onMaxStreamDuration());
     }
     if (t.globalMs > 0 && !this.#config.suppressEnvoyHeaders) {
@@ -416,10 +417,10 @@ export class RouterFilter implements StreamFilter {
   #armPerTryIdle(up: UpstreamRequest): void {
     const ms = this.#perTryIdleMs;
     if (ms <= 0 || up.idleTimer !== undefined) return;
-    up.lastRx = performance.now();
+    up.lastRx = approxNow();
     // One timer per idle period rather than one per chunk: on expiry, re-arm for what is left since the last byte.
     const check = (): void => {
-      const left = up.lastRx + ms - performance.now();
+      const left = up.lastRx + ms - approxNow();
       if (left > 1) {
         up.idleTimer = schedule(left, check);
         return;
@@ -568,9 +569,9 @@ export class RouterFilter implements StreamFilter {
     else st.upstream_rq_5xx.inc();
     if (this.#attempts > 1 && status < 500) st.upstream_rq_retry_success.inc();
     const info = this.#cb.streamInfo;
-    info.firstUpstreamRxMs = performance.now() - info.startMono;
+    info.firstUpstreamRxMs = approxNow() - info.startMono;
     if (!this.#config.suppressEnvoyHeaders) {
-      headers.set("x-envoy-upstream-service-time", String(Math.round(performance.now() - up.startMono)));
+      headers.set("x-envoy-upstream-service-time", String(Math.round(approxNow() - up.startMono)));
     }
     if (this.#route!.vhost.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.#attempts));
     if (this.#setCookie !== undefined) headers.add("set-cookie", this.#setCookie);
@@ -822,7 +823,7 @@ export class RouterFilter implements StreamFilter {
 
   /** Time since the router saw the request (for logs). */
   get elapsedMs(): number {
-    return performance.now() - this.#start;
+    return approxNow() - this.#start;
   }
 }
 
