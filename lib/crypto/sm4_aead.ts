@@ -1,7 +1,7 @@
 /**
  * One shape for the four SM4 AEAD implementations — {@link Sm4Gcm}, {@link Sm4Ccm} (portable TypeScript) and
  * {@link Sm4GcmWasm}, {@link Sm4CcmWasm} (hand-assembled WebAssembly) — and a factory that picks the fastest one
- * available. `Sm4GcmWasm` runs a WebAssembly SIMD kernel when the runtime has SIMD (Deno does): about 2.2× the
+ * available. `Sm4GcmWasm` runs a WebAssembly SIMD kernel when the runtime has SIMD (Deno does): about 2.4× the
  * scalar WebAssembly kernel and 3× TypeScript on 16 KiB records, and faster than TypeScript from 16 bytes up;
  * otherwise its scalar kernel (about 1.3× TypeScript). CCM's CBC-MAC is serial, so CCM stays scalar. TLS record protection should build its AEAD through
  * {@link createSm4Aead} once per traffic key.

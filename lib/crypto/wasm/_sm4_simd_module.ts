@@ -64,13 +64,16 @@
  *
  * ## Measured (Deno 2.9.6, AMD EPYC, MB/s per CPU second, 16 KiB)
  *
- * SM4-GCM seal/open through `Sm4GcmWasm` about 370 (scalar module 163, TypeScript 128); the kernel's CTR and ECB
+ * SM4-GCM seal/open through `Sm4GcmWasm` about 390 (scalar module 164, TypeScript 125); the kernel's CTR and ECB
  * about 500 (scalar about 250), GHASH alone about 1,100. What was tried: four-block groups interleaved 1/2/3/4 ways
  * gave CTR 250/350/460/500 (one group is latency-bound; four spill more registers); byte rotations as swizzles by
  * constants in registers instead of immediate shuffles (V8 rebuilds a shuffle's constant each time); GHASH
- * pipelined into the rounds 340 -> 380 for the kernel; GHASH row offsets as 16-bit lanes with one static offset
+ * pipelined into the rounds 340 -> 380 for the kernel; L with one operation fewer (below) 386 -> 410; the S-box
+ * constant folded into the round keys, 3%; GHASH row offsets as 16-bit lanes with one static offset
  * (V8 bounds-checks every dynamic load here, and then shares the limit); a balanced XOR tree for the 16 rows and
- * `i8x16.extract_lane` instead of scratch memory made no difference.
+ * `i8x16.extract_lane` instead of scratch memory made no difference, nor did sharing x2 ⊕ x3 between rounds.
+ * Where the time goes: about 40 vector instructions per four blocks per round (11 swizzles for the S-box, 3 for
+ * L), plus spills; GHASH costs 5 instructions per byte (one bounds check each) and, pipelined, about 20% of GCM.
  *
  * Private to `lib/crypto/wasm/`.
  *
@@ -106,7 +109,7 @@ export const SIMD_RK_BASE = RK_BASE;
 
 /**
  * Four-block groups interleaved in the main loops. CTR measured 250, 350, 460 and 500 MB/s for 1, 2, 3 and 4;
- * GCM (with GHASH pipelined in) the same 385 for 3 and 4, so it takes 3 (fewer blocks left to the one-group loop).
+ * GCM (with GHASH pipelined in) 410 for 3 and 385 for 4.
  */
 const BLOCK_GROUPS = 4, GCM_GROUPS = 3;
 
