@@ -139,29 +139,57 @@ const HOP_BY_HOP = new Set([
   "proxy-authenticate",
 ]);
 
-/** Removes hop-by-hop headers (and those named in `connection`), keeping upgrade headers for upgrades. */
-function stripHopByHop(h: HeaderMap, keepUpgrade: boolean): void {
-  const conn = h.getJoined("connection");
-  let named: string[] | undefined;
-  if (conn !== undefined) {
-    for (const t of conn.split(",")) {
-      const n = t.trim().toLowerCase();
-      if (n && n !== "close" && n !== "keep-alive" && n !== "upgrade") (named ??= []).push(n);
-    }
+/** Adds the header names listed in a `connection` value (other than close/keep-alive/upgrade) to `named`. */
+function connectionTokens(value: string, named: string[] | undefined): string[] | undefined {
+  for (const t of value.split(",")) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== "close" && n !== "keep-alive" && n !== "upgrade") (named ??= []).push(n);
   }
-  const te = h.get("te");
+  return named;
+}
+
+/**
+ * Removes hop-by-hop headers (and those named in `connection`), keeping upgrade headers for upgrades. One pass
+ * finds them (most messages hold at most `connection: keep-alive`, which names nothing), a second compacts the
+ * array in place only when something goes.
+ */
+function stripHopByHop(h: HeaderMap, keepUpgrade: boolean): void {
   const kv = h.kv;
+  let found = false;
+  let named: string[] | undefined;
+  let teSeen = false;
+  let teTrailers = false;
   for (let i = 0; i < kv.length; i += 2) {
     const k = kv[i]!;
-    if (HOP_BY_HOP.has(k)) {
-      if (keepUpgrade && (k === "upgrade" || k === "connection")) continue;
-      if (k === "te" && te !== undefined && te.trim().toLowerCase() === "trailers") continue;
-      kv.splice(i, 2);
-      i -= 2;
-    } else if (named !== undefined && named.includes(k) && !k.startsWith(":")) {
-      kv.splice(i, 2);
-      i -= 2;
+    if (!HOP_BY_HOP.has(k)) continue;
+    found = true;
+    if (k === "connection") {
+      const v = kv[i + 1]!;
+      if (v !== "keep-alive" && v !== "close" && v !== "upgrade") named = connectionTokens(v, named);
+    } else if (k === "te" && !teSeen) {
+      teSeen = true;
+      teTrailers = kv[i + 1]!.trim().toLowerCase() === "trailers";
     }
+  }
+  if (found) {
+    let w = 0;
+    for (let i = 0; i < kv.length; i += 2) {
+      const k = kv[i]!;
+      let drop: boolean;
+      if (HOP_BY_HOP.has(k)) {
+        drop = !(keepUpgrade && (k === "upgrade" || k === "connection")) && !(k === "te" && teTrailers);
+      } else {
+        drop = named !== undefined && k.charCodeAt(0) !== 58 && named.includes(k);
+      }
+      if (!drop) {
+        if (w !== i) {
+          kv[w] = k;
+          kv[w + 1] = kv[i + 1]!;
+        }
+        w += 2;
+      }
+    }
+    kv.length = w;
   }
   if (keepUpgrade) h.set("connection", "upgrade");
 }
