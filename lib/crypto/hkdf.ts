@@ -8,6 +8,9 @@
 import { type HashAlgorithm, HmacKey } from "./hmac.ts";
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+/** The block counter of HKDF-Expand: shared, as `mac` reads it synchronously and keeps no reference. */
+const COUNTER = new Uint8Array(1);
 
 /**
  * HKDF-Extract: returns PRK = HMAC-Hash(salt, ikm). An empty salt means a string of `outputLength` zeros.
@@ -35,8 +38,8 @@ export function hkdfExpand(hash: HashAlgorithm, prk: Uint8Array, info: Uint8Arra
   }
   const key = new HmacKey(hash, prk);
   const out = new Uint8Array(length);
-  let t: Uint8Array = new Uint8Array(0);
-  const counter = new Uint8Array(1);
+  let t: Uint8Array = EMPTY;
+  const counter = COUNTER;
   for (let i = 1, off = 0; off < length; i++) {
     counter[0] = i;
     t = key.mac(t, info, counter);

@@ -32,6 +32,19 @@ export interface HashAlgorithm {
   create(): IncrementalHash;
   /** Hashes `data` in one call. */
   digest(data: Uint8Array): Uint8Array;
+  /**
+   * Optional: a specialised HMAC for this hash, which {@link HmacKey} then delegates to (SM3 has one). It must
+   * compute exactly RFC 2104 HMAC.
+   */
+  hmacCore?(key: Uint8Array): HmacCore;
+}
+
+/** A hash's own HMAC implementation for one key (see {@link HashAlgorithm.hmacCore}). */
+export interface HmacCore {
+  /** HMAC(key, concatenation of `parts`). */
+  mac(parts: readonly Uint8Array[]): Uint8Array;
+  /** An incremental HMAC whose `digest()` returns the MAC; its `copy()` may throw. */
+  create(): IncrementalHash;
 }
 
 function toBytes(buf: Uint8Array): Uint8Array {
@@ -89,8 +102,9 @@ export const SHA384: HashAlgorithm = nodeHashAlgorithm("sha384", 48, 128);
 export class HmacKey {
   /** The hash this key MACs with. */
   readonly hash: HashAlgorithm;
-  readonly #inner: IncrementalHash;
-  readonly #outer: IncrementalHash;
+  readonly #inner: IncrementalHash | undefined;
+  readonly #outer: IncrementalHash | undefined;
+  readonly #core: HmacCore | undefined;
 
   /**
    * Prepares `key` for `hash`. Keys longer than the block length are hashed first, as RFC 2104 says.
@@ -100,6 +114,8 @@ export class HmacKey {
    */
   constructor(hash: HashAlgorithm, key: Uint8Array) {
     this.hash = hash;
+    this.#core = hash.hmacCore?.(key);
+    if (this.#core) return;
     const k = key.length > hash.blockLength ? hash.digest(key) : key;
     const ipad = new Uint8Array(hash.blockLength).fill(0x36);
     const opad = new Uint8Array(hash.blockLength).fill(0x5c);
@@ -113,15 +129,17 @@ export class HmacKey {
 
   /** Returns HMAC(key, concatenation of `parts`). */
   mac(...parts: Uint8Array[]): Uint8Array {
-    const inner = this.#inner.copy();
+    if (this.#core) return this.#core.mac(parts);
+    const inner = this.#inner!.copy();
     for (const p of parts) inner.update(p);
-    return this.#outer.copy().update(inner.digest()).digest();
+    return this.#outer!.copy().update(inner.digest()).digest();
   }
 
   /** Starts an incremental HMAC; `digest()` returns the MAC. The returned object does not support `copy()`. */
   create(): IncrementalHash {
-    const inner = this.#inner.copy();
-    const outer = this.#outer;
+    if (this.#core) return this.#core.create();
+    const inner = this.#inner!.copy();
+    const outer = this.#outer!;
     const h: IncrementalHash = {
       update(data: Uint8Array): IncrementalHash {
         inner.update(data);

@@ -81,3 +81,31 @@ Deno.test("sm3 (TypeScript) matches native SM3 for every length 0..300, chunked 
     assertEquals(toHex(sm3(d)), toHex(sm3Native(d)));
   }
 });
+
+Deno.test("HMAC-SM3 over several parts straddling block boundaries matches RFC 2104 over native SM3", () => {
+  const concat = (...a: Uint8Array[]) => {
+    const r = new Uint8Array(a.reduce((n, x) => n + x.length, 0));
+    let o = 0;
+    for (const x of a) (r.set(x, o), o += x.length);
+    return r;
+  };
+  const rfc2104 = (key: Uint8Array, msg: Uint8Array) => {
+    const k = new Uint8Array(64);
+    k.set(key.length > 64 ? sm3Native(key) : key);
+    const ipad = k.map((b) => b ^ 0x36);
+    const opad = k.map((b) => b ^ 0x5c);
+    return sm3Native(concat(opad, sm3Native(concat(ipad, msg))));
+  };
+  for (const keyLen of [1, 32, 64, 100]) {
+    const key = new Uint8Array(keyLen).map((_, i) => (i * 13 + keyLen) & 0xff);
+    const k = hmacSm3Key(key);
+    for (const sizes of [[], [0], [63], [64], [65], [1, 63], [30, 40, 0, 70], [55, 1], [56], [64, 64, 1], [200]]) {
+      const parts = sizes.map((n, j) => new Uint8Array(n).map((_, i) => (i + 31 * j + n) & 0xff));
+      const want = toHex(rfc2104(key, concat(...parts)));
+      assertEquals(toHex(k.mac(...parts)), want, `key ${keyLen}, parts ${sizes}`);
+      const inc = k.create();
+      for (const p of parts) inc.update(p);
+      assertEquals(toHex(inc.digest()), want, `incremental, key ${keyLen}, parts ${sizes}`);
+    }
+  }
+});
