@@ -112,8 +112,16 @@ export class TlsAlertError extends Error {
 
 /** How an engine talks back to its provider. */
 export interface TlsEngineCallbacks {
-  /** Ciphertext (records) to send to the peer. The engine does not reuse the buffer afterwards. */
+  /**
+   * Ciphertext (records) to send to the peer. The engine does not reuse the buffer afterwards, unless
+   * {@link TlsEngineCallbacks.writeCopies} is true.
+   */
   write(data: Uint8Array): void;
+  /**
+   * True if `write` copies `data` before it returns (a connection's write queue does): an engine may then seal
+   * application data into a shared scratch buffer instead of a new one per call.
+   */
+  readonly writeCopies?: boolean;
   /** Decrypted application data. Only valid during the call. */
   onData(data: Uint8Array): void;
   /** The handshake completed. */

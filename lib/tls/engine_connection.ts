@@ -45,6 +45,12 @@ function kindOf(err: TlsAlertError): TlsHandshakeError {
   return new TlsHandshakeError(kind, err.message, { alert: err.alert, cause: err });
 }
 
+/**
+ * Writes at least this large (one full TLS record of plaintext) are sealed at once rather than copied and sealed at
+ * the end of the turn: coalescing only pays for small writes (a response head and a short body in one record).
+ */
+const DIRECT_SEND_MIN = 16 * 1024;
+
 /** A plaintext connection over an engine (see the module doc). */
 export class EngineConnection implements SecureConnection {
   readonly id: number;
@@ -90,6 +96,7 @@ export class EngineConnection implements SecureConnection {
     this.done = new Promise((r) => this.#resolveDone = r);
     this.#engine = build({
       write: (d) => this.#transport.write(d),
+      writeCopies: true, // NetConnection.write copies (the connection contract)
       onData: (d) => {
         this.#bytesRead += d.length;
         if (!this.#started) this.#early.push(d.slice());
@@ -219,6 +226,18 @@ export class EngineConnection implements SecureConnection {
 
   write(data: Uint8Array): void {
     if (this.#closed || this.#writeClosed || data.length === 0) return;
+    if (data.length >= DIRECT_SEND_MIN) {
+      // A full record's worth or more: seal it now, straight from the caller's buffer (engines never keep `data`),
+      // after whatever smaller writes are queued, instead of copying it to seal it later.
+      if (this.#out.length > 0) this.#flush();
+      this.#bytesWritten += data.length;
+      try {
+        this.#engine.send(data);
+      } catch (e) {
+        this.#finish(`tls: send failed: ${e instanceof Error ? e.message : String(e)}`, true);
+      }
+      return;
+    }
     this.#out.push(data.slice());
     this.#outBytes += data.length;
     if (!this.#blocked && this.bufferedAmount > this.#high) {

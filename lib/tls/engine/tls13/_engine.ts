@@ -37,6 +37,13 @@ const ALERT_NAMES = new Map<number, TlsAlertDescription>(
 );
 
 /** The running handshake transcript; buffers messages until the suite (and so the hash) is known. */
+/**
+ * Scratch for sealing application data when the transport copies writes ({@link TlsEngineCallbacks.writeCopies}).
+ * One per thread: a write hands it over synchronously; `scratchInUse` guards against a re-entrant send.
+ */
+let scratch = new Uint8Array(0);
+let scratchInUse = false;
+
 export class Transcript {
   #hash: IncrementalHash | undefined;
   #algorithm: HashAlgorithm | undefined;
@@ -270,15 +277,32 @@ export class Tls13Core implements TlsEngine {
   }
 
   #sendApplicationData(data: Uint8Array): void {
+    // When the transport copies what it is given, seal into the shared scratch buffer (no allocation, no zero-fill
+    // of ~64 KiB per bulk write) and hand each piece over at once.
+    const shared = this.#cb.writeCopies === true && !scratchInUse;
     for (let i = 0; i < data.length;) {
       if (this.#writer.sequence >= REKEY_AFTER_RECORDS) this.#sendKeyUpdate(false);
       // One buffer per call, up to the records left before a rekey.
       const records = REKEY_AFTER_RECORDS - this.#writer.sequence;
       const n = Math.min(data.length - i, records * MAX_PLAINTEXT);
       const chunk = data.subarray(i, i + n);
-      const out = new Uint8Array(this.#writer.sealedSize(chunk.length));
-      this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
-      this.#out.push(out);
+      const size = this.#writer.sealedSize(chunk.length);
+      if (shared) {
+        if (scratch.length < size) scratch = new Uint8Array(Math.max(size, scratch.length * 2));
+        const out = scratch.subarray(0, size);
+        this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
+        this.#out.push(out);
+        scratchInUse = true;
+        try {
+          this.#flush();
+        } finally {
+          scratchInUse = false;
+        }
+      } else {
+        const out = new Uint8Array(size);
+        this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
+        this.#out.push(out);
+      }
       i += n;
     }
     this.#flush();
