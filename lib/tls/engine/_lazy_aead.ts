@@ -17,14 +17,18 @@ export const SM4_WASM_MIN_BYTES = 512;
 
 /**
  * Bytes a key protects in records of at least {@link SM4_WASM_MIN_BYTES} before it gets its WebAssembly AEAD.
- * Building one costs ~140 µs of CPU (a 128 KiB instance memory and its GHASH table; ~20 µs for TypeScript), and
- * it saves ~25 % of ~10 µs per KiB: it pays for itself after ~56 KiB.
+ * GCM: the SIMD kernel costs ~60 µs to build (a 128 KiB instance memory and its GHASH table) and runs ~390 MB/s
+ * against ~125 MB/s for TypeScript, saving ~5 µs per KiB: it pays for itself after ~12 KiB. CCM (scalar kernel,
+ * ~140 µs to build, ~25 % faster than TypeScript): after ~56 KiB.
  */
-export const SM4_WASM_AFTER_BYTES = 64 * 1024;
+export const SM4_WASM_AFTER_BYTES: Readonly<Record<"gcm" | "ccm", number>> = { gcm: 16 * 1024, ccm: 64 * 1024 };
+
+/** Once a GCM key has its WebAssembly AEAD, records from this size up use it (the SIMD kernel wins from ~16 B). */
+export const SM4_GCM_WASM_USE_BYTES = 64;
 
 /**
  * An SM4 record AEAD that builds its implementations on first use: TypeScript for small records and for a key's
- * first {@link SM4_WASM_AFTER_BYTES} of large ones, then WebAssembly (when the runtime has it) for large
+ * first {@link SM4_WASM_AFTER_BYTES} bytes of large ones, then WebAssembly (when the runtime has it) for large
  * records. A full handshake installs four traffic keys, and most of them only ever protect a few records (the
  * handshake keys, whose largest record is the Certificate message, and the application keys of short
  * connections): building four WebAssembly AEADs was ~0.5 ms of a ~4.8 ms TLS 1.3-SM handshake.
@@ -35,11 +39,13 @@ export class LazySm4Aead {
   #small: Sm4Aead | undefined;
   #large: Sm4Aead | undefined;
   #largeBytes = 0;
+  readonly #useLarge: number;
 
   /** Binds `mode` and a copy of `key` (16 bytes); nothing is built yet. */
   constructor(mode: "gcm" | "ccm", key: Uint8Array) {
     this.#mode = mode;
     this.#key = key.slice();
+    this.#useLarge = mode === "gcm" ? SM4_GCM_WASM_USE_BYTES : SM4_WASM_MIN_BYTES;
   }
 
   /** Which implementations exist so far (for tests). */
@@ -48,10 +54,12 @@ export class LazySm4Aead {
   }
 
   #for(plaintextLength: number): Sm4Aead {
-    if (this.#large !== undefined && plaintextLength >= SM4_WASM_MIN_BYTES) return this.#large;
+    if (this.#large !== undefined && plaintextLength >= this.#useLarge) return this.#large;
     if (plaintextLength >= SM4_WASM_MIN_BYTES) {
       this.#largeBytes += plaintextLength;
-      if (this.#largeBytes > SM4_WASM_AFTER_BYTES) return (this.#large = createSm4Aead(this.#mode, this.#key));
+      if (this.#largeBytes > SM4_WASM_AFTER_BYTES[this.#mode]) {
+        return (this.#large = createSm4Aead(this.#mode, this.#key));
+      }
     }
     return (this.#small ??= createSm4Aead(this.#mode, this.#key, { backend: "js" }));
   }
