@@ -101,3 +101,17 @@ export function createSm4Aead(mode: Sm4AeadMode, key: Uint8Array, options: Sm4Ae
   }
   throw new RangeError(`sm4 aead: mode must be "gcm" or "ccm", got ${String(mode)}`);
 }
+
+let prepared = false;
+
+/**
+ * Compiles the WebAssembly SM4 kernels in the background (one macrotask from now) so that the first bulk record of
+ * the first connection does not pay for it (~90 ms to assemble and compile the SIMD kernel). Call it when GM TLS
+ * gets configured; later calls do nothing. The timer never keeps the process alive.
+ */
+export function prepareSm4Aead(): void {
+  if (prepared) return;
+  prepared = true;
+  const t = setTimeout(() => canUseWasm(), 0);
+  Deno.unrefTimer(t);
+}

@@ -12,6 +12,7 @@
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
+import { prepareSm4Aead } from "../crypto/sm4_aead.ts";
 import { ObjReader } from "../config/reader.ts";
 import {
   createGmProvider,
@@ -97,6 +98,7 @@ export function parseServerTransportSocket(
   }
   if ((type === GM_TLS_CONTEXT_TYPE || type === GM_TLS_CONTEXT_TYPE_FERRY) && tc) {
     const context = parseGmTlsContext(tc, "server", engines);
+    prepareSm4Aead();
     return { kind: "gm", provider: engines ? createGmProvider(engines) : gmProvider, context };
   }
   if (type === UPSTREAM_TLS_CONTEXT_TYPE) {
@@ -126,6 +128,7 @@ export function parseClientTransportSocket(
   }
   if ((type === GM_TLS_CONTEXT_TYPE || type === GM_TLS_CONTEXT_TYPE_FERRY) && tc) {
     const context = parseGmTlsContext(tc, "client", engines);
+    prepareSm4Aead();
     return { kind: "gm", provider: engines ? createGmProvider(engines) : gmProvider, context };
   }
   if (type === DOWNSTREAM_TLS_CONTEXT_TYPE) {
