@@ -39,16 +39,17 @@ import {
   CertificateError,
   certificateSm2PublicKey,
   checkKeyUsage,
+  createSm3,
+  type IncrementalHash,
   parseCertificate,
   readSm2PrivateKey,
   sm2KeyExchange,
   Sm2PrivateKey,
   Sm2PublicKey,
-  sm3,
   verifyCertificateChain,
 } from "../../../crypto/mod.ts";
 import { bytesEqual, concat, randomBytes, Reader, TlcpFatal, Writer } from "./_codec.ts";
-import { tlcpFinished, tlcpKeyBlock, tlcpMasterSecret } from "./prf.ts";
+import { tlcpFinishedFromHash, tlcpKeyBlock, tlcpMasterSecret } from "./prf.ts";
 import {
   ContentType,
   keyBlockLength,
@@ -230,6 +231,10 @@ type State =
   | "wait_finished"
   | "connected";
 
+/** Scratch for sealing application data when the transport copies writes (see `#sendApplicationData`). */
+let scratch = new Uint8Array(0);
+let scratchInUse = false;
+
 const ALERT_NAMES = new Map<number, TlsAlertDescription>(
   Object.entries(TLS_ALERT_CODES).map(([k, v]) => [v, k as TlsAlertDescription]),
 );
@@ -359,6 +364,7 @@ export class TlcpEngine implements TlsEngine {
   #hsBuf: Uint8Array = new Uint8Array(0);
   #hsLen = 0;
   #transcript: Uint8Array[] = [];
+  #transcriptSm3: IncrementalHash = createSm3();
 
   #suite: TlcpSuiteInfo | undefined;
   #clientRandom: Uint8Array = new Uint8Array(32);
@@ -470,7 +476,29 @@ export class TlcpEngine implements TlsEngine {
       return;
     }
     if (data.length === 0) return;
-    this.#guard(() => this.#out.push(this.#records.seal(ContentType.applicationData, data)));
+    this.#guard(() => this.#sendApplicationData(data));
+  }
+
+  /**
+   * Seals application data. When the transport copies what it is given ({@link TlsEngineCallbacks.writeCopies}),
+   * the records go into a scratch buffer shared by all engines of the thread and are written at once (no
+   * allocation and zero-fill per bulk write); `scratchInUse` guards against a re-entrant send.
+   */
+  #sendApplicationData(data: Uint8Array): void {
+    if (this.#cb.writeCopies !== true || scratchInUse) {
+      this.#out.push(this.#records.seal(ContentType.applicationData, data));
+      return;
+    }
+    this.#flush();
+    const size = this.#records.sealedSize(data.length);
+    if (scratch.length < size) scratch = new Uint8Array(Math.max(size, Math.min(scratch.length * 2, 1 << 20)));
+    this.#out.push(this.#records.seal(ContentType.applicationData, data, scratch));
+    scratchInUse = true;
+    try {
+      this.#flush();
+    } finally {
+      scratchInUse = false;
+    }
   }
 
   /** Sends close_notify; later `send` calls are ignored. Incoming data is still delivered. */
@@ -620,13 +648,29 @@ export class TlcpEngine implements TlsEngine {
   }
 
   #sendHandshake(type: number, body: Uint8Array): void {
-    const msg = concat(new Uint8Array([type]), u24(body.length), body);
-    this.#transcript.push(msg);
+    const msg = new Uint8Array(4 + body.length);
+    msg[0] = type;
+    msg[1] = body.length >>> 16;
+    msg[2] = body.length >>> 8;
+    msg[3] = body.length;
+    msg.set(body, 4);
+    this.#addTranscript(msg);
     this.#out.push(this.#records.seal(ContentType.handshake, msg));
+  }
+
+  /** Adds a whole handshake message (kept: the caller does not reuse it) to the transcript and its SM3. */
+  #addTranscript(msg: Uint8Array): void {
+    this.#transcript.push(msg);
+    this.#transcriptSm3.update(msg);
   }
 
   #transcriptBytes(): Uint8Array {
     return concat(...this.#transcript);
+  }
+
+  /** SM3 of the handshake messages so far, from the running hash (no re-hashing of the transcript). */
+  #transcriptHash(): Uint8Array {
+    return this.#transcriptSm3.copy().digest();
   }
 
   #unexpected(type: number): never {
@@ -683,13 +727,16 @@ export class TlcpEngine implements TlsEngine {
   #sendChangeCipherSpecAndFinished(): void {
     this.#out.push(this.#records.seal(ContentType.ccs, new Uint8Array([1])));
     this.#records.setWriteProtection(this.#pending!.write);
-    this.#sendHandshake(HandshakeType.finished, tlcpFinished(this.#master!, this.#client, this.#transcriptBytes()));
+    this.#sendHandshake(
+      HandshakeType.finished,
+      tlcpFinishedFromHash(this.#master!, this.#client, this.#transcriptHash()),
+    );
   }
 
   #onFinished(body: Uint8Array, msg: Uint8Array): void {
-    const expected = tlcpFinished(this.#master!, !this.#client, this.#transcriptBytes());
+    const expected = tlcpFinishedFromHash(this.#master!, !this.#client, this.#transcriptHash());
     if (!bytesEqual(expected, body)) throw new TlcpFatal("decrypt_error", "tlcp: Finished does not verify");
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     const weFinishLast = this.#client ? this.#resumed : !this.#resumed;
     if (weFinishLast) this.#sendChangeCipherSpecAndFinished();
     this.#complete();
@@ -699,6 +746,7 @@ export class TlcpEngine implements TlsEngine {
     const suite = this.#suite!;
     this.#state = "connected";
     this.#transcript = [];
+    this.#transcriptSm3 = createSm3();
     this.#ephemeral = undefined;
     if (!this.#resumed && this.#sessionId.length > 0) {
       this.#session = {
@@ -801,7 +849,7 @@ export class TlcpEngine implements TlsEngine {
     }
     r.end();
     this.#suite = suite;
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     const session = o.session;
     if (session && sid.length > 0 && bytesEqual(sid, session.id)) {
       if (session.cipher !== suite.name) {
@@ -851,7 +899,7 @@ export class TlcpEngine implements TlsEngine {
     this.#peerEncKey = sm2Key(enc);
     this.#peerEncDer = ders[1]!;
     this.#peerCerts = ders;
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#state = "wait_server_key_exchange";
   }
 
@@ -871,7 +919,7 @@ export class TlcpEngine implements TlsEngine {
     if (!verifySignature(this.#peerSignKey!, signed, sig)) {
       throw new TlcpFatal("decrypt_error", "tlcp: ServerKeyExchange signature does not verify");
     }
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#state = "wait_certificate_request_or_done";
   }
 
@@ -883,13 +931,13 @@ export class TlcpEngine implements TlsEngine {
     while (cas.remaining > 0) cas.vec16();
     r.end();
     this.#certRequested = true;
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#state = "wait_server_hello_done";
   }
 
   #onServerHelloDone(body: Uint8Array, msg: Uint8Array): void {
     if (body.length !== 0) throw new TlcpFatal("decode_error", "tlcp: ServerHelloDone with a body");
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     const o = this.#clientOpts!;
     const cred = o.credentials;
     const suite = this.#suite!;
@@ -933,8 +981,7 @@ export class TlcpEngine implements TlsEngine {
     pms.fill(0);
     this.#deriveKeys();
     if (this.#certRequested && cred) {
-      const t = this.#transcriptBytes();
-      const input = o.certificateVerifyInput === "transcript" ? t : sm3(t);
+      const input = o.certificateVerifyInput === "transcript" ? this.#transcriptBytes() : this.#transcriptHash();
       this.#sendHandshake(HandshakeType.certificateVerify, new Writer().vec16(cred.signKey.sign(input)).finish());
     }
     this.#sendChangeCipherSpecAndFinished();
@@ -989,7 +1036,7 @@ export class TlcpEngine implements TlsEngine {
       }
     }
     r.end();
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
 
     if (clientAlpn && o.alpnProtocols?.length) {
       const p = o.alpnProtocols.find((x) => clientAlpn!.includes(x));
@@ -1091,7 +1138,7 @@ export class TlcpEngine implements TlsEngine {
       if (enc) this.#peerEncKey = sm2Key(enc);
       this.#peerCerts = ders;
     }
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#state = "wait_client_key_exchange";
   }
 
@@ -1128,7 +1175,7 @@ export class TlcpEngine implements TlsEngine {
         keyLength: 48,
       }).key;
     }
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#master = tlcpMasterSecret(pms, this.#clientRandom, this.#serverRandom);
     pms.fill(0);
     this.#deriveKeys();
@@ -1139,13 +1186,12 @@ export class TlcpEngine implements TlsEngine {
     const r = new Reader(body, "CertificateVerify");
     const sig = r.vec16();
     r.end();
-    const t = this.#transcriptBytes();
     const key = this.#peerSignKey!;
     // GB/T 38636 and Tongsuo sign SM3(messages); GmSSL 3 signs the messages: accept either.
-    if (!verifySignature(key, sm3(t), sig) && !verifySignature(key, t, sig)) {
+    if (!verifySignature(key, this.#transcriptHash(), sig) && !verifySignature(key, this.#transcriptBytes(), sig)) {
       throw new TlcpFatal("decrypt_error", "tlcp: CertificateVerify signature does not verify");
     }
-    this.#transcript.push(msg.slice());
+    this.#addTranscript(msg.slice());
     this.#state = "wait_ccs";
   }
 }

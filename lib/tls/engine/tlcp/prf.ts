@@ -74,5 +74,16 @@ export function tlcpKeyBlock(
  * @param transcript the handshake messages so far (not including this Finished)
  */
 export function tlcpFinished(master: Uint8Array, client: boolean, transcript: Uint8Array): Uint8Array {
-  return tlcpPrf(master, client ? "client finished" : "server finished", sm3(transcript), 12);
+  return tlcpFinishedFromHash(master, client, sm3(transcript));
+}
+
+/**
+ * verify_data from SM3(handshake_messages) already computed (the engine keeps a running hash).
+ *
+ * @param master the master secret
+ * @param client true for the client's Finished
+ * @param transcriptHash SM3 of the handshake messages so far (not including this Finished)
+ */
+export function tlcpFinishedFromHash(master: Uint8Array, client: boolean, transcriptHash: Uint8Array): Uint8Array {
+  return tlcpPrf(master, client ? "client finished" : "server finished", transcriptHash, 12);
 }

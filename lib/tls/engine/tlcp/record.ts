@@ -7,8 +7,9 @@
  * @module
  */
 
-import { createSm4Aead, type HmacKey, hmacSm3Key, type Sm4Aead, Sm4Cbc, Sm4CbcWasm } from "../../../crypto/mod.ts";
-import { randomBytes, TlcpFatal } from "./_codec.ts";
+import { type HmacKey, hmacSm3Key, Sm4Cbc, Sm4CbcWasm, Sm4Simd } from "../../../crypto/mod.ts";
+import { LazySm4Aead } from "../_lazy_aead.ts";
+import { TlcpFatal } from "./_codec.ts";
 import { TLCP_VERSION } from "./suites.ts";
 
 /** Record content types. */
@@ -28,34 +29,115 @@ const BLOCK = 16;
 
 /** Protection of one direction: seals a fragment into a record body, opens a record body into a fragment. */
 export interface RecordProtection {
-  /** Protects `plaintext` (at most 2^14 bytes) as record `seq` of `type`; returns the record body. */
+  /** The body length of a record protecting `plaintextLength` bytes. */
+  sealedLength(plaintextLength: number): number;
+  /**
+   * Protects `plaintext` (at most 2^14 bytes) as record `seq` of `type` into `out` at `offset`, which must have
+   * {@link RecordProtection.sealedLength} bytes; returns that length. `out` must not overlap `plaintext`.
+   */
+  sealInto(type: number, seq: number, plaintext: Uint8Array, out: Uint8Array, offset: number): number;
+  /** Protects `plaintext` (at most 2^14 bytes) as record `seq` of `type`; returns a new record body. */
   seal(type: number, seq: number, plaintext: Uint8Array): Uint8Array;
-  /** Opens a record body; throws a {@link TlcpFatal} (`bad_record_mac`) when it does not authenticate. */
+  /**
+   * Opens a record body; throws a {@link TlcpFatal} (`bad_record_mac`) when it does not authenticate. The result
+   * may live in a buffer of the protection's (or in `body`): it is only valid until the next call.
+   */
   open(type: number, seq: number, body: Uint8Array): Uint8Array;
 }
 
-/** seq_num(8) || type(1) || version(2) || length(2), the MAC / AAD header. */
-function pseudoHeader(seq: number, type: number, length: number): Uint8Array {
-  const h = new Uint8Array(13);
-  const dv = new DataView(h.buffer);
-  dv.setUint32(0, Math.floor(seq / 0x1_0000_0000));
-  dv.setUint32(4, seq >>> 0);
+/** Writes seq_num(8) || type(1) || version(2) || length(2), the MAC / AAD header, into `h` (13 bytes). */
+function pseudoHeader(h: Uint8Array, seq: number, type: number, length: number): Uint8Array {
+  const hi = Math.floor(seq / 0x1_0000_0000), lo = seq >>> 0;
+  h[0] = hi >>> 24;
+  h[1] = hi >>> 16;
+  h[2] = hi >>> 8;
+  h[3] = hi;
+  h[4] = lo >>> 24;
+  h[5] = lo >>> 16;
+  h[6] = lo >>> 8;
+  h[7] = lo;
   h[8] = type;
-  dv.setUint16(9, TLCP_VERSION);
-  dv.setUint16(11, length);
+  h[9] = TLCP_VERSION >>> 8;
+  h[10] = TLCP_VERSION & 0xff;
+  h[11] = length >>> 8;
+  h[12] = length;
   return h;
 }
 
-interface CbcCipher {
-  encrypt(iv: Uint8Array, data: Uint8Array, options: { padding: "none" }): Uint8Array;
-  decrypt(iv: Uint8Array, data: Uint8Array, options: { padding: "none" }): Uint8Array;
+/**
+ * Records below this many bytes always go to the TypeScript SM4 (building a WebAssembly instance costs more than
+ * it saves on a handshake-sized record).
+ */
+const CBC_WASM_MIN_BYTES = 512;
+/**
+ * Bytes a CBC key protects in records of at least {@link CBC_WASM_MIN_BYTES} before it gets its WebAssembly
+ * kernels (as `LazySm4Aead` does for GCM): a full handshake installs two keys that mostly protect a Finished and
+ * a few short records; only keys that carry bulk data pay for instances.
+ */
+const CBC_WASM_AFTER_BYTES = 16 * 1024;
+
+/**
+ * SM4-CBC for one key, built lazily: TypeScript ({@link Sm4Cbc}) for small records and a key's first
+ * {@link CBC_WASM_AFTER_BYTES} of large ones, then the WebAssembly kernels: the scalar one for encryption (CBC
+ * encryption is serial) and the SIMD one for decryption, into a reusable buffer, when the runtime has it.
+ */
+class LazySm4Cbc {
+  readonly #key: Uint8Array;
+  #small: Sm4Cbc | undefined;
+  #enc: Sm4CbcWasm | Sm4Cbc | undefined;
+  #dec: Sm4Simd | Sm4CbcWasm | Sm4Cbc | undefined;
+  #encBytes = 0;
+  #decBytes = 0;
+  #decOut = new Uint8Array(0);
+
+  constructor(key: Uint8Array) {
+    this.#key = key.slice();
+  }
+
+  #js(): Sm4Cbc {
+    return (this.#small ??= new Sm4Cbc(this.#key));
+  }
+
+  /** CBC-encrypts whole blocks; returns a new array. */
+  encrypt(iv: Uint8Array, data: Uint8Array): Uint8Array {
+    if (this.#enc === undefined && data.length >= CBC_WASM_MIN_BYTES) {
+      this.#encBytes += data.length;
+      if (this.#encBytes > CBC_WASM_AFTER_BYTES) this.#enc = wasmCbc(this.#key) ?? this.#js();
+    }
+    const c = this.#enc !== undefined && data.length >= CBC_WASM_MIN_BYTES ? this.#enc : this.#js();
+    return c.encrypt(iv, data, NO_PADDING);
+  }
+
+  /** CBC-decrypts whole blocks; the result may be a buffer reused by the next call. */
+  decrypt(iv: Uint8Array, data: Uint8Array): Uint8Array {
+    if (this.#dec === undefined && data.length >= CBC_WASM_MIN_BYTES) {
+      this.#decBytes += data.length;
+      if (this.#decBytes > CBC_WASM_AFTER_BYTES) this.#dec = simdCbc(this.#key) ?? wasmCbc(this.#key) ?? this.#js();
+    }
+    const d = this.#dec !== undefined && data.length >= CBC_WASM_MIN_BYTES ? this.#dec : this.#js();
+    if (d instanceof Sm4Simd) {
+      if (this.#decOut.length < data.length) this.#decOut = new Uint8Array(Math.max(data.length, 2048));
+      return d.decryptCbc(iv, data, this.#decOut).subarray(0, data.length);
+    }
+    return d.decrypt(iv, data, NO_PADDING);
+  }
 }
 
-function makeCbc(key: Uint8Array): CbcCipher {
+const NO_PADDING = { padding: "none" } as const;
+
+function wasmCbc(key: Uint8Array): Sm4CbcWasm | undefined {
   try {
     return new Sm4CbcWasm(key);
   } catch {
-    return new Sm4Cbc(key);
+    return undefined;
+  }
+}
+
+function simdCbc(key: Uint8Array): Sm4Simd | undefined {
+  try {
+    return Sm4Simd.available() ? new Sm4Simd(key) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -67,25 +149,36 @@ function makeCbc(key: Uint8Array): CbcCipher {
  * most one compression, as in most TLS stacks.
  */
 export class CbcSm3Protection implements RecordProtection {
-  readonly #cbc: CbcCipher;
+  readonly #cbc: LazySm4Cbc;
   readonly #mac: HmacKey;
+  readonly #header = new Uint8Array(13);
 
   constructor(encKey: Uint8Array, macKey: Uint8Array) {
-    this.#cbc = makeCbc(encKey);
+    this.#cbc = new LazySm4Cbc(encKey);
     this.#mac = hmacSm3Key(macKey);
   }
 
-  seal(type: number, seq: number, plaintext: Uint8Array): Uint8Array {
-    const mac = this.#mac.mac(pseudoHeader(seq, type, plaintext.length), plaintext);
-    const inner = plaintext.length + MAC_LENGTH + 1;
-    const pad = (BLOCK - (inner % BLOCK)) % BLOCK;
-    const body = new Uint8Array(BLOCK + inner + pad);
-    const iv = randomBytes(BLOCK);
-    body.set(iv, 0);
+  sealedLength(plaintextLength: number): number {
+    const inner = plaintextLength + MAC_LENGTH + 1;
+    return BLOCK + inner + (BLOCK - (inner % BLOCK)) % BLOCK;
+  }
+
+  sealInto(type: number, seq: number, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    const len = this.sealedLength(plaintext.length);
+    const mac = this.#mac.mac(pseudoHeader(this.#header, seq, type, plaintext.length), plaintext);
+    const body = out.subarray(offset, offset + len);
+    const iv = body.subarray(0, BLOCK);
+    crypto.getRandomValues(iv);
     body.set(plaintext, BLOCK);
     body.set(mac, BLOCK + plaintext.length);
-    body.fill(pad, BLOCK + plaintext.length + MAC_LENGTH);
-    body.set(this.#cbc.encrypt(iv, body.subarray(BLOCK), { padding: "none" }), BLOCK);
+    body.fill(len - BLOCK - plaintext.length - MAC_LENGTH - 1, BLOCK + plaintext.length + MAC_LENGTH);
+    body.set(this.#cbc.encrypt(iv, body.subarray(BLOCK)), BLOCK);
+    return len;
+  }
+
+  seal(type: number, seq: number, plaintext: Uint8Array): Uint8Array {
+    const body = new Uint8Array(this.sealedLength(plaintext.length));
+    this.sealInto(type, seq, plaintext, body, 0);
     return body;
   }
 
@@ -94,7 +187,7 @@ export class CbcSm3Protection implements RecordProtection {
     if (n < MAC_LENGTH + BLOCK || n % BLOCK !== 0) {
       throw new TlcpFatal("bad_record_mac", "tlcp: CBC record has an impossible length");
     }
-    const pt = this.#cbc.decrypt(body.subarray(0, BLOCK), body.subarray(BLOCK), { padding: "none" });
+    const pt = this.#cbc.decrypt(body.subarray(0, BLOCK), body.subarray(BLOCK));
     const padLen = pt[n - 1]!;
     const maxPad = Math.min(255, n - MAC_LENGTH - 1); // public
     // padOk is all ones (−1) when padLen <= maxPad, else 0.
@@ -106,33 +199,45 @@ export class CbcSm3Protection implements RecordProtection {
       bad |= inPad & (pt[n - 1 - i]! ^ eff);
     }
     const dataLen = n - MAC_LENGTH - 1 - eff;
-    const h = this.#mac.create();
-    h.update(pseudoHeader(seq, type, dataLen)).update(pt.subarray(0, dataLen));
-    const mac = h.digest();
+    const mac = this.#mac.mac(pseudoHeader(this.#header, seq, type, dataLen), pt.subarray(0, dataLen));
     // Hash as many bytes again as the padding took, so the MAC work does not depend on it.
-    this.#mac.create().update(pt.subarray(dataLen, dataLen + eff)).digest();
+    this.#mac.mac(pt.subarray(dataLen, dataLen + eff));
     for (let i = 0; i < MAC_LENGTH; i++) bad |= mac[i]! ^ pt[dataLen + i]!;
     if (bad !== 0) throw new TlcpFatal("bad_record_mac", "tlcp: bad record MAC");
     return pt.subarray(0, dataLen);
   }
 }
 
-/** SM4-GCM: `explicit_nonce(8) || ciphertext || tag(16)`, nonce = implicit IV(4) || explicit, AAD = header. */
+/**
+ * SM4-GCM: `explicit_nonce(8) || ciphertext || tag(16)`, nonce = implicit IV(4) || explicit, AAD = header. The
+ * AEAD is a {@link LazySm4Aead}: TypeScript for handshake-sized records, WebAssembly once the key carries bulk data.
+ */
 export class GcmProtection implements RecordProtection {
-  readonly #aead: Sm4Aead;
+  readonly #aead: LazySm4Aead;
   readonly #nonce = new Uint8Array(12);
+  readonly #header = new Uint8Array(13);
+  #openOut = new Uint8Array(0);
 
   constructor(key: Uint8Array, implicitIv: Uint8Array) {
-    this.#aead = createSm4Aead("gcm", key);
+    this.#aead = new LazySm4Aead("gcm", key);
     this.#nonce.set(implicitIv.subarray(0, 4), 0);
   }
 
+  sealedLength(plaintextLength: number): number {
+    return 8 + plaintextLength + 16;
+  }
+
+  sealInto(type: number, seq: number, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
+    const aad = pseudoHeader(this.#header, seq, type, plaintext.length);
+    const len = 8 + plaintext.length + 16;
+    for (let i = 0; i < 8; i++) out[offset + i] = this.#nonce[4 + i] = aad[i]!; // the explicit nonce is the seq
+    this.#aead.sealInto(this.#nonce, plaintext, aad, out.subarray(offset + 8, offset + len));
+    return len;
+  }
+
   seal(type: number, seq: number, plaintext: Uint8Array): Uint8Array {
-    const aad = pseudoHeader(seq, type, plaintext.length);
-    const body = new Uint8Array(8 + plaintext.length + 16);
-    body.set(aad.subarray(0, 8), 0); // the explicit nonce is the sequence number
-    this.#nonce.set(aad.subarray(0, 8), 4);
-    this.#aead.sealInto(this.#nonce, plaintext, aad, body.subarray(8));
+    const body = new Uint8Array(this.sealedLength(plaintext.length));
+    this.sealInto(type, seq, plaintext, body, 0);
     return body;
   }
 
@@ -140,8 +245,10 @@ export class GcmProtection implements RecordProtection {
     if (body.length < 8 + 16) throw new TlcpFatal("bad_record_mac", "tlcp: GCM record is too short");
     const len = body.length - 24;
     this.#nonce.set(body.subarray(0, 8), 4);
-    const out = new Uint8Array(len + 16);
-    const n = this.#aead.openInto(this.#nonce, body.subarray(8), pseudoHeader(seq, type, len), out);
+    // One output buffer per direction, grown to the largest record seen (the result is valid until the next call).
+    if (this.#openOut.length < len + 16) this.#openOut = new Uint8Array(Math.max(len + 16, 1024));
+    const out = this.#openOut;
+    const n = this.#aead.openInto(this.#nonce, body.subarray(8), pseudoHeader(this.#header, seq, type, len), out);
     if (n < 0) throw new TlcpFatal("bad_record_mac", "tlcp: bad record MAC");
     return out.subarray(0, n);
   }
@@ -257,32 +364,41 @@ export class TlcpRecordLayer {
     return { type, payload };
   }
 
-  /** Frames `data` as records of `type` (fragmented at 2^14, protected if a write protection is set). */
-  seal(type: number, data: Uint8Array): Uint8Array {
-    const parts: Uint8Array[] = [];
-    let total = 0;
+  /** Bytes {@link TlcpRecordLayer.seal} produces for `length` bytes of data. */
+  sealedSize(length: number): number {
+    const w = this.#write;
+    const full = Math.floor(length / MAX_PLAINTEXT), rest = length % MAX_PLAINTEXT;
+    const one = (n: number) => 5 + (w ? w.sealedLength(n) : n);
+    return full * one(MAX_PLAINTEXT) + (rest > 0 || length === 0 ? one(rest) : 0);
+  }
+
+  /**
+   * Frames `data` as records of `type` (fragmented at 2^14, protected if a write protection is set), each sealed
+   * in place into one output buffer: `out` when given (at least {@link TlcpRecordLayer.sealedSize} bytes; the
+   * result is a view of it), else a new one.
+   */
+  seal(type: number, data: Uint8Array, out?: Uint8Array): Uint8Array {
+    const size = this.sealedSize(data.length);
+    const buf = out ? out.subarray(0, size) : new Uint8Array(size);
+    const w = this.#write;
+    let o = 0;
     for (let off = 0; off < data.length || (off === 0 && data.length === 0); off += MAX_PLAINTEXT) {
       const frag = data.subarray(off, Math.min(data.length, off + MAX_PLAINTEXT));
-      const body = this.#write ? this.#write.seal(type, this.#writeSeq++, frag) : frag;
-      const rec = new Uint8Array(5 + body.length);
-      rec[0] = type;
-      rec[1] = TLCP_VERSION >>> 8;
-      rec[2] = TLCP_VERSION & 0xff;
-      rec[3] = body.length >>> 8;
-      rec[4] = body.length & 0xff;
-      rec.set(body, 5);
-      parts.push(rec);
-      total += rec.length;
+      let len: number;
+      if (w) len = w.sealInto(type, this.#writeSeq++, frag, buf, o + 5);
+      else {
+        buf.set(frag, o + 5);
+        len = frag.length;
+      }
+      buf[o] = type;
+      buf[o + 1] = TLCP_VERSION >>> 8;
+      buf[o + 2] = TLCP_VERSION & 0xff;
+      buf[o + 3] = len >>> 8;
+      buf[o + 4] = len & 0xff;
+      o += 5 + len;
       if (data.length === 0) break;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return buf;
   }
 }
 

@@ -159,3 +159,36 @@ Deno.test("TlcpRecordLayer plaintext limits, types, versions and floods", () => 
   rx.push(new Uint8Array([3, 4, 5]));
   assertEquals([...rx.next()!.payload], [1, 2, 3, 4, 5]);
 });
+
+for (const [name, make] of modes) {
+  Deno.test(`${name} protection: a bulk key (WebAssembly after its first 16 KiB) interoperates with a fresh key's TypeScript path`, () => {
+    const tx = make(), rx = make();
+    const data = Uint8Array.from({ length: MAX_PLAINTEXT }, (_, i) => (i * 131 + 7) & 0xff);
+    for (let seq = 0; seq < 8; seq++) {
+      const len = seq % 2 === 0 ? MAX_PLAINTEXT : 600 + seq * 37;
+      const frag = data.subarray(0, len);
+      const body = tx.seal(ContentType.applicationData, seq, frag);
+      // A fresh protection opens its first records in TypeScript: same bytes as the long-lived one's kernels.
+      assertEquals(make().open(ContentType.applicationData, seq, body), frag);
+      assertEquals(rx.open(ContentType.applicationData, seq, body), frag);
+      const bad = body.slice();
+      bad[bad.length - 20]! ^= 1;
+      fatal(() => rx.open(ContentType.applicationData, seq, bad), "bad_record_mac");
+    }
+  });
+
+  Deno.test(`TlcpRecordLayer ${name} seals into a caller's buffer exactly sealedSize bytes`, () => {
+    const { tx, rx } = layers(make);
+    const data = Uint8Array.from({ length: 3 * MAX_PLAINTEXT + 5 }, (_, i) => i & 0xff);
+    const scratch = new Uint8Array(tx.sealedSize(data.length) + 100).fill(0xee);
+    const size = tx.sealedSize(data.length);
+    const out = tx.seal(ContentType.applicationData, data, scratch);
+    assertEquals(out.length, size);
+    assert(out.buffer === scratch.buffer);
+    assert(scratch.subarray(size).every((b) => b === 0xee));
+    rx.push(out);
+    const got: Uint8Array[] = [];
+    for (let r = rx.next(); r; r = rx.next()) got.push(r.payload.slice());
+    assertEquals(concat(...got), data);
+  });
+}
