@@ -38,7 +38,7 @@ import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { readSm2PrivateKey } from "../crypto/pem.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
-import { createTlcpClient, TLCP_PEER_PROFILES, type TlcpCipherSuite } from "./engine/tlcp/mod.ts";
+import { TLCP_PEER_PROFILES } from "./engine/tlcp/mod.ts";
 import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
@@ -310,51 +310,8 @@ function peekHello(
   });
 }
 
-/**
- * A TLCP client for a `GMSSL` peer profile. `gm_engines.ts` hands the TLCP client only the key-exchange switch; for
- * that profile the built-in TLCP engine's client is built here, with the same options plus the profile's other two
- * switches (CertificateVerify input, ECC client certificates). Servers and `STANDARD` clients (the engine's
- * defaults) go through the table unchanged.
- */
-function gmsslProfileTlcpClient(init: GmEngineInit): TlsEngine {
-  const ctx = init.context;
-  const sign = ctx.signCertificate;
-  const enc = ctx.encCertificate;
-  return createTlcpClient({
-    cipherSuites: ctx.tlcpSuites as readonly TlcpCipherSuite[],
-    alpnProtocols: ctx.alpn,
-    ...(ctx.roots.length > 0 ? { ca: ctx.roots } : { verifyServer: false }),
-    ...(init.serverName !== undefined ? { serverName: init.serverName } : {}),
-    ...(sign && enc
-      ? {
-        credentials: {
-          signCertificate: sign.chain[0]!.der,
-          signKey: sign.key,
-          encCertificate: enc.chain[0]!.der,
-          encKey: enc.key,
-          chain: sign.chain.slice(1).map((c) => c.der),
-        },
-      }
-      : {}),
-    peerProfile: "gmssl",
-    ecdheKeyExchangeEncoding: ctx.tlcpClientKeyExchange === "BARE" ? "bare" : "length-prefixed",
-  }, init.callbacks);
-}
-
-/** The engine table with {@link gmsslProfileTlcpClient} in front of the built-in TLCP engine. */
-function withTlcpPeerProfiles(engines: GmEngines): GmEngines {
-  const tlcp = engines.TLCP;
-  if (!tlcp || tlcp !== builtinGmEngines.TLCP) return engines;
-  return {
-    ...engines,
-    TLCP: (init) =>
-      init.role === "client" && init.context.tlcpPeerProfile === "GMSSL" ? gmsslProfileTlcpClient(init) : tlcp(init),
-  };
-}
-
 /** Builds the gm provider over an engine table (tests pass fakes). */
-export function createGmProvider(gmEngines: GmEngines = builtinGmEngines): TlsProvider<GmContext, GmContext> {
-  const engines = withTlcpPeerProfiles(gmEngines);
+export function createGmProvider(engines: GmEngines = builtinGmEngines): TlsProvider<GmContext, GmContext> {
   return {
     name: "gm",
     async accept(transport, ctx, options: TlsAcceptOptions & { clientHello?: ClientHelloInfo }) {

@@ -64,6 +64,7 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
     ...(ctx.roots.length > 0 ? { ca: ctx.roots } : { verifyServer: false }),
     ...(init.serverName !== undefined ? { serverName: init.serverName } : {}),
     ...(creds ? { credentials: creds } : {}),
+    peerProfile: ctx.tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard",
     ecdheKeyExchangeEncoding: ctx.tlcpClientKeyExchange === "BARE" ? "bare" : "length-prefixed",
   }, init.callbacks);
 };
