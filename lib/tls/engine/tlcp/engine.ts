@@ -231,6 +231,12 @@ type State =
   | "wait_finished"
   | "connected";
 
+/**
+ * Client signing keys whose last CertificateVerify signed the handshake messages themselves (GmSSL 3) rather than
+ * their SM3 hash: tried that way first next time. Keys are shared through the certificate parse cache.
+ */
+const rawTranscriptSigners = new WeakSet<Sm2PublicKey>();
+
 /** Scratch for sealing application data when the transport copies writes (see `#sendApplicationData`). */
 let scratch = new Uint8Array(0);
 let scratchInUse = false;
@@ -1187,9 +1193,17 @@ export class TlcpEngine implements TlsEngine {
     const sig = r.vec16();
     r.end();
     const key = this.#peerSignKey!;
-    // GB/T 38636 and Tongsuo sign SM3(messages); GmSSL 3 signs the messages: accept either.
-    if (!verifySignature(key, this.#transcriptHash(), sig) && !verifySignature(key, this.#transcriptBytes(), sig)) {
-      throw new TlcpFatal("decrypt_error", "tlcp: CertificateVerify signature does not verify");
+    // GB/T 38636 and Tongsuo sign SM3(messages); GmSSL 3 signs the messages: accept either, trying first the input
+    // this key signed last time (a returning GmSSL client then costs one verification, not two).
+    const rawFirst = rawTranscriptSigners.has(key);
+    const first = rawFirst ? this.#transcriptBytes() : this.#transcriptHash();
+    if (!verifySignature(key, first, sig)) {
+      const second = rawFirst ? this.#transcriptHash() : this.#transcriptBytes();
+      if (!verifySignature(key, second, sig)) {
+        throw new TlcpFatal("decrypt_error", "tlcp: CertificateVerify signature does not verify");
+      }
+      if (rawFirst) rawTranscriptSigners.delete(key);
+      else rawTranscriptSigners.add(key);
     }
     this.#addTranscript(msg.slice());
     this.#state = "wait_ccs";

@@ -252,6 +252,21 @@ Deno.test("TlcpEngine interop encodings: length-prefixed ECDHE key exchange and 
   }
 });
 
+Deno.test("TlcpEngine server accepts a returning client whose CertificateVerify input changes either way", () => {
+  // The server tries first the input this client key signed last time; both orders must still verify.
+  const p = testPki();
+  const inputs = ["transcript", "transcript", "sm3-hash", "sm3-hash", "transcript", "sm3-hash"] as const;
+  for (const certificateVerifyInput of inputs) {
+    const pair = makePair({ cipherSuites: ["ECC_SM4_GCM_SM3"], clientAuth: "require", clientCa: [p.ca] }, {
+      credentials: p.client,
+      certificateVerifyInput,
+    });
+    pair.pump();
+    assertEquals(pair.server.errors, [], certificateVerifyInput);
+    assert(pair.server.info);
+  }
+});
+
 Deno.test("TlcpEngine no common suite is handshake_failure", () => {
   const pair = makePair({ cipherSuites: ["ECC_SM4_GCM_SM3"] }, { cipherSuites: ["ECC_SM4_CBC_SM3"] });
   pair.pump();

@@ -5,7 +5,11 @@
  */
 
 import type { TlcpCipherSuite } from "./suites.ts";
-import { toHex } from "./_codec.ts";
+
+/** The map key for a session ID: its bytes as a Latin-1 string (no hex formatting per lookup). */
+function idKey(id: Uint8Array): string {
+  return String.fromCharCode.apply(null, id as unknown as number[]);
+}
 
 /** A resumable TLCP session. The master secret is secret: keep sessions in memory only. */
 export interface TlcpSession {
@@ -59,7 +63,7 @@ export class TlcpSessionCache {
 
   /** The live session with `id`, or undefined (expired ones are dropped). */
   get(id: Uint8Array): TlcpSession | undefined {
-    const key = toHex(id);
+    const key = idKey(id);
     const s = this.#map.get(key);
     if (!s) return undefined;
     this.#map.delete(key);
@@ -70,7 +74,7 @@ export class TlcpSessionCache {
 
   /** Stores `session`, evicting the least recently used one when full. */
   set(session: TlcpSession): void {
-    const key = toHex(session.id);
+    const key = idKey(session.id);
     this.#map.delete(key);
     this.#map.set(key, session);
     while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
@@ -78,6 +82,6 @@ export class TlcpSessionCache {
 
   /** Forgets the session with `id`. */
   delete(id: Uint8Array): void {
-    this.#map.delete(toHex(id));
+    this.#map.delete(idKey(id));
   }
 }
