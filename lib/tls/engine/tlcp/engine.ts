@@ -464,12 +464,17 @@ export class TlcpEngine implements TlsEngine {
     if (this.#dead) return;
     if (this.#state === "start") this.start();
     this.#guard(() => {
-      this.#records.push(data);
-      for (;;) {
-        if (this.#dead) return;
-        const rec = this.#records.next();
-        if (!rec) break;
-        this.#onRecord(rec.type, rec.payload);
+      // `data` is valid during this call: whole records are opened straight from it, the rest is copied.
+      this.#records.pushBorrowed(data);
+      try {
+        for (;;) {
+          if (this.#dead) return;
+          const rec = this.#records.next();
+          if (!rec) break;
+          this.#onRecord(rec.type, rec.payload);
+        }
+      } finally {
+        this.#records.release();
       }
     });
   }

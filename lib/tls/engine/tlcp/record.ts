@@ -265,7 +265,10 @@ export interface TlcpRecord {
  * version, type and size limits, decrypts, and counts empty records (a flood of them is `unexpected_message`).
  */
 export class TlcpRecordLayer {
-  #buf = new Uint8Array(0);
+  /** What `next` parses, `#buf[#start..#end)`: the owned buffer, or the caller's bytes (see `pushBorrowed`). */
+  #buf: Uint8Array = new Uint8Array(0);
+  #own: Uint8Array = this.#buf;
+  #borrowed = false;
   #start = 0;
   #end = 0;
   #read: RecordProtection | undefined;
@@ -305,17 +308,42 @@ export class TlcpRecordLayer {
   /** Appends ciphertext from the peer (copied). */
   push(data: Uint8Array): void {
     if (data.length === 0) return;
+    if (this.#borrowed) this.release();
     if (this.#end + data.length > this.#buf.length) {
       const live = this.#end - this.#start;
       const size = Math.max(live + data.length, Math.min(this.#buf.length * 2, 5 + MAX_CIPHERTEXT + data.length));
       const next = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
       next.set(this.#buf.subarray(this.#start, this.#end), 0);
-      this.#buf = next;
+      this.#buf = this.#own = next;
       this.#start = 0;
       this.#end = live;
     }
     this.#buf.set(data, this.#end);
     this.#end += data.length;
+  }
+
+  /**
+   * Like {@link TlcpRecordLayer.push}, but when nothing is buffered the layer parses `data` in place instead of
+   * copying it (whole records in one read, the common case); the caller must call
+   * {@link TlcpRecordLayer.release} before `data` stops being valid.
+   */
+  pushBorrowed(data: Uint8Array): void {
+    if (data.length === 0) return;
+    if (this.#borrowed || this.#end > this.#start) return this.push(data);
+    this.#buf = data;
+    this.#borrowed = true;
+    this.#start = 0;
+    this.#end = data.length;
+  }
+
+  /** Copies what is left of borrowed bytes (a partial record) into the layer's own buffer. */
+  release(): void {
+    if (!this.#borrowed) return;
+    const live = this.#buf.subarray(this.#start, this.#end);
+    this.#borrowed = false;
+    this.#buf = this.#own;
+    this.#start = this.#end = 0;
+    if (live.length > 0) this.push(live);
   }
 
   /** The next whole record, or undefined when more bytes are needed. Throws {@link TlcpFatal}. */
@@ -342,7 +370,13 @@ export class TlcpRecordLayer {
     this.#first = false;
     const body = b.subarray(s + 5, s + 5 + length);
     this.#start += 5 + length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      if (this.#borrowed) {
+        this.#borrowed = false;
+        this.#buf = this.#own;
+      }
+    }
     let payload: Uint8Array = body;
     if (this.#read) {
       payload = this.#read.open(type, this.#readSeq, body);

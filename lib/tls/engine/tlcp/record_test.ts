@@ -192,3 +192,23 @@ for (const [name, make] of modes) {
     assertEquals(concat(...got), data);
   });
 }
+
+Deno.test("TlcpRecordLayer pushBorrowed parses whole records in place and keeps a copy of the partial rest", () => {
+  for (const [, make] of modes) {
+    const { tx, rx } = layers(make);
+    const msgs = [new Uint8Array([1, 2, 3]), new Uint8Array(5000).fill(4), new Uint8Array([5, 6])];
+    const wire = concat(...msgs.map((m) => tx.seal(ContentType.applicationData, m)));
+    const cut = wire.length - 7;
+    const read = wire.slice(0, cut); // the transport's read buffer
+    rx.pushBorrowed(read);
+    assertEquals(rx.next()!.payload, msgs[0]);
+    assertEquals(rx.next()!.payload, msgs[1]);
+    assertEquals(rx.next(), undefined);
+    rx.release();
+    read.fill(0); // the transport reuses its buffer: the partial record must have been copied
+    rx.pushBorrowed(wire.subarray(cut));
+    assertEquals(rx.next()!.payload, msgs[2]);
+    rx.release();
+    assertEquals(rx.buffered, 0);
+  }
+});
