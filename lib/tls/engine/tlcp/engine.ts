@@ -53,6 +53,7 @@ import { tlcpFinishedFromHash, tlcpKeyBlock, tlcpMasterSecret } from "./prf.ts";
 import {
   ContentType,
   keyBlockLength,
+  MAX_PLAINTEXT,
   protectionsFromKeyBlock,
   type RecordProtection,
   TlcpRecordLayer,
@@ -240,6 +241,8 @@ const rawTranscriptSigners = new WeakSet<Sm2PublicKey>();
 /** Scratch for sealing application data when the transport copies writes (see `#sendApplicationData`). */
 let scratch = new Uint8Array(0);
 let scratchInUse = false;
+/** Plaintext sealed into the scratch per piece: 16 full records (~256 KiB of scratch at most). */
+const SCRATCH_PLAINTEXT = 16 * MAX_PLAINTEXT;
 
 const ALERT_NAMES = new Map<number, TlsAlertDescription>(
   Object.entries(TLS_ALERT_CODES).map(([k, v]) => [v, k as TlsAlertDescription]),
@@ -501,12 +504,16 @@ export class TlcpEngine implements TlsEngine {
       return;
     }
     this.#flush();
-    const size = this.#records.sealedSize(data.length);
-    if (scratch.length < size) scratch = new Uint8Array(Math.max(size, Math.min(scratch.length * 2, 1 << 20)));
-    this.#out.push(this.#records.seal(ContentType.applicationData, data, scratch));
     scratchInUse = true;
     try {
-      this.#flush();
+      // At most SCRATCH_PLAINTEXT per piece, so the scratch stays bounded whatever the size of a write.
+      for (let off = 0; off < data.length && !this.#dead; off += SCRATCH_PLAINTEXT) {
+        const piece = data.subarray(off, Math.min(data.length, off + SCRATCH_PLAINTEXT));
+        const size = this.#records.sealedSize(piece.length);
+        if (scratch.length < size) scratch = new Uint8Array(size);
+        this.#out.push(this.#records.seal(ContentType.applicationData, piece, scratch));
+        this.#flush();
+      }
     } finally {
       scratchInUse = false;
     }

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { TLCP_SUITES, type TlcpCipherSuite } from "./suites.ts";
 import { joined, makePair, seededRandom, testPki } from "./_test_util.ts";
 import { TlcpSessionCache } from "./session_cache.ts";
-import { TLCP_PEER_PROFILES, type TlcpClientOptions } from "./engine.ts";
+import { createTlcpClient, createTlcpServer, TLCP_PEER_PROFILES, type TlcpClientOptions } from "./engine.ts";
 
 const ALL = Object.keys(TLCP_SUITES) as TlcpCipherSuite[];
 const enc = new TextEncoder();
@@ -330,3 +330,43 @@ function assertThrowsRange(fn: () => unknown): void {
   }
   throw new Error("did not throw");
 }
+
+Deno.test("TlcpEngine with a copying transport (writeCopies) seals large writes through the shared scratch intact", () => {
+  const p = testPki();
+  for (const suite of ["ECC_SM4_GCM_SM3", "ECC_SM4_CBC_SM3"] as const) {
+    const toClient: Uint8Array[] = [], toServer: Uint8Array[] = [], got: Uint8Array[] = [];
+    const base = {
+      onHandshake() {},
+      onClose() {},
+      onError: (e: Error) => {
+        throw e;
+      },
+    };
+    const server = createTlcpServer({ credentials: p.server, cipherSuites: [suite] }, {
+      ...base,
+      writeCopies: true,
+      write: (b) => toClient.push(b.slice()), // copies, as the contract requires with writeCopies
+      onData() {},
+    });
+    const client = createTlcpClient({ ca: [p.ca], serverName: "localhost" }, {
+      ...base,
+      write: (b) => toServer.push(b),
+      onData: (b) => got.push(b.slice()),
+    });
+    server.start();
+    client.start();
+    const pump = () => {
+      while (toClient.length + toServer.length > 0) {
+        for (const b of toServer.splice(0)) server.receive(b);
+        for (const b of toClient.splice(0)) client.receive(b);
+      }
+    };
+    pump();
+    assert(server.handshakeComplete && client.handshakeComplete);
+    const a = payload(600 * 1024 + 3, 7), b = payload(70_000, 8);
+    server.send(a);
+    server.send(b);
+    pump();
+    assertEquals(joined(got), joined([a, b]), suite);
+  }
+});
