@@ -538,9 +538,9 @@ class ActiveStream implements StreamDecoder {
     const scheme = conn.secure ? "https" : "http";
     if (!h.has(":scheme")) h.set(":scheme", scheme);
     // x-envoy-internal and internal_only_headers, decided on x-forwarded-for as received (Envoy's rule).
-    sanitizeInternalRequest(cfg, h, conn.remoteAddress);
+    const internal = sanitizeInternalRequest(cfg, h, conn.remoteAddress);
     // x-forwarded-for and the trusted client address (Envoy's rules).
-    let external = true;
+    let external = !internal;
     if (cfg.useRemoteAddress) {
       const xff = h.getJoined("x-forwarded-for");
       if (cfg.xffNumTrustedHops > 0 && xff !== undefined) {

@@ -10,6 +10,7 @@ import type { Registries } from "../config/registry.ts";
 import { parseAccessLogs } from "../observe/access_log.ts";
 import type { AccessLogConfig } from "../observe/access_log.ts";
 import { parseRouteConfiguration } from "../router/mod.ts";
+import { cidrMatcher } from "../router/internal_request.ts";
 import type { RouteConfig } from "../router/mod.ts";
 
 /** The `@type` of the connection manager's typed_config. */
@@ -44,6 +45,8 @@ export interface HcmConfig {
   readonly maxHeadersCount: number;
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
+  /** `internal_address_config.cidr_ranges` as a matcher; undefined: no address is internal (Envoy ≥ 1.36). */
+  readonly isInternalAddress: ((address: string) => boolean) | undefined;
   readonly skipXffAppend: boolean;
   readonly generateRequestId: boolean;
   readonly preserveExternalRequestId: boolean;
@@ -154,7 +157,24 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   o.unsupported("tracing", "is not supported yet");
   o.unsupported("http2_protocol_options", "is not supported yet (HTTP/2 comes with the HTTP/2 codec)");
   o.unsupported("local_reply_config");
-  o.unsupported("internal_address_config");
+  let isInternalAddress: ((address: string) => boolean) | undefined;
+  const iac = o.obj("internal_address_config");
+  if (iac !== undefined) {
+    iac.bool("unix_sockets"); // Ferry listens on TCP only: there are no Unix-socket peers to call internal.
+    const cidrs = iac.objs("cidr_ranges", (c) => {
+      const prefix = c.str("address_prefix", { required: true });
+      const len = c.int("prefix_len", { min: 0, max: 128 });
+      const cidr = len === undefined ? prefix : `${prefix}/${len}`;
+      try {
+        cidrMatcher([cidr]);
+      } catch (e) {
+        throw new ConfigError(c.path, e instanceof Error ? e.message : String(e));
+      }
+      return cidr;
+    });
+    iac.done();
+    isInternalAddress = cidrMatcher(cidrs);
+  }
   o.unsupported("forward_client_cert_details");
   o.unsupported("set_current_client_cert_details");
   o.durationMs("delayed_close_timeout");
@@ -174,6 +194,7 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     maxHeadersCount,
     useRemoteAddress,
     xffNumTrustedHops,
+    isInternalAddress,
     skipXffAppend,
     generateRequestId,
     preserveExternalRequestId,

@@ -240,6 +240,47 @@ Deno.test("routes: auto_host_rewrite sends the DNS cluster's host name upstream"
 });
 
 Deno.test(
+  "routes: internal_address_config makes loopback clients internal: x-envoy-internal set, internal_only_headers kept",
+  itOpts,
+  async () => {
+    const echo = await startUpstream((req) => new Response(JSON.stringify(Object.fromEntries(req.headers))));
+    const f = await startFerry(
+      hcmBootstrap({
+        routes: `
+- name: all
+  domains: ["*"]
+  routes: [{ match: { prefix: "/" }, route: { cluster: a } }]`,
+        clusters: staticCluster("a", [echo.port]),
+        hcmExtra:
+          "use_remote_address: true\ninternal_address_config:\n  cidr_ranges: [{ address_prefix: 127.0.0.0, prefix_len: 8 }]",
+      }).replace(
+        "route_config:\n            name: test\n",
+        "route_config:\n            name: test\n            internal_only_headers: [x-debug]\n",
+      ),
+    );
+    try {
+      // From 127.0.0.1 without x-forwarded-for: internal.
+      const r = await get(f, "/p", "-H", "x-debug: 1");
+      const seen = JSON.parse(r.body) as Record<string, string>;
+      assertEquals(seen["x-envoy-internal"], "true");
+      assertEquals(seen["x-debug"], "1");
+      // With x-forwarded-for under use_remote_address the client address is not trusted as internal.
+      const ext = JSON.parse(
+        (await get(f, "/p", "-H", "x-forwarded-for: 127.0.0.2", "-H", "x-debug: 1")).body,
+      ) as Record<
+        string,
+        string
+      >;
+      assertEquals(ext["x-envoy-internal"], undefined);
+      assertEquals(ext["x-debug"], undefined);
+    } finally {
+      await f.stop();
+      await echo.close();
+    }
+  },
+);
+
+Deno.test(
   "routes: internal_only_headers are removed from external requests; a client cannot claim x-envoy-internal",
   itOpts,
   async () => {
