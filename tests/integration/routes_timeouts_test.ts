@@ -324,14 +324,19 @@ Deno.test(
   domains: ["*"]
   routes:
   - match: { prefix: "/" }
-    route: { cluster: raw, retry_policy: { retry_on: "5xx", num_retries: 1, retry_back_off: { base_interval: 1s } } }
+    route:
+      cluster: raw
+      # Back-off is uniform in [0, base): 60 s makes a retry that fires before the rest of the body arrives (the
+      # case this test is not about) a ~0.1% event.
+      retry_policy: { retry_on: "5xx", num_retries: 1, retry_back_off: { base_interval: 60s, max_interval: 60s } }
     per_request_buffer_limit_bytes: 8`,
       clusters: staticCluster("raw", [raw.port]),
     }));
     try {
       const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
       await c.write(enc.encode("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\nabcd"));
-      await sleep(150); // the 503 arrived; the retry waits out its back-off
+      // Wait until the 503 arrived and the retry is waiting out its back-off.
+      for (let i = 0; i < 100 && (await stat(f, "cluster.raw.upstream_rq_retry")) !== 1; i++) await sleep(20);
       await c.write(enc.encode("efghijklmnopqrst"));
       const res = await readAll(c, 1500);
       c.close();
