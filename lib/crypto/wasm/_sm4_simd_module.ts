@@ -81,7 +81,7 @@
  */
 
 import { SBOX } from "../_sm4_core.ts";
-import { name, section, sleb, uleb, vec } from "./_sm4_wasm_module.ts";
+import { Asm as ScalarAsm, name, section, uleb, vec } from "./_sm4_wasm_module.ts";
 import { CTR_BASE, GH_BASE, RK_BASE, Y_BASE } from "./_sm4_wasm_module.ts";
 
 /** Byte offset of the GHASH scratch block. */
@@ -295,28 +295,8 @@ const V = {
   relaxedSwizzle: 0x100,
 } as const;
 
-class Asm {
-  readonly code: number[] = [];
-  get(i: number): this {
-    this.code.push(0x20, ...uleb(i));
-    return this;
-  }
-  set(i: number): this {
-    this.code.push(0x21, ...uleb(i));
-    return this;
-  }
-  tee(i: number): this {
-    this.code.push(0x22, ...uleb(i));
-    return this;
-  }
-  k(v: number): this {
-    this.code.push(0x41, ...sleb(v | 0));
-    return this;
-  }
-  op(...x: number[]): this {
-    this.code.push(...x);
-    return this;
-  }
+/** The scalar assembler with the SIMD opcodes and the narrow loads and stores. */
+class Asm extends ScalarAsm {
   v(op: number): this {
     this.code.push(0xfd, ...uleb(op));
     return this;
@@ -327,12 +307,6 @@ class Asm {
   }
   vstore(off: number): this {
     return this.v(V.store).op(0, ...uleb(off));
-  }
-  i32load(off: number): this {
-    return this.op(0x28, 2, ...uleb(off));
-  }
-  i32store(off: number): this {
-    return this.op(0x36, 2, ...uleb(off));
   }
   load8u(off: number): this {
     return this.op(0x2d, 0, ...uleb(off));
@@ -570,7 +544,7 @@ function ctrFunction(mode: Mode, swz: number): number[] {
   const tt = [l.v128(), l.v128(), l.v128(), l.v128()], input = l.v128(), out = l.v128(), ysave = l.v128();
   for (let j = 0; j < 3; j++) a.k(0).v(V.load32Splat).op(2, ...uleb(CTR_BASE + 4 * j)).set(nonce[j]!);
   for (const v of nonce) a.get(v).get(v).lanePerm(BSWAP).set(v);
-  a.k(0).i32load(CTR_BASE + 12).set(C3);
+  a.k(0).load(CTR_BASE + 12).set(C3);
   if (mode === "gcm") {
     a.k(0).vload(Y_BASE).set(y);
     a.k(0).get(SEAL).op(I32_SUB).v(V.i32x4Splat).set(mask);
@@ -669,7 +643,7 @@ function ctrFunction(mode: Mode, swz: number): number[] {
   a.get(KP).k(16).op(I32_ADD).set(KP);
   a.get(N).k(1).op(I32_SUB).tee(N).op(BR_IF, 0);
   a.op(END, END);
-  a.k(0).get(C3).i32store(CTR_BASE + 12);
+  a.k(0).get(C3).store(CTR_BASE + 12);
   if (mode === "gcm") a.k(0).get(y).vstore(Y_BASE);
   return body(l, a);
 }
@@ -698,14 +672,14 @@ function finishFunction(swz: number): number[] {
   // Lanes: counters c .. c + 6, then J0 (counter 1); under 48 bytes one group does (c .. c + 2, J0).
   const w = x.map((g) => [g[3]!, g[2]!, g[1]!, g[0]!]);
   a.get(BYTES).k(48).op(I32_LT_U).op(IF, VOID);
-  a.k(0).i32load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
+  a.k(0).load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
   a.k(1).v(V.i32x4Replace).op(3).set(x[0]![3]!);
   rounds(a, x.slice(0, 1), c, tmp.slice(0, 1), rk, (a) => void a.k(RK_BASE), swz);
   transposeOut(a, w[0]!, tt);
   for (let b = 0; b < 4; b++) a.k(0).get(w[0]![b]!).vstore(FIN_KS + (b === 3 ? 112 : 16 * b));
   a.op(ELSE);
-  a.k(0).i32load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add).set(x[0]![3]!);
-  a.k(0).i32load(CTR_BASE + 12).k(4).op(I32_ADD).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
+  a.k(0).load(CTR_BASE + 12).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add).set(x[0]![3]!);
+  a.k(0).load(CTR_BASE + 12).k(4).op(I32_ADD).v(V.i32x4Splat).k(0).vload(C.lanes).v(V.i32x4Add);
   a.k(1).v(V.i32x4Replace).op(3).set(x[1]![3]!);
   rounds(a, x, c, tmp, rk, (a) => void a.k(RK_BASE), swz);
   for (let g = 0; g < 2; g++) {
@@ -845,7 +819,7 @@ function blockFunction(swz: number): number[] {
   for (const v of x) a.get(v).get(v).lanePerm(BSWAP).set(v);
   rounds(a, [x], c, [tmp], rk, (a) => void a.k(RK_BASE), swz);
   for (let j = 0; j < 4; j++) {
-    a.get(PTR).get(x[3 - j]!).get(x[3 - j]!).lanePerm(BSWAP).v(V.i32x4Extract).op(0).i32store(4 * j);
+    a.get(PTR).get(x[3 - j]!).get(x[3 - j]!).lanePerm(BSWAP).v(V.i32x4Extract).op(0).store(4 * j);
   }
   return body(l, a);
 }

@@ -61,8 +61,8 @@ export function uleb(n: number): number[] {
   return o;
 }
 
-/** Assembler helper shared with `_sm4_simd_module.ts`. */
-export function sleb(n: number): number[] {
+/** Signed LEB128 (the `i32.const` immediates of {@link Asm.k}). */
+function sleb(n: number): number[] {
   const o: number[] = [];
   for (;;) {
     const b = n & 0x7f;
@@ -90,8 +90,11 @@ export function name(s: string): number[] {
   return vec([...s].map((c) => [c.charCodeAt(0)]));
 }
 
-/** A function body under construction: a flat list of opcodes with i32 helpers. */
-class Asm {
+/**
+ * A function body under construction: a flat list of opcodes with i32 helpers (shared with
+ * `_sm4_simd_module.ts`, which adds the SIMD ones).
+ */
+export class Asm {
   readonly code: number[] = [];
   get(i: number): this {
     this.code.push(0x20, ...uleb(i));
