@@ -198,5 +198,14 @@ echo "ratio tlcp/native bulk capacity (cpu per MiB): $(ratio "${M_CPU[native]}" 
 echo "ratio gm13/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[gm13]}")"
 echo "ratio tlcp/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[tlcp]}")"
 echo "ratio tlcp-ecdhe/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[tlcp_ecdhe]}")"
-echo "targets: gm13 bulk >= 0.5, gm13 handshakes >= 0.3"
+# Wall-clock figures for the record: with one client they measure the slower of Ferry and the client (Tongsuo's
+# s_client decrypts SM4-GCM at ~100 MB/s, and even AES-GCM downloads leave Ferry's core half idle), so they are
+# not the comparison the targets are about.
+declare -A M_MBS
+for v in "${VARIANTS[@]}"; do
+  # shellcheck disable=SC2086
+  M_MBS[$v]=$(median ${BULK_MBS[$v]})
+done
+echo "(wall-clock, client-bound) ratio gm13/native bulk MB/s: $(ratio "${M_MBS[gm13]}" "${M_MBS[native]}")"
+echo "targets (capacity ratios): gm13 bulk >= 0.5, gm13 handshakes >= 0.3"
 report_log ferry
