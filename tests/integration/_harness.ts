@@ -41,21 +41,27 @@ export async function startFerry(config: string | Record<string, unknown>): Prom
   };
 }
 
-/** A YAML listener+HCM bootstrap with the given route_config virtual hosts and clusters (YAML fragments). */
+/**
+ * A YAML listener+HCM bootstrap with the given route_config virtual hosts and clusters (YAML fragments). The
+ * listener ("test", stat prefix "test") and the admin listen on port 0 unless `port` / `adminPort` are given.
+ */
 export function hcmBootstrap(options: {
   routes: string;
   clusters?: string;
   hcmExtra?: string;
   httpFilters?: string;
   admin?: boolean;
+  port?: number;
+  adminPort?: number;
 }): string {
   const indent = (s: string, n: number) => s.trim().split("\n").map((l) => " ".repeat(n) + l).join("\n");
+  const admin = `admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: ${options.adminPort ?? 0} } }`;
   return `
-${options.admin === false ? "" : "admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }"}
+${options.admin === false ? "" : admin}
 static_resources:
   listeners:
   - name: test
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    address: { socket_address: { address: 127.0.0.1, port_value: ${options.port ?? 0} } }
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -242,6 +248,118 @@ export async function stat(ferry: TestFerry, name: string): Promise<number | und
   );
   const j = await r.json() as { stats: { name?: string; value?: number }[] };
   return j.stats.find((s) => s.name === name)?.value;
+}
+
+/** A loopback port that was free a moment ago (for a child process whose config must name its ports). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** `main.ts` running as a child process; its stdout and stderr are collected as they arrive. */
+export interface FerryProcess {
+  readonly child: Deno.ChildProcess;
+  /** Everything written to stderr so far (the log). */
+  readonly stderr: string;
+  /**
+   * Waits until the log matches `pattern` (a string: contains it; a function: returns true) and returns the
+   * match (the regular expression's groups; `[log]` for a function); throws if the process exits first or
+   * `timeoutMs` passes.
+   */
+  waitForLog(
+    pattern: RegExp | string | ((log: string) => boolean),
+    timeoutMs?: number,
+  ): Promise<string[]>;
+  /** Sends SIGTERM (at once), then waits for the exit and the rest of the output. */
+  stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** SIGKILL if still running, and waits for the exit (for `finally`). */
+  kill(): Promise<void>;
+}
+
+/**
+ * Runs `deno run -A main.ts ...args`; with `adminPort`, resolves once `GET /ready` on that port answers 200
+ * (throws, killing the process, if it exits or is not ready within `timeoutMs`).
+ */
+export async function spawnFerry(
+  args: string[],
+  options: { adminPort?: number; timeoutMs?: number } = {},
+): Promise<FerryProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = { stdout: "", stderr: "" };
+  const pump = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) out[key] += dec.decode(chunk, { stream: true });
+  };
+  const pumped = Promise.all([pump(child.stdout, "stdout"), pump(child.stderr, "stderr")]).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const p: FerryProcess = {
+    child,
+    get stderr() {
+      return out.stderr;
+    },
+    async waitForLog(pattern, timeoutMs = 10_000) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const m = typeof pattern === "function"
+          ? (pattern(out.stderr) ? [out.stderr] : null)
+          : typeof pattern === "string"
+          ? (out.stderr.includes(pattern) ? [pattern] : null)
+          : new RegExp(pattern.source, pattern.flags.replace("g", "")).exec(out.stderr);
+        if (m) return m;
+        if (exited) {
+          await pumped;
+          throw new Error(`ferry exited before logging ${pattern}: ${out.stderr}`);
+        }
+        if (performance.now() > deadline) throw new Error(`ferry did not log ${pattern}: ${out.stderr}`);
+        await sleep(20);
+      }
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      const { code } = await status;
+      await pumped;
+      return { code, ...out };
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await status;
+      await pumped;
+    },
+  };
+  if (options.adminPort !== undefined) {
+    const deadline = performance.now() + (options.timeoutMs ?? 10_000);
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${options.adminPort}/ready`).then(
+        async (r) => (await r.body?.cancel(), r.status === 200),
+        () => false,
+      );
+      if (ok) break;
+      if (exited || performance.now() > deadline) {
+        await p.kill();
+        throw new Error(`ferry ${exited ? "exited" : "was not ready"} (admin :${options.adminPort}): ${out.stderr}`);
+      }
+      await sleep(50);
+    }
+  }
+  return p;
 }
 
 /** Integration tests keep servers and timers across awaits on purpose. */

@@ -3,16 +3,9 @@
  * curl, asked through {@link WorkerSet} for stats, counter resets and component log levels.
  */
 import { assertEquals } from "../assert.ts";
-import { curl, itOpts } from "./_harness.ts";
+import { curl, freePort, hcmBootstrap, itOpts } from "./_harness.ts";
 import { WorkerSet } from "../../lib/server/workers.ts";
 import { parse as parseYaml } from "yaml";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
 
 function counter(snap: { counters: Record<string, number> }, name: string): number | undefined {
   return snap.counters[name];
@@ -23,38 +16,32 @@ Deno.test(
   itOpts,
   async () => {
     const port = freePort();
-    const raw = parseYaml(`
-static_resources:
-  listeners:
-  - name: l
-    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: w
-          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }] }] }
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`);
+    const raw = parseYaml(hcmBootstrap({
+      routes: `- name: v
+  domains: ["*"]
+  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }]`,
+      port,
+      admin: false,
+    }));
     const workers = await WorkerSet.start(2, raw, { drainTimeMs: 500, logLevel: "warn" });
     try {
       // New connections each time, so SO_REUSEPORT spreads them over both workers.
       for (let i = 0; i < 12; i++) assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "hi");
       const before = await workers.snapshots();
       assertEquals(before.length, 2);
-      assertEquals(before.reduce((n, s) => n + (counter(s, "http.w.downstream_rq_total") ?? 0), 0), 12);
+      assertEquals(before.reduce((n, s) => n + (counter(s, "http.test.downstream_rq_total") ?? 0), 0), 12);
 
       await workers.resetCounters();
       const after = await workers.snapshots();
-      assertEquals(after.map((s) => counter(s, "http.w.downstream_rq_total")), [0, 0]);
+      assertEquals(after.map((s) => counter(s, "http.test.downstream_rq_total")), [0, 0]);
       assertEquals(
-        after.map((s) => s.gauges["http.w.downstream_cx_active"] !== undefined),
+        after.map((s) => s.gauges["http.test.downstream_cx_active"] !== undefined),
         [true, true],
         "gauges stay",
       );
       assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "hi");
       const again = await workers.snapshots();
-      assertEquals(again.reduce((n, s) => n + (counter(s, "http.w.downstream_rq_total") ?? 0), 0), 1);
+      assertEquals(again.reduce((n, s) => n + (counter(s, "http.test.downstream_rq_total") ?? 0), 0), 1);
 
       assertEquals((await workers.logLevels()).map((l) => l["router"]), ["warn", "warn"]);
       workers.setComponentLogLevel("router", "debug");

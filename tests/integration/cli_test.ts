@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { defaultBootstrap } from "../../lib/config/default.ts";
-import { curl, itOpts, readAll, startFerry, startRawServer } from "./_harness.ts";
+import { curl, freePort, hcmBootstrap, itOpts, readAll, spawnFerry, startFerry, startRawServer } from "./_harness.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -222,42 +222,22 @@ ${HCM("")}
   clusters:
   - name: c
     load_assignment: { cluster_name: c, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${up.port} } } } }] }] }`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "--config-yaml", yaml, "--drain-time-s", "5"],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const ferry = await spawnFerry(["--config-yaml", yaml, "--drain-time-s", "5"]);
   try {
     // Find the bound port in the log.
-    const reader = child.stderr.getReader();
-    let log = "";
-    let port = 0;
-    const dec = new TextDecoder();
-    while (!port) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`ferry exited early: ${log}`);
-      log += dec.decode(value);
-      const m = /accepting on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (m) port = Number(m[1]);
-    }
+    const port = Number((await ferry.waitForLog(/accepting on 127\.0\.0\.1:(\d+)/))[1]);
     const c = await Deno.connect({ hostname: "127.0.0.1", port });
     await c.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     await new Promise((r) => setTimeout(r, 100));
-    child.kill("SIGTERM");
+    const stopped = ferry.stop();
     const res = await readAll(c, 2000);
     c.close();
     assertMatch(res, /^HTTP\/1\.1 200 OK/);
     assertMatch(res, /connection: close/i);
     assertMatch(res, /slow$/);
-    const status = await child.status;
-    assertEquals(status.code, 0);
-    reader.releaseLock();
-    await child.stderr.cancel().catch(() => {});
-    await child.stdout.cancel().catch(() => {});
+    assertEquals((await stopped).code, 0);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
+    await ferry.kill();
     up.close();
   }
 });
@@ -266,62 +246,24 @@ Deno.test(
   "--concurrency 2 serves one port from two event loops and the admin API adds up their stats",
   itOpts,
   async () => {
-    const free = () => {
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const p = (l.addr as Deno.NetAddr).port;
-      l.close();
-      return p;
-    };
-    const port = free();
-    const admin = free();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "--concurrency",
-        "2",
-        "--drain-time-s",
-        "1",
-        "--config-yaml",
-        `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${admin} } } }
-static_resources:
-  listeners:
-  - name: l
-    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: s
-          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }] }] }
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const port = freePort();
+    const admin = freePort();
+    const routes = `- name: v
+  domains: ["*"]
+  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }]`;
+    const ferry = await spawnFerry(
+      ["--concurrency", "2", "--drain-time-s", "1", "--config-yaml", hcmBootstrap({ routes, port, adminPort: admin })],
+      { adminPort: admin },
+    );
     try {
-      const reader = child.stderr.getReader();
-      let log = "";
-      while (!log.includes("worker thread(s) started")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`ferry exited early: ${log}`);
-        log += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
+      await ferry.waitForLog("worker thread(s) started");
       // New connections each time, so SO_REUSEPORT spreads them over both event loops.
       for (let i = 0; i < 40; i++) assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "hi");
-      const stats = (await curl(`http://127.0.0.1:${admin}/stats?filter=^http\\.s\\.downstream_rq_total$`)).body;
-      assertEquals(stats.trim(), "http.s.downstream_rq_total: 40");
-      child.kill("SIGTERM");
-      assertEquals((await child.status).code, 0);
+      const stats = (await curl(`http://127.0.0.1:${admin}/stats?filter=^http\\.test\\.downstream_rq_total$`)).body;
+      assertEquals(stats.trim(), "http.test.downstream_rq_total: 40");
+      assertEquals((await ferry.stop()).code, 0);
     } finally {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.stderr.cancel().catch(() => {});
+      await ferry.kill();
     }
   },
 );
