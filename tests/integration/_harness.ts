@@ -16,6 +16,8 @@ export interface TestFerry {
   readonly server: Server;
   /** The bound port of a listener (the first if no name). */
   port(listener?: string): number;
+  /** `http://127.0.0.1:<port><path>` for a listener (the first if no name). */
+  url(path?: string, listener?: string): string;
   readonly adminPort: number;
   readonly adminUrl: string;
   stop(): Promise<void>;
@@ -28,13 +30,15 @@ export async function startFerry(config: string | Record<string, unknown>): Prom
   const parsed = parseBootstrap(raw, registries);
   const server = await Server.start(parsed, registries, { drainTimeMs: 2000 });
   const adminPort = server.admin?.port ?? 0;
+  const port = (name?: string) => {
+    const l = name ? server.listener(name) : server.listeners[0];
+    if (!l) throw new Error(`no listener ${name ?? ""}`);
+    return l.port;
+  };
   return {
     server,
-    port(name?: string) {
-      const l = name ? server.listener(name) : server.listeners[0];
-      if (!l) throw new Error(`no listener ${name ?? ""}`);
-      return l.port;
-    },
+    port,
+    url: (path = "/", listener?: string) => `http://127.0.0.1:${port(listener)}${path}`,
     adminPort,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     stop: () => server.drainAndStop(0),
@@ -53,6 +57,8 @@ export function hcmBootstrap(options: {
   admin?: boolean;
   port?: number;
   adminPort?: number;
+  /** More route_config fields (YAML), e.g. `internal_only_headers: [x-debug]`. */
+  routeConfigExtra?: string;
 }): string {
   const indent = (s: string, n: number) => s.trim().split("\n").map((l) => " ".repeat(n) + l).join("\n");
   const admin = `admin:\n  address: { socket_address: { address: 127.0.0.1, port_value: ${options.adminPort ?? 0} } }`;
@@ -71,6 +77,7 @@ static_resources:
 ${options.hcmExtra ? indent(options.hcmExtra, 10) : ""}
           route_config:
             name: test
+${options.routeConfigExtra ? indent(options.routeConfigExtra, 12) : ""}
             virtual_hosts:
 ${indent(options.routes, 12)}
           http_filters:
@@ -79,6 +86,11 @@ ${options.httpFilters ? indent(options.httpFilters, 10) : ""}
             typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
   clusters:${options.clusters ? "\n" + indent(options.clusters, 2) : " []"}
 `;
+}
+
+/** `hcmBootstrap` routes: one virtual host "all" (domains `*`) whose one route takes prefix "/" to `route`. */
+export function catchAllRoute(route: string): string {
+  return `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: ${route}`;
 }
 
 /** A STATIC cluster YAML fragment. */
@@ -165,6 +177,22 @@ export function startRawServer(onConn: (c: Deno.TcpConn) => void | Promise<void>
       }
     },
   };
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Reads a request head (up to the blank line; less if the peer closes first) from a raw upstream connection. */
+export async function readHead(c: Deno.Conn): Promise<string> {
+  const dec = new TextDecoder();
+  let head = "";
+  const buf = new Uint8Array(16384);
+  while (!head.includes("\r\n\r\n")) {
+    const n = await c.read(buf);
+    if (n === null) break;
+    head += dec.decode(buf.subarray(0, n));
+  }
+  return head;
 }
 
 /** Result of running curl. */
@@ -305,7 +333,6 @@ export async function spawnFerry(
     exited = true;
     return s;
   });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const p: FerryProcess = {
     child,
     get stderr() {

@@ -3,6 +3,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
+  catchAllRoute,
   curl,
   hcmBootstrap,
   itOpts,
@@ -21,7 +22,7 @@ Deno.test(
   async () => {
     const up = await startUpstream();
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      routes: catchAllRoute("{ cluster: up }"),
       clusters: staticCluster("up", [up.port]),
     }));
     try {
@@ -109,7 +110,7 @@ Deno.test("access logs: Envoy's default format and a JSON format, to files", itO
   const up = await startUpstream(() => new Response("body!", { status: 201 }));
   const dir = await Deno.makeTempDir();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
     hcmExtra: `access_log:
 - name: envoy.access_loggers.file

@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
+  catchAllRoute,
   hcmBootstrap,
   itOpts,
   rawRequest,
@@ -22,7 +23,7 @@ Deno.test(
   async () => {
     const up = await startUpstream();
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      routes: catchAllRoute("{ cluster: up }"),
       clusters: staticCluster("up", [up.port]),
       hcmExtra: "max_request_headers_kb: 8\ncommon_http_protocol_options: { max_headers_count: 50 }",
     }));
@@ -93,7 +94,7 @@ Deno.test(
 Deno.test("a slow partial head is cut off by request_headers_timeout while others are served", itOpts, async () => {
   const up = await startUpstream();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
     hcmExtra: "request_headers_timeout: 0.3s",
   }));

@@ -3,6 +3,7 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "../assert.ts";
 import {
+  catchAllRoute,
   curl,
   hcmBootstrap,
   itOpts,
@@ -18,7 +19,7 @@ import {
 Deno.test("proxy forwards a GET with Envoy's forwarding headers and strips hop-by-hop headers", itOpts, async () => {
   const up = await startUpstream();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
     hcmExtra: "use_remote_address: true",
   }));
@@ -62,7 +63,7 @@ Deno.test(
   async () => {
     const up = await startUpstream();
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      routes: catchAllRoute("{ cluster: up }"),
       clusters: staticCluster("up", [up.port]),
     }));
     try {
@@ -95,7 +96,7 @@ Deno.test("proxy streams chunked uploads and chunked responses with trailers", i
     return new Response(body);
   });
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
   }));
   try {
@@ -127,7 +128,7 @@ Deno.test("proxy answers pipelined requests in order on one connection", itOpts,
     return new Response(`${req.url.pathname}#${++n}`);
   });
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
   }));
   try {
@@ -144,7 +145,7 @@ Deno.test("proxy answers pipelined requests in order on one connection", itOpts,
 Deno.test("proxy answers Expect: 100-continue and forwards the body", itOpts, async () => {
   const up = await startUpstream((req) => new Response(`len=${req.body.length}`));
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
   }));
   try {
@@ -206,7 +207,7 @@ Deno.test(
       c.close();
     });
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+      routes: catchAllRoute("{ cluster: up }"),
       clusters: staticCluster("up", [raw.port]),
     }));
     try {
@@ -229,7 +230,7 @@ Deno.test("proxy answers 503 with UF when the upstream refuses connections", itO
   const dead = (l.addr as Deno.NetAddr).port;
   l.close();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: dead }`,
+    routes: catchAllRoute("{ cluster: dead }"),
     clusters: staticCluster("dead", [dead]),
   }));
   try {
@@ -347,7 +348,7 @@ Deno.test("proxy tunnels a WebSocket both ways after 101", itOpts, async () => {
     return response;
   });
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: ws }`,
+    routes: catchAllRoute("{ cluster: ws }"),
     clusters: staticCluster("ws", [srv.addr.port]),
     hcmExtra: "upgrade_configs: [{ upgrade_type: websocket }]",
   }));
@@ -378,7 +379,7 @@ Deno.test("proxy tunnels a WebSocket both ways after 101", itOpts, async () => {
 Deno.test("proxy refuses upgrades that the connection manager does not enable", itOpts, async () => {
   const up = await startUpstream();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
   }));
   try {
@@ -416,7 +417,7 @@ Deno.test("proxy answers 404 with NR for an unrouted path and keeps the connecti
 Deno.test("proxy keeps connections to the upstream alive across requests", itOpts, async () => {
   const up = await startUpstream();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
   }));
   try {
@@ -432,7 +433,7 @@ Deno.test("proxy keeps connections to the upstream alive across requests", itOpt
 Deno.test("proxy closes the downstream connection after a response when keep-alive ends", itOpts, async () => {
   const up = await startUpstream();
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: { cluster: up }`,
+    routes: catchAllRoute("{ cluster: up }"),
     clusters: staticCluster("up", [up.port]),
     hcmExtra: "http_protocol_options: { accept_http_10: true }",
   }));

@@ -2,7 +2,7 @@
  * Route features end to end with curl: virtual hosts, matchers, actions and header mutations.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { curl, hcmBootstrap, itOpts, startFerry, startUpstream, staticCluster } from "./_harness.ts";
+import { catchAllRoute, curl, hcmBootstrap, itOpts, startFerry, startUpstream, staticCluster } from "./_harness.ts";
 import type { TestFerry, TestUpstream } from "./_harness.ts";
 
 async function withRoutes(
@@ -30,7 +30,13 @@ async function withRoutes(
   }
 }
 
-const get = (f: TestFerry, path: string, ...args: string[]) => curl(`http://127.0.0.1:${f.port()}${path}`, args);
+const get = (f: TestFerry, path: string, ...args: string[]) => curl(f.url(path), args);
+
+/** An upstream answering with the request headers it got, as a JSON object. */
+const startHeaderEcho = () => startUpstream((req) => new Response(JSON.stringify(Object.fromEntries(req.headers))));
+/** The headers the upstream saw for a GET of `path` with curl `args`. */
+const seenHeaders = async (f: TestFerry, path: string, ...args: string[]) =>
+  JSON.parse((await get(f, path, ...args)).body) as Record<string, string | undefined>;
 
 Deno.test(
   "routes: virtual hosts by exact, suffix wildcard, prefix wildcard and catch-all domains",
@@ -243,34 +249,21 @@ Deno.test(
   "routes: internal_address_config makes loopback clients internal: x-envoy-internal set, internal_only_headers kept",
   itOpts,
   async () => {
-    const echo = await startUpstream((req) => new Response(JSON.stringify(Object.fromEntries(req.headers))));
-    const f = await startFerry(
-      hcmBootstrap({
-        routes: `
-- name: all
-  domains: ["*"]
-  routes: [{ match: { prefix: "/" }, route: { cluster: a } }]`,
-        clusters: staticCluster("a", [echo.port]),
-        hcmExtra:
-          "use_remote_address: true\ninternal_address_config:\n  cidr_ranges: [{ address_prefix: 127.0.0.0, prefix_len: 8 }]",
-      }).replace(
-        "route_config:\n            name: test\n",
-        "route_config:\n            name: test\n            internal_only_headers: [x-debug]\n",
-      ),
-    );
+    const echo = await startHeaderEcho();
+    const f = await startFerry(hcmBootstrap({
+      routes: catchAllRoute("{ cluster: a }"),
+      clusters: staticCluster("a", [echo.port]),
+      hcmExtra:
+        "use_remote_address: true\ninternal_address_config:\n  cidr_ranges: [{ address_prefix: 127.0.0.0, prefix_len: 8 }]",
+      routeConfigExtra: "internal_only_headers: [x-debug]",
+    }));
     try {
       // From 127.0.0.1 without x-forwarded-for: internal.
-      const r = await get(f, "/p", "-H", "x-debug: 1");
-      const seen = JSON.parse(r.body) as Record<string, string>;
+      const seen = await seenHeaders(f, "/p", "-H", "x-debug: 1");
       assertEquals(seen["x-envoy-internal"], "true");
       assertEquals(seen["x-debug"], "1");
       // With x-forwarded-for under use_remote_address the client address is not trusted as internal.
-      const ext = JSON.parse(
-        (await get(f, "/p", "-H", "x-forwarded-for: 127.0.0.2", "-H", "x-debug: 1")).body,
-      ) as Record<
-        string,
-        string
-      >;
+      const ext = await seenHeaders(f, "/p", "-H", "x-forwarded-for: 127.0.0.2", "-H", "x-debug: 1");
       assertEquals(ext["x-envoy-internal"], undefined);
       assertEquals(ext["x-debug"], undefined);
     } finally {
@@ -284,7 +277,7 @@ Deno.test(
   "routes: internal_only_headers are removed from external requests; a client cannot claim x-envoy-internal",
   itOpts,
   async () => {
-    const echo = await startUpstream((req) => new Response(JSON.stringify(Object.fromEntries(req.headers))));
+    const echo = await startHeaderEcho();
     const routes = `
 - name: tls
   domains: ["tls.example"]
@@ -294,16 +287,12 @@ Deno.test(
   domains: ["*"]
   routes: [{ match: { prefix: "/" }, route: { cluster: a } }]`;
     for (const useRemoteAddress of [false, true]) {
-      const f = await startFerry(
-        hcmBootstrap({
-          routes,
-          clusters: staticCluster("a", [echo.port]),
-          hcmExtra: `use_remote_address: ${useRemoteAddress}`,
-        }).replace(
-          "route_config:\n            name: test\n",
-          "route_config:\n            name: test\n            internal_only_headers: [X-Internal-Token, x-debug]\n",
-        ),
-      );
+      const f = await startFerry(hcmBootstrap({
+        routes,
+        clusters: staticCluster("a", [echo.port]),
+        hcmExtra: `use_remote_address: ${useRemoteAddress}`,
+        routeConfigExtra: "internal_only_headers: [X-Internal-Token, x-debug]",
+      }));
       try {
         // A client claiming to be internal, from a private address (no address is internal by default).
         const claims = ["-H", "x-forwarded-for: 10.0.0.7", "-H", "x-envoy-internal: true"];

@@ -4,35 +4,21 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import {
+  catchAllRoute,
   curl,
   hcmBootstrap,
   itOpts,
   readAll,
+  readHead,
+  sleep,
   startFerry,
   startRawServer,
   startUpstream,
   stat,
   staticCluster,
 } from "./_harness.ts";
-import type { TestFerry } from "./_harness.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Reads a request head (up to the blank line) from a raw upstream connection. */
-async function readHead(c: Deno.Conn): Promise<string> {
-  let head = "";
-  const buf = new Uint8Array(16384);
-  while (!head.includes("\r\n\r\n")) {
-    const n = await c.read(buf);
-    if (n === null) break;
-    head += dec.decode(buf.subarray(0, n));
-  }
-  return head;
-}
-
-const url = (f: TestFerry, path: string) => `http://127.0.0.1:${f.port()}${path}`;
 
 Deno.test(
   "routes: max_stream_duration replaces the route timeout and answers 504 (request complete) or 408 (still arriving)",
@@ -59,10 +45,10 @@ Deno.test(
     }));
     try {
       // The 100 ms route timeout no longer applies: a 300 ms answer gets through.
-      const ok = await curl(url(f, "/x?delay=300"));
+      const ok = await curl(f.url("/x?delay=300"));
       assertEquals([ok.status, ok.body], [200, "done 0"]);
       const t0 = performance.now();
-      const late = await curl(url(f, "/x?delay=3000"));
+      const late = await curl(f.url("/x?delay=3000"));
       const took = performance.now() - t0;
       assertEquals([late.status, late.body], [504, "downstream duration timeout"]);
       assert(took >= 550 && took < 2500, `expired after ${Math.round(took)} ms`);
@@ -92,16 +78,12 @@ Deno.test("routes: max_stream_duration resets a stream whose response has starte
     await sleep(3000);
   });
   const f = await startFerry(hcmBootstrap({
-    routes: `- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: "/" }
-    route: { cluster: raw, max_stream_duration: { max_stream_duration: 0.4s } }`,
+    routes: catchAllRoute("{ cluster: raw, max_stream_duration: { max_stream_duration: 0.4s } }"),
     clusters: staticCluster("raw", [raw.port]),
   }));
   try {
     const t0 = performance.now();
-    const r = await curl(url(f, "/stream"));
+    const r = await curl(f.url("/stream"));
     const took = performance.now() - t0;
     assertEquals(r.status, 200, "the head got through");
     assertEquals(r.body, "half-");
@@ -125,18 +107,15 @@ Deno.test(
       await sleep(3000); // never answers in time
     });
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: "/" }
-    route:
-      cluster: raw
-      max_stream_duration: { max_stream_duration: 5s, grpc_timeout_header_max: 0.5s, grpc_timeout_header_offset: 0.1s }`,
+      routes: catchAllRoute(
+        "{ cluster: raw, max_stream_duration: " +
+          "{ max_stream_duration: 5s, grpc_timeout_header_max: 0.5s, grpc_timeout_header_offset: 0.1s } }",
+      ),
       clusters: staticCluster("raw", [raw.port]),
     }));
     try {
       const t0 = performance.now();
-      const r = await curl(url(f, "/pkg.Svc/Method"), [
+      const r = await curl(f.url("/pkg.Svc/Method"), [
         "-X",
         "POST",
         "-H",
@@ -192,23 +171,19 @@ Deno.test(
     const retry = `retry_policy: { retry_on: "5xx", num_retries: 1, per_try_idle_timeout: 0.3s, ` +
       `retry_back_off: { base_interval: 0.01s } }`;
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: "/" }
-    route: { cluster: up, ${retry} }`,
+      routes: catchAllRoute(`{ cluster: up, ${retry} }`),
       clusters: staticCluster("up", [a.port, b.port]),
     }));
     try {
       const t0 = performance.now();
-      const r = await curl(url(f, "/first"));
+      const r = await curl(f.url("/first"));
       const took = performance.now() - t0;
       assertEquals([r.status, r.body], [200, "fresh"]);
       assert(took >= 280 && took < 2000, `answered after ${Math.round(took)} ms`);
       assertEquals(await stat(f, "cluster.up.upstream_rq_per_try_idle_timeout"), 1);
       assertEquals(await stat(f, "cluster.up.upstream_rq_retry"), 1);
       // 720 ms of body, 120 ms apart: each byte restarts the 300 ms idle timer.
-      const t = await curl(url(f, "/trickle"));
+      const t = await curl(f.url("/trickle"));
       assertEquals([t.status, t.body], [200, "abcdef"]);
       assertEquals(await stat(f, "cluster.up.upstream_rq_per_try_idle_timeout"), 1);
     } finally {
@@ -231,17 +206,15 @@ Deno.test(
       await sleep(3000);
     });
     const f = await startFerry(hcmBootstrap({
-      routes: `- name: all
-  domains: ["*"]
-  routes:
-  - match: { prefix: "/" }
-    route: { cluster: raw, timeout: 10s, retry_policy: { retry_on: "5xx", num_retries: 0, per_try_idle_timeout: 0.25s } }`,
+      routes: catchAllRoute(
+        `{ cluster: raw, timeout: 10s, retry_policy: { retry_on: "5xx", num_retries: 0, per_try_idle_timeout: 0.25s } }`,
+      ),
       clusters: staticCluster("raw", [raw.port]),
     }));
     try {
-      const r = await curl(url(f, "/silent"));
+      const r = await curl(f.url("/silent"));
       assertEquals([r.status, r.body], [504, "upstream request timeout"]);
-      const s = await curl(url(f, "/stall-body"));
+      const s = await curl(f.url("/stall-body"));
       assertEquals([s.status, s.body], [200, "part"]);
       assert(s.code !== 0, "curl saw a complete response");
       assertEquals(await stat(f, "cluster.raw.upstream_rq_per_try_idle_timeout"), 2);
@@ -281,7 +254,7 @@ Deno.test(
     }));
     let id = 0;
     const post = (path: string, size: number) =>
-      curl(url(f, `${path}?id=${id++}`), [
+      curl(f.url(`${path}?id=${id++}`), [
         "-X",
         "POST",
         "-H",
