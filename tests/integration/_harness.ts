@@ -93,6 +93,12 @@ export function catchAllRoute(route: string): string {
   return `- name: all\n  domains: ["*"]\n  routes:\n  - match: { prefix: "/" }\n    route: ${route}`;
 }
 
+/** `hcmBootstrap` routes: one virtual host "v" (domains `[domain]`) answering every request 200 `body`. */
+export function directResponseRoutes(body: string, domain = "*"): string {
+  return `- name: v\n  domains: ["${domain}"]\n  routes: [{ match: { prefix: "/" }, direct_response: ` +
+    `{ status: 200, body: { inline_string: ${body} } } }]`;
+}
+
 /** A STATIC cluster YAML fragment. */
 export function staticCluster(name: string, ports: number[], extra = ""): string {
   const eps = ports.map((p) =>

@@ -2,7 +2,7 @@
  * The admin API with `--concurrency 2`: counter resets and per-component log levels reach every event loop.
  */
 import { assertEquals } from "../assert.ts";
-import { curl, freePort, hcmBootstrap, itOpts, spawnFerry } from "./_harness.ts";
+import { curl, directResponseRoutes, freePort, hcmBootstrap, itOpts, spawnFerry } from "./_harness.ts";
 
 Deno.test(
   "admin with --concurrency 2: /reset_counters and /logging?<component>= apply to every worker",
@@ -10,9 +10,7 @@ Deno.test(
   async () => {
     const port = freePort();
     const admin = freePort();
-    const routes = `- name: v
-  domains: ["known"]
-  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }]`;
+    const routes = directResponseRoutes("hi", "known");
     const ferry = await spawnFerry(
       ["--concurrency", "2", "--drain-time-s", "1", "--config-yaml", hcmBootstrap({ routes, port, adminPort: admin })],
       { adminPort: admin },

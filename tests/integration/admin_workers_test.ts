@@ -3,7 +3,7 @@
  * curl, asked through {@link WorkerSet} for stats, counter resets and component log levels.
  */
 import { assertEquals } from "../assert.ts";
-import { curl, freePort, hcmBootstrap, itOpts } from "./_harness.ts";
+import { curl, directResponseRoutes, freePort, hcmBootstrap, itOpts } from "./_harness.ts";
 import { WorkerSet } from "../../lib/server/workers.ts";
 import { parse as parseYaml } from "yaml";
 
@@ -17,9 +17,7 @@ Deno.test(
   async () => {
     const port = freePort();
     const raw = parseYaml(hcmBootstrap({
-      routes: `- name: v
-  domains: ["*"]
-  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }]`,
+      routes: directResponseRoutes("hi"),
       port,
       admin: false,
     }));

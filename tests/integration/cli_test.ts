@@ -4,7 +4,17 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { defaultBootstrap } from "../../lib/config/default.ts";
-import { curl, freePort, hcmBootstrap, itOpts, readAll, spawnFerry, startFerry, startRawServer } from "./_harness.ts";
+import {
+  curl,
+  directResponseRoutes,
+  freePort,
+  hcmBootstrap,
+  itOpts,
+  readAll,
+  spawnFerry,
+  startFerry,
+  startRawServer,
+} from "./_harness.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -248,9 +258,7 @@ Deno.test(
   async () => {
     const port = freePort();
     const admin = freePort();
-    const routes = `- name: v
-  domains: ["*"]
-  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: hi } } }]`;
+    const routes = directResponseRoutes("hi");
     const ferry = await spawnFerry(
       ["--concurrency", "2", "--drain-time-s", "1", "--config-yaml", hcmBootstrap({ routes, port, adminPort: admin })],
       { adminPort: admin },

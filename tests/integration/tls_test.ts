@@ -11,6 +11,7 @@ function assertStringIncludes(actual: string, part: string, msg?: string): void 
     msg ?? `expected ${JSON.stringify(actual.slice(0, 2000))} to include ${JSON.stringify(part)}`,
   );
 }
+import { concatBytes } from "../../lib/crypto/asn1.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { generateP256KeyPair, readP256PrivateKey, writeP256PrivateKey } from "../../lib/crypto/pem.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
@@ -418,13 +419,18 @@ function gmClientConfig(extra: Obj = {}): Obj {
   };
 }
 
-/** Our GM client: TCP, then the gm provider's client handshake, then one HTTP/1.1 request. */
-async function gmGet(port: number, extra: Obj = {}): Promise<{ text: string; version: string; cipher: string }> {
+/** Our GM client connection: TCP, then the gm provider's client handshake (`extra`: client config fields). */
+async function gmConnect(port: number, extra: Obj) {
   const ts = parseClientTransportSocket(gmClientConfig(extra), "client")!;
   const tcp = await connectTcp("127.0.0.1", port, 2000);
-  const conn = ts.kind === "gm"
+  return ts.kind === "gm"
     ? await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 })
     : await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 });
+}
+
+/** Our GM client ({@link gmConnect}), then one HTTP/1.1 request. */
+async function gmGet(port: number, extra: Obj = {}): Promise<{ text: string; version: string; cipher: string }> {
+  const conn = await gmConnect(port, extra);
   let text = "";
   const done = new Promise<void>((resolve) => {
     conn.setHandler({
@@ -639,11 +645,7 @@ Deno.test(
 
 /** A GM client connection kept open for several keep-alive requests. */
 async function gmSession(port: number, extra: Obj) {
-  const ts = parseClientTransportSocket(gmClientConfig(extra), "client")!;
-  const tcp = await connectTcp("127.0.0.1", port, 2000);
-  const conn = ts.kind === "gm"
-    ? await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 })
-    : await ts.provider.connect(tcp, ts.context, { timeoutMs: 3000 });
+  const conn = await gmConnect(port, extra);
   let text = "";
   let wake: (() => void) | undefined;
   let closed = false;
@@ -749,17 +751,8 @@ Deno.test(
     const td = (n: string) => Deno.readFileSync(new URL(`../../lib/tls/testdata/${n}`, import.meta.url));
     const helloTls13 = td("client_hello_tls13_sm.bin");
     const helloTlcp = td("client_hello_tlcp.bin");
-    const cat = (...parts: Uint8Array[]) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
-    };
     const record = (type: number, version: number, body: Uint8Array) =>
-      cat(new Uint8Array([type, version >> 8, version & 255, body.length >> 8, body.length & 255]), body);
+      concatBytes(new Uint8Array([type, version >> 8, version & 255, body.length >> 8, body.length & 255]), body);
     const sessions = [
       await gmSession(ferry.port(), { versions: ["TLSv1.3"] }),
       await gmSession(ferry.port(), { versions: ["TLCP"] }),
@@ -776,17 +769,17 @@ Deno.test(
       for (let i = 0; i < 3000; i++) tinyHello.push(record(0x17, 0x0101, new Uint8Array([0])));
       const cases: Array<{ name: string; data: Uint8Array; closeWrite?: boolean; tls: boolean }> = [
         { name: "random bytes", data: random, tls: true },
-        { name: "TLS 1.3 ClientHello then random bytes", data: cat(helloTls13, random.subarray(5)), tls: true },
-        { name: "TLS 1.3 ClientHello then 3000 empty records", data: cat(helloTls13, ...flood), tls: true },
-        { name: "TLCP ClientHello in 1-byte records then a flood", data: cat(...tinyHello), tls: true },
+        { name: "TLS 1.3 ClientHello then random bytes", data: concatBytes(helloTls13, random.subarray(5)), tls: true },
+        { name: "TLS 1.3 ClientHello then 3000 empty records", data: concatBytes(helloTls13, ...flood), tls: true },
+        { name: "TLCP ClientHello in 1-byte records then a flood", data: concatBytes(...tinyHello), tls: true },
         {
           name: "TLCP ClientHello then a 2^14+2049-byte record",
-          data: cat(helloTlcp, record(0x16, 0x0101, new Uint8Array(16384 + 2049))),
+          data: concatBytes(helloTlcp, record(0x16, 0x0101, new Uint8Array(16384 + 2049))),
           tls: true,
         },
         {
           name: "TLS 1.3 ClientHello then a 2^14+257-byte record",
-          data: cat(helloTls13, record(0x17, 0x0303, new Uint8Array(16384 + 257))),
+          data: concatBytes(helloTls13, record(0x17, 0x0303, new Uint8Array(16384 + 257))),
           tls: true,
         },
         { name: "truncated ClientHello, then FIN", data: helloTls13.subarray(0, 40), closeWrite: true, tls: true },
