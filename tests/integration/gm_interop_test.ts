@@ -25,9 +25,9 @@ import {
   spawnGmssl,
   waitForListen,
 } from "../../lib/tls/engine/tlcp/_gmssl_util.ts";
-import { curl, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { curl, freePort, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { spawnTongsuo, TONGSUO_BIN, TONGSUO_TLCP_NAMES, tongsuoNtlsCertArgs } from "./_peers.ts";
 
-const TONGSUO = Deno.env.get("TONGSUO_BIN");
 const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
 const dec = new TextDecoder();
 
@@ -49,13 +49,6 @@ const SUITES: Suite[] = [
 ];
 const isTls13 = (s: Suite) => s.startsWith("TLS_");
 const isEcdhe = (s: Suite) => s.startsWith("ECDHE_");
-/** Tongsuo's names for the TLCP suites. */
-const TONGSUO_NAMES: Record<string, string> = {
-  ECC_SM4_CBC_SM3: "ECC-SM2-SM4-CBC-SM3",
-  ECC_SM4_GCM_SM3: "ECC-SM2-SM4-GCM-SM3",
-  ECDHE_SM4_CBC_SM3: "ECDHE-SM2-SM4-CBC-SM3",
-  ECDHE_SM4_GCM_SM3: "ECDHE-SM2-SM4-GCM-SM3",
-};
 /** Client-certificate variants a suite allows. */
 const certModes = (s: Suite) => isEcdhe(s) ? [true] : [false, true];
 const label = (s: Suite, cert: boolean) => `${s} ${cert ? "with" : "without"} client certificates`;
@@ -168,38 +161,20 @@ async function finish(proc: Deno.ChildProcess, ms = 10_000): Promise<{ out: stri
   return { out: dec.decode(o.stdout) + dec.decode(o.stderr), code: o.code };
 }
 
-function tongsuo(args: string[], stdin: "piped" | "null"): Deno.ChildProcess {
-  const lib = Deno.env.get("TONGSUO_LIB");
-  const ld = Deno.env.get("LD_LIBRARY_PATH");
-  return new Deno.Command(TONGSUO!, {
-    args,
-    env: lib ? { LD_LIBRARY_PATH: ld ? `${lib}:${ld}` : lib } : {},
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+/** Tongsuo's name for a suite (TLS 1.3 suites keep theirs). */
+const tongsuoCipher = (s: Suite) => isTls13(s) ? s : TONGSUO_TLCP_NAMES[s as keyof typeof TONGSUO_TLCP_NAMES];
 
 /** Tongsuo's arguments for a suite (both s_client and s_server take them). */
 function tongsuoSuiteArgs(suite: Suite): string[] {
   return isTls13(suite)
     ? ["-tls1_3", "-ciphersuites", suite, "-groups", "curveSM2", "-sigalgs", "sm2sig_sm3"]
-    : ["-enable_ntls", "-cipher", TONGSUO_NAMES[suite]!];
+    : ["-enable_ntls", "-cipher", tongsuoCipher(suite)];
 }
 
 /** Tongsuo's certificate arguments for `who` in a suite. */
 function tongsuoCertArgs(p: GmsslPki, suite: Suite, who: "server" | "client"): string[] {
   if (isTls13(suite)) return ["-cert", p.path(`${who}.crt`), "-key", p.path(`${who}.key`)];
-  return [
-    "-sign_cert",
-    p.path(`${who}_sign.crt`),
-    "-sign_key",
-    p.path(`${who}_sign.key`),
-    "-enc_cert",
-    p.path(`${who}_enc.crt`),
-    "-enc_key",
-    p.path(`${who}_enc.key`),
-  ];
+  return tongsuoNtlsCertArgs(p.path, who);
 }
 
 /** The request a peer client sends through Ferry, and what the upstream answers. */
@@ -246,7 +221,7 @@ for (const suite of SUITES) {
   for (const clientCert of certModes(suite)) {
     Deno.test({
       name: `GM interop: Tongsuo s_client → Ferry ${label(suite, clientCert)}`,
-      ignore: !TONGSUO,
+      ignore: !TONGSUO_BIN,
       ...itOpts,
       fn: () =>
         peerClientThroughFerry(suite, clientCert, async (p, port, path) => {
@@ -255,7 +230,7 @@ for (const suite of SUITES) {
           args.push("-CAfile", p.path("ca.crt"), "-verify_return_error", "-verify_hostname", "localhost");
           args.push("-servername", "localhost", "-quiet", "-ign_eof");
           if (clientCert) args.push(...tongsuoCertArgs(p, suite, "client"));
-          const proc = tongsuo(args, "piped");
+          const proc = spawnTongsuo(args, "piped");
           const w = proc.stdin.getWriter();
           await w.write(new TextEncoder().encode(request(path)));
           await w.close();
@@ -295,13 +270,6 @@ for (const suite of SUITES) {
 }
 
 // ---- Ferry → peer servers ----
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Ferry's GM client config for a suite: verifies the peer (localhost), presents certificates if asked. */
 function gmClientSocket(p: GmsslPki, suite: Suite, clientCert: boolean, extra: Obj = {}): Obj {
@@ -372,7 +340,7 @@ for (const suite of SUITES) {
   for (const clientCert of certModes(suite)) {
     Deno.test({
       name: `GM interop: Ferry → Tongsuo s_server ${label(suite, clientCert)}`,
-      ignore: !TONGSUO,
+      ignore: !TONGSUO_BIN,
       ...itOpts,
       fn: async () => {
         const p = gmsslPki();
@@ -381,7 +349,7 @@ for (const suite of SUITES) {
           args.push(...tongsuoCertArgs(p, suite, "server"), "-www");
           // -Verify: a client certificate is required and verified against the CA.
           if (clientCert) args.push("-Verify", "2", "-CAfile", p.path("ca.crt"), "-verify_return_error");
-          return tongsuo(args, "null");
+          return spawnTongsuo(args, "null");
         });
         let log = "";
         try {
@@ -389,8 +357,7 @@ for (const suite of SUITES) {
           log = await server.stop();
           assertEquals(r.status, 200, `${r.stderr}\n${r.body}\n${log}`);
           // s_server -www describes the session it served.
-          const cipher = isTls13(suite) ? suite : TONGSUO_NAMES[suite]!;
-          assert(r.body.includes(`Cipher is ${cipher}`), r.body);
+          assert(r.body.includes(`Cipher is ${tongsuoCipher(suite)}`), r.body);
           assert(r.body.includes(isTls13(suite) ? "TLSv1.3" : "NTLS"), r.body);
           assertEquals([r.handshakes, r.ciphers, r.errors], [1, 1, 0]);
         } finally {
