@@ -1,7 +1,7 @@
 import type { NetworkFilter } from "../../lib/api/network.ts";
 import { ConfigError } from "../../lib/api/errors.ts";
 import { DenoConnection } from "../../lib/network/connection.ts";
-import { assert, assertEquals, assertThrows } from "../../lib/upstream/_assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
 import { TestStats } from "../../lib/upstream/_test_stats.ts";
 import { sleep, waitFor } from "../../lib/upstream/_test_upstream.ts";
 import { ClusterManagerImpl } from "../../lib/upstream/cluster_manager.ts";

@@ -7,7 +7,7 @@ import {
   compileTimeFormat,
   DEFAULT_ACCESS_LOG_FORMAT,
 } from "./access_log_format.ts";
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { bareInfo, sampleInfo } from "./_test_streams.ts";
 
 function fmt(f: string, info: StreamInfo = sampleInfo()): string {

@@ -11,7 +11,7 @@ import {
 } from "./access_log.ts";
 import { bareInfo, sampleInfo } from "./_test_streams.ts";
 import { setLogSink } from "./log.ts";
-import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
 
 const P = "x.access_log";
 

@@ -8,7 +8,7 @@ import {
   setLogLevel,
   setLogSink,
 } from "./log.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 
 function capture(fn: () => void): string[] {
   const lines: string[] = [];

@@ -1,4 +1,4 @@
-import { assert, assertAlmostEquals, assertEquals, assertStrictEquals, assertThrows } from "./_assert.ts";
+import { assert, assertAlmostEquals, assertEquals, assertStrictEquals, assertThrows } from "../../tests/assert.ts";
 // deno-lint-ignore no-import-prefix -- test-only oracle; not in the import map
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
 import {

@@ -1,5 +1,5 @@
 import { ProxyError } from "../api/errors.ts";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { TestStats } from "./_test_stats.ts";
 import { Exchange, TestUpstream, waitFor } from "./_test_upstream.ts";

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { ConfigError } from "../api/errors.ts";
 import { parseCluster, parseClusters } from "./config.ts";
 

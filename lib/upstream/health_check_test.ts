@@ -1,6 +1,6 @@
 import { setLogLevel } from "../observe/log.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { TestStats } from "./_test_stats.ts";
 import { TestUpstream, waitFor } from "./_test_upstream.ts";
 import { ClusterImpl } from "./cluster.ts";

@@ -1,5 +1,5 @@
 import { ConnectTimeoutError } from "../network/connection.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { TestStats } from "./_test_stats.ts";
 import { Exchange, sleep, TestUpstream, waitFor } from "./_test_upstream.ts";

@@ -1,6 +1,6 @@
 import { setLogLevel } from "../observe/log.ts";
 import type { ClusterInfo } from "../api/upstream.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { TestStats } from "./_test_stats.ts";
 import { HealthFlag, HostImpl } from "./host.ts";
 import { OutlierDetector } from "./outlier.ts";

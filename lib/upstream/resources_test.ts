@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { TestStats } from "./_test_stats.ts";
 import { createResources } from "./resources.ts";
 

@@ -1,6 +1,6 @@
 import { HeaderMap } from "../../api/headers.ts";
 import type { HashPolicy } from "../../router/types.ts";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../../../tests/assert.ts";
 import { computeHashKey } from "./hash_policy.ts";
 import { hashKey52 } from "./xxhash64.ts";
 

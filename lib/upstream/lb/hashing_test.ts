@@ -1,5 +1,5 @@
 import type { ClusterInfo, Host } from "../../api/upstream.ts";
-import { assert, assertBetween, assertEquals } from "../_assert.ts";
+import { assert, assertBetween, assertEquals } from "../../../tests/assert.ts";
 import type { HostSource } from "./_common.ts";
 import { MaglevLoadBalancer } from "./maglev.ts";
 import { RingHashLoadBalancer } from "./ring_hash.ts";
