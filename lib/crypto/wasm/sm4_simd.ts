@@ -28,6 +28,14 @@ import {
   storeSimdRoundKeys,
 } from "./_sm4_simd_module.ts";
 
+/** A new instance of the SIMD kernel (its own memory); a `RangeError` naming `what` when there is no SIMD. */
+function simdInstance(what: string): { exports: WebAssembly.Exports; buf: WebAssembly.Memory["buffer"] } {
+  const module = sm4SimdModule();
+  if (module === null) throw new RangeError(`${what}: WebAssembly SIMD is not available`);
+  const inst = new WebAssembly.Instance(module);
+  return { exports: inst.exports, buf: (inst.exports.mem as WebAssembly.Memory).buffer };
+}
+
 interface Kernel {
   ecb(ptr: number, blocks: number, rk: number): void;
   ctr(ptr: number, blocks: number): void;
@@ -53,11 +61,8 @@ export class Sm4Simd {
   /** Expands a 16-byte key (both directions) into a new instance. */
   constructor(key: Uint8Array) {
     const rk = expandKey(key, false);
-    const module = sm4SimdModule();
-    if (module === null) throw new RangeError("sm4 simd: WebAssembly SIMD is not available");
-    const inst = new WebAssembly.Instance(module);
-    const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
-    this.#k = inst.exports as unknown as Kernel;
+    const { exports, buf } = simdInstance("sm4 simd");
+    this.#k = exports as unknown as Kernel;
     this.#mem = new Uint8Array(buf);
     this.#dv = new DataView(buf);
     storeSimdRoundKeys(buf, SIMD_RK_BASE, rk);
@@ -122,14 +127,11 @@ export class GhashSimd {
   /** Builds the table for the 16-byte hash key `h` (for GCM, E_K(0^128)); Y starts at zero. */
   constructor(h: Uint8Array) {
     if (!(h instanceof Uint8Array) || h.length !== BLOCK_SIZE) throw new RangeError("ghash: key must be 16 bytes");
-    const module = sm4SimdModule();
-    if (module === null) throw new RangeError("ghash: WebAssembly SIMD is not available");
-    const inst = new WebAssembly.Instance(module);
-    const buf = (inst.exports.mem as WebAssembly.Memory).buffer;
-    this.#k = inst.exports as unknown as GhashKernel;
+    const { exports, buf } = simdInstance("ghash");
+    this.#k = exports as unknown as GhashKernel;
     this.#mem = new Uint8Array(buf);
     this.#mem.set(h, SIMD_H_BASE);
-    (inst.exports as unknown as { initH(): void }).initH();
+    (exports as unknown as { initH(): void }).initH();
   }
 
   /** Folds `data` into Y, zero-padding its last block (so, as in GCM, each call starts a new block). */
