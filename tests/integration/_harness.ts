@@ -294,6 +294,22 @@ export function freePort(): number {
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/** Runs `deno run -A main.ts ...args` (in `cwd` if given) to its exit; the exit code and the output. */
+export async function runFerry(
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    ...options,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 /** `main.ts` running as a child process; its stdout and stderr are collected as they arrive. */
 export interface FerryProcess {
   readonly child: Deno.ChildProcess;

@@ -11,25 +11,14 @@ import {
   hcmBootstrap,
   itOpts,
   readAll,
+  runFerry,
   spawnFerry,
   startFerry,
   startRawServer,
 } from "./_harness.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function ferry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 async function validate(yaml: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return await ferry(["--mode", "validate", "--config-yaml", yaml]);
+  return await runFerry(["--mode", "validate", "--config-yaml", yaml]);
 }
 
 const LISTENER = (filters: string) => `
@@ -51,7 +40,7 @@ const HCM = (extra: string) => `
 ${extra}`;
 
 Deno.test("cli --mode validate prints OK for a good config and exits 0", itOpts, async () => {
-  const r = await ferry(["--mode", "validate", "-c", new URL("../../examples/dev.yaml", import.meta.url).pathname]);
+  const r = await runFerry(["--mode", "validate", "-c", new URL("../../examples/dev.yaml", import.meta.url).pathname]);
   assertEquals(r.code, 0, r.stderr);
   assertMatch(r.stdout, /^OK/);
 });
@@ -158,13 +147,13 @@ Deno.test("cli validate_clusters: false lets a route name a cluster that is not 
 });
 
 Deno.test("cli rejects unknown flags and bad YAML clearly", itOpts, async () => {
-  const a = await ferry(["--no-such-flag"]);
+  const a = await runFerry(["--no-such-flag"]);
   assertEquals(a.code, 2);
   assertMatch(a.stderr, /no-such-flag/);
   const b = await validate("static_resources: [");
   assertEquals(b.code, 1);
   assertMatch(b.stderr, /not valid YAML or JSON/);
-  const c = await ferry(["-c", "/nonexistent/ferry.yaml", "--mode", "validate"]);
+  const c = await runFerry(["-c", "/nonexistent/ferry.yaml", "--mode", "validate"]);
   assertEquals(c.code, 1);
   assertMatch(c.stderr, /cannot read \/nonexistent\/ferry.yaml/);
 });
@@ -193,7 +182,7 @@ Deno.test("a listener that cannot bind fails start-up naming the listener", itOp
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (taken.addr as Deno.NetAddr).port;
   try {
-    const r = await ferry([
+    const r = await runFerry([
       "--config-yaml",
       `
 static_resources:

@@ -5,10 +5,9 @@
  * PKI.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { itOpts } from "./_harness.ts";
+import { itOpts, runFerry } from "./_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const MAIN = new URL("main.ts", ROOT).pathname;
 const EXAMPLES = new URL("examples/", ROOT);
 
 /** The example files, sorted. */
@@ -20,16 +19,7 @@ function exampleFiles(): string[] {
   return names.sort();
 }
 
-async function ferry(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const ferry = (args: string[], cwd: string) => runFerry(args, { cwd });
 
 /** A working directory with `examples/certs/` from `ferry certs --gm`, made once for all examples. */
 let workDir: Promise<string> | undefined;
