@@ -138,14 +138,32 @@ function buf(b: Uint8Array): ArrayBuffer {
   return b.slice().buffer;
 }
 
+/** 16 random bytes as a positive serial number whose first byte is 0x01..0x7F (RFC 5280: positive, ≤ 20 octets). */
+function randomSerialNumber(): Uint8Array {
+  const s = crypto.getRandomValues(new Uint8Array(16));
+  s[0] = (s[0]! & 0x7f) || 1;
+  return s;
+}
+
+/**
+ * The content octets of a DER INTEGER for the unsigned big-endian `serial`: minimal (no leading zero bytes unless
+ * the next byte has its top bit set). A non-minimal INTEGER is invalid DER, and strict parsers (GmSSL) refuse the
+ * certificate.
+ */
+function serialNumberBytes(serial: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < serial.length - 1 && serial[i] === 0) i++;
+  const t = serial.subarray(i);
+  return t[0]! & 0x80 ? new Uint8Array([0, ...t]) : t.slice();
+}
+
 /**
  * Builds, signs and returns an X.509 v3 certificate with subject and authority key identifiers.
  *
  * @param options subject, key, issuer, signer, validity and extensions
  */
 export function issueCertificate(options: IssueCertificateOptions): IssuedCertificate {
-  const serial = options.serialNumber ?? crypto.getRandomValues(new Uint8Array(16));
-  const serialBytes = serial[0]! & 0x80 ? new Uint8Array([0, ...serial]) : serial;
+  const serialBytes = serialNumberBytes(options.serialNumber ?? randomSerialNumber());
   const sigAlg = new AlgorithmIdentifier({
     algorithm: options.signer.curve === "sm2" ? OID.sm2WithSm3 : OID.ecdsaWithSha256,
   });

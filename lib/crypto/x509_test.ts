@@ -292,3 +292,38 @@ Deno.test("parseCertificate shares results by DER, keeps its own copy, and evict
   assertEquals(again.der, first.der);
   assertEquals(again.subject, first.subject);
 });
+
+Deno.test("issueCertificate encodes serial numbers as minimal positive DER INTEGERs", () => {
+  const key = Sm2PrivateKey.generate();
+  /** The serial's INTEGER content octets: cert SEQUENCE > tbs SEQUENCE > [0] version > INTEGER. */
+  const serialOf = (der: Uint8Array): Uint8Array => {
+    const skipHeader = (o: number): number => {
+      const len = der[o + 1]!;
+      return o + 2 + (len & 0x80 ? len & 0x7f : 0);
+    };
+    let o = skipHeader(skipHeader(0)); // into cert, into tbs
+    assertEquals(der[o], 0xa0); // [0] version
+    o += 2 + der[o + 1]!;
+    assertEquals(der[o], 0x02); // INTEGER
+    return der.subarray(o + 2, o + 2 + der[o + 1]!);
+  };
+  const issue = (serialNumber?: Uint8Array) =>
+    issueCertificate({
+      subject: [["CN", "serial"]],
+      publicKey: { curve: "sm2", point: key.publicKey.toBytes() },
+      signer: sm2CertificateSigner(key),
+      notBefore: past,
+      notAfter: future,
+      ...(serialNumber ? { serialNumber } : {}),
+    }).der;
+  const minimal = (s: Uint8Array) =>
+    s.length > 0 && (s.length === 1 || !(s[0] === 0 && !(s[1]! & 0x80))) && !(s[0]! & 0x80);
+  assertEquals([...serialOf(issue(new Uint8Array([0, 0, 0x12])))], [0x12]);
+  assertEquals([...serialOf(issue(new Uint8Array([0, 0x80, 1])))], [0, 0x80, 1]);
+  assertEquals([...serialOf(issue(new Uint8Array([0x80])))], [0, 0x80]);
+  // Random serials: 1 in 256 used to start with a 0x00 byte that DER forbids (GmSSL refused those certificates).
+  for (let i = 0; i < 600; i++) {
+    const s = serialOf(issue());
+    ok(minimal(s), `serial ${[...s].map((b) => b.toString(16).padStart(2, "0")).join("")} is not minimal DER`);
+  }
+});
