@@ -124,7 +124,13 @@ export class Server {
    */
   async startWorkers(n: number, raw: unknown, options: { logLevel: string }): Promise<void> {
     if (n <= 0) return;
-    this.#workers = await WorkerSet.start(n, raw, { drainTimeMs: this.#drainTimeMs, logLevel: options.logLevel });
+    // As Envoy: not ready (`/ready` 503 INITIALIZING) until every worker serves the listeners.
+    if (this.state === "LIVE") this.state = "INITIALIZING";
+    try {
+      this.#workers = await WorkerSet.start(n, raw, { drainTimeMs: this.#drainTimeMs, logLevel: options.logLevel });
+    } finally {
+      if (this.state === "INITIALIZING") this.state = "LIVE";
+    }
     log.info(`${n} worker thread(s) started; ${n + 1} event loops serve the listeners`);
   }
 
