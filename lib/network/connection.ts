@@ -95,6 +95,8 @@ export class DenoConnection implements NetConnection {
   #closed = false;
   #readDisabled = 0;
   #resumeRead: (() => void) | undefined;
+  /** The read buffer: 4 KiB at first, doubled (up to 64 KiB) each time a read fills it. */
+  #readBuf: Uint8Array | undefined;
   /** Bytes written but not yet handed to the OS (from the buffer pool; undefined when empty). */
   #acc: Uint8Array | undefined;
   #accLen = 0;
@@ -159,41 +161,57 @@ export class DenoConnection implements NetConnection {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    this.#readLoop();
+    this.#readBuf = new Uint8Array(MIN_READ);
+    this.#readNext();
   }
 
-  async #readLoop(): Promise<void> {
-    let buf = new Uint8Array(MIN_READ);
-    let reason = "remote close";
+  /**
+   * The read loop, as bound callbacks rather than an async function (one promise per read: the op's). Each chunk
+   * goes to the handler synchronously; a handler exception ends the connection like a read error.
+   */
+  #readNext(): void {
+    if (this.#closed) return;
+    if (this.#readDisabled > 0) {
+      this.#resumeRead = this.#resume;
+      return;
+    }
+    this.#conn.read(this.#readBuf!).then(this.#onRead, this.#onReadError);
+  }
+
+  #resume = (): void => {
+    this.#resumeRead = undefined;
+    this.#readNext();
+  };
+
+  #onRead = (n: number | null): void => {
+    if (this.#closed) return;
     try {
-      while (!this.#closed) {
-        if (this.#readDisabled > 0) {
-          await new Promise<void>((res) => this.#resumeRead = res);
-          this.#resumeRead = undefined;
-          if (this.#closed) break;
-        }
-        const n = await this.#conn.read(buf);
-        if (this.#closed) break;
-        if (n === null) {
-          this.#handler.onEof();
-          // The handler may keep writing (half-close); the connection ends when it closes.
-          return;
-        }
-        this.#bytesRead += n;
-        this.#handler.onData(buf.subarray(0, n));
-        if (n === buf.length && buf.length < MAX_READ) buf = new Uint8Array(buf.length * 2);
+      if (n === null) {
+        this.#handler.onEof();
+        // The handler may keep writing (half-close); the connection ends when it closes.
+        return;
       }
+      this.#bytesRead += n;
+      const buf = this.#readBuf!;
+      this.#handler.onData(buf.subarray(0, n));
+      if (n === buf.length && buf.length < MAX_READ) this.#readBuf = new Uint8Array(buf.length * 2);
     } catch (e) {
-      reason = this.#closed ? "local close" : `read error: ${e instanceof Error ? e.message : String(e)}`;
-      if (!this.#closed) {
-        try {
-          // A reset can surface here; tell the handler the peer is gone before closing.
-          this.#handler.onEof();
-        } catch { /* handler errors must not escape the loop */ }
-      }
+      this.#onReadError(e);
+      return;
+    }
+    this.#readNext();
+  };
+
+  #onReadError = (e: unknown): void => {
+    const reason = this.#closed ? "local close" : `read error: ${e instanceof Error ? e.message : String(e)}`;
+    if (!this.#closed) {
+      try {
+        // A reset can surface here; tell the handler the peer is gone before closing.
+        this.#handler.onEof();
+      } catch { /* handler errors must not escape */ }
     }
     this.#finish(reason);
-  }
+  };
 
   write(data: Uint8Array): void {
     const n = data.length;
