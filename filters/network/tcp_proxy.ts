@@ -33,6 +33,7 @@ import { type AccessLogger, newStreamInfo, type ResponseFlag, type StreamInfo } 
 import type { Cluster, ClusterManager, Host } from "../../lib/api/upstream.ts";
 import { joinPath, ObjReader } from "../../lib/config/reader.ts";
 import { type AccessLogConfig, createAccessLogger, parseAccessLogs } from "../../lib/observe/access_log.ts";
+import { approxNow } from "../../lib/network/clock.ts";
 
 /** The typed-config URL of the TCP proxy. */
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -230,7 +231,7 @@ export class TcpProxyFilter implements NetworkFilter {
     if (n > 0) {
       this.#shared.stats.downstream_cx_rx_bytes_total.inc(n);
       this.info.bytesReceived += n;
-      this.#lastActivity = performance.now();
+      this.#lastActivity = approxNow();
     }
     const up = this.#up;
     if (up === undefined) {
@@ -371,7 +372,7 @@ export class TcpProxyFilter implements NetworkFilter {
         const n = d.length;
         stats.downstream_cx_tx_bytes_total.inc(n);
         this.info.bytesSent += n;
-        this.#lastActivity = performance.now();
+        this.#lastActivity = approxNow();
         down.write(d);
       },
       onEof: () => {
@@ -401,7 +402,7 @@ export class TcpProxyFilter implements NetworkFilter {
       up.closeWrite();
       this.#checkBothEnded();
     }
-    this.#lastActivity = performance.now();
+    this.#lastActivity = approxNow();
     this.#armIdleTimer(this.#shared.config.idleTimeoutMs);
     this.#setDownPaused("connect", false);
   }
@@ -437,7 +438,7 @@ export class TcpProxyFilter implements NetworkFilter {
   #onIdleTimer(): void {
     this.#idleTimer = undefined;
     const timeout = this.#shared.config.idleTimeoutMs;
-    const left = timeout - (performance.now() - this.#lastActivity);
+    const left = timeout - (approxNow() - this.#lastActivity);
     if (left > 1) {
       this.#armIdleTimer(left);
       return;
@@ -474,7 +475,7 @@ export class TcpProxyFilter implements NetworkFilter {
     if (this.#connecting) return;
     this.#logged = true;
     this.#clearIdleTimer();
-    this.info.durationMs = performance.now() - this.info.startMono;
+    this.info.durationMs = approxNow() - this.info.startMono;
     for (const l of this.#shared.loggers) l.log(this.info);
   }
 }
