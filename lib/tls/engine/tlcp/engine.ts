@@ -53,13 +53,13 @@ import { tlcpFinishedFromHash, tlcpKeyBlock, tlcpMasterSecret } from "./prf.ts";
 import {
   ContentType,
   keyBlockLength,
-  MAX_PLAINTEXT,
   protectionsFromKeyBlock,
   type RecordProtection,
   TlcpRecordLayer,
 } from "./record.ts";
 import type { TlcpSession, TlcpSessionCache } from "./session_cache.ts";
 import { TLCP_DEFAULT_SUITES, TLCP_SUITES, TLCP_VERSION, type TlcpCipherSuite, type TlcpSuiteInfo } from "./suites.ts";
+import { SCRATCH_PLAINTEXT, withWriteScratch } from "../_write_scratch.ts";
 
 /** A TLCP identity: the signing and the encryption certificate with their keys. */
 export interface TlcpCredentials {
@@ -237,12 +237,6 @@ type State =
  * their SM3 hash: tried that way first next time. Keys are shared through the certificate parse cache.
  */
 const rawTranscriptSigners = new WeakSet<Sm2PublicKey>();
-
-/** Scratch for sealing application data when the transport copies writes (see `#sendApplicationData`). */
-let scratch = new Uint8Array(0);
-let scratchInUse = false;
-/** Plaintext sealed into the scratch per piece: 16 full records (~256 KiB of scratch at most). */
-const SCRATCH_PLAINTEXT = 16 * MAX_PLAINTEXT;
 
 const ALERT_NAMES = new Map<number, TlsAlertDescription>(
   Object.entries(TLS_ALERT_CODES).map(([k, v]) => [v, k as TlsAlertDescription]),
@@ -495,27 +489,21 @@ export class TlcpEngine implements TlsEngine {
 
   /**
    * Seals application data. When the transport copies what it is given ({@link TlsEngineCallbacks.writeCopies}),
-   * the records go into a scratch buffer shared by all engines of the thread and are written at once (no
-   * allocation and zero-fill per bulk write); `scratchInUse` guards against a re-entrant send.
+   * the records go into the thread's shared write scratch a piece at a time and are written at once.
    */
   #sendApplicationData(data: Uint8Array): void {
-    if (this.#cb.writeCopies !== true || scratchInUse) {
+    if (this.#cb.writeCopies !== true) {
       this.#out.push(this.#records.seal(ContentType.applicationData, data));
       return;
     }
     this.#flush();
-    scratchInUse = true;
-    try {
-      // At most SCRATCH_PLAINTEXT per piece, so the scratch stays bounded whatever the size of a write.
-      for (let off = 0; off < data.length && !this.#dead; off += SCRATCH_PLAINTEXT) {
-        const piece = data.subarray(off, Math.min(data.length, off + SCRATCH_PLAINTEXT));
-        const size = this.#records.sealedSize(piece.length);
-        if (scratch.length < size) scratch = new Uint8Array(size);
-        this.#out.push(this.#records.seal(ContentType.applicationData, piece, scratch));
+    for (let off = 0; off < data.length && !this.#dead; off += SCRATCH_PLAINTEXT) {
+      const piece = data.subarray(off, Math.min(data.length, off + SCRATCH_PLAINTEXT));
+      const sealed = withWriteScratch(this.#records.sealedSize(piece.length), (buf) => {
+        this.#out.push(this.#records.seal(ContentType.applicationData, piece, buf));
         this.#flush();
-      }
-    } finally {
-      scratchInUse = false;
+      });
+      if (!sealed) this.#out.push(this.#records.seal(ContentType.applicationData, piece));
     }
   }
 

@@ -24,6 +24,7 @@ import { concat, ContentType, fatal, HandshakeType, Tls13Fatal } from "./_codec.
 import { nextTrafficSecret, trafficKeys } from "./key_schedule.ts";
 import { MAX_PLAINTEXT, RecordReader, RecordWriter } from "./record.ts";
 import type { Tls13CipherSuite } from "./suites.ts";
+import { SCRATCH_PLAINTEXT, withWriteScratch } from "../_write_scratch.ts";
 
 /** Largest handshake message accepted (certificate chains included). */
 const MAX_HANDSHAKE_MESSAGE = 256 * 1024;
@@ -37,13 +38,6 @@ const ALERT_NAMES = new Map<number, TlsAlertDescription>(
 );
 
 /** The running handshake transcript; buffers messages until the suite (and so the hash) is known. */
-/**
- * Scratch for sealing application data when the transport copies writes ({@link TlsEngineCallbacks.writeCopies}).
- * One per thread: a write hands it over synchronously; `scratchInUse` guards against a re-entrant send.
- */
-let scratch = new Uint8Array(0);
-let scratchInUse = false;
-
 export class Transcript {
   #hash: IncrementalHash | undefined;
   #algorithm: HashAlgorithm | undefined;
@@ -277,28 +271,22 @@ export class Tls13Core implements TlsEngine {
   }
 
   #sendApplicationData(data: Uint8Array): void {
-    // When the transport copies what it is given, seal into the shared scratch buffer (no allocation, no zero-fill
-    // of ~64 KiB per bulk write) and hand each piece over at once.
-    const shared = this.#cb.writeCopies === true && !scratchInUse;
+    // When the transport copies what it is given, records go into the shared write scratch a piece at a time.
+    const shared = this.#cb.writeCopies === true;
     for (let i = 0; i < data.length;) {
       if (this.#writer.sequence >= REKEY_AFTER_RECORDS) this.#sendKeyUpdate(false);
-      // One buffer per call, up to the records left before a rekey.
+      // One buffer per piece, up to the records left before a rekey.
       const records = REKEY_AFTER_RECORDS - this.#writer.sequence;
-      const n = Math.min(data.length - i, records * MAX_PLAINTEXT);
+      const n = Math.min(data.length - i, records * MAX_PLAINTEXT, shared ? SCRATCH_PLAINTEXT : Infinity);
       const chunk = data.subarray(i, i + n);
       const size = this.#writer.sealedSize(chunk.length);
-      if (shared) {
-        if (scratch.length < size) scratch = new Uint8Array(Math.max(size, scratch.length * 2));
-        const out = scratch.subarray(0, size);
+      const sealed = shared && withWriteScratch(size, (buf) => {
+        const out = buf.subarray(0, size);
         this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
         this.#out.push(out);
-        scratchInUse = true;
-        try {
-          this.#flush();
-        } finally {
-          scratchInUse = false;
-        }
-      } else {
+        this.#flush();
+      });
+      if (!sealed) {
         const out = new Uint8Array(size);
         this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
         this.#out.push(out);
