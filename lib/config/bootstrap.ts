@@ -13,6 +13,7 @@ import { parseClusters } from "../upstream/config.ts";
 import { type FilterChainMatch, matchKey, parseFilterChainMatch } from "../server/filter_chain_match.ts";
 import type { ListenerFilterFactory } from "../server/listener_filter.ts";
 import { parseServerTransportSocket, type ServerTransportSocket } from "../tls/transport_socket.ts";
+import { parseStaticSecrets, resolveSecretRefs } from "./secrets.ts";
 import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
 import type { Registries } from "./registry.ts";
@@ -308,8 +309,14 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   let clusters: ClusterConfig[] = [];
   const sr = o.obj("static_resources");
   if (sr) {
+    // Static secrets first: listeners and clusters are read with their secret references already resolved.
+    const secrets = parseStaticSecrets(sr);
+    const resolved = new ObjReader({
+      listeners: resolveSecretRefs(sr.value("listeners"), sr.at("listeners"), secrets),
+      clusters: resolveSecretRefs(sr.value("clusters"), sr.at("clusters"), secrets),
+    }, sr.path);
     const seen = new Map<string, number>();
-    listeners = sr.arr("listeners", (item, p, i) => {
+    listeners = resolved.arr("listeners", (item, p, i) => {
       const l = parseListener(item, p, registries);
       const prev = seen.get(l.name);
       if (prev !== undefined) {
@@ -321,11 +328,7 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
       seen.set(l.name, i);
       return l;
     });
-    clusters = parseClusters(sr.value("clusters"), sr.at("clusters"));
-    sr.unsupported(
-      "secrets",
-      "is not supported yet (static secrets and SDS are not implemented; reference certificate files in the transport socket)",
-    );
+    clusters = parseClusters(resolved.value("clusters"), sr.at("clusters"));
     sr.done();
   }
   const byAddr = new Map<string, string>();

@@ -25,7 +25,8 @@ export function joinPath(path: string, key: string | number): string {
   return path ? `${path}.${key}` : key;
 }
 
-function camel(key: string): string {
+/** snake_case → lowerCamelCase (the reader accepts both spellings of every field). */
+export function camel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 

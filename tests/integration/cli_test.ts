@@ -129,14 +129,53 @@ Deno.test("cli --mode validate prints each config warning to stderr before OK", 
   assertMatch(r.stdout, /^OK/);
 });
 
-Deno.test("cli static secrets are rejected pointing at certificate files", itOpts, async () => {
-  const r = await validate(`static_resources: { secrets: [{ name: s }] }`);
-  assertEquals(r.code, 1);
-  assertEquals(
-    r.stderr.trim(),
-    "config: static_resources.secrets: is not supported yet (static secrets and SDS are not implemented; " +
-      "reference certificate files in the transport socket)",
-  );
+Deno.test("cli static secrets: a bad secret or reference is one line naming its path", itOpts, async () => {
+  const ref = (common: string) =>
+    `static_resources:
+  secrets:
+  - { name: ca, validation_context: { trusted_ca: { filename: /nonexistent } } }
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context: ${common}
+      filters: []`;
+  const at = "config: static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context";
+  const cases: Array<[string, string]> = [
+    [`static_resources: { secrets: [{ name: s }] }`, "config: static_resources.secrets[0]: one of tls_certificate"],
+    [
+      `static_resources: { secrets: [{ name: s, generic_secret: {} }] }`,
+      "config: static_resources.secrets[0].generic_secret: is not supported",
+    ],
+    [
+      `static_resources: { secrets: [{ name: s, validation_context: {} }, { name: s, validation_context: {} }] }`,
+      'config: static_resources.secrets[1].name: secret "s" is already defined at static_resources.secrets[0]',
+    ],
+    [
+      ref(`{ tls_certificate_sds_secret_configs: [{ name: nope }] }`),
+      `${at}.tls_certificate_sds_secret_configs[0].name: no secret named "nope" in static_resources.secrets`,
+    ],
+    [
+      ref(`{ tls_certificate_sds_secret_configs: [{ name: ca }] }`),
+      `${at}.tls_certificate_sds_secret_configs[0].name: secret "ca" (static_resources.secrets[0]) is a ` +
+      "validation_context, not a tls_certificate",
+    ],
+    [
+      ref(`{ tls_certificate_sds_secret_configs: [{ name: ca, sds_config: { ads: {} } }] }`),
+      `${at}.tls_certificate_sds_secret_configs[0].sds_config: is not supported`,
+    ],
+  ];
+  for (const [yaml, want] of cases) {
+    const r = await validate(yaml);
+    assertEquals(r.code, 1, yaml);
+    const line = r.stderr.trim();
+    assert(!line.includes("\n"), `more than one line: ${line}`);
+    assert(line.startsWith(want), `want ${JSON.stringify(want)}, got ${JSON.stringify(line)}`);
+  }
 });
 
 Deno.test("cli validate_clusters: false lets a route name a cluster that is not defined", itOpts, async () => {

@@ -249,6 +249,52 @@ Deno.test("native listener requires and verifies client certificates", itOpts, a
   }
 });
 
+Deno.test(
+  "static secrets: a listener's certificate and its client-certificate CA come from static_resources.secrets",
+  itOpts,
+  async () => {
+    const cfg = bootstrap({
+      stat_prefix: "sds",
+      filter_chains: [{
+        transport_socket: tlsSocket([], { require_client_certificate: true }, {
+          tls_certificate_sds_secret_configs: [{ name: "server" }],
+          // Envoy's MergeFrom: the default context's SAN matcher plus the secret's trusted CA.
+          combined_validation_context: {
+            default_validation_context: {
+              match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: "client.example" } }],
+            },
+            validation_context_sds_secret_config: { name: "clients" },
+          },
+        }),
+        filters: hcm("sds"),
+      }],
+    });
+    (cfg.static_resources as Obj).secrets = [
+      {
+        name: "server",
+        tls_certificate: {
+          certificate_chain: { filename: f("server_ecdsa.crt") },
+          private_key: { inline_string: Deno.readTextFileSync(f("server_ecdsa.key")) },
+        },
+      },
+      { name: "clients", validation_context: { trusted_ca: { filename: f("ca_ecdsa.crt") } } },
+    ];
+    const ferry = await startFerry(cfg);
+    try {
+      const ok = await tlsCurl(ferry.port(), ["--cert", f("client_ecdsa.crt"), "--key", f("client_ecdsa.key")]);
+      assertEquals([ok.status, ok.body], [200, "sds"], ok.stderr);
+      const stranger = await tlsCurl(ferry.port(), ["--cert", f("stranger.crt"), "--key", f("stranger.key")]);
+      assert(stranger.status !== 200, "a client certificate the secret's CA does not vouch for must fail");
+      assertEquals(await stat(ferry, "listener.sds.ssl.fail_verify_error"), 1);
+      // The secret's inline key never shows in config_dump.
+      const dump = await (await fetch(`${ferry.adminUrl}/config_dump`)).text();
+      assert(!dump.includes("PRIVATE KEY"), "config_dump must redact the secret's key");
+    } finally {
+      await ferry.stop();
+    }
+  },
+);
+
 Deno.test("filter chains match by SNI, transport protocol and default chain; bad input is closed", itOpts, async () => {
   const ferry = await startFerry(bootstrap({
     stat_prefix: "mix",
