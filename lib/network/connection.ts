@@ -6,6 +6,18 @@
  * doubles (up to 64 KiB) when a read fills it, so bulk transfers get large reads. Writes are copied into a queue
  * and flushed with one `write` per microtask turn (coalescing a response head and body into one syscall).
  *
+ * **Read pacing.** When handling a chunk wrote to a connection (the other side of a proxy, or this one), the next
+ * read is issued only once those bytes have gone to the OS, one event-loop turn later, instead of at once. The
+ * relay then runs like a plain `read → await write → read` loop: a read issued while the write is still pending
+ * costs Deno 8–14% more CPU per proxied exchange (measured side by side with two bare relays on one core), and it
+ * buys nothing, because a write to a socket with room completes in the same turn. Large or slow writes are
+ * bounded by the watermark as before; a peer that stops reading still stops this side, a little sooner.
+ *
+ * **Zero-copy relay.** Because of that pacing, the first write of a turn to an idle connection that passes a view
+ * of the chunk being handled (tcp_proxy's case) is queued without copying: the reading connection does not reuse
+ * its buffer until that write is done. Copying ~100 bytes into a pooled buffer cost 3–5% of the CPU of a proxied
+ * exchange in the same side-by-side measurement. Any later write of the turn copies as before.
+ *
  * @module
  */
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
@@ -18,6 +30,24 @@ const DEFAULT_HIGH_WATERMARK = 1024 * 1024;
 const FLUSH_CLOSE_TIMEOUT_MS = 5000;
 
 let nextId = 1;
+
+/**
+ * The connection the current handler call last wrote to (see "Read pacing" in the module doc). Reset before each
+ * chunk is handed to a handler and read right after: a write from elsewhere (a timer) is never mistaken for it.
+ */
+let lastWriter: DenoConnection | undefined;
+/**
+ * The buffer of the chunk being handed to a handler, and the connection that queued a view of it without copying
+ * (see "Zero-copy relay" in the module doc): at most one per chunk.
+ */
+let readingBuffer: ArrayBufferLike | undefined;
+let borrower: DenoConnection | undefined;
+/** What the read loop paces on after a chunk: the borrower if any (it must), else the last writer. */
+function takePacer(): DenoConnection | undefined {
+  const w = borrower ?? lastWriter;
+  lastWriter = borrower = readingBuffer = undefined;
+  return w;
+}
 
 /**
  * Write buffers are pooled by size class (16, 64 and 256 KiB): a connection takes one for the bytes of one event
@@ -117,6 +147,13 @@ export class DenoConnection implements NetConnection {
   #inFlight: Uint8Array | undefined;
   #inFlightLen = 0;
   #inFlightOff = 0;
+  /** The in-flight buffer is a borrowed view (never returned to the pool). */
+  #inFlightBorrowed = false;
+  /** A view of a reading connection's chunk, queued without a copy (only while nothing else is queued). */
+  #borrowed: Uint8Array | undefined;
+  /** Reads paced on bytes now accumulating (`#acc`), and on the bytes of the write op in flight. */
+  #accWaiters: (() => void)[] | undefined;
+  #inFlightWaiters: (() => void)[] | undefined;
 
   constructor(conn: Deno.Conn, options: ConnectionOptions = {}) {
     this.#conn = conn;
@@ -193,14 +230,43 @@ export class DenoConnection implements NetConnection {
       }
       this.#bytesRead += n;
       const buf = this.#readBuf!;
+      lastWriter = borrower = undefined;
+      readingBuffer = buf.buffer;
       this.#handler.onData(buf.subarray(0, n));
       if (n === buf.length && buf.length < MAX_READ) this.#readBuf = new Uint8Array(buf.length * 2);
     } catch (e) {
+      // A connection may hold a view of the buffer; the loop ends here, so nothing overwrites it.
+      takePacer();
       this.#onReadError(e);
       return;
     }
+    const w = takePacer();
+    if (w !== undefined && w.#waitForFlush(this.#paced)) return;
     this.#readNext();
   };
+
+  /** Resumes a read loop paced on another connection's flush (see "Read pacing"). */
+  #paced = (): void => this.#readNext();
+
+  /**
+   * Keeps `fn` until the bytes accumulated so far have been written (or the connection closed) and returns true;
+   * false when nothing is pending.
+   */
+  #waitForFlush(fn: () => void): boolean {
+    if (this.#closed) return false;
+    if (this.#accLen > 0 || this.#borrowed !== undefined) (this.#accWaiters ??= []).push(fn);
+    else if (this.#inFlight !== undefined) (this.#inFlightWaiters ??= []).push(fn);
+    else return false;
+    return true;
+  }
+
+  static #callAll(list: (() => void)[]): void {
+    for (const fn of list) {
+      try {
+        fn();
+      } catch { /* a resumed read loop handles its own errors */ }
+    }
+  }
 
   #onReadError = (e: unknown): void => {
     const reason = this.#closed ? "local close" : `read error: ${e instanceof Error ? e.message : String(e)}`;
@@ -216,6 +282,36 @@ export class DenoConnection implements NetConnection {
   write(data: Uint8Array): void {
     const n = data.length;
     if (this.#closed || this.#writeClosed || n === 0) return;
+    lastWriter = this;
+    if (
+      data.buffer === readingBuffer && borrower === undefined && this.#accLen === 0 && this.#borrowed === undefined &&
+      !this.#flushing
+    ) {
+      // A view of the chunk being handled, on an idle connection: keep it, don't copy (see "Zero-copy relay").
+      borrower = this;
+      this.#borrowed = data;
+      this.#queued += n;
+      if (!this.#blocked && this.#queued > this.#high) {
+        this.#blocked = true;
+        this.#handler.onWriteBlocked?.();
+      }
+      // Nothing to coalesce it with yet: hand it to the OS now rather than from a microtask.
+      if (!this.#flushScheduled) this.#writeNext();
+      return;
+    }
+    if (this.#borrowed !== undefined) {
+      // More bytes in the same turn: the borrowed view goes into the accumulation buffer first, keeping the order.
+      const b = this.#borrowed;
+      this.#borrowed = undefined;
+      this.#append(b);
+    }
+    this.#append(data);
+    this.#queued += n;
+    this.#afterQueued();
+  }
+
+  #append(data: Uint8Array): void {
+    const n = data.length;
     // Append to the accumulation buffer (taken from the pool on the first write of a turn): one copy, no allocation
     // in steady state, one write syscall per flush.
     let acc = this.#acc;
@@ -229,7 +325,9 @@ export class DenoConnection implements NetConnection {
     }
     acc.set(data, this.#accLen);
     this.#accLen = need;
-    this.#queued += n;
+  }
+
+  #afterQueued(): void {
     if (!this.#blocked && this.#queued > this.#high) {
       this.#blocked = true;
       this.#handler.onWriteBlocked?.();
@@ -251,7 +349,8 @@ export class DenoConnection implements NetConnection {
   }
 
   #writeNext(): void {
-    if (this.#accLen === 0 || this.#closed) {
+    const borrowed = this.#borrowed;
+    if ((this.#accLen === 0 && borrowed === undefined) || this.#closed) {
       this.#flushing = false;
       if (this.#closed) return;
       if (this.#closeAfterFlush) this.#finish("local close");
@@ -259,14 +358,27 @@ export class DenoConnection implements NetConnection {
       return;
     }
     this.#flushing = true;
-    const buf = this.#acc!;
-    const total = this.#accLen;
-    // Writes arriving while this one is in flight start a new buffer.
-    this.#acc = undefined;
-    this.#accLen = 0;
+    let buf: Uint8Array;
+    let total: number;
+    if (borrowed !== undefined) {
+      // Borrowing only happens with nothing accumulated, and later writes move it into #acc: never both.
+      buf = borrowed;
+      total = borrowed.length;
+      this.#borrowed = undefined;
+      this.#inFlightBorrowed = true;
+    } else {
+      buf = this.#acc!;
+      total = this.#accLen;
+      // Writes arriving while this one is in flight start a new buffer.
+      this.#acc = undefined;
+      this.#accLen = 0;
+      this.#inFlightBorrowed = false;
+    }
     this.#inFlight = buf;
     this.#inFlightLen = total;
     this.#inFlightOff = 0;
+    this.#inFlightWaiters = this.#accWaiters;
+    this.#accWaiters = undefined;
     this.#conn.write(buf.subarray(0, total)).then(this.#onWritten, this.#onWriteError);
   }
 
@@ -279,7 +391,7 @@ export class DenoConnection implements NetConnection {
     }
     const total = this.#inFlightLen;
     this.#inFlight = undefined;
-    releaseBuffer(buf);
+    if (!this.#inFlightBorrowed) releaseBuffer(buf);
     if (this.#closed) {
       this.#flushing = false;
       return;
@@ -289,6 +401,11 @@ export class DenoConnection implements NetConnection {
     if (this.#blocked && this.#queued < this.#high / 2) {
       this.#blocked = false;
       this.#handler.onWriteDrained?.();
+    }
+    const waiters = this.#inFlightWaiters;
+    if (waiters !== undefined) {
+      this.#inFlightWaiters = undefined;
+      DenoConnection.#callAll(waiters);
     }
     this.#writeNext();
   };
@@ -311,13 +428,13 @@ export class DenoConnection implements NetConnection {
   closeWrite(): void {
     if (this.#closed || this.#writeClosed) return;
     this.#writeClosed = true;
-    if (this.#accLen === 0 && !this.#flushing) this.#doCloseWrite();
+    if (this.#accLen === 0 && this.#borrowed === undefined && !this.#flushing) this.#doCloseWrite();
     else this.#shutdownAfterFlush = true;
   }
 
   close(options: { flush?: boolean; reason?: string } = {}): void {
     if (this.#closed) return;
-    if (options.flush && (this.#accLen > 0 || this.#flushing)) {
+    if (options.flush && (this.#accLen > 0 || this.#borrowed !== undefined || this.#flushing)) {
       this.#closeAfterFlush = true;
       this.#writeClosed = true;
       const t = setTimeout(() => this.#finish("flush timeout"), FLUSH_CLOSE_TIMEOUT_MS);
@@ -335,6 +452,7 @@ export class DenoConnection implements NetConnection {
     if (this.#acc !== undefined) releaseBuffer(this.#acc);
     this.#acc = undefined;
     this.#accLen = 0;
+    this.#borrowed = undefined;
     this.#queued = 0;
     try {
       this.#conn.close();
@@ -342,6 +460,11 @@ export class DenoConnection implements NetConnection {
       // already closed
     }
     this.#resumeRead?.();
+    // Read loops paced on this connection's output go on (they will see their own state).
+    const a = this.#accWaiters, f = this.#inFlightWaiters;
+    this.#accWaiters = this.#inFlightWaiters = undefined;
+    if (f !== undefined) DenoConnection.#callAll(f);
+    if (a !== undefined) DenoConnection.#callAll(a);
     const h = this.#handler;
     this.#handler = noopHandler;
     try {

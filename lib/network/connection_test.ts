@@ -1,0 +1,162 @@
+/**
+ * DenoConnection over real loopback sockets: read pacing and the zero-copy relay (a chunk handed to another
+ * connection without a copy must not be overwritten by the next read before it is written).
+ */
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { DenoConnection } from "./connection.ts";
+import type { ConnectionHandler } from "../api/network.ts";
+
+const enc = new TextEncoder();
+
+/** A connected pair of sockets: [accepted, dialled]. */
+async function pair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dial = Deno.connect({ hostname: "127.0.0.1", port: (l.addr as Deno.NetAddr).port });
+  const acc = await l.accept();
+  l.close();
+  return [acc as Deno.TcpConn, await dial];
+}
+
+function handler(h: Partial<ConnectionHandler>): ConnectionHandler {
+  return { onData() {}, onEof() {}, onClose() {}, ...h };
+}
+
+/** Deterministic bytes (xorshift), so a corrupted relay cannot pass by accident. */
+function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+async function readAll(c: Deno.Conn, slowEvery = 0): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(7 * 1024);
+  let total = 0;
+  let reads = 0;
+  for (;;) {
+    const n = await c.read(buf);
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+    total += n;
+    // A slow reader keeps the relay's write ops pending, the case where a reused read buffer would corrupt data.
+    if (slowEvery > 0 && ++reads % slowEvery === 0) await new Promise((r) => setTimeout(r, 2));
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+Deno.test("relay: chunks written without a copy arrive intact behind a slow reader", async () => {
+  const [srcIn, srcOut] = await pair(); // the source writes into srcOut; the relay reads srcIn
+  const [sinkIn, sinkOut] = await pair(); // the relay writes sinkIn; the sink reads sinkOut
+  const down = new DenoConnection(srcIn);
+  const up = new DenoConnection(sinkIn);
+  down.setHandler(handler({
+    onData: (d) => up.write(d),
+    onEof: () => up.closeWrite(),
+  }));
+  up.setHandler(handler({}));
+  up.start();
+  down.start();
+  const data = pattern(6 * 1024 * 1024 + 123, 7);
+  const writer = (async () => {
+    // Varied chunk sizes, so reads see partial, full and grown buffers.
+    let o = 0;
+    let i = 0;
+    while (o < data.length) {
+      const n = Math.min(data.length - o, [1, 100, 4096, 65536, 200_000][i++ % 5]!);
+      o += await srcOut.write(data.subarray(o, o + n));
+    }
+    srcOut.closeWrite();
+  })();
+  const got = await readAll(sinkOut, 3);
+  await writer;
+  assertEquals(got.length, data.length);
+  let firstBad = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (got[i] !== data[i]) {
+      firstBad = i;
+      break;
+    }
+  }
+  assertEquals(firstBad, -1, `relayed bytes differ from offset ${firstBad}`);
+  down.close();
+  up.close();
+  srcOut.close();
+  sinkOut.close();
+});
+
+Deno.test("relay: a borrowed chunk followed by another write in the same turn keeps the order", async () => {
+  const [srcIn, srcOut] = await pair();
+  const [sinkIn, sinkOut] = await pair();
+  const down = new DenoConnection(srcIn);
+  const up = new DenoConnection(sinkIn);
+  const mark = enc.encode("|");
+  down.setHandler(handler({
+    onData: (d) => {
+      up.write(d); // a view of down's read buffer: kept without a copy
+      up.write(mark); // same turn: both go out in order
+    },
+    onEof: () => up.closeWrite(),
+  }));
+  up.setHandler(handler({}));
+  up.start();
+  down.start();
+  const reader = readAll(sinkOut);
+  for (const w of ["alpha", "beta", "gamma"]) {
+    await srcOut.write(enc.encode(w));
+    await new Promise((r) => setTimeout(r, 20)); // one chunk per read
+  }
+  srcOut.closeWrite();
+  const text = new TextDecoder().decode(await reader);
+  assertEquals(text, "alpha|beta|gamma|");
+  down.close();
+  up.close();
+  srcOut.close();
+  sinkOut.close();
+});
+
+Deno.test("relay: a read loop paced on a connection that closes goes on reading", async () => {
+  const [srcIn, srcOut] = await pair();
+  const [sinkIn, sinkOut] = await pair();
+  const down = new DenoConnection(srcIn);
+  const up = new DenoConnection(sinkIn);
+  const seen: string[] = [];
+  let eof = false;
+  down.setHandler(handler({
+    onData: (d) => {
+      seen.push(new TextDecoder().decode(d));
+      // Big enough that the write op stays pending: the sink never reads.
+      up.write(new Uint8Array(8 * 1024 * 1024));
+    },
+    onEof: () => {
+      eof = true;
+    },
+  }));
+  up.setHandler(handler({}));
+  up.start();
+  down.start();
+  await srcOut.write(enc.encode("first"));
+  // down is now paced on up's pending flush; closing up must release it.
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assertEquals(seen, ["first"]);
+  up.close();
+  await srcOut.write(enc.encode("second"));
+  srcOut.closeWrite();
+  for (let i = 0; i < 200 && !eof; i++) await new Promise((r) => setTimeout(r, 10));
+  assert(eof, "the paced read loop never resumed");
+  assertEquals(seen.join(""), "firstsecond");
+  down.close();
+  srcOut.close();
+  sinkOut.close();
+});
