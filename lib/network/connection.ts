@@ -21,6 +21,7 @@
  * @module
  */
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
 
 const MIN_READ = 4 * 1024;
 const MAX_READ = 64 * 1024;
@@ -47,41 +48,6 @@ function takePacer(): DenoConnection | undefined {
   const w = borrower ?? lastWriter;
   lastWriter = borrower = readingBuffer = undefined;
   return w;
-}
-
-/**
- * Write buffers are pooled by size class (16, 64 and 256 KiB): a connection takes one for the bytes of one event
- * loop turn and returns it when the write syscall completes, so idle connections hold none and busy ones allocate
- * nothing. Per-write `slice()` copies cost malloc/free and V8 external-memory accounting (7% of CPU in a profile
- * of the HTTP/1 benchmark, mostly `malloc_consolidate`/`_int_malloc`).
- */
-const SMALL = 16 * 1024;
-const LARGE = 64 * 1024;
-/** Bulk TLS: 64 KiB of plaintext read from an upstream becomes a little over 64 KiB of records. */
-const HUGE = 256 * 1024;
-const POOL_LIMIT = 512;
-const HUGE_POOL_LIMIT = 32;
-const smallPool: Uint8Array[] = [];
-const largePool: Uint8Array[] = [];
-const hugePool: Uint8Array[] = [];
-
-function takeBuffer(min: number): Uint8Array {
-  if (min <= SMALL) return smallPool.pop() ?? new Uint8Array(SMALL);
-  if (min <= LARGE) return largePool.pop() ?? new Uint8Array(LARGE);
-  if (min <= HUGE) return hugePool.pop() ?? new Uint8Array(HUGE);
-  let cap = HUGE * 2;
-  while (cap < min) cap *= 2;
-  return new Uint8Array(cap);
-}
-
-function releaseBuffer(b: Uint8Array): void {
-  if (b.length === SMALL) {
-    if (smallPool.length < POOL_LIMIT) smallPool.push(b);
-  } else if (b.length === LARGE) {
-    if (largePool.length < POOL_LIMIT) largePool.push(b);
-  } else if (b.length === HUGE) {
-    if (hugePool.length < HUGE_POOL_LIMIT) hugePool.push(b);
-  }
 }
 
 /** Allocates a process-unique connection id. */

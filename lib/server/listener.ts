@@ -12,6 +12,7 @@ import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
+import { type EpollConnection, EpollListener } from "../network/epoll.ts";
 import { approxNow } from "../network/clock.ts";
 import { getLogger } from "../observe/log.ts";
 import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
@@ -64,6 +65,8 @@ export class Listener {
   readonly #ctx: ListenerContext;
   readonly #stats: ListenerStats;
   #listener: Deno.Listener | undefined;
+  /** The socket on the epoll engine (plain TCP on Linux, see lib/network/epoll.ts); else `#listener`. */
+  #epoll: EpollListener | undefined;
   #fast: NativeServerContext | undefined;
   #ssl: SslStats | undefined;
   #active = new Set<ActiveConnection>();
@@ -95,11 +98,19 @@ export class Listener {
         transport: "tcp" as const,
         ...(this.config.reusePort ? { reusePort: true } : {}),
       };
-      this.#listener = this.#fast
-        ? Deno.listenTls(
+      if (this.#fast) {
+        this.#listener = Deno.listenTls(
           { ...opts, ...nativeListenTlsOptions(this.#fast) } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
-        )
-        : Deno.listen(opts);
+        );
+      } else {
+        this.#epoll = EpollListener.listen({
+          hostname: address,
+          port,
+          reusePort: this.config.reusePort,
+          highWatermark: this.config.perConnectionBufferLimitBytes,
+        });
+        if (!this.#epoll) this.#listener = Deno.listen(opts);
+      }
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       throw new Error(`listener "${this.config.name}": cannot bind ${address}:${port}: ${why}`);
@@ -108,6 +119,7 @@ export class Listener {
 
   /** The bound port (useful with port 0). */
   get port(): number {
+    if (this.#epoll) return this.#epoll.port;
     const a = this.#listener?.addr;
     return a && a.transport === "tcp" ? a.port : this.config.address.port;
   }
@@ -123,6 +135,14 @@ export class Listener {
 
   /** Starts accepting. */
   start(): void {
+    const ep = this.#epoll;
+    if (ep) {
+      ep.start((c) => this.#onTransport(c), (e) => {
+        log.warn(`listener "${this.config.name}": accept failed: ${e.message}`);
+      });
+      this.#loop = ep.closed;
+      return;
+    }
     this.#loop = this.#acceptLoop();
   }
 
@@ -156,7 +176,11 @@ export class Listener {
     try {
       (raw as Deno.TcpConn).setNoDelay(true);
     } catch { /* not TCP */ }
-    const transport = new DenoConnection(raw, { highWatermark: this.config.perConnectionBufferLimitBytes });
+    this.#onTransport(new DenoConnection(raw, { highWatermark: this.config.perConnectionBufferLimitBytes }), raw);
+  }
+
+  /** Accounting, then the chain (`raw`: the `Deno.Conn` of the native TLS fast path). */
+  #onTransport(transport: DenoConnection | EpollConnection, raw?: Deno.Conn): void {
     const stats = this.#stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
@@ -171,7 +195,7 @@ export class Listener {
     });
     const chains = this.config.filterChains;
     if (this.#fast) {
-      this.#acceptFast(ac, raw as Deno.TlsConn, transport, chains[0]!);
+      this.#acceptFast(ac, raw as Deno.TlsConn, transport as DenoConnection, chains[0]!);
     } else if (this.config.listenerFilters.length === 0 && chains.length === 1 && !chains[0]!.transportSocket) {
       this.#attach(ac, transport, chains[0]!, undefined);
     } else {
@@ -215,7 +239,7 @@ export class Listener {
   }
 
   /** Listener filters, chain selection and the TLS handshake; then {@link #attach}. */
-  async #setup(ac: ActiveConnection, transport: DenoConnection): Promise<void> {
+  async #setup(ac: ActiveConnection, transport: NetConnection): Promise<void> {
     const state: ListenerFilterState = { applicationProtocols: [] };
     let peeked: { bytes: Uint8Array; eof: boolean } | undefined;
     if (this.config.listenerFilters.length > 0) {
@@ -286,7 +310,7 @@ export class Listener {
    * continued, or undefined if the connection was closed (by a filter, the peer, or the timeout).
    */
   #runListenerFilters(
-    transport: DenoConnection,
+    transport: NetConnection,
     state: ListenerFilterState,
   ): Promise<{ bytes: Uint8Array; eof: boolean } | undefined> {
     const filters = this.config.listenerFilters.map((e) => e.factory.create(e.config));
@@ -419,6 +443,7 @@ export class Listener {
   stopAccepting(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#epoll?.close();
     try {
       this.#listener?.close();
     } catch { /* already closed */ }

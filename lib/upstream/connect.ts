@@ -7,6 +7,7 @@
 import type { NetConnection } from "../api/network.ts";
 import type { Host } from "../api/upstream.ts";
 import { ConnectTimeoutError, DenoConnection } from "../network/connection.ts";
+import { connectEpoll } from "../network/epoll.ts";
 
 /** Options of {@link connectHost}. */
 export interface ConnectOptions {
@@ -20,6 +21,15 @@ export type Connector = (host: Host, options: ConnectOptions) => Promise<NetConn
 
 /** Connects to `host.address:host.port`; rejects with a Deno error or {@link ConnectTimeoutError}. */
 export const connectHost: Connector = async (host, options) => {
+  const hw = options.highWatermark !== undefined && options.highWatermark > 0
+    ? { highWatermark: options.highWatermark }
+    : {};
+  // IP literals on Linux: the epoll engine (lib/network/epoll.ts); host names and other systems: Deno.connect.
+  const fast = connectEpoll(host.address, host.port, options.timeoutMs, {
+    ...hw,
+    timeoutMessage: `connect to ${host.key} timed out after ${options.timeoutMs} ms`,
+  });
+  if (fast) return fast;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const p = Deno.connect({ hostname: host.address, port: host.port, transport: "tcp" });
   try {
@@ -36,10 +46,7 @@ export const connectHost: Connector = async (host, options) => {
       }),
     ]);
     conn.setNoDelay(true);
-    return new DenoConnection(
-      conn,
-      options.highWatermark !== undefined && options.highWatermark > 0 ? { highWatermark: options.highWatermark } : {},
-    );
+    return new DenoConnection(conn, hw);
   } catch (e) {
     // If the timeout won, close the late connection when it arrives.
     p.then((c) => c.close(), () => {});
