@@ -124,6 +124,14 @@ export class Listener {
     return a && a.transport === "tcp" ? a.port : this.config.address.port;
   }
 
+  /**
+   * The socket engine serving the listener, for the start-up log: `epoll` (lib/network/epoll.ts), `deno`
+   * (`Deno.listen`), or `deno tls` (`Deno.listenTls`, the native TLS fast path).
+   */
+  get engine(): string {
+    return this.#epoll ? "epoll" : this.#fast ? "deno tls" : "deno";
+  }
+
   get address(): string {
     return `${this.config.address.address}:${this.port}`;
   }

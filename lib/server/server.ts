@@ -109,7 +109,7 @@ export class Server {
     }
     for (const l of s.listeners) {
       l.start();
-      const line = `listener "${l.config.name}" accepting on ${l.address}`;
+      const line = `listener "${l.config.name}" accepting on ${l.address} (${l.engine})`;
       if (options.quiet) log.debug(line);
       else log.info(line);
     }

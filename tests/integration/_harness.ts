@@ -336,10 +336,11 @@ export interface FerryProcess {
  */
 export async function spawnFerry(
   args: string[],
-  options: { adminPort?: number; timeoutMs?: number } = {},
+  options: { adminPort?: number; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<FerryProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
+    ...(options.env ? { env: options.env } : {}),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

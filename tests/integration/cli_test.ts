@@ -5,16 +5,20 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { defaultBootstrap } from "../../lib/config/default.ts";
 import {
+  catchAllRoute,
   curl,
   directResponseRoutes,
   freePort,
   hcmBootstrap,
   itOpts,
+  rawRequest,
   readAll,
   runFerry,
   spawnFerry,
   startFerry,
   startRawServer,
+  startUpstream,
+  staticCluster,
 } from "./_harness.ts";
 
 async function validate(yaml: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -303,3 +307,65 @@ Deno.test(
     }
   },
 );
+
+for (const io of ["epoll", "deno"] as const) {
+  Deno.test(
+    `socket engine ${io}: HTTP and TCP proxying, keep-alive and a refused upstream, over real sockets`,
+    itOpts,
+    async () => {
+      const up = await startUpstream((r) => new Response(`from ${r.url.pathname}`));
+      const dead = freePort();
+      const [http, tcp, deadTcp] = [freePort(), freePort(), freePort()];
+      const tcpListener = (name: string, port: number, cluster: string) => `
+  - name: ${name}
+    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: ${name}
+          cluster: ${cluster}`;
+      const yaml = hcmBootstrap({
+        port: http,
+        routes: catchAllRoute("{ cluster: c }"),
+        clusters: [staticCluster("c", [up.port]), staticCluster("gone", [dead])].join("\n"),
+      }).replace(
+        "  clusters:",
+        `${tcpListener("tcp", tcp, "c")}${tcpListener("dead_tcp", deadTcp, "gone")}\n  clusters:`,
+      );
+      const ferry = await spawnFerry(["--config-yaml", yaml, "--drain-time-s", "1"], {
+        env: io === "deno" ? { FERRY_IO: "deno" } : {},
+      });
+      try {
+        // The start-up log names the engine of each listener.
+        await ferry.waitForLog(new RegExp(`listener "dead_tcp" accepting on 127\\.0\\.0\\.1:${deadTcp} \\(${io}\\)`));
+        assertMatch(ferry.stderr, new RegExp(`listener "test" accepting on 127\\.0\\.0\\.1:${http} \\(${io}\\)`));
+        // Two requests on one keep-alive connection (pipelined), answered in order, then through the TCP proxy.
+        const two = await rawRequest(http, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        assertMatch(two, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfrom \/aHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfrom \/b$/);
+        const t = await curl(`http://127.0.0.1:${tcp}/through-tcp`);
+        assertEquals(t.body, "from /through-tcp");
+        // A large body both ways: integrity through the engine's partial writes.
+        const bigFile = await Deno.makeTempFile();
+        const big = "0123456789abcdef".repeat(192 * 1024);
+        await Deno.writeTextFile(bigFile, big);
+        try {
+          const posted = await curl(`http://127.0.0.1:${tcp}/post`, ["--data-binary", `@${bigFile}`]);
+          assertEquals(posted.status, 200);
+          assert(up.requests.at(-1)?.body === big, "the 3 MiB body arrived intact");
+        } finally {
+          await Deno.remove(bigFile);
+        }
+        // The TCP proxy to a refused port closes the client's connection, and Ferry carries on.
+        const refused = await rawRequest(deadTcp, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 300);
+        assertEquals(refused, "");
+        assertEquals((await curl(`http://127.0.0.1:${http}/after`)).body, "from /after");
+        assertEquals((await ferry.stop()).code, 0);
+      } finally {
+        await ferry.kill();
+        await up.close();
+      }
+    },
+  );
+}
