@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
 import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
@@ -103,6 +104,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   strerror: { parameters: ["i32"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
@@ -131,6 +133,7 @@ interface Libc {
   epoll_wait(ep: number, events: Uint8Array, max: number, timeout: number): number;
   epoll_wait_async(ep: number, events: Uint8Array, max: number, timeout: number): Promise<number>;
   eventfd(initval: number, flags: number): number;
+  sched_yield(): number;
   strerror(code: number): Deno.PointerValue;
   __errno_location(): Deno.PointerValue;
 }
@@ -197,6 +200,12 @@ class Engine {
   readonly #ctlView: DataView;
   readonly #errno: Deno.UnsafePointerView;
   readonly #table: (Pollable | undefined)[] = [];
+  /**
+   * The registration token of each descriptor, carried in the event's data next to it: an event reported for a
+   * socket closed earlier in the same batch, whose number a new socket already reuses, is recognised and dropped.
+   */
+  readonly #tokens: number[] = [];
+  #nextToken = 1;
   /** Registered descriptors (the wake eventfd aside); the loop runs while there are any. */
   #registered = 0;
   #running = false;
@@ -252,24 +261,27 @@ class Engine {
     return Ctor ? new Ctor(message) : new Error(message);
   }
 
-  #ctl(op: number, fd: number, events: number): number {
+  #ctl(op: number, fd: number, events: number, token = 0): number {
     const v = this.#ctlView;
     v.setUint32(0, events, true);
     v.setInt32(this.#dataOff, fd, true);
-    v.setInt32(this.#dataOff + 4, 0, true);
+    v.setInt32(this.#dataOff + 4, token, true);
     return this.lib.epoll_ctl(this.#ep, op, fd, this.#ctlBuf);
   }
 
   /** Registers `fd` (mask 0 → `mask` ≠ 0). Throws on failure. */
   add(fd: number, p: Pollable, mask: number): void {
-    if (this.#ctl(EPOLL_CTL_ADD, fd, mask) < 0) throw this.error("epoll_ctl");
+    const token = this.#nextToken;
+    this.#nextToken = token === 0x7fffffff ? 1 : token + 1;
+    if (this.#ctl(EPOLL_CTL_ADD, fd, mask, token) < 0) throw this.error("epoll_ctl");
     this.#table[fd] = p;
+    this.#tokens[fd] = token;
     this.#registered++;
     if (!this.#running) this.#run();
   }
 
   modify(fd: number, mask: number): void {
-    if (this.#ctl(EPOLL_CTL_MOD, fd, mask) < 0) throw this.error("epoll_ctl");
+    if (this.#ctl(EPOLL_CTL_MOD, fd, mask, this.#tokens[fd]) < 0) throw this.error("epoll_ctl");
   }
 
   /** Unregisters `fd` (it stays open). */
@@ -295,17 +307,32 @@ class Engine {
 
   async #run(): Promise<void> {
     this.#running = true;
-    const lib = this.lib;
+    const lib = this.lib, ep = this.#ep, events = this.#events;
+    let busy = false;
     try {
       while (this.#registered > 0) {
+        let n = lib.epoll_wait(ep, events, MAX_EVENTS, 0);
+        if (n === 0 && busy) {
+          // Nothing yet, but traffic is flowing: let whatever else is runnable on this core (often the very peer
+          // whose answer is awaited) run once, and look again before paying for a thread hand-off.
+          lib.sched_yield();
+          n = lib.epoll_wait(ep, events, MAX_EVENTS, 0);
+        }
+        if (n > 0) {
+          busy = true;
+          this.#dispatch(n);
+          // One turn of Deno's own event loop (timers, native TLS, the admin API), without a thread hand-off.
+          await new Promise(setImmediate);
+          continue;
+        }
+        busy = false;
         this.#waiting = true;
-        const n = await lib.epoll_wait_async(this.#ep, this.#events, MAX_EVENTS, -1);
+        n = await lib.epoll_wait_async(ep, events, MAX_EVENTS, -1);
         this.#waiting = false;
-        if (n > 0) this.#dispatch(n);
-        if (this.#registered === 0) break;
-        // Steady traffic: the next batch is usually there already; take it without a thread hand-off.
-        const m = lib.epoll_wait(this.#ep, this.#events, MAX_EVENTS, 0);
-        if (m > 0) this.#dispatch(m);
+        if (n > 0) {
+          busy = true;
+          this.#dispatch(n);
+        }
       }
     } finally {
       this.#running = false;
@@ -320,7 +347,7 @@ class Engine {
       const events = v.getUint32(i * size, true);
       const fd = v.getInt32(i * size + off, true);
       const p = this.#table[fd];
-      if (p === undefined) {
+      if (p === undefined || this.#tokens[fd] !== v.getInt32(i * size + off + 4, true)) {
         if (fd === this.#wakeFd) this.lib.read(this.#wakeFd, this.#wakeBuf, 8);
         continue;
       }
@@ -402,7 +429,8 @@ function parseIpv4(s: string): Uint8Array | undefined {
   const out = new Uint8Array(4);
   for (let i = 0; i < 4; i++) {
     const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
+    // No leading zeros: libc would read them as octal; such a host goes to Deno's resolver instead.
+    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
     const n = Number(p);
     if (n > 255) return undefined;
     out[i] = n;
@@ -757,7 +785,8 @@ export class EpollConnection implements NetConnection, Pollable {
 
   /** Everything queued is written: a pending close or half-close goes ahead. */
   #drained(): void {
-    if (this.#closed) return;
+    // A handler called from the flush (onWriteDrained) may have queued more: the close waits for those too.
+    if (this.#closed || this.#pending()) return;
     if (this.#closeAfterFlush) this.#finish("local close");
     else if (this.#shutdownAfterFlush) this.#doCloseWrite();
   }
@@ -797,6 +826,8 @@ export class EpollConnection implements NetConnection, Pollable {
     if (this.#acc !== undefined) releaseBuffer(this.#acc);
     this.#acc = this.#borrow = undefined;
     this.#accOff = this.#accLen = this.#queued = 0;
+    // Access logs may ask for the local address after the close; the descriptor number is then someone else's.
+    if (this.#local === undefined) this.#localAddr();
     if (this.#mask !== 0) this.#e.closeRegistered(this.#fd);
     else this.#e.lib.close(this.#fd);
     this.#mask = 0;
