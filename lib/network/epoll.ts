@@ -9,9 +9,10 @@
  * tightest `read → await write → read` loop over `Deno.Conn`, and about 20% more than nginx's `stream` proxy.
  *
  * **The loop.** One epoll instance per isolate (the main thread, or each `SO_REUSEPORT` worker). While traffic flows,
- * the loop takes each batch with a synchronous `epoll_wait` (zero timeout) and, between batches, lets Deno's own
- * event loop turn once (`setImmediate`), so timers, the admin server, native TLS listeners and everything else on it
- * keep running. Only when a look finds nothing does it wait: `epoll_wait` as a non-blocking FFI call, which blocks
+ * the loop takes each batch with a synchronous `epoll_wait` (zero timeout). After every batch the microtasks run
+ * (promise continuations, writes made outside events); at least every 0.25 ms Deno's own event loop turns once
+ * (`setImmediate`), so timers, the admin server, native TLS listeners and everything else on it keep running. A turn
+ * per batch instead cost the TCP proxy about 3% more CPU per exchange (side by side). Only when a look finds nothing does it wait: `epoll_wait` as a non-blocking FFI call, which blocks
  * on a runtime thread and resolves a promise. That hand-off costs about 10 µs on one core (two thread wake-ups),
  * so it is kept for idle moments. Sockets are level-triggered; every decision rests on a syscall's result (`recv`,
  * `send`, `SO_ERROR`), and each registration carries a token, so an event for a socket closed earlier in the same
@@ -73,6 +74,8 @@ const EFD_CLOEXEC = 0o2000000;
 
 const READ_SIZE = 64 * 1024;
 const MAX_EVENTS = 256;
+/** While busy, Deno's event loop turns at least this often (see "The loop"). */
+const TURN_EVERY_MS = 0.25;
 /** Accepts per readiness event, so one busy listener cannot starve established connections. */
 const MAX_ACCEPTS = 64;
 const LISTEN_BACKLOG = 511;
@@ -308,14 +311,19 @@ class Engine {
     this.#running = true;
     const lib = this.lib, ep = this.#ep, events = this.#events;
     let busy = false;
+    let lastTurn = 0;
     try {
       while (this.#registered > 0) {
         // While traffic flows the next batch is usually ready: take it without a thread hand-off.
         let n: number = busy ? lib.epoll_wait(ep, events, MAX_EVENTS, 0) : 0;
         if (n > 0) {
           this.#dispatch(n);
-          // One turn of Deno's own event loop (timers, native TLS, the admin API), without a thread hand-off.
-          await new Promise(setImmediate);
+          const now = performance.now();
+          if (now - lastTurn >= TURN_EVERY_MS) {
+            lastTurn = now;
+            // One turn of Deno's own event loop (timers, native TLS, the admin API), without a thread hand-off.
+            await new Promise(setImmediate);
+          } else await null;
           continue;
         }
         // Idle: wait on a runtime thread (about 10 µs of hand-off on one core, so only when there is nothing to do).

@@ -1,5 +1,5 @@
 /** Connections: the epoll engine (Linux, FFI) and the `Deno.Conn` engine. @module */
 export { connectTcp, ConnectTimeoutError, DenoConnection, nextConnectionId } from "./connection.ts";
 export type { ConnectionOptions } from "./connection.ts";
-export { connectEpoll, EpollConnection, epollAvailable, EpollListener } from "./epoll.ts";
+export { connectEpoll, epollAvailable, EpollConnection, EpollListener } from "./epoll.ts";
 export type { EpollConnectionOptions } from "./epoll.ts";
