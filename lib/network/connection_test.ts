@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { DenoConnection } from "./connection.ts";
-import type { ConnectionHandler } from "../api/network.ts";
+import { handler, pattern, readToEnd } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 
@@ -15,45 +15,6 @@ async function pair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
   const acc = await l.accept();
   l.close();
   return [acc as Deno.TcpConn, await dial];
-}
-
-function handler(h: Partial<ConnectionHandler>): ConnectionHandler {
-  return { onData() {}, onEof() {}, onClose() {}, ...h };
-}
-
-/** Deterministic bytes (xorshift), so a corrupted relay cannot pass by accident. */
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-async function readAll(c: Deno.Conn, slowEvery = 0): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const buf = new Uint8Array(7 * 1024);
-  let total = 0;
-  let reads = 0;
-  for (;;) {
-    const n = await c.read(buf);
-    if (n === null) break;
-    parts.push(buf.slice(0, n));
-    total += n;
-    // A slow reader keeps the relay's write ops pending, the case where a reused read buffer would corrupt data.
-    if (slowEvery > 0 && ++reads % slowEvery === 0) await new Promise((r) => setTimeout(r, 2));
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 Deno.test("relay: chunks written without a copy arrive intact behind a slow reader", async () => {
@@ -79,7 +40,7 @@ Deno.test("relay: chunks written without a copy arrive intact behind a slow read
     }
     srcOut.closeWrite();
   })();
-  const got = await readAll(sinkOut, 3);
+  const got = await readToEnd(sinkOut, 3, 2);
   await writer;
   assertEquals(got.length, data.length);
   let firstBad = -1;
@@ -112,7 +73,7 @@ Deno.test("relay: a borrowed chunk followed by another write in the same turn ke
   up.setHandler(handler({}));
   up.start();
   down.start();
-  const reader = readAll(sinkOut);
+  const reader = readToEnd(sinkOut);
   for (const w of ["alpha", "beta", "gamma"]) {
     await srcOut.write(enc.encode(w));
     await new Promise((r) => setTimeout(r, 20)); // one chunk per read

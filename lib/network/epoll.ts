@@ -39,6 +39,7 @@ import { setImmediate } from "node:timers";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
 import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
+import { formatIpv6, parseIpv4, parseIpv6 } from "./ip.ts";
 
 // Linux constants (the same on x86_64 and aarch64).
 const AF_INET = 2;
@@ -412,7 +413,8 @@ function sockaddr(host: string, port: number): { addr: Uint8Array; family: numbe
     return { addr: a, family: AF_INET };
   }
   const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  const v6 = parseIpv6(h);
+  // A zone index (fe80::1%eth0) needs a scope id in the sockaddr: such a host goes to Deno.
+  const v6 = h.includes("%") ? undefined : parseIpv6(h);
   if (!v6) return undefined;
   const a = new Uint8Array(28);
   a[0] = AF_INET6;
@@ -420,78 +422,6 @@ function sockaddr(host: string, port: number): { addr: Uint8Array; family: numbe
   a[3] = port & 0xff;
   a.set(v6, 8);
   return { addr: a, family: AF_INET6 };
-}
-
-function parseIpv4(s: string): Uint8Array | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    // No leading zeros: libc would read them as octal; such a host goes to Deno's resolver instead.
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIpv6(s: string): Uint8Array | undefined {
-  if (!s.includes(":") || s.includes("%")) return undefined;
-  let tail: Uint8Array | undefined;
-  let text = s;
-  const lastColon = s.lastIndexOf(":");
-  if (s.indexOf(".", lastColon) >= 0) {
-    tail = parseIpv4(s.slice(lastColon + 1));
-    if (!tail) return undefined;
-    text = s.slice(0, lastColon + 1) + "0:0";
-  }
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(":") : [];
-  const rest = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
-  const groups = halves.length === 2 ? 8 - head.length - rest.length : 0;
-  if (halves.length === 1 && head.length !== 8) return undefined;
-  if (groups < (halves.length === 2 ? 1 : 0)) return undefined;
-  const all = [...head, ...Array(groups).fill("0"), ...rest];
-  if (all.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    const g = all[i]!;
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    const n = parseInt(g, 16);
-    out[i * 2] = n >> 8;
-    out[i * 2 + 1] = n & 0xff;
-  }
-  if (tail) out.set(tail, 12);
-  return out;
-}
-
-/** RFC 5952 text form (the one Deno reports): lower case, longest zero run compressed, IPv4-mapped as dotted. */
-export function formatIpv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[i * 2]! << 8) | b[i * 2 + 1]!);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
 /** Options for {@link EpollConnection}. */

@@ -8,7 +8,9 @@
 import { assert, assertBetween, assertEquals, assertMatch, assertRejects, assertThrows } from "../../tests/assert.ts";
 import type { ConnectionHandler } from "../api/network.ts";
 import { ConnectTimeoutError } from "./connection.ts";
-import { connectEpoll, epollAvailable, type EpollConnection, EpollListener, formatIpv6 } from "./epoll.ts";
+import { connectEpoll, epollAvailable, type EpollConnection, EpollListener } from "./epoll.ts";
+import { formatIpv6 } from "./ip.ts";
+import { concat, handler, pattern, readToEnd } from "./_test_util.ts";
 
 const ignore = !epollAvailable();
 const enc = new TextEncoder();
@@ -46,33 +48,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   } finally {
     clearTimeout(t);
   }
-}
-
-function handler(h: Partial<ConnectionHandler>): ConnectionHandler {
-  return { onData() {}, onEof() {}, onClose() {}, ...h };
-}
-
-/** Deterministic bytes (xorshift), so a corrupted or reordered stream cannot pass by accident. */
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Asserts byte-for-byte equality, naming the first differing offset (not a 8 MiB diff). */
@@ -175,20 +150,6 @@ async function dialledToDeno(highWatermark?: number): Promise<[EpollConnection, 
   const peer = await acc;
   l.close();
   return [c, peer];
-}
-
-/** Reads a Deno socket to EOF; a slow reader sleeps every `slowEvery` reads. */
-async function readToEnd(c: Deno.Conn, slowEvery = 0): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const buf = new Uint8Array(7 * 1024);
-  let reads = 0;
-  for (;;) {
-    const n = await c.read(buf);
-    if (n === null) break;
-    parts.push(buf.slice(0, n));
-    if (slowEvery > 0 && ++reads % slowEvery === 0) await delay(1);
-  }
-  return concat(parts);
 }
 
 /** Reads exactly `n` bytes (fails on an early EOF). */
