@@ -331,8 +331,8 @@ export interface FerryProcess {
 }
 
 /**
- * Runs `deno run -A main.ts ...args`; with `adminPort`, resolves once `GET /ready` on that port answers 200
- * (throws, killing the process, if it exits or is not ready within `timeoutMs`).
+ * Runs `deno run -A main.ts ...args` (with `env` added); with `adminPort`, resolves once `GET /ready` on that port
+ * answers 200 (throws, killing the process, if it exits or is not ready within `timeoutMs`).
  */
 export async function spawnFerry(
   args: string[],

@@ -369,3 +369,58 @@ for (const io of ["epoll", "deno"] as const) {
     },
   );
 }
+
+for (const io of ["epoll", "deno"] as const) {
+  Deno.test(
+    `socket engine ${io}: out of descriptors, accepts wait and resume; open connections keep being served`,
+    itOpts,
+    async () => {
+      const port = freePort();
+      const ferry = await spawnFerry(
+        [
+          "--drain-time-s",
+          "1",
+          "--config-yaml",
+          hcmBootstrap({ routes: directResponseRoutes("hi"), port, admin: false }),
+        ],
+        io === "deno" ? { env: { FERRY_IO: "deno" } } : {},
+      );
+      const conns: Deno.TcpConn[] = [];
+      const ask = async (c: Deno.TcpConn, ms: number): Promise<string> => {
+        await c.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        return await readAll(c, ms);
+      };
+      try {
+        await ferry.waitForLog(/accepting on/);
+        // Room for about 20 more descriptors than the process holds at rest.
+        const pid = ferry.child.pid;
+        const inUse = [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+        const limit = await new Deno.Command("prlimit", { args: ["--pid", String(pid), `--nofile=${inUse + 20}`] })
+          .output();
+        assert(limit.success, new TextDecoder().decode(limit.stderr));
+        // More connections than descriptors: the kernel completes every handshake, Ferry accepts what it can.
+        for (let i = 0; i < 40; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        const first = await ask(conns[0]!, 300);
+        assertMatch(first, /^HTTP\/1\.1 200 OK[^]*hi$/);
+        await ferry.waitForLog(/listener "test": accept failed: (accept: )?Too many open files/);
+        // The last ones wait in the backlog, unanswered, while the process stays up.
+        const waiting = conns.slice(-5);
+        const silent = await Promise.all(waiting.map((c) => ask(c, 300)));
+        assertEquals(silent, ["", "", "", "", ""]);
+        assertMatch(await ask(conns[1]!, 300), /^HTTP\/1\.1 200 OK[^]*hi$/);
+        // Free descriptors: the waiting connections are accepted and their requests answered.
+        for (const c of conns.slice(2, 30)) c.close();
+        const answered = await Promise.all(waiting.map((c) => readAll(c, 1500)));
+        for (const a of answered) assertMatch(a, /^HTTP\/1\.1 200 OK[^]*hi$/);
+        assertEquals((await curl(`http://127.0.0.1:${port}/`)).body, "hi");
+      } finally {
+        for (const c of conns) {
+          try {
+            c.close();
+          } catch { /* closed above */ }
+        }
+        await ferry.kill();
+      }
+    },
+  );
+}
