@@ -12,7 +12,7 @@ import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
-import { type EpollConnection, EpollListener } from "../network/epoll.ts";
+import { EpollListener } from "../network/epoll.ts";
 import { approxNow } from "../network/clock.ts";
 import { getLogger } from "../observe/log.ts";
 import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
@@ -188,7 +188,7 @@ export class Listener {
   }
 
   /** Accounting, then the chain (`raw`: the `Deno.Conn` of the native TLS fast path). */
-  #onTransport(transport: DenoConnection | EpollConnection, raw?: Deno.Conn): void {
+  #onTransport(transport: NetConnection, raw?: Deno.Conn): void {
     const stats = this.#stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
