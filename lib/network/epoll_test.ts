@@ -1340,3 +1340,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "EpollConnection: close({flush: true}) to a peer that never reads gives up after the flush timeout",
+  ignore,
+  async fn() {
+    const [c, peer] = await dialledToDeno();
+    const rec = new Recorder();
+    c.setHandler(rec);
+    c.start();
+    try {
+      // Far more than the socket buffers take: the rest stays queued while the peer does not read.
+      c.write(pattern(16 * 1024 * 1024, 7));
+      await until(() => c.bufferedAmount > 0 && c.bytesWritten > 0, "the socket to fill");
+      const t0 = performance.now();
+      c.close({ flush: true });
+      assert(!c.closed, "still open while the queued bytes wait");
+      await within(c.done, 8000, "the flush timeout");
+      const waited = performance.now() - t0;
+      assertEquals(rec.closes, ["flush timeout"]);
+      assertBetween(waited, 4500, 7000);
+      assertEquals(c.bufferedAmount, 0);
+    } finally {
+      peer.close();
+    }
+  },
+});
