@@ -40,6 +40,9 @@ import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
 import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./ip.ts";
+import { getLogger } from "../observe/log.ts";
+
+const log = getLogger("listener");
 
 // Linux constants (the same on x86_64 and aarch64).
 const AF_INET = 2;
@@ -398,30 +401,28 @@ class Engine {
 
 function reportUncaught(e: unknown): void {
   // Handlers catch their own errors; one escaping here is a bug, and must not stop the loop.
-  console.error(`ferry: epoll engine: uncaught handler error: ${e instanceof Error ? e.stack : String(e)}`);
+  log.error(`epoll engine: uncaught handler error: ${e instanceof Error ? e.stack : String(e)}`);
 }
 
 /** Writes `host:port` into a sockaddr; undefined when `host` is not an IPv4 or IPv6 literal. */
 function sockaddr(host: string, port: number): { addr: Uint8Array; family: number } | undefined {
   const v4 = parseIpv4(host);
-  if (v4) {
-    const a = new Uint8Array(16);
-    a[0] = AF_INET;
-    a[2] = port >> 8;
-    a[3] = port & 0xff;
-    a.set(v4, 4);
-    return { addr: a, family: AF_INET };
-  }
+  if (v4) return { addr: sockaddrOf(AF_INET, 16, port, v4, 4), family: AF_INET };
   const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   // A zone index (fe80::1%eth0) needs a scope id in the sockaddr: such a host goes to Deno.
   const v6 = h.includes("%") ? undefined : parseIpv6(h);
   if (!v6) return undefined;
-  const a = new Uint8Array(28);
-  a[0] = AF_INET6;
+  return { addr: sockaddrOf(AF_INET6, 28, port, v6, 8), family: AF_INET6 };
+}
+
+/** `sockaddr_in` / `sockaddr_in6`: family (host order), port (network order), the address bytes at `at`. */
+function sockaddrOf(family: number, size: number, port: number, ip: Uint8Array, at: number): Uint8Array {
+  const a = new Uint8Array(size);
+  a[0] = family;
   a[2] = port >> 8;
   a[3] = port & 0xff;
-  a.set(v6, 8);
-  return { addr: a, family: AF_INET6 };
+  a.set(ip, at);
+  return a;
 }
 
 /** Options for {@link EpollConnection}. */
@@ -605,14 +606,16 @@ export class EpollConnection implements NetConnection, Pollable {
     if (this.#closed || this.#writeClosed || n === 0) return;
     this.#queued += n;
     const e = this.#e;
-    if (this.#accLen === 0 && this.#borrow === undefined && !this.#waitOut) {
-      if (e.dispatching && data.buffer === e.readArrayBuffer) {
-        // A view of the chunk being handled: sent from the view when the handler returns, before the next read.
-        this.#borrow = data;
-        this.#checkHigh();
-        this.#markDirty();
-        return;
-      }
+    if (
+      e.dispatching && data.buffer === e.readArrayBuffer && this.#accLen === 0 && this.#borrow === undefined &&
+      !this.#waitOut
+    ) {
+      // A view of the chunk being handled, to an idle connection: sent from the view when the handler returns,
+      // before the next read.
+      this.#borrow = data;
+      this.#checkHigh();
+      this.#markDirty();
+      return;
     }
     if (this.#borrow !== undefined) {
       const b = this.#borrow;

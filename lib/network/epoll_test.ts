@@ -652,58 +652,45 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "EpollConnection: bytes written and closeWrite() called from onWriteDrained all arrive before the FIN",
-  ignore,
-  async fn() {
-    // A producer that finishes from its drain callback (the last body chunk, then end of stream). The write that
-    // empties the queue is the one that reports the drain, so the callback runs inside the engine's flush.
-    const [c, peer] = await dialledToDeno(8 * 1024);
-    const rec = new Recorder();
-    const head = pattern(20 * 1024, 31);
-    const tail = enc.encode("the last chunk");
-    rec.onWriteDrained = () => {
-      rec.drained++;
-      c.write(tail);
-      c.closeWrite();
-    };
-    c.setHandler(rec);
-    c.start();
-    c.write(head); // past the watermark: blocked
-    assertEquals(rec.blocked, 1);
-    const got = await within(readToEnd(peer), 2000, "peer");
-    assertEquals(rec.drained, 1);
-    assertSameBytes(got, concat([head, tail]), "head + tail");
-    await delay(20);
-    assertEquals(rec.closes, [], "the connection failed after its early shutdown");
-    c.close();
-    peer.close();
-  },
-});
-
-Deno.test({
-  name: "EpollConnection: close({flush: true}) called from onWriteDrained delivers the bytes written there",
-  ignore,
-  async fn() {
-    const [c, peer] = await dialledToDeno(8 * 1024);
-    const rec = new Recorder();
-    const head = pattern(20 * 1024, 37);
-    const tail = enc.encode("the last chunk");
-    rec.onWriteDrained = () => {
-      rec.drained++;
-      c.write(tail);
-      c.close({ flush: true });
-    };
-    c.setHandler(rec);
-    c.start();
-    c.write(head);
-    const got = await within(readToEnd(peer), 2000, "peer");
-    await within(c.done, 1000, "done");
-    assertSameBytes(got, concat([head, tail]), "head + tail");
-    assertEquals(c.bytesWritten, head.length + tail.length);
-    peer.close();
-  },
-});
+for (const finish of ["closeWrite", "close"] as const) {
+  Deno.test({
+    name: finish === "closeWrite"
+      ? "EpollConnection: bytes written and closeWrite() called from onWriteDrained all arrive before the FIN"
+      : "EpollConnection: close({flush: true}) called from onWriteDrained delivers the bytes written there",
+    ignore,
+    async fn() {
+      // A producer that finishes from its drain callback (the last body chunk, then end of stream). The write that
+      // empties the queue is the one that reports the drain, so the callback runs inside the engine's flush.
+      const [c, peer] = await dialledToDeno(8 * 1024);
+      const rec = new Recorder();
+      const head = pattern(20 * 1024, finish === "closeWrite" ? 31 : 37);
+      const tail = enc.encode("the last chunk");
+      rec.onWriteDrained = () => {
+        rec.drained++;
+        c.write(tail);
+        if (finish === "closeWrite") c.closeWrite();
+        else c.close({ flush: true });
+      };
+      c.setHandler(rec);
+      c.start();
+      c.write(head); // past the watermark: blocked
+      if (finish === "closeWrite") assertEquals(rec.blocked, 1);
+      const got = await within(readToEnd(peer), 2000, "peer");
+      if (finish === "closeWrite") {
+        assertEquals(rec.drained, 1);
+        assertSameBytes(got, concat([head, tail]), "head + tail");
+        await delay(20);
+        assertEquals(rec.closes, [], "the connection failed after its early shutdown");
+        c.close();
+      } else {
+        await within(c.done, 1000, "done");
+        assertSameBytes(got, concat([head, tail]), "head + tail");
+        assertEquals(c.bytesWritten, head.length + tail.length);
+      }
+      peer.close();
+    },
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // 4. Peer reset
