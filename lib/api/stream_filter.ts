@@ -15,8 +15,10 @@
  * @module
  */
 import type { HeaderMap } from "./headers.ts";
+import type { RouteResult } from "./route.ts";
 import type { ResponseFlag, StreamInfo } from "./stream_info.ts";
 import type { StatsScope } from "./stats.ts";
+import type { ClusterManager } from "./upstream.ts";
 
 /** The result of a filter hook. */
 export type FilterStatus = "continue" | "stop" | "stop-and-buffer";
@@ -49,8 +51,11 @@ export interface StreamFilterCallbacks {
   readonly connection: DownstreamConnectionInfo;
   /** The request headers (after earlier filters' changes). */
   readonly requestHeaders: HeaderMap;
-  /** The route chosen for the request (computed lazily on first access; cleared by `clearRouteCache`). */
-  readonly route: unknown;
+  /**
+   * The route chosen for the request, or null when none matches (computed lazily on first access, from the route
+   * configuration the stream started with; cleared by `clearRouteCache`).
+   */
+  readonly route: RouteResult | null | unknown;
   clearRouteCache(): void;
   /** Resume decoding after a `"stop"`. */
   continueDecoding(): void;
@@ -97,15 +102,31 @@ export interface StreamFilter {
   onDestroy?(): void;
 }
 
-/** Services a filter factory can use when it creates filters. */
+/** Services a filter factory can use at config time, when it builds the per-config state of its filters. */
 export interface FilterFactoryContext {
   /** Stats scope of the connection manager (`http.<stat_prefix>`). */
   readonly scope: StatsScope;
-  /** The cluster manager (typed as unknown here to keep lib/api free of upstream types; see lib/upstream). */
-  readonly clusterManager: unknown;
+  /** The cluster manager: clusters by name (they may be added, updated and removed while traffic flows). */
+  readonly clusterManager: ClusterManager | unknown;
 }
 
-/** An HTTP filter factory, listed in `filters/http/mod.ts`, keyed by its typed-config `@type` URL. */
+/**
+ * What a filter factory builds once per config (Envoy's `FilterFactoryCb`): it creates the filter of each stream.
+ * State shared by every stream of one config (stats, compiled rules, token buckets) lives in its closure.
+ */
+export interface StreamFilterFactoryCb {
+  /** The filter's name, for logs and response details (`filter_failed{name}`). */
+  readonly name: string;
+  /** Creates the per-stream filter; called once per stream, in chain order. */
+  create(callbacks: StreamFilterCallbacks): StreamFilter;
+}
+
+/**
+ * An HTTP filter factory, listed in `filters/http/mod.ts`, keyed by its typed-config `@type` URL. Three steps, as
+ * Envoy's: `parseConfig` validates raw config (once per config text); `createFactory` builds the per-config state
+ * (once per connection manager config, i.e. per filter chain, never per connection); the returned callback creates
+ * the per-stream filter.
+ */
 export interface HttpFilterFactory<C = unknown> {
   /** Envoy filter name, e.g. "envoy.filters.http.router". */
   readonly name: string;
@@ -113,7 +134,9 @@ export interface HttpFilterFactory<C = unknown> {
   readonly configTypes: readonly string[];
   /** Validates raw config (the typed_config object without `@type`), throwing ConfigError with `path`. */
   parseConfig(raw: Record<string, unknown>, path: string): C;
-  /** Creates the per-stream filter. */
+  /** The config-time step: builds what every stream of this config shares, and returns the per-stream creator. */
+  createFactory?(config: C, context: FilterFactoryContext): (callbacks: StreamFilterCallbacks) => StreamFilter;
+  /** Creates the per-stream filter (the old one-step form, until every filter has `createFactory`). */
   create(config: C, callbacks: StreamFilterCallbacks, context: FilterFactoryContext): StreamFilter;
   /** True for the terminal filter (router); it must be last. */
   readonly terminal?: boolean;
