@@ -44,8 +44,43 @@ export interface StreamDecoder {
   onReset?(reason: StreamResetReason, detail?: string): void;
 }
 
+/** Told about one stream's transport events (Envoy's `Http::StreamCallbacks`). */
+export interface StreamCallbacks {
+  /** The stream was reset (by the peer, the codec or locally); no other call follows. */
+  onResetStream(reason: StreamResetReason, detail?: string): void;
+  /** The stream's queued output passed its high watermark: stop producing into it. */
+  onAboveWriteBufferHighWatermark(): void;
+  /** The stream's queued output drained below its low watermark after passing the high one. */
+  onBelowWriteBufferLowWatermark(): void;
+}
+
+/**
+ * One stream's transport side (Envoy's `Http::Stream`): flow control, reset and protocol per stream, so that on a
+ * multiplexed connection (HTTP/2, Bolt, Dubbo) one slow stream stalls neither the others nor the connection.
+ *
+ * On HTTP/1, where a connection carries one stream at a time, the stream's flow control is the connection's; on
+ * HTTP/2, `readDisable` withholds this stream's WINDOW_UPDATEs only and the watermarks are the stream's own send
+ * buffer.
+ */
+export interface Stream {
+  /** The stream's protocol, e.g. "HTTP/1.1", "HTTP/1.0", "HTTP/2". */
+  readonly protocol: string;
+  /** Stops (true) or resumes (false) delivering this stream's data; calls nest like `NetConnection.readDisable`. */
+  readDisable(disable: boolean): void;
+  /** Adds callbacks for this stream's resets and watermarks (removed when the stream ends). */
+  addCallbacks(callbacks: StreamCallbacks): void;
+  /** Removes callbacks added with {@link addCallbacks}. */
+  removeCallbacks(callbacks: StreamCallbacks): void;
+  /** Resets the stream (HTTP/1: closes the connection; HTTP/2: RST_STREAM). */
+  resetStream(reason: StreamResetReason): void;
+  /** Bytes of queued output above which the stream reports its high watermark. */
+  readonly bufferLimit: number;
+}
+
 /** Writes one stream's parts. */
 export interface StreamEncoder {
+  /** The stream's transport side (flow control, reset, protocol), where the codec provides it. */
+  readonly stream?: Stream;
   /** Writes a 1xx response (e.g. `100 Continue`); server side only. */
   encode1xxHeaders?(headers: HeaderMap): void;
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
@@ -91,6 +126,43 @@ export interface ServerConnectionCodec {
   shutdownNotice(): void;
 }
 
+/** Callbacks from a client (upstream) codec to its pool. */
+export interface ClientCodecCallbacks {
+  /**
+   * The upstream will take no new streams (HTTP/2 GOAWAY; HTTP/1 `connection: close`). Streams above
+   * `lastStreamId` were not processed and are safe to retry elsewhere; the pool stops placing streams here.
+   */
+  onGoAway(lastStreamId?: number): void;
+}
+
+/** A local reply before it is put in a protocol's terms: what a filter or the connection manager decided. */
+export interface LocalReplyInput {
+  /** HTTP status (the common language of filters; RPC codecs map it to their own status). */
+  readonly status: number;
+  readonly body: string;
+  /** Extra response headers (names lower-cased). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Content type of a non-empty body (default `text/plain`). */
+  readonly contentType?: string;
+  /** The request was a HEAD: the body is not sent. */
+  readonly isHead?: boolean;
+}
+
+/** A local reply in a protocol's terms: headers, an optional body and optional trailers. */
+export interface LocalReplyEncoding {
+  readonly headers: HeaderMap;
+  /** Empty or absent: the headers end the stream (unless trailers follow). */
+  readonly body?: Uint8Array;
+  /** gRPC and RPC protocols may end with trailers. */
+  readonly trailers?: HeaderMap;
+}
+
+/**
+ * Maps a local reply to the protocol's own error: HTTP text, a gRPC status in a trailers-only response, a Bolt
+ * response status, a Dubbo status byte. `request` is the request's headers when they were decoded.
+ */
+export type LocalReplyMapper = (reply: LocalReplyInput, request: HeaderMap | undefined) => LocalReplyEncoding;
+
 /** The upstream side of a connection. */
 export interface ClientConnectionCodec {
   readonly protocol: string;
@@ -114,5 +186,10 @@ export interface CodecFactory {
   readonly name: string;
   readonly poolMode: PoolMode;
   createServer(write: WriteFn, callbacks: ServerCodecCallbacks, options?: CodecOptions): ServerConnectionCodec;
-  createClient(write: WriteFn, options?: CodecOptions): ClientConnectionCodec;
+  createClient(write: WriteFn, options?: CodecOptions, callbacks?: ClientCodecCallbacks): ClientConnectionCodec;
+  /**
+   * The protocol's local replies (Bolt, Dubbo). Absent: the connection manager's HTTP mapping, which answers gRPC
+   * requests with a trailers-only gRPC status.
+   */
+  readonly localReply?: LocalReplyMapper;
 }
