@@ -4,8 +4,12 @@
  * Every parser of a config resource (bootstrap, listener, route, cluster, filter configs) reads its raw value
  * through an {@link ObjReader}: each accessor consumes a key, and {@link ObjReader.done} rejects whatever was not
  * consumed, so an unknown or unsupported field is always an error naming its path, never silently ignored.
- * Field names are accepted in snake_case (Envoy's YAML) and lowerCamelCase (proto3 JSON), as protobuf's JSON
- * parser does.
+ * A reader told which Envoy message it reads ({@link ObjReader.envoyMessage}) tells the two apart: a leftover key
+ * that is a real field of that message is reported as `is not supported`, any other as `unknown field`.
+ *
+ * The leniencies of protobuf's JSON parser as Envoy uses it are kept, so real Envoy configs load unchanged:
+ * field names in snake_case (Envoy's YAML) or lowerCamelCase (proto3 JSON), enum names in any case
+ * (`round_robin`, `Strict_Dns`), and a single value where a list is expected (`domains: "*"`).
  *
  * @example
  * ```ts
@@ -18,6 +22,9 @@
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
+import { ENVOY_FIELDS, type EnvoyMessage } from "./_envoy_fields.ts";
+
+export type { EnvoyMessage } from "./_envoy_fields.ts";
 
 /** Appends a key to a path: `a.b`, or `a[3]` for indices. */
 export function joinPath(path: string, key: string | number): string {
@@ -37,6 +44,14 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "an object";
   return String(v);
+}
+
+/**
+ * A repeated field's raw value as a list: a list as is, any other value as a one-element list (protobuf's JSON
+ * parser, as Envoy uses it, accepts a single value for a repeated field).
+ */
+export function asList(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : [v];
 }
 
 /** Parses a proto3-JSON Duration (`"1.5s"`, or `{seconds, nanos}`) into milliseconds. */
@@ -59,6 +74,34 @@ export function parseDurationMs(v: unknown, path: string): number {
   throw new ConfigError(path, `${describe(v)} is not a duration (expected e.g. "5s")`);
 }
 
+/** Both spellings (snake_case, lowerCamelCase) of each message's Envoy fields, built on first use. */
+const fieldSets = new Map<EnvoyMessage, ReadonlySet<string>>();
+
+function envoyFieldSet(message: EnvoyMessage): ReadonlySet<string> {
+  let set = fieldSets.get(message);
+  if (set === undefined) {
+    set = new Set(ENVOY_FIELDS[message].flatMap((f) => [f, camel(f)]));
+    fieldSets.set(message, set);
+  }
+  return set;
+}
+
+/** True if `key` (either spelling) is a field of Envoy's `message`. */
+export function isEnvoyField(message: EnvoyMessage, key: string): boolean {
+  return envoyFieldSet(message).has(key);
+}
+
+/**
+ * Matches an enum name as protobuf's JSON parser does for Envoy: case-insensitively. Returns the canonical
+ * spelling from `names`, or undefined.
+ */
+export function matchEnum<T extends string>(v: string, names: readonly T[]): T | undefined {
+  const exact = names.find((n) => n === v);
+  if (exact !== undefined) return exact;
+  const upper = v.toUpperCase();
+  return names.find((n) => n.toUpperCase() === upper);
+}
+
 /** Options shared by the scalar accessors. */
 export interface ReadOptions {
   /** The field must be present. */
@@ -70,6 +113,7 @@ export class ObjReader {
   readonly path: string;
   readonly raw: Record<string, unknown>;
   #seen = new Set<string>();
+  #message: EnvoyMessage | undefined;
 
   constructor(raw: unknown, path: string) {
     if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
@@ -77,6 +121,15 @@ export class ObjReader {
     }
     this.raw = raw as Record<string, unknown>;
     this.path = path;
+  }
+
+  /**
+   * Declares the Envoy message this object is (its full proto name), so that {@link done} reports a leftover
+   * field of that message as `is not supported` rather than `unknown field`. Returns the reader.
+   */
+  envoyMessage(message: EnvoyMessage): this {
+    this.#message = message;
+    return this;
   }
 
   /** The path of a field of this object. */
@@ -173,7 +226,10 @@ export class ObjReader {
     return v === undefined ? undefined : parseDurationMs(v, this.at(key));
   }
 
-  /** An enum field written by name; `supported` lists what Ferry implements, `known` the rest Envoy has. */
+  /**
+   * An enum field written by name, in any case (normalised to the spelling in `supported`); `supported` lists
+   * what Ferry implements, `known` the rest Envoy has.
+   */
   enumOf<T extends string>(
     key: string,
     supported: readonly T[],
@@ -184,8 +240,11 @@ export class ObjReader {
     if (typeof v !== "string") {
       throw new ConfigError(this.at(key), `expected one of ${supported.join(", ")}, got ${describe(v)}`);
     }
-    if ((supported as readonly string[]).includes(v)) return v as T;
-    if (opts.known?.includes(v)) throw new ConfigError(this.at(key), `${describe(v)} is not supported`);
+    const name = matchEnum(v, supported);
+    if (name !== undefined) return name;
+    if (opts.known && matchEnum(v, opts.known) !== undefined) {
+      throw new ConfigError(this.at(key), `${describe(v)} is not supported`);
+    }
     throw new ConfigError(this.at(key), `${describe(v)} is not one of ${supported.join(", ")}`);
   }
 
@@ -195,7 +254,10 @@ export class ObjReader {
     return v === undefined ? undefined : new ObjReader(v, this.at(key));
   }
 
-  /** A repeated field: calls `each` with each item's raw value and path. */
+  /**
+   * A repeated field: calls `each` with each item's raw value and path. A single value where the list belongs is
+   * read as a one-element list (`field[0]` in messages), as protobuf's JSON parser does.
+   */
   arr<T>(
     key: string,
     each: (item: unknown, path: string, index: number) => T,
@@ -206,9 +268,9 @@ export class ObjReader {
       if (opts.nonEmpty) throw new ConfigError(this.at(key), "must have at least one entry");
       return [];
     }
-    if (!Array.isArray(v)) throw new ConfigError(this.at(key), `expected a list, got ${describe(v)}`);
-    if (opts.nonEmpty && v.length === 0) throw new ConfigError(this.at(key), "must have at least one entry");
-    return v.map((item, i) => each(item, joinPath(this.at(key), i), i));
+    const list = asList(v);
+    if (opts.nonEmpty && list.length === 0) throw new ConfigError(this.at(key), "must have at least one entry");
+    return list.map((item, i) => each(item, joinPath(this.at(key), i), i));
   }
 
   /** A repeated field of objects, each as a reader that is checked with `done()` after `each`. */
@@ -252,10 +314,18 @@ export class ObjReader {
     return present[0];
   }
 
-  /** Throws for the first field that no accessor consumed. */
+  /**
+   * Throws for the first field that no accessor consumed: `is not supported` for a field of the declared Envoy
+   * message (null, proto3's "unset", is accepted for those), `unknown field` for anything else.
+   */
   done(): void {
     for (const k of Object.keys(this.raw)) {
-      if (!this.#seen.has(k)) throw new ConfigError(this.at(k), "unknown field");
+      if (this.#seen.has(k)) continue;
+      if (this.#message !== undefined && isEnvoyField(this.#message, k)) {
+        if (this.raw[k] === null) continue;
+        throw new ConfigError(this.at(k), "is not supported");
+      }
+      throw new ConfigError(this.at(k), "unknown field");
     }
   }
 }
