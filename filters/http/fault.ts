@@ -64,7 +64,7 @@ function parsePercentage(o: ObjReader | undefined): FaultPercentage {
 }
 
 function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.extensions.filters.http.fault.v3.HTTPFault");
   o.skip("@type");
   const cfg: { -readonly [K in keyof FaultConfig]: FaultConfig[K] } = { headers: [] };
   const d = o.obj("delay");
@@ -113,7 +113,6 @@ function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConf
   o.skip("delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime");
   o.skip("max_active_faults_runtime", "response_rate_limit_percent_runtime", "abort_grpc_status_runtime");
   o.bool("disable_downstream_cluster_stats");
-  o.unsupported("filter_metadata");
   o.done();
   return cfg;
 }

@@ -77,16 +77,13 @@ export interface RouterConfig {
 const MAX_STALE_CONNECTION_RETRIES = 3;
 
 function parseRouterConfig(raw: Record<string, unknown>, path: string): RouterConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.extensions.filters.http.router.v3.Router");
   o.skip("@type");
   o.bool("dynamic_stats");
   o.bool("start_child_span");
   const suppressEnvoyHeaders = o.bool("suppress_envoy_headers") ?? false;
   o.bool("respect_expected_rq_timeout");
   o.strs("strict_check_headers");
-  o.unsupported("upstream_log");
-  o.unsupported("upstream_log_options");
-  o.unsupported("upstream_http_filters");
   o.bool("suppress_grpc_request_failure_code_stats");
   o.done();
   return { suppressEnvoyHeaders };

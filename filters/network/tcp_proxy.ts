@@ -59,25 +59,9 @@ export interface TcpProxyConfig {
   readonly accessLogs: readonly AccessLogConfig[];
 }
 
-const UNSUPPORTED = [
-  "on_demand",
-  "metadata_match",
-  "downstream_idle_timeout",
-  "upstream_idle_timeout",
-  "hash_policy",
-  "tunneling_config",
-  "max_downstream_connection_duration",
-  "access_log_flush_interval",
-  "flush_access_log_on_connected",
-  "access_log_options",
-  "backoff_options",
-  "proxy_protocol_tlvs",
-  "max_early_data_bytes",
-] as const;
-
 /** Parses Envoy's `TcpProxy` (typed_config without `@type`). Throws {@link ConfigError} naming the path. */
 export function parseTcpProxyConfig(raw: unknown, path: string): TcpProxyConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy");
   o.skip("@type");
   const statPrefix = o.str("stat_prefix", { required: true });
   const which = o.oneOf(["cluster", "weighted_clusters"] as const, { required: true });
@@ -87,9 +71,9 @@ export function parseTcpProxyConfig(raw: unknown, path: string): TcpProxyConfig 
   else {
     const w = o.obj("weighted_clusters")!;
     weightedClusters = w.objs("clusters", (c) => {
+      c.envoyMessage("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight");
       const name = c.str("name", { required: true });
       const weight = c.int("weight", { required: true, min: 1 })!;
-      c.unsupported("metadata_match");
       return { name, weight };
     }, { nonEmpty: true });
     w.done();
@@ -97,7 +81,6 @@ export function parseTcpProxyConfig(raw: unknown, path: string): TcpProxyConfig 
   const idleTimeoutMs = o.durationMs("idle_timeout") ?? 3600_000;
   const maxConnectAttempts = o.int("max_connect_attempts", { min: 1 }) ?? 1;
   const accessLogs = parseAccessLogs(o.value("access_log"), o.at("access_log"));
-  for (const k of UNSUPPORTED) o.unsupported(k);
   o.done();
   if (statPrefix === "") throw new ConfigError(o.at("stat_prefix"), "must not be empty");
   return {

@@ -121,6 +121,7 @@ export function parseAddress(raw: unknown, path: string): SocketAddress {
 }
 
 function parseFilterChain(o: ObjReader, index: number, registries: Registries, isDefault: boolean): FilterChainConfig {
+  o.envoyMessage("envoy.config.listener.v3.FilterChain");
   const name = o.str("name") ?? `chain_${index}`;
   const m = o.obj("filter_chain_match");
   if (isDefault && m) throw new ConfigError(m.path, "is not allowed on the default_filter_chain");
@@ -187,9 +188,12 @@ function parseListenerFilters(o: ObjReader, registries: Registries): ListenerFil
 
 /** Parses one Envoy v3 `Listener`. */
 export function parseListener(raw: unknown, path: string, registries: Registries): ListenerConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.config.listener.v3.Listener");
   const address = parseAddress(o.value("address", { required: true }), o.at("address"));
   const name = o.str("name") ?? `${address.address}:${address.port}`;
+  // Alternatives to filter_chains: named before the missing chains are.
+  o.unsupported("api_listener");
+  o.unsupported("filter_chain_matcher");
   const chains = o.objs("filter_chains", (c, i) => parseFilterChain(c, i, registries, false));
   const seenMatch = new Map<string, number>();
   chains.forEach((c, i) => {
@@ -227,15 +231,6 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   o.enumOf("traffic_direction", ["UNSPECIFIED", "INBOUND", "OUTBOUND"] as const);
   o.enumOf("drain_type", ["DEFAULT", "MODIFY_ONLY"] as const);
   o.skip("metadata");
-  o.unsupported("socket_options");
-  o.unsupported("additional_addresses");
-  o.unsupported("udp_listener_config");
-  o.unsupported("api_listener");
-  o.unsupported("connection_balance_config");
-  o.unsupported("transparent");
-  o.unsupported("freebind");
-  o.unsupported("tcp_fast_open_queue_length");
-  o.unsupported("filter_chain_matcher");
   o.bool("use_original_dst") && o.unsupported("use_original_dst");
   o.int("tcp_backlog_size");
   o.bool("bind_to_port") === false && o.unsupported("bind_to_port", "false is not supported");
@@ -268,13 +263,12 @@ function parseNode(raw: unknown, path: string): { id: string; cluster: string } 
 
 function parseAdmin(raw: unknown, path: string): AdminConfig | undefined {
   if (raw === undefined) return undefined;
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.config.bootstrap.v3.Admin");
   const addrRaw = o.value("address");
   const address = addrRaw === undefined ? { address: "127.0.0.1", port: 9901 } : parseAddress(addrRaw, o.at("address"));
   o.unsupported("access_log", "is not supported for the admin interface");
   o.str("access_log_path");
   o.str("profile_path");
-  o.unsupported("socket_options");
   o.bool("ignore_global_conn_limit");
   o.done();
   return { address, raw };
@@ -301,7 +295,7 @@ function checkClusterReferences(listeners: readonly ListenerConfig[], clusters: 
 /** Parses a bootstrap document into the validated config. */
 export function parseBootstrap(raw: unknown, registries: Registries): BootstrapConfig {
   if (raw === null || raw === undefined) throw new ConfigError("", "the configuration is empty");
-  const o = new ObjReader(raw, "");
+  const o = new ObjReader(raw, "").envoyMessage("envoy.config.bootstrap.v3.Bootstrap");
   const warnings: string[] = [];
   const node = parseNode(o.value("node"), "node");
   const admin = parseAdmin(o.value("admin"), "admin");
@@ -349,17 +343,6 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     warnings.push("layered_runtime is accepted but ignored: Ferry has no runtime layer");
   }
   o.skip("stats_flush_interval");
-  o.unsupported("stats_sinks");
-  o.unsupported("stats_config");
-  o.unsupported("overload_manager");
-  o.unsupported("tracing");
-  o.unsupported("cluster_manager");
-  o.unsupported("hds_config");
-  o.unsupported("flags_path");
-  o.unsupported("watchdog");
-  o.unsupported("watchdogs");
-  o.unsupported("bootstrap_extensions");
-  o.unsupported("default_regex_engine");
   o.done();
   return { node, admin, listeners, clusters, raw: o.raw, warnings };
 }

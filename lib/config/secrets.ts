@@ -13,7 +13,7 @@
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
-import { camel, describe, joinPath, ObjReader } from "./reader.ts";
+import { asList, camel, describe, joinPath, ObjReader } from "./reader.ts";
 
 /** A static secret's content, by kind. */
 export interface StaticSecret {
@@ -88,10 +88,13 @@ function lookup(
 function mergeFrom(base: Obj, over: Obj): Obj {
   const out: Obj = structuredClone(base);
   for (const [k, v] of Object.entries(over)) {
-    const cur = out[k] ?? out[camel(k)];
-    if (Array.isArray(cur) && Array.isArray(v)) out[k in out ? k : camel(k)] = [...cur, ...structuredClone(v)];
-    else if (isObj(cur) && isObj(v)) out[k in out ? k : camel(k)] = mergeFrom(cur, v);
-    else out[k] = structuredClone(v);
+    const key = k in out ? k : camel(k) in out ? camel(k) : k;
+    const cur = out[key];
+    // A list on either side is a repeated field; the other side may be written as a single value.
+    if (cur !== undefined && cur !== null && (Array.isArray(cur) || Array.isArray(v))) {
+      out[key] = [...asList(cur), ...asList(structuredClone(v))];
+    } else if (isObj(cur) && isObj(v)) out[key] = mergeFrom(cur, v);
+    else out[key] = structuredClone(v);
   }
   return out;
 }
@@ -100,14 +103,13 @@ function mergeFrom(base: Obj, over: Obj): Obj {
 function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret>): Obj {
   const c: Obj = { ...ctx };
   const [refs, refsKey] = take(c, "tls_certificate_sds_secret_configs");
-  if (refs !== undefined) {
-    if (!Array.isArray(refs)) throw new ConfigError(joinPath(path, refsKey), `expected a list, got ${describe(refs)}`);
+  if (refs !== undefined && refs !== null) {
+    // Either list may be written as a single object (protobuf's JSON leniency, see reader.ts).
     const [own, ownKey] = take(c, "tls_certificates");
-    const certs = own === undefined ? [] : Array.isArray(own) ? [...own] : own;
-    if (!Array.isArray(certs)) {
-      throw new ConfigError(joinPath(path, ownKey), `expected a list, got ${describe(certs)}`);
-    }
-    refs.forEach((ref, i) => certs.push(lookup(ref, joinPath(joinPath(path, refsKey), i), secrets, "tls_certificate")));
+    const certs = own === undefined || own === null ? [] : [...asList(own)];
+    asList(refs).forEach((ref, i) => {
+      certs.push(lookup(ref, joinPath(joinPath(path, refsKey), i), secrets, "tls_certificate"));
+    });
     c[ownKey] = certs;
   }
   const [vref, vrefKey] = take(c, "validation_context_sds_secret_config");

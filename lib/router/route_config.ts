@@ -118,6 +118,7 @@ function parseTypedPerFilterConfig(o: ObjReader): Readonly<Record<string, unknow
 // ---- route match ----
 
 function parseRouteMatch(o: ObjReader): RouteMatch {
+  o.envoyMessage("envoy.config.route.v3.RouteMatch");
   o.unsupported("runtime_fraction", "runtime_fraction is not supported");
   o.unsupported("path_match_policy", "path_match_policy is not supported");
   o.unsupported("tls_context", "tls_context is not supported");
@@ -199,6 +200,7 @@ const PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
 const PREVIOUS_HOSTS_TYPE = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
 
 function parseRetryPolicy(o: ObjReader): RetryPolicy {
+  o.envoyMessage("envoy.config.route.v3.RetryPolicy");
   o.unsupported("retry_priority", "retry_priority is not supported");
   o.unsupported("retry_options_predicates", "retry_options_predicates is not supported");
   o.unsupported("rate_limited_retry_back_off", "rate_limited_retry_back_off is not supported");
@@ -263,6 +265,7 @@ function parseRetryPolicy(o: ObjReader): RetryPolicy {
 // ---- route action ----
 
 function parseHashPolicy(o: ObjReader): HashPolicy {
+  o.envoyMessage("envoy.config.route.v3.RouteAction.HashPolicy");
   o.unsupported("filter_state", "filter_state hashing is not supported");
   const which = o.oneOf(["header", "cookie", "connection_properties", "query_parameter"] as const, {
     required: true,
@@ -319,10 +322,12 @@ function plainCluster(name: string): ClusterChoice {
 }
 
 function parseWeightedClusters(o: ObjReader): { clusters: ClusterChoice[]; total: number } {
+  o.envoyMessage("envoy.config.route.v3.WeightedCluster");
   o.unsupported("runtime_key_prefix", "runtime_key_prefix is not supported");
   o.unsupported("header_name", "header_name is not supported");
   o.unsupported("random_value_specifier", "random_value_specifier is not supported");
   const clusters = o.objs("clusters", (c) => {
+    c.envoyMessage("envoy.config.route.v3.WeightedCluster.ClusterWeight");
     c.unsupported("cluster_header", "cluster_header in weighted clusters is not supported");
     c.unsupported("metadata_match", "metadata_match is not supported");
     const name = c.str("name", { required: true });
@@ -350,6 +355,7 @@ const CLUSTER_NOT_FOUND: Record<string, number> = {
 };
 
 function parseRouteAction(o: ObjReader, vhostRetry: RetryPolicy | undefined): RouteAction {
+  o.envoyMessage("envoy.config.route.v3.RouteAction");
   for (
     const k of [
       "cluster_specifier_plugin",
@@ -442,6 +448,7 @@ function parseRouteAction(o: ObjReader, vhostRetry: RetryPolicy | undefined): Ro
   }
   const upgrades = new Map<string, boolean>();
   o.objs("upgrade_configs", (u) => {
+    u.envoyMessage("envoy.config.route.v3.RouteAction.UpgradeConfig");
     const t = u.str("upgrade_type", { required: true }).toLowerCase();
     if (t !== "websocket") throw new ConfigError(u.at("upgrade_type"), `${describe(t)} is not supported`);
     u.unsupported("connect_config", "connect_config is not supported");
@@ -586,6 +593,7 @@ function parseDirectResponse(o: ObjReader, maxBody: number): DirectResponseActio
 // ---- route, virtual host, route configuration ----
 
 function parseRoute(o: ObjReader, vhostRetry: RetryPolicy | undefined, maxBody: number): Route {
+  o.envoyMessage("envoy.config.route.v3.Route");
   for (const k of ["tracing", "non_forwarding_action", "filter_action"]) o.unsupported(k, `${k} is not supported`);
   o.skip("metadata", "stat_prefix");
   const name = o.str("name") ?? "";
@@ -623,6 +631,7 @@ function parseRoute(o: ObjReader, vhostRetry: RetryPolicy | undefined, maxBody: 
 }
 
 function parseVirtualHost(o: ObjReader, maxBody: number): VirtualHost {
+  o.envoyMessage("envoy.config.route.v3.VirtualHost");
   for (
     const k of [
       "virtual_clusters",
@@ -690,7 +699,7 @@ function parseVirtualHost(o: ObjReader, maxBody: number): VirtualHost {
  * ```
  */
 export function parseRouteConfiguration(raw: unknown, path: string): RouteConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.config.route.v3.RouteConfiguration");
   for (
     const k of [
       "vhds",

@@ -62,16 +62,20 @@ export interface HcmConfig {
 
 /** Parses the typed_config (without `@type`) of an HttpConnectionManager. */
 export function parseHcmConfig(raw: Record<string, unknown>, path: string, registries: Registries): HcmConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+  );
   o.skip("@type");
   const statPrefix = o.str("stat_prefix", { required: true });
   const codecType = o.enumOf("codec_type", ["AUTO", "HTTP1"] as const, { known: ["HTTP2", "HTTP3"] }) ?? "AUTO";
+  // Alternatives to the required route_config: named before its absence is.
   if (o.has("rds")) o.unsupported("rds", "is not supported yet (use an inline route_config)");
   o.unsupported("scoped_routes");
   const rc = o.value("route_config", { required: true });
   const routeConfig = parseRouteConfiguration(rc, o.at("route_config"));
 
   const httpFilters = o.objs("http_filters", (f, i) => {
+    f.envoyMessage("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter");
     const name = f.str("name", { required: true });
     const tc = f.obj("typed_config");
     const typeUrl = tc?.str("@type");
@@ -110,24 +114,21 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   const maxRequestHeadersKb = o.int("max_request_headers_kb", { min: 1, max: 8192 }) ?? 60;
   let idleTimeoutMs = 3_600_000;
   let maxHeadersCount = 100;
-  const cpo = o.obj("common_http_protocol_options");
+  const cpo = o.obj("common_http_protocol_options")?.envoyMessage("envoy.config.core.v3.HttpProtocolOptions");
   if (cpo) {
     idleTimeoutMs = cpo.durationMs("idle_timeout") ?? idleTimeoutMs;
     maxHeadersCount = cpo.int("max_headers_count", { min: 1 }) ?? maxHeadersCount;
-    cpo.unsupported("max_connection_duration");
-    cpo.unsupported("max_stream_duration");
     cpo.enumOf("headers_with_underscores_action", ["ALLOW"] as const, { known: ["REJECT_REQUEST", "DROP_HEADER"] });
     cpo.unsupported("max_requests_per_connection", "is not supported on downstream connections");
     cpo.done();
   }
   let acceptHttp10 = false;
   let defaultHostForHttp10: string | undefined;
-  const hpo = o.obj("http_protocol_options");
+  const hpo = o.obj("http_protocol_options")?.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions");
   if (hpo) {
     acceptHttp10 = hpo.bool("accept_http_10") ?? false;
     defaultHostForHttp10 = hpo.str("default_host_for_http_10");
     hpo.bool("allow_absolute_url");
-    hpo.unsupported("header_key_format");
     hpo.unsupported("enable_trailers", "is not supported (trailers are always forwarded)");
     hpo.done();
   }
@@ -144,6 +145,7 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   ) ?? "OVERWRITE";
   const upgrades = new Set<string>();
   o.objs("upgrade_configs", (u) => {
+    u.envoyMessage("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig");
     const t = u.str("upgrade_type", { required: true }).toLowerCase();
     const enabled = u.bool("enabled") ?? true;
     u.unsupported("filters", "is not supported (upgrades use the connection manager's filters)");
@@ -156,7 +158,6 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   }
   o.unsupported("tracing", "is not supported yet");
   o.unsupported("http2_protocol_options", "is not supported yet (HTTP/2 comes with the HTTP/2 codec)");
-  o.unsupported("local_reply_config");
   let isInternalAddress: ((address: string) => boolean) | undefined;
   const iac = o.obj("internal_address_config");
   if (iac !== undefined) {
@@ -175,8 +176,6 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     iac.done();
     isInternalAddress = cidrMatcher(cidrs);
   }
-  o.unsupported("forward_client_cert_details");
-  o.unsupported("set_current_client_cert_details");
   o.durationMs("delayed_close_timeout");
   o.done();
   return {

@@ -13,7 +13,7 @@
  */
 import { type ClientTransportSocket, parseClientTransportSocket } from "../tls/transport_socket.ts";
 import { ConfigError } from "../api/errors.ts";
-import { describe, ObjReader } from "../config/reader.ts";
+import { asList, describe, ObjReader } from "../config/reader.ts";
 import {
   type HealthCheckConfig,
   type MaglevConfig,
@@ -149,39 +149,6 @@ const HEALTH_STATUSES = ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT
 const HTTP_PROTOCOL_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-/** Fields of Envoy's `Cluster` that Ferry does not implement (yet); present → an error naming them. */
-const UNSUPPORTED_CLUSTER_FIELDS = [
-  "alt_stat_name",
-  "eds_cluster_config",
-  "cluster_type",
-  "upstream_http_protocol_options",
-  "http_protocol_options",
-  "http2_protocol_options",
-  "dns_failure_refresh_rate",
-  "dns_resolvers",
-  "use_tcp_for_dns_lookups",
-  "dns_resolution_config",
-  "typed_dns_resolver_config",
-  "dns_jitter",
-  "wait_for_warm_on_init",
-  "cleanup_interval",
-  "upstream_bind_config",
-  "lb_subset_config",
-  "original_dst_lb_config",
-  "transport_socket_matches",
-  "protocol_selection",
-  "upstream_connection_options",
-  "close_connections_on_host_health_failure",
-  "filters",
-  "load_balancing_policy",
-  "lrs_server",
-  "track_timeout_budgets",
-  "upstream_config",
-  "track_cluster_stats",
-  "preconnect_policy",
-  "connection_pool_per_downstream_connection",
-] as const;
-
 function isIpLiteral(s: string): boolean {
   if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) {
     return s.split(".").every((p) => Number(p) <= 255);
@@ -200,9 +167,8 @@ export function isIpAddress(s: string): boolean {
  */
 export function parseClusters(rawList: unknown, path: string): ClusterConfig[] {
   if (rawList === undefined || rawList === null) return [];
-  if (!Array.isArray(rawList)) throw new ConfigError(path, `expected a list, got ${describe(rawList)}`);
   const seen = new Map<string, number>();
-  return rawList.map((raw, i) => {
+  return asList(rawList).map((raw, i) => {
     const p = `${path}[${i}]`;
     const c = parseCluster(raw, p);
     const prev = seen.get(c.name);
@@ -216,7 +182,7 @@ export function parseClusters(rawList: unknown, path: string): ClusterConfig[] {
 
 /** Parses one Envoy v3 `Cluster`. Throws {@link ConfigError} naming the path of the problem. */
 export function parseCluster(raw: unknown, path: string): ClusterConfig {
-  const o = new ObjReader(raw, path);
+  const o = new ObjReader(raw, path).envoyMessage("envoy.config.cluster.v3.Cluster");
   const name = o.str("name", { required: true });
   const type = o.enumOf("type", ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, { known: KNOWN_TYPES }) ??
     "STATIC";
@@ -258,7 +224,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const mg = o.obj("maglev_lb_config");
   const maglev = mg ? parseMaglev(mg) : { tableSize: 65537 };
   let healthyPanicThreshold = 50;
-  const common = o.obj("common_lb_config");
+  const common = o.obj("common_lb_config")?.envoyMessage("envoy.config.cluster.v3.Cluster.CommonLbConfig");
   if (common) {
     common.unsupported("ignore_new_hosts_until_first_hc", "is not supported yet");
     const t = common.obj("healthy_panic_threshold");
@@ -266,16 +232,6 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       healthyPanicThreshold = t.num("value", { min: 0, max: 100 }) ?? 0;
       t.done();
     }
-    for (
-      const k of [
-        "zone_aware_lb_config",
-        "locality_weighted_lb_config",
-        "update_merge_window",
-        "close_connections_on_host_set_change",
-        "consistent_hashing_lb_config",
-        "override_host_status",
-      ]
-    ) common.unsupported(k);
     common.done();
   }
 
@@ -293,20 +249,13 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   let maxHeadersCount: number | undefined;
 
   const applyCommonHttp = (c: ObjReader): void => {
+    c.envoyMessage("envoy.config.core.v3.HttpProtocolOptions");
     const idle = c.durationMs("idle_timeout");
     if (idle !== undefined) idleTimeoutMs = idle;
     const mr = c.int("max_requests_per_connection", { min: 0 });
     if (mr !== undefined) maxRequestsPerConnection = mr;
     const mh = c.int("max_headers_count", { min: 1 });
     if (mh !== undefined) maxHeadersCount = mh;
-    for (
-      const k of [
-        "max_connection_duration",
-        "max_stream_duration",
-        "headers_with_underscores_action",
-        "max_response_headers_kb",
-      ]
-    ) c.unsupported(k);
     c.done();
   };
   const commonHttp = o.obj("common_http_protocol_options");
@@ -315,7 +264,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const tepo = o.obj("typed_extension_protocol_options");
   if (tepo) {
     for (const key of tepo.keys()) {
-      const entry = tepo.obj(key)!;
+      const entry = tepo.obj(key)!.envoyMessage("envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
       const t = entry.str("@type", { required: true });
       if (key !== HTTP_PROTOCOL_OPTIONS_KEY && t !== HTTP_PROTOCOL_OPTIONS_TYPE) {
         throw new ConfigError(entry.path, `protocol options ${describe(key)} are not supported`);
@@ -336,38 +285,21 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
           },
         );
         if (p !== "http_protocol_options") explicit.unsupported(p!, "is not supported yet");
-        const h1 = explicit.obj("http_protocol_options")!;
-        for (
-          const k of [
-            "allow_absolute_url",
-            "accept_http_10",
-            "default_host_for_http_10",
-            "header_key_format",
-            "enable_trailers",
-            "allow_chunked_length",
-            "override_stream_error_on_invalid_http_message",
-            "send_fully_qualified_url",
-            "use_balsa_parser",
-            "allow_custom_methods",
-            "ignore_http_11_upgrade",
-          ]
-        ) h1.unsupported(k);
-        h1.done();
+        // Ferry's upstream HTTP/1 codec has no options: every field of Http1ProtocolOptions is unsupported.
+        explicit.obj("http_protocol_options")!.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions").done();
         explicit.done();
       }
-      entry.unsupported("upstream_http_protocol_options");
-      entry.unsupported("http_filters");
-      entry.unsupported("header_validation_config");
       entry.done();
     }
     tepo.done();
   }
 
   const circuitBreakers = { DEFAULT: DEFAULT_THRESHOLDS, HIGH: DEFAULT_THRESHOLDS };
-  const cb = o.obj("circuit_breakers");
+  const cb = o.obj("circuit_breakers")?.envoyMessage("envoy.config.cluster.v3.CircuitBreakers");
   if (cb) {
     const seenPrio = new Set<string>();
     cb.objs("thresholds", (t) => {
+      t.envoyMessage("envoy.config.cluster.v3.CircuitBreakers.Thresholds");
       const priority = t.enumOf("priority", ["DEFAULT", "HIGH"] as const) ?? "DEFAULT";
       if (seenPrio.has(priority)) throw new ConfigError(t.at("priority"), `${priority} is already configured`);
       seenPrio.add(priority);
@@ -382,9 +314,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
         ...(retryBudget ? { retryBudget } : {}),
         ...(trackRemaining ? { trackRemaining } : {}),
       };
-      t.unsupported("max_connection_pools");
     });
-    cb.unsupported("per_host_thresholds");
     cb.done();
   }
 
@@ -404,19 +334,16 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   }
   const tsRaw = o.value("transport_socket");
   const transportSocket = tsRaw === undefined ? undefined : parseClientTransportSocket(tsRaw, o.at("transport_socket"));
-  for (const k of UNSUPPORTED_CLUSTER_FIELDS) o.unsupported(k);
   const metadata = o.value("metadata");
 
   let loadAssignmentName = name;
   let localities: LocalityEndpointsConfig[] = [];
-  const la = o.obj("load_assignment");
+  const la = o.obj("load_assignment")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment");
   if (la) {
     loadAssignmentName = la.str("cluster_name") ?? name;
     localities = la.objs("endpoints", (lo) => parseLocality(lo, type));
-    la.unsupported("named_endpoints");
-    const policy = la.obj("policy");
+    const policy = la.obj("policy")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment.Policy");
     if (policy) {
-      policy.unsupported("drop_overloads");
       policy.int("overprovisioning_factor", { min: 1 });
       policy.durationMs("endpoint_stale_after");
       policy.bool("weighted_priority_health");
@@ -471,6 +398,7 @@ function joinLa(path: string): string {
 }
 
 function parseLocality(lo: ObjReader, type: ClusterType): LocalityEndpointsConfig {
+  lo.envoyMessage("envoy.config.endpoint.v3.LocalityLbEndpoints");
   let locality: LocalityConfig | undefined;
   const l = lo.obj("locality");
   if (l) {
@@ -480,8 +408,8 @@ function parseLocality(lo: ObjReader, type: ClusterType): LocalityEndpointsConfi
   const weight = lo.int("load_balancing_weight", { min: 1 });
   const priority = lo.int("priority", { min: 0 }) ?? 0;
   if (priority !== 0) throw new ConfigError(lo.at("priority"), `priority ${priority} is not supported yet (only 0)`);
-  lo.unsupported("leds_cluster_locality_config");
-  lo.unsupported("proximity");
+  // Locality metadata only feeds subset load balancing (not supported): accepted, as on endpoints.
+  lo.value("metadata");
   const endpoints = lo.objs("lb_endpoints", (e) => parseLbEndpoint(e, type));
   return {
     endpoints,
@@ -492,14 +420,14 @@ function parseLocality(lo: ObjReader, type: ClusterType): LocalityEndpointsConfi
 }
 
 function parseLbEndpoint(e: ObjReader, type: ClusterType): EndpointConfig {
+  e.envoyMessage("envoy.config.endpoint.v3.LbEndpoint");
   const weight = e.int("load_balancing_weight", { min: 1 }) ?? 1;
   const healthStatus = e.enumOf("health_status", HEALTH_STATUSES) ?? "UNKNOWN";
   e.value("metadata");
-  e.unsupported("endpoint_name");
-  const ep = e.obj("endpoint", { required: true })!;
+  e.unsupported("endpoint_name"); // the alternative to the required endpoint: named before its absence is
+  const ep = e.obj("endpoint", { required: true })!.envoyMessage("envoy.config.endpoint.v3.Endpoint");
   const hostname = ep.str("hostname");
   ep.unsupported("health_check_config", "is not supported yet");
-  ep.unsupported("additional_addresses");
   const addr = ep.obj("address", { required: true })!;
   addr.unsupported("pipe");
   addr.unsupported("envoy_internal_address");

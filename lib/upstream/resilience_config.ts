@@ -140,6 +140,7 @@ const HEALTH_CHECKERS = ["http_health_check", "tcp_health_check", "grpc_health_c
 
 /** Parses one `health_checks` entry. */
 export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
+  o.envoyMessage("envoy.config.core.v3.HealthCheck");
   const timeoutMs = o.durationMs("timeout", { required: true })!;
   const intervalMs = o.durationMs("interval", { required: true })!;
   if (timeoutMs <= 0) throw new ConfigError(o.at("timeout"), "must be greater than 0");
@@ -157,20 +158,10 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
   const reuseConnection = o.bool("reuse_connection") ?? true;
   const alwaysLogHealthCheckFailures = o.bool("always_log_health_check_failures") ?? false;
   const alwaysLogHealthCheckSuccess = o.bool("always_log_health_check_success") ?? false;
-  for (
-    const k of [
-      "alt_port",
-      "event_log_path",
-      "event_logger",
-      "event_service",
-      "transport_socket_match_criteria",
-      "tls_options",
-    ]
-  ) o.unsupported(k);
   const which = o.oneOf(HEALTH_CHECKERS, { required: true })!;
   let checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
   if (which === "http_health_check") {
-    const h = o.obj(which)!;
+    const h = o.obj(which)!.envoyMessage("envoy.config.core.v3.HealthCheck.HttpHealthCheck");
     const host = h.str("host");
     const path = h.str("path", { required: true });
     if (!path.startsWith("/")) throw new ConfigError(h.at("path"), `${describe(path)} must start with "/"`);
@@ -180,7 +171,6 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
       if (end <= start) throw new ConfigError(r.at("end"), `must be greater than start (${start})`);
       return [start, end] as const;
     });
-    h.unsupported("retriable_statuses");
     const requestHeadersToAdd = h.objs("request_headers_to_add", (hv) => {
       const header = hv.obj("header", { required: true })!;
       const name = header.str("key", { required: true }).toLowerCase();
@@ -208,10 +198,6 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
     const method = h.enumOf("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] as const, {
       known: ["METHOD_UNSPECIFIED", "CONNECT"],
     }) ?? "GET";
-    h.unsupported("send");
-    h.unsupported("receive");
-    h.unsupported("response_buffer_size");
-    h.unsupported("service_name_matcher");
     h.done();
     checker = {
       kind: "http",
@@ -223,12 +209,11 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
       method,
     };
   } else if (which === "tcp_health_check") {
-    const t = o.obj(which)!;
+    const t = o.obj(which)!.envoyMessage("envoy.config.core.v3.HealthCheck.TcpHealthCheck");
     const s = t.obj("send");
     const send = s ? payload(s) : undefined;
     s?.done();
     const receive = t.objs("receive", (r) => payload(r));
-    t.unsupported("proxy_protocol_config");
     t.done();
     checker = { kind: "tcp", send, receive };
   } else {
@@ -257,6 +242,7 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
 
 /** Parses `outlier_detection`. */
 export function parseOutlierDetection(o: ObjReader): OutlierDetectionConfig {
+  o.envoyMessage("envoy.config.cluster.v3.OutlierDetection");
   const pct = (k: string, def: number) => o.int(k, { min: 0, max: 100 }) ?? def;
   const baseEjectionTimeMs = o.durationMs("base_ejection_time") ?? 30_000;
   const intervalMs = o.durationMs("interval") ?? 10_000;
@@ -290,8 +276,6 @@ export function parseOutlierDetection(o: ObjReader): OutlierDetectionConfig {
   if (cfg.maxEjectionTimeMs < baseEjectionTimeMs) {
     throw new ConfigError(o.at("max_ejection_time"), "must not be less than base_ejection_time");
   }
-  o.unsupported("detect_degraded_hosts");
-  o.unsupported("monitors");
   o.done();
   return cfg;
 }
