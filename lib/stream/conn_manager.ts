@@ -10,6 +10,14 @@
  * Frames of one direction are processed strictly in order. A filter that stops a frame blocks that direction until
  * it continues; later frames wait in a queue and enter the chain from its start when it resumes.
  *
+ * **Lingering close.** When Ferry ends a connection while the client may still be sending — after answering a codec
+ * error (400, 413, 431, ...), or a response sent before the request was fully read — closing at once would leave
+ * unread input in the socket, and the kernel would answer with a reset that can cost the client the answer (or its
+ * remaining writes). As nginx's lingering close: once the answer is queued, the write side is half-closed (flushed,
+ * then FIN), input is read and dropped without parsing, and the connection closes when the client closes its side,
+ * after {@link LINGER_READ_TIMEOUT_MS} without input, or after {@link LINGER_TIME_MS} in all. The close counts as
+ * local; the timeouts count in `downstream_cx_delayed_close_timeout` (Envoy's counter for its delayed close).
+ *
  * @module
  */
 import type { CodecFactory, ServerConnectionCodec, StreamDecoder, StreamEncoder } from "../api/codec.ts";
@@ -47,6 +55,7 @@ export interface HcmStats {
   downstream_cx_protocol_error: Counter;
   downstream_cx_idle_timeout: Counter;
   downstream_cx_drain_close: Counter;
+  downstream_cx_delayed_close_timeout: Counter;
   downstream_cx_rx_bytes_total: Counter;
   downstream_cx_tx_bytes_total: Counter;
   downstream_cx_upgrades_total: Counter;
@@ -79,6 +88,7 @@ const COUNTERS = [
   "downstream_cx_protocol_error",
   "downstream_cx_idle_timeout",
   "downstream_cx_drain_close",
+  "downstream_cx_delayed_close_timeout",
   "downstream_cx_rx_bytes_total",
   "downstream_cx_tx_bytes_total",
   "downstream_cx_upgrades_total",
@@ -235,6 +245,17 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 
 const EMPTY = new Uint8Array(0);
 const textEncoder = new TextEncoder();
+
+/**
+ * Lingering close: the longest a closing connection's input is read and dropped (nginx's `lingering_time`, 30 s,
+ * bounded tighter here: an error answer is small and a client that is still sending after 5 s is not reading it).
+ */
+export const LINGER_TIME_MS = 5000;
+/**
+ * Lingering close: the longest wait for more input before closing (nginx's `lingering_timeout` is 5 s; Envoy's
+ * `delayed_close_timeout`, its wait for the peer's close after a local close, defaults to 1 s).
+ */
+export const LINGER_READ_TIMEOUT_MS = 1000;
 
 /**
  * The callbacks one filter gets: a small object per filter per stream whose methods live on the prototype (an
@@ -778,10 +799,11 @@ class ActiveStream implements StreamDecoder {
     this.responseComplete = true;
     if (this.requestComplete) this.#finish();
     else if (!this.#upgrade) {
-      // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response.
+      // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response (lingering, as
+      // the client may still be sending; first, so that the stream's end does not close the connection outright).
       this.#decodingDone = true;
-      this.#finish();
       this.#cm.closeAfterResponse();
+      this.#finish();
     } else {
       this.#finish();
     }
@@ -901,6 +923,11 @@ export class ConnectionManager implements NetworkFilter {
   #idleTimer: WheelTimer | undefined;
   #lastActivity = approxNow();
   #closed = false;
+  /** Lingering close in progress: input is dropped until the peer closes or a limit passes (see the module doc). */
+  #lingering = false;
+  #lingerTimer: WheelTimer | undefined;
+  #lingerReason = "";
+  #lingerUntil = 0;
   /** `remote-address:port` and `local-address:port` of the connection, built once for every stream's info. */
   readonly remoteName: string;
   readonly localName: string;
@@ -978,6 +1005,7 @@ export class ConnectionManager implements NetworkFilter {
     const s = this.shared.stats;
     if (data.length > 0) {
       s.downstream_cx_rx_bytes_total.inc(data.length);
+      if (this.#lingering) return "stop";
       if (this.#streams.length === 0 && this.#headersTimer === undefined) this.#armHeadersTimer();
       try {
         this.codec.dispatch(data);
@@ -987,6 +1015,11 @@ export class ConnectionManager implements NetworkFilter {
       }
     }
     if (endStream) {
+      if (this.#lingering) {
+        // The client closed its side: nothing is left unread, the close is clean.
+        this.conn.close({ flush: true, reason: this.#lingerReason });
+        return "stop";
+      }
       try {
         this.codec.onEof();
       } catch (e) {
@@ -1040,7 +1073,43 @@ export class ConnectionManager implements NetworkFilter {
     } else {
       this.log?.(`codec failed: ${e instanceof Error ? e.stack : String(e)}`);
     }
-    this.conn.close({ flush: true, reason: "protocol error" });
+    this.#lingeringClose("protocol error");
+  }
+
+  /**
+   * Closes after what is queued has been written, draining input meanwhile so that no reset destroys the answer
+   * (see "Lingering close" in the module doc). Used wherever the client may still be sending.
+   */
+  #lingeringClose(reason: string): void {
+    if (this.#closed || this.#lingering) return;
+    if (this.#peerEnded) {
+      // The client sent FIN already: nothing more can arrive.
+      this.conn.close({ flush: true, reason });
+      return;
+    }
+    this.#lingering = true;
+    this.#lingerReason = reason;
+    this.#headersTimer?.cancel();
+    this.#headersTimer = undefined;
+    this.#idleTimer?.cancel();
+    this.#idleTimer = undefined;
+    // The codec parses nothing more (and drops what it held).
+    (this.codec as { destroy?: () => void }).destroy?.();
+    this.conn.closeWrite();
+    this.#lingerUntil = approxNow() + LINGER_TIME_MS;
+    this.#armLinger(LINGER_READ_TIMEOUT_MS);
+  }
+
+  #armLinger(ms: number): void {
+    this.#lingerTimer = schedule(ms, () => {
+      this.#lingerTimer = undefined;
+      if (this.#closed) return;
+      const now = approxNow();
+      const left = Math.min(this.#lingerUntil, this.#lastActivity + LINGER_READ_TIMEOUT_MS) - now;
+      if (left > 1) return this.#armLinger(left);
+      this.shared.stats.downstream_cx_delayed_close_timeout.inc();
+      this.conn.close({ flush: true, reason: this.#lingerReason });
+    });
   }
 
   /** ServerCodecCallbacks: a protocol error found while decoding held-back (pipelined) input. */
@@ -1060,7 +1129,7 @@ export class ConnectionManager implements NetworkFilter {
     const i = this.#streams.indexOf(s);
     if (i >= 0) this.#streams.splice(i, 1);
     this.#lastActivity = approxNow();
-    if (this.#streams.length === 0) {
+    if (this.#streams.length === 0 && !this.#lingering) {
       // The codec decides keep-alive (connection: close from either side, HTTP/1.0, a cut-short request).
       if (this.#closing || !this.codec.keepAlive || (this.shared.draining() && this.codec.idle)) {
         this.conn.close({ flush: true });
@@ -1068,9 +1137,9 @@ export class ConnectionManager implements NetworkFilter {
     }
   }
 
-  /** After the current response, close the connection (the request could not be fully read). */
+  /** After the current response, close the connection (the request could not be fully read): a lingering close. */
   closeAfterResponse(): void {
-    this.conn.close({ flush: true, reason: "response before request complete" });
+    this.#lingeringClose("response before request complete");
   }
 
   /** Graceful drain: close now if idle, else after the in-flight response. */
@@ -1085,6 +1154,7 @@ export class ConnectionManager implements NetworkFilter {
     this.#closed = true;
     this.#headersTimer?.cancel();
     this.#idleTimer?.cancel();
+    this.#lingerTimer?.cancel();
     for (const s of this.#streams.slice()) s.onReset();
     (this.codec as { destroy?: () => void }).destroy?.();
     const st = this.shared.stats;
