@@ -291,7 +291,11 @@ export class ObjReader {
     }, opts);
   }
 
-  /** Rejects a field Envoy has but Ferry does not implement, if it is present. */
+  /**
+   * Rejects a field Envoy has but Ferry does not implement, if it is present, now. A reader with
+   * {@link envoyMessage} does this for every such field in {@link done}; call this for a message with more to say
+   * (`is not supported yet (...)`) or to name the field before a later check fails (a oneof alternative).
+   */
   unsupported(key: string, why = "is not supported"): void {
     const v = this.value(key);
     if (v !== undefined) throw new ConfigError(this.at(key), why);
