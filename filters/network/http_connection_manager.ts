@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { NetworkFilterFactory } from "../../lib/api/network.ts";
+import type { NetworkFilterContext, NetworkFilterFactory, NetworkFilterFactoryCb } from "../../lib/api/network.ts";
 import type { CodecFactory } from "../../lib/api/codec.ts";
 import { joinPath } from "../../lib/config/reader.ts";
 import type { Registries } from "../../lib/config/registry.ts";
@@ -25,8 +25,6 @@ export interface HcmFilterConfig {
 }
 
 const log = getLogger("http");
-/** One shared state per (config, stats root): route table, stats, loggers are built once, not per connection. */
-const sharedCache = new WeakMap<HcmFilterConfig, WeakMap<object, ConnManagerShared>>();
 
 /** The HTTP connection manager network filter factory. */
 export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig> = {
@@ -34,6 +32,7 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
   configTypes: [HCM_TYPE],
   terminal: true,
   parseConfig(raw, path, registries) {
+    // parseHcmConfig takes lib/config's Registries, of which the API's ExtensionRegistries is the part it reads.
     const r = registries as Registries;
     const hcm = parseHcmConfig(raw, path, r);
     const codec = r.codecs.byName("http1");
@@ -61,26 +60,30 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
     });
     return out;
   },
+  createFactory: createHcmFactory,
   create(config, callbacks, context) {
-    let byRoot = sharedCache.get(config);
-    if (!byRoot) sharedCache.set(config, byRoot = new WeakMap());
-    let shared = byRoot.get(context.stats);
-    if (!shared) {
-      const hcm = config.hcm;
-      const scope = context.stats.scope(`http.${hcm.statPrefix}`);
-      const table = new RouteTable(hcm.routeConfig);
-      shared = {
-        config: hcm,
-        codec: config.codec,
-        stats: createHcmStats(scope),
-        accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
-        routeFor: (headers, info) => table.route(headers, { secure: info.tls !== undefined }),
-        filterContext: { scope, clusterManager: context.clusterManager },
-        draining: context.draining,
-        bufferLimit: context.bufferLimit,
-      };
-      byRoot.set(context.stats, shared);
-    }
-    return new ConnectionManager(shared, callbacks.connection, (m) => log.debug(m));
+    return createHcmFactory(config, context)(callbacks);
   },
 };
+
+/**
+ * The config-time step: the route table, stats and access loggers are built once per filter chain config and
+ * shared by its connections; `draining` is the listener config's (true once it is replaced or removed).
+ */
+function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext): NetworkFilterFactoryCb {
+  const hcm = config.hcm;
+  const scope = context.stats.scope(`http.${hcm.statPrefix}`);
+  const table = new RouteTable(hcm.routeConfig);
+  const shared: ConnManagerShared = {
+    config: hcm,
+    codec: config.codec,
+    stats: createHcmStats(scope),
+    accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
+    routeFor: (headers, info) => table.route(headers, { secure: info.tls !== undefined }),
+    filterContext: { scope, clusterManager: context.clusterManager },
+    draining: context.draining,
+    bufferLimit: context.bufferLimit,
+  };
+  const debug = (m: string) => log.debug(m);
+  return (callbacks) => new ConnectionManager(shared, callbacks.connection, debug);
+}

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ClusterManager } from "./upstream.ts";
 
 /** Receives a connection's events. */
 export interface ConnectionHandler {
@@ -53,14 +54,30 @@ export interface NetConnection {
   readonly done: Promise<void>;
 }
 
-/** The status a network filter returns. */
+/**
+ * The status a network filter returns. `"continue"`: pass the data (or the new connection) on to the next filter.
+ * `"stop"`: hold it here until this filter calls {@link NetworkFilterCallbacks.continueReading} or returns
+ * `"continue"` from a later `onData`. The terminal filter consumes everything, so its status is not used.
+ */
 export type NetworkFilterStatus = "continue" | "stop";
 
-/** A network filter's per-connection instance. */
+/**
+ * A network filter's per-connection instance, driven by the L4 filter manager (`lib/network/filter_manager.ts`,
+ * Envoy's `Network::FilterManagerImpl`). Contract:
+ * - Filters are initialized in chain order: `onNewConnection` of a filter is called once the filters before it
+ *   have continued (so a filter after one that stops is not initialized until that one continues).
+ * - Every chunk that reaches a filter is given to its `onData` once, in order, even while the filter is stopped;
+ *   a filter stopped (by a `"stop"` from either hook) holds it and everything after it until it continues, and the
+ *   manager keeps copies (a chunk is valid only during the call). Then the held chunks reach the next filter in
+ *   order, the next filter being initialized first if it was not yet.
+ * - A filter that throws closes the connection (the manager logs it, naming the listener and the filter).
+ * - `onClose` is called once on every filter of the chain when the connection closes; after it no hook is called
+ *   and `continueReading` does nothing.
+ */
 export interface NetworkFilter {
-  /** A connection was accepted. */
+  /** A connection was accepted (after the TLS handshake, if any). */
   onNewConnection?(): NetworkFilterStatus;
-  /** Bytes arrived from downstream; `endStream` on FIN. */
+  /** Bytes arrived from downstream (valid only during the call); `endStream` on FIN (then `data` may be empty). */
   onData(data: Uint8Array, endStream: boolean): NetworkFilterStatus;
   /** The downstream connection closed. */
   onClose?(reason: string): void;
@@ -72,33 +89,79 @@ export interface NetworkFilter {
   drain?(): void;
 }
 
-/** What the network filter manager offers a filter. */
+/** What the network filter manager offers each filter of a connection (Envoy's `ReadFilterCallbacks`). */
 export interface NetworkFilterCallbacks {
+  /** The downstream connection (plaintext side after a TLS handshake); read pausing is its `readDisable`. */
   readonly connection: NetConnection;
-  /** Resume passing data to later filters after a `"stop"`. */
+  /**
+   * Resumes the chain after this filter returned `"stop"`: initializes the filters after it that were not yet, and
+   * passes on the data it held, in order. Does nothing if the filter is not stopped or the connection is closed.
+   */
   continueReading(): void;
 }
 
-/** Server-wide services handed to network filter factories when they create filters. */
+/**
+ * A registry of one kind of extension, as config parsers see it (`lib/config/registry.ts` implements it): look-up
+ * by name, by typed-config `@type` URL, or as an Envoy `{name, typed_config}` entry.
+ */
+export interface ExtensionRegistry<F> {
+  /** What the registry holds, for messages ("network filter"). */
+  readonly kind: string;
+  byName(name: string): F | undefined;
+  byType(typeUrl: string): F | undefined;
+  /** Resolves by `@type` if given, else by name; throws ConfigError naming `path` if neither is known. */
+  resolve(name: string | undefined, typeUrl: string | undefined, path: string): F;
+}
+
+/**
+ * The registries a network filter's `parseConfig` may consult for nested extensions (an HTTP connection manager's
+ * HTTP filters and codec). The full set, with listener filters, is `Registries` in `lib/config/registry.ts`.
+ */
+export interface ExtensionRegistries {
+  readonly network: ExtensionRegistry<NetworkFilterFactory>;
+  readonly http: ExtensionRegistry<import("./stream_filter.ts").HttpFilterFactory>;
+  readonly codecs: ExtensionRegistry<import("./codec.ts").CodecFactory>;
+}
+
+/**
+ * Services handed to network filter factories: once per filter chain config to `createFactory`, or per connection
+ * to the one-step `create`. One context per listener config: `draining` turns true when that config is replaced or
+ * removed (its connections drain) or the server drains.
+ */
 export interface NetworkFilterContext {
-  /** The cluster manager (see lib/upstream). */
-  readonly clusterManager: unknown;
+  /** The cluster manager: clusters by name (see lib/upstream). */
+  readonly clusterManager: ClusterManager;
   /** Root stats scope. */
   readonly stats: import("./stats.ts").StatsScope;
   /** The listener's name. */
   readonly listenerName: string;
-  /** True once the server is draining (connection managers stop keep-alive). */
+  /** True once connections of this listener config should drain (connection managers stop keep-alive). */
   readonly draining: () => boolean;
   /** The listener's per-connection buffer limit in bytes. */
   readonly bufferLimit: number;
 }
 
-/** A network filter factory, listed in `filters/network/mod.ts`, keyed by typed-config `@type`. */
+/**
+ * What a network filter factory builds once per filter chain config (Envoy's `Network::FilterFactoryCb`): it
+ * creates the filter of each connection. State shared by every connection of one config (stats, route tables,
+ * loggers) lives in its closure, never in module-level caches.
+ */
+export type NetworkFilterFactoryCb = (callbacks: NetworkFilterCallbacks) => NetworkFilter;
+
+/**
+ * A network filter factory, listed in `filters/network/mod.ts`, keyed by typed-config `@type`. Three steps, as
+ * Envoy's: `parseConfig` validates raw config; `createFactory` builds the per-config state once per filter chain
+ * of a listener config (when the listener is added or updated); the returned callback creates the filter of each
+ * connection. A factory without `createFactory` has its one-step `create` called per connection.
+ */
 export interface NetworkFilterFactory<C = unknown> {
   readonly name: string;
   readonly configTypes: readonly string[];
   /** Validates raw config (typed_config without `@type`). `registries` gives nested extension lists. */
-  parseConfig(raw: Record<string, unknown>, path: string, registries: unknown): C;
+  parseConfig(raw: Record<string, unknown>, path: string, registries: ExtensionRegistries): C;
+  /** The config-time step: builds what every connection of this config shares; returns the per-connection creator. */
+  createFactory?(config: C, context: NetworkFilterContext): NetworkFilterFactoryCb;
+  /** Creates the per-connection filter (the one-step form, for factories without `createFactory`). */
   create(config: C, callbacks: NetworkFilterCallbacks, context: NetworkFilterContext): NetworkFilter;
   /**
    * The clusters a parsed config names, each with the field path that names it. The bootstrap calls it once per

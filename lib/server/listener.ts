@@ -6,13 +6,21 @@
  * handshake with the peeked bytes replayed, and the network filters then see a plaintext connection. A listener
  * with one native TLS chain and nothing to inspect binds with `Deno.listenTls` (the runtime's TLS, fastest).
  *
+ * Updates (Envoy's LDS): a listener's config can be replaced while the socket stays bound
+ * ({@link Listener.update}). Each accepted connection keeps the config it was accepted under — its listener
+ * filters, filter chains and the per-config filter factories — and a replaced config's connections drain: their
+ * `NetworkFilterContext.draining` turns true (HTTP answers with `connection: close` and closes after the response;
+ * TCP is left to finish) and whatever is left is closed after the drain time. New connections get the new config.
+ *
  * @module
  */
-import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/network.ts";
+import type { NetConnection, NetworkFilterContext } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
+import type { ClusterManager } from "../api/upstream.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
 import { EpollListener } from "../network/epoll.ts";
+import { NetworkFilterManager, type NetworkFilterSpec } from "../network/filter_manager.ts";
 import { approxNow } from "../network/clock.ts";
 import { getLogger } from "../observe/log.ts";
 import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
@@ -23,7 +31,6 @@ import { TlsHandshakeError } from "../tls/provider.ts";
 import { SslStats } from "../tls/stats.ts";
 
 const log = getLogger("listener");
-const EMPTY = new Uint8Array(0);
 
 /** Envoy's listener stats (`listener.<address>.<name>`). */
 interface ListenerStats {
@@ -37,15 +44,65 @@ interface ListenerStats {
 /** Services a listener needs from the server. */
 export interface ListenerContext {
   readonly stats: StatsScope;
-  readonly clusterManager: unknown;
+  readonly clusterManager: ClusterManager;
+  /** True once the server drains. */
   readonly draining: () => boolean;
 }
 
-/** One accepted connection and its filters (`conn` becomes the plaintext side after a TLS handshake). */
+/** One accepted connection (`conn` becomes the plaintext side after a TLS handshake) and the config it runs. */
 interface ActiveConnection {
   conn: NetConnection;
-  readonly filters: NetworkFilter[];
+  readonly gen: ListenerGeneration;
+  /** Set once the chain is attached (after listener filters and the TLS handshake). */
+  filters: NetworkFilterManager | undefined;
   readonly start: number;
+}
+
+/**
+ * One listener config in service: its stats, each chain's per-connection filter creators (built once, when the
+ * config is taken into service), and the connections accepted under it.
+ */
+class ListenerGeneration {
+  readonly config: ListenerConfig;
+  readonly stats: ListenerStats;
+  readonly ssl: SslStats | undefined;
+  readonly chains = new Map<FilterChainConfig, readonly NetworkFilterSpec[]>();
+  readonly active = new Set<ActiveConnection>();
+  /** Replaced or removed: connections drain, and are closed when `drainTimer` fires. */
+  draining = false;
+  drainTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(config: ListenerConfig, ctx: ListenerContext) {
+    this.config = config;
+    const s = ctx.stats.scope(`listener.${config.statPrefix}`);
+    this.stats = {
+      downstream_cx_total: s.counter("downstream_cx_total"),
+      downstream_cx_active: s.gauge("downstream_cx_active"),
+      downstream_cx_destroy: s.counter("downstream_cx_destroy"),
+      no_filter_chain_match: s.counter("no_filter_chain_match"),
+      downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
+    };
+    if (config.filterChains.some((c) => c.transportSocket !== undefined)) this.ssl = new SslStats(s);
+    const nctx: NetworkFilterContext = {
+      clusterManager: ctx.clusterManager,
+      stats: ctx.stats,
+      listenerName: config.name,
+      draining: () => this.draining || ctx.draining(),
+      bufferLimit: config.perConnectionBufferLimitBytes,
+    };
+    for (const chain of config.filterChains) {
+      this.chains.set(
+        chain,
+        chain.filters.map((e) => {
+          const f = e.factory;
+          return {
+            name: e.name,
+            create: f.createFactory ? f.createFactory(e.config, nctx) : (cb) => f.create(e.config, cb, nctx),
+          };
+        }),
+      );
+    }
+  }
 }
 
 const EMPTY_MATCH_KEY = matchKey(EMPTY_MATCH);
@@ -59,38 +116,65 @@ function fastPathContext(config: ListenerConfig): NativeServerContext | undefine
   return matchKey(c.match) === EMPTY_MATCH_KEY ? ts.context : undefined;
 }
 
-/** A bound listener with its accept loop. */
+/**
+ * Why a listener could not be added, updated or bound: the message names the listener (`listener "x": cannot bind
+ * 127.0.0.1:80: ...`); `field` is the config field at fault (`address`, `name`, or "" for the whole listener), so
+ * the runtime API can report it as a `ConfigError` with a path.
+ */
+export class ListenerError extends Error {
+  readonly listener: string;
+  readonly field: string;
+  constructor(listener: string, field: string, detail: string, options?: ErrorOptions) {
+    super(`listener "${listener}": ${detail}`, options);
+    this.name = "ListenerError";
+    this.listener = listener;
+    this.field = field;
+  }
+}
+
+/** True if both configs bind the same address (port 0 included: an update keeps the port it got). */
+export function sameAddress(a: ListenerConfig, b: ListenerConfig): boolean {
+  return a.address.address === b.address.address && a.address.port === b.address.port;
+}
+
+/**
+ * A bound listener with its accept loop, serving its current config; connections of configs it replaced drain
+ * beside them (see the module doc).
+ */
 export class Listener {
-  readonly config: ListenerConfig;
   readonly #ctx: ListenerContext;
-  readonly #stats: ListenerStats;
+  #gen: ListenerGeneration;
+  /** Replaced configs whose connections are draining. */
+  readonly #retired = new Set<ListenerGeneration>();
   #listener: Deno.Listener | undefined;
   /** The socket on the epoll engine (plain TCP on Linux, see lib/network/epoll.ts); else `#listener`. */
   #epoll: EpollListener | undefined;
-  #fast: NativeServerContext | undefined;
-  #ssl: SslStats | undefined;
-  #active = new Set<ActiveConnection>();
+  readonly #fast: NativeServerContext | undefined;
   #closed = false;
   #loop: Promise<void> | undefined;
 
+  /**
+   * Takes `config` into service (its filter factories' config-time step runs here and may throw); the socket is
+   * bound by {@link Listener.bind}.
+   */
   constructor(config: ListenerConfig, ctx: ListenerContext) {
-    this.config = config;
     this.#ctx = ctx;
-    const s = ctx.stats.scope(`listener.${config.statPrefix}`);
-    this.#stats = {
-      downstream_cx_total: s.counter("downstream_cx_total"),
-      downstream_cx_active: s.gauge("downstream_cx_active"),
-      downstream_cx_destroy: s.counter("downstream_cx_destroy"),
-      no_filter_chain_match: s.counter("no_filter_chain_match"),
-      downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
-    };
-    if (config.filterChains.some((c) => c.transportSocket !== undefined)) this.#ssl = new SslStats(s);
+    this.#gen = new ListenerGeneration(config, ctx);
     this.#fast = fastPathContext(config);
   }
 
-  /** Binds the socket. Throws an Error naming the listener if the address cannot be bound. */
-  bind(): void {
-    const { address, port } = this.config.address;
+  /** The config new connections get. */
+  get config(): ListenerConfig {
+    return this.#gen.config;
+  }
+
+  /**
+   * Binds the socket (on `port` instead of the configured one if given: a rebind that takes over a bound port).
+   * Throws an Error naming the listener if the address cannot be bound.
+   */
+  bind(options: { port?: number } = {}): void {
+    const address = this.config.address.address;
+    const port = options.port ?? this.config.address.port;
     try {
       const opts = {
         hostname: address,
@@ -113,7 +197,7 @@ export class Listener {
       }
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      throw new Error(`listener "${this.config.name}": cannot bind ${address}:${port}: ${why}`);
+      throw new ListenerError(this.config.name, "address", `cannot bind ${address}:${port}: ${why}`, { cause: e });
     }
   }
 
@@ -136,9 +220,76 @@ export class Listener {
     return `${this.config.address.address}:${this.port}`;
   }
 
-  /** Number of open downstream connections. */
+  /** Number of open downstream connections (those of replaced configs, still draining, included). */
   get connections(): number {
-    return this.#active.size;
+    let n = this.#gen.active.size;
+    for (const g of this.#retired) n += g.active.size;
+    return n;
+  }
+
+  /** Open connections accepted under replaced configs (draining). */
+  get drainingConnections(): number {
+    let n = 0;
+    for (const g of this.#retired) n += g.active.size;
+    return n;
+  }
+
+  /**
+   * True if `config` can replace the current one on the bound socket: the same address and socket options, and
+   * neither config on the `Deno.listenTls` fast path (its certificates are part of the socket).
+   */
+  canUpdateInPlace(config: ListenerConfig): boolean {
+    const cur = this.config;
+    if (this.#closed || !sameAddress(cur, config) || cur.reusePort !== config.reusePort) return false;
+    if (this.#fast || fastPathContext(config)) return false;
+    // The epoll engine sets each accepted connection's watermark from the socket's.
+    return !this.#epoll || cur.perConnectionBufferLimitBytes === config.perConnectionBufferLimitBytes;
+  }
+
+  /**
+   * Serves new connections with `config` (see {@link Listener.canUpdateInPlace}; throws if it cannot). The
+   * connections of the replaced config keep their chains and drain; those left after `drainTimeMs` are closed.
+   * Throws, changing nothing, if a filter factory's config-time step throws.
+   */
+  update(config: ListenerConfig, drainTimeMs: number): void {
+    if (!this.canUpdateInPlace(config)) {
+      throw new ListenerError(config.name, "", "the new config cannot take over the bound socket");
+    }
+    const next = new ListenerGeneration(config, this.#ctx);
+    const old = this.#gen;
+    this.#gen = next;
+    this.#retire(old, drainTimeMs);
+  }
+
+  /**
+   * Stops accepting and drains every connection as a replaced config's are; closes what is left after
+   * `drainTimeMs`. Resolves when no connection is left.
+   */
+  async retire(drainTimeMs: number): Promise<void> {
+    this.stopAccepting();
+    this.#retire(this.#gen, drainTimeMs);
+    while (this.connections > 0) {
+      await Promise.all([...this.#allConnections()].map((ac) => ac.conn.done));
+    }
+  }
+
+  #retire(gen: ListenerGeneration, drainTimeMs: number): void {
+    if (gen.draining) return;
+    gen.draining = true;
+    if (gen.active.size === 0) return;
+    // A retired listener keeps its current config in #gen; only replaced ones are listed apart.
+    if (gen !== this.#gen) this.#retired.add(gen);
+    const close = () => {
+      gen.drainTimer = undefined;
+      for (const ac of [...gen.active]) ac.conn.close({ reason: "drain timeout" });
+    };
+    if (drainTimeMs <= 0) close();
+    else gen.drainTimer = setTimeout(close, drainTimeMs);
+  }
+
+  *#allConnections(): Iterable<ActiveConnection> {
+    yield* this.#gen.active;
+    for (const g of this.#retired) yield* g.active;
   }
 
   /** Starts accepting. */
@@ -189,28 +340,33 @@ export class Listener {
 
   /** Accounting, then the chain (`raw`: the `Deno.Conn` of the native TLS fast path). */
   #onTransport(transport: NetConnection, raw?: Deno.Conn): void {
-    const stats = this.#stats;
+    const gen = this.#gen;
+    const stats = gen.stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    const ac: ActiveConnection = { conn: transport, filters: [], start: approxNow() };
-    this.#active.add(ac);
+    const ac: ActiveConnection = { conn: transport, gen, filters: undefined, start: approxNow() };
+    gen.active.add(ac);
     // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
     transport.done.then(() => {
-      this.#active.delete(ac);
+      gen.active.delete(ac);
       stats.downstream_cx_active.dec();
       stats.downstream_cx_destroy.inc();
       stats.downstream_cx_length_ms.record(approxNow() - ac.start);
+      if (gen.draining && gen.active.size === 0) {
+        clearTimeout(gen.drainTimer);
+        gen.drainTimer = undefined;
+        this.#retired.delete(gen);
+      }
     });
-    const chains = this.config.filterChains;
+    const config = gen.config;
+    const chains = config.filterChains;
     if (this.#fast) {
       this.#acceptFast(ac, raw as Deno.TlsConn, transport as DenoConnection, chains[0]!);
-    } else if (this.config.listenerFilters.length === 0 && chains.length === 1 && !chains[0]!.transportSocket) {
+    } else if (config.listenerFilters.length === 0 && chains.length === 1 && !chains[0]!.transportSocket) {
       this.#attach(ac, transport, chains[0]!, undefined);
     } else {
       this.#setup(ac, transport).catch((e) => {
-        log.error(
-          `listener "${this.config.name}": connection setup failed: ${e instanceof Error ? e.stack : String(e)}`,
-        );
+        log.error(`listener "${config.name}": connection setup failed: ${e instanceof Error ? e.stack : String(e)}`);
         transport.close({ reason: "setup failed" });
       });
     }
@@ -218,6 +374,7 @@ export class Listener {
 
   /** `Deno.listenTls` connections: wait for the handshake (bounded), then attach with the ALPN result. */
   #acceptFast(ac: ActiveConnection, raw: Deno.TlsConn, transport: DenoConnection, chain: FilterChainConfig): void {
+    const config = ac.gen.config;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, rej) => {
       timer = setTimeout(() => rej(new TlsHandshakeError("timeout", "handshake timed out")), chain.handshakeTimeoutMs);
@@ -225,12 +382,12 @@ export class Listener {
     Promise.race([raw.handshake(), timeout]).then((info) => {
       clearTimeout(timer);
       if (transport.closed) return;
-      this.#ssl?.onFastHandshake();
+      ac.gen.ssl?.onFastHandshake();
       const tls = info.alpnProtocol ? { alpn: info.alpnProtocol } : {};
       const conn = new DenoConnection(raw, {
         secure: true,
         tls,
-        highWatermark: this.config.perConnectionBufferLimitBytes,
+        highWatermark: config.perConnectionBufferLimitBytes,
       });
       // The outer wrapper only carries accounting; the secure wrapper owns the socket from here.
       conn.done.then(() => transport.close({ reason: "closed" }));
@@ -238,23 +395,22 @@ export class Listener {
       this.#attach(ac, conn, chain, undefined);
     }, (e) => {
       clearTimeout(timer);
-      this.#ssl?.onFailure(e instanceof TlsHandshakeError ? e.kind : "handshake");
-      log.debug(() =>
-        `listener "${this.config.name}": tls handshake failed: ${e instanceof Error ? e.message : String(e)}`
-      );
+      ac.gen.ssl?.onFailure(e instanceof TlsHandshakeError ? e.kind : "handshake");
+      log.debug(() => `listener "${config.name}": tls handshake failed: ${e instanceof Error ? e.message : String(e)}`);
       transport.close({ reason: "tls handshake failed" });
     });
   }
 
   /** Listener filters, chain selection and the TLS handshake; then {@link #attach}. */
   async #setup(ac: ActiveConnection, transport: NetConnection): Promise<void> {
+    const config = ac.gen.config;
     const state: ListenerFilterState = { applicationProtocols: [] };
     let peeked: { bytes: Uint8Array; eof: boolean } | undefined;
-    if (this.config.listenerFilters.length > 0) {
-      peeked = await this.#runListenerFilters(transport, state);
+    if (config.listenerFilters.length > 0) {
+      peeked = await this.#runListenerFilters(ac, transport, state);
       if (!peeked) return;
     }
-    const regular = this.config.filterChains.filter((c) => !c.isDefault);
+    const regular = config.filterChains.filter((c) => !c.isDefault);
     const chain = selectFilterChain(regular, {
       destinationPort: transport.localPort,
       destinationIp: transport.localAddress,
@@ -264,15 +420,15 @@ export class Listener {
       transportProtocol: state.transportProtocol ?? "raw_buffer",
       applicationProtocols: state.applicationProtocols,
       provider: state.clientHello ? chooseProvider(state.clientHello) : undefined,
-    }) ?? this.config.filterChains.find((c) => c.isDefault);
+    }) ?? config.filterChains.find((c) => c.isDefault);
     if (!chain) {
-      this.#stats.no_filter_chain_match.inc();
+      ac.gen.stats.no_filter_chain_match.inc();
       log.debug(() =>
-        `listener "${this.config.name}": no filter chain matches ${transport.remoteAddress}:${transport.remotePort}` +
+        `listener "${config.name}": no filter chain matches ${transport.remoteAddress}:${transport.remotePort}` +
         ` (sni ${state.serverName ?? "-"}, transport ${state.transportProtocol ?? "raw_buffer"})`
       );
       // A ClientHello (or the start of a TLS record) that no chain takes is a failed TLS connection too.
-      if (state.transportProtocol === "tls" || peeked?.bytes[0] === 0x16) this.#ssl?.onFailure("handshake");
+      if (state.transportProtocol === "tls" || peeked?.bytes[0] === 0x16) ac.gen.ssl?.onFailure("handshake");
       transport.close({ reason: "no filter chain match" });
       return;
     }
@@ -284,7 +440,7 @@ export class Listener {
     const options = {
       initial: peeked?.bytes,
       timeoutMs: chain.handshakeTimeoutMs,
-      highWatermark: this.config.perConnectionBufferLimitBytes,
+      highWatermark: config.perConnectionBufferLimitBytes,
       clientHello: state.clientHello,
     };
     try {
@@ -298,14 +454,14 @@ export class Listener {
         secure.close();
         return;
       }
-      this.#ssl!.onHandshake(secure);
+      ac.gen.ssl!.onHandshake(secure);
       ac.conn = secure;
       this.#attach(ac, secure, chain, undefined);
     } catch (e) {
       const kind = e instanceof TlsHandshakeError ? e.kind : "handshake";
-      this.#ssl!.onFailure(kind);
+      ac.gen.ssl!.onFailure(kind);
       log.debug(() =>
-        `listener "${this.config.name}": tls handshake with ${transport.remoteAddress}:${transport.remotePort} failed: ${
+        `listener "${config.name}": tls handshake with ${transport.remoteAddress}:${transport.remotePort} failed: ${
           e instanceof Error ? e.message : String(e)
         }`
       );
@@ -318,10 +474,12 @@ export class Listener {
    * continued, or undefined if the connection was closed (by a filter, the peer, or the timeout).
    */
   #runListenerFilters(
+    ac: ActiveConnection,
     transport: NetConnection,
     state: ListenerFilterState,
   ): Promise<{ bytes: Uint8Array; eof: boolean } | undefined> {
-    const filters = this.config.listenerFilters.map((e) => e.factory.create(e.config));
+    const config = ac.gen.config;
+    const filters = config.listenerFilters.map((e) => e.factory.create(e.config));
     const max = Math.max(...filters.map((f) => f.maxReadBytes), 0);
     return new Promise((resolve) => {
       const out = { bytes: new Uint8Array(0), eof: false };
@@ -352,17 +510,17 @@ export class Listener {
         settle(out);
       };
       const timer = setTimeout(() => {
-        if (this.config.continueOnListenerFiltersTimeout) {
+        if (config.continueOnListenerFiltersTimeout) {
           for (let i = next; i < filters.length; i++) filters[i]!.onEnd?.(state);
           next = filters.length;
           settle(out);
         } else {
           // A ClientHello that never completes (slowloris, truncated) counts as a TLS failure.
-          if (out.bytes[0] === 0x16) this.#ssl?.onFailure("timeout");
+          if (out.bytes[0] === 0x16) ac.gen.ssl?.onFailure("timeout");
           transport.close({ reason: "listener filter timeout" });
           settle(undefined);
         }
-      }, this.config.listenerFiltersTimeoutMs);
+      }, config.listenerFiltersTimeoutMs);
       transport.setHandler({
         onData: (d) => {
           const b = new Uint8Array(out.bytes.length + d.length);
@@ -393,55 +551,13 @@ export class Listener {
     chain: FilterChainConfig,
     peeked: { bytes: Uint8Array; eof: boolean } | undefined,
   ): void {
-    const filters = ac.filters;
-    const nctx: NetworkFilterContext = {
-      clusterManager: this.#ctx.clusterManager,
-      stats: this.#ctx.stats,
-      listenerName: this.config.name,
-      draining: this.#ctx.draining,
-      bufferLimit: this.config.perConnectionBufferLimitBytes,
-    };
-    // Filters see data in order; a "stop" ends this chunk's walk (the terminal filter always consumes it).
-    const walk = (data: Uint8Array, end: boolean, from: number) => {
-      for (let i = from; i < filters.length; i++) {
-        if (filters[i]!.onData(data, end) === "stop") return;
-      }
-    };
-    conn.setHandler({
-      onData: (d) => walk(d, false, 0),
-      onEof: () => walk(EMPTY, true, 0),
-      onClose: (reason) => {
-        for (const f of filters) {
-          try {
-            f.onClose?.(reason);
-          } catch (e) {
-            log.error(
-              `listener "${this.config.name}": filter close failed: ${e instanceof Error ? e.message : String(e)}`,
-            );
-          }
-        }
-      },
-      onWriteBlocked: () => {
-        for (const f of filters) f.onWriteBlocked?.();
-      },
-      onWriteDrained: () => {
-        for (const f of filters) f.onWriteDrained?.();
-      },
-    });
-    for (let i = 0; i < chain.filters.length; i++) {
-      const e = chain.filters[i]!;
-      filters.push(e.factory.create(e.config, {
-        connection: conn,
-        // The built-in filters before the terminal one never hold data back, so there is nothing to resume.
-        continueReading: () => {},
-      }, nctx));
-    }
-    for (const f of filters) {
-      if (f.onNewConnection?.() === "stop") break;
-    }
+    const fm = new NetworkFilterManager(conn, ac.gen.chains.get(chain)!, ac.gen.config.name);
+    ac.filters = fm;
+    conn.setHandler(fm);
+    fm.initialize();
     if (peeked) {
-      if (peeked.bytes.length > 0 && !conn.closed) walk(peeked.bytes, false, 0);
-      if (peeked.eof && !conn.closed) walk(EMPTY, true, 0);
+      if (peeked.bytes.length > 0 && !conn.closed) fm.onData(peeked.bytes);
+      if (peeked.eof && !conn.closed) fm.onEof();
       else conn.readDisable(false);
     }
     conn.start();
@@ -457,18 +573,21 @@ export class Listener {
     } catch { /* already closed */ }
   }
 
-  /** Asks every connection to drain (finish in-flight work, then close). */
+  /** Asks every connection to drain now (finish in-flight work, then close; HTTP closes idle connections). */
   drainConnections(): void {
-    for (const ac of this.#active) {
-      const last = ac.filters[ac.filters.length - 1];
-      if (last?.drain) last.drain();
+    for (const ac of this.#allConnections()) {
+      if (ac.filters) ac.filters.drain();
       else ac.conn.close({ flush: true, reason: "drain" });
     }
   }
 
   /** Closes every connection now. */
   closeAll(): void {
-    for (const ac of [...this.#active]) ac.conn.close({ reason: "shutdown" });
+    for (const g of [this.#gen, ...this.#retired]) {
+      clearTimeout(g.drainTimer);
+      g.drainTimer = undefined;
+    }
+    for (const ac of [...this.#allConnections()]) ac.conn.close({ reason: "shutdown" });
   }
 
   /** Resolves when the accept loop has ended. */

@@ -4,10 +4,17 @@
  * Start-up order: clusters (first DNS resolution, bounded), then every listener binds (a listener that cannot
  * bind fails start-up with its name, and nothing is left half-open), then the admin API, then accepting.
  *
+ * Listeners are owned by the {@link ListenerManager}: the bootstrap's static listeners are added through it, and
+ * {@link Server.addOrUpdateListener} / {@link Server.removeListener} add, update and remove listeners at run time
+ * with Envoy's LDS semantics (what xDS will call).
+ *
  * @module
  */
-import type { BootstrapConfig } from "../config/bootstrap.ts";
+import { ConfigError } from "../api/errors.ts";
+import { type BootstrapConfig, type ListenerConfig, parseListener } from "../config/bootstrap.ts";
+import { describe, ObjReader } from "../config/reader.ts";
 import type { Registries } from "../config/registry.ts";
+import { parseStaticSecrets, resolveSecretRefs, type StaticSecret } from "../config/secrets.ts";
 import { mergeSnapshots, StatsStore } from "../observe/stats.ts";
 import { getLogger, getLogLevel, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
 import type { LogLevel } from "../observe/log.ts";
@@ -15,7 +22,8 @@ import { flushAccessLogs } from "../observe/access_log.ts";
 import { ClusterManagerImpl } from "../upstream/cluster_manager.ts";
 import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
-import { Listener } from "./listener.ts";
+import { type Listener, ListenerError } from "./listener.ts";
+import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
 import { WorkerSet } from "./workers.ts";
 import { VERSION } from "../version.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
@@ -40,18 +48,53 @@ export interface ServerOptions {
   readonly quiet?: boolean;
 }
 
+/** Envoy's `ListenersConfigDump`: static listeners, and those added at run time as `dynamic_listeners`. */
+function listenersConfigDump(lm: ListenerManager): Record<string, unknown> {
+  const entries = lm.entries;
+  const dump: Record<string, unknown> = {
+    "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+    static_listeners: entries.filter((e) => !e.addedViaApi).map((e) => ({ listener: e.listener.config.raw })),
+  };
+  const dynamic = entries.filter((e) => e.addedViaApi).map((e) => ({
+    name: e.listener.config.name,
+    active_state: { listener: e.listener.config.raw, last_updated: e.lastUpdated.toISOString() },
+  }));
+  if (dynamic.length > 0) dump["dynamic_listeners"] = dynamic;
+  return dump;
+}
+
+/** The bootstrap's `static_resources.secrets`, for runtime listeners' secret references. */
+function staticSecrets(raw: Record<string, unknown>): Map<string, StaticSecret> {
+  const sr = raw["static_resources"];
+  if (sr === null || typeof sr !== "object") return new Map();
+  // Only `secrets` is read (already validated at start-up); the reader is not closed with done().
+  return parseStaticSecrets(new ObjReader(sr, "static_resources"));
+}
+
+/** A listener manager error as the runtime API reports it: a ConfigError under the API's listener path. */
+function asConfigError(e: unknown): Error {
+  if (e instanceof ListenerError) {
+    return new ConfigError(e.field ? `${API_LISTENER_PATH}.${e.field}` : API_LISTENER_PATH, e.message, { cause: e });
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 function rawClusters(raw: Record<string, unknown>): unknown[] {
   const sr = raw["static_resources"] as Record<string, unknown> | undefined;
   const c = sr?.["clusters"];
   return Array.isArray(c) ? c : [];
 }
 
+/** The field path the runtime API parses a listener under (`config: listener.address: ...`). */
+const API_LISTENER_PATH = "listener";
+
 /** A running Ferry. */
 export class Server {
   readonly config: BootstrapConfig;
   readonly stats: StatsStore;
   readonly clusterManager: ClusterManagerImpl;
-  readonly listeners: Listener[] = [];
+  /** The listeners: the bootstrap's static ones and those added at run time. */
+  readonly listenerManager: ListenerManager;
   admin: AdminServer | undefined;
   state: ServerState = "PRE_INITIALIZING";
   #healthFailed = false;
@@ -61,11 +104,14 @@ export class Server {
   #stopped: Promise<void> | undefined;
   #resolveExit!: (code: number) => void;
   #workers: WorkerSet | undefined;
+  readonly #registries: Registries;
+  #secrets: Map<string, StaticSecret> | undefined;
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
 
-  private constructor(config: BootstrapConfig, _registries: Registries, options: ServerOptions) {
+  private constructor(config: BootstrapConfig, registries: Registries, options: ServerOptions) {
     this.config = config;
+    this.#registries = registries;
     this.stats = new StatsStore();
     this.clusterManager = new ClusterManagerImpl(config.clusters, {
       stats: this.stats,
@@ -73,6 +119,13 @@ export class Server {
       log: (m) => upstreamLog.warn(m),
     });
     this.#drainTimeMs = options.drainTimeMs ?? 600_000;
+    this.listenerManager = new ListenerManager({
+      stats: this.stats,
+      clusterManager: this.clusterManager,
+      draining: () => this.state === "DRAINING",
+      drainTimeMs: this.#drainTimeMs,
+      quiet: options.quiet ?? false,
+    });
     this.#commandLine = options.commandLine ?? {};
     this.exited = new Promise((r) => this.#resolveExit = r);
   }
@@ -83,17 +136,9 @@ export class Server {
     s.state = "INITIALIZING";
     for (const w of config.warnings) log.warn(w);
     await s.clusterManager.initialize();
-    const ctx = {
-      stats: s.stats,
-      clusterManager: s.clusterManager,
-      draining: () => s.state === "DRAINING",
-    };
+    const lm = s.listenerManager;
     try {
-      for (const lc of config.listeners) {
-        const l = new Listener(lc, ctx);
-        l.bind();
-        s.listeners.push(l);
-      }
+      for (const lc of config.listeners) lm.addOrUpdate(lc, { addedViaApi: false });
       if (config.admin && options.admin !== false) {
         const a = config.admin.address;
         s.admin = await startAdmin({
@@ -103,16 +148,11 @@ export class Server {
         });
       }
     } catch (e) {
-      for (const l of s.listeners) l.stopAccepting();
+      lm.closeAll();
       s.clusterManager.shutdown();
       throw e;
     }
-    for (const l of s.listeners) {
-      l.start();
-      const line = `listener "${l.config.name}" accepting on ${l.address} (${l.engine})`;
-      if (options.quiet) log.debug(line);
-      else log.info(line);
-    }
+    lm.startAccepting();
     if (s.admin) log.info(`admin listening on http://${config.admin!.address.address}:${s.admin.port}/`);
     s.state = "LIVE";
     return s;
@@ -137,14 +177,72 @@ export class Server {
   /** Stops accepting on every listener; with `graceful`, idle connections are closed and the rest drain. */
   stopAccepting(graceful: boolean): void {
     this.state = "DRAINING";
-    for (const l of this.listeners) l.stopAccepting();
-    if (graceful) { for (const l of this.listeners) l.drainConnections(); }
+    this.listenerManager.stopAccepting();
+    if (graceful) this.listenerManager.drainConnections();
     this.#workers?.stopAccepting(graceful);
+  }
+
+  /** The active listeners, in the order they were added (a snapshot: updates replace listeners). */
+  get listeners(): Listener[] {
+    return this.listenerManager.list;
   }
 
   /** The listener with this name. */
   listener(name: string): Listener | undefined {
-    return this.listeners.find((l) => l.config.name === name);
+    return this.listenerManager.get(name);
+  }
+
+  /**
+   * Adds a listener, or updates the one of the same name, from one Envoy v3 `Listener` object (its JSON mapping,
+   * read by the bootstrap's parser; secret references resolve against the bootstrap's static secrets). As Envoy's
+   * LDS: new connections get the new config, the old config's connections drain and are closed after the drain
+   * time, the bound socket is kept when the address is unchanged, and the same config again changes nothing. With
+   * worker threads, each worker applies it too. Rejects with a one-line {@link ConfigError} naming the field path
+   * (`config: listener.address: ...`), leaving the running config as it was, if the listener is invalid, names an
+   * unknown cluster, cannot be bound, or is one of the bootstrap's static listeners.
+   */
+  async addOrUpdateListener(raw: unknown): Promise<ListenerUpdateResult> {
+    const config = this.#parseApiListener(raw);
+    let result: ListenerUpdateResult;
+    try {
+      result = this.listenerManager.addOrUpdate(config);
+    } catch (e) {
+      throw asConfigError(e);
+    }
+    if (result !== "unchanged") await this.#workers?.addOrUpdateListener(raw);
+    return result;
+  }
+
+  /**
+   * Removes a listener added through {@link Server.addOrUpdateListener}: it stops accepting, its connections drain
+   * and are closed after the drain time. Resolves false if there is no listener by that name; rejects with a
+   * {@link ConfigError} for one of the bootstrap's static listeners.
+   */
+  async removeListener(name: string): Promise<boolean> {
+    let removed: boolean;
+    try {
+      removed = this.listenerManager.remove(name);
+    } catch (e) {
+      throw asConfigError(e);
+    }
+    if (removed) await this.#workers?.removeListener(name);
+    return removed;
+  }
+
+  /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */
+  #parseApiListener(raw: unknown): ListenerConfig {
+    const path = API_LISTENER_PATH;
+    this.#secrets ??= staticSecrets(this.config.raw);
+    const config = parseListener(resolveSecretRefs(raw, path, this.#secrets), path, this.#registries);
+    const known = this.clusterManager.clusters;
+    for (const chain of config.filterChains) {
+      for (const f of chain.filters) {
+        for (const ref of f.factory.referencedClusters?.(f.config) ?? []) {
+          if (!known.has(ref.name)) throw new ConfigError(ref.path, `unknown cluster ${describe(ref.name)}`);
+        }
+      }
+    }
+    return config;
   }
 
   /**
@@ -158,14 +256,15 @@ export class Server {
 
   async #drainAndStop(drainTimeMs: number): Promise<void> {
     this.state = "DRAINING";
-    log.info(`draining ${this.listeners.length} listener(s) for up to ${Math.round(drainTimeMs / 1000)} s`);
-    for (const l of this.listeners) l.stopAccepting();
-    for (const l of this.listeners) l.drainConnections();
+    const lm = this.listenerManager;
+    log.info(`draining ${lm.list.length} listener(s) for up to ${Math.round(drainTimeMs / 1000)} s`);
+    lm.stopAccepting();
+    lm.drainConnections();
     const deadline = performance.now() + drainTimeMs;
-    while (performance.now() < deadline && this.listeners.some((l) => l.connections > 0)) {
+    while (performance.now() < deadline && lm.connections > 0) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const l of this.listeners) l.closeAll();
+    lm.closeAll();
     await this.#workers?.drainAndStop(Math.max(0, deadline - performance.now()));
     this.clusterManager.shutdown();
     await flushAccessLogs();
@@ -204,10 +303,7 @@ export class Server {
             "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
             bootstrap: s.config.raw,
           },
-          {
-            "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
-            static_listeners: s.config.listeners.map((l) => ({ listener: l.raw })),
-          },
+          listenersConfigDump(s.listenerManager),
           {
             "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
             static_clusters: rawClusters(s.config.raw).map((c) => ({ cluster: c })),

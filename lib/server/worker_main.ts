@@ -5,8 +5,9 @@
  *
  * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
  * `{type: "log-component", component, level}`, `{type: "log-levels", id}`, `{type: "reset-counters", id}`,
- * `{type: "drain", ms, id}`. Out: `{type: "started"}` or `{type: "error", message}`, `{type: "stats", id, snap}`,
- * `{type: "log-levels", id, levels}`, `{type: "counters-reset", id}`, `{type: "drained", id}`.
+ * `{type: "drain", ms, id}`, `{type: "listener-update", raw, id}`, `{type: "listener-remove", name, id}`. Out:
+ * `{type: "started"}` or `{type: "error", message}`, `{type: "stats", id, snap}`, `{type: "log-levels", id, levels}`,
+ * `{type: "counters-reset", id}`, `{type: "drained", id}`, `{type: "listener-done", id, error?}`.
  *
  * @module
  */
@@ -53,6 +54,21 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         break;
       case "stop-accepting":
         server?.stopAccepting(m.graceful);
+        break;
+      case "listener-update":
+      case "listener-remove":
+        try {
+          if (!server) throw new Error("not started");
+          if (m.type === "listener-update") await server.addOrUpdateListener(m.raw);
+          else await server.removeListener(m.name);
+          self.postMessage({ type: "listener-done", id: m.id });
+        } catch (err) {
+          self.postMessage({
+            type: "listener-done",
+            id: m.id,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
         break;
     }
   } catch (err) {

@@ -16,7 +16,9 @@ export type WorkerRequest =
   | { type: "reset-counters"; id: number }
   | { type: "log-levels"; id: number }
   | { type: "drain"; ms: number; id: number }
-  | { type: "stop-accepting"; graceful: boolean };
+  | { type: "stop-accepting"; graceful: boolean }
+  | { type: "listener-update"; raw: unknown; id: number }
+  | { type: "listener-remove"; name: string; id: number };
 
 type WorkerReply =
   | { type: "started" }
@@ -24,7 +26,8 @@ type WorkerReply =
   | { type: "stats"; id: number; snap: StatsSnapshot | undefined }
   | { type: "drained"; id: number }
   | { type: "counters-reset"; id: number }
-  | { type: "log-levels"; id: number; levels: Record<string, string> };
+  | { type: "log-levels"; id: number; levels: Record<string, string> }
+  | { type: "listener-done"; id: number; error?: string };
 
 /** The worker threads of one process. */
 export class WorkerSet {
@@ -129,6 +132,27 @@ export class WorkerSet {
     const out: Record<string, string>[] = [];
     for (const r of replies) if (r?.type === "log-levels") out.push(r.levels);
     return out;
+  }
+
+  /**
+   * Applies a runtime listener add or update (the raw Envoy `Listener`) on every worker, after the main thread
+   * applied it. Rejects naming the first worker that failed or did not answer within 10 s.
+   */
+  async addOrUpdateListener(raw: unknown): Promise<void> {
+    await this.#applyListenerChange((id) => ({ type: "listener-update", raw, id }));
+  }
+
+  /** Removes a runtime listener on every worker; rejects naming the first worker that failed. */
+  async removeListener(name: string): Promise<void> {
+    await this.#applyListenerChange((id) => ({ type: "listener-remove", name, id }));
+  }
+
+  async #applyListenerChange(msg: (id: number) => WorkerRequest): Promise<void> {
+    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, msg, 10_000)));
+    replies.forEach((r, i) => {
+      if (r?.type !== "listener-done") throw new Error(`worker ${i + 1}: no answer to a listener change`);
+      if (r.error !== undefined) throw new Error(`worker ${i + 1}: ${r.error}`);
+    });
   }
 
   stopAccepting(graceful: boolean): void {
