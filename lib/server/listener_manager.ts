@@ -118,10 +118,18 @@ export class ListenerManager {
       throw new ListenerError(config.name, "name", "cannot be updated: it is statically configured");
     }
     if (existing && sameListenerConfig(existing.listener.config, config)) return "unchanged";
+    const want = config.address;
     for (const [name, e] of this.#active) {
-      const a = e.listener.config.address;
-      if (name !== config.name && a.port !== 0 && sameAddress(e.listener.config, config)) {
-        throw new ListenerError(config.name, "address", `has the address ${a.address}:${a.port} of listener "${name}"`);
+      // Compare with the bound port (port 0 chose one): SO_REUSEPORT would let a second socket bind it.
+      const l = e.listener;
+      if (
+        name !== config.name && want.port !== 0 && l.config.address.address === want.address && l.port === want.port
+      ) {
+        throw new ListenerError(
+          config.name,
+          "address",
+          `has the address ${want.address}:${want.port} of listener "${name}"`,
+        );
       }
     }
     try {
