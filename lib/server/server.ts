@@ -71,6 +71,19 @@ function staticSecrets(raw: Record<string, unknown>): Map<string, StaticSecret> 
   return parseStaticSecrets(new ObjReader(sr, "static_resources"));
 }
 
+/** A copy of a raw Envoy `Listener` whose `socket_address` has `port` (either JSON spelling). */
+function withPort(raw: unknown, port: number): unknown {
+  const o = { ...(raw as Record<string, unknown>) };
+  const addr = { ...(o["address"] as Record<string, unknown>) };
+  const sk = "socketAddress" in addr ? "socketAddress" : "socket_address";
+  const sa = { ...(addr[sk] as Record<string, unknown>) };
+  delete sa["portValue"];
+  sa["port_value"] = port;
+  addr[sk] = sa;
+  o["address"] = addr;
+  return o;
+}
+
 /** A listener manager error as the runtime API reports it: a ConfigError under the API's listener path. */
 function asConfigError(e: unknown): Error {
   if (e instanceof ListenerError) {
@@ -209,7 +222,11 @@ export class Server {
     } catch (e) {
       throw asConfigError(e);
     }
-    if (result !== "unchanged") await this.#workers?.addOrUpdateListener(raw);
+    if (result !== "unchanged" && this.#workers) {
+      // Port 0: the workers bind the port the main thread got (SO_REUSEPORT), not ports of their own.
+      const port = this.listenerManager.get(config.name)!.port;
+      await this.#workers.addOrUpdateListener(config.address.port === 0 ? withPort(raw, port) : raw);
+    }
     return result;
   }
 
