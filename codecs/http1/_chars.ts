@@ -18,6 +18,12 @@ export const HTAB = 9;
 export const COLON = 58;
 /** `;` */
 export const SEMI = 59;
+/** `=` */
+export const EQUALS = 61;
+/** `"` */
+export const DQUOTE = 34;
+/** Backslash. */
+export const BACKSLASH = 92;
 
 /**
  * RFC 9110 `tchar`: 0 = not a token character, 1 = token character, 3 = upper-case letter (bit 2 marks it, so
