@@ -1,6 +1,8 @@
 /**
  * PEM armour and EC key encodings: PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` and SubjectPublicKeyInfo
  * `PUBLIC KEY`, for SM2 (OID 1.2.156.10197.1.301) and P-256 keys. Written keys load with `openssl pkey`.
+ * {@link parsePublicKeyInfo} reads the SubjectPublicKeyInfo of any algorithm (RSA, P-384, Ed25519, ...) as
+ * opaque bytes with its algorithm, which is all a certificate reader needs from keys it does not compute with.
  *
  * @module
  */
@@ -28,6 +30,21 @@ export const OID = {
   p256: "1.2.840.10045.3.1.7",
   sm2WithSm3: "1.2.156.10197.1.501",
   ecdsaWithSha256: "1.2.840.10045.4.3.2",
+  ecdsaWithSha384: "1.2.840.10045.4.3.3",
+  ecdsaWithSha512: "1.2.840.10045.4.3.4",
+  p384: "1.3.132.0.34",
+  p521: "1.3.132.0.35",
+  rsaEncryption: "1.2.840.113549.1.1.1",
+  rsassaPss: "1.2.840.113549.1.1.10",
+  sha256WithRsa: "1.2.840.113549.1.1.11",
+  sha384WithRsa: "1.2.840.113549.1.1.12",
+  sha512WithRsa: "1.2.840.113549.1.1.13",
+  mgf1: "1.2.840.113549.1.1.8",
+  sha256: "2.16.840.1.101.3.4.2.1",
+  sha384: "2.16.840.1.101.3.4.2.2",
+  sha512: "2.16.840.1.101.3.4.2.3",
+  ed25519: "1.3.101.112",
+  ed448: "1.3.101.113",
 } as const;
 
 /** The curves this module reads and writes. */
@@ -49,6 +66,27 @@ export interface EcPublicKeyData {
   readonly curve: EcCurve;
   /** The point as encoded (normally `04 || x || y`). */
   readonly point: Uint8Array;
+}
+
+/**
+ * A SubjectPublicKeyInfo of any algorithm, as a certificate carries it. Keys this module's EC code computes
+ * with (SM2, P-256) name their {@link curve}; every other key (RSA, RSA-PSS, P-384, P-521, Ed25519, ...) is
+ * opaque here: its algorithm and parameters OIDs and its bytes, which `node:crypto` and rustls understand.
+ */
+export interface PublicKeyInfo {
+  /** The key algorithm OID, e.g. `1.2.840.10045.2.1` (EC), `1.2.840.113549.1.1.1` (RSA), `1.3.101.112` (Ed25519). */
+  readonly algorithm: string;
+  /** The algorithm parameters when they are an OID (the named curve of an EC key), else undefined. */
+  readonly parameters: string | undefined;
+  /** `"sm2"` or `"p256"` for the keys {@link EcPublicKeyData} covers; undefined for every other key. */
+  readonly curve: EcCurve | undefined;
+  /**
+   * The subjectPublicKey bits: the encoded point (`04 || x || y`) of an EC key; another algorithm's own
+   * encoding otherwise (an RSAPublicKey DER, the 32 raw bytes of an Ed25519 key).
+   */
+  readonly point: Uint8Array;
+  /** The whole SubjectPublicKeyInfo DER (what `node:crypto` imports as `spki`). */
+  readonly der: Uint8Array;
 }
 
 /** One PEM block. */
@@ -219,6 +257,63 @@ export function parseSpkiContent(content: Uint8Array, what: string): EcPublicKey
   const bits = expectElement(content, alg.end, Tag.BIT_STRING, what + " subjectPublicKey");
   if (bits.content[0] !== 0) throw new DerError(`${what}: BIT STRING has unused bits`);
   return { curve, point: bits.content.slice(1) };
+}
+
+/**
+ * Parses a SubjectPublicKeyInfo (DER, the whole SEQUENCE) of any algorithm: only its structure is checked,
+ * not the key, so a certificate reader needs no knowledge of RSA or EdDSA. SM2 and P-256 keys get their
+ * {@link PublicKeyInfo.curve}.
+ *
+ * @param der the SubjectPublicKeyInfo DER
+ * @param what the structure being read, for the error message
+ */
+export function parsePublicKeyInfo(der: Uint8Array, what: string): PublicKeyInfo {
+  const seq = expectElement(der, 0, Tag.SEQUENCE, what);
+  if (seq.end !== der.length) throw new DerError(`${what}: trailing bytes after the key`);
+  const alg = expectElement(seq.content, 0, Tag.SEQUENCE, what + " algorithm");
+  const oid = expectElement(alg.content, 0, Tag.OID, what + " algorithm");
+  const algorithm = decodeOid(oid.content);
+  let parameters: string | undefined;
+  if (oid.end < alg.content.length) {
+    const p = readElement(alg.content, oid.end, what + " algorithm parameters");
+    if (p.end !== alg.content.length) throw new DerError(`${what}: unexpected elements after the parameters`);
+    if (p.tag === Tag.OID) parameters = decodeOid(p.content);
+  }
+  const bits = expectElement(seq.content, alg.end, Tag.BIT_STRING, what + " subjectPublicKey");
+  if (bits.end !== seq.content.length) throw new DerError(`${what}: unexpected elements after the key`);
+  if (bits.content[0] !== 0) throw new DerError(`${what}: BIT STRING has unused bits`);
+  let curve: EcCurve | undefined;
+  if (algorithm === OID.sm2 && parameters === undefined) curve = "sm2";
+  else if (algorithm === OID.ecPublicKey || algorithm === OID.sm2) {
+    curve = parameters === OID.sm2 ? "sm2" : parameters === OID.p256 ? "p256" : undefined;
+  }
+  return { algorithm, parameters, curve, point: bits.content.slice(1), der: der.slice() };
+}
+
+const KEY_NAMES: Record<string, string> = {
+  [OID.rsaEncryption]: "RSA",
+  [OID.rsassaPss]: "RSA-PSS",
+  [OID.ed25519]: "Ed25519",
+  [OID.ed448]: "Ed448",
+};
+const CURVE_NAMES: Record<string, string> = {
+  [OID.p256]: "P-256",
+  [OID.p384]: "P-384",
+  [OID.p521]: "P-521",
+  [OID.sm2]: "SM2",
+};
+
+/**
+ * A short name for a key's algorithm, for messages: `RSA`, `P-384`, `Ed25519`, `SM2`, ..., or `key <OID>`.
+ *
+ * @param key the key
+ */
+export function publicKeyName(key: PublicKeyInfo): string {
+  if (key.curve === "sm2") return "SM2";
+  if (key.algorithm === OID.ecPublicKey) {
+    return (key.parameters && CURVE_NAMES[key.parameters]) ?? `EC key on curve ${key.parameters ?? "(explicit)"}`;
+  }
+  return KEY_NAMES[key.algorithm] ?? `key ${key.algorithm}`;
 }
 
 /**

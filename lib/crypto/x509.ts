@@ -1,8 +1,14 @@
 /**
- * X.509 certificates with SM2 (SM2-with-SM3, OID 1.2.156.10197.1.501) or P-256 (ECDSA-with-SHA256) keys:
- * parsing, signature checks, and chain verification to a trusted root with validity dates, basicConstraints,
- * key usage (TLCP signing vs encryption certificates) and host-name matching (DNS names with wildcards, IP
- * addresses, CN when there is no SAN).
+ * X.509 certificates: parsing, signature checks, and chain verification to a trusted root with validity dates,
+ * basicConstraints, key usage (TLCP signing vs encryption certificates) and host-name matching (DNS names with
+ * wildcards, IP addresses, CN when there is no SAN).
+ *
+ * Reading a certificate (names, SANs, validity, extensions) does not depend on its key: the subject public key
+ * of any algorithm is kept as an opaque {@link PublicKeyInfo} with its algorithm OID. Signatures are checked
+ * here for SM2-with-SM3 and ECDSA P-256 with SHA-256 (our own code, as the GM engines need), and through
+ * `node:crypto` for the other algorithms standard TLS uses: RSA PKCS#1 v1.5 and RSASSA-PSS with SHA-256/384/512,
+ * ECDSA with SHA-256/384/512 on P-256/P-384/P-521, Ed25519 and Ed448. SHA-1 signatures are refused, as rustls
+ * refuses them.
  *
  * Every failure is a {@link CertificateError} whose `code` says what went wrong and whose message names the
  * certificate.
@@ -10,6 +16,8 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import { constants as nodeCryptoConstants, createPublicKey, type KeyObject, verify as nodeVerify } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {
@@ -31,8 +39,8 @@ import {
   SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { equalBytes } from "@noble/curves/utils.js";
-import { decodeOid, DerError, expectElement, readElement, Tag } from "./asn1.ts";
-import { type EcPublicKeyData, OID, parseSpkiContent, pemDecodeAll } from "./pem.ts";
+import { decodeOid, decodeUnsignedInteger, DerError, expectElement, readElement, Tag } from "./asn1.ts";
+import { OID, parsePublicKeyInfo, pemDecodeAll, type PublicKeyInfo, publicKeyName } from "./pem.ts";
 import { SM2_DEFAULT_ID, Sm2PublicKey } from "./sm2.ts";
 
 /** Why a certificate was rejected. */
@@ -88,7 +96,9 @@ export interface Certificate {
   readonly serialNumber: string;
   /** Signature algorithm OID (outer). */
   readonly signatureAlgorithm: string;
-  /** The signature bytes (DER ECDSA/SM2 signature). */
+  /** The DER of the signature algorithm's parameters, when present (RSASSA-PSS carries its hash and salt there). */
+  readonly signatureParameters: Uint8Array | undefined;
+  /** The signature bytes (DER ECDSA/SM2 signature, RSA signature block, raw EdDSA signature). */
   readonly signature: Uint8Array;
   /** Issuer DN DER. */
   readonly issuerDer: Uint8Array;
@@ -104,8 +114,8 @@ export interface Certificate {
   readonly notBefore: Date;
   /** End of validity. */
   readonly notAfter: Date;
-  /** The subject public key. */
-  readonly publicKey: EcPublicKeyData;
+  /** The subject public key, of any algorithm (see {@link PublicKeyInfo}). */
+  readonly publicKey: PublicKeyInfo;
   /** basicConstraints, when present. */
   readonly basicConstraints: { readonly ca: boolean; readonly pathLength: number | undefined } | undefined;
   /** Key-usage bits, when the extension is present. */
@@ -269,8 +279,8 @@ export function parseCertificate(input: string | Uint8Array): Certificate {
 
 function parseCertificateDer(der: Uint8Array): Certificate {
   // Walk the outer structure ourselves to keep the exact TBS, name and key bytes.
-  let tbs: Uint8Array, issuerDer: Uint8Array, subjectDer: Uint8Array, spki: EcPublicKeyData;
-  let signature: Uint8Array, signatureAlgorithm: string;
+  let tbs: Uint8Array, issuerDer: Uint8Array, subjectDer: Uint8Array, spki: PublicKeyInfo;
+  let signature: Uint8Array, signatureAlgorithm: string, signatureParameters: Uint8Array | undefined;
   try {
     const outer = expectElement(der, 0, Tag.SEQUENCE, "Certificate");
     if (outer.end !== der.length) throw new DerError("Certificate: trailing bytes after the certificate");
@@ -278,7 +288,9 @@ function parseCertificateDer(der: Uint8Array): Certificate {
     const tbsEl = expectElement(der, base, Tag.SEQUENCE, "TBSCertificate");
     tbs = der.subarray(base, tbsEl.end);
     const alg = expectElement(der, tbsEl.end, Tag.SEQUENCE, "signatureAlgorithm");
-    signatureAlgorithm = decodeOid(expectElement(alg.content, 0, Tag.OID, "signatureAlgorithm").content);
+    const algOid = expectElement(alg.content, 0, Tag.OID, "signatureAlgorithm");
+    signatureAlgorithm = decodeOid(algOid.content);
+    signatureParameters = algOid.end < alg.content.length ? alg.content.slice(algOid.end) : undefined;
     const sig = expectElement(der, alg.end, Tag.BIT_STRING, "signatureValue");
     if (sig.end !== outer.end) throw new DerError("Certificate: unexpected elements after signatureValue");
     if (sig.content[0] !== 0) throw new DerError("signatureValue: BIT STRING has unused bits");
@@ -294,14 +306,8 @@ function parseCertificateDer(der: Uint8Array): Certificate {
     const subjectEl = expectElement(t, off, Tag.SEQUENCE, "subject");
     subjectDer = t.subarray(off, subjectEl.end);
     const spkiEl = expectElement(t, subjectEl.end, Tag.SEQUENCE, "subjectPublicKeyInfo");
-    try {
-      spki = parseSpkiContent(spkiEl.content, "subjectPublicKeyInfo");
-    } catch (e) {
-      if (e instanceof DerError && /unsupported/.test(e.message)) {
-        throw new CertificateError("unsupported", `certificate: ${e.message}`, { cause: e });
-      }
-      throw e;
-    }
+    // Any algorithm: names, SANs and validity do not depend on the key (see the module doc).
+    spki = parsePublicKeyInfo(t.subarray(subjectEl.end, spkiEl.end), "subjectPublicKeyInfo");
   } catch (e) {
     if (e instanceof CertificateError) throw e;
     throw malformed("structure", e);
@@ -376,6 +382,7 @@ function parseCertificateDer(der: Uint8Array): Certificate {
     version: tc.version + 1,
     serialNumber: toHexString(new Uint8Array(tc.serialNumber)).replace(/^(00)+(?=.)/, ""),
     signatureAlgorithm,
+    signatureParameters,
     signature,
     issuerDer,
     subjectDer,
@@ -431,9 +438,90 @@ export function certificateSm2PublicKey(cert: Certificate): Sm2PublicKey {
   return key;
 }
 
+/** Signature algorithms checked through `node:crypto`: the digest (null for EdDSA) and the signer's key algorithm. */
+const NODE_SIGNATURES: Readonly<Record<string, { readonly hash: string | null; readonly key: string }>> = {
+  [OID.sha256WithRsa]: { hash: "sha256", key: OID.rsaEncryption },
+  [OID.sha384WithRsa]: { hash: "sha384", key: OID.rsaEncryption },
+  [OID.sha512WithRsa]: { hash: "sha512", key: OID.rsaEncryption },
+  [OID.ecdsaWithSha256]: { hash: "sha256", key: OID.ecPublicKey },
+  [OID.ecdsaWithSha384]: { hash: "sha384", key: OID.ecPublicKey },
+  [OID.ecdsaWithSha512]: { hash: "sha512", key: OID.ecPublicKey },
+  [OID.ed25519]: { hash: null, key: OID.ed25519 },
+  [OID.ed448]: { hash: null, key: OID.ed448 },
+};
+
+const PSS_HASHES: Readonly<Record<string, string>> = {
+  [OID.sha256]: "sha256",
+  [OID.sha384]: "sha384",
+  [OID.sha512]: "sha512",
+};
+
+/** The digest and salt length of RSASSA-PSS-params (RFC 4055 section 3.1); SHA-1 (the default) is refused. */
+function pssParameters(cert: Certificate): { hash: string; saltLength: number } {
+  const bad = (why: string, code: CertificateErrorCode = "malformed") =>
+    new CertificateError(code, `certificate "${cert.subject}": RSASSA-PSS parameters: ${why}`);
+  const der = cert.signatureParameters;
+  if (!der) throw bad("missing");
+  let hashOid: string | undefined, mgfHashOid: string | undefined, saltLength = 20, trailer = 1;
+  try {
+    const seq = expectElement(der, 0, Tag.SEQUENCE, "RSASSA-PSS-params");
+    if (seq.end !== der.length) throw new DerError("trailing bytes");
+    const c = seq.content;
+    // An AlgorithmIdentifier's OID (hashAlgorithm, and MGF1's hash parameter).
+    const oidOf = (el: Uint8Array, what: string) =>
+      decodeOid(expectElement(expectElement(el, 0, Tag.SEQUENCE, what).content, 0, Tag.OID, what).content);
+    const intOf = (el: Uint8Array, what: string) =>
+      Number(decodeUnsignedInteger(expectElement(el, 0, Tag.INTEGER, what).content, what));
+    for (let off = 0; off < c.length;) {
+      const el = readElement(c, off, "RSASSA-PSS-params");
+      if (el.tag === 0xa0) hashOid = oidOf(el.content, "hashAlgorithm");
+      else if (el.tag === 0xa1) {
+        const mgf = expectElement(el.content, 0, Tag.SEQUENCE, "maskGenAlgorithm").content;
+        const mgfOid = expectElement(mgf, 0, Tag.OID, "maskGenAlgorithm");
+        if (decodeOid(mgfOid.content) !== OID.mgf1) throw new DerError("the mask generation function is not MGF1");
+        mgfHashOid = oidOf(mgf.subarray(mgfOid.end), "MGF1 hash");
+      } else if (el.tag === 0xa2) saltLength = intOf(el.content, "saltLength");
+      else if (el.tag === 0xa3) trailer = intOf(el.content, "trailerField");
+      else throw new DerError(`unexpected element 0x${el.tag.toString(16)}`);
+      off = el.end;
+    }
+  } catch (e) {
+    throw bad(e instanceof Error ? e.message : String(e));
+  }
+  const hash = hashOid === undefined ? undefined : PSS_HASHES[hashOid];
+  if (!hash) throw bad(`unsupported hash ${hashOid ?? "SHA-1 (the default)"}`, "unsupported");
+  if ((mgfHashOid ?? "SHA-1") !== hashOid) throw bad("the MGF1 hash differs from the message hash", "unsupported");
+  if (trailer !== 1) throw bad(`unsupported trailerField ${trailer}`, "unsupported");
+  return { hash, saltLength };
+}
+
+const nodeKeyCache = new WeakMap<Certificate, KeyObject>();
+
+/** The certificate's key as a `node:crypto` KeyObject (cached per certificate object). */
+function certificateNodeKey(cert: Certificate): KeyObject {
+  let key = nodeKeyCache.get(cert);
+  if (!key) {
+    try {
+      key = createPublicKey({ key: Buffer.from(cert.publicKey.der), format: "der", type: "spki" });
+    } catch (e) {
+      throw new CertificateError(
+        "malformed",
+        `certificate "${cert.subject}": its ${publicKeyName(cert.publicKey)} public key does not load: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        { cause: e },
+      );
+    }
+    nodeKeyCache.set(cert, key);
+  }
+  return key;
+}
+
 /**
- * Checks `cert`'s signature with `issuer`'s public key. SM2 signatures use Z_A of the issuer key with `sm2Id`
- * (default `1234567812345678`, as OpenSSL and TLCP do).
+ * Checks `cert`'s signature with `issuer`'s public key; false when it does not verify or the issuer's key does
+ * not fit the signature algorithm. SM2 signatures use Z_A of the issuer key with `sm2Id` (default
+ * `1234567812345678`, as OpenSSL and TLCP do). Throws a {@link CertificateError} for a signature algorithm this
+ * module does not check (see the module doc) or an issuer key that does not load.
  *
  * @param cert the signed certificate
  * @param issuer the certificate whose key signed it
@@ -453,18 +541,39 @@ export function verifyCertificateSignature(
       return false;
     }
   }
-  if (cert.signatureAlgorithm === OID.ecdsaWithSha256) {
-    if (issuer.publicKey.curve !== "p256") return false;
+  if (cert.signatureAlgorithm === OID.ecdsaWithSha256 && issuer.publicKey.curve === "p256") {
     try {
       return p256.verify(cert.signature, cert.tbs, issuer.publicKey.point, { format: "der", lowS: false });
     } catch {
       return false;
     }
   }
-  throw new CertificateError(
-    "unsupported",
-    `certificate "${cert.subject}": unsupported signature algorithm ${cert.signatureAlgorithm}`,
-  );
+  const k = issuer.publicKey;
+  let hash: string | null;
+  let options: { padding?: number; saltLength?: number } = {};
+  if (cert.signatureAlgorithm === OID.rsassaPss) {
+    const pss = pssParameters(cert);
+    if (k.algorithm !== OID.rsaEncryption && k.algorithm !== OID.rsassaPss) return false;
+    hash = pss.hash;
+    options = { padding: nodeCryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: pss.saltLength };
+  } else {
+    const scheme = NODE_SIGNATURES[cert.signatureAlgorithm];
+    if (!scheme) {
+      throw new CertificateError(
+        "unsupported",
+        `certificate "${cert.subject}": unsupported signature algorithm ${cert.signatureAlgorithm}`,
+      );
+    }
+    // An SM2 key may be written as an EC key on the SM2 curve; ECDSA does not apply to it.
+    if (k.algorithm !== scheme.key || k.curve === "sm2") return false;
+    hash = scheme.hash;
+  }
+  const key = certificateNodeKey(issuer);
+  try {
+    return nodeVerify(hash, cert.tbs, { key, ...options }, cert.signature);
+  } catch {
+    return false;
+  }
 }
 
 /** What the leaf certificate will be used for; decides which key-usage bits it must have. */

@@ -8,12 +8,19 @@
  * - `node:tls` `TLSSocket` runs a server or client handshake over any duplex stream, so it serves an accepted TCP
  *   connection after the ClientHello was peeked (mixed ports), selects a certificate by SNI, and reports version,
  *   suite, ALPN and SNI. Its `ciphers` option is ignored and `requestCert` does not check the chain: this provider
- *   checks the negotiated suite against `cipher_suites` and verifies the client chain itself (P-256 and SM2 chains
- *   via `lib/crypto/x509.ts`) after the handshake.
+ *   checks the negotiated suite against `cipher_suites` and verifies the client chain itself (any key type rustls
+ *   takes, via `lib/crypto/x509.ts`) after the handshake.
  * - Clients (clusters) always use `node:tls`, which verifies the chain against `trusted_ca` and the host name.
+ *
+ * Certificates and keys: whatever rustls signs with — RSA (2048 bits and up), ECDSA P-256/P-384/P-521 and
+ * Ed25519. The leaf is read only for its names (SNI selection); its key is checked at load against the private
+ * key with `node:crypto`, so a wrong, mismatched or unusable key is a config error naming its field, not a
+ * failed handshake later.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import tls from "node:tls";
 import { ConfigError } from "../api/errors.ts";
 import type { NetConnection } from "../api/network.ts";
@@ -24,6 +31,7 @@ import {
   parseCertificates,
   verifyCertificateChain,
 } from "../crypto/x509.ts";
+import { publicKeyName } from "../crypto/pem.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { errorText, parseStringMatcher, readDataSource, type StringMatch } from "./_common.ts";
 import { nodeHandshakeInfo, NodeTlsConnection, transportDuplex } from "./_node_tls.ts";
@@ -155,12 +163,10 @@ function parseCommon(o: ObjReader, side: "server" | "client"): NativeCommonConte
     try {
       leaf = parseCertificates(certificateChain)[0];
     } catch (e) {
-      throw new ConfigError(chainO.path, `is not a PEM certificate chain: ${errorText(e)}`);
+      throw new ConfigError(chainO.path, `is not a PEM certificate chain: ${oneLine(errorText(e))}`);
     }
     if (!leaf) throw new ConfigError(chainO.path, "holds no certificate");
-    if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(privateKey)) {
-      throw new ConfigError(keyO.path, "is not a PEM private key");
-    }
+    checkKeyPair(leaf, chainO.path, privateKey, keyO.path);
     c.unsupported("pkcs12");
     c.unsupported("watched_directory");
     c.unsupported("private_key_provider");
@@ -200,6 +206,71 @@ function parseCommon(o: ObjReader, side: "server" | "client"): NativeCommonConte
   return { certificates, alpn, minVersion, maxVersion, cipherSuites, validation };
 }
 
+/** The EC curves rustls signs with, by node's names. */
+const RUSTLS_CURVES: readonly string[] = ["prime256v1", "secp384r1", "secp521r1"];
+/** rustls refuses smaller RSA keys. */
+const MIN_RSA_BITS = 2048;
+
+function spkiOf(key: KeyObject): Buffer {
+  return key.export({ type: "spki", format: "der" });
+}
+
+/**
+ * Checks at load what rustls would otherwise refuse at the first handshake (or at bind): a private key it cannot
+ * sign with, or one that is not the leaf's.
+ */
+function checkKeyPair(leaf: Certificate, chainPath: string, privateKey: string, keyPath: string): void {
+  if (leaf.publicKey.curve === "sm2") {
+    throw new ConfigError(
+      chainPath,
+      `certificate "${leaf.subject}" has an SM2 key, which standard TLS (rustls) cannot use: ` +
+        "serve it with the ferry.transport_sockets.gm transport socket",
+    );
+  }
+  if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(privateKey)) {
+    throw new ConfigError(keyPath, "is not a PEM private key");
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(privateKey);
+  } catch (e) {
+    throw new ConfigError(keyPath, `is not a PEM private key: ${oneLine(errorText(e))}`);
+  }
+  const type = key.asymmetricKeyType ?? "unknown";
+  const details = key.asymmetricKeyDetails ?? {};
+  const supported = type === "ed25519" ||
+    (type === "rsa" && (details.modulusLength ?? 0) >= MIN_RSA_BITS) ||
+    (type === "ec" && RUSTLS_CURVES.includes(details.namedCurve ?? ""));
+  if (!supported) {
+    const what = type === "rsa"
+      ? `a ${details.modulusLength}-bit RSA key`
+      : type === "ec"
+      ? `an EC key on ${details.namedCurve ?? "an unnamed curve"}`
+      : `a ${type} key`;
+    throw new ConfigError(
+      keyPath,
+      `${what} is not supported by the native provider (rustls signs with RSA of ${MIN_RSA_BITS} bits or more, ` +
+        "ECDSA P-256, P-384, P-521 and Ed25519)",
+    );
+  }
+  let certKey: KeyObject;
+  try {
+    certKey = createPublicKey({ key: Buffer.from(leaf.publicKey.der), format: "der", type: "spki" });
+  } catch (e) {
+    throw new ConfigError(
+      chainPath,
+      `certificate "${leaf.subject}": its ${publicKeyName(leaf.publicKey)} key does not load: ${oneLine(errorText(e))}`,
+    );
+  }
+  if (!spkiOf(createPublicKey(key)).equals(spkiOf(certKey))) {
+    throw new ConfigError(keyPath, `does not match certificate "${leaf.subject}" (the first of certificate_chain)`);
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ");
+}
+
 function parseValidation(vc: ObjReader): NativeValidation {
   let trustedCaPem: string | undefined;
   let roots: Certificate[] = [];
@@ -209,7 +280,7 @@ function parseValidation(vc: ObjReader): NativeValidation {
     try {
       roots = parseCertificates(trustedCaPem);
     } catch (e) {
-      throw new ConfigError(ca.path, `is not a PEM certificate list: ${errorText(e)}`);
+      throw new ConfigError(ca.path, `is not a PEM certificate list: ${oneLine(errorText(e))}`);
     }
     if (roots.length === 0) throw new ConfigError(ca.path, "holds no certificate");
   }
