@@ -20,9 +20,16 @@
  * input.
  *
  * Upgrades: a request with `connection: upgrade` and an `upgrade` field, or a CONNECT, is handed on with
- * `endStream` false and every later byte of the connection is body data of that stream, unframed (`onEof` ends
- * it). A `101` (or a 2xx to CONNECT) response is written without framing and its data go out raw; any other
- * response is an ordinary response after which the connection closes. Either way `keepAlive` is false afterwards.
+ * `endStream` false. What follows it on the connection is held (copied, up to 64 KiB: more is a 413) until the
+ * response says whether the protocol switches. A `101` (or a 2xx to CONNECT) response is written without framing,
+ * its data go out raw, and the held bytes and every later byte of the connection become body data of the stream,
+ * unframed (`onEof` ends it); the held bytes are delivered right after the response head is written. Any other
+ * response is an ordinary response after which the connection closes, and the held bytes are dropped unread: they
+ * are neither the upgraded protocol's (it never started) nor requests to serve (the response said `connection:
+ * close`, after which RFC 9112 §9.6 forbids processing more). So nothing after an upgrade request reaches the
+ * upstream before the switch, and nothing can be smuggled past routing behind a declined one. Either way
+ * `keepAlive` is false afterwards. An upgrade or CONNECT request that announces a body (`content-length` above 0,
+ * or `transfer-encoding`) is refused with 400: its body could not be told apart from the tunnel's first bytes.
  * `Upgrade: h2c` is not an upgrade here: such a request is served as plain HTTP/1.1 (as Envoy does by default),
  * its hop-by-hop fields left for the connection manager to strip.
  *
@@ -40,6 +47,7 @@ import type {
   CodecOptions,
   ServerCodecCallbacks,
   ServerConnectionCodec,
+  StreamDecoder,
   StreamEncoder,
   StreamResetReason,
   WriteFn,
@@ -90,6 +98,42 @@ const U_CONNECT = 2;
 const R_NONE = 0;
 const R_HEADERS = 1;
 const R_DONE = 2;
+
+/** The most input held after an upgrade request while its response is awaited (see the module doc). */
+const MAX_UPGRADE_HOLD = 64 * 1024;
+
+/**
+ * Stands in for the stream's decoder while an upgrade's response is awaited: keeps the bytes that follow (the
+ * reader hands them over as unframed body data) until the codec releases or drops them. Only upgrade requests
+ * create one.
+ */
+class UpgradeHold implements StreamDecoder {
+  buf: Uint8Array = new Uint8Array(0);
+  len = 0;
+  /** The peer half-closed while the bytes were held. */
+  ended = false;
+
+  decodeHeaders(): void {}
+
+  decodeData(data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.ended = true;
+    const n = data.length;
+    if (n === 0) return;
+    const need = this.len + n;
+    if (need > MAX_UPGRADE_HOLD) {
+      fail("BodyTooLarge", "too much data before the upgrade was accepted", 413, 0);
+    }
+    if (need > this.buf.length) {
+      const b = new Uint8Array(Math.min(MAX_UPGRADE_HOLD, Math.max(need, this.buf.length * 2, 1024)));
+      b.set(this.buf.subarray(0, this.len));
+      this.buf = b;
+    }
+    this.buf.set(data, this.len);
+    this.len = need;
+  }
+
+  decodeTrailers(): void {}
+}
 
 interface Friend {
   encode1xx(c: Http1ServerCodec, id: number, headers: HeaderMap): void;
@@ -173,6 +217,9 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
   #reqKeepAlive = true;
   #upgrade = U_NONE;
   #mode = M_DISCARD;
+  /** While an upgrade's response is awaited: the held input, and the stream's own decoder. */
+  #hold: UpgradeHold | null = null;
+  #upgradeDecoder: StreamDecoder | null = null;
 
   /** Creates a codec writing through `write`; see {@link CodecOptions}. */
   constructor(write: WriteFn, callbacks: Http1ServerCallbacks, options?: CodecOptions) {
@@ -208,6 +255,7 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     const dec = this.decoder;
     if (this.#active && !this.#reqDone && dec !== null) {
       if (this.state === S_RAW) {
+        // A tunnel ends; or, while an upgrade's response is awaited, the hold keeps the end with the bytes.
         this.#reqDone = true;
         this.state = S_DEAD;
         dec.decodeData(new Uint8Array(0), true);
@@ -359,6 +407,9 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       ) upgrade = U_UPGRADE;
     }
 
+    if (upgrade !== U_NONE && (cl > 0 || te !== undefined)) {
+      fail("UnexpectedData", `${isConnect ? "CONNECT" : "upgrade"} request with a body`, 400, base);
+    }
     // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; close after it.
     if (!v11 && te !== undefined) keepAlive = false;
     const version: Http1Version = v11 ? "HTTP/1.1" : "HTTP/1.0";
@@ -377,7 +428,12 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     const dec = this.#callbacks.newStream(new Http1ResponseEncoder(this, this.#id, version));
     this.decoder = dec;
     if (upgrade !== U_NONE) {
+      // Whatever follows waits in the hold until the response accepts or declines the upgrade.
       this.state = S_RAW;
+      const hold = new UpgradeHold();
+      this.#hold = hold;
+      this.#upgradeDecoder = dec;
+      this.decoder = hold;
       dec.decodeHeaders(headers, false);
     } else if (te !== undefined) {
       this.startChunked();
@@ -434,12 +490,18 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     // S_DEAD here: the peer half-closed after its request, so no further request can come.
     let close = !this.#reqKeepAlive || connClose || this.#shutdown || !this.#reqDone || this.state === S_DEAD;
     const upgrade = this.#upgrade;
+    let accepted = false;
     if ((upgrade === U_UPGRADE && status === 101) || (upgrade === U_CONNECT && status >= 200 && status < 300)) {
       // Tunnel: no framing, the bytes that follow are the upgraded protocol's.
       this.#mode = M_RAW;
       close = true;
+      accepted = true;
     } else {
-      if (upgrade !== U_NONE) close = true;
+      if (upgrade !== U_NONE) {
+        // Declined: what followed the request is dropped, and the connection closes after this response.
+        close = true;
+        this.#dropHold();
+      }
       if (this.#isHead || status < 200 || status === 204 || status === 304) {
         this.#mode = M_DISCARD;
       } else if (hasCL) {
@@ -464,7 +526,31 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     this.#resp = R_HEADERS;
     putCrlf();
     flush(this.#write);
+    if (accepted && this.#hold !== null) this.#releaseHold();
     if (endStream) this.#end();
+  }
+
+  /**
+   * The upgrade was accepted: the stream's decoder takes over from the hold and gets the held bytes (and the
+   * peer's half-close, if it came meanwhile) at once, behind the response head just written.
+   */
+  #releaseHold(): void {
+    const hold = this.#hold!;
+    const dec = this.#upgradeDecoder!;
+    this.#hold = null;
+    this.#upgradeDecoder = null;
+    if (this.decoder === hold) this.decoder = dec;
+    if (hold.len > 0 || hold.ended) dec.decodeData(hold.buf.subarray(0, hold.len), hold.ended);
+  }
+
+  #dropHold(): void {
+    if (this.#hold === null) return;
+    if (this.decoder === this.#hold) this.decoder = this.#upgradeDecoder;
+    this.#hold = null;
+    this.#upgradeDecoder = null;
+    // Nothing more is read for this connection: the response closes it.
+    this.state = S_DEAD;
+    this.dropInput();
   }
 
   #encodeData(id: number, data: Uint8Array, endStream: boolean): void {
@@ -498,6 +584,8 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
 
   #reset(id: number): void {
     if (id !== this.#id || !this.#active) return;
+    this.#hold = null;
+    this.#upgradeDecoder = null;
     this.#active = false;
     this.#resp = R_DONE;
     this.#keepAlive = false;

@@ -7,7 +7,9 @@
  *   connections already on their way (connecting, or finishing a response).
  * - A stream is complete when the request was fully encoded and the response fully decoded; the connection then
  *   serves the next queued stream, goes idle, or closes (`codec.reusable` false, `max_requests_per_connection`
- *   reached, the upstream half-closed, or the pool drains).
+ *   reached, the upstream half-closed, or the pool drains). A response that completes before its request (an early
+ *   error, a declined upgrade or CONNECT) completes the stream at once when the codec will not reuse the connection
+ *   (the HTTP/1 codec never does then): the connection closes, and the rest of the request is dropped.
  * - Circuit breakers are cluster-wide ({@link ClusterResources}): `max_pending_requests` → `overflow` failure and
  *   `upstream_rq_pending_overflow`; `max_connections` → the stream waits for a busy connection and
  *   `upstream_cx_overflow` counts (a pool with no connection at all still opens one, as Envoy does);
@@ -247,7 +249,11 @@ class PoolStream implements StreamDecoder, PoolStreamEncoder {
   }
 
   #maybeComplete(): void {
-    if (!this.#requestDone || !this.#responseDone || this.ended) return;
+    if (!this.#responseDone || this.ended) return;
+    // A response complete before its request (an early 4xx, a declined upgrade or CONNECT, whose request never
+    // ends) leaves a connection the codec will not reuse: the stream is over, and the release closes it. Waiting for
+    // the rest of the request would keep it busy, possibly for ever.
+    if (!this.#requestDone && this.#client.codec.reusable) return;
     this.ended = true;
     this.#pool._onStreamEnd(this.#client, this, "complete");
   }

@@ -6,7 +6,19 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
-import { freePort, hcmBootstrap, itOpts, sleep, spawnFerry, startFerry } from "./_harness.ts";
+import {
+  catchAllRoute,
+  freePort,
+  hcmBootstrap,
+  itOpts,
+  readHead,
+  sleep,
+  spawnFerry,
+  startFerry,
+  startRawServer,
+  stat,
+  staticCluster,
+} from "./_harness.ts";
 import type { FerryProcess } from "./_harness.ts";
 
 const enc = new TextEncoder();
@@ -223,3 +235,48 @@ Deno.test("lingering close over native TLS: the 431 and the early 413 arrive who
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test(
+  "an upstream's 413 before the body was sent: the client reads it and may go on sending, the upstream connection closes",
+  itOpts,
+  async () => {
+    let open = 0;
+    const up = startRawServer(async (c) => {
+      open++;
+      try {
+        await readHead(c);
+        // Answered at once, keep-alive: only Ferry can tell that this connection is done.
+        await c.write(enc.encode("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig"));
+        const buf = new Uint8Array(65536);
+        while ((await c.read(buf)) !== null) { /* the rest of the body, if any */ }
+      } catch {
+        /* reset */
+      } finally {
+        open--;
+      }
+    });
+    const f = await startFerry(
+      hcmBootstrap({ routes: catchAllRoute("{ cluster: up }"), clusters: staticCluster("up", [up.port]) }),
+    );
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: f.port() });
+    try {
+      // The head and the first KiB of a 1 MiB body; the answer comes before the rest.
+      await c.write(enc.encode(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * 1024}\r\n\r\n`));
+      await c.write(new Uint8Array(1024).fill(0x62));
+      let text = "";
+      const buf = new Uint8Array(4096);
+      for (let n; (n = await c.read(buf)) !== null;) text += new TextDecoder().decode(buf.subarray(0, n));
+      assertMatch(text, /^HTTP\/1\.1 413 [^]*\r\nconnection: close\r\n[^]*\r\nbig$/);
+      // Ferry still reads (lingering): more of the body goes in without a reset.
+      for (let i = 0; i < 16; i++) await c.write(new Uint8Array(16384).fill(0x62));
+      for (let i = 0; i < 100 && open > 0; i++) await sleep(20);
+      assertEquals(open, 0, "the upstream connection was left open");
+      assertEquals(await stat(f, "cluster.up.upstream_cx_active"), 0);
+      assertEquals(await stat(f, "cluster.up.upstream_rq_active"), 0);
+    } finally {
+      c.close();
+      await f.stop();
+      up.close();
+    }
+  },
+);
