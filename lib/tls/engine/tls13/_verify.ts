@@ -5,7 +5,13 @@
  * @module
  */
 
-import { type Certificate, CertificateError, parseCertificate, verifyCertificateChain } from "../../../crypto/mod.ts";
+import {
+  type Certificate,
+  CertificateError,
+  parseCertificate,
+  publicKeyName,
+  verifyCertificateChain,
+} from "../../../crypto/mod.ts";
 import type { TlsAlertDescription } from "../../../api/tls.ts";
 import { fatal } from "./_codec.ts";
 
@@ -49,7 +55,7 @@ export function verifyPeerChain(chain: readonly Uint8Array[], policy: PeerChainP
   }
   const leaf = parsed[0]!;
   if (leaf.publicKey.curve !== "sm2" && leaf.publicKey.curve !== "p256") {
-    fatal("unsupported_certificate", `peer certificate key ${leaf.publicKey.curve} is not supported`);
+    fatal("unsupported_certificate", `peer certificate key ${publicKeyName(leaf.publicKey)} is not supported`);
   }
   if (!policy.verify) return leaf;
   try {
