@@ -20,8 +20,16 @@
 import type { CodecError } from "./errors.ts";
 import type { HeaderMap } from "./headers.ts";
 
-/** How an upstream pool may share a connection among requests, as the codec declares it. */
-export type PoolMode = "ping-pong" | "multiplex";
+/**
+ * How an upstream pool may share a connection among requests, as the codec declares it (MOSN's pool modes); the
+ * cluster picks its pool implementation by this value:
+ * - `"ping-pong"`: one request at a time per connection, the response before the next request (HTTP/1.1);
+ * - `"multiplex-stream-id"`: many concurrent streams per connection, told apart by a stream id the codec assigns
+ *   (HTTP/2);
+ * - `"multiplex-request-id"`: many concurrent requests per connection, matched to responses by a request id in
+ *   the message header (Bolt, Dubbo).
+ */
+export type PoolMode = "ping-pong" | "multiplex-stream-id" | "multiplex-request-id";
 
 /** Why a stream ended abnormally. */
 export type StreamResetReason =

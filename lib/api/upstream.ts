@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StreamDecoder, StreamEncoder } from "./codec.ts";
+import type { CodecFactory, StreamDecoder, StreamEncoder } from "./codec.ts";
 import type { HeaderMap } from "./headers.ts";
 import type { NetConnection } from "./network.ts";
 import type { Counter, Gauge, StatsScope } from "./stats.ts";
@@ -111,6 +111,46 @@ export interface HostMonitor {
   immediateHealthCheckFail(): void;
 }
 
+/**
+ * Envoy's `HealthStatus` of an endpoint as `load_assignment` / EDS reports it. `UNHEALTHY` and `TIMEOUT` fail the
+ * host (`/failed_eds_health`), `DRAINING` excludes it (`/pending_dynamic_removal`); the others leave it usable.
+ */
+export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
+
+/** Envoy's `Locality` of a group of endpoints (empty strings when not given). */
+export interface Locality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subZone: string;
+}
+
+/**
+ * One `lb_endpoints` entry of a `ClusterLoadAssignment`, parsed (Envoy's `LbEndpoint`). `lib/upstream/config.ts`
+ * produces this shape from `load_assignment`; xDS (EDS) will produce it from `ClusterLoadAssignment` resources.
+ */
+export interface LbEndpoint {
+  /** IP literal (or, in DNS clusters' config, a name to resolve). */
+  readonly address: string;
+  readonly port: number;
+  /** `endpoint.hostname` (used by `auto_host_rewrite`). */
+  readonly hostname?: string;
+  /** `load_balancing_weight` (1 when not given). */
+  readonly weight: number;
+  readonly healthStatus: EndpointHealthStatus;
+  /** `metadata` as proto3 JSON (`filter_metadata` by namespace); kept on the host, compared structurally. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+/** One `endpoints` entry of a `ClusterLoadAssignment`: endpoints of one locality and priority. */
+export interface LocalityLbEndpoints {
+  readonly locality?: Locality;
+  readonly endpoints: readonly LbEndpoint[];
+  /** Locality weight, when set. */
+  readonly weight?: number;
+  /** Priority; only 0 is supported. */
+  readonly priority: number;
+}
+
 /** One upstream endpoint. */
 export interface Host {
   /** Resolved IP address (or the configured one for STATIC). */
@@ -128,6 +168,8 @@ export interface Host {
   activeRequests: number;
   /** Where the router reports attempt results (outlier detection, immediate health-check failure); optional. */
   readonly monitor?: HostMonitor | undefined;
+  /** The endpoint's `metadata`, when it has one (updated in place by host-set updates). */
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** What a load balancer may use to choose. */
@@ -162,7 +204,10 @@ export interface Cancellable {
   cancel(): void;
 }
 
-/** A per-host HTTP connection pool. */
+/**
+ * A per-host connection pool of one codec (Envoy's `ConnectionPool::Instance`). The cluster builds it from the
+ * codec's {@link CodecFactory.poolMode}: ping-pong pools hold one stream per connection, multiplexing pools many.
+ */
 export interface ConnPool {
   readonly host: Host;
   /**
@@ -177,21 +222,45 @@ export interface ConnPool {
   readonly pendingStreams: number;
 }
 
-/** A cluster: hosts, a balancer, and pools. */
+/**
+ * A cluster: hosts, a balancer, and pools. The router and tcp_proxy call `chooseHost` and then, synchronously,
+ * `httpPool` / `pool` / `connect` with the host it returned. The host set may change between requests
+ * (`updateHosts`, DNS refreshes); a host that stays keeps its object, pools and health state.
+ */
 export interface Cluster {
   readonly info: ClusterInfo;
   /** Current hosts (all priorities, healthy or not). */
   readonly hosts: readonly Host[];
   /** Picks a host, or undefined if none is available. */
   chooseHost(ctx?: LbContext): Host | undefined;
-  /** The HTTP pool for a host (created on first use). */
+  /** The pool of a host for the cluster's default HTTP codec (created on first use). */
   httpPool(host: Host): ConnPool;
+  /**
+   * The pool of a host for `codec` (created on first use; one per host and codec). The implementation follows
+   * the codec's `poolMode`; throws if the cluster has no pool for that mode.
+   */
+  pool(host: Host, codec: CodecFactory): ConnPool;
   /** Opens a raw TCP connection to a host (for tcp_proxy), honouring `connect_timeout`. */
   connect(host: Host): Promise<NetConnection>;
+  /**
+   * Applies a new endpoint list (priority 0), as EDS delivers it or a CDS update of `load_assignment` carries it.
+   * Hosts are matched by `address:port`: a host that stays keeps its object, pools, connections, active
+   * health-check and outlier-detection state (weight, metadata, locality and health status are updated in place);
+   * a new host is added (pools are created on first use); a removed host's pools drain (in-flight requests finish,
+   * connections close as they go idle) and the balancer no longer picks it.
+   *
+   * Control plane only: throws, changing nothing, if the cluster's type finds its hosts itself (STRICT_DNS,
+   * LOGICAL_DNS) or the list is invalid (a priority other than 0, a name where an IP address is needed).
+   */
+  updateHosts(endpoints: readonly LocalityLbEndpoints[]): void;
 }
 
-/** All clusters by name. */
+/**
+ * All clusters by name: what filters (router, tcp_proxy) see of the cluster manager. Adding, updating and removing
+ * clusters are control-plane operations of the implementation (`ClusterManagerImpl` in `lib/upstream`).
+ */
 export interface ClusterManager {
+  /** The cluster serving `name` now, or undefined. Look it up per request: CDS may replace it. */
   get(name: string): Cluster | undefined;
   readonly clusters: ReadonlyMap<string, Cluster>;
 }

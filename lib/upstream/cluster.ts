@@ -1,15 +1,17 @@
 /**
- * {@link ClusterImpl}: one cluster — its info and stats, its hosts (static, or resolved by DNS), its load
- * balancer, its per-host HTTP pools, and raw TCP connections for tcp_proxy.
+ * {@link ClusterImpl}: one cluster — its info and stats, its hosts, its load balancer, its pools (one per host and
+ * codec), and raw TCP connections for tcp_proxy.
  *
- * DNS clusters (see {@link DnsResolver}):
- * - `STRICT_DNS` resolves every endpoint name every `dns_refresh_rate` (or the record TTL with `respect_dns_ttl`);
- *   every address becomes a host with the endpoint's weight. Hosts whose address stays keep their pools; removed
- *   hosts' pools drain.
- * - `LOGICAL_DNS` keeps one host and moves it to the first address of each answer: new connections go to the new
- *   address, pooled connections stay.
- * - A failed resolution is logged and counted (`update_failure`); the hosts of the previous answer stay (none before
- *   the first success).
+ * How hosts are found is the cluster type's job (`cluster_types.ts`: STATIC, STRICT_DNS, LOGICAL_DNS, registered
+ * factories). Every host list, from a DNS answer or from {@link ClusterImpl.updateHosts}, goes through one diffing
+ * routine (Envoy's `updateDynamicHostList`): hosts are matched by `address:port`; a host that stays keeps its
+ * object, pools, connections, active health-check session and outlier-detection state, with weight, metadata,
+ * locality and health status updated in place; new hosts are added (their pools are created on first use, and
+ * with `slow_start_config` they ramp up); removed hosts leave the balancer at once and their pools drain (in-flight
+ * requests finish, connections close as they go idle). The balancer rebuilds lazily on the next pick.
+ *
+ * Pools: {@link ClusterImpl.pool} keeps one pool per (host, codec), built by the pool factory registered for the
+ * codec's `poolMode`; {@link ClusterImpl.httpPool} is the pool of the cluster's default HTTP codec.
  *
  * @module
  */
@@ -17,17 +19,26 @@ import type { CodecFactory, CodecOptions } from "../api/codec.ts";
 import { ProxyError } from "../api/errors.ts";
 import type { NetConnection } from "../api/network.ts";
 import type { Counter, StatsScope } from "../api/stats.ts";
-import type { Cluster, ClusterInfo, ClusterStats, ConnPool, Host, LbContext } from "../api/upstream.ts";
-import type { ClusterConfig, EndpointConfig, LocalityConfig, ThresholdsConfig } from "./config.ts";
-import { isIpAddress } from "./config.ts";
+import type {
+  Cluster,
+  ClusterInfo,
+  ClusterStats,
+  ConnPool,
+  Host,
+  HostMonitor,
+  LbContext,
+  LocalityLbEndpoints,
+} from "../api/upstream.ts";
+import { type HostDiscovery, type HostSpec, lookupClusterType } from "./cluster_types.ts";
+import type { ClusterConfig, LocalityConfig, ThresholdsConfig } from "./config.ts";
 import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
 import { type DnsResolver, systemResolver } from "./dns.ts";
 import { HealthChecker } from "./health_check.ts";
-import { HostImpl } from "./host.ts";
+import { HostImpl, hostKey } from "./host.ts";
 import { OutlierDetector } from "./outlier.ts";
-import type { HostMonitor } from "../api/upstream.ts";
-import { Http1ConnPool } from "./http1_pool.ts";
-import { createLoadBalancer, type LoadBalancer } from "./lb/mod.ts";
+import { type LoadBalancer, lookupLoadBalancer } from "./lb/mod.ts";
+import type { UpstreamConnPool } from "./pool_factory.ts";
+import { createUpstreamRegistries, type UpstreamRegistries } from "./registries.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
 import { createClusterStats } from "./stats.ts";
 import { SslStats } from "../tls/stats.ts";
@@ -71,12 +82,21 @@ export class ClusterInfoImpl implements ClusterInfo {
   }
 }
 
+/** Looks codecs up by name (the codec registry, `lib/config/registry.ts`). */
+export interface CodecLookup {
+  byName(name: string): CodecFactory | undefined;
+}
+
 /** Services a cluster needs; all optional except stats. */
 export interface ClusterOptions {
   /** The root stats scope (the cluster uses `cluster.<name>`). */
   stats: StatsScope;
-  /** The HTTP/1 codec for `httpPool` (`codecs/http1`). */
+  /** The default HTTP codec for `httpPool` and HTTP health checks (`codecs/http1`); wins over `codecs`. */
   httpCodec?: CodecFactory | undefined;
+  /** Codecs by name: the default HTTP codec is the one named by the cluster's upstream protocol (`http1`). */
+  codecs?: CodecLookup | undefined;
+  /** Cluster types, load balancers and pools; default: the built-ins (a cluster manager shares one set). */
+  registries?: UpstreamRegistries | undefined;
   connect?: Connector | undefined;
   resolver?: DnsResolver | undefined;
   /** Warnings (DNS failures). Default `console.warn`. */
@@ -118,56 +138,56 @@ export interface ClusterDescription {
   hosts: HostDescription[];
 }
 
-const NO_LOCALITY: LocalityConfig = { region: "", zone: "", subZone: "" };
-
-interface EndpointSlot {
-  readonly endpoint: EndpointConfig;
-  readonly locality: LocalityConfig;
-  /** Hosts of this endpoint from the last successful resolution. */
-  hosts: HostImpl[];
-}
-
 /** A cluster; see the module doc. */
 export class ClusterImpl implements Cluster {
   readonly info: ClusterInfoImpl;
-  readonly config: ClusterConfig;
-  readonly addedViaApi: boolean;
+  #config: ClusterConfig;
+  #endpoints: readonly LocalityLbEndpoints[];
+  #addedViaApi: boolean;
   #hosts: HostImpl[] = [];
+  /** Current hosts, for membership checks. */
+  #members = new Set<HostImpl>();
+  /** Matching identity of each current host (`address:port`, or the cluster type's own id). */
+  #ids = new Map<HostImpl, string>();
+  /** False until the first host list was applied (which always counts as a membership change). */
+  #hostsSet = false;
   #version = 0;
   #lb: LoadBalancer;
-  #pools = new Map<Host, Http1ConnPool>();
-  #slots: EndpointSlot[];
+  #pools = new Map<Host, Map<CodecFactory, UpstreamConnPool>>();
+  /** Pools draining after their host was removed, ejected or replaced; closed by `shutdown`. */
+  #drainingPools = new Set<UpstreamConnPool>();
+  #registries: UpstreamRegistries;
   #httpCodec: CodecFactory | undefined;
   #connect: Connector;
-  #resolver: DnsResolver;
-  #log: (message: string) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #discovery: HostDiscovery;
   #initialized: Promise<void> | undefined;
-  #shutdown = false;
-  /** Set by `drain`: no more DNS refreshes. */
+  /** Set by `drain` (the cluster was replaced or removed): new pools drain after their first use. */
   #draining = false;
-  #updateAttempt: Counter;
-  #updateSuccess: Counter;
-  #updateFailure: Counter;
+  #shutdown = false;
   #panic: Counter;
   #hc: HealthChecker | undefined;
   #outlier: OutlierDetector | undefined;
 
   constructor(config: ClusterConfig, options: ClusterOptions) {
-    this.config = config;
+    this.#config = config;
+    this.#endpoints = config.localities;
     this.info = new ClusterInfoImpl(config, options.stats);
-    this.addedViaApi = options.addedViaApi ?? false;
-    this.#httpCodec = options.httpCodec;
+    this.#addedViaApi = options.addedViaApi ?? false;
+    this.#registries = options.registries ?? createUpstreamRegistries();
+    const clusterType = lookupClusterType(this.#registries.clusterTypes, config.type, `${config.path}.type`);
+    const lbFactory = lookupLoadBalancer(this.#registries.loadBalancers, config.lbPolicy, `${config.path}.lb_policy`);
+    this.#httpCodec = options.httpCodec ?? options.codecs?.byName(config.httpProtocol);
     this.#connect = options.connect ?? connectHost;
     if (config.transportSocket) {
       this.#connect = tlsConnector(this.#connect, config.transportSocket, new SslStats(this.info.scope));
     }
-    this.#resolver = options.resolver ?? systemResolver;
-    this.#log = options.log ?? ((m) => console.warn(m));
+    const log = options.log ?? ((m: string) => console.warn(m));
     const scope = this.info.scope;
-    this.#updateAttempt = scope.counter("update_attempt");
-    this.#updateSuccess = scope.counter("update_success");
-    this.#updateFailure = scope.counter("update_failure");
+    const discoveryStats = {
+      attempt: scope.counter("update_attempt"),
+      success: scope.counter("update_success"),
+      failure: scope.counter("update_failure"),
+    };
     this.#panic = scope.counter("lb_healthy_panic");
     const hcConfig = config.healthChecks[0];
     if (hcConfig !== undefined) {
@@ -192,41 +212,48 @@ export class ClusterImpl implements Cluster {
         ...(options.random ? { random: options.random } : {}),
         // An ejected host's connections drain: in-flight requests finish, nothing new is placed on them.
         onEjectionChange: (h, ejected) => {
-          if (ejected) this.#dropPool(h);
+          if (ejected) this.#dropPools(h);
         },
       });
     }
-    this.#lb = createLoadBalancer(config.lbPolicy, this, {
-      leastRequest: config.leastRequest,
-      ringHash: config.ringHash,
-      maglev: config.maglev,
+    this.#lb = lbFactory.create(config, {
+      source: this,
       slowStart: config.slowStart,
       panicThreshold: config.healthyPanicThreshold,
       onPanic: () => this.#panic.inc(),
       ...(options.random ? { random: options.random } : {}),
     });
-    this.#slots = [];
-    for (const l of config.localities) {
-      for (const e of l.endpoints) this.#slots.push({ endpoint: e, locality: l.locality ?? NO_LOCALITY, hosts: [] });
-    }
-    if (config.type === "STATIC") {
-      for (const s of this.#slots) s.hosts = [this.#newHost(s, s.endpoint.address)];
-      this.#rebuild();
-    } else {
-      // IP literals in DNS clusters need no lookup.
-      let any = false;
-      for (const s of this.#slots) {
-        if (isIpAddress(s.endpoint.address)) {
-          s.hosts = [this.#newHost(s, s.endpoint.address)];
-          any = true;
-        }
-      }
-      if (any) this.#rebuild();
-    }
+    this.#discovery = clusterType.create(config, {
+      clusterName: config.name,
+      resolver: options.resolver ?? systemResolver,
+      log,
+      stats: discoveryStats,
+      setHosts: (hosts) => this.#setHosts(hosts),
+    });
   }
 
   get name(): string {
     return this.info.name;
+  }
+
+  /** The config the cluster was built with, or last updated with by `ClusterManagerImpl.addOrUpdate`. */
+  get config(): ClusterConfig {
+    return this.#config;
+  }
+
+  /** The endpoint list applied last: `load_assignment` of the config, or the last {@link updateHosts}. */
+  get endpoints(): readonly LocalityLbEndpoints[] {
+    return this.#endpoints;
+  }
+
+  /** True for clusters added or updated after start-up (CDS, admin). */
+  get addedViaApi(): boolean {
+    return this.#addedViaApi;
+  }
+
+  /** True if the cluster's type takes endpoint lists ({@link updateHosts}): STATIC (and EDS), not the DNS types. */
+  get takesEndpointUpdates(): boolean {
+    return this.#discovery.updateEndpoints !== undefined;
   }
 
   /** Current hosts. */
@@ -234,7 +261,7 @@ export class ClusterImpl implements Cluster {
     return this.#hosts;
   }
 
-  /** Bumped on every membership or health change. */
+  /** Bumped on every membership, weight or health change. */
   get hostsVersion(): number {
     return this.#version;
   }
@@ -247,25 +274,73 @@ export class ClusterImpl implements Cluster {
     return this.#lb.chooseHost(ctx);
   }
 
+  /** The pool of `host` for the cluster's default HTTP codec; throws if the cluster has none. */
   httpPool(host: Host): ConnPool {
-    let pool = this.#pools.get(host);
-    if (pool !== undefined) return pool;
-    if (this.#httpCodec === undefined) {
+    const codec = this.#httpCodec;
+    if (codec === undefined) {
       throw new Error(`cluster "${this.name}": no HTTP codec was given to the cluster manager`);
     }
-    pool = new Http1ConnPool(host, {
-      codec: this.#httpCodec,
+    return this.pool(host, codec);
+  }
+
+  /**
+   * The pool of `host` for `codec`, created on first use by the pool factory of the codec's `poolMode`. A pool
+   * that is draining (its host was ejected) is replaced by a fresh one. A host that is no longer in the cluster
+   * (removed by an update after the caller chose it), or any host of a draining cluster (a retry on a cluster that
+   * CDS replaced meanwhile), gets a pool that drains once the caller's stream is placed.
+   */
+  pool(host: Host, codec: CodecFactory): ConnPool {
+    let byCodec = this.#pools.get(host);
+    const existing = byCodec?.get(codec);
+    if (existing !== undefined && !existing.draining) return existing;
+    const factory = this.#registries.connPools.byName(codec.poolMode);
+    if (factory === undefined) {
+      throw new Error(
+        `cluster "${this.name}": no connection pool for pool mode "${codec.poolMode}" of codec "${codec.name}"` +
+          ` (known: ${this.#registries.connPools.names.join(", ")})`,
+      );
+    }
+    const pool = factory.create(host, {
+      codec,
       codecOptions: this.info.codecOptions,
       resources: this.info.resources,
       connect: this.#connect,
     });
-    this.#pools.set(host, pool);
+    if (existing !== undefined) this.#drainingPools.add(existing);
+    if (this.#shutdown) {
+      // After shutdown: the caller's stream fails with "closed" rather than opening a connection nobody closes.
+      pool.close();
+      return pool;
+    }
+    if (this.#draining || !(host instanceof HostImpl && this.#members.has(host))) {
+      // Not ours (any more): serve the stream the caller places now, then let the connection go.
+      this.#drainingPools.add(pool);
+      queueMicrotask(() => pool.drain(() => this.#drainingPools.delete(pool)));
+      return pool;
+    }
+    if (byCodec === undefined) {
+      byCodec = new Map();
+      this.#pools.set(host, byCodec);
+    }
+    byCodec.set(codec, pool);
     return pool;
   }
 
-  /** The pools created so far (for admin and tests). */
-  get pools(): ReadonlyMap<Host, Http1ConnPool> {
-    return this.#pools;
+  /** The default HTTP codec's pool of each host that has one (for admin and tests). */
+  get pools(): ReadonlyMap<Host, UpstreamConnPool> {
+    const out = new Map<Host, UpstreamConnPool>();
+    const codec = this.#httpCodec;
+    if (codec === undefined) return out;
+    for (const [h, byCodec] of this.#pools) {
+      const p = byCodec.get(codec);
+      if (p !== undefined) out.set(h, p);
+    }
+    return out;
+  }
+
+  /** Every pool of a host, one per codec used with it so far. */
+  poolsOf(host: Host): ReadonlyMap<CodecFactory, UpstreamConnPool> {
+    return this.#pools.get(host) ?? new Map();
   }
 
   async connect(host: Host): Promise<NetConnection> {
@@ -322,19 +397,14 @@ export class ClusterImpl implements Cluster {
   }
 
   /**
-   * Resolves DNS clusters for the first time and starts the refresh timers; resolves at once for STATIC.
-   * Never rejects: a failed resolution leaves the cluster without hosts and retries at the refresh rate.
+   * Runs the first discovery (DNS answers) and starts refreshing; resolves at once for STATIC. Never rejects: a
+   * failed resolution leaves the cluster without hosts and retries at the refresh rate. With active health checks,
+   * resolves once every host has had its first result (Envoy's cluster warming).
    */
   initialize(): Promise<void> {
     if (this.#initialized) return this.#initialized;
-    let first: Promise<void>;
-    if (this.config.type === "STATIC" || this.#slots.every((s) => isIpAddress(s.endpoint.address))) {
-      first = Promise.resolve();
-    } else {
-      first = this.#resolveAll();
-    }
+    const first = this.#discovery.initialize();
     const hc = this.#hc;
-    // Like Envoy's cluster warming: with active health checks, ready once every host has had its first result.
     this.#initialized = hc === undefined ? first : first.then(() => {
       if (this.#shutdown) return;
       hc.start(this.#hosts);
@@ -355,84 +425,119 @@ export class ClusterImpl implements Cluster {
 
   /** Re-resolves now (tests and admin); resolves when done. */
   refresh(): Promise<void> {
-    return this.#resolveAll();
+    return this.#discovery.refresh();
   }
 
-  async #resolveAll(): Promise<void> {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+  /**
+   * Applies a new endpoint list (see `Cluster.updateHosts` in `lib/api/upstream.ts`). Throws, changing nothing, if
+   * the cluster's type finds its hosts itself (STRICT_DNS, LOGICAL_DNS) or the list is invalid.
+   */
+  updateHosts(endpoints: readonly LocalityLbEndpoints[]): void {
+    const d = this.#discovery;
+    if (d.updateEndpoints === undefined) {
+      throw new Error(
+        `cluster "${this.name}": a ${this.#config.type} cluster finds its hosts itself and takes no endpoint updates`,
+      );
     }
-    const cfg = this.config;
-    let minTtl = Infinity;
-    const dnsSlots = this.#slots.filter((s) => !isIpAddress(s.endpoint.address));
-    await Promise.all(dnsSlots.map(async (slot) => {
-      const name = slot.endpoint.address;
-      this.#updateAttempt.inc();
-      try {
-        const r = await this.#resolver(name, cfg.dnsLookupFamily, { withTtl: cfg.respectDnsTtl });
-        if (this.#shutdown) return;
-        this.#updateSuccess.inc();
-        if (r.ttlMs !== undefined && r.ttlMs > 0) minTtl = Math.min(minTtl, r.ttlMs);
-        this.#apply(slot, r.addresses);
-      } catch (e) {
-        this.#updateFailure.inc();
-        this.#log(`cluster "${this.name}": DNS resolution of ${JSON.stringify(name)} failed: ${errorText(e)}`);
-      }
-    }));
-    if (this.#shutdown || this.#draining) return;
-    const next = cfg.respectDnsTtl && minTtl !== Infinity ? minTtl : cfg.dnsRefreshRateMs;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#resolveAll();
-    }, next);
-    Deno.unrefTimer(this.#timer);
+    d.updateEndpoints(endpoints);
+    this.#endpoints = endpoints;
   }
 
-  #apply(slot: EndpointSlot, addresses: readonly string[]): void {
-    if (this.config.type === "LOGICAL_DNS") {
-      const first = addresses[0];
-      if (first === undefined) return;
-      const h = slot.hosts[0];
+  /**
+   * Takes `config`, which differs from the current one only in `load_assignment` (the cluster manager checked),
+   * by updating the hosts: the cluster object, its pools and health state stay.
+   */
+  updateConfig(config: ClusterConfig): void {
+    if (config.name !== this.name) {
+      throw new Error(`cluster "${this.name}": cannot take the config of "${config.name}"`);
+    }
+    this.updateHosts(config.localities);
+    this.#config = config;
+    this.#addedViaApi = true;
+  }
+
+  /**
+   * The one host-diffing routine (Envoy's `updateDynamicHostList`): see the module doc. Hosts are matched by id in
+   * order, so duplicate endpoints keep their own hosts.
+   */
+  #setHosts(specs: readonly HostSpec[]): void {
+    if (this.#shutdown) return;
+    const old = this.#hosts;
+    const byId = new Map<string, HostImpl[]>();
+    for (const h of old) {
+      const id = this.#ids.get(h)!;
+      const list = byId.get(id);
+      if (list === undefined) byId.set(id, [h]);
+      else list.push(h);
+    }
+    const next: HostImpl[] = [];
+    const added: HostImpl[] = [];
+    let changed = false;
+    let moved = false;
+    for (const s of specs) {
+      const id = s.id ?? hostKey(s.address, s.port);
+      const h = byId.get(id)?.shift();
       if (h === undefined) {
-        slot.hosts = [this.#newHost(slot, first)];
-        this.#rebuild();
-      } else if (h.address !== first) {
-        h.setAddress(first);
-        this.info.stats.membership_change.inc();
+        const n = this.#newHost(s);
+        this.#ids.set(n, id);
+        next.push(n);
+        added.push(n);
+        continue;
       }
-      return;
+      if (h.address !== s.address) {
+        // LOGICAL_DNS: new connections go to the new address, pooled ones stay.
+        h.setAddress(s.address);
+        moved = true;
+      }
+      if (h.update(s)) changed = true;
+      next.push(h);
     }
-    const old = new Map(slot.hosts.map((h) => [h.address, h]));
-    const next = addresses.map((a) => old.get(a) ?? this.#newHost(slot, a));
-    const same = next.length === slot.hosts.length && next.every((h, i) => h === slot.hosts[i]);
-    if (same) return;
-    const keep = new Set(next);
-    const removed = slot.hosts.filter((h) => !keep.has(h));
-    slot.hosts = next;
-    this.#rebuild();
-    for (const h of removed) this.#dropPool(h);
+    const members = new Set(next);
+    const removed = old.filter((h) => !members.has(h));
+    const reordered = !changed && next.some((h, i) => h !== old[i]);
+    if (this.#hostsSet && added.length === 0 && removed.length === 0 && !changed && !moved && !reordered) return;
+    const first = !this.#hostsSet;
+    this.#hostsSet = true;
+    this.#hosts = next;
+    this.#members = members;
+    for (const h of removed) this.#ids.delete(h);
+    this.#hc?.onHostsChanged(added, removed);
+    for (const h of removed) this.#outlier?.removeHost(h);
+    this.#version++;
+    const stats = this.info.stats;
+    stats.membership_total.set(next.length);
+    stats.membership_healthy.set(next.filter((h) => h.healthy).length);
+    if (first || added.length > 0 || removed.length > 0 || moved) stats.membership_change.inc();
+    for (const h of removed) this.#dropPools(h);
   }
 
-  #dropPool(h: Host): void {
-    const pool = this.#pools.get(h);
-    if (pool === undefined) return;
-    pool.drain(() => {
-      if (this.#pools.get(h) === pool) this.#pools.delete(h);
-    });
+  /** Drains every pool of a host (removed or ejected); each leaves the pool map once drained. */
+  #dropPools(h: Host): void {
+    const byCodec = this.#pools.get(h);
+    if (byCodec === undefined) return;
+    for (const [codec, pool] of byCodec) {
+      if (pool.draining) continue;
+      this.#drainingPools.add(pool);
+      pool.drain(() => {
+        this.#drainingPools.delete(pool);
+        const now = this.#pools.get(h);
+        if (now?.get(codec) !== pool) return;
+        now.delete(codec);
+        if (now.size === 0) this.#pools.delete(h);
+      });
+    }
   }
 
-  #newHost(slot: EndpointSlot, address: string): HostImpl {
-    const e = slot.endpoint;
-    const hostname = e.hostname ?? (isIpAddress(e.address) ? undefined : e.address);
-    const h = new HostImpl(this.info, address, e.port, {
-      hostname,
-      weight: e.weight,
-      healthStatus: e.healthStatus,
-      locality: slot.locality,
+  #newHost(s: HostSpec): HostImpl {
+    const h = new HostImpl(this.info, s.address, s.port, {
+      hostname: s.hostname,
+      weight: s.weight,
+      healthStatus: s.healthStatus,
+      locality: s.locality,
+      metadata: s.metadata,
       onHealthChange: () => this.#onHealthChange(),
       // Hosts present when the cluster starts take full load at once; later ones ramp up (slow_start_config).
-      slowStartSinceMs: this.config.slowStart !== undefined && this.#version > 0 ? performance.now() : undefined,
+      slowStartSinceMs: this.#config.slowStart !== undefined && this.#version > 0 ? performance.now() : undefined,
       // Envoy: hosts of a cluster with active health checking start failed until their first check passes.
       initialFlags: this.#hc !== undefined ? HealthChecker.INITIAL_FLAGS : 0,
     });
@@ -457,30 +562,14 @@ export class ClusterImpl implements Cluster {
     this.info.stats.membership_healthy.set(this.#hosts.filter((h) => h.healthy).length);
   }
 
-  #rebuild(): void {
-    const hosts: HostImpl[] = [];
-    for (const s of this.#slots) hosts.push(...s.hosts);
-    const before = new Set(this.#hosts);
-    const now = new Set(hosts);
-    const added = hosts.filter((h) => !before.has(h));
-    const removed = this.#hosts.filter((h) => !now.has(h));
-    this.#hosts = hosts;
-    this.#hc?.onHostsChanged(added, removed);
-    for (const h of removed) this.#outlier?.removeHost(h);
-    this.#version++;
-    const stats = this.info.stats;
-    stats.membership_total.set(hosts.length);
-    stats.membership_healthy.set(hosts.filter((h) => h.healthy).length);
-    stats.membership_change.inc();
-  }
-
-  /** Drains every pool (for removal or update); `onDrained` when all are empty. Stops DNS refresh. */
+  /** Drains every pool (for removal or update); `onDrained` when all are empty. Stops discovery. */
   drain(onDrained?: () => void): void {
     this.#draining = true;
-    this.#stopTimer();
+    this.#discovery.stop();
     this.#hc?.stop();
     this.#outlier?.stop();
-    const pools = [...this.#pools.values()];
+    const pools = [...this.#drainingPools];
+    for (const byCodec of this.#pools.values()) for (const p of byCodec.values()) if (!p.draining) pools.push(p);
     let left = pools.length;
     if (left === 0) {
       onDrained?.();
@@ -496,35 +585,31 @@ export class ClusterImpl implements Cluster {
   /** Stops timers and closes every pool now. */
   shutdown(): void {
     this.#shutdown = true;
-    this.#stopTimer();
+    this.#discovery.stop();
     this.#hc?.stop();
     this.#outlier?.stop();
-    for (const p of this.#pools.values()) p.close();
+    for (const byCodec of this.#pools.values()) for (const p of byCodec.values()) p.close();
+    for (const p of this.#drainingPools) p.close();
     this.#pools.clear();
-  }
-
-  #stopTimer(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#drainingPools.clear();
   }
 
   /** Admin view of the cluster (`/clusters`). */
   describe(): ClusterDescription {
+    const config = this.#config;
     return {
       name: this.name,
-      type: this.config.type,
-      lbPolicy: this.config.lbPolicy,
-      addedViaApi: this.addedViaApi,
-      circuitBreakers: { DEFAULT: this.config.circuitBreakers.DEFAULT, HIGH: this.config.circuitBreakers.HIGH },
+      type: config.type,
+      lbPolicy: config.lbPolicy,
+      addedViaApi: this.#addedViaApi,
+      circuitBreakers: { DEFAULT: config.circuitBreakers.DEFAULT, HIGH: config.circuitBreakers.HIGH },
       hosts: this.#hosts.map((h) => ({
         address: h.address,
         port: h.port,
         hostname: h.hostname ?? "",
         weight: h.weight,
         healthy: h.healthy,
-        healthFlags: healthFlags(h),
+        healthFlags: h.healthFlagsText,
         locality: h.locality,
         priority: 0,
         rqActive: h.activeRequests,
@@ -538,8 +623,4 @@ export class ClusterImpl implements Cluster {
       })),
     };
   }
-}
-
-function healthFlags(h: HostImpl): string {
-  return h.healthFlagsText;
 }

@@ -1,8 +1,15 @@
 /**
- * {@link ClusterManagerImpl}: all clusters by name, built from parsed {@link ClusterConfig}s.
+ * {@link ClusterManagerImpl}: all clusters by name, built from parsed {@link ClusterConfig}s (Envoy's
+ * `ClusterManagerImpl`).
  *
  * Life cycle: construct (hosts of STATIC clusters exist at once) → `initialize()` (first DNS answers, bounded by a
- * timeout so start-up never hangs) → serve → `addOrUpdate` / `remove` (CDS, admin) → `shutdown()`.
+ * timeout so start-up never hangs) → serve → `addOrUpdate` / `updateHosts` / `remove` (CDS, EDS, admin) →
+ * `shutdown()`.
+ *
+ * Updates keep what they can: `addOrUpdate` with an identical config keeps the cluster; with only
+ * `load_assignment` changed it updates the hosts of the existing cluster (pools, connections and health state of
+ * the hosts that stay survive); with anything else changed it builds a new cluster and drains the old one.
+ * `updateHosts` is the EDS path: a new endpoint list for a cluster whose type takes one.
  *
  * @example
  * ```ts
@@ -17,12 +24,36 @@
  *
  * @module
  */
-import type { Cluster, ClusterManager } from "../api/upstream.ts";
+import type { Cluster, ClusterManager, LocalityLbEndpoints } from "../api/upstream.ts";
+import { deepEqual } from "./_deep_equal.ts";
 import { type ClusterDescription, ClusterImpl, type ClusterOptions } from "./cluster.ts";
 import type { ClusterConfig } from "./config.ts";
+import { createUpstreamRegistries } from "./registries.ts";
 
-/** Options of a {@link ClusterManagerImpl}: the services every cluster gets. */
+/** Options of a {@link ClusterManagerImpl}: the services (and registries) every cluster gets. */
 export type ClusterManagerOptions = Omit<ClusterOptions, "addedViaApi">;
+
+/** How a new config of a cluster differs from the one it serves with. */
+export type ClusterConfigChange = "none" | "endpoints" | "other";
+
+/** Config paths are where a config was written, not what it says. */
+const PATH = new Set(["path"]);
+
+/**
+ * Compares a cluster's new config with its current config and endpoints, structurally: `"none"` if they mean the
+ * same, `"endpoints"` if only `load_assignment` differs, `"other"` otherwise. Config paths are ignored.
+ */
+export function compareClusterConfig(
+  current: ClusterConfig,
+  currentEndpoints: readonly LocalityLbEndpoints[],
+  next: ClusterConfig,
+): ClusterConfigChange {
+  const rest = (c: ClusterConfig) => ({ ...c, path: "", localities: [], loadAssignmentName: "" });
+  if (!deepEqual(rest(current), rest(next))) return "other";
+  if (current.loadAssignmentName !== next.loadAssignmentName) return "endpoints";
+  // Endpoint paths are the only `path` keys inside localities.
+  return deepEqual(currentEndpoints, next.localities, PATH) ? "none" : "endpoints";
+}
 
 /** The cluster manager; see the module doc. */
 export class ClusterManagerImpl implements ClusterManager {
@@ -32,10 +63,11 @@ export class ClusterManagerImpl implements ClusterManager {
   #draining = new Set<ClusterImpl>();
 
   constructor(configs: readonly ClusterConfig[], options: ClusterManagerOptions) {
-    this.#options = options;
+    // One set of registries for every cluster of this manager (built here, not per cluster or per module).
+    this.#options = { ...options, registries: options.registries ?? createUpstreamRegistries() };
     for (const c of configs) {
       if (this.#clusters.has(c.name)) throw new Error(`cluster "${c.name}": defined twice`);
-      this.#clusters.set(c.name, new ClusterImpl(c, options));
+      this.#clusters.set(c.name, new ClusterImpl(c, this.#options));
     }
   }
 
@@ -67,18 +99,38 @@ export class ClusterManagerImpl implements ClusterManager {
   }
 
   /**
-   * Adds a cluster, or replaces one of the same name whose config differs (the old one drains its pools).
-   * Returns the cluster now serving the name. After `initialize`, a new DNS cluster starts resolving at once; await
-   * its `initialize()` to wait for its first answer.
+   * Adds a cluster or updates the one of the same name (CDS): an identical config keeps it; a config that differs
+   * only in `load_assignment` updates its hosts in place (for cluster types that take endpoint lists; DNS clusters
+   * are rebuilt); any other difference builds a new cluster and drains the old one's pools. Returns the cluster now
+   * serving the name. After `initialize`, a new DNS cluster starts resolving at once; await its `initialize()` to
+   * wait for its first answer. Throws (changing nothing) on an invalid endpoint list.
    */
   addOrUpdate(config: ClusterConfig): ClusterImpl {
     const old = this.#clusters.get(config.name);
-    if (old !== undefined && sameConfig(old.config, config)) return old;
+    if (old !== undefined) {
+      const change = compareClusterConfig(old.config, old.endpoints, config);
+      if (change === "none") return old;
+      if (change === "endpoints" && old.takesEndpointUpdates) {
+        old.updateConfig(config);
+        return old;
+      }
+    }
     const c = new ClusterImpl(config, { ...this.#options, addedViaApi: true });
     this.#clusters.set(config.name, c);
     if (old !== undefined) this.#retire(old);
     if (this.#initialized) c.initialize();
     return c;
+  }
+
+  /**
+   * Applies a new endpoint list to a cluster (EDS): see `Cluster.updateHosts`. Throws an error naming the cluster if
+   * there is no such cluster or its type finds its hosts itself (STRICT_DNS, LOGICAL_DNS), or if the list is
+   * invalid; nothing changes then.
+   */
+  updateHosts(clusterName: string, endpoints: readonly LocalityLbEndpoints[]): void {
+    const c = this.#clusters.get(clusterName);
+    if (c === undefined) throw new Error(`cluster "${clusterName}": no such cluster to update the hosts of`);
+    c.updateHosts(endpoints);
   }
 
   /** Removes a cluster; its pools drain. Returns false if there was none. */
@@ -111,12 +163,10 @@ export class ClusterManagerImpl implements ClusterManager {
   }
 }
 
-function sameConfig(a: ClusterConfig, b: ClusterConfig): boolean {
-  const strip = (c: ClusterConfig) => JSON.stringify({ ...c, path: "" });
-  return strip(a) === strip(b);
-}
-
-/** Narrows the `clusterManager: unknown` of filter contexts. */
+/**
+ * Narrows the `clusterManager` of filter contexts that are still typed `unknown` (`FilterFactoryContext` in
+ * `lib/api/stream_filter.ts`); unneeded once they are typed with {@link ClusterManager}.
+ */
 export function asClusterManager(v: unknown): ClusterManager | undefined {
   if (v !== null && typeof v === "object" && typeof (v as ClusterManager).get === "function") {
     return v as ClusterManager;

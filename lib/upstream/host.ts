@@ -4,10 +4,14 @@
  * `healthy` is an accessor: setting it tells the owning cluster, which bumps the host-set version so that load
  * balancers recompute their usable-host lists lazily, and updates `membership_healthy`.
  *
+ * A host-set update that keeps a host (same `address:port`) changes its weight, metadata, locality, hostname and
+ * configured health status in place ({@link HostImpl.update}); everything else about it (pools, connections,
+ * health-check and outlier state, counters) stays.
+ *
  * @module
  */
-import type { ClusterInfo, Host, HostMonitor } from "../api/upstream.ts";
-import type { EndpointHealthStatus, LocalityConfig } from "./config.ts";
+import type { ClusterInfo, EndpointHealthStatus, Host, HostMonitor, Locality } from "../api/upstream.ts";
+import { deepEqual } from "./_deep_equal.ts";
 
 /**
  * Health flags of a host (Envoy's `Host::HealthFlag`); a host is healthy when none but `PENDING_ACTIVE_HC` and
@@ -54,12 +58,30 @@ export function hostKey(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** What a host-set update says about a host that stays (see {@link HostImpl.update}). */
+export interface HostUpdate {
+  readonly weight: number;
+  readonly hostname: string | undefined;
+  readonly healthStatus: EndpointHealthStatus;
+  readonly locality: Locality;
+  readonly metadata: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** Envoy treats UNHEALTHY, DRAINING and TIMEOUT as unhealthy; DEGRADED is still used (no degraded tier yet). */
+function edsFlags(status: EndpointHealthStatus): number {
+  if (status === "UNHEALTHY" || status === "TIMEOUT") return HealthFlag.FAILED_EDS_HEALTH;
+  if (status === "DRAINING") return HealthFlag.PENDING_DYNAMIC_REMOVAL;
+  return 0;
+}
+
 /** Options of a {@link HostImpl}. */
 export interface HostOptions {
   hostname?: string | undefined;
   weight?: number;
   healthStatus?: EndpointHealthStatus;
-  locality?: LocalityConfig;
+  locality?: Locality;
+  /** `metadata` of the endpoint. */
+  metadata?: Readonly<Record<string, unknown>> | undefined;
   /** Called when `healthy` changes. */
   onHealthChange?: (host: HostImpl) => void;
   /** Health flags to start with (e.g. `FAILED_ACTIVE_HC | PENDING_ACTIVE_HC` with active health checking). */
@@ -74,12 +96,7 @@ export interface HostOptions {
  */
 export class HostImpl implements Host {
   readonly port: number;
-  readonly hostname: string | undefined;
-  readonly weight: number;
   readonly cluster: ClusterInfo;
-  /** The health status written in config / EDS. */
-  readonly healthStatus: EndpointHealthStatus;
-  readonly locality: LocalityConfig;
   /** Requests in flight; maintained by the connection pool (see `Http1ConnPool`). */
   activeRequests = 0;
   /** Per-host counters. */
@@ -100,27 +117,88 @@ export class HostImpl implements Host {
   #key: string;
   #flags: number;
   #onHealthChange: ((host: HostImpl) => void) | undefined;
+  #hostname: string | undefined;
+  #weight: number;
+  #healthStatus: EndpointHealthStatus;
+  #locality: Locality;
+  #metadata: Readonly<Record<string, unknown>> | undefined;
 
   constructor(cluster: ClusterInfo, address: string, port: number, options: HostOptions = {}) {
     this.cluster = cluster;
     this.#address = address;
     this.port = port;
     this.#key = hostKey(address, port);
-    this.hostname = options.hostname;
-    this.weight = options.weight ?? 1;
-    this.healthStatus = options.healthStatus ?? "UNKNOWN";
-    this.locality = options.locality ?? { region: "", zone: "", subZone: "" };
-    // Envoy treats UNHEALTHY, DRAINING and TIMEOUT as unhealthy; DEGRADED is still used (no degraded tier yet).
-    let flags = options.initialFlags ?? 0;
-    if (this.healthStatus === "UNHEALTHY" || this.healthStatus === "TIMEOUT") flags |= HealthFlag.FAILED_EDS_HEALTH;
-    if (this.healthStatus === "DRAINING") flags |= HealthFlag.PENDING_DYNAMIC_REMOVAL;
-    this.#flags = flags;
+    this.#hostname = options.hostname;
+    this.#weight = options.weight ?? 1;
+    this.#healthStatus = options.healthStatus ?? "UNKNOWN";
+    this.#locality = options.locality ?? { region: "", zone: "", subZone: "" };
+    this.#metadata = options.metadata;
+    this.#flags = (options.initialFlags ?? 0) | edsFlags(this.#healthStatus);
     this.slowStartSinceMs = options.slowStartSinceMs;
     this.#onHealthChange = options.onHealthChange;
   }
 
   get address(): string {
     return this.#address;
+  }
+
+  /** The configured name for DNS clusters, or `endpoint.hostname`. */
+  get hostname(): string | undefined {
+    return this.#hostname;
+  }
+
+  /** `load_balancing_weight`. */
+  get weight(): number {
+    return this.#weight;
+  }
+
+  /** The health status written in config / EDS. */
+  get healthStatus(): EndpointHealthStatus {
+    return this.#healthStatus;
+  }
+
+  get locality(): Locality {
+    return this.#locality;
+  }
+
+  get metadata(): Readonly<Record<string, unknown>> | undefined {
+    return this.#metadata;
+  }
+
+  /**
+   * Applies what a host-set update says about this host (Envoy's in-place host update): weight, metadata,
+   * locality, hostname and the configured health status (which sets or clears `FAILED_EDS_HEALTH` /
+   * `PENDING_DYNAMIC_REMOVAL`; flags set by health checks or outlier detection stay). Returns true if anything
+   * changed, so that the cluster rebuilds its balancers.
+   */
+  update(u: HostUpdate): boolean {
+    let changed = false;
+    if (u.weight !== this.#weight) {
+      this.#weight = u.weight;
+      changed = true;
+    }
+    if (u.hostname !== this.#hostname) {
+      this.#hostname = u.hostname;
+      changed = true;
+    }
+    if (!deepEqual(u.locality, this.#locality)) {
+      this.#locality = u.locality;
+      changed = true;
+    }
+    if (!deepEqual(u.metadata, this.#metadata)) {
+      this.#metadata = u.metadata;
+      changed = true;
+    }
+    if (u.healthStatus !== this.#healthStatus) {
+      this.#healthStatus = u.healthStatus;
+      const want = edsFlags(u.healthStatus);
+      const before = this.healthy;
+      const mask = HealthFlag.FAILED_EDS_HEALTH | HealthFlag.PENDING_DYNAMIC_REMOVAL;
+      this.#flags = (this.#flags & ~mask) | want;
+      if (this.healthy !== before) this.#onHealthChange?.(this);
+      changed = true;
+    }
+    return changed;
   }
 
   get key(): string {

@@ -1,7 +1,9 @@
 /**
- * Upstream: cluster config, the cluster manager, clusters (STATIC, STRICT_DNS, LOGICAL_DNS), load balancers
- * (round robin, least request, random, ring hash, Maglev), active health checking, outlier detection, circuit
- * breakers and the HTTP/1 connection pool.
+ * Upstream: cluster config, the cluster manager, clusters and their types (STATIC, STRICT_DNS, LOGICAL_DNS), load
+ * balancers (round robin, least request, random, ring hash, Maglev), connection pools by pool mode (the HTTP/1
+ * ping-pong pool), active health checking, outlier detection and circuit breakers. Cluster types, load balancers
+ * and pools are registered factories: {@link builtinClusterTypes}, {@link builtinLoadBalancers},
+ * {@link builtinConnPools}, gathered by {@link createUpstreamRegistries}.
  *
  * @module
  */
@@ -18,12 +20,31 @@ export type {
   LocalityEndpointsConfig,
   ThresholdsConfig,
 } from "./config.ts";
-export { asClusterManager, ClusterManagerImpl } from "./cluster_manager.ts";
-export type { ClusterManagerOptions } from "./cluster_manager.ts";
+export { asClusterManager, ClusterManagerImpl, compareClusterConfig } from "./cluster_manager.ts";
+export type { ClusterConfigChange, ClusterManagerOptions } from "./cluster_manager.ts";
 export { ClusterImpl, ClusterInfoImpl } from "./cluster.ts";
-export type { ClusterDescription, ClusterOptions, HostDescription } from "./cluster.ts";
+export type { ClusterDescription, ClusterOptions, CodecLookup, HostDescription } from "./cluster.ts";
+export {
+  builtinClusterTypes,
+  createClusterTypeRegistry,
+  logicalDnsClusterType,
+  lookupClusterType,
+  staticClusterType,
+  strictDnsClusterType,
+} from "./cluster_types.ts";
+export type {
+  ClusterTypeFactory,
+  DiscoveryStats,
+  HostDiscovery,
+  HostDiscoveryContext,
+  HostSpec,
+} from "./cluster_types.ts";
+export { builtinConnPools, createConnPoolRegistry, pingPongPoolFactory } from "./pool_factory.ts";
+export type { ConnPoolFactory, ConnPoolParams, UpstreamConnPool } from "./pool_factory.ts";
+export { createUpstreamRegistries } from "./registries.ts";
+export type { UpstreamExtensions, UpstreamRegistries } from "./registries.ts";
 export { HealthFlag, HostImpl, hostKey } from "./host.ts";
-export type { HealthFlagBit, HostCounters } from "./host.ts";
+export type { HealthFlagBit, HostCounters, HostOptions, HostUpdate } from "./host.ts";
 export { HealthChecker } from "./health_check.ts";
 export type { HealthCheckerOptions, HealthCheckTarget } from "./health_check.ts";
 export { HostOutlierMonitor, OutlierDetector } from "./outlier.ts";

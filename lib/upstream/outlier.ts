@@ -251,7 +251,8 @@ export class OutlierDetector {
   }
 
   #detect(m: HostOutlierMonitor, type: EjectionType, enforcing: number): void {
-    if (m.ejected) return;
+    // A host removed by a host-set update may still report the requests it was finishing: it is not ejected.
+    if (m.ejected || this.#monitors.get(m.host) !== m) return;
     this.#detected[type].inc();
     this.#eject(m, type, enforcing);
   }

@@ -10,6 +10,7 @@
  */
 import type { Host } from "../../api/upstream.ts";
 import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 
 /** Options of the least-request balancer (`least_request_lb_config`). */
 export interface LeastRequestOptions extends LbOptions {
@@ -111,3 +112,19 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
 function less(a: Entry, b: Entry): boolean {
   return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
 }
+
+/**
+ * `LEAST_REQUEST` (Envoy's `envoy.load_balancing_policies.least_request`): a {@link LeastRequestLoadBalancer} with
+ * the cluster's `least_request_lb_config`.
+ */
+export const leastRequestLbFactory: LoadBalancerFactory = {
+  name: "LEAST_REQUEST",
+  configTypes: [`${LB_POLICY_TYPE_PREFIX}least_request.v3.LeastRequest`],
+  create(config, context) {
+    const lr = config.leastRequest;
+    return new LeastRequestLoadBalancer(context.source, {
+      ...context,
+      ...(lr ? { choiceCount: lr.choiceCount, activeRequestBias: lr.activeRequestBias } : {}),
+    });
+  },
+};

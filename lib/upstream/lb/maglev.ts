@@ -11,6 +11,7 @@
  */
 import type { Host, LbContext } from "../../api/upstream.ts";
 import { BaseLoadBalancer, type HostSource, type LbOptions } from "./_common.ts";
+import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 import { xxhash64Parts } from "./xxhash64.ts";
 
 /** Options of the Maglev balancer (`maglev_lb_config`). */
@@ -89,3 +90,15 @@ export class MaglevLoadBalancer extends BaseLoadBalancer {
     return this.#owners[this.#table[key % this.#size]!];
   }
 }
+
+/**
+ * `MAGLEV` (Envoy's `envoy.load_balancing_policies.maglev`): a {@link MaglevLoadBalancer} with the cluster's
+ * `maglev_lb_config`. Slow start does not apply (as Envoy).
+ */
+export const maglevLbFactory: LoadBalancerFactory = {
+  name: "MAGLEV",
+  configTypes: [`${LB_POLICY_TYPE_PREFIX}maglev.v3.Maglev`],
+  create(config, context) {
+    return new MaglevLoadBalancer(context.source, { ...context, slowStart: undefined, ...(config.maglev ?? {}) });
+  },
+};

@@ -1,50 +1,78 @@
 /**
- * The built-in load balancers and {@link createLoadBalancer}, which picks one by policy name.
+ * The built-in load balancers as registered factories ({@link builtinLoadBalancers}), the registry that looks them
+ * up by `lb_policy` name or `load_balancing_policy` `@type` URL ({@link createLoadBalancerRegistry}), and
+ * {@link createLoadBalancer}, which builds a built-in balancer by policy name.
  *
  * @module
  */
-import type { LbPolicy, LeastRequestConfig } from "../config.ts";
-import type { MaglevConfig, RingHashConfig } from "../resilience_config.ts";
-import { MaglevLoadBalancer } from "./maglev.ts";
-import { RingHashLoadBalancer } from "./ring_hash.ts";
+import { ConfigError } from "../../api/errors.ts";
+import { Registry } from "../../config/registry.ts";
 import type { HostSource, LbOptions, LoadBalancer } from "./_common.ts";
-import { LeastRequestLoadBalancer } from "./least_request.ts";
-import { RandomLoadBalancer } from "./random.ts";
-import { RoundRobinLoadBalancer } from "./round_robin.ts";
+import type { LbPolicyConfig, LoadBalancerFactory } from "./factory.ts";
+import { leastRequestLbFactory } from "./least_request.ts";
+import { maglevLbFactory } from "./maglev.ts";
+import { randomLbFactory } from "./random.ts";
+import { ringHashLbFactory } from "./ring_hash.ts";
+import { roundRobinLbFactory } from "./round_robin.ts";
 
 export { BaseLoadBalancer, equalWeights } from "./_common.ts";
 export type { HostSource, LbOptions, LoadBalancer, SlowStartHost, SlowStartOptions } from "./_common.ts";
-export { MaglevLoadBalancer } from "./maglev.ts";
+export { LB_POLICY_TYPE_PREFIX } from "./factory.ts";
+export type { LbFactoryContext, LbPolicyConfig, LoadBalancerFactory } from "./factory.ts";
+export { maglevLbFactory, MaglevLoadBalancer } from "./maglev.ts";
 export type { MaglevOptions } from "./maglev.ts";
-export { RingHashLoadBalancer } from "./ring_hash.ts";
+export { ringHashLbFactory, RingHashLoadBalancer } from "./ring_hash.ts";
 export type { RingHashOptions } from "./ring_hash.ts";
 export { hashKey52, xxhash64Hex, xxhash64Parts } from "./xxhash64.ts";
-export { LeastRequestLoadBalancer } from "./least_request.ts";
+export { leastRequestLbFactory, LeastRequestLoadBalancer } from "./least_request.ts";
 export type { LeastRequestOptions } from "./least_request.ts";
-export { RandomLoadBalancer } from "./random.ts";
-export { RoundRobinLoadBalancer } from "./round_robin.ts";
+export { randomLbFactory, RandomLoadBalancer } from "./random.ts";
+export { roundRobinLbFactory, RoundRobinLoadBalancer } from "./round_robin.ts";
 
-/** Creates the balancer of a policy over a host source. */
+/** Every built-in load-balancing policy, in Envoy's `lb_policy` order. */
+export const builtinLoadBalancers: readonly LoadBalancerFactory[] = [
+  roundRobinLbFactory,
+  leastRequestLbFactory,
+  randomLbFactory,
+  ringHashLbFactory,
+  maglevLbFactory,
+];
+
+/**
+ * A registry of the built-in policies plus `extra` (a third party's own); throws if a name or `@type` URL is
+ * registered twice. The cluster manager builds one per instance.
+ */
+export function createLoadBalancerRegistry(
+  extra: readonly LoadBalancerFactory[] = [],
+): Registry<LoadBalancerFactory> {
+  return new Registry("load balancer", [...builtinLoadBalancers, ...extra]);
+}
+
+/**
+ * The factory of `policy` in `registry`, or a {@link ConfigError} at `path` (the cluster's `lb_policy` field) that
+ * names the known policies.
+ */
+export function lookupLoadBalancer(
+  registry: Registry<LoadBalancerFactory>,
+  policy: string,
+  path: string,
+): LoadBalancerFactory {
+  const f = registry.byName(policy);
+  if (f !== undefined) return f;
+  throw new ConfigError(path, `unknown load balancer ${JSON.stringify(policy)} (known: ${registry.names.join(", ")})`);
+}
+
+/** Creates the built-in balancer of a policy over a host source (tests and embedders without a registry). */
 export function createLoadBalancer(
-  policy: LbPolicy,
+  policy: string,
   source: HostSource,
-  options: LbOptions & { leastRequest?: LeastRequestConfig; ringHash?: RingHashConfig; maglev?: MaglevConfig } = {},
+  options: LbOptions & LbPolicyConfig = {},
 ): LoadBalancer {
-  switch (policy) {
-    case "ROUND_ROBIN":
-      return new RoundRobinLoadBalancer(source, options);
-    case "RANDOM":
-      return new RandomLoadBalancer(source, options);
-    case "LEAST_REQUEST":
-      return new LeastRequestLoadBalancer(source, {
-        ...options,
-        ...(options.leastRequest
-          ? { choiceCount: options.leastRequest.choiceCount, activeRequestBias: options.leastRequest.activeRequestBias }
-          : {}),
-      });
-    case "RING_HASH":
-      return new RingHashLoadBalancer(source, { ...options, slowStart: undefined, ...(options.ringHash ?? {}) });
-    case "MAGLEV":
-      return new MaglevLoadBalancer(source, { ...options, slowStart: undefined, ...(options.maglev ?? {}) });
+  const f = builtinLoadBalancers.find((x) => x.name === policy);
+  if (f === undefined) {
+    throw new Error(
+      `unknown load balancer ${JSON.stringify(policy)} (known: ${builtinLoadBalancers.map((x) => x.name).join(", ")})`,
+    );
   }
+  return f.create(options, { ...options, source });
 }

@@ -6,6 +6,7 @@
  */
 import type { Host } from "../../api/upstream.ts";
 import { BaseLoadBalancer } from "./_common.ts";
+import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 
 /** Uniform random choice among usable hosts. */
 export class RandomLoadBalancer extends BaseLoadBalancer {
@@ -15,3 +16,12 @@ export class RandomLoadBalancer extends BaseLoadBalancer {
     return this.usable[Math.floor(this.random() * this.usable.length)];
   }
 }
+
+/** `RANDOM` (Envoy's `envoy.load_balancing_policies.random`): a {@link RandomLoadBalancer}. */
+export const randomLbFactory: LoadBalancerFactory = {
+  name: "RANDOM",
+  configTypes: [`${LB_POLICY_TYPE_PREFIX}random.v3.Random`],
+  create(_config, context) {
+    return new RandomLoadBalancer(context.source, context);
+  },
+};

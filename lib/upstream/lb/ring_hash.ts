@@ -14,6 +14,7 @@
  */
 import type { Host, LbContext } from "../../api/upstream.ts";
 import { BaseLoadBalancer, type HostSource, type LbOptions } from "./_common.ts";
+import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 import { xxhash64Parts } from "./xxhash64.ts";
 
 /** Options of the ring-hash balancer (`ring_hash_lb_config`). */
@@ -88,3 +89,15 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
     return this.#hosts[lo === ring.length ? 0 : lo];
   }
 }
+
+/**
+ * `RING_HASH` (Envoy's `envoy.load_balancing_policies.ring_hash`): a {@link RingHashLoadBalancer} with the
+ * cluster's `ring_hash_lb_config`. Slow start does not apply (as Envoy).
+ */
+export const ringHashLbFactory: LoadBalancerFactory = {
+  name: "RING_HASH",
+  configTypes: [`${LB_POLICY_TYPE_PREFIX}ring_hash.v3.RingHash`],
+  create(config, context) {
+    return new RingHashLoadBalancer(context.source, { ...context, slowStart: undefined, ...(config.ringHash ?? {}) });
+  },
+};

@@ -8,6 +8,7 @@
  */
 import type { Host } from "../../api/upstream.ts";
 import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 
 /** Weighted round robin; see the module doc. */
 export class RoundRobinLoadBalancer extends BaseLoadBalancer {
@@ -57,3 +58,12 @@ export class RoundRobinLoadBalancer extends BaseLoadBalancer {
     return hosts[best];
   }
 }
+
+/** `ROUND_ROBIN` (Envoy's `envoy.load_balancing_policies.round_robin`): a {@link RoundRobinLoadBalancer}. */
+export const roundRobinLbFactory: LoadBalancerFactory = {
+  name: "ROUND_ROBIN",
+  configTypes: [`${LB_POLICY_TYPE_PREFIX}round_robin.v3.RoundRobin`],
+  create(_config, context) {
+    return new RoundRobinLoadBalancer(context.source, context);
+  },
+};

@@ -1,0 +1,61 @@
+/**
+ * {@link ConnPoolFactory}: connection-pool implementations by pool mode. A cluster keeps one pool per host and codec
+ * and builds it with the factory registered under the codec's `poolMode` (MOSN's pool-per-protocol, Envoy's
+ * `ConnPoolMap`). Today only `ping-pong` (HTTP/1.1, {@link Http1ConnPool}) is built in; an HTTP/2 or a Bolt/Dubbo
+ * pool is one more entry in {@link builtinConnPools}.
+ *
+ * @module
+ */
+import type { CodecFactory, CodecOptions, PoolMode } from "../api/codec.ts";
+import type { ConnPool, Host } from "../api/upstream.ts";
+import { Registry } from "../config/registry.ts";
+import type { Connector } from "./connect.ts";
+import { Http1ConnPool } from "./http1_pool.ts";
+import type { ClusterResources } from "./resources.ts";
+
+/** A pool as its cluster manages it: the {@link ConnPool} the router uses, plus draining and closing. */
+export interface UpstreamConnPool extends ConnPool {
+  /** True once `drain` or `close` was called: the cluster then builds a fresh pool for new streams. */
+  readonly draining: boolean;
+  /** Closes everything now: waiting streams fail, active streams are reset (cluster shutdown). */
+  close(): void;
+}
+
+/** What a pool is built with: the codec, its options, the cluster's circuit breakers and its connector. */
+export interface ConnPoolParams {
+  readonly codec: CodecFactory;
+  readonly codecOptions: CodecOptions;
+  readonly resources: ClusterResources;
+  readonly connect: Connector;
+}
+
+/**
+ * Builds the pools of one pool mode. Registered by `name`, which is the {@link PoolMode} it serves (so one mode
+ * has exactly one implementation).
+ */
+export interface ConnPoolFactory {
+  readonly name: PoolMode;
+  /** Builds the pool of one host and codec. */
+  create(host: Host, params: ConnPoolParams): UpstreamConnPool;
+}
+
+/** `ping-pong`: {@link Http1ConnPool}, one stream per connection at a time. */
+export const pingPongPoolFactory: ConnPoolFactory = {
+  name: "ping-pong",
+  create(host, params) {
+    return new Http1ConnPool(host, {
+      codec: params.codec,
+      codecOptions: params.codecOptions,
+      resources: params.resources,
+      connect: params.connect,
+    });
+  },
+};
+
+/** Every built-in pool implementation. */
+export const builtinConnPools: readonly ConnPoolFactory[] = [pingPongPoolFactory];
+
+/** A registry of the built-in pools plus `extra`; throws if a pool mode is registered twice. */
+export function createConnPoolRegistry(extra: readonly ConnPoolFactory[] = []): Registry<ConnPoolFactory> {
+  return new Registry("connection pool", [...builtinConnPools, ...extra]);
+}
