@@ -23,7 +23,6 @@ import type {
   Cluster,
   ClusterInfo,
   ClusterStats,
-  ConnPool,
   Host,
   HostMonitor,
   LbContext,
@@ -275,7 +274,7 @@ export class ClusterImpl implements Cluster {
   }
 
   /** The pool of `host` for the cluster's default HTTP codec; throws if the cluster has none. */
-  httpPool(host: Host): ConnPool {
+  httpPool(host: Host): UpstreamConnPool {
     const codec = this.#httpCodec;
     if (codec === undefined) {
       throw new Error(`cluster "${this.name}": no HTTP codec was given to the cluster manager`);
@@ -289,7 +288,7 @@ export class ClusterImpl implements Cluster {
    * (removed by an update after the caller chose it), or any host of a draining cluster (a retry on a cluster that
    * CDS replaced meanwhile), gets a pool that drains once the caller's stream is placed.
    */
-  pool(host: Host, codec: CodecFactory): ConnPool {
+  pool(host: Host, codec: CodecFactory): UpstreamConnPool {
     let byCodec = this.#pools.get(host);
     const existing = byCodec?.get(codec);
     if (existing !== undefined && !existing.draining) return existing;
