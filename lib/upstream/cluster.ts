@@ -55,6 +55,7 @@ export class ClusterInfoImpl implements ClusterInfo {
   readonly maxPendingRequests: number;
   readonly perConnectionBufferLimitBytes: number;
   readonly circuitBreakers: ClusterResources;
+  /** The config the cluster was built with (its endpoints may have been updated since: `ClusterImpl.endpoints`). */
   readonly config: ClusterConfig;
   /** Circuit breakers of the DEFAULT priority (shared by all hosts' pools). */
   readonly resources: ClusterResources;

@@ -157,10 +157,12 @@ export class HostImpl implements Host {
     return this.#healthStatus;
   }
 
+  /** The locality of the endpoint's group (`load_assignment.endpoints[].locality`). */
   get locality(): Locality {
     return this.#locality;
   }
 
+  /** The endpoint's `metadata`, if any. */
   get metadata(): Readonly<Record<string, unknown>> | undefined {
     return this.#metadata;
   }
