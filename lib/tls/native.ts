@@ -246,7 +246,7 @@ function checkKeyPair(leaf: Certificate, chainPath: string, privateKey: string, 
       ? `a ${details.modulusLength}-bit RSA key`
       : type === "ec"
       ? `an EC key on ${details.namedCurve ?? "an unnamed curve"}`
-      : `a ${type} key`;
+      : `a key of type ${type}`;
     throw new ConfigError(
       keyPath,
       `${what} is not supported by the native provider (rustls signs with RSA of ${MIN_RSA_BITS} bits or more, ` +
@@ -460,6 +460,7 @@ function handshakeWithTimeout(
       clearTimeout(timer);
       socket.off("error", onError);
       socket.off("close", onClose);
+      socket.off("end", onClose);
       if (err) {
         socket.destroy();
         reject(err);
@@ -474,6 +475,9 @@ function handshakeWithTimeout(
     socket.once(event, () => finish());
     socket.on("error", onError);
     socket.once("close", onClose);
+    // A peer that hangs up mid-handshake ends the stream without closing the TLS socket: without this the
+    // handshake would wait for its timeout.
+    socket.once("end", onClose);
   });
 }
 
