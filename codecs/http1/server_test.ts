@@ -173,7 +173,8 @@ const REJECT: [string, string, number][] = [
   ["CONNECT without port", "CONNECT example.com HTTP/1.1\r\nHost: h\r\n\r\n", 400],
   ["absolute without authority", "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400],
   ["non-ascii target", "GET /\xe9 HTTP/1.1\r\nHost: h\r\n\r\n", 400],
-  ["empty request line", "\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+  // An empty line before the request line is skipped (RFC 9112 §2.2; grammar_test.ts); a blank one is not.
+  ["whitespace line before request line", " \r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400],
   ["garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400],
   ["bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400],
   ["empty chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400],
