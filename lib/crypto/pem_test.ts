@@ -3,9 +3,11 @@ import {
   decodeEcPrivateKey,
   decodeEcPublicKey,
   generateP256KeyPair,
+  parsePublicKeyInfo,
   pemDecode,
   pemDecodeAll,
   pemEncode,
+  publicKeyName,
   readP256PrivateKey,
   readSm2PrivateKey,
   readSm2PublicKey,
@@ -87,3 +89,49 @@ function indexOf(hay: Uint8Array, needle: Uint8Array): number {
   }
   return -1;
 }
+
+Deno.test("parsePublicKeyInfo reads SubjectPublicKeyInfo of any algorithm; decodeEcPublicKey stays EC-only", async () => {
+  const cases = [
+    [["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "1.2.840.113549.1.1.1", undefined, undefined, "RSA"],
+    [
+      ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+      "1.2.840.10045.2.1",
+      "1.3.132.0.34",
+      undefined,
+      "P-384",
+    ],
+    [["-algorithm", "ED25519"], "1.3.101.112", undefined, undefined, "Ed25519"],
+    [
+      ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+      "1.2.840.10045.2.1",
+      "1.2.840.10045.3.1.7",
+      "p256",
+      "P-256",
+    ],
+    [["-algorithm", "SM2"], "1.2.840.10045.2.1", "1.2.156.10197.1.301", "sm2", "SM2"],
+  ] as const;
+  for (const [args, algorithm, parameters, curve, name] of cases) {
+    const priv = (await openssl(["genpkey", ...args])).out;
+    const spki = pemDecode((await openssl(["pkey", "-pubout"], priv)).out, "PUBLIC KEY").der;
+    const info = parsePublicKeyInfo(spki, "public key");
+    assertEquals([info.algorithm, info.parameters, info.curve, publicKeyName(info)], [
+      algorithm,
+      parameters,
+      curve,
+      name,
+    ]);
+    assertEquals(info.der, spki);
+    if (curve) assertEquals(info.point, decodeEcPublicKey(spki).point);
+    else assertThrows(() => decodeEcPublicKey(spki), /public key: unsupported (key algorithm|curve OID)/);
+  }
+  const ed =
+    pemDecode((await openssl(["pkey", "-pubout"], (await openssl(["genpkey", "-algorithm", "ED25519"])).out)).out)
+      .der;
+  assertEquals(parsePublicKeyInfo(ed, "k").point.length, 32);
+  // Structure is still checked: trailing bytes, unused bits, a missing key.
+  assertThrows(() => parsePublicKeyInfo(new Uint8Array([...ed, 0]), "k"), /k: trailing bytes/);
+  const unused = ed.slice();
+  unused[indexOf(unused, new Uint8Array([0x03, 0x21, 0x00])) + 2] = 1;
+  assertThrows(() => parsePublicKeyInfo(unused, "k"), /k: BIT STRING has unused bits/);
+  assertThrows(() => parsePublicKeyInfo(new Uint8Array([0x30, 0x07, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]), "k"));
+});

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok, throws as assertThrows } from "node:assert/strict";
-import { generateP256KeyPair } from "./pem.ts";
+import { generateP256KeyPair, pemEncode, publicKeyName } from "./pem.ts";
 import { Sm2PrivateKey } from "./sm2.ts";
 import { openssl } from "./testdata/oracle.ts";
 import {
@@ -326,4 +326,131 @@ Deno.test("issueCertificate encodes serial numbers as minimal positive DER INTEG
     const s = serialOf(issue());
     ok(minimal(s), `serial ${[...s].map((b) => b.toString(16).padStart(2, "0")).join("")} is not minimal DER`);
   }
+});
+
+/** openssl key-generation options for the standard key types. */
+const STANDARD_KEYS: Readonly<Record<string, readonly string[]>> = {
+  rsa: ["-newkey", "rsa:2048"],
+  pss: ["-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"],
+  p384: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+  p521: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
+  ed25519: ["-newkey", "ed25519"],
+  ed448: ["-newkey", "ed448"],
+};
+
+/** Makes `$D/<name>.crt/.key` with openssl: self-signed CA, or signed by `ca` with `sign` options. */
+async function opensslCert(
+  dir: string,
+  name: string,
+  key: keyof typeof STANDARD_KEYS,
+  options: { ca?: string; sign?: string[]; ext?: string } = {},
+): Promise<Certificate> {
+  const D = (s: string) => `${dir}/${s}`;
+  const subj = `/O=Ferry/CN=${name}`;
+  if (!options.ca) {
+    await openssl([
+      ..."req -x509 -new -nodes -days 2".split(" "),
+      ...STANDARD_KEYS[key]!,
+      ...(options.sign ?? []),
+      ...["-keyout", D(`${name}.key`), "-out", D(`${name}.crt`), "-subj", subj],
+      ...["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign"],
+    ]);
+  } else {
+    await openssl([
+      ..."req -new -nodes".split(" "),
+      ...STANDARD_KEYS[key]!,
+      ...["-keyout", D(`${name}.key`), "-out", D(`${name}.csr`), "-subj", subj],
+    ]);
+    await Deno.writeTextFile(D(`${name}.ext`), options.ext ?? `subjectAltName=DNS:${name}.test,IP:10.0.0.7\n`);
+    await openssl([
+      ...["x509", "-req", "-in", D(`${name}.csr`), "-CA", D(`${options.ca}.crt`), "-CAkey", D(`${options.ca}.key`)],
+      ...["-CAcreateserial", "-days", "2", "-extfile", D(`${name}.ext`), "-out", D(`${name}.crt`)],
+      ...(options.sign ?? []),
+    ]);
+  }
+  return parseCertificate(await Deno.readTextFile(D(`${name}.crt`)));
+}
+
+Deno.test("parseCertificate reads any key algorithm's certificate, keeping the key opaque with its OID", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry_x509_keys_" });
+  const cases = [
+    ["rsa", "1.2.840.113549.1.1.1", undefined, "RSA"],
+    ["pss", "1.2.840.113549.1.1.10", undefined, "RSA-PSS"],
+    ["p384", "1.2.840.10045.2.1", "1.3.132.0.34", "P-384"],
+    ["p521", "1.2.840.10045.2.1", "1.3.132.0.35", "P-521"],
+    ["ed25519", "1.3.101.112", undefined, "Ed25519"],
+    ["ed448", "1.3.101.113", undefined, "Ed448"],
+  ] as const;
+  const root = await opensslCert(dir, "root", "p384", { sign: ["-sha384"] });
+  for (const [key, algorithm, parameters, name] of cases) {
+    const leaf = await opensslCert(dir, key, key, { ca: "root", sign: ["-sha384"] });
+    assertEquals(leaf.subject, `O=Ferry, CN=${key}`);
+    assertEquals(leaf.dnsNames, [`${key}.test`]);
+    assertEquals(leaf.ipAddresses, ["10.0.0.7"]);
+    ok(leaf.notBefore.getTime() <= Date.now() && leaf.notAfter.getTime() > Date.now());
+    assertEquals(
+      [leaf.publicKey.algorithm, leaf.publicKey.parameters, leaf.publicKey.curve],
+      [algorithm, parameters, undefined],
+    );
+    assertEquals(publicKeyName(leaf.publicKey), name);
+    // The opaque key is the certificate's own SubjectPublicKeyInfo: openssl reads the same key from it.
+    const spki = (await openssl(["x509", "-in", `${dir}/${key}.crt`, "-noout", "-pubkey"])).out;
+    assertEquals(pemEncode("PUBLIC KEY", leaf.publicKey.der), spki);
+    assertEquals(verifyCertificateChain(leaf, { roots: [root], hostname: `${key}.test` }).length, 2);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("verifyCertificateChain checks RSA PKCS#1, RSA-PSS, ECDSA SHA-256/384/512 and EdDSA signatures", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry_x509_sigs_" });
+  // Each root signs a leaf of another key type, so every signature algorithm is checked with its issuer's key.
+  const chains = [
+    ["rsa", [], "ed25519", "1.2.840.113549.1.1.11"],
+    ["rsa", ["-sha512"], "p384", "1.2.840.113549.1.1.13"],
+    [
+      "rsa",
+      ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-sha256"],
+      "p521",
+      "1.2.840.113549.1.1.10",
+    ],
+    ["pss", ["-sha384", "-sigopt", "rsa_pss_saltlen:48"], "rsa", "1.2.840.113549.1.1.10"],
+    ["p384", ["-sha384"], "rsa", "1.2.840.10045.4.3.3"],
+    ["p521", ["-sha512"], "ed448", "1.2.840.10045.4.3.4"],
+    ["p384", ["-sha256"], "pss", "1.2.840.10045.4.3.2"],
+    ["ed25519", [], "p384", "1.3.101.112"],
+    ["ed448", [], "rsa", "1.3.101.113"],
+  ] as const;
+  for (const [i, [caKey, sign, leafKey, sigAlg]] of chains.entries()) {
+    const ca = await opensslCert(dir, `ca${i}`, caKey, { sign: [...sign] });
+    const leaf = await opensslCert(dir, `leaf${i}`, leafKey, { ca: `ca${i}`, sign: [...sign] });
+    assertEquals(leaf.signatureAlgorithm, sigAlg, `chain ${i}`);
+    ok(verifyCertificateSignature(leaf, ca), `chain ${i}: ${caKey} signs ${leafKey}`);
+    ok(verifyCertificateSignature(ca, ca), `chain ${i}: self-signed ${caKey}`);
+    assertEquals(verifyCertificateChain(leaf, { roots: [ca] }).map((c) => c.subject), [
+      `O=Ferry, CN=leaf${i}`,
+      `O=Ferry, CN=ca${i}`,
+    ]);
+    // One flipped bit in the signature.
+    const der = leaf.der.slice();
+    der[der.length - 3]! ^= 1;
+    expectCode("bad-signature", () => verifyCertificateChain(parseCertificate(der), { roots: [ca] }), /bad signature/);
+  }
+  // An issuer whose key does not fit the signature algorithm did not sign it: false, not an exception.
+  const leaf0 = parseCertificate(await Deno.readTextFile(`${dir}/leaf0.crt`)); // RSA-signed
+  for (const other of ["p384", "ed25519", "pss"] as const) {
+    assertEquals(verifyCertificateSignature(leaf0, await opensslCert(dir, `other_${other}`, other)), false, other);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("verifyCertificateChain refuses SHA-1 signatures as unsupported (as rustls does)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry_x509_sha1_" });
+  const ca = await opensslCert(dir, "ca", "rsa");
+  const leaf = await opensslCert(dir, "leaf", "rsa", { ca: "ca", sign: ["-sha1"] });
+  expectCode(
+    "unsupported",
+    () => verifyCertificateChain(leaf, { roots: [ca] }),
+    /unsupported signature algorithm 1\.2\.840\.113549\.1\.1\.5/,
+  );
+  await Deno.remove(dir, { recursive: true });
 });
