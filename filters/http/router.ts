@@ -58,11 +58,13 @@ import {
   streamDurationMs,
 } from "../../lib/router/mod.ts";
 import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/mod.ts";
-import { addressWithoutPort, isGrpcContentType } from "../../lib/router/mod.ts";
+import { addressWithoutPort } from "../../lib/router/mod.ts";
 import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 import { approxNow } from "../../lib/network/clock.ts";
 
 const log = getLogger("router");
+/** gRPC's DEADLINE_EXCEEDED, for a stream that outlived `max_stream_duration`. */
+const GRPC_DEADLINE_EXCEEDED = 4;
 
 /** The Router filter's `@type`. */
 export const ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
@@ -228,14 +230,14 @@ export class RouterFilter implements StreamFilter {
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks, context: FilterFactoryContext) {
     this.#config = config;
     this.#cb = callbacks;
-    this.#cm = context.clusterManager as ClusterManager;
+    this.#cm = context.clusterManager;
     this.#scope = context.scope;
   }
 
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cb = this.#cb;
     const info = cb.streamInfo;
-    const route = cb.route as RouteResult | null | undefined;
+    const route = cb.route;
     if (!route) {
       log.debug(() => `no route for ${headers.get(":method")} ${headers.get(":authority")}${headers.get(":path")}`);
       cb.sendLocalReply(404, "", { responseFlag: "NR", details: "route_not_found" });
@@ -749,15 +751,8 @@ export class RouterFilter implements StreamFilter {
     this.#scope.counter("downstream_rq_max_duration_reached").inc();
     const details = "max_duration_timeout";
     const body = "downstream duration timeout";
-    if (!this.#downstreamStarted && isGrpcContentType(this.#headers?.get("content-type"))) {
-      this.#fail(200, "", undefined, details, {
-        "content-type": "application/grpc",
-        "grpc-status": "4",
-        "grpc-message": body,
-      });
-      return;
-    }
-    this.#fail(this.#requestEnded ? 504 : 408, body, undefined, details);
+    // A gRPC request gets DEADLINE_EXCEEDED (the connection manager's local-reply mapping writes it trailers-only).
+    this.#fail(this.#requestEnded ? 504 : 408, body, undefined, details, undefined, GRPC_DEADLINE_EXCEEDED);
   }
 
   #onGlobalTimeout(): void {
@@ -780,6 +775,7 @@ export class RouterFilter implements StreamFilter {
     flag: ResponseFlag | undefined,
     details: string,
     headers?: Record<string, string>,
+    grpcStatus?: number,
   ): void {
     log.debug(() =>
       `route "${this.#route?.route.name ?? ""}" cluster "${this.#cluster?.info.name ?? ""}": ${status} ${
@@ -797,6 +793,7 @@ export class RouterFilter implements StreamFilter {
       ...(flag !== undefined ? { responseFlag: flag } : {}),
       details,
       ...(headers !== undefined ? { headers } : {}),
+      ...(grpcStatus !== undefined ? { grpcStatus } : {}),
     });
   }
 
@@ -830,9 +827,15 @@ export const routerFilterFactory: HttpFilterFactory<RouterConfig> = {
   configTypes: [ROUTER_TYPE],
   terminal: true,
   parseConfig: parseRouterConfig,
+  createFactory(config, context) {
+    // Nothing per config beyond the parsed config and the context: the router's state is per stream.
+    return (callbacks) => {
+      const f = new RouterFilter(config, callbacks, context);
+      callbacks.addDownstreamWatermarkCallbacks(f);
+      return f;
+    };
+  },
   create(config, callbacks, context) {
-    const f = new RouterFilter(config, callbacks, context);
-    callbacks.addDownstreamWatermarkCallbacks(f);
-    return f;
+    return routerFilterFactory.createFactory!(config, context)(callbacks);
   },
 };

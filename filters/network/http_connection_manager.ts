@@ -6,12 +6,13 @@
  */
 import type { NetworkFilterContext, NetworkFilterFactory, NetworkFilterFactoryCb } from "../../lib/api/network.ts";
 import type { CodecFactory } from "../../lib/api/codec.ts";
+import { ConfigError } from "../../lib/api/errors.ts";
 import { joinPath } from "../../lib/config/reader.ts";
 import type { Registries } from "../../lib/config/registry.ts";
 import { createAccessLogger } from "../../lib/observe/access_log.ts";
 import { getLogger } from "../../lib/observe/log.ts";
-import { RouteTable } from "../../lib/router/mod.ts";
-import { ConnectionManager, createHcmStats } from "../../lib/stream/conn_manager.ts";
+import { RouteConfigProviderImpl } from "../../lib/router/mod.ts";
+import { ConnectionManager, createFilterFactories, createHcmStats } from "../../lib/stream/conn_manager.ts";
 import type { ConnManagerShared } from "../../lib/stream/conn_manager.ts";
 import { HCM_TYPE, parseHcmConfig } from "../../lib/stream/hcm_config.ts";
 import type { HcmConfig } from "../../lib/stream/hcm_config.ts";
@@ -26,6 +27,25 @@ export interface HcmFilterConfig {
 
 const log = getLogger("http");
 
+/**
+ * The codec registered for an HCM `codec_type`. `AUTO` takes the `auto` codec when one is registered (protocol
+ * detection by preface or ALPN, with HTTP/2) and HTTP/1.1 until then.
+ */
+const CODEC_NAMES: Readonly<Record<string, readonly string[]>> = {
+  AUTO: ["auto", "http1"],
+  HTTP1: ["http1"],
+  HTTP2: ["http2"],
+  HTTP3: ["http3"],
+};
+
+function codecFor(codecType: string, registries: Registries, path: string): CodecFactory {
+  for (const name of CODEC_NAMES[codecType] ?? []) {
+    const c = registries.codecs.byName(name);
+    if (c) return c;
+  }
+  throw new ConfigError(joinPath(path, "codec_type"), `${JSON.stringify(codecType)}: no codec is registered for it`);
+}
+
 /** The HTTP connection manager network filter factory. */
 export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig> = {
   name: "envoy.filters.network.http_connection_manager",
@@ -35,9 +55,7 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
     // parseHcmConfig takes lib/config's Registries, of which the API's ExtensionRegistries is the part it reads.
     const r = registries as Registries;
     const hcm = parseHcmConfig(raw, path, r);
-    const codec = r.codecs.byName("http1");
-    if (!codec) throw new Error("the http1 codec is not registered");
-    return { hcm, codec, path };
+    return { hcm, codec: codecFor(hcm.codecType, r, path), path };
   },
   referencedClusters(config) {
     const rc = config.hcm.routeConfig;
@@ -73,14 +91,14 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
 function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext): NetworkFilterFactoryCb {
   const hcm = config.hcm;
   const scope = context.stats.scope(`http.${hcm.statPrefix}`);
-  const table = new RouteTable(hcm.routeConfig);
+  const filterContext = { scope, clusterManager: context.clusterManager };
   const shared: ConnManagerShared = {
     config: hcm,
     codec: config.codec,
     stats: createHcmStats(scope),
     accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
-    routeFor: (headers, info) => table.route(headers, { secure: info.tls !== undefined }),
-    filterContext: { scope, clusterManager: context.clusterManager },
+    routes: context.routeConfigs?.provide(hcm.routeConfig) ?? new RouteConfigProviderImpl(hcm.routeConfig),
+    filterFactories: createFilterFactories(hcm, filterContext),
     draining: context.draining,
     bufferLimit: context.bufferLimit,
   };

@@ -154,6 +154,8 @@ export interface LocalReplyInput {
   readonly contentType?: string;
   /** The request was a HEAD: the body is not sent. */
   readonly isHead?: boolean;
+  /** gRPC status to use instead of the one mapped from `status` (for protocols that carry one). */
+  readonly grpcStatus?: number;
 }
 
 /** A local reply in a protocol's terms: headers, an optional body and optional trailers. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { RouteConfigProviderManager } from "./route.ts";
 import type { ClusterManager } from "./upstream.ts";
 
 /** Receives a connection's events. */
@@ -139,6 +140,11 @@ export interface NetworkFilterContext {
   readonly draining: () => boolean;
   /** The listener's per-connection buffer limit in bytes. */
   readonly bufferLimit: number;
+  /**
+   * The server's route-config providers, so that a route configuration can be replaced by name while traffic
+   * flows (RDS, the runtime API). Absent: each connection manager keeps its inline configuration.
+   */
+  readonly routeConfigs?: RouteConfigProviderManager;
 }
 
 /**

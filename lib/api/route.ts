@@ -401,3 +401,39 @@ export interface RouteResult {
   /** The matched route. */
   readonly route: Route;
 }
+
+/** A route configuration compiled for lookups: what a stream routes with (`RouteTable` in lib/router). */
+export interface RouteMatcher {
+  /** The configuration it was built from. */
+  readonly config: RouteConfig;
+  /** The route for a request, or null when none matches. */
+  route(headers: HeaderMap, ctx?: { readonly secure?: boolean }): RouteResult | null;
+}
+
+/**
+ * Serves one route configuration as immutable, versioned snapshots (Envoy's `RouteConfigProvider`). A stream
+ * takes `current` when it begins and routes with it to its end; an update (RDS, or the runtime API) installs a new
+ * snapshot for the streams that begin afterwards.
+ */
+export interface RouteConfigProvider {
+  /** The route configuration's `name` (may be empty for an unnamed inline config). */
+  readonly name: string;
+  /** The snapshot new streams use. */
+  readonly current: RouteMatcher;
+  /** Increases with every update, starting at 1. */
+  readonly version: number;
+}
+
+/**
+ * Hands out route-config providers and updates them by name: every connection manager whose route configuration
+ * has that name sees the update. Providers no longer referenced are forgotten.
+ */
+export interface RouteConfigProviderManager {
+  /** A provider serving `config` now and every later update of configurations with its name. */
+  provide(config: RouteConfig): RouteConfigProvider;
+  /**
+   * Replaces the route configuration named `config.name` in every provider serving it; returns how many were
+   * updated (0: no connection manager uses that name).
+   */
+  update(config: RouteConfig): number;
+}

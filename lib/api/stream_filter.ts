@@ -32,6 +32,11 @@ export interface LocalReplyOptions {
   /** `%RESPONSE_CODE_DETAILS%`, e.g. "route_not_found". */
   details?: string;
   contentType?: string;
+  /**
+   * For a gRPC request: the `grpc-status` to answer with (e.g. 4, DEADLINE_EXCEEDED), instead of the one mapped
+   * from the HTTP status (Envoy's `grpc_status` of `sendLocalReply`).
+   */
+  grpcStatus?: number;
 }
 
 /** Facts about the downstream connection, for filters. */
@@ -55,7 +60,7 @@ export interface StreamFilterCallbacks {
    * The route chosen for the request, or null when none matches (computed lazily on first access, from the route
    * configuration the stream started with; cleared by `clearRouteCache`).
    */
-  readonly route: RouteResult | null | unknown;
+  readonly route: RouteResult | null;
   clearRouteCache(): void;
   /** Resume decoding after a `"stop"`. */
   continueDecoding(): void;
@@ -107,7 +112,7 @@ export interface FilterFactoryContext {
   /** Stats scope of the connection manager (`http.<stat_prefix>`). */
   readonly scope: StatsScope;
   /** The cluster manager: clusters by name (they may be added, updated and removed while traffic flows). */
-  readonly clusterManager: ClusterManager | unknown;
+  readonly clusterManager: ClusterManager;
 }
 
 /**

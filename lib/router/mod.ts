@@ -18,6 +18,7 @@
 export type * from "./types.ts";
 export { parseRetryOn, parseRouteConfiguration, readDataSource } from "./route_config.ts";
 export { type RouteContext, RouteTable, stripHostPort } from "./route_table.ts";
+export { RouteConfigProviderImpl, RouteConfigProviders } from "./route_config_provider.ts";
 export {
   type DirectResponse,
   directResponse,

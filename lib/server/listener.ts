@@ -14,6 +14,7 @@
  *
  * @module
  */
+import type { RouteConfigProviderManager } from "../api/route.ts";
 import type { NetConnection, NetworkFilterContext } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { ClusterManager } from "../api/upstream.ts";
@@ -47,6 +48,8 @@ export interface ListenerContext {
   readonly clusterManager: ClusterManager;
   /** True once the server drains. */
   readonly draining: () => boolean;
+  /** The server's route-config providers (route configurations replaceable by name). */
+  readonly routeConfigs?: RouteConfigProviderManager;
 }
 
 /** One accepted connection (`conn` becomes the plaintext side after a TLS handshake) and the config it runs. */
@@ -89,6 +92,7 @@ class ListenerGeneration {
       listenerName: config.name,
       draining: () => this.draining || ctx.draining(),
       bufferLimit: config.perConnectionBufferLimitBytes,
+      ...(ctx.routeConfigs ? { routeConfigs: ctx.routeConfigs } : {}),
     };
     for (const chain of config.filterChains) {
       this.chains.set(

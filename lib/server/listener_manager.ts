@@ -21,6 +21,7 @@
  *
  * @module
  */
+import type { RouteConfigProviderManager } from "../api/route.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import type { ListenerConfig } from "../config/bootstrap.ts";
@@ -39,6 +40,8 @@ export interface ListenerManagerOptions {
   readonly clusterManager: ClusterManager;
   /** True once the server drains (every listener's connections then drain). */
   readonly draining: () => boolean;
+  /** The server's route-config providers, handed to every listener's filters. */
+  readonly routeConfigs?: RouteConfigProviderManager;
   /** How long replaced or removed listeners' connections may drain before they are closed (ms). */
   readonly drainTimeMs: number;
   /** Log accepting listeners at debug rather than info level (worker threads). */
@@ -90,7 +93,12 @@ export class ListenerManager {
 
   constructor(options: ListenerManagerOptions) {
     this.drainTimeMs = options.drainTimeMs;
-    this.#ctx = { stats: options.stats, clusterManager: options.clusterManager, draining: options.draining };
+    this.#ctx = {
+      stats: options.stats,
+      clusterManager: options.clusterManager,
+      draining: options.draining,
+      ...(options.routeConfigs ? { routeConfigs: options.routeConfigs } : {}),
+    };
     this.#quiet = options.quiet ?? false;
     const s = options.stats.scope("listener_manager");
     this.#stats = {

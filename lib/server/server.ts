@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { CodecFactory } from "../api/codec.ts";
 import { ConfigError } from "../api/errors.ts";
 import { type BootstrapConfig, type ListenerConfig, parseListener } from "../config/bootstrap.ts";
 import { describe, ObjReader } from "../config/reader.ts";
@@ -20,13 +21,14 @@ import { getLogger, getLogLevel, isLogLevel, setComponentLogLevel, setLogLevel }
 import type { LogLevel } from "../observe/log.ts";
 import { flushAccessLogs } from "../observe/access_log.ts";
 import { ClusterManagerImpl } from "../upstream/cluster_manager.ts";
+import { parseLoadAssignment } from "../upstream/config.ts";
+import { parseRouteConfiguration, RouteConfigProviders } from "../router/mod.ts";
 import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
 import { WorkerSet } from "./workers.ts";
 import { VERSION } from "../version.ts";
-import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 
 const log = getLogger("main");
 const upstreamLog = getLogger("upstream");
@@ -92,6 +94,13 @@ function asConfigError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
+/** The codec upstream HTTP pools speak by default: HTTP/1.1 from the codec registry. */
+function defaultUpstreamCodec(registries: Registries): CodecFactory {
+  const c = registries.codecs.byName("http1");
+  if (!c) throw new Error('the "http1" codec is not registered');
+  return c;
+}
+
 function rawClusters(raw: Record<string, unknown>): unknown[] {
   const sr = raw["static_resources"] as Record<string, unknown> | undefined;
   const c = sr?.["clusters"];
@@ -118,6 +127,8 @@ export class Server {
   #resolveExit!: (code: number) => void;
   #workers: WorkerSet | undefined;
   readonly #registries: Registries;
+  /** Route configurations by name, replaceable while traffic flows ({@link Server.updateRouteConfig}). */
+  readonly routeConfigs: RouteConfigProviders = new RouteConfigProviders();
   #secrets: Map<string, StaticSecret> | undefined;
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
@@ -128,7 +139,7 @@ export class Server {
     this.stats = new StatsStore();
     this.clusterManager = new ClusterManagerImpl(config.clusters, {
       stats: this.stats,
-      httpCodec: http1CodecFactory,
+      httpCodec: defaultUpstreamCodec(registries),
       log: (m) => upstreamLog.warn(m),
     });
     this.#drainTimeMs = options.drainTimeMs ?? 600_000;
@@ -138,6 +149,7 @@ export class Server {
       draining: () => this.state === "DRAINING",
       drainTimeMs: this.#drainTimeMs,
       quiet: options.quiet ?? false,
+      routeConfigs: this.routeConfigs,
     });
     this.#commandLine = options.commandLine ?? {};
     this.exited = new Promise((r) => this.#resolveExit = r);
@@ -244,6 +256,44 @@ export class Server {
     }
     if (removed) await this.#workers?.removeListener(name);
     return removed;
+  }
+
+  /**
+   * Replaces a route configuration, from one Envoy v3 `RouteConfiguration` object, in every connection manager
+   * whose route configuration has its `name` (as RDS does): streams that begin afterwards route with it, streams in
+   * flight finish on the configuration they began with. Returns how many connection managers took it; throws a
+   * one-line {@link ConfigError} naming the field path (`config: route_config.virtual_hosts[0]...`) for an invalid
+   * configuration, or when no connection manager uses that name, and nothing changes then. Worker threads
+   * (`--concurrency`) keep their configuration: this applies to the main thread's listeners.
+   */
+  updateRouteConfig(raw: unknown): number {
+    const config = parseRouteConfiguration(raw, "route_config");
+    const n = this.routeConfigs.update(config);
+    if (n === 0) {
+      throw new ConfigError(
+        "route_config.name",
+        `no connection manager serves a route configuration named ${JSON.stringify(config.name)}`,
+      );
+    }
+    return n;
+  }
+
+  /**
+   * Replaces the hosts of a cluster from one Envoy v3 `ClusterLoadAssignment` object (as EDS does): added hosts get
+   * pools, removed hosts drain, unchanged hosts keep their pooled connections and health state. Throws a one-line
+   * {@link ConfigError} naming the field path, the unknown cluster, or a cluster that finds its hosts itself (DNS);
+   * nothing changes then. Worker threads (`--concurrency`) keep their hosts: this applies to the main thread.
+   */
+  updateClusterHosts(clusterName: string, raw: unknown): void {
+    const path = "cluster_load_assignment";
+    const cluster = this.clusterManager.get(clusterName);
+    if (cluster === undefined) throw new ConfigError(path, `cluster ${JSON.stringify(clusterName)}: no such cluster`);
+    const { localities } = parseLoadAssignment(raw, path, cluster.config.type);
+    try {
+      this.clusterManager.updateHosts(clusterName, localities);
+    } catch (e) {
+      throw new ConfigError(path, e instanceof Error ? e.message : String(e), { cause: e });
+    }
   }
 
   /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */

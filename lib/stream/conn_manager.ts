@@ -25,13 +25,13 @@ import { CodecError } from "../api/errors.ts";
 import { HeaderMap } from "../api/headers.ts";
 import type { ConnectionHandler, NetConnection, NetworkFilter, NetworkFilterStatus } from "../api/network.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../api/stats.ts";
+import type { RouteConfigProvider, RouteMatcher, RouteResult } from "../api/route.ts";
 import type {
   DownstreamConnectionInfo,
   FilterFactoryContext,
-  FilterResult,
   LocalReplyOptions,
-  StreamFilter,
   StreamFilterCallbacks,
+  StreamFilterFactoryCb,
   WatermarkCallbacks,
 } from "../api/stream_filter.ts";
 import { newStreamInfo } from "../api/stream_info.ts";
@@ -40,7 +40,8 @@ import type { HcmConfig } from "./hcm_config.ts";
 import { schedule } from "../network/timer_wheel.ts";
 import { approxNow } from "../network/clock.ts";
 import { sanitizeInternalRequest, upgradeAllowed } from "../router/mod.ts";
-import type { RouteResult } from "../router/mod.ts";
+import { FilterManager, type FilterManagerCallbacks } from "./filter_manager.ts";
+import { httpLocalReply } from "./local_reply.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
 
 /** Envoy's connection-manager stats (`http.<stat_prefix>.<name>`). */
@@ -130,13 +131,30 @@ export interface ConnManagerShared {
   readonly codec: CodecFactory;
   readonly stats: HcmStats;
   readonly accessLoggers: readonly AccessLogger[];
-  /** Resolves the route for request headers (the route table of the route config). */
-  readonly routeFor: (headers: HeaderMap, info: StreamInfo) => unknown;
-  readonly filterContext: FilterFactoryContext;
+  /** The route configuration: each stream routes with the snapshot current when it began. */
+  readonly routes: RouteConfigProvider;
+  /** The HTTP filter chain, built once per config (`HttpFilterFactory.createFactory`), router last. */
+  readonly filterFactories: readonly StreamFilterFactoryCb[];
   /** True once the server is draining: responses carry `connection: close`. */
   readonly draining: () => boolean;
   /** Per-connection buffer limit in bytes. */
   readonly bufferLimit: number;
+}
+
+/**
+ * Builds the per-config HTTP filter chain: each filter's config-time step runs once here (filters without one
+ * are created with their one-step `create` per stream).
+ */
+export function createFilterFactories(config: HcmConfig, context: FilterFactoryContext): StreamFilterFactoryCb[] {
+  return config.httpFilters.map((e) => {
+    const f = e.factory;
+    const name = e.name;
+    if (f.createFactory) {
+      const create = f.createFactory(e.config, context);
+      return { name, create };
+    }
+    return { name, create: (cb: StreamFilterCallbacks) => f.create(e.config, cb, context) };
+  });
 }
 
 const HOP_BY_HOP = new Set([
@@ -212,39 +230,7 @@ function isUpgradeRequest(h: HeaderMap): string | undefined {
   return up.trim().toLowerCase();
 }
 
-/** Decode/encode frame kinds queued while a direction is blocked. */
-type Frame =
-  | { k: "h"; h: HeaderMap; end: boolean }
-  | { k: "d"; d: Uint8Array; end: boolean }
-  | { k: "t"; h: HeaderMap };
-
-/** A filter in the chain with its own callbacks object (continue* resumes from this filter). */
-interface FilterSlot {
-  readonly filter: StreamFilter;
-  readonly index: number;
-  /** Data buffered by `"stop-and-buffer"`, per direction. */
-  decodeBuf?: Uint8Array[] | undefined;
-  encodeBuf?: Uint8Array[] | undefined;
-  /** Frames this filter stopped or received after stopping, waiting for it to continue. */
-  decodeHeld?: Frame[] | undefined;
-  encodeHeld?: Frame[] | undefined;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 const EMPTY = new Uint8Array(0);
-const textEncoder = new TextEncoder();
 
 /**
  * Lingering close: the longest a closing connection's input is read and dropped (nginx's `lingering_time`, 30 s,
@@ -258,108 +244,23 @@ export const LINGER_TIME_MS = 5000;
 export const LINGER_READ_TIMEOUT_MS = 1000;
 
 /**
- * The callbacks one filter gets: a small object per filter per stream whose methods live on the prototype (an
- * object literal of closures here cost ~1.5 KB of garbage per request).
- */
-class FilterCallbacks implements StreamFilterCallbacks {
-  readonly #s: ActiveStream;
-  readonly #i: number;
-
-  constructor(s: ActiveStream, index: number) {
-    this.#s = s;
-    this.#i = index;
-  }
-
-  get streamInfo(): StreamInfo {
-    return this.#s.info;
-  }
-
-  get connection(): DownstreamConnectionInfo {
-    return this.#s.cm.connectionInfo;
-  }
-
-  get requestHeaders(): HeaderMap {
-    return this.#s.requestHeaders ?? new HeaderMap();
-  }
-
-  get route(): unknown {
-    return this.#s.route;
-  }
-
-  clearRouteCache(): void {
-    this.#s.clearRouteCache();
-  }
-
-  continueDecoding(): void {
-    this.#s.resume(this.#i, true);
-  }
-
-  continueEncoding(): void {
-    this.#s.resume(this.#i, false);
-  }
-
-  sendLocalReply(status: number, body?: string, options?: LocalReplyOptions): void {
-    this.#s.sendLocalReply(status, body, options);
-  }
-
-  encodeHeaders(h: HeaderMap, end: boolean): void {
-    this.#s.encodeFromFilter(this.#i, { k: "h", h, end });
-  }
-
-  encodeData(d: Uint8Array, end: boolean): void {
-    this.#s.encodeFromFilter(this.#i, { k: "d", d, end });
-  }
-
-  encodeTrailers(h: HeaderMap): void {
-    this.#s.encodeFromFilter(this.#i, { k: "t", h });
-  }
-
-  encode1xxHeaders(h: HeaderMap): void {
-    this.#s.encode1xx(h);
-  }
-
-  resetStream(): void {
-    this.#s.resetStream("local-reset");
-  }
-
-  readDisable(disable: boolean): void {
-    this.#s.cm.conn.readDisable(disable);
-  }
-
-  addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks): void {
-    this.#s.addWatermarkCallbacks(cbs);
-  }
-
-  get decoderBufferLimit(): number {
-    return this.#s.cm.shared.bufferLimit;
-  }
-
-  setStreamIdleTimeout(ms: number): void {
-    this.#s.setIdleTimeout(ms);
-  }
-}
-
-/**
  * One request/response exchange. Implements the codec's StreamDecoder (request side) and is the filters'
  * callbacks provider.
  */
-class ActiveStream implements StreamDecoder {
+class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   readonly info: StreamInfo;
   readonly #cm: ConnectionManager;
   readonly #encoder: StreamEncoder;
-  #slots: FilterSlot[] = [];
-  #callbacks: StreamFilterCallbacks[] = [];
+  readonly #fm: FilterManager;
   #requestHeaders: HeaderMap | undefined;
+  readonly #routes: RouteMatcher;
   #routeCached = false;
-  #route: unknown;
+  #route: RouteResult | null = null;
   /** Request fully received from downstream. */
   requestComplete = false;
   /** Response fully sent downstream. */
   responseComplete = false;
-  /** A local reply or reset ended decoding: further decode frames are dropped. */
-  #decodingDone = false;
   #destroyed = false;
-  #responseStarted = false;
   #upgrade: string | undefined;
   /** An upgrade response (101, or 2xx to CONNECT) went out: counted in `downstream_cx_upgrades_active`. */
   #upgradeActive = false;
@@ -384,13 +285,9 @@ class ActiveStream implements StreamDecoder {
       this.info.tls = t;
     }
     const shared = cm.shared;
-    const entries = shared.config.httpFilters;
-    for (let i = 0; i < entries.length; i++) {
-      const cb = new FilterCallbacks(this, i);
-      this.#callbacks.push(cb);
-      const e = entries[i]!;
-      this.#slots.push({ filter: e.factory.create(e.config, cb, shared.filterContext), index: i });
-    }
+    // The route configuration in force when the stream began serves it to the end, even if it is replaced meanwhile.
+    this.#routes = shared.routes.current;
+    this.#fm = new FilterManager(this, shared.filterFactories, cm.log);
     const idle = shared.config.streamIdleTimeoutMs;
     this.#idleMs = idle;
     this.#lastActivity = approxNow();
@@ -426,7 +323,7 @@ class ActiveStream implements StreamDecoder {
   }
 
   #timeoutReply(status: number, body: string, flag: ResponseFlag, details: string): void {
-    if (this.#responseStarted) {
+    if (this.#fm.responseStarted) {
       this.info.responseFlags.push(flag);
       this.resetStream("local-reset");
     } else {
@@ -435,9 +332,10 @@ class ActiveStream implements StreamDecoder {
   }
 
   /** The route for the request, computed once (until `clearRouteCache`). */
-  get route(): unknown {
+  get route(): RouteResult | null {
     if (!this.#routeCached) {
-      this.#route = this.#requestHeaders ? this.#cm.shared.routeFor(this.#requestHeaders, this.info) : null;
+      const h = this.#requestHeaders;
+      this.#route = h ? this.#routes.route(h, { secure: this.info.tls !== undefined }) : null;
       this.#routeCached = true;
     }
     return this.#route;
@@ -445,7 +343,35 @@ class ActiveStream implements StreamDecoder {
 
   clearRouteCache(): void {
     this.#routeCached = false;
-    this.#route = undefined;
+    this.#route = null;
+  }
+
+  // FilterManagerCallbacks: what filters ask of their stream.
+
+  get streamInfo(): StreamInfo {
+    return this.info;
+  }
+
+  get connection(): DownstreamConnectionInfo {
+    return this.#cm.connectionInfo;
+  }
+
+  readDisable(disable: boolean): void {
+    const st = this.#encoder.stream;
+    if (st) st.readDisable(disable);
+    else this.#cm.conn.readDisable(disable);
+  }
+
+  addDownstreamWatermarkCallbacks(cbs: WatermarkCallbacks): void {
+    this.addWatermarkCallbacks(cbs);
+  }
+
+  get decoderBufferLimit(): number {
+    return this.#cm.shared.bufferLimit;
+  }
+
+  setStreamIdleTimeout(ms: number): void {
+    this.setIdleTimeout(ms);
   }
 
   addWatermarkCallbacks(cbs: WatermarkCallbacks): void {
@@ -504,7 +430,7 @@ class ActiveStream implements StreamDecoder {
       headers.remove("expect");
       if (!this.#http10) this.#encoder.encode1xxHeaders?.(HeaderMap.from([[":status", "100"]]));
     }
-    this.#decodeFrame({ k: "h", h: headers, end: endStream });
+    this.#fm.decodeHeaders(headers, endStream);
   }
 
   /**
@@ -512,7 +438,7 @@ class ActiveStream implements StreamDecoder {
    * (enabled or not) wins over the connection manager's `upgrade_configs`.
    */
   #upgradeAllowed(type: string): boolean {
-    const action = (this.route as RouteResult | null | undefined)?.route.action;
+    const action = this.route?.route.action;
     // Routed on the headers as received; later lookups must see the connection manager's header mutations.
     this.clearRouteCache();
     const verdict = action?.kind === "route" ? upgradeAllowed(action, type) : undefined;
@@ -523,15 +449,13 @@ class ActiveStream implements StreamDecoder {
     if (endStream) this.#markRequestComplete();
     this.info.bytesReceived += data.length;
     this.#touch();
-    if (this.#decodingDone) return;
-    this.#decodeFrame({ k: "d", d: data, end: endStream });
+    this.#fm.decodeData(data, endStream);
   }
 
   decodeTrailers(trailers: HeaderMap): void {
     this.#markRequestComplete();
     this.#touch();
-    if (this.#decodingDone) return;
-    this.#decodeFrame({ k: "t", h: trailers });
+    this.#fm.decodeTrailers(trailers);
   }
 
   onReset(): void {
@@ -601,158 +525,46 @@ class ActiveStream implements StreamDecoder {
     if (rid !== undefined) this.info.requestId = rid;
   }
 
-  // ---- the filter iteration ----
-  //
-  // Envoy's semantics: a filter that stops a frame still receives the frames after it (its hooks are called as
-  // they arrive), but nothing passes that filter until it continues; then everything it held moves on in order.
-
-  #decodeFrame(f: Frame): void {
-    this.#run(f, 0, true);
-  }
-
-  /** Resume after `continueDecoding`/`continueEncoding` from filter `index`. */
-  resume(index: number, decode: boolean): void {
-    if (this.#destroyed) return;
-    const slot = this.#slots[index];
-    if (!slot) return;
-    const held = decode ? slot.decodeHeld : slot.encodeHeld;
-    const next = decode ? index + 1 : index - 1;
-    if (held === undefined) {
-      // A "stop-and-buffer" filter releasing its buffered data at end of stream.
-      const buf = decode ? slot.decodeBuf : slot.encodeBuf;
-      if (buf && buf.length > 0) {
-        if (decode) slot.decodeBuf = undefined;
-        else slot.encodeBuf = undefined;
-        this.#run({ k: "d", d: concat(buf), end: true }, next, decode);
-      }
-      return;
-    }
-    if (decode) slot.decodeHeld = undefined;
-    else slot.encodeHeld = undefined;
-    const buf = decode ? slot.decodeBuf : slot.encodeBuf;
-    if (buf && buf.length > 0) {
-      if (decode) slot.decodeBuf = undefined;
-      else slot.encodeBuf = undefined;
-      // Buffered body goes after the held headers, before held data/trailers.
-      const at = held.length > 0 && held[0]!.k === "h" ? 1 : 0;
-      const firstData = held[at];
-      if (firstData && firstData.k === "d") held[at] = { k: "d", d: concat([...buf, firstData.d]), end: firstData.end };
-      else held.splice(at, 0, { k: "d", d: concat(buf), end: held.length === at });
-    }
-    for (const f of held) {
-      if (this.#destroyed || (decode && this.#decodingDone)) return;
-      this.#run(f, next, decode);
-    }
-  }
-
-  /** Passes `f` through filters starting at `i` (decode: ascending; encode: descending), then to the sink. */
-  #run(f: Frame, i: number, decode: boolean): void {
-    const slots = this.#slots;
-    while (decode ? i < slots.length : i >= 0) {
-      if (this.#destroyed || (decode && this.#decodingDone)) return;
-      const slot = slots[i]!;
-      const r = this.#call(slot, f, decode);
-      if (r === "failed") return;
-      if (decode && i === slots.length - 1) {
-        // The terminal filter (router) consumes everything; nothing after it to hold frames for.
-        if (typeof r === "object") r.then(undefined, (e) => this.#filterFailed(slot, e));
-        return;
-      }
-      const held = decode ? slot.decodeHeld : slot.encodeHeld;
-      if (r === "continue") {
-        const buf = decode ? slot.decodeBuf : slot.encodeBuf;
-        if (buf && buf.length > 0 && f.k === "d") {
-          if (decode) slot.decodeBuf = undefined;
-          else slot.encodeBuf = undefined;
-          buf.push(f.d);
-          f = { k: "d", d: concat(buf), end: f.end };
-        }
-        if (held !== undefined) {
-          // The filter stopped an earlier frame: this one waits behind it.
-          held.push(f.k === "d" ? { k: "d", d: f.d.slice(), end: f.end } : f);
-          return;
-        }
-        i = decode ? i + 1 : i - 1;
-        continue;
-      }
-      if (r === "stop-and-buffer" && f.k === "d") {
-        if (decode) (slot.decodeBuf ??= []).push(f.d.slice());
-        else (slot.encodeBuf ??= []).push(f.d.slice());
-        return;
-      }
-      const copy = f.k === "d" ? { k: "d" as const, d: f.d.slice(), end: f.end } : f;
-      if (held !== undefined) held.push(copy);
-      else if (decode) slot.decodeHeld = [copy];
-      else slot.encodeHeld = [copy];
-      if (typeof r === "object") {
-        r.then(
-          (st) => {
-            if (st === "continue") this.resume(slot.index, decode);
-          },
-          (e) => this.#filterFailed(slot, e),
-        );
-      }
-      return;
-    }
-    if (!decode) this.#encodeSink(f);
-  }
-
-  /** Calls one hook; a throw becomes a 500 and "failed". Returns "continue" for absent hooks. */
-  #call(slot: FilterSlot, f: Frame, decode: boolean): FilterResult | "failed" {
-    const flt = slot.filter;
-    try {
-      if (decode) {
-        if (f.k === "h") return flt.decodeHeaders ? flt.decodeHeaders(f.h, f.end) : "continue";
-        if (f.k === "d") return flt.decodeData ? flt.decodeData(f.d, f.end) : "continue";
-        return flt.decodeTrailers ? flt.decodeTrailers(f.h) : "continue";
-      }
-      if (f.k === "h") return flt.encodeHeaders ? flt.encodeHeaders(f.h, f.end) : "continue";
-      if (f.k === "d") return flt.encodeData ? flt.encodeData(f.d, f.end) : "continue";
-      return flt.encodeTrailers ? flt.encodeTrailers(f.h) : "continue";
-    } catch (e) {
-      this.#filterFailed(slot, e);
-      return "failed";
-    }
-  }
-
-  #filterFailed(slot: FilterSlot, e: unknown): void {
-    const name = this.#cm.shared.config.httpFilters[slot.index]?.name ?? "?";
+  /** FilterManagerCallbacks: a filter failed. Answer 500 if nothing was sent yet, else reset. */
+  onFilterError(name: string, e: unknown): void {
     this.#cm.log?.(`http filter "${name}" failed: ${e instanceof Error ? e.message : String(e)}`);
     if (this.#destroyed) return;
-    if (this.#responseStarted) this.resetStream("local-reset");
+    if (this.#fm.responseStarted) this.resetStream("local-reset");
     else this.sendLocalReply(500, "Internal Server Error", { details: `filter_failed{${name}}` });
   }
 
   // ---- encode side ----
 
-  encodeFromFilter(index: number, f: Frame): void {
-    if (this.#destroyed) return;
-    if (f.k === "h") this.#responseStarted = true;
-    this.#run(f, index - 1, false);
-  }
-
-  encode1xx(h: HeaderMap): void {
-    if (this.#destroyed || this.#responseStarted || this.#http10) return;
+  /** FilterManagerCallbacks: a 1xx response from a filter (the router), written unless a response started. */
+  encode1xxHeaders(h: HeaderMap): void {
+    if (this.#destroyed || this.#fm.responseStarted || this.#http10) return;
     this.#encoder.encode1xxHeaders?.(h);
   }
 
-  #encodeSink(f: Frame): void {
+  // FilterManagerCallbacks: the frames that passed every encoder filter, to the codec.
+
+  encodeHeaders(h: HeaderMap, end: boolean): void {
     if (this.#destroyed) return;
-    const enc = this.#encoder;
     this.#touch();
-    if (f.k === "h") {
-      this.#finalizeResponseHeaders(f.h);
-      enc.encodeHeaders(f.h, f.end);
-      if (f.end) this.#responseDone();
-    } else if (f.k === "d") {
-      this.info.bytesSent += f.d.length;
-      enc.encodeData(f.d, f.end);
-      if (f.end) this.#responseDone();
-    } else {
-      this.info.responseTrailers = f.h;
-      enc.encodeTrailers(f.h);
-      this.#responseDone();
-    }
+    this.#finalizeResponseHeaders(h);
+    this.#encoder.encodeHeaders(h, end);
+    if (end) this.#responseDone();
+  }
+
+  encodeData(d: Uint8Array, end: boolean): void {
+    if (this.#destroyed) return;
+    this.#touch();
+    this.info.bytesSent += d.length;
+    this.#encoder.encodeData(d, end);
+    if (end) this.#responseDone();
+  }
+
+  encodeTrailers(h: HeaderMap): void {
+    if (this.#destroyed) return;
+    this.#touch();
+    this.info.responseTrailers = h;
+    this.#encoder.encodeTrailers(h);
+    this.#responseDone();
   }
 
   #finalizeResponseHeaders(h: HeaderMap): void {
@@ -801,7 +613,7 @@ class ActiveStream implements StreamDecoder {
     else if (!this.#upgrade) {
       // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response (lingering, as
       // the client may still be sending; first, so that the stream's end does not close the connection outright).
-      this.#decodingDone = true;
+      this.#fm.stopDecoding();
       this.#cm.closeAfterResponse();
       this.#finish();
     } else {
@@ -815,29 +627,35 @@ class ActiveStream implements StreamDecoder {
     if (this.#destroyed) return;
     if (options.responseFlag) this.info.responseFlags.push(options.responseFlag);
     if (options.details) this.info.responseCodeDetails = options.details;
-    if (this.#responseStarted) {
+    if (this.#fm.responseStarted) {
       this.resetStream("local-reset");
       return;
     }
-    this.#decodingDone = true;
-    for (const sl of this.#slots) sl.decodeHeld = undefined;
-    const h = new HeaderMap([":status", String(status)]);
-    const bytes = body ? textEncoder.encode(body) : EMPTY;
-    if (options.headers) { for (const [k, v] of Object.entries(options.headers)) h.set(k.toLowerCase(), v); }
-    if (bytes.length > 0 || !h.has("content-length")) h.set("content-length", String(bytes.length));
-    if (bytes.length > 0 && !h.has("content-type")) h.set("content-type", options.contentType ?? "text/plain");
+    this.#fm.stopDecoding();
+    const shared = this.#cm.shared;
+    const reply = (shared.codec.localReply ?? httpLocalReply)({
+      status,
+      body,
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+      ...(options.grpcStatus !== undefined ? { grpcStatus: options.grpcStatus } : {}),
+      isHead: this.#isHead,
+    }, this.#requestHeaders);
+    const h = reply.headers;
     h.set("date", new Date().toUTCString());
-    if (this.info.requestId !== undefined && this.#cm.shared.config.alwaysSetRequestIdInResponse) {
+    if (this.info.requestId !== undefined && shared.config.alwaysSetRequestIdInResponse) {
       h.set("x-request-id", this.info.requestId);
     }
-    this.#responseStarted = true;
-    const end = bytes.length === 0 || this.#isHead;
     // Local replies pass through the encoder filters (from the last filter down).
-    this.#run({ k: "h", h, end }, this.#slots.length - 1, false);
-    if (!end && !this.#destroyed) this.#run({ k: "d", d: bytes, end: true }, this.#slots.length - 1, false);
+    const body1 = reply.body;
+    const fm = this.#fm;
+    fm.encodeLocalHeaders(h, body1 === undefined && reply.trailers === undefined);
+    if (body1 !== undefined && !fm.destroyed) fm.encodeLocalData(body1, reply.trailers === undefined);
+    if (reply.trailers !== undefined && !fm.destroyed) fm.encodeLocalTrailers(reply.trailers);
   }
 
-  resetStream(reason: "local-reset" | "remote-reset"): void {
+  /** Resets the stream (a filter's `resetStream()` is a local reset). */
+  resetStream(reason: "local-reset" | "remote-reset" = "local-reset"): void {
     if (this.#destroyed) return;
     if (reason === "local-reset") this.#cm.shared.stats.downstream_rq_tx_reset.inc();
     if (!this.info.responseFlags.includes("LR") && reason === "local-reset") this.info.responseFlags.push("LR");
@@ -861,13 +679,7 @@ class ActiveStream implements StreamDecoder {
     this.#destroyed = true;
     this.#requestTimer?.cancel();
     this.#idleTimer?.cancel();
-    for (const s of this.#slots) {
-      try {
-        s.filter.onDestroy?.();
-      } catch (e) {
-        this.#cm.log?.(`http filter onDestroy failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    this.#fm.destroy();
     const info = this.info;
     info.durationMs = approxNow() - info.startMono;
     const stats = this.#cm.shared.stats;

@@ -275,6 +275,12 @@ export class FilterManager {
     this.#run({ k: "d", d: data, end: endStream }, this.#slots.length - 1, false);
   }
 
+  /** The trailers of a locally generated response (gRPC, RPC protocols). */
+  encodeLocalTrailers(trailers: HeaderMap): void {
+    if (this.#destroyed) return;
+    this.#run({ k: "t", h: trailers }, this.#slots.length - 1, false);
+  }
+
   /** Resumes after `continueDecoding`/`continueEncoding` of filter `index`. */
   resume(index: number, decode: boolean): void {
     if (this.#destroyed) return;

@@ -72,7 +72,7 @@ export const httpLocalReply: LocalReplyMapper = (reply: LocalReplyInput, request
   if (request !== undefined && isGrpcContentType(request.get("content-type"))) {
     const h = new HeaderMap([":status", "200", "content-type", "application/grpc"]);
     if (reply.headers) { for (const k in reply.headers) h.set(k.toLowerCase(), reply.headers[k]!); }
-    h.set("grpc-status", String(httpToGrpcStatus(reply.status)));
+    h.set("grpc-status", String(reply.grpcStatus ?? httpToGrpcStatus(reply.status)));
     const msg = reply.body.endsWith("\n") ? reply.body.slice(0, -1) : reply.body;
     if (msg) h.set("grpc-message", encodeGrpcMessage(msg));
     return { headers: h };

@@ -338,19 +338,8 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
 
   let loadAssignmentName = name;
   let localities: LocalityEndpointsConfig[] = [];
-  const la = o.obj("load_assignment")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment");
-  if (la) {
-    loadAssignmentName = la.str("cluster_name") ?? name;
-    localities = la.objs("endpoints", (lo) => parseLocality(lo, type));
-    const policy = la.obj("policy")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment.Policy");
-    if (policy) {
-      policy.int("overprovisioning_factor", { min: 1 });
-      policy.durationMs("endpoint_stale_after");
-      policy.bool("weighted_priority_health");
-      policy.done();
-    }
-    la.done();
-  }
+  const la = o.obj("load_assignment");
+  if (la) ({ clusterName: loadAssignmentName = name, localities } = readLoadAssignment(la, type));
   o.done();
 
   if (type === "LOGICAL_DNS") {
@@ -391,6 +380,35 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     ...(metadata !== undefined ? { metadata } : {}),
   };
   return cfg;
+}
+
+/** A parsed `ClusterLoadAssignment`: its `cluster_name` (if set) and its localities. */
+export interface LoadAssignmentConfig {
+  readonly clusterName: string | undefined;
+  readonly localities: LocalityEndpointsConfig[];
+}
+
+function readLoadAssignment(raw: ObjReader, type: ClusterType): LoadAssignmentConfig {
+  const la = raw.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment");
+  const clusterName = la.str("cluster_name");
+  const localities = la.objs("endpoints", (lo) => parseLocality(lo, type));
+  const policy = la.obj("policy")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment.Policy");
+  if (policy) {
+    policy.int("overprovisioning_factor", { min: 1 });
+    policy.durationMs("endpoint_stale_after");
+    policy.bool("weighted_priority_health");
+    policy.done();
+  }
+  la.done();
+  return { clusterName, localities };
+}
+
+/**
+ * Parses one Envoy `ClusterLoadAssignment` (EDS, or the runtime API's host updates) with the same rules as a
+ * cluster's inline `load_assignment`. `type` is the cluster's type (STATIC endpoints must be IP addresses).
+ */
+export function parseLoadAssignment(raw: unknown, path: string, type: ClusterType): LoadAssignmentConfig {
+  return readLoadAssignment(new ObjReader(raw, path), type);
 }
 
 function joinLa(path: string): string {
