@@ -17,6 +17,7 @@
 import { ConfigError } from "../api/errors.ts";
 import type { AccessLogger, ResponseFlag, StreamInfo } from "../api/stream_info.ts";
 import { describe, joinPath, ObjReader } from "../config/reader.ts";
+import { Registry } from "../config/registry.ts";
 import {
   type AccessLogFormatter,
   compileJsonFormat,
@@ -244,44 +245,98 @@ export function parseAccessLogFilter(raw: unknown, path: string): AccessLogFilte
   return f;
 }
 
+/** What a sink factory reads from its typed config: where lines go, and the format when it has one. */
+export interface ParsedAccessLogSink {
+  readonly sink: AccessLogSinkConfig;
+  readonly format?: { formatter: AccessLogFormatter; contentType?: string };
+}
+
+/**
+ * An access-log sink as a registered factory (DESIGN §4): keyed by its typed-config `@type`, it reads its config
+ * (`parse`, consuming the fields it knows from `o`; the caller rejects the rest) and opens its target when the first
+ * logger of a thread needs it (`open`). `key` says which configs share one target (one handle per file).
+ */
+export interface AccessLogSinkFactory {
+  /** The sink kind (`AccessLogSinkConfig.kind`). */
+  readonly name: AccessLogSinkConfig["kind"];
+  /** Accepted `@type` URLs. */
+  readonly configTypes: readonly string[];
+  parse(o: ObjReader, typeUrl: string): ParsedAccessLogSink;
+  open(config: AccessLogSinkConfig): SinkTarget;
+  /** Configs with the same key share one buffered sink. */
+  key(config: AccessLogSinkConfig): string;
+  /** Names the sink in error messages (`access log "/var/log/a.log"`). */
+  describe(config: AccessLogSinkConfig): string;
+}
+
+const fileSinkFactory: AccessLogSinkFactory = {
+  name: "file",
+  configTypes: [FILE_ACCESS_LOG_TYPE],
+  parse(o) {
+    const sink: AccessLogSinkConfig = { kind: "file", path: o.str("path", { required: true }) };
+    const which = o.oneOf(["format", "json_format", "typed_json_format", "log_format"] as const);
+    if (which === "format") {
+      const s = o.str("format")!;
+      // An empty legacy format means the default, as in Envoy.
+      return {
+        sink,
+        format: { formatter: compileTextFormat(s === "" ? DEFAULT_ACCESS_LOG_FORMAT : s, o.at("format")) },
+      };
+    }
+    if (which === "json_format" || which === "typed_json_format") {
+      const formatter = compileJsonFormat(o.value(which), o.at(which), { typed: which === "typed_json_format" });
+      return { sink, format: { formatter } };
+    }
+    if (which === "log_format") {
+      return { sink, format: parseSubstitutionFormat(o.value("log_format"), o.at("log_format")) };
+    }
+    return { sink };
+  },
+  open: (cfg) => fileTarget(cfg.kind === "file" ? cfg.path : ""),
+  key: (cfg) => cfg.kind === "file" ? `file:${cfg.path}` : cfg.kind,
+  describe: (cfg) => cfg.kind === "file" ? `access log "${cfg.path}"` : `access log ${cfg.kind}`,
+};
+
+function streamSinkFactory(kind: "stdout" | "stderr", typeUrl: string): AccessLogSinkFactory {
+  return {
+    name: kind,
+    configTypes: [typeUrl],
+    parse(o) {
+      const sink: AccessLogSinkConfig = { kind };
+      if (!o.has("log_format")) return { sink };
+      return { sink, format: parseSubstitutionFormat(o.value("log_format"), o.at("log_format")) };
+    },
+    open: () => stdTarget(kind === "stdout" ? Deno.stdout : Deno.stderr),
+    key: () => kind,
+    describe: () => `access log ${kind}`,
+  };
+}
+
+/** The built-in access-log sinks: file, stdout and stderr. */
+export const builtinAccessLogSinks: readonly AccessLogSinkFactory[] = [
+  fileSinkFactory,
+  streamSinkFactory("stdout", STDOUT_ACCESS_LOG_TYPE),
+  streamSinkFactory("stderr", STDERR_ACCESS_LOG_TYPE),
+];
+
+/** The built-in sinks by name and `@type` (a static list, registered once; duplicates are an error). */
+const sinkRegistry = new Registry<AccessLogSinkFactory>("access log sink", builtinAccessLogSinks);
+
 function parseTypedConfig(
   raw: unknown,
   path: string,
 ): { sink: AccessLogSinkConfig; formatter: AccessLogFormatter; contentType?: string } {
   const o = new ObjReader(raw, path);
   const t = o.str("@type", { required: true });
-  let sink: AccessLogSinkConfig;
-  let fmt: { formatter: AccessLogFormatter; contentType?: string } | undefined;
-  if (t === FILE_ACCESS_LOG_TYPE) {
-    sink = { kind: "file", path: o.str("path", { required: true }) };
-    const which = o.oneOf(["format", "json_format", "typed_json_format", "log_format"] as const);
-    if (which === "format") {
-      const s = o.str("format")!;
-      // An empty legacy format means the default, as in Envoy.
-      fmt = { formatter: compileTextFormat(s === "" ? DEFAULT_ACCESS_LOG_FORMAT : s, o.at("format")) };
-    } else if (which === "json_format" || which === "typed_json_format") {
-      fmt = {
-        formatter: compileJsonFormat(o.value(which), o.at(which), { typed: which === "typed_json_format" }),
-      };
-    } else if (which === "log_format") {
-      fmt = parseSubstitutionFormat(o.value("log_format"), o.at("log_format"));
-    }
-  } else if (t === STDOUT_ACCESS_LOG_TYPE || t === STDERR_ACCESS_LOG_TYPE) {
-    sink = t === STDOUT_ACCESS_LOG_TYPE ? { kind: "stdout" } : { kind: "stderr" };
-    if (o.has("log_format")) fmt = parseSubstitutionFormat(o.value("log_format"), o.at("log_format"));
-  } else if (KNOWN_UNSUPPORTED_TYPES.includes(t)) {
-    throw new ConfigError(o.at("@type"), `${describe(t)} is not supported`);
-  } else {
-    throw new ConfigError(
-      o.at("@type"),
-      `${describe(t)} is not one of ${
-        [FILE_ACCESS_LOG_TYPE, STDOUT_ACCESS_LOG_TYPE, STDERR_ACCESS_LOG_TYPE].map((x) => describe(x)).join(", ")
-      }`,
-    );
+  const factory = sinkRegistry.byType(t);
+  if (factory === undefined) {
+    if (KNOWN_UNSUPPORTED_TYPES.includes(t)) throw new ConfigError(o.at("@type"), `${describe(t)} is not supported`);
+    const known = builtinAccessLogSinks.flatMap((f) => f.configTypes).map((x) => describe(x)).join(", ");
+    throw new ConfigError(o.at("@type"), `${describe(t)} is not one of ${known}`);
   }
+  const { sink, format } = factory.parse(o, t);
   o.done();
-  fmt ??= { formatter: compileTextFormat(DEFAULT_ACCESS_LOG_FORMAT, path) };
-  return { sink, ...fmt };
+  return { sink, ...(format ?? { formatter: compileTextFormat(DEFAULT_ACCESS_LOG_FORMAT, path) }) };
 }
 
 /**
@@ -490,14 +545,12 @@ export class AccessLogManager {
 
   /** The shared sink for a config, opened on first use (throws if a file cannot be opened). */
   sink(cfg: AccessLogSinkConfig): BufferedSink {
-    const key = cfg.kind === "file" ? `file:${cfg.path}` : cfg.kind;
+    const factory = sinkRegistry.byName(cfg.kind);
+    if (factory === undefined) throw new Error(`access log sink "${cfg.kind}" is not registered`);
+    const key = factory.key(cfg);
     let s = this.#sinks.get(key);
     if (s === undefined) {
-      const open = cfg.kind === "file"
-        ? () => fileTarget(cfg.path)
-        : () => stdTarget(cfg.kind === "stdout" ? Deno.stdout : Deno.stderr);
-      const name = cfg.kind === "file" ? `access log "${cfg.path}"` : `access log ${cfg.kind}`;
-      s = new BufferedSink({ ...this.#options, name, open });
+      s = new BufferedSink({ ...this.#options, name: factory.describe(cfg), open: () => factory.open(cfg) });
       this.#sinks.set(key, s);
     }
     return s;

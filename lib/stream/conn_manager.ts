@@ -374,8 +374,21 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     this.setIdleTimeout(ms);
   }
 
+  /**
+   * Watermark callbacks of the downstream side of this stream: the stream's own (a multiplexing codec's `Stream`),
+   * or, where the codec has none (HTTP/1: one stream at a time), the connection's, fanned out by the manager.
+   */
   addWatermarkCallbacks(cbs: WatermarkCallbacks): void {
-    (this.#watermarkCbs ??= []).push(cbs);
+    const st = this.#encoder.stream;
+    if (st === undefined) {
+      (this.#watermarkCbs ??= []).push(cbs);
+      return;
+    }
+    st.addCallbacks({
+      onResetStream() {},
+      onAboveWriteBufferHighWatermark: () => cbs.onAboveWriteBufferHighWatermark(),
+      onBelowWriteBufferLowWatermark: () => cbs.onBelowWriteBufferLowWatermark(),
+    });
   }
 
   get cm(): ConnectionManager {
