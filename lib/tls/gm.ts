@@ -34,10 +34,10 @@
  */
 import { ConfigError } from "../api/errors.ts";
 import type { NetConnection } from "../api/network.ts";
-import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { readSm2PrivateKey } from "../crypto/pem.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
+import type { GmContext, GmEngines, GmKeyPair, GmVersion } from "./_gm_types.ts";
 import { TLCP_PEER_PROFILES } from "./engine/tlcp/mod.ts";
 import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
@@ -52,9 +52,6 @@ export const GM_TLS_CONTEXT_TYPE = "type.googleapis.com/ferry.transport_sockets.
 /** The same message under Ferry's own type prefix. */
 export const GM_TLS_CONTEXT_TYPE_FERRY = "type.ferry.dev/ferry.transport_sockets.gm.v1.GmTlsContext";
 
-/** The GM protocol versions. */
-export type GmVersion = "TLSv1.3" | "TLCP";
-
 /** TLS 1.3 SM suites (RFC 8998). */
 export const GM_TLS13_SUITES: readonly string[] = ["TLS_SM4_GCM_SM3", "TLS_SM4_CCM_SM3"];
 /** TLCP suites (GB/T 38636). */
@@ -65,64 +62,17 @@ export const GM_TLCP_SUITES: readonly string[] = [
   "ECDHE_SM4_CBC_SM3",
 ];
 
-/** A certificate chain and its SM2 key, loaded. */
-export interface GmKeyPair {
-  /** Leaf first. */
-  readonly chain: readonly Certificate[];
-  readonly chainPem: string;
-  readonly key: Sm2PrivateKey;
-  /** The key as given (PEM), for engines that load their own credentials. */
-  readonly keyPem: string;
-}
-
-/** A parsed `GmTlsContext` for one side. */
-export interface GmContext {
-  readonly side: "server" | "client";
-  readonly versions: readonly GmVersion[];
-  /** TLS 1.3-SM certificate. */
-  readonly certificate: GmKeyPair | undefined;
-  /** TLCP signing pair. */
-  readonly signCertificate: GmKeyPair | undefined;
-  /** TLCP encryption pair. */
-  readonly encCertificate: GmKeyPair | undefined;
-  /** Trust anchors for the peer; empty = the peer is not verified (client) / not asked (server). */
-  readonly roots: readonly Certificate[];
-  readonly requireClientCertificate: boolean;
-  /** TLS 1.3 suites in preference order. */
-  readonly tls13Suites: readonly string[];
-  /** TLCP suites in preference order. */
-  readonly tlcpSuites: readonly string[];
-  readonly alpn: readonly string[];
-  /** Client: SNI (and the name the server certificate must carry when `roots` is set). */
-  readonly sni: string | undefined;
-  /** Client: the kind of TLCP server, which sets the TLCP client's interop switches ({@link TLCP_PEER_PROFILES}). */
-  readonly tlcpPeerProfile: GmTlcpPeerProfile;
-  /** Client: TLCP ECDHE ClientKeyExchange encoding (the profile's unless `tlcp_client_key_exchange` is set). */
-  readonly tlcpClientKeyExchange: "LENGTH_PREFIXED" | "BARE";
-}
-
-/**
- * `tlcp_peer_profile`: what the TLCP server at the other end expects from a client. `STANDARD` (default): GB/T 38636
- * as Tongsuo implements it: bare ECDHE ClientKeyExchange, CertificateVerify over SM3 of the handshake messages, the
- * signing and encryption certificates in ECC suites. `GMSSL`: GmSSL 3: the ClientKeyExchange inside a 2-byte
- * length, CertificateVerify over the handshake messages themselves, the signing certificate alone in ECC suites.
- */
-export type GmTlcpPeerProfile = "STANDARD" | "GMSSL";
-
-/** What an engine adapter receives. */
-export interface GmEngineInit {
-  readonly role: "server" | "client";
-  readonly context: GmContext;
-  readonly callbacks: TlsEngineCallbacks;
-  /** Client: the server name to send (context `sni` or the upstream host). */
-  readonly serverName?: string | undefined;
-}
-
-/** Builds an engine of one GM version (an adapter over a `lib/tls/engine/*` factory). */
-export type GmEngineFactory = (init: GmEngineInit) => TlsEngine;
-
-/** The engines by version. */
-export type GmEngines = Readonly<Partial<Record<GmVersion, GmEngineFactory>>>;
+export type {
+  GmContext,
+  GmEngineFactory,
+  GmEngineInit,
+  GmEngines,
+  GmEngineState,
+  GmKeyPair,
+  GmTlcpPeerProfile,
+  GmTls13EngineFactory,
+  GmVersion,
+} from "./_gm_types.ts";
 
 function readPair(o: ObjReader): GmKeyPair {
   const chainO = o.obj("certificate_chain", { required: true })!;
@@ -267,6 +217,7 @@ export function parseGmTlsContext(
       (TLCP_PEER_PROFILES[tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard"].ecdheKeyExchangeEncoding === "bare"
         ? "BARE"
         : "LENGTH_PREFIXED"),
+    engineState: { tls13Clients: new Map(), tls13Credentials: new Map() },
   };
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
+import type { TlsEngine } from "../api/tls.ts";
 import {
   createTlcpClient,
   createTlcpServer,
@@ -20,7 +20,7 @@ import {
   type Tls13CipherSuiteName,
   type Tls13Credential,
 } from "./engine/tls13/mod.ts";
-import type { GmContext, GmEngineFactory, GmEngineInit, GmEngines, GmKeyPair } from "./gm.ts";
+import type { GmContext, GmEngineFactory, GmEngineInit, GmEngines, GmKeyPair } from "./_gm_types.ts";
 
 function tlcpCredentials(sign: GmKeyPair, enc: GmKeyPair): TlcpCredentials {
   return {
@@ -32,9 +32,6 @@ function tlcpCredentials(sign: GmKeyPair, enc: GmKeyPair): TlcpCredentials {
   };
 }
 
-/** One session cache per server context (a listener chain), so TLCP session IDs resume on that chain. */
-const sessionCaches = new WeakMap<GmContext, TlcpSessionCache>();
-
 /** TLCP (GB/T 38636) over `lib/tls/engine/tlcp`. */
 export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngine => {
   const ctx = init.context;
@@ -44,11 +41,8 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
     ? tlcpCredentials(ctx.signCertificate, ctx.encCertificate)
     : undefined;
   if (init.role === "server") {
-    let cache = sessionCaches.get(ctx);
-    if (!cache) {
-      cache = new TlcpSessionCache();
-      sessionCaches.set(ctx, cache);
-    }
+    // One session cache per server context (a listener chain), so TLCP session IDs resume on that chain.
+    const cache = ctx.engineState.tlcpSessions ??= new TlcpSessionCache();
     return createTlcpServer({
       credentials: creds!,
       cipherSuites,
@@ -69,18 +63,12 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
   }, init.callbacks);
 };
 
-type EngineFactory = (callbacks: TlsEngineCallbacks) => TlsEngine;
-
-/** Resolved TLS 1.3 engine factories, per server context and per (client context, server name). */
-const tls13Servers = new WeakMap<GmContext, EngineFactory>();
-const tls13Clients = new WeakMap<GmContext, Map<string, EngineFactory>>();
-const tls13Credentials = new WeakMap<GmKeyPair, Tls13Credential>();
-
-function credential(pair: GmKeyPair): Tls13Credential {
-  let c = tls13Credentials.get(pair);
+function credential(ctx: GmContext, pair: GmKeyPair): Tls13Credential {
+  const loaded = ctx.engineState.tls13Credentials;
+  let c = loaded.get(pair);
   if (!c) {
     c = loadTls13Credential(pair.chainPem, pair.keyPem);
-    tls13Credentials.set(pair, c);
+    loaded.set(pair, c);
   }
   return c;
 }
@@ -90,25 +78,22 @@ export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngi
   const ctx = init.context;
   const cipherSuites = ctx.tls13Suites as readonly Tls13CipherSuiteName[];
   if (init.role === "server") {
-    let f = tls13Servers.get(ctx);
+    // Resolved once per server context; client factories once per (context, server name).
+    let f = ctx.engineState.tls13Server;
     if (!f) {
       f = createTls13ServerFactory({
-        certificates: [credential(ctx.certificate!)],
+        certificates: [credential(ctx, ctx.certificate!)],
         cipherSuites,
         groups: ["curveSM2", "x25519", "secp256r1"],
         ...(ctx.alpn.length > 0 ? { alpn: ctx.alpn } : {}),
         clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
         ...(ctx.roots.length > 0 ? { clientCaCertificates: ctx.roots } : {}),
       });
-      tls13Servers.set(ctx, f);
+      ctx.engineState.tls13Server = f;
     }
     return f(init.callbacks);
   }
-  let byName = tls13Clients.get(ctx);
-  if (!byName) {
-    byName = new Map();
-    tls13Clients.set(ctx, byName);
-  }
+  const byName = ctx.engineState.tls13Clients;
   const key = init.serverName ?? "";
   let f = byName.get(key);
   if (!f) {
@@ -120,7 +105,7 @@ export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngi
       groups: ["curveSM2"],
       keyShares: ["curveSM2"],
       signatureSchemes: ["sm2sig_sm3"],
-      ...(ctx.certificate ? { certificate: credential(ctx.certificate) } : {}),
+      ...(ctx.certificate ? { certificate: credential(ctx, ctx.certificate) } : {}),
     });
     if (byName.size < 1024) byName.set(key, f);
   }

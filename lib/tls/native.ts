@@ -67,6 +67,11 @@ export interface NativeCertificate {
   readonly privateKey: string;
   /** DNS names of the leaf (lower case), for SNI selection. */
   readonly names: readonly string[];
+  /**
+   * The `node:tls` secure context of this pair, built on first use and kept with the certificate (config-time
+   * state, DESIGN §4): a rotated certificate is a new object, so it never reuses the old pair's context.
+   */
+  readonly secureContext: () => tls.SecureContext;
 }
 
 /** A SAN matcher of `match_typed_subject_alt_names`. */
@@ -175,7 +180,9 @@ function parseCommon(o: ObjReader, side: "server" | "client"): NativeCommonConte
     c.unsupported("signed_certificate_timestamp");
     const names = [...leaf.dnsNames];
     if (names.length === 0 && leaf.commonName) names.push(leaf.commonName.toLowerCase());
-    return { certificateChain, privateKey, names };
+    let sc: tls.SecureContext | undefined;
+    const secureContext = () => sc ??= tls.createSecureContext({ cert: certificateChain, key: privateKey });
+    return { certificateChain, privateKey, names, secureContext };
   });
   if (side === "server" && certificates.length === 0) {
     throw new ConfigError(o.at("tls_certificates"), "must have at least one entry (a server needs a certificate)");
@@ -392,17 +399,6 @@ export function pickCertificate(certs: readonly NativeCertificate[], sni: string
   return certs[0]!;
 }
 
-const contextCache = new WeakMap<NativeCertificate, tls.SecureContext>();
-
-function secureContext(c: NativeCertificate): tls.SecureContext {
-  let sc = contextCache.get(c);
-  if (!sc) {
-    sc = tls.createSecureContext({ cert: c.certificateChain, key: c.privateKey });
-    contextCache.set(c, sc);
-  }
-  return sc;
-}
-
 function sanValues(cert: Certificate, type: SanMatcher["type"]): readonly string[] {
   if (type === "DNS") return cert.dnsNames;
   if (type === "IP_ADDRESS") return cert.ipAddresses;
@@ -501,7 +497,7 @@ async function accept(
   const first = ctx.certificates[0]!;
   const socket = new tls.TLSSocket(duplex, {
     isServer: true,
-    secureContext: secureContext(first),
+    secureContext: first.secureContext(),
     ALPNProtocols: [...ctx.alpn],
     minVersion: ctx.minVersion,
     maxVersion: ctx.maxVersion,
@@ -509,7 +505,7 @@ async function accept(
     rejectUnauthorized: ctx.requireClientCertificate,
     SNICallback: (name: string, cb: (err: Error | null, sc?: tls.SecureContext) => void) => {
       sni = name;
-      cb(null, secureContext(pickCertificate(ctx.certificates, name)));
+      cb(null, pickCertificate(ctx.certificates, name).secureContext());
     },
   });
   try {
