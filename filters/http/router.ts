@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/api/codec.ts";
+import type { StreamResetReason } from "../../lib/api/codec.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import type {
   FilterFactoryContext,
@@ -30,15 +30,7 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import type { ResponseFlag } from "../../lib/api/stream_info.ts";
-import type {
-  Cancellable,
-  Cluster,
-  ClusterManager,
-  Host,
-  PoolCallbacks,
-  PoolFailureReason,
-  PoolReadyInfo,
-} from "../../lib/api/upstream.ts";
+import type { Cluster, ClusterManager, Host, PoolFailureReason } from "../../lib/api/upstream.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
 import type { StatsScope } from "../../lib/api/stats.ts";
 import { getLogger } from "../../lib/observe/log.ts";
@@ -61,6 +53,7 @@ import type { ClusterChoice, RouteAction, RouteResult } from "../../lib/router/m
 import { addressWithoutPort } from "../../lib/router/mod.ts";
 import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 import { approxNow } from "../../lib/network/clock.ts";
+import { UpstreamRequest, type UpstreamRequestCallbacks } from "./_upstream_request.ts";
 
 const log = getLogger("router");
 /** gRPC's DEADLINE_EXCEEDED, for a stream that outlived `max_stream_duration`. */
@@ -91,101 +84,8 @@ function parseRouterConfig(raw: Record<string, unknown>, path: string): RouterCo
   return { suppressEnvoyHeaders };
 }
 
-/** One attempt at the upstream: a pool stream and its response decoder. */
-class UpstreamRequest implements StreamDecoder, PoolCallbacks {
-  readonly router: RouterFilter;
-  readonly host: Host;
-  encoder: StreamEncoder | undefined;
-  info: PoolReadyInfo | undefined;
-  handle: Cancellable | undefined;
-  /** Request body received while waiting for a connection and not kept for replay: sent when the pool is ready. */
-  pending: Uint8Array[] | undefined;
-  /** Any response byte (headers) received. */
-  gotResponse = false;
-  responseComplete = false;
-  requestEncodedEnd = false;
-  done = false;
-  perTryTimer: WheelTimer | undefined;
-  /** `per_try_idle_timeout`: armed once the request is sent and a connection is ready; see {@link touch}. */
-  idleTimer: WheelTimer | undefined;
-  /** Last time a response byte arrived (or the idle timer started), for the per-try idle timeout. */
-  lastRx = 0;
-  readonly startMono = approxNow();
-
-  constructor(router: RouterFilter, host: Host) {
-    this.router = router;
-    this.host = host;
-  }
-
-  // PoolCallbacks
-  onPoolReady(encoder: StreamEncoder, info: PoolReadyInfo): void {
-    this.handle = undefined;
-    if (this.done) {
-      encoder.resetStream("local-reset");
-      return;
-    }
-    this.encoder = encoder;
-    this.info = info;
-    this.router.onPoolReady(this);
-  }
-
-  onPoolFailure(reason: PoolFailureReason, detail: string, host: Host): void {
-    this.handle = undefined;
-    if (this.done) return;
-    this.router.onPoolFailure(this, reason, detail, host);
-  }
-
-  // StreamDecoder (the upstream response)
-  decode1xxHeaders(_headers: HeaderMap): void {
-    // The connection manager already answered `Expect: 100-continue` downstream.
-  }
-
-  decodeHeaders(headers: HeaderMap, endStream: boolean): void {
-    if (this.done) return;
-    if (this.idleTimer !== undefined) this.lastRx = approxNow();
-    this.gotResponse = true;
-    if (endStream) this.responseComplete = true;
-    this.router.onUpstreamHeaders(this, headers, endStream);
-  }
-
-  decodeData(data: Uint8Array, endStream: boolean): void {
-    if (this.done) return;
-    if (this.idleTimer !== undefined) this.lastRx = approxNow();
-    if (endStream) this.responseComplete = true;
-    this.router.onUpstreamData(this, data, endStream);
-  }
-
-  decodeTrailers(trailers: HeaderMap): void {
-    if (this.done) return;
-    this.responseComplete = true;
-    this.router.onUpstreamTrailers(this, trailers);
-  }
-
-  onReset(reason: StreamResetReason, detail?: string): void {
-    if (this.done) return;
-    this.router.onUpstreamReset(this, reason, detail ?? reason);
-  }
-
-  /** Abandons this attempt: cancel a pending pool request or reset the upstream stream. */
-  abandon(): void {
-    if (this.done) return;
-    this.done = true;
-    this.perTryTimer?.cancel();
-    this.idleTimer?.cancel();
-    this.handle?.cancel();
-    this.handle = undefined;
-    if (this.encoder && !this.responseComplete) this.encoder.resetStream("local-reset");
-  }
-
-  finish(): void {
-    this.done = true;
-    this.perTryTimer?.cancel();
-    this.idleTimer?.cancel();
-  }
-}
-
 /** The per-stream router. */
-export class RouterFilter implements StreamFilter {
+export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
   readonly #cb: StreamFilterCallbacks;
   readonly #cm: ClusterManager;
   readonly #config: RouterConfig;
