@@ -13,7 +13,8 @@ import { parseClusters } from "../upstream/config.ts";
 import { type FilterChainMatch, matchKey, parseFilterChainMatch } from "../server/filter_chain_match.ts";
 import type { ListenerFilterFactory } from "../server/listener_filter.ts";
 import { parseServerTransportSocket, type ServerTransportSocket } from "../tls/transport_socket.ts";
-import { parseStaticSecrets, resolveSecretRefs } from "./secrets.ts";
+import { loadStaticSecrets, resolveSecretRefs } from "./secrets.ts";
+import { SecretManager } from "../tls/secret_manager.ts";
 import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
 import type { Registries } from "./registry.ts";
@@ -90,6 +91,11 @@ export interface BootstrapConfig {
   readonly raw: Record<string, unknown>;
   /** Warnings for fields accepted but ignored (layered_runtime). */
   readonly warnings: readonly string[];
+  /**
+   * The secret provider: `static_resources.secrets` at version 1; TLS contexts that name a secret follow its
+   * updates (`Server.updateSecret`).
+   */
+  readonly secrets: SecretManager;
 }
 
 /** Parses a YAML or JSON document (JSON is YAML). Throws ConfigError with the parser's position. */
@@ -301,10 +307,12 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   const admin = parseAdmin(o.value("admin"), "admin");
   let listeners: ListenerConfig[] = [];
   let clusters: ClusterConfig[] = [];
+  let secrets = new SecretManager();
   const sr = o.obj("static_resources");
   if (sr) {
-    // Static secrets first: listeners and clusters are read with their secret references already resolved.
-    const secrets = parseStaticSecrets(sr);
+    // Static secrets first: listeners and clusters are read with their secret references resolved through the
+    // secret provider, to which their TLS contexts subscribe.
+    secrets = loadStaticSecrets(sr, secrets);
     const resolved = new ObjReader({
       listeners: resolveSecretRefs(sr.value("listeners"), sr.at("listeners"), secrets),
       clusters: resolveSecretRefs(sr.value("clusters"), sr.at("clusters"), secrets),
@@ -344,5 +352,5 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   }
   o.skip("stats_flush_interval");
   o.done();
-  return { node, admin, listeners, clusters, raw: o.raw, warnings };
+  return { node, admin, listeners, clusters, raw: o.raw, warnings, secrets };
 }

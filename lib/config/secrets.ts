@@ -3,25 +3,42 @@
  * references to them in a `CommonTlsContext` — `tls_certificate_sds_secret_configs`,
  * `validation_context_sds_secret_config` and `combined_validation_context` — each `{name}` without `sds_config`.
  *
- * Envoy resolves a static secret when the transport socket is built; Ferry does the same one step earlier, on the
- * raw config: {@link resolveSecretRefs} returns a copy of the listeners or clusters in which every reference is
- * replaced by the secret's content (`tls_certificates` entries, `validation_context`), so the TLS providers read one
- * shape. A `combined_validation_context` is merged as Envoy does (`MergeFrom`: the secret's singular fields win,
+ * The secrets themselves live in a {@link SecretManager} (`lib/tls/secret_manager.ts`), the provider that also
+ * takes runtime updates: {@link loadStaticSecrets} fills one from `static_resources.secrets`.
+ * {@link resolveSecretRefs} returns a copy of the listeners or clusters in which every reference is replaced by
+ * the secret's current content (`tls_certificates` entries, `validation_context`), so the TLS providers read one
+ * shape, and tags each rewritten `common_tls_context` with a {@link SecretBinding} (see {@link secretBindingOf}):
+ * the transport socket subscribes through it, and rebuilds its context from {@link resolveWith} when one of the
+ * secrets changes. A `combined_validation_context` is merged as Envoy does (`MergeFrom`: the secret's singular fields win,
  * repeated fields are concatenated). Unknown names, secrets of the wrong kind and `sds_config` (dynamic SDS, which
  * comes with xDS) are errors naming the reference's path.
  *
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
+import { parseSecret, type Secret, SecretManager } from "../tls/secret_manager.ts";
 import { asList, camel, describe, joinPath, ObjReader } from "./reader.ts";
 
-/** A static secret's content, by kind. */
-export interface StaticSecret {
-  readonly kind: "tls_certificate" | "validation_context";
-  readonly value: Record<string, unknown>;
-  /** Where it was defined, for messages. */
+/** Where resolution reads secrets: a {@link SecretManager}, or a view of one with a candidate version swapped in. */
+export interface SecretSource {
+  get(name: string): Secret | undefined;
+}
+
+/**
+ * What a `common_tls_context` that named secrets was resolved from: the manager, the names, and the context as
+ * written (references unresolved) with its path, so it can be resolved again against a new version.
+ */
+export interface SecretBinding {
+  readonly manager: SecretManager;
+  /** The secret names the context references, each once. */
+  readonly names: readonly string[];
+  /** The `common_tls_context` as written (its nested contexts already resolved). */
+  readonly unresolved: Readonly<Record<string, unknown>>;
   readonly path: string;
 }
+
+/** Non-enumerable, so the config reader's unknown-field check, JSON dumps and clones never see it. */
+const BINDING: unique symbol = Symbol("ferry.secretBinding");
 
 type Obj = Record<string, unknown>;
 
@@ -39,33 +56,22 @@ function take(o: Obj, key: string): [unknown, string] {
   return [undefined, key];
 }
 
-/** Parses `secrets` of the `static_resources` reader `sr` into a map by name. */
-export function parseStaticSecrets(sr: ObjReader): Map<string, StaticSecret> {
-  const out = new Map<string, StaticSecret>();
-  sr.objs("secrets", (s) => {
-    const name = s.str("name", { required: true })!;
-    if (out.has(name)) {
-      throw new ConfigError(s.at("name"), `secret ${describe(name)} is already defined at ${out.get(name)!.path}`);
-    }
-    const kind = s.oneOf(["tls_certificate", "validation_context", "session_ticket_keys", "generic_secret"], {
-      required: true,
-    })!;
-    if (kind === "session_ticket_keys" || kind === "generic_secret") {
-      throw new ConfigError(s.at(kind), "is not supported (tls_certificate and validation_context secrets are)");
-    }
-    const value = s.value(kind);
-    if (!isObj(value)) throw new ConfigError(s.at(kind), `expected an object, got ${describe(value)}`);
-    out.set(name, { kind, value, path: s.path });
-  });
-  return out;
+/**
+ * Loads `secrets` of the `static_resources` reader `sr` into `manager` (a new one by default), each at version 1
+ * with its path; a duplicate name is an error naming the second.
+ */
+export function loadStaticSecrets(sr: ObjReader, manager: SecretManager = new SecretManager()): SecretManager {
+  sr.objs("secrets", (s) => manager.add({ ...parseSecret(s), path: s.path }));
+  return manager;
 }
 
-/** The secret a `{name}` reference at `path` names, checked for its kind. */
+/** The secret a `{name}` reference at `path` names, checked for its kind. Records the name in `used`. */
 function lookup(
   ref: unknown,
   path: string,
-  secrets: Map<string, StaticSecret>,
-  kind: StaticSecret["kind"],
+  secrets: SecretSource,
+  kind: Secret["kind"],
+  used: Set<string>,
 ): Obj {
   const r = new ObjReader(ref, path);
   const name = r.str("name", { required: true })!;
@@ -81,7 +87,8 @@ function lookup(
   if (s.kind !== kind) {
     throw new ConfigError(r.at("name"), `secret ${describe(name)} (${s.path}) is a ${s.kind}, not a ${kind}`);
   }
-  return structuredClone(s.value);
+  used.add(name);
+  return structuredClone(s.value) as Obj;
 }
 
 /** Envoy's `MergeFrom` of `over` into a copy of `base`: singular fields of `over` win, lists concatenate. */
@@ -99,8 +106,8 @@ function mergeFrom(base: Obj, over: Obj): Obj {
   return out;
 }
 
-/** Rewrites one `CommonTlsContext` (a copy) at `path`. */
-function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret>): Obj {
+/** Rewrites one `CommonTlsContext` (a copy) at `path`; records the secret names it used in `used`. */
+function resolveCommon(ctx: Obj, path: string, secrets: SecretSource, used: Set<string>): Obj {
   const c: Obj = { ...ctx };
   const [refs, refsKey] = take(c, "tls_certificate_sds_secret_configs");
   if (refs !== undefined && refs !== null) {
@@ -108,7 +115,7 @@ function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret
     const [own, ownKey] = take(c, "tls_certificates");
     const certs = own === undefined || own === null ? [] : [...asList(own)];
     asList(refs).forEach((ref, i) => {
-      certs.push(lookup(ref, joinPath(joinPath(path, refsKey), i), secrets, "tls_certificate"));
+      certs.push(lookup(ref, joinPath(joinPath(path, refsKey), i), secrets, "tls_certificate", used));
     });
     c[ownKey] = certs;
   }
@@ -117,7 +124,7 @@ function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret
     if (c["validation_context"] !== undefined || c["validationContext"] !== undefined) {
       throw new ConfigError(path, `only one of validation_context, ${vrefKey} may be set`);
     }
-    c["validation_context"] = lookup(vref, joinPath(path, vrefKey), secrets, "validation_context");
+    c["validation_context"] = lookup(vref, joinPath(path, vrefKey), secrets, "validation_context", used);
   }
   const [combined, combinedKey] = take(c, "combined_validation_context");
   if (combined !== undefined) {
@@ -132,7 +139,7 @@ function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret
     }
     const ref = r.value("validation_context_sds_secret_config", { required: true });
     r.done();
-    const secret = lookup(ref, r.at("validation_context_sds_secret_config"), secrets, "validation_context");
+    const secret = lookup(ref, r.at("validation_context_sds_secret_config"), secrets, "validation_context", used);
     c["validation_context"] = mergeFrom(def, secret);
   }
   return c;
@@ -140,17 +147,39 @@ function resolveCommon(ctx: Obj, path: string, secrets: Map<string, StaticSecret
 
 /**
  * A copy of `raw` (listeners or clusters, any depth) with every `common_tls_context` secret reference replaced by
- * the secret's content. `raw` itself is not changed.
+ * the secret's current content from `secrets`, each rewritten context tagged with its {@link SecretBinding}. `raw`
+ * itself is not changed.
  */
-export function resolveSecretRefs(raw: unknown, path: string, secrets: Map<string, StaticSecret>): unknown {
+export function resolveSecretRefs(raw: unknown, path: string, secrets: SecretManager): unknown {
   if (Array.isArray(raw)) return raw.map((v, i) => resolveSecretRefs(v, joinPath(path, i), secrets));
   if (!isObj(raw)) return raw;
   const out: Obj = {};
   for (const [k, v] of Object.entries(raw)) {
     const p = joinPath(path, k);
-    out[k] = (k === "common_tls_context" || k === "commonTlsContext") && isObj(v)
-      ? resolveCommon(resolveSecretRefs(v, p, secrets) as Obj, p, secrets)
-      : resolveSecretRefs(v, p, secrets);
+    if ((k === "common_tls_context" || k === "commonTlsContext") && isObj(v)) {
+      const unresolved = resolveSecretRefs(v, p, secrets) as Obj;
+      const used = new Set<string>();
+      const c = resolveCommon(unresolved, p, secrets, used);
+      if (used.size > 0) {
+        const binding: SecretBinding = { manager: secrets, names: [...used], unresolved, path: p };
+        Object.defineProperty(c, BINDING, { value: binding, enumerable: false });
+      }
+      out[k] = c;
+    } else out[k] = resolveSecretRefs(v, p, secrets);
   }
   return out;
+}
+
+/** The {@link SecretBinding} of a `common_tls_context` that {@link resolveSecretRefs} rewrote, if it named secrets. */
+export function secretBindingOf(commonTlsContext: unknown): SecretBinding | undefined {
+  return isObj(commonTlsContext) ? (commonTlsContext as { [BINDING]?: SecretBinding })[BINDING] : undefined;
+}
+
+/**
+ * The bound context resolved again, with `next` in place of the current version of its secret (the other secrets
+ * at their current versions). Throws what the first resolution would have thrown.
+ */
+export function resolveWith(binding: SecretBinding, next: Secret): Record<string, unknown> {
+  const view: SecretSource = { get: (n) => n === next.name ? next : binding.manager.get(n) };
+  return resolveCommon(binding.unresolved as Obj, binding.path, view, new Set());
 }

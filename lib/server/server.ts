@@ -13,9 +13,9 @@
 import type { CodecFactory } from "../api/codec.ts";
 import { ConfigError } from "../api/errors.ts";
 import { type BootstrapConfig, type ListenerConfig, parseListener } from "../config/bootstrap.ts";
-import { describe, ObjReader } from "../config/reader.ts";
+import { describe } from "../config/reader.ts";
 import type { Registries } from "../config/registry.ts";
-import { parseStaticSecrets, resolveSecretRefs, type StaticSecret } from "../config/secrets.ts";
+import { resolveSecretRefs } from "../config/secrets.ts";
 import { mergeSnapshots, StatsStore } from "../observe/stats.ts";
 import { getLogger, getLogLevel, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
 import type { LogLevel } from "../observe/log.ts";
@@ -63,14 +63,6 @@ function listenersConfigDump(lm: ListenerManager): Record<string, unknown> {
   }));
   if (dynamic.length > 0) dump["dynamic_listeners"] = dynamic;
   return dump;
-}
-
-/** The bootstrap's `static_resources.secrets`, for runtime listeners' secret references. */
-function staticSecrets(raw: Record<string, unknown>): Map<string, StaticSecret> {
-  const sr = raw["static_resources"];
-  if (sr === null || typeof sr !== "object") return new Map();
-  // Only `secrets` is read (already validated at start-up); the reader is not closed with done().
-  return parseStaticSecrets(new ObjReader(sr, "static_resources"));
 }
 
 /** A copy of a raw Envoy `Listener` whose `socket_address` has `port` (either JSON spelling). */
@@ -129,7 +121,6 @@ export class Server {
   readonly #registries: Registries;
   /** Route configurations by name, replaceable while traffic flows ({@link Server.updateRouteConfig}). */
   readonly routeConfigs: RouteConfigProviders = new RouteConfigProviders();
-  #secrets: Map<string, StaticSecret> | undefined;
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
 
@@ -297,10 +288,22 @@ export class Server {
   }
 
   /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */
+  /**
+   * Replaces the secret `name` (from `static_resources.secrets`) with `raw`, one Envoy v3 `Secret` object (`name`
+   * may be left out; the kind, `tls_certificate` or `validation_context`, must stay), as SDS does: every TLS context
+   * that names the secret is rebuilt with it, so new handshakes use the new certificate or trust anchors while
+   * connections already open stay up on theirs. Throws a one-line {@link ConfigError} naming the field path
+   * (`config: secret.tls_certificate.private_key: ...`), or naming the secret if none is called `name`, and nothing
+   * changes then. The new version is `config.secrets.get(name)`. Worker threads (`--concurrency`) keep their
+   * secrets: this applies to the main thread's listeners and clusters.
+   */
+  updateSecret(name: string, raw: unknown): void {
+    this.config.secrets.update(name, raw, "secret");
+  }
+
   #parseApiListener(raw: unknown): ListenerConfig {
     const path = API_LISTENER_PATH;
-    this.#secrets ??= staticSecrets(this.config.raw);
-    const config = parseListener(resolveSecretRefs(raw, path, this.#secrets), path, this.#registries);
+    const config = parseListener(resolveSecretRefs(raw, path, this.config.secrets), path, this.#registries);
     const known = this.clusterManager.clusters;
     for (const chain of config.filterChains) {
       for (const f of chain.filters) {
