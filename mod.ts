@@ -58,6 +58,11 @@ export type {
 export { Server } from "./lib/server/server.ts";
 export type { ServerOptions, ServerState } from "./lib/server/server.ts";
 export { VERSION } from "./lib/version.ts";
+export { parseSecret, SecretManager } from "./lib/tls/secret_manager.ts";
+export type { ParsedSecret, Secret, SecretKind, SecretSubscriber } from "./lib/tls/secret_manager.ts";
+export { builtinTlsProviders, createTlsProviderRegistry } from "./lib/tls/providers.ts";
+export type { TlsProviderRegistryOptions } from "./lib/tls/providers.ts";
+export type { TlsParseOptions, TlsProvider, TlsProviderFactory } from "./lib/tls/provider.ts";
 /** The GM cryptography library (SM2, SM3, SM4, X.509), also usable on its own. */
 export * as gm from "./lib/crypto/mod.ts";
 

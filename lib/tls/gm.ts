@@ -44,7 +44,14 @@ import { errorText, readDataSource } from "./_common.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
 import { runEngineHandshake } from "./engine_connection.ts";
 import { builtinGmEngines } from "./gm_engines.ts";
-import type { SecureConnection, TlsAcceptOptions, TlsConnectOptions, TlsProvider } from "./provider.ts";
+import { prepareSm4Aead } from "../crypto/sm4_aead.ts";
+import type {
+  SecureConnection,
+  TlsAcceptOptions,
+  TlsConnectOptions,
+  TlsProvider,
+  TlsProviderFactory,
+} from "./provider.ts";
 import { TlsHandshakeError } from "./provider.ts";
 
 /** The `@type` of the GM transport socket config. */
@@ -310,3 +317,30 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** The gm provider over the built-in engines. */
 export const gmProvider: TlsProvider<GmContext, GmContext> = createGmProvider();
+
+/**
+ * The gm provider as a registered factory over an engine table (the built-in engines by default; tests pass fakes):
+ * `GmTlsContext` under both of its `@type` URLs, on listeners and clusters.
+ */
+export function createGmTlsProviderFactory(
+  engines: GmEngines = builtinGmEngines,
+): TlsProviderFactory<GmContext, GmContext> {
+  const provider = engines === builtinGmEngines ? gmProvider : createGmProvider(engines);
+  const parse = (tc: ObjReader, side: "server" | "client"): GmContext => {
+    const context = parseGmTlsContext(tc, side, engines);
+    prepareSm4Aead();
+    return context;
+  };
+  return {
+    name: "gm",
+    configTypes: [GM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE_FERRY],
+    serverConfigTypes: [GM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE_FERRY],
+    clientConfigTypes: [GM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE_FERRY],
+    provider,
+    parseServer: (tc) => parse(tc, "server"),
+    parseClient: (tc) => parse(tc, "client"),
+  };
+}
+
+/** The gm provider factory over the built-in engines. */
+export const gmTlsProviderFactory: TlsProviderFactory<GmContext, GmContext> = createGmTlsProviderFactory();

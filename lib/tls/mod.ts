@@ -1,5 +1,6 @@
 /**
- * The TLS layer: the provider contract, the `native` and `gm` providers, the engine-backed connection,
+ * The TLS layer: the provider contract, the `native` and `gm` providers and their list as registered factories
+ * ({@link builtinTlsProviders}), the secret provider ({@link SecretManager}), the engine-backed connection,
  * ClientHello inspection, transport-socket config and `ssl.*` stats.
  * @module
  */
@@ -11,3 +12,5 @@ export * from "./gm.ts";
 export * from "./transport_socket.ts";
 export * from "./stats.ts";
 export * from "./gm_engines.ts";
+export * from "./providers.ts";
+export * from "./secret_manager.ts";

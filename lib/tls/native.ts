@@ -35,7 +35,13 @@ import { publicKeyName } from "../crypto/pem.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { errorText, parseStringMatcher, readDataSource, type StringMatch } from "./_common.ts";
 import { nodeHandshakeInfo, NodeTlsConnection, transportDuplex } from "./_node_tls.ts";
-import type { SecureConnection, TlsAcceptOptions, TlsConnectOptions, TlsProvider } from "./provider.ts";
+import type {
+  SecureConnection,
+  TlsAcceptOptions,
+  TlsConnectOptions,
+  TlsProvider,
+  TlsProviderFactory,
+} from "./provider.ts";
 import { TlsHandshakeError } from "./provider.ts";
 
 /** Envoy's transport socket `@type` for TLS. */
@@ -571,4 +577,33 @@ export const nativeProvider: TlsProvider<NativeServerContext, NativeClientContex
   name: "native",
   accept,
   connect,
+};
+
+/**
+ * The native provider as a registered factory: `DownstreamTlsContext` on listeners, `UpstreamTlsContext` on
+ * clusters. A rotating context (certificates from the secret provider) is never `listenTlsCapable`, so its listener
+ * takes the per-connection `node:tls` path, which reads the current context at every handshake.
+ */
+export const nativeTlsProviderFactory: TlsProviderFactory<NativeServerContext, NativeClientContext> = {
+  name: "native",
+  configTypes: [DOWNSTREAM_TLS_CONTEXT_TYPE, UPSTREAM_TLS_CONTEXT_TYPE],
+  serverConfigTypes: [DOWNSTREAM_TLS_CONTEXT_TYPE],
+  clientConfigTypes: [UPSTREAM_TLS_CONTEXT_TYPE],
+  provider: nativeProvider,
+  parseServer(tc, type, options) {
+    if (type !== DOWNSTREAM_TLS_CONTEXT_TYPE) {
+      throw new ConfigError(`${tc.path}.@type`, "a listener needs a DownstreamTlsContext, not an UpstreamTlsContext");
+    }
+    const context = parseDownstreamTlsContext(tc);
+    tc.done();
+    return options.rotating ? { ...context, listenTlsCapable: false } : context;
+  },
+  parseClient(tc, type) {
+    if (type !== UPSTREAM_TLS_CONTEXT_TYPE) {
+      throw new ConfigError(`${tc.path}.@type`, "a cluster needs an UpstreamTlsContext, not a DownstreamTlsContext");
+    }
+    const context = parseUpstreamTlsContext(tc);
+    tc.done();
+    return context;
+  },
 };

@@ -18,6 +18,7 @@
  */
 import type { NetConnection } from "../api/network.ts";
 import type { TlsAlertDescription, TlsHandshakeInfo } from "../api/tls.ts";
+import type { ObjReader } from "../config/reader.ts";
 
 /** A connection whose handshake completed: plaintext I/O plus the full handshake facts. */
 export interface SecureConnection extends NetConnection {
@@ -84,6 +85,43 @@ export interface TlsProvider<S = unknown, C = unknown> {
   accept(transport: NetConnection, context: S, options: TlsAcceptOptions): Promise<SecureConnection>;
   /** Client side: wraps an opened connection. */
   connect(transport: NetConnection, context: C, options: TlsConnectOptions): Promise<SecureConnection>;
+}
+
+/** Options a transport-socket parser passes to a {@link TlsProviderFactory}. */
+export interface TlsParseOptions {
+  /**
+   * The context may be replaced while it is in use (its certificates or trust anchors come from the secret
+   * provider): the listener reads it per handshake, so the factory must not mark it for a listening socket that
+   * would bake the certificate in (the native provider's `Deno.listenTls` fast path).
+   */
+  readonly rotating?: boolean;
+}
+
+/**
+ * A TLS provider as a registered factory (DESIGN §4): a name, the transport socket `typed_config` `@type` URLs it
+ * parses, its config-time step (`parseServer`/`parseClient`: typed config to the provider's context, certificates
+ * loaded, {@link ConfigError}s naming the path) and the {@link TlsProvider} that runs handshakes with that context.
+ * Listed in `lib/tls/providers.ts` (exported by `lib/tls/mod.ts`) and looked up in a `Registry` by `@type`; a
+ * third party adds one to the list of its own build.
+ */
+export interface TlsProviderFactory<S = unknown, C = unknown> {
+  /** `native`, `gm`, ...: also the transport socket's `kind`. */
+  readonly name: string;
+  /** Every `@type` this factory parses (server and client). */
+  readonly configTypes: readonly string[];
+  /** The `@type`s a listener may name; the first is quoted in messages. Empty when there is no server side. */
+  readonly serverConfigTypes: readonly string[];
+  /** The `@type`s a cluster may name; the first is quoted in messages. Empty when there is no client side. */
+  readonly clientConfigTypes: readonly string[];
+  /** The provider that accepts and originates handshakes with the contexts parsed here. */
+  readonly provider: TlsProvider<S, C>;
+  /**
+   * Parses a listener's `typed_config` (`type` is its `@type`, already read) and closes the reader. Called for any
+   * of `configTypes`, so it rejects a client-only type with a message that says so.
+   */
+  parseServer(tc: ObjReader, type: string, options: TlsParseOptions): S;
+  /** Parses a cluster's `typed_config`, as {@link parseServer} does for listeners. */
+  parseClient(tc: ObjReader, type: string, options: TlsParseOptions): C;
 }
 
 /** Copies handshake facts into the `tls` shape of {@link NetConnection}. */

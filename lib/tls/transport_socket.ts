@@ -1,6 +1,6 @@
 /**
  * Transport sockets: parses a listener chain's or a cluster's `transport_socket` into a provider and its context,
- * by `typed_config` `@type`:
+ * by `typed_config` `@type`, looked up in a registry of {@link TlsProviderFactory}s (`providers.ts`):
  *
  * | `@type` | provider | side |
  * |---|---|---|
@@ -9,30 +9,21 @@
  * | `type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext` | `gm` | both |
  * | `…transport_sockets.raw_buffer.v3.RawBuffer` | none (plain TCP) | both |
  *
+ * A context whose `common_tls_context` names secrets (`tls_certificate_sds_secret_configs`, ...) follows them: the
+ * transport socket subscribes to the secret provider, and an update reparses the context with the same factory
+ * (rejecting the update if it does not parse) and swaps it in. `context` is then a getter: every handshake that
+ * starts afterwards reads the new context; connections already established keep theirs.
+ *
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
-import { prepareSm4Aead } from "../crypto/sm4_aead.ts";
 import { ObjReader } from "../config/reader.ts";
-import {
-  createGmProvider,
-  GM_TLS_CONTEXT_TYPE,
-  GM_TLS_CONTEXT_TYPE_FERRY,
-  type GmContext,
-  type GmEngines,
-  gmProvider,
-  parseGmTlsContext,
-} from "./gm.ts";
-import {
-  DOWNSTREAM_TLS_CONTEXT_TYPE,
-  type NativeClientContext,
-  nativeProvider,
-  type NativeServerContext,
-  parseDownstreamTlsContext,
-  parseUpstreamTlsContext,
-  UPSTREAM_TLS_CONTEXT_TYPE,
-} from "./native.ts";
-import type { TlsProvider } from "./provider.ts";
+import type { Registry } from "../config/registry.ts";
+import { resolveWith, type SecretBinding, secretBindingOf } from "../config/secrets.ts";
+import type { GmContext, GmEngines } from "./_gm_types.ts";
+import type { NativeClientContext, NativeServerContext } from "./native.ts";
+import type { TlsProvider, TlsProviderFactory } from "./provider.ts";
+import { createTlsProviderRegistry } from "./providers.ts";
 
 const RAW_BUFFER_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 
@@ -77,65 +68,134 @@ function unknownType(path: string, type: string | undefined, name: string | unde
   throw new ConfigError(`${path}.typed_config`, `is required for transport socket ${JSON.stringify(name)}`);
 }
 
+/** Options of {@link parseServerTransportSocket} and {@link parseClientTransportSocket}. */
+export interface TransportSocketOptions {
+  /** Overrides the GM engine table (tests); ignored when `providers` is given. */
+  readonly engines?: GmEngines | undefined;
+  /** The TLS providers to choose from; default: the built-in ones (`createTlsProviderRegistry`). */
+  readonly providers?: Registry<TlsProviderFactory> | undefined;
+}
+
+function registryOf(options: TransportSocketOptions): Registry<TlsProviderFactory> {
+  return options.providers ?? createTlsProviderRegistry(options.engines ? { gmEngines: options.engines } : {});
+}
+
+/** The first `@type` of each provider's side, then raw_buffer: the "known" list of messages. */
+function knownTypes(providers: Registry<TlsProviderFactory>, side: "server" | "client"): string[] {
+  const out: string[] = [];
+  for (const n of providers.names) {
+    const f = providers.byName(n)!;
+    const first = (side === "server" ? f.serverConfigTypes : f.clientConfigTypes)[0];
+    if (first !== undefined) out.push(first);
+  }
+  return [...out, RAW_BUFFER_TYPE];
+}
+
+/** A context that a secret update may replace; read through the transport socket's `context` getter. */
+interface Rotating<T> {
+  context: T;
+}
+
 /**
- * Parses a listener filter chain's `transport_socket`. Returns undefined for raw_buffer (plain TCP).
- * `engines` overrides the GM engine table (tests).
+ * Subscribes to every secret the context names. Kept apart from the closure that holds `state` strongly (the
+ * transport socket's getter), and holding it only weakly: a listener or cluster that was replaced and collected
+ * drops its subscriptions at the next update instead of pinning its config.
  */
+function follow(
+  binding: SecretBinding,
+  tcRaw: Readonly<Record<string, unknown>>,
+  key: string,
+  ref: WeakRef<Rotating<unknown>>,
+  reparse: (tc: ObjReader) => unknown,
+  path: string,
+): void {
+  for (const name of binding.names) {
+    const off = binding.manager.subscribe(name, (next) => {
+      const state = ref.deref();
+      if (!state) {
+        off();
+        return;
+      }
+      const tc = new ObjReader({ ...tcRaw, [key]: resolveWith(binding, next) }, path);
+      tc.str("@type");
+      const context = reparse(tc);
+      return () => {
+        state.context = context;
+      };
+    });
+  }
+}
+
+/** Parses `tc` with `parse`; a context bound to secrets comes back behind a getter that follows them. */
+function bind<T>(
+  tc: ObjReader,
+  parse: (tc: ObjReader, rotating: boolean) => T,
+): { readonly context: T } {
+  const key = "common_tls_context" in tc.raw ? "common_tls_context" : "commonTlsContext";
+  const binding = secretBindingOf(tc.raw[key]);
+  if (!binding) return { context: parse(tc, false) };
+  const tcRaw = { ...tc.raw };
+  const state: Rotating<T> = { context: parse(tc, true) };
+  follow(binding, tcRaw, key, new WeakRef(state), (r) => parse(r, true), tc.path);
+  return {
+    get context() {
+      return state.context;
+    },
+  };
+}
+
+/** The transport socket of `factory` over its (possibly rotating) context. */
+function socketOf<T>(factory: TlsProviderFactory, held: { readonly context: T }): {
+  readonly kind: string;
+  readonly provider: TlsProvider;
+  readonly context: T;
+} {
+  return {
+    kind: factory.name,
+    provider: factory.provider,
+    get context() {
+      return held.context;
+    },
+  };
+}
+
+/** Parses a listener filter chain's `transport_socket`. Returns undefined for raw_buffer (plain TCP). */
 export function parseServerTransportSocket(
   raw: unknown,
   path: string,
-  engines?: GmEngines,
+  options: TransportSocketOptions = {},
 ): ServerTransportSocket | undefined {
   const { name, type, tc } = readSocket(raw, path);
   if (type === RAW_BUFFER_TYPE || (!tc && name === "envoy.transport_sockets.raw_buffer")) {
     tc?.done();
     return undefined;
   }
-  if (type === DOWNSTREAM_TLS_CONTEXT_TYPE && tc) {
-    const context = parseDownstreamTlsContext(tc);
-    tc.done();
-    return { kind: "native", provider: nativeProvider, context };
+  const providers = registryOf(options);
+  const factory = type !== undefined && tc ? providers.byType(type) : undefined;
+  if (factory && tc) {
+    const held = bind(tc, (r, rotating) => factory.parseServer(r, type!, { rotating }));
+    // The registry is heterogeneous; `kind` is the factory's name, which pairs provider and context.
+    return socketOf(factory, held) as ServerTransportSocket;
   }
-  if ((type === GM_TLS_CONTEXT_TYPE || type === GM_TLS_CONTEXT_TYPE_FERRY) && tc) {
-    const context = parseGmTlsContext(tc, "server", engines);
-    prepareSm4Aead();
-    return { kind: "gm", provider: engines ? createGmProvider(engines) : gmProvider, context };
-  }
-  if (type === UPSTREAM_TLS_CONTEXT_TYPE) {
-    throw new ConfigError(
-      `${path}.typed_config.@type`,
-      "a listener needs a DownstreamTlsContext, not an UpstreamTlsContext",
-    );
-  }
-  return unknownType(path, type, name, [DOWNSTREAM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE, RAW_BUFFER_TYPE]);
+  return unknownType(path, type, name, knownTypes(providers, "server"));
 }
 
 /** Parses a cluster's `transport_socket`. Returns undefined for raw_buffer (plain TCP). */
 export function parseClientTransportSocket(
   raw: unknown,
   path: string,
-  engines?: GmEngines,
+  options: TransportSocketOptions = {},
 ): ClientTransportSocket | undefined {
   const { name, type, tc } = readSocket(raw, path);
   if (type === RAW_BUFFER_TYPE || (!tc && name === "envoy.transport_sockets.raw_buffer")) {
     tc?.done();
     return undefined;
   }
-  if (type === UPSTREAM_TLS_CONTEXT_TYPE && tc) {
-    const context = parseUpstreamTlsContext(tc);
-    tc.done();
-    return { kind: "native", provider: nativeProvider, context };
+  const providers = registryOf(options);
+  const factory = type !== undefined && tc ? providers.byType(type) : undefined;
+  if (factory && tc) {
+    const held = bind(tc, (r, rotating) => factory.parseClient(r, type!, { rotating }));
+    return socketOf(factory, held) as ClientTransportSocket;
   }
-  if ((type === GM_TLS_CONTEXT_TYPE || type === GM_TLS_CONTEXT_TYPE_FERRY) && tc) {
-    const context = parseGmTlsContext(tc, "client", engines);
-    prepareSm4Aead();
-    return { kind: "gm", provider: engines ? createGmProvider(engines) : gmProvider, context };
-  }
-  if (type === DOWNSTREAM_TLS_CONTEXT_TYPE) {
-    throw new ConfigError(
-      `${path}.typed_config.@type`,
-      "a cluster needs an UpstreamTlsContext, not a DownstreamTlsContext",
-    );
-  }
-  return unknownType(path, type, name, [UPSTREAM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE, RAW_BUFFER_TYPE]);
+  return unknownType(path, type, name, knownTypes(providers, "client"));
 }
