@@ -47,6 +47,8 @@ import type {
   CodecOptions,
   ServerCodecCallbacks,
   ServerConnectionCodec,
+  Stream,
+  StreamCallbacks,
   StreamDecoder,
   StreamEncoder,
   StreamResetReason,
@@ -141,6 +143,10 @@ interface Friend {
   encodeData(c: Http1ServerCodec, id: number, data: Uint8Array, endStream: boolean): void;
   encodeTrailers(c: Http1ServerCodec, id: number, trailers: HeaderMap): void;
   reset(c: Http1ServerCodec, id: number): void;
+  readDisable(c: Http1ServerCodec, disable: boolean): void;
+  addCallbacks(c: Http1ServerCodec, id: number, cbs: StreamCallbacks): void;
+  removeCallbacks(c: Http1ServerCodec, id: number, cbs: StreamCallbacks): void;
+  bufferLimit(c: Http1ServerCodec): number;
 }
 let friend: Friend;
 
@@ -149,7 +155,7 @@ let friend: Friend;
  * Calls after the stream ended (or from a stale encoder) are ignored. `resetStream` abandons the response and
  * makes `keepAlive` false: the connection manager must then close the connection (the codec cannot).
  */
-export class Http1ResponseEncoder implements StreamEncoder {
+export class Http1ResponseEncoder implements StreamEncoder, Stream {
   /** The HTTP version of the request this response answers. */
   readonly protocol: Http1Version;
   #codec: Http1ServerCodec;
@@ -194,6 +200,31 @@ export class Http1ResponseEncoder implements StreamEncoder {
   resetStream(_reason: StreamResetReason): void {
     friend.reset(this.#codec, this.#id);
   }
+
+  /** The stream's transport side is the encoder itself: on HTTP/1 a stream's flow control is its connection's. */
+  get stream(): Stream {
+    return this;
+  }
+
+  /** Pauses or resumes reading the connection (one stream at a time: this stream's data is the connection's). */
+  readDisable(disable: boolean): void {
+    friend.readDisable(this.#codec, disable);
+  }
+
+  /** Watermark and reset callbacks for this stream; dropped when the next request begins. */
+  addCallbacks(callbacks: StreamCallbacks): void {
+    friend.addCallbacks(this.#codec, this.#id, callbacks);
+  }
+
+  /** Removes callbacks added with {@link addCallbacks}. */
+  removeCallbacks(callbacks: StreamCallbacks): void {
+    friend.removeCallbacks(this.#codec, this.#id, callbacks);
+  }
+
+  /** The connection's buffer limit. */
+  get bufferLimit(): number {
+    return friend.bufferLimit(this.#codec);
+  }
 }
 
 /** The downstream HTTP/1 codec; see the module doc. Create it through `http1CodecFactory.createServer`. */
@@ -220,6 +251,11 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
   /** While an upgrade's response is awaited: the held input, and the stream's own decoder. */
   #hold: UpgradeHold | null = null;
   #upgradeDecoder: StreamDecoder | null = null;
+  /** Callbacks of the stream in progress (`Stream.addCallbacks`): one inline, more in a list. */
+  #streamCb: StreamCallbacks | null = null;
+  #streamCbs: StreamCallbacks[] | null = null;
+  readonly #readDisable: ((disable: boolean) => void) | undefined;
+  readonly #bufferLimit: number;
 
   /** Creates a codec writing through `write`; see {@link CodecOptions}. */
   constructor(write: WriteFn, callbacks: Http1ServerCallbacks, options?: CodecOptions) {
@@ -227,6 +263,35 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     this.#write = write;
     this.#callbacks = callbacks;
     this.#scheme = options?.secure ? "https" : "http";
+    this.#readDisable = options?.readDisable;
+    this.#bufferLimit = options?.bufferLimit ?? 0;
+  }
+
+  /** The connection passed its high watermark: the stream in progress is told. */
+  onAboveWriteBufferHighWatermark(): void {
+    this.#streamCb?.onAboveWriteBufferHighWatermark();
+    if (this.#streamCbs) { for (const c of this.#streamCbs.slice()) c.onAboveWriteBufferHighWatermark(); }
+  }
+
+  /** The connection drained below its low watermark: the stream in progress is told. */
+  onBelowWriteBufferLowWatermark(): void {
+    this.#streamCb?.onBelowWriteBufferLowWatermark();
+    if (this.#streamCbs) { for (const c of this.#streamCbs.slice()) c.onBelowWriteBufferLowWatermark(); }
+  }
+
+  #addStreamCallbacks(id: number, cbs: StreamCallbacks): void {
+    if (id !== this.#id) return;
+    if (this.#streamCb === null) this.#streamCb = cbs;
+    else (this.#streamCbs ??= []).push(cbs);
+  }
+
+  #removeStreamCallbacks(id: number, cbs: StreamCallbacks): void {
+    if (id !== this.#id) return;
+    if (this.#streamCb === cbs) this.#streamCb = null;
+    else if (this.#streamCbs) {
+      const i = this.#streamCbs.indexOf(cbs);
+      if (i >= 0) this.#streamCbs.splice(i, 1);
+    }
   }
 
   /** The version of the most recent request decoded. */
@@ -425,6 +490,8 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     this.#upgrade = upgrade;
     this.#mode = M_DISCARD;
     const headers = new HeaderMap(kv);
+    this.#streamCb = null;
+    this.#streamCbs = null;
     const dec = this.#callbacks.newStream(new Http1ResponseEncoder(this, this.#id, version));
     this.decoder = dec;
     if (upgrade !== U_NONE) {
@@ -592,6 +659,12 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
     this.state = S_DEAD;
     this.decoder = null;
     this.dropInput();
+    const cb = this.#streamCb;
+    const cbs = this.#streamCbs;
+    this.#streamCb = null;
+    this.#streamCbs = null;
+    cb?.onResetStream?.("local-reset");
+    if (cbs) { for (const c of cbs) c.onResetStream?.("local-reset"); }
   }
 
   /** The response is complete: go on with the next request, or stop if the connection is to close. */
@@ -620,6 +693,10 @@ export class Http1ServerCodec extends Http1Reader implements ServerConnectionCod
       encodeData: (c, id, d, e) => c.#encodeData(id, d, e),
       encodeTrailers: (c, id, t) => c.#encodeTrailers(id, t),
       reset: (c, id) => c.#reset(id),
+      readDisable: (c, d) => c.#readDisable?.(d),
+      addCallbacks: (c, id, cbs) => c.#addStreamCallbacks(id, cbs),
+      removeCallbacks: (c, id, cbs) => c.#removeStreamCallbacks(id, cbs),
+      bufferLimit: (c) => c.#bufferLimit,
     };
   }
 }

@@ -55,7 +55,7 @@ export interface StreamDecoder {
 /** Told about one stream's transport events (Envoy's `Http::StreamCallbacks`). */
 export interface StreamCallbacks {
   /** The stream was reset (by the peer, the codec or locally); no other call follows. */
-  onResetStream(reason: StreamResetReason, detail?: string): void;
+  onResetStream?(reason: StreamResetReason, detail?: string): void;
   /** The stream's queued output passed its high watermark: stop producing into it. */
   onAboveWriteBufferHighWatermark(): void;
   /** The stream's queued output drained below its low watermark after passing the high one. */
@@ -114,6 +114,10 @@ export interface CodecOptions {
   maxHeadersCount?: number;
   /** Whether the connection is TLS (sets `:scheme` on requests). */
   secure?: boolean;
+  /** Pauses or resumes reading the connection (nesting), for codecs whose streams' flow control is the connection's. */
+  readDisable?: (disable: boolean) => void;
+  /** The connection's buffer limit in bytes (`Stream.bufferLimit` where the stream shares the connection's buffer). */
+  bufferLimit?: number;
 }
 
 /** The downstream side of a connection. */
@@ -132,6 +136,13 @@ export interface ServerConnectionCodec {
   readonly idle: boolean;
   /** Ask the peer to stop sending new requests (HTTP/1: next response carries `connection: close`; H2: GOAWAY). */
   shutdownNotice(): void;
+  /**
+   * The connection's output passed its high watermark (HTTP/1: the stream in progress is told through its
+   * `StreamCallbacks`; a multiplexing codec manages per-stream buffers itself and may ignore it).
+   */
+  onAboveWriteBufferHighWatermark?(): void;
+  /** The connection's output drained below its low watermark after passing the high one. */
+  onBelowWriteBufferLowWatermark?(): void;
 }
 
 /** Callbacks from a client (upstream) codec to its pool. */

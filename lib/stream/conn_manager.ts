@@ -375,8 +375,9 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   }
 
   /**
-   * Watermark callbacks of the downstream side of this stream: the stream's own (a multiplexing codec's `Stream`),
-   * or, where the codec has none (HTTP/1: one stream at a time), the connection's, fanned out by the manager.
+   * Watermark callbacks of the downstream side of this stream: through the codec's `Stream` (HTTP/1: the
+   * connection's watermarks, which the manager hands to the codec; HTTP/2: the stream's own), or, for a codec
+   * without one, the connection's, fanned out by the manager.
    */
   addWatermarkCallbacks(cbs: WatermarkCallbacks): void {
     const st = this.#encoder.stream;
@@ -384,11 +385,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
       (this.#watermarkCbs ??= []).push(cbs);
       return;
     }
-    st.addCallbacks({
-      onResetStream() {},
-      onAboveWriteBufferHighWatermark: () => cbs.onAboveWriteBufferHighWatermark(),
-      onBelowWriteBufferLowWatermark: () => cbs.onBelowWriteBufferLowWatermark(),
-    });
+    st.addCallbacks(cbs);
   }
 
   get cm(): ConnectionManager {
@@ -767,6 +764,8 @@ export class ConnectionManager implements NetworkFilter {
       maxHeadersKb: shared.config.maxRequestHeadersKb,
       maxHeadersCount: shared.config.maxHeadersCount,
       secure: conn.secure,
+      readDisable: (disable: boolean) => conn.readDisable(disable),
+      bufferLimit: shared.bufferLimit,
     };
     this.codec = shared.codec.createServer((b) => conn.write(b), this, opts);
     const info: DownstreamConnectionInfo = {
@@ -813,10 +812,12 @@ export class ConnectionManager implements NetworkFilter {
   }
 
   onWriteBlocked(): void {
+    this.codec.onAboveWriteBufferHighWatermark?.();
     for (const s of this.#streams) s.onWriteBlocked();
   }
 
   onWriteDrained(): void {
+    this.codec.onBelowWriteBufferLowWatermark?.();
     for (const s of this.#streams) s.onWriteDrained();
   }
 
