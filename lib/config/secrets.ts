@@ -6,16 +6,18 @@
  * The secrets themselves live in a {@link SecretManager} (`lib/tls/secret_manager.ts`), the provider that also
  * takes runtime updates: {@link loadStaticSecrets} fills one from `static_resources.secrets`.
  * {@link resolveSecretRefs} returns a copy of the listeners or clusters in which every reference is replaced by
- * the secret's current content (`tls_certificates` entries, `validation_context`), so the TLS providers read one
- * shape, and tags each rewritten `common_tls_context` with a {@link SecretBinding} (see {@link secretBindingOf}):
- * the transport socket subscribes through it, and rebuilds its context from {@link resolveWith} when one of the
- * secrets changes. A `combined_validation_context` is merged as Envoy does (`MergeFrom`: the secret's singular fields win,
- * repeated fields are concatenated). Unknown names, secrets of the wrong kind and `sds_config` (dynamic SDS, which
+ * the secret's current content (`tls_certificates` entries, `validation_context`; in a Ferry `GmTlsContext`, its
+ * `*_sds_secret_config` fields by the pair or trusted CA they name), so the TLS providers read one shape, and tags
+ * each rewritten context with a {@link SecretBinding} (see {@link secretBindingOf}): the transport socket
+ * subscribes through it, and rebuilds its context from {@link resolveWith} when one of the secrets changes. A
+ * `combined_validation_context` is merged as Envoy does (`MergeFrom`: the secret's singular fields win, repeated
+ * fields are concatenated). Unknown names, secrets of the wrong kind and `sds_config` (dynamic SDS, which
  * comes with xDS) are errors naming the reference's path.
  *
  * @module
  */
 import { ConfigError } from "../api/errors.ts";
+import { GM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE_FERRY } from "../tls/gm.ts";
 import { parseSecret, type Secret, SecretManager } from "../tls/secret_manager.ts";
 import { asList, camel, describe, joinPath, ObjReader } from "./reader.ts";
 
@@ -29,10 +31,15 @@ export interface SecretSource {
  * written (references unresolved) with its path, so it can be resolved again against a new version.
  */
 export interface SecretBinding {
+  /**
+   * What was rewritten: an Envoy `common_tls_context`, or a whole Ferry `GmTlsContext` (its
+   * `*_sds_secret_config` fields).
+   */
+  readonly kind: "common_tls_context" | "gm_tls_context";
   readonly manager: SecretManager;
   /** The secret names the context references, each once. */
   readonly names: readonly string[];
-  /** The `common_tls_context` as written (its nested contexts already resolved). */
+  /** The context as written (its nested contexts already resolved). */
   readonly unresolved: Readonly<Record<string, unknown>>;
   readonly path: string;
 }
@@ -145,6 +152,44 @@ function resolveCommon(ctx: Obj, path: string, secrets: SecretSource, used: Set<
   return c;
 }
 
+/** The GmTlsContext fields that name a `tls_certificate` secret, and the field each one stands for. */
+const GM_CERT_REFS: readonly (readonly [string, string])[] = [
+  ["certificate_sds_secret_config", "certificate"],
+  ["sign_certificate_sds_secret_config", "sign_certificate"],
+  ["enc_certificate_sds_secret_config", "enc_certificate"],
+];
+
+const has = (o: Obj, key: string) => o[key] !== undefined || o[camel(key)] !== undefined;
+
+/**
+ * Rewrites one Ferry `GmTlsContext` (a copy) at `path`: `certificate_sds_secret_config`,
+ * `sign_certificate_sds_secret_config` and `enc_certificate_sds_secret_config` name `tls_certificate` secrets (the
+ * pair in place of `certificate`, ...); `validation_context_sds_secret_config` names a `validation_context` secret
+ * whose `trusted_ca` becomes the context's.
+ */
+function resolveGm(tc: Obj, path: string, secrets: SecretSource, used: Set<string>): Obj {
+  const c: Obj = { ...tc };
+  for (const [ref, field] of GM_CERT_REFS) {
+    const [r, rKey] = take(c, ref);
+    if (r === undefined) continue;
+    if (has(c, field)) throw new ConfigError(path, `only one of ${field}, ${rKey} may be set`);
+    c[field] = lookup(r, joinPath(path, rKey), secrets, "tls_certificate", used);
+  }
+  const [v, vKey] = take(c, "validation_context_sds_secret_config");
+  if (v !== undefined) {
+    if (has(c, "trusted_ca")) throw new ConfigError(path, `only one of trusted_ca, ${vKey} may be set`);
+    const vc = lookup(v, joinPath(path, vKey), secrets, "validation_context", used);
+    const ca = vc["trusted_ca"] ?? vc["trustedCa"];
+    if (ca === undefined) {
+      throw new ConfigError(joinPath(path, vKey), "the secret has no trusted_ca (the gm provider needs one)");
+    }
+    c["trusted_ca"] = ca;
+  }
+  return c;
+}
+
+const GM_TYPES: ReadonlySet<unknown> = new Set([GM_TLS_CONTEXT_TYPE, GM_TLS_CONTEXT_TYPE_FERRY]);
+
 /**
  * A copy of `raw` (listeners or clusters, any depth) with every `common_tls_context` secret reference replaced by
  * the secret's current content from `secrets`, each rewritten context tagged with its {@link SecretBinding}. `raw`
@@ -154,6 +199,18 @@ export function resolveSecretRefs(raw: unknown, path: string, secrets: SecretMan
   if (Array.isArray(raw)) return raw.map((v, i) => resolveSecretRefs(v, joinPath(path, i), secrets));
   if (!isObj(raw)) return raw;
   const out: Obj = {};
+  if (GM_TYPES.has(raw["@type"])) {
+    const unresolved = Object.fromEntries(
+      Object.entries(raw).map(([k, v]) => [k, resolveSecretRefs(v, joinPath(path, k), secrets)]),
+    );
+    const used = new Set<string>();
+    const c = resolveGm(unresolved, path, secrets, used);
+    if (used.size > 0) {
+      const binding: SecretBinding = { kind: "gm_tls_context", manager: secrets, names: [...used], unresolved, path };
+      Object.defineProperty(c, BINDING, { value: binding, enumerable: false });
+    }
+    return c;
+  }
   for (const [k, v] of Object.entries(raw)) {
     const p = joinPath(path, k);
     if ((k === "common_tls_context" || k === "commonTlsContext") && isObj(v)) {
@@ -161,7 +218,13 @@ export function resolveSecretRefs(raw: unknown, path: string, secrets: SecretMan
       const used = new Set<string>();
       const c = resolveCommon(unresolved, p, secrets, used);
       if (used.size > 0) {
-        const binding: SecretBinding = { manager: secrets, names: [...used], unresolved, path: p };
+        const binding: SecretBinding = {
+          kind: "common_tls_context",
+          manager: secrets,
+          names: [...used],
+          unresolved,
+          path: p,
+        };
         Object.defineProperty(c, BINDING, { value: binding, enumerable: false });
       }
       out[k] = c;
@@ -170,9 +233,12 @@ export function resolveSecretRefs(raw: unknown, path: string, secrets: SecretMan
   return out;
 }
 
-/** The {@link SecretBinding} of a `common_tls_context` that {@link resolveSecretRefs} rewrote, if it named secrets. */
-export function secretBindingOf(commonTlsContext: unknown): SecretBinding | undefined {
-  return isObj(commonTlsContext) ? (commonTlsContext as { [BINDING]?: SecretBinding })[BINDING] : undefined;
+/**
+ * The {@link SecretBinding} of a `common_tls_context` or `GmTlsContext` that {@link resolveSecretRefs} rewrote, if it
+ * named secrets.
+ */
+export function secretBindingOf(context: unknown): SecretBinding | undefined {
+  return isObj(context) ? (context as { [BINDING]?: SecretBinding })[BINDING] : undefined;
 }
 
 /**
@@ -181,5 +247,6 @@ export function secretBindingOf(commonTlsContext: unknown): SecretBinding | unde
  */
 export function resolveWith(binding: SecretBinding, next: Secret): Record<string, unknown> {
   const view: SecretSource = { get: (n) => n === next.name ? next : binding.manager.get(n) };
-  return resolveCommon(binding.unresolved as Obj, binding.path, view, new Set());
+  const resolve = binding.kind === "gm_tls_context" ? resolveGm : resolveCommon;
+  return resolve(binding.unresolved as Obj, binding.path, view, new Set());
 }

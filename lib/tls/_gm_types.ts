@@ -43,7 +43,10 @@ export interface GmContext {
   readonly alpn: readonly string[];
   /** Client: SNI (and the name the server certificate must carry when `roots` is set). */
   readonly sni: string | undefined;
-  /** Client: the kind of TLCP server, which sets the TLCP client's interop switches (`TLCP_PEER_PROFILES` in `engine/tlcp`). */
+  /**
+   * Client: the kind of TLCP server, which sets the TLCP client's interop switches (`TLCP_PEER_PROFILES` in
+   * `engine/tlcp`).
+   */
   readonly tlcpPeerProfile: GmTlcpPeerProfile;
   /** Client: TLCP ECDHE ClientKeyExchange encoding (the profile's unless `tlcp_client_key_exchange` is set). */
   readonly tlcpClientKeyExchange: "LENGTH_PREFIXED" | "BARE";

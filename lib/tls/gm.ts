@@ -18,6 +18,10 @@
  *       certificate_chain: { filename: certs/server_enc.crt }
  *       private_key: { filename: certs/server_enc.key }
  *     trusted_ca: { filename: certs/ca.crt } # verifies the peer
+ *     # Instead of a pair or trusted_ca, a secret from the secret provider (static_resources.secrets, updated at
+ *     # run time by Server.updateSecret): certificate_sds_secret_config, sign_certificate_sds_secret_config,
+ *     # enc_certificate_sds_secret_config ({name} of a tls_certificate secret) and
+ *     # validation_context_sds_secret_config ({name} of a validation_context secret; its trusted_ca is used).
  *     require_client_certificate: false      # server only
  *     cipher_suites: [TLS_SM4_GCM_SM3, TLS_SM4_CCM_SM3, ECC_SM4_GCM_SM3, ECC_SM4_CBC_SM3,
  *                     ECDHE_SM4_GCM_SM3, ECDHE_SM4_CBC_SM3]

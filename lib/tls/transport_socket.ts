@@ -9,7 +9,8 @@
  * | `type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext` | `gm` | both |
  * | `…transport_sockets.raw_buffer.v3.RawBuffer` | none (plain TCP) | both |
  *
- * A context whose `common_tls_context` names secrets (`tls_certificate_sds_secret_configs`, ...) follows them: the
+ * A context whose `common_tls_context` names secrets (`tls_certificate_sds_secret_configs`, ...), or a
+ * `GmTlsContext` with `*_sds_secret_config` fields, follows them: the
  * transport socket subscribes to the secret provider, and an update reparses the context with the same factory
  * (rejecting the update if it does not parse) and swaps it in. `context` is then a getter: every handshake that
  * starts afterwards reads the new context; connections already established keep theirs.
@@ -104,7 +105,7 @@ interface Rotating<T> {
 function follow(
   binding: SecretBinding,
   tcRaw: Readonly<Record<string, unknown>>,
-  key: string,
+  key: string | undefined,
   ref: WeakRef<Rotating<unknown>>,
   reparse: (tc: ObjReader) => unknown,
   path: string,
@@ -116,7 +117,8 @@ function follow(
         off();
         return;
       }
-      const tc = new ObjReader({ ...tcRaw, [key]: resolveWith(binding, next) }, path);
+      const resolved = resolveWith(binding, next);
+      const tc = new ObjReader(key === undefined ? resolved : { ...tcRaw, [key]: resolved }, path);
       tc.str("@type");
       const context = reparse(tc);
       return () => {
@@ -131,8 +133,11 @@ function bind<T>(
   tc: ObjReader,
   parse: (tc: ObjReader, rotating: boolean) => T,
 ): { readonly context: T } {
-  const key = "common_tls_context" in tc.raw ? "common_tls_context" : "commonTlsContext";
-  const binding = secretBindingOf(tc.raw[key]);
+  // A whole typed_config bound (GmTlsContext) or its common_tls_context (Envoy's TLS contexts).
+  const common = "common_tls_context" in tc.raw ? "common_tls_context" : "commonTlsContext";
+  const own = secretBindingOf(tc.raw);
+  const key = own ? undefined : common;
+  const binding = own ?? secretBindingOf(tc.raw[common]);
   if (!binding) return { context: parse(tc, false) };
   const tcRaw = { ...tc.raw };
   const state: Rotating<T> = { context: parse(tc, true) };

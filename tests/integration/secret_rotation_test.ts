@@ -2,9 +2,15 @@
  * Secret rotation over real sockets: an HTTPS listener whose certificate comes from a static secret;
  * `Server.updateSecret` with a certificate openssl generates at test time reaches new handshakes (checked with
  * `openssl s_client`: serial and subject), while a TLS keep-alive connection opened before stays up and still
- * serves; an invalid update is one line and the current certificate keeps serving.
+ * serves; an invalid update is one line and the current certificate keeps serving. The same for a GM listener
+ * (TLS 1.3-SM certificate and TLCP signing certificate from secrets), with our GM client.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { generateTestPki } from "../../lib/crypto/certs_command.ts";
+import { parseCertificate } from "../../lib/crypto/x509.ts";
+import { connectTcp } from "../../lib/network/connection.ts";
+import type { SecureConnection } from "../../lib/tls/provider.ts";
+import { parseClientTransportSocket } from "../../lib/tls/transport_socket.ts";
 import { itOpts, startFerry } from "./_harness.ts";
 
 type Obj = Record<string, unknown>;
@@ -135,6 +141,27 @@ async function request(conn: Deno.Conn): Promise<string> {
   }
 }
 
+function hcm(body: string): Obj[] {
+  return [{
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: body,
+      route_config: {
+        virtual_hosts: [{
+          name: "all",
+          domains: ["*"],
+          routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }],
+        }],
+      },
+      http_filters: [{
+        name: "envoy.filters.http.router",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+      }],
+    },
+  }];
+}
+
 function bootstrap(): Obj {
   return {
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
@@ -160,25 +187,7 @@ function bootstrap(): Obj {
               },
             },
           },
-          filters: [{
-            name: "envoy.filters.network.http_connection_manager",
-            typed_config: {
-              "@type":
-                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-              stat_prefix: "https",
-              route_config: {
-                virtual_hosts: [{
-                  name: "all",
-                  domains: ["*"],
-                  routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "hi" } } }],
-                }],
-              },
-              http_filters: [{
-                name: "envoy.filters.http.router",
-                typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-              }],
-            },
-          }],
+          filters: hcm("hi"),
         }],
       }],
       clusters: [],
@@ -271,6 +280,127 @@ Deno.test(
       assertMatch(await peerCertificate(port), /serial=0B02/);
       assertEquals(await request(conn), "hi");
       conn.close();
+    } finally {
+      await ferry.stop();
+    }
+  },
+);
+
+const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
+const gmOne = generateTestPki({ gm: true, hosts: ["localhost"], ips: ["127.0.0.1"] });
+const gmTwo = generateTestPki({ gm: true, hosts: ["localhost"], ips: ["127.0.0.1"] });
+const gmPair = (pki: Record<string, string>, name: string) => ({
+  certificate_chain: { inline_string: pki[`${name}.crt`]! },
+  private_key: { inline_string: pki[`${name}.key`]! },
+});
+
+/** Our GM client over `version`, and a function sending one HTTP/1.1 request on that connection. */
+async function gmConnect(port: number, version: "TLSv1.3" | "TLCP") {
+  const ts = parseClientTransportSocket({
+    name: "ferry.transport_sockets.gm",
+    typed_config: { "@type": GM_TYPE, versions: [version], sni: "localhost" },
+  }, "client")!;
+  assert(ts.kind === "gm");
+  const conn: SecureConnection = await ts.provider.connect(await connectTcp("127.0.0.1", port, 2000), ts.context, {
+    timeoutMs: 3000,
+  });
+  let text = "";
+  let wake: (() => void) | undefined;
+  conn.setHandler({
+    onData: (d) => {
+      text += dec.decode(d);
+      wake?.();
+    },
+    onEof: () => wake?.(),
+    onClose: () => wake?.(),
+  });
+  conn.start();
+  const get = async (): Promise<string> => {
+    text = "";
+    conn.write(enc.encode("GET / HTTP/1.1\r\nhost: localhost\r\n\r\n"));
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const end = text.indexOf("\r\n\r\n");
+      const len = Number(text.slice(0, Math.max(0, end)).match(/content-length:\s*(\d+)/i)?.[1] ?? "0");
+      if (end >= 0 && text.length >= end + 4 + len) return text.slice(end + 4, end + 4 + len);
+      if (Date.now() > deadline) throw new Error(`no response: ${JSON.stringify(text)}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 100);
+      });
+    }
+  };
+  return { conn, peer: conn.handshake.peerCertificates[0]!, get };
+}
+
+Deno.test(
+  "Server.updateSecret: a GM listener's TLS 1.3-SM and TLCP certificates rotate for new handshakes",
+  itOpts,
+  async () => {
+    const ferry = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        secrets: [
+          { name: "gm_cert", tls_certificate: gmPair(gmOne, "server") },
+          { name: "gm_sign", tls_certificate: gmPair(gmOne, "server_sign") },
+          { name: "gm_enc", tls_certificate: gmPair(gmOne, "server_enc") },
+        ],
+        listeners: [{
+          name: "gm",
+          address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+          filter_chains: [{
+            transport_socket: {
+              name: "ferry.transport_sockets.gm",
+              typed_config: {
+                "@type": GM_TYPE,
+                versions: ["TLSv1.3", "TLCP"],
+                certificate_sds_secret_config: { name: "gm_cert" },
+                sign_certificate_sds_secret_config: { name: "gm_sign" },
+                enc_certificate_sds_secret_config: { name: "gm_enc" },
+                alpn_protocols: ["http/1.1"],
+              },
+            },
+            filters: hcm("gm"),
+          }],
+        }],
+        clusters: [],
+      },
+    });
+    const der = (pem: string) => parseCertificate(pem).der;
+    try {
+      const port = ferry.port();
+      for (
+        const [version, secret, file] of [["TLSv1.3", "gm_cert", "server"], ["TLCP", "gm_sign", "server_sign"]] as const
+      ) {
+        const old = await gmConnect(port, version);
+        assertEquals(old.peer, der(gmOne[`${file}.crt`]!));
+        assertEquals(await old.get(), "gm");
+
+        ferry.server.updateSecret(secret, { tls_certificate: gmPair(gmTwo, file) });
+        const fresh = await gmConnect(port, version);
+        assertEquals(fresh.peer, der(gmTwo[`${file}.crt`]!), `${version}: a new handshake gets the new certificate`);
+        assertEquals(await fresh.get(), "gm");
+        fresh.conn.close();
+
+        // The connection from before the update is still up and serves.
+        assertEquals(await old.get(), "gm");
+        old.conn.close();
+      }
+      // A pair the gm provider cannot use (an ECDSA key): one line, nothing changes.
+      let message = "";
+      try {
+        ferry.server.updateSecret("gm_cert", {
+          tls_certificate: gmPair(gmOne, "server_ecdsa"),
+        });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      assertMatch(message, /^config: secret\.tls_certificate: static_resources\.listeners\[0\].*not an SM2 key/);
+      assert(!message.includes("\n"), message);
+      assertEquals(ferry.server.config.secrets.get("gm_cert")?.version, 2);
+      const after = await gmConnect(port, "TLSv1.3");
+      assertEquals(after.peer, der(gmTwo["server.crt"]!));
+      after.conn.close();
     } finally {
       await ferry.stop();
     }
