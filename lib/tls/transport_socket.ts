@@ -107,7 +107,7 @@ function follow(
   tcRaw: Readonly<Record<string, unknown>>,
   key: string | undefined,
   ref: WeakRef<Rotating<unknown>>,
-  reparse: (tc: ObjReader) => unknown,
+  parse: (tc: ObjReader, rotating: boolean) => unknown,
   path: string,
 ): void {
   for (const name of binding.names) {
@@ -120,7 +120,7 @@ function follow(
       const resolved = resolveWith(binding, next);
       const tc = new ObjReader(key === undefined ? resolved : { ...tcRaw, [key]: resolved }, path);
       tc.str("@type");
-      const context = reparse(tc);
+      const context = parse(tc, true);
       return () => {
         state.context = context;
       };
@@ -141,7 +141,8 @@ function bind<T>(
   if (!binding) return { context: parse(tc, false) };
   const tcRaw = { ...tc.raw };
   const state: Rotating<T> = { context: parse(tc, true) };
-  follow(binding, tcRaw, key, new WeakRef(state), (r) => parse(r, true), tc.path);
+  // No closure created here may reach the subscriber: closures of one scope share their captured variables.
+  follow(binding, tcRaw, key, new WeakRef(state), parse, tc.path);
   return {
     get context() {
       return state.context;
