@@ -25,7 +25,9 @@ export interface ClusterStats {
   upstream_cx_destroy: Counter;
   /** Pool connections Ferry closed itself (Envoy's `upstream_cx_destroy_local`). */
   upstream_cx_destroy_local: Counter;
-  /** Pool connections the upstream closed, a close after its half-close included (Envoy's `upstream_cx_destroy_remote`). */
+  /**
+   * Pool connections the upstream closed, a close after its half-close included (Envoy's `upstream_cx_destroy_remote`).
+   */
   upstream_cx_destroy_remote: Counter;
   /** Pool connections closed after `idleTimeoutMs` unused (Envoy's `upstream_cx_idle_timeout`). */
   upstream_cx_idle_timeout: Counter;
@@ -35,7 +37,10 @@ export interface ClusterStats {
   upstream_cx_none_healthy: Counter;
   /** Connections refused by the `max_connections` circuit breaker (Envoy's `upstream_cx_overflow`). */
   upstream_cx_overflow: Counter;
-  /** Bytes received from upstream connections, counted as they arrive or at close (Envoy's `upstream_cx_rx_bytes_total`). */
+  /**
+   * Bytes received from upstream connections, counted as they arrive or at close (Envoy's
+   * `upstream_cx_rx_bytes_total`).
+   */
   upstream_cx_rx_bytes_total: Counter;
   /** Bytes sent on upstream connections, counted as written or at close (Envoy's `upstream_cx_tx_bytes_total`). */
   upstream_cx_tx_bytes_total: Counter;
@@ -49,11 +54,16 @@ export interface ClusterStats {
   upstream_rq_pending_total: Counter;
   /** Requests waiting for a pool connection now (Envoy's `upstream_rq_pending_active`). */
   upstream_rq_pending_active: Gauge;
-  /** Requests refused by `max_pending_requests` or the `max_requests` breaker (Envoy's `upstream_rq_pending_overflow`). */
+  /**
+   * Requests refused by `max_pending_requests` or the `max_requests` breaker (Envoy's `upstream_rq_pending_overflow`).
+   */
   upstream_rq_pending_overflow: Counter;
   /** Waiting requests failed because their connection attempt failed (Envoy's `upstream_rq_pending_failure_eject`). */
   upstream_rq_pending_failure_eject: Counter;
-  /** Requests failed by the route `timeout`, or by a per-try (idle) timeout with no retry left (Envoy's `upstream_rq_timeout`). */
+  /**
+   * Requests failed by the route `timeout`, or by a per-try (idle) timeout with no retry left (Envoy's
+   * `upstream_rq_timeout`).
+   */
   upstream_rq_timeout: Counter;
   /** Attempts abandoned on `per_try_timeout` (Envoy's `upstream_rq_per_try_timeout`). */
   upstream_rq_per_try_timeout: Counter;
