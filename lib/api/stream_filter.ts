@@ -27,10 +27,13 @@ export type FilterResult = FilterStatus | Promise<FilterStatus>;
 
 /** Options for a locally generated response. */
 export interface LocalReplyOptions {
+  /** Extra response headers, names lower-case (e.g. `retry-after`, `www-authenticate`). */
   headers?: Record<string, string>;
+  /** Response flag recorded in the stream info (`%RESPONSE_FLAGS%`), e.g. `"NR"`, `"RL"`. */
   responseFlag?: ResponseFlag;
   /** `%RESPONSE_CODE_DETAILS%`, e.g. "route_not_found". */
   details?: string;
+  /** Content type of a non-empty body (default `text/plain`). */
   contentType?: string;
   /**
    * For a gRPC request: the `grpc-status` to answer with (e.g. 4, DEADLINE_EXCEEDED), instead of the one mapped
@@ -41,18 +44,27 @@ export interface LocalReplyOptions {
 
 /** Facts about the downstream connection, for filters. */
 export interface DownstreamConnectionInfo {
+  /** The connection's `NetConnection.id`, unique per process (`%CONNECTION_ID%`). */
   readonly id: number;
+  /** The peer's IP address, as connected (not the `x-forwarded-for` client; see `StreamInfo`). */
   readonly remoteAddress: string;
+  /** The peer's TCP port. */
   readonly remotePort: number;
+  /** The local IP address the connection was accepted on. */
   readonly localAddress: string;
+  /** The local (listener) TCP port. */
   readonly localPort: number;
+  /** True if the connection is TLS (then `:scheme` is `https`). */
   readonly secure: boolean;
+  /** The server name the client asked for in its TLS ClientHello, if any. */
   readonly sni?: string;
 }
 
 /** What the filter manager offers a filter. */
 export interface StreamFilterCallbacks {
+  /** The stream's facts for access logs; filters add response flags, details and upstream facts to it. */
   readonly streamInfo: StreamInfo;
+  /** The downstream connection the stream arrived on. */
   readonly connection: DownstreamConnectionInfo;
   /** The request headers (after earlier filters' changes). */
   readonly requestHeaders: HeaderMap;
@@ -61,6 +73,10 @@ export interface StreamFilterCallbacks {
    * configuration the stream started with; cleared by `clearRouteCache`).
    */
   readonly route: RouteResult | null;
+  /**
+   * Forgets the chosen route, so that the next read of {@link route} matches again; a filter that changed the
+   * headers routing depends on (`:path`, `:authority`, a header matcher's) calls it before the router runs.
+   */
   clearRouteCache(): void;
   /** Resume decoding after a `"stop"`. */
   continueDecoding(): void;
@@ -70,8 +86,14 @@ export interface StreamFilterCallbacks {
   sendLocalReply(status: number, body?: string, options?: LocalReplyOptions): void;
   /** For terminal filters (the router): send response parts downstream through the encoder filters. */
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  /** Sends response body downstream through the encoder filters. */
   encodeData(data: Uint8Array, endStream: boolean): void;
+  /** Sends response trailers downstream through the encoder filters; ends the response. */
   encodeTrailers(trailers: HeaderMap): void;
+  /**
+   * Sends a 1xx response (e.g. `100 Continue` from upstream) straight to the codec, bypassing the encoder filters;
+   * dropped once the final response has started or on HTTP/1.0.
+   */
   encode1xxHeaders(headers: HeaderMap): void;
   /** Abort the stream (and for HTTP/1, the connection). */
   resetStream(): void;
@@ -90,18 +112,27 @@ export interface StreamFilterCallbacks {
 
 /** Told when a write buffer passes its high watermark and when it drains below the low one. */
 export interface WatermarkCallbacks {
+  /** The buffer passed its high watermark: stop producing into it (the router pauses reading its upstream). */
   onAboveWriteBufferHighWatermark(): void;
+  /** The buffer drained below its low watermark after passing the high one: resume producing. */
   onBelowWriteBufferLowWatermark(): void;
 }
 
 /** A filter's per-stream instance. All hooks are optional. */
 export interface StreamFilter {
+  /** The request headers, which the filter may change in place; `endStream` if the request has no body. */
   decodeHeaders?(headers: HeaderMap, endStream: boolean): FilterResult;
+  /** A chunk of request body; a filter that keeps it past the call copies it (or returns `"stop-and-buffer"`). */
   decodeData?(data: Uint8Array, endStream: boolean): FilterResult;
+  /** The request trailers; they end the request. */
   decodeTrailers?(trailers: HeaderMap): FilterResult;
+  /** Reserved for 1xx responses: not called yet, as `encode1xxHeaders` of the callbacks bypasses the filters. */
   encode1xxHeaders?(headers: HeaderMap): FilterResult;
+  /** The response headers (from upstream or a local reply), which the filter may change in place. */
   encodeHeaders?(headers: HeaderMap, endStream: boolean): FilterResult;
+  /** A chunk of response body; a filter that keeps it past the call copies it (or returns `"stop-and-buffer"`). */
   encodeData?(data: Uint8Array, endStream: boolean): FilterResult;
+  /** The response trailers; they end the response. */
   encodeTrailers?(trailers: HeaderMap): FilterResult;
   /** The stream is over (completed or reset). Release timers, upstream requests, etc. */
   onDestroy?(): void;
