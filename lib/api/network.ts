@@ -26,15 +26,21 @@ export interface ConnectionHandler {
 
 /** One connection, downstream or upstream. */
 export interface NetConnection {
+  /** Process-wide unique number, assigned at accept or connect (`%CONNECTION_ID%`, log lines). */
   readonly id: number;
+  /** The peer's IP address (IPv6 without brackets). */
   readonly remoteAddress: string;
+  /** The peer's TCP port. */
   readonly remotePort: number;
+  /** The local IP address of the socket. */
   readonly localAddress: string;
+  /** The local TCP port (the listener's port for accepted connections). */
   readonly localPort: number;
   /** True for TLS connections. */
   readonly secure: boolean;
   /** TLS facts, once the handshake is done. */
   readonly tls?: { version?: string; cipher?: string; sni?: string; alpn?: string };
+  /** Sets (or replaces) the receiver of this connection's events; its owner calls it before {@link start}. */
   setHandler(handler: ConnectionHandler): void;
   /** Starts the read loop (once the handler is set). */
   start(): void;
@@ -48,8 +54,14 @@ export interface NetConnection {
   readDisable(disable: boolean): void;
   /** Bytes queued and not yet written. */
   readonly bufferedAmount: number;
+  /**
+   * True once the connection is closed (locally, after any flush; by the peer; or on error); `done` has resolved or
+   * will.
+   */
   readonly closed: boolean;
+  /** Bytes received so far (plaintext on a TLS connection), for access logs and `upstream_cx_rx_bytes_total`. */
   readonly bytesRead: number;
+  /** Bytes accepted by `write` so far (plaintext on a TLS connection), for access logs and stats. */
   readonly bytesWritten: number;
   /** Resolves when the connection is closed. */
   readonly done: Promise<void>;
@@ -108,7 +120,9 @@ export interface NetworkFilterCallbacks {
 export interface ExtensionRegistry<F> {
   /** What the registry holds, for messages ("network filter"). */
   readonly kind: string;
+  /** The extension registered under `name` (e.g. `envoy.filters.network.tcp_proxy`), or undefined. */
   byName(name: string): F | undefined;
+  /** The extension that accepts typed-config URL `typeUrl` (one of its `configTypes`), or undefined. */
   byType(typeUrl: string): F | undefined;
   /** Resolves by `@type` if given, else by name; throws ConfigError naming `path` if neither is known. */
   resolve(name: string | undefined, typeUrl: string | undefined, path: string): F;
@@ -119,8 +133,11 @@ export interface ExtensionRegistry<F> {
  * HTTP filters and codec). The full set, with listener filters, is `Registries` in `lib/config/registry.ts`.
  */
 export interface ExtensionRegistries {
+  /** Network (L4) filters, by name and `@type`. */
   readonly network: ExtensionRegistry<NetworkFilterFactory>;
+  /** HTTP filters, for an HTTP connection manager's `http_filters`. */
   readonly http: ExtensionRegistry<import("./stream_filter.ts").HttpFilterFactory>;
+  /** Codecs, by name: the connection manager looks up the one its `codec_type` names. */
   readonly codecs: ExtensionRegistry<import("./codec.ts").CodecFactory>;
 }
 
@@ -161,7 +178,9 @@ export type NetworkFilterFactoryCb = (callbacks: NetworkFilterCallbacks) => Netw
  * connection. A factory without `createFactory` has its one-step `create` called per connection.
  */
 export interface NetworkFilterFactory<C = unknown> {
+  /** Envoy filter name, e.g. "envoy.filters.network.tcp_proxy"; unique in the registry. */
   readonly name: string;
+  /** Accepted `@type` URLs of its typed_config; each may be claimed by one factory only. */
   readonly configTypes: readonly string[];
   /** Validates raw config (typed_config without `@type`). `registries` gives nested extension lists. */
   parseConfig(raw: Record<string, unknown>, path: string, registries: ExtensionRegistries): C;
