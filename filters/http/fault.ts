@@ -11,6 +11,7 @@ import { ConfigError } from "../../lib/api/errors.ts";
 import type { HeaderMap } from "../../lib/api/headers.ts";
 import type { Counter, Gauge } from "../../lib/api/stats.ts";
 import type {
+  FilterFactoryContext,
   FilterResult,
   HttpFilterFactory,
   StreamFilter,
@@ -123,8 +124,6 @@ interface FaultStats {
   active_faults: Gauge;
   faults_overflow: Counter;
 }
-
-const statsByScope = new WeakMap<object, FaultStats>();
 
 /**
  * The probability a `...-percentage` header asks for. As in Envoy, its value is a numerator over the denominator of
@@ -243,23 +242,32 @@ export class FaultFilter implements StreamFilter {
   }
 }
 
+/**
+ * The config-time step: the `fault.*` stats of the connection manager's scope are looked up once per config and
+ * shared by its streams (`active_faults` counts across all of them, as `max_active_faults` needs).
+ */
+export function createFaultFactory(
+  config: FaultConfig,
+  context: FilterFactoryContext,
+): (callbacks: StreamFilterCallbacks) => StreamFilter {
+  const s = context.scope.scope("fault");
+  const stats: FaultStats = {
+    delays_injected: s.counter("delays_injected"),
+    aborts_injected: s.counter("aborts_injected"),
+    active_faults: s.gauge("active_faults"),
+    faults_overflow: s.counter("faults_overflow"),
+  };
+  return (callbacks) => new FaultFilter(config, callbacks, stats);
+}
+
 /** The fault filter factory. */
 export const faultFilterFactory: HttpFilterFactory<FaultConfig> = {
   name: "envoy.filters.http.fault",
   configTypes: [FAULT_TYPE],
   parseConfig: parseFaultConfig,
+  createFactory: createFaultFactory,
+  /** The one-step form: stats are names in the store, so a per-stream lookup finds the same counters. */
   create(config, callbacks, context) {
-    let stats = statsByScope.get(context.scope);
-    if (!stats) {
-      const s = context.scope.scope("fault");
-      stats = {
-        delays_injected: s.counter("delays_injected"),
-        aborts_injected: s.counter("aborts_injected"),
-        active_faults: s.gauge("active_faults"),
-        faults_overflow: s.counter("faults_overflow"),
-      };
-      statsByScope.set(context.scope, stats);
-    }
-    return new FaultFilter(config, callbacks, stats);
+    return createFaultFactory(config, context)(callbacks);
   },
 };

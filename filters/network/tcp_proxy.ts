@@ -26,6 +26,7 @@ import type {
   NetworkFilterCallbacks,
   NetworkFilterContext,
   NetworkFilterFactory,
+  NetworkFilterFactoryCb,
   NetworkFilterStatus,
 } from "../../lib/api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../../lib/api/stats.ts";
@@ -124,46 +125,39 @@ export function createTcpProxyStats(scope: StatsScope): TcpProxyStats {
   };
 }
 
-/** What every connection of one (config, stats root) shares: built once. */
-interface Shared {
+/**
+ * What every connection of one filter chain config shares, built once by {@link createTcpProxyFactory}: the
+ * stats, the access loggers, the sum of the cluster weights and the cluster manager.
+ */
+export interface TcpProxyShared {
   readonly config: TcpProxyConfig;
   readonly stats: TcpProxyStats;
   readonly loggers: readonly AccessLogger[];
   readonly totalWeight: number;
+  readonly clusterManager: ClusterManager;
 }
 
-const sharedCache = new WeakMap<TcpProxyConfig, WeakMap<object, Shared>>();
-
-function sharedFor(config: TcpProxyConfig, context: NetworkFilterContext): Shared {
-  let byRoot = sharedCache.get(config);
-  if (!byRoot) sharedCache.set(config, byRoot = new WeakMap());
-  let s = byRoot.get(context.stats);
-  if (!s) {
-    s = {
-      config,
-      stats: createTcpProxyStats(context.stats.scope(`tcp.${config.statPrefix}`)),
-      loggers: config.accessLogs.map((a) => createAccessLogger(a)),
-      totalWeight: (config.weightedClusters ?? []).reduce((n, c) => n + c.weight, 0),
-    };
-    byRoot.set(context.stats, s);
-  }
-  return s;
-}
-
-function asClusterManager(v: unknown): ClusterManager | undefined {
-  if (v !== null && typeof v === "object" && typeof (v as ClusterManager).get === "function") {
-    return v as ClusterManager;
-  }
-  return undefined;
+/**
+ * The config-time step of the TCP proxy: builds the state shared by every connection of `config` under `context`
+ * once, and returns the per-connection creator.
+ */
+export function createTcpProxyFactory(config: TcpProxyConfig, context: NetworkFilterContext): NetworkFilterFactoryCb {
+  const shared: TcpProxyShared = {
+    config,
+    stats: createTcpProxyStats(context.stats.scope(`tcp.${config.statPrefix}`)),
+    loggers: config.accessLogs.map((a) => createAccessLogger(a)),
+    totalWeight: (config.weightedClusters ?? []).reduce((n, c) => n + c.weight, 0),
+    clusterManager: context.clusterManager,
+  };
+  return (callbacks) => new TcpProxyFilter(shared, callbacks);
 }
 
 /** The per-connection TCP proxy; see the module doc. */
 export class TcpProxyFilter implements NetworkFilter {
   /** What is known about this connection, for access logs. */
   readonly info: StreamInfo;
-  readonly #shared: Shared;
+  readonly #shared: TcpProxyShared;
   readonly #down: NetConnection;
-  readonly #cm: ClusterManager | undefined;
   #cluster: Cluster | undefined;
   #up: NetConnection | undefined;
   #started = false;
@@ -185,10 +179,9 @@ export class TcpProxyFilter implements NetworkFilter {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lastActivity = 0;
 
-  constructor(shared: Shared, callbacks: NetworkFilterCallbacks, context: NetworkFilterContext) {
+  constructor(shared: TcpProxyShared, callbacks: NetworkFilterCallbacks) {
     this.#shared = shared;
     this.#down = callbacks.connection;
-    this.#cm = asClusterManager(context.clusterManager);
     const c = this.#down;
     this.info = newStreamInfo(`${c.remoteAddress}:${c.remotePort}`, `${c.localAddress}:${c.localPort}`, {
       connectionId: c.id,
@@ -274,7 +267,7 @@ export class TcpProxyFilter implements NetworkFilter {
     const stats = this.#shared.stats;
     stats.downstream_cx_total.inc();
     const name = this.#pickClusterName();
-    const cluster = this.#cm?.get(name);
+    const cluster = this.#shared.clusterManager.get(name);
     if (cluster === undefined) {
       stats.downstream_cx_no_route.inc();
       this.#fail("NC", `cluster "${name}": not found`);
@@ -476,7 +469,9 @@ export const tcpProxyFilterFactory: NetworkFilterFactory<TcpProxyConfig> = {
     const base = joinPath(joinPath(config.path, "weighted_clusters"), "clusters");
     return (config.weightedClusters ?? []).map((c, i) => ({ name: c.name, path: joinPath(joinPath(base, i), "name") }));
   },
+  createFactory: createTcpProxyFactory,
+  /** The one-step form (tests, benchmarks): one config-time step per connection, so stats are looked up anew. */
   create(config, callbacks, context) {
-    return new TcpProxyFilter(sharedFor(config, context), callbacks, context);
+    return createTcpProxyFactory(config, context)(callbacks);
   },
 };
