@@ -44,9 +44,11 @@ export type StreamResetReason =
 export interface StreamDecoder {
   /** Informational (1xx other than 101) response headers; client side only. */
   decode1xxHeaders?(headers: HeaderMap): void;
+  /** The message's headers, pseudo-headers included (`:method`/`:path` or `:status`); first call of a stream. */
   decodeHeaders(headers: HeaderMap, endStream: boolean): void;
   /** `data` is only valid during the call. */
   decodeData(data: Uint8Array, endStream: boolean): void;
+  /** The message's trailers (chunked trailer fields, HTTP/2 trailing HEADERS); they end the stream. */
   decodeTrailers(trailers: HeaderMap): void;
   /** The stream was reset (connection closed mid-stream, protocol error, RST_STREAM). */
   onReset?(reason: StreamResetReason, detail?: string): void;
@@ -91,8 +93,11 @@ export interface StreamEncoder {
   readonly stream?: Stream;
   /** Writes a 1xx response (e.g. `100 Continue`); server side only. */
   encode1xxHeaders?(headers: HeaderMap): void;
+  /** Writes the message head from pseudo-headers and fields; first call of a stream, exactly once. */
   encodeHeaders(headers: HeaderMap, endStream: boolean): void;
+  /** Writes body bytes (the codec frames them: chunked, DATA frames); it does not keep `data` after the call. */
   encodeData(data: Uint8Array, endStream: boolean): void;
+  /** Writes trailers and ends the stream (HTTP/1 without chunked framing drops them). */
   encodeTrailers(trailers: HeaderMap): void;
   /** Abandons the stream. For HTTP/1 this closes the connection. */
   resetStream(reason: StreamResetReason): void;
@@ -126,7 +131,7 @@ export interface ServerConnectionCodec {
   readonly protocol: string;
   /** Feeds bytes; see the module contract. */
   dispatch(data: Uint8Array): void;
-  /** The peer half-closed; returns true if a partial message was cut short. */
+  /** The peer half-closed: a request cut short is reset (`connection-termination`); no new request is read. */
   onEof(): void;
   /** Writes the protocol's answer to a codec error (HTTP/1: a bare 4xx with `connection: close`). */
   sendProtocolError(err: CodecError): void;
@@ -158,6 +163,7 @@ export interface ClientCodecCallbacks {
 export interface LocalReplyInput {
   /** HTTP status (the common language of filters; RPC codecs map it to their own status). */
   readonly status: number;
+  /** The reply's text (empty for none); RPC codecs carry it as their error message. */
   readonly body: string;
   /** Extra response headers (names lower-cased). */
   readonly headers?: Readonly<Record<string, string>>;
@@ -171,6 +177,7 @@ export interface LocalReplyInput {
 
 /** A local reply in a protocol's terms: headers, an optional body and optional trailers. */
 export interface LocalReplyEncoding {
+  /** The response headers, `:status` included, to pass through the encoder filters and encode. */
   readonly headers: HeaderMap;
   /** Empty or absent: the headers end the stream (unless trailers follow). */
   readonly body?: Uint8Array;
@@ -186,9 +193,11 @@ export type LocalReplyMapper = (reply: LocalReplyInput, request: HeaderMap | und
 
 /** The upstream side of a connection. */
 export interface ClientConnectionCodec {
+  /** The protocol spoken upstream, e.g. "HTTP/1.1". */
   readonly protocol: string;
   /** Starts a request; the response arrives on `decoder`. */
   newStream(decoder: StreamDecoder): StreamEncoder;
+  /** Feeds bytes read from the upstream; see the module contract. */
   dispatch(data: Uint8Array): void;
   /** The upstream closed its side: ends a read-until-close body, or resets an incomplete response. */
   onEof(): void;
@@ -205,8 +214,11 @@ export type WriteFn = (data: Uint8Array) => void;
 export interface CodecFactory {
   /** e.g. "http1". */
   readonly name: string;
+  /** How upstream pools may share a connection of this codec; the cluster builds its pool by it. */
   readonly poolMode: PoolMode;
+  /** Creates the codec of one accepted connection; called by the HTTP connection manager once per connection. */
   createServer(write: WriteFn, callbacks: ServerCodecCallbacks, options?: CodecOptions): ServerConnectionCodec;
+  /** Creates the codec of one upstream connection; called by a connection pool once the connection is up. */
   createClient(write: WriteFn, options?: CodecOptions, callbacks?: ClientCodecCallbacks): ClientConnectionCodec;
   /**
    * The protocol's local replies (Bolt, Dubbo). Absent: the connection manager's HTTP mapping, which answers gRPC

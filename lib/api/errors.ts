@@ -17,6 +17,10 @@ export class ConfigError extends Error {
   /** The detail without the path prefix. */
   readonly detail: string;
 
+  /**
+   * Makes the error; the message is `config: <path>: <detail>` (or `config: <detail>` for an empty path).
+   * `options.cause` keeps the underlying error, e.g. a JSON or file-system error.
+   */
   constructor(path: string, detail: string, options?: ErrorOptions) {
     super(path ? `config: ${path}: ${detail}` : `config: ${detail}`, options);
     this.name = "ConfigError";
@@ -49,10 +53,14 @@ export type ProxyErrorCode =
 
 /** A data-path error: what happened, on which side, and whether a retry may help. */
 export class ProxyError extends Error {
+  /** What went wrong, from a closed set; callers branch on it for the response flag (`Overflow` → `UO`). */
   readonly code: ProxyErrorCode;
+  /** Which side caused it: the downstream client, the upstream host, or Ferry itself. */
   readonly source: ErrorSource;
+  /** True if another attempt (another connection or host) may succeed, e.g. a refused or timed-out connect. */
   readonly retryable: boolean;
 
+  /** Makes the error; `retryable` defaults to false, and `cause` keeps the underlying error. */
   constructor(
     code: ProxyErrorCode,
     message: string,
@@ -85,12 +93,14 @@ export type CodecErrorCode =
 
 /** A protocol parse failure at a byte offset of the connection's input. */
 export class CodecError extends Error {
+  /** What is malformed; the connection manager records it as `codec_error:<code>` in the response details. */
   readonly code: CodecErrorCode;
   /** Offset into the buffer being parsed when the error was found (best effort). */
   readonly offset: number;
   /** For HTTP codecs: the status the downstream should get (400, 413, 431, 501, 505). */
   readonly status: number;
 
+  /** Makes the error; `offset` defaults to 0 and `status` to 400. */
   constructor(code: CodecErrorCode, message: string, options: { offset?: number; status?: number } = {}) {
     super(message);
     this.name = "CodecError";

@@ -17,6 +17,7 @@ export class HeaderMap {
   /** Flat `[name, value, ...]` pairs in wire order. Exposed for codecs' fast paths; treat as read-only elsewhere. */
   readonly kv: string[];
 
+  /** Wraps `kv` (names already lower-case; not copied), or starts empty. Codecs build maps this way. */
   constructor(kv?: string[]) {
     this.kv = kv ?? [];
   }
@@ -61,6 +62,7 @@ export class HeaderMap {
     return out;
   }
 
+  /** True if `name` (lower-case) has at least one value. */
   has(name: string): boolean {
     const kv = this.kv;
     for (let i = 0; i < kv.length; i += 2) if (kv[i] === name) return true;

@@ -23,6 +23,7 @@ export type TlsVersion = "TLSv1.2" | "TLSv1.3" | "TLCP";
 
 /** What a completed handshake established. */
 export interface TlsHandshakeInfo {
+  /** The negotiated protocol version (`%DOWNSTREAM_TLS_VERSION%`). */
   readonly version: TlsVersion;
   /** IANA / GB/T name, e.g. `TLS_SM4_GCM_SM3`, `ECC_SM4_CBC_SM3`, `TLS_AES_128_GCM_SHA256`. */
   readonly cipher: string;
@@ -99,9 +100,12 @@ export const TLS_ALERT_CODES: Readonly<Record<TlsAlertDescription, number>> = {
 
 /** A TLS failure: the alert sent (`sent: true`) or received from the peer (`sent: false`). */
 export class TlsAlertError extends Error {
+  /** The alert's description; {@link TLS_ALERT_CODES} gives its wire code. */
   readonly alert: TlsAlertDescription;
+  /** True if this side sent the alert (it found the fault), false if the peer sent it. */
   readonly sent: boolean;
 
+  /** Makes the error; `cause` keeps the underlying error (e.g. a certificate verification failure). */
   constructor(alert: TlsAlertDescription, message: string, options: { sent: boolean; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "TlsAlertError";
@@ -146,5 +150,6 @@ export interface TlsEngine {
   keyUpdate?(requestPeer: boolean): void;
   /** True once the handshake has completed. */
   readonly handshakeComplete: boolean;
+  /** What the handshake established, once complete (the same object `onHandshake` received); undefined before. */
   readonly info: TlsHandshakeInfo | undefined;
 }
