@@ -10,7 +10,7 @@ import {
   prng,
   randomSplit,
   recorder,
-} from "./_testutil.ts";
+} from "../../tests/helpers/http1.ts";
 
 const GET_HEADERS = () =>
   new HeaderMap([":method", "GET", ":path", "/x?y", ":authority", "up.test", ":scheme", "http", "accept", "*/*"]);

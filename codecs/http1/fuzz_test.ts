@@ -1,7 +1,15 @@
 import { ok as assert } from "node:assert/strict";
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { bytes, clientHarness, normalize, prng, randomSplit, recorder, serverHarness } from "./_testutil.ts";
+import {
+  bytes,
+  clientHarness,
+  normalize,
+  prng,
+  randomSplit,
+  recorder,
+  serverHarness,
+} from "../../tests/helpers/http1.ts";
 
 const REQUESTS = [
   "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n",

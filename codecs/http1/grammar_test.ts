@@ -15,7 +15,7 @@ import {
   recorder,
   respond,
   serverHarness,
-} from "./_testutil.ts";
+} from "../../tests/helpers/http1.ts";
 
 /** How a run ended: the normalized events, the error (without its offset, which depends on the split) and output. */
 interface Outcome {

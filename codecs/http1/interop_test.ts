@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { http1CodecFactory } from "./codec.ts";
-import { type Ev, normalize, recorder } from "./_testutil.ts";
+import { type Ev, normalize, recorder } from "../../tests/helpers/http1.ts";
 
 Deno.test({
   name: "Http1ClientCodec talks to Deno.serve over one keep-alive connection",

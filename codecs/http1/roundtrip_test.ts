@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import type { StreamEncoder } from "../../lib/api/codec.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { http1CodecFactory } from "./codec.ts";
-import { bytes, type Ev, normalize, recorder } from "./_testutil.ts";
+import { bytes, type Ev, normalize, recorder } from "../../tests/helpers/http1.ts";
 
 /** A client codec wired to a server codec: what one writes the other dispatches. */
 function pair() {

@@ -1,6 +1,15 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { assertCodecError, bytes, type Ev, normalize, prng, randomSplit, respond, serverHarness } from "./_testutil.ts";
+import {
+  assertCodecError,
+  bytes,
+  type Ev,
+  normalize,
+  prng,
+  randomSplit,
+  respond,
+  serverHarness,
+} from "../../tests/helpers/http1.ts";
 
 const GET = "GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nX-Mixed-Case: V a l\r\n\r\n";
 

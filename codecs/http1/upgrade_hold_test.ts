@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { assertCodecError, bytes, normalize, respond, serverHarness } from "./_testutil.ts";
+import { assertCodecError, bytes, normalize, respond, serverHarness } from "../../tests/helpers/http1.ts";
 
 const WS = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
 const SECOND = "GET /second HTTP/1.1\r\nHost: h\r\n\r\n";

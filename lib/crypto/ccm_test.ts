@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { Sm4Ccm } from "./ccm.ts";
-import { hex, type NodeCipherOp, nodeCiphers, seeded, toHex } from "./_sm4_testutil.ts";
+import { hex, type NodeCipherOp, nodeCiphers, seeded, toHex } from "../../tests/helpers/sm4.ts";
 
 // RFC 8998 Appendix A.2.
 const KEY = hex("0123456789ABCDEFFEDCBA9876543210");

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { sm4 as smV2 } from "sm-crypto-v2";
 import { GCM_TAG_LENGTH, Sm4Gcm } from "./gcm.ts";
-import { hex, type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "./_sm4_testutil.ts";
+import { hex, type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../../tests/helpers/sm4.ts";
 
 // RFC 8998 Appendix A.1.
 const KEY = hex("0123456789ABCDEFFEDCBA9876543210");

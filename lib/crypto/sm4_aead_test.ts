@@ -5,7 +5,7 @@ import { Sm4Gcm } from "./gcm.ts";
 import { tls13Nonce } from "./sm4_nonce.ts";
 import { Sm4CcmWasm } from "./wasm/sm4_ccm_wasm.ts";
 import { Sm4GcmWasm } from "./wasm/sm4_gcm_wasm.ts";
-import { seeded, toHex } from "./_sm4_testutil.ts";
+import { seeded, toHex } from "../../tests/helpers/sm4.ts";
 
 Deno.test("createSm4Aead picks WebAssembly by default and TypeScript on request", () => {
   const key = seeded(16, 1);

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import smCrypto from "sm-crypto";
 import { sm4 as smV2 } from "sm-crypto-v2";
 import { Sm4Cbc } from "./sm4_cbc.ts";
-import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "./_sm4_testutil.ts";
+import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../../tests/helpers/sm4.ts";
 
 Deno.test("Sm4Cbc matches node's OpenSSL sm4-cbc with and without padding, both ways", async () => {
   const cases: { key: Uint8Array; iv: Uint8Array; data: Uint8Array; pad: boolean }[] = [];

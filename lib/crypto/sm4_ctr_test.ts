@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { Sm4Ctr } from "./sm4_ctr.ts";
-import { hex, type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "./_sm4_testutil.ts";
+import { hex, type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../../tests/helpers/sm4.ts";
 
 Deno.test("Sm4Ctr matches node's OpenSSL sm4-ctr, including 128-bit counter carries", async () => {
   const ivs = [

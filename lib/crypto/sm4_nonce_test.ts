@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { tls13Nonce } from "./sm4_nonce.ts";
-import { hex, toHex } from "./_sm4_testutil.ts";
+import { hex, toHex } from "../../tests/helpers/sm4.ts";
 
 const IV = hex("000102030405060708090a0b");
 

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import smCrypto from "sm-crypto";
 import { sm4 as smV2 } from "sm-crypto-v2";
 import { Sm4 } from "./sm4.ts";
-import { hex, nodeCiphers, seeded, SIZES, toHex } from "./_sm4_testutil.ts";
+import { hex, nodeCiphers, seeded, SIZES, toHex } from "../../tests/helpers/sm4.ts";
 
 const GBT_KEY = hex("0123456789abcdeffedcba9876543210");
 

@@ -8,7 +8,7 @@ import {
   DEFAULT_ACCESS_LOG_FORMAT,
 } from "./access_log_format.ts";
 import { assertEquals, assertThrows } from "../../tests/assert.ts";
-import { bareInfo, sampleInfo } from "./_test_streams.ts";
+import { bareInfo, sampleInfo } from "../../tests/fakes/stream_info.ts";
 
 function fmt(f: string, info: StreamInfo = sampleInfo()): string {
   return compileTextFormat(f, "t").format(info);

@@ -9,7 +9,7 @@ import {
   STDERR_ACCESS_LOG_TYPE,
   STDOUT_ACCESS_LOG_TYPE,
 } from "./access_log.ts";
-import { bareInfo, sampleInfo } from "./_test_streams.ts";
+import { bareInfo, sampleInfo } from "../../tests/fakes/stream_info.ts";
 import { setLogSink } from "./log.ts";
 import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
 

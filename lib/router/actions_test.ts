@@ -11,7 +11,7 @@ import {
   streamDurationMs,
   upgradeAllowed,
 } from "./actions.ts";
-import { oneHost, req, seeded, table } from "./_test_util.ts";
+import { oneHost, req, seeded, table } from "../../tests/helpers/router.ts";
 import type { Route, RouteAction } from "./types.ts";
 
 function routeOf(r: Record<string, unknown>): Route {

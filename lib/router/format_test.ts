@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { HeaderMap } from "../api/headers.ts";
 import { addressWithoutPort, compileHeaderFormat } from "./format.ts";
-import { assertConfigError } from "./_test_util.ts";
+import { assertConfigError } from "../../tests/helpers/router.ts";
 
 const empty = new HeaderMap();
 

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { cidrMatcher, isInternalRequest, sanitizeInternalRequest } from "./internal_request.ts";
 import type { InternalRequestPolicy } from "./internal_request.ts";
-import { config, req } from "./_test_util.ts";
+import { config, req } from "../../tests/helpers/router.ts";
 
 const routeConfig = config({ virtual_hosts: [], internal_only_headers: ["X-Secret"] });
 const lan = cidrMatcher(["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { compileRe2, compileRegexRewrite, isGrpcContentType, parseQuery, parseStringMatcher } from "./matchers.ts";
-import { assertConfigError } from "./_test_util.ts";
+import { assertConfigError } from "../../tests/helpers/router.ts";
 
 Deno.test("compileRe2 anchors and translates RE2 syntax", () => {
   const re = compileRe2("(?i)/(?P<id>[a-z]+)", "p", { anchored: true });

@@ -3,7 +3,7 @@ import { HeaderMap } from "../api/headers.ts";
 import { selectCluster } from "./actions.ts";
 import { applyRequestMutations, applyResponseMutations, stripInternalOnlyHeaders } from "./mutations.ts";
 import { RouteTable } from "./route_table.ts";
-import { config, req } from "./_test_util.ts";
+import { config, req } from "../../tests/helpers/router.ts";
 
 const add = (key: string, value: string, extra: Record<string, unknown> = {}) => ({ header: { key, value }, ...extra });
 const overwrite = (key: string, value: string) => add(key, value, { append_action: "OVERWRITE_IF_EXISTS_OR_ADD" });

@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { HeaderMap } from "../api/headers.ts";
 import { effectiveRetryPolicy, RetryState } from "./retry.ts";
-import { oneHost, req, seeded } from "./_test_util.ts";
+import { oneHost, req, seeded } from "../../tests/helpers/router.ts";
 import type { RetryPolicy } from "./types.ts";
 
 function policy(rp: Record<string, unknown>): RetryPolicy {

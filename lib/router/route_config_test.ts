@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { parseRouteConfiguration } from "./route_config.ts";
 import { assertThrows } from "../../tests/assert.ts";
-import { assertConfigError, config, oneHost } from "./_test_util.ts";
+import { assertConfigError, config, oneHost } from "../../tests/helpers/router.ts";
 import type { RouteAction } from "./types.ts";
 
 const R = (extra: Record<string, unknown> = {}) => ({ match: { prefix: "/" }, route: { cluster: "c" }, ...extra });

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert, strictEqual } from "node
 import { HeaderMap } from "../api/headers.ts";
 import { compileRe2 } from "./matchers.ts";
 import { literalPrefix, RouteTable, stripHostPort } from "./route_table.ts";
-import { config, req, table } from "./_test_util.ts";
+import { config, req, table } from "../../tests/helpers/router.ts";
 
 const route = (name: string, match: Record<string, unknown>) => ({ name, match, route: { cluster: name } });
 const host = (name: string, domains: string[]) => ({ name, domains, routes: [route(name, { prefix: "/" })] });

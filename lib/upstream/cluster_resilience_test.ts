@@ -1,8 +1,8 @@
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { setLogLevel } from "../observe/log.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { TestStats } from "./_test_stats.ts";
-import { Exchange, TestUpstream, waitFor } from "./_test_upstream.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
+import { Exchange, TestUpstream, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
 import { parseCluster } from "./config.ts";
 

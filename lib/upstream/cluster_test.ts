@@ -1,8 +1,8 @@
 import { ProxyError } from "../api/errors.ts";
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
-import { TestStats } from "./_test_stats.ts";
-import { Exchange, TestUpstream, waitFor } from "./_test_upstream.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
+import { Exchange, TestUpstream, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
 import { ClusterManagerImpl } from "./cluster_manager.ts";
 import { parseCluster } from "./config.ts";

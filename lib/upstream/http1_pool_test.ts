@@ -1,8 +1,8 @@
 import { ConnectTimeoutError } from "../network/connection.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
-import { TestStats } from "./_test_stats.ts";
-import { Exchange, sleep, TestUpstream, waitFor } from "./_test_upstream.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
+import { Exchange, sleep, TestUpstream, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
 import { parseCluster } from "./config.ts";
 import type { Connector } from "./connect.ts";

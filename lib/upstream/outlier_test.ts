@@ -1,7 +1,7 @@
 import { setLogLevel } from "../observe/log.ts";
 import type { ClusterInfo } from "../api/upstream.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { TestStats } from "./_test_stats.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
 import { HealthFlag, HostImpl } from "./host.ts";
 import { OutlierDetector } from "./outlier.ts";
 import { parseOutlierDetection } from "./resilience_config.ts";

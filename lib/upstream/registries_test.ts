@@ -2,7 +2,7 @@ import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { ConfigError } from "../api/errors.ts";
 import type { LocalityLbEndpoints } from "../api/upstream.ts";
 import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
-import { TestStats } from "./_test_stats.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
 import { ClusterImpl } from "./cluster.ts";
 import { ClusterManagerImpl } from "./cluster_manager.ts";
 import { type ClusterTypeFactory, createClusterTypeRegistry, type HostSpec } from "./cluster_types.ts";

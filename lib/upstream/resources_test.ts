@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { TestStats } from "./_test_stats.ts";
+import { TestStats } from "../../tests/fakes/stats.ts";
 import { createResources } from "./resources.ts";
 
 const T = { maxConnections: 2, maxPendingRequests: 1, maxRequests: 3, maxRetries: 1 };

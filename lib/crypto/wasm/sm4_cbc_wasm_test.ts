@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import { Sm4Cbc } from "../sm4_cbc.ts";
 import { Sm4CbcWasm } from "./sm4_cbc_wasm.ts";
 import { IO_SIZE } from "./_sm4_wasm_module.ts";
-import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../_sm4_testutil.ts";
+import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../../../tests/helpers/sm4.ts";
 
 Deno.test("Sm4CbcWasm matches node's OpenSSL sm4-cbc and Sm4Cbc, both ways", async () => {
   const sizes = [...SIZES, IO_SIZE - 16, IO_SIZE, IO_SIZE + 16, 2 * IO_SIZE + 48];

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:as
 import { Sm4Ccm } from "../ccm.ts";
 import { Sm4CcmWasm } from "./sm4_ccm_wasm.ts";
 import { IO_SIZE } from "./_sm4_wasm_module.ts";
-import { hex, seeded, SIZES, toHex } from "../_sm4_testutil.ts";
+import { hex, seeded, SIZES, toHex } from "../../../tests/helpers/sm4.ts";
 
 const KEY = hex("0123456789ABCDEFFEDCBA9876543210");
 const IV = hex("00001234567800000000ABCD");

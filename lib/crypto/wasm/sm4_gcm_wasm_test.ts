@@ -3,7 +3,7 @@ import { sm4 as smV2 } from "sm-crypto-v2";
 import { Sm4Gcm } from "../gcm.ts";
 import { Sm4GcmWasm } from "./sm4_gcm_wasm.ts";
 import { IO_SIZE } from "./_sm4_wasm_module.ts";
-import { hex, seeded, SIZES, toHex } from "../_sm4_testutil.ts";
+import { hex, seeded, SIZES, toHex } from "../../../tests/helpers/sm4.ts";
 
 const KEY = hex("0123456789ABCDEFFEDCBA9876543210");
 const IV = hex("00001234567800000000ABCD");

@@ -3,7 +3,7 @@ import { expandKey, sm4Block } from "../_sm4_core.ts";
 import { ghashTable } from "../_sm4_ghash.ts";
 import { Sm4Gcm } from "../gcm.ts";
 import { Sm4Cbc } from "../sm4_cbc.ts";
-import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../_sm4_testutil.ts";
+import { type NodeCipherOp, nodeCiphers, seeded, SIZES, toHex } from "../../../tests/helpers/sm4.ts";
 import { CTR_BASE, GH_BASE, IO_BASE, IO_SIZE, storeBigEndian, Y_BASE } from "./_sm4_wasm_module.ts";
 import {
   deriveSboxTables,

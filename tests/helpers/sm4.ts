@@ -1,7 +1,7 @@
 /**
  * Test helpers for the SM4 family: hex conversion, seeded random bytes, and Node's OpenSSL as an oracle for
  * `sm4-ecb`, `sm4-cbc` and `sm4-ctr` (one `node` subprocess per batch of operations).
- * Private to `lib/crypto/` tests.
+ * Used by the `lib/crypto/` tests.
  *
  * @module
  */

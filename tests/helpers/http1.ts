@@ -6,9 +6,9 @@
 import type { StreamDecoder, StreamEncoder } from "../../lib/api/codec.ts";
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import type { Http1ClientCodec } from "./client.ts";
-import { http1CodecFactory } from "./codec.ts";
-import type { Http1ResponseEncoder, Http1ServerCodec } from "./server.ts";
+import type { Http1ClientCodec } from "../../codecs/http1/client.ts";
+import { http1CodecFactory } from "../../codecs/http1/codec.ts";
+import type { Http1ResponseEncoder, Http1ServerCodec } from "../../codecs/http1/server.ts";
 import type { CodecOptions } from "../../lib/api/codec.ts";
 
 /** Latin1 bytes of `s`. */

@@ -1,9 +1,9 @@
 /**
- * A tiny in-memory {@link StatsScope} for the tests of this folder (the real store is `lib/observe/stats.ts`).
+ * A tiny in-memory {@link StatsScope} for the upstream and tcp_proxy tests (the real store is `lib/observe/stats.ts`).
  *
  * @module
  */
-import type { Counter, Gauge, Histogram, StatsScope } from "../api/stats.ts";
+import type { Counter, Gauge, Histogram, StatsScope } from "../../lib/api/stats.ts";
 
 class TestCounter implements Counter {
   value = 0;

@@ -1,12 +1,13 @@
 /**
- * Test peers for this folder: a tiny HTTP/1.1 upstream, an echo server, and a response collector.
+ * Test peers for the upstream and tcp_proxy tests: a tiny HTTP/1.1 upstream, a response collector and polling
+ * helpers (`sleep`, `waitFor`).
  *
  * @module
  */
-import type { StreamDecoder, StreamResetReason } from "../api/codec.ts";
-import { HeaderMap } from "../api/headers.ts";
-import type { PoolCallbacks, PoolFailureReason, PoolReadyInfo } from "../api/upstream.ts";
-import type { StreamEncoder } from "../api/codec.ts";
+import type { StreamDecoder, StreamResetReason } from "../../lib/api/codec.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
+import type { PoolCallbacks, PoolFailureReason, PoolReadyInfo } from "../../lib/api/upstream.ts";
+import type { StreamEncoder } from "../../lib/api/codec.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,13 +1,13 @@
 /**
- * Shared helpers for the router tests (private to this folder).
+ * Shared helpers for the `lib/router/` tests.
  * @module
  */
 import { throws } from "node:assert/strict";
-import { ConfigError } from "../api/errors.ts";
-import { HeaderMap } from "../api/headers.ts";
-import { parseRouteConfiguration } from "./route_config.ts";
-import { RouteTable } from "./route_table.ts";
-import type { RouteConfig } from "./types.ts";
+import { ConfigError } from "../../lib/api/errors.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
+import { parseRouteConfiguration } from "../../lib/router/route_config.ts";
+import { RouteTable } from "../../lib/router/route_table.ts";
+import type { RouteConfig } from "../../lib/router/types.ts";
 
 /** A request header map from pseudo-headers and headers; `:method` defaults to GET. */
 export function req(path: string, authority = "example.com", extra: Record<string, string> = {}): HeaderMap {

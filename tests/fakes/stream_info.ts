@@ -1,10 +1,10 @@
 /**
- * Sample {@link StreamInfo}s for the access log and admin tests. Private to `lib/observe/` tests.
+ * Sample {@link StreamInfo}s for the access log tests.
  *
  * @module
  */
-import { HeaderMap } from "../api/headers.ts";
-import type { StreamInfo } from "../api/stream_info.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
+import type { StreamInfo } from "../../lib/api/stream_info.ts";
 
 /** 2026-11-24T14:00:00.123Z */
 const START = Date.UTC(2026, 10, 24, 14, 0, 0, 123);
