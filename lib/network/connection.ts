@@ -18,17 +18,16 @@
  * its buffer until that write is done. Copying ~100 bytes into a pooled buffer cost 3–5% of the CPU of a proxied
  * exchange in the same side-by-side measurement. Any later write of the turn copies as before.
  *
+ * The write queue, the counts, the watermarks and flush-on-close are the {@link WriteBuffer} both engines share.
+ *
  * @module
  */
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
-import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
+import { releaseBuffer } from "./buffer_pool.ts";
+import { WriteBuffer } from "./write_buffer.ts";
 
 const MIN_READ = 4 * 1024;
 const MAX_READ = 64 * 1024;
-/** Above this many queued bytes the handler is told to stop producing (Envoy's per-connection buffer limit). */
-const DEFAULT_HIGH_WATERMARK = 1024 * 1024;
-/** How long `close({flush: true})` waits for queued bytes before closing anyway. */
-const FLUSH_CLOSE_TIMEOUT_MS = 5000;
 
 let nextId = 1;
 
@@ -93,20 +92,15 @@ export class DenoConnection implements NetConnection {
   #resumeRead: (() => void) | undefined;
   /** The read buffer: 4 KiB at first, doubled (up to 64 KiB) each time a read fills it. */
   #readBuf: Uint8Array | undefined;
-  /** Bytes written but not yet handed to the OS (from the buffer pool; undefined when empty). */
-  #acc: Uint8Array | undefined;
-  #accLen = 0;
-  /** Bytes accepted by `write` and not yet written to the socket (accumulating + in flight). */
-  #queued = 0;
+  /**
+   * Bytes written but not yet handed to the OS (accumulating for the next write op), the counts (in flight
+   * included), watermarks and flush-on-close state.
+   */
+  readonly #out: WriteBuffer;
+  /** A write op is in flight (`#inFlight`), or the loop in `#writeNext` runs. */
   #flushing = false;
   #flushScheduled = false;
-  #closeAfterFlush = false;
-  #shutdownAfterFlush = false;
-  #writeClosed = false;
-  #high: number;
-  #blocked = false;
   #bytesRead = 0;
-  #bytesWritten = 0;
   #resolveDone!: () => void;
   #flushFn = () => this.#flush();
   /** The pooled buffer a `write` op is sending, and how far it got. */
@@ -130,7 +124,7 @@ export class DenoConnection implements NetConnection {
     this.localPort = l.port;
     this.secure = options.secure ?? false;
     if (options.tls) this.tls = options.tls;
-    this.#high = options.highWatermark ?? DEFAULT_HIGH_WATERMARK;
+    this.#out = new WriteBuffer(options.highWatermark);
     this.done = new Promise((res) => this.#resolveDone = res);
   }
 
@@ -148,15 +142,16 @@ export class DenoConnection implements NetConnection {
   }
 
   get bytesWritten(): number {
-    return this.#bytesWritten;
+    return this.#out.bytesWritten;
   }
 
   get bufferedAmount(): number {
-    return this.#queued;
+    return this.#out.bufferedAmount;
   }
 
   setHandler(handler: ConnectionHandler): void {
     this.#handler = handler;
+    if (!this.#closed) this.#out.listener = handler;
   }
 
   start(): void {
@@ -218,7 +213,7 @@ export class DenoConnection implements NetConnection {
    */
   #waitForFlush(fn: () => void): boolean {
     if (this.#closed) return false;
-    if (this.#accLen > 0) (this.#accWaiters ??= []).push(fn);
+    if (this.#out.length > 0) (this.#accWaiters ??= []).push(fn);
     else if (this.#inFlight !== undefined) (this.#inFlightWaiters ??= []).push(fn);
     else return false;
     return true;
@@ -245,42 +240,24 @@ export class DenoConnection implements NetConnection {
 
   write(data: Uint8Array): void {
     const n = data.length;
-    if (this.#closed || this.#writeClosed || n === 0) return;
+    const out = this.#out;
+    if (this.#closed || out.writeClosed || n === 0) return;
     lastWriter = this;
-    this.#queued += n;
-    if (data.buffer === readingBuffer && borrower === undefined && this.#accLen === 0 && !this.#flushing) {
+    if (data.buffer === readingBuffer && borrower === undefined && out.length === 0 && !this.#flushing) {
       // A view of the chunk being handled, on an idle connection: send it now from the view, no copy, nothing to
       // coalesce it with (see "Zero-copy relay"). Later writes of the turn accumulate behind it.
       borrower = this;
-      this.#checkHigh();
+      out.countBorrowed(n);
       this.#flushing = true;
       this.#send(data, n, true);
       return;
     }
     // Append to the accumulation buffer (taken from the pool on the first write of a turn): one copy, no allocation
     // in steady state, one write syscall per flush.
-    let acc = this.#acc;
-    const need = this.#accLen + n;
-    if (acc === undefined) acc = this.#acc = takeBuffer(need);
-    else if (need > acc.length) {
-      const bigger = takeBuffer(need);
-      bigger.set(acc.subarray(0, this.#accLen));
-      releaseBuffer(acc);
-      acc = this.#acc = bigger;
-    }
-    acc.set(data, this.#accLen);
-    this.#accLen = need;
-    this.#checkHigh();
+    out.write(data);
     if (!this.#flushScheduled && !this.#flushing) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flushFn);
-    }
-  }
-
-  #checkHigh(): void {
-    if (!this.#blocked && this.#queued > this.#high) {
-      this.#blocked = true;
-      this.#handler.onWriteBlocked?.();
     }
   }
 
@@ -295,20 +272,19 @@ export class DenoConnection implements NetConnection {
   }
 
   #writeNext(): void {
-    if (this.#accLen === 0 || this.#closed) {
+    const out = this.#out;
+    const total = out.length;
+    if (total === 0 || this.#closed) {
       this.#flushing = false;
       if (this.#closed) return;
-      if (this.#closeAfterFlush) this.#finish("local close");
-      else if (this.#shutdownAfterFlush) this.#doCloseWrite();
+      const then = out.afterDrain();
+      if (then === "close") this.#finish("local close");
+      else if (then === "shutdown") this.#doCloseWrite();
       return;
     }
     this.#flushing = true;
-    const buf = this.#acc!;
-    const total = this.#accLen;
     // Writes arriving while this one is in flight start a new buffer.
-    this.#acc = undefined;
-    this.#accLen = 0;
-    this.#send(buf, total, false);
+    this.#send(out.detach(), total, false);
   }
 
   /** Starts the write op for `buf[0, total)`; the bytes' paced readers now wait on it. */
@@ -336,12 +312,7 @@ export class DenoConnection implements NetConnection {
       this.#flushing = false;
       return;
     }
-    this.#bytesWritten += total;
-    this.#queued -= total;
-    if (this.#blocked && this.#queued < this.#high / 2) {
-      this.#blocked = false;
-      this.#handler.onWriteDrained?.();
-    }
+    this.#out.sent(total);
     const waiters = this.#inFlightWaiters;
     if (waiters !== undefined) {
       this.#inFlightWaiters = undefined;
@@ -357,7 +328,6 @@ export class DenoConnection implements NetConnection {
   };
 
   #doCloseWrite(): void {
-    this.#shutdownAfterFlush = false;
     try {
       (this.#conn as Deno.TcpConn).closeWrite();
     } catch {
@@ -366,20 +336,14 @@ export class DenoConnection implements NetConnection {
   }
 
   closeWrite(): void {
-    if (this.#closed || this.#writeClosed) return;
-    this.#writeClosed = true;
-    if (this.#accLen === 0 && !this.#flushing) this.#doCloseWrite();
-    else this.#shutdownAfterFlush = true;
+    if (this.#closed || this.#out.writeClosed) return;
+    if (this.#out.closeWrite(this.#out.length > 0 || this.#flushing)) this.#doCloseWrite();
   }
 
   close(options: { flush?: boolean; reason?: string } = {}): void {
     if (this.#closed) return;
-    if (options.flush && (this.#accLen > 0 || this.#flushing)) {
-      this.#closeAfterFlush = true;
-      this.#writeClosed = true;
-      const t = setTimeout(() => this.#finish("flush timeout"), FLUSH_CLOSE_TIMEOUT_MS);
-      Deno.unrefTimer(t);
-      this.done.then(() => clearTimeout(t));
+    if (options.flush && (this.#out.length > 0 || this.#flushing)) {
+      this.#out.closeAfterFlush(() => this.#finish("flush timeout"));
       return;
     }
     this.#finish(options.reason ?? "local close");
@@ -388,11 +352,9 @@ export class DenoConnection implements NetConnection {
   #finish(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    // #acc is never the buffer a pending write holds (#flush detaches that one first), so it can go back now.
-    if (this.#acc !== undefined) releaseBuffer(this.#acc);
-    this.#acc = undefined;
-    this.#accLen = 0;
-    this.#queued = 0;
+    // The write buffer never holds the buffer a pending write op sends (#writeNext detaches that one first), so
+    // its pooled buffer can go back now.
+    this.#out.reset();
     try {
       this.#conn.close();
     } catch {

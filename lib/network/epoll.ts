@@ -27,7 +27,8 @@
  * (coalescing a response head and body); bytes written from elsewhere (a timer, a promise) are sent at the end of
  * the microtask turn. The first write of the turn to an idle connection that passes a view of the chunk being
  * handled (tcp_proxy's case) is sent from that view, without a copy. What the socket does not take is copied into
- * a pooled buffer and sent on `EPOLLOUT`; past the high watermark the handler is told to stop producing.
+ * a pooled buffer and sent on `EPOLLOUT`; past the high watermark the handler is told to stop producing. The queue,
+ * the counts, the watermarks and flush-on-close are the {@link WriteBuffer} both engines share.
  *
  * Used for plain TCP on Linux (x86_64, aarch64) when the process may use FFI; `Deno.listenTls` listeners and
  * host names that are not IP literals keep the `Deno.Conn` engine ({@link DenoConnection}). `FERRY_IO=deno`
@@ -37,10 +38,10 @@
  */
 import { setImmediate } from "node:timers";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
-import { releaseBuffer, takeBuffer } from "./buffer_pool.ts";
 import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./ip.ts";
 import { getLogger } from "../observe/log.ts";
+import { WriteBuffer } from "./write_buffer.ts";
 
 const log = getLogger("listener");
 
@@ -83,8 +84,6 @@ const TURN_EVERY_MS = 0.25;
 /** Accepts per readiness event, so one busy listener cannot starve established connections. */
 const MAX_ACCEPTS = 64;
 const LISTEN_BACKLOG = 511;
-const DEFAULT_HIGH_WATERMARK = 1024 * 1024;
-const FLUSH_CLOSE_TIMEOUT_MS = 5000;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -457,23 +456,15 @@ export class EpollConnection implements NetConnection, Pollable {
   #mask = 0;
   /** A connect in progress (waiting for `EPOLLOUT`), with its completion. */
   #connecting: ((err: Error | undefined) => void) | undefined;
-  /** Output not yet taken by the socket: a borrowed view of the read buffer, or pooled bytes `[#accOff, #accLen)`. */
+  /** Output not yet taken by the socket: a borrowed view of the read buffer, or the write buffer's pooled bytes. */
   #borrow: Uint8Array | undefined;
-  #acc: Uint8Array | undefined;
-  #accOff = 0;
-  #accLen = 0;
+  /** The queue, counts, watermarks and flush-on-close state. */
+  readonly #out: WriteBuffer;
   /** In the engine's flush batch. */
   #dirty = false;
   /** The socket was full: the rest goes on `EPOLLOUT`. */
   #waitOut = false;
-  #queued = 0;
-  #high: number;
-  #blocked = false;
-  #writeClosed = false;
-  #closeAfterFlush = false;
-  #shutdownAfterFlush = false;
   #bytesRead = 0;
-  #bytesWritten = 0;
   #resolveDone!: () => void;
 
   /** @internal Use {@link EpollListener} or {@link connectEpoll}. */
@@ -483,7 +474,7 @@ export class EpollConnection implements NetConnection, Pollable {
     this.id = nextConnectionId();
     this.remoteAddress = remote.host;
     this.remotePort = remote.port;
-    this.#high = options.highWatermark ?? DEFAULT_HIGH_WATERMARK;
+    this.#out = new WriteBuffer(options.highWatermark);
     this.done = new Promise((res) => this.#resolveDone = res);
   }
 
@@ -513,15 +504,16 @@ export class EpollConnection implements NetConnection, Pollable {
   }
 
   get bytesWritten(): number {
-    return this.#bytesWritten;
+    return this.#out.bytesWritten;
   }
 
   get bufferedAmount(): number {
-    return this.#queued;
+    return this.#out.bufferedAmount;
   }
 
   setHandler(handler: ConnectionHandler): void {
     this.#handler = handler;
+    if (!this.#closed) this.#out.listener = handler;
   }
 
   start(): void {
@@ -603,27 +595,27 @@ export class EpollConnection implements NetConnection, Pollable {
 
   write(data: Uint8Array): void {
     const n = data.length;
-    if (this.#closed || this.#writeClosed || n === 0) return;
-    this.#queued += n;
+    const out = this.#out;
+    if (this.#closed || out.writeClosed || n === 0) return;
     const e = this.#e;
     if (
-      e.dispatching && data.buffer === e.readArrayBuffer && this.#accLen === 0 && this.#borrow === undefined &&
+      e.dispatching && data.buffer === e.readArrayBuffer && out.length === 0 && this.#borrow === undefined &&
       !this.#waitOut
     ) {
       // A view of the chunk being handled, to an idle connection: sent from the view when the handler returns,
       // before the next read.
       this.#borrow = data;
-      this.#checkHigh();
+      out.countBorrowed(n);
       this.#markDirty();
       return;
     }
     if (this.#borrow !== undefined) {
+      // Coalesce: the borrowed view goes into the buffer first, this write behind it.
       const b = this.#borrow;
       this.#borrow = undefined;
-      this.#append(b);
+      out.append(b);
     }
-    this.#append(data);
-    this.#checkHigh();
+    out.write(data);
     if (!this.#waitOut) this.#markDirty();
   }
 
@@ -633,57 +625,23 @@ export class EpollConnection implements NetConnection, Pollable {
     this.#e.markDirty(this);
   }
 
-  /** Copies bytes behind the unsent ones, compacting or growing the pooled buffer as needed. */
-  #append(data: Uint8Array): void {
-    const n = data.length;
-    let acc = this.#acc;
-    if (acc === undefined) {
-      acc = this.#acc = takeBuffer(n);
-      this.#accOff = this.#accLen = 0;
-    } else if (this.#accLen + n > acc.length) {
-      const live = this.#accLen - this.#accOff;
-      if (live + n <= acc.length) {
-        acc.copyWithin(0, this.#accOff, this.#accLen);
-      } else {
-        const bigger = takeBuffer(live + n);
-        bigger.set(acc.subarray(this.#accOff, this.#accLen));
-        releaseBuffer(acc);
-        acc = this.#acc = bigger;
-      }
-      this.#accOff = 0;
-      this.#accLen = live;
-    }
-    acc.set(data, this.#accLen);
-    this.#accLen += n;
-  }
-
-  #checkHigh(): void {
-    if (!this.#blocked && this.#queued > this.#high) {
-      this.#blocked = true;
-      this.#handler.onWriteBlocked?.();
-    }
-  }
-
   /** @internal Sends what is queued, as far as the socket takes it (called by the engine's flush batch). */
   flush(): void {
     this.#dirty = false;
     if (this.#closed || this.#waitOut) return;
     const borrowed = this.#borrow;
+    const out = this.#out;
     let data: Uint8Array;
     if (borrowed !== undefined) data = borrowed;
-    else if (this.#accLen > this.#accOff) data = this.#acc!.subarray(this.#accOff, this.#accLen);
+    else if (out.length > 0) data = out.unsent();
     else return this.#drained();
     const e = this.#e;
     const len = data.length;
     const n = e.lib.send(this.#fd, data, len, MSG_NOSIGNAL);
     if (n === len) {
-      this.#borrow = undefined;
-      if (borrowed === undefined) {
-        releaseBuffer(this.#acc!);
-        this.#acc = undefined;
-        this.#accOff = this.#accLen = 0;
-      }
-      this.#sent(n);
+      if (borrowed === undefined) out.consume(n);
+      else this.#borrow = undefined;
+      out.sent(n);
       this.#drained();
       return;
     }
@@ -698,55 +656,39 @@ export class EpollConnection implements NetConnection, Pollable {
     if (borrowed !== undefined) {
       // The read buffer is about to be reused: keep the rest in a buffer of our own.
       this.#borrow = undefined;
-      this.#append(borrowed.subarray(took));
-    } else this.#accOff += took;
-    this.#sent(took);
+      out.append(borrowed.subarray(took));
+    } else if (took > 0) out.consume(took);
+    if (took > 0) out.sent(took);
     this.#waitOut = true;
     this.#updateInterest();
-  }
-
-  #sent(n: number): void {
-    if (n === 0) return;
-    this.#bytesWritten += n;
-    this.#queued -= n;
-    if (this.#blocked && this.#queued < this.#high / 2) {
-      this.#blocked = false;
-      this.#handler.onWriteDrained?.();
-    }
   }
 
   /** Everything queued is written: a pending close or half-close goes ahead. */
   #drained(): void {
     // A handler called from the flush (onWriteDrained) may have queued more: the close waits for those too.
     if (this.#closed || this.#pending()) return;
-    if (this.#closeAfterFlush) this.#finish("local close");
-    else if (this.#shutdownAfterFlush) this.#doCloseWrite();
+    const then = this.#out.afterDrain();
+    if (then === "close") this.#finish("local close");
+    else if (then === "shutdown") this.#doCloseWrite();
   }
 
   #pending(): boolean {
-    return this.#borrow !== undefined || this.#accLen > this.#accOff || this.#waitOut;
+    return this.#borrow !== undefined || this.#out.length > 0 || this.#waitOut;
   }
 
   #doCloseWrite(): void {
-    this.#shutdownAfterFlush = false;
     this.#e.lib.shutdown(this.#fd, SHUT_WR);
   }
 
   closeWrite(): void {
-    if (this.#closed || this.#writeClosed) return;
-    this.#writeClosed = true;
-    if (!this.#pending()) this.#doCloseWrite();
-    else this.#shutdownAfterFlush = true;
+    if (this.#closed || this.#out.writeClosed) return;
+    if (this.#out.closeWrite(this.#pending())) this.#doCloseWrite();
   }
 
   close(options: { flush?: boolean; reason?: string } = {}): void {
     if (this.#closed) return;
     if (options.flush && this.#pending()) {
-      this.#closeAfterFlush = true;
-      this.#writeClosed = true;
-      const t = setTimeout(() => this.#finish("flush timeout"), FLUSH_CLOSE_TIMEOUT_MS);
-      Deno.unrefTimer(t);
-      this.done.then(() => clearTimeout(t));
+      this.#out.closeAfterFlush(() => this.#finish("flush timeout"));
       return;
     }
     this.#finish(options.reason ?? "local close");
@@ -755,9 +697,8 @@ export class EpollConnection implements NetConnection, Pollable {
   #finish(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#acc !== undefined) releaseBuffer(this.#acc);
-    this.#acc = this.#borrow = undefined;
-    this.#accOff = this.#accLen = this.#queued = 0;
+    this.#out.reset();
+    this.#borrow = undefined;
     // Access logs may ask for the local address after the close; the descriptor number is then someone else's.
     if (this.#local === undefined) this.#localAddr();
     if (this.#mask !== 0) this.#e.closeRegistered(this.#fd);

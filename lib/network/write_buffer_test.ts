@@ -1,0 +1,136 @@
+/** WriteBuffer: the queue, counts, watermarks and flush-on-close state shared by both socket engines. */
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { FLUSH_CLOSE_TIMEOUT_MS, WriteBuffer } from "./write_buffer.ts";
+import { concat, pattern } from "./_test_util.ts";
+
+Deno.test("WriteBuffer keeps bytes in order across partial sends, compaction and growth", () => {
+  const b = new WriteBuffer();
+  const data = pattern(300_000, 3);
+  const got: Uint8Array[] = [];
+  let o = 0;
+  let i = 0;
+  // Writes of varied sizes, each followed by a partial send: the buffer compacts, then grows past 16 and 64 KiB.
+  while (o < data.length) {
+    const n = Math.min(data.length - o, [10, 1000, 9000, 40_000][i++ % 4]!);
+    b.write(data.subarray(o, o + n));
+    o += n;
+    const take = Math.min(b.length, 7000);
+    got.push(b.unsent().slice(0, take));
+    b.consume(take);
+    b.sent(take);
+  }
+  while (b.length > 0) {
+    const u = b.unsent().slice();
+    got.push(u);
+    b.consume(u.length);
+    b.sent(u.length);
+  }
+  assertEquals(concat(got), data);
+  assertEquals(b.bufferedAmount, 0);
+  assertEquals(b.bytesWritten, data.length);
+});
+
+Deno.test("WriteBuffer detach hands over the unsent bytes from the start of the buffer", () => {
+  const b = new WriteBuffer();
+  b.write(new Uint8Array([1, 2, 3, 4, 5]));
+  b.consume(2);
+  b.sent(2);
+  const n = b.length;
+  const buf = b.detach();
+  assertEquals([...buf.subarray(0, n)], [3, 4, 5]);
+  assertEquals(b.length, 0);
+  assertEquals(b.bufferedAmount, 3);
+  b.write(new Uint8Array([6]));
+  assertEquals([...b.unsent()], [6]);
+  assert(b.unsent().buffer !== buf.buffer);
+});
+
+Deno.test("WriteBuffer calls onWriteBlocked past the high watermark and onWriteDrained below half of it, once each", () => {
+  const b = new WriteBuffer(100);
+  const calls: string[] = [];
+  b.listener = { onWriteBlocked: () => calls.push("blocked"), onWriteDrained: () => calls.push("drained") };
+  b.write(new Uint8Array(100));
+  assertEquals(calls, []);
+  b.countBorrowed(1);
+  assertEquals(calls, ["blocked"]);
+  b.write(new Uint8Array(50));
+  assertEquals(calls, ["blocked"]);
+  b.sent(100);
+  assertEquals(b.bufferedAmount, 51);
+  assertEquals(calls, ["blocked"]);
+  b.sent(2);
+  assertEquals(calls, ["blocked", "drained"]);
+  b.sent(49);
+  assertEquals(calls, ["blocked", "drained"]);
+  assertEquals(b.bytesWritten, 151);
+});
+
+Deno.test("WriteBuffer onWriteBlocked sees the bytes that crossed the watermark already queued", () => {
+  const b = new WriteBuffer(4);
+  b.listener = {
+    onWriteBlocked: () => {
+      // A handler that writes from the callback: its bytes go behind the ones that blocked.
+      b.write(new Uint8Array([9]));
+    },
+  };
+  b.write(new Uint8Array([1, 2, 3, 4, 5]));
+  assertEquals([...b.unsent()], [1, 2, 3, 4, 5, 9]);
+});
+
+Deno.test("WriteBuffer closeWrite shuts at once when nothing is pending, else once after the drain", () => {
+  const now = new WriteBuffer();
+  assert(now.closeWrite(false));
+  assert(now.writeClosed);
+  assertEquals(now.afterDrain(), undefined);
+
+  const later = new WriteBuffer();
+  assertEquals(later.closeWrite(true), false);
+  assertEquals(later.afterDrain(), "shutdown");
+  assertEquals(later.afterDrain(), undefined);
+});
+
+Deno.test("WriteBuffer closeAfterFlush asks for the close after the drain, and reset stops its timer", () => {
+  const b = new WriteBuffer();
+  let timedOut = 0;
+  b.closeAfterFlush(() => timedOut++);
+  assert(b.writeClosed);
+  assertEquals(b.afterDrain(), "close");
+  assertEquals(b.afterDrain(), "close");
+  // The test sanitizer fails the test if the timer were left pending.
+  b.reset();
+  assertEquals(timedOut, 0);
+});
+
+Deno.test("WriteBuffer closeAfterFlush gives up after the flush timeout", () => {
+  const real = globalThis.setTimeout;
+  const timers: { fn: () => void; ms: number | undefined }[] = [];
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    timers.push({ fn, ms });
+    return real(() => {}, 0);
+  }) as typeof setTimeout;
+  try {
+    const b = new WriteBuffer();
+    let timedOut = 0;
+    b.closeAfterFlush(() => timedOut++);
+    // A second flushing close keeps the first deadline.
+    b.closeAfterFlush(() => timedOut += 10);
+    assertEquals(timers.length, 1);
+    assertEquals(timers[0]!.ms, FLUSH_CLOSE_TIMEOUT_MS);
+    timers[0]!.fn();
+    assertEquals(timedOut, 1);
+  } finally {
+    globalThis.setTimeout = real;
+  }
+});
+
+Deno.test("WriteBuffer reset forgets the queue and stops calling the listener", () => {
+  const b = new WriteBuffer(10);
+  const calls: string[] = [];
+  b.listener = { onWriteBlocked: () => calls.push("blocked"), onWriteDrained: () => calls.push("drained") };
+  b.write(new Uint8Array(20));
+  b.reset();
+  assertEquals(b.length, 0);
+  assertEquals(b.bufferedAmount, 0);
+  b.sent(0);
+  assertEquals(calls, ["blocked"]);
+});
