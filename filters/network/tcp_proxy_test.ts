@@ -2,6 +2,7 @@ import type { NetworkFilter } from "../../lib/api/network.ts";
 import { ConfigError } from "../../lib/api/errors.ts";
 import { DenoConnection } from "../../lib/network/connection.ts";
 import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
+import { freePort } from "../../tests/fakes/ports.ts";
 import { TestStats } from "../../tests/fakes/stats.ts";
 import { sleep, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterManagerImpl } from "../../lib/upstream/cluster_manager.ts";
@@ -136,13 +137,6 @@ async function readAll(c: Deno.Conn): Promise<string> {
     if (n === null) return s;
     s += dec.decode(buf.subarray(0, n));
   }
-}
-
-function deadPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = l.addr.port;
-  l.close();
-  return p;
 }
 
 Deno.test("parseTcpProxyConfig reads Envoy's TcpProxy", () => {
@@ -316,7 +310,7 @@ Deno.test("tcp_proxy closes both sides after the idle timeout", async () => {
 
 Deno.test("tcp_proxy closes the downstream when the upstream connect fails", async () => {
   const stats = new TestStats();
-  const port = deadPort();
+  const port = freePort();
   const cm = manager(stats, [port]);
   const front = new Front(proxyConfig(), cm, stats);
   try {
@@ -339,7 +333,7 @@ Deno.test("tcp_proxy retries another host up to max_connect_attempts", async () 
   const echo = new Echo();
   const stats = new TestStats();
   // Whatever the balancer picks first, the retry avoids the failed host and reaches the live one.
-  const cm = manager(stats, [deadPort(), echo.port]);
+  const cm = manager(stats, [freePort(), echo.port]);
   const front = new Front(proxyConfig({ max_connect_attempts: 2 }), cm, stats);
   try {
     for (let i = 0; i < 4; i++) {

@@ -3,6 +3,7 @@
  * the drain time), remove, the same config again, bind failures, static listeners.
  */
 import { assert, assertEquals, assertMatch, assertThrows } from "../../tests/assert.ts";
+import { freePort } from "../../tests/fakes/ports.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import { type ListenerConfig, parseListener } from "../config/bootstrap.ts";
 import { setLogLevel } from "../observe/log.ts";
@@ -250,9 +251,7 @@ Deno.test("ListenerManager a new address binds a new socket and the old one stop
     const oldPort = m.get("a")!.port;
     const held = await Client.open(oldPort);
     assertEquals((await held.get()).body, "v1");
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const newPort = (probe.addr as Deno.NetAddr).port;
-    probe.close();
+    const newPort = freePort();
     assertEquals(m.addOrUpdate(listener("a", "v2", {}, newPort)), "updated");
     assertEquals(m.get("a")!.port, newPort);
     assertEquals(await getOnce(newPort), "v2");

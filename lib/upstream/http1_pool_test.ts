@@ -1,6 +1,7 @@
 import { ConnectTimeoutError } from "../network/connection.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
+import { freePort } from "../../tests/fakes/ports.ts";
 import { TestStats } from "../../tests/fakes/stats.ts";
 import { Exchange, sleep, TestUpstream, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
@@ -224,9 +225,7 @@ Deno.test("Http1ConnPool enforces max_pending_requests and max_connections", asy
 });
 
 Deno.test("Http1ConnPool fails pending streams when the connect fails", async () => {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
+  const port = freePort();
   const { pool, cluster, stat, host } = setup(port);
   try {
     const a = new Exchange();

@@ -284,14 +284,6 @@ export async function stat(ferry: TestFerry, name: string): Promise<number | und
   return j.stats.find((s) => s.name === name)?.value;
 }
 
-/** A loopback port that was free a moment ago (for a child process whose config must name its ports). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Runs `deno run -A main.ts ...args` (in `cwd` if given) to its exit; the exit code and the output. */

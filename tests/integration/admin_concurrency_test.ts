@@ -2,7 +2,8 @@
  * The admin API with `--concurrency 2`: counter resets and per-component log levels reach every event loop.
  */
 import { assertEquals } from "../assert.ts";
-import { curl, directResponseRoutes, freePort, hcmBootstrap, itOpts, spawnFerry } from "./_harness.ts";
+import { curl, directResponseRoutes, hcmBootstrap, itOpts, spawnFerry } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 
 Deno.test(
   "admin with --concurrency 2: /reset_counters and /logging?<component>= apply to every worker",

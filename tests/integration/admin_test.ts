@@ -14,6 +14,7 @@ import {
   stat,
   staticCluster,
 } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 import { flushAccessLogs } from "../../lib/observe/access_log.ts";
 
 Deno.test(
@@ -158,9 +159,7 @@ Deno.test(
       await c.write(new TextEncoder().encode("BYE"));
       c.close();
     });
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const dead = (l.addr as Deno.NetAddr).port;
-    l.close();
+    const dead = freePort();
     const f = await startFerry(`
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 static_resources:

@@ -3,7 +3,8 @@
  * curl, asked through {@link WorkerSet} for stats, counter resets and component log levels.
  */
 import { assertEquals } from "../assert.ts";
-import { curl, directResponseRoutes, freePort, hcmBootstrap, itOpts } from "./_harness.ts";
+import { curl, directResponseRoutes, hcmBootstrap, itOpts } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 import { WorkerSet } from "../../lib/server/workers.ts";
 import { parse as parseYaml } from "yaml";
 

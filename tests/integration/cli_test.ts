@@ -8,7 +8,6 @@ import {
   catchAllRoute,
   curl,
   directResponseRoutes,
-  freePort,
   hcmBootstrap,
   itOpts,
   rawRequest,
@@ -20,6 +19,7 @@ import {
   startUpstream,
   staticCluster,
 } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 
 async function validate(yaml: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return await runFerry(["--mode", "validate", "--config-yaml", yaml]);

@@ -25,7 +25,8 @@ import {
   spawnGmssl,
   waitForListen,
 } from "../../lib/tls/engine/tlcp/_gmssl_util.ts";
-import { curl, freePort, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { curl, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 import { spawnTongsuo, TONGSUO_BIN, TONGSUO_TLCP_NAMES, tongsuoNtlsCertArgs } from "./_peers.ts";
 
 const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";

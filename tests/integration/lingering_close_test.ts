@@ -8,7 +8,6 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import {
   catchAllRoute,
-  freePort,
   hcmBootstrap,
   itOpts,
   readHead,
@@ -19,6 +18,7 @@ import {
   stat,
   staticCluster,
 } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 import type { FerryProcess } from "./_harness.ts";
 
 const enc = new TextEncoder();

@@ -15,6 +15,7 @@ import {
   stat,
   staticCluster,
 } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 
 Deno.test("proxy forwards a GET with Envoy's forwarding headers and strips hop-by-hop headers", itOpts, async () => {
   const up = await startUpstream();
@@ -226,9 +227,7 @@ Deno.test(
 );
 
 Deno.test("proxy answers 503 with UF when the upstream refuses connections", itOpts, async () => {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const dead = (l.addr as Deno.NetAddr).port;
-  l.close();
+  const dead = freePort();
   const f = await startFerry(hcmBootstrap({
     routes: catchAllRoute("{ cluster: dead }"),
     clusters: staticCluster("dead", [dead]),
@@ -268,9 +267,7 @@ Deno.test("proxy times out a hung upstream with 504 after the route timeout", it
 Deno.test("proxy retries 5xx on another host and connect failures, per retry_policy", itOpts, async () => {
   const bad = await startUpstream(() => new Response("bad", { status: 503 }));
   const good = await startUpstream(() => new Response("good"));
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const dead = (l.addr as Deno.NetAddr).port;
-  l.close();
+  const dead = freePort();
   const f = await startFerry(hcmBootstrap({
     routes: `- name: all
   domains: ["*"]
