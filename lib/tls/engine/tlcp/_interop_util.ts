@@ -7,13 +7,8 @@
 import type { TlsAlertError, TlsEngineCallbacks, TlsHandshakeInfo } from "../../../api/tls.ts";
 import type { TlcpEngine } from "./engine.ts";
 
-/** A free loopback port (racy, good enough for tests). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+/** A free loopback port: the one shared helper, re-exported for the interop tests that import it from here. */
+export { freePort } from "../../../../tests/fakes/ports.ts";
 
 /** What happened on one interop connection. */
 export interface Outcome {

@@ -12,17 +12,11 @@ import { parseCertificate } from "../../../crypto/mod.ts";
 import { createTls13Client, createTls13Server, loadTls13Credential, type Tls13CipherSuiteName } from "./mod.ts";
 import { runOverSocket } from "./testdata/socket.ts";
 import { connectWhenUp, GMSSL_BIN, GMSSL_KEY_PASS, gmsslPki, spawnGmssl, waitForListen } from "../tlcp/_gmssl_util.ts";
+import { freePort } from "../../../../tests/fakes/ports.ts";
 
 const SUITES: Tls13CipherSuiteName[] = ["TLS_SM4_GCM_SM3", "TLS_SM4_CCM_SM3"];
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** Our client against `gmssl tls13_server -www` (answers HTTP 200 with the request echoed). */
 async function ourClient(suite: Tls13CipherSuiteName, clientCert: boolean) {

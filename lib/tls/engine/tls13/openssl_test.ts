@@ -8,6 +8,7 @@ import type { Tls13ClientOptions } from "./client.ts";
 import type { Tls13ServerOptions } from "./server.ts";
 import { testPki } from "./testdata/pki.ts";
 import { runOverSocket } from "./testdata/socket.ts";
+import { freePort } from "../../../../tests/fakes/ports.ts";
 
 const hasOpenssl = (() => {
   try {
@@ -27,13 +28,6 @@ async function pkiDir(): Promise<string> {
   for (const [name, pem] of Object.entries(testPki().files)) await Deno.writeTextFile(`${d}/${name}`, pem);
   dir = d;
   return d;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Starts `openssl s_server` and resolves once it accepts; returns the port and the process. */
