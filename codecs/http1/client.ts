@@ -19,6 +19,7 @@
  * @module
  */
 import type {
+  ClientCodecCallbacks,
   ClientConnectionCodec,
   CodecOptions,
   StreamDecoder,
@@ -112,11 +113,17 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
   #isHead = false;
   #upgrade = U_NONE;
   #mode = M_DISCARD;
+  #callbacks: ClientCodecCallbacks | undefined;
+  #goAway = false;
 
-  /** Creates a codec writing through `write`; see {@link CodecOptions}. */
-  constructor(write: WriteFn, options?: CodecOptions) {
+  /**
+   * Creates a codec writing through `write`; see {@link CodecOptions}. `callbacks.onGoAway` is told, once, when a
+   * response says `connection: close` (or is HTTP/1.0 without keep-alive): HTTP/1's notice that no request follows.
+   */
+  constructor(write: WriteFn, options?: CodecOptions, callbacks?: ClientCodecCallbacks) {
     super(options);
     this.#write = write;
+    this.#callbacks = callbacks;
     this.startLineCode = "BadStatusLine";
   }
 
@@ -263,6 +270,10 @@ export class Http1ClientCodec extends Http1Reader implements ClientConnectionCod
     }
     if (conn !== undefined ? hasToken(conn, "close") || (!v11 && !hasToken(conn, "keep-alive")) : !v11) {
       this.#reusable = false;
+      if (!this.#goAway) {
+        this.#goAway = true;
+        this.#callbacks?.onGoAway();
+      }
     }
     if (this.#upgrade !== U_NONE || (!v11 && te !== undefined)) this.#reusable = false;
     if (this.#isHead || status === 204 || status === 304) {

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { CodecError } from "../../lib/api/errors.ts";
+import { http1CodecFactory } from "./codec.ts";
 import {
   assertCodecError,
   bytes,
@@ -319,4 +320,24 @@ Deno.test("Http1ClientCodec destroy makes the connection unusable", () => {
   assertEquals(c.codec.activeStreams, 0);
   c.codec.dispatch(bytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
   assertEquals(c.events, []);
+});
+
+Deno.test("Http1ClientCodec tells onGoAway once when a response says connection: close or is HTTP/1.0", () => {
+  for (
+    const [head, goAway] of [
+      ["HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", 0],
+      ["HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 0\r\n\r\n", 1],
+      ["HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n", 1],
+      ["HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n", 0],
+    ] as const
+  ) {
+    let calls = 0;
+    const codec = http1CodecFactory.createClient(() => {}, {}, { onGoAway: () => calls++ });
+    const events: Ev[] = [];
+    codec.newStream(recorder(events)).encodeHeaders(GET_HEADERS(), true);
+    codec.dispatch(bytes(head));
+    assertEquals(events.at(-1)?.t, "headers", head);
+    assertEquals(calls, goAway, head);
+    assertEquals(codec.reusable, goAway === 0, head);
+  }
 });

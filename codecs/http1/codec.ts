@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { CodecFactory, CodecOptions, WriteFn } from "../../lib/api/codec.ts";
+import type { ClientCodecCallbacks, CodecFactory, CodecOptions, WriteFn } from "../../lib/api/codec.ts";
 import type { Http1ServerCallbacks } from "./server.ts";
 import { Http1ClientCodec } from "./client.ts";
 import { Http1ServerCodec } from "./server.ts";
@@ -37,14 +37,14 @@ export const http1CodecFactory: {
   readonly name: "http1";
   readonly poolMode: "ping-pong";
   createServer(write: WriteFn, callbacks: Http1ServerCallbacks, options?: CodecOptions): Http1ServerCodec;
-  createClient(write: WriteFn, options?: CodecOptions): Http1ClientCodec;
+  createClient(write: WriteFn, options?: CodecOptions, callbacks?: ClientCodecCallbacks): Http1ClientCodec;
 } & CodecFactory = {
   name: "http1",
   poolMode: "ping-pong",
   createServer(write, callbacks, options) {
     return new Http1ServerCodec(write, callbacks, options);
   },
-  createClient(write, options) {
-    return new Http1ClientCodec(write, options);
+  createClient(write, options, callbacks) {
+    return new Http1ClientCodec(write, options, callbacks);
   },
 };

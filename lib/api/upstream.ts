@@ -29,6 +29,11 @@ export interface ClusterStats {
    * Pool connections the upstream closed, a close after its half-close included (Envoy's `upstream_cx_destroy_remote`).
    */
   upstream_cx_destroy_remote: Counter;
+  /**
+   * Pool connections the upstream announced it would close: HTTP/1 `connection: close` on a response, HTTP/2 GOAWAY
+   * (Envoy's `upstream_cx_close_notify`).
+   */
+  upstream_cx_close_notify: Counter;
   /** Pool connections closed after `idleTimeoutMs` unused (Envoy's `upstream_cx_idle_timeout`). */
   upstream_cx_idle_timeout: Counter;
   /** Connections closed on reaching `maxRequestsPerConnection` (Envoy's `upstream_cx_max_requests`). */
@@ -48,7 +53,7 @@ export interface ClusterStats {
   upstream_rq_total: Counter;
   /** Requests in flight on pool connections (Envoy's `upstream_rq_active`). */
   upstream_rq_active: Gauge;
-  /** Upstream requests completed (Envoy's `upstream_rq_completed`); created for parity, not yet incremented. */
+  /** Upstream requests whose response completed (Envoy's `upstream_rq_completed`); resets are not counted. */
   upstream_rq_completed: Counter;
   /** Requests that had to wait for a pool connection (Envoy's `upstream_rq_pending_total`). */
   upstream_rq_pending_total: Counter;

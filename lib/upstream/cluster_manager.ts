@@ -163,15 +163,4 @@ export class ClusterManagerImpl implements ClusterManager {
   }
 }
 
-/**
- * Narrows the `clusterManager` of filter contexts that are still typed `unknown` (`FilterFactoryContext` in
- * `lib/api/stream_filter.ts`); unneeded once they are typed with {@link ClusterManager}.
- */
-export function asClusterManager(v: unknown): ClusterManager | undefined {
-  if (v !== null && typeof v === "object" && typeof (v as ClusterManager).get === "function") {
-    return v as ClusterManager;
-  }
-  return undefined;
-}
-
 export type { Cluster };

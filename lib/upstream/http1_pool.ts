@@ -442,6 +442,7 @@ export class Http1ConnPool implements ConnPool {
     this.#stats.upstream_rq_active.dec();
     if (this.host.activeRequests > 0) this.host.activeRequests--;
     if (how === "complete") {
+      this.#stats.upstream_rq_completed.inc();
       if (s.errored) this.#hc.rqError++;
       else this.#hc.rqSuccess++;
     } else {
@@ -562,7 +563,9 @@ export class Http1ConnPool implements ConnPool {
       stats.upstream_cx_tx_bytes_total.inc(d.length);
       conn.write(d);
     };
-    const codec = this.#codec.createClient(write, this.#codecOptions);
+    const codec = this.#codec.createClient(write, this.#codecOptions, {
+      onGoAway: () => stats.upstream_cx_close_notify.inc(),
+    });
     const client = new ActiveClient(conn, codec);
     conn.setHandler({
       onData: (d) => {

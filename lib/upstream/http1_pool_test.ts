@@ -176,6 +176,27 @@ Deno.test("Http1ConnPool honours connection: close", async () => {
   }
 });
 
+Deno.test("Http1ConnPool counts connection: close as upstream_cx_close_notify and finished responses as completed", async () => {
+  const up = new TestUpstream();
+  let n = 0;
+  up.reply = () => ({ close: ++n === 2 });
+  const { pool, cluster, stat } = setup(up.port);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const e = new Exchange();
+      pool.newStream(e, e);
+      assertEquals((await e.done).status, 200);
+      await waitFor(() => pool.activeConnections <= 1);
+    }
+    assertEquals(stat("upstream_cx_close_notify"), 1);
+    assertEquals(stat("upstream_rq_completed"), 3);
+    assertEquals(stat("upstream_cx_total"), 2);
+  } finally {
+    cluster.shutdown();
+    await up.close();
+  }
+});
+
 Deno.test("Http1ConnPool resets a stream whose connection closes mid-response", async () => {
   const up = new TestUpstream();
   up.reply = () => ({ abort: true });

@@ -20,7 +20,7 @@ export type {
   LocalityEndpointsConfig,
   ThresholdsConfig,
 } from "./config.ts";
-export { asClusterManager, ClusterManagerImpl, compareClusterConfig } from "./cluster_manager.ts";
+export { ClusterManagerImpl, compareClusterConfig } from "./cluster_manager.ts";
 export type { ClusterConfigChange, ClusterManagerOptions } from "./cluster_manager.ts";
 export { ClusterImpl, ClusterInfoImpl } from "./cluster.ts";
 export type { ClusterDescription, ClusterOptions, CodecLookup, HostDescription } from "./cluster.ts";

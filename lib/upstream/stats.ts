@@ -31,6 +31,7 @@ const COUNTER_SET: Record<CounterName, true> = {
   upstream_cx_destroy: true,
   upstream_cx_destroy_local: true,
   upstream_cx_destroy_remote: true,
+  upstream_cx_close_notify: true,
   upstream_cx_idle_timeout: true,
   upstream_cx_max_requests: true,
   upstream_cx_none_healthy: true,
