@@ -123,7 +123,74 @@ export interface CodecOptions {
   readDisable?: (disable: boolean) => void;
   /** The connection's buffer limit in bytes (`Stream.bufferLimit` where the stream shares the connection's buffer). */
   bufferLimit?: number;
+  /** HTTP/2 settings and flood limits (Envoy's `http2_protocol_options`); other codecs ignore them. */
+  http2?: Http2Options;
+  /** Where an HTTP/2 codec counts its events (`http2.*` stats); absent: not counted. */
+  http2Stats?: Http2Stats;
+  /**
+   * Asks the connection's owner to close the connection, for what a codec finds outside `dispatch` (an HTTP/2
+   * keepalive PING unanswered, an outbound frame flood). The codec has written its last words (GOAWAY) already.
+   */
+  closeConnection?: (reason: string) => void;
 }
+
+/**
+ * HTTP/2 settings and flood limits (Envoy's `Http2ProtocolOptions`). Absent fields take Ferry's defaults, which
+ * follow Envoy's edge recommendations rather than its permissive built-in ones: 100 concurrent streams, a 64 KiB
+ * stream window and a 1 MiB connection window (so a slow reader costs at most that much buffer).
+ */
+export interface Http2Options {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise, and the most streams we open to a peer (default 100). */
+  maxConcurrentStreams?: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE we advertise (default 65535; 65535 … 2^31-1). */
+  initialStreamWindowSize?: number;
+  /** Our connection receive window (default 1 MiB; 65535 … 2^31-1), opened with a WINDOW_UPDATE on stream 0. */
+  initialConnectionWindowSize?: number;
+  /** SETTINGS_HEADER_TABLE_SIZE we advertise: the HPACK dynamic table the peer may use towards us (default 4096). */
+  hpackTableSize?: number;
+  /** Queued outbound frames above which the connection is closed as a flood (default 10000). */
+  maxOutboundFrames?: number;
+  /** Queued outbound PING/SETTINGS acks and RST_STREAMs above which the connection is closed (default 1000). */
+  maxOutboundControlFrames?: number;
+  /** Consecutive inbound frames with an empty payload (no END_STREAM) allowed (default 1). */
+  maxConsecutiveInboundFramesWithEmptyPayload?: number;
+  /** PRIORITY frames allowed per stream opened (default 100). */
+  maxInboundPriorityFramesPerStream?: number;
+  /** WINDOW_UPDATE frames allowed per DATA frame sent (default 10). */
+  maxInboundWindowUpdateFramesPerDataFrameSent?: number;
+  /** PING keepalive: interval between PINGs and how long to wait for the ack before closing (absent: none). */
+  connectionKeepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
+  /** Accept extended CONNECT (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL) and CONNECT (default false). */
+  allowConnect?: boolean;
+}
+
+/** What an HTTP/2 codec counts (Envoy's `http2.*` statistics); the HTTP connection manager and pools supply it. */
+export interface Http2Stats {
+  /** Count one event; `name` is the Envoy stat name without the `http2.` prefix, e.g. `rx_reset`. */
+  inc(name: Http2CounterName): void;
+  /** Moves the `streams_active` gauge by `delta`. */
+  streamsActive(delta: number): void;
+}
+
+/** The `http2.*` counters (Envoy's names). */
+export type Http2CounterName =
+  | "rx_reset"
+  | "tx_reset"
+  | "header_overflow"
+  | "headers_cb_no_stream"
+  | "inbound_empty_frames_flood"
+  | "inbound_priority_frames_flood"
+  | "inbound_window_update_frames_flood"
+  | "outbound_flood"
+  | "outbound_control_flood"
+  | "rx_messaging_error"
+  | "stream_refused_errors"
+  | "trailers"
+  | "goaway_sent"
+  | "goaway_received"
+  | "keepalive_timeout"
+  | "premature_reset"
+  | "tx_flush_timeout";
 
 /** The downstream side of a connection. */
 export interface ServerConnectionCodec {
@@ -142,6 +209,11 @@ export interface ServerConnectionCodec {
   /** Ask the peer to stop sending new requests (HTTP/1: next response carries `connection: close`; H2: GOAWAY). */
   shutdownNotice(): void;
   /**
+   * The connection is gone (closed by either side): streams still open are reset (`connection-termination`) and
+   * the codec's timers stop. Codecs with no timers and no multiplexed streams may omit it.
+   */
+  onConnectionClose?(): void;
+  /**
    * The connection's output passed its high watermark (HTTP/1: the stream in progress is told through its
    * `StreamCallbacks`; a multiplexing codec manages per-stream buffers itself and may ignore it).
    */
@@ -157,6 +229,8 @@ export interface ClientCodecCallbacks {
    * `lastStreamId` were not processed and are safe to retry elsewhere; the pool stops placing streams here.
    */
   onGoAway(lastStreamId?: number): void;
+  /** `maxConcurrentStreams` changed (a SETTINGS frame): the pool may place waiting streams. */
+  onStreamCapacityChanged?(): void;
 }
 
 /** A local reply before it is put in a protocol's terms: what a filter or the connection manager decided. */
@@ -205,6 +279,13 @@ export interface ClientConnectionCodec {
   readonly reusable: boolean;
   /** Number of streams in progress. */
   readonly activeStreams: number;
+  /**
+   * How many streams may be open at once now (HTTP/2: the peer's SETTINGS_MAX_CONCURRENT_STREAMS, capped by our
+   * own `maxConcurrentStreams`). Absent: one (ping-pong codecs).
+   */
+  readonly maxConcurrentStreams?: number;
+  /** The connection is gone: open streams are reset (`connection-termination`) and the codec's timers stop. */
+  onConnectionClose?(): void;
 }
 
 /** Writes bytes to the connection (the connection copies and coalesces). */
