@@ -535,9 +535,11 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       this.#cb.resetStream();
       return;
     }
-    // A reused keep-alive connection that the upstream had already closed: re-send on another connection.
+    // A reused keep-alive connection that the upstream had already closed, or a stream the upstream refused
+    // unprocessed (HTTP/2 REFUSED_STREAM, GOAWAY): re-send on another connection.
     if (
-      !up.gotResponse && up.info?.reused && reason === "connection-termination" &&
+      !up.gotResponse &&
+      ((up.info?.reused && reason === "connection-termination") || reason === "remote-refused-stream") &&
       this.#staleRetries < MAX_STALE_CONNECTION_RETRIES && this.#canReplay()
     ) {
       this.#staleRetries++;
@@ -556,7 +558,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       );
       return;
     }
-    if (this.#maybeRetryReset("reset", up.host)) return;
+    if (this.#maybeRetryReset(reason === "remote-refused-stream" ? "refused-stream" : "reset", up.host)) return;
     this.#fail(
       503,
       `upstream connect error or disconnect/reset before headers. reset reason: ${
@@ -571,7 +573,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
     return this.#body !== undefined;
   }
 
-  #maybeRetryReset(kind: "connect-failure" | "reset" | "timeout", host: Host): boolean {
+  #maybeRetryReset(kind: "connect-failure" | "reset" | "refused-stream" | "timeout", host: Host): boolean {
     const retry = this.#retry;
     if (!retry || this.#downstreamStarted || !this.#canReplay()) return false;
     (this.#triedHosts ??= new Set()).add(host);

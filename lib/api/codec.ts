@@ -38,7 +38,9 @@ export type StreamResetReason =
   | "connection-failure"
   | "connection-termination"
   | "overflow"
-  | "protocol-error";
+  | "protocol-error"
+  /** The peer processed nothing of the stream (HTTP/2 REFUSED_STREAM, or above a GOAWAY's last stream id). */
+  | "remote-refused-stream";
 
 /** Receives one stream's decoded parts. */
 export interface StreamDecoder {
