@@ -10,6 +10,7 @@ import { ConfigError } from "../../lib/api/errors.ts";
 import { joinPath } from "../../lib/config/reader.ts";
 import type { Registries } from "../../lib/config/registry.ts";
 import { createAccessLogger } from "../../lib/observe/access_log.ts";
+import { createHttp2Stats } from "../../lib/observe/http2_stats.ts";
 import { getLogger } from "../../lib/observe/log.ts";
 import { RouteConfigProviderImpl } from "../../lib/router/mod.ts";
 import { ConnectionManager, createFilterFactories, createHcmStats } from "../../lib/stream/conn_manager.ts";
@@ -101,6 +102,7 @@ function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext
     filterFactories: createFilterFactories(hcm, filterContext),
     draining: context.draining,
     bufferLimit: context.bufferLimit,
+    http2Stats: createHttp2Stats(context.stats.scope("http2")),
   };
   const debug = (m: string) => log.debug(m);
   return (callbacks) => new ConnectionManager(shared, callbacks.connection, debug);

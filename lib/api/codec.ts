@@ -125,6 +125,8 @@ export interface CodecOptions {
   readDisable?: (disable: boolean) => void;
   /** The connection's buffer limit in bytes (`Stream.bufferLimit` where the stream shares the connection's buffer). */
   bufferLimit?: number;
+  /** The ALPN protocol TLS negotiated for the connection (`h2`, `http/1.1`), if any: the `auto` codec follows it. */
+  alpn?: string;
   /** HTTP/2 settings and flood limits (Envoy's `http2_protocol_options`); other codecs ignore them. */
   http2?: Http2Options;
   /** Where an HTTP/2 codec counts its events (`http2.*` stats); absent: not counted. */
@@ -210,6 +212,12 @@ export interface ServerConnectionCodec {
   readonly idle: boolean;
   /** Ask the peer to stop sending new requests (HTTP/1: next response carries `connection: close`; H2: GOAWAY). */
   shutdownNotice(): void;
+  /**
+   * True for codecs whose streams are independent (HTTP/2): an error thrown by `dispatch` is then a connection
+   * error, answered with `sendProtocolError` (GOAWAY) rather than with a stream's local reply, and a response that
+   * ends before its request does not end the connection. Absent: false (HTTP/1).
+   */
+  readonly multiplexed?: boolean;
   /**
    * The connection is gone (closed by either side): streams still open are reset (`connection-termination`) and
    * the codec's timers stop. Codecs with no timers and no multiplexed streams may omit it.

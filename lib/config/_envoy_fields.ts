@@ -185,6 +185,32 @@ export const ENVOY_FIELDS = {
     // newer:
     "max_response_headers_kb",
   ],
+  "envoy.config.core.v3.Http2ProtocolOptions": [
+    "hpack_table_size",
+    "max_concurrent_streams",
+    "initial_stream_window_size",
+    "initial_connection_window_size",
+    "allow_connect",
+    "allow_metadata",
+    "max_outbound_frames",
+    "max_outbound_control_frames",
+    "max_consecutive_inbound_frames_with_empty_payload",
+    "max_inbound_priority_frames_per_stream",
+    "max_inbound_window_update_frames_per_data_frame_sent",
+    "stream_error_on_invalid_http_messaging",
+    "custom_settings_parameters",
+    "override_stream_error_on_invalid_http_message",
+    "connection_keepalive",
+    // newer:
+    "use_oghttp2_codec",
+    "max_metadata_size",
+  ],
+  "envoy.config.core.v3.KeepaliveSettings": [
+    "interval",
+    "timeout",
+    "interval_jitter",
+    "connection_idle_interval",
+  ],
   "envoy.config.core.v3.Http1ProtocolOptions": [
     "allow_absolute_url",
     "accept_http_10",

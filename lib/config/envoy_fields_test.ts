@@ -30,6 +30,8 @@ interface Patches {
   hcmUpgrade?: Obj;
   hcmCommonHttp?: Obj;
   hcmHttp1?: Obj;
+  hcmHttp2?: Obj;
+  hcmHttp2Keepalive?: Obj;
   routeConfig?: Obj;
   vhost?: Obj;
   route?: Obj;
@@ -94,6 +96,14 @@ function bootstrap(p: Patches = {}): Obj {
     ...(p.hcmUpgrade ? { upgrade_configs: [{ upgrade_type: "websocket", ...p.hcmUpgrade }] } : {}),
     ...(p.hcmCommonHttp ? { common_http_protocol_options: p.hcmCommonHttp } : {}),
     ...(p.hcmHttp1 ? { http_protocol_options: p.hcmHttp1 } : {}),
+    ...(p.hcmHttp2 || p.hcmHttp2Keepalive
+      ? {
+        http2_protocol_options: {
+          ...(p.hcmHttp2Keepalive ? { connection_keepalive: { timeout: "1s", ...p.hcmHttp2Keepalive } } : {}),
+          ...p.hcmHttp2,
+        },
+      }
+      : {}),
     ...p.hcm,
   };
   const listeners: Obj[] = [{
@@ -238,6 +248,12 @@ const PLACES: readonly Place[] = [
     path: `${HCM}.common_http_protocol_options`,
   },
   { message: "envoy.config.core.v3.Http1ProtocolOptions", patch: "hcmHttp1", path: `${HCM}.http_protocol_options` },
+  { message: "envoy.config.core.v3.Http2ProtocolOptions", patch: "hcmHttp2", path: `${HCM}.http2_protocol_options` },
+  {
+    message: "envoy.config.core.v3.KeepaliveSettings",
+    patch: "hcmHttp2Keepalive",
+    path: `${HCM}.http2_protocol_options.connection_keepalive`,
+  },
   { message: "envoy.config.route.v3.RouteConfiguration", patch: "routeConfig", path: `${HCM}.route_config` },
   { message: "envoy.config.route.v3.VirtualHost", patch: "vhost", path: VH },
   { message: "envoy.config.route.v3.Route", patch: "route", path: ROUTE },
@@ -395,7 +411,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "scoped_routes",
     "add_user_agent",
     "tracing",
-    "http2_protocol_options",
     "http3_protocol_options",
     "scheme_header_transformation",
     "access_log_flush_interval",
@@ -488,7 +503,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "eds_cluster_config",
     "upstream_http_protocol_options",
     "http_protocol_options",
-    "http2_protocol_options",
     "dns_failure_refresh_rate",
     "dns_resolvers",
     "use_tcp_for_dns_lookups",
@@ -568,6 +582,14 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "allow_custom_methods",
     "ignore_http_11_upgrade",
   ],
+  hcmHttp2: [
+    "allow_metadata",
+    "stream_error_on_invalid_http_messaging",
+    "custom_settings_parameters",
+    "override_stream_error_on_invalid_http_message",
+    "max_metadata_size",
+  ],
+  hcmHttp2Keepalive: ["connection_idle_interval"],
   tcpProxy: [
     "on_demand",
     "metadata_match",
@@ -702,8 +724,8 @@ Deno.test("bootstrap enum errors list the valid names; a known but unimplemented
   );
   assertEquals(loadError(bootstrap({ cluster: { type: "eds" } })), `config: ${C0}.type: "eds" is not supported`);
   assertEquals(
-    loadError(bootstrap({ hcm: { codec_type: "http2" } })),
-    `config: ${HCM}.codec_type: "http2" is not supported`,
+    loadError(bootstrap({ hcm: { codec_type: "http3" } })),
+    `config: ${HCM}.codec_type: "http3" is not supported`,
   );
   assertEquals(
     loadError(bootstrap({ cluster: { dns_lookup_family: "v5_only" } })),

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import type { CodecFactory } from "../api/codec.ts";
 import { ConfigError } from "../api/errors.ts";
 import { type BootstrapConfig, type ListenerConfig, parseListener } from "../config/bootstrap.ts";
 import { describe } from "../config/reader.ts";
@@ -86,13 +85,6 @@ function asConfigError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
-/** The codec upstream HTTP pools speak by default: HTTP/1.1 from the codec registry. */
-function defaultUpstreamCodec(registries: Registries): CodecFactory {
-  const c = registries.codecs.byName("http1");
-  if (!c) throw new Error('the "http1" codec is not registered');
-  return c;
-}
-
 function rawClusters(raw: Record<string, unknown>): unknown[] {
   const sr = raw["static_resources"] as Record<string, unknown> | undefined;
   const c = sr?.["clusters"];
@@ -130,7 +122,8 @@ export class Server {
     this.stats = new StatsStore();
     this.clusterManager = new ClusterManagerImpl(config.clusters, {
       stats: this.stats,
-      httpCodec: defaultUpstreamCodec(registries),
+      // Each cluster speaks the protocol its config names (`http1`, `http2`), from the codec registry.
+      codecs: registries.codecs,
       log: (m) => upstreamLog.warn(m),
     });
     this.#drainTimeMs = options.drainTimeMs ?? 600_000;

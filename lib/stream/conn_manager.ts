@@ -20,7 +20,14 @@
  *
  * @module
  */
-import type { CodecFactory, ServerConnectionCodec, StreamDecoder, StreamEncoder } from "../api/codec.ts";
+import type {
+  CodecFactory,
+  CodecOptions,
+  Http2Stats,
+  ServerConnectionCodec,
+  StreamDecoder,
+  StreamEncoder,
+} from "../api/codec.ts";
 import { CodecError } from "../api/errors.ts";
 import { HeaderMap } from "../api/headers.ts";
 import type { ConnectionHandler, NetConnection, NetworkFilter, NetworkFilterStatus } from "../api/network.ts";
@@ -50,6 +57,8 @@ export interface HcmStats {
   downstream_cx_active: Gauge;
   downstream_cx_http1_total: Counter;
   downstream_cx_http1_active: Gauge;
+  downstream_cx_http2_total: Counter;
+  downstream_cx_http2_active: Gauge;
   downstream_cx_destroy: Counter;
   downstream_cx_destroy_remote: Counter;
   downstream_cx_destroy_local: Counter;
@@ -63,6 +72,7 @@ export interface HcmStats {
   downstream_cx_upgrades_active: Gauge;
   downstream_rq_total: Counter;
   downstream_rq_http1_total: Counter;
+  downstream_rq_http2_total: Counter;
   downstream_rq_active: Gauge;
   downstream_rq_completed: Counter;
   downstream_rq_1xx: Counter;
@@ -83,6 +93,7 @@ export interface HcmStats {
 const COUNTERS = [
   "downstream_cx_total",
   "downstream_cx_http1_total",
+  "downstream_cx_http2_total",
   "downstream_cx_destroy",
   "downstream_cx_destroy_remote",
   "downstream_cx_destroy_local",
@@ -95,6 +106,7 @@ const COUNTERS = [
   "downstream_cx_upgrades_total",
   "downstream_rq_total",
   "downstream_rq_http1_total",
+  "downstream_rq_http2_total",
   "downstream_rq_completed",
   "downstream_rq_1xx",
   "downstream_rq_2xx",
@@ -112,6 +124,7 @@ const COUNTERS = [
 const GAUGES = [
   "downstream_cx_active",
   "downstream_cx_http1_active",
+  "downstream_cx_http2_active",
   "downstream_cx_upgrades_active",
   "downstream_rq_active",
 ] as const;
@@ -139,6 +152,8 @@ export interface ConnManagerShared {
   readonly draining: () => boolean;
   /** Per-connection buffer limit in bytes. */
   readonly bufferLimit: number;
+  /** Where HTTP/2 connections count their `http2.*` events (absent: not counted). */
+  readonly http2Stats?: Http2Stats;
 }
 
 /**
@@ -400,10 +415,12 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     const cfg = shared.config;
     const stats = shared.stats;
     stats.downstream_rq_total.inc();
-    stats.downstream_rq_http1_total.inc();
     stats.downstream_rq_active.inc();
     cm.clearHeadersTimer();
-    const proto = (this.#encoder as { protocol?: string }).protocol ?? cm.codec.protocol;
+    const proto = (this.#encoder as { protocol?: string }).protocol ?? this.#encoder.stream?.protocol ??
+      cm.codec.protocol;
+    if (proto === "HTTP/2") stats.downstream_rq_http2_total.inc();
+    else stats.downstream_rq_http1_total.inc();
     this.info.protocol = proto;
     this.#http10 = proto === "HTTP/1.0";
     this.#requestHeaders = headers;
@@ -456,6 +473,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
+    if (this.#destroyed) return;
     if (endStream) this.#markRequestComplete();
     this.info.bytesReceived += data.length;
     this.#touch();
@@ -463,6 +481,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   }
 
   decodeTrailers(trailers: HeaderMap): void {
+    if (this.#destroyed) return;
     this.#markRequestComplete();
     this.#touch();
     this.#fm.decodeTrailers(trailers);
@@ -597,7 +616,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     if (cfg.alwaysSetRequestIdInResponse && this.info.requestId !== undefined) {
       h.set("x-request-id", this.info.requestId);
     }
-    if (cm.shared.draining() || !this.requestComplete && !this.#upgrade) {
+    if (cm.shared.draining() || !this.requestComplete && !this.#upgrade && !cm.codec.multiplexed) {
       // Draining: ask the client to go away. Request not fully read: the connection can't be reused.
       cm.codec.shutdownNotice();
       if (cm.shared.draining()) cm.shared.stats.downstream_cx_drain_close.inc();
@@ -620,7 +639,11 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   #responseDone(): void {
     this.responseComplete = true;
     if (this.requestComplete) this.#finish();
-    else if (!this.#upgrade) {
+    else if (this.#cm.codec.multiplexed) {
+      // HTTP/2: the codec ends the request side (RST_STREAM NO_ERROR); the connection carries on.
+      this.#fm.stopDecoding();
+      this.#finish();
+    } else if (!this.#upgrade) {
       // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response (lingering, as
       // the client may still be sending; first, so that the stream's end does not close the connection outright).
       this.#fm.stopDecoding();
@@ -750,6 +773,8 @@ export class ConnectionManager implements NetworkFilter {
   #lingerTimer: WheelTimer | undefined;
   #lingerReason = "";
   #lingerUntil = 0;
+  /** 0 until the connection's protocol is known and counted, then 1 (HTTP/1) or 2 (HTTP/2). */
+  #protocolCounted: 0 | 1 | 2 = 0;
   /** `remote-address:port` and `local-address:port` of the connection, built once for every stream's info. */
   readonly remoteName: string;
   readonly localName: string;
@@ -760,13 +785,18 @@ export class ConnectionManager implements NetworkFilter {
     this.log = log;
     this.remoteName = `${conn.remoteAddress}:${conn.remotePort}`;
     this.localName = `${conn.localAddress}:${conn.localPort}`;
-    const opts = {
+    const opts: CodecOptions = {
       maxHeadersKb: shared.config.maxRequestHeadersKb,
       maxHeadersCount: shared.config.maxHeadersCount,
       secure: conn.secure,
       readDisable: (disable: boolean) => conn.readDisable(disable),
       bufferLimit: shared.bufferLimit,
+      http2: shared.config.http2,
+      closeConnection: (reason: string) => conn.close({ flush: true, reason }),
     };
+    if (shared.http2Stats) opts.http2Stats = shared.http2Stats;
+    const alpn = conn.tls?.alpn;
+    if (alpn !== undefined) opts.alpn = alpn;
     this.codec = shared.codec.createServer((b) => conn.write(b), this, opts);
     const info: DownstreamConnectionInfo = {
       id: conn.id,
@@ -781,10 +811,24 @@ export class ConnectionManager implements NetworkFilter {
     const s = shared.stats;
     s.downstream_cx_total.inc();
     s.downstream_cx_active.inc();
-    s.downstream_cx_http1_total.inc();
-    s.downstream_cx_http1_active.inc();
+    this.#countProtocol();
     const idle = shared.config.idleTimeoutMs;
     if (idle > 0) this.#armIdle(idle);
+  }
+
+  /** Counts the connection as HTTP/1 or HTTP/2 once the codec knows (the `auto` codec decides on the first bytes). */
+  #countProtocol(): void {
+    const p = this.codec.protocol;
+    if (p === "") return;
+    const s = this.shared.stats;
+    this.#protocolCounted = p === "HTTP/2" ? 2 : 1;
+    if (p === "HTTP/2") {
+      s.downstream_cx_http2_total.inc();
+      s.downstream_cx_http2_active.inc();
+    } else {
+      s.downstream_cx_http1_total.inc();
+      s.downstream_cx_http1_active.inc();
+    }
   }
 
   #armIdle(ms: number): void {
@@ -832,13 +876,17 @@ export class ConnectionManager implements NetworkFilter {
     if (data.length > 0) {
       s.downstream_cx_rx_bytes_total.inc(data.length);
       if (this.#lingering) return "stop";
-      if (this.#streams.length === 0 && this.#headersTimer === undefined) this.#armHeadersTimer();
+      if (this.#streams.length === 0 && this.#headersTimer === undefined && !this.codec.multiplexed) {
+        this.#armHeadersTimer();
+      }
       try {
         this.codec.dispatch(data);
       } catch (e) {
+        if (this.#protocolCounted === 0) this.#countProtocol();
         this.#protocolError(e);
         return "stop";
       }
+      if (this.#protocolCounted === 0) this.#countProtocol();
     }
     if (endStream) {
       if (this.#lingering) {
@@ -883,7 +931,10 @@ export class ConnectionManager implements NetworkFilter {
     this.shared.stats.downstream_cx_protocol_error.inc();
     if (e instanceof CodecError) {
       if (e.status === 431 || e.status === 413) this.shared.stats.downstream_rq_too_large.inc();
-      const active = this.#streams.find((s) => !s.destroyed && !s.responseComplete);
+      // HTTP/2: an error out of dispatch is the connection's (GOAWAY); stream errors never get here.
+      const active = this.codec.multiplexed
+        ? undefined
+        : this.#streams.find((s) => !s.destroyed && !s.responseComplete);
       if (active && !active.requestComplete) {
         active.info.responseFlags.push("DPE");
         active.sendLocalReply(e.status, `${e.message}\n`, {
@@ -981,11 +1032,13 @@ export class ConnectionManager implements NetworkFilter {
     this.#headersTimer?.cancel();
     this.#idleTimer?.cancel();
     this.#lingerTimer?.cancel();
+    this.codec.onConnectionClose?.();
     for (const s of this.#streams.slice()) s.onReset();
     (this.codec as { destroy?: () => void }).destroy?.();
     const st = this.shared.stats;
     st.downstream_cx_active.dec();
-    st.downstream_cx_http1_active.dec();
+    if (this.#protocolCounted === 1) st.downstream_cx_http1_active.dec();
+    else if (this.#protocolCounted === 2) st.downstream_cx_http2_active.dec();
     st.downstream_cx_destroy.inc();
     if (this.#peerEnded || isRemoteClose(reason)) st.downstream_cx_destroy_remote.inc();
     else st.downstream_cx_destroy_local.inc();

@@ -5,6 +5,8 @@
  */
 import { ConfigError } from "../api/errors.ts";
 import type { HttpFilterFactory } from "../api/stream_filter.ts";
+import type { Http2Options } from "../api/codec.ts";
+import { parseHttp2ProtocolOptions } from "../config/protocol_options.ts";
 import { ObjReader } from "../config/reader.ts";
 import type { Registries } from "../config/registry.ts";
 import { parseAccessLogs } from "../observe/access_log.ts";
@@ -27,7 +29,9 @@ export interface HttpFilterEntry {
 /** Parsed HttpConnectionManager config. */
 export interface HcmConfig {
   readonly statPrefix: string;
-  readonly codecType: "AUTO" | "HTTP1";
+  readonly codecType: "AUTO" | "HTTP1" | "HTTP2";
+  /** `http2_protocol_options` (absent fields: the codec's defaults). */
+  readonly http2: Http2Options;
   readonly routeConfig: RouteConfig;
   readonly httpFilters: readonly HttpFilterEntry[];
   readonly accessLogs: readonly AccessLogConfig[];
@@ -67,7 +71,7 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   );
   o.skip("@type");
   const statPrefix = o.str("stat_prefix", { required: true });
-  const codecType = o.enumOf("codec_type", ["AUTO", "HTTP1"] as const, { known: ["HTTP2", "HTTP3"] }) ?? "AUTO";
+  const codecType = o.enumOf("codec_type", ["AUTO", "HTTP1", "HTTP2"] as const, { known: ["HTTP3"] }) ?? "AUTO";
   // Alternatives to the required route_config: named before its absence is.
   if (o.has("rds")) o.unsupported("rds", "is not supported yet (use an inline route_config)");
   o.unsupported("scoped_routes");
@@ -157,7 +161,8 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     throw new ConfigError(o.at("normalize_path"), "is not supported yet");
   }
   o.unsupported("tracing", "is not supported yet");
-  o.unsupported("http2_protocol_options", "is not supported yet (HTTP/2 comes with the HTTP/2 codec)");
+  const h2o = o.obj("http2_protocol_options");
+  const http2 = h2o ? parseHttp2ProtocolOptions(h2o) : {};
   let isInternalAddress: ((address: string) => boolean) | undefined;
   const iac = o.obj("internal_address_config");
   if (iac !== undefined) {
@@ -181,6 +186,7 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   return {
     statPrefix,
     codecType,
+    http2,
     routeConfig,
     httpFilters,
     accessLogs,

@@ -40,6 +40,7 @@ import type { UpstreamConnPool } from "./pool_factory.ts";
 import { createUpstreamRegistries, type UpstreamRegistries } from "./registries.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
 import { createClusterStats } from "./stats.ts";
+import { createHttp2Stats } from "../observe/http2_stats.ts";
 import { SslStats } from "../tls/stats.ts";
 import { tlsConnector } from "../tls/upstream.ts";
 
@@ -61,7 +62,7 @@ export class ClusterInfoImpl implements ClusterInfo {
   readonly resources: ClusterResources;
   /** Circuit breakers of the HIGH priority. */
   readonly highResources: ClusterResources;
-  /** Options for the upstream codecs (`max_headers_count`). */
+  /** Options for the upstream codecs (`max_headers_count`, `http2_protocol_options`, the `http2.*` stats). */
   readonly codecOptions: CodecOptions;
 
   constructor(config: ClusterConfig, root: StatsScope) {
@@ -78,7 +79,9 @@ export class ClusterInfoImpl implements ClusterInfo {
     this.resources = createResources(config.circuitBreakers.DEFAULT, this.scope, "default");
     this.highResources = createResources(config.circuitBreakers.HIGH, this.scope, "high");
     this.circuitBreakers = this.resources;
-    this.codecOptions = config.maxHeadersCount !== undefined ? { maxHeadersCount: config.maxHeadersCount } : {};
+    const codecOptions: CodecOptions = { http2: config.http2, http2Stats: createHttp2Stats(this.scope.scope("http2")) };
+    if (config.maxHeadersCount !== undefined) codecOptions.maxHeadersCount = config.maxHeadersCount;
+    this.codecOptions = codecOptions;
   }
 }
 

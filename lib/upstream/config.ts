@@ -13,6 +13,8 @@
  */
 import { type ClientTransportSocket, parseClientTransportSocket } from "../tls/transport_socket.ts";
 import { ConfigError } from "../api/errors.ts";
+import type { Http2Options } from "../api/codec.ts";
+import { parseHttp2ProtocolOptions } from "../config/protocol_options.ts";
 import { asList, describe, ObjReader } from "../config/reader.ts";
 import {
   type HealthCheckConfig,
@@ -40,7 +42,7 @@ export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINI
 /** Circuit-breaker priorities. */
 export type RoutingPriority = "DEFAULT" | "HIGH";
 /** Upstream HTTP protocol of the cluster's pools. */
-export type UpstreamHttpProtocol = "http1";
+export type UpstreamHttpProtocol = "http1" | "http2";
 
 /** One `lb_endpoints` entry. */
 export interface EndpointConfig {
@@ -115,6 +117,8 @@ export interface ClusterConfig {
   readonly idleTimeoutMs: number;
   readonly maxHeadersCount?: number;
   readonly httpProtocol: UpstreamHttpProtocol;
+  /** `http2_protocol_options` for HTTP/2 upstream connections (absent fields: the codec's defaults). */
+  readonly http2: Http2Options;
   readonly circuitBreakers: { readonly DEFAULT: ThresholdsConfig; readonly HIGH: ThresholdsConfig };
   readonly metadata?: unknown;
   /** `health_checks` (at most one for now). */
@@ -261,6 +265,14 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const commonHttp = o.obj("common_http_protocol_options");
   if (commonHttp) applyCommonHttp(commonHttp);
 
+  let httpProtocol: UpstreamHttpProtocol = "http1";
+  let http2: Http2Options = {};
+  // The deprecated cluster-level field, still common in examples: HTTP/2 to every host.
+  const legacyH2 = o.obj("http2_protocol_options");
+  if (legacyH2) {
+    httpProtocol = "http2";
+    http2 = parseHttp2ProtocolOptions(legacyH2);
+  }
   const tepo = o.obj("typed_extension_protocol_options");
   if (tepo) {
     for (const key of tepo.keys()) {
@@ -284,9 +296,14 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
             required: true,
           },
         );
-        if (p !== "http_protocol_options") explicit.unsupported(p!, "is not supported yet");
-        // Ferry's upstream HTTP/1 codec has no options: every field of Http1ProtocolOptions is unsupported.
-        explicit.obj("http_protocol_options")!.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions").done();
+        if (p === "http3_protocol_options") explicit.unsupported(p, "is not supported");
+        if (p === "http2_protocol_options") {
+          httpProtocol = "http2";
+          http2 = parseHttp2ProtocolOptions(explicit.obj("http2_protocol_options")!);
+        } else {
+          // Ferry's upstream HTTP/1 codec has no options: every field of Http1ProtocolOptions is unsupported.
+          explicit.obj("http_protocol_options")!.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions").done();
+        }
         explicit.done();
       }
       entry.done();
@@ -367,7 +384,8 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     perConnectionBufferLimitBytes,
     maxRequestsPerConnection,
     idleTimeoutMs,
-    httpProtocol: "http1",
+    httpProtocol,
+    http2,
     circuitBreakers,
     healthChecks,
     ringHash,

@@ -161,13 +161,13 @@ Deno.test("parseCluster errors name the path", () => {
       typed_extension_protocol_options: {
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
           "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-          explicit_http_config: { http2_protocol_options: {} },
+          explicit_http_config: { http3_protocol_options: {} },
         },
       },
     }),
     "config: static_resources.clusters[0].typed_extension_protocol_options" +
-      ".envoy.extensions.upstreams.http.v3.HttpProtocolOptions.explicit_http_config.http2_protocol_options: " +
-      "is not supported yet",
+      ".envoy.extensions.upstreams.http.v3.HttpProtocolOptions.explicit_http_config.http3_protocol_options: " +
+      "is not supported",
   );
   assertEquals(
     err({ ...cluster(), type: "LOGICAL_DNS", load_assignment: { endpoints: [] } }),
@@ -286,5 +286,37 @@ Deno.test("parseCluster rejects the health options Ferry does not implement yet"
   assertEquals(
     err(cluster({ health_checks: [{ ...hc, tcp_health_check: undefined, grpc_health_check: {} }] })),
     "config: static_resources.clusters[0].health_checks[0].grpc_health_check: is not supported yet",
+  );
+});
+
+Deno.test("parseCluster reads HTTP/2 upstream options from explicit_http_config and the cluster-level field", () => {
+  const explicit = parseCluster({
+    ...cluster(),
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: {
+          http2_protocol_options: {
+            max_concurrent_streams: 50,
+            initial_stream_window_size: 1048576,
+            connection_keepalive: { interval: "10s", timeout: "2s" },
+          },
+        },
+      },
+    },
+  }, "static_resources.clusters[0]");
+  assertEquals(explicit.httpProtocol, "http2");
+  assertEquals(explicit.http2, {
+    maxConcurrentStreams: 50,
+    initialStreamWindowSize: 1048576,
+    connectionKeepalive: { intervalMs: 10000, timeoutMs: 2000 },
+  });
+  const legacy = parseCluster({ ...cluster(), http2_protocol_options: {} }, "static_resources.clusters[0]");
+  assertEquals(legacy.httpProtocol, "http2");
+  assertEquals(parseCluster(cluster(), "static_resources.clusters[0]").httpProtocol, "http1");
+  assertEquals(
+    err({ ...cluster(), http2_protocol_options: { initial_stream_window_size: 100 } }),
+    "config: static_resources.clusters[0].http2_protocol_options.initial_stream_window_size: 100 is below the " +
+      "minimum 65535",
   );
 });
