@@ -17,6 +17,8 @@ export interface ClusterStats {
   upstream_cx_active: Gauge;
   /** HTTP/1 pool connections opened (Envoy's `upstream_cx_http1_total`). */
   upstream_cx_http1_total: Counter;
+  /** HTTP/2 pool connections opened (Envoy's `upstream_cx_http2_total`). */
+  upstream_cx_http2_total: Counter;
   /** Connection attempts that failed, timeouts included (Envoy's `upstream_cx_connect_fail`). */
   upstream_cx_connect_fail: Counter;
   /** Connection attempts that hit `connect_timeout` (Envoy's `upstream_cx_connect_timeout`). */

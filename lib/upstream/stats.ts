@@ -26,6 +26,7 @@ const GAUGES: readonly GaugeName[] = [
 const COUNTER_SET: Record<CounterName, true> = {
   upstream_cx_total: true,
   upstream_cx_http1_total: true,
+  upstream_cx_http2_total: true,
   upstream_cx_connect_fail: true,
   upstream_cx_connect_timeout: true,
   upstream_cx_destroy: true,
