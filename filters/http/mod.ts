@@ -4,12 +4,14 @@
  */
 import type { HttpFilterFactory } from "../../lib/api/stream_filter.ts";
 import { faultFilterFactory } from "./fault.ts";
+import { grpcWebFilterFactory } from "./grpc_web.ts";
 import { routerFilterFactory } from "./router.ts";
 
-export { faultFilterFactory, routerFilterFactory };
+export { faultFilterFactory, grpcWebFilterFactory, routerFilterFactory };
 
 /** Built-in HTTP filter factories. */
 export const builtinHttpFilters: readonly HttpFilterFactory[] = [
   routerFilterFactory as HttpFilterFactory,
   faultFilterFactory as HttpFilterFactory,
+  grpcWebFilterFactory as HttpFilterFactory,
 ];
