@@ -364,7 +364,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
     this.#upstream = up;
     const perTry = this.#perTryMs;
     if (perTry > 0) up.perTryTimer = schedule(perTry, () => this.#onPerTryTimeout(up));
-    const handle = cluster.httpPool(host).newStream(up, up);
+    const handle = cluster.httpPool(host, this.#cb.streamInfo.protocol).newStream(up, up);
     if (handle && !up.done && !up.encoder) up.handle = handle;
   }
 

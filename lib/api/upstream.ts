@@ -323,8 +323,11 @@ export interface Cluster {
   readonly hosts: readonly Host[];
   /** Picks a host, or undefined if none is available. */
   chooseHost(ctx?: LbContext): Host | undefined;
-  /** The pool of a host for the cluster's default HTTP codec (created on first use). */
-  httpPool(host: Host): ConnPool;
+  /**
+   * The pool of a host for the cluster's HTTP codec (created on first use); with `use_downstream_protocol_config`, by
+   * `downstreamProtocol` (`"HTTP/2"` → HTTP/2, anything else HTTP/1.1).
+   */
+  httpPool(host: Host, downstreamProtocol?: string): ConnPool;
   /**
    * The pool of a host for `codec` (created on first use; one per host and codec). The implementation follows
    * the codec's `poolMode`; throws if the cluster has no pool for that mode.

@@ -564,7 +564,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   ],
   upstreamHttp: [
     "upstream_http_protocol_options",
-    "use_downstream_protocol_config",
     "auto_config",
     "http_filters",
     "header_validation_config",

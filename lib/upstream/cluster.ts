@@ -161,6 +161,7 @@ export class ClusterImpl implements Cluster {
   #drainingPools = new Set<UpstreamConnPool>();
   #registries: UpstreamRegistries;
   #httpCodec: CodecFactory | undefined;
+  #downstreamHttp2: CodecFactory | undefined;
   #connect: Connector;
   #discovery: HostDiscovery;
   #initialized: Promise<void> | undefined;
@@ -179,7 +180,11 @@ export class ClusterImpl implements Cluster {
     this.#registries = options.registries ?? createUpstreamRegistries();
     const clusterType = lookupClusterType(this.#registries.clusterTypes, config.type, `${config.path}.type`);
     const lbFactory = lookupLoadBalancer(this.#registries.loadBalancers, config.lbPolicy, `${config.path}.lb_policy`);
-    this.#httpCodec = options.httpCodec ?? options.codecs?.byName(config.httpProtocol);
+    // `downstream` (use_downstream_protocol_config): HTTP/1.1 by default and for health checks, HTTP/2 for HTTP/2
+    // requests.
+    const proto = config.httpProtocol === "downstream" ? "http1" : config.httpProtocol;
+    this.#httpCodec = options.httpCodec ?? options.codecs?.byName(proto);
+    if (config.httpProtocol === "downstream") this.#downstreamHttp2 = options.codecs?.byName("http2");
     this.#connect = options.connect ?? connectHost;
     if (config.transportSocket) {
       this.#connect = tlsConnector(this.#connect, config.transportSocket, new SslStats(this.info.scope));
@@ -278,8 +283,10 @@ export class ClusterImpl implements Cluster {
   }
 
   /** The pool of `host` for the cluster's default HTTP codec; throws if the cluster has none. */
-  httpPool(host: Host): UpstreamConnPool {
-    const codec = this.#httpCodec;
+  httpPool(host: Host, downstreamProtocol?: string): UpstreamConnPool {
+    const codec = this.#downstreamHttp2 !== undefined && downstreamProtocol === "HTTP/2"
+      ? this.#downstreamHttp2
+      : this.#httpCodec;
     if (codec === undefined) {
       throw new Error(`cluster "${this.name}": no HTTP codec was given to the cluster manager`);
     }

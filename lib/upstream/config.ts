@@ -42,7 +42,8 @@ export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINI
 /** Circuit-breaker priorities. */
 export type RoutingPriority = "DEFAULT" | "HIGH";
 /** Upstream HTTP protocol of the cluster's pools. */
-export type UpstreamHttpProtocol = "http1" | "http2";
+/** The upstream HTTP protocol: fixed, or `downstream` (the downstream request's own, `use_downstream_protocol_config`). */
+export type UpstreamHttpProtocol = "http1" | "http2" | "downstream";
 
 /** One `lb_endpoints` entry. */
 export interface EndpointConfig {
@@ -287,7 +288,17 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       const c = entry.obj("common_http_protocol_options");
       if (c) applyCommonHttp(c);
       const which = entry.oneOf(["explicit_http_config", "use_downstream_protocol_config", "auto_config"] as const);
-      if (which !== undefined && which !== "explicit_http_config") entry.unsupported(which, "is not supported yet");
+      if (which === "auto_config") entry.unsupported(which, "is not supported yet (ALPN-selected upstream protocol)");
+      const downstream = entry.obj("use_downstream_protocol_config");
+      if (downstream) {
+        httpProtocol = "downstream";
+        const h1 = downstream.obj("http_protocol_options");
+        h1?.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions").done();
+        const h2 = downstream.obj("http2_protocol_options");
+        if (h2) http2 = parseHttp2ProtocolOptions(h2);
+        if (downstream.has("http3_protocol_options")) downstream.unsupported("http3_protocol_options");
+        downstream.done();
+      }
       const explicit = entry.obj("explicit_http_config");
       if (explicit) {
         const p = explicit.oneOf(
