@@ -20,8 +20,17 @@ import type { ResponseFlag, StreamInfo } from "./stream_info.ts";
 import type { StatsScope } from "./stats.ts";
 import type { ClusterManager } from "./upstream.ts";
 
-/** The result of a filter hook. */
-export type FilterStatus = "continue" | "stop" | "stop-and-buffer";
+/**
+ * The result of a filter hook:
+ * - `"continue"`: the frame goes on to the next filter;
+ * - `"stop"`: the frame is held at this filter, and so is every later frame, until it continues;
+ * - `"stop-and-buffer"` (data): the body is buffered at this filter until it continues or the stream ends;
+ * - `"stop-no-buffer"` (data, trailers; Envoy's `StopIterationNoBuffer`): the filter consumed the frame, which goes
+ *   no further and is not held; later frames still reach the filter. A transforming filter passes its output on
+ *   with `injectDecodedDataToFilterChain` / `injectEncodedDataToFilterChain` and returns this. On headers it is
+ *   `"stop"`.
+ */
+export type FilterStatus = "continue" | "stop" | "stop-and-buffer" | "stop-no-buffer";
 /** A hook's return: a status now, or a Promise of one when the filter must wait. */
 export type FilterResult = FilterStatus | Promise<FilterStatus>;
 
@@ -90,6 +99,13 @@ export interface StreamFilterCallbacks {
   encodeData(data: Uint8Array, endStream: boolean): void;
   /** Sends response trailers downstream through the encoder filters; ends the response. */
   encodeTrailers(trailers: HeaderMap): void;
+  /**
+   * Passes request body to the decoder filters after this one (Envoy's `injectDecodedDataToFilterChain`): how a
+   * filter that transforms the body (gRPC-Web, decompression) hands on its output, returning `"stop-no-buffer"`.
+   */
+  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
+  /** Passes response body to the encoder filters before this one (as `encodeData`, Envoy's name for it). */
+  injectEncodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
   /**
    * Sends a 1xx response (e.g. `100 Continue` from upstream) straight to the codec, bypassing the encoder filters;
    * dropped once the final response has started or on HTTP/1.0.

@@ -161,6 +161,14 @@ class FilterCallbacks implements StreamFilterCallbacks {
     this.#fm.encodeFrom(this.#i, { k: "t", h });
   }
 
+  injectDecodedDataToFilterChain(d: Uint8Array, end: boolean): void {
+    this.#fm.decodeFrom(this.#i, { k: "d", d, end });
+  }
+
+  injectEncodedDataToFilterChain(d: Uint8Array, end: boolean): void {
+    this.#fm.encodeFrom(this.#i, { k: "d", d, end });
+  }
+
   encode1xxHeaders(h: HeaderMap): void {
     if (!this.#fm.destroyed) this.#o.encode1xxHeaders(h);
   }
@@ -245,6 +253,12 @@ export class FilterManager {
   decodeTrailers(trailers: HeaderMap): void {
     if (this.#decodingDone) return;
     this.#run({ k: "t", h: trailers }, 0, true);
+  }
+
+  /** A request frame from filter `index` (injected, transformed body) enters the filters after it. */
+  decodeFrom(index: number, f: Frame): void {
+    if (this.#destroyed || this.#decodingDone) return;
+    this.#run(f, index + 1, true);
   }
 
   /** Ends decoding early (a local reply went out): held and later request frames are dropped. */
@@ -359,6 +373,8 @@ export class FilterManager {
         i = decode ? i + 1 : i - 1;
         continue;
       }
+      // Consumed by the filter (which injected what goes on): nothing is held.
+      if (r === "stop-no-buffer" && f.k !== "h") return;
       if (r === "stop-and-buffer" && f.k === "d") {
         if (decode) (slot.decodeBuf ??= []).push(f.d.slice());
         else (slot.encodeBuf ??= []).push(f.d.slice());

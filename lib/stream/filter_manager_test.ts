@@ -296,3 +296,53 @@ Deno.test("FilterManager destroy calls onDestroy once per filter; nothing reache
   assertEquals(logged, ['http filter "t" onDestroy failed: oops']);
   assert(fm.destroyed);
 });
+
+Deno.test("FilterManager stop-no-buffer: a transforming filter injects its output; nothing is held and later frames still reach it", () => {
+  const owner = new Owner();
+  const log: string[] = [];
+  // Upper-cases request bodies, and turns response trailers into a last body chunk.
+  const upper: StreamFilterFactoryCb = {
+    name: "upper",
+    create(cb): StreamFilter {
+      return {
+        decodeData(d, end) {
+          cb.injectDecodedDataToFilterChain(bytes(text.decode(d).toUpperCase()), end);
+          return "stop-no-buffer";
+        },
+        encodeData(d, end) {
+          cb.injectEncodedDataToFilterChain(bytes(`<${text.decode(d)}>`), end);
+          return "stop-no-buffer";
+        },
+        encodeTrailers() {
+          cb.injectEncodedDataToFilterChain(bytes("[trailers]"), true);
+          return "stop-no-buffer";
+        },
+      };
+    },
+  };
+  const router = scripted("router", log);
+  const fm = new FilterManager(owner, [scripted("first", log), upper, scripted("mid", log), router]);
+  fm.decodeHeaders(new HeaderMap([":method", "POST"]), false);
+  fm.decodeData(bytes("ab"), false);
+  fm.decodeData(bytes("cd"), false);
+  fm.decodeTrailers(new HeaderMap(["x", "1"]));
+  assertEquals(log, [
+    "first:dh",
+    "mid:dh",
+    "router:dh",
+    "first:ddab",
+    "mid:ddAB",
+    "router:ddAB",
+    "first:ddcd",
+    "mid:ddCD",
+    "router:ddCD",
+    "first:dt",
+    "mid:dt",
+    "router:dt",
+  ]);
+  router.cb!.encodeHeaders(HeaderMap.from([[":status", "200"]]), false);
+  router.cb!.encodeData(bytes("x"), false);
+  router.cb!.encodeTrailers(new HeaderMap(["grpc-status", "0"]));
+  assertEquals(owner.out, ["H200", "D<x>", "D[trailers]!"]);
+  assertEquals(owner.errors, []);
+});
