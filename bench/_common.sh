@@ -386,3 +386,26 @@ report_log() {
     tail -n 20 "$f"
   fi
 }
+
+# run_h2load OUT URL SECONDS: h2load (HTTP/2 prior knowledge over cleartext) pinned to the
+# client core, 1 thread, $BENCH_CONNECTIONS connections x $BENCH_STREAMS concurrent streams
+# (defaults 64 x 10), for SECONDS; bounded by timeout.
+run_h2load() {
+  local out=$1 url=$2 secs=$3
+  timeout $((secs + 30)) "${PIN_CLIENT[@]}" h2load -t1 -c"${BENCH_CONNECTIONS:-64}" -m"${BENCH_STREAMS:-10}" \
+    -D "$secs" "$url" >"$out" 2>&1 || true
+}
+
+# parse_h2load FILE: prints "rps requests errors" (requests = completed ones; errors = failed
+# requests, which h2load counts with the errored and timed-out ones, plus responses other
+# than 2xx), or "0 0 -1" when h2load printed no result.
+parse_h2load() {
+  awk '
+    /^finished in / { rps = $4; sub(/,$/, "", rps) }
+    /^requests: / { done = $6; err += $10 }
+    /^status codes: / { err += $5 + $7 + $9 }
+    END {
+      if (rps == "") { print "0 0 -1"; exit }
+      printf "%s %d %d\n", rps, done, err
+    }' "$1"
+}
