@@ -616,6 +616,16 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, out: 
   return e & F_ACCEPT ? n : -1;
 }
 
+/** Whether `src[start, end)` is a valid Huffman string (what `huffmanDecode` would accept), without decoding it. */
+export function huffmanValid(src: Uint8Array, start: number, end: number): boolean {
+  let e = F_ACCEPT;
+  for (let i = start; i < end; i++) {
+    e = DECODE[((e & 0xff) << 8) | src[i]!]!;
+    if (e & F_FAIL) return false;
+  }
+  return (e & F_ACCEPT) !== 0;
+}
+
 /** The most octets `len` Huffman-coded octets can decode to (every code is at least five bits). */
 export function huffmanMaxDecodedLength(len: number): number {
   return ((len * 8) / 5) | 0;

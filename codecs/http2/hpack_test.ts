@@ -410,6 +410,68 @@ Deno.test("HpackEncoder binary-safe values round-trip as latin1", () => {
   assertEquals(d.decode(e.encode(list), BIG, 100), list);
 });
 
+Deno.test("HpackEncoder blocks stay intact while later blocks are encoded (shared output slab)", () => {
+  const rnd = prng(3);
+  const e = new HpackEncoder();
+  const lists: string[][] = [];
+  const blocks: Uint8Array[] = [];
+  for (let i = 0; i < 3000; i++) {
+    // Mostly small blocks, now and then one bigger than the slab or a quarter of it.
+    const big = i % 97 === 0 ? 40000 : i % 31 === 0 ? 5000 : 30;
+    const list = ["x-i", String(i), "x-v", "q".repeat(rnd() % big)];
+    lists.push(list);
+    blocks.push(e.encode(list));
+  }
+  const d = new HpackDecoder();
+  blocks.forEach((b, i) => assertEquals(d.decode(b, BIG, 100), lists[i], `block ${i}`));
+});
+
+Deno.test("HpackEncoder Huffman-codes a string only when that is shorter", () => {
+  const e = new HpackEncoder(0);
+  // "307" and "x" Huffman-code to as many octets as raw: sent raw; "\u00ff\u00fe" would grow: raw; "aaaa" is
+  // 20 bits: 3 octets, Huffman.
+  assertEquals(hex(e.encode(["x", "307"])), "00017803333037"); // no table: literal without indexing
+  const f = new HpackEncoder();
+  assertEquals(hex(f.encode([":status", "307"]).subarray(1)), "03333037");
+  assertEquals(hex(f.encode(["x-b", "\u00ff\u00fe"]).subarray(5)), "02fffe");
+  assertEquals(f.encode(["x-c", "aaaa"]).at(-4), 0x83);
+});
+
+Deno.test("HpackDecoder with a zero-size table keeps nothing and decodes literals", () => {
+  const d = new HpackDecoder(0);
+  assertEquals(d.decode(unhex("4001610162" + "4001630164"), BIG, 100), ["a", "b", "c", "d"]);
+  assertEquals(d.tableSize, 0);
+  assertThrows(() => d.decode(unhex("be"), BIG, 100), HpackError, "beyond");
+  assertEquals(d.decode(new Uint8Array(0), BIG, 100), []);
+});
+
+Deno.test("HpackDecoder throws only HpackError or HeaderListTooLargeError on mutated blocks", () => {
+  const rnd = prng(1234);
+  const e = new HpackEncoder();
+  const seeds = [...C4, ...C6].map((s) => unhex(s.block));
+  for (let i = 0; i < 50; i++) seeds.push(e.encode(["x-a", "v".repeat(i * 3), "cookie", "c=" + i, ":path", "/" + i]));
+  for (let i = 0; i < 20000; i++) {
+    const seed = seeds[rnd() % seeds.length]!;
+    const b = seed.slice();
+    const flips = 1 + (rnd() % 4);
+    for (let j = 0; j < flips; j++) b[rnd() % b.length] = rnd() & 0xff;
+    const cut = rnd() % 4 === 0 ? b.subarray(0, rnd() % (b.length + 1)) : b;
+    // A fresh decoder per try, sometimes primed, so indexes into the dynamic table are exercised.
+    const d = new HpackDecoder(rnd() % 2 ? 4096 : 256);
+    if (rnd() % 2) {
+      try {
+        d.decode(unhex(C6[0]!.block), BIG, 100);
+      } catch { /* primed as far as it went */ }
+    }
+    try {
+      d.decode(cut, rnd() % 3 === 0 ? 100 : BIG, 1000);
+    } catch (err) {
+      if (!(err instanceof HpackError) && !(err instanceof HeaderListTooLargeError)) throw err;
+    }
+    assert(d.tableSize >= 0 && d.tableSize <= 4096);
+  }
+});
+
 // ---- randomized round trip ----
 
 /** xorshift32: deterministic, seedable. */
