@@ -32,6 +32,8 @@ import { Http2Connection } from "./_connection.ts";
 export class Http2ServerCodec extends Http2Connection implements ServerConnectionCodec {
   /** "HTTP/2". */
   readonly protocol = "HTTP/2";
+  /** Streams are independent: a dispatch error is the connection's (GOAWAY), see `ServerConnectionCodec`. */
+  readonly multiplexed = true;
 
   /** Writes the server preface (SETTINGS, WINDOW_UPDATE) through `write` at once. */
   constructor(write: WriteFn, callbacks: ServerCodecCallbacks, options?: CodecOptions) {
