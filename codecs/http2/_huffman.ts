@@ -1,13 +1,13 @@
 /**
  * The HPACK Huffman code (RFC 7541 Appendix B): encoding straight from the code table, decoding through a
- * byte-at-a-time state table built once at module load.
+ * byte-at-a-time state table whose rows are built on first use.
  *
  * The decoder is a walk of the code tree, eight input bits per step: a state is an internal node of the tree
  * (256 of them for 257 symbols), and `DECODE[state << 8 | byte]` holds the node reached after those eight bits,
  * the symbols completed on the way (at most two, since every code is at least five bits long), whether that node
  * may end a string (the root, or a node at most seven bits down the all-ones path, i.e. valid EOS-prefix padding),
- * and whether the walk hit EOS (a decoding error, RFC 7541 §5.2). Building the 64 Ki-entry table takes about a
- * millisecond; it turns the per-bit walk into one table load per byte.
+ * and whether the walk hit EOS (a decoding error, RFC 7541 §5.2). It turns the per-bit walk into one table load
+ * per byte; its rows are built on first use.
  *
  * @module
  */
@@ -537,15 +537,11 @@ const LENGTHS = new Uint8Array([
 const F_ACCEPT = 1 << 26;
 const F_FAIL = 1 << 27;
 
-/**
- * Entry layout: bits 0-7 next state, 8-15 first symbol, 16-23 second symbol, 24-25 symbol count, bit 26 the next
- * state may end a string, bit 27 EOS was decoded.
- */
-const DECODE = buildDecodeTable();
-
-function buildDecodeTable(): Uint32Array {
-  // The tree: node 0 is the root; child[node * 2 + bit] >= 0 is an internal node, < 0 is leaf -(symbol + 1).
-  const child = new Int32Array(256 * 2);
+/** The code tree: node 0 is the root; CHILD[node * 2 + bit] >= 0 is an internal node, < 0 is leaf -(symbol + 1). */
+const CHILD = new Int32Array(256 * 2);
+/** Internal nodes that may end a string: the root, and nodes 1..7 bits down the all-ones (EOS) path. */
+const ACCEPT = new Uint8Array(256);
+{
   let nodes = 1;
   for (let sym = 0; sym <= 256; sym++) {
     const code = CODES[sym]!;
@@ -553,45 +549,52 @@ function buildDecodeTable(): Uint32Array {
     let node = 0;
     for (let i = len - 1; i > 0; i--) {
       const slot = node * 2 + ((code >>> i) & 1);
-      if (child[slot] === 0) child[slot] = nodes++;
-      node = child[slot]!;
+      if (CHILD[slot] === 0) CHILD[slot] = nodes++;
+      node = CHILD[slot]!;
     }
-    child[node * 2 + (code & 1)] = -(sym + 1);
+    CHILD[node * 2 + (code & 1)] = -(sym + 1);
   }
-  // Padding may only be a proper prefix of EOS (all ones) of at most seven bits: nodes 1..7 deep on the ones path.
-  const accept = new Uint8Array(nodes);
-  accept[0] = 1;
+  ACCEPT[0] = 1;
   for (let node = 0, depth = 1; depth <= 7; depth++) {
-    node = child[node * 2 + 1]!;
-    accept[node] = 1;
+    node = CHILD[node * 2 + 1]!;
+    ACCEPT[node] = 1;
   }
-  const table = new Uint32Array(nodes * 256);
-  for (let state = 0; state < nodes; state++) {
-    for (let byte = 0; byte < 256; byte++) {
-      let node = state;
-      let count = 0;
-      let syms = 0;
-      let fail = 0;
-      for (let bit = 7; bit >= 0; bit--) {
-        const next = child[node * 2 + ((byte >>> bit) & 1)]!;
-        if (next >= 0) {
-          node = next;
-          continue;
-        }
-        const sym = -next - 1;
-        if (sym === 256) {
-          fail = F_FAIL;
-          node = 0;
-          break;
-        }
-        syms |= sym << (8 + count * 8);
-        count++;
-        node = 0;
+}
+
+/**
+ * The byte-at-a-time table, `DECODE[state << 8 | byte]`. Entry layout: bits 0-7 next state, 8-15 first symbol,
+ * 16-23 second symbol, 24-25 symbol count, bit 26 the next state may end a string, bit 27 EOS was decoded.
+ *
+ * Rows are filled on first use: a real entry is never 0 (one that returns to the root has the accept bit), so 0
+ * means "not built yet" and costs the decoder no extra test. Building all 256 rows up front made loading this
+ * module take 10-20 ms (the loop runs once, in the interpreter); a row takes about 50 µs, and most strings only
+ * ever visit a few dozen states.
+ */
+const DECODE = new Uint32Array(256 * 256);
+
+function buildRow(state: number): void {
+  for (let byte = 0; byte < 256; byte++) {
+    let node = state;
+    let count = 0;
+    let syms = 0;
+    let fail = 0;
+    for (let bit = 7; bit >= 0; bit--) {
+      const next = CHILD[node * 2 + ((byte >>> bit) & 1)]!;
+      if (next >= 0) {
+        node = next;
+        continue;
       }
-      table[state * 256 + byte] = node | syms | (count << 24) | (accept[node] ? F_ACCEPT : 0) | fail;
+      const sym = -next - 1;
+      node = 0;
+      if (sym === 256) {
+        fail = F_FAIL;
+        break;
+      }
+      syms |= sym << (8 + count * 8);
+      count++;
     }
+    DECODE[(state << 8) | byte] = node | syms | (count << 24) | (ACCEPT[node] ? F_ACCEPT : 0) | fail;
   }
-  return table;
 }
 
 /**
@@ -604,7 +607,12 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, out: 
   let n = 0;
   let e = F_ACCEPT;
   for (let i = start; i < end; i++) {
-    e = DECODE[(state << 8) | src[i]!]!;
+    const at = (state << 8) | src[i]!;
+    e = DECODE[at]!;
+    if (e === 0) {
+      buildRow(state);
+      e = DECODE[at]!;
+    }
     if (e & F_FAIL) return -1;
     const count = (e >>> 24) & 3;
     if (count !== 0) {
@@ -620,7 +628,13 @@ export function huffmanDecode(src: Uint8Array, start: number, end: number, out: 
 export function huffmanValid(src: Uint8Array, start: number, end: number): boolean {
   let e = F_ACCEPT;
   for (let i = start; i < end; i++) {
-    e = DECODE[((e & 0xff) << 8) | src[i]!]!;
+    const at = ((e & 0xff) << 8) | src[i]!;
+    const prev = e;
+    e = DECODE[at]!;
+    if (e === 0) {
+      buildRow(prev & 0xff);
+      e = DECODE[at]!;
+    }
     if (e & F_FAIL) return false;
   }
   return (e & F_ACCEPT) !== 0;

@@ -481,12 +481,11 @@ export class HpackEncoder {
   #minSize: number;
   #pendingUpdate: boolean;
   #size = 0;
-  // Ring of entries: oldest at #first, newest at (#first + #count - 1) & #mask; entry k (0 = first ever) is in slot
-  // k & #mask, and #inserted counts every entry ever added.
+  // Ring of entries: #inserted counts every entry ever added, entry k (0 = the first ever) is in slot k & #mask, and
+  // the live ones are the newest #count (insertion numbers #inserted - #count .. #inserted - 1).
   #names: string[] = new Array<string>(16).fill("");
   #values: string[] = new Array<string>(16).fill("");
   #mask = 15;
-  #first = 0;
   #count = 0;
   #inserted = 0;
   /** Name → insertion number of the newest live entry with that name. */
