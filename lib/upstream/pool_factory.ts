@@ -1,8 +1,8 @@
 /**
  * {@link ConnPoolFactory}: connection-pool implementations by pool mode. A cluster keeps one pool per host and codec
  * and builds it with the factory registered under the codec's `poolMode` (MOSN's pool-per-protocol, Envoy's
- * `ConnPoolMap`). Today only `ping-pong` (HTTP/1.1, {@link Http1ConnPool}) is built in; an HTTP/2 or a Bolt/Dubbo
- * pool is one more entry in {@link builtinConnPools}.
+ * `ConnPoolMap`). Built in: `ping-pong` (HTTP/1.1, {@link Http1ConnPool}) and `multiplex-stream-id` (HTTP/2,
+ * {@link MuxConnPool}); a Bolt/Dubbo (`multiplex-request-id`) pool is one more entry in {@link builtinConnPools}.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { ConnPool, Host } from "../api/upstream.ts";
 import { Registry } from "../config/registry.ts";
 import type { Connector } from "./connect.ts";
 import { Http1ConnPool } from "./http1_pool.ts";
+import { MuxConnPool } from "./mux_pool.ts";
 import type { ClusterResources } from "./resources.ts";
 
 /** A pool as its cluster manages it: the {@link ConnPool} the router uses, plus draining and closing. */
@@ -52,8 +53,21 @@ export const pingPongPoolFactory: ConnPoolFactory = {
   },
 };
 
+/** `multiplex-stream-id`: {@link MuxConnPool}, many streams per connection up to the codec's concurrency (HTTP/2). */
+export const multiplexStreamIdPoolFactory: ConnPoolFactory = {
+  name: "multiplex-stream-id",
+  create(host, params) {
+    return new MuxConnPool(host, {
+      codec: params.codec,
+      codecOptions: params.codecOptions,
+      resources: params.resources,
+      connect: params.connect,
+    });
+  },
+};
+
 /** Every built-in pool implementation. */
-export const builtinConnPools: readonly ConnPoolFactory[] = [pingPongPoolFactory];
+export const builtinConnPools: readonly ConnPoolFactory[] = [pingPongPoolFactory, multiplexStreamIdPoolFactory];
 
 /** A registry of the built-in pools plus `extra`; throws if a pool mode is registered twice. */
 export function createConnPoolRegistry(extra: readonly ConnPoolFactory[] = []): Registry<ConnPoolFactory> {

@@ -299,11 +299,11 @@ Deno.test("ClusterImpl.pool keeps one pool per host and codec, chosen by the cod
     const e = new Exchange("/other");
     p2.newStream(e, e);
     assertEquals((await e.done).status, 200);
-    const h2: CodecFactory = { ...http1CodecFactory, name: "h2", poolMode: "multiplex-stream-id" };
+    const bolt: CodecFactory = { ...http1CodecFactory, name: "bolt", poolMode: "multiplex-request-id" };
     assertThrows(
-      () => c.pool(h, h2),
+      () => c.pool(h, bolt),
       Error,
-      'cluster "svc": no connection pool for pool mode "multiplex-stream-id" of codec "h2" (known: ping-pong)',
+      'cluster "svc": no connection pool for pool mode "multiplex-request-id" of codec "bolt" (known: ping-pong, multiplex-stream-id)',
     );
     // Removing the host drains its pools of every codec.
     c.updateHosts(eps());
