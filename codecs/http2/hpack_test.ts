@@ -1,6 +1,12 @@
 import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
 import { HeaderListTooLargeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack.ts";
-import { huffmanDecode, huffmanEncode, huffmanEncodedLength, huffmanMaxDecodedLength } from "./_huffman.ts";
+import {
+  huffmanDecode,
+  huffmanEncode,
+  huffmanEncodedLength,
+  huffmanMaxDecodedLength,
+  huffmanValid,
+} from "./_huffman.ts";
 
 const BIG = 1 << 30;
 
@@ -194,6 +200,7 @@ Deno.test("huffman round-trips every octet and random strings", () => {
     const out = new Uint8Array(huffmanMaxDecodedLength(len));
     const n = huffmanDecode(buf, 1, len + 1, out);
     assertEquals(String.fromCharCode(...out.subarray(0, n)), s);
+    assert(huffmanValid(buf, 1, len + 1));
   }
 });
 
@@ -210,6 +217,8 @@ Deno.test("huffman rejects EOS, long padding and padding that is not all ones", 
   assertEquals(huffmanDecode(unhex("ffffffff"), 0, 4, out), -1);
   // Empty string is fine.
   assertEquals(huffmanDecode(unhex(""), 0, 0, out), 0);
+  for (const bad of ["1e", "1fff", "ff", "ffffffff"]) assert(!huffmanValid(unhex(bad), 0, bad.length / 2), bad);
+  assert(huffmanValid(unhex("1f"), 0, 1));
 });
 
 // ---- decoder errors ----
