@@ -6,13 +6,12 @@ bounded in frames sent and in time.
 """
 
 import socket
-import struct
 import sys
 import time
 
 from h2wire import (
-    CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, PRIORITY, SETTINGS_INITIAL_WINDOW_SIZE, Wire, emit,
-    error_name, frame, ping, priority, request_headers, rst_stream, settings, window_update,
+    CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, SETTINGS_INITIAL_WINDOW_SIZE, Wire, emit, frame, ping,
+    priority, request_headers, rst_stream, settings, window_update,
 )
 
 
@@ -197,39 +196,38 @@ def stream_id(port, case):
 
 
 def data_beyond_window(port):
-    """Fills the server's receive windows exactly (tracking every WINDOW_UPDATE) on 40 streams whose upstream
-    never reads, waits until the server stops opening them, then sends 16 KiB more than it allows."""
+    """Fills the server's receive windows exactly (tracking every WINDOW_UPDATE) on 4 streams whose upstream never
+    reads, until the server stops opening them (bounded buffering), then sends 16 KiB more than the fullest stream's
+    window allows. The connection window is not the target: a server may credit it as DATA arrives (Ferry does), so
+    only a stream window can be overrun for certain."""
     w = Wire(port)
     handshake(w)
     conn_window = 65535
     stream_init = w.server_settings.get(SETTINGS_INITIAL_WINDOW_SIZE, 65535)
     seen = {}
+    sids = [1, 3, 5, 7]
+    windows = {sid: stream_init for sid in sids}
 
     def credit():
+        nonlocal conn_window
         for sid, total in w.window_updates.items():
             delta = total - seen.get(sid, 0)
             seen[sid] = total
             if sid == 0:
-                nonlocal conn_window
                 conn_window += delta
             elif sid in windows:
                 windows[sid] += delta
 
-    sids = list(range(1, 81, 2))
-    windows = {sid: stream_init for sid in sids}
     for sid in sids:
         w.send(w.headers(sid, request_headers("/stall", "POST"), end_stream=False))
-    credit()
-    sent, cap, chunk = 0, 32 << 20, b"d" * 16384
+    sent, cap, chunk = 0, 24 << 20, b"d" * 16384
     while sent < cap and not w.closed() and w.goaway is None:
         w.drain_nowait()
         credit()
         progressed = False
         for sid in sids:
-            if sid in w.rst:
-                continue
             n = min(16384, conn_window, windows[sid])
-            if n <= 0:
+            if sid in w.rst or n <= 0:
                 continue
             if not w.send(frame(DATA, 0, sid, chunk[:n])):
                 break
@@ -244,19 +242,20 @@ def data_beyond_window(port):
             if w.window_updates == before:
                 break  # quiescent: the server opens no more window
     live = [s for s in sids if s not in w.rst]
-    level, target = None, None
+    target, alive = None, False
     if not w.closed() and w.goaway is None and sent < cap and live:
-        roomy = [s for s in live if windows[s] >= 16384]
-        if conn_window <= 0 and roomy:
-            level, target = "connection", roomy[0]
-        else:
-            level, target = "stream", min(live, key=lambda s: windows[s])
+        target = min(live, key=lambda s: windows[s])
+        over = windows[target] + 16384
+        if over > 16384:  # the window still has room: fill it first, then overrun it
+            w.send(frame(DATA, 0, target, chunk[:windows[target]]))
         w.send(frame(DATA, 0, target, chunk))
         w.pump(3, until=lambda: w.goaway is not None or target in w.rst or w.closed())
-        if w.goaway is not None:
-            w.wait_closed(3)
-    return w.result(sent=sent, unbounded=sent >= cap, level=level, target=target, conn_window=conn_window,
-                    target_window=None if target is None else windows[target])
+        acks = w.ping_acks
+        w.send(ping(b"stillup!"))
+        w.pump(2, until=lambda: w.ping_acks > acks or w.closed())
+        alive = w.ping_acks > acks
+    return w.result(sent=sent, unbounded=sent >= cap, target=target, conn_window=conn_window,
+                    stream_windows={str(k): v for k, v in windows.items()}, ping_after=alive)
 
 
 def bad_hpack(port):
@@ -272,8 +271,8 @@ ATTACKS = {
     "rapid_reset": rapid_reset,
     "continuation_flood": continuation_flood,
     "continuation_empty_flood": lambda p: continuation_flood(p, empty=True),
-    "ping_flood": lambda p: control_flood(p, ping(), 300_000),
-    "settings_flood": lambda p: control_flood(p, settings(), 300_000),
+    "ping_flood": lambda p: control_flood(p, ping(), 1_000_000),
+    "settings_flood": lambda p: control_flood(p, settings(), 1_000_000),
     "empty_data_flood": empty_data_flood,
     "priority_flood": priority_flood,
     "window_update_flood": window_update_flood,
