@@ -302,18 +302,34 @@ export class HpackDecoder {
         name = this.#name(index, start);
         value = this.#value(index);
       } else if (b >= 0x40) {
-        // Literal with incremental indexing (§6.2.1): always decoded, the table needs it.
+        // Literal with incremental indexing (§6.2.1). A string is built when the list or the table can hold it;
+        // one too long for both only needs checking, and its entry empties the table (§4.4).
         const index = readInt(block, pos, 0x3f);
         pos = next;
         fields = true;
+        const room = over ? -1 : maxListSize - listSize - ENTRY_OVERHEAD;
+        const tableRoom = this.#capacity - ENTRY_OVERHEAD;
+        let n: string | null;
         if (index === 0) {
-          name = this.#readString(block, pos);
+          n = this.#readString(block, pos, room > tableRoom ? room : tableRoom);
           pos = next;
         } else {
-          name = this.#name(index, start);
+          n = this.#name(index, start);
         }
-        value = this.#readString(block, pos);
+        const v = n === null ? null : this.#readString(
+          block,
+          pos,
+          (room > tableRoom ? room : tableRoom) - n.length,
+        );
+        if (n === null) this.#readString(block, pos, -1);
         pos = next;
+        if (n === null || v === null) {
+          this.#evict(0);
+          over = true;
+          continue;
+        }
+        name = n;
+        value = v;
         this.#insert(name, value);
         if (over) continue;
       } else if (b >= 0x20) {
@@ -329,29 +345,30 @@ export class HpackDecoder {
         this.#evict(size);
         continue;
       } else {
-        // Literal without indexing (§6.2.2) or never indexed (§6.2.3): nothing to keep once over the limit.
+        // Literal without indexing (§6.2.2) or never indexed (§6.2.3): only the list may need its strings, so
+        // one that cannot fit in it is checked and skipped, not built.
         const index = readInt(block, pos, 0x0f);
         pos = next;
         fields = true;
-        if (over) {
-          if (index === 0) {
-            this.#skipString(block, pos);
-            pos = next;
-          } else {
-            this.#checkIndex(index, start);
-          }
-          this.#skipString(block, pos);
+        const room = over ? -1 : maxListSize - listSize - ENTRY_OVERHEAD;
+        let n: string | null;
+        if (index === 0) {
+          n = this.#readString(block, pos, room);
           pos = next;
+        } else if (over) {
+          this.#checkIndex(index, start);
+          n = null;
+        } else {
+          n = this.#name(index, start);
+        }
+        const v = this.#readString(block, pos, n === null ? -1 : room - n.length);
+        pos = next;
+        if (n === null || v === null) {
+          over = true;
           continue;
         }
-        if (index === 0) {
-          name = this.#readString(block, pos);
-          pos = next;
-        } else {
-          name = this.#name(index, start);
-        }
-        value = this.#readString(block, pos);
-        pos = next;
+        name = n;
+        value = v;
       }
       listSize += name.length + value.length + ENTRY_OVERHEAD;
       if (listSize > maxListSize || list.length >= maxItems) {
@@ -386,7 +403,12 @@ export class HpackDecoder {
     return this.#values[(this.#first + this.#count + STATIC_COUNT - index) & this.#mask]!;
   }
 
-  #readString(block: Uint8Array, pos: number): string {
+  /**
+   * Reads the string literal at `pos` (§5.2) and returns it, or null without building it when it decodes to more
+   * than `limit` chars (a raw string is `len` chars, a Huffman one at least `(8 len - 7) / 30`, codes being at most
+   * 30 bits). Either way it is checked (length within the block, valid Huffman) and `next` is set past it.
+   */
+  #readString(block: Uint8Array, pos: number, limit: number): string | null {
     if (pos >= block.length) throw new HpackError("hpack: string missing at the end of the block", pos);
     const huffman = block[pos]! >= 0x80;
     const len = readInt(block, pos, 0x7f);
@@ -394,7 +416,13 @@ export class HpackDecoder {
     const end = start + len;
     if (end > block.length) throw new HpackError(`hpack: string of ${len} octets runs past the block`, pos);
     next = end;
-    if (!huffman) return latin1(block, start, end);
+    if (!huffman) return len > limit ? null : latin1(block, start, end);
+    if (((len * 8 - 7) / 30 | 0) > limit) {
+      if (!huffmanValid(block, start, end)) {
+        throw new HpackError("hpack: invalid Huffman string (EOS or bad padding)", pos);
+      }
+      return null;
+    }
     const max = huffmanMaxDecodedLength(len);
     let out = scratch;
     if (max > out.length) {
@@ -404,21 +432,7 @@ export class HpackDecoder {
     }
     const n = huffmanDecode(block, start, end, out);
     if (n < 0) throw new HpackError("hpack: invalid Huffman string (EOS or bad padding)", pos);
-    return latin1(out, 0, n);
-  }
-
-  /** Checks a string and moves past it without building it; Huffman errors still count. */
-  #skipString(block: Uint8Array, pos: number): void {
-    if (pos >= block.length) throw new HpackError("hpack: string missing at the end of the block", pos);
-    const huffman = block[pos]! >= 0x80;
-    const len = readInt(block, pos, 0x7f);
-    const start = next;
-    const end = start + len;
-    if (end > block.length) throw new HpackError(`hpack: string of ${len} octets runs past the block`, pos);
-    if (huffman && !huffmanValid(block, start, end)) {
-      throw new HpackError("hpack: invalid Huffman string (EOS or bad padding)", pos);
-    }
-    next = end;
+    return n > limit ? null : latin1(out, 0, n);
   }
 
   #insert(name: string, value: string): void {

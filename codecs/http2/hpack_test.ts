@@ -341,6 +341,33 @@ Deno.test("HpackDecoder survives an HPACK bomb quickly and stays in sync", () =>
   assertEquals(d.decode(unhex("be"), BIG, 100), ["a", "b"]);
 });
 
+Deno.test("HpackDecoder does not build strings too long for the list or the table, but checks them", () => {
+  const d = new HpackDecoder();
+  d.decode(unhex("4001610162"), BIG, 100); // a=b in the table
+  const long = "z".repeat(100_000);
+  const huff = new HpackEncoder(0).encode(["x-h", long]); // literal without indexing, Huffman value
+  assertEquals(huff[0], 0x00);
+  // Raw and Huffman values far over a 1000-octet list: skipped; the table is untouched.
+  const raw = unhex("000178" + "7f" + "a18c06"); // value length 127 + 99,873
+  const rawBlock = new Uint8Array(raw.length + long.length);
+  rawBlock.set(raw);
+  rawBlock.fill(0x7a, raw.length);
+  assertThrows(() => d.decode(rawBlock, 1000, 100), HeaderListTooLargeError);
+  assertThrows(() => d.decode(huff, 1000, 100), HeaderListTooLargeError);
+  assertEquals(d.decode(unhex("be"), BIG, 100), ["a", "b"]);
+  // The same value with incremental indexing is too big for the 4096-octet table too: the table is emptied.
+  const inc = rawBlock.slice();
+  inc[0] = 0x40;
+  assertThrows(() => d.decode(inc, 1000, 100), HeaderListTooLargeError);
+  assertEquals(d.tableSize, 0);
+  // With room in the list it is decoded (and still empties the table).
+  assertEquals(d.decode(inc, BIG, 100), ["x", long]);
+  // A skipped Huffman string with EOS inside is still a COMPRESSION_ERROR.
+  const bad = huff.slice();
+  bad.fill(0xff, bad.length - 8);
+  assertThrows(() => d.decode(bad, 1000, 100), HpackError, "Huffman");
+});
+
 // ---- encoder ----
 
 Deno.test("HpackEncoder indexes repeated fields and reuses dynamic names", () => {
