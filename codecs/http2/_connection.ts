@@ -347,6 +347,8 @@ export class Http2Connection {
   #kaTimeout: ReturnType<typeof setTimeout> | undefined;
   #kaOutstanding = false;
   #inDispatch = false;
+  /** The peer half-closed: nothing more is read, but responses under way may finish. */
+  #inputDone = false;
 
   constructor(write: WriteFn, init: CoreInit, options: CodecOptions | undefined) {
     this.#write = write;
@@ -420,7 +422,7 @@ export class Http2Connection {
 
   /** Feeds bytes; see the codec module contract. Throws {@link Http2CodecError} on a connection error. */
   dispatch(data: Uint8Array): void {
-    if (this.#dead) return;
+    if (this.#dead || this.#inputDone) return;
     this.#depth++;
     this.#inDispatch = true;
     try {
@@ -542,8 +544,8 @@ export class Http2Connection {
 
   /** The peer half-closed: streams still receiving are reset, nothing more is read. */
   protected peerEnded(): void {
-    if (this.#dead) return;
-    this.#dead = true;
+    if (this.#dead || this.#inputDone) return;
+    this.#inputDone = true;
     this.#keepAliveFlag = false;
     this.#depth++;
     if (this.#server) {
@@ -551,6 +553,7 @@ export class Http2Connection {
         if (!s.remoteEnded) this.#closeStream(s, "connection-termination", "peer closed mid-stream", true);
       }
     } else {
+      this.#dead = true;
       this.#resetAll("connection-termination", "upstream closed");
     }
     this.#leave();

@@ -378,3 +378,22 @@ Deno.test("Http2 onConnectionClose resets open streams with connection-terminati
   assertEquals(p.serverStats.active, 0);
   assertEquals(p.clientStats.active, 0);
 });
+
+Deno.test("Http2ServerCodec onEof resets streams still receiving and lets complete requests be answered", () => {
+  const p = new Pair();
+  p.pump();
+  const a = p.request(GET);
+  const bRec = new Recorder();
+  const b = p.client.newStream(bRec);
+  b.encodeHeaders(new HeaderMap([":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/"]), false);
+  b.encodeData(bytes("part"), false); // the request stays open
+  p.pump();
+  p.server.onEof();
+  assertEquals(p.serverStreams[1]!.rec.reset, "connection-termination");
+  assertEquals(p.server.keepAlive, false);
+  const [sa] = p.serverStreams;
+  sa!.encoder.encodeHeaders(new HeaderMap([":status", "200"]), true);
+  p.pump();
+  assertEquals(a.rec.headers?.get(":status"), "200");
+  assert(p.server.idle);
+});

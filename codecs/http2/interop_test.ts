@@ -15,6 +15,7 @@ const enc = new TextEncoder();
 function answer(encoder: StreamEncoder, rec: Recorder): void {
   rec.onEnd = () => {
     const path = rec.headers?.get(":path") ?? "";
+    if (path === "/hang") return; // never answered (as if the upstream were slow)
     if (path === "/big") {
       encoder.encodeHeaders(new HeaderMap([":status", "200", "content-length", String(1 << 20)]), false);
       encoder.encodeData(new Uint8Array(1 << 20).fill(97), true);
@@ -281,4 +282,91 @@ Deno.test("Http2ClientCodec talks to a node:http2 server (h2c)", async () => {
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
   }
+});
+
+const PY_HOSTILE = `
+import socket, sys, h2.connection, h2.config, h2.events
+port = int(sys.argv[1]); mode = sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+c.initiate_connection(); s.sendall(c.data_to_send())
+hdrs = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/ok")]
+if mode == "ok":
+    c.send_headers(1, hdrs, end_stream=True)
+elif mode == "rapid-reset":
+    hdrs[3] = (":path", "/hang")
+    for i in range(300):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, hdrs, end_stream=True)
+        c.reset_stream(sid)
+elif mode == "ping-flood":
+    for i in range(5000):
+        c.ping(b"12345678")
+elif mode == "settings-bad":
+    s.sendall(b"\\x00\\x00\\x06\\x04\\x00\\x00\\x00\\x00\\x00\\x00\\x04\\x80\\x00\\x00\\x00")
+s.sendall(c.data_to_send())
+out = []
+s.settimeout(3)
+buf = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        if mode != "ok":
+            # Hostile modes: scan raw frames for GOAWAY (h2 would refuse frames for streams it reset).
+            buf += d
+            while len(buf) >= 9:
+                n = int.from_bytes(buf[0:3], "big")
+                if len(buf) < 9 + n: break
+                if buf[3] == 7: out.append("goaway:%d" % int.from_bytes(buf[13:17], "big"))
+                buf = buf[9 + n:]
+            continue
+        for e in c.receive_data(d):
+            if isinstance(e, h2.events.ResponseReceived):
+                out.append("status:" + dict(e.headers)[":status"])
+            elif isinstance(e, h2.events.StreamEnded):
+                out.append("ended"); raise StopIteration
+        s.sendall(c.data_to_send())
+except (StopIteration, socket.timeout, ConnectionError):
+    pass
+print(" ".join(out))
+`;
+
+async function pyH2(port: number, mode: string): Promise<string> {
+  const r = await run("/usr/bin/python3", ["-c", PY_HOSTILE, String(port), mode]);
+  return (r.out + r.err).trim();
+}
+
+Deno.test({
+  name: "Http2ServerCodec against Python h2: a request, rapid reset, bad SETTINGS",
+  ignore: !has("/usr/bin/python3"),
+  async fn() {
+    const stats = new CountingStats();
+    const srv = startServer({ stats });
+    try {
+      assertEquals(await pyH2(srv.port, "ok"), "status:200 ended");
+      assertEquals(await pyH2(srv.port, "rapid-reset"), `goaway:${0xb}`);
+      assertEquals(stats.get("premature_reset"), 1);
+      assertEquals(await pyH2(srv.port, "settings-bad"), `goaway:${0x3}`);
+      // A PING flood is answered (the socket keeps up here); the connection stays usable.
+      assert(!(await pyH2(srv.port, "ping-flood")).includes("goaway"));
+    } finally {
+      await srv.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "Http2ServerCodec under h2load (-c4 -m10)",
+  ignore: !has("h2load"),
+  async fn() {
+    const srv = startServer();
+    try {
+      const r = await run("h2load", ["-c4", "-m10", "-n2000", `http://127.0.0.1:${srv.port}/x`]);
+      assert(r.out.includes("2000 succeeded"), r.out);
+      assertEquals(srv.errors, []);
+    } finally {
+      await srv.close();
+    }
+  },
 });
