@@ -10,7 +10,9 @@
  *   configured HTTP/2 `maxConcurrentStreams`, or 100).
  * - A codec's capacity may change (an HTTP/2 SETTINGS frame): `onStreamCapacityChanged` places waiting streams on
  *   the room that opened, or opens connections for them when it shrank. Before the peer's settings arrive, the
- *   capacity is what the codec reports.
+ *   capacity is what the codec reports (HTTP/2: 100), capped, once another connection of the pool has heard its
+ *   peer, by the capacity that one reported: a host that allows 10 streams is not sent 100 on each new connection
+ *   only to refuse 90 of them. The very first connection has nothing to go by and trusts its codec.
  * - A connection stops taking streams (drains) on the upstream's GOAWAY (`onGoAway`, counted once as
  *   `upstream_cx_close_notify`), after `max_requests_per_connection` streams (`upstream_cx_max_requests`), after
  *   the upstream half-closed, when the codec refuses a new stream, or when the pool drains; it closes once its last
@@ -183,10 +185,17 @@ class MuxClient {
     this.bufferLimit = bufferLimit;
   }
 
+  /** The peer has sent something (for HTTP/2, its SETTINGS come first). */
+  heard = false;
+  /** Until the peer is heard: at most this many streams (what the host's other connections were allowed). */
+  capUntilHeard: number | undefined;
+
   /** Room for more streams now (0 while draining or closing). */
   get room(): number {
     if (this.state !== "ready" || this.drainReason !== undefined) return 0;
-    return Math.max(0, (this.codec.maxConcurrentStreams ?? 1) - this.streams.size);
+    let max = this.codec.maxConcurrentStreams ?? 1;
+    if (this.capUntilHeard !== undefined && this.capUntilHeard < max) max = this.capUntilHeard;
+    return Math.max(0, max - this.streams.size);
   }
 
   close(flush: boolean, reason: string): void {
@@ -543,6 +552,8 @@ export class MuxConnPool implements ConnPool {
   #connecting = 0;
   /** Streams a connection still connecting is expected to take (see the module doc). */
   #expectedRoom: number;
+  /** The capacity the last connection whose peer was heard reported: new connections use no more until heard. */
+  #learned: number | undefined;
   #pending: PendingStream[] = [];
   #placing = false;
   #draining = false;
@@ -867,11 +878,7 @@ export class MuxConnPool implements ConnPool {
         client.drainReason = "goaway";
         this.#changed(client);
       },
-      onStreamCapacityChanged: () => {
-        const n = client.codec.maxConcurrentStreams;
-        if (n !== undefined && n > 0) this.#expectedRoom = n;
-        this.#changed(client);
-      },
+      onStreamCapacityChanged: () => this.#changed(client),
     };
     try {
       client.codec = this.#codec.createClient(write, { ...this.#codecOptions, closeConnection }, callbacks);
@@ -886,10 +893,16 @@ export class MuxConnPool implements ConnPool {
     const hooks = watermarkHooks(codec);
     client.codecWatermarks = hooks.above !== undefined;
     const reported = codec.maxConcurrentStreams;
-    if (reported !== undefined && reported > 0) this.#expectedRoom = reported;
+    if (this.#learned === undefined && reported !== undefined && reported > 0) this.#expectedRoom = reported;
+    client.capUntilHeard = this.#learned;
     conn.setHandler({
       onData: (d) => {
         stats.upstream_cx_rx_bytes_total.inc(d.length);
+        if (!client.heard) {
+          client.heard = true;
+          client.capUntilHeard = undefined;
+          client.dirty = true; // its own capacity now rules: place streams after the dispatch
+        }
         this.#dispatch(client, () => codec.dispatch(d));
       },
       onEof: () => {
@@ -938,6 +951,10 @@ export class MuxConnPool implements ConnPool {
       return;
     }
     client.dispatching = false;
+    if (client.heard && client.state === "ready") {
+      const n = client.codec.maxConcurrentStreams;
+      if (n !== undefined && n > 0) this.#expectedRoom = this.#learned = n;
+    }
     if (client.closeAfterDispatch) {
       client.closeAfterDispatch = false;
       client.close(false, "closed by the codec");

@@ -1,7 +1,9 @@
+import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { ConnectTimeoutError } from "../network/connection.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { http1CodecFactory } from "../../codecs/http1/mod.ts";
+import { http2CodecFactory } from "../../codecs/http2/mod.ts";
 import { createMuxCodecFactory, type MuxCodecFactoryOptions, MuxTestServer } from "../../tests/fakes/mux_codec.ts";
 import { freePort } from "../../tests/fakes/ports.ts";
 import { TestStats } from "../../tests/fakes/stats.ts";
@@ -570,5 +572,154 @@ Deno.test("MuxConnPool passes the socket's write watermarks to the codec, which 
   } finally {
     cluster.shutdown();
     await up.close();
+  }
+});
+
+// --- HTTP/2 (codecs/http2) against a node:http2 h2c server ---
+
+interface H2Peer {
+  port: number;
+  /** Most streams open at once on any one session, and over all sessions. */
+  maxOpenPerSession: number;
+  maxOpen: number;
+  sessions: Http2Session[];
+  served: number;
+  close(): Promise<void>;
+}
+
+async function h2Peer(maxConcurrentStreams: number, delayMs: number): Promise<H2Peer> {
+  const server = http2.createServer({ settings: { maxConcurrentStreams } });
+  const peer: H2Peer = {
+    port: 0,
+    maxOpenPerSession: 0,
+    maxOpen: 0,
+    sessions: [],
+    served: 0,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+  const perSession = new Map<Http2Session, number>();
+  let open = 0;
+  server.on("session", (s: Http2Session) => {
+    peer.sessions.push(s);
+    perSession.set(s, 0);
+  });
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const s = stream.session!;
+    const n = (perSession.get(s) ?? 0) + 1;
+    perSession.set(s, n);
+    open++;
+    peer.maxOpenPerSession = Math.max(peer.maxOpenPerSession, n);
+    peer.maxOpen = Math.max(peer.maxOpen, open);
+    stream.on("close", () => {
+      perSession.set(s, (perSession.get(s) ?? 1) - 1);
+      open--;
+    });
+    stream.on("data", () => {});
+    stream.on("end", () => {
+      setTimeout(() => {
+        if (stream.closed || stream.destroyed) return;
+        peer.served++;
+        stream.respond({ ":status": 200, "x-path": String(headers[":path"]) });
+        stream.end("ok");
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  peer.port = (server.address() as { port: number }).port;
+  return peer;
+}
+
+function h2Setup(port: number, extra: Record<string, unknown> = {}) {
+  const stats = new TestStats();
+  const config = parseCluster({
+    name: "web",
+    connect_timeout: "1s",
+    load_assignment: {
+      endpoints: [{
+        lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }],
+      }],
+    },
+    ...extra,
+  }, "c");
+  const cluster = new ClusterImpl(config, { stats, httpCodec: http1CodecFactory, log: () => {} });
+  const host = cluster.chooseHost()!;
+  const pool = cluster.pool(host, http2CodecFactory) as MuxConnPool;
+  const stat = (n: string) => stats.get(`cluster.web.${n}`);
+  return { cluster, host, pool, stat };
+}
+
+/** A request that is re-sent when the upstream refuses it unprocessed, as the router does. */
+async function send(pool: MuxConnPool, path: string): Promise<{ status?: number; tries: number; conn?: number }> {
+  for (let tries = 1; tries <= 3; tries++) {
+    const e = start(pool, path);
+    const r = await e.done;
+    if (r.reset === "remote-refused-stream") continue;
+    if (r.status === undefined) throw new Error(`${path}: ${r.reset ?? r.failure} ${r.failureDetail ?? ""}`);
+    return { status: r.status, tries, conn: r.info!.connection.localPort };
+  }
+  throw new Error(`${path}: refused three times`);
+}
+
+Deno.test("MuxConnPool over HTTP/2: 200 concurrent requests on at most 2 connections, 10 streams each", async () => {
+  const peer = await h2Peer(10, 5);
+  const { pool, cluster, stat } = h2Setup(peer.port, {
+    circuit_breakers: { thresholds: [{ max_connections: 2 }] },
+  });
+  try {
+    // The first connection learns the server's limit; a second one is then held to it until its SETTINGS arrive.
+    assertEquals((await send(pool, "/warm")).status, 200);
+    const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => send(pool, `/${i}`)));
+    assertEquals(rs.filter((r) => r.status === 200).length, 200);
+    assertEquals(rs.filter((r) => r.tries > 1).length, 0);
+    assertEquals(new Set(rs.map((r) => r.conn)).size, 2);
+    assert(peer.maxOpenPerSession <= 10, `max open per session ${peer.maxOpenPerSession}`);
+    assertEquals(peer.maxOpen, 20);
+    assertEquals(peer.sessions.length, 2);
+    assertEquals(stat("upstream_cx_total"), 2);
+    assertEquals(stat("upstream_cx_http2_total"), 2);
+    assertEquals(stat("upstream_rq_total"), 201);
+    assertEquals(stat("upstream_rq_completed"), 201);
+    assertEquals(stat("upstream_rq_rx_reset"), 0);
+    assertEquals(stat("upstream_rq_active"), 0);
+    assertEquals(stat("upstream_rq_pending_active"), 0);
+  } finally {
+    cluster.shutdown();
+    for (const s of peer.sessions) s.destroy();
+    await peer.close();
+  }
+});
+
+Deno.test("MuxConnPool over HTTP/2: a server GOAWAY mid-traffic loses no request", async () => {
+  const peer = await h2Peer(50, 10);
+  const { pool, cluster, stat } = h2Setup(peer.port);
+  try {
+    assertEquals((await send(pool, "/warm")).status, 200);
+    const first = peer.sessions[0]!;
+    const all: Promise<{ status?: number; tries: number; conn?: number }>[] = [];
+    for (let i = 0; i < 100; i++) {
+      all.push(send(pool, `/${i}`));
+      if (i === 40) {
+        await sleep(2);
+        first.close(); // graceful: GOAWAY with the last stream it took, then finish those
+      }
+      if (i % 10 === 9) await sleep(1);
+    }
+    const rs = await Promise.all(all);
+    assertEquals(rs.filter((r) => r.status === 200).length, 100);
+    assertEquals(stat("upstream_cx_close_notify"), 1);
+    assert(stat("upstream_cx_total") >= 2);
+    assertEquals(stat("upstream_rq_active"), 0);
+    // The GOAWAY connection closes once its streams are done; the others stay.
+    await waitFor(() => stat("upstream_cx_destroy") === 1, 2000, "the GOAWAY connection closed");
+    assertEquals(pool.activeConnections, stat("upstream_cx_total") - 1);
+    assertEquals(stat("upstream_cx_destroy_local"), 1);
+    assertEquals(stat("upstream_cx_destroy_with_active_rq"), 0);
+    // Refused streams reached the caller as resets and were re-sent: every request got its answer once.
+    assertEquals(stat("upstream_rq_rx_reset"), rs.reduce((n, r) => n + r.tries - 1, 0));
+    assertEquals(peer.served, 101);
+  } finally {
+    cluster.shutdown();
+    for (const s of peer.sessions) s.destroy();
+    await peer.close();
   }
 });
