@@ -868,8 +868,9 @@ export class MuxConnPool implements ConnPool {
       conn.write(d);
     };
     const closeConnection = (reason: string) => {
+      // The codec has written its last words (GOAWAY): they go out before the close.
       if (client.dispatching) client.closeAfterDispatch = true;
-      else client.close(false, reason);
+      else client.close(true, reason);
     };
     const callbacks: ClientCodecCallbacks = {
       onGoAway: () => {
@@ -947,7 +948,7 @@ export class MuxConnPool implements ConnPool {
       // A protocol error: every stream of the connection ends with it.
       const detail = errorText(e);
       for (const s of [...client.streams]) s.onReset("protocol-error", detail);
-      client.close(false, `protocol error: ${detail}`);
+      client.close(true, `protocol error: ${detail}`); // flushed: the codec's GOAWAY goes out
       return;
     }
     client.dispatching = false;
@@ -957,7 +958,7 @@ export class MuxConnPool implements ConnPool {
     }
     if (client.closeAfterDispatch) {
       client.closeAfterDispatch = false;
-      client.close(false, "closed by the codec");
+      client.close(true, "closed by the codec");
       return;
     }
     if (client.dirty) this.#service(client);

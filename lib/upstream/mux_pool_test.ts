@@ -1,4 +1,5 @@
 import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import type { CodecFactory, StreamDecoder, StreamEncoder } from "../api/codec.ts";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { ConnectTimeoutError } from "../network/connection.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
@@ -721,5 +722,117 @@ Deno.test("MuxConnPool over HTTP/2: a server GOAWAY mid-traffic loses no request
     cluster.shutdown();
     for (const s of peer.sessions) s.destroy();
     await peer.close();
+  }
+});
+
+/** The toy codec without per-stream transport (`StreamEncoder.stream`) and without socket watermark hooks. */
+function bareCodec(): CodecFactory {
+  const inner = createMuxCodecFactory();
+  return {
+    name: "mux-bare",
+    poolMode: "multiplex-stream-id",
+    createServer: inner.createServer,
+    createClient(write, options, callbacks) {
+      const c = inner.createClient(write, options, callbacks);
+      return {
+        protocol: c.protocol,
+        newStream(d: StreamDecoder): StreamEncoder {
+          const e = c.newStream(d);
+          return {
+            encodeHeaders: (h, end) => e.encodeHeaders(h, end),
+            encodeData: (b, end) => e.encodeData(b, end),
+            encodeTrailers: (t) => e.encodeTrailers(t),
+            resetStream: (r) => e.resetStream(r),
+            get headersSent() {
+              return e.headersSent;
+            },
+          };
+        },
+        dispatch: (d) => c.dispatch(d),
+        onEof: () => c.onEof(),
+        get reusable() {
+          return c.reusable;
+        },
+        get activeStreams() {
+          return c.activeStreams;
+        },
+        get maxConcurrentStreams(): number {
+          return c.maxConcurrentStreams ?? 1;
+        },
+        onConnectionClose: () => c.onConnectionClose?.(),
+      };
+    },
+  };
+}
+
+Deno.test("MuxConnPool holds one stream's response itself when the codec has no per-stream flow control", async () => {
+  const up = new MuxTestServer({ capacity: 10 });
+  up.reply = (r) => ({ delayMs: 10, body: `body of ${r.headers[":path"]}` });
+  const handlers: ConnectionHandler[] = [];
+  const spy: Connector = async (host, o) => {
+    const conn = await connectHost(host, o);
+    const setHandler = conn.setHandler.bind(conn);
+    conn.setHandler = (h) => {
+      handlers.push(h);
+      setHandler(h);
+    };
+    return conn;
+  };
+  const stats = new TestStats();
+  const cluster = new ClusterImpl(
+    parseCluster({
+      name: "web",
+      load_assignment: {
+        endpoints: [{
+          lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: up.port } } } }],
+        }],
+      },
+    }, "c"),
+    { stats, httpCodec: http1CodecFactory, log: () => {}, connect: spy },
+  );
+  const pool = cluster.pool(cluster.chooseHost()!, bareCodec()) as MuxConnPool;
+  try {
+    const a = new Exchange("/a");
+    const events: string[] = [];
+    const origReady = a.onPoolReady.bind(a);
+    a.onPoolReady = (enc, info) => {
+      (enc as PoolStreamEncoder).setWatermarkCallbacks({
+        onAboveWriteBufferHighWatermark: () => events.push("a above"),
+        onBelowWriteBufferLowWatermark: () => events.push("a below"),
+      });
+      info.connection.readDisable(true);
+      info.connection.readDisable(true); // nests
+      origReady(enc, info);
+    };
+    pool.newStream(a, a);
+    const b = start(pool, "/b");
+    assertEquals((await b.done).body, "body of /b");
+    await sleep(30);
+    assertEquals(a.outcome.status, undefined);
+    a.outcome.info!.connection.readDisable(false);
+    await sleep(5);
+    assertEquals(a.outcome.status, undefined);
+    a.outcome.info!.connection.readDisable(false);
+    const ra = await a.done;
+    assertEquals([ra.status, ra.body], [200, "body of /a"]);
+    // Socket watermarks go to every stream of the connection when the codec does not take them.
+    const c = new Exchange("/c");
+    up.reply = () => ({ hold: true });
+    pool.newStream(c, c);
+    await waitFor(() => up.heldCount === 1);
+    const seen: string[] = [];
+    (c.encoder as PoolStreamEncoder).setWatermarkCallbacks({
+      onAboveWriteBufferHighWatermark: () => seen.push("above"),
+      onBelowWriteBufferLowWatermark: () => seen.push("below"),
+    });
+    handlers[0]!.onWriteBlocked!();
+    handlers[0]!.onWriteDrained!();
+    assertEquals(seen, ["above", "below"]);
+    assertEquals(events, []); // a had ended
+    up.release();
+    assertEquals((await c.done).status, 200);
+  } finally {
+    cluster.shutdown();
+    await up.close();
   }
 });
