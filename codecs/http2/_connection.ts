@@ -642,6 +642,13 @@ export class Http2Connection {
       this.#drainTimer = undefined;
     }
     this.#sendGoAway(this.#lastPeerId, ErrorCode.NO_ERROR);
+    // A drained server connection with nothing left in flight: its owner closes it now (no stream end will).
+    if (this.#server && this.#streams.size === 0) this.#closeConnection?.("http2 drain complete");
+  }
+
+  /** Server: a graceful drain sent its first GOAWAY and not yet the final one (new streams may still arrive). */
+  protected get drainPending(): boolean {
+    return this.#drainStarted && !this.#goAwayFinal && !this.#dead;
   }
 
   #floodError(): never {

@@ -47,7 +47,8 @@ export class Http2ServerCodec extends Http2Connection implements ServerConnectio
 
   /** True when no stream is open. */
   get idle(): boolean {
-    return this.openStreams === 0;
+    // While a drain waits for its final GOAWAY, streams the client sent meanwhile may still arrive.
+    return this.openStreams === 0 && !this.drainPending;
   }
 
   /**

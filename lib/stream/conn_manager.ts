@@ -640,8 +640,10 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     this.responseComplete = true;
     if (this.requestComplete) this.#finish();
     else if (this.#cm.codec.multiplexed) {
-      // HTTP/2: the codec ends the request side (RST_STREAM NO_ERROR); the connection carries on.
+      // HTTP/2: the rest of the request is refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1); the connection
+      // carries on.
       this.#fm.stopDecoding();
+      this.#encoder.resetStream("local-reset");
       this.#finish();
     } else if (!this.#upgrade) {
       // HTTP/1 cannot skip the rest of a request body it stopped reading: close after the response (lingering, as
@@ -1007,8 +1009,14 @@ export class ConnectionManager implements NetworkFilter {
     if (i >= 0) this.#streams.splice(i, 1);
     this.#lastActivity = approxNow();
     if (this.#streams.length === 0 && !this.#lingering) {
-      // The codec decides keep-alive (connection: close from either side, HTTP/1.0, a cut-short request).
-      if (this.#closing || !this.codec.keepAlive || (this.shared.draining() && this.codec.idle)) {
+      if (this.codec.multiplexed) {
+        // HTTP/2: close once nothing is in flight and no stream can still arrive (the codec is idle only after the
+        // final GOAWAY of a drain).
+        if ((this.#closing || !this.codec.keepAlive || this.shared.draining()) && this.codec.idle) {
+          this.conn.close({ flush: true });
+        }
+      } else if (this.#closing || !this.codec.keepAlive || (this.shared.draining() && this.codec.idle)) {
+        // The codec decides keep-alive (connection: close from either side, HTTP/1.0, a cut-short request).
         this.conn.close({ flush: true });
       }
     }
@@ -1022,8 +1030,10 @@ export class ConnectionManager implements NetworkFilter {
   /** Graceful drain: close now if idle, else after the in-flight response. */
   drain(): void {
     this.codec.shutdownNotice();
-    if (this.#streams.length === 0) this.conn.close({ flush: true, reason: "drain" });
-    else this.#closing = true;
+    // An HTTP/2 codec between its two GOAWAYs is not idle: it closes the connection itself after the final one.
+    if (this.#streams.length === 0 && (!this.codec.multiplexed || this.codec.idle)) {
+      this.conn.close({ flush: true, reason: "drain" });
+    } else this.#closing = true;
   }
 
   onClose(reason: string): void {
