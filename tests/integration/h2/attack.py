@@ -196,16 +196,17 @@ def stream_id(port, case):
 
 
 def data_beyond_window(port):
-    """Fills the server's receive windows exactly (tracking every WINDOW_UPDATE) on 4 streams whose upstream never
+    """Fills the server's receive windows exactly (tracking every WINDOW_UPDATE) on 2 streams whose upstream never
     reads, until the server stops opening them (bounded buffering), then sends 16 KiB more than the fullest stream's
-    window allows. The connection window is not the target: a server may credit it as DATA arrives (Ferry does), so
-    only a stream window can be overrun for certain."""
+    window allows. Each stalled stream may legitimately hold ~5 MiB (the upstream socket's kernel buffers plus
+    Ferry's per-connection buffer limit), so the 24 MiB cap leaves a wide margin. The connection window is not the
+    target: a server may credit it as DATA arrives (Ferry does), so only a stream window can be overrun for sure."""
     w = Wire(port)
     handshake(w)
     conn_window = 65535
     stream_init = w.server_settings.get(SETTINGS_INITIAL_WINDOW_SIZE, 65535)
     seen = {}
-    sids = [1, 3, 5, 7]
+    sids = [1, 3]
     windows = {sid: stream_init for sid in sids}
 
     def credit():
