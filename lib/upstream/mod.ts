@@ -39,7 +39,12 @@ export type {
   HostDiscoveryContext,
   HostSpec,
 } from "./cluster_types.ts";
-export { builtinConnPools, createConnPoolRegistry, pingPongPoolFactory } from "./pool_factory.ts";
+export {
+  builtinConnPools,
+  createConnPoolRegistry,
+  multiplexStreamIdPoolFactory,
+  pingPongPoolFactory,
+} from "./pool_factory.ts";
 export type { ConnPoolFactory, ConnPoolParams, UpstreamConnPool } from "./pool_factory.ts";
 export { createUpstreamRegistries } from "./registries.ts";
 export type { UpstreamExtensions, UpstreamRegistries } from "./registries.ts";
@@ -62,6 +67,8 @@ export type {
 export { computeHashKey } from "./lb/hash_policy.ts";
 export type { HashResult } from "./lb/hash_policy.ts";
 export { Http1ConnPool } from "./http1_pool.ts";
+export { MuxConnPool } from "./mux_pool.ts";
+export type { MuxConnPoolOptions } from "./mux_pool.ts";
 export type { Http1ConnPoolOptions, PoolStreamEncoder, UpstreamWatermarkCallbacks } from "./http1_pool.ts";
 export { connectHost } from "./connect.ts";
 export type { ConnectOptions, Connector } from "./connect.ts";
