@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import type { StreamCallbacks } from "../../lib/api/codec.ts";
-import { bytes, GET, Pair, parseFrames, Recorder } from "./_testutil.ts";
+import { bytes, GET, Pair, parseFrames, Recorder } from "../../tests/helpers/http2.ts";
 import { ErrorCode, FrameType } from "./frames.ts";
 import { http2CodecFactory } from "./codec.ts";
 

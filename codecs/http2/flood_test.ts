@@ -15,7 +15,7 @@ import {
   putWindowUpdate,
   SettingId,
 } from "./frames.ts";
-import { CountingStats, GET, goAwayCode, parseFrames, RawClient, Recorder, rstCodes } from "./_testutil.ts";
+import { CountingStats, GET, goAwayCode, parseFrames, RawClient, Recorder, rstCodes } from "../../tests/helpers/http2.ts";
 
 const POST = [":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/"];
 

@@ -7,7 +7,7 @@ import type { StreamEncoder } from "../../lib/api/codec.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
 import { Http2ServerCodec } from "./server.ts";
 import { Http2ClientCodec } from "./client.ts";
-import { CountingStats, Recorder } from "./_testutil.ts";
+import { CountingStats, Recorder } from "../../tests/helpers/http2.ts";
 
 const enc = new TextEncoder();
 

@@ -13,7 +13,7 @@ import type {
   StreamResetReason,
 } from "../../lib/api/codec.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import { Http2ClientCodec } from "./client.ts";
+import { Http2ClientCodec } from "../../codecs/http2/client.ts";
 import {
   FRAME_HEADER_LENGTH,
   FrameType,
@@ -23,9 +23,9 @@ import {
   putFrame,
   putHeaderBlock,
   putSettings,
-} from "./frames.ts";
-import { HpackDecoder, HpackEncoder } from "./hpack.ts";
-import { Http2ServerCodec } from "./server.ts";
+} from "../../codecs/http2/frames.ts";
+import { HpackDecoder, HpackEncoder } from "../../codecs/http2/hpack.ts";
+import { Http2ServerCodec } from "../../codecs/http2/server.ts";
 
 /** Counts stats. */
 export class CountingStats implements Http2Stats {
