@@ -56,6 +56,8 @@ async function attack(name: string, port: number): Promise<AttackResult> {
   const out = await new Deno.Command(PYTHON, {
     args: [`${H2_DIR}attack.py`, name, String(port)],
     cwd: H2_DIR,
+    // No __pycache__ in the source tree.
+    env: { PYTHONDONTWRITEBYTECODE: "1" },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(60_000),
@@ -77,6 +79,8 @@ function startBystander(port: number): Bystander {
   const child = new Deno.Command(PYTHON, {
     args: [`${H2_DIR}client.py`, String(port)],
     cwd: H2_DIR,
+    // No __pycache__ in the source tree.
+    env: { PYTHONDONTWRITEBYTECODE: "1" },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -226,6 +226,7 @@ Deno.test(
     await withProxy(async (f) => {
       const child = new Deno.Command("/usr/bin/python3", {
         args: [`${H2_DIR}client.py`, String(f.port())],
+        env: { PYTHONDONTWRITEBYTECODE: "1" },
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
