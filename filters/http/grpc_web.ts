@@ -21,11 +21,9 @@
  * Stats, as Envoy's gRPC stats with protocol `grpc-web`, under the cluster that served the request:
  * `cluster.<name>.grpc-web.<service>.<method>.{success,failure,total,<grpc-status>}`.
  *
- * Decoding a `-text` request body needs the filter manager to pass on data the filter produced (Envoy's
- * `injectDecodedDataToFilterChain`); {@link StreamFilterCallbacks} does not offer it yet, so while it is absent a
- * `-text` request that has a body is answered with 415. Bodies the filter rewrites (text responses, non-gRPC
- * responses) are sent on with `encodeData` while the original chunks stay held by the filter manager until the
- * stream ends, as the status protocol has no "drop this frame" status yet.
+ * Bodies the filter rewrites (`-text` requests and responses, trailer frames, non-gRPC responses) are consumed
+ * (`"stop-no-buffer"`) and their output handed on with `injectDecodedDataToFilterChain` /
+ * `injectEncodedDataToFilterChain`, so nothing is held per stream beyond a partial frame or base64 group.
  *
  * @module
  */
@@ -225,19 +223,6 @@ function isGrpcWebProtoResponse(h: HeaderMap): boolean {
   return t === CT_GRPC_WEB || t === CT_GRPC_WEB_PROTO;
 }
 
-/**
- * Envoy's `injectDecodedDataToFilterChain`: hands data the filter produced to the filters after it. Not part of
- * {@link StreamFilterCallbacks} yet; the filter uses it when the filter manager offers it.
- */
-interface DecodedDataInjector {
-  injectDecodedDataToFilterChain(data: Uint8Array, endStream: boolean): void;
-}
-
-function injectorOf(cb: StreamFilterCallbacks): DecodedDataInjector | undefined {
-  const c = cb as StreamFilterCallbacks & Partial<DecodedDataInjector>;
-  return typeof c.injectDecodedDataToFilterChain === "function" ? c as DecodedDataInjector : undefined;
-}
-
 /** What the filter's streams share: where to count per-method stats. */
 interface GrpcWebShared {
   readonly clusterManager: ClusterManager | undefined;
@@ -253,7 +238,6 @@ export class GrpcWebFilter implements StreamFilter {
   #path = "";
   /** Set for a `-text` request body. */
   #requestText: Base64Stream | undefined;
-  #injector: DecodedDataInjector | undefined;
   /** Set when the client asked for a `-text` response. */
   #responseFrames: FrameSplitter | undefined;
   /** A non-gRPC response being turned into a gRPC status: its held headers and the start of its body. */
@@ -265,7 +249,7 @@ export class GrpcWebFilter implements StreamFilter {
     this.#shared = shared;
   }
 
-  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterResult {
+  decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
     const ct = headers.get("content-type");
     if (
       ct === undefined || !headers.has(":path") ||
@@ -283,33 +267,26 @@ export class GrpcWebFilter implements StreamFilter {
     if (accept === CT_GRPC_WEB_TEXT || accept === CT_GRPC_WEB_TEXT_PROTO) this.#responseFrames = new FrameSplitter();
     headers.set("te", "trailers");
     if (!headers.has("grpc-accept-encoding")) headers.set("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
-    if (ct === CT_GRPC_WEB_TEXT || ct === CT_GRPC_WEB_TEXT_PROTO) {
-      this.#requestText = new Base64Stream();
-      this.#injector = injectorOf(this.#cb);
-      if (!endStream && this.#injector === undefined) {
-        this.#reject(415, "grpc-web-text request bodies are not supported yet", "grpc_web_text_request_unsupported");
-        return "stop";
-      }
-    }
+    if (ct === CT_GRPC_WEB_TEXT || ct === CT_GRPC_WEB_TEXT_PROTO) this.#requestText = new Base64Stream();
     return "continue";
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterResult {
     const dec = this.#requestText;
     if (dec === undefined) return "continue";
-    if (this.#done) return "stop";
+    if (this.#done) return "stop-no-buffer";
     const out = dec.push(data);
     if (out === null) {
       this.#reject(400, BAD_BASE64, "grpc_base_64_decode_failed");
-      return "stop";
+      return "stop-no-buffer";
     }
     if (endStream && dec.pending !== 0) {
       // Padding is mandatory: a body whose length is not a multiple of 4 is cut short.
       this.#reject(400, BAD_BASE64, "grpc_base_64_decode_failed_bad_size");
-      return "stop";
+      return "stop-no-buffer";
     }
-    if (out.length > 0 || endStream) this.#injector!.injectDecodedDataToFilterChain(out, endStream);
-    return "stop";
+    if (out.length > 0 || endStream) this.#cb.injectDecodedDataToFilterChain(out, endStream);
+    return "stop-no-buffer";
   }
 
   /** Answers the request locally as Envoy does: with the gRPC-Web content type back, so the reply is plain HTTP. */
@@ -341,7 +318,7 @@ export class GrpcWebFilter implements StreamFilter {
         plain.size += part.length;
       }
       if (endStream) this.#sendPlainAsGrpc();
-      return "stop";
+      return "stop-no-buffer";
     }
     const frames = this.#responseFrames;
     if (frames === undefined) return "continue";
@@ -350,8 +327,10 @@ export class GrpcWebFilter implements StreamFilter {
       const rest = frames.takeRest();
       if (rest.length > 0) parts.push(base64Encode(rest));
     }
-    if (parts.length > 0 || endStream) this.#cb.encodeData(parts.length === 0 ? EMPTY : concat(parts), endStream);
-    return "stop";
+    if (parts.length > 0 || endStream) {
+      this.#cb.injectEncodedDataToFilterChain(parts.length === 0 ? EMPTY : concat(parts), endStream);
+    }
+    return "stop-no-buffer";
   }
 
   encodeTrailers(trailers: HeaderMap): FilterResult {
@@ -359,7 +338,7 @@ export class GrpcWebFilter implements StreamFilter {
     this.#chargeStats(trailers.get("grpc-status"));
     if (this.#plain !== undefined) {
       this.#sendPlainAsGrpc();
-      return "stop";
+      return "stop-no-buffer";
     }
     let block = "";
     for (const [k, v] of trailers) block += `${k}:${v}\r\n`;
@@ -373,12 +352,15 @@ export class GrpcWebFilter implements StreamFilter {
       const rest = frames.takeRest();
       frame = rest.length > 0 ? concat([base64Encode(rest), base64Encode(frame)]) : base64Encode(frame);
     }
-    // The trailers travel in the body; the trailers themselves stay held here and are dropped with the stream.
-    this.#cb.encodeData(frame, true);
-    return "stop";
+    // The trailers travel in the body and end it.
+    this.#cb.injectEncodedDataToFilterChain(frame, true);
+    return "stop-no-buffer";
   }
 
-  /** Ends a non-gRPC response as a headers-only gRPC status carrying its body as `grpc-message`. */
+  /**
+   * Ends a non-gRPC response as a headers-only gRPC status carrying its body as `grpc-message`: the headers this
+   * filter stopped are sent anew, ending the stream, and are never continued.
+   */
   #sendPlainAsGrpc(): void {
     const plain = this.#plain!;
     this.#plain = undefined;

@@ -158,8 +158,6 @@ function grpcAnswer(frames: Uint8Array[], trailers: string[] = ["grpc-status", "
 }
 
 interface Setup {
-  /** Offer the filter an `injectDecodedDataToFilterChain` (forwarding to the upstream's hooks). */
-  injector?: boolean;
   clusterManager?: ClusterManager;
 }
 
@@ -170,31 +168,10 @@ function setup(up: Upstream, opts: Setup = {}): { owner: Owner; fm: FilterManage
     clusterManager: opts.clusterManager ?? { get: () => undefined, clusters: new Map() },
   };
   const config = grpcWebFilterFactory.parseConfig({ "@type": GRPC_WEB_TYPE }, "f");
-  const create = grpcWebFilterFactory.createFactory!(config, context);
-  let router: ReturnType<ReturnType<Upstream["factory"]>["create"]> | undefined;
-  const grpcWeb: StreamFilterFactoryCb = {
-    name: "envoy.filters.http.grpc_web",
-    create: (cb) => {
-      if (!opts.injector) return create(cb);
-      // What the filter manager would do for injectDecodedDataToFilterChain: the next filter (here the router)
-      // gets the data.
-      const inject = (d: Uint8Array, end: boolean) => void router!.decodeData!(d, end);
-      return create(
-        new Proxy(cb, {
-          get(t, p) {
-            if (p === "injectDecodedDataToFilterChain") return inject;
-            const v = Reflect.get(t, p, t);
-            return typeof v === "function" ? v.bind(t) : v;
-          },
-        }),
-      );
-    },
-  };
-  const upFactory = up.factory();
-  const fm = new FilterManager(owner, [grpcWeb, {
-    name: upFactory.name,
-    create: (cb) => router = upFactory.create(cb),
-  }]);
+  const fm = new FilterManager(owner, [
+    { name: "envoy.filters.http.grpc_web", create: grpcWebFilterFactory.createFactory!(config, context) },
+    up.factory(),
+  ]);
   owner.fm = fm;
   return { owner, fm };
 }
@@ -373,7 +350,7 @@ Deno.test("GrpcWebFilter decodes a grpc-web-text body split at any byte, padding
     const chunks: Uint8Array[] = [];
     for (let i = 0; i < text.length; i += size) chunks.push(text.subarray(i, i + size));
     const up = new Upstream(grpcAnswer([grpcFrame("ok")]));
-    const { owner, fm } = setup(up, { injector: true });
+    const { owner, fm } = setup(up);
     send(fm, owner, request("application/grpc-web-text", ["content-length", String(text.length)]), chunks);
     assertEquals(up.headers!["content-type"], "application/grpc", `size ${size}`);
     assertEquals(up.headers!["content-length"], undefined);
@@ -395,7 +372,7 @@ Deno.test("GrpcWebFilter answers invalid base64 with Envoy's 400, carried as grp
     ] as const
   ) {
     const up = new Upstream(grpcAnswer([]));
-    const { owner, fm } = setup(up, { injector: true });
+    const { owner, fm } = setup(up);
     send(fm, owner, request("application/grpc-web-text+proto", ["accept", "application/grpc-web-text+proto"]), [
       enc.encode(body.slice(0, 3)),
       enc.encode(body.slice(3)),
@@ -410,18 +387,6 @@ Deno.test("GrpcWebFilter answers invalid base64 with Envoy's 400, carried as grp
     assertEquals(h.h["grpc-message"], "Bad gRPC-web request, invalid base64 data.");
     assertEquals(h.h["content-type"], "application/grpc-web-text+proto");
   }
-});
-
-Deno.test("GrpcWebFilter answers a grpc-web-text body with 415 while the filter manager cannot inject data", () => {
-  const up = new Upstream(grpcAnswer([]));
-  const { owner, fm } = setup(up);
-  send(fm, owner, request("application/grpc-web-text"), [enc.encode(b64(grpcFrame("q")))]);
-  assertEquals(up.headers, undefined);
-  assertEquals(owner.streamInfo.responseCodeDetails, "grpc_web_text_request_unsupported");
-  const h = owner.out[0]!;
-  assert(h.k === "h" && h.end);
-  assertEquals(h.h[":status"], "415");
-  assertEquals(h.h["grpc-message"], "grpc-web-text request bodies are not supported yet");
 });
 
 Deno.test("GrpcWebFilter counts cluster.<name>.grpc-web.<service>.<method> stats by grpc-status", () => {

@@ -219,3 +219,29 @@ Deno.test("grpc_web leaves plain HTTP/1.1 requests alone", itOpts, async () => {
     assert(r.headers.get("content-type") !== "application/grpc-web+proto");
   });
 });
+
+Deno.test("grpc_web decodes a grpc-web-text request and answers in text", itOpts, async () => {
+  await withGrpcWeb(async (f) => {
+    const body = btoa(String.fromCharCode(...frame(stringMessage("text"))));
+    const r = await fetch(f.url("/helloworld.Greeter/SayHello"), {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web-text", accept: "application/grpc-web-text" },
+      body,
+    });
+    assertEquals(r.status, 200);
+    assertEquals(r.headers.get("content-type"), "application/grpc-web-text+proto");
+    const { messages, trailers } = parseGrpcWeb(unbase64(await r.text()));
+    assertEquals(messages, ["Hello text"]);
+    assertEquals(trailers?.["grpc-status"], "0");
+    // Invalid base64: Envoy's 400, in gRPC terms.
+    const bad = await fetch(f.url("/helloworld.Greeter/SayHello"), {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web-text" },
+      body: "AAA*",
+    });
+    await bad.arrayBuffer();
+    assertEquals(bad.status, 400);
+    assertEquals(bad.headers.get("grpc-status"), "13");
+    assertEquals(bad.headers.get("grpc-message"), "Bad gRPC-web request, invalid base64 data.");
+  });
+});
