@@ -541,7 +541,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   outlier: ["monitors", "detect_degraded_hosts"],
   healthCheck: [
     "alt_port",
-    "grpc_health_check",
     "custom_health_check",
     "event_log_path",
     "event_logger",

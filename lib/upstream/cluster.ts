@@ -206,6 +206,7 @@ export class ClusterImpl implements Cluster {
       }, {
         connect: this.#connect,
         httpCodec: this.#httpCodec,
+        grpcCodec: options.codecs?.byName("http2"),
         ...(options.random ? { random: options.random } : {}),
         onHostHealthChange: (h, healthy) => {
           if (healthy && config.slowStart !== undefined) h.slowStartSinceMs = performance.now();

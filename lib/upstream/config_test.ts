@@ -284,8 +284,8 @@ Deno.test("parseCluster rejects the health options Ferry does not implement yet"
     "config: static_resources.clusters[0].health_checks[1]: more than one health check is not supported yet",
   );
   assertEquals(
-    err(cluster({ health_checks: [{ ...hc, tcp_health_check: undefined, grpc_health_check: {} }] })),
-    "config: static_resources.clusters[0].health_checks[0].grpc_health_check: is not supported yet",
+    err(cluster({ health_checks: [{ ...hc, tcp_health_check: undefined, custom_health_check: {} }] })),
+    "config: static_resources.clusters[0].health_checks[0].custom_health_check: is not supported yet",
   );
 });
 
@@ -319,4 +319,22 @@ Deno.test("parseCluster reads HTTP/2 upstream options from explicit_http_config 
     "config: static_resources.clusters[0].http2_protocol_options.initial_stream_window_size: 100 is below the " +
       "minimum 65535",
   );
+});
+
+Deno.test("parseCluster takes grpc_health_check (service_name, authority)", () => {
+  const c = parseCluster(
+    cluster({
+      health_checks: [{
+        timeout: "1s",
+        interval: "5s",
+        unhealthy_threshold: 2,
+        healthy_threshold: 1,
+        grpc_health_check: { service_name: "pkg.Svc", authority: "svc.local" },
+      }],
+    }),
+    "static_resources.clusters[0]",
+  );
+  const checker = c.healthChecks[0]!.checker;
+  assertEquals(checker.kind, "grpc");
+  assertEquals(checker.kind === "grpc" && [checker.serviceName, checker.authority], ["pkg.Svc", "svc.local"]);
 });

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from "../api/errors.ts";
 import { describe, type ObjReader } from "../config/reader.ts";
+import { type GrpcHealthCheckConfig, parseGrpcHealthCheck } from "./health_check.ts";
 
 /** Envoy's `HealthCheck.Payload`: `text` (hex) or `binary` (base64), as bytes. */
 export type Payload = Uint8Array;
@@ -59,7 +60,7 @@ export interface HealthCheckConfig {
   readonly reuseConnection: boolean;
   readonly alwaysLogHealthCheckFailures: boolean;
   readonly alwaysLogHealthCheckSuccess: boolean;
-  readonly checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
+  readonly checker: HttpHealthCheckConfig | TcpHealthCheckConfig | GrpcHealthCheckConfig;
 }
 
 /** `outlier_detection`, times in ms, percentages 0–100. Defaults are Envoy's. */
@@ -159,7 +160,7 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
   const alwaysLogHealthCheckFailures = o.bool("always_log_health_check_failures") ?? false;
   const alwaysLogHealthCheckSuccess = o.bool("always_log_health_check_success") ?? false;
   const which = o.oneOf(HEALTH_CHECKERS, { required: true })!;
-  let checker: HttpHealthCheckConfig | TcpHealthCheckConfig;
+  let checker: HttpHealthCheckConfig | TcpHealthCheckConfig | GrpcHealthCheckConfig;
   if (which === "http_health_check") {
     const h = o.obj(which)!.envoyMessage("envoy.config.core.v3.HealthCheck.HttpHealthCheck");
     const host = h.str("host");
@@ -216,6 +217,8 @@ export function parseHealthCheck(o: ObjReader): HealthCheckConfig {
     const receive = t.objs("receive", (r) => payload(r));
     t.done();
     checker = { kind: "tcp", send, receive };
+  } else if (which === "grpc_health_check") {
+    checker = parseGrpcHealthCheck(o.obj(which)!);
   } else {
     o.unsupported(which, "is not supported yet");
     throw new ConfigError(o.at(which), "is not supported yet");
