@@ -37,8 +37,12 @@ import {
   encodeRequest,
   encodeResponse,
   encodeTrailers,
+  h1Upgrade,
+  h1UpgradeOf,
+  h2Upgrade,
   lastContentLength,
   lastRequestMethod,
+  lastRequestProtocol,
 } from "./_headers.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -168,6 +172,14 @@ export class H2Stream implements StreamEncoder, Stream {
   closed = false;
   /** Client: the request was a HEAD or CONNECT (no content-length check on the response). */
   noBodyCheck = false;
+  /**
+   * The stream is a tunnel by extended CONNECT (RFC 8441) with this `:protocol` (e.g. `websocket`). Server: the
+   * request was one, and an HTTP/1.1-style `101` response goes out as `200`. Client: an HTTP/1.1 upgrade request
+   * went out as one, and its `200` comes back as `101` with `upgrade` (Envoy's transformUpgrade* helpers).
+   */
+  upgrade: string | null = null;
+  /** Client: an extended CONNECT held until the peer's first SETTINGS say whether it accepts one (RFC 8441 §3). */
+  deferred: { readonly headers: HeaderMap; readonly endStream: boolean } | null = null;
   #headersSent = false;
   readonly #conn: Http2Connection;
 
@@ -300,6 +312,9 @@ export class Http2Connection {
   // Streams.
   readonly #streams = new Map<number, H2Stream>();
   readonly #pending = new Set<H2Stream>();
+  /** Client: extended CONNECT streams waiting for the peer's first SETTINGS. */
+  #awaitingSettings: H2Stream[] = [];
+  #peerSettingsSeen = false;
   #lastPeerId = 0;
   #nextLocalId = 1;
   #active = 0;
@@ -1004,6 +1019,8 @@ export class Http2Connection {
     st.id = id;
     st.gotHeaders = true;
     st.contentLength = cl;
+    const upgrade = lastRequestProtocol;
+    if (upgrade !== undefined) st.upgrade = upgrade.toLowerCase();
     st.remoteEnded = endStream;
     this.#streams.set(id, st);
     this.#streamsOpened++;
@@ -1011,7 +1028,9 @@ export class Http2Connection {
     const dec = this.#init.newStream!(st);
     if (st.closed) return;
     st.decoder = dec;
-    dec.decodeHeaders(new HeaderMap(req), endStream);
+    // An extended CONNECT (RFC 8441) goes on as the HTTP/1.1 upgrade it stands for (GET, `upgrade`, `connection:
+    // upgrade`), as Envoy normalises it: routing, upgrade configs and an HTTP/1.1 upstream all see one form.
+    dec.decodeHeaders(st.upgrade !== null ? h1Upgrade(req, st.upgrade) : new HeaderMap(req), endStream);
   }
 
   #rejectNew(id: number, code: number, malformed: boolean): void {
@@ -1052,6 +1071,11 @@ export class Http2Connection {
       return this.#streamError(s, ErrorCode.PROTOCOL_ERROR, "content-length with no DATA", true);
     }
     if (endStream) s.remoteEnded = true;
+    if (s.upgrade !== null && status < 300) {
+      // The extended CONNECT succeeded: to an HTTP/1.1 client that asked for an upgrade it is a 101.
+      resp[1] = "101";
+      resp.push("upgrade", s.upgrade, "connection", "upgrade");
+    }
     s.decoder?.decodeHeaders(new HeaderMap(resp), endStream);
     if (endStream) this.#maybeClose(s);
   }
@@ -1175,6 +1199,18 @@ export class Http2Connection {
     if (first && !sawMaxStreams && this.#peerMaxStreams < 0) this.#peerMaxStreams = MAX_WINDOW;
     this.#putControl();
     putSettingsAck(this.#out);
+    this.#peerSettingsSeen = true;
+    if (this.#awaitingSettings.length > 0) {
+      const waiting = this.#awaitingSettings;
+      this.#awaitingSettings = [];
+      for (const w of waiting) {
+        const d = w.deferred;
+        w.deferred = null;
+        if (d === null || w.closed) continue;
+        this.#encodeHeaders(w, d.headers, d.endStream, false);
+        if (w.id !== 0 && (w.queued > 0 || w.endQueued || w.pendingTrailers !== null)) this.#pending.add(w);
+      }
+    }
     if (this.#pending.size > 0) this.#servePending();
     if (!this.#server && this.capacity !== oldCapacity) this.#init.onCapacityChanged?.();
   }
@@ -1306,11 +1342,27 @@ export class Http2Connection {
           endStream = false;
         } else {
           wire = encodeResponse(headers);
+          // An upgrade accepted by an HTTP/1.1 upstream (101) is a successful extended CONNECT here.
+          if (s.upgrade !== null && wire[1] === "101") wire[1] = "200";
         }
       } else {
         if (this.#goAwayReceived) {
           this.#closeStream(s, "remote-refused-stream", "the peer sent GOAWAY", true);
           return;
+        }
+        const up = h1UpgradeOf(headers);
+        if (up !== undefined) {
+          if (!this.#peerSettingsSeen) {
+            s.deferred = { headers, endStream };
+            this.#awaitingSettings.push(s);
+            return;
+          }
+          if (!this.#peerConnectProtocol) {
+            this.#closeStream(s, "remote-refused-stream", "the peer does not accept extended CONNECT", true);
+            return;
+          }
+          s.upgrade = up;
+          headers = h2Upgrade(headers, up);
         }
         wire = encodeRequest(headers, this.scheme);
         s.noBodyCheck = lastRequestMethod === "HEAD" || lastRequestMethod === "CONNECT";
@@ -1337,6 +1389,15 @@ export class Http2Connection {
   }
 
   #encodeData(s: H2Stream, data: Uint8Array, endStream: boolean): void {
+    if (s.deferred !== null && !s.closed && !s.endQueued) {
+      // Held with its headers: sent once they go.
+      if (endStream) s.endQueued = true;
+      if (data.length > 0) {
+        s.queue.push(data.slice());
+        s.queued += data.length;
+      }
+      return;
+    }
     if (s.closed || s.endQueued || this.#dead || s.id === 0) return;
     this.#depth++;
     if (endStream) s.endQueued = true;

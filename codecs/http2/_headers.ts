@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { HeaderMap } from "../../lib/api/headers.ts";
+import { HeaderMap } from "../../lib/api/headers.ts";
 
 /** Valid octets of a field name on HTTP/2: lower-case tchar (RFC 9110 §5.6.2, RFC 9113 §8.2.1). */
 const NAME_CHAR = new Uint8Array(256);
@@ -16,6 +16,8 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR
 
 /** The content-length of the message last decoded (-1: none). */
 export let lastContentLength = -1;
+/** The `:protocol` of the request last decoded (an extended CONNECT, RFC 8441), or undefined. */
+export let lastRequestProtocol: string | undefined;
 
 /** Connection-specific fields (RFC 9113 §8.2.2), not allowed in HTTP/2 and dropped when translating to it. */
 export function isConnectionSpecific(name: string): boolean {
@@ -189,6 +191,7 @@ export function decodeRequest(wire: readonly string[], scheme: string, allowConn
   }
   const out: string[] = [":method", method, ":path", path!, ":authority", authority!, ":scheme", sch ?? scheme];
   if (protocol !== undefined) out.push(":protocol", protocol);
+  lastRequestProtocol = protocol;
   const err = fields(wire, i, out, authority === undefined ? 5 : -1);
   if (err !== undefined) return err;
   if (out[5] === undefined) out.splice(4, 2);
@@ -319,4 +322,48 @@ export function encodeTrailers(headers: HeaderMap): string[] {
   const out: string[] = [];
   encodeFields(headers.kv, out, false);
   return out;
+}
+
+/**
+ * The upgrade an HTTP/1.1-style request asks for (`upgrade: x` with `connection: upgrade`; lower-cased), or
+ * undefined: such a request goes to an HTTP/2 peer as an extended CONNECT (RFC 8441).
+ */
+export function h1UpgradeOf(headers: HeaderMap): string | undefined {
+  const up = headers.get("upgrade");
+  if (up === undefined) return undefined;
+  const conn = headers.getJoined("connection");
+  if (conn === undefined || !/(^|,)\s*upgrade\s*(,|$)/i.test(conn)) return undefined;
+  return up.trim().toLowerCase();
+}
+
+/**
+ * The extended CONNECT form of an HTTP/1.1 upgrade request (Envoy's transformUpgradeRequestFromH1toH2): `:method`
+ * CONNECT, `:protocol` the upgrade, no `upgrade`/`connection`, and no `content-length: 0`.
+ */
+export function h2Upgrade(headers: HeaderMap, protocol: string): HeaderMap {
+  const kv = headers.kv;
+  const out: string[] = [];
+  for (let i = 0; i < kv.length; i += 2) {
+    const name = kv[i]!;
+    if (name === "upgrade" || name === "connection" || name === ":protocol") continue;
+    if (name === "content-length" && kv[i + 1] === "0") continue;
+    out.push(name, name === ":method" ? "CONNECT" : kv[i + 1]!);
+  }
+  out.push(":protocol", protocol);
+  return new HeaderMap(out);
+}
+
+/**
+ * The HTTP/1.1 upgrade form of a decoded extended CONNECT request (Envoy's transformUpgradeRequestFromH2toH1):
+ * `:method` GET, no `:protocol`, `upgrade: <protocol>` and `connection: upgrade`.
+ */
+export function h1Upgrade(req: readonly string[], protocol: string): HeaderMap {
+  const out: string[] = [];
+  for (let i = 0; i < req.length; i += 2) {
+    const name = req[i]!;
+    if (name === ":protocol") continue;
+    out.push(name, name === ":method" ? "GET" : req[i + 1]!);
+  }
+  out.push("upgrade", protocol, "connection", "upgrade");
+  return new HeaderMap(out);
 }

@@ -15,7 +15,15 @@ import {
   putWindowUpdate,
   SettingId,
 } from "./frames.ts";
-import { CountingStats, GET, goAwayCode, parseFrames, RawClient, Recorder, rstCodes } from "../../tests/helpers/http2.ts";
+import {
+  CountingStats,
+  GET,
+  goAwayCode,
+  parseFrames,
+  RawClient,
+  Recorder,
+  rstCodes,
+} from "../../tests/helpers/http2.ts";
 
 const POST = [":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/"];
 
@@ -160,7 +168,14 @@ Deno.test("Http2ServerCodec: host becomes :authority; extended CONNECT only with
     [":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", "/ws", ":authority", "a"],
     false,
   );
-  assertEquals(c.streams[1]!.rec.headers?.get(":protocol"), "websocket");
+  // Normalised to the HTTP/1.1 upgrade it stands for (as Envoy): GET, upgrade, connection: upgrade.
+  const ws = c.streams[1]!.rec.headers!;
+  assertEquals([ws.get(":method"), ws.get(":protocol"), ws.get("upgrade"), ws.get("connection")], [
+    "GET",
+    undefined,
+    "websocket",
+    "upgrade",
+  ]);
   c.headers(5, [":method", "CONNECT", ":authority", "a:443"], false);
   assertEquals(c.streams[2]!.rec.headers?.kv, [
     ":method",

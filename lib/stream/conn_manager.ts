@@ -435,6 +435,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     if (this.#http10 && !headers.has(":authority") && cfg.defaultHostForHttp10) {
       headers.set(":authority", cfg.defaultHostForHttp10);
     }
+    // (An HTTP/2 extended CONNECT arrives here already in this HTTP/1.1 form: the codec normalises it, as Envoy's.)
     const upgrade = isUpgradeRequest(headers) ?? (headers.get(":method") === "CONNECT" ? "connect" : undefined);
     if (upgrade !== undefined) {
       if (!this.#upgradeAllowed(upgrade)) {
