@@ -205,3 +205,24 @@ export function parseClientTransportSocket(
   }
   return unknownType(path, type, name, knownTypes(providers, "client"));
 }
+
+/**
+ * The client context of `ts` as a handshake offering `fallback` by ALPN uses it: unchanged when the context names
+ * its own `alpn_protocols` (Envoy keeps those), else a copy offering `fallback` (Envoy's
+ * `application_protocol_fallback`, which a cluster with `auto_config` sets to `h2`, `http/1.1`). A GM copy starts
+ * its own engine cache, whose client engines are built with the offer.
+ */
+export function clientContextWithAlpn(
+  ts: ClientTransportSocket,
+  fallback: readonly string[],
+): ClientTransportSocket["context"] {
+  const ctx = ts.context;
+  if (ctx.alpn.length > 0 || fallback.length === 0) return ctx;
+  if (ts.kind === "native") return { ...ts.context, alpn: [...fallback] };
+  const gm = ts.context;
+  return {
+    ...gm,
+    alpn: [...fallback],
+    engineState: { tls13Clients: new Map(), tls13Credentials: gm.engineState.tls13Credentials },
+  };
+}

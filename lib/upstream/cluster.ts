@@ -11,7 +11,8 @@
  * requests finish, connections close as they go idle). The balancer rebuilds lazily on the next pick.
  *
  * Pools: {@link ClusterImpl.pool} keeps one pool per (host, codec), built by the pool factory registered for the
- * codec's `poolMode`; {@link ClusterImpl.httpPool} is the pool of the cluster's default HTTP codec.
+ * codec's `poolMode`; {@link ClusterImpl.httpPool} is the pool of the cluster's default HTTP codec. With
+ * `auto_config`, that pool is a `MixedConnPool` (HTTP/1.1 or HTTP/2 per host, by TLS ALPN).
  *
  * @module
  */
@@ -36,7 +37,8 @@ import { HealthChecker } from "./health_check.ts";
 import { HostImpl, hostKey } from "./host.ts";
 import { OutlierDetector } from "./outlier.ts";
 import { type LoadBalancer, lookupLoadBalancer } from "./lb/mod.ts";
-import type { UpstreamConnPool } from "./pool_factory.ts";
+import { AUTO_ALPN_PROTOCOLS } from "./mixed_pool.ts";
+import { createMixedConnPool, type UpstreamConnPool } from "./pool_factory.ts";
 import { createUpstreamRegistries, type UpstreamRegistries } from "./registries.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
 import { createClusterStats } from "./stats.ts";
@@ -163,6 +165,10 @@ export class ClusterImpl implements Cluster {
   #httpCodec: CodecFactory | undefined;
   #downstreamHttp2: CodecFactory | undefined;
   #connect: Connector;
+  /** The connector of the HTTP pools: `#connect`, offering ALPN h2 and http/1.1 with `auto_config`. */
+  #poolConnect: Connector;
+  /** With `auto_config` (and a TLS transport socket): the HTTP/2 codec of the default codec's mixed pools. */
+  #autoHttp2: CodecFactory | undefined;
   #discovery: HostDiscovery;
   #initialized: Promise<void> | undefined;
   /** Set by `drain` (the cluster was replaced or removed): new pools drain after their first use. */
@@ -182,12 +188,25 @@ export class ClusterImpl implements Cluster {
     const lbFactory = lookupLoadBalancer(this.#registries.loadBalancers, config.lbPolicy, `${config.path}.lb_policy`);
     // `downstream` (use_downstream_protocol_config): HTTP/1.1 by default and for health checks, HTTP/2 for HTTP/2
     // requests.
-    const proto = config.httpProtocol === "downstream" ? "http1" : config.httpProtocol;
+    // `auto` (auto_config): HTTP/1.1 for health checks, and for a pool's hosts until ALPN chooses otherwise.
+    const proto = config.httpProtocol === "downstream" || config.httpProtocol === "auto"
+      ? "http1"
+      : config.httpProtocol;
     this.#httpCodec = options.httpCodec ?? options.codecs?.byName(proto);
     if (config.httpProtocol === "downstream") this.#downstreamHttp2 = options.codecs?.byName("http2");
     this.#connect = options.connect ?? connectHost;
+    this.#poolConnect = this.#connect;
     if (config.transportSocket) {
-      this.#connect = tlsConnector(this.#connect, config.transportSocket, new SslStats(this.info.scope));
+      const tcp = this.#connect;
+      const sslStats = new SslStats(this.info.scope);
+      this.#connect = tlsConnector(tcp, config.transportSocket, sslStats);
+      this.#poolConnect = this.#connect;
+      if (config.httpProtocol === "auto") {
+        this.#autoHttp2 = options.codecs?.byName("http2");
+        // Only the HTTP pools offer h2 (Envoy's ALPN fallback is a pool's transport socket option): health checks
+        // and tcp_proxy connections keep the context's own offer.
+        this.#poolConnect = tlsConnector(tcp, config.transportSocket, sslStats, { alpnFallback: AUTO_ALPN_PROTOCOLS });
+      }
     }
     const log = options.log ?? ((m: string) => console.warn(m));
     const scope = this.info.scope;
@@ -311,12 +330,16 @@ export class ClusterImpl implements Cluster {
           ` (known: ${this.#registries.connPools.names.join(", ")})`,
       );
     }
-    const pool = factory.create(host, {
+    const params = {
       codec,
       codecOptions: this.info.codecOptions,
       resources: this.info.resources,
-      connect: this.#connect,
-    });
+      connect: this.#poolConnect,
+    };
+    // auto_config: the default codec's pool serves each host over HTTP/1.1 or HTTP/2, as ALPN chose.
+    const pool = this.#autoHttp2 !== undefined && codec === this.#httpCodec
+      ? createMixedConnPool(host, params, this.#autoHttp2)
+      : factory.create(host, params);
     if (existing !== undefined) this.#drainingPools.add(existing);
     if (this.#shutdown) {
       // After shutdown: the caller's stream fails with "closed" rather than opening a connection nobody closes.

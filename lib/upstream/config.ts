@@ -41,9 +41,11 @@ export type DnsLookupFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | 
 export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
 /** Circuit-breaker priorities. */
 export type RoutingPriority = "DEFAULT" | "HIGH";
-/** Upstream HTTP protocol of the cluster's pools. */
-/** The upstream HTTP protocol: fixed, or `downstream` (the downstream request's own, `use_downstream_protocol_config`). */
-export type UpstreamHttpProtocol = "http1" | "http2" | "downstream";
+/**
+ * The upstream HTTP protocol: fixed, `downstream` (the downstream request's own, `use_downstream_protocol_config`),
+ * or `auto` (`auto_config`: what the host picks by TLS ALPN from `h2` and `http/1.1`, per connection).
+ */
+export type UpstreamHttpProtocol = "http1" | "http2" | "downstream" | "auto";
 
 /** One `lb_endpoints` entry. */
 export interface EndpointConfig {
@@ -267,6 +269,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   if (commonHttp) applyCommonHttp(commonHttp);
 
   let httpProtocol: UpstreamHttpProtocol = "http1";
+  let autoConfigPath: string | undefined;
   let http2: Http2Options = {};
   // The deprecated cluster-level field, still common in examples: HTTP/2 to every host.
   const legacyH2 = o.obj("http2_protocol_options");
@@ -287,8 +290,20 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
       }
       const c = entry.obj("common_http_protocol_options");
       if (c) applyCommonHttp(c);
-      const which = entry.oneOf(["explicit_http_config", "use_downstream_protocol_config", "auto_config"] as const);
-      if (which === "auto_config") entry.unsupported(which, "is not supported yet (ALPN-selected upstream protocol)");
+      entry.oneOf(["explicit_http_config", "use_downstream_protocol_config", "auto_config"] as const);
+      const auto = entry.obj("auto_config");
+      if (auto) {
+        httpProtocol = "auto";
+        autoConfigPath = auto.path;
+        auto.obj("http_protocol_options")?.envoyMessage("envoy.config.core.v3.Http1ProtocolOptions").done();
+        const h2 = auto.obj("http2_protocol_options");
+        if (h2) http2 = parseHttp2ProtocolOptions(h2);
+        if (auto.has("http3_protocol_options")) auto.unsupported("http3_protocol_options");
+        if (auto.has("alternate_protocols_cache_options")) {
+          auto.unsupported("alternate_protocols_cache_options", "is not supported (it serves HTTP/3)");
+        }
+        auto.done();
+      }
       const downstream = entry.obj("use_downstream_protocol_config");
       if (downstream) {
         httpProtocol = "downstream";
@@ -362,6 +377,10 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   }
   const tsRaw = o.value("transport_socket");
   const transportSocket = tsRaw === undefined ? undefined : parseClientTransportSocket(tsRaw, o.at("transport_socket"));
+  // As Envoy ("ALPN configured for cluster ... which has a non-ALPN transport socket"): the protocol is ALPN's pick.
+  if (autoConfigPath !== undefined && transportSocket === undefined) {
+    throw new ConfigError(autoConfigPath, "needs a TLS transport_socket (the upstream protocol is chosen by ALPN)");
+  }
   const metadata = o.value("metadata");
 
   let loadAssignmentName = name;

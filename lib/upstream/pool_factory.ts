@@ -3,6 +3,8 @@
  * and builds it with the factory registered under the codec's `poolMode` (MOSN's pool-per-protocol, Envoy's
  * `ConnPoolMap`). Built in: `ping-pong` (HTTP/1.1, {@link Http1ConnPool}) and `multiplex-stream-id` (HTTP/2,
  * {@link MuxConnPool}); a Bolt/Dubbo (`multiplex-request-id`) pool is one more entry in {@link builtinConnPools}.
+ * A cluster with `auto_config` builds {@link MixedConnPool}s instead ({@link createMixedConnPool}), which serve
+ * each host by one of the two built-in pools, as TLS ALPN chose.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import type { ConnPool, Host } from "../api/upstream.ts";
 import { Registry } from "../config/registry.ts";
 import type { Connector } from "./connect.ts";
 import { Http1ConnPool } from "./http1_pool.ts";
+import { MixedConnPool } from "./mixed_pool.ts";
 import { MuxConnPool } from "./mux_pool.ts";
 import type { ClusterResources } from "./resources.ts";
 
@@ -72,4 +75,18 @@ export const builtinConnPools: readonly ConnPoolFactory[] = [pingPongPoolFactory
 /** A registry of the built-in pools plus `extra`; throws if a pool mode is registered twice. */
 export function createConnPoolRegistry(extra: readonly ConnPoolFactory[] = []): Registry<ConnPoolFactory> {
   return new Registry("connection pool", [...builtinConnPools, ...extra]);
+}
+
+/**
+ * The pool of one host of a cluster with `auto_config`: {@link MixedConnPool} over `params.codec` (HTTP/1.1) and
+ * `http2Codec`. `params.connect` must offer ALPN (`h2`, `http/1.1`), or every host is served over HTTP/1.1.
+ */
+export function createMixedConnPool(host: Host, params: ConnPoolParams, http2Codec: CodecFactory): UpstreamConnPool {
+  return new MixedConnPool(host, {
+    http1Codec: params.codec,
+    http2Codec,
+    codecOptions: params.codecOptions,
+    resources: params.resources,
+    connect: params.connect,
+  });
 }
