@@ -563,7 +563,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   ],
   upstreamHttp: [
     "upstream_http_protocol_options",
-    "auto_config",
     "http_filters",
     "header_validation_config",
   ],

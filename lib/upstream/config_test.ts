@@ -338,3 +338,67 @@ Deno.test("parseCluster takes grpc_health_check (service_name, authority)", () =
   assertEquals(checker.kind, "grpc");
   assertEquals(checker.kind === "grpc" && [checker.serviceName, checker.authority], ["pkg.Svc", "svc.local"]);
 });
+
+const HPO = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const UPSTREAM_TLS = {
+  name: "envoy.transport_sockets.tls",
+  typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext" },
+};
+
+function autoCluster(auto: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return cluster({
+    typed_extension_protocol_options: { [HPO]: { "@type": `type.googleapis.com/${HPO}`, auto_config: auto } },
+    ...extra,
+  });
+}
+
+Deno.test("parseCluster takes auto_config with a TLS transport socket (protocol auto, its HTTP/2 options)", () => {
+  const c = parseCluster(
+    autoCluster({ http_protocol_options: {}, http2_protocol_options: { max_concurrent_streams: 64 } }, {
+      transport_socket: UPSTREAM_TLS,
+    }),
+    "static_resources.clusters[0]",
+  );
+  assertEquals(c.httpProtocol, "auto");
+  assertEquals(c.http2, { maxConcurrentStreams: 64 });
+  assertEquals(c.transportSocket?.kind, "native");
+  assertEquals(parseCluster(autoCluster({}, { transport_socket: UPSTREAM_TLS }), "c").httpProtocol, "auto");
+});
+
+Deno.test("parseCluster rejects auto_config without a TLS transport socket, as Envoy does", () => {
+  const path = `static_resources.clusters[0].typed_extension_protocol_options.${HPO}.auto_config`;
+  assertEquals(
+    err(autoCluster({})),
+    `config: ${path}: needs a TLS transport_socket (the upstream protocol is chosen by ALPN)`,
+  );
+  const raw = { name: "envoy.transport_sockets.raw_buffer" };
+  assertEquals(
+    err(autoCluster({}, { transport_socket: raw })),
+    `config: ${path}: needs a TLS transport_socket (the upstream protocol is chosen by ALPN)`,
+  );
+});
+
+Deno.test("parseCluster rejects HTTP/3 in auto_config and auto_config beside explicit_http_config", () => {
+  const path = `static_resources.clusters[0].typed_extension_protocol_options.${HPO}`;
+  const tls = { transport_socket: UPSTREAM_TLS };
+  assertEquals(
+    err(autoCluster({ http3_protocol_options: {} }, tls)),
+    `config: ${path}.auto_config.http3_protocol_options: is not supported`,
+  );
+  assertEquals(
+    err(autoCluster({ alternate_protocols_cache_options: { name: "x" } }, tls)),
+    `config: ${path}.auto_config.alternate_protocols_cache_options: is not supported (it serves HTTP/3)`,
+  );
+  const both = cluster({
+    ...tls,
+    typed_extension_protocol_options: {
+      [HPO]: {
+        "@type": `type.googleapis.com/${HPO}`,
+        auto_config: {},
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
+  });
+  assertEquals(err(both).startsWith(`config: ${path}`), true, err(both));
+  assertEquals(err(autoCluster({ bogus: 1 }, tls)), `config: ${path}.auto_config.bogus: unknown field`);
+});
