@@ -712,7 +712,7 @@ Deno.test("grpc 2,000 unary calls, 100 in flight, over one channel all succeed",
 });
 
 Deno.test("grpc unary over a TLS listener with ALPN h2 and a client trusting the test CA", itOpts, async () => {
-  await withStack(async ({ client }) => {
+  await withStack(async ({ client, accessLog }) => {
     const md = new grpc.Metadata();
     md.set("x-req", "tls");
     const r = await unary(client, "Unary", { seq: 9, text: "over tls" }, { metadata: md });
@@ -720,5 +720,7 @@ Deno.test("grpc unary over a TLS listener with ALPN h2 and a client trusting the
     assertEquals(r.reply?.text, "echo over tls");
     assertEquals(r.metadata?.get("x-echo"), ["echo-tls"]);
     assertEquals(r.status.metadata.get("x-trailer"), ["t-9"]);
+    // ALPN chose h2 on the TLS listener.
+    assert((await accessLog()).includes("/ferrytest.Test/Unary HTTP/2 200 "), await accessLog());
   }, { tls: true });
 });
