@@ -1539,7 +1539,10 @@ export class Http2Connection {
     if (s.closed) return;
     this.#depth++;
     if (s.id !== 0 && !this.#dead) {
-      let code: number = s.localEnded ? ErrorCode.NO_ERROR : ErrorCode.CANCEL;
+      // A server abandoning a response sends NO_ERROR, as Envoy's reasonToReset does (a gRPC client then reports
+      // INTERNAL "ended without gRPC status", where CANCEL would read as if it had cancelled the call itself); a
+      // client no longer interested in a stream sends CANCEL (RFC 9113 §7).
+      let code: number = this.#server || s.localEnded ? ErrorCode.NO_ERROR : ErrorCode.CANCEL;
       if (reason === "protocol-error") code = ErrorCode.PROTOCOL_ERROR;
       else if (reason === "overflow" || reason === "remote-refused-stream") code = ErrorCode.REFUSED_STREAM;
       this.#sendRst(s.id, code);

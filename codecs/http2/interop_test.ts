@@ -246,23 +246,28 @@ async function withClient(
 Deno.test("Http2ClientCodec talks to a node:http2 server (h2c)", async () => {
   const http2 = await import("node:http2");
   const server = http2.createServer();
-  server.on("stream", (stream, headers) => {
-    const chunks: Uint8Array[] = [];
-    stream.on("data", (c: Uint8Array) => chunks.push(c));
-    stream.on("end", () => {
-      const path = headers[":path"];
-      if (path === "/big") {
-        stream.respond({ ":status": 200 });
-        stream.end(new Uint8Array(300_000).fill(98));
-        return;
-      }
-      stream.respond({ ":status": 201, "x-path": String(path), "x-len": String(Buffer.concat(chunks).length) }, {
-        waitForTrailers: true,
+  // Typed explicitly: checked together with a test that loads @types/node (grpc-js), the "stream" event's
+  // parameter widens to Http2Stream.
+  server.on(
+    "stream",
+    (stream: import("node:http2").ServerHttp2Stream, headers: import("node:http2").IncomingHttpHeaders) => {
+      const chunks: Uint8Array[] = [];
+      stream.on("data", (c: Uint8Array) => chunks.push(c));
+      stream.on("end", () => {
+        const path = headers[":path"];
+        if (path === "/big") {
+          stream.respond({ ":status": 200 });
+          stream.end(new Uint8Array(300_000).fill(98));
+          return;
+        }
+        stream.respond({ ":status": 201, "x-path": String(path), "x-len": String(Buffer.concat(chunks).length) }, {
+          waitForTrailers: true,
+        });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "x-done": "1" }));
+        stream.end("ok");
       });
-      stream.on("wantTrailers", () => stream.sendTrailers({ "x-done": "1" }));
-      stream.end("ok");
-    });
-  });
+    },
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
   try {

@@ -647,11 +647,9 @@ Deno.test("grpc upstream killed mid-stream ends the client's stream with an erro
 
 Deno.test({
   name: "grpc upstream killed mid-stream gives the client Envoy's status (INTERNAL) or UNAVAILABLE",
-  // DEFECT: Ferry resets the downstream stream with RST_STREAM(CANCEL) (codecs/http2/_connection.ts #reset: CANCEL
-  // unless our side ended), which grpc-js reports as CANCELLED "Call cancelled" — as if the caller had cancelled.
-  // Envoy resets with NO_ERROR (codec_impl.cc reasonToReset: NO_ERROR but for REFUSED_STREAM / CONNECT_ERROR),
-  // which grpc-js reports as INTERNAL "Received RST_STREAM with code 0 (Call ended without gRPC status)".
-  ignore: true,
+  // Ferry resets the downstream stream with RST_STREAM(NO_ERROR), as Envoy (codec_impl.cc reasonToReset), which
+  // grpc-js reports as INTERNAL "Received RST_STREAM with code 0 (Call ended without gRPC status)"; CANCEL would
+  // read as CANCELLED, as if the caller had cancelled.
   ...itOpts,
   fn: async () => {
     await withStack(async ({ client, up }) => {
