@@ -4,6 +4,7 @@
  *
  * @module
  */
+// deno-lint-ignore no-import-prefix -- bench-only peer; not in the import map
 import * as grpc from "npm:@grpc/grpc-js@^1.12.0";
 
 const id = (b: Buffer) => b;
