@@ -28,7 +28,7 @@ import type {
   WriteFn,
 } from "../../lib/api/codec.ts";
 import type { CodecErrorCode } from "../../lib/api/errors.ts";
-import { HeaderMap } from "../../lib/api/headers.ts";
+import { HeaderMap, requestedUpgrade } from "../../lib/api/headers.ts";
 import { Http2CodecError } from "./error.ts";
 import {
   decodeRequest,
@@ -38,7 +38,6 @@ import {
   encodeResponse,
   encodeTrailers,
   h1Upgrade,
-  h1UpgradeOf,
   h2Upgrade,
   lastContentLength,
   lastRequestMethod,
@@ -1350,7 +1349,7 @@ export class Http2Connection {
           this.#closeStream(s, "remote-refused-stream", "the peer sent GOAWAY", true);
           return;
         }
-        const up = h1UpgradeOf(headers);
+        const up = requestedUpgrade(headers);
         if (up !== undefined) {
           if (!this.#peerSettingsSeen) {
             s.deferred = { headers, endStream };

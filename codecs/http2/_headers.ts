@@ -325,18 +325,6 @@ export function encodeTrailers(headers: HeaderMap): string[] {
 }
 
 /**
- * The upgrade an HTTP/1.1-style request asks for (`upgrade: x` with `connection: upgrade`; lower-cased), or
- * undefined: such a request goes to an HTTP/2 peer as an extended CONNECT (RFC 8441).
- */
-export function h1UpgradeOf(headers: HeaderMap): string | undefined {
-  const up = headers.get("upgrade");
-  if (up === undefined) return undefined;
-  const conn = headers.getJoined("connection");
-  if (conn === undefined || !/(^|,)\s*upgrade\s*(,|$)/i.test(conn)) return undefined;
-  return up.trim().toLowerCase();
-}
-
-/**
  * The extended CONNECT form of an HTTP/1.1 upgrade request (Envoy's transformUpgradeRequestFromH1toH2): `:method`
  * CONNECT, `:protocol` the upgrade, no `upgrade`/`connection`, and no `content-length: 0`.
  */

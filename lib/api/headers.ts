@@ -139,3 +139,15 @@ export class HeaderMap {
     return o;
   }
 }
+
+/**
+ * The upgrade an HTTP/1.1-style request asks for: `upgrade: x` with an `upgrade` token in `connection`, lower-cased;
+ * undefined when it asks for none. (An HTTP/2 extended CONNECT reaches the proxy in this form too.)
+ */
+export function requestedUpgrade(h: HeaderMap): string | undefined {
+  const up = h.get("upgrade");
+  if (up === undefined) return undefined;
+  const conn = h.getJoined("connection");
+  if (conn === undefined || !/(^|,)\s*upgrade\s*(,|$)/i.test(conn)) return undefined;
+  return up.trim().toLowerCase();
+}

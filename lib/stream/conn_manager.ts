@@ -29,7 +29,7 @@ import type {
   StreamEncoder,
 } from "../api/codec.ts";
 import { CodecError } from "../api/errors.ts";
-import { HeaderMap } from "../api/headers.ts";
+import { HeaderMap, requestedUpgrade } from "../api/headers.ts";
 import type { ConnectionHandler, NetConnection, NetworkFilter, NetworkFilterStatus } from "../api/network.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../api/stats.ts";
 import type { RouteConfigProvider, RouteMatcher, RouteResult } from "../api/route.ts";
@@ -237,14 +237,6 @@ function stripHopByHop(h: HeaderMap, keepUpgrade: boolean): void {
   if (keepUpgrade) h.set("connection", "upgrade");
 }
 
-function isUpgradeRequest(h: HeaderMap): string | undefined {
-  const up = h.get("upgrade");
-  if (up === undefined) return undefined;
-  const conn = h.getJoined("connection");
-  if (conn === undefined || !/(^|,)\s*upgrade\s*(,|$)/i.test(conn)) return undefined;
-  return up.trim().toLowerCase();
-}
-
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -436,7 +428,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
       headers.set(":authority", cfg.defaultHostForHttp10);
     }
     // (An HTTP/2 extended CONNECT arrives here already in this HTTP/1.1 form: the codec normalises it, as Envoy's.)
-    const upgrade = isUpgradeRequest(headers) ?? (headers.get(":method") === "CONNECT" ? "connect" : undefined);
+    const upgrade = requestedUpgrade(headers) ?? (headers.get(":method") === "CONNECT" ? "connect" : undefined);
     if (upgrade !== undefined) {
       if (!this.#upgradeAllowed(upgrade)) {
         stats.downstream_rq_ws_on_non_ws_route.inc();

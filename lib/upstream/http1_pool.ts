@@ -37,8 +37,9 @@ import type {
   PoolReadyInfo,
 } from "../api/upstream.ts";
 import type { Counter } from "../api/stats.ts";
-import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
-import { type HostCounters, HostImpl } from "./host.ts";
+import { connectHost, type Connector, errorText } from "./connect.ts";
+import type { HostCounters } from "./host.ts";
+import { connectFailure, failPendingStreams, hostCounters, PendingStream } from "./_pool_common.ts";
 import { type ClusterResources, ResourceLimit } from "./resources.ts";
 import { approxNow } from "../network/clock.ts";
 
@@ -71,16 +72,6 @@ export interface Http1ConnPoolOptions {
   now?: () => number;
 }
 
-const noCounters = (): HostCounters => ({
-  cxTotal: 0,
-  cxActive: 0,
-  cxConnectFail: 0,
-  rqTotal: 0,
-  rqError: 0,
-  rqSuccess: 0,
-  rqTimeout: 0,
-});
-
 type ClientState = "idle" | "busy" | "closed";
 
 /** A pooled connection and its codec. */
@@ -110,25 +101,6 @@ class ActiveClient {
     if (this.state === "closed") return;
     this.localClose = true;
     this.conn.close();
-  }
-}
-
-/** A stream waiting for a connection. */
-class PendingStream implements Cancellable {
-  readonly decoder: StreamDecoder;
-  readonly callbacks: PoolCallbacks;
-  #pool: Http1ConnPool;
-  done = false;
-
-  constructor(pool: Http1ConnPool, decoder: StreamDecoder, callbacks: PoolCallbacks) {
-    this.#pool = pool;
-    this.decoder = decoder;
-    this.callbacks = callbacks;
-  }
-
-  cancel(): void {
-    if (this.done) return;
-    this.#pool._cancel(this);
   }
 }
 
@@ -301,7 +273,7 @@ export class Http1ConnPool implements ConnPool {
     };
     this.#connect = options.connect ?? connectHost;
     this.#now = options.now ?? approxNow;
-    this.#hc = host instanceof HostImpl ? host.counters : noCounters();
+    this.#hc = hostCounters(host);
     const scope = host.cluster.scope;
     this.#destroyActive = scope.counter("upstream_cx_destroy_with_active_rq");
     this.#destroyLocalActive = scope.counter("upstream_cx_destroy_local_with_active_rq");
@@ -616,19 +588,15 @@ export class Http1ConnPool implements ConnPool {
 
   #onConnectFailed(e: unknown): void {
     this.#connecting--;
-    this.#res.connections.dec();
-    this.#stats.upstream_cx_active.dec();
-    this.#stats.upstream_cx_connect_fail.inc();
-    this.#hc.cxActive--;
-    this.#hc.cxConnectFail++;
-    const timeout = isConnectTimeout(e);
-    if (timeout) this.#stats.upstream_cx_connect_timeout.inc();
-    // As Envoy: a failed connect fails the queued streams rather than letting them wait for the next attempt.
+    const { reason, detail } = connectFailure(e, {
+      res: this.#res,
+      stats: this.#stats,
+      hc: this.#hc,
+      name: this.#info.name,
+      host: this.host,
+    });
     const n = this.#pending.length;
-    this.#failPending(
-      timeout ? "timeout" : "connect-failure",
-      `cluster "${this.#info.name}": connect to ${this.host.key} failed: ${errorText(e)}`,
-    );
+    this.#failPending(reason, detail);
     if (n > 0) this.#stats.upstream_rq_pending_failure_eject.inc(n);
     this.#checkDrained();
   }
@@ -636,12 +604,7 @@ export class Http1ConnPool implements ConnPool {
   #failPending(reason: PoolFailureReason, detail: string): void {
     const pending = this.#pending;
     this.#pending = [];
-    for (const p of pending) {
-      p.done = true;
-      this.#res.pendingRequests.dec();
-      this.#stats.upstream_rq_pending_active.dec();
-    }
-    for (const p of pending) p.callbacks.onPoolFailure(reason, detail, this.host);
+    failPendingStreams(pending, { res: this.#res, stats: this.#stats, host: this.host }, reason, detail);
   }
 
   #onClientClosed(client: ActiveClient): void {

@@ -69,8 +69,9 @@ import type {
   PoolReadyInfo,
 } from "../api/upstream.ts";
 import { approxNow } from "../network/clock.ts";
-import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
-import { type HostCounters, HostImpl } from "./host.ts";
+import { connectHost, type Connector, errorText } from "./connect.ts";
+import type { HostCounters } from "./host.ts";
+import { connectFailure, failPendingStreams, hostCounters, PendingStream } from "./_pool_common.ts";
 import type { PoolStreamEncoder, UpstreamWatermarkCallbacks } from "./http1_pool.ts";
 import { type ClusterResources, ResourceLimit } from "./resources.ts";
 
@@ -89,16 +90,6 @@ export interface MuxConnPoolOptions {
 
 /** Streams assumed per connection still connecting when no codec of the pool has reported a capacity yet. */
 const DEFAULT_CAPACITY = 100;
-
-const noCounters = (): HostCounters => ({
-  cxTotal: 0,
-  cxActive: 0,
-  cxConnectFail: 0,
-  rqTotal: 0,
-  rqError: 0,
-  rqSuccess: 0,
-  rqTimeout: 0,
-});
 
 /** `cluster.<name>.http2.*`, created on first use (Envoy's per-cluster HTTP/2 codec stats). */
 class ScopeHttp2Stats implements Http2Stats {
@@ -203,25 +194,6 @@ class MuxClient {
     this.state = "closing";
     this.localClose = true;
     this.conn.close({ flush, reason });
-  }
-}
-
-/** A stream waiting for a connection. */
-class PendingStream implements Cancellable {
-  readonly decoder: StreamDecoder;
-  readonly callbacks: PoolCallbacks;
-  readonly #pool: MuxConnPool;
-  done = false;
-
-  constructor(pool: MuxConnPool, decoder: StreamDecoder, callbacks: PoolCallbacks) {
-    this.#pool = pool;
-    this.decoder = decoder;
-    this.callbacks = callbacks;
-  }
-
-  cancel(): void {
-    if (this.done) return;
-    this.#pool._cancel(this);
   }
 }
 
@@ -586,7 +558,7 @@ export class MuxConnPool implements ConnPool {
     };
     this.#connect = options.connect ?? connectHost;
     this.#now = options.now ?? approxNow;
-    this.#hc = host instanceof HostImpl ? host.counters : noCounters();
+    this.#hc = hostCounters(host);
     this.#cxHttp2Total = scope.counter("upstream_cx_http2_total");
     this.#destroyActive = scope.counter("upstream_cx_destroy_with_active_rq");
     this.#destroyLocalActive = scope.counter("upstream_cx_destroy_local_with_active_rq");
@@ -966,19 +938,15 @@ export class MuxConnPool implements ConnPool {
 
   #onConnectFailed(e: unknown): void {
     this.#connecting--;
-    this.#res.connections.dec();
-    this.#stats.upstream_cx_active.dec();
-    this.#stats.upstream_cx_connect_fail.inc();
-    this.#hc.cxActive--;
-    this.#hc.cxConnectFail++;
-    const timeout = isConnectTimeout(e);
-    if (timeout) this.#stats.upstream_cx_connect_timeout.inc();
-    // As Envoy and the HTTP/1 pool: a failed connect fails the queued streams rather than letting them wait.
+    const { reason, detail } = connectFailure(e, {
+      res: this.#res,
+      stats: this.#stats,
+      hc: this.#hc,
+      name: this.#info.name,
+      host: this.host,
+    });
     const n = this.#pending.length;
-    this.#failPending(
-      timeout ? "timeout" : "connect-failure",
-      `cluster "${this.#info.name}": connect to ${this.host.key} failed: ${errorText(e)}`,
-    );
+    this.#failPending(reason, detail);
     if (n > 0) this.#stats.upstream_rq_pending_failure_eject.inc(n);
     this.#checkDrained();
   }
@@ -986,12 +954,7 @@ export class MuxConnPool implements ConnPool {
   #failPending(reason: PoolFailureReason, detail: string): void {
     const pending = this.#pending;
     this.#pending = [];
-    for (const p of pending) {
-      p.done = true;
-      this.#res.pendingRequests.dec();
-      this.#stats.upstream_rq_pending_active.dec();
-    }
-    for (const p of pending) p.callbacks.onPoolFailure(reason, detail, this.host);
+    failPendingStreams(pending, { res: this.#res, stats: this.#stats, host: this.host }, reason, detail);
   }
 
   #onClientClosed(client: MuxClient): void {
