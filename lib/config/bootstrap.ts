@@ -7,6 +7,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { checkConfigSourceClusters, type DynamicResourcesConfig, parseDynamicResources } from "./config_source.ts";
 import { ConfigError } from "../api/errors.ts";
 import type { NetworkFilterFactory } from "../api/network.ts";
 import { parseClusters } from "../upstream/config.ts";
@@ -96,6 +97,10 @@ export interface BootstrapConfig {
    * updates (`Server.updateSecret`).
    */
   readonly secrets: SecretManager;
+  /** `dynamic_resources`: where LDS and CDS come from (and the ADS server), if anything is dynamic. */
+  readonly dynamicResources?: DynamicResourcesConfig;
+  /** Raw `node` as written (metadata, locality...), sent to xDS servers. */
+  readonly rawNode?: unknown;
 }
 
 /** Parses a YAML or JSON document (JSON is YAML). Throws ConfigError with the parser's position. */
@@ -345,12 +350,26 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     byAddr.set(k, l.name);
   }
   checkClusterReferences(listeners, clusters);
-  o.unsupported("dynamic_resources", "is not supported yet (xDS comes with the xDS client)");
+  let dynamicResources: DynamicResourcesConfig | undefined;
+  if (o.has("dynamic_resources")) {
+    dynamicResources = parseDynamicResources(o.value("dynamic_resources"), "dynamic_resources");
+    checkConfigSourceClusters(dynamicResources, new Set(clusters.map((c) => c.name)));
+  }
   if (o.has("layered_runtime")) {
     o.skip("layered_runtime");
     warnings.push("layered_runtime is accepted but ignored: Ferry has no runtime layer");
   }
   o.skip("stats_flush_interval");
   o.done();
-  return { node, admin, listeners, clusters, raw: o.raw, warnings, secrets };
+  return {
+    node,
+    admin,
+    listeners,
+    clusters,
+    raw: o.raw,
+    warnings,
+    secrets,
+    ...(dynamicResources ? { dynamicResources } : {}),
+    ...(o.raw["node"] !== undefined ? { rawNode: o.raw["node"] } : {}),
+  };
 }

@@ -1,0 +1,401 @@
+/**
+ * One xDS gRPC stream to a management server, state-of-the-world (`GRPC`) or incremental (`DELTA_GRPC`), carrying
+ * one type (a per-type `api_config_source`) or all of them (ADS), with Envoy's protocol:
+ *
+ * - **SotW**: per type, `version_info` is the last accepted version and `response_nonce` the last nonce received.
+ *   A response is applied as a whole, then ACKed (`version_info` = its version, its nonce) or NACKed (the previous
+ *   version, its nonce, `error_detail` = the one-line error). A change of the names wanted is a new request with
+ *   the current version and nonce. For the wildcard types (listeners, clusters) a name missing from a response is
+ *   a removal.
+ * - **Delta**: the first request per type subscribes (`*` for the wildcard types) and lists the versions already
+ *   held (`initial_resource_versions`); responses carry per-resource versions and `removed_resources`; ACK/NACK
+ *   carry the nonce; interest changes are `resource_names_subscribe` / `resource_names_unsubscribe`.
+ * - **Reconnect**: on a stream error or close, retry after a jittered exponential backoff (0.5 s doubling to 30 s,
+ *   reset once a response arrives), then re-subscribe everything (SotW with the last accepted versions; delta
+ *   with the versions held). What was applied keeps serving meanwhile.
+ *
+ * Responses are handled one at a time, in order: the next waits for the sink to finish applying the previous.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import { getLogger } from "../lib/observe/log.ts";
+import {
+  type DecodedResource,
+  isWildcardType,
+  type ResourceSource,
+  TYPE_SHORT,
+  type TypeUrl,
+  type UpdateSink,
+} from "./types.ts";
+import type { DeltaDiscoveryResponse, DiscoveryResponse, XdsWire } from "./wire.ts";
+import { stableText } from "./stable_text.ts";
+
+const log = getLogger("xds");
+
+/** Where and how to connect; built by the manager from the ADS or API config source and its static cluster. */
+export interface GrpcTarget {
+  /** `host:port` of the server (first host of the static cluster). */
+  readonly address: string;
+  readonly credentials: grpc.ChannelCredentials;
+  /** gRPC channel options (authority override, SNI override). */
+  readonly channelOptions: grpc.ChannelOptions;
+  readonly metadata: readonly { key: string; value: string }[];
+  /** For messages: `ADS via cluster "xds"`. */
+  readonly label: string;
+}
+
+/** Options of a {@link GrpcSource}. */
+export interface GrpcSourceOptions {
+  readonly target: GrpcTarget;
+  readonly delta: boolean;
+  /** Full method paths: `/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources`... */
+  readonly method: string;
+  /** The node as Envoy JSON. */
+  readonly node: Record<string, unknown>;
+  readonly setNodeOnFirstMessageOnly: boolean;
+  readonly wire: XdsWire;
+  readonly sink: UpdateSink;
+  /** Backoff bounds (ms); tests shorten them. */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+}
+
+/** Per-type protocol state. */
+interface TypeState {
+  readonly typeUrl: TypeUrl;
+  /** Names wanted, or "*". */
+  interest: ReadonlySet<string> | "*";
+  /** SotW: last accepted version_info. */
+  version: string;
+  /** Last nonce received (SotW and delta). */
+  nonce: string;
+  /** Names held, with their versions (delta: per-resource; SotW: the response version). */
+  held: Map<string, string>;
+  /** Delta: names subscribed on this stream (to compute subscribe/unsubscribe deltas). */
+  subscribed: Set<string>;
+  /** True once the initial request of this stream was sent. */
+  requested: boolean;
+}
+
+const SOTW_METHODS: Record<string, string> = {
+  ads: "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+  lds: "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
+  cds: "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
+  rds: "/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes",
+  eds: "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints",
+  sds: "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
+};
+const DELTA_METHODS: Record<string, string> = {
+  ads: "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources",
+  lds: "/envoy.service.listener.v3.ListenerDiscoveryService/DeltaListeners",
+  cds: "/envoy.service.cluster.v3.ClusterDiscoveryService/DeltaClusters",
+  rds: "/envoy.service.route.v3.RouteDiscoveryService/DeltaRoutes",
+  eds: "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints",
+  sds: "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets",
+};
+
+/** The gRPC method of ADS (`"ads"`) or of one type's own discovery service. */
+export function methodFor(kind: "ads" | TypeUrl, delta: boolean): string {
+  const key = kind === "ads" ? "ads" : TYPE_SHORT[kind];
+  return (delta ? DELTA_METHODS : SOTW_METHODS)[key]!;
+}
+
+/** Names of a response's resources, from the decoded resource (`name`, or a CLA's `cluster_name`). */
+function resourceName(raw: Record<string, unknown>): string {
+  const n = raw["name"] ?? raw["cluster_name"];
+  return typeof n === "string" ? n : "";
+}
+
+/** A `google.rpc.Status` code: INVALID_ARGUMENT, as Envoy NACKs. */
+const INVALID_ARGUMENT = 3;
+
+/** An xDS stream; see the module doc. */
+export class GrpcSource implements ResourceSource {
+  readonly #o: GrpcSourceOptions;
+  readonly #types = new Map<TypeUrl, TypeState>();
+  /** Order types were first asked for: initial requests go out in this order (CDS before LDS, as Envoy). */
+  #client: grpc.Client | undefined;
+  #call: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | undefined;
+  #closed = false;
+  #started = false;
+  #nodeSent = false;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #connected = false;
+
+  constructor(options: GrpcSourceOptions) {
+    this.#o = options;
+  }
+
+  /** True while a stream is open and has delivered a response. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  setInterest(typeUrl: TypeUrl, names: ReadonlySet<string> | "*"): void {
+    let st = this.#types.get(typeUrl);
+    if (st === undefined) {
+      st = {
+        typeUrl,
+        interest: names,
+        version: "",
+        nonce: "",
+        held: new Map(),
+        subscribed: new Set(),
+        requested: false,
+      };
+      this.#types.set(typeUrl, st);
+      if (this.#call) this.#sendInitial(st);
+      return;
+    }
+    if (sameInterest(st.interest, names)) return;
+    st.interest = names;
+    if (names !== "*") {
+      // Forget what is no longer wanted: a later subscription must fetch it again.
+      for (const n of [...st.held.keys()]) if (!names.has(n)) st.held.delete(n);
+    }
+    if (!this.#call) return;
+    if (!st.requested) this.#sendInitial(st);
+    else if (this.#o.delta) this.#sendDeltaInterest(st);
+    else this.#sendSotw(st, undefined);
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#connect();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#call?.cancel();
+    this.#call = undefined;
+    this.#client?.close();
+    this.#client = undefined;
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    const t = this.#o.target;
+    this.#client ??= new grpc.Client(t.address, t.credentials, t.channelOptions);
+    const md = new grpc.Metadata();
+    for (const { key, value } of t.metadata) md.add(key, value);
+    const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
+      this.#o.method,
+      (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+      md,
+    );
+    this.#call = call;
+    this.#nodeSent = false;
+    for (const st of this.#types.values()) {
+      st.requested = false;
+      st.subscribed.clear();
+      st.nonce = "";
+    }
+    call.on("data", (b: Uint8Array) => {
+      // Copy: the buffer may be reused; responses wait their turn.
+      const bytes = new Uint8Array(b);
+      this.#queue = this.#queue.then(() => this.#onResponse(call, bytes));
+    });
+    call.on("error", (e: grpc.ServiceError) => this.#onDown(call, `${grpc.status[e.code] ?? e.code}: ${e.details}`));
+    call.on("end", () => this.#onDown(call, "the server closed the stream"));
+    for (const st of this.#types.values()) this.#sendInitial(st);
+  }
+
+  #onDown(call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>, reason: string): void {
+    if (this.#call !== call) return;
+    this.#call = undefined;
+    call.cancel();
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#o.sink.onConnection?.(false, reason);
+    if (this.#closed) return;
+    const base = this.#o.backoffBaseMs ?? 500;
+    const max = this.#o.backoffMaxMs ?? 30_000;
+    // Jittered exponential backoff (Envoy's JitteredExponentialBackOffStrategy): random in [0, min(max, base*2^n)].
+    const ceiling = Math.min(max, base * 2 ** Math.min(this.#attempt, 16));
+    this.#attempt++;
+    const delay = Math.max(base / 2, Math.random() * ceiling);
+    (wasConnected ? log.warn : log.debug).call(
+      log,
+      `${this.#o.target.label}: stream closed (${reason}); retrying in ${Math.round(delay)} ms`,
+    );
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #node(): Record<string, unknown> | undefined {
+    if (this.#o.setNodeOnFirstMessageOnly && this.#nodeSent) return undefined;
+    this.#nodeSent = true;
+    return this.#o.node;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#call?.write(bytes);
+  }
+
+  #sendInitial(st: TypeState): void {
+    st.requested = true;
+    if (this.#o.delta) {
+      const subscribe = st.interest === "*" ? (isWildcardType(st.typeUrl) ? ["*"] : []) : [...st.interest];
+      st.subscribed = new Set(subscribe);
+      const initial: Record<string, string> = {};
+      for (const [n, v] of st.held) initial[n] = v;
+      const node = this.#node();
+      this.#write(this.#o.wire.encodeDeltaRequest({
+        type_url: st.typeUrl,
+        resource_names_subscribe: subscribe,
+        initial_resource_versions: initial,
+        ...(node ? { node } : {}),
+      }));
+    } else {
+      this.#sendSotw(st, undefined);
+    }
+  }
+
+  #sendSotw(st: TypeState, error: string | undefined): void {
+    const node = this.#node();
+    this.#write(this.#o.wire.encodeRequest({
+      type_url: st.typeUrl,
+      version_info: st.version,
+      response_nonce: st.nonce,
+      resource_names: st.interest === "*" ? [] : [...st.interest],
+      ...(node ? { node } : {}),
+      ...(error !== undefined ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    }));
+  }
+
+  #sendDeltaInterest(st: TypeState): void {
+    const want = st.interest === "*" ? new Set(isWildcardType(st.typeUrl) ? ["*"] : []) : st.interest;
+    const sub = [...want].filter((n) => !st.subscribed.has(n));
+    const unsub = [...st.subscribed].filter((n) => !want.has(n));
+    if (sub.length === 0 && unsub.length === 0) return;
+    st.subscribed = new Set(want);
+    const node = this.#node();
+    this.#write(this.#o.wire.encodeDeltaRequest({
+      type_url: st.typeUrl,
+      resource_names_subscribe: sub,
+      resource_names_unsubscribe: unsub,
+      ...(node ? { node } : {}),
+    }));
+  }
+
+  async #onResponse(call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>, bytes: Uint8Array): Promise<void> {
+    if (this.#call !== call) return;
+    if (!this.#connected) {
+      this.#connected = true;
+      this.#attempt = 0;
+      this.#o.sink.onConnection?.(true, "");
+    }
+    if (this.#o.delta) await this.#onDelta(bytes);
+    else await this.#onSotw(bytes);
+  }
+
+  async #onSotw(bytes: Uint8Array): Promise<void> {
+    let resp: DiscoveryResponse;
+    try {
+      resp = this.#o.wire.decodeResponse(bytes);
+    } catch (e) {
+      log.warn(`${this.#o.target.label}: undecodable DiscoveryResponse: ${msg(e)}`);
+      return;
+    }
+    const st = this.#types.get(resp.type_url as TypeUrl);
+    if (st === undefined) {
+      log.warn(`${this.#o.target.label}: response for type ${resp.type_url} that was not asked for; ignored`);
+      return;
+    }
+    st.nonce = resp.nonce;
+    let error: string | undefined;
+    try {
+      const resources: DecodedResource[] = [];
+      const seen = new Set<string>();
+      for (const [i, any] of resp.resources.entries()) {
+        if (any.type_url !== st.typeUrl) {
+          throw new Error(`resources[${i}]: type ${any.type_url} in a response for ${st.typeUrl}`);
+        }
+        const raw = this.#o.wire.decodeResource(any.type_url, any.value);
+        const name = resourceName(raw);
+        if (name === "") throw new Error(`resources[${i}]: the resource has no name`);
+        if (seen.has(name)) throw new Error(`resources[${i}]: ${JSON.stringify(name)} appears twice`);
+        seen.add(name);
+        resources.push({ name, version: resp.version_info, raw, text: stableText(raw) });
+      }
+      const removed = isWildcardType(st.typeUrl) && st.interest === "*"
+        ? [...st.held.keys()].filter((n) => !seen.has(n))
+        : [];
+      await this.#o.sink.onUpdate({ typeUrl: st.typeUrl, resources, removed, version: resp.version_info });
+      for (const n of removed) st.held.delete(n);
+      for (const r of resources) st.held.set(r.name, r.version);
+      st.version = resp.version_info;
+    } catch (e) {
+      error = msg(e);
+      log.warn(`${this.#o.target.label}: rejected ${TYPE_SHORT[st.typeUrl]} version ${resp.version_info}: ${error}`);
+    }
+    this.#sendSotw(st, error);
+  }
+
+  async #onDelta(bytes: Uint8Array): Promise<void> {
+    let resp: DeltaDiscoveryResponse;
+    try {
+      resp = this.#o.wire.decodeDeltaResponse(bytes);
+    } catch (e) {
+      log.warn(`${this.#o.target.label}: undecodable DeltaDiscoveryResponse: ${msg(e)}`);
+      return;
+    }
+    const st = this.#types.get(resp.type_url as TypeUrl);
+    if (st === undefined) {
+      log.warn(`${this.#o.target.label}: delta response for type ${resp.type_url} that was not asked for; ignored`);
+      return;
+    }
+    st.nonce = resp.nonce;
+    let error: string | undefined;
+    try {
+      const resources: DecodedResource[] = [];
+      const seen = new Set<string>();
+      for (const [i, r] of resp.resources.entries()) {
+        if (r.resource === undefined) continue; // a name-only entry (heartbeat) changes nothing
+        if (r.resource.type_url !== st.typeUrl) {
+          throw new Error(`resources[${i}]: type ${r.resource.type_url} in a response for ${st.typeUrl}`);
+        }
+        const raw = this.#o.wire.decodeResource(r.resource.type_url, r.resource.value);
+        const name = r.name !== "" ? r.name : resourceName(raw);
+        if (name === "") throw new Error(`resources[${i}]: the resource has no name`);
+        if (seen.has(name)) throw new Error(`resources[${i}]: ${JSON.stringify(name)} appears twice`);
+        seen.add(name);
+        resources.push({ name, version: r.version, raw, text: stableText(raw) });
+      }
+      const removed = resp.removed_resources.filter((n) => st.held.has(n) || st.interest === "*");
+      await this.#o.sink.onUpdate({
+        typeUrl: st.typeUrl,
+        resources,
+        removed,
+        version: resp.system_version_info,
+      });
+      for (const n of removed) st.held.delete(n);
+      for (const r of resources) st.held.set(r.name, r.version);
+    } catch (e) {
+      error = msg(e);
+      log.warn(`${this.#o.target.label}: rejected delta ${TYPE_SHORT[st.typeUrl]} (nonce ${resp.nonce}): ${error}`);
+    }
+    this.#write(this.#o.wire.encodeDeltaRequest({
+      type_url: st.typeUrl,
+      response_nonce: resp.nonce,
+      ...(error !== undefined ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    }));
+  }
+}
+
+function sameInterest(a: ReadonlySet<string> | "*", b: ReadonlySet<string> | "*"): boolean {
+  if (a === "*" || b === "*") return a === b;
+  if (a.size !== b.size) return false;
+  for (const n of a) if (!b.has(n)) return false;
+  return true;
+}
+
+function msg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
