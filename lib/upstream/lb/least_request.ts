@@ -9,7 +9,14 @@
  * @module
  */
 import type { Host } from "../../api/upstream.ts";
-import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+import {
+  BaseLoadBalancer,
+  equalWeights,
+  type HostPicker,
+  type HostSource,
+  type LbOptions,
+  type PickerContext,
+} from "./_common.ts";
 import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 
 /** Options of the least-request balancer (`least_request_lb_config`). */
@@ -29,10 +36,6 @@ interface Entry {
 export class LeastRequestLoadBalancer extends BaseLoadBalancer {
   readonly #choiceCount: number;
   readonly #bias: number;
-  #weighted = false;
-  #heap: Entry[] = [];
-  #now = 0;
-  #seq = 0;
 
   constructor(source: HostSource, options: LeastRequestOptions = {}) {
     super(source, options);
@@ -40,17 +43,34 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
     this.#bias = options.activeRequestBias ?? 1;
   }
 
-  protected hostsChanged(): void {
+  protected createPicker(hosts: readonly Host[], ctx: PickerContext): HostPicker {
+    return new LeastRequestPicker(hosts, ctx, { choiceCount: this.#choiceCount, bias: this.#bias });
+  }
+}
+
+/** Least request over one host list. */
+class LeastRequestPicker implements HostPicker {
+  readonly hosts: readonly Host[];
+  readonly #ctx: PickerContext;
+  readonly #choiceCount: number;
+  readonly #bias: number;
+  readonly #weighted: boolean;
+  #heap: Entry[] = [];
+  #now = 0;
+  #seq = 0;
+
+  constructor(hosts: readonly Host[], ctx: PickerContext, o: { choiceCount: number; bias: number }) {
+    this.hosts = hosts;
+    this.#ctx = ctx;
+    this.#choiceCount = o.choiceCount;
+    this.#bias = o.bias;
     // Slow start gives hosts different weights for a while: use the weighted schedule then.
-    this.#weighted = !equalWeights(this.usable) || this.slowStartActive;
-    this.#heap = [];
-    this.#now = 0;
-    if (!this.#weighted) return;
-    for (const h of this.usable) this.#push(h);
+    this.#weighted = !equalWeights(hosts) || ctx.slowStartActive();
+    if (this.#weighted) { for (const h of hosts) this.#push(h); }
   }
 
   #effectiveWeight(h: Host): number {
-    const w = this.effectiveWeight(h);
+    const w = this.#ctx.effectiveWeight(h);
     if (this.#bias === 0) return w;
     const active = h.activeRequests + 1;
     return w / (this.#bias === 1 ? active : Math.pow(active, this.#bias));
@@ -88,11 +108,11 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
     return top;
   }
 
-  protected pick(): Host | undefined {
-    const hosts = this.usable;
-    // Notices the end of a slow-start window (which recomputes the schedule).
-    if (this.#weighted) void this.slowStartActive;
+  pick(): Host | undefined {
+    const hosts = this.hosts;
     if (this.#weighted) {
+      // Notices the end of a slow-start window (which rebuilds the pickers on the next pick).
+      this.#ctx.slowStartActive();
       const e = this.#pop();
       if (e === undefined) return undefined;
       this.#now = e.deadline;
@@ -102,7 +122,7 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
     if (hosts.length === 1) return hosts[0];
     let best: Host | undefined;
     for (let i = 0; i < this.#choiceCount; i++) {
-      const c = hosts[Math.floor(this.random() * hosts.length)]!;
+      const c = hosts[Math.floor(this.#ctx.random() * hosts.length)]!;
       if (best === undefined || c.activeRequests < best.activeRequests) best = c;
     }
     return best;

@@ -10,7 +10,8 @@
  * @module
  */
 import type { Host, LbContext } from "../../api/upstream.ts";
-import { BaseLoadBalancer, type HostSource, type LbOptions } from "./_common.ts";
+import { BaseLoadBalancer, type HostPicker, type HostSource, type LbOptions, type PickerContext } from "./_common.ts";
+import { randomPicker } from "./random.ts";
 import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 import { xxhash64Parts } from "./xxhash64.ts";
 
@@ -32,23 +33,30 @@ function mod64(hi: number, lo: number, m: number): number {
 /** Maglev consistent hashing; see the module doc. */
 export class MaglevLoadBalancer extends BaseLoadBalancer {
   readonly #size: number;
-  /** Slot → index into `#owners`. */
-  #table = new Int32Array(0);
-  #owners: Host[] = [];
+  protected override readonly hashChoosesPriority = true;
 
   constructor(source: HostSource, options: MaglevOptions = {}) {
     super(source, options);
     this.#size = options.tableSize ?? 65537;
   }
 
-  protected hostsChanged(): void {
-    const hosts = this.usable;
-    const m = this.#size;
-    this.#owners = hosts.slice();
-    if (hosts.length === 0) {
-      this.#table = new Int32Array(0);
-      return;
-    }
+  protected createPicker(hosts: readonly Host[], ctx: PickerContext): HostPicker {
+    return new MaglevPicker(hosts, this.#size, randomPicker(hosts, ctx));
+  }
+}
+
+/** The Maglev table of one host list. */
+class MaglevPicker implements HostPicker {
+  readonly hosts: readonly Host[];
+  readonly #size: number;
+  /** Slot → index into `hosts`. */
+  readonly #table: Int32Array;
+  readonly #random: HostPicker;
+
+  constructor(hosts: readonly Host[], m: number, random: HostPicker) {
+    this.hosts = hosts;
+    this.#size = m;
+    this.#random = random;
     const table = new Int32Array(m).fill(-1);
     const n = hosts.length;
     const offset = new Float64Array(n), skip = new Float64Array(n), next = new Float64Array(n);
@@ -83,11 +91,10 @@ export class MaglevLoadBalancer extends BaseLoadBalancer {
     this.#table = table;
   }
 
-  protected pick(ctx?: LbContext): Host | undefined {
+  pick(ctx?: LbContext): Host | undefined {
     const key = ctx?.hashKey;
-    if (this.#table.length === 0) return undefined;
-    if (key === undefined) return this.usable[Math.floor(this.random() * this.usable.length)];
-    return this.#owners[this.#table[key % this.#size]!];
+    if (key === undefined) return this.#random.pick(ctx);
+    return this.hosts[this.#table[key % this.#size]!];
   }
 }
 

@@ -16,7 +16,18 @@ import { ringHashLbFactory } from "./ring_hash.ts";
 import { roundRobinLbFactory } from "./round_robin.ts";
 
 export { BaseLoadBalancer, equalWeights } from "./_common.ts";
-export type { HostSource, LbOptions, LoadBalancer, SlowStartHost, SlowStartOptions } from "./_common.ts";
+export type {
+  HostPicker,
+  HostSource,
+  LbHost,
+  LbOptions,
+  LoadBalancer,
+  PickerContext,
+  SlowStartHost,
+  SlowStartOptions,
+} from "./_common.ts";
+export { choosePriority, computePriorityLoad } from "./priority_load.ts";
+export type { PriorityCounts, PriorityLoad, PriorityLoadOptions } from "./priority_load.ts";
 export { LB_POLICY_TYPE_PREFIX } from "./factory.ts";
 export type { LbFactoryContext, LbPolicyConfig, LoadBalancerFactory } from "./factory.ts";
 export { maglevLbFactory, MaglevLoadBalancer } from "./maglev.ts";
@@ -26,7 +37,7 @@ export type { RingHashOptions } from "./ring_hash.ts";
 export { hashKey52, xxhash64Hex, xxhash64Parts } from "./xxhash64.ts";
 export { leastRequestLbFactory, LeastRequestLoadBalancer } from "./least_request.ts";
 export type { LeastRequestOptions } from "./least_request.ts";
-export { randomLbFactory, RandomLoadBalancer } from "./random.ts";
+export { randomLbFactory, RandomLoadBalancer, randomPicker } from "./random.ts";
 export { roundRobinLbFactory, RoundRobinLoadBalancer } from "./round_robin.ts";
 
 /** Every built-in load-balancing policy, in Envoy's `lb_policy` order. */

@@ -13,7 +13,8 @@
  * @module
  */
 import type { Host, LbContext } from "../../api/upstream.ts";
-import { BaseLoadBalancer, type HostSource, type LbOptions } from "./_common.ts";
+import { BaseLoadBalancer, type HostPicker, type HostSource, type LbOptions, type PickerContext } from "./_common.ts";
+import { randomPicker } from "./random.ts";
 import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 import { xxhash64Parts } from "./xxhash64.ts";
 
@@ -29,8 +30,8 @@ const enc = new TextEncoder();
 export class RingHashLoadBalancer extends BaseLoadBalancer {
   readonly #min: number;
   readonly #max: number;
-  #positions = new Float64Array(0);
-  #hosts: Host[] = [];
+  protected override readonly hashChoosesPriority = true;
+  #last: RingPicker | undefined;
 
   constructor(source: HostSource, options: RingHashOptions = {}) {
     super(source, options);
@@ -38,23 +39,39 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
     this.#max = options.maximumRingSize ?? 8_388_608;
   }
 
-  /** Entries on the ring now (for tests and stats). */
+  /** Entries on the ring the balancer picks from now (for tests and stats). */
   get ringSize(): number {
     this.chooseHost({ hashKey: 0 });
-    return this.#positions.length;
+    return this.#last?.size ?? 0;
   }
 
-  protected hostsChanged(): void {
-    const hosts = this.usable;
-    if (hosts.length === 0) {
-      this.#positions = new Float64Array(0);
-      this.#hosts = [];
-      return;
-    }
+  protected createPicker(hosts: readonly Host[], ctx: PickerContext): HostPicker {
+    const random = randomPicker(hosts, ctx);
+    const ring = new RingPicker(hosts, this.#min, this.#max, random);
+    return {
+      hosts,
+      pick: (c) => {
+        this.#last = ring;
+        return ring.pick(c);
+      },
+    };
+  }
+}
+
+/** The ring of one host list. */
+class RingPicker implements HostPicker {
+  readonly hosts: readonly Host[];
+  readonly #positions: Float64Array;
+  readonly #owners: Host[];
+  readonly #random: HostPicker;
+
+  constructor(hosts: readonly Host[], min: number, max: number, random: HostPicker) {
+    this.hosts = hosts;
+    this.#random = random;
     const total = hosts.reduce((n, h) => n + h.weight, 0);
     let minNorm = 1;
     for (const h of hosts) minNorm = Math.min(minNorm, h.weight / total);
-    const scale = Math.min(Math.ceil(minNorm * this.#min) / minNorm, this.#max);
+    const scale = Math.min(Math.ceil(minNorm * min) / minNorm, max);
     const pos: number[] = [];
     const owners: Host[] = [];
     let current = 0;
@@ -72,21 +89,25 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
     }
     const order = pos.map((_, i) => i).sort((a, b) => pos[a]! - pos[b]! || a - b);
     this.#positions = Float64Array.from(order, (i) => pos[i]!);
-    this.#hosts = order.map((i) => owners[i]!);
+    this.#owners = order.map((i) => owners[i]!);
   }
 
-  protected pick(ctx?: LbContext): Host | undefined {
+  get size(): number {
+    return this.#positions.length;
+  }
+
+  pick(ctx?: LbContext): Host | undefined {
     const key = ctx?.hashKey;
     const ring = this.#positions;
     if (ring.length === 0) return undefined;
-    if (key === undefined) return this.usable[Math.floor(this.random() * this.usable.length)];
+    if (key === undefined) return this.#random.pick(ctx);
     let lo = 0, hi = ring.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (ring[mid]! < key) lo = mid + 1;
       else hi = mid;
     }
-    return this.#hosts[lo === ring.length ? 0 : lo];
+    return this.#owners[lo === ring.length ? 0 : lo];
   }
 }
 

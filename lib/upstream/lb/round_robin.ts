@@ -7,31 +7,49 @@
  * @module
  */
 import type { Host } from "../../api/upstream.ts";
-import { BaseLoadBalancer, equalWeights, type HostSource, type LbOptions } from "./_common.ts";
+import {
+  BaseLoadBalancer,
+  equalWeights,
+  type HostPicker,
+  type HostSource,
+  type LbOptions,
+  type PickerContext,
+} from "./_common.ts";
 import { LB_POLICY_TYPE_PREFIX, type LoadBalancerFactory } from "./factory.ts";
 
 /** Weighted round robin; see the module doc. */
 export class RoundRobinLoadBalancer extends BaseLoadBalancer {
-  #next = 0;
-  #weighted = false;
-  #current: number[] = [];
-  #total = 0;
-
   constructor(source: HostSource, options: LbOptions = {}) {
     super(source, options);
+  }
+
+  protected createPicker(hosts: readonly Host[], ctx: PickerContext): HostPicker {
+    return new RoundRobinPicker(hosts, ctx);
+  }
+}
+
+/** Round robin over one host list. */
+class RoundRobinPicker implements HostPicker {
+  readonly hosts: readonly Host[];
+  readonly #ctx: PickerContext;
+  #next: number;
+  readonly #weighted: boolean;
+  readonly #current: number[];
+  readonly #total: number;
+
+  constructor(hosts: readonly Host[], ctx: PickerContext) {
+    this.hosts = hosts;
+    this.#ctx = ctx;
     // Start at a random offset, as Envoy does, so that many proxies do not hit the same first host.
-    this.#next = Math.floor(this.random() * 1e9);
+    this.#next = Math.floor(ctx.random() * 1e9);
+    this.#weighted = !equalWeights(hosts);
+    this.#current = new Array(hosts.length).fill(0);
+    this.#total = hosts.reduce((n, h) => n + h.weight, 0);
   }
 
-  protected hostsChanged(): void {
-    this.#weighted = !equalWeights(this.usable);
-    this.#current = new Array(this.usable.length).fill(0);
-    this.#total = this.usable.reduce((n, h) => n + h.weight, 0);
-  }
-
-  protected pick(): Host | undefined {
-    const hosts = this.usable;
-    if (this.slowStartActive) return this.#pickSlowStart(hosts);
+  pick(): Host | undefined {
+    const hosts = this.hosts;
+    if (this.#ctx.slowStartActive()) return this.#pickSlowStart(hosts);
     if (!this.#weighted) return hosts[this.#next++ % hosts.length];
     const cur = this.#current;
     let best = 0;
@@ -49,7 +67,7 @@ export class RoundRobinLoadBalancer extends BaseLoadBalancer {
     let best = 0;
     let total = 0;
     for (let i = 0; i < hosts.length; i++) {
-      const w = this.effectiveWeight(hosts[i]!);
+      const w = this.#ctx.effectiveWeight(hosts[i]!);
       total += w;
       cur[i]! += w;
       if (cur[i]! > cur[best]!) best = i;
