@@ -102,9 +102,7 @@ export class FileSource implements ResourceSource {
     try {
       update = parseDiscoveryFile(text, file, this.#o.typeUrl);
     } catch (e) {
-      const m = e instanceof Error ? e.message : String(e);
-      log.warn(`${path}: ${file} rejected: ${m}`);
-      this.#o.sink.onRejected?.(this.#o.typeUrl, m);
+      this.#o.sink.onRejected?.(this.#o.typeUrl, `${path}: ${e instanceof Error ? e.message : String(e)}`);
       return;
     }
     const names = new Set(update.resources.map((r) => r.name));

@@ -58,7 +58,7 @@ export interface AdminContext {
    * ".../ListenersConfigDump", static_listeners: [...]}, {"@type": ".../ClustersConfigDump", static_clusters:
    * [...]}]}`. May contain secrets: the admin API redacts them before output.
    */
-  configDump(): MaybePromise<object>;
+  configDump(options?: { includeEds: boolean }): MaybePromise<object>;
   /** `/clusters`. */
   clusters(): MaybePromise<readonly ClusterDescription[]>;
   /** `/listeners`. */
@@ -259,7 +259,8 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
       async (url) => statsResponse(url, await snapshotOf(ctx), "prometheus"),
     ),
     e("/config_dump", "dump current Ferry configs (secrets redacted)", false, async (url) => {
-      const sel = selectConfigDump(redactSecrets(await ctx.configDump()), url);
+      const includeEds = url.searchParams.has("include_eds");
+      const sel = selectConfigDump(redactSecrets(await ctx.configDump({ includeEds })), url);
       if (sel.error !== undefined) return respond(`${sel.error}\n`, 404);
       return json(sel.body);
     }),

@@ -28,6 +28,20 @@ import { type Listener, ListenerError } from "./listener.ts";
 import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
 import { WorkerSet } from "./workers.ts";
 import { VERSION } from "../version.ts";
+import type { SecretManager } from "../tls/secret_manager.ts";
+
+/** What the server holds of its xDS client (`xds/mod.ts`). */
+export interface XdsHandle {
+  readonly initialized: Promise<void>;
+  configDump(options: { includeEds: boolean }): {
+    listeners: Record<string, unknown>;
+    clusters: Record<string, unknown>;
+    routes: Record<string, unknown>;
+    secrets: Record<string, unknown>;
+    endpoints: Record<string, unknown> | undefined;
+  };
+  close(): void;
+}
 
 const log = getLogger("main");
 const upstreamLog = getLogger("upstream");
@@ -45,12 +59,14 @@ export interface ServerOptions {
   readonly adminPort?: number;
   /** Start the admin API if the bootstrap has one (default true; worker threads pass false). */
   readonly admin?: boolean;
+  /** xDS client tuning (tests shorten the reconnect backoff). */
+  readonly xds?: { readonly backoffBaseMs?: number; readonly backoffMaxMs?: number };
   /** Log listener start-up at debug level (worker threads, whose listeners the main thread already announced). */
   readonly quiet?: boolean;
 }
 
 /** Envoy's `ListenersConfigDump`: static listeners, and those added at run time as `dynamic_listeners`. */
-function listenersConfigDump(lm: ListenerManager): Record<string, unknown> {
+function listenersConfigDump(lm: ListenerManager, xds: boolean): Record<string, unknown> {
   const entries = lm.entries;
   const dump: Record<string, unknown> = {
     "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
@@ -60,7 +76,8 @@ function listenersConfigDump(lm: ListenerManager): Record<string, unknown> {
     name: e.listener.config.name,
     active_state: { listener: e.listener.config.raw, last_updated: e.lastUpdated.toISOString() },
   }));
-  if (dynamic.length > 0) dump["dynamic_listeners"] = dynamic;
+  // With xDS, the xDS manager reports the dynamic listeners (as received, with versions and warming state).
+  if (dynamic.length > 0 && !xds) dump["dynamic_listeners"] = dynamic;
   return dump;
 }
 
@@ -78,9 +95,9 @@ function withPort(raw: unknown, port: number): unknown {
 }
 
 /** A listener manager error as the runtime API reports it: a ConfigError under the API's listener path. */
-function asConfigError(e: unknown): Error {
+function asConfigError(e: unknown, path = API_LISTENER_PATH): Error {
   if (e instanceof ListenerError) {
-    return new ConfigError(e.field ? `${API_LISTENER_PATH}.${e.field}` : API_LISTENER_PATH, e.message, { cause: e });
+    return new ConfigError(e.field ? `${path}.${e.field}` : path, e.message, { cause: e });
   }
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -89,6 +106,17 @@ function rawClusters(raw: Record<string, unknown>): unknown[] {
   const sr = raw["static_resources"] as Record<string, unknown> | undefined;
   const c = sr?.["clusters"];
   return Array.isArray(c) ? c : [];
+}
+
+/** Options of {@link Server.addOrUpdateListener}. */
+export interface ApiListenerOptions {
+  /** The field path errors name (default `listener`; xDS passes `listener "name"`). */
+  readonly path?: string;
+  /**
+   * Reject a listener that names a cluster the server does not have (default true). LDS passes false, as Envoy:
+   * clusters come and go on their own, and a route to a missing one answers 503 (`NC`).
+   */
+  readonly validateClusters?: boolean;
 }
 
 /** The field path the runtime API parses a listener under (`config: listener.address: ...`). */
@@ -115,6 +143,13 @@ export class Server {
   readonly routeConfigs: RouteConfigProviders = new RouteConfigProviders();
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
+  /** The xDS client, when the bootstrap has `dynamic_resources`. */
+  xds: XdsHandle | undefined;
+  /**
+   * Resolves when the initial dynamic configuration is in (first LDS and CDS applied and warm, or their
+   * `initial_fetch_timeout`s passed); at once without `dynamic_resources`. `/ready` says LIVE only after.
+   */
+  initialized: Promise<void> = Promise.resolve();
 
   private constructor(config: BootstrapConfig, registries: Registries, options: ServerOptions) {
     this.config = config;
@@ -163,6 +198,22 @@ export class Server {
     }
     lm.startAccepting();
     if (s.admin) log.info(`admin listening on http://${config.admin!.address.address}:${s.admin.port}/`);
+    if (config.dynamicResources) {
+      // Loaded only when used: the protobuf definitions cost start-up time and memory.
+      const { startXds } = await import("../../xds/mod.ts");
+      try {
+        s.xds = await startXds(s, config.dynamicResources, options.xds ?? {});
+      } catch (e) {
+        lm.closeAll();
+        s.clusterManager.shutdown();
+        await s.admin?.close();
+        throw e;
+      }
+      s.initialized = s.xds.initialized.then(() => {
+        if (s.state === "INITIALIZING") s.state = "LIVE";
+      });
+      return s;
+    }
     s.state = "LIVE";
     return s;
   }
@@ -210,13 +261,14 @@ export class Server {
    * (`config: listener.address: ...`), leaving the running config as it was, if the listener is invalid, names an
    * unknown cluster, cannot be bound, or is one of the bootstrap's static listeners.
    */
-  async addOrUpdateListener(raw: unknown): Promise<ListenerUpdateResult> {
-    const config = this.#parseApiListener(raw);
+  async addOrUpdateListener(raw: unknown, options: ApiListenerOptions = {}): Promise<ListenerUpdateResult> {
+    const path = options.path ?? API_LISTENER_PATH;
+    const config = this.#parseApiListener(raw, path, options.validateClusters ?? true);
     let result: ListenerUpdateResult;
     try {
       result = this.listenerManager.addOrUpdate(config);
     } catch (e) {
-      throw asConfigError(e);
+      throw asConfigError(e, path);
     }
     if (result !== "unchanged" && this.#workers) {
       // Port 0: the workers bind the port the main thread got (SO_REUSEPORT), not ports of their own.
@@ -280,7 +332,6 @@ export class Server {
     }
   }
 
-  /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */
   /**
    * Replaces the secret `name` (from `static_resources.secrets`) with `raw`, one Envoy v3 `Secret` object (`name`
    * may be left out; the kind, `tls_certificate` or `validation_context`, must stay), as SDS does: every TLS context
@@ -294,9 +345,30 @@ export class Server {
     this.config.secrets.update(name, raw, "secret");
   }
 
-  #parseApiListener(raw: unknown): ListenerConfig {
-    const path = API_LISTENER_PATH;
+  /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */
+  /** The secret provider (static secrets and those SDS delivers). */
+  get secrets(): SecretManager {
+    return this.config.secrets;
+  }
+
+  /** Names of the bootstrap's static listeners. */
+  get staticListenerNames(): ReadonlySet<string> {
+    return new Set(this.config.listeners.map((l) => l.name));
+  }
+
+  /** Names of the bootstrap's static clusters. */
+  get staticClusterNames(): ReadonlySet<string> {
+    return new Set(this.config.clusters.map((c) => c.name));
+  }
+
+  /** Parses a listener as {@link Server.addOrUpdateListener} does (clusters unchecked) without applying it. */
+  validateListener(raw: unknown, path: string): void {
+    this.#parseApiListener(raw, path, false);
+  }
+
+  #parseApiListener(raw: unknown, path = API_LISTENER_PATH, validateClusters = true): ListenerConfig {
     const config = parseListener(resolveSecretRefs(raw, path, this.config.secrets), path, this.#registries);
+    if (!validateClusters) return config;
     const known = this.clusterManager.clusters;
     for (const chain of config.filterChains) {
       for (const f of chain.filters) {
@@ -319,6 +391,7 @@ export class Server {
 
   async #drainAndStop(drainTimeMs: number): Promise<void> {
     this.state = "DRAINING";
+    this.xds?.close();
     const lm = this.listenerManager;
     log.info(`draining ${lm.list.length} listener(s) for up to ${Math.round(drainTimeMs / 1000)} s`);
     lm.stopAccepting();
@@ -360,19 +433,30 @@ export class Server {
         // Counters, gauges and histograms of every event loop, added up.
         return mergeSnapshots([s.stats.snapshot(), ...await s.#workers.snapshots()]);
       },
-      configDump: () => ({
-        configs: [
+      configDump: (opts) => {
+        const x = s.xds?.configDump({ includeEds: opts?.includeEds ?? false });
+        const listeners = listenersConfigDump(s.listenerManager, x !== undefined);
+        const configs: Record<string, unknown>[] = [
           {
             "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
             bootstrap: s.config.raw,
           },
-          listenersConfigDump(s.listenerManager),
+          x ? { ...listeners, ...x.listeners } : listeners,
           {
             "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
             static_clusters: rawClusters(s.config.raw).map((c) => ({ cluster: c })),
+            ...x?.clusters,
           },
-        ],
-      }),
+        ];
+        if (x) {
+          configs.push({ "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump", ...x.routes });
+          configs.push({ "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump", ...x.secrets });
+          if (x.endpoints) {
+            configs.push({ "@type": "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump", ...x.endpoints });
+          }
+        }
+        return { configs };
+      },
       clusters: () => s.clusterManager.describe(),
       listeners: () => s.listeners.map((l) => ({ name: l.config.name, address: l.address })),
       setLogLevel: (level: string) => {
