@@ -19,7 +19,7 @@
 import type { CodecFactory, CodecOptions } from "../api/codec.ts";
 import { ProxyError } from "../api/errors.ts";
 import type { NetConnection } from "../api/network.ts";
-import type { Counter, StatsScope } from "../api/stats.ts";
+import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type {
   Cluster,
   ClusterInfo,
@@ -29,8 +29,8 @@ import type {
   LbContext,
   LocalityLbEndpoints,
 } from "../api/upstream.ts";
-import { type HostDiscovery, type HostSpec, lookupClusterType } from "./cluster_types.ts";
-import type { ClusterConfig, LocalityConfig, ThresholdsConfig } from "./config.ts";
+import { type DiscoveryStats, type HostDiscovery, type HostSpec, lookupClusterType } from "./cluster_types.ts";
+import type { ClusterConfig, LoadAssignmentPolicy, LocalityConfig, ThresholdsConfig } from "./config.ts";
 import { connectHost, type Connector, errorText, isConnectTimeout } from "./connect.ts";
 import { type DnsResolver, systemResolver } from "./dns.ts";
 import { HealthChecker } from "./health_check.ts";
@@ -175,12 +175,26 @@ export class ClusterImpl implements Cluster {
   #draining = false;
   #shutdown = false;
   #panic: Counter;
+  #discoveryStats: DiscoveryStats;
+  /** `update_no_rebuild`, `update_rejected` and the membership gauges Envoy has beyond {@link ClusterStats}. */
+  #noRebuild: Counter;
+  #rejected: Counter;
+  #membershipDegraded: Gauge;
+  #membershipExcluded: Gauge;
+  /** `ClusterLoadAssignment.policy` of the endpoint list applied last. */
+  #policy: LoadAssignmentPolicy;
+  /** True once an endpoint list came through {@link updateHosts} (EDS) rather than from the config. */
+  #pushed = false;
   #hc: HealthChecker | undefined;
   #outlier: OutlierDetector | undefined;
 
   constructor(config: ClusterConfig, options: ClusterOptions) {
     this.#config = config;
     this.#endpoints = config.localities;
+    this.#policy = {
+      overprovisioningFactor: config.overprovisioningFactor,
+      weightedPriorityHealth: config.weightedPriorityHealth,
+    };
     this.info = new ClusterInfoImpl(config, options.stats);
     this.#addedViaApi = options.addedViaApi ?? false;
     this.#registries = options.registries ?? createUpstreamRegistries();
@@ -215,7 +229,12 @@ export class ClusterImpl implements Cluster {
       success: scope.counter("update_success"),
       failure: scope.counter("update_failure"),
     };
+    this.#discoveryStats = discoveryStats;
     this.#panic = scope.counter("lb_healthy_panic");
+    this.#noRebuild = scope.counter("update_no_rebuild");
+    this.#rejected = scope.counter("update_rejected");
+    this.#membershipDegraded = scope.gauge("membership_degraded");
+    this.#membershipExcluded = scope.gauge("membership_excluded");
     const hcConfig = config.healthChecks[0];
     if (hcConfig !== undefined) {
       this.#hc = new HealthChecker(hcConfig, {
@@ -249,6 +268,7 @@ export class ClusterImpl implements Cluster {
       slowStart: config.slowStart,
       panicThreshold: config.healthyPanicThreshold,
       onPanic: () => this.#panic.inc(),
+      localityWeighted: config.localityWeightedLb,
       ...(options.random ? { random: options.random } : {}),
     });
     this.#discovery = clusterType.create(config, {
@@ -289,9 +309,33 @@ export class ClusterImpl implements Cluster {
     return this.#hosts;
   }
 
-  /** Bumped on every membership, weight or health change. */
+  /** Bumped on every membership, priority, weight or health change, and on a change of the assignment policy. */
   get hostsVersion(): number {
     return this.#version;
+  }
+
+  /** `overprovisioning_factor` of the endpoint list applied last (percent; default 140). */
+  get overprovisioningFactor(): number {
+    return this.#policy.overprovisioningFactor;
+  }
+
+  /** `weighted_priority_health` of the endpoint list applied last. */
+  get weightedPriorityHealth(): boolean {
+    return this.#policy.weightedPriorityHealth;
+  }
+
+  /** The `ClusterLoadAssignment.policy` of the endpoint list applied last. */
+  get policy(): LoadAssignmentPolicy {
+    return this.#policy;
+  }
+
+  /**
+   * The endpoint list and policy last pushed through {@link updateHosts} (EDS), or undefined if none was: what a
+   * cluster that replaces this one starts with (`ClusterManagerImpl.addOrUpdate`), as Envoy keeps serving an EDS
+   * cluster's hosts until the new cluster's first assignment.
+   */
+  get pushedAssignment(): { endpoints: readonly LocalityLbEndpoints[]; policy: LoadAssignmentPolicy } | undefined {
+    return this.#pushed ? { endpoints: this.#endpoints, policy: this.#policy } : undefined;
   }
 
   /**
@@ -463,18 +507,47 @@ export class ClusterImpl implements Cluster {
   }
 
   /**
-   * Applies a new endpoint list (see `Cluster.updateHosts` in `lib/api/upstream.ts`). Throws, changing nothing, if
-   * the cluster's type finds its hosts itself (STRICT_DNS, LOGICAL_DNS) or the list is invalid.
+   * Applies a new endpoint list (see `Cluster.updateHosts` in `lib/api/upstream.ts`), with the
+   * `ClusterLoadAssignment.policy` it came with (default: Envoy's, overprovisioning factor 140). Counts
+   * `update_attempt`, then `update_success` (and `update_no_rebuild` if nothing changed) or `update_rejected`.
+   * Throws, changing nothing, if the cluster's type finds its hosts itself (STRICT_DNS, LOGICAL_DNS) or the list is
+   * invalid.
    */
-  updateHosts(endpoints: readonly LocalityLbEndpoints[]): void {
+  updateHosts(endpoints: readonly LocalityLbEndpoints[], policy?: Partial<LoadAssignmentPolicy>): void {
+    this.#applyEndpoints(endpoints, policy);
+    this.#pushed = true;
+  }
+
+  #applyEndpoints(endpoints: readonly LocalityLbEndpoints[], policy: Partial<LoadAssignmentPolicy> | undefined): void {
     const d = this.#discovery;
     if (d.updateEndpoints === undefined) {
       throw new Error(
         `cluster "${this.name}": a ${this.#config.type} cluster finds its hosts itself and takes no endpoint updates`,
       );
     }
-    d.updateEndpoints(endpoints);
+    this.#discoveryStats.attempt.inc();
+    const before = this.#version;
+    try {
+      d.updateEndpoints(endpoints);
+    } catch (e) {
+      this.#rejected.inc();
+      throw e;
+    }
     this.#endpoints = endpoints;
+    const next: LoadAssignmentPolicy = {
+      overprovisioningFactor: policy?.overprovisioningFactor ?? 140,
+      weightedPriorityHealth: policy?.weightedPriorityHealth ?? false,
+    };
+    const p = this.#policy;
+    if (
+      next.overprovisioningFactor !== p.overprovisioningFactor ||
+      next.weightedPriorityHealth !== p.weightedPriorityHealth
+    ) {
+      this.#policy = next;
+      this.#version++;
+    }
+    this.#discoveryStats.success.inc();
+    if (this.#version === before) this.#noRebuild.inc();
   }
 
   /**
@@ -485,7 +558,7 @@ export class ClusterImpl implements Cluster {
     if (config.name !== this.name) {
       throw new Error(`cluster "${this.name}": cannot take the config of "${config.name}"`);
     }
-    this.updateHosts(config.localities);
+    this.#applyEndpoints(config.localities, config);
     this.#config = config;
     this.#addedViaApi = true;
   }
@@ -538,9 +611,8 @@ export class ClusterImpl implements Cluster {
     this.#hc?.onHostsChanged(added, removed);
     for (const h of removed) this.#outlier?.removeHost(h);
     this.#version++;
+    this.#updateMembershipGauges();
     const stats = this.info.stats;
-    stats.membership_total.set(next.length);
-    stats.membership_healthy.set(next.filter((h) => h.healthy).length);
     if (first || added.length > 0 || removed.length > 0 || moved) stats.membership_change.inc();
     for (const h of removed) this.#dropPools(h);
   }
@@ -569,6 +641,8 @@ export class ClusterImpl implements Cluster {
       healthStatus: s.healthStatus,
       locality: s.locality,
       metadata: s.metadata,
+      priority: s.priority,
+      localityWeight: s.localityWeight,
       onHealthChange: () => this.#onHealthChange(),
       // Hosts present when the cluster starts take full load at once; later ones ramp up (slow_start_config).
       slowStartSinceMs: this.#config.slowStart !== undefined && this.#version > 0 ? performance.now() : undefined,
@@ -593,7 +667,22 @@ export class ClusterImpl implements Cluster {
 
   #onHealthChange(): void {
     this.#version++;
-    this.info.stats.membership_healthy.set(this.#hosts.filter((h) => h.healthy).length);
+    this.#updateMembershipGauges();
+  }
+
+  /** `membership_total`, `_healthy`, `_degraded` and `_excluded` (Envoy's, over all priorities). */
+  #updateMembershipGauges(): void {
+    let healthy = 0, degraded = 0, excluded = 0;
+    for (const h of this.#hosts) {
+      if (h.healthy) healthy++;
+      else if (h.degraded) degraded++;
+      if (h.excluded) excluded++;
+    }
+    const stats = this.info.stats;
+    stats.membership_total.set(this.#hosts.length);
+    stats.membership_healthy.set(healthy);
+    this.#membershipDegraded.set(degraded);
+    this.#membershipExcluded.set(excluded);
   }
 
   /** Drains every pool (for removal or update); `onDrained` when all are empty. Stops discovery. */
@@ -645,7 +734,7 @@ export class ClusterImpl implements Cluster {
         healthy: h.healthy,
         healthFlags: h.healthFlagsText,
         locality: h.locality,
-        priority: 0,
+        priority: h.priority,
         rqActive: h.activeRequests,
         rqTotal: h.counters.rqTotal,
         rqError: h.counters.rqError,

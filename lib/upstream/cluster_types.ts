@@ -12,8 +12,10 @@
  * - `LOGICAL_DNS`: one host, moved to the first address of each answer (new connections go to the new address,
  *   pooled connections stay).
  *
- * A failed resolution is logged and counted (`update_failure`); the hosts of the previous answer stay. EDS will be
- * one more factory whose discovery takes endpoint updates from xDS.
+ * - `EDS`: like STATIC, but its hosts come from endpoint pushes (`ClusterManagerImpl.updateHosts`, fed by xDS); it
+ *   starts with its inline `load_assignment`, usually none.
+ *
+ * A failed resolution is logged and counted (`update_failure`); the hosts of the previous answer stay.
  *
  * @module
  */
@@ -22,7 +24,7 @@ import type { LocalityLbEndpoints } from "../api/upstream.ts";
 import { Registry } from "../config/registry.ts";
 import { ConfigError } from "../api/errors.ts";
 import type { EndpointConfig, LocalityConfig } from "./config.ts";
-import { type ClusterConfig, isIpAddress } from "./config.ts";
+import { type ClusterConfig, isIpAddress, MAX_PRIORITY } from "./config.ts";
 import { errorText } from "./connect.ts";
 import type { DnsResolver } from "./dns.ts";
 import type { HostUpdate } from "./host.ts";
@@ -53,7 +55,7 @@ export interface HostDiscoveryContext {
   readonly log: (message: string) => void;
   readonly stats: DiscoveryStats;
   /**
-   * Replaces the cluster's priority-0 hosts with `hosts` (the cluster diffs; unchanged hosts keep everything).
+   * Replaces the cluster's hosts (every priority) with `hosts` (the cluster diffs; unchanged hosts keep everything).
    * May be called from `create` for hosts known without a lookup.
    */
   setHosts(hosts: readonly HostSpec[]): void;
@@ -87,7 +89,7 @@ export interface ClusterTypeFactory {
 
 const NO_LOCALITY: LocalityConfig = { region: "", zone: "", subZone: "" };
 
-/** The hosts of an endpoint list (STATIC, EDS): one per endpoint, priority 0 only. */
+/** The hosts of an endpoint list (STATIC, EDS): one per endpoint, with its group's priority and locality weight. */
 function endpointSpecs(
   clusterName: string,
   endpoints: readonly LocalityLbEndpoints[],
@@ -95,8 +97,8 @@ function endpointSpecs(
 ): HostSpec[] {
   const specs: HostSpec[] = [];
   endpoints.forEach((l, i) => {
-    if (l.priority !== 0) {
-      throw new Error(`cluster "${clusterName}": endpoints[${i}]: priority ${l.priority} is not supported (only 0)`);
+    if (!Number.isInteger(l.priority) || l.priority < 0 || l.priority > MAX_PRIORITY) {
+      throw new Error(`cluster "${clusterName}": endpoints[${i}]: priority ${l.priority} is not in 0..${MAX_PRIORITY}`);
     }
     l.endpoints.forEach((e, j) => {
       if (requireIp && !isIpAddress(e.address)) {
@@ -114,6 +116,8 @@ function endpointSpecs(
         healthStatus: e.healthStatus,
         locality: l.locality ?? NO_LOCALITY,
         metadata: e.metadata,
+        priority: l.priority,
+        localityWeight: l.weight,
       });
     });
   });
@@ -142,6 +146,15 @@ class StaticDiscovery implements HostDiscovery {
 
   stop(): void {}
 }
+
+/** `EDS`: starts with its inline `load_assignment` (usually none); takes its hosts from endpoint pushes. */
+export const edsClusterType: ClusterTypeFactory = {
+  name: "EDS",
+  configTypes: [],
+  create(config, context) {
+    return new StaticDiscovery(config, context);
+  },
+};
 
 /** `STATIC`: see the module doc. */
 export const staticClusterType: ClusterTypeFactory = {
@@ -289,6 +302,7 @@ export const builtinClusterTypes: readonly ClusterTypeFactory[] = [
   staticClusterType,
   strictDnsClusterType,
   logicalDnsClusterType,
+  edsClusterType,
 ];
 
 /** A registry of the built-in cluster types plus `extra`; throws if a name is registered twice. */

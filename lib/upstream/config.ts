@@ -32,7 +32,7 @@ import {
 } from "./resilience_config.ts";
 
 /** Cluster discovery types that Ferry implements. */
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
 /** Load-balancing policies that Ferry implements. */
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 /** Envoy's `dns_lookup_family`. */
@@ -72,10 +72,21 @@ export interface LocalityConfig {
 export interface LocalityEndpointsConfig {
   readonly locality?: LocalityConfig;
   readonly endpoints: readonly EndpointConfig[];
-  /** Locality weight, when set (used by locality-weighted balancing later). */
+  /** Locality weight, when set (used by locality-weighted balancing, `locality_weighted_lb_config`). */
   readonly weight?: number;
-  /** Only 0 for now. */
+  /** Priority (0, the default, is the highest; at most 128 as Envoy). */
   readonly priority: number;
+}
+
+/**
+ * `eds_cluster_config` of an EDS cluster: the resource name to subscribe to and where to get it. The config source
+ * is kept raw (its proto3 JSON object) for the xDS client to interpret.
+ */
+export interface EdsClusterConfig {
+  /** `service_name`, or the cluster's name when not set. */
+  readonly serviceName: string;
+  /** `eds_config` (an Envoy `ConfigSource`), as written. */
+  readonly configSource: Readonly<Record<string, unknown>>;
 }
 
 /** Circuit-breaker thresholds of one priority (Envoy defaults 1024 / 1024 / 1024 / 3). */
@@ -107,6 +118,14 @@ export interface ClusterConfig {
   readonly leastRequest: LeastRequestConfig;
   /** `common_lb_config.healthy_panic_threshold` in percent (default 50, as Envoy). */
   readonly healthyPanicThreshold: number;
+  /** `load_assignment.policy.overprovisioning_factor` in percent (default 140). */
+  readonly overprovisioningFactor: number;
+  /** `load_assignment.policy.weighted_priority_health` (default false). */
+  readonly weightedPriorityHealth: boolean;
+  /** `common_lb_config.locality_weighted_lb_config` is set: pick a locality by weight and health first. */
+  readonly localityWeightedLb: boolean;
+  /** For `type: EDS`: `eds_cluster_config` (see {@link edsServiceName}). */
+  readonly eds?: EdsClusterConfig;
   /** `load_assignment.cluster_name` if set, else `name`. */
   readonly loadAssignmentName: string;
   readonly localities: readonly LocalityEndpointsConfig[];
@@ -146,7 +165,9 @@ const DEFAULT_THRESHOLDS: ThresholdsConfig = {
   maxRetries: 3,
 };
 
-const KNOWN_TYPES = ["EDS", "ORIGINAL_DST"] as const;
+const KNOWN_TYPES = ["ORIGINAL_DST"] as const;
+/** Envoy's upper bound of `LocalityLbEndpoints.priority`. */
+export const MAX_PRIORITY = 128;
 const KNOWN_LB = [
   "CLUSTER_PROVIDED",
   "LOAD_BALANCING_POLICY_CONFIG",
@@ -191,8 +212,30 @@ export function parseClusters(rawList: unknown, path: string): ClusterConfig[] {
 export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const o = new ObjReader(raw, path).envoyMessage("envoy.config.cluster.v3.Cluster");
   const name = o.str("name", { required: true });
-  const type = o.enumOf("type", ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, { known: KNOWN_TYPES }) ??
+  const type = o.enumOf("type", ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"] as const, { known: KNOWN_TYPES }) ??
     "STATIC";
+  let eds: EdsClusterConfig | undefined;
+  const edsRaw = o.obj("eds_cluster_config");
+  if (type === "EDS") {
+    if (edsRaw === undefined) {
+      throw new ConfigError(
+        o.at("eds_cluster_config"),
+        "is required for an EDS cluster (eds_config says where to get its endpoints)",
+      );
+    }
+    const source = edsRaw.obj("eds_config", { required: true })!;
+    // The xDS client reads the ConfigSource; everything in it counts as consumed here.
+    source.skip(...source.keys());
+    source.done();
+    const serviceName = edsRaw.str("service_name");
+    edsRaw.done();
+    eds = {
+      serviceName: serviceName === undefined || serviceName === "" ? name : serviceName,
+      configSource: source.raw,
+    };
+  } else if (edsRaw !== undefined) {
+    throw new ConfigError(edsRaw.path, `is only for type EDS (this cluster is ${type})`);
+  }
   const connectTimeoutMs = o.durationMs("connect_timeout") ?? 5000;
   if (connectTimeoutMs <= 0) throw new ConfigError(o.at("connect_timeout"), "must be greater than 0");
   const lbPolicy = o.enumOf("lb_policy", ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] as const, {
@@ -231,6 +274,7 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
   const mg = o.obj("maglev_lb_config");
   const maglev = mg ? parseMaglev(mg) : { tableSize: 65537 };
   let healthyPanicThreshold = 50;
+  let localityWeightedLb = false;
   const common = o.obj("common_lb_config")?.envoyMessage("envoy.config.cluster.v3.Cluster.CommonLbConfig");
   if (common) {
     common.unsupported("ignore_new_hosts_until_first_hc", "is not supported yet");
@@ -238,6 +282,11 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     if (t) {
       healthyPanicThreshold = t.num("value", { min: 0, max: 100 }) ?? 0;
       t.done();
+    }
+    const lw = common.obj("locality_weighted_lb_config");
+    if (lw) {
+      localityWeightedLb = true;
+      lw.done(); // an empty message
     }
     common.done();
   }
@@ -385,8 +434,13 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
 
   let loadAssignmentName = name;
   let localities: LocalityEndpointsConfig[] = [];
+  let overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
+  let weightedPriorityHealth = false;
   const la = o.obj("load_assignment");
-  if (la) ({ clusterName: loadAssignmentName = name, localities } = readLoadAssignment(la, type));
+  if (la) {
+    ({ clusterName: loadAssignmentName = name, localities, overprovisioningFactor, weightedPriorityHealth } =
+      readLoadAssignment(la, type));
+  }
   o.done();
 
   if (type === "LOGICAL_DNS") {
@@ -406,6 +460,9 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     lbPolicy,
     leastRequest,
     healthyPanicThreshold,
+    overprovisioningFactor,
+    weightedPriorityHealth,
+    localityWeightedLb,
     loadAssignmentName,
     localities,
     dnsLookupFamily,
@@ -426,29 +483,49 @@ export function parseCluster(raw: unknown, path: string): ClusterConfig {
     ...(slowStart ? { slowStart } : {}),
     ...(maxHeadersCount !== undefined ? { maxHeadersCount } : {}),
     ...(metadata !== undefined ? { metadata } : {}),
+    ...(eds ? { eds } : {}),
   };
   return cfg;
 }
 
-/** A parsed `ClusterLoadAssignment`: its `cluster_name` (if set) and its localities. */
-export interface LoadAssignmentConfig {
+/** Envoy's default `overprovisioning_factor` (percent): a priority at 72 % healthy hosts still takes all its load. */
+export const DEFAULT_OVERPROVISIONING_FACTOR = 140;
+
+/** `ClusterLoadAssignment.policy`, as the balancers use it. */
+export interface LoadAssignmentPolicy {
+  /** `overprovisioning_factor` in percent (default 140). */
+  readonly overprovisioningFactor: number;
+  /** `weighted_priority_health`: priority health from host weights rather than host counts (default false). */
+  readonly weightedPriorityHealth: boolean;
+}
+
+/** A parsed `ClusterLoadAssignment`: its `cluster_name` (if set), its localities and its policy. */
+export interface LoadAssignmentConfig extends LoadAssignmentPolicy {
   readonly clusterName: string | undefined;
   readonly localities: LocalityEndpointsConfig[];
+}
+
+/** The EDS resource name of an EDS cluster (`eds_cluster_config.service_name`, default its name); else undefined. */
+export function edsServiceName(config: ClusterConfig): string | undefined {
+  return config.eds?.serviceName;
 }
 
 function readLoadAssignment(raw: ObjReader, type: ClusterType): LoadAssignmentConfig {
   const la = raw.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment");
   const clusterName = la.str("cluster_name");
   const localities = la.objs("endpoints", (lo) => parseLocality(lo, type));
+  let overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR;
+  let weightedPriorityHealth = false;
   const policy = la.obj("policy")?.envoyMessage("envoy.config.endpoint.v3.ClusterLoadAssignment.Policy");
   if (policy) {
-    policy.int("overprovisioning_factor", { min: 1 });
+    overprovisioningFactor = policy.int("overprovisioning_factor", { min: 1 }) ?? DEFAULT_OVERPROVISIONING_FACTOR;
+    // Accepted and ignored: Ferry keeps the last endpoints however old they are.
     policy.durationMs("endpoint_stale_after");
-    policy.bool("weighted_priority_health");
+    weightedPriorityHealth = policy.bool("weighted_priority_health") ?? false;
     policy.done();
   }
   la.done();
-  return { clusterName, localities };
+  return { clusterName, localities, overprovisioningFactor, weightedPriorityHealth };
 }
 
 /**
@@ -472,8 +549,7 @@ function parseLocality(lo: ObjReader, type: ClusterType): LocalityEndpointsConfi
     l.done();
   }
   const weight = lo.int("load_balancing_weight", { min: 1 });
-  const priority = lo.int("priority", { min: 0 }) ?? 0;
-  if (priority !== 0) throw new ConfigError(lo.at("priority"), `priority ${priority} is not supported yet (only 0)`);
+  const priority = lo.int("priority", { min: 0, max: MAX_PRIORITY }) ?? 0;
   // Locality metadata only feeds subset load balancing (not supported): accepted, as on endpoints.
   lo.value("metadata");
   const endpoints = lo.objs("lb_endpoints", (e) => parseLbEndpoint(e, type));
@@ -508,10 +584,10 @@ function parseLbEndpoint(e: ObjReader, type: ClusterType): EndpointConfig {
   sa.done();
   addr.done();
   ep.done();
-  if (type === "STATIC" && !isIpLiteral(address)) {
+  if ((type === "STATIC" || type === "EDS") && !isIpLiteral(address)) {
     throw new ConfigError(
       sa.at("address"),
-      `${describe(address)} is not an IP address (STATIC clusters need IP addresses; use STRICT_DNS or LOGICAL_DNS)`,
+      `${describe(address)} is not an IP address (${type} clusters need IP addresses; use STRICT_DNS or LOGICAL_DNS)`,
     );
   }
   if (port === 0) throw new ConfigError(sa.at("port_value"), "must be between 1 and 65535");

@@ -103,8 +103,21 @@ Deno.test("parseCluster reads the supported fields", () => {
 
 Deno.test("parseCluster errors name the path", () => {
   assertEquals(
+    err({ ...cluster(), type: "ORIGINAL_DST" }),
+    'config: static_resources.clusters[0].type: "ORIGINAL_DST" is not supported',
+  );
+  assertEquals(
     err({ ...cluster(), type: "EDS" }),
-    'config: static_resources.clusters[0].type: "EDS" is not supported',
+    "config: static_resources.clusters[0].eds_cluster_config: is required for an EDS cluster (eds_config says " +
+      "where to get its endpoints)",
+  );
+  assertEquals(
+    err({ ...cluster(), type: "EDS", eds_cluster_config: { service_name: "x" } }),
+    "config: static_resources.clusters[0].eds_cluster_config.eds_config: is required",
+  );
+  assertEquals(
+    err({ ...cluster(), eds_cluster_config: { eds_config: { ads: {} } } }),
+    "config: static_resources.clusters[0].eds_cluster_config: is only for type EDS (this cluster is STATIC)",
   );
   assertEquals(
     err({ ...cluster(), lb_policy: "CLUSTER_PROVIDED" }),
@@ -146,9 +159,12 @@ Deno.test("parseCluster errors name the path", () => {
     "config: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].weight: unknown field",
   );
   assertEquals(
-    err({ name: "a", load_assignment: { endpoints: [{ priority: 1, lb_endpoints: [] }] } }),
-    "config: static_resources.clusters[0].load_assignment.endpoints[0].priority: priority 1 is not supported yet " +
-      "(only 0)",
+    err({ name: "a", load_assignment: { endpoints: [{ priority: 129, lb_endpoints: [] }] } }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].priority: 129 is above the maximum 128",
+  );
+  assertEquals(
+    err({ name: "a", load_assignment: { policy: { overprovisioning_factor: 0 } } }),
+    "config: static_resources.clusters[0].load_assignment.policy.overprovisioning_factor: 0 is below the minimum 1",
   );
   assertEquals(
     err({ ...cluster(), load_assignment: { endpoints: [{ lb_endpoints: [ep("10.0.0.1", 70000)] }] } }),

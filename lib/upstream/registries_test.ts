@@ -46,7 +46,7 @@ const firstHostLb: LoadBalancerFactory = {
 
 Deno.test("createUpstreamRegistries lists the built-in cluster types, load balancers and pools", () => {
   const r = createUpstreamRegistries();
-  assertEquals(r.clusterTypes.names, ["STATIC", "STRICT_DNS", "LOGICAL_DNS"]);
+  assertEquals(r.clusterTypes.names, ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]);
   assertEquals(r.loadBalancers.names, ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"]);
   assertEquals(r.connPools.names, ["ping-pong", "multiplex-stream-id"]);
   // Envoy's load_balancing_policy extension URLs find the same factories.
@@ -94,10 +94,14 @@ Deno.test("ClusterImpl names the field and the known names for an unknown load b
     'config: static_resources.clusters[0].lb_policy: unknown load balancer "FIRST_HOST" ' +
       "(known: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)",
   );
-  const t = assertThrows(() => new ClusterImpl({ ...cfg(), type: "EDS" as ClusterType }, { stats }), ConfigError);
+  const t = assertThrows(
+    () => new ClusterImpl({ ...cfg(), type: "ORIGINAL_DST" as ClusterType }, { stats }),
+    ConfigError,
+  );
   assertEquals(
     t.message,
-    'config: static_resources.clusters[0].type: unknown cluster type "EDS" (known: STATIC, STRICT_DNS, LOGICAL_DNS)',
+    'config: static_resources.clusters[0].type: unknown cluster type "ORIGINAL_DST" ' +
+      "(known: STATIC, STRICT_DNS, LOGICAL_DNS, EDS)",
   );
   assertThrows(
     () => lookupLoadBalancer(createLoadBalancerRegistry(), "NOPE", "p"),

@@ -237,10 +237,11 @@ Deno.test("ClusterImpl.updateHosts updates weight, health status, hostname and m
   assertEquals(stats.get("cluster.svc.membership_change"), 1, "in-place updates are no membership change");
   assertEquals(stats.get("cluster.svc.membership_healthy"), 1);
   for (let i = 0; i < 5; i++) assert(c.chooseHost() === h1);
-  // DRAINING excludes; back to HEALTHY clears the EDS flags, other flags stay.
+  // DRAINING excludes (Envoy's /eds_status_draining); back to HEALTHY clears the EDS flags, other flags stay.
   h2!.healthy = false;
   c.updateHosts(eps(ep(1001, { weight: 5, hostname: "one.example" }), ep(1002, { healthStatus: "DRAINING" })));
-  assertEquals(h2!.healthFlagsText, "/failed_active_hc/pending_dynamic_removal");
+  assertEquals(h2!.healthFlagsText, "/failed_active_hc/eds_status_draining");
+  assertEquals(stats.get("cluster.svc.membership_excluded"), 1);
   assertEquals(h1!.metadata, undefined);
   c.updateHosts(eps(ep(1001), ep(1002, { healthStatus: "HEALTHY" })));
   assertEquals(h2!.healthFlagsText, "/failed_active_hc");
@@ -255,10 +256,11 @@ Deno.test("ClusterImpl.updateHosts rejects what it cannot apply and changes noth
   const c = new ClusterImpl(parseCluster(raw("svc", [1001]), "c"), { stats });
   const h = c.hosts[0]!;
   assertThrows(
-    () => c.updateHosts([{ priority: 1, endpoints: [ep(1002)] }]),
+    () => c.updateHosts([{ priority: 129, endpoints: [ep(1002)] }]),
     Error,
-    'cluster "svc": endpoints[0]: priority 1 is not supported (only 0)',
+    'cluster "svc": endpoints[0]: priority 129 is not in 0..128',
   );
+  assertEquals(stats.get("cluster.svc.update_rejected"), 1);
   assertThrows(
     () => c.updateHosts(eps(ep(1002), { ...ep(1003), address: "backend.local" })),
     Error,

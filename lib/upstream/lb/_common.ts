@@ -285,7 +285,9 @@ export abstract class BaseLoadBalancer implements LoadBalancer {
         loc = ps.localities[li]!;
         if (!excluded) loc.count++;
       }
-      if (h.healthy) {
+      if (excluded) {
+        // Neither healthy nor degraded: only a panicking priority whose hosts are all excluded uses it.
+      } else if (h.healthy) {
         ps.healthy.push(h);
         ps.healthyWeight += h.weight;
         loc?.healthy.push(h);
