@@ -23,7 +23,8 @@ export interface HostDescription {
   /**
    * Envoy's `health_flags` string: `"healthy"`, or flags each prefixed with `/`: `/failed_active_hc`,
    * `/failed_outlier_check`, `/failed_eds_health`, `/degraded_eds_health`, `/degraded_active_hc`,
-   * `/pending_dynamic_removal`, `/pending_active_hc`, `/excluded_via_immediate_hc_fail`, `/active_hc_timeout`.
+   * `/pending_dynamic_removal`, `/pending_active_hc`, `/excluded_via_immediate_hc_fail`, `/active_hc_timeout`,
+   * `/eds_status_draining`.
    */
   readonly healthFlags: string;
   readonly locality?: { readonly region: string; readonly zone: string; readonly subZone: string };
@@ -129,6 +130,8 @@ function healthStatus(flags: string): Record<string, unknown> {
   const s: Record<string, unknown> = {
     eds_health_status: set.has("failed_eds_health")
       ? "UNHEALTHY"
+      : set.has("eds_status_draining")
+      ? "DRAINING"
       : set.has("degraded_eds_health")
       ? "DEGRADED"
       : "HEALTHY",
