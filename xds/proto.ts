@@ -27,7 +27,7 @@ import { Buffer } from "node:buffer";
 // deno-lint-ignore no-import-prefix -- the proto files' package, located through its package.json; not imported as code
 import xdsPackage from "npm:@grpc/grpc-js-xds@1.14.1/package.json" with { type: "json" };
 // deno-lint-ignore no-import-prefix -- protobufjs' bundled descriptor.proto, which the Envoy protos' options extend
-import descriptorJson from "npm:protobufjs@7/google/protobuf/descriptor.json" with { type: "json" };
+import descriptorJson from "npm:protobufjs@^7.4.0/google/protobuf/descriptor.json" with { type: "json" };
 import protobuf from "protobufjs";
 import {
   base64ToBytes,

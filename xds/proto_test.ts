@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 // deno-lint-ignore no-import-prefix -- test-only: an independent protobuf encoder/decoder (grpc-js's own loader)
-import * as protoLoader from "npm:@grpc/proto-loader@0.8";
+import * as protoLoader from "npm:@grpc/proto-loader@~0.7.13";
 import { assert, assertEquals, assertMatch, assertThrows } from "../tests/assert.ts";
 import {
   ADS_SERVICE,
