@@ -675,8 +675,6 @@ export const ENVOY_FIELDS = {
     "retry_policy",
     "max_receive_message_length",
   ],
-  "envoy.extensions.filters.network.http_connection_manager.v3.Rds": ["config_source", "route_config_name"],
-  "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig": ["name", "sds_config"],
 } as const satisfies Record<string, readonly string[]>;
 
 /** The full proto name of a message listed in {@link ENVOY_FIELDS}. */

@@ -9,6 +9,7 @@
 import { parse as parseYaml } from "yaml";
 import { checkConfigSourceClusters, type DynamicResourcesConfig, parseDynamicResources } from "./config_source.ts";
 import { ConfigError } from "../api/errors.ts";
+import { parseIgnoredExtensions, registerIgnoredExtensions } from "./ignored_extensions.ts";
 import type { NetworkFilterFactory } from "../api/network.ts";
 import { parseClusters } from "../upstream/config.ts";
 import { type FilterChainMatch, matchKey, parseFilterChainMatch } from "../server/filter_chain_match.ts";
@@ -310,6 +311,9 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   const warnings: string[] = [];
   const node = parseNode(o.value("node"), "node");
   const admin = parseAdmin(o.value("admin"), "admin");
+  // Before listeners: the ignored extensions resolve as no-op filters in them.
+  const ignored = parseIgnoredExtensions(o.value("bootstrap_extensions"), "bootstrap_extensions");
+  registerIgnoredExtensions(ignored, registries, "bootstrap_extensions");
   let listeners: ListenerConfig[] = [];
   let clusters: ClusterConfig[] = [];
   let secrets = new SecretManager();

@@ -56,29 +56,32 @@ export function parseApiConfigSource(o: ObjReader): ApiConfigSource {
   })!;
   const tv = o.enumOf("transport_api_version", ["V3"] as const, { known: ["AUTO", "V2"] });
   if (tv === undefined && o.has("transport_api_version")) o.value("transport_api_version");
-  if (o.has("cluster_names")) o.unsupported("cluster_names", "is for REST; name the cluster in grpc_services");
-  const services = o.objs("grpc_services", (g) => g, { required: true, nonEmpty: true });
+  o.unsupported("cluster_names", "is not supported (it is for REST; name the cluster in grpc_services)");
+  const services = o.objs("grpc_services", (g) => {
+    g.envoyMessage("envoy.config.core.v3.GrpcService");
+    g.unsupported("google_grpc", "is not supported (use envoy_grpc with a static cluster)");
+    const eg = g.obj("envoy_grpc", { required: true })!.envoyMessage("envoy.config.core.v3.GrpcService.EnvoyGrpc");
+    const clusterName = eg.str("cluster_name", { required: true });
+    if (clusterName === "") throw new ConfigError(eg.at("cluster_name"), "must not be empty");
+    const authority = eg.str("authority");
+    eg.skip("retry_policy", "max_receive_message_length");
+    eg.done();
+    g.durationMs("timeout");
+    const initialMetadata = g.objs("initial_metadata", (h) => {
+      const key = h.str("key", { required: true }).toLowerCase();
+      const value = h.str("value") ?? "";
+      h.skip("raw_value");
+      h.done();
+      return { key, value };
+    });
+    g.skip("retry_policy");
+    g.done();
+    return { clusterName, authority, initialMetadata };
+  }, { required: true, nonEmpty: true });
   if (services.length > 1) {
     throw new ConfigError(o.at("grpc_services"), "must have exactly one entry (as Envoy: only the first is used)");
   }
-  const g = services[0]!.envoyMessage("envoy.config.core.v3.GrpcService");
-  g.unsupported("google_grpc", "is not supported (use envoy_grpc with a static cluster)");
-  const eg = g.obj("envoy_grpc", { required: true })!.envoyMessage("envoy.config.core.v3.GrpcService.EnvoyGrpc");
-  const clusterName = eg.str("cluster_name", { required: true });
-  if (clusterName === "") throw new ConfigError(eg.at("cluster_name"), "must not be empty");
-  const authority = eg.str("authority");
-  eg.skip("retry_policy", "max_receive_message_length");
-  eg.done();
-  g.durationMs("timeout");
-  const initialMetadata = g.objs("initial_metadata", (h) => {
-    const key = h.str("key", { required: true }).toLowerCase();
-    const value = h.str("value") ?? "";
-    h.skip("raw_value");
-    h.done();
-    return { key, value };
-  });
-  g.skip("retry_policy");
-  g.done();
+  const { clusterName, authority, initialMetadata } = services[0]!;
   o.durationMs("refresh_delay");
   o.durationMs("request_timeout");
   o.skip("rate_limit_settings");
@@ -93,13 +96,13 @@ export function parseApiConfigSource(o: ObjReader): ApiConfigSource {
  */
 export function parseConfigSource(raw: unknown, path: string): ConfigSource {
   const o = new ObjReader(raw, path).envoyMessage("envoy.config.core.v3.ConfigSource");
-  const which = o.oneOf(["path", "path_config_source", "api_config_source", "ads", "self"] as const, {
+  o.unsupported("authorities", "is not supported (xDS-TP federation)");
+  o.unsupported("self", "is not supported (name the ADS or API source explicitly)");
+  const which = o.oneOf(["path", "path_config_source", "api_config_source", "ads"] as const, {
     required: true,
   })!;
   const initialFetchTimeoutMs = o.durationMs("initial_fetch_timeout") ?? DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
   o.enumOf("resource_api_version", ["V3"] as const, { known: ["AUTO", "V2"] });
-  o.unsupported("authorities", "is not supported (xDS-TP federation)");
-  o.unsupported("self", "is not supported (name the ADS or API source explicitly)");
   const base = { initialFetchTimeoutMs, path };
   let out: ConfigSource;
   if (which === "ads") {
@@ -132,8 +135,8 @@ export function parseConfigSource(raw: unknown, path: string): ConfigSource {
 /** Parses the bootstrap's `dynamic_resources`. */
 export function parseDynamicResources(raw: unknown, path: string): DynamicResourcesConfig {
   const o = new ObjReader(raw, path).envoyMessage("envoy.config.bootstrap.v3.Bootstrap.DynamicResources");
-  o.unsupported("lds_resources_locator", "is not supported (xDS-TP); use lds_config");
-  o.unsupported("cds_resources_locator", "is not supported (xDS-TP); use cds_config");
+  o.unsupported("lds_resources_locator", "is not supported (xDS-TP: use lds_config)");
+  o.unsupported("cds_resources_locator", "is not supported (xDS-TP: use cds_config)");
   const adsObj = o.obj("ads_config");
   const ads = adsObj ? parseApiConfigSource(adsObj) : undefined;
   const lds = o.has("lds_config") ? parseConfigSource(o.value("lds_config"), o.at("lds_config")) : undefined;

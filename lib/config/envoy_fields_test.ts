@@ -62,6 +62,12 @@ interface Patches {
   upstreamHttp1?: Obj;
   tcpProxy?: Obj;
   tcpWeight?: Obj;
+  dynamic?: Obj;
+  configSource?: Obj;
+  apiConfigSource?: Obj;
+  grpcService?: Obj;
+  envoyGrpc?: Obj;
+  pathConfigSource?: Obj;
 }
 
 /** A valid bootstrap (an HCM listener, a cluster "c"), with `p`'s fields added in their places. */
@@ -186,9 +192,26 @@ function bootstrap(p: Patches = {}): Obj {
       : {}),
     ...p.cluster,
   };
+  const dynamic = p.dynamic || p.configSource || p.apiConfigSource || p.grpcService || p.envoyGrpc ||
+    p.pathConfigSource;
   return {
     ...(p.admin ? { admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, ...p.admin } } : {}),
     static_resources: { listeners, clusters: [cluster] },
+    ...(dynamic
+      ? {
+        dynamic_resources: {
+          ads_config: {
+            api_type: "GRPC",
+            transport_api_version: "V3",
+            grpc_services: [{ envoy_grpc: { cluster_name: "c", ...p.envoyGrpc }, ...p.grpcService }],
+            ...p.apiConfigSource,
+          },
+          lds_config: { ads: {}, ...p.configSource },
+          cds_config: { path_config_source: { path: "/tmp/cds.yaml", ...p.pathConfigSource } },
+          ...p.dynamic,
+        },
+      }
+      : {}),
     ...p.bootstrap,
   };
 }
@@ -224,6 +247,24 @@ interface Place {
 
 const PLACES: readonly Place[] = [
   { message: "envoy.config.bootstrap.v3.Bootstrap", patch: "bootstrap", path: "" },
+  { message: "envoy.config.bootstrap.v3.Bootstrap.DynamicResources", patch: "dynamic", path: "dynamic_resources" },
+  { message: "envoy.config.core.v3.ConfigSource", patch: "configSource", path: "dynamic_resources.lds_config" },
+  { message: "envoy.config.core.v3.ApiConfigSource", patch: "apiConfigSource", path: "dynamic_resources.ads_config" },
+  {
+    message: "envoy.config.core.v3.GrpcService",
+    patch: "grpcService",
+    path: "dynamic_resources.ads_config.grpc_services[0]",
+  },
+  {
+    message: "envoy.config.core.v3.GrpcService.EnvoyGrpc",
+    patch: "envoyGrpc",
+    path: "dynamic_resources.ads_config.grpc_services[0].envoy_grpc",
+  },
+  {
+    message: "envoy.config.core.v3.PathConfigSource",
+    patch: "pathConfigSource",
+    path: "dynamic_resources.cds_config.path_config_source",
+  },
   { message: "envoy.config.bootstrap.v3.Admin", patch: "admin", path: "admin" },
   { message: "envoy.config.listener.v3.Listener", patch: "listener", path: L0 },
   { message: "envoy.config.listener.v3.FilterChain", patch: "filterChain", path: `${L0}.filter_chains[0]` },
@@ -349,7 +390,6 @@ const PLACES: readonly Place[] = [
 const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   bootstrap: [
     "node_context_params",
-    "dynamic_resources",
     "cluster_manager",
     "hds_config",
     "flags_path",
@@ -367,7 +407,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "use_tcp_for_dns_lookups",
     "dns_resolution_config",
     "typed_dns_resolver_config",
-    "bootstrap_extensions",
     "fatal_actions",
     "config_sources",
     "default_config_source",
@@ -603,6 +642,12 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "max_early_data_bytes",
   ],
   tcpWeight: ["metadata_match"],
+  dynamic: ["lds_resources_locator", "cds_resources_locator"],
+  configSource: ["authorities", "self"],
+  apiConfigSource: ["cluster_names", "config_validators"],
+  grpcService: ["google_grpc"],
+  envoyGrpc: [],
+  pathConfigSource: [],
 };
 
 /** Values for fields that are unsupported only with a particular value; any other field gets `true`. */

@@ -13,6 +13,9 @@ import { parseAccessLogs } from "../observe/access_log.ts";
 import type { AccessLogConfig } from "../observe/access_log.ts";
 import { parseRouteConfiguration } from "../router/mod.ts";
 import { cidrMatcher } from "../router/internal_request.ts";
+import { getLogger } from "../observe/log.ts";
+
+const hcmLog = getLogger("config");
 import type { RouteConfig } from "../router/mod.ts";
 
 /** The `@type` of the connection manager's typed_config. */
@@ -73,7 +76,9 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   const statPrefix = o.str("stat_prefix", { required: true });
   const codecType = o.enumOf("codec_type", ["AUTO", "HTTP1", "HTTP2"] as const, { known: ["HTTP3"] }) ?? "AUTO";
   // Alternatives to the required route_config: named before its absence is.
-  if (o.has("rds")) o.unsupported("rds", "is not supported yet (use an inline route_config)");
+  if (o.has("rds")) {
+    o.unsupported("rds", "is not supported here (only in listeners delivered by LDS; use an inline route_config)");
+  }
   o.unsupported("scoped_routes");
   const rc = o.value("route_config", { required: true });
   const routeConfig = parseRouteConfiguration(rc, o.at("route_config"));
@@ -84,16 +89,26 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     const tc = f.obj("typed_config");
     const typeUrl = tc?.str("@type");
     const fpath = `${o.at("http_filters")}[${i}]`;
-    const factory = registries.http.resolve(name, typeUrl, fpath);
+    const optional = f.bool("is_optional") ?? false;
+    let factory;
+    try {
+      factory = registries.http.resolve(name, typeUrl, fpath);
+    } catch (e) {
+      // Envoy's rule: an unknown filter rejects the config unless it is marked optional.
+      if (!optional || !(e instanceof ConfigError)) throw e;
+      hcmLog.warn(`${fpath}: HTTP filter ${JSON.stringify(name)} is not supported; skipped (is_optional)`);
+      f.skip("typed_config", "disabled", "config_discovery");
+      f.done();
+      return undefined;
+    }
     if (f.bool("disabled")) throw new ConfigError(`${fpath}.disabled`, "is not supported");
     f.unsupported("config_discovery");
-    f.bool("is_optional");
     const config = factory.parseConfig(
       tc ? (tc.raw as Record<string, unknown>) : {},
       tc ? tc.path : `${fpath}.typed_config`,
     );
     return { name, factory, config } satisfies HttpFilterEntry;
-  }, { nonEmpty: true });
+  }, { nonEmpty: true }).filter((f): f is HttpFilterEntry => f !== undefined);
   httpFilters.forEach((f, i) => {
     const last = i === httpFilters.length - 1;
     if (f.factory.terminal && !last) {

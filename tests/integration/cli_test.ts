@@ -75,7 +75,11 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
       `admin: { address: { socket_address: { address: 127.0.0.1 } } }`,
       `config: admin.address.socket_address.port_value: is required`,
     ],
-    [`dynamic_resources: { ads_config: {} }`, `config: dynamic_resources: is not supported yet`],
+    [`dynamic_resources: { ads_config: {} }`, `config: dynamic_resources.ads_config.api_type: is required`],
+    [
+      `dynamic_resources: { ads_config: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] } }`,
+      `config: dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: unknown cluster "xds" (an xDS server must be reached through a static cluster)`,
+    ],
     [
       `static_resources: { listeners: [ { address: { socket_address: { address: 127.0.0.1, port_value: 1 } }, filter_chains: [] } ] }`,
       `config: static_resources.listeners[0].filter_chains: must have at least one entry`,
