@@ -596,7 +596,12 @@ export class ClusterImpl implements Cluster {
         h.setAddress(s.address);
         moved = true;
       }
-      if (h.update(s)) changed = true;
+      const priority = h.priority;
+      if (h.update(s)) {
+        changed = true;
+        // Envoy sees a priority move as a removal from one priority and an addition to another.
+        if (h.priority !== priority) moved = true;
+      }
       next.push(h);
     }
     const members = new Set(next);

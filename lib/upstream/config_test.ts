@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { ConfigError } from "../api/errors.ts";
-import { parseCluster, parseClusters } from "./config.ts";
+import { edsServiceName, parseCluster, parseClusters, parseLoadAssignment } from "./config.ts";
 
 function ep(address: string, port: number, extra: Record<string, unknown> = {}) {
   return { endpoint: { address: { socket_address: { address, port_value: port } } }, ...extra };
@@ -417,4 +417,68 @@ Deno.test("parseCluster rejects HTTP/3 in auto_config and auto_config beside exp
   });
   assertEquals(err(both).startsWith(`config: ${path}`), true, err(both));
   assertEquals(err(autoCluster({ bogus: 1 }, tls)), `config: ${path}.auto_config.bogus: unknown field`);
+});
+
+Deno.test("parseCluster takes type EDS with eds_cluster_config, priorities, the assignment policy and locality weighting", () => {
+  const c = parseCluster({
+    name: "payments",
+    type: "EDS",
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: "V3" } },
+    common_lb_config: { healthy_panic_threshold: { value: 30 }, locality_weighted_lb_config: {} },
+    load_assignment: {
+      endpoints: [
+        { priority: 0, load_balancing_weight: 2, lb_endpoints: [ep("10.0.0.1", 80)] },
+        { priority: 3, lb_endpoints: [ep("10.0.0.2", 80, { health_status: "DRAINING" })] },
+      ],
+      policy: { overprovisioning_factor: 200, weighted_priority_health: true, endpoint_stale_after: "10s" },
+    },
+  }, "c");
+  assertEquals(c.type, "EDS");
+  // service_name defaults to the cluster's name; the config source stays raw for the xDS client.
+  assertEquals(c.eds, { serviceName: "payments", configSource: { ads: {}, resource_api_version: "V3" } });
+  assertEquals(edsServiceName(c), "payments");
+  assertEquals([c.healthyPanicThreshold, c.localityWeightedLb], [30, true]);
+  assertEquals([c.overprovisioningFactor, c.weightedPriorityHealth], [200, true]);
+  assertEquals(c.localities.map((l) => [l.priority, l.weight]), [[0, 2], [3, undefined]]);
+  const named = parseCluster({
+    name: "a",
+    type: "EDS",
+    eds_cluster_config: { service_name: "a-v2", eds_config: { path_config_source: { path: "/x.yaml" } } },
+  }, "c");
+  assertEquals(named.eds?.serviceName, "a-v2");
+  assertEquals(named.localities, []);
+  // Defaults: Envoy's factor 1.4, no locality weighting, no EDS.
+  const plain = parseCluster(cluster(), "c");
+  assertEquals([plain.overprovisioningFactor, plain.weightedPriorityHealth, plain.localityWeightedLb], [
+    140,
+    false,
+    false,
+  ]);
+  assertEquals([plain.eds, edsServiceName(plain)], [undefined, undefined]);
+  // EDS endpoints are IP addresses, as STATIC ones.
+  assertEquals(
+    err({
+      name: "e",
+      type: "EDS",
+      eds_cluster_config: { eds_config: {} },
+      load_assignment: { endpoints: [{ lb_endpoints: [ep("db", 1)] }] },
+    }),
+    "config: static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address" +
+      '.socket_address.address: "db" is not an IP address (EDS clusters need IP addresses; use STRICT_DNS or LOGICAL_DNS)',
+  );
+});
+
+Deno.test("parseLoadAssignment reads the policy an EDS push carries", () => {
+  const la = parseLoadAssignment(
+    {
+      cluster_name: "svc",
+      endpoints: [{ priority: 1, lb_endpoints: [ep("10.0.0.1", 80)] }],
+      policy: { overprovisioning_factor: 100 },
+    },
+    "cla",
+    "EDS",
+  );
+  assertEquals([la.clusterName, la.overprovisioningFactor, la.weightedPriorityHealth], ["svc", 100, false]);
+  assertEquals(la.localities[0]!.priority, 1);
+  assertEquals(parseLoadAssignment({}, "cla", "EDS").overprovisioningFactor, 140);
 });

@@ -8,6 +8,7 @@ import { Exchange, type Outcome, TestUpstream, waitFor } from "../../tests/fakes
 import { ClusterImpl } from "./cluster.ts";
 import { ClusterManagerImpl, compareClusterConfig } from "./cluster_manager.ts";
 import { parseCluster } from "./config.ts";
+import { HealthFlag } from "./host.ts";
 import type { DnsResolver } from "./dns.ts";
 
 // Health-check and outlier transitions are logged at info/warn; the tests assert flags and stats.
@@ -409,3 +410,142 @@ Deno.test("compareClusterConfig compares structurally, ignoring config paths", (
 function hc(path: string): unknown[] {
   return [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path } }];
 }
+
+/** The raw form of an EDS cluster (no inline endpoints). */
+function edsRaw(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    connect_timeout: "1s",
+    type: "EDS",
+    eds_cluster_config: { service_name: `${name}-eds`, eds_config: { ads: {} } },
+    ...extra,
+  };
+}
+
+Deno.test("ClusterImpl.updateHosts moves a host between priorities in place and applies the assignment policy", () => {
+  const stats = new TestStats();
+  // Every priority draw lands at 60 of 100: floor(random · 2^32) mod 100 = 59.
+  const c = new ClusterImpl(parseCluster(edsRaw("svc"), "c"), { stats, random: () => (2 ** 31 + 11) / 2 ** 32 });
+  assertEquals(c.hosts.length, 0);
+  assertEquals(c.chooseHost(), undefined);
+  // P0: 1001 healthy, 1002 unhealthy (health 70); P1: 1003.
+  c.updateHosts([
+    { priority: 0, endpoints: [ep(1001), ep(1002, { healthStatus: "UNHEALTHY" })] },
+    { priority: 1, endpoints: [ep(1003)] },
+  ]);
+  const [h1, h2, h3] = c.hosts;
+  assertEquals(c.hosts.map((h) => h.priority), [0, 0, 1]);
+  const count = () => {
+    const m = new Map<number, number>();
+    for (let i = 0; i < 1000; i++) {
+      const h = c.chooseHost()!;
+      m.set(h.port, (m.get(h.port) ?? 0) + 1);
+    }
+    return m;
+  };
+  // P0 takes draws 1..70.
+  assertEquals([...count().keys()], [1001]);
+  // Factor 100 (P0 health 50): the draw 60 lands in P1.
+  c.updateHosts(
+    [
+      { priority: 0, endpoints: [ep(1001), ep(1002, { healthStatus: "UNHEALTHY" })] },
+      { priority: 1, endpoints: [ep(1003)] },
+    ],
+    { overprovisioningFactor: 100 },
+  );
+  assertEquals(c.overprovisioningFactor, 100);
+  assertEquals([...count().keys()], [1003]);
+  // The same list and policy again: nothing to rebuild.
+  const v = c.hostsVersion;
+  c.updateHosts(
+    [
+      { priority: 0, endpoints: [ep(1001), ep(1002, { healthStatus: "UNHEALTHY" })] },
+      { priority: 1, endpoints: [ep(1003)] },
+    ],
+    { overprovisioningFactor: 100 },
+  );
+  assertEquals(c.hostsVersion, v);
+  assertEquals(stats.get("cluster.svc.update_no_rebuild"), 1);
+  assertEquals(stats.get("cluster.svc.update_attempt"), 3);
+  assertEquals(stats.get("cluster.svc.update_success"), 3);
+  // 1003 moves to P0 and 1001 to P1: the same host objects.
+  c.updateHosts([{ priority: 0, endpoints: [ep(1003)] }, { priority: 1, endpoints: [ep(1001), ep(1002)] }]);
+  assert(c.hosts[0] === h3 && c.hosts[1] === h1 && c.hosts[2] === h2);
+  assertEquals([h3!.priority, h1!.priority, h2!.priority], [0, 1, 1]);
+  assertEquals(c.overprovisioningFactor, 140, "a push without policy is Envoy's default");
+  assertEquals([...count().keys()], [1003]);
+  assertEquals(c.describe().hosts.map((h) => h.priority), [0, 1, 1]);
+  // The empty start, the first push, and the priority moves (a removal and an addition to Envoy).
+  assertEquals(stats.get("cluster.svc.membership_change"), 3);
+});
+
+Deno.test("ClusterImpl combines EDS health with active health checks and outlier detection as Envoy", () => {
+  const stats = new TestStats();
+  const c = new ClusterImpl(parseCluster(raw("svc", [1001, 1002]), "c"), { stats, random: () => 0 });
+  const [a, b] = c.hosts;
+  // DEGRADED: usable only for what the healthy hosts cannot take; /degraded_eds_health.
+  c.updateHosts(eps(ep(1001), ep(1002, { healthStatus: "DEGRADED" })));
+  assertEquals([b!.healthy, b!.degraded, b!.healthFlagsText], [false, true, "/degraded_eds_health"]);
+  assertEquals(stats.get("cluster.svc.membership_degraded"), 1);
+  for (let i = 0; i < 20; i++) assert(c.chooseHost() === a, "1 of 2 healthy is 70 %: the degraded host waits");
+  // A failed active health check makes the degraded host unhealthy; the EDS status stays degraded underneath.
+  b!.healthy = false;
+  assertEquals([b!.coarseHealth, b!.healthFlagsText], ["unhealthy", "/failed_active_hc/degraded_eds_health"]);
+  assertEquals(stats.get("cluster.svc.membership_degraded"), 0);
+  b!.healthy = true;
+  // An outlier ejection of the healthy host: the degraded one takes what it can (health 0, degraded 70 → all).
+  a!.setFlag(HealthFlag.FAILED_OUTLIER_CHECK, true);
+  for (let i = 0; i < 20; i++) assert(c.chooseHost() === b);
+  a!.setFlag(HealthFlag.FAILED_OUTLIER_CHECK, false);
+  // EDS HEALTHY does not clear a failed health check; TIMEOUT fails like UNHEALTHY.
+  a!.healthy = false;
+  c.updateHosts(eps(ep(1001, { healthStatus: "HEALTHY" }), ep(1002, { healthStatus: "TIMEOUT" })));
+  assertEquals([a!.healthFlagsText, b!.healthFlagsText], ["/failed_active_hc", "/failed_eds_health"]);
+  assertEquals(stats.get("cluster.svc.membership_healthy"), 0);
+  c.shutdown();
+});
+
+Deno.test("ClusterManagerImpl keeps an EDS cluster's pushed hosts across CDS and carries them into a rebuild", async () => {
+  const a = new TestUpstream();
+  const stats = new TestStats();
+  const cm = new ClusterManagerImpl([parseCluster(edsRaw("svc"), "static_resources.clusters[0]")], {
+    stats,
+    httpCodec: http1CodecFactory,
+  });
+  try {
+    await cm.initialize({ timeoutMs: 1000 });
+    const c = cm.get("svc")!;
+    assertEquals(c.takesEndpointUpdates, true);
+    assertEquals(cm.clustersForService("svc-eds"), [c]);
+    assertEquals(c.pushedAssignment, undefined);
+    cm.updateHosts("svc", [{ priority: 1, endpoints: [ep(a.port)] }], { overprovisioningFactor: 120 });
+    const host = c.hosts[0]!;
+    const pool = c.httpPool(host);
+    assertEquals((await send(c, "/1")).status, 200);
+    // CDS re-sends the cluster (even with another inline load_assignment): kept, hosts and pool untouched.
+    assert(cm.addOrUpdate(parseCluster(edsRaw("svc"), "cds[0]")) === c);
+    assert(cm.addOrUpdate(parseCluster({ ...edsRaw("svc"), load_assignment: { endpoints: [] } }, "cds[0]")) === c);
+    assert(c.hosts[0] === host && c.httpPool(host) === pool);
+    // A real change rebuilds: the new cluster starts with the last pushed endpoints and policy.
+    const c2 = cm.addOrUpdate(parseCluster(edsRaw("svc", { connect_timeout: "2s" }), "cds[0]"));
+    assert(c2 !== c);
+    assertEquals(c2.hosts.map((h) => [h.port, h.priority]), [[a.port, 1]]);
+    assertEquals(c2.overprovisioningFactor, 120);
+    assertEquals((await send(c2, "/2")).status, 200);
+    assertEquals(cm.clustersForService("svc-eds"), [c2]);
+    // Another service name: a new subscription, no carried hosts.
+    const c3 = cm.addOrUpdate(
+      parseCluster(
+        edsRaw("svc", { eds_cluster_config: { service_name: "other", eds_config: { ads: {} } } }),
+        "cds[0]",
+      ),
+    );
+    assertEquals(c3.hosts.length, 0);
+    assertEquals([cm.clustersForService("svc-eds"), cm.clustersForService("other")], [[], [c3]]);
+    cm.remove("svc");
+    assertEquals(cm.clustersForService("other"), []);
+  } finally {
+    cm.shutdown();
+    await a.close();
+  }
+});
