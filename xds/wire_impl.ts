@@ -1,5 +1,13 @@
-/** Placeholder until proto.ts lands. */
+/**
+ * The {@link XdsWire} of the gRPC sources: loads Envoy's protos (`proto.ts`) on first use.
+ *
+ * @module
+ */
+import { createXdsWire, loadXdsTypes } from "./proto.ts";
 import type { XdsWire } from "./wire.ts";
-export function loadWire(): Promise<XdsWire> {
-  throw new Error("not yet");
+
+/** Loads the protobuf definitions and returns the wire built on them. */
+export async function loadWire(): Promise<XdsWire> {
+  await loadXdsTypes();
+  return createXdsWire();
 }

@@ -237,6 +237,8 @@ export class XdsManager implements UpdateSink {
   /** First update per wildcard type (or its timeout). */
   readonly #initial = new Map<TypeUrl, { done: boolean; resolve: () => void; promise: Promise<void> }>();
   #initialized: Promise<void> | undefined;
+  /** What static EDS clusters subscribe to (service name → source). */
+  readonly #staticEds = new Map<string, ConfigSource>();
   #closed = false;
   #settleWaiters: (() => void)[] = [];
 
@@ -252,6 +254,12 @@ export class XdsManager implements UpdateSink {
     this.#clustersActive = s.gauge("cluster_manager.active_clusters");
     this.#stats.set(TYPE.listener, this.#subStats("listener_manager.lds."));
     this.#stats.set(TYPE.cluster, this.#subStats("cluster_manager.cds."));
+    for (const name of options.server.staticClusterNames) {
+      const eds = options.server.clusterManager.get(name)?.config.eds;
+      if (eds) {
+        this.#staticEds.set(eds.serviceName, parseConfigSource(eds.configSource, `cluster "${name}".eds_config`));
+      }
+    }
   }
 
   #subStats(prefix: string): SubStats {
@@ -308,6 +316,7 @@ export class XdsManager implements UpdateSink {
       waits.push(promise);
       this.#want(cs, t, "*");
     }
+    if (this.#staticEds.size > 0) this.#resubscribe();
     for (const s of this.#sources.values()) s.start();
     this.#initialized = Promise.all(waits).then(() => this.#settled());
     return this.#initialized;
@@ -406,6 +415,7 @@ export class XdsManager implements UpdateSink {
       add(TYPE.endpoint, c.deps.eds);
       add(TYPE.secret, c.deps.sds);
     }
+    add(TYPE.endpoint, this.#staticEds);
     // Types no longer referred to through a source: subscribe to nothing.
     for (const [key, m] of this.#interest) {
       for (const t of m.keys()) {
@@ -681,21 +691,20 @@ export class XdsManager implements UpdateSink {
   #applyEndpoints(u: ResourceUpdate): void {
     const cm = this.#server.clusterManager;
     const plans: { cluster: string; localities: ReturnType<typeof parseLoadAssignment>["localities"] }[] = [];
+    // Every active EDS cluster of the service (static ones too); warming clusters take theirs when they warm.
     for (const r of u.resources) {
-      for (const [name, c] of this.#activeClusters) {
-        if (!c.deps.eds.has(r.name)) continue;
-        const cur = this.#endpoints.get(r.name);
-        if (cur !== undefined && cur.text === r.text && cm.get(name)?.config === c.config) continue;
+      const cur = this.#endpoints.get(r.name);
+      if (cur !== undefined && cur.text === r.text) continue;
+      for (const c of cm.clustersForService(r.name)) {
         const { localities } = parseLoadAssignment(r.raw, resPath(TYPE.endpoint, r.name), c.config.type);
-        plans.push({ cluster: name, localities });
+        plans.push({ cluster: c.config.name, localities });
       }
-      // Static EDS clusters are not (yet) fed: xDS owns the clusters it created.
     }
     for (const r of u.resources) this.#endpoints.set(r.name, { ...r, lastUpdated: new Date() });
     for (const p of plans) cm.updateHosts(p.cluster, p.localities);
     for (const n of u.removed) {
       this.#endpoints.delete(n);
-      for (const [name, c] of this.#activeClusters) if (c.deps.eds.has(n)) cm.updateHosts(name, []);
+      for (const c of cm.clustersForService(n)) cm.updateHosts(c.config.name, []);
     }
   }
 

@@ -7,7 +7,12 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { checkConfigSourceClusters, type DynamicResourcesConfig, parseDynamicResources } from "./config_source.ts";
+import {
+  checkConfigSourceClusters,
+  type DynamicResourcesConfig,
+  parseConfigSource,
+  parseDynamicResources,
+} from "./config_source.ts";
 import { ConfigError } from "../api/errors.ts";
 import { parseIgnoredExtensions, registerIgnoredExtensions } from "./ignored_extensions.ts";
 import type { NetworkFilterFactory } from "../api/network.ts";
@@ -358,6 +363,17 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   if (o.has("dynamic_resources")) {
     dynamicResources = parseDynamicResources(o.value("dynamic_resources"), "dynamic_resources");
     checkConfigSourceClusters(dynamicResources, new Set(clusters.map((c) => c.name)));
+  }
+  for (const c of clusters) {
+    if (c.eds === undefined) continue;
+    const p = `${c.path}.eds_cluster_config.eds_config`;
+    if (dynamicResources === undefined) {
+      throw new ConfigError(p, "needs dynamic_resources (an EDS cluster gets its endpoints over xDS or from a file)");
+    }
+    const cs = parseConfigSource(c.eds.configSource, p);
+    if (cs.kind === "ads" && dynamicResources.ads === undefined) {
+      throw new ConfigError(`${p}.ads`, "needs dynamic_resources.ads_config (no ADS server is configured)");
+    }
   }
   if (o.has("layered_runtime")) {
     o.skip("layered_runtime");
