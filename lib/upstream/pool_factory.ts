@@ -16,6 +16,7 @@ import { Http1ConnPool } from "./http1_pool.ts";
 import { MixedConnPool } from "./mixed_pool.ts";
 import { MuxConnPool } from "./mux_pool.ts";
 import type { ClusterResources } from "./resources.ts";
+import { multiplexRequestIdPoolFactory } from "./rpc_pool.ts";
 
 /** A pool as its cluster manages it: the {@link ConnPool} the router uses, plus draining and closing. */
 export interface UpstreamConnPool extends ConnPool {
@@ -70,7 +71,11 @@ export const multiplexStreamIdPoolFactory: ConnPoolFactory = {
 };
 
 /** Every built-in pool implementation. */
-export const builtinConnPools: readonly ConnPoolFactory[] = [pingPongPoolFactory, multiplexStreamIdPoolFactory];
+export const builtinConnPools: readonly ConnPoolFactory[] = [
+  pingPongPoolFactory,
+  multiplexStreamIdPoolFactory,
+  multiplexRequestIdPoolFactory,
+];
 
 /** A registry of the built-in pools plus `extra`; throws if a pool mode is registered twice. */
 export function createConnPoolRegistry(extra: readonly ConnPoolFactory[] = []): Registry<ConnPoolFactory> {
