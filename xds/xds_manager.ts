@@ -282,7 +282,7 @@ export class XdsManager implements UpdateSink {
     const key = `${TYPE_SHORT[t]}:${name}`;
     let st = this.#stats.get(key);
     if (st === undefined) {
-      const prefix = t === TYPE.route ? `rds.${name}.` : t === TYPE.secret ? `sds.${name}.` : `eds.${name}.`;
+      const prefix = t === TYPE.route ? `rds.${name}.` : `sds.${name}.`;
       st = this.#subStats(prefix);
       this.#stats.set(key, st);
     }
@@ -455,7 +455,8 @@ export class XdsManager implements UpdateSink {
     if (this.#closed) return;
     const named = u.typeUrl !== TYPE.listener && u.typeUrl !== TYPE.cluster;
     const statsOf = (n: string) => this.#statsFor(u.typeUrl, n);
-    const touched = named ? [...u.resources.map((r) => r.name), ...u.removed] : [""];
+    // EDS counts on the cluster's own scope (`cluster.<name>.update_*`, in the cluster manager), as Envoy.
+    const touched = u.typeUrl === TYPE.endpoint ? [] : named ? [...u.resources.map((r) => r.name), ...u.removed] : [""];
     for (const n of touched) statsOf(n).update_attempt.inc();
     try {
       switch (u.typeUrl) {
