@@ -154,6 +154,12 @@ export class ClusterImpl implements Cluster {
   #members = new Set<HostImpl>();
   /** Matching identity of each current host (`address:port`, or the cluster type's own id). */
   #ids = new Map<HostImpl, string>();
+  /**
+   * Current hosts by matching identity, kept across updates so that a push costs O(its endpoints), not a rebuilt
+   * index: the first host of each id, and the others for ids listed more than once (rare).
+   */
+  #byId = new Map<string, HostImpl>();
+  #dupes = new Map<string, HostImpl[]>();
   /** False until the first host list was applied (which always counts as a membership change). */
   #hostsSet = false;
   #version = 0;
@@ -570,27 +576,25 @@ export class ClusterImpl implements Cluster {
   #setHosts(specs: readonly HostSpec[]): void {
     if (this.#shutdown) return;
     const old = this.#hosts;
-    const byId = new Map<string, HostImpl[]>();
-    for (const h of old) {
-      const id = this.#ids.get(h)!;
-      const list = byId.get(id);
-      if (list === undefined) byId.set(id, [h]);
-      else list.push(h);
-    }
     const next: HostImpl[] = [];
     const added: HostImpl[] = [];
+    /** Hosts claimed by this list (the members of the new set). */
+    const members = new Set<HostImpl>();
     let changed = false;
     let moved = false;
     for (const s of specs) {
       const id = s.id ?? hostKey(s.address, s.port);
-      const h = byId.get(id)?.shift();
+      let h = this.#byId.get(id);
+      if (h !== undefined && members.has(h)) h = this.#dupes.get(id)?.find((x) => !members.has(x));
       if (h === undefined) {
         const n = this.#newHost(s);
         this.#ids.set(n, id);
         next.push(n);
         added.push(n);
+        members.add(n);
         continue;
       }
+      members.add(h);
       if (h.address !== s.address) {
         // LOGICAL_DNS: new connections go to the new address, pooled ones stay.
         h.setAddress(s.address);
@@ -604,15 +608,15 @@ export class ClusterImpl implements Cluster {
       }
       next.push(h);
     }
-    const members = new Set(next);
-    const removed = old.filter((h) => !members.has(h));
+    const removed = old.length === 0 ? [] : old.filter((h) => !members.has(h));
     const reordered = !changed && next.some((h, i) => h !== old[i]);
     if (this.#hostsSet && added.length === 0 && removed.length === 0 && !changed && !moved && !reordered) return;
     const first = !this.#hostsSet;
     this.#hostsSet = true;
     this.#hosts = next;
     this.#members = members;
-    for (const h of removed) this.#ids.delete(h);
+    for (const h of removed) this.#unindex(h);
+    for (const h of added) this.#index(h);
     this.#hc?.onHostsChanged(added, removed);
     for (const h of removed) this.#outlier?.removeHost(h);
     this.#version++;
@@ -620,6 +624,32 @@ export class ClusterImpl implements Cluster {
     const stats = this.info.stats;
     if (first || added.length > 0 || removed.length > 0 || moved) stats.membership_change.inc();
     for (const h of removed) this.#dropPools(h);
+  }
+
+  #index(h: HostImpl): void {
+    const id = this.#ids.get(h)!;
+    if (!this.#byId.has(id)) {
+      this.#byId.set(id, h);
+      return;
+    }
+    const list = this.#dupes.get(id);
+    if (list === undefined) this.#dupes.set(id, [h]);
+    else list.push(h);
+  }
+
+  #unindex(h: HostImpl): void {
+    const id = this.#ids.get(h)!;
+    this.#ids.delete(h);
+    const list = this.#dupes.get(id);
+    if (this.#byId.get(id) === h) {
+      const promoted = list?.shift();
+      if (promoted === undefined) this.#byId.delete(id);
+      else this.#byId.set(id, promoted);
+    } else if (list !== undefined) {
+      const i = list.indexOf(h);
+      if (i >= 0) list.splice(i, 1);
+    }
+    if (list !== undefined && list.length === 0) this.#dupes.delete(id);
   }
 
   /** Drains every pool of a host (removed or ejected); each leaves the pool map once drained. */

@@ -177,10 +177,26 @@ const HEALTH_STATUSES = ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT
 const HTTP_PROTOCOL_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
-function isIpLiteral(s: string): boolean {
-  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) {
-    return s.split(".").every((p) => Number(p) <= 255);
+/** True for `a.b.c.d` with four groups of 1–3 digits, each at most 255 (a scan: EDS pushes check every endpoint). */
+function isIpv4(s: string): boolean {
+  let groups = 0, digits = 0, value = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return false;
+      value = value * 10 + c - 48;
+    } else if (c === 46) {
+      if (digits === 0 || value > 255 || ++groups > 3) return false;
+      digits = value = 0;
+    } else {
+      return false;
+    }
   }
+  return groups === 3 && digits > 0 && value <= 255;
+}
+
+function isIpLiteral(s: string): boolean {
+  if (isIpv4(s)) return true;
   return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s);
 }
 

@@ -1,5 +1,6 @@
 /**
- * EDS semantics on a running server: an EDS cluster (`eds_cluster_config`) takes its endpoints from
+ * EDS semantics on a running server: an EDS cluster (`eds_cluster_config`, added at run time as CDS adds it)
+ * takes its endpoints from
  * `Server.updateClusterHosts` (what the xDS client calls with each ClusterLoadAssignment). Traffic follows Envoy's
  * priority load (spill from a degraded P0 to P1), skips UNHEALTHY and DRAINING endpoints (which `/clusters` still
  * lists with their health flags), survives a CDS re-send of the same cluster, and loses no request while the
@@ -19,7 +20,11 @@ const EDS_CLUSTER = {
   eds_cluster_config: { service_name: "svc-eds", eds_config: { ads: {}, resource_api_version: "V3" } },
 };
 
-function bootstrap(cluster: Record<string, unknown>) {
+/**
+ * The bootstrap serves "svc" as an empty STATIC cluster (an EDS cluster in a bootstrap needs dynamic_resources and a
+ * reachable xDS server); {@link startEds} then replaces it with the EDS cluster, as CDS would.
+ */
+function bootstrap() {
   return {
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
     static_resources: {
@@ -45,7 +50,7 @@ function bootstrap(cluster: Record<string, unknown>) {
           }],
         }],
       }],
-      clusters: [cluster],
+      clusters: [{ name: "svc", connect_timeout: "1s", type: "STATIC" }],
     },
   };
 }
@@ -68,6 +73,13 @@ function assignment(groups: Ep[][], policy?: Record<string, unknown>) {
     })),
     ...(policy ? { policy } : {}),
   };
+}
+
+/** Ferry with the EDS cluster "svc" (added as CDS adds it) and no endpoints yet. */
+async function startEds(): Promise<TestFerry> {
+  const f = await startFerry(bootstrap());
+  f.server.clusterManager.addOrUpdate(parseCluster(EDS_CLUSTER, "cds"));
+  return f;
 }
 
 /** Starts `n` upstreams answering with their index. */
@@ -97,7 +109,7 @@ Deno.test(
   itOpts,
   async () => {
     const u = await upstreams(5);
-    const f = await startFerry(bootstrap(EDS_CLUSTER));
+    const f = await startEds();
     try {
       // No assignment yet: no host.
       const none = await fetch(f.url("/"));
@@ -193,7 +205,7 @@ Deno.test(
   itOpts,
   async () => {
     const u = await upstreams(6);
-    const f = await startFerry(bootstrap(EDS_CLUSTER));
+    const f = await startEds();
     try {
       f.server.updateClusterHosts("svc", assignment([u.slice(0, 3).map((x) => ({ port: x.port }))]));
       let done = false;
