@@ -48,7 +48,7 @@ Deno.test("createUpstreamRegistries lists the built-in cluster types, load balan
   const r = createUpstreamRegistries();
   assertEquals(r.clusterTypes.names, ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"]);
   assertEquals(r.loadBalancers.names, ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"]);
-  assertEquals(r.connPools.names, ["ping-pong", "multiplex-stream-id"]);
+  assertEquals(r.connPools.names, ["ping-pong", "multiplex-stream-id", "multiplex-request-id"]);
   // Envoy's load_balancing_policy extension URLs find the same factories.
   const url = "type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev";
   assert(r.loadBalancers.byType(url) === r.loadBalancers.byName("MAGLEV"));

@@ -303,11 +303,9 @@ Deno.test("ClusterImpl.pool keeps one pool per host and codec, chosen by the cod
     p2.newStream(e, e);
     assertEquals((await e.done).status, 200);
     const bolt: CodecFactory = { ...http1CodecFactory, name: "bolt", poolMode: "multiplex-request-id" };
-    assertThrows(
-      () => c.pool(h, bolt),
-      Error,
-      'cluster "svc": no connection pool for pool mode "multiplex-request-id" of codec "bolt" (known: ping-pong, multiplex-stream-id)',
-    );
+    // multiplex-request-id (Bolt, Dubbo) has its own pool per host and codec.
+    const p3 = c.pool(h, bolt);
+    assert(p3 !== p1 && p3 !== p2 && c.pool(h, bolt) === p3);
     // Removing the host drains its pools of every codec.
     c.updateHosts(eps());
     assert(p1.draining);
