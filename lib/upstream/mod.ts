@@ -7,15 +7,25 @@
  *
  * @module
  */
-export { parseCluster, parseClusters } from "./config.ts";
+export {
+  DEFAULT_OVERPROVISIONING_FACTOR,
+  edsServiceName,
+  MAX_PRIORITY,
+  parseCluster,
+  parseClusters,
+  parseLoadAssignment,
+} from "./config.ts";
 export type {
   ClusterConfig,
   ClusterType,
   DnsLookupFamily,
+  EdsClusterConfig,
   EndpointConfig,
   EndpointHealthStatus,
   LbPolicy,
   LeastRequestConfig,
+  LoadAssignmentConfig,
+  LoadAssignmentPolicy,
   LocalityConfig,
   LocalityEndpointsConfig,
   ThresholdsConfig,
@@ -27,6 +37,7 @@ export type { ClusterDescription, ClusterOptions, CodecLookup, HostDescription }
 export {
   builtinClusterTypes,
   createClusterTypeRegistry,
+  edsClusterType,
   logicalDnsClusterType,
   lookupClusterType,
   staticClusterType,
@@ -48,8 +59,8 @@ export {
 export type { ConnPoolFactory, ConnPoolParams, UpstreamConnPool } from "./pool_factory.ts";
 export { createUpstreamRegistries } from "./registries.ts";
 export type { UpstreamExtensions, UpstreamRegistries } from "./registries.ts";
-export { HealthFlag, HostImpl, hostKey } from "./host.ts";
-export type { HealthFlagBit, HostCounters, HostOptions, HostUpdate } from "./host.ts";
+export { HealthFlag, HostImpl, hostKey, localityKey } from "./host.ts";
+export type { CoarseHealth, HealthFlagBit, HostCounters, HostOptions, HostUpdate } from "./host.ts";
 export { HealthChecker } from "./health_check.ts";
 export type { HealthCheckerOptions, HealthCheckTarget } from "./health_check.ts";
 export { HostOutlierMonitor, OutlierDetector } from "./outlier.ts";
