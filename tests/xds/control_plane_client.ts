@@ -30,6 +30,8 @@ export interface ControlPlaneOptions {
   readonly tls?: ControlPlaneTls;
   /** The snapshot to serve from the start (before any client can connect). */
   readonly snapshot?: SnapshotInput;
+  /** Or a file holding it (JSON, or YAML when named `.yaml`/`.yml`); `snapshot` wins when both are given. */
+  readonly snapshotFile?: string;
   /** How long to wait for the process to be ready, in ms (default 30 s). */
   readonly startTimeoutMs?: number;
 }
@@ -95,6 +97,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       const file = `${dir}/snapshot.json`;
       await Deno.writeTextFile(file, JSON.stringify(snapshot));
       args.push("--snapshot", file);
+    } else if (opts.snapshotFile !== undefined) {
+      args.push("--snapshot", opts.snapshotFile);
     }
     const child = new Deno.Command(Deno.execPath(), {
       args,

@@ -17,6 +17,7 @@ import {
   ENDPOINT,
   LISTENER,
   ROUTE,
+  SECRET,
 } from "../../xds/proto.ts";
 import { type ControlPlane, type SnapshotInput, startControlPlane } from "./control_plane_client.ts";
 
@@ -544,3 +545,28 @@ Deno.test(
     }
   },
 );
+
+Deno.test("control plane --snapshot reads a YAML file: every type served at its version", opts, async () => {
+  await using cp = await startControlPlane({
+    snapshotFile: new URL("../../xds/testdata/snapshot.yaml", import.meta.url).pathname,
+  });
+  const c = client(cp);
+  const s = sotw(c);
+  try {
+    const got: string[] = [];
+    for (
+      const [t, want] of [[LISTENER, []], [ROUTE, ["local"]], [CLUSTER, []], [ENDPOINT, ["backend"]], [SECRET, [
+        "server_cert",
+      ]]] as const
+    ) {
+      s.send({ node, type_url: t, resource_names: [...want] });
+      const r = await s.next();
+      assertEquals(r.version_info, "y1");
+      got.push(...names(r) as string[]);
+    }
+    assertEquals(got, ["ingress", "local", "backend", "backend", "server_cert"]);
+  } finally {
+    s.close();
+    c.close();
+  }
+});
