@@ -137,6 +137,23 @@ Deno.test("DubboServerCodec lets an interface attachment override the service (d
   assertEquals(s.got.length, 2);
   assertEquals(s.got[0]!.headers.get("service"), "com.ferry.EchoService");
   assertEquals(s.got[0]!.headers.get("application"), "dubbo2.js");
+  // A timeout attachment becomes the request's own deadline; an attachment cannot set x-dubbo-* headers.
+  const body = frames(load("sofa_echo_requests.bin"))[0]!.body;
+  const withTimeout = new Uint8Array([
+    ...body.subarray(0, body.length - 1),
+    0x07,
+    ...new TextEncoder().encode("timeout"),
+    0x04,
+    ...new TextEncoder().encode("1500"),
+    0x0e,
+    ...new TextEncoder().encode("x-dubbo-oneway"),
+    0x04,
+    ...new TextEncoder().encode("true"),
+    0x5a,
+  ]);
+  s.codec.dispatch(encodeFrame(0xc2, 0, 0, 77, withTimeout));
+  assertEquals(s.got[2]!.headers.get("x-dubbo-timeout"), "1500");
+  assertEquals(s.got[2]!.headers.get("x-dubbo-oneway"), undefined);
 });
 
 Deno.test("DubboServerCodec writes responses under the downstream id, in any order, with the status byte", () => {

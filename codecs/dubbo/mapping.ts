@@ -8,7 +8,9 @@
  *   (attachment), `dubbo` (the protocol version the client speaks);
  * - every string attachment, its name lower-cased, unless a header of that name is already set (so an attachment
  *   cannot spoof the fields above) or it starts with `:` or `x-dubbo-`;
- * - `x-dubbo-oneway: true` for a one-way request (no response is expected).
+ * - `x-dubbo-oneway: true` for a one-way request (no response is expected);
+ * - `x-dubbo-timeout`: the `timeout` attachment (ms) when it is a number, the caller's own deadline (the RPC
+ *   proxy answers SERVER_TIMEOUT when it passes).
  *
  * A response becomes `:status` (the nearest HTTP status, for stats, access logs and retry policies) and
  * `x-dubbo-status` (the status byte, written back as is). A local reply maps its HTTP status (and, for 503, its
@@ -23,6 +25,8 @@ import { type DubboInvocation, DubboStatus } from "./types.ts";
 
 /** Header carrying a response's Dubbo status byte (decimal). */
 export const STATUS_HEADER = "x-dubbo-status";
+/** Header carrying the request's own timeout in ms (the `timeout` attachment). */
+export const TIMEOUT_HEADER = "x-dubbo-timeout";
 /** Header marking a one-way request. */
 export const ONEWAY_HEADER = "x-dubbo-oneway";
 
@@ -30,11 +34,13 @@ export const ONEWAY_HEADER = "x-dubbo-oneway";
 export function requestHeaders(inv: DubboInvocation, oneway: boolean): HeaderMap {
   let service = inv.path;
   let group: string | undefined;
+  let timeout: string | undefined;
   const atts = inv.attachments;
   for (let i = 0; i < atts.length; i++) {
     const [k, v] = atts[i]!;
     if (k === "interface" && v !== "") service = v;
     else if (k === "group") group = v;
+    else if (k === "timeout" && /^\d{1,9}$/.test(v)) timeout = v;
   }
   const kv = [
     ":method",
@@ -53,6 +59,7 @@ export function requestHeaders(inv: DubboInvocation, oneway: boolean): HeaderMap
   if (group !== undefined) kv.push("group", group);
   if (inv.dubboVersion !== "") kv.push("dubbo", inv.dubboVersion);
   if (oneway) kv.push(ONEWAY_HEADER, "true");
+  if (timeout !== undefined) kv.push(TIMEOUT_HEADER, timeout);
   const fixed = kv.length;
   for (let i = 0; i < atts.length; i++) {
     const [k0, v] = atts[i]!;

@@ -23,6 +23,7 @@ export {
   ONEWAY_HEADER,
   requestHeaders,
   STATUS_HEADER,
+  TIMEOUT_HEADER,
 } from "./mapping.ts";
 export {
   createDubboStats,
