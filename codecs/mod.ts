@@ -4,16 +4,18 @@
  * @module
  */
 import type { CodecFactory } from "../lib/api/codec.ts";
+import { boltCodecFactory } from "./bolt/mod.ts";
 import { createDetectCodecFactory } from "./detect.ts";
 import { http1CodecFactory } from "./http1/mod.ts";
 import { http2CodecFactory } from "./http2/mod.ts";
 
 /**
  * Every built-in codec factory: HTTP/1.1, HTTP/2, and `auto` (either, by ALPN or the HTTP/2 preface; the HCM's
- * default `codec_type: AUTO`).
+ * default `codec_type: AUTO`), and Bolt (SOFARPC; `multiplex-request-id`).
  */
 export const builtinCodecs: readonly CodecFactory[] = [
   http1CodecFactory,
   http2CodecFactory,
   createDetectCodecFactory(http1CodecFactory, http2CodecFactory),
+  boltCodecFactory,
 ];

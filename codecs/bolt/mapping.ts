@@ -8,7 +8,7 @@
  *   spelling back upstream), e.g. `service` (`interface:version`, sofa's `serverSignature`) and the `sofa_head_*`
  *   keys;
  * - routing keys added when the map lacks them (listed in `x-bolt-synthetic`, never sent upstream): `service` (from
- *   `sofa_head_target_service`, as MOSN), `version` (after the last `:` of `service`) and `method`
+ *   `sofa_head_target_service`, as MOSN), `version` (the part after the interface in `service`, sofa's `interface:version[:uniqueId]`) and `method`
  *   (`sofa_head_method_name`, or the `methodName` of a hessian2 `SofaRequest` body);
  * - the fixed fields as `x-bolt-*`: `x-bolt-proto`, `x-bolt-ver1`, `x-bolt-switch`, `x-bolt-type` (`request` |
  *   `oneway`), `x-bolt-codec` (`hessian2`, `protobuf` or the number), `x-bolt-timeout` (ms), `x-bolt-class` and
@@ -88,10 +88,12 @@ export function requestHeaders(f: BoltFrame): HeaderMap {
     synthetic = "service";
   }
   const svc = service ?? "";
-  const colon = svc.lastIndexOf(":");
+  // sofa's serverSignature: `interface:version[:uniqueId]`.
+  const colon = svc.indexOf(":");
   const iface = colon >= 0 ? svc.slice(0, colon) : svc;
   if (colon >= 0 && !has(wire, "version")) {
-    kv.push("version", svc.slice(colon + 1));
+    const end = svc.indexOf(":", colon + 1);
+    kv.push("version", svc.slice(colon + 1, end < 0 ? svc.length : end));
     synthetic = synthetic === undefined ? "version" : `${synthetic},version`;
   }
   if (method === undefined && f.codec === CODEC_HESSIAN2) method = hessianMethodName(f.content);
