@@ -180,7 +180,8 @@ export interface HostMonitor {
 
 /**
  * Envoy's `HealthStatus` of an endpoint as `load_assignment` / EDS reports it. `UNHEALTHY` and `TIMEOUT` fail the
- * host (`/failed_eds_health`), `DRAINING` excludes it (`/pending_dynamic_removal`); the others leave it usable.
+ * host (`/failed_eds_health`), `DRAINING` fails and excludes it (`/eds_status_draining`), `DEGRADED` makes it
+ * degraded (`/degraded_eds_health`: used only for load the healthy hosts cannot take); the others leave it usable.
  */
 export type EndpointHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT" | "DEGRADED";
 
@@ -219,9 +220,9 @@ export interface LocalityLbEndpoints {
   readonly locality?: Locality;
   /** The `lb_endpoints` of this locality, in config order. */
   readonly endpoints: readonly LbEndpoint[];
-  /** Locality weight, when set. */
+  /** Locality weight, when set (used with `locality_weighted_lb_config`). */
   readonly weight?: number;
-  /** Priority; only 0 is supported. */
+  /** Priority, 0 (the highest) to 128: traffic spills to the next priority as one loses healthy hosts. */
   readonly priority: number;
 }
 
@@ -336,14 +337,15 @@ export interface Cluster {
   /** Opens a raw TCP connection to a host (for tcp_proxy), honouring `connect_timeout`. */
   connect(host: Host): Promise<NetConnection>;
   /**
-   * Applies a new endpoint list (priority 0), as EDS delivers it or a CDS update of `load_assignment` carries it.
+   * Applies a new endpoint list (every priority), as EDS delivers it or a CDS update of `load_assignment` carries it.
    * Hosts are matched by `address:port`: a host that stays keeps its object, pools, connections, active
    * health-check and outlier-detection state (weight, metadata, locality and health status are updated in place);
    * a new host is added (pools are created on first use); a removed host's pools drain (in-flight requests finish,
-   * connections close as they go idle) and the balancer no longer picks it.
+   * connections close as they go idle) and the balancer no longer picks it. A host that changes priority stays the
+   * same host.
    *
    * Control plane only: throws, changing nothing, if the cluster's type finds its hosts itself (STRICT_DNS,
-   * LOGICAL_DNS) or the list is invalid (a priority other than 0, a name where an IP address is needed).
+   * LOGICAL_DNS) or the list is invalid (a priority above 128, a name where an IP address is needed).
    */
   updateHosts(endpoints: readonly LocalityLbEndpoints[]): void;
 }
