@@ -62,7 +62,9 @@ export interface ControlPlane {
   kill(): Promise<void>;
   /**
    * Kills the process and starts a new one on the same ports, serving the last snapshot set (or `snapshot`).
-   * Its state (versions sent, ACKs, nodes) starts empty.
+   * Its state (versions sent, ACKs, nodes) starts empty. A client that reconnects already holding the current
+   * version (SotW `version_info`, delta `initial_resource_versions`) gets no response, so it sends no new ACK:
+   * wait for a version set after the restart, or read `state().streams`.
    */
   restart(opts?: { readonly snapshot?: SnapshotInput }): Promise<void>;
   /** The process's stderr so far (its log), for failure messages. */
