@@ -517,3 +517,32 @@ Deno.test("decodeAny reads bytes encoded by grpc-js's proto-loader, and proto-lo
   assertEquals((decoded.node as Record<string, unknown>).id, "n1");
   assertEquals((decoded.error_detail as Record<string, unknown>).message, "bad");
 });
+
+Deno.test("decodeAny gives well-known types inside an Any their JSON form under value", () => {
+  const wkt = (type: string, value: unknown) => ({ "@type": `type.googleapis.com/google.protobuf.${type}`, value });
+  const cases = [
+    wkt("Timestamp", "2024-01-02T03:04:05.500Z"),
+    wkt("Timestamp", "1970-01-01T00:00:00Z"),
+    wkt("Duration", "-0.250s"),
+    wkt("Duration", "3.000000001s"),
+    wkt("Struct", { a: [1, "x", null, { b: false }] }),
+    wkt("UInt32Value", 7),
+    wkt("Int64Value", "-9007199254740993"),
+    wkt("BytesValue", btoa("\x00\x01\xff")),
+    wkt("StringValue", "s"),
+    wkt("FieldMask", "filterChains,name"),
+  ];
+  for (const tc of cases) {
+    const l = { name: "l", filter_chains: [{ filters: [{ name: "f", typed_config: tc }] }] };
+    assertEquals(roundTrip(LISTENER, l), l, JSON.stringify(tc));
+  }
+  // Offsets are folded into UTC.
+  const ts = roundTrip(LISTENER, {
+    name: "l",
+    filter_chains: [{ filters: [{ name: "f", typed_config: wkt("Timestamp", "2024-01-02T05:04:05+02:00") }] }],
+  });
+  assertEquals(
+    ((ts.filter_chains as Record<string, unknown>[])[0]!.filters as Record<string, unknown>[])[0]!.typed_config,
+    wkt("Timestamp", "2024-01-02T03:04:05Z"),
+  );
+});
