@@ -8,10 +8,8 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
-import { connectTcp } from "../../lib/network/connection.ts";
-import type { SecureConnection } from "../../lib/tls/provider.ts";
-import { parseClientTransportSocket } from "../../lib/tls/transport_socket.ts";
 import { itOpts, startFerry } from "./_harness.ts";
+import { gmConnect } from "../helpers/gm_client.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -293,45 +291,6 @@ const gmPair = (pki: Record<string, string>, name: string) => ({
   certificate_chain: { inline_string: pki[`${name}.crt`]! },
   private_key: { inline_string: pki[`${name}.key`]! },
 });
-
-/** Our GM client over `version`, and a function sending one HTTP/1.1 request on that connection. */
-async function gmConnect(port: number, version: "TLSv1.3" | "TLCP") {
-  const ts = parseClientTransportSocket({
-    name: "ferry.transport_sockets.gm",
-    typed_config: { "@type": GM_TYPE, versions: [version], sni: "localhost" },
-  }, "client")!;
-  assert(ts.kind === "gm");
-  const conn: SecureConnection = await ts.provider.connect(await connectTcp("127.0.0.1", port, 2000), ts.context, {
-    timeoutMs: 3000,
-  });
-  let text = "";
-  let wake: (() => void) | undefined;
-  conn.setHandler({
-    onData: (d) => {
-      text += dec.decode(d);
-      wake?.();
-    },
-    onEof: () => wake?.(),
-    onClose: () => wake?.(),
-  });
-  conn.start();
-  const get = async (): Promise<string> => {
-    text = "";
-    conn.write(enc.encode("GET / HTTP/1.1\r\nhost: localhost\r\n\r\n"));
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const end = text.indexOf("\r\n\r\n");
-      const len = Number(text.slice(0, Math.max(0, end)).match(/content-length:\s*(\d+)/i)?.[1] ?? "0");
-      if (end >= 0 && text.length >= end + 4 + len) return text.slice(end + 4, end + 4 + len);
-      if (Date.now() > deadline) throw new Error(`no response: ${JSON.stringify(text)}`);
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 100);
-      });
-    }
-  };
-  return { conn, peer: conn.handshake.peerCertificates[0]!, get };
-}
 
 Deno.test(
   "Server.updateSecret: a GM listener's TLS 1.3-SM and TLCP certificates rotate for new handshakes",
