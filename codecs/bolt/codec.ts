@@ -48,7 +48,6 @@ import {
   TYPE_RESPONSE,
 } from "./types.ts";
 import type { BoltCodecOptions, BoltFrame, BoltStats } from "./types.ts";
-import { hessianString } from "./mapping.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -77,6 +76,8 @@ function heartbeatAck(f: BoltFrame): Uint8Array {
 class ServerStream implements StreamEncoder {
   readonly #codec: BoltServerCodec;
   readonly request: BoltFrame;
+  /** The request's stream headers (their `x-bolt-hessian` picks the form of error bodies). */
+  requestHeaders: HeaderMap | undefined;
   decoder: StreamDecoder | undefined;
   #headers: HeaderMap | undefined;
   #body: Uint8Array[] = [];
@@ -112,9 +113,9 @@ class ServerStream implements StreamEncoder {
   /** Reset before the response went out: the client gets SERVER_EXCEPTION rather than silence. */
   resetStream(_reason: StreamResetReason): void {
     if (this.#done) return;
-    this.#headers = new HeaderMap([":status", "500", "x-bolt-status", String(BoltStatus.SERVER_EXCEPTION)]);
-    this.#body = [hessianString("ferry: stream reset")];
-    this.#headers.set("x-bolt-class", ERROR_CLASS);
+    const r = boltLocalReply({ status: 500, body: "stream reset" }, this.requestHeaders);
+    this.#headers = r.headers;
+    this.#body = r.body !== undefined ? [r.body] : [];
     this.#finish();
   }
 
@@ -186,6 +187,7 @@ export class BoltServerCodec implements ServerConnectionCodec {
     // Only the fixed fields are kept past this call: the frame's views belong to the caller's buffer.
     const kept: BoltFrame = { ...f, header: [], content: EMPTY };
     const s = new ServerStream(this, kept);
+    s.requestHeaders = headers;
     this.#streams.set(f.requestId, s);
     this.#stats?.request();
     this.#stats?.active(1);

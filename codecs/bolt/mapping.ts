@@ -120,6 +120,11 @@ export function requestHeaders(f: BoltFrame): HeaderMap {
     String(f.requestId),
   );
   if (f.proto === 2) kv.push("x-bolt-ver1", String(f.ver1), "x-bolt-switch", String(f.switchCode));
+  if (f.codec === CODEC_HESSIAN2) {
+    const b0 = f.content[0];
+    if (b0 === 0x4f) kv.push("x-bolt-hessian", "draft");
+    else if (b0 === 0x43) kv.push("x-bolt-hessian", "final");
+  }
   return new HeaderMap(kv);
 }
 
@@ -218,12 +223,16 @@ export function boltStatusOf(status: number, body: string): number {
 }
 
 /**
- * Bolt local replies: the status of {@link boltStatusOf} in `x-bolt-status`, and the message as a hessian2 string
- * (what sofa clients decode as the error of a non-SUCCESS response and show), class `RpcServerException`.
+ * Bolt local replies: the status of {@link boltStatusOf} in `x-bolt-status`, and the message in a hessian2
+ * `com.alipay.remoting.rpc.exception.RpcServerException` (what sofa clients decode from the content of a
+ * non-SUCCESS response, and show as the error's message), in the hessian form the request's body used
+ * ({@link hessianError}).
  */
 export function boltLocalReply(reply: LocalReplyInput, request: HeaderMap | undefined): LocalReplyEncoding {
   const status = boltStatusOf(reply.status, reply.body);
-  const text = `ferry: ${reply.body.trim() || `status ${reply.status}`}`;
+  const svc = request?.get("service");
+  const what = reply.body.trim() || (status === BoltStatus.NO_PROCESSOR ? "no route" : `status ${reply.status}`);
+  const text = svc !== undefined ? `ferry: ${what} (service ${svc})` : `ferry: ${what}`;
   const headers = new HeaderMap([
     ":status",
     String(reply.status),
@@ -234,17 +243,48 @@ export function boltLocalReply(reply: LocalReplyInput, request: HeaderMap | unde
     "x-bolt-codec",
     request?.get("x-bolt-codec") ?? "hessian2",
   ]);
-  return { headers, body: hessianString(text) };
+  return { headers, body: hessianError(text, request?.get("x-bolt-hessian") === "draft" ? "draft" : "final") };
 }
 
-/** Encodes `s` as one hessian2 string (compact, medium or `S` chunk; longer text is cut at 65535 chars). */
-export function hessianString(s: string): Uint8Array {
+function hessianInt(n: number): number[] {
+  if (n >= -16 && n <= 47) return [0x90 + n];
+  return [0xc8 + (n >> 8), n & 0xff];
+}
+
+/**
+ * An `RpcServerException` carrying `message`, hessian2-encoded. `form` follows the peer: `final` is Hessian 2.0 as
+ * Java's sofa-hessian reads it (definition `C`, instance `0x60`), `draft` the 2.0 draft that `hessian.js` reads
+ * (definition `O` + int length + raw name, instance `o` + int). Fields: `detailMessage`, `stackTrace` (an empty list,
+ * or null in the draft form), `cause` (null).
+ */
+export function hessianError(message: string, form: "final" | "draft"): Uint8Array {
+  const enc = new TextEncoder();
+  const fields = ["detailMessage", "stackTrace", "cause"].map((f) => [...hessianString(f)]);
+  const msg = [...hessianString(message, form)];
+  const out: number[] = [];
+  if (form === "final") {
+    out.push(0x43, ...hessianString(ERROR_CLASS), ...hessianInt(3));
+    for (const f of fields) out.push(...f);
+    out.push(0x60, ...msg, 0x78, 0x4e);
+  } else {
+    out.push(0x4f, ...hessianInt(ERROR_CLASS.length), ...enc.encode(ERROR_CLASS), ...hessianInt(3));
+    for (const f of fields) out.push(...f);
+    out.push(0x6f, ...hessianInt(0), ...msg, 0x4e, 0x4e);
+  }
+  return new Uint8Array(out);
+}
+
+/**
+ * Encodes `s` as one hessian2 string: compact, medium (final form only: the 2.0 draft has none) or an `S` chunk;
+ * longer text is cut at 65535 chars.
+ */
+export function hessianString(s: string, form: "final" | "draft" = "final"): Uint8Array {
   const t = s.length > 0xffff ? s.slice(0, 0xffff) : s;
   const utf8 = new TextEncoder().encode(t);
   const n = t.length;
   let head: number[];
   if (n <= 31) head = [n];
-  else if (n <= 1023) head = [0x30 + (n >> 8), n & 0xff];
+  else if (n <= 1023 && form === "final") head = [0x30 + (n >> 8), n & 0xff];
   else head = [0x53, n >> 8, n & 0xff];
   const out = new Uint8Array(head.length + utf8.length);
   out.set(head);

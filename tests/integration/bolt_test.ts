@@ -1,0 +1,462 @@
+/**
+ * Bolt (SOFARPC) end to end: `sofa-rpc-node` consumers → Ferry's RPC proxy → `sofa-rpc-node` providers, all real
+ * processes run with `node` (peers in `tests/integration/rpc/`, installed by `.ci/run` or here with `npm ci`).
+ * Covers 10,000 calls at concurrency 100 over a few upstream connections with every answer matched to its caller,
+ * routing by service and by version, no route, an upstream killed under load (retried to the other host, never a
+ * hang), route and frame timeouts answered as Bolt TIMEOUT, heartbeats answered by Ferry, malformed frames
+ * closing only their own connection, and Bolt plus HTTP on one `AUTO` port.
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { freePort } from "../fakes/ports.ts";
+import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
+
+const PEERS = new URL("./rpc/", import.meta.url).pathname;
+
+/** Installs the node peers once (`npm ci`), as `.ci/run` does on a clean machine. */
+async function ensurePeers(): Promise<void> {
+  try {
+    Deno.statSync(`${PEERS}node_modules/sofa-rpc-node`);
+    return;
+  } catch {
+    // not installed yet
+  }
+  const r = await new Deno.Command("npm", {
+    args: ["ci", "--no-fund", "--no-audit", "--loglevel=error"],
+    cwd: PEERS,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!r.success) throw new Error(`npm ci in ${PEERS} failed: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+interface Provider {
+  readonly port: number;
+  readonly child: Deno.ChildProcess;
+  kill(): Promise<void>;
+}
+
+/** Starts `provider.mjs` serving `services` (`iface:version,...`), answering `<name>:<arg>`. */
+async function startProvider(name: string, services: string): Promise<Provider> {
+  const port = freePort();
+  const child = new Deno.Command("node", {
+    args: [`${PEERS}provider.mjs`, String(port), name, services],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const deadline = Date.now() + 15_000;
+  while (!seen.includes("ready")) {
+    if (Date.now() > deadline) throw new Error(`provider ${name} did not start`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`provider ${name} exited`);
+    seen += value;
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch { /* closed */ }
+  })();
+  let killed = false;
+  return {
+    port,
+    child,
+    async kill() {
+      if (killed) return;
+      killed = true;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+}
+
+interface CallResult {
+  ok: number;
+  mismatched: number;
+  errors: number;
+  byProvider: Record<string, number>;
+  messages: string[];
+  ms: number;
+}
+
+/** Runs `consumer.mjs` against `port` to completion (bounded by a 60 s kill). */
+async function calls(
+  port: number,
+  opts: {
+    iface?: string;
+    version?: string;
+    method?: string;
+    count: number;
+    concurrency: number;
+    timeoutMs?: number;
+    arg?: string;
+  },
+): Promise<CallResult> {
+  const args = [
+    `${PEERS}consumer.mjs`,
+    `127.0.0.1:${port}`,
+    opts.iface ?? "com.ferry.Echo",
+    opts.version ?? "1.0",
+    opts.method ?? "echo",
+    String(opts.count),
+    String(opts.concurrency),
+    String(opts.timeoutMs ?? 3000),
+    ...(opts.arg !== undefined ? [opts.arg] : []),
+  ];
+  const child = new Deno.Command("node", { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, 60_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!text) throw new Error(`consumer produced nothing (exit ${out.code})`);
+  return JSON.parse(text.split("\n").pop()!) as CallResult;
+}
+
+function config(opts: {
+  protocol?: string;
+  routes: string;
+  clusters: string;
+  extra?: string;
+}): string {
+  return `
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: rpc
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: ferry.filters.network.rpc_proxy
+        typed_config:
+          "@type": type.googleapis.com/ferry.filters.network.rpc_proxy.v1.RpcProxy
+          stat_prefix: rpc_in
+          protocol: ${opts.protocol ?? "BOLT"}
+${opts.extra ?? ""}
+          route_config:
+            name: rpc
+            virtual_hosts:
+${opts.routes}
+  clusters:
+${opts.clusters}
+`;
+}
+
+function cluster(name: string, ports: number[], extra = ""): string {
+  const eps = ports.map((p) =>
+    `        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`
+  ).join("\n");
+  return `
+  - name: ${name}
+    connect_timeout: 1s
+${extra}
+    load_assignment:
+      cluster_name: ${name}
+      endpoints:
+      - lb_endpoints:
+${eps}`;
+}
+
+const FRAMES: Record<string, string> = JSON.parse(
+  Deno.readTextFileSync(new URL("../../codecs/bolt/testdata/frames.json", import.meta.url)),
+);
+function hex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Sends `bytes` on a fresh connection; what came back before the peer closed or 1 s of silence, and whether it closed. */
+async function raw(port: number, bytes: Uint8Array): Promise<{ got: Uint8Array; closed: boolean }> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  await c.write(bytes);
+  const chunks: number[] = [];
+  const buf = new Uint8Array(4096);
+  let closed = false;
+  for (;;) {
+    const t = setTimeout(() => {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }, 1000);
+    let n: number | null;
+    try {
+      n = await c.read(buf);
+    } catch {
+      n = null;
+      clearTimeout(t);
+      break;
+    }
+    clearTimeout(t);
+    if (n === null) {
+      closed = true;
+      break;
+    }
+    chunks.push(...buf.subarray(0, n));
+  }
+  try {
+    c.close();
+  } catch { /* closed */ }
+  return { got: new Uint8Array(chunks), closed };
+}
+
+Deno.test(
+  "bolt: 10,000 sofa-rpc-node calls at concurrency 100 through Ferry, answers matched, few upstream connections",
+  itOpts,
+  async () => {
+    await ensurePeers();
+    const p1 = await startProvider("p1", "com.ferry.Echo:1.0");
+    const p2 = await startProvider("p2", "com.ferry.Echo:1.0");
+    let ferry: TestFerry | undefined;
+    try {
+      ferry = await startFerry(config({
+        routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: echo }`,
+        clusters: cluster("echo", [p1.port, p2.port]),
+      }));
+      const r = await calls(ferry.port(), { count: 10_000, concurrency: 100 });
+      assertEquals([r.ok, r.mismatched, r.errors], [10_000, 0, 0], JSON.stringify(r.messages));
+      assert((r.byProvider["p1"] ?? 0) > 0 && (r.byProvider["p2"] ?? 0) > 0, JSON.stringify(r.byProvider));
+      const cx = await stat(ferry, "cluster.echo.upstream_cx_total");
+      assert(cx !== undefined && cx >= 2 && cx <= 4, `upstream connections ${cx}`);
+      assertEquals(await stat(ferry, "rpc_in.bolt.request"), 10_000);
+      assertEquals(await stat(ferry, "rpc_in.bolt.response.success"), 10_000);
+      assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
+    } finally {
+      await ferry?.stop();
+      await p1.kill();
+      await p2.kill();
+    }
+  },
+);
+
+Deno.test(
+  "bolt: routing by service and by version to different providers; no route is NO_PROCESSOR",
+  itOpts,
+  async () => {
+    await ensurePeers();
+    const v1 = await startProvider("v1", "com.ferry.Echo:1.0");
+    const v2 = await startProvider("v2", "com.ferry.Echo:2.0");
+    const other = await startProvider("other", "com.ferry.Other:1.0");
+    let ferry: TestFerry | undefined;
+    try {
+      ferry = await startFerry(config({
+        routes: `
+            - name: echo
+              domains: ["com.ferry.Echo"]
+              routes:
+              - match: { prefix: "/", headers: [{ name: version, string_match: { exact: "2.0" } }] }
+                route: { cluster: v2 }
+              - match: { prefix: "/" }
+                route: { cluster: v1 }
+            - name: other
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/", headers: [{ name: service, string_match: { exact: "com.ferry.Other:1.0" } }] }
+                route: { cluster: other }`,
+        clusters: cluster("v1", [v1.port]) + cluster("v2", [v2.port]) + cluster("other", [other.port]),
+      }));
+      const port = ferry.port();
+      const [a, b, c, none] = await Promise.all([
+        calls(port, { version: "1.0", count: 200, concurrency: 20 }),
+        calls(port, { version: "2.0", count: 200, concurrency: 20 }),
+        calls(port, { iface: "com.ferry.Other", count: 200, concurrency: 20 }),
+        calls(port, { iface: "com.ferry.Missing", count: 5, concurrency: 1 }),
+      ]);
+      assertEquals(a.byProvider, { v1: 200 });
+      assertEquals(b.byProvider, { v2: 200 });
+      assertEquals(c.byProvider, { other: 200 });
+      assertEquals(none.errors, 5);
+      assert(none.messages[0]!.includes("ferry: no route (service com.ferry.Missing:1.0)"), none.messages[0]);
+      assertEquals(await stat(ferry, "rpc_in.bolt.response.no_processor"), 5);
+    } finally {
+      await ferry?.stop();
+      for (const p of [v1, v2, other]) await p.kill();
+    }
+  },
+);
+
+Deno.test(
+  "bolt: an upstream killed under load: calls retried to the other host, none hang; then errors are Bolt errors",
+  itOpts,
+  async () => {
+    await ensurePeers();
+    const p1 = await startProvider("p1", "com.ferry.Echo:1.0");
+    const p2 = await startProvider("p2", "com.ferry.Echo:1.0");
+    let ferry: TestFerry | undefined;
+    try {
+      ferry = await startFerry(config({
+        routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route:
+                  cluster: echo
+                  retry_policy: { retry_on: "reset,connect-failure", num_retries: 3 }`,
+        clusters: cluster("echo", [p1.port, p2.port]),
+      }));
+      const port = ferry.port();
+      const running = calls(port, { method: "slow", arg: "20", count: 3000, concurrency: 100, timeoutMs: 10_000 });
+      await sleep(600);
+      await p1.kill();
+      const r = await running;
+      assertEquals(r.ok + r.errors + r.mismatched, 3000);
+      assertEquals([r.ok, r.mismatched], [3000, 0], JSON.stringify(r.messages));
+      assert((await stat(ferry, "cluster.echo.upstream_rq_retry") ?? 0) > 0, "some calls were retried");
+      // With no host left every call fails fast, in the protocol.
+      await p2.kill();
+      const t0 = Date.now();
+      const dead = await calls(port, { count: 20, concurrency: 5, timeoutMs: 10_000 });
+      assertEquals(dead.errors, 20);
+      assert(dead.messages[0]!.startsWith("ferry: "), dead.messages[0]);
+      assert(Date.now() - t0 < 9000, "answered, not timed out");
+    } finally {
+      await ferry?.stop();
+      await p1.kill();
+      await p2.kill();
+    }
+  },
+);
+
+Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt TIMEOUT", itOpts, async () => {
+  await ensurePeers();
+  const p = await startProvider("p", "com.ferry.Echo:1.0");
+  let ferry: TestFerry | undefined;
+  try {
+    ferry = await startFerry(config({
+      routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/com.ferry.Echo/slow", headers: [{ name: version, string_match: { exact: "1.0" } }] }
+                route: { cluster: echo, timeout: 0.3s }`,
+      clusters: cluster("echo", [p.port]),
+    }));
+    const port = ferry.port();
+    const routeTimeout = await calls(port, {
+      method: "slow",
+      arg: "3000",
+      count: 3,
+      concurrency: 3,
+      timeoutMs: 10_000,
+    });
+    assertEquals(routeTimeout.errors, 3);
+    assert(routeTimeout.ms < 3000, `answered at ${routeTimeout.ms} ms`);
+    assert(routeTimeout.messages[0]!.includes("upstream request timeout"), routeTimeout.messages[0]);
+    assertEquals(await stat(ferry, "rpc_in.bolt.response.timeout"), 3);
+    // Fast calls on the same route are unaffected.
+    const fast = await calls(port, { method: "slow", arg: "1", count: 50, concurrency: 10 });
+    assertEquals(fast.ok, 50);
+  } finally {
+    await ferry?.stop();
+    await p.kill();
+  }
+  // The frame's timeout (the client's responseTimeout) bounds the wait when the route has none.
+  const q = await startProvider("q", "com.ferry.Echo:1.0");
+  try {
+    ferry = await startFerry(config({
+      routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: echo, timeout: 0s }`,
+      clusters: cluster("echo", [q.port]),
+      extra: "          request_timeout: 30s",
+    }));
+    const r = await calls(ferry.port(), { method: "slow", arg: "5000", count: 2, concurrency: 2, timeoutMs: 400 });
+    assertEquals(r.errors, 2);
+    // Ferry answers TIMEOUT when the frame's 400 ms pass (the client may report its own timeout first).
+    for (let i = 0; i < 50 && (await stat(ferry, "rpc_in.bolt.response.timeout") ?? 0) < 2; i++) await sleep(50);
+    assertEquals(await stat(ferry, "rpc_in.bolt.response.timeout"), 2);
+    assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
+  } finally {
+    await ferry?.stop();
+    await q.kill();
+  }
+});
+
+Deno.test(
+  "bolt: heartbeats answered by Ferry; malformed frames close only their connection, counted",
+  itOpts,
+  async () => {
+    await ensurePeers();
+    const p = await startProvider("p", "com.ferry.Echo:1.0");
+    let ferry: TestFerry | undefined;
+    try {
+      ferry = await startFerry(config({
+        routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: echo }`,
+        clusters: cluster("echo", [p.port]),
+        extra: "          max_frame_bytes: 65536",
+      }));
+      const port = ferry.port();
+      const load = calls(port, { count: 2000, concurrency: 50 });
+      const hb = await raw(port, hex(FRAMES["v1_heartbeat"]!));
+      // An ack: response type, heartbeat command, the same id (3).
+      assertEquals([hb.got[0], hb.got[1], hb.got[2], hb.got[3], hb.got[8]], [1, 0, 0, 0, 3]);
+      assertEquals(hb.closed, false);
+      const req = hex(FRAMES["v1_request"]!);
+      const badMagic = await raw(port, new Uint8Array([0x07, ...req.subarray(1)]));
+      const huge = req.slice(0, 22);
+      new DataView(huge.buffer).setInt32(18, 1 << 30);
+      const tooBig = await raw(port, huge);
+      const twice = new Uint8Array([...req, ...req]);
+      const reuse = await raw(port, twice);
+      const truncated = await raw(port, req.subarray(0, 40));
+      assertEquals([badMagic.closed, tooBig.closed, reuse.closed], [true, true, true]);
+      assertEquals([badMagic.got.length, tooBig.got.length], [0, 0]);
+      assertEquals(truncated.closed, false, "a partial frame waits for the rest");
+      const r = await load;
+      assertEquals([r.ok, r.errors], [2000, 0]);
+      assertEquals(await stat(ferry, "rpc_in.bolt.heartbeat"), 1);
+      assertEquals(await stat(ferry, "rpc_in.bolt.decode_error"), 3);
+    } finally {
+      await ferry?.stop();
+      await p.kill();
+    }
+  },
+);
+
+Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
+  await ensurePeers();
+  const p = await startProvider("p", "com.ferry.Echo:1.0");
+  let ferry: TestFerry | undefined;
+  try {
+    ferry = await startFerry(config({
+      protocol: "AUTO",
+      routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/health" }
+                direct_response: { status: 200, body: { inline_string: "ok" } }
+              - match: { prefix: "/" }
+                route: { cluster: echo }`,
+      clusters: cluster("echo", [p.port]),
+    }));
+    const r = await calls(ferry.port(), { count: 500, concurrency: 20 });
+    assertEquals(r.ok, 500);
+    const res = await fetch(ferry.url("/health"));
+    assertEquals([res.status, await res.text()], [200, "ok"]);
+  } finally {
+    await ferry?.stop();
+    await p.kill();
+  }
+});
