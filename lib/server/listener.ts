@@ -56,6 +56,8 @@ export interface ListenerContext {
 interface ActiveConnection {
   conn: NetConnection;
   readonly gen: ListenerGeneration;
+  /** The chain the connection was attached to (undefined until then). */
+  chain: FilterChainConfig | undefined;
   /** Set once the chain is attached (after listener filters and the TLS handshake). */
   filters: NetworkFilterManager | undefined;
   readonly start: number;
@@ -73,6 +75,11 @@ class ListenerGeneration {
   readonly active = new Set<ActiveConnection>();
   /** Replaced or removed: connections drain, and are closed when `drainTimer` fires. */
   draining = false;
+  /**
+   * Chains of a replaced config that the new config has unchanged (Envoy's filter-chain-only update): their
+   * connections neither drain nor get closed. Emptied when the listener is removed or the chain changes later.
+   */
+  kept: ReadonlySet<FilterChainConfig> = new Set();
   drainTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(config: ListenerConfig, ctx: ListenerContext) {
@@ -86,15 +93,15 @@ class ListenerGeneration {
       downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
     };
     if (config.filterChains.some((c) => c.transportSocket !== undefined)) this.ssl = new SslStats(s);
-    const nctx: NetworkFilterContext = {
-      clusterManager: ctx.clusterManager,
-      stats: ctx.stats,
-      listenerName: config.name,
-      draining: () => this.draining || ctx.draining(),
-      bufferLimit: config.perConnectionBufferLimitBytes,
-      ...(ctx.routeConfigs ? { routeConfigs: ctx.routeConfigs } : {}),
-    };
     for (const chain of config.filterChains) {
+      const nctx: NetworkFilterContext = {
+        clusterManager: ctx.clusterManager,
+        stats: ctx.stats,
+        listenerName: config.name,
+        draining: () => (this.draining && !this.kept.has(chain)) || ctx.draining(),
+        bufferLimit: config.perConnectionBufferLimitBytes,
+        ...(ctx.routeConfigs ? { routeConfigs: ctx.routeConfigs } : {}),
+      };
       this.chains.set(
         chain,
         chain.filters.map((e) => {
@@ -110,6 +117,36 @@ class ListenerGeneration {
 }
 
 const EMPTY_MATCH_KEY = matchKey(EMPTY_MATCH);
+
+type Obj = Record<string, unknown>;
+
+/** The raw filter chains of a listener document, in the order the parser lists them (default chain last). */
+function rawChains(raw: unknown): unknown[] | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const o = raw as Obj;
+  const list = o["filter_chains"] ?? o["filterChains"] ?? [];
+  const dfc = o["default_filter_chain"] ?? o["defaultFilterChain"];
+  const chains = Array.isArray(list) ? [...list] : [list];
+  if (dfc !== undefined) chains.push(dfc);
+  return chains;
+}
+
+/**
+ * For a new listener config: a predicate telling whether a chain of an older config is in it unchanged (the same
+ * chain document; a chain whose referenced secrets changed is rebuilt by the secret provider, not by this).
+ */
+function unchangedChains(next: ListenerConfig): (config: ListenerConfig, chain: FilterChainConfig) => boolean {
+  const nextRaw = rawChains(next.raw);
+  const texts = new Set(
+    nextRaw !== undefined && nextRaw.length === next.filterChains.length ? nextRaw.map((c) => JSON.stringify(c)) : [],
+  );
+  return (config, chain) => {
+    const raws = rawChains(config.raw);
+    const i = config.filterChains.indexOf(chain);
+    if (raws === undefined || raws.length !== config.filterChains.length || i < 0) return false;
+    return texts.has(JSON.stringify(raws[i]));
+  };
+}
 
 /** The chain's native context when the listener can bind with `Deno.listenTls` itself. */
 function fastPathContext(config: ListenerConfig): NativeServerContext | undefined {
@@ -234,7 +271,9 @@ export class Listener {
   /** Open connections accepted under replaced configs (draining). */
   get drainingConnections(): number {
     let n = 0;
-    for (const g of this.#retired) n += g.active.size;
+    for (const g of this.#retired) {
+      for (const ac of g.active) if (ac.chain === undefined || !g.kept.has(ac.chain)) n++;
+    }
     return n;
   }
 
@@ -262,7 +301,14 @@ export class Listener {
     const next = new ListenerGeneration(config, this.#ctx);
     const old = this.#gen;
     this.#gen = next;
+    // Connections on chains the new config has unchanged stay; a chain kept by an earlier update and changed now
+    // starts draining.
+    const unchanged = unchangedChains(config);
+    for (const g of [old, ...this.#retired]) {
+      g.kept = new Set(g.config.filterChains.filter((c) => unchanged(g.config, c)));
+    }
     this.#retire(old, drainTimeMs);
+    for (const g of this.#retired) if (g !== old) this.#scheduleClose(g, drainTimeMs);
   }
 
   /**
@@ -271,6 +317,10 @@ export class Listener {
    */
   async retire(drainTimeMs: number): Promise<void> {
     this.stopAccepting();
+    for (const g of this.#retired) {
+      g.kept = new Set();
+      this.#scheduleClose(g, drainTimeMs);
+    }
     this.#retire(this.#gen, drainTimeMs);
     while (this.connections > 0) {
       await Promise.all([...this.#allConnections()].map((ac) => ac.conn.done));
@@ -283,9 +333,17 @@ export class Listener {
     if (gen.active.size === 0) return;
     // A retired listener keeps its current config in #gen; only replaced ones are listed apart.
     if (gen !== this.#gen) this.#retired.add(gen);
+    this.#scheduleClose(gen, drainTimeMs);
+  }
+
+  /** Closes the connections of `gen` not on a kept chain after `drainTimeMs` (unless a close is pending). */
+  #scheduleClose(gen: ListenerGeneration, drainTimeMs: number): void {
+    if (gen.drainTimer !== undefined) return;
+    const doomed = () => [...gen.active].filter((ac) => ac.chain === undefined || !gen.kept.has(ac.chain));
+    if (doomed().length === 0) return;
     const close = () => {
       gen.drainTimer = undefined;
-      for (const ac of [...gen.active]) ac.conn.close({ reason: "drain timeout" });
+      for (const ac of doomed()) ac.conn.close({ reason: "drain timeout" });
     };
     if (drainTimeMs <= 0) close();
     else gen.drainTimer = setTimeout(close, drainTimeMs);
@@ -348,7 +406,7 @@ export class Listener {
     const stats = gen.stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    const ac: ActiveConnection = { conn: transport, gen, filters: undefined, start: approxNow() };
+    const ac: ActiveConnection = { conn: transport, gen, chain: undefined, filters: undefined, start: approxNow() };
     gen.active.add(ac);
     // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
     transport.done.then(() => {
@@ -557,6 +615,7 @@ export class Listener {
   ): void {
     const fm = new NetworkFilterManager(conn, ac.gen.chains.get(chain)!, ac.gen.config.name);
     ac.filters = fm;
+    ac.chain = chain;
     conn.setHandler(fm);
     fm.initialize();
     if (peeked) {

@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { ConfigError } from "../../lib/api/errors.ts";
+import { freePort } from "../fakes/ports.ts";
 import { curl, itOpts, sleep, startFerry, startRawServer, startUpstream } from "./_harness.ts";
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -291,3 +292,86 @@ function staticClusterObject(name: string, port: number) {
     },
   };
 }
+
+/** A listener on 0.0.0.0 with one chain per destination address (127.0.0.1, 127.0.0.2), each answering its body. */
+function twoChainListener(port: number, bodyA: string, bodyB: string) {
+  const chain = (ip: string, body: string) => ({
+    filter_chain_match: { prefix_ranges: [{ address_prefix: ip, prefix_len: 32 }] },
+    filters: [{
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: {
+        "@type": HCM,
+        stat_prefix: "two",
+        route_config: {
+          virtual_hosts: [{
+            name: "all",
+            domains: ["*"],
+            routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }],
+          }],
+        },
+        http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER } }],
+      },
+    }],
+  });
+  return {
+    name: "two",
+    address: { socket_address: { address: "0.0.0.0", port_value: port } },
+    filter_chains: [chain("127.0.0.1", bodyA), chain("127.0.0.2", bodyB)],
+  };
+}
+
+/** One HTTP/1.1 keep-alive request on `conn`: the raw response head and body. */
+async function get(conn: Deno.Conn): Promise<{ head: string; body: string }> {
+  await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+  let text = "";
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`closed mid-response: ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(buf.subarray(0, n));
+    const end = text.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    const len = Number(text.slice(0, end).match(/content-length:\s*(\d+)/i)?.[1] ?? "0");
+    if (text.length >= end + 4 + len) return { head: text.slice(0, end), body: text.slice(end + 4, end + 4 + len) };
+  }
+}
+
+Deno.test(
+  "listener update that changes one filter chain drains only that chain's connections (Envoy's filter-chain-only update)",
+  itOpts,
+  async () => {
+    const ferry = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: { clusters: [] },
+    });
+    try {
+      const port = freePort();
+      await ferry.server.addOrUpdateListener(twoChainListener(port, "a1", "b1"));
+      const a = await Deno.connect({ hostname: "127.0.0.1", port });
+      const b = await Deno.connect({ hostname: "127.0.0.2", port });
+      assertEquals((await get(a)).body, "a1");
+      assertEquals((await get(b)).body, "b1");
+      // Only chain B changes.
+      assertEquals(await ferry.server.addOrUpdateListener(twoChainListener(port, "a1", "b2")), "updated");
+      const ra = await get(a);
+      const rb = await get(b);
+      assertEquals(ra.body, "a1");
+      assert(!/connection: close/i.test(ra.head), `the unchanged chain's connection was told to close:\n${ra.head}`);
+      assertEquals(rb.body, "b1", "a draining connection keeps its config");
+      assertMatch(rb.head, /connection: close/i);
+      b.close();
+      // Past the drain time (2 s in the harness), the unchanged chain's connection still serves.
+      await sleep(2300);
+      assertEquals((await get(a)).body, "a1");
+      const fresh = await Deno.connect({ hostname: "127.0.0.2", port });
+      assertEquals((await get(fresh)).body, "b2");
+      fresh.close();
+      // A later change of chain A drains that connection too.
+      await ferry.server.addOrUpdateListener(twoChainListener(port, "a3", "b2"));
+      assertMatch((await get(a)).head, /connection: close/i);
+      a.close();
+    } finally {
+      await ferry.stop();
+    }
+  },
+);
