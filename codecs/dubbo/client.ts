@@ -10,8 +10,9 @@
  * Heartbeats from the provider are answered; when `heartbeatIntervalMs` passes with nothing read, the codec sends
  * one itself (Dubbo providers close connections that stay silent). A readonly event from the provider (it is
  * shutting down) makes the connection not reusable, so the pool places no new requests on it. When the
- * connection closes, every stream in flight is reset (`connection-termination`): the router answers downstream
- * with an in-protocol error or retries.
+ * connection closes, every stream in flight is reset: `remote-reset` for a request already written (it may have
+ * run: a retry needs the route's `retry_on: reset`), `connection-termination` for one not yet written. The router
+ * answers downstream with an in-protocol error or retries.
  *
  * @module
  */
@@ -57,6 +58,11 @@ class DubboClientStream implements StreamEncoder {
   #headersSent = false;
   #sent = false;
   done = false;
+
+  /** True once the request frame was written: the provider may have it. */
+  get sent(): boolean {
+    return this.#sent;
+  }
 
   constructor(codec: DubboClientCodec, decoder: StreamDecoder, id: number) {
     this.#codec = codec;
@@ -262,7 +268,9 @@ export class DubboClientCodec implements ClientConnectionCodec {
     for (const s of streams) {
       if (s.done) continue;
       s.done = true;
-      s.decoder.onReset?.(reason);
+      // A request already written may have run on the provider: reported as the peer's reset, so that it is
+      // re-sent only where the route's retry policy allows (`retry_on: reset`), never as a stale connection.
+      s.decoder.onReset?.(s.sent ? "remote-reset" : reason);
     }
   }
 }

@@ -13,6 +13,8 @@ const server = new RpcServer({ logger: quiet, protocol, port: 0, publishAddress:
 for (const item of list.split(",")) {
   const [interfaceName, version] = item.split(":");
   server.addService({ interfaceName, version }, {
+    // sofa-rpc-node only calls async functions ("Can not find method" otherwise).
+    // deno-lint-ignore require-await
     async echo(s) {
       return `${tag}:${s}`;
     },
@@ -20,6 +22,7 @@ for (const item of list.split(",")) {
       await new Promise((r) => setTimeout(r, Number(ms)));
       return `${tag}:${s}`;
     },
+    // deno-lint-ignore require-await
     async boom() {
       throw new Error(`${tag}: boom`);
     },
