@@ -151,6 +151,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (values.concurrency !== undefined && Number(values.concurrency) > 1 && config.dynamicResources !== undefined) {
+    // Worker threads would serve listeners whose routes, clusters and secrets xDS cannot reach yet.
+    return fail("ferry: --concurrency above 1 is not supported with dynamic_resources (xDS) yet; use 1", 2);
+  }
   const log = getLogger("main");
   log.info(`ferry ${VERSION} starting with ${source}`);
   let server: Server;
