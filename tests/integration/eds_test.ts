@@ -82,10 +82,17 @@ async function startEds(): Promise<TestFerry> {
   return f;
 }
 
-/** Starts `n` upstreams answering with their index. */
-async function upstreams(n: number): Promise<TestUpstream[]> {
+/** Starts `n` upstreams answering with their index (after `delayMs`, so that requests overlap updates). */
+async function upstreams(n: number, delayMs = 0): Promise<TestUpstream[]> {
   const out: TestUpstream[] = [];
-  for (let i = 0; i < n; i++) out.push(await startUpstream(() => new Response(`u${i}`)));
+  for (let i = 0; i < n; i++) {
+    out.push(
+      await startUpstream(async () => {
+        if (delayMs > 0) await sleep(delayMs);
+        return new Response(`u${i}`);
+      }),
+    );
+  }
   return out;
 }
 
@@ -204,12 +211,15 @@ Deno.test(
   "EDS cluster: endpoint churn under 20 concurrent request loops loses no request",
   itOpts,
   async () => {
-    const u = await upstreams(6);
+    // Each answer takes 5 ms: most pushes land while requests are in flight, some on hosts they remove.
+    const u = await upstreams(6, 5);
     const f = await startEds();
     try {
       f.server.updateClusterHosts("svc", assignment([u.slice(0, 3).map((x) => ({ port: x.port }))]));
       let done = false;
       let updates = 0;
+      /** Hosts removed while requests were in flight on them (those requests must still complete). */
+      let removedBusy = 0;
       // Every few milliseconds: a random non-empty subset, spread over two priorities, some endpoints DRAINING or
       // UNHEALTHY (every upstream is up, so whatever the balancer picks answers).
       let seed = 42;
@@ -228,7 +238,11 @@ Deno.test(
             (rnd() < 0.7 ? p0 : p1).push({ port: x.port, ...(status ? { status } : {}) });
           }
           if (p0.length + p1.length === 0) p0.push({ port: u[0]!.port });
+          const cluster = f.server.clusterManager.get("svc")!;
+          const busy = cluster.hosts.filter((h) => h.activeRequests > 0);
           f.server.updateClusterHosts("svc", assignment(p1.length > 0 ? [p0, p1] : [p0]));
+          const kept = new Set(cluster.hosts);
+          removedBusy += busy.filter((h) => !kept.has(h)).length;
           updates++;
           await sleep(3);
         }
@@ -256,6 +270,7 @@ Deno.test(
       assertEquals(failures.slice(0, 5), [], `${failures.length} failed of 2000`);
       assertEquals(ok, 2000);
       assert(updates >= 20, `only ${updates} updates during the load`);
+      assert(removedBusy > 0, "some pushes removed hosts with requests in flight");
       assert(seen.size >= 4, `requests reached ${[...seen].join(", ")}`);
       assertEquals(await stat(f, "cluster.svc.update_rejected") ?? 0, 0);
       assert((await stat(f, "cluster.svc.membership_change"))! >= 10);
