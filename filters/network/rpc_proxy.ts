@@ -23,7 +23,9 @@
  * `multiplex-request-id` pool, upstream request ids of its own), HTTP over the cluster's HTTP codec. The connection
  * manager's stats live under `<stat_prefix>.` (e.g. `downstream_rq_total`); the Bolt codec's under
  * `<stat_prefix>.bolt.`: `request`, `response.<status>` (e.g. `response.success`, `response.timeout`),
- * `decode_error`, `heartbeat` and the gauge `request_active`.
+ * `decode_error`, `heartbeat` and the gauge `request_active`; the Dubbo codec's under `<stat_prefix>.dubbo.`:
+ * `request`, `response_<status>` (e.g. `response_ok`, `response_service_not_found`), `request_decoding_error`,
+ * `heartbeat` and the gauge `request_active` (see `codecs/dubbo/types.ts`).
  *
  * @module
  */
@@ -54,6 +56,7 @@ import type { HcmConfig } from "../../lib/stream/hcm_config.ts";
 import { createBoltCodecFactory } from "../../codecs/bolt/codec.ts";
 import { BOLT_STATUS_NAMES, DEFAULT_MAX_FRAME_BYTES } from "../../codecs/bolt/types.ts";
 import type { BoltStats } from "../../codecs/bolt/types.ts";
+import { createDubboCodecFactory, createDubboStats, type DubboStats } from "../../codecs/dubbo/mod.ts";
 import { createDetectingCodecFactory, detectHttp2Preface, RPC_DETECTORS } from "../../codecs/detect.ts";
 import type { DetectCandidate } from "../../codecs/detect.ts";
 import { httpConnectionManagerFactory } from "./http_connection_manager.ts";
@@ -276,16 +279,19 @@ function timeoutFilterFactory(requestTimeoutMs: number): StreamFilterFactoryCb {
 }
 
 /** The downstream codec factory of a config: the pinned protocol's, or detection over all registered. */
-function downstreamCodec(config: RpcProxyConfig, boltStats: BoltStats): CodecFactory {
+function downstreamCodec(config: RpcProxyConfig, boltStats: BoltStats, dubboStats: DubboStats): CodecFactory {
   const c = config.codecs;
   const bolt = c["bolt"] !== undefined
     ? createBoltCodecFactory({ stats: boltStats, maxFrameBytes: config.maxFrameBytes })
     : undefined;
   if (config.protocol === "BOLT") return bolt!;
-  if (config.protocol === "DUBBO") return c["dubbo"]!;
+  const dubbo = c["dubbo"] !== undefined
+    ? createDubboCodecFactory({ stats: dubboStats, maxBodyBytes: config.maxFrameBytes })
+    : undefined;
+  if (config.protocol === "DUBBO") return dubbo!;
   const candidates: DetectCandidate[] = [];
   if (bolt !== undefined) candidates.push({ codec: bolt, detect: RPC_DETECTORS["bolt"]! });
-  if (c["dubbo"] !== undefined) candidates.push({ codec: c["dubbo"], detect: RPC_DETECTORS["dubbo"]! });
+  if (dubbo !== undefined) candidates.push({ codec: dubbo, detect: RPC_DETECTORS["dubbo"]! });
   if (c["http2"] !== undefined) candidates.push({ codec: c["http2"], detect: detectHttp2Preface });
   return createDetectingCodecFactory("rpc-auto", candidates, c["http1"]);
 }
@@ -304,7 +310,7 @@ function createRpcProxyFactory(config: RpcProxyConfig, context: NetworkFilterCon
   ];
   const shared: ConnManagerShared = {
     config: hcm,
-    codec: downstreamCodec(config, boltStats),
+    codec: downstreamCodec(config, boltStats, createDubboStats(scope.scope("dubbo"))),
     stats: createHcmStats(scope),
     accessLoggers: hcm.accessLogs.map((a) => createAccessLogger(a)),
     routes: context.routeConfigs?.provide(hcm.routeConfig) ?? new RouteConfigProviderImpl(hcm.routeConfig),

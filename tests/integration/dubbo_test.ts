@@ -4,19 +4,10 @@
  * installed by `.ci/run` with `npm ci`). Raw sockets for heartbeats and malformed frames.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { parse as parseYaml } from "yaml";
-import { builtinCodecs } from "../../codecs/mod.ts";
-import { dubboCodecFactory } from "../../codecs/dubbo/mod.ts";
 import { encodeFrame, encodeHeartbeatRequest } from "../../codecs/dubbo/encoder.ts";
 import { DubboFrameDecoder } from "../../codecs/dubbo/decoder.ts";
 import { Hessian2Reader } from "../../codecs/dubbo/hessian2.ts";
-import { parseBootstrap } from "../../lib/config/bootstrap.ts";
-import { setLogLevel } from "../../lib/observe/log.ts";
-import { createRegistries } from "../../lib/server/registries.ts";
-import { Server } from "../../lib/server/server.ts";
-import { itOpts, sleep } from "./_harness.ts";
-
-setLogLevel("error");
+import { itOpts, sleep, startFerry, stat } from "./_harness.ts";
 
 const PEERS = new URL("./dubbo/", import.meta.url).pathname;
 const NODE = "/usr/bin/node";
@@ -105,18 +96,14 @@ async function consume(script: "consumer.mjs" | "dubbo2_consumer.mjs", args: (st
   }
 }
 
-/** Ferry with the RPC proxy, the dubbo codec registered (added here while the built-in list lacks it). */
-async function startFerry(yaml: string) {
-  const extra = builtinCodecs.some((c) => c.name === "dubbo") ? [] : [dubboCodecFactory];
-  const registries = createRegistries({ codecs: extra });
-  const server = await Server.start(parseBootstrap(parseYaml(yaml), registries), registries, { drainTimeMs: 500 });
-  const port = (name: string) => server.listener(name)!.port;
-  const stats = async (name: string): Promise<number | undefined> => {
-    const r = await fetch(`http://127.0.0.1:${server.admin!.port}/stats?format=json`);
-    const j = await r.json() as { stats: { name?: string; value?: number }[] };
-    return j.stats.find((s) => s.name === name)?.value;
+/** Ferry from `yaml`, with its listener ports by name and its stats by name. */
+async function startRpcFerry(yaml: string) {
+  const ferry = await startFerry(yaml);
+  return {
+    port: (name: string) => ferry.port(name),
+    stats: (name: string) => stat(ferry, name),
+    stop: () => ferry.stop(),
   };
-  return { server, port, stats, stop: () => server.drainAndStop(0) };
 }
 
 function cluster(name: string, port: number): string {
@@ -169,7 +156,7 @@ async function setup() {
     startProvider("C", `${OTHER}:1.0.0`),
     startProvider("D", `${ECHO}:1.0.0`),
   ]);
-  const ferry = await startFerry(`
+  const ferry = await startRpcFerry(`
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
 static_resources:
