@@ -28,7 +28,7 @@ const UTF8 = new TextEncoder();
 
 /** UTF-8 length of `s` without allocating for ASCII. */
 function byteLength(s: string): number {
-  let n = s.length;
+  const n = s.length;
   for (let i = 0; i < s.length; i++) {
     if (s.charCodeAt(i) >= 0x80) return UTF8.encode(s).length;
   }
