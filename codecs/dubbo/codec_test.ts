@@ -358,3 +358,22 @@ Deno.test("detect tells Dubbo from other protocols", () => {
   assertEquals(detect(new Uint8Array([0xda, 0x01])), "no");
   assertEquals(detect(new Uint8Array([0x01, 0x01])), "no"); // a Bolt request
 });
+
+Deno.test("DubboClientCodec sends a heartbeat on an idle upstream connection", async () => {
+  const out: Uint8Array[] = [];
+  const codec = createDubboCodecFactory({ heartbeatIntervalMs: 20 }).createClient((b) => out.push(b.slice()));
+  try {
+    // Bounded wait for the first heartbeat (no timing asserted).
+    for (let i = 0; i < 200 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const w = frames(concat(out));
+    assert(w.length >= 1, "no heartbeat sent");
+    assertEquals([w[0]!.flag, Array.from(w[0]!.body)], [0xe2, [0x4e]]);
+    // The provider's answer is taken quietly.
+    codec.dispatch(encodeFrame(0x22, 20, 0, 0, new Uint8Array([0x4e])));
+  } finally {
+    codec.onConnectionClose();
+  }
+  const n = out.length;
+  await new Promise((r) => setTimeout(r, 60));
+  assertEquals(out.length, n); // stopped with the connection
+});
