@@ -5,7 +5,15 @@
 import { assertEquals } from "../tests/assert.ts";
 import type { ServerConnectionCodec, StreamDecoder, StreamEncoder } from "../lib/api/codec.ts";
 import { HeaderMap } from "../lib/api/headers.ts";
-import { createDetectCodecFactory, DetectingServerCodec } from "./detect.ts";
+import { boltCodecFactory } from "./bolt/mod.ts";
+import {
+  createDetectCodecFactory,
+  createDetectingCodecFactory,
+  detectBolt,
+  detectDubbo,
+  detectHttp2Preface,
+  DetectingServerCodec,
+} from "./detect.ts";
 import { http1CodecFactory } from "./http1/mod.ts";
 import { http2CodecFactory } from "./http2/mod.ts";
 
@@ -91,4 +99,53 @@ Deno.test("auto codec follows ALPN without looking at the bytes; undecided it is
   // A shutdown notice given before the choice reaches the chosen codec: HTTP/2 answers with GOAWAY.
   codec.dispatch(h2ClientBytes());
   assertEquals(codec.keepAlive, false);
+});
+
+Deno.test("createDetectingCodecFactory: Bolt and Dubbo by their magic, HTTP/2 by the preface, HTTP/1.1 otherwise", () => {
+  const fakeDubbo = { ...http1CodecFactory, name: "dubbo-fake" };
+  const f = createDetectingCodecFactory("rpc-auto", [
+    { codec: boltCodecFactory, detect: detectBolt },
+    { codec: fakeDubbo, detect: detectDubbo },
+    { codec: http2CodecFactory, detect: detectHttp2Preface },
+  ], http1CodecFactory);
+  const cb = { newStream: () => ({ decodeHeaders() {}, decodeData() {}, decodeTrailers() {} }) };
+  const bolt = f.createServer(() => {}, cb);
+  // A Bolt v1 request's first bytes: proto 1, type request; one byte is not enough to decide.
+  bolt.dispatch(new Uint8Array([1]));
+  assertEquals(bolt.protocol, "");
+  bolt.dispatch(new Uint8Array([1, 0, 1]));
+  assertEquals(bolt.protocol, "Bolt");
+  const h1 = f.createServer(() => {}, cb);
+  h1.dispatch(enc.encode("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+  assertEquals(h1.protocol, "HTTP/1.1");
+  const h2 = f.createServer(() => {}, cb);
+  h2.dispatch(h2ClientBytes());
+  assertEquals(h2.protocol, "HTTP/2");
+  assertEquals([detectDubbo(new Uint8Array([0xda, 0xbb, 0xc2])), detectDubbo(new Uint8Array([0xda]))], [
+    true,
+    undefined,
+  ]);
+  assertEquals(detectBolt(enc.encode("GET")), false);
+  // Without a fallback, bytes no candidate claims are a protocol error.
+  const strict = createDetectingCodecFactory("rpc-only", [{ codec: boltCodecFactory, detect: detectBolt }]);
+  let threw = false;
+  try {
+    strict.createServer(() => {}, cb).dispatch(enc.encode("GET /"));
+  } catch {
+    threw = true;
+  }
+  assertEquals(threw, true);
+  // Local replies follow the codec that decoded the request.
+  const boltHeaders: HeaderMap[] = [];
+  const tagged = f.createServer(() => {}, {
+    newStream: () => ({ decodeHeaders: (h: HeaderMap) => boltHeaders.push(h), decodeData() {}, decodeTrailers() {} }),
+  });
+  const frames = JSON.parse(Deno.readTextFileSync(new URL("./bolt/testdata/frames.json", import.meta.url)));
+  const hex = frames.v1_request as string;
+  tagged.dispatch(new Uint8Array(hex.match(/../g)!.map((x: string) => parseInt(x, 16))));
+  const reply = f.localReply!({ status: 404, body: "" }, boltHeaders[0]);
+  assertEquals(reply.headers.get("x-bolt-status"), "6");
+  const httpReply = f.localReply!({ status: 404, body: "" }, headers([":method", "GET"]));
+  assertEquals(httpReply.headers.get("x-bolt-status"), undefined);
+  assertEquals(httpReply.headers.get(":status"), "404");
 });
