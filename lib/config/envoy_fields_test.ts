@@ -539,7 +539,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "transport_socket_matches",
     "alt_stat_name",
     "cluster_type",
-    "eds_cluster_config",
     "upstream_http_protocol_options",
     "http_protocol_options",
     "dns_failure_refresh_rate",
@@ -568,7 +567,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   ],
   commonLb: [
     "zone_aware_lb_config",
-    "locality_weighted_lb_config",
     "update_merge_window",
     "ignore_new_hosts_until_first_hc",
     "close_connections_on_host_set_change",
@@ -764,7 +762,10 @@ Deno.test("bootstrap enum errors list the valid names; a known but unimplemented
     loadError(bootstrap({ cluster: { lb_policy: "fastest" } })),
     `config: ${C0}.lb_policy: "fastest" is not one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV`,
   );
-  assertEquals(loadError(bootstrap({ cluster: { type: "eds" } })), `config: ${C0}.type: "eds" is not supported`);
+  assertEquals(
+    loadError(bootstrap({ cluster: { type: "original_dst" } })),
+    `config: ${C0}.type: "original_dst" is not supported`,
+  );
   assertEquals(
     loadError(bootstrap({ hcm: { codec_type: "http3" } })),
     `config: ${HCM}.codec_type: "http3" is not supported`,

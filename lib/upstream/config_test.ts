@@ -482,3 +482,65 @@ Deno.test("parseLoadAssignment reads the policy an EDS push carries", () => {
   assertEquals(la.localities[0]!.priority, 1);
   assertEquals(parseLoadAssignment({}, "cla", "EDS").overprovisioningFactor, 140);
 });
+
+Deno.test("parseLoadAssignment reads endpoints the same on its fast path and its field-by-field path", () => {
+  const sa = { address: "10.0.0.1", port_value: 80 };
+  const shapes: [unknown, Record<string, unknown>][] = [
+    [{ endpoint: { address: { socket_address: sa } } }, { weight: 1, healthStatus: "UNKNOWN" }],
+    [
+      {
+        endpoint: {
+          address: { socketAddress: { address: "10.0.0.1", portValue: 80, protocol: "TCP" } },
+          hostname: "h",
+        },
+        healthStatus: "DEGRADED",
+        loadBalancingWeight: 3,
+        metadata: { filter_metadata: { envoy: { canary: true } } },
+      },
+      {
+        weight: 3,
+        healthStatus: "DEGRADED",
+        hostname: "h",
+        metadata: { filter_metadata: { envoy: { canary: true } } },
+      },
+    ],
+    // Not the fast path's shapes, same meaning: a lower-case enum, a wrapped weight, a null field.
+    [
+      { endpoint: { address: { socket_address: sa } }, health_status: "healthy", load_balancing_weight: { value: 2 } },
+      { weight: 2, healthStatus: "HEALTHY" },
+    ],
+    [{ endpoint: { address: { socket_address: sa }, hostname: null } }, { weight: 1, healthStatus: "UNKNOWN" }],
+  ];
+  for (const [raw, want] of shapes) {
+    const e = parseLoadAssignment({ endpoints: [{ lb_endpoints: [raw] }] }, "cla", "EDS").localities[0]!.endpoints[0]!;
+    assertEquals(e, { address: "10.0.0.1", port: 80, path: "cla.endpoints[0].lb_endpoints[0]", ...want });
+  }
+  // Invalid entries still get the reader's messages.
+  const bad = (lbEndpoint: unknown) => {
+    try {
+      parseLoadAssignment({ endpoints: [{ lb_endpoints: [lbEndpoint] }] }, "cla", "EDS");
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "(parsed)";
+  };
+  const at = "config: cla.endpoints[0].lb_endpoints[0]";
+  assertEquals(
+    bad({ endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 0 } } } }),
+    `${at}.endpoint.address.socket_address.port_value: must be between 1 and 65535`,
+  );
+  assertEquals(bad({ endpoint: { address: { socket_address: sa } }, weight: 2 }), `${at}.weight: unknown field`);
+  assertEquals(
+    bad({ endpoint: { address: { socket_address: sa } }, load_balancing_weight: 0 }),
+    `${at}.load_balancing_weight: 0 is below the minimum 1`,
+  );
+  assertEquals(
+    bad({ endpoint: { address: { socket_address: sa } }, metadata: 3 }),
+    `${at}.metadata: expected an object, got 3`,
+  );
+  assertEquals(
+    bad({ endpoint: { address: { socket_address: { address: "db", port_value: 1 } } } }),
+    `${at}.endpoint.address.socket_address.address: "db" is not an IP address (EDS clusters need IP addresses; ` +
+      "use STRICT_DNS or LOGICAL_DNS)",
+  );
+});
