@@ -268,3 +268,19 @@ Deno.test("BoltClientCodec: late answers are dropped, heartbeats from the upstre
   assertEquals(resets, ["connection-termination"]);
   assertEquals(client.activeStreams, 0);
 });
+
+Deno.test("BoltServerCodec: header-map keys cannot spoof the fixed fields or pseudo-headers", () => {
+  const [f] = frames(v1Request);
+  const { codec, seen } = server();
+  codec.dispatch(encodeFrame({
+    ...f!,
+    header: ["x-bolt-timeout", "1", "X-Bolt-Class", "evil", ":authority", "evil", "", "x", "service", "com.a.B:3.0"],
+  }, f!.content));
+  const h = seen[0]!.headers;
+  assertEquals([h.get("x-bolt-timeout"), h.get("x-bolt-class"), h.get(":authority")], [
+    "3000",
+    "com.alipay.sofa.rpc.core.request.SofaRequest",
+    "com.a.B",
+  ]);
+  assertEquals(h.getAll("x-bolt-timeout").length, 1);
+});

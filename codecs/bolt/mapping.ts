@@ -6,7 +6,7 @@
  *   `:version`, so a virtual host per service, or a `*` domain, matches), `:path` `/<interface>/<method>`;
  * - every key of the frame's header map, lower-cased (keys spelt otherwise are listed in `x-bolt-case` and get their
  *   spelling back upstream), e.g. `service` (`interface:version`, sofa's `serverSignature`) and the `sofa_head_*`
- *   keys;
+ *   keys; empty keys and keys that would spoof Ferry's own (`:*`, `x-bolt-*`) are dropped;
  * - routing keys added when the map lacks them (listed in `x-bolt-synthetic`, never sent upstream): `service` (from
  *   `sofa_head_target_service`, as MOSN), `version` (the part after the interface in `service`, sofa's `interface:version[:uniqueId]`) and `method`
  *   (`sofa_head_method_name`, or the `methodName` of a hessian2 `SofaRequest` body);
@@ -61,6 +61,11 @@ function isLowerAscii(s: string): boolean {
   return true;
 }
 
+/** Keys of a header map that never become stream headers: pseudo-headers, `x-bolt-*` and the empty key. */
+function isReserved(k: string): boolean {
+  return k.length === 0 || k.charCodeAt(0) === 58 /* ':' */ || k.startsWith("x-bolt-");
+}
+
 /** The request headers of a request frame; see the module doc. */
 export function requestHeaders(f: BoltFrame): HeaderMap {
   const kv: string[] = [":method", "POST", ":scheme", "http", ":authority", "", ":path", ""];
@@ -76,6 +81,8 @@ export function requestHeaders(f: BoltFrame): HeaderMap {
       cased = cased === undefined ? k : `${cased},${k}`;
       k = k.toLowerCase();
     }
+    // The fixed fields and pseudo-headers are Ferry's to set: a header-map key cannot spoof them.
+    if (isReserved(k)) continue;
     if (k === "service") service ??= v;
     else if (k === "sofa_head_target_service") targetService = v;
     else if (k === "sofa_head_method_name") method = v;
@@ -153,6 +160,7 @@ export function responseHeaders(f: BoltFrame): HeaderMap {
       cased = cased === undefined ? k : `${cased},${k}`;
       k = k.toLowerCase();
     }
+    if (isReserved(k)) continue;
     kv.push(k, wire[i + 1]!);
   }
   if (cased !== undefined) kv.push("x-bolt-case", cased);
