@@ -8,11 +8,13 @@
  *   spelling back upstream), e.g. `service` (`interface:version`, sofa's `serverSignature`) and the `sofa_head_*`
  *   keys; empty keys and keys that would spoof Ferry's own (`:*`, `x-bolt-*`) are dropped;
  * - routing keys added when the map lacks them (listed in `x-bolt-synthetic`, never sent upstream): `service` (from
- *   `sofa_head_target_service`, as MOSN), `version` (the part after the interface in `service`, sofa's `interface:version[:uniqueId]`) and `method`
- *   (`sofa_head_method_name`, or the `methodName` of a hessian2 `SofaRequest` body);
+ *   `sofa_head_target_service`, as MOSN), `version` (the part after the interface in `service`, which sofa writes
+ *   as `interface:version[:uniqueId]`) and `method` (`sofa_head_method_name`, or the `methodName` of a hessian2
+ *   `SofaRequest` body);
  * - the fixed fields as `x-bolt-*`: `x-bolt-proto`, `x-bolt-ver1`, `x-bolt-switch`, `x-bolt-type` (`request` |
- *   `oneway`), `x-bolt-codec` (`hessian2`, `protobuf` or the number), `x-bolt-timeout` (ms), `x-bolt-class` and
- *   `x-bolt-request-id` (the downstream id, for logs; upstream ids are the client codec's own).
+ *   `oneway`), `x-bolt-codec` (`hessian2`, `protobuf` or the number), `x-bolt-timeout` (ms), `x-bolt-class`,
+ *   `x-bolt-request-id` (the downstream id, for logs; upstream ids are the client codec's own) and `x-bolt-hessian`
+ *   (`final` or `draft`: the hessian form of the body, which local replies follow).
  * A response becomes `:status` (200 for SUCCESS, otherwise the HTTP status of {@link httpStatusOf}), `x-bolt-status`
  * (the exact Bolt status, which the downstream encoder writes back), `x-bolt-class`, `x-bolt-codec` and its header
  * map. Bodies are the frame's content bytes, never re-serialized.
