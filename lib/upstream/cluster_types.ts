@@ -169,6 +169,8 @@ export const staticClusterType: ClusterTypeFactory = {
 interface Target {
   readonly endpoint: EndpointConfig;
   readonly locality: LocalityConfig;
+  readonly priority: number;
+  readonly localityWeight: number | undefined;
   readonly literal: boolean;
   addresses: readonly string[];
 }
@@ -194,6 +196,8 @@ class DnsDiscovery implements HostDiscovery {
         this.#targets.push({
           endpoint: e,
           locality: l.locality ?? NO_LOCALITY,
+          priority: l.priority,
+          localityWeight: l.weight,
           literal,
           addresses: literal ? [e.address] : [],
         });
@@ -233,7 +237,9 @@ class DnsDiscovery implements HostDiscovery {
         weight: e.weight,
         healthStatus: e.healthStatus,
         locality: t.locality,
-        metadata: undefined,
+        metadata: e.metadata,
+        priority: t.priority,
+        localityWeight: t.localityWeight,
       };
       if (this.#logical) {
         const first = t.addresses[0];

@@ -8,7 +8,7 @@ import { Exchange, type Outcome, TestUpstream, waitFor } from "../../tests/fakes
 import { ClusterImpl } from "./cluster.ts";
 import { ClusterManagerImpl, compareClusterConfig } from "./cluster_manager.ts";
 import { parseCluster } from "./config.ts";
-import { HealthFlag } from "./host.ts";
+import { HealthFlag, type HostImpl } from "./host.ts";
 import type { DnsResolver } from "./dns.ts";
 
 // Health-check and outlier transitions are logged at info/warn; the tests assert flags and stats.
@@ -545,5 +545,40 @@ Deno.test("ClusterManagerImpl keeps an EDS cluster's pushed hosts across CDS and
   } finally {
     cm.shutdown();
     await a.close();
+  }
+});
+
+Deno.test("ClusterImpl STRICT_DNS keeps each endpoint's priority and locality weight on its resolved hosts", async () => {
+  const resolver: DnsResolver = (name) =>
+    Promise.resolve({ addresses: name === "primary.local" ? ["10.0.0.1", "10.0.0.2"] : ["10.0.1.1"] });
+  const endpoint = (address: string) => ({
+    endpoint: { address: { socket_address: { address, port_value: 80 } } },
+  });
+  const c = new ClusterImpl(
+    parseCluster({
+      name: "dns",
+      type: "STRICT_DNS",
+      load_assignment: {
+        endpoints: [
+          { priority: 0, load_balancing_weight: 5, lb_endpoints: [endpoint("primary.local")] },
+          { priority: 1, lb_endpoints: [endpoint("backup.local")] },
+        ],
+      },
+    }, "c"),
+    { stats: new TestStats(), resolver, log: () => {} },
+  );
+  try {
+    await c.initialize();
+    assertEquals(c.hosts.map((h) => [h.address, h.priority, h.localityWeight]), [
+      ["10.0.0.1", 0, 5],
+      ["10.0.0.2", 0, 5],
+      ["10.0.1.1", 1, undefined],
+    ]);
+    for (let i = 0; i < 20; i++) assertEquals((c.chooseHost() as HostImpl).priority, 0);
+    c.hosts[0]!.healthy = false;
+    c.hosts[1]!.healthy = false;
+    for (let i = 0; i < 20; i++) assertEquals(c.chooseHost()!.address, "10.0.1.1");
+  } finally {
+    c.shutdown();
   }
 });
