@@ -160,6 +160,8 @@ export class ClusterImpl implements Cluster {
    */
   #byId = new Map<string, HostImpl>();
   #dupes = new Map<string, HostImpl[]>();
+  /** True while `#setHosts` applies a list (host health changes then defer the gauges to its end). */
+  #applying = false;
   /** False until the first host list was applied (which always counts as a membership change). */
   #hostsSet = false;
   #version = 0;
@@ -575,6 +577,15 @@ export class ClusterImpl implements Cluster {
    */
   #setHosts(specs: readonly HostSpec[]): void {
     if (this.#shutdown) return;
+    this.#applying = true;
+    try {
+      this.#applyHosts(specs);
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  #applyHosts(specs: readonly HostSpec[]): void {
     const old = this.#hosts;
     const next: HostImpl[] = [];
     const added: HostImpl[] = [];
@@ -702,7 +713,8 @@ export class ClusterImpl implements Cluster {
 
   #onHealthChange(): void {
     this.#version++;
-    this.#updateMembershipGauges();
+    // Inside a host-set update the gauges are recomputed once at its end, not once per changed host.
+    if (!this.#applying) this.#updateMembershipGauges();
   }
 
   /** `membership_total`, `_healthy`, `_degraded` and `_excluded` (Envoy's, over all priorities). */
