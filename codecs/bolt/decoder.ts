@@ -24,14 +24,10 @@ const UTF8 = new TextDecoder("utf-8", { fatal: false });
 
 /** Decodes bytes `[from, to)` as a string: ASCII by char codes (short keys), otherwise UTF-8. */
 export function readString(b: Uint8Array, from: number, to: number): string {
-  if (to - from <= 64) {
-    let s = "";
-    for (let i = from; i < to; i++) {
-      const c = b[i]!;
-      if (c >= 0x80) return UTF8.decode(b.subarray(from, to));
-      s += String.fromCharCode(c);
-    }
-    return s;
+  if (to - from <= 128) {
+    for (let i = from; i < to; i++) if (b[i]! >= 0x80) return UTF8.decode(b.subarray(from, to));
+    // One call instead of a concatenation per char (header keys, class names and service names are short ASCII).
+    return String.fromCharCode.apply(null, b.subarray(from, to) as unknown as number[]);
   }
   return UTF8.decode(b.subarray(from, to));
 }
