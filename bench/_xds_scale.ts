@@ -28,6 +28,7 @@
 import { parseArgs } from "node:util";
 import { CLUSTER, encodeAny, ENDPOINT, LISTENER, ROUTE } from "../xds/proto.ts";
 import { type AckEvent, BenchControlPlane, type ServedResource } from "./_xds_cp.ts";
+import { Inspector, summarize } from "./_xds_profile.ts";
 
 type Obj = Record<string, unknown>;
 type Mode = "sotw" | "delta";
@@ -53,6 +54,7 @@ const { values: opt } = parseArgs({
     "ferry-cmd": { type: "string", default: "deno run -A main.ts" },
     "ferry-args": { type: "string", default: "" },
     "ack-timeout": { type: "string", default: "180" },
+    profile: { type: "boolean", default: false },
   },
 });
 const DIR = opt.dir ?? Deno.makeTempDirSync({ prefix: "ferry-xds-" });
@@ -66,9 +68,10 @@ const PUSHES = int("pushes", 1, 100);
 const WRK_CONNS = int("wrk-conns", 1, 1000);
 const WRK_DELAY_MS = int("wrk-delay-ms", 0, 10_000);
 const ACK_TIMEOUT_MS = int("ack-timeout", 1, 3600) * 1000;
+const PROFILE = opt.profile;
+const ROOT = new URL("..", import.meta.url).href;
 const PIN_SERVER = words(opt["pin-server"]);
 const PIN_CLIENT = words(opt["pin-client"]);
-const CLK_TCK = clkTck();
 
 function int(name: keyof typeof opt, min: number, max: number): number {
   const v = Number(opt[name]);
@@ -78,15 +81,6 @@ function int(name: keyof typeof opt, min: number, max: number): number {
 
 function words(s: string): string[] {
   return s.split(/\s+/).filter((w) => w !== "");
-}
-
-function clkTck(): number {
-  try {
-    const out = new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped", stderr: "null" }).outputSync();
-    return Number(new TextDecoder().decode(out.stdout).trim()) || 100;
-  } catch {
-    return 100;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,11 +99,27 @@ function rssKib(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** utime+stime of the process (all its threads), in clock ticks. */
-function cpuTicks(pid: number): number {
-  const st = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
+/** CPU time of the process and time its threads waited for a CPU while runnable, in ms (`/proc/<pid>/task/<tid>/schedstat`). */
+interface Sched {
+  readonly cpuMs: number;
+  readonly waitMs: number;
+}
+
+function sched(pid: number): Sched {
+  let cpu = 0;
+  let wait = 0;
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const [c, w] = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ");
+      cpu += Number(c);
+      wait += Number(w);
+    } catch { /* the thread exited */ }
+  }
+  return { cpuMs: cpu / 1e6, waitMs: wait / 1e6 };
+}
+
+function since(a: Sched, b: Sched): Sched {
+  return { cpuMs: b.cpuMs - a.cpuMs, waitMs: b.waitMs - a.waitMs };
 }
 
 function loadAverage(): string {
@@ -337,9 +347,15 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-function startFerry(mode: Mode, configFile: string): Ferry {
+function startFerry(mode: Mode, configFile: string, inspectPort: number | undefined): Ferry {
   const log = `${DIR}/ferry-${mode}.log`;
-  const cmd = [...PIN_SERVER, ...words(opt["ferry-cmd"]), "-c", configFile, ...words(opt["ferry-args"])];
+  const ferryCmd = words(opt["ferry-cmd"]);
+  const run = ferryCmd.indexOf("run");
+  if (inspectPort !== undefined) {
+    if (run < 0) throw new Error("--profile needs a --ferry-cmd of the form 'deno run ...'");
+    ferryCmd.splice(run + 1, 0, `--inspect=127.0.0.1:${inspectPort}`);
+  }
+  const cmd = [...PIN_SERVER, ...ferryCmd, "-c", configFile, ...words(opt["ferry-args"])];
   const quoted = cmd.map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
   // sh execs the command: its pid is Ferry's (taskset execs too), which /proc readings need.
   const child = new Deno.Command("sh", {
@@ -441,6 +457,7 @@ interface ModeResult {
   readonly mode: Mode;
   readonly ackMs: Readonly<Record<string, number>>;
   readonly pushWriteMs: number;
+  readonly pushSched: Sched;
   readonly encodeMs: number;
   readonly rssBefore: number;
   readonly rssAfter: number;
@@ -459,6 +476,8 @@ interface ModeResult {
     readonly p99: number;
     readonly max: number;
     readonly cpuPct: number;
+    /** Time Ferry's threads were runnable but waited for a CPU (other work on the machine), % of the window. */
+    readonly waitPct: number;
     readonly idleCpuPct: number;
     readonly wrk: WrkResult;
     readonly writeMs: number;
@@ -501,7 +520,24 @@ async function runMode(mode: Mode): Promise<ModeResult> {
   for (const t of [CLUSTER, LISTENER]) cp.update(t, "v0", new Map());
   const config = `${DIR}/ferry-${mode}.json`;
   Deno.writeTextFileSync(config, JSON.stringify(bootstrap(mode, ports), null, 1));
-  const ferry = startFerry(mode, config);
+  const inspectPort = PROFILE ? freePort() : undefined;
+  const ferry = startFerry(mode, config, inspectPort);
+  const inspector = inspectPort === undefined ? undefined : await Inspector.connect(inspectPort);
+  /** Profiles `fn` when --profile is on: the summary goes to DIR/profile-<mode>-<what>.txt and its head is printed. */
+  const profiled = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    if (!inspector) return await fn();
+    await inspector.start(what === "push" ? 200 : 500);
+    const r = await fn();
+    const prof = await inspector.stop();
+    const text = summarize(prof, ROOT, 25);
+    Deno.writeTextFileSync(`${DIR}/profile-${mode}-${what}.txt`, text);
+    Deno.writeTextFileSync(`${DIR}/profile-${mode}-${what}.cpuprofile`, JSON.stringify(prof));
+    console.log(
+      `${mode}: profile of the ${what} (${DIR}/profile-${mode}-${what}.txt):\n` +
+        text.split("\n").slice(0, 28).map((l) => `  ${l}`).join("\n"),
+    );
+    return r;
+  };
   try {
     const ready = performance.now() + 60_000;
     while ((await get(staticUrl)).status !== 200) {
@@ -519,12 +555,12 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const warm = startWrk(staticUrl, 30);
     await sleep(3000);
     await warm.stop();
-    const cpuB0 = cpuTicks(ferry.pid);
+    const cpuB0 = sched(ferry.pid);
     const tB0 = performance.now();
     const base = startWrk(staticUrl, 30);
     await sleep(4000);
     const baseline = await base.stop();
-    const idleCpuPct = ((cpuTicks(ferry.pid) - cpuB0) / CLK_TCK) / ((performance.now() - tB0) / 1000) * 100;
+    const idleCpuPct = since(cpuB0, sched(ferry.pid)).cpuMs / (performance.now() - tB0) * 100;
 
     // 1. The push.
     const e0 = performance.now();
@@ -542,13 +578,19 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const rssBefore = rssKib(ferry.pid);
     const pushWrkRun = startWrk(staticUrl, 300);
     await sleep(1000);
-    const t0 = performance.now();
-    let pushWriteMs = cp.update(CLUSTER, "v1", cds);
-    pushWriteMs += cp.update(ENDPOINT, "v1", eds);
-    pushWriteMs += cp.update(LISTENER, "v1", lds);
-    pushWriteMs += cp.update(ROUTE, "v1", rds);
     const want: [string, number][] = [[CLUSTER, N], [ENDPOINT, N], [LISTENER, 1], [ROUTE, 1]];
-    await until("ACK of the push (all four types)", () => want.every(([t, n]) => acked(t, "v1", n)), ACK_TIMEOUT_MS);
+    let t0 = 0;
+    let pushWriteMs = 0;
+    const pushSched = await profiled("push", async () => {
+      const s0 = sched(ferry.pid);
+      t0 = performance.now();
+      pushWriteMs += cp.update(CLUSTER, "v1", cds);
+      pushWriteMs += cp.update(ENDPOINT, "v1", eds);
+      pushWriteMs += cp.update(LISTENER, "v1", lds);
+      pushWriteMs += cp.update(ROUTE, "v1", rds);
+      await until("ACK of the push (all four types)", () => want.every(([t, n]) => acked(t, "v1", n)), ACK_TIMEOUT_MS);
+      return since(s0, sched(ferry.pid));
+    });
     const ackMs: Record<string, number> = {};
     for (const [t, n] of want) ackMs[SHORT[t]!] = acked(t, "v1", n)!.at - t0;
     await sleep(1000);
@@ -587,32 +629,37 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const writeMs0 = cp.writeMs;
     const responses0 = cp.responses;
     const nacks0 = acks.filter((e) => e.nack !== undefined).length;
+    const lastVersion = (e: AckEvent) => e.typeUrl === ENDPOINT && e.nack === undefined && /^e\d+$/.test(e.version);
     await sleep(1000);
     const churnWrkRun = startWrk(staticUrl, DURATION_S + 120);
     await sleep(1000);
-    const cpu0 = cpuTicks(ferry.pid);
-    const c0 = performance.now();
-    const hardStop = c0 + (DURATION_S + 30) * 1000;
-    for (let k = 1; k <= count && performance.now() < hardStop; k++) {
-      const due = c0 + (k - 1) * interval;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      const changes = new Map<string, ServedResource>();
-      for (let j = 0; j < per; j++) {
-        // Cluster c0 stays put (it carries the routing check); the others take turns.
-        const i = 1 + (cursor++ % (N - 1 || 1));
-        gen[i] = gen[i]! + 1;
-        changes.set(`c${i}`, served(ENDPOINT, assignmentJson(i, deadPort(i, gen[i]!))));
+    let c0 = 0;
+    let cEnd = 0;
+    const churnSched = await profiled("churn", async () => {
+      const cpu0 = sched(ferry.pid);
+      c0 = performance.now();
+      const hardStop = c0 + (DURATION_S + 30) * 1000;
+      for (let k = 1; k <= count && performance.now() < hardStop; k++) {
+        const due = c0 + (k - 1) * interval;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        const changes = new Map<string, ServedResource>();
+        for (let j = 0; j < per; j++) {
+          // Cluster c0 stays put (it carries the routing check); the others take turns.
+          const i = 1 + (cursor++ % (N - 1 || 1));
+          gen[i] = gen[i]! + 1;
+          changes.set(`c${i}`, served(ENDPOINT, assignmentJson(i, deadPort(i, gen[i]!))));
+        }
+        pushAt.push(performance.now());
+        cp.update(ENDPOINT, `e${k}`, changes);
       }
-      pushAt.push(performance.now());
-      cp.update(ENDPOINT, `e${k}`, changes);
-    }
+      const last = `e${pushAt.length}`;
+      await until(`ACK of eds ${last}`, () => acks.some((e) => lastVersion(e) && e.version === last), 60_000)
+        .catch((e) => console.log(`  ${mode}: ${e instanceof Error ? e.message : String(e)}`));
+      cEnd = performance.now();
+      return since(cpu0, sched(ferry.pid));
+    });
     const sent = pushAt.length;
-    const lastVersion = (e: AckEvent) => e.typeUrl === ENDPOINT && e.nack === undefined && /^e\d+$/.test(e.version);
-    await until(`ACK of eds e${sent}`, () => acks.some((e) => lastVersion(e) && e.version === `e${sent}`), 60_000)
-      .catch((e) => console.log(`  ${mode}: ${e instanceof Error ? e.message : String(e)}`));
-    const cEnd = performance.now();
-    const cpu1 = cpuTicks(ferry.pid);
     await sleep(500);
     const churnWrk = await churnWrkRun.stop();
     const edsAcks = acks.filter(lastVersion).map((e) => ({ k: Number(e.version.slice(1)), at: e.at }));
@@ -626,7 +673,8 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     }
     lat.sort((a, b) => a - b);
     const seconds = (cEnd - c0) / 1000;
-    const cpuPct = ((cpu1 - cpu0) / CLK_TCK) / seconds * 100;
+    const cpuPct = churnSched.cpuMs / (seconds * 1000) * 100;
+    const waitPct = churnSched.waitMs / (seconds * 1000) * 100;
     const rssChurn = rssKib(ferry.pid);
     const churn = {
       changes: sent * per,
@@ -639,6 +687,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
       p99: percentile(lat, 99),
       max: lat.length ? lat[lat.length - 1]! : NaN,
       cpuPct,
+      waitPct,
       idleCpuPct,
       wrk: churnWrk,
       writeMs: cp.writeMs - writeMs0,
@@ -668,6 +717,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
       mode,
       ackMs,
       pushWriteMs,
+      pushSched,
       encodeMs,
       rssBefore,
       rssAfter,
@@ -678,6 +728,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
       churn,
     };
   } finally {
+    inspector?.close();
     await ferry.stop();
     cp.close();
   }
@@ -713,6 +764,7 @@ const rows: string[][] = [[
   "ack_eds",
   "ack_lds",
   "ack_rds",
+  "push_cpu",
   "rss_mib",
   "push_p99",
   "push_max",
@@ -721,6 +773,7 @@ const rows: string[][] = [[
   "ack_p50",
   "ack_p99",
   "cpu%",
+  "wait%",
   "churn_p99",
   "churn_max",
 ]];
@@ -731,6 +784,7 @@ for (const r of results) {
     f0(r.ackMs.eds!),
     f0(r.ackMs.lds!),
     f0(r.ackMs.rds!),
+    f0(r.pushSched.cpuMs),
     `${mib(r.rssBefore)}->${mib(r.rssAfter)}`,
     f1(r.pushWrk.p99),
     f1(r.pushWrk.max),
@@ -739,6 +793,7 @@ for (const r of results) {
     f0(r.churn.p50),
     f0(r.churn.p99),
     f0(r.churn.cpuPct),
+    f0(r.churn.waitPct),
     f1(r.churn.wrk.p99),
     f1(r.churn.wrk.max),
   ]);
