@@ -7,6 +7,8 @@
  * closing only their own connection, and Bolt plus HTTP on one `AUTO` port.
  */
 import { assert, assertEquals } from "../assert.ts";
+import { BoltDecoder } from "../../codecs/bolt/decoder.ts";
+import type { BoltFrame } from "../../codecs/bolt/types.ts";
 import { freePort } from "../fakes/ports.ts";
 import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
 
@@ -467,3 +469,44 @@ Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
     await p.kill();
   }
 });
+
+Deno.test(
+  "bolt: a v2 frame with CRC32 goes to a sofa provider and its v2 answer comes back checked",
+  itOpts,
+  async () => {
+    await ensurePeers();
+    const p = await startProvider("p", "com.alipay.test.EchoService:1.0");
+    let ferry: TestFerry | undefined;
+    try {
+      ferry = await startFerry(config({
+        routes: `
+            - name: all
+              domains: ["com.alipay.test.EchoService"]
+              routes:
+              - match: { prefix: "/com.alipay.test.EchoService/echo" }
+                route: { cluster: echo }`,
+        clusters: cluster("echo", [p.port]),
+      }));
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
+      try {
+        await c.write(hex(FRAMES["v2_crc_request"]!));
+        const frames: BoltFrame[] = [];
+        const dec = new BoltDecoder((f) => frames.push({ ...f, content: f.content.slice() }));
+        const buf = new Uint8Array(4096);
+        while (frames.length === 0) {
+          const n = await c.read(buf);
+          if (n === null) throw new Error("closed before the answer");
+          dec.push(buf.subarray(0, n)); // throws on a bad CRC
+        }
+        const f = frames[0]!;
+        assertEquals([f.proto, f.ver1, f.switchCode, f.type, f.requestId, f.status], [2, 1, 1, 0, 9, 0]);
+        assert(new TextDecoder().decode(f.content).includes("p:hello"));
+      } finally {
+        c.close();
+      }
+    } finally {
+      await ferry?.stop();
+      await p.kill();
+    }
+  },
+);
