@@ -57,6 +57,9 @@ export class Registry<F extends Named> {
   resolve(name: string | undefined, typeUrl: string | undefined, path: string): F {
     if (typeUrl !== undefined) {
       const f = this.#byType.get(typeUrl);
+      // A name listed as an ignored extension matches whatever its config's type (Istio sends TypedStructs).
+      const ignored = name !== undefined ? this.#byName.get(name) : undefined;
+      if (!f && ignored && (ignored as { ignored?: boolean }).ignored) return ignored;
       if (!f) {
         throw new ConfigError(
           `${path}.typed_config.@type`,

@@ -126,6 +126,10 @@ export interface Certificate {
   readonly dnsNames: readonly string[];
   /** SAN IP addresses in canonical text form. */
   readonly ipAddresses: readonly string[];
+  /** SAN URIs as written (SPIFFE identities: `spiffe://cluster.local/ns/default/sa/app`). */
+  readonly uris: readonly string[];
+  /** SAN e-mail addresses (rfc822Name). */
+  readonly emails: readonly string[];
   /** Subject key identifier, when present. */
   readonly subjectKeyId: Uint8Array | undefined;
   /** Authority key identifier, when present. */
@@ -325,6 +329,8 @@ function parseCertificateDer(der: Uint8Array): Certificate {
   let extKeyUsage: string[] | undefined;
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
+  const uris: string[] = [];
+  const emails: string[] = [];
   let subjectKeyId: Uint8Array | undefined;
   let authorityKeyId: Uint8Array | undefined;
   const unknownCriticalExtensions: string[] = [];
@@ -350,6 +356,8 @@ function parseCertificateDer(der: Uint8Array): Certificate {
         case id_ce_subjectAltName:
           for (const gn of parseExtension(ext, SubjectAlternativeName)) {
             if (gn.dNSName !== undefined) dnsNames.push(gn.dNSName.toLowerCase());
+            if (gn.uniformResourceIdentifier !== undefined) uris.push(gn.uniformResourceIdentifier);
+            if (gn.rfc822Name !== undefined) emails.push(gn.rfc822Name);
             if (gn.iPAddress !== undefined) {
               const ip = canonicalIp(gn.iPAddress);
               if (ip) ipAddresses.push(ip);
@@ -400,6 +408,8 @@ function parseCertificateDer(der: Uint8Array): Certificate {
     unknownCriticalExtensions: Object.freeze(unknownCriticalExtensions),
     dnsNames: Object.freeze(dnsNames),
     ipAddresses: Object.freeze(ipAddresses),
+    uris: Object.freeze(uris),
+    emails: Object.freeze(emails),
   });
 }
 

@@ -408,7 +408,8 @@ export function pickCertificate(certs: readonly NativeCertificate[], sni: string
 function sanValues(cert: Certificate, type: SanMatcher["type"]): readonly string[] {
   if (type === "DNS") return cert.dnsNames;
   if (type === "IP_ADDRESS") return cert.ipAddresses;
-  return [];
+  if (type === "URI") return cert.uris;
+  return cert.emails;
 }
 
 /** Verifies a peer chain (DER, leaf first) against a validation context; throws TlsHandshakeError("verify"). */

@@ -754,6 +754,27 @@ export async function runControlPlane(args: ControlPlaneArgs): Promise<RunningCo
   }
   const grpcServer = new grpc.Server();
   grpcServer.addService(ADS_SERVICE as unknown as grpc.ServiceDefinition, server.implementation);
+  // The per-type services (a client's api_config_source for one type) take the same streams: each carries the
+  // types its client asks for.
+  for (
+    const [service, stream, delta] of [
+      ["envoy.service.listener.v3.ListenerDiscoveryService", "StreamListeners", "DeltaListeners"],
+      ["envoy.service.cluster.v3.ClusterDiscoveryService", "StreamClusters", "DeltaClusters"],
+      ["envoy.service.route.v3.RouteDiscoveryService", "StreamRoutes", "DeltaRoutes"],
+      ["envoy.service.endpoint.v3.EndpointDiscoveryService", "StreamEndpoints", "DeltaEndpoints"],
+      ["envoy.service.secret.v3.SecretDiscoveryService", "StreamSecrets", "DeltaSecrets"],
+    ] as const
+  ) {
+    const def = {
+      [stream]: { ...ADS_SERVICE.StreamAggregatedResources, path: `/${service}/${stream}`, originalName: stream },
+      [delta]: { ...ADS_SERVICE.DeltaAggregatedResources, path: `/${service}/${delta}`, originalName: delta },
+    };
+    const impl = server.implementation;
+    grpcServer.addService(def as unknown as grpc.ServiceDefinition, {
+      [stream]: impl["StreamAggregatedResources"]!,
+      [delta]: impl["DeltaAggregatedResources"]!,
+    });
+  }
   let creds = grpc.ServerCredentials.createInsecure();
   if (args.tlsCert !== undefined && args.tlsKey !== undefined) {
     const pair = {
