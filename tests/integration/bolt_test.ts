@@ -510,3 +510,32 @@ Deno.test(
     }
   },
 );
+
+Deno.test("bolt: circuit-breaker overflow is answered as SERVER_THREADPOOL_BUSY", itOpts, async () => {
+  await ensurePeers();
+  const p = await startProvider("p", "com.ferry.Echo:1.0");
+  let ferry: TestFerry | undefined;
+  try {
+    ferry = await startFerry(config({
+      routes: `
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: echo }`,
+      clusters: cluster(
+        "echo",
+        [p.port],
+        "    circuit_breakers: { thresholds: [{ max_requests: 2, max_pending_requests: 1 }] }",
+      ),
+    }));
+    const r = await calls(ferry.port(), { method: "slow", arg: "300", count: 20, concurrency: 20, timeoutMs: 10_000 });
+    assertEquals(r.ok + r.errors, 20);
+    assert(r.ok >= 1 && r.errors > 0, JSON.stringify(r));
+    assert(r.messages[0]!.includes("overflow"), r.messages[0]);
+    assertEquals(await stat(ferry, "rpc_in.bolt.response.server_threadpool_busy"), r.errors);
+  } finally {
+    await ferry?.stop();
+    await p.kill();
+  }
+});
