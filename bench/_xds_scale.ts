@@ -122,6 +122,17 @@ function since(a: Sched, b: Sched): Sched {
   return { cpuMs: b.cpuMs - a.cpuMs, waitMs: b.waitMs - a.waitMs };
 }
 
+/** V8 heap used + external memory in MiB from the admin `/memory`, or NaN. */
+async function heapMib(adminPort: number): Promise<number> {
+  const r = await get(`http://127.0.0.1:${adminPort}/memory`);
+  try {
+    const j = JSON.parse(r.body) as { allocated: string; external: string };
+    return (Number(j.allocated) + Number(j.external)) / 1048576;
+  } catch {
+    return NaN;
+  }
+}
+
 function loadAverage(): string {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -145,9 +156,10 @@ function done(summary, latency, requests)
   end)
   if not ok then over = -1 end
   local e = summary.errors
-  io.write(string.format("XDSWRK n=%d errors=%d p50=%d p99=%d p999=%d max=%d over50=%d\\n",
+  io.write(string.format("XDSWRK n=%d errors=%d p50=%d p99=%d p999=%d max=%d over50=%d kinds=%d/%d/%d/%d/%d\\n",
     summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max, over))
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max, over,
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 `;
 
@@ -161,6 +173,8 @@ interface WrkResult {
   readonly max: number;
   /** Requests slower than 50 ms (-1 when wrk's Lua could not count them). */
   readonly over50: number;
+  /** Errors by kind: connect/read/write/status (non-2xx/3xx)/timeout. */
+  readonly errorKinds: string;
   readonly seconds: number;
 }
 
@@ -195,7 +209,8 @@ function startWrk(url: string, maxSeconds: number): Wrk {
       const o = await out;
       clearTimeout(timer);
       const text = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
-      const m = /XDSWRK n=(\d+) errors=(\d+) p50=(\d+) p99=(\d+) p999=(\d+) max=(\d+) over50=(-?\d+)/.exec(text);
+      const m = /XDSWRK n=(\d+) errors=(\d+) p50=(\d+) p99=(\d+) p999=(\d+) max=(\d+) over50=(-?\d+) kinds=(\S+)/
+        .exec(text);
       if (!m) throw new Error(`wrk printed no result: ${text.trim().slice(0, 400)}`);
       const n = m.slice(1).map(Number);
       return {
@@ -206,6 +221,7 @@ function startWrk(url: string, maxSeconds: number): Wrk {
         p999: n[4]! / 1000,
         max: n[5]! / 1000,
         over50: n[6]!,
+        errorKinds: m[8]!,
         seconds: (performance.now() - t0) / 1000,
       };
     },
@@ -576,6 +592,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const encodeMs = performance.now() - e0;
     await sleep(1000);
     const rssBefore = rssKib(ferry.pid);
+    const heapBefore = await heapMib(ports.admin);
     const pushWrkRun = startWrk(staticUrl, 300);
     await sleep(1000);
     const want: [string, number][] = [[CLUSTER, N], [ENDPOINT, N], [LISTENER, 1], [ROUTE, 1]];
@@ -605,18 +622,21 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     }
     await sleep(2000);
     const rssAfter = rssKib(ferry.pid);
+    const heapAfter = await heapMib(ports.admin);
     console.log(
       `${mode}: push of ${N} clusters + ${N} assignments + ${N} routes (${VHOSTS} vhosts): ` +
         `ACK cds ${f0(ackMs.cds!)} ms, eds ${f0(ackMs.eds!)} ms, lds ${f0(ackMs.lds!)} ms, rds ${f0(ackMs.rds!)} ms ` +
         `(control plane: encode ${f0(encodeMs)} ms before the push, serialize+write ${f0(pushWriteMs)} ms)`,
     );
     console.log(
-      `${mode}: RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB; GET h0.bench/r0/ via the pushed listener: ` +
+      `${mode}: RSS ${mib(rssBefore)} -> ${mib(rssAfter)} MiB (V8 heap + external ${f1(heapBefore)} -> ` +
+        `${f1(heapAfter)} MiB); GET h0.bench/r0/ via the pushed listener: ` +
         `${routed}`,
     );
     console.log(
       `${mode}: unrelated listener during the push: p99 ${f1(pushWrk.p99)} ms, max ${f1(pushWrk.max)} ms, ` +
         `${pushWrk.over50} of ${pushWrk.requests} over 50 ms, errors ${pushWrk.errors} ` +
+        `(connect/read/write/status/timeout ${pushWrk.errorKinds}) ` +
         `(baseline without pushes: p99 ${f1(baseline.p99)} ms, max ${f1(baseline.max)} ms)`,
     );
 
@@ -699,12 +719,15 @@ async function runMode(mode: Mode): Promise<ModeResult> {
         `NACKs ${churn.nacks}`,
     );
     console.log(
-      `${mode}: Ferry CPU ${f0(cpuPct)}% during churn (${f0(idleCpuPct)}% with the same wrk load and no ` +
-        `pushes); control plane serialize+write ${f0(churn.writeMs)} ms; RSS after churn ${mib(rssChurn)} MiB`,
+      `${mode}: Ferry CPU ${f0(cpuPct)}% during churn, runnable but waiting for a CPU ${f0(waitPct)}% ` +
+        `(${f0(idleCpuPct)}% CPU with the same wrk load and no pushes); control plane serialize+write ${
+          f0(churn.writeMs)
+        } ms; RSS after churn ${mib(rssChurn)} MiB`,
     );
     console.log(
       `${mode}: unrelated listener during churn: p99 ${f1(churnWrk.p99)} ms, max ${f1(churnWrk.max)} ms, ` +
-        `${churnWrk.over50} of ${churnWrk.requests} over 50 ms, errors ${churnWrk.errors}`,
+        `${churnWrk.over50} of ${churnWrk.requests} over 50 ms, errors ${churnWrk.errors} ` +
+        `(${churnWrk.errorKinds})`,
     );
     const warnings = Deno.readTextFileSync(ferry.log).split("\n").filter((l) => /warn|error/i.test(l));
     if (warnings.length > 0) {
@@ -802,7 +825,9 @@ const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length))
 for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c]!)).join(" "));
 console.log(
   "(ms unless named; ack_* from the push to the ACK of a response holding every resource; push_*/churn_* " +
-    "wrk latency through the unrelated listener; base_max without pushes; chg/s endpoint changes ACKed per second)",
+    "wrk latency through the unrelated listener; base_max without pushes; push_cpu Ferry's CPU ms from the push to " +
+    "the last ACK; chg/s endpoint changes ACKed per second; cpu% Ferry's CPU during churn, wait% the time its " +
+    "threads were runnable but got no CPU)",
 );
 for (const r of results) {
   const worstAck = Math.max(...Object.values(r.ackMs));
