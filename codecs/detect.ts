@@ -232,7 +232,10 @@ function tagRequests(
   mapper: LocalReplyMapper,
   tags: WeakMap<HeaderMap, LocalReplyMapper>,
 ) {
+  // Optional callbacks some codecs use (HTTP/1's errors in held-back input) are forwarded as they are.
+  const extra = callbacks as ServerCodecCallbacks & { onDispatchError?(err: unknown): void };
   return {
+    onDispatchError: (err: unknown) => extra.onDispatchError?.(err),
     newStream(encoder: StreamEncoder): StreamDecoder {
       const d = callbacks.newStream(encoder);
       const out: StreamDecoder = {
@@ -246,7 +249,7 @@ function tagRequests(
       };
       return out;
     },
-  } satisfies ServerCodecCallbacks;
+  } satisfies ServerCodecCallbacks & { onDispatchError(err: unknown): void };
 }
 
 /**
