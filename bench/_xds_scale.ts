@@ -494,6 +494,8 @@ interface ModeResult {
     readonly cpuPct: number;
     /** Time Ferry's threads were runnable but waited for a CPU (other work on the machine), % of the window. */
     readonly waitPct: number;
+    /** Ferry's CPU ms during churn per EDS response it got (robust to other work on the machine). */
+    readonly cpuPerResponse: number;
     readonly idleCpuPct: number;
     readonly wrk: WrkResult;
     readonly writeMs: number;
@@ -708,6 +710,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
       max: lat.length ? lat[lat.length - 1]! : NaN,
       cpuPct,
       waitPct,
+      cpuPerResponse: churnSched.cpuMs / Math.max(1, cp.responses - responses0),
       idleCpuPct,
       wrk: churnWrk,
       writeMs: cp.writeMs - writeMs0,
@@ -720,16 +723,17 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     );
     console.log(
       `${mode}: Ferry CPU ${f0(cpuPct)}% during churn, runnable but waiting for a CPU ${f0(waitPct)}% ` +
-        `(${f0(idleCpuPct)}% CPU with the same wrk load and no pushes); control plane serialize+write ${
-          f0(churn.writeMs)
-        } ms; RSS after churn ${mib(rssChurn)} MiB`,
+        `(${f0(idleCpuPct)}% CPU with the same wrk load and no pushes), ${
+          f1(churn.cpuPerResponse)
+        } ms of CPU per EDS ` +
+        `response; control plane serialize+write ${f0(churn.writeMs)} ms; RSS after churn ${mib(rssChurn)} MiB`,
     );
     console.log(
       `${mode}: unrelated listener during churn: p99 ${f1(churnWrk.p99)} ms, max ${f1(churnWrk.max)} ms, ` +
         `${churnWrk.over50} of ${churnWrk.requests} over 50 ms, errors ${churnWrk.errors} ` +
         `(${churnWrk.errorKinds})`,
     );
-    const warnings = Deno.readTextFileSync(ferry.log).split("\n").filter((l) => /warn|error/i.test(l));
+    const warnings = Deno.readTextFileSync(ferry.log).split("\n").filter((l) => /\]\[(warn|warning|error)\]/i.test(l));
     if (warnings.length > 0) {
       console.log(
         `${mode}: Ferry logged ${warnings.length} warning/error lines, the last:\n  ` +
@@ -797,6 +801,7 @@ const rows: string[][] = [[
   "ack_p99",
   "cpu%",
   "wait%",
+  "cpu/resp",
   "churn_p99",
   "churn_max",
 ]];
@@ -817,6 +822,7 @@ for (const r of results) {
     f0(r.churn.p99),
     f0(r.churn.cpuPct),
     f0(r.churn.waitPct),
+    f1(r.churn.cpuPerResponse),
     f1(r.churn.wrk.p99),
     f1(r.churn.wrk.max),
   ]);
@@ -827,7 +833,7 @@ console.log(
   "(ms unless named; ack_* from the push to the ACK of a response holding every resource; push_*/churn_* " +
     "wrk latency through the unrelated listener; base_max without pushes; push_cpu Ferry's CPU ms from the push to " +
     "the last ACK; chg/s endpoint changes ACKed per second; cpu% Ferry's CPU during churn, wait% the time its " +
-    "threads were runnable but got no CPU)",
+    "threads were runnable but got no CPU; cpu/resp Ferry's CPU ms per EDS response during churn)",
 );
 for (const r of results) {
   const worstAck = Math.max(...Object.values(r.ackMs));

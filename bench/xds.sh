@@ -26,6 +26,8 @@
 #   XDS_MODES        sotw,delta (default both)
 #   XDS_WRK_CONNS    wrk connections (default 10)
 #   XDS_WRK_DELAY_MS ms between requests on one wrk connection (default 10; 0 = closed loop, saturating)
+#   XDS_PROFILE=1    Ferry runs under --inspect: CPU profiles of the push and the churn (self and inclusive time per
+#                    function, per file) are printed and kept as $BENCH_DIR/profile-*.{txt,cpuprofile} (BENCH_KEEP=1)
 #   and FERRY_CMD, FERRY_ARGS, BENCH_KEEP from bench/_common.sh
 #
 # Prints one block per mode, then a summary table and the targets, e.g.
@@ -63,7 +65,8 @@ timeout $((900 + 2 * ${XDS_DURATION_S:-30})) "${PIN_CLIENT[@]}" deno run -A benc
   --pin-server "${PIN_SERVER[*]}" \
   --pin-client "${PIN_CLIENT[*]}" \
   --ferry-cmd "${FERRY_CMD:-deno run -A main.ts}" \
-  --ferry-args "$FERRY_ARGS_EFF"
+  --ferry-args "$FERRY_ARGS_EFF" \
+  $([ "${XDS_PROFILE:-0}" = 1 ] && echo --profile)
 rc=$?
 for f in "$BENCH_DIR"/ferry-*.log; do
   [ -s "$f" ] || continue
