@@ -660,8 +660,8 @@ export class XdsManager implements UpdateSink {
       const cm = this.#server.clusterManager;
       cm.addOrUpdate(config);
       if (cla !== undefined) {
-        const { localities } = parseLoadAssignment(cla.raw, resPath(TYPE.endpoint, eds!), config.type);
-        cm.updateHosts(w.name, localities);
+        const la = parseLoadAssignment(cla.raw, resPath(TYPE.endpoint, eds!), config.type);
+        cm.updateHosts(w.name, la.localities, la);
       } else if (eds !== undefined) {
         log.warn(`cds: cluster "${w.name}": no endpoints for "${eds}" within initial_fetch_timeout; no hosts yet`);
       }
@@ -691,18 +691,18 @@ export class XdsManager implements UpdateSink {
 
   #applyEndpoints(u: ResourceUpdate): void {
     const cm = this.#server.clusterManager;
-    const plans: { cluster: string; localities: ReturnType<typeof parseLoadAssignment>["localities"] }[] = [];
+    const plans: { cluster: string; la: ReturnType<typeof parseLoadAssignment> }[] = [];
     // Every active EDS cluster of the service (static ones too); warming clusters take theirs when they warm.
     for (const r of u.resources) {
       const cur = this.#endpoints.get(r.name);
       if (cur !== undefined && cur.text === r.text) continue;
       for (const c of cm.clustersForService(r.name)) {
-        const { localities } = parseLoadAssignment(r.raw, resPath(TYPE.endpoint, r.name), c.config.type);
-        plans.push({ cluster: c.config.name, localities });
+        const la = parseLoadAssignment(r.raw, resPath(TYPE.endpoint, r.name), c.config.type);
+        plans.push({ cluster: c.config.name, la });
       }
     }
     for (const r of u.resources) this.#endpoints.set(r.name, { ...r, lastUpdated: new Date() });
-    for (const p of plans) cm.updateHosts(p.cluster, p.localities);
+    for (const p of plans) cm.updateHosts(p.cluster, p.la.localities, p.la);
     for (const n of u.removed) {
       this.#endpoints.delete(n);
       for (const c of cm.clustersForService(n)) cm.updateHosts(c.config.name, []);

@@ -324,9 +324,9 @@ export class Server {
     const path = "cluster_load_assignment";
     const cluster = this.clusterManager.get(clusterName);
     if (cluster === undefined) throw new ConfigError(path, `cluster ${JSON.stringify(clusterName)}: no such cluster`);
-    const { localities } = parseLoadAssignment(raw, path, cluster.config.type);
+    const la = parseLoadAssignment(raw, path, cluster.config.type);
     try {
-      this.clusterManager.updateHosts(clusterName, localities);
+      this.clusterManager.updateHosts(clusterName, la.localities, la);
     } catch (e) {
       throw new ConfigError(path, e instanceof Error ? e.message : String(e), { cause: e });
     }
