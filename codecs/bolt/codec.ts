@@ -101,6 +101,12 @@ class ServerStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.#done) return;
+    if (endStream && this.#body.length === 0) {
+      // The usual case, the whole body at once: encoded from the caller's view, no copy kept.
+      if (data.length > 0) this.#body.push(data);
+      this.#finish();
+      return;
+    }
     if (data.length > 0) this.#body.push(data.slice());
     if (endStream) this.#finish();
   }
@@ -222,7 +228,7 @@ export class BoltServerCodec implements ServerConnectionCodec {
       className: h.get("x-bolt-class") ?? "",
       header: wireHeader(h),
     };
-    this.#write(encodeFrame(fields, body));
+    this.#write(encodeFrame(fields, body, true));
   }
 
   onEof(): void {
@@ -278,6 +284,11 @@ class ClientStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.done) return;
+    if (endStream && this.#body.length === 0) {
+      if (data.length > 0) this.#body.push(data);
+      this.#send();
+      return;
+    }
     if (data.length > 0) this.#body.push(data.slice());
     if (endStream) this.#send();
   }
@@ -367,7 +378,7 @@ export class BoltClientCodec implements ClientConnectionCodec {
       className: h.get("x-bolt-class") ?? "",
       header: wireHeader(h),
     };
-    const frame = encodeFrame(fields, body);
+    const frame = encodeFrame(fields, body, true);
     if (oneway) {
       this.forget(s);
       this.#write(frame);

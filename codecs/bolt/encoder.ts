@@ -60,8 +60,18 @@ export function headerMapSize(header: readonly string[]): number {
 /** The frame fields {@link encodeFrame} reads; `content` may be several chunks. */
 export type FrameFields = Omit<BoltFrame, "content">;
 
-/** Encodes one Bolt command into a new buffer. */
-export function encodeFrame(f: FrameFields, content: Uint8Array | readonly Uint8Array[]): Uint8Array {
+/** A buffer reused by {@link encodeFrame} with `scratch`: most frames are small, and a write copies them anyway. */
+let shared = new Uint8Array(4096);
+
+/**
+ * Encodes one Bolt command into a new buffer, or with `scratch` into a view of a module-wide buffer that is valid
+ * only until the next such call (for a write function that copies, which `WriteFn` does).
+ */
+export function encodeFrame(
+  f: FrameFields,
+  content: Uint8Array | readonly Uint8Array[],
+  scratch = false,
+): Uint8Array {
   const isResponse = f.type === TYPE_RESPONSE;
   const v1 = f.proto === PROTO_V1;
   const fixed = v1 ? (isResponse ? 20 : 22) : (isResponse ? 22 : 24);
@@ -72,8 +82,12 @@ export function encodeFrame(f: FrameFields, content: Uint8Array | readonly Uint8
   for (const c of chunks) contentLen += c.length;
   const crc = !v1 && (f.switchCode & 1) === 1 ? 4 : 0;
   const total = fixed + classLen + headerLen + contentLen + crc;
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
+  let out: Uint8Array;
+  if (scratch && total <= 1 << 20) {
+    if (shared.length < total) shared = new Uint8Array(Math.max(total, shared.length * 2));
+    out = shared.subarray(0, total);
+  } else out = new Uint8Array(total);
+  const dv = new DataView(out.buffer, out.byteOffset, total);
   let p = 0;
   out[p++] = f.proto;
   if (!v1) out[p++] = f.ver1;
