@@ -114,6 +114,7 @@ interface SubStats {
   readonly init_fetch_timeout: CounterImpl;
   readonly version: GaugeImpl;
   readonly update_time: GaugeImpl;
+  readonly version_text: { value: string };
 }
 
 /** A 53-bit hash of a version string, for the `version` gauge (Envoy hashes `version_info` the same way). */
@@ -273,6 +274,7 @@ export class XdsManager implements UpdateSink {
       init_fetch_timeout: s.counter(`${prefix}init_fetch_timeout`),
       version: s.gauge(`${prefix}version`),
       update_time: s.gauge(`${prefix}update_time`),
+      version_text: s.textReadout(`${prefix}version_text`),
     };
   }
 
@@ -486,6 +488,7 @@ export class XdsManager implements UpdateSink {
       st.update_success.inc();
       if (u.resources.length === 0 && u.removed.length === 0) st.update_empty.inc();
       st.version.set(versionHash(u.version));
+      if (u.version !== "") st.version_text.value = u.version;
       st.update_time.set(now);
     }
     this.#versions.set(u.typeUrl, { version: u.version, at: new Date(now) });

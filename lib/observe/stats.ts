@@ -143,6 +143,8 @@ export interface StatsSnapshot {
   counters: Record<string, number>;
   gauges: Record<string, { value: number; used: boolean }>;
   histograms: Record<string, HistogramSnapshot>;
+  /** Envoy's text readouts (`listener_manager.lds.version_text`), when any exist. */
+  textReadouts?: Record<string, string>;
 }
 
 /** Joins a prefix and a name with a dot (no dot for the empty prefix). */
@@ -190,6 +192,20 @@ export class StatsStore implements StatsScope {
   readonly #counters = new Map<string, CounterImpl>();
   readonly #gauges = new Map<string, GaugeImpl>();
   readonly #histograms = new Map<string, HistogramImpl>();
+  readonly #texts = new Map<string, { value: string }>();
+
+  /**
+   * The text readout with this full name (Envoy's `TextReadout`: a string stat, such as the version an xDS
+   * subscription last accepted), created on first use. Set `value`.
+   */
+  textReadout(name: string): { value: string } {
+    let t = this.#texts.get(name);
+    if (t === undefined) {
+      t = { value: "" };
+      this.#texts.set(name, t);
+    }
+    return t;
+  }
 
   /** The counter with this full name, created on first use. */
   counter(name: string): CounterImpl {
@@ -244,6 +260,7 @@ export class StatsStore implements StatsScope {
   /** A plain copy of every stat. */
   snapshot(): StatsSnapshot {
     const s: StatsSnapshot = { counters: {}, gauges: {}, histograms: {} };
+    if (this.#texts.size > 0) s.textReadouts = Object.fromEntries([...this.#texts].map(([n, t]) => [n, t.value]));
     for (const c of this.#counters.values()) s.counters[c.name] = c.value;
     for (const g of this.#gauges.values()) s.gauges[g.name] = { value: g.value, used: g.used };
     for (const h of this.#histograms.values()) {
@@ -264,6 +281,7 @@ export class StatsStore implements StatsScope {
    */
   merge(other: StatsSnapshot): void {
     for (const [name, v] of Object.entries(other.counters)) this.counter(name).value += v;
+    for (const [name, v] of Object.entries(other.textReadouts ?? {})) if (v !== "") this.textReadout(name).value = v;
     for (const [name, v] of Object.entries(other.gauges)) {
       const g = this.gauge(name);
       g.value += v.value;
@@ -360,12 +378,17 @@ function histUsed(h: HistogramSnapshot): boolean {
 export function renderStatsText(s: StatsSnapshot, opts: StatsRenderOptions = {}): string {
   const lines: string[] = [];
   if (opts.type !== "Histograms") {
-    const scalars: [string, number][] = [];
+    const scalars: [string, number | string][] = [];
     if (opts.type !== "Gauges") {
       for (const [name, v] of Object.entries(s.counters)) if (keep(name, v > 0, opts)) scalars.push([name, v]);
     }
     if (opts.type !== "Counters") {
       for (const [name, g] of Object.entries(s.gauges)) if (keep(name, g.used, opts)) scalars.push([name, g.value]);
+    }
+    if (opts.type === undefined) {
+      for (const [name, v] of Object.entries(s.textReadouts ?? {})) {
+        if (keep(name, v !== "", opts)) scalars.push([name, JSON.stringify(v)]);
+      }
     }
     scalars.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
     for (const [name, v] of scalars) lines.push(`${name}: ${v}`);
@@ -392,13 +415,18 @@ export function renderStatsText(s: StatsSnapshot, opts: StatsRenderOptions = {})
 export function renderStatsJson(s: StatsSnapshot, opts: StatsRenderOptions = {}): string {
   const stats: unknown[] = [];
   if (opts.type !== "Histograms") {
-    const scalars: { name: string; value: number }[] = [];
+    const scalars: { name: string; value: number | string }[] = [];
     if (opts.type !== "Gauges") {
       for (const [name, v] of Object.entries(s.counters)) if (keep(name, v > 0, opts)) scalars.push({ name, value: v });
     }
     if (opts.type !== "Counters") {
       for (const [name, g] of Object.entries(s.gauges)) {
         if (keep(name, g.used, opts)) scalars.push({ name, value: g.value });
+      }
+    }
+    if (opts.type === undefined) {
+      for (const [name, v] of Object.entries(s.textReadouts ?? {})) {
+        if (keep(name, v !== "", opts)) scalars.push({ name, value: v });
       }
     }
     scalars.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

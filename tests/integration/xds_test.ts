@@ -254,6 +254,9 @@ for (const mode of ["GRPC", "DELTA_GRPC"] as const) {
           assertEquals(st.nodes[0]?.["user_agent_name"], "ferry");
           assertEquals(await stat(f, "control_plane.connected_state"), 1);
           assertEquals(await stat(f, "listener_manager.lds.update_success"), 1);
+        const text = await (await fetch(`${f.adminUrl}/stats?filter=version_text`)).text();
+        if (mode === "GRPC") assert(text.includes(`cluster_manager.cds.version_text: "v1"`), text);
+        else assert(/listener_manager\.lds\.version_text: ".+"/.test(text), text);
           const dump = await (await fetch(`${f.adminUrl}/config_dump?resource=dynamic_active_clusters`)).json();
           assertEquals(dump.configs[0].cluster.name, "web");
           assertEquals(typeof dump.configs[0].version_info, "string");
