@@ -12,7 +12,8 @@
  *
  * Client side: requests get the connection's own ids (1, 2, ...; downstream ids differ) and the response is
  * matched back by id. A oneway request completes with an empty 200 as soon as it is written. Heartbeats from the
- * upstream are answered; a late response (its stream was reset or timed out) is dropped.
+ * upstream are answered; a late response (its stream was reset or timed out) is dropped. A connection idle for
+ * `heartbeatIntervalMs` (30 s) sends a heartbeat, as sofa clients do, so providers keep it open.
  *
  * @module
  */
@@ -30,6 +31,9 @@ import type {
 } from "../../lib/api/codec.ts";
 import { CodecError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
+import { approxNow } from "../../lib/network/clock.ts";
+import { schedule } from "../../lib/network/timer_wheel.ts";
+import type { WheelTimer } from "../../lib/network/timer_wheel.ts";
 import { BoltDecoder } from "./decoder.ts";
 import { encodeFrame } from "./encoder.ts";
 import type { FrameFields } from "./encoder.ts";
@@ -326,12 +330,51 @@ export class BoltClientCodec implements ClientConnectionCodec {
   #opened = 0;
   #nextId = 1;
   #closed = false;
+  readonly #heartbeatMs: number;
+  #heartbeatTimer: WheelTimer | undefined;
+  #lastActivity = approxNow();
 
-  /** `options` carries the frame limit and the concurrency cap. */
+  /** `options` carries the frame limit, the concurrency cap and the idle heartbeat interval. */
   constructor(write: WriteFn, options: BoltCodecOptions = {}) {
     this.#write = write;
     this.#max = options.maxConcurrentRequests ?? 1024;
     this.#decoder = new BoltDecoder((f) => this.#onFrame(f), options.maxFrameBytes);
+    this.#heartbeatMs = options.heartbeatIntervalMs ?? 30_000;
+    if (this.#heartbeatMs > 0) this.#armHeartbeat(this.#heartbeatMs);
+  }
+
+  #armHeartbeat(ms: number): void {
+    this.#heartbeatTimer = schedule(ms, () => {
+      this.#heartbeatTimer = undefined;
+      if (this.#closed) return;
+      const idle = approxNow() - this.#lastActivity;
+      if (idle >= this.#heartbeatMs) {
+        this.#lastActivity = approxNow();
+        this.#write(encodeFrame({
+          proto: PROTO_V1,
+          ver1: 0,
+          type: TYPE_REQUEST,
+          cmdCode: CMD_HEARTBEAT,
+          ver2: 1,
+          requestId: this.#takeId(),
+          codec: CODEC_HESSIAN2,
+          switchCode: 0,
+          timeout: 3000,
+          status: 0,
+          className: "",
+          header: [],
+        }, EMPTY));
+        this.#armHeartbeat(this.#heartbeatMs);
+      } else this.#armHeartbeat(this.#heartbeatMs - idle);
+    });
+  }
+
+  /** The next request id not in flight (1 … 2^31-1, wrapping). */
+  #takeId(): number {
+    let id = this.#nextId;
+    while (this.#streams.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
+    this.#nextId = id >= 0x7fffffff ? 1 : id + 1;
+    return id;
   }
 
   get reusable(): boolean {
@@ -358,10 +401,9 @@ export class BoltClientCodec implements ClientConnectionCodec {
       s.decoder.onReset?.("connection-termination", "upstream connection closed");
       return;
     }
-    let id = this.#nextId;
-    while (this.#streams.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
-    this.#nextId = id >= 0x7fffffff ? 1 : id + 1;
+    const id = this.#takeId();
     s.id = id;
+    this.#lastActivity = approxNow();
     const oneway = h.get("x-bolt-type") === "oneway";
     const proto = intHeader(h, "x-bolt-proto", PROTO_V1, 255) === PROTO_V2 ? PROTO_V2 : PROTO_V1;
     const fields: FrameFields = {
@@ -398,6 +440,7 @@ export class BoltClientCodec implements ClientConnectionCodec {
   }
 
   dispatch(data: Uint8Array): void {
+    this.#lastActivity = approxNow();
     this.#decoder.push(data);
   }
 
@@ -419,11 +462,15 @@ export class BoltClientCodec implements ClientConnectionCodec {
 
   onEof(): void {
     this.#closed = true;
+    this.#heartbeatTimer?.cancel();
+    this.#heartbeatTimer = undefined;
     this.#resetAll();
   }
 
   onConnectionClose(): void {
     this.#closed = true;
+    this.#heartbeatTimer?.cancel();
+    this.#heartbeatTimer = undefined;
     this.#decoder.destroy();
     this.#resetAll();
   }

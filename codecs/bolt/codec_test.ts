@@ -284,3 +284,17 @@ Deno.test("BoltServerCodec: header-map keys cannot spoof the fixed fields or pse
   ]);
   assertEquals(h.getAll("x-bolt-timeout").length, 1);
 });
+
+Deno.test("BoltClientCodec sends a heartbeat on an idle upstream connection, and stops when it closes", async () => {
+  const up: Uint8Array[] = [];
+  const client = new BoltClientCodec((b) => up.push(b.slice()), { heartbeatIntervalMs: 20 });
+  for (let i = 0; i < 200 && up.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const [hb] = frames(up[0]!);
+  assertEquals([hb!.type, hb!.cmdCode, hb!.proto], [1, CMD_HEARTBEAT, 1]);
+  // The ack is dropped quietly.
+  client.dispatch(encodeFrame({ ...hb!, type: TYPE_RESPONSE, status: 0 }, []));
+  client.onConnectionClose();
+  const n = up.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assertEquals(up.length, n);
+});

@@ -95,6 +95,11 @@ export interface BoltCodecOptions {
   maxFrameBytes?: number;
   /** Most requests in flight on one upstream connection (default 1024). */
   maxConcurrentRequests?: number;
+  /**
+   * An upstream connection with no traffic for this long sends a heartbeat (default 30 s, as sofa clients; 0:
+   * never), so that providers which close idle connections (sofa-rpc-node after 90 s) keep pooled ones.
+   */
+  heartbeatIntervalMs?: number;
   /** Where the codec counts its events. */
   stats?: BoltStats;
 }
