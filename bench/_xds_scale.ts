@@ -133,6 +133,20 @@ async function heapMib(adminPort: number): Promise<number> {
   }
 }
 
+/** CPUs online (navigator.hardwareConcurrency counts only those this process is pinned to). */
+function cpuCount(): number {
+  try {
+    let n = 0;
+    for (const part of Deno.readTextFileSync("/sys/devices/system/cpu/online").trim().split(",")) {
+      const [a, b] = part.split("-").map(Number);
+      n += b === undefined ? 1 : b - a! + 1;
+    }
+    return n;
+  } catch {
+    return navigator.hardwareConcurrency;
+  }
+}
+
 function loadAverage(): string {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -391,9 +405,11 @@ function startFerry(mode: Mode, configFile: string, inspectPort: number | undefi
     log,
     alive: () => !exited,
     async stop() {
+      // SIGKILL, not a drain: Ferry's GOAWAY on the ADS stream made Deno's nghttp2 abort this process once
+      // (find_stream_on_goaway_func assertion in the grpc-js server), losing the results.
       if (!exited) {
         try {
-          child.kill("SIGTERM");
+          child.kill("SIGKILL");
         } catch { /* gone */ }
       }
       const timer = setTimeout(() => {
@@ -698,6 +714,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const cpuPct = churnSched.cpuMs / (seconds * 1000) * 100;
     const waitPct = churnSched.waitMs / (seconds * 1000) * 100;
     const rssChurn = rssKib(ferry.pid);
+    const heapChurn = await heapMib(ports.admin);
     const churn = {
       changes: sent * per,
       applied,
@@ -726,7 +743,8 @@ async function runMode(mode: Mode): Promise<ModeResult> {
         `(${f0(idleCpuPct)}% CPU with the same wrk load and no pushes), ${
           f1(churn.cpuPerResponse)
         } ms of CPU per EDS ` +
-        `response; control plane serialize+write ${f0(churn.writeMs)} ms; RSS after churn ${mib(rssChurn)} MiB`,
+        `response; control plane serialize+write ${f0(churn.writeMs)} ms; RSS after churn ${mib(rssChurn)} MiB ` +
+        `(V8 heap + external ${f1(heapChurn)} MiB)`,
     );
     console.log(
       `${mode}: unrelated listener during churn: p99 ${f1(churnWrk.p99)} ms, max ${f1(churnWrk.max)} ms, ` +
@@ -772,7 +790,7 @@ console.log(
         Math.round(WRK_CONNS * 1000 / WRK_DELAY_MS)
       } req/s)`
       : " (closed loop)") +
-    `; load average ${loadAverage()} on ${navigator.hardwareConcurrency} cores (other work skews every number)`,
+    `; load average ${loadAverage()} on ${cpuCount()} cores (other work skews every number)`,
 );
 const results: ModeResult[] = [];
 let failed = false;

@@ -62,10 +62,10 @@ timeout $((900 + 2 * ${XDS_DURATION_S:-30})) "${PIN_CLIENT[@]}" deno run -A benc
   --pushes "${XDS_PUSHES:-10}" \
   --wrk-conns "${XDS_WRK_CONNS:-10}" \
   --wrk-delay-ms "${XDS_WRK_DELAY_MS:-10}" \
-  --pin-server "${PIN_SERVER[*]}" \
-  --pin-client "${PIN_CLIENT[*]}" \
-  --ferry-cmd "${FERRY_CMD:-deno run -A main.ts}" \
-  --ferry-args "$FERRY_ARGS_EFF" \
+  --pin-server="${PIN_SERVER[*]}" \
+  --pin-client="${PIN_CLIENT[*]}" \
+  --ferry-cmd="${FERRY_CMD:-deno run -A main.ts}" \
+  --ferry-args="$FERRY_ARGS_EFF" \
   $([ "${XDS_PROFILE:-0}" = 1 ] && echo --profile)
 rc=$?
 for f in "$BENCH_DIR"/ferry-*.log; do
