@@ -475,11 +475,17 @@ export class BoltClientCodec implements ClientConnectionCodec {
     this.#resetAll();
   }
 
+  /**
+   * The connection is gone under written requests. They may have reached the provider, so they end as
+   * `remote-reset` — which the router retries only when the route's retry policy says so — and never as
+   * `connection-termination`, which it would re-send on another connection as for a stale keep-alive connection
+   * (an RPC executed twice).
+   */
   #resetAll(): void {
     const streams = [...this.#streams.values()];
     for (const s of streams) {
       this.forget(s);
-      s.decoder.onReset?.("connection-termination", "upstream connection closed");
+      s.decoder.onReset?.("remote-reset", "upstream connection closed");
     }
   }
 }
