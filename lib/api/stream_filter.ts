@@ -67,6 +67,11 @@ export interface DownstreamConnectionInfo {
   readonly secure: boolean;
   /** The server name the client asked for in its TLS ClientHello, if any. */
   readonly sni?: string;
+  /**
+   * The peer's certificate chain (DER, leaf first; TLCP: sign certificate first) when the connection is TLS and the
+   * provider reports it; empty when the client sent none. Absent for plain text and the `Deno.listenTls` fast path.
+   */
+  readonly peerCertificates?: readonly Uint8Array[];
 }
 
 /** What the filter manager offers a filter. */

@@ -793,6 +793,8 @@ export class ConnectionManager implements NetworkFilter {
     const alpn = conn.tls?.alpn;
     if (alpn !== undefined) opts.alpn = alpn;
     this.codec = shared.codec.createServer((b) => conn.write(b), this, opts);
+    // A TLS provider's SecureConnection carries its handshake facts; RBAC principals read the peer's certificate.
+    const peer = (conn as { handshake?: { peerCertificates?: readonly Uint8Array[] } }).handshake?.peerCertificates;
     const info: DownstreamConnectionInfo = {
       id: conn.id,
       remoteAddress: conn.remoteAddress,
@@ -801,6 +803,7 @@ export class ConnectionManager implements NetworkFilter {
       localPort: conn.localPort,
       secure: conn.secure,
       ...(conn.tls?.sni !== undefined ? { sni: conn.tls.sni } : {}),
+      ...(peer !== undefined ? { peerCertificates: peer } : {}),
     };
     this.connectionInfo = info;
     const s = shared.stats;
