@@ -29,7 +29,7 @@ import {
   type TypeUrl,
   type UpdateSink,
 } from "./types.ts";
-import type { DeltaDiscoveryResponse, DiscoveryResponse, XdsWire } from "./wire.ts";
+import type { DeltaDiscoveryResponse, DiscoveryResponse, WireAny, XdsWire } from "./wire.ts";
 import { stableText } from "./stable_text.ts";
 
 const log = getLogger("xds");
@@ -295,6 +295,24 @@ export class GrpcSource implements ResourceSource {
     else await this.#onSotw(bytes);
   }
 
+  /** Decodes a response's resources of `st`'s type; throws a one-line error naming the entry. */
+  #decode(st: TypeState, entries: readonly { name: string; version: string; any: WireAny }[]): DecodedResource[] {
+    const resources: DecodedResource[] = [];
+    const seen = new Set<string>();
+    for (const [i, { name: given, version, any }] of entries.entries()) {
+      if (any.type_url !== st.typeUrl) {
+        throw new Error(`resources[${i}]: type ${any.type_url} in a response for ${st.typeUrl}`);
+      }
+      const raw = this.#o.wire.decodeResource(any.type_url, any.value);
+      const name = given !== "" ? given : resourceName(raw);
+      if (name === "") throw new Error(`resources[${i}]: the resource has no name`);
+      if (seen.has(name)) throw new Error(`resources[${i}]: ${JSON.stringify(name)} appears twice`);
+      seen.add(name);
+      resources.push({ name, version, raw, text: stableText(raw) });
+    }
+    return resources;
+  }
+
   async #onSotw(bytes: Uint8Array): Promise<void> {
     let resp: DiscoveryResponse;
     try {
@@ -311,19 +329,9 @@ export class GrpcSource implements ResourceSource {
     st.nonce = resp.nonce;
     let error: string | undefined;
     try {
-      const resources: DecodedResource[] = [];
-      const seen = new Set<string>();
-      for (const [i, any] of resp.resources.entries()) {
-        if (any.type_url !== st.typeUrl) {
-          throw new Error(`resources[${i}]: type ${any.type_url} in a response for ${st.typeUrl}`);
-        }
-        const raw = this.#o.wire.decodeResource(any.type_url, any.value);
-        const name = resourceName(raw);
-        if (name === "") throw new Error(`resources[${i}]: the resource has no name`);
-        if (seen.has(name)) throw new Error(`resources[${i}]: ${JSON.stringify(name)} appears twice`);
-        seen.add(name);
-        resources.push({ name, version: resp.version_info, raw, text: stableText(raw) });
-      }
+      const entries = resp.resources.map((any) => ({ name: "", version: resp.version_info, any }));
+      const resources = this.#decode(st, entries);
+      const seen = new Set(resources.map((r) => r.name));
       const removed = isWildcardType(st.typeUrl) && st.interest === "*"
         ? [...st.held.keys()].filter((n) => !seen.has(n))
         : [];
@@ -354,20 +362,11 @@ export class GrpcSource implements ResourceSource {
     st.nonce = resp.nonce;
     let error: string | undefined;
     try {
-      const resources: DecodedResource[] = [];
-      const seen = new Set<string>();
-      for (const [i, r] of resp.resources.entries()) {
-        if (r.resource === undefined) continue; // a name-only entry (heartbeat) changes nothing
-        if (r.resource.type_url !== st.typeUrl) {
-          throw new Error(`resources[${i}]: type ${r.resource.type_url} in a response for ${st.typeUrl}`);
-        }
-        const raw = this.#o.wire.decodeResource(r.resource.type_url, r.resource.value);
-        const name = r.name !== "" ? r.name : resourceName(raw);
-        if (name === "") throw new Error(`resources[${i}]: the resource has no name`);
-        if (seen.has(name)) throw new Error(`resources[${i}]: ${JSON.stringify(name)} appears twice`);
-        seen.add(name);
-        resources.push({ name, version: r.version, raw, text: stableText(raw) });
-      }
+      const entries = resp.resources.flatMap((r) =>
+        // A name-only entry (a heartbeat) changes nothing.
+        r.resource === undefined ? [] : [{ name: r.name, version: r.version, any: r.resource }]
+      );
+      const resources = this.#decode(st, entries);
       const removed = resp.removed_resources.filter((n) => st.held.has(n) || st.interest === "*");
       await this.#o.sink.onUpdate({
         typeUrl: st.typeUrl,

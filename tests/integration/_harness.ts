@@ -188,6 +188,15 @@ export function startRawServer(onConn: (c: Deno.TcpConn) => void | Promise<void>
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `cond` every 50 ms until it holds; throws naming `what` after `timeoutMs` (default 10 s). */
+export async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 /** Reads a request head (up to the blank line; less if the peer closes first) from a raw upstream connection. */
 export async function readHead(c: Deno.Conn): Promise<string> {
   const dec = new TextDecoder();

@@ -10,37 +10,16 @@ import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
 import { itOpts, startFerry } from "./_harness.ts";
 import { gmConnect } from "../helpers/gm_client.ts";
+import { mustOpenssl, openssl } from "../helpers/openssl.ts";
 
 type Obj = Record<string, unknown>;
 
 const dir = Deno.makeTempDirSync({ prefix: "ferry-rotate-" });
 const f = (n: string) => `${dir}/${n}`;
 
-async function openssl(args: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
-  const p = new Deno.Command("openssl", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
-
-async function must(args: string[]): Promise<void> {
-  const r = await openssl(args);
-  if (r.code !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.err}`);
-}
-
 /** A P-256 test root, and leaves `name` signed by it with the given serial (localhost, 127.0.0.1). */
 async function makePki(): Promise<void> {
-  await must([
+  await mustOpenssl([
     "req",
     "-x509",
     "-newkey",
@@ -63,7 +42,7 @@ async function makePki(): Promise<void> {
       "extendedKeyUsage=serverAuth\n",
   );
   for (const [name, serial] of [["a", "0x0A01"], ["b", "0x0B02"]] as const) {
-    await must([
+    await mustOpenssl([
       "req",
       "-newkey",
       "ec",
@@ -77,7 +56,7 @@ async function makePki(): Promise<void> {
       "-subj",
       `/O=Ferry/CN=rotation-${name}`,
     ]);
-    await must([
+    await mustOpenssl([
       "x509",
       "-req",
       "-in",

@@ -11,6 +11,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { freePort } from "../fakes/ports.ts";
+import { mustOpenssl } from "../helpers/openssl.ts";
 import { startControlPlane } from "../xds/control_plane_client.ts";
 import { curl, itOpts, sleep, startFerry, startUpstream, stat } from "./_harness.ts";
 
@@ -27,23 +28,18 @@ const SPIFFE = "spiffe://cluster.local/ns/default/sa/reviews";
 const dir = Deno.makeTempDirSync({ prefix: "ferry-istio-" });
 const f = (n: string) => `${dir}/${n}`;
 
-async function openssl(args: string[]): Promise<void> {
-  const r = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (r.code !== 0) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
-}
-
 /** A mesh CA and leaves usable as client and server: the workload (SPIFFE SAN) and the control plane. */
 async function meshPki(): Promise<void> {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  await openssl(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-subj", "/O=cluster.local"]);
+  await mustOpenssl(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-subj", "/O=cluster.local"]);
   for (const [name, san] of [["workload", `URI:${SPIFFE},DNS:localhost`], ["istiod", "DNS:istiod,IP:127.0.0.1"]]) {
     Deno.writeTextFileSync(
       f(`${name}.ext`),
       `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n` +
         "extendedKeyUsage=serverAuth,clientAuth\n",
     );
-    await openssl(["req", ...ec, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", `/O=${name}`]);
-    await openssl([
+    await mustOpenssl(["req", ...ec, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", `/O=${name}`]);
+    await mustOpenssl([
       "x509",
       "-req",
       "-in",

@@ -13,7 +13,7 @@ import { parseCertificate } from "../../lib/crypto/x509.ts";
 import { freePort } from "../fakes/ports.ts";
 import { gmConnect } from "../helpers/gm_client.ts";
 import { type ControlPlane, type SnapshotInput, startControlPlane } from "../xds/control_plane_client.ts";
-import { curl, itOpts, sleep, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { curl, itOpts, sleep, startFerry, startUpstream, stat, type TestFerry, waitFor } from "./_harness.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -195,14 +195,6 @@ async function peerDer(port: number): Promise<Uint8Array> {
   return parseCertificate(pem).der;
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 async function acked(cp: ControlPlane, type: string, version: string): Promise<void> {
   const r = await cp.waitAcked(type, version, { timeoutMs: 15_000 });
   if (!("acked" in r)) throw new Error(`${type} ${version} was NACKed: ${r.nacked}`);
@@ -254,9 +246,9 @@ for (const mode of ["GRPC", "DELTA_GRPC"] as const) {
           assertEquals(st.nodes[0]?.["user_agent_name"], "ferry");
           assertEquals(await stat(f, "control_plane.connected_state"), 1);
           assertEquals(await stat(f, "listener_manager.lds.update_success"), 1);
-        const text = await (await fetch(`${f.adminUrl}/stats?filter=version_text`)).text();
-        if (mode === "GRPC") assert(text.includes(`cluster_manager.cds.version_text: "v1"`), text);
-        else assert(/listener_manager\.lds\.version_text: ".+"/.test(text), text);
+          const text = await (await fetch(`${f.adminUrl}/stats?filter=version_text`)).text();
+          if (mode === "GRPC") assert(text.includes(`cluster_manager.cds.version_text: "v1"`), text);
+          else assert(/listener_manager\.lds\.version_text: ".+"/.test(text), text);
           const dump = await (await fetch(`${f.adminUrl}/config_dump?resource=dynamic_active_clusters`)).json();
           assertEquals(dump.configs[0].cluster.name, "web");
           assertEquals(typeof dump.configs[0].version_info, "string");
