@@ -54,6 +54,8 @@ import { addressWithoutPort } from "../../lib/router/mod.ts";
 import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 import { approxNow } from "../../lib/network/clock.ts";
 import { UpstreamRequest, type UpstreamRequestCallbacks } from "./_upstream_request.ts";
+import { ShadowRequest } from "./_shadow.ts";
+import { mirrorCluster, shadowAuthority } from "../../lib/router/mod.ts";
 
 const log = getLogger("router");
 /** gRPC's DEADLINE_EXCEEDED, for a stream that outlived `max_stream_duration`. */
@@ -126,6 +128,8 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
   #start = approxNow();
   #upstreamPaused = false;
   #downstreamPaused = false;
+  /** The route's `request_mirror_policies` shadows of this request. */
+  #shadows: ShadowRequest[] | undefined;
 
   constructor(config: RouterConfig, callbacks: StreamFilterCallbacks, context: FilterFactoryContext) {
     this.#config = config;
@@ -203,6 +207,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       headers.set("x-envoy-expected-rq-timeout-ms", String(t.perTryMs || t.globalMs));
     }
     this.#headers = headers;
+    if (action.mirrorPolicies !== undefined) this.#startShadows(action, headers, endStream, t.globalMs);
     if (action.hashPolicy.length > 0) {
       const r = computeHashKey(action.hashPolicy, headers, addressWithoutPort(info.downstreamRemoteAddress));
       this.#hashKey = r.hashKey;
@@ -217,6 +222,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
 
   decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
     if (this.#destroyed || !this.#cluster) return "stop";
+    if (this.#shadows !== undefined) { for (const s of this.#shadows) s.data(data, endStream); }
     if (!this.#keepBody(data) && this.#backoffTimer !== undefined) {
       // Waiting to retry, and the body can no longer be replayed: nothing to send it to (Envoy's 507).
       this.#fail(
@@ -240,6 +246,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
 
   decodeTrailers(trailers: HeaderMap): FilterStatus {
     if (this.#destroyed || !this.#cluster) return "stop";
+    if (this.#shadows !== undefined) { for (const s of this.#shadows) s.trailers(trailers); }
     this.#trailers = trailers;
     this.#onRequestEnd();
     const up = this.#upstream;
@@ -256,12 +263,41 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       this.#cb.readDisable(false);
     }
     this.#destroyed = true;
+    if (this.#shadows !== undefined) {
+      // A shadow with the whole request goes on alone (fire-and-forget); one missing part of it is cancelled.
+      for (const s of this.#shadows) if (!s.requestEnded) s.abandon();
+      this.#shadows = undefined;
+    }
     this.#clearTimers();
     this.#durationTimer?.cancel();
     this.#durationTimer = undefined;
     this.#releaseRetry();
     if (this.#upstream && !this.#upstream.done) this.#upstream.abandon();
     this.#upstream = undefined;
+  }
+
+  /**
+   * Starts the shadows of the route's `request_mirror_policies` (Envoy's `shadowRequest`): for each policy whose
+   * fraction picks this request and whose cluster exists, a copy of the final request headers with `-shadow`
+   * appended to `:authority` (unless `disable_shadow_host_suffix_append`), bounded by the route's timeout.
+   */
+  #startShadows(action: RouteAction, headers: HeaderMap, endStream: boolean, timeoutMs: number): void {
+    for (const policy of action.mirrorPolicies!) {
+      const name = mirrorCluster(policy, headers);
+      if (name === undefined) continue;
+      const cluster = this.#cm.get(name);
+      if (!cluster) {
+        log.debug(() => `route "${this.#route?.route.name ?? ""}": shadow cluster "${name}" not found`);
+        continue;
+      }
+      const h = headers.clone();
+      const host = h.get(":authority");
+      if (!policy.disableShadowHostSuffixAppend && host !== undefined && host !== "") {
+        h.set(":authority", shadowAuthority(host));
+      }
+      const s = new ShadowRequest(cluster, h, { endStream, timeoutMs, protocol: this.#cb.streamInfo.protocol });
+      (this.#shadows ??= []).push(s);
+    }
   }
 
   /**

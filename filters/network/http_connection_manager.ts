@@ -75,6 +75,10 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
         }
         const wc = joinPath(joinPath(at, "weighted_clusters"), "clusters");
         a.weightedClusters.forEach((c, k) => out.push({ name: c.name, path: joinPath(joinPath(wc, k), "name") }));
+        const mp = joinPath(at, "request_mirror_policies");
+        a.mirrorPolicies?.forEach((m, k) => {
+          if (m.cluster !== undefined) out.push({ name: m.cluster, path: joinPath(joinPath(mp, k), "cluster") });
+        });
       });
     });
     return out;

@@ -233,6 +233,24 @@ export type HostRewrite =
   | { readonly kind: "header"; readonly header: string }
   | { readonly kind: "path_regex"; readonly rewrite: RegexRewrite };
 
+/** One `request_mirror_policies` entry of a route action (Envoy's `RouteAction.RequestMirrorPolicy`). */
+export interface MirrorPolicy {
+  /** `cluster`, or undefined when the cluster comes from `clusterHeader`. */
+  readonly cluster: string | undefined;
+  /** Lower-cased `cluster_header`: the shadow cluster is this request header's first value (none if absent). */
+  readonly clusterHeader: string | undefined;
+  /** `runtime_fraction.default_value` as a probability in [0, 1] (1 when unset: every request is mirrored). */
+  readonly fraction: number;
+  /** `runtime_fraction.runtime_key`, if set (read when a runtime is available). */
+  readonly runtimeKey: string | undefined;
+  /** The fraction's denominator (100, 10 000 or 1 000 000), for a runtime override given as a numerator. */
+  readonly denominator: number;
+  /** `trace_sampled` (default true); Ferry has no tracing, so it is kept for completeness only. */
+  readonly traceSampled: boolean;
+  /** `disable_shadow_host_suffix_append`: keep `:authority` as is instead of appending `-shadow`. */
+  readonly disableShadowHostSuffixAppend: boolean;
+}
+
 /** Envoy's `RouteAction` (forward to a cluster). */
 export interface RouteAction {
   /** Discriminant. */
@@ -278,6 +296,8 @@ export interface RouteAction {
   readonly grpcTimeoutHeaderOffsetMs: number;
   /** `upgrade_configs` by lower-cased upgrade type (only `websocket`): enabled or not. */
   readonly upgrades: ReadonlyMap<string, boolean>;
+  /** `request_mirror_policies`: shadow copies of the request, fire-and-forget (absent or empty: none). */
+  readonly mirrorPolicies?: readonly MirrorPolicy[];
 }
 
 /** Envoy's `RedirectAction`. Empty strings in the config mean "not set", as in proto3. */

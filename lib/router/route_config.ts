@@ -8,6 +8,7 @@
 import { ConfigError } from "../api/errors.ts";
 import { describe, joinPath, ObjReader } from "../config/reader.ts";
 import { compileHeaderFormat, type FormatSide } from "./format.ts";
+import { parseMirrorPolicies } from "./mirror.ts";
 import {
   compileRe2,
   isHeaderName,
@@ -361,7 +362,6 @@ function parseRouteAction(o: ObjReader, vhostRetry: RetryPolicy | undefined): Ro
       "cluster_specifier_plugin",
       "inline_cluster_specifier_plugin",
       "metadata_match",
-      "request_mirror_policies",
       "rate_limits",
       "include_vh_rate_limits",
       "cors",
@@ -456,8 +456,10 @@ function parseRouteAction(o: ObjReader, vhostRetry: RetryPolicy | undefined): Ro
     upgrades.set(t, u.bool("enabled") ?? true);
   });
   o.enumOf("priority", ["DEFAULT"] as const, { known: ["HIGH"] });
+  const mirrorPolicies = parseMirrorPolicies(o);
   return {
     kind: "route",
+    ...(mirrorPolicies.length > 0 ? { mirrorPolicies } : {}),
     clusterSpecifier: spec,
     cluster,
     weightedClusters,

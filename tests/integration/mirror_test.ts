@@ -1,0 +1,223 @@
+/**
+ * Route `request_mirror_policies` end to end: the shadow gets the request (headers, body, `-shadow` host), the
+ * fraction and `cluster_header` choose what is mirrored, and under `wrk` load a dead, slow or 500-answering shadow
+ * leaves the primary's responses without errors (p99 is printed for the report; it is not asserted).
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { curl, hcmBootstrap, itOpts, sleep, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
+import type { SeenRequest, TestUpstream } from "./_harness.ts";
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond()) && Date.now() < end) await sleep(20);
+}
+
+/** A port with nothing listening (bound, then closed). */
+function deadPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+Deno.test(
+  "mirror sends the request with its body to the shadow cluster, -shadow appended to the host",
+  itOpts,
+  async () => {
+    const primary = await startUpstream();
+    const shadow = await startUpstream(() => new Response("shadow answer", { status: 201 }));
+    const f = await startFerry(hcmBootstrap({
+      routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/keep" }
+    route:
+      cluster: primary
+      request_mirror_policies: [{ cluster: shadow, disable_shadow_host_suffix_append: true }]
+  - match: { prefix: "/none" }
+    route:
+      cluster: primary
+      request_mirror_policies: [{ cluster: shadow, runtime_fraction: { default_value: { numerator: 0 } } }]
+  - match: { prefix: "/hdr" }
+    route:
+      cluster: primary
+      request_mirror_policies: [{ cluster_header: x-mirror-to }]
+  - match: { prefix: "/" }
+    route:
+      cluster: primary
+      request_mirror_policies: [{ cluster: shadow, runtime_fraction: { default_value: { numerator: 100 } } }]`,
+      clusters: `${staticCluster("primary", [primary.port])}\n${staticCluster("shadow", [shadow.port])}`,
+    }));
+    try {
+      const r = await curl(f.url("/post"), ["-H", "host: api.example.com:8080", "--data-binary", "hello shadow"]);
+      assertEquals(r.status, 200);
+      assertEquals(r.body, "ok /post");
+      await waitFor(() => shadow.requests.length >= 1);
+      assertEquals(shadow.requests.length, 1);
+      const s = shadow.requests[0]!;
+      assertEquals(s.method, "POST");
+      assertEquals(s.body, "hello shadow");
+      assertEquals(s.headers.get("host"), "api.example.com-shadow:8080");
+      assertEquals(primary.requests[0]!.headers.get("host"), "api.example.com:8080");
+      await waitFor(async () => (await stat(f, "cluster.shadow.upstream_rq_2xx")) === 1);
+      assertEquals(await stat(f, "cluster.shadow.upstream_rq_2xx"), 1);
+
+      await curl(f.url("/keep"), ["-H", "host: plain.example"]);
+      await waitFor(() => shadow.requests.length >= 2);
+      assertEquals(shadow.requests[1]!.headers.get("host"), "plain.example");
+
+      for (let i = 0; i < 5; i++) assertEquals((await curl(f.url("/none"))).status, 200);
+      await curl(f.url("/hdr"), ["-H", "x-mirror-to: nope"]); // unknown cluster: no shadow, primary unaffected
+      await curl(f.url("/hdr"));
+      const before = shadow.requests.length;
+      await curl(f.url("/hdr"), ["-H", "x-mirror-to: shadow", "-H", "host: h"]);
+      await waitFor(() => shadow.requests.length > before);
+      assertEquals(shadow.requests.length, 3);
+      assertEquals(shadow.requests[2]!.url.pathname, "/hdr");
+      assertEquals(shadow.requests[2]!.headers.get("host"), "h-shadow");
+    } finally {
+      await f.stop();
+      await primary.close();
+      await shadow.close();
+    }
+  },
+);
+
+Deno.test("mirror over HTTP/2 downstream streams the body to the shadow", itOpts, async () => {
+  const primary = await startUpstream();
+  const shadow = await startUpstream();
+  const f = await startFerry(hcmBootstrap({
+    hcmExtra: "codec_type: AUTO",
+    routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/" }
+    route: { cluster: primary, request_mirror_policies: [{ cluster: shadow }] }`,
+    clusters: `${staticCluster("primary", [primary.port])}\n${staticCluster("shadow", [shadow.port])}`,
+  }));
+  try {
+    const body = "x".repeat(100_000);
+    const r = await curl(f.url("/big"), ["--http2-prior-knowledge", "--data-binary", body]);
+    assertEquals(r.status, 200);
+    await waitFor(() => shadow.requests.length >= 1);
+    assertEquals(shadow.requests[0]!.body.length, body.length);
+    assertEquals(primary.requests[0]!.body.length, body.length);
+  } finally {
+    await f.stop();
+    await primary.close();
+    await shadow.close();
+  }
+});
+
+Deno.test("mirror config rejects an unknown shadow cluster and a policy without a cluster", itOpts, async () => {
+  const bad = async (policy: string, want: RegExp) => {
+    let err: unknown;
+    try {
+      const f = await startFerry(hcmBootstrap({
+        routes: `- name: all
+  domains: ["*"]
+  routes: [{ match: { prefix: "/" }, route: { cluster: primary, request_mirror_policies: [${policy}] } }]`,
+        clusters: staticCluster("primary", [1]),
+      }));
+      await f.stop();
+    } catch (e) {
+      err = e;
+    }
+    assert(err instanceof Error && want.test(err.message), `${policy}: ${err}`);
+  };
+  await bad("{ cluster: nowhere }", /request_mirror_policies\[0\]\.cluster: unknown cluster "nowhere"/);
+  await bad("{ runtime_fraction: { default_value: { numerator: 5 } } }", /request_mirror_policies\[0\]/);
+  await bad("{ cluster: primary, bogus: 1 }", /request_mirror_policies\[0\]\.bogus/);
+});
+
+interface WrkResult {
+  requests: number;
+  errors: number;
+  p99Ms: number;
+  p50Ms: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
+}
+
+/** Runs wrk (1 thread, 8 connections, `seconds`) with latency percentiles; counts socket errors and non-2xx. */
+async function wrk(url: string, seconds: number): Promise<WrkResult> {
+  const out = await new Deno.Command("wrk", {
+    args: ["-t1", "-c8", `-d${seconds}s`, "--timeout", "5s", "--latency", url],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  let errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  if (se) errors += Number(se[1]) + Number(se[2]) + Number(se[3]) + Number(se[4]);
+  const p99Ms = toMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? "");
+  const p50Ms = toMs(/\s50%\s+(\S+)/.exec(text)?.[1] ?? "");
+  return { requests, errors, p99Ms, p50Ms };
+}
+
+Deno.test(
+  "mirror under wrk: a dead, slow or 500-answering shadow leaves the primary without errors",
+  itOpts,
+  async () => {
+    const primary = await startUpstream(() => new Response("ok"));
+    let slowSeen = 0;
+    let errSeen = 0;
+    const slow = await startUpstream(async (_r: SeenRequest) => {
+      slowSeen++;
+      await sleep(300);
+      return new Response("late");
+    });
+    const err = await startUpstream(() => {
+      errSeen++;
+      return new Response("boom", { status: 500 });
+    });
+    const dead = deadPort();
+    const routes = ["dead", "slow", "err"].map((c) => `
+  - match: { prefix: "/${c}" }
+    route: { cluster: primary, timeout: 1s, request_mirror_policies: [{ cluster: ${c} }] }`).join("");
+    const f = await startFerry(hcmBootstrap({
+      routes: `- name: all
+  domains: ["*"]
+  routes:${routes}
+  - match: { prefix: "/" }
+    route: { cluster: primary }`,
+      clusters: [
+        staticCluster("primary", [primary.port]),
+        staticCluster("dead", [dead]),
+        staticCluster("slow", [slow.port]),
+        staticCluster("err", [err.port]),
+      ].join("\n"),
+    }));
+    const ups: TestUpstream[] = [primary, slow, err];
+    try {
+      const results: Record<string, WrkResult> = {};
+      for (const name of ["base", "dead", "slow", "err"]) {
+        primary.requests.length = 0;
+        results[name] = await wrk(f.url(`/${name}`), 2);
+        // Let the shadows of the run finish (the slow one is cut at the route's 1 s timeout).
+        await sleep(name === "slow" ? 1200 : 100);
+      }
+      for (const [name, r] of Object.entries(results)) {
+        console.log(
+          `mirror wrk ${name}: ${r.requests} requests, ${r.errors} errors, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`,
+        );
+        assert(r.requests > 0, `${name}: wrk made no requests`);
+        assertEquals(r.errors, 0, `${name}: primary errors`);
+      }
+      assert(slowSeen > 0, "the slow shadow saw no requests");
+      assert(errSeen > 0, "the 500 shadow saw no requests");
+      assert(((await stat(f, "cluster.err.upstream_rq_5xx")) ?? 0) > 0);
+      assert(((await stat(f, "cluster.dead.upstream_cx_connect_fail")) ?? 0) > 0);
+      assertEquals((await curl(f.url("/err"))).status, 200);
+    } finally {
+      await f.stop();
+      for (const u of ups) await u.close();
+    }
+  },
+);
