@@ -396,7 +396,11 @@ export function evaluateRbac(rules: RbacRules, input: RbacInput): RbacDecision {
     const p = ps[k]!;
     if (p.permission(input, ctx) && p.principal(input, ctx)) matched = p.name;
   }
-  const allowed = rules.action === "ALLOW" ? matched !== undefined : rules.action === "DENY" ? matched === undefined : true;
+  const allowed = rules.action === "ALLOW"
+    ? matched !== undefined
+    : rules.action === "DENY"
+    ? matched === undefined
+    : true;
   return { allowed, matchedPolicy: matched };
 }
 

@@ -5,13 +5,33 @@
 import type { HttpFilterFactory } from "../../lib/api/stream_filter.ts";
 import { faultFilterFactory } from "./fault.ts";
 import { grpcWebFilterFactory } from "./grpc_web.ts";
+import { rbacFilterFactory } from "./rbac.ts";
 import { routerFilterFactory } from "./router.ts";
+import { bufferFilterFactory } from "./buffer.ts";
+import { corsFilterFactory } from "./cors.ts";
+import { headerMutationFilterFactory } from "./header_mutation.ts";
+import { healthCheckFilterFactory } from "./health_check.ts";
+import { localRateLimitFilterFactory } from "./local_ratelimit.ts";
 
 export { faultFilterFactory, grpcWebFilterFactory, routerFilterFactory };
+export {
+  bufferFilterFactory,
+  corsFilterFactory,
+  headerMutationFilterFactory,
+  healthCheckFilterFactory,
+  localRateLimitFilterFactory,
+};
+export { rbacFilterFactory };
 
 /** Built-in HTTP filter factories. */
 export const builtinHttpFilters: readonly HttpFilterFactory[] = [
   routerFilterFactory as HttpFilterFactory,
   faultFilterFactory as HttpFilterFactory,
   grpcWebFilterFactory as HttpFilterFactory,
+  localRateLimitFilterFactory as HttpFilterFactory,
+  corsFilterFactory as HttpFilterFactory,
+  headerMutationFilterFactory as HttpFilterFactory,
+  bufferFilterFactory as HttpFilterFactory,
+  healthCheckFilterFactory as HttpFilterFactory,
+  rbacFilterFactory as HttpFilterFactory,
 ];
