@@ -200,7 +200,7 @@ interface Wrk {
 function startWrk(url: string, maxSeconds: number): Wrk {
   const lua = `${DIR}/xds_wrk.lua`;
   Deno.writeTextFileSync(lua, WRK_LUA);
-  const cmd = [...PIN_CLIENT, "wrk", "-t1", `-c${WRK_CONNS}`, `-d${maxSeconds}s`, "--timeout", "5s", "-s", lua, url];
+  const cmd = [...PIN_CLIENT, "wrk", "-t1", `-c${WRK_CONNS}`, `-d${maxSeconds}s`, "--timeout", "30s", "-s", lua, url];
   const child = new Deno.Command(cmd[0]!, {
     args: cmd.slice(1),
     env: { XDS_WRK_DELAY_MS: String(WRK_DELAY_MS) },
