@@ -33,6 +33,7 @@ import type { CodecFactory } from "../../lib/api/codec.ts";
 import { ConfigError } from "../../lib/api/errors.ts";
 import type { NetworkFilterContext, NetworkFilterFactory, NetworkFilterFactoryCb } from "../../lib/api/network.ts";
 import type { StatsScope } from "../../lib/api/stats.ts";
+import type { HeaderMap } from "../../lib/api/headers.ts";
 import type { StreamFilter, StreamFilterCallbacks, StreamFilterFactoryCb } from "../../lib/api/stream_filter.ts";
 import type {
   Cluster,
@@ -238,44 +239,63 @@ class RpcClusterManager implements ClusterManager {
 const TIMEOUT_HEADERS = ["x-bolt-timeout", "x-dubbo-timeout"] as const;
 
 /**
- * The proxy's first stream filter: answers TIMEOUT (a local 504, flag `UT`) when neither the request's own timeout
- * nor `request_timeout` (the shorter of those set) passed before a response started; the router's upstream request
- * is reset and a late answer dropped.
+ * The proxy's first stream filter: answers TIMEOUT (a local 504, flag `UT`) when the shorter of the request's own
+ * timeout and `request_timeout` (those set) passes before a response started; the router's upstream request is
+ * reset and a late answer dropped.
  */
 function timeoutFilterFactory(requestTimeoutMs: number): StreamFilterFactoryCb {
-  return {
-    name: "ferry.rpc.request_timeout",
-    create(cb: StreamFilterCallbacks): StreamFilter {
-      let timer: WheelTimer | undefined;
-      const stop = () => {
-        timer?.cancel();
-        timer = undefined;
-      };
-      return {
-        decodeHeaders(headers) {
-          let ms = requestTimeoutMs;
-          for (const n of TIMEOUT_HEADERS) {
-            const v = headers.get(n);
-            if (v === undefined) continue;
-            const t = /^\d{1,9}$/.test(v) ? Number(v) : 0;
-            if (t > 0 && (ms === 0 || t < ms)) ms = t;
-          }
-          if (ms > 0) {
-            timer = schedule(ms, () => {
-              timer = undefined;
-              cb.sendLocalReply(504, "rpc request timeout", { responseFlag: "UT", details: "rpc_request_timeout" });
-            });
-          }
-          return "continue";
-        },
-        encodeHeaders() {
-          stop();
-          return "continue";
-        },
-        onDestroy: stop,
-      };
-    },
-  };
+  return { name: "ferry.rpc.request_timeout", create: (cb) => new RpcTimeoutFilter(cb, requestTimeoutMs) };
+}
+
+/** One stream's deadline (see {@link timeoutFilterFactory}). */
+class RpcTimeoutFilter implements StreamFilter {
+  readonly #cb: StreamFilterCallbacks;
+  readonly #configured: number;
+  #timer: WheelTimer | undefined;
+
+  constructor(cb: StreamFilterCallbacks, configured: number) {
+    this.#cb = cb;
+    this.#configured = configured;
+  }
+
+  decodeHeaders(headers: HeaderMap): "continue" {
+    let ms = this.#configured;
+    for (const n of TIMEOUT_HEADERS) {
+      const v = headers.get(n);
+      if (v === undefined) continue;
+      const t = parseMs(v);
+      if (t > 0 && (ms === 0 || t < ms)) ms = t;
+    }
+    if (ms > 0) this.#timer = schedule(ms, () => this.#expire());
+    return "continue";
+  }
+
+  encodeHeaders(): "continue" {
+    this.onDestroy();
+    return "continue";
+  }
+
+  onDestroy(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    this.#cb.sendLocalReply(504, "rpc request timeout", { responseFlag: "UT", details: "rpc_request_timeout" });
+  }
+}
+
+/** A header's decimal milliseconds (up to 9 digits), or 0. */
+function parseMs(v: string): number {
+  if (v.length === 0 || v.length > 9) return 0;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return 0;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 /** The downstream codec factory of a config: the pinned protocol's, or detection over all registered. */
