@@ -187,7 +187,7 @@ function parsePermission(raw: unknown, path: string, side: RbacSide): Rule {
     case "and_rules":
     case "or_rules": {
       const s = o.obj(which)!;
-      const rules = s.objs("rules", (r, i) => parsePermission(r.raw, r.path, side), { nonEmpty: true });
+      const rules = s.objs("rules", viaReader(parsePermission, side), { nonEmpty: true });
       s.done();
       rule = which === "and_rules" ? all(rules) : some(rules);
       break;
@@ -267,7 +267,7 @@ function parsePrincipal(raw: unknown, path: string, side: RbacSide): Rule {
     case "and_ids":
     case "or_ids": {
       const s = o.obj(which)!;
-      const ids = s.objs("ids", (r) => parsePrincipal(r.raw, r.path, side), { nonEmpty: true });
+      const ids = s.objs("ids", viaReader(parsePrincipal, side), { nonEmpty: true });
       s.done();
       rule = which === "and_ids" ? all(ids) : some(ids);
       break;
@@ -349,6 +349,18 @@ function peerIdentities(i: RbacInput, c: EvalContext): readonly string[] {
   return c.identities ?? [];
 }
 
+/** Adapts a parser of raw values to `ObjReader.objs`, which checks its reader's fields after the callback. */
+function viaReader(
+  parse: (raw: unknown, path: string, side: RbacSide) => Rule,
+  side: RbacSide,
+): (r: ObjReader) => Rule {
+  return (r) => {
+    const rule = parse(r.raw, r.path, side);
+    r.skip(...r.keys());
+    return rule;
+  };
+}
+
 function all(rules: readonly Rule[]): Rule {
   return (i, c) => {
     for (let k = 0; k < rules.length; k++) if (!rules[k]!(i, c)) return false;
@@ -372,8 +384,8 @@ export function parseRbacRules(raw: unknown, path: string, side: RbacSide): Rbac
   if (p) {
     for (const name of p.keys()) {
       const po = new ObjReader(p.value(name), p.at(name));
-      const permissions = po.objs("permissions", (r) => parsePermission(r.raw, r.path, side), { nonEmpty: true });
-      const principals = po.objs("principals", (r) => parsePrincipal(r.raw, r.path, side), { nonEmpty: true });
+      const permissions = po.objs("permissions", viaReader(parsePermission, side), { nonEmpty: true });
+      const principals = po.objs("principals", viaReader(parsePrincipal, side), { nonEmpty: true });
       po.unsupported("condition", "(CEL) is not supported");
       po.unsupported("checked_condition", "(CEL) is not supported");
       po.unsupported("cel_config", "(CEL) is not supported");
