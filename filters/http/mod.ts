@@ -4,6 +4,8 @@
  */
 import type { HttpFilterFactory } from "../../lib/api/stream_filter.ts";
 import { faultFilterFactory } from "./fault.ts";
+import { compressorFilterFactory } from "./compressor.ts";
+import { decompressorFilterFactory } from "./decompressor.ts";
 import { grpcWebFilterFactory } from "./grpc_web.ts";
 import { rbacFilterFactory } from "./rbac.ts";
 import { routerFilterFactory } from "./router.ts";
@@ -22,6 +24,7 @@ export {
   localRateLimitFilterFactory,
 };
 export { rbacFilterFactory };
+export { compressorFilterFactory, decompressorFilterFactory };
 
 /** Built-in HTTP filter factories. */
 export const builtinHttpFilters: readonly HttpFilterFactory[] = [
@@ -34,4 +37,6 @@ export const builtinHttpFilters: readonly HttpFilterFactory[] = [
   bufferFilterFactory as HttpFilterFactory,
   healthCheckFilterFactory as HttpFilterFactory,
   rbacFilterFactory as HttpFilterFactory,
+  compressorFilterFactory as HttpFilterFactory,
+  decompressorFilterFactory as HttpFilterFactory,
 ];

@@ -1,0 +1,485 @@
+/**
+ * `envoy.filters.http.compressor`: compresses response bodies (and, when enabled, request bodies) with the
+ * configured `compressor_library` — gzip (`envoy.compression.gzip.compressor`), brotli
+ * (`envoy.compression.brotli.compressor`) or zstd (`envoy.compression.zstd.compressor`), all from Deno's built-in
+ * `node:zlib`.
+ *
+ * Envoy's rules. A response is compressed when the request's `accept-encoding` picks the library's encoding
+ * (q-values; an explicit token beats `*`; `identity` with a higher q, or `q=0`, refuses), the response has a body,
+ * its `content-length` (if any) is at least `min_content_length` (30), its media type is one of `content_type`
+ * (Envoy's default list; no `content-type` counts as allowed), it has no `content-encoding`, no
+ * `cache-control: no-transform`, no `etag` when `disable_on_etag_header`, and it is not an upgrade. A compressible
+ * response gets `vary: accept-encoding` whether or not it is then compressed; a compressed one loses
+ * `content-length`, gains `content-encoding`, and a strong `etag` becomes weak. Request compression (off by
+ * default) needs a `content-length` of at least the minimum, an allowed media type and no `content-encoding`.
+ * Per route, `CompressorPerRoute` disables the filter or overrides `remove_accept_encoding_header`.
+ *
+ * Stats under `http.<stat_prefix>.compressor.<library name>.<gzip|brotli|zstd>.`: `compressed`, `not_compressed`,
+ * `no_accept_header`, `header_identity`, `header_compressor_used`, `header_wildcard`, `header_not_valid`,
+ * `content_length_too_small`, `not_compressed_etag`, `total_uncompressed_bytes`, `total_compressed_bytes`, and the
+ * same under `request.` for request bodies.
+ *
+ * @module
+ */
+import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { Counter, StatsScope } from "../../lib/api/stats.ts";
+import type {
+  FilterFactoryContext,
+  FilterStatus,
+  HttpFilterFactory,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "../../lib/api/stream_filter.ts";
+import { ObjReader, typedConfig } from "../../lib/config/reader.ts";
+import {
+  checkContentType,
+  CodecStream,
+  type CompressionLibrary,
+  hasNoTransform,
+  mediaType,
+  parseCompressorLibrary,
+  parseFeatureFlag,
+} from "./_compression.ts";
+
+/** The compressor filter's `@type`. */
+export const COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
+/** Its per-route `@type`. */
+export const COMPRESSOR_PER_ROUTE_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.CompressorPerRoute";
+const NAME = "envoy.filters.http.compressor";
+
+/** Envoy's default `content_type` list. */
+export const DEFAULT_CONTENT_TYPES: readonly string[] = [
+  "text/html",
+  "text/plain",
+  "text/css",
+  "application/javascript",
+  "application/x-javascript",
+  "text/javascript",
+  "text/x-javascript",
+  "text/ecmascript",
+  "text/js",
+  "text/jscript",
+  "text/x-js",
+  "application/ecmascript",
+  "application/x-json",
+  "application/xml",
+  "application/json",
+  "image/svg+xml",
+  "text/xml",
+  "application/xhtml+xml",
+];
+
+/** One direction's `common_config`. */
+export interface DirectionConfig {
+  /** `enabled.default_value` (response: true, request: false by default). */
+  readonly enabled: boolean;
+  /** `min_content_length` (default 30). */
+  readonly minContentLength: number;
+  /** Lower-cased media types. */
+  readonly contentTypes: ReadonlySet<string>;
+}
+
+/** Parsed compressor config. */
+export interface CompressorConfig {
+  /** The `compressor_library`. */
+  readonly library: CompressionLibrary;
+  /** `request_direction_config`. */
+  readonly request: DirectionConfig;
+  /** `response_direction_config` (or the deprecated top-level fields). */
+  readonly response: DirectionConfig & {
+    readonly disableOnEtagHeader: boolean;
+    readonly removeAcceptEncodingHeader: boolean;
+  };
+  /** `choose_first` (meaningful with several compressor filters; kept for completeness). */
+  readonly chooseFirst: boolean;
+}
+
+/** Parsed `CompressorPerRoute`. */
+export interface CompressorPerRoute {
+  /** `disabled: true`. */
+  readonly disabled: boolean;
+  /** `overrides.response_direction_config.remove_accept_encoding_header`, if set. */
+  readonly removeAcceptEncodingHeader: boolean | undefined;
+}
+
+function parseCommon(
+  o: ObjReader | undefined,
+  dfltEnabled: boolean,
+  legacy?: { minContentLength?: number; contentTypes?: string[] },
+): DirectionConfig {
+  let enabled = dfltEnabled;
+  let min = legacy?.minContentLength ?? 30;
+  let types = legacy?.contentTypes ?? [];
+  if (o) {
+    enabled = parseFeatureFlag(o.obj("enabled"), dfltEnabled);
+    min = o.int("min_content_length", { min: 0 }) ?? 30;
+    types = o.strs("content_type").map((t, i) => checkContentType(t, `${o.at("content_type")}[${i}]`));
+    o.done();
+  }
+  return {
+    enabled,
+    minContentLength: min,
+    contentTypes: new Set(types.length > 0 ? types : DEFAULT_CONTENT_TYPES),
+  };
+}
+
+function parseCompressorConfig(raw: Record<string, unknown>, path: string): CompressorConfig {
+  const o = new ObjReader(raw, path);
+  o.skip("@type");
+  const lib = o.obj("compressor_library", { required: true })!;
+  const library = parseCompressorLibrary(lib);
+  // Deprecated v2-era fields: used when response_direction_config is absent, as Envoy does.
+  const legacyMin = o.int("content_length", { min: 0 });
+  const legacyTypes = o.strs("content_type").map((t, i) => checkContentType(t, `${o.at("content_type")}[${i}]`));
+  const legacyEtag = o.bool("disable_on_etag_header") ?? false;
+  const legacyRemove = o.bool("remove_accept_encoding_header") ?? false;
+  const legacyEnabled = parseFeatureFlag(o.obj("runtime_enabled"), true);
+  const rq = o.obj("request_direction_config");
+  let request: DirectionConfig;
+  if (rq) {
+    request = parseCommon(rq.obj("common_config"), false);
+    rq.done();
+  } else request = parseCommon(undefined, false);
+  request = rq ? request : { ...request, enabled: false };
+  const rs = o.obj("response_direction_config");
+  let response: CompressorConfig["response"];
+  if (rs) {
+    const common = parseCommon(rs.obj("common_config"), true);
+    response = {
+      ...common,
+      disableOnEtagHeader: rs.bool("disable_on_etag_header") ?? false,
+      removeAcceptEncodingHeader: rs.bool("remove_accept_encoding_header") ?? false,
+    };
+    rs.done();
+  } else {
+    const common = parseCommon(undefined, true, {
+      ...(legacyMin !== undefined ? { minContentLength: legacyMin } : {}),
+      contentTypes: legacyTypes,
+    });
+    response = {
+      ...common,
+      enabled: legacyEnabled,
+      disableOnEtagHeader: legacyEtag,
+      removeAcceptEncodingHeader: legacyRemove,
+    };
+  }
+  const chooseFirst = o.bool("choose_first") ?? false;
+  o.done();
+  return { library, request, response, chooseFirst };
+}
+
+/** Parses a `CompressorPerRoute` entry (with its `@type`). */
+export function parseCompressorPerRoute(raw: unknown, path: string): CompressorPerRoute {
+  const o = typedConfig(raw, path, [COMPRESSOR_PER_ROUTE_TYPE]);
+  const which = o.oneOf(["disabled", "overrides"] as const, { required: true });
+  let disabled = false;
+  let remove: boolean | undefined;
+  if (which === "disabled") {
+    disabled = o.bool("disabled") ?? false;
+  } else {
+    const ov = o.obj("overrides")!;
+    const rd = ov.obj("response_direction_config");
+    if (rd) {
+      remove = rd.bool("remove_accept_encoding_header");
+      rd.done();
+    }
+    ov.done();
+  }
+  o.done();
+  return { disabled, removeAcceptEncodingHeader: remove };
+}
+
+/** How the request's `accept-encoding` decided. */
+export type AcceptVerdict = "used" | "wildcard" | "identity" | "not_valid" | "no_header";
+
+/**
+ * Envoy's encoding choice for one compressor: among the `accept-encoding` entries naming `encoding`, `identity`
+ * or `*` (the wildcard only when `encoding` is not named explicitly), the one with the highest q (the first on a
+ * tie) decides; q=0 or `identity` means no compression.
+ */
+export function negotiate(acceptEncoding: string | undefined, encoding: string): AcceptVerdict {
+  if (acceptEncoding === undefined) return "no_header";
+  let explicit = false;
+  const entries: { token: string; q: number }[] = [];
+  for (const part of acceptEncoding.split(",")) {
+    const [tok, ...params] = part.split(";");
+    const token = tok!.trim().toLowerCase();
+    if (token === "") continue;
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    if (!Number.isFinite(q) || q < 0 || q > 1) continue;
+    if (token === encoding) explicit = true;
+    entries.push({ token, q });
+  }
+  let best: { token: string; q: number } | undefined;
+  for (const e of entries) {
+    if (e.token !== encoding && e.token !== "identity" && (e.token !== "*" || explicit)) continue;
+    if (best === undefined || e.q > best.q) best = e;
+  }
+  if (best === undefined || best.q === 0) return "not_valid";
+  if (best.token === "identity") return "identity";
+  return best.token === "*" ? "wildcard" : "used";
+}
+
+interface DirectionStats {
+  compressed: Counter;
+  not_compressed: Counter;
+  total_uncompressed_bytes: Counter;
+  total_compressed_bytes: Counter;
+}
+
+interface CompressorStats extends DirectionStats {
+  no_accept_header: Counter;
+  header_identity: Counter;
+  header_compressor_used: Counter;
+  header_wildcard: Counter;
+  header_not_valid: Counter;
+  content_length_too_small: Counter;
+  not_compressed_etag: Counter;
+  request: DirectionStats;
+}
+
+function directionStats(s: StatsScope): DirectionStats {
+  return {
+    compressed: s.counter("compressed"),
+    not_compressed: s.counter("not_compressed"),
+    total_uncompressed_bytes: s.counter("total_uncompressed_bytes"),
+    total_compressed_bytes: s.counter("total_compressed_bytes"),
+  };
+}
+
+function contentTypeAllowed(h: HeaderMap, allowed: ReadonlySet<string>): boolean {
+  const t = mediaType(h.get("content-type"));
+  return t === undefined || allowed.has(t);
+}
+
+function isUpgrade(h: HeaderMap): boolean {
+  const c = h.getJoined("connection");
+  return h.has("upgrade") && c !== undefined && /(^|,)\s*upgrade\s*(,|$)/i.test(c);
+}
+
+/** The per-stream compressor. */
+export class CompressorFilter implements StreamFilter {
+  readonly #cfg: CompressorConfig;
+  readonly #cb: StreamFilterCallbacks;
+  readonly #stats: CompressorStats;
+  readonly #perRoute: (cb: StreamFilterCallbacks) => CompressorPerRoute | undefined;
+  #acceptEncoding: string | undefined;
+  #isHead = false;
+  #off = false;
+  #req: CodecStream | undefined;
+  #res: CodecStream | undefined;
+  #reqTrailersHeld = false;
+  #resTrailersHeld = false;
+
+  constructor(
+    cfg: CompressorConfig,
+    cb: StreamFilterCallbacks,
+    stats: CompressorStats,
+    perRoute: (cb: StreamFilterCallbacks) => CompressorPerRoute | undefined,
+  ) {
+    this.#cfg = cfg;
+    this.#cb = cb;
+    this.#stats = stats;
+    this.#perRoute = perRoute;
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
+    const pr = this.#perRoute(this.#cb);
+    if (pr?.disabled) {
+      this.#off = true;
+      return "continue";
+    }
+    const cfg = this.#cfg;
+    this.#acceptEncoding = headers.getJoined("accept-encoding");
+    this.#isHead = headers.get(":method") === "HEAD";
+    if (pr?.removeAcceptEncodingHeader ?? cfg.response.removeAcceptEncodingHeader) headers.remove("accept-encoding");
+    const rq = cfg.request;
+    if (!rq.enabled || endStream) return "continue";
+    const len = Number(headers.get("content-length") ?? NaN);
+    const te = headers.getJoined("transfer-encoding");
+    if (
+      Number.isFinite(len) && len >= rq.minContentLength && contentTypeAllowed(headers, rq.contentTypes) &&
+      !headers.has("content-encoding") && !(te !== undefined && /gzip|br|zstd|deflate|compress/i.test(te))
+    ) {
+      headers.remove("content-length");
+      headers.set("content-encoding", cfg.library.encoding);
+      this.#stats.request.compressed.inc();
+      this.#req = new CodecStream(cfg.library, {
+        compress: true,
+        onOutput: (d, end) => this.#reqOutput(d, end),
+        onError: () => this.#cb.resetStream(),
+      });
+    } else {
+      this.#stats.request.not_compressed.inc();
+    }
+    return "continue";
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
+    if (this.#req === undefined) return "continue";
+    this.#req.push(data, endStream);
+    return "stop-no-buffer";
+  }
+
+  decodeTrailers(_trailers: HeaderMap): FilterStatus {
+    if (this.#req === undefined) return "continue";
+    this.#reqTrailersHeld = true;
+    this.#req.push(new Uint8Array(0), true);
+    return "stop";
+  }
+
+  #reqOutput(d: Uint8Array, end: boolean): void {
+    const s = this.#req!;
+    if (end) {
+      this.#stats.request.total_uncompressed_bytes.inc(s.bytesIn);
+      this.#stats.request.total_compressed_bytes.inc(s.bytesOut);
+    }
+    if (end && this.#reqTrailersHeld) {
+      if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
+      this.#cb.continueDecoding();
+      return;
+    }
+    this.#cb.injectDecodedDataToFilterChain(d, end);
+  }
+
+  encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
+    const cfg = this.#cfg.response;
+    if (this.#off || !cfg.enabled || endStream || this.#isHead) return "continue";
+    const st = this.#stats;
+    const lenV = headers.get("content-length");
+    if (lenV !== undefined && Number(lenV) < cfg.minContentLength) {
+      st.content_length_too_small.inc();
+      st.not_compressed.inc();
+      return "continue";
+    }
+    if (cfg.disableOnEtagHeader && headers.has("etag")) {
+      st.not_compressed_etag.inc();
+      st.not_compressed.inc();
+      return "continue";
+    }
+    const compressible = !isUpgrade(headers) && contentTypeAllowed(headers, cfg.contentTypes) &&
+      !hasNoTransform(headers.getJoined("cache-control")) && !headers.has("content-encoding");
+    if (!compressible) {
+      st.not_compressed.inc();
+      return "continue";
+    }
+    const vary = headers.getJoined("vary");
+    if (vary === undefined) headers.set("vary", "accept-encoding");
+    else if (!/(^|,)\s*(accept-encoding|\*)\s*(,|$)/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
+    const verdict = negotiate(this.#acceptEncoding, this.#cfg.library.encoding);
+    switch (verdict) {
+      case "no_header":
+        st.no_accept_header.inc();
+        break;
+      case "identity":
+        st.header_identity.inc();
+        break;
+      case "not_valid":
+        st.header_not_valid.inc();
+        break;
+      case "wildcard":
+        st.header_wildcard.inc();
+        break;
+      case "used":
+        st.header_compressor_used.inc();
+    }
+    const te = headers.getJoined("transfer-encoding");
+    if ((verdict !== "used" && verdict !== "wildcard") || (te !== undefined && /gzip|br|zstd|deflate/i.test(te))) {
+      st.not_compressed.inc();
+      return "continue";
+    }
+    st.compressed.inc();
+    headers.remove("content-length");
+    headers.set("content-encoding", this.#cfg.library.encoding);
+    const etag = headers.get("etag");
+    if (etag !== undefined && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
+    this.#res = new CodecStream(this.#cfg.library, {
+      compress: true,
+      onOutput: (d, end) => this.#resOutput(d, end),
+      onError: () => this.#cb.resetStream(),
+    });
+    return "continue";
+  }
+
+  encodeData(data: Uint8Array, endStream: boolean): FilterStatus {
+    if (this.#res === undefined) return "continue";
+    this.#res.push(data, endStream);
+    return "stop-no-buffer";
+  }
+
+  encodeTrailers(_trailers: HeaderMap): FilterStatus {
+    if (this.#res === undefined) return "continue";
+    this.#resTrailersHeld = true;
+    this.#res.push(new Uint8Array(0), true);
+    return "stop";
+  }
+
+  #resOutput(d: Uint8Array, end: boolean): void {
+    const s = this.#res!;
+    if (end) {
+      this.#stats.total_uncompressed_bytes.inc(s.bytesIn);
+      this.#stats.total_compressed_bytes.inc(s.bytesOut);
+    }
+    if (end && this.#resTrailersHeld) {
+      if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
+      this.#cb.continueEncoding();
+      return;
+    }
+    this.#cb.injectEncodedDataToFilterChain(d, end);
+  }
+
+  onDestroy(): void {
+    this.#req?.destroy();
+    this.#res?.destroy();
+  }
+}
+
+/** The config-time step: stats and the per-route config cache, shared by the streams of this config. */
+export function createCompressorFactory(
+  config: CompressorConfig,
+  context: FilterFactoryContext,
+): (callbacks: StreamFilterCallbacks) => StreamFilter {
+  const s = context.scope.scope(`compressor.${config.library.name}.${config.library.statPrefix}`);
+  const stats: CompressorStats = {
+    ...directionStats(s),
+    no_accept_header: s.counter("no_accept_header"),
+    header_identity: s.counter("header_identity"),
+    header_compressor_used: s.counter("header_compressor_used"),
+    header_wildcard: s.counter("header_wildcard"),
+    header_not_valid: s.counter("header_not_valid"),
+    content_length_too_small: s.counter("content_length_too_small"),
+    not_compressed_etag: s.counter("not_compressed_etag"),
+    request: directionStats(s.scope("request")),
+  };
+  const cache = new WeakMap<object, CompressorPerRoute>();
+  const perRoute = (cb: StreamFilterCallbacks): CompressorPerRoute | undefined => {
+    const r = cb.route;
+    if (!r) return undefined;
+    const raw = r.route.typedPerFilterConfig[NAME] ?? r.vhost.typedPerFilterConfig[NAME] ??
+      r.config.typedPerFilterConfig[NAME];
+    if (raw === null || typeof raw !== "object") return undefined;
+    let p = cache.get(raw);
+    if (p === undefined) {
+      p = parseCompressorPerRoute(raw, `typed_per_filter_config.${NAME}`);
+      cache.set(raw, p);
+    }
+    return p;
+  };
+  return (callbacks) => new CompressorFilter(config, callbacks, stats, perRoute);
+}
+
+/** The compressor filter factory. */
+export const compressorFilterFactory: HttpFilterFactory<CompressorConfig> = {
+  name: NAME,
+  configTypes: [COMPRESSOR_TYPE],
+  parseConfig: parseCompressorConfig,
+  createFactory: createCompressorFactory,
+  create(config, callbacks, context) {
+    return createCompressorFactory(config, context)(callbacks);
+  },
+};

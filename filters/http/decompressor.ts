@@ -1,0 +1,249 @@
+/**
+ * `envoy.filters.http.decompressor`: undoes the `decompressor_library`'s encoding (gzip, brotli or zstd, from Deno's
+ * built-in `node:zlib`) on request bodies going upstream and on response bodies coming back, as Envoy's.
+ *
+ * A body is decompressed when its direction is enabled (both are by default), the first `content-encoding` token is
+ * the library's, and there is no `cache-control: no-transform` (unless `ignore_no_transform_header`). Then that
+ * token leaves `content-encoding` (the header goes when it was the only one) and `content-length` goes. With
+ * `request_direction_config.advertise_accept_encoding` (default true) and response decompression enabled, the
+ * library's encoding is appended to the request's `accept-encoding`, so the upstream may compress. A gzip body that
+ * inflates more than `max_inflate_ratio` times its size (100) is treated as corrupt; a corrupt body resets the
+ * stream.
+ *
+ * Stats under `http.<stat_prefix>.decompressor.<library name>.<gzip|brotli|zstd>.{request,response}.`:
+ * `decompressed`, `not_decompressed`, `total_compressed_bytes`, `total_uncompressed_bytes`, `decompression_error`.
+ *
+ * @module
+ */
+import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { Counter, StatsScope } from "../../lib/api/stats.ts";
+import type {
+  FilterFactoryContext,
+  FilterStatus,
+  HttpFilterFactory,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "../../lib/api/stream_filter.ts";
+import { ObjReader } from "../../lib/config/reader.ts";
+import {
+  CodecStream,
+  type CompressionLibrary,
+  hasNoTransform,
+  parseDecompressorLibrary,
+  parseFeatureFlag,
+} from "./_compression.ts";
+
+/** The decompressor filter's `@type`. */
+export const DECOMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor";
+
+/** One direction of the decompressor config. */
+export interface DecompressDirection {
+  /** `common_config.enabled.default_value` (default true). */
+  readonly enabled: boolean;
+  /** `common_config.ignore_no_transform_header`. */
+  readonly ignoreNoTransform: boolean;
+}
+
+/** Parsed decompressor config. */
+export interface DecompressorConfig {
+  /** The `decompressor_library`. */
+  readonly library: CompressionLibrary;
+  /** `request_direction_config`. */
+  readonly request: DecompressDirection & { readonly advertiseAcceptEncoding: boolean };
+  /** `response_direction_config`. */
+  readonly response: DecompressDirection;
+}
+
+function parseDirection(o: ObjReader | undefined): DecompressDirection {
+  if (!o) return { enabled: true, ignoreNoTransform: false };
+  const enabled = parseFeatureFlag(o.obj("enabled"), true);
+  const ignoreNoTransform = o.bool("ignore_no_transform_header") ?? false;
+  o.done();
+  return { enabled, ignoreNoTransform };
+}
+
+function parseDecompressorConfig(raw: Record<string, unknown>, path: string): DecompressorConfig {
+  const o = new ObjReader(raw, path);
+  o.skip("@type");
+  const library = parseDecompressorLibrary(o.obj("decompressor_library", { required: true })!);
+  const rq = o.obj("request_direction_config");
+  const request = { ...parseDirection(rq?.obj("common_config")), advertiseAcceptEncoding: true };
+  if (rq) {
+    request.advertiseAcceptEncoding = rq.bool("advertise_accept_encoding") ?? true;
+    rq.done();
+  }
+  const rs = o.obj("response_direction_config");
+  const response = parseDirection(rs?.obj("common_config"));
+  rs?.done();
+  o.done();
+  return { library, request, response };
+}
+
+interface DirectionStats {
+  decompressed: Counter;
+  not_decompressed: Counter;
+  total_compressed_bytes: Counter;
+  total_uncompressed_bytes: Counter;
+  decompression_error: Counter;
+}
+
+function directionStats(s: StatsScope): DirectionStats {
+  return {
+    decompressed: s.counter("decompressed"),
+    not_decompressed: s.counter("not_decompressed"),
+    total_compressed_bytes: s.counter("total_compressed_bytes"),
+    total_uncompressed_bytes: s.counter("total_uncompressed_bytes"),
+    decompression_error: s.counter("decompression_error"),
+  };
+}
+
+/**
+ * If the first `content-encoding` token is `encoding` (and `no-transform` does not forbid it), removes it (and
+ * `content-length`) and returns true.
+ */
+export function takeContentEncoding(h: HeaderMap, encoding: string, ignoreNoTransform: boolean): boolean {
+  const ce = h.getJoined("content-encoding");
+  if (ce === undefined) return false;
+  const comma = ce.indexOf(",");
+  const first = (comma < 0 ? ce : ce.slice(0, comma)).trim().toLowerCase();
+  if (first !== encoding) return false;
+  if (!ignoreNoTransform && hasNoTransform(h.getJoined("cache-control"))) return false;
+  const rest = comma < 0 ? "" : ce.slice(comma + 1).trim();
+  if (rest === "") h.remove("content-encoding");
+  else h.set("content-encoding", rest);
+  h.remove("content-length");
+  return true;
+}
+
+/** The per-stream decompressor. */
+export class DecompressorFilter implements StreamFilter {
+  readonly #cfg: DecompressorConfig;
+  readonly #cb: StreamFilterCallbacks;
+  readonly #req: DirectionStats;
+  readonly #res: DirectionStats;
+  #reqStream: CodecStream | undefined;
+  #resStream: CodecStream | undefined;
+  #reqTrailersHeld = false;
+  #resTrailersHeld = false;
+
+  constructor(cfg: DecompressorConfig, cb: StreamFilterCallbacks, stats: { req: DirectionStats; res: DirectionStats }) {
+    this.#cfg = cfg;
+    this.#cb = cb;
+    this.#req = stats.req;
+    this.#res = stats.res;
+  }
+
+  decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
+    const cfg = this.#cfg;
+    const enc = cfg.library.encoding;
+    if (cfg.response.enabled && cfg.request.advertiseAcceptEncoding) {
+      const ae = headers.getJoined("accept-encoding");
+      if (ae === undefined || ae.trim() === "") headers.set("accept-encoding", enc);
+      else if (!ae.split(",").some((t) => t.split(";")[0]!.trim().toLowerCase() === enc)) {
+        headers.set("accept-encoding", `${ae},${enc}`);
+      }
+    }
+    if (!cfg.request.enabled || endStream) return "continue";
+    if (!takeContentEncoding(headers, enc, cfg.request.ignoreNoTransform)) {
+      this.#req.not_decompressed.inc();
+      return "continue";
+    }
+    this.#req.decompressed.inc();
+    this.#reqStream = new CodecStream(cfg.library, {
+      compress: false,
+      onOutput: (d, end) => {
+        if (end) this.#count(this.#req, this.#reqStream!);
+        if (end && this.#reqTrailersHeld) {
+          if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
+          this.#cb.continueDecoding();
+        } else this.#cb.injectDecodedDataToFilterChain(d, end);
+      },
+      onError: () => this.#error(this.#req),
+    });
+    return "continue";
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
+    if (this.#reqStream === undefined) return "continue";
+    this.#reqStream.push(data, endStream);
+    return "stop-no-buffer";
+  }
+
+  decodeTrailers(_trailers: HeaderMap): FilterStatus {
+    if (this.#reqStream === undefined) return "continue";
+    this.#reqTrailersHeld = true;
+    this.#reqStream.push(new Uint8Array(0), true);
+    return "stop";
+  }
+
+  encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
+    const cfg = this.#cfg;
+    if (!cfg.response.enabled || endStream) return "continue";
+    if (!takeContentEncoding(headers, cfg.library.encoding, cfg.response.ignoreNoTransform)) {
+      this.#res.not_decompressed.inc();
+      return "continue";
+    }
+    this.#res.decompressed.inc();
+    this.#resStream = new CodecStream(cfg.library, {
+      compress: false,
+      onOutput: (d, end) => {
+        if (end) this.#count(this.#res, this.#resStream!);
+        if (end && this.#resTrailersHeld) {
+          if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
+          this.#cb.continueEncoding();
+        } else this.#cb.injectEncodedDataToFilterChain(d, end);
+      },
+      onError: () => this.#error(this.#res),
+    });
+    return "continue";
+  }
+
+  encodeData(data: Uint8Array, endStream: boolean): FilterStatus {
+    if (this.#resStream === undefined) return "continue";
+    this.#resStream.push(data, endStream);
+    return "stop-no-buffer";
+  }
+
+  encodeTrailers(_trailers: HeaderMap): FilterStatus {
+    if (this.#resStream === undefined) return "continue";
+    this.#resTrailersHeld = true;
+    this.#resStream.push(new Uint8Array(0), true);
+    return "stop";
+  }
+
+  #count(st: DirectionStats, s: CodecStream): void {
+    st.total_compressed_bytes.inc(s.bytesIn);
+    st.total_uncompressed_bytes.inc(s.bytesOut);
+  }
+
+  #error(st: DirectionStats): void {
+    st.decompression_error.inc();
+    this.#cb.resetStream();
+  }
+
+  onDestroy(): void {
+    this.#reqStream?.destroy();
+    this.#resStream?.destroy();
+  }
+}
+
+/** The config-time step: the stats of this config, shared by its streams. */
+export function createDecompressorFactory(
+  config: DecompressorConfig,
+  context: FilterFactoryContext,
+): (callbacks: StreamFilterCallbacks) => StreamFilter {
+  const s = context.scope.scope(`decompressor.${config.library.name}.${config.library.statPrefix}`);
+  const stats = { req: directionStats(s.scope("request")), res: directionStats(s.scope("response")) };
+  return (callbacks) => new DecompressorFilter(config, callbacks, stats);
+}
+
+/** The decompressor filter factory. */
+export const decompressorFilterFactory: HttpFilterFactory<DecompressorConfig> = {
+  name: "envoy.filters.http.decompressor",
+  configTypes: [DECOMPRESSOR_TYPE],
+  parseConfig: parseDecompressorConfig,
+  createFactory: createDecompressorFactory,
+  create(config, callbacks, context) {
+    return createDecompressorFactory(config, context)(callbacks);
+  },
+};
