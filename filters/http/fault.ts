@@ -19,6 +19,7 @@ import type {
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
 import type { RouteResult } from "../../lib/router/mod.ts";
+import { serverRuntime } from "../../lib/runtime/mod.ts";
 
 /** The fault filter's `@type`. */
 export const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
@@ -47,7 +48,27 @@ export interface FaultConfig {
   /** All of these request headers must be present with these exact values (a subset of Envoy's matchers). */
   readonly headers: readonly { name: string; exact?: string; present?: boolean; invert: boolean }[];
   readonly maxActiveFaults?: number;
+  /**
+   * The runtime keys that override the config per request, as Envoy's fault filter reads them (the `*_runtime`
+   * fields, defaulting to `fault.http.delay.fixed_delay_percent`, `fault.http.delay.fixed_duration_ms`,
+   * `fault.http.abort.abort_percent`, `fault.http.abort.http_status`, `fault.http.max_active_faults`).
+   */
+  readonly runtime: {
+    readonly delayPercent: string;
+    readonly delayDuration: string;
+    readonly abortPercent: string;
+    readonly abortHttpStatus: string;
+    readonly maxActiveFaults: string;
+  };
 }
+
+const RUNTIME_KEYS: FaultConfig["runtime"] = {
+  delayPercent: "fault.http.delay.fixed_delay_percent",
+  delayDuration: "fault.http.delay.fixed_duration_ms",
+  abortPercent: "fault.http.abort.abort_percent",
+  abortHttpStatus: "fault.http.abort.http_status",
+  maxActiveFaults: "fault.http.max_active_faults",
+};
 
 const DENOMINATORS = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 } as const;
 
@@ -67,7 +88,7 @@ function parsePercentage(o: ObjReader | undefined): FaultPercentage {
 function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConfig {
   const o = new ObjReader(raw, path).envoyMessage("envoy.extensions.filters.http.fault.v3.HTTPFault");
   o.skip("@type");
-  const cfg: { -readonly [K in keyof FaultConfig]: FaultConfig[K] } = { headers: [] };
+  const cfg: { -readonly [K in keyof FaultConfig]: FaultConfig[K] } = { headers: [], runtime: RUNTIME_KEYS };
   const d = o.obj("delay");
   if (d) {
     const which = d.oneOf(["fixed_delay", "header_delay"] as const, { required: true });
@@ -111,8 +132,14 @@ function parseFaultConfig(raw: Record<string, unknown>, path: string): FaultConf
   if (maf !== undefined) cfg.maxActiveFaults = maf;
   o.strs("downstream_nodes").length > 0 && o.unsupported("downstream_nodes");
   o.unsupported("response_rate_limit", "is not supported yet");
-  o.skip("delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime");
-  o.skip("max_active_faults_runtime", "response_rate_limit_percent_runtime", "abort_grpc_status_runtime");
+  cfg.runtime = {
+    delayPercent: o.str("delay_percent_runtime") || RUNTIME_KEYS.delayPercent,
+    delayDuration: o.str("delay_duration_runtime") || RUNTIME_KEYS.delayDuration,
+    abortPercent: o.str("abort_percent_runtime") || RUNTIME_KEYS.abortPercent,
+    abortHttpStatus: o.str("abort_http_status_runtime") || RUNTIME_KEYS.abortHttpStatus,
+    maxActiveFaults: o.str("max_active_faults_runtime") || RUNTIME_KEYS.maxActiveFaults,
+  };
+  o.skip("response_rate_limit_percent_runtime", "abort_grpc_status_runtime");
   o.bool("disable_downstream_cluster_stats");
   o.done();
   return cfg;
@@ -181,7 +208,8 @@ export class FaultFilter implements StreamFilter {
         const v = Number(headers.get("x-envoy-fault-delay-request"));
         ms = Number.isFinite(v) && v > 0 ? v : undefined;
         frac = headerFraction(headers, "x-envoy-fault-delay-request-percentage", d);
-      }
+      } else if (ms !== undefined) ms = serverRuntime.getInteger(cfg.runtime.delayDuration, ms);
+      frac = serverRuntime.fraction(cfg.runtime.delayPercent, frac * d.denominator, d.denominator);
       if (ms !== undefined && ms > 0 && Math.random() < frac) delayMs = ms;
     }
     let abortStatus: number | undefined;
@@ -193,11 +221,18 @@ export class FaultFilter implements StreamFilter {
         const v = Number(headers.get("x-envoy-fault-abort-request"));
         status = Number.isInteger(v) && v >= 200 && v < 600 ? v : undefined;
         frac = headerFraction(headers, "x-envoy-fault-abort-request-percentage", a);
+      } else if (status !== undefined) {
+        const s = serverRuntime.getInteger(cfg.runtime.abortHttpStatus, status);
+        if (s >= 200 && s < 600) status = s;
       }
+      frac = serverRuntime.fraction(cfg.runtime.abortPercent, frac * a.denominator, a.denominator);
       if (status !== undefined && Math.random() < frac) abortStatus = status;
     }
     if (delayMs === undefined && abortStatus === undefined) return "continue";
-    if (cfg.maxActiveFaults !== undefined && this.#stats.active_faults.value >= cfg.maxActiveFaults) {
+    const maxActive = cfg.maxActiveFaults === undefined
+      ? undefined
+      : serverRuntime.getInteger(cfg.runtime.maxActiveFaults, cfg.maxActiveFaults);
+    if (maxActive !== undefined && this.#stats.active_faults.value >= maxActive) {
       this.#stats.faults_overflow.inc();
       return "continue";
     }

@@ -22,6 +22,7 @@ import { getLogger, getLogLevels, isLogLevel, LOG_LEVELS, setComponentLogLevel }
 import type { LogLevel } from "../observe/log.ts";
 import { reopenAccessLogs } from "../observe/access_log.ts";
 import { redactSecrets } from "./redact.ts";
+import { serverHealth, serverRuntime } from "../runtime/mod.ts";
 import {
   type ClusterDescription,
   formatClustersJson,
@@ -275,10 +276,12 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
     e("/logging", "query/change logging levels", true, (url) => loggingResponse(ctx, url)),
     e("/healthcheck/fail", "cause the server to fail health checks", true, () => {
       ctx.healthcheckFail();
+      serverHealth.failed = true;
       return respond("OK\n");
     }),
     e("/healthcheck/ok", "cause the server to pass health checks", true, () => {
       ctx.healthcheckOk();
+      serverHealth.failed = false;
       return respond("OK\n");
     }),
     e("/drain_listeners", "drain listeners (?graceful, ?inboundonly)", true, async (url) => {
@@ -322,8 +325,15 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
       });
     }),
     e("/runtime", "print runtime values", false, async () => {
-      const entries = ctx.runtime ? await ctx.runtime() : {};
-      return json({ layers: [], entries });
+      const d = serverRuntime.dump();
+      return json(ctx.runtime ? { layers: d.layers, entries: await ctx.runtime() } : d);
+    }),
+    e("/runtime_modify", "modify runtime values (?key=value; an empty value removes the key)", true, (url) => {
+      // As Envoy: without an admin layer in layered_runtime there is nothing to modify.
+      if (!serverRuntime.modify(url.searchParams.entries())) {
+        return respond("No admin layer specified\n", 503);
+      }
+      return respond("OK\n");
     }),
     e("/hot_restart_version", "print the hot restart compatibility version", false, () => respond("disabled\n")),
   ];

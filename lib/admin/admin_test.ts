@@ -311,7 +311,7 @@ Deno.test("admin answers 404 with the endpoint list, and /memory, /runtime", asy
     const mem = JSON.parse((await get(`${base}/memory`)).body);
     assert.ok(Number(mem.allocated) > 0);
     assert.ok(Number(mem.total_physical_bytes) > 0);
-    assert.deepEqual(JSON.parse((await get(`${base}/runtime`)).body), { layers: [], entries: {} });
+    assert.deepEqual(JSON.parse((await get(`${base}/runtime`)).body), { layers: ["admin"], entries: {} });
     assert.equal((await get(`${base}/hot_restart_version`)).body, "disabled\n");
     assert.equal((await get(`${base}/stats`, { method: "DELETE" })).status, 405);
   });

@@ -24,6 +24,7 @@ import { loadStaticSecrets, resolveSecretRefs } from "./secrets.ts";
 import { SecretManager } from "../tls/secret_manager.ts";
 import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
+import { parseLayeredRuntime, type RuntimeLayerConfig } from "../runtime/runtime.ts";
 import type { Registries } from "./registry.ts";
 
 /** A socket address. */
@@ -96,7 +97,7 @@ export interface BootstrapConfig {
   readonly clusters: readonly ClusterConfig[];
   /** Raw documents for `/config_dump`. */
   readonly raw: Record<string, unknown>;
-  /** Warnings for fields accepted but ignored (layered_runtime). */
+  /** Warnings for fields accepted but ignored. */
   readonly warnings: readonly string[];
   /**
    * The secret provider: `static_resources.secrets` at version 1; TLS contexts that name a secret follow its
@@ -107,6 +108,8 @@ export interface BootstrapConfig {
   readonly dynamicResources?: DynamicResourcesConfig;
   /** Raw `node` as written (metadata, locality...), sent to xDS servers. */
   readonly rawNode?: unknown;
+  /** `layered_runtime.layers`, if set (the server configures its runtime with them). */
+  readonly runtime?: readonly RuntimeLayerConfig[];
 }
 
 /** Parses a YAML or JSON document (JSON is YAML). Throws ConfigError with the parser's position. */
@@ -375,10 +378,9 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
       throw new ConfigError(`${p}.ads`, "needs dynamic_resources.ads_config (no ADS server is configured)");
     }
   }
-  if (o.has("layered_runtime")) {
-    o.skip("layered_runtime");
-    warnings.push("layered_runtime is accepted but ignored: Ferry has no runtime layer");
-  }
+  const runtime = o.has("layered_runtime")
+    ? parseLayeredRuntime(o.value("layered_runtime"), o.at("layered_runtime"))
+    : undefined;
   o.skip("stats_flush_interval");
   o.done();
   return {
@@ -391,5 +393,6 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     secrets,
     ...(dynamicResources ? { dynamicResources } : {}),
     ...(o.raw["node"] !== undefined ? { rawNode: o.raw["node"] } : {}),
+    ...(runtime ? { runtime } : {}),
   };
 }

@@ -27,6 +27,7 @@ import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
 import { WorkerSet } from "./workers.ts";
+import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
 import type { SecretManager } from "../tls/secret_manager.ts";
 
@@ -155,6 +156,7 @@ export class Server {
     this.config = config;
     this.#registries = registries;
     this.stats = new StatsStore();
+    serverRuntime.configure(config.runtime);
     this.clusterManager = new ClusterManagerImpl(config.clusters, {
       stats: this.stats,
       // Each cluster speaks the protocol its config names (`http1`, `http2`), from the codec registry.

@@ -1,0 +1,180 @@
+/**
+ * `envoy.filters.http.header_mutation`: request and response header mutations (Envoy's `mutation_rules`
+ * `HeaderMutation` list: `remove`, `append` with a `HeaderValueOption`, `remove_on_match`), applied in order.
+ * `HeaderMutationPerRoute` entries in `typed_per_filter_config` add their mutations: by default the most specific
+ * level (route, then virtual host, then route configuration) is applied first and the filter's own last, so the
+ * less specific wins; `most_specific_header_mutations_wins: true` reverses the order, as in Envoy.
+ *
+ * @module
+ */
+import { ConfigError } from "../../lib/api/errors.ts";
+import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { FormatContext, HeaderMutation, RouteResult, ValueMatcher } from "../../lib/api/route.ts";
+import type {
+  FilterFactoryContext,
+  FilterResult,
+  HttpFilterFactory,
+  StreamFilter,
+  StreamFilterCallbacks,
+} from "../../lib/api/stream_filter.ts";
+import { ObjReader, typedConfig } from "../../lib/config/reader.ts";
+import { applyHeaderMutation, type FormatSide, parseStringMatcher } from "../../lib/router/mod.ts";
+import { mutableHeaderName, parseHeaderValueOption } from "./_header_options.ts";
+
+/** The header mutation filter's `@type`. */
+export const HEADER_MUTATION_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+/** The per-route entry's `@type`. */
+export const HEADER_MUTATION_PER_ROUTE_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute";
+
+const NAME = "envoy.filters.http.header_mutation";
+
+/** One mutation: a single-level {@link HeaderMutation}, or removal of every header whose name matches. */
+export type HeaderOp = { readonly kind: "mutation"; readonly m: HeaderMutation } | {
+  readonly kind: "remove_on_match";
+  readonly matcher: ValueMatcher;
+};
+
+/** Parsed `Mutations`. */
+export interface Mutations {
+  readonly request: readonly HeaderOp[];
+  readonly response: readonly HeaderOp[];
+}
+
+/** Parsed `HeaderMutation` filter config. */
+export interface HeaderMutationConfig {
+  readonly mutations: Mutations;
+  readonly mostSpecificWins: boolean;
+}
+
+const NONE: Mutations = { request: [], response: [] };
+
+function parseOps(o: ObjReader, key: string, side: FormatSide): HeaderOp[] {
+  return o.objs(key, (m) => {
+    const which = m.oneOf(["remove", "append", "remove_on_match"] as const, { required: true });
+    let op: HeaderOp;
+    if (which === "remove") {
+      const name = mutableHeaderName(m.str("remove", { required: true }), m.at("remove"));
+      if (name === "host" || name.startsWith(":")) throw new ConfigError(m.at("remove"), "cannot remove this header");
+      op = { kind: "mutation", m: { add: [], remove: [name], empty: false } };
+    } else if (which === "append") {
+      op = { kind: "mutation", m: { add: [parseHeaderValueOption(m.obj("append")!, side)], remove: [], empty: false } };
+    } else {
+      const r = m.obj("remove_on_match")!;
+      const matcher = parseStringMatcher(r.value("key_matcher", { required: true }), r.at("key_matcher"));
+      r.done();
+      op = { kind: "remove_on_match", matcher };
+    }
+    m.done();
+    return op;
+  });
+}
+
+function parseMutations(o: ObjReader | undefined): Mutations {
+  if (!o) return NONE;
+  const request = parseOps(o, "request_mutations", "request");
+  const response = parseOps(o, "response_mutations", "response");
+  o.done();
+  return { request, response };
+}
+
+function parseHeaderMutationConfig(raw: Record<string, unknown>, path: string): HeaderMutationConfig {
+  const o = new ObjReader(raw, path);
+  o.skip("@type");
+  const mutations = parseMutations(o.obj("mutations"));
+  const mostSpecificWins = o.bool("most_specific_header_mutations_wins") ?? false;
+  o.done();
+  return { mutations, mostSpecificWins };
+}
+
+function apply(ops: readonly HeaderOp[], headers: HeaderMap, info: FormatContext): void {
+  for (const op of ops) {
+    if (op.kind === "mutation") applyHeaderMutation(op.m, headers, info);
+    else headers.removeIf((n) => !n.startsWith(":") && op.matcher.test(n));
+  }
+}
+
+/** The per-stream header mutation filter. */
+export class HeaderMutationFilter implements StreamFilter {
+  readonly #cfg: HeaderMutationConfig;
+  readonly #levels: (r: RouteResult | null) => readonly Mutations[];
+  readonly #cb: StreamFilterCallbacks;
+  #chain: readonly Mutations[] | undefined;
+
+  constructor(
+    cfg: HeaderMutationConfig,
+    levels: (r: RouteResult | null) => readonly Mutations[],
+    cb: StreamFilterCallbacks,
+  ) {
+    this.#cfg = cfg;
+    this.#levels = levels;
+    this.#cb = cb;
+  }
+
+  /** Every level's mutations in application order. */
+  #order(): readonly Mutations[] {
+    if (this.#chain) return this.#chain;
+    const levels = this.#levels(this.#cb.route);
+    let chain: readonly Mutations[];
+    if (levels.length === 0) chain = [this.#cfg.mutations];
+    else if (this.#cfg.mostSpecificWins) chain = [this.#cfg.mutations, ...[...levels].reverse()];
+    else chain = [...levels, this.#cfg.mutations];
+    this.#chain = chain;
+    return chain;
+  }
+
+  decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
+    const info = this.#cb.streamInfo as FormatContext;
+    for (const m of this.#order()) apply(m.request, headers, info);
+    return "continue";
+  }
+
+  encodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
+    const info: FormatContext = { ...this.#cb.streamInfo as FormatContext, requestHeaders: this.#cb.requestHeaders };
+    for (const m of this.#order()) apply(m.response, headers, info);
+    return "continue";
+  }
+}
+
+/** The config-time step: a cache of the parsed per-route entries. */
+export function createHeaderMutationFactory(
+  config: HeaderMutationConfig,
+  _context: FilterFactoryContext,
+): (callbacks: StreamFilterCallbacks) => StreamFilter {
+  const cache = new WeakMap<object, Mutations>();
+  const read = (raw: unknown, path: string): Mutations | undefined => {
+    if (raw === undefined || raw === null || typeof raw !== "object") return undefined;
+    let m = cache.get(raw);
+    if (m === undefined) {
+      const o = typedConfig(raw, path, [HEADER_MUTATION_PER_ROUTE_TYPE]);
+      m = parseMutations(o.obj("mutations"));
+      o.done();
+      cache.set(raw, m);
+    }
+    return m;
+  };
+  const p = `typed_per_filter_config.${NAME}`;
+  /** Most specific first: route, virtual host, route configuration. */
+  const levels = (r: RouteResult | null): Mutations[] => {
+    if (!r) return [];
+    const out: Mutations[] = [];
+    for (const x of [r.route, r.vhost, r.config]) {
+      const m = read(x.typedPerFilterConfig[NAME], p);
+      if (m) out.push(m);
+    }
+    return out;
+  };
+  return (callbacks) => new HeaderMutationFilter(config, levels, callbacks);
+}
+
+/** The header mutation filter factory. */
+export const headerMutationFilterFactory: HttpFilterFactory<HeaderMutationConfig> = {
+  name: NAME,
+  configTypes: [HEADER_MUTATION_TYPE],
+  parseConfig: parseHeaderMutationConfig,
+  createFactory: createHeaderMutationFactory,
+  create(config, callbacks, context) {
+    return createHeaderMutationFactory(config, context)(callbacks);
+  },
+};

@@ -1,0 +1,12 @@
+/**
+ * The runtime (Envoy's `layered_runtime`): static and admin layers, read by filters per request.
+ * @module
+ */
+export {
+  parseLayeredRuntime,
+  Runtime,
+  type RuntimeLayerConfig,
+  type RuntimeValue,
+  serverHealth,
+  serverRuntime,
+} from "./runtime.ts";
