@@ -641,6 +641,13 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     await sleep(2000);
     const rssAfter = rssKib(ferry.pid);
     const heapAfter = await heapMib(ports.admin);
+    if (inspector) {
+      await inspector.send("HeapProfiler.collectGarbage");
+      console.log(
+        `${mode}: after the push and a forced full GC: V8 heap + external ` +
+          `${f1(await heapMib(ports.admin))} MiB, RSS ${mib(rssKib(ferry.pid))} MiB`,
+      );
+    }
     console.log(
       `${mode}: push of ${N} clusters + ${N} assignments + ${N} routes (${VHOSTS} vhosts): ` +
         `ACK cds ${f0(ackMs.cds!)} ms, eds ${f0(ackMs.eds!)} ms, lds ${f0(ackMs.lds!)} ms, rds ${f0(ackMs.rds!)} ms ` +
@@ -715,6 +722,14 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     const waitPct = churnSched.waitMs / (seconds * 1000) * 100;
     const rssChurn = rssKib(ferry.pid);
     const heapChurn = await heapMib(ports.admin);
+    if (inspector) {
+      // Garbage or retained? Only the inspector can make Ferry collect.
+      await inspector.send("HeapProfiler.collectGarbage");
+      console.log(
+        `${mode}: after churn and a forced full GC: V8 heap + external ${f1(await heapMib(ports.admin))} ` +
+          `MiB, RSS ${mib(rssKib(ferry.pid))} MiB`,
+      );
+    }
     const churn = {
       changes: sent * per,
       applied,
