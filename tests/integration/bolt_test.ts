@@ -2,15 +2,17 @@
  * Bolt (SOFARPC) end to end: `sofa-rpc-node` consumers → Ferry's RPC proxy → `sofa-rpc-node` providers, all real
  * processes run with `node` (peers in `tests/integration/rpc/`, installed by `.ci/run` or here with `npm ci`).
  * Covers 10,000 calls at concurrency 100 over a few upstream connections with every answer matched to its caller,
- * routing by service and by version, no route, an upstream killed under load (retried to the other host, never a
+ * routing by service and by version with access logs, no route, an upstream killed under load (retried to the other host, never a
  * hang), route and frame timeouts answered as Bolt TIMEOUT, heartbeats answered by Ferry, malformed frames
- * closing only their own connection, and Bolt plus HTTP on one `AUTO` port.
+ * closing only their own connection, v2 frames with CRC32, circuit-breaker overflow, and Bolt plus HTTP on one
+ * `AUTO` port.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { BoltDecoder } from "../../codecs/bolt/decoder.ts";
 import type { BoltFrame } from "../../codecs/bolt/types.ts";
 import { freePort } from "../fakes/ports.ts";
 import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
+import { FILE_ACCESS_LOG_TYPE, flushAccessLogs } from "../../lib/observe/access_log.ts";
 
 const PEERS = new URL("./rpc/", import.meta.url).pathname;
 
@@ -248,12 +250,21 @@ Deno.test(
   itOpts,
   async () => {
     await ensurePeers();
+    const accessLog = `${await Deno.makeTempDir({ prefix: "ferry-bolt-" })}/access.log`;
     const v1 = await startProvider("v1", "com.ferry.Echo:1.0");
     const v2 = await startProvider("v2", "com.ferry.Echo:2.0");
     const other = await startProvider("other", "com.ferry.Other:1.0");
     let ferry: TestFerry | undefined;
     try {
       ferry = await startFerry(config({
+        extra: `          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": ${FILE_ACCESS_LOG_TYPE}
+              path: ${accessLog}
+              log_format:
+                text_format_source:
+                  inline_string: "%PROTOCOL% %REQ(SERVICE)% %REQ(METHOD)% %RESPONSE_CODE% %RESP(X-BOLT-STATUS)% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n"`,
         routes: `
             - name: echo
               domains: ["com.ferry.Echo"]
@@ -282,6 +293,11 @@ Deno.test(
       assertEquals(none.errors, 5);
       assert(none.messages[0]!.includes("ferry: no route (service com.ferry.Missing:1.0)"), none.messages[0]);
       assertEquals(await stat(ferry, "rpc_in.bolt.response.no_processor"), 5);
+      await flushAccessLogs();
+      const lines = (await Deno.readTextFile(accessLog)).trim().split("\n");
+      assertEquals(lines.length, 605);
+      assert(lines.includes("Bolt com.ferry.Echo:2.0 echo 200 0 - v2"), lines.slice(0, 3).join("|"));
+      assert(lines.includes("Bolt com.ferry.Missing:1.0 echo 404 6 NR -"), lines.slice(0, 3).join("|"));
     } finally {
       await ferry?.stop();
       for (const p of [v1, v2, other]) await p.kill();
