@@ -6,6 +6,7 @@ import type { HttpFilterFactory } from "../../lib/api/stream_filter.ts";
 import { faultFilterFactory } from "./fault.ts";
 import { compressorFilterFactory } from "./compressor.ts";
 import { decompressorFilterFactory } from "./decompressor.ts";
+import { extAuthzFilterFactory } from "./ext_authz.ts";
 import { grpcWebFilterFactory } from "./grpc_web.ts";
 import { rbacFilterFactory } from "./rbac.ts";
 import { routerFilterFactory } from "./router.ts";
@@ -24,7 +25,7 @@ export {
   localRateLimitFilterFactory,
 };
 export { rbacFilterFactory };
-export { compressorFilterFactory, decompressorFilterFactory };
+export { compressorFilterFactory, decompressorFilterFactory, extAuthzFilterFactory };
 
 /** Built-in HTTP filter factories. */
 export const builtinHttpFilters: readonly HttpFilterFactory[] = [
@@ -39,4 +40,5 @@ export const builtinHttpFilters: readonly HttpFilterFactory[] = [
   rbacFilterFactory as HttpFilterFactory,
   compressorFilterFactory as HttpFilterFactory,
   decompressorFilterFactory as HttpFilterFactory,
+  extAuthzFilterFactory as HttpFilterFactory,
 ];
