@@ -487,7 +487,7 @@ Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
 });
 
 Deno.test(
-  "bolt: a v2 frame with CRC32 goes to a sofa provider and its v2 answer comes back checked",
+  "bolt: a v2 frame with CRC32 goes to a sofa provider and its v2 answer comes back checked; oneway gets none",
   itOpts,
   async () => {
     await ensurePeers();
@@ -520,6 +520,13 @@ Deno.test(
       } finally {
         c.close();
       }
+      // A oneway request is forwarded and gets no answer; its stream ends at once.
+      const req = hex(FRAMES["v1_request"]!);
+      req[1] = 2; // type: oneway
+      const oneway = await raw(ferry.port(), req);
+      assertEquals([oneway.got.length, oneway.closed], [0, false]);
+      assertEquals(await stat(ferry, "cluster.echo.upstream_rq_total"), 2);
+      assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
     } finally {
       await ferry?.stop();
       await p.kill();
