@@ -8,7 +8,8 @@
  * A oneway request gets no response: whatever the stream answers is dropped. A request id still in flight, a
  * response or an unknown command from the client, and every malformed frame are protocol errors: the connection
  * manager closes the connection; other connections are unaffected. A stream reset before its response is written
- * answers SERVER_EXCEPTION, so the caller never hangs.
+ * answers SERVER_EXCEPTION, so the caller never hangs. Requests over `maxRequestsInFlight` on one connection are
+ * answered SERVER_THREADPOOL_BUSY at once.
  *
  * Client side: requests get the connection's own ids (1, 2, ...; downstream ids differ) and the response is
  * matched back by id. A oneway request completes with an empty 200 as soon as it is written. Heartbeats from the
@@ -150,6 +151,7 @@ export class BoltServerCodec implements ServerConnectionCodec {
   readonly #decoder: BoltDecoder;
   readonly #stats: BoltStats | undefined;
   readonly #streams = new Map<number, ServerStream>();
+  readonly #maxInFlight: number;
   #shutdown = false;
   #eof = false;
 
@@ -158,6 +160,7 @@ export class BoltServerCodec implements ServerConnectionCodec {
     this.#write = write;
     this.#callbacks = callbacks;
     this.#stats = options.stats;
+    this.#maxInFlight = options.maxRequestsInFlight ?? 10_000;
     this.#decoder = new BoltDecoder((f) => this.#onFrame(f), options.maxFrameBytes);
   }
 
@@ -193,6 +196,18 @@ export class BoltServerCodec implements ServerConnectionCodec {
       throw new CodecError("Protocol", `bolt: request id ${f.requestId} reused while in flight`);
     }
     const headers = requestHeaders(f);
+    if (this.#streams.size >= this.#maxInFlight) {
+      if (f.type === TYPE_ONEWAY) return;
+      const r = boltLocalReply({ status: 503, body: `overflow: ${this.#maxInFlight} requests in flight` }, headers);
+      const s = new ServerStream(this, { ...f, header: [], content: EMPTY });
+      s.requestHeaders = headers;
+      this.#streams.set(f.requestId, s);
+      this.#stats?.request();
+      this.#stats?.active(1);
+      s.encodeHeaders(r.headers, false);
+      s.encodeData(r.body ?? EMPTY, true);
+      return;
+    }
     // Only the fixed fields are kept past this call: the frame's views belong to the caller's buffer.
     const kept: BoltFrame = { ...f, header: [], content: EMPTY };
     const s = new ServerStream(this, kept);

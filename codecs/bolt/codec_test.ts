@@ -299,3 +299,17 @@ Deno.test("BoltClientCodec sends a heartbeat on an idle upstream connection, and
   await new Promise((r) => setTimeout(r, 100));
   assertEquals(up.length, n);
 });
+
+Deno.test("BoltServerCodec answers requests over maxRequestsInFlight with SERVER_THREADPOOL_BUSY at once", () => {
+  const [f] = frames(v1Request);
+  const { codec, out, seen } = server({ maxRequestsInFlight: 2 });
+  for (const id of [1, 2, 3]) codec.dispatch(encodeFrame({ ...f!, requestId: id }, f!.content));
+  assertEquals(seen.length, 2);
+  const [busy] = frames(out[0]!);
+  assertEquals([busy!.requestId, busy!.status], [3, BoltStatus.SERVER_THREADPOOL_BUSY]);
+  assert(new TextDecoder().decode(busy!.content).includes("2 requests in flight"));
+  // Once one is answered, the next is taken.
+  seen[0]!.encoder.encodeHeaders(new HeaderMap([":status", "200"]), true);
+  codec.dispatch(encodeFrame({ ...f!, requestId: 4 }, f!.content));
+  assertEquals(seen.length, 3);
+});

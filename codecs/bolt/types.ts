@@ -96,6 +96,11 @@ export interface BoltCodecOptions {
   /** Most requests in flight on one upstream connection (default 1024). */
   maxConcurrentRequests?: number;
   /**
+   * Most requests in flight on one downstream connection (default 10000): more are answered SERVER_THREADPOOL_BUSY
+   * at once, without reaching the router, so one client cannot pile up unbounded work.
+   */
+  maxRequestsInFlight?: number;
+  /**
    * An upstream connection with no traffic for this long sends a heartbeat (default 30 s, as sofa clients; 0:
    * never), so that providers which close idle connections (sofa-rpc-node after 90 s) keep pooled ones.
    */

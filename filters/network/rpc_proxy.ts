@@ -17,7 +17,9 @@
  * - `access_log`: as the HCM's;
  * - `request_timeout`: the longest a request may wait for its answer (absent or 0: none). A request's own timeout
  *   (Bolt's frame timeout) applies too; the shorter wins; on expiry the caller gets the protocol's TIMEOUT;
- * - `max_frame_bytes`: the largest RPC frame accepted (default 16 MiB); a larger one closes the connection.
+ * - `max_frame_bytes`: the largest RPC frame accepted (default 16 MiB); a larger one closes the connection;
+ * - `max_requests_in_flight`: most requests awaiting their answers on one downstream connection (default 10000);
+ *   more are answered at once with the protocol's busy status (Bolt: SERVER_THREADPOOL_BUSY).
  *
  * Upstream, a cluster is reached over the same protocol the request came in (Bolt → the `bolt` codec's
  * `multiplex-request-id` pool, upstream request ids of its own), HTTP over the cluster's HTTP codec. The connection
@@ -83,6 +85,8 @@ export interface RpcProxyConfig {
   /** ms; 0: none (the request's own timeout may still apply). */
   readonly requestTimeoutMs: number;
   readonly maxFrameBytes: number;
+  /** Per downstream connection. */
+  readonly maxRequestsInFlight: number;
   /** Registered codecs by name (`bolt`, `dubbo`, `http1`, `http2`): downstream templates and upstream codecs. */
   readonly codecs: Readonly<Record<string, CodecFactory | undefined>>;
   /** The field path of the typed_config. */
@@ -107,6 +111,7 @@ export function parseRpcProxyConfig(
   const accessLog = o.value("access_log");
   const requestTimeoutMs = o.durationMs("request_timeout") ?? 0;
   const maxFrameBytes = o.int("max_frame_bytes", { min: 1024, max: 1 << 30 }) ?? DEFAULT_MAX_FRAME_BYTES;
+  const maxRequestsInFlight = o.int("max_requests_in_flight", { min: 1, max: 1_000_000 }) ?? 10_000;
   o.done();
   const hcmRaw: Record<string, unknown> = {
     stat_prefix: statPrefix,
@@ -136,7 +141,7 @@ export function parseRpcProxyConfig(
   if (protocol === "AUTO" && codecs["bolt"] === undefined && codecs["dubbo"] === undefined) {
     throw new ConfigError(joinPath(path, "protocol"), `AUTO: no RPC codec (bolt, dubbo) is registered`);
   }
-  return { statPrefix, protocol, hcm, requestTimeoutMs, maxFrameBytes, codecs, path };
+  return { statPrefix, protocol, hcm, requestTimeoutMs, maxFrameBytes, maxRequestsInFlight, codecs, path };
 }
 
 /** The Bolt codec's stats under `<scope>.bolt.` (see the module doc). */
@@ -302,7 +307,11 @@ function parseMs(v: string): number {
 function downstreamCodec(config: RpcProxyConfig, boltStats: BoltStats, dubboStats: DubboStats): CodecFactory {
   const c = config.codecs;
   const bolt = c["bolt"] !== undefined
-    ? createBoltCodecFactory({ stats: boltStats, maxFrameBytes: config.maxFrameBytes })
+    ? createBoltCodecFactory({
+      stats: boltStats,
+      maxFrameBytes: config.maxFrameBytes,
+      maxRequestsInFlight: config.maxRequestsInFlight,
+    })
     : undefined;
   if (config.protocol === "BOLT") return bolt!;
   const dubbo = c["dubbo"] !== undefined

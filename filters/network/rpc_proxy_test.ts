@@ -34,8 +34,9 @@ Deno.test("parseRpcProxyConfig reads the RpcProxy fields with their defaults", (
     route_config: ROUTES,
     request_timeout: "1.5s",
     max_frame_bytes: 65536,
+    max_requests_in_flight: 50,
   });
-  assertEquals([b.protocol, b.requestTimeoutMs, b.maxFrameBytes], ["BOLT", 1500, 65536]);
+  assertEquals([b.protocol, b.requestTimeoutMs, b.maxFrameBytes, b.maxRequestsInFlight], ["BOLT", 1500, 65536, 50]);
   assertEquals(
     rpcProxyFilterFactory.referencedClusters!(b).map((r) => r.name),
     ["v2", "a"],
