@@ -11,11 +11,15 @@ const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext"
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Our GM client over `version`, and a function sending one HTTP/1.1 request on that connection. */
-export async function gmConnect(port: number, version: "TLSv1.3" | "TLCP") {
+/**
+ * Our GM client over `version`, and a function sending one HTTP/1.1 request on that connection. `extra`: more
+ * client config fields, e.g. a client certificate (`certificate` for TLS 1.3, `sign_certificate` and
+ * `enc_certificate` for TLCP).
+ */
+export async function gmConnect(port: number, version: "TLSv1.3" | "TLCP", extra: Record<string, unknown> = {}) {
   const ts = parseClientTransportSocket({
     name: "ferry.transport_sockets.gm",
-    typed_config: { "@type": GM_TYPE, versions: [version], sni: "localhost" },
+    typed_config: { "@type": GM_TYPE, versions: [version], sni: "localhost", ...extra },
   }, "client")!;
   if (ts.kind !== "gm") throw new Error("not a GM transport socket");
   const conn: SecureConnection = await ts.provider.connect(await connectTcp("127.0.0.1", port, 2000), ts.context, {
