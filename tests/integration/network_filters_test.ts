@@ -1,0 +1,238 @@
+/**
+ * Network filters in front of tcp_proxy, with real TCP clients and a real echo upstream:
+ * `envoy.filters.network.connection_limit`, `envoy.filters.network.local_ratelimit` and Ferry's network fault
+ * injection (`ferry.filters.network.fault`).
+ */
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry } from "./_harness.ts";
+
+type Obj = Record<string, unknown>;
+
+function startEcho() {
+  return startRawServer(async (c) => {
+    const buf = new Uint8Array(4096);
+    try {
+      for (;;) {
+        const n = await c.read(buf);
+        if (n === null) break;
+        await c.write(buf.subarray(0, n));
+      }
+    } catch { /* peer gone */ }
+    try {
+      c.close();
+    } catch { /* closed */ }
+  });
+}
+
+function bootstrap(filters: Obj[], echoPort: number): Obj {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    static_resources: {
+      listeners: [{
+        name: "l",
+        address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+        filter_chains: [{
+          filters: [...filters, {
+            name: "envoy.filters.network.tcp_proxy",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+              stat_prefix: "tp",
+              cluster: "echo",
+            },
+          }],
+        }],
+      }],
+      clusters: [{
+        name: "echo",
+        type: "STATIC",
+        connect_timeout: "1s",
+        load_assignment: {
+          cluster_name: "echo",
+          endpoints: [{
+            lb_endpoints: [{
+              endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: echoPort } } },
+            }],
+          }],
+        },
+      }],
+    },
+  };
+}
+
+const enc = new TextEncoder();
+
+/** Connects, sends `text`, returns what came back before the peer closed or went quiet, and the connection. */
+async function talk(port: number, text: string, keepOpen = false): Promise<{ got: string; conn: Deno.Conn }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(enc.encode(text));
+  } catch { /* closed already */ }
+  const got = await readAll(conn, 700);
+  if (!keepOpen) conn.close();
+  return { got, conn };
+}
+
+/** Polls a stat until it has `want` (bounded: 50 tries); returns the last value. */
+async function statEventually(ferry: TestFerry, name: string, want: number): Promise<number | undefined> {
+  let v: number | undefined;
+  for (let i = 0; i < 50; i++) {
+    v = await stat(ferry, name);
+    if (v === want) return v;
+    await sleep(50);
+  }
+  return v;
+}
+
+const LIMIT = "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit";
+const RATE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
+const FAULT = "type.googleapis.com/ferry.filters.network.fault.v1.Fault";
+
+Deno.test("connection_limit closes connections over max_connections and frees slots on close", itOpts, async () => {
+  const echo = startEcho();
+  const ferry = await startFerry(bootstrap([{
+    name: "envoy.filters.network.connection_limit",
+    typed_config: { "@type": LIMIT, stat_prefix: "cl", max_connections: 1 },
+  }], echo.port));
+  try {
+    const a = await talk(ferry.port(), "first", true);
+    assertEquals(a.got, "first");
+    assertEquals(await stat(ferry, "connection_limit.cl.active_connections"), 1);
+    const b = await talk(ferry.port(), "second");
+    assertEquals(b.got, "", "the connection over the limit is closed");
+    assertEquals(await stat(ferry, "connection_limit.cl.limited_connections"), 1);
+    a.conn.close();
+    assertEquals(await statEventually(ferry, "connection_limit.cl.active_connections", 0), 0);
+    assertEquals((await talk(ferry.port(), "third")).got, "third", "a freed slot is reused");
+  } finally {
+    await ferry.stop();
+    echo.close();
+  }
+});
+
+Deno.test("connection_limit with delay closes the extra connection after the delay, unproxied", itOpts, async () => {
+  const echo = startEcho();
+  const ferry = await startFerry(bootstrap([{
+    name: "envoy.filters.network.connection_limit",
+    typed_config: { "@type": LIMIT, stat_prefix: "cld", max_connections: "1", delay: "0.2s" },
+  }], echo.port));
+  try {
+    const a = await talk(ferry.port(), "x", true);
+    assertEquals(a.got, "x");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
+    await conn.write(enc.encode("held"));
+    // Read to EOF (bounded by readAll's idle limit well above the delay): nothing but the close.
+    const got = await readAll(conn, 3000);
+    conn.close();
+    assertEquals(got, "");
+    assertEquals(await stat(ferry, "connection_limit.cld.limited_connections"), 1);
+    a.conn.close();
+  } finally {
+    await ferry.stop();
+    echo.close();
+  }
+});
+
+Deno.test(
+  "network local_ratelimit takes a token per connection and closes when the bucket is empty",
+  itOpts,
+  async () => {
+    const echo = startEcho();
+    const ferry = await startFerry(bootstrap([{
+      name: "envoy.filters.network.local_ratelimit",
+      typed_config: {
+        "@type": RATE,
+        stat_prefix: "rl",
+        token_bucket: { max_tokens: 2, tokens_per_fill: 1, fill_interval: "3600s" },
+      },
+    }], echo.port));
+    try {
+      assertEquals((await talk(ferry.port(), "one")).got, "one");
+      assertEquals((await talk(ferry.port(), "two")).got, "two");
+      assertEquals((await talk(ferry.port(), "three")).got, "");
+      assertEquals(await stat(ferry, "local_ratelimit.rl.rate_limited"), 1);
+    } finally {
+      await ferry.stop();
+      echo.close();
+    }
+  },
+);
+
+Deno.test("network fault delays every chunk in order (delay_percent 100) through tcp_proxy", itOpts, async () => {
+  const echo = startEcho();
+  const ferry = await startFerry(bootstrap([{
+    name: "ferry.filters.network.fault",
+    typed_config: { "@type": FAULT, stat_prefix: "f", delay_percent: 100, delay: "0.15s" },
+  }], echo.port));
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
+    await conn.write(enc.encode("a"));
+    await sleep(20);
+    await conn.write(enc.encode("b"));
+    let got = "";
+    for (let i = 0; i < 10 && got.length < 2; i++) got += await readAll(conn, 500);
+    conn.close();
+    assertEquals(got, "ab");
+    const delays = await stat(ferry, "fault_inject.f.delays_injected");
+    assert(delays !== undefined && delays >= 1 && delays <= 2, `delays_injected ${delays}`);
+  } finally {
+    await ferry.stop();
+    echo.close();
+  }
+});
+
+Deno.test("network fault aborts the connection (abort_percent 100); 0 percent passes everything", itOpts, async () => {
+  const echo = startEcho();
+  const abort = await startFerry(bootstrap([{
+    name: "ferry.filters.network.fault",
+    typed_config: { "@type": FAULT, stat_prefix: "a", abort_percent: 100 },
+  }], echo.port));
+  const none = await startFerry(bootstrap([{
+    name: "ferry.filters.network.fault",
+    typed_config: { "@type": FAULT, delay_percent: 0, delay: "1s", abort_percent: 0 },
+  }], echo.port));
+  try {
+    assertEquals((await talk(abort.port(), "bye")).got, "");
+    assertEquals(await stat(abort, "fault_inject.a.aborts_injected"), 1);
+    assertEquals((await talk(none.port(), "pass")).got, "pass");
+    assertEquals(await stat(none, "fault_inject.aborts_injected"), 0);
+  } finally {
+    await abort.stop();
+    await none.stop();
+    echo.close();
+  }
+});
+
+Deno.test("network filters reject bad config with the field path", itOpts, async () => {
+  const bad = async (filter: Obj): Promise<string> => {
+    try {
+      const f = await startFerry(bootstrap([filter], 1));
+      await f.stop();
+      return "";
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+  };
+  assertMatch(
+    await bad({ name: "x", typed_config: { "@type": LIMIT, stat_prefix: "c", max_connections: 0 } }),
+    /filters\[0\]\.typed_config\.max_connections: 0 is below the minimum 1/,
+  );
+  assertMatch(
+    await bad({
+      name: "x",
+      typed_config: { "@type": RATE, stat_prefix: "r", token_bucket: { max_tokens: 1, fill_interval: "0.01s" } },
+    }),
+    /token_bucket\.fill_interval: must be at least 50ms/,
+  );
+  assertMatch(
+    await bad({ name: "x", typed_config: { "@type": FAULT, delay_percent: 101, delay: "1s" } }),
+    /delay_percent: 101 is above the maximum 100/,
+  );
+  assertMatch(
+    await bad({ name: "x", typed_config: { "@type": FAULT, delay_percent: 5 } }),
+    /typed_config\.delay: is required/,
+  );
+  assertMatch(
+    await bad({ name: "x", typed_config: { "@type": FAULT, bogus: 1 } }),
+    /typed_config\.bogus: unknown field/,
+  );
+});
