@@ -101,15 +101,18 @@ export class HeaderMutationFilter implements StreamFilter {
   readonly #levels: (r: RouteResult | null) => readonly Mutations[];
   readonly #cb: StreamFilterCallbacks;
   #chain: readonly Mutations[] | undefined;
+  readonly #own: readonly Mutations[];
 
   constructor(
     cfg: HeaderMutationConfig,
     levels: (r: RouteResult | null) => readonly Mutations[],
     cb: StreamFilterCallbacks,
+    own: readonly Mutations[] = [cfg.mutations],
   ) {
     this.#cfg = cfg;
     this.#levels = levels;
     this.#cb = cb;
+    this.#own = own;
   }
 
   /** Every level's mutations in application order. */
@@ -117,7 +120,7 @@ export class HeaderMutationFilter implements StreamFilter {
     if (this.#chain) return this.#chain;
     const levels = this.#levels(this.#cb.route);
     let chain: readonly Mutations[];
-    if (levels.length === 0) chain = [this.#cfg.mutations];
+    if (levels.length === 0) chain = this.#own;
     else if (this.#cfg.mostSpecificWins) chain = [this.#cfg.mutations, ...[...levels].reverse()];
     else chain = [...levels, this.#cfg.mutations];
     this.#chain = chain;
@@ -131,7 +134,8 @@ export class HeaderMutationFilter implements StreamFilter {
   }
 
   encodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
-    const info: FormatContext = { ...this.#cb.streamInfo as FormatContext, requestHeaders: this.#cb.requestHeaders };
+    // StreamInfo is a FormatContext (with the request headers, for `%REQ(x)%`), as the router passes it.
+    const info = this.#cb.streamInfo as FormatContext;
     for (const m of this.#order()) apply(m.response, headers, info);
     return "continue";
   }
@@ -156,16 +160,18 @@ export function createHeaderMutationFactory(
   };
   const p = `typed_per_filter_config.${NAME}`;
   /** Most specific first: route, virtual host, route configuration. */
+  const none: Mutations[] = [];
   const levels = (r: RouteResult | null): Mutations[] => {
-    if (!r) return [];
-    const out: Mutations[] = [];
-    for (const x of [r.route, r.vhost, r.config]) {
-      const m = read(x.typedPerFilterConfig[NAME], p);
-      if (m) out.push(m);
+    if (!r) return none;
+    let out: Mutations[] | undefined;
+    for (const x of [r.route.typedPerFilterConfig, r.vhost.typedPerFilterConfig, r.config.typedPerFilterConfig]) {
+      const m = x[NAME] === undefined ? undefined : read(x[NAME], p);
+      if (m) (out ??= []).push(m);
     }
-    return out;
+    return out ?? none;
   };
-  return (callbacks) => new HeaderMutationFilter(config, levels, callbacks);
+  const own = [config.mutations];
+  return (callbacks) => new HeaderMutationFilter(config, levels, callbacks, own);
 }
 
 /** The header mutation filter factory. */
