@@ -215,11 +215,12 @@ function startWrk(url: string, maxSeconds: number): Wrk {
       try {
         child.kill("SIGINT");
       } catch { /* exited */ }
+      // wrk answers SIGINT only once its connections are served: after a stall of Ferry that took 12 s.
       const timer = setTimeout(() => {
         try {
           child.kill("SIGKILL");
         } catch { /* exited */ }
-      }, 10_000);
+      }, 60_000);
       const o = await out;
       clearTimeout(timer);
       const text = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
