@@ -8,7 +8,7 @@
  * replaces the filter's config for that route, and an `RBACPerRoute` without `rbac` turns the filter off there.
  *
  * Stats, as Envoy names them under the connection manager's scope: `http.<stat_prefix>.rbac.<rules_stat_prefix>`
- * `allowed` / `denied` (`logged` / `not_logged` for a `LOG` action) and
+ * `allowed` / `denied` (a `LOG` action allows and also counts `logged` / `not_logged`) and
  * `http.<stat_prefix>.rbac.<shadow_rules_stat_prefix>shadow_allowed` / `shadow_denied`.
  *
  * @module
@@ -147,10 +147,8 @@ export class RbacFilter implements StreamFilter {
     const rules = cfg.rules;
     if (rules === undefined) return "continue";
     const d = evaluateRbac(rules, input);
-    if (rules.action === "LOG") {
-      (d.matchedPolicy !== undefined ? stats.logged : stats.notLogged).inc();
-      return "continue";
-    }
+    // LOG allows everything (Envoy counts it as allowed) and records whether a policy asked for the log.
+    if (rules.action === "LOG") (d.matchedPolicy !== undefined ? stats.logged : stats.notLogged).inc();
     if (d.allowed) {
       stats.allowed.inc();
       return "continue";
@@ -163,13 +161,24 @@ export class RbacFilter implements StreamFilter {
   }
 }
 
-/** The most specific `typed_per_filter_config` entry for the filter: route, then virtual host, then route config. */
-function perRouteRaw(r: RouteResult): Record<string, unknown> | undefined {
-  for (const m of [r.route.typedPerFilterConfig, r.vhost.typedPerFilterConfig, r.config.typedPerFilterConfig]) {
-    const v = m[NAME];
-    if (v !== undefined) return v as Record<string, unknown>;
+/**
+ * This filter's entry of one `typed_per_filter_config` map: keyed `envoy.filters.http.rbac`, or else (a filter
+ * configured under another name, as `name: rbac`) the entry whose `@type` is `RBACPerRoute`.
+ */
+function entryOf(m: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  const v = m[NAME];
+  if (v !== undefined) return v as Record<string, unknown>;
+  for (const k in m) {
+    const e = m[k] as Record<string, unknown>;
+    if (e["@type"] === RBAC_PER_ROUTE_TYPE) return e;
   }
   return undefined;
+}
+
+/** The most specific `typed_per_filter_config` entry for the filter: route, then virtual host, then route config. */
+function perRouteRaw(r: RouteResult): Record<string, unknown> | undefined {
+  return entryOf(r.route.typedPerFilterConfig) ?? entryOf(r.vhost.typedPerFilterConfig) ??
+    entryOf(r.config.typedPerFilterConfig);
 }
 
 /**

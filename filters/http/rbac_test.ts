@@ -56,9 +56,12 @@ Deno.test("RbacFilter denies with 403 and the details, LOG only counts, per-rout
     create(callbacks(routeWith({}, { "envoy.filters.http.rbac": off }), replies)).decodeHeaders!(post(), true),
     "continue",
   );
+  // A filter configured under another name: its RBACPerRoute entry is found by @type.
+  assertEquals(create(callbacks(routeWith({ rbac: off }), replies)).decodeHeaders!(post(), true), "continue");
   assertEquals(replies.length, 1);
   assertEquals(stats.counter("http.x.rbac.denied").value, 1);
   assertEquals(stats.counter("http.x.rbac.not_logged").value, 1);
+  assertEquals(stats.counter("http.x.rbac.allowed").value, 1, "LOG counts as allowed");
 });
 
 Deno.test("parseRbacConfig and parseRbacPerRoute name bad fields", () => {

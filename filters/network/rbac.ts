@@ -7,7 +7,7 @@
  * certificates from GM TLS included); permissions see the local address and port and the SNI. `header` and
  * `url_path` rules are rejected at load time: a connection has neither.
  *
- * Stats `<stat_prefix>.rbac.allowed` / `denied` (`logged` / `not_logged` for `LOG`) and
+ * Stats `<stat_prefix>.rbac.allowed` / `denied` (per check; `LOG` allows and also counts `logged` / `not_logged`) and
  * `<stat_prefix>.rbac.<shadow_rules_stat_prefix>shadow_allowed` / `shadow_denied`, as Envoy names them.
  *
  * @module
@@ -104,12 +104,10 @@ export class NetworkRbacFilter implements NetworkFilter {
     const rules = cfg.rules;
     if (rules === undefined) return "continue";
     const d = evaluateRbac(rules, input);
-    if (rules.action === "LOG") {
-      if (first) (d.matchedPolicy !== undefined ? this.#stats.logged : this.#stats.notLogged).inc();
-      return "continue";
-    }
+    // Counted per check, as Envoy (so per read with CONTINUOUS); LOG allows and also counts logged / not_logged.
+    if (rules.action === "LOG") (d.matchedPolicy !== undefined ? this.#stats.logged : this.#stats.notLogged).inc();
     if (d.allowed) {
-      if (first) this.#stats.allowed.inc();
+      this.#stats.allowed.inc();
       return "continue";
     }
     this.#stats.denied.inc();
