@@ -21,7 +21,7 @@ import type {
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
 import { matchHeaders, parseHeaderMatcher } from "../../lib/router/mod.ts";
-import { serverHealth } from "../../lib/runtime/mod.ts";
+import { serverRuntime } from "../../lib/runtime/mod.ts";
 
 /** The health check filter's `@type`. */
 export const HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck";
@@ -65,7 +65,7 @@ function parseHealthCheckConfig(raw: Record<string, unknown>, path: string): Hea
 
 /** The status a health check gets now, and its `%RESPONSE_CODE_DETAILS%`. */
 function verdict(cfg: HealthCheckConfig, cm: ClusterManager): { status: number; details: string } {
-  if (serverHealth.failed) return { status: 503, details: "health_check_failed" };
+  if (serverRuntime.healthCheckFailed) return { status: 503, details: "health_check_failed" };
   for (const [name, min] of cfg.clusterMinHealthy) {
     const c = cm.get(name);
     if (!c) return { status: 503, details: "health_check_failed_cluster_not_found" };
@@ -98,7 +98,7 @@ export class HealthCheckFilter implements StreamFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterResult {
     if (!matchHeaders(this.#cfg.headers, headers)) return "continue";
     this.#isHealthCheck = true;
-    this.#handling = !this.#cfg.passThrough || serverHealth.failed;
+    this.#handling = !this.#cfg.passThrough || serverRuntime.healthCheckFailed;
     if (!this.#handling) return "continue";
     if (endStream) this.#complete();
     return "stop";
@@ -122,7 +122,9 @@ export class HealthCheckFilter implements StreamFilter {
   }
 
   encodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
-    if (this.#isHealthCheck && serverHealth.failed) headers.set("x-envoy-immediate-health-check-fail", "true");
+    if (this.#isHealthCheck && serverRuntime.healthCheckFailed) {
+      headers.set("x-envoy-immediate-health-check-fail", "true");
+    }
     return "continue";
   }
 }

@@ -22,7 +22,7 @@ import { getLogger, getLogLevels, isLogLevel, LOG_LEVELS, setComponentLogLevel }
 import type { LogLevel } from "../observe/log.ts";
 import { reopenAccessLogs } from "../observe/access_log.ts";
 import { redactSecrets } from "./redact.ts";
-import { serverHealth, serverRuntime } from "../runtime/mod.ts";
+import { serverRuntime } from "../runtime/mod.ts";
 import {
   type ClusterDescription,
   formatClustersJson,
@@ -276,12 +276,12 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
     e("/logging", "query/change logging levels", true, (url) => loggingResponse(ctx, url)),
     e("/healthcheck/fail", "cause the server to fail health checks", true, () => {
       ctx.healthcheckFail();
-      serverHealth.failed = true;
+      serverRuntime.healthCheckFailed = true;
       return respond("OK\n");
     }),
     e("/healthcheck/ok", "cause the server to pass health checks", true, () => {
       ctx.healthcheckOk();
-      serverHealth.failed = false;
+      serverRuntime.healthCheckFailed = false;
       return respond("OK\n");
     }),
     e("/drain_listeners", "drain listeners (?graceful, ?inboundonly)", true, async (url) => {

@@ -6,7 +6,7 @@ export {
   parseLayeredRuntime,
   Runtime,
   type RuntimeLayerConfig,
+  type RuntimeState,
   type RuntimeValue,
-  serverHealth,
   serverRuntime,
 } from "./runtime.ts";

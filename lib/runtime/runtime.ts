@@ -72,6 +72,14 @@ export function parseLayeredRuntime(raw: unknown, path: string): RuntimeLayerCon
   return layers;
 }
 
+/** The run-time part of a {@link Runtime}, as the main thread sends it to its workers. */
+export interface RuntimeState {
+  /** The admin layer's keys and values. */
+  readonly admin: readonly (readonly [string, string])[];
+  /** `POST /healthcheck/fail` is in effect. */
+  readonly healthCheckFailed: boolean;
+}
+
 /** Reading a value as Envoy's `Snapshot::getInteger`: a number, or a string holding one. */
 function asNumber(v: RuntimeValue | undefined): number | undefined {
   if (typeof v === "number") return v;
@@ -87,11 +95,50 @@ export class Runtime {
   #layers: RuntimeLayerConfig[] = [{ kind: "admin", name: "admin" }];
   readonly #admin = new Map<string, string>();
   #merged = new Map<string, RuntimeValue>();
+  #healthCheckFailed = false;
+  #listeners: (() => void)[] = [];
+
+  /**
+   * The admin's health-check state (`POST /healthcheck/fail` / `ok`), read by `envoy.filters.http.health_check`.
+   * Setting it notifies the {@link onChange} listeners.
+   */
+  get healthCheckFailed(): boolean {
+    return this.#healthCheckFailed;
+  }
+
+  set healthCheckFailed(failed: boolean) {
+    this.#healthCheckFailed = failed;
+    this.#changed();
+  }
+
+  /** Calls `cb` after every admin-layer or health-check change (the server forwards them to its workers). */
+  onChange(cb: () => void): void {
+    this.#listeners.push(cb);
+  }
+
+  #changed(): void {
+    for (const cb of this.#listeners) cb();
+  }
+
+  /** What changes at run time: the admin layer's values and the health-check flag (sent to worker threads). */
+  state(): RuntimeState {
+    return { admin: [...this.#admin], healthCheckFailed: this.#healthCheckFailed };
+  }
+
+  /** Takes the main thread's {@link state} (in a worker). */
+  applyState(state: RuntimeState): void {
+    this.#admin.clear();
+    for (const [k, v] of state.admin) this.#admin.set(k, v);
+    this.#healthCheckFailed = state.healthCheckFailed;
+    this.#merge();
+  }
 
   /** Replaces the layers (server start); clears the admin layer's values. */
   configure(layers: readonly RuntimeLayerConfig[] | undefined): void {
     this.#layers = layers && layers.length > 0 ? [...layers] : [{ kind: "admin", name: "admin" }];
     this.#admin.clear();
+    this.#healthCheckFailed = false;
+    this.#listeners = [];
     this.#merge();
   }
 
@@ -120,6 +167,7 @@ export class Runtime {
       else this.#admin.set(k, v);
     }
     this.#merge();
+    this.#changed();
     return true;
   }
 
@@ -176,9 +224,3 @@ export class Runtime {
  * read it per request.
  */
 export const serverRuntime: Runtime = new Runtime();
-
-/**
- * The admin's health-check state (`POST /healthcheck/fail` / `ok`) for the `envoy.filters.http.health_check`
- * filter, per isolate as {@link serverRuntime}.
- */
-export const serverHealth: { failed: boolean } = { failed: false };

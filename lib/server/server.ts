@@ -230,6 +230,7 @@ export class Server {
     if (this.state === "LIVE") this.state = "INITIALIZING";
     try {
       this.#workers = await WorkerSet.start(n, raw, { drainTimeMs: this.#drainTimeMs, logLevel: options.logLevel });
+      serverRuntime.onChange(() => this.#workers?.setRuntimeState(serverRuntime.state()));
     } finally {
       if (this.state === "INITIALIZING") this.state = "LIVE";
     }

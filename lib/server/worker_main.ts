@@ -16,6 +16,7 @@ import { parseBootstrap } from "../config/bootstrap.ts";
 import { getLogLevels, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
 import { createRegistries } from "./registries.ts";
 import { Server } from "./server.ts";
+import { serverRuntime } from "../runtime/mod.ts";
 import type { WorkerRequest } from "./workers.ts";
 
 let server: Server | undefined;
@@ -40,6 +41,9 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         break;
       case "log-component":
         if (isLogLevel(m.level)) setComponentLogLevel(m.component, m.level);
+        break;
+      case "runtime":
+        serverRuntime.applyState(m.state);
         break;
       case "log-levels":
         self.postMessage({ type: "log-levels", id: m.id, levels: getLogLevels() });

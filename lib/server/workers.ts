@@ -6,6 +6,7 @@
  * @module
  */
 import type { StatsSnapshot } from "../observe/stats.ts";
+import type { RuntimeState } from "../runtime/mod.ts";
 
 /** Requests the main thread sends a worker. */
 export type WorkerRequest =
@@ -18,7 +19,8 @@ export type WorkerRequest =
   | { type: "drain"; ms: number; id: number }
   | { type: "stop-accepting"; graceful: boolean }
   | { type: "listener-update"; raw: unknown; id: number }
-  | { type: "listener-remove"; name: string; id: number };
+  | { type: "listener-remove"; name: string; id: number }
+  | { type: "runtime"; state: RuntimeState };
 
 type WorkerReply =
   | { type: "started" }
@@ -103,6 +105,11 @@ export class WorkerSet {
     const out: StatsSnapshot[] = [];
     for (const r of replies) if (r?.type === "stats" && r.snap) out.push(r.snap);
     return out;
+  }
+
+  /** The main thread's runtime admin layer and health-check state, after `/runtime_modify` or `/healthcheck/*`. */
+  setRuntimeState(state: RuntimeState): void {
+    for (const w of this.#workers) w.postMessage({ type: "runtime", state } satisfies WorkerRequest);
   }
 
   setLogLevel(level: string): void {

@@ -407,3 +407,57 @@ layered_runtime:
     assert(err({ layers: [{ static_layer: {} }] }).includes("layers[0].name"));
   },
 );
+
+Deno.test(
+  "with --concurrency, /healthcheck/fail and /runtime_modify reach the worker threads' filters",
+  itOpts,
+  async () => {
+    const { freePort } = await import("../fakes/ports.ts");
+    const { spawnFerry } = await import("./_harness.ts");
+    const up = await startUpstream();
+    const port = freePort();
+    const adminPort = freePort();
+    const dir = await Deno.makeTempDir({ prefix: "ferry_filters_" });
+    const file = `${dir}/ferry.yaml`;
+    await Deno.writeTextFile(
+      file,
+      hcmBootstrap({
+        port,
+        adminPort,
+        routes: `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, route: { cluster: a } }]`,
+        clusters: staticCluster("a", [up.port]),
+        httpFilters: `- name: envoy.filters.http.health_check
+  typed_config:
+    "@type": ${HC}
+    pass_through_mode: false
+    headers: [{ name: ":path", string_match: { exact: "/healthz" } }]
+- name: envoy.filters.http.fault
+  typed_config: { "@type": ${FAULT}, abort: { http_status: 503, percentage: { numerator: 0 } } }`,
+      }),
+    );
+    const ferry = await spawnFerry(["-c", file, "--concurrency", "3"], { adminPort });
+    // New connections each time, so SO_REUSEPORT spreads them over the threads.
+    const statuses = async (path: string) => {
+      const out = new Set<number>();
+      for (let i = 0; i < 12; i++) out.add((await curl(`http://127.0.0.1:${port}${path}`)).status);
+      return [...out];
+    };
+    try {
+      assertEquals(await statuses("/healthz"), [200]);
+      await (await fetch(`http://127.0.0.1:${adminPort}/healthcheck/fail`, { method: "POST" })).text();
+      assertEquals(await statuses("/healthz"), [503]);
+      await (await fetch(`http://127.0.0.1:${adminPort}/healthcheck/ok`, { method: "POST" })).text();
+      assertEquals(await statuses("/healthz"), [200]);
+      assertEquals(await statuses("/x"), [200]);
+      const set = await fetch(`http://127.0.0.1:${adminPort}/runtime_modify?fault.http.abort.abort_percent=100`, {
+        method: "POST",
+      });
+      assertEquals(await set.text(), "OK\n");
+      assertEquals(await statuses("/x"), [503]);
+    } finally {
+      await ferry.stop();
+      await up.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
