@@ -186,7 +186,10 @@ function createTransform(lib: CompressionLibrary, compress: boolean): Transform 
   const fn = compress
     ? { gzip: "createGzip", br: "createBrotliCompress", zstd: "createZstdCompress" }[lib.encoding]
     : { gzip: "createGunzip", br: "createBrotliDecompress", zstd: "createZstdDecompress" }[lib.encoding];
-  return z[fn]!(lib.options);
+  // A 64 KiB output buffer: with zlib's 4 KiB (Envoy's chunk_size default) each 4 KiB of output is one stream
+  // event, and gzip level 1 ran at 41 MB/s instead of 138 MB/s (64 KiB text body, 16 KiB input chunks).
+  const o = lib.options as { chunkSize?: number };
+  return z[fn]!({ ...lib.options, chunkSize: Math.max(o.chunkSize ?? 0, 65536) });
 }
 
 function oneShot(lib: CompressionLibrary, compress: boolean, data: Uint8Array): Uint8Array {
@@ -201,6 +204,24 @@ function oneShot(lib: CompressionLibrary, compress: boolean, data: Uint8Array): 
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The largest body (with a known length) transformed in one synchronous pass: at gzip level 6 (~50 MB/s on one core
+ * of the bench machine) it holds the event loop about 2.5 ms.
+ */
+export const ONE_SHOT_LIMIT = 128 * 1024;
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
 
 function asBytes(b: Uint8Array): Uint8Array {
   return Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b;
@@ -221,6 +242,9 @@ export class CodecStream {
   #out = 0;
   #failed = false;
   #closed = false;
+  /** While the body is collected for one synchronous pass: its chunks; undefined once streaming. */
+  #held: Uint8Array[] | undefined;
+  #heldLimit = 0;
 
   constructor(
     lib: CompressionLibrary,
@@ -228,8 +252,18 @@ export class CodecStream {
       compress: boolean;
       onOutput: (data: Uint8Array, end: boolean) => void;
       onError: (e: unknown) => void;
+      /**
+       * The body's length when known (`content-length`): a body of at most {@link ONE_SHOT_LIMIT} bytes is collected
+       * and transformed in one synchronous pass at its end, several times cheaper than the stream (bodies of unknown
+       * length stream, so a slow, long-lived response is never held back).
+       */
+      expectedLength?: number;
     },
   ) {
+    if (opts.expectedLength !== undefined && opts.expectedLength <= ONE_SHOT_LIMIT) {
+      this.#held = [];
+      this.#heldLimit = ONE_SHOT_LIMIT;
+    }
     this.#lib = lib;
     this.#compress = opts.compress;
     this.#onOutput = opts.onOutput;
@@ -250,6 +284,21 @@ export class CodecStream {
   push(data: Uint8Array, end: boolean): void {
     if (this.#failed || this.#closed) return;
     this.#in += data.length;
+    if (this.#held !== undefined) {
+      if (this.#in <= this.#heldLimit) {
+        if (data.length > 0) this.#held.push(end ? data : data.slice());
+        if (!end) return;
+        const all = this.#held;
+        this.#held = undefined;
+        data = all.length === 1 ? all[0]! : concatBytes(all);
+      } else {
+        // Longer than announced: stream from here on, starting with what was collected.
+        const held = this.#held;
+        this.#held = undefined;
+        const z = this.#start();
+        for (const c of held) z.write(c);
+      }
+    }
     if (this.#z === undefined && end) {
       // The whole body in one call: one synchronous pass.
       let out: Uint8Array;

@@ -311,6 +311,7 @@ export class CompressorFilter implements StreamFilter {
       this.#stats.request.compressed.inc();
       this.#req = new CodecStream(cfg.library, {
         compress: true,
+        expectedLength: len,
         onOutput: (d, end) => this.#reqOutput(d, end),
         onError: () => this.#cb.resetStream(),
       });
@@ -398,8 +399,10 @@ export class CompressorFilter implements StreamFilter {
     headers.set("content-encoding", this.#cfg.library.encoding);
     const etag = headers.get("etag");
     if (etag !== undefined && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
+    const len = lenV === undefined ? NaN : Number(lenV);
     this.#res = new CodecStream(this.#cfg.library, {
       compress: true,
+      ...(Number.isFinite(len) ? { expectedLength: len } : {}),
       onOutput: (d, end) => this.#resOutput(d, end),
       onError: () => this.#cb.resetStream(),
     });

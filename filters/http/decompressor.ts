@@ -115,6 +115,13 @@ export function takeContentEncoding(h: HeaderMap, encoding: string, ignoreNoTran
   return true;
 }
 
+/** `{expectedLength}` from `content-length` (the compressed size: a small body is inflated in one pass). */
+function lengthOf(h: HeaderMap): { expectedLength?: number } {
+  const v = h.get("content-length");
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isFinite(n) ? { expectedLength: n } : {};
+}
+
 /** The per-stream decompressor. */
 export class DecompressorFilter implements StreamFilter {
   readonly #cfg: DecompressorConfig;
@@ -144,6 +151,7 @@ export class DecompressorFilter implements StreamFilter {
       }
     }
     if (!cfg.request.enabled || endStream) return "continue";
+    const known = lengthOf(headers);
     if (!takeContentEncoding(headers, enc, cfg.request.ignoreNoTransform)) {
       this.#req.not_decompressed.inc();
       return "continue";
@@ -151,6 +159,7 @@ export class DecompressorFilter implements StreamFilter {
     this.#req.decompressed.inc();
     this.#reqStream = new CodecStream(cfg.library, {
       compress: false,
+      ...known,
       onOutput: (d, end) => {
         if (end) this.#count(this.#req, this.#reqStream!);
         if (end && this.#reqTrailersHeld) {
@@ -179,6 +188,7 @@ export class DecompressorFilter implements StreamFilter {
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cfg = this.#cfg;
     if (!cfg.response.enabled || endStream) return "continue";
+    const known = lengthOf(headers);
     if (!takeContentEncoding(headers, cfg.library.encoding, cfg.response.ignoreNoTransform)) {
       this.#res.not_decompressed.inc();
       return "continue";
@@ -186,6 +196,7 @@ export class DecompressorFilter implements StreamFilter {
     this.#res.decompressed.inc();
     this.#resStream = new CodecStream(cfg.library, {
       compress: false,
+      ...known,
       onOutput: (d, end) => {
         if (end) this.#count(this.#res, this.#resStream!);
         if (end && this.#resTrailersHeld) {
