@@ -4,7 +4,7 @@
  * injection (`ferry.filters.network.fault`).
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry } from "./_harness.ts";
+import { curl, itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry } from "./_harness.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -236,3 +236,71 @@ Deno.test("network filters reject bad config with the field path", itOpts, async
     /typed_config\.bogus: unknown field/,
   );
 });
+
+Deno.test(
+  "network filters in front of an AUTO connection manager: HTTP/1.1 and HTTP/2 (curl) pass the chain",
+  itOpts,
+  async () => {
+    const ferry = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        listeners: [{
+          name: "l",
+          address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+          filter_chains: [{
+            filters: [
+              { name: "cl", typed_config: { "@type": LIMIT, stat_prefix: "h", max_connections: 10 } },
+              {
+                name: "rl",
+                typed_config: {
+                  "@type": RATE,
+                  stat_prefix: "h",
+                  token_bucket: { max_tokens: 2, fill_interval: "3600s" },
+                },
+              },
+              { name: "f", typed_config: { "@type": FAULT, stat_prefix: "h", delay_percent: 100, delay: "0.05s" } },
+              {
+                name: "envoy.filters.network.http_connection_manager",
+                typed_config: {
+                  "@type":
+                    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                  stat_prefix: "h",
+                  codec_type: "AUTO",
+                  route_config: {
+                    virtual_hosts: [{
+                      name: "v",
+                      domains: ["*"],
+                      routes: [{
+                        match: { prefix: "/" },
+                        direct_response: { status: 200, body: { inline_string: "hi" } },
+                      }],
+                    }],
+                  },
+                  http_filters: [{
+                    name: "envoy.filters.http.router",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+                  }],
+                },
+              },
+            ],
+          }],
+        }],
+        clusters: [],
+      },
+    });
+    try {
+      const url = `http://127.0.0.1:${ferry.port()}/`;
+      const h1 = await curl(url);
+      assertEquals([h1.status, h1.body], [200, "hi"], h1.stderr);
+      const h2 = await curl(url, ["--http2-prior-knowledge"]);
+      assertEquals([h2.status, h2.body], [200, "hi"], h2.stderr);
+      const third = await curl(url);
+      assert(third.status !== 200, "the bucket held two connections' tokens");
+      assertEquals(await stat(ferry, "local_ratelimit.h.rate_limited"), 1);
+      assert((await stat(ferry, "fault_inject.h.delays_injected") ?? 0) >= 2);
+      assertEquals(await stat(ferry, "http.h.downstream_cx_http2_total"), 1);
+    } finally {
+      await ferry.stop();
+    }
+  },
+);
