@@ -163,12 +163,16 @@ export function createHeaderMutationFactory(
   const none: Mutations[] = [];
   const levels = (r: RouteResult | null): Mutations[] => {
     if (!r) return none;
-    let out: Mutations[] | undefined;
-    for (const x of [r.route.typedPerFilterConfig, r.vhost.typedPerFilterConfig, r.config.typedPerFilterConfig]) {
-      const m = x[NAME] === undefined ? undefined : read(x[NAME], p);
-      if (m) (out ??= []).push(m);
+    const a = r.route.typedPerFilterConfig[NAME];
+    const b = r.vhost.typedPerFilterConfig[NAME];
+    const c = r.config.typedPerFilterConfig[NAME];
+    if (a === undefined && b === undefined && c === undefined) return none;
+    const out: Mutations[] = [];
+    for (const x of [a, b, c]) {
+      const m = read(x, p);
+      if (m) out.push(m);
     }
-    return out ?? none;
+    return out;
   };
   const own = [config.mutations];
   return (callbacks) => new HeaderMutationFilter(config, levels, callbacks, own);

@@ -23,6 +23,7 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { approxNow } from "../../lib/network/clock.ts";
 import { applyHeaderMutation } from "../../lib/router/mod.ts";
 import { serverRuntime } from "../../lib/runtime/mod.ts";
 import { NO_MUTATION, parseHeaderAdditions } from "./_header_options.ts";
@@ -156,7 +157,8 @@ function parseLocalRateLimitConfig(raw: Record<string, unknown>, path: string): 
 
 /**
  * A token bucket filled in whole steps: `tokensPerFill` every `fillIntervalMs`, up to `maxTokens` (Envoy's timer
- * fill, computed lazily on use so an idle bucket costs nothing).
+ * fill, computed lazily on use so an idle bucket costs nothing). The clock defaults to the request path's
+ * approximate one (`approxNow`), which is at most a sub-millisecond event-loop batch old.
  */
 export class TokenBucket {
   readonly config: TokenBucketConfig;
@@ -164,7 +166,7 @@ export class TokenBucket {
   #lastFill: number;
   readonly #now: () => number;
 
-  constructor(config: TokenBucketConfig, now: () => number = performance.now.bind(performance)) {
+  constructor(config: TokenBucketConfig, now: () => number = approxNow) {
     this.config = config;
     this.#now = now;
     this.#tokens = config.maxTokens;
