@@ -17,6 +17,7 @@ import { Sm2PrivateKey } from "../../lib/crypto/sm2.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
 import { issueCertificate, p256CertificateSigner, sm2CertificateSigner } from "../../lib/crypto/x509_issue.ts";
 import { gmConnect } from "../helpers/gm_client.ts";
+import { freePort } from "../fakes/ports.ts";
 import { curl, itOpts, readAll, startFerry, startRawServer, stat } from "./_harness.ts";
 
 type Obj = Record<string, unknown>;
@@ -432,3 +433,126 @@ Deno.test("network rbac on a GM TLCP listener: principals by SM2 client certific
     await ferry.stop();
   }
 });
+
+// ---- RPC: the HTTP filter in an RPC proxy's rpc_filters, with real sofa-rpc-node peers over Bolt ----
+
+const PEERS = new URL("./rpc/", import.meta.url).pathname;
+
+/** Runs `node <script> ...args` from the RPC peers folder until `ready` (provider) or to its end (consumer). */
+async function sofa(script: string, args: string[], untilReady: boolean): Promise<{ out: string; kill(): void }> {
+  try {
+    Deno.statSync(`${PEERS}node_modules/sofa-rpc-node`);
+  } catch {
+    const r = await new Deno.Command("npm", { args: ["ci", "--no-fund", "--no-audit"], cwd: PEERS, stdout: "null" })
+      .output();
+    if (!r.success) throw new Error("npm ci of the RPC peers failed");
+  }
+  const child = new Deno.Command("node", { args: [`${PEERS}${script}`, ...args], stdout: "piped", stderr: "inherit" })
+    .spawn();
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  };
+  const timer = setTimeout(kill, 30_000);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+    if (untilReady && out.includes("ready")) break;
+  }
+  if (untilReady) {
+    (async () => {
+      try {
+        while (!(await reader.read()).done) { /* drain */ }
+      } catch { /* closed */ }
+    })();
+  } else {
+    clearTimeout(timer);
+    await child.status;
+  }
+  return { out, kill: () => (clearTimeout(timer), kill()) };
+}
+
+Deno.test(
+  "http rbac in an RPC proxy: Bolt calls allowed and denied by the service header (sofa-rpc-node)",
+  itOpts,
+  async () => {
+    const port = freePort();
+    const provider = await sofa("provider.mjs", [String(port), "p", "com.ferry.Echo:1.0,com.ferry.Secret:1.0"], true);
+    const ferry = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        listeners: [{
+          name: "rpc",
+          address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+          filter_chains: [{
+            filters: [{
+              name: "ferry.filters.network.rpc_proxy",
+              typed_config: {
+                "@type": "type.googleapis.com/ferry.filters.network.rpc_proxy.v1.RpcProxy",
+                stat_prefix: "rpc_in",
+                protocol: "BOLT",
+                route_config: {
+                  virtual_hosts: [{
+                    name: "all",
+                    domains: ["*"],
+                    routes: [{ match: { prefix: "/" }, route: { cluster: "p" } }],
+                  }],
+                },
+                rpc_filters: [
+                  rbacFilter({
+                    rules: {
+                      action: "DENY",
+                      policies: {
+                        secret: {
+                          permissions: [{ header: { name: "service", string_match: { prefix: "com.ferry.Secret" } } }],
+                          principals: [ANY],
+                        },
+                      },
+                    },
+                  }),
+                  {
+                    name: "envoy.filters.http.router",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+                  },
+                ],
+              },
+            }],
+          }],
+        }],
+        clusters: [{
+          name: "p",
+          connect_timeout: "1s",
+          load_assignment: {
+            cluster_name: "p",
+            endpoints: [{
+              lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }],
+            }],
+          },
+        }],
+      },
+    });
+    try {
+      const call = async (iface: string) => {
+        const r = await sofa(
+          "consumer.mjs",
+          [`127.0.0.1:${ferry.port()}`, iface, "1.0", "echo", "5", "1", "3000"],
+          false,
+        );
+        return JSON.parse(r.out.trim().split("\n").pop()!) as { ok: number; errors: number; messages: string[] };
+      };
+      const ok = await call("com.ferry.Echo");
+      assertEquals([ok.ok, ok.errors], [5, 0], JSON.stringify(ok.messages));
+      const denied = await call("com.ferry.Secret");
+      assertEquals([denied.ok, denied.errors], [0, 5], JSON.stringify(denied.messages));
+      assertEquals(await stat(ferry, "rpc_in.rbac.allowed"), 5);
+      assertEquals(await stat(ferry, "rpc_in.rbac.denied"), 5);
+    } finally {
+      await ferry.stop();
+      provider.kill();
+    }
+  },
+);
