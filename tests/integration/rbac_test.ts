@@ -72,6 +72,38 @@ const files = generateTestPki({ gm: true, hosts: ["localhost"], ips: ["127.0.0.1
 }
 for (const [name, pem] of Object.entries(files)) Deno.writeTextFileSync(`${dir}/${name}`, pem);
 const f = (n: string) => `${dir}/${n}`;
+// A client certificate with a URI SAN (a SPIFFE id, as Istio's) and a DNS SAN no policy names, made by openssl (our
+// issuer writes no URI SANs): the URI is what lets it in.
+{
+  const run = (args: string[]) => {
+    const r = new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" }).outputSync();
+    if (!r.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(r.stderr)}`);
+  };
+  Deno.writeTextFileSync(
+    `${dir}/uri.cnf`,
+    "subjectAltName=URI:spiffe://ferry.test/ns/default/sa/client,DNS:nobody.example\n" +
+      "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n",
+  );
+  run(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec_spiffe.key"]);
+  run(["req", "-new", "-key", "ec_spiffe.key", "-subj", "/O=Ferry/CN=spiffe client", "-out", "spiffe.csr"]);
+  run([
+    "x509",
+    "-req",
+    "-in",
+    "spiffe.csr",
+    "-CA",
+    "ca_ecdsa.crt",
+    "-CAkey",
+    "ca_ecdsa.key",
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    "uri.cnf",
+    "-out",
+    "ec_spiffe.crt",
+  ]);
+}
 const pair = (n: string): Obj => ({
   certificate_chain: { filename: f(`${n}.crt`) },
   private_key: { filename: f(`${n}.key`) },
@@ -241,45 +273,65 @@ Deno.test(
   },
 );
 
-Deno.test("http rbac by the DNS SAN of a client certificate over native mTLS (curl --cert)", itOpts, async () => {
-  const ferry = await startFerry(bootstrap([{
-    transport_socket: {
-      name: "envoy.transport_sockets.tls",
-      typed_config: {
-        "@type": DOWNSTREAM,
-        require_client_certificate: true,
-        common_tls_context: {
-          alpn_protocols: ["http/1.1"],
-          tls_certificates: [pair("server_ecdsa")],
-          validation_context: { trusted_ca: { filename: f("ca_ecdsa.crt") } },
+Deno.test(
+  "http rbac by the URI and DNS SANs of a client certificate over native mTLS (curl --cert)",
+  itOpts,
+  async () => {
+    const ferry = await startFerry(bootstrap([{
+      transport_socket: {
+        name: "envoy.transport_sockets.tls",
+        typed_config: {
+          "@type": DOWNSTREAM,
+          require_client_certificate: true,
+          common_tls_context: {
+            alpn_protocols: ["http/1.1"],
+            tls_certificates: [pair("server_ecdsa")],
+            validation_context: { trusted_ca: { filename: f("ca_ecdsa.crt") } },
+          },
         },
       },
-    },
-    filters: [hcm("mtls", [rbacFilter({ rules: allowSan("client.example") })])],
-  }]));
-  try {
-    const port = ferry.port();
-    const get = (cert: string) =>
-      curl(`https://localhost:${port}/`, [
-        "--cacert",
-        f("ca_ecdsa.crt"),
-        "--resolve",
-        `localhost:${port}:127.0.0.1`,
-        "--cert",
-        f(`${cert}.crt`),
-        "--key",
-        f(`${cert}.key`),
-      ]);
-    const ok = await get("ec_client.example");
-    assertEquals([ok.status, ok.body], [200, "ok"], ok.stderr);
-    const other = await get("ec_other.example");
-    assertEquals([other.status, other.body], [403, "RBAC: access denied"], other.stderr);
-    assertEquals(await stat(ferry, "http.mtls.rbac.allowed"), 1);
-    assertEquals(await stat(ferry, "http.mtls.rbac.denied"), 1);
-  } finally {
-    await ferry.stop();
-  }
-});
+      filters: [hcm("mtls", [rbacFilter({
+        rules: {
+          action: "ALLOW",
+          policies: {
+            dns: {
+              permissions: [ANY],
+              principals: [{ authenticated: { principal_name: { exact: "client.example" } } }],
+            },
+            spiffe: {
+              permissions: [ANY],
+              principals: [{ authenticated: { principal_name: { prefix: "spiffe://ferry.test/ns/default/" } } }],
+            },
+          },
+        },
+      })])],
+    }]));
+    try {
+      const port = ferry.port();
+      const get = (cert: string) =>
+        curl(`https://localhost:${port}/`, [
+          "--cacert",
+          f("ca_ecdsa.crt"),
+          "--resolve",
+          `localhost:${port}:127.0.0.1`,
+          "--cert",
+          f(`${cert}.crt`),
+          "--key",
+          f(`${cert}.key`),
+        ]);
+      const ok = await get("ec_client.example");
+      assertEquals([ok.status, ok.body], [200, "ok"], ok.stderr);
+      const other = await get("ec_other.example");
+      assertEquals([other.status, other.body], [403, "RBAC: access denied"], other.stderr);
+      const spiffe = await get("ec_spiffe");
+      assertEquals([spiffe.status, spiffe.body], [200, "ok"], spiffe.stderr);
+      assertEquals(await stat(ferry, "http.mtls.rbac.allowed"), 2);
+      assertEquals(await stat(ferry, "http.mtls.rbac.denied"), 1);
+    } finally {
+      await ferry.stop();
+    }
+  },
+);
 
 /** A GM listener requiring client certificates, for TLCP and TLS 1.3-SM. */
 function gmChain(filters: Obj[]): Obj {
