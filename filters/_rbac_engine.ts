@@ -42,7 +42,7 @@ export interface RbacInput {
 export type Rule = (input: RbacInput, ctx: EvalContext) => boolean;
 
 /** Per-evaluation memo of the peer's identities (parsed once, only if an `authenticated` rule asks). */
-interface EvalContext {
+export interface EvalContext {
   identities: readonly string[] | undefined | null;
 }
 
