@@ -32,6 +32,7 @@ import type { ClusterManagerImpl } from "../lib/upstream/cluster_manager.ts";
 import { type ClusterConfig, parseCluster, parseLoadAssignment } from "../lib/upstream/config.ts";
 import type { RouteConfigProviders } from "../lib/router/route_config_provider.ts";
 import { FileSource } from "./file_source.ts";
+import { Slicer } from "./slicer.ts";
 import { type GrpcTarget, methodFor } from "./grpc_source.ts";
 import { GrpcSource } from "./grpc_source.ts";
 import {
@@ -241,6 +242,7 @@ export class XdsManager implements UpdateSink {
   /** What static EDS clusters subscribe to (service name → source). */
   readonly #staticEds = new Map<string, ConfigSource>();
   #closed = false;
+  #updates: Promise<void> = Promise.resolve();
   #settleWaiters: (() => void)[] = [];
 
   constructor(options: XdsManagerOptions) {
@@ -452,27 +454,37 @@ export class XdsManager implements UpdateSink {
     log.warn(`${TYPE_SHORT[t]}: update rejected: ${message}`);
   }
 
-  /** Applies one update (see the module doc); throws the one-line error that the source NACKs with. */
-  async onUpdate(u: ResourceUpdate): Promise<void> {
+  /**
+   * Applies one update (see the module doc); throws the one-line error that the source NACKs with. Updates from
+   * different sources run one after another: applying yields the event loop between slices.
+   */
+  onUpdate(u: ResourceUpdate): Promise<void> {
+    const run = this.#updates.then(() => this.#onUpdate(u));
+    this.#updates = run.catch(() => {});
+    return run;
+  }
+
+  async #onUpdate(u: ResourceUpdate): Promise<void> {
     if (this.#closed) return;
     const named = u.typeUrl !== TYPE.listener && u.typeUrl !== TYPE.cluster;
     const statsOf = (n: string) => this.#statsFor(u.typeUrl, n);
     // EDS counts on the cluster's own scope (`cluster.<name>.update_*`, in the cluster manager), as Envoy.
     const touched = u.typeUrl === TYPE.endpoint ? [] : named ? [...u.resources.map((r) => r.name), ...u.removed] : [""];
     for (const n of touched) statsOf(n).update_attempt.inc();
+    const slicer = new Slicer();
     try {
       switch (u.typeUrl) {
         case TYPE.listener:
           await this.#applyListeners(u);
           break;
         case TYPE.cluster:
-          this.#applyClusters(u);
+          await this.#applyClusters(u, slicer);
           break;
         case TYPE.route:
-          this.#applyRoutes(u);
+          await this.#applyRoutes(u, slicer);
           break;
         case TYPE.endpoint:
-          this.#applyEndpoints(u);
+          await this.#applyEndpoints(u, slicer);
           break;
         case TYPE.secret:
           this.#applySecrets(u);
@@ -497,7 +509,7 @@ export class XdsManager implements UpdateSink {
       init.done = true;
       init.resolve();
     }
-    await this.#advanceWarming();
+    await this.#advanceWarming(slicer);
     this.#checkSettled();
   }
 
@@ -598,9 +610,10 @@ export class XdsManager implements UpdateSink {
     return { config: parseCluster(resolved, path), deps };
   }
 
-  #applyClusters(u: ResourceUpdate): void {
+  async #applyClusters(u: ResourceUpdate, slicer: Slicer): Promise<void> {
     const changed: { r: DecodedResource; config: ClusterConfig; deps: Deps }[] = [];
     for (const r of u.resources) {
+      await slicer.tick();
       const path = resPath(TYPE.cluster, r.name);
       if (this.#server.staticClusterNames.has(r.name)) {
         throw new ConfigError(`${path}.name`, "is a static cluster (static_resources) and cannot be replaced by CDS");
@@ -615,9 +628,17 @@ export class XdsManager implements UpdateSink {
       this.#warmingClusters.delete(name);
       if (this.#activeClusters.delete(name)) {
         this.#server.clusterManager.remove(name);
-        log.info(`cds: cluster "${name}" removed`);
+        log.debug(`cds: cluster "${name}" removed`);
       }
     }
+    if (changed.length > 0 || u.removed.length > 0) {
+      log.info(
+        `cds: ${changed.length} cluster(s) added or changed, ${u.removed.length} removed (version ${u.version})`,
+      );
+    }
+    // One warm-up deadline for the clusters of this update (not a timer each).
+    const batch: (Warming & { config: ClusterConfig })[] = [];
+    let batchTimeout = 0;
     for (const { r, config, deps } of changed) {
       const prev = this.#warmingClusters.get(r.name);
       if (prev) clearTimeout(prev.timer);
@@ -630,15 +651,18 @@ export class XdsManager implements UpdateSink {
         timer: undefined,
       };
       const waits = [...deps.eds.values(), ...deps.sds.values()];
-      const timeout = Math.max(0, ...waits.map((c) => c.initialFetchTimeoutMs));
-      if (waits.length > 0 && timeout > 0) {
-        w.timer = setTimeout(() => {
-          w.timedOut = true;
-          void this.#advanceWarming().then(() => this.#checkSettled());
-        }, timeout);
-        Deno.unrefTimer(w.timer);
+      if (waits.length > 0) {
+        batch.push(w);
+        for (const c of waits) batchTimeout = Math.max(batchTimeout, c.initialFetchTimeoutMs);
       }
       this.#warmingClusters.set(r.name, w);
+    }
+    if (batch.length > 0 && batchTimeout > 0) {
+      const timer = setTimeout(() => {
+        for (const w of batch) w.timedOut = true;
+        void this.#advanceWarming().then(() => this.#checkSettled());
+      }, batchTimeout);
+      Deno.unrefTimer(timer);
     }
     this.#resubscribe();
   }
@@ -674,13 +698,13 @@ export class XdsManager implements UpdateSink {
       return true;
     }
     this.#activeClusters.set(w.name, { ...w });
-    log.info(`cds: cluster "${w.name}" version ${w.version} active`);
+    log.debug(`cds: cluster "${w.name}" version ${w.version} active`);
     return true;
   }
 
   // ---- routes, endpoints, secrets ----
 
-  #applyRoutes(u: ResourceUpdate): void {
+  async #applyRoutes(u: ResourceUpdate, slicer: Slicer): Promise<void> {
     const parsed = u.resources.map((r) => ({ r, config: parseRouteConfiguration(r.raw, resPath(TYPE.route, r.name)) }));
     for (const { r, config } of parsed) {
       const cur = this.#routes.get(r.name);
@@ -692,11 +716,12 @@ export class XdsManager implements UpdateSink {
     for (const n of u.removed) this.#routes.delete(n);
   }
 
-  #applyEndpoints(u: ResourceUpdate): void {
+  async #applyEndpoints(u: ResourceUpdate, slicer: Slicer): Promise<void> {
     const cm = this.#server.clusterManager;
     const plans: { cluster: string; la: ReturnType<typeof parseLoadAssignment> }[] = [];
     // Every active EDS cluster of the service (static ones too); warming clusters take theirs when they warm.
     for (const r of u.resources) {
+      await slicer.tick();
       const cur = this.#endpoints.get(r.name);
       if (cur !== undefined && cur.text === r.text) continue;
       for (const c of cm.clustersForService(r.name)) {
@@ -705,7 +730,10 @@ export class XdsManager implements UpdateSink {
       }
     }
     for (const r of u.resources) this.#endpoints.set(r.name, { ...r, lastUpdated: new Date() });
-    for (const p of plans) cm.updateHosts(p.cluster, p.la.localities, p.la);
+    for (const p of plans) {
+      await slicer.tick();
+      cm.updateHosts(p.cluster, p.la.localities, p.la);
+    }
     for (const n of u.removed) {
       this.#endpoints.delete(n);
       for (const c of cm.clustersForService(n)) cm.updateHosts(c.config.name, []);
@@ -735,10 +763,24 @@ export class XdsManager implements UpdateSink {
   }
 
   /** Moves warming clusters, then listeners, that have what they wait for to active. */
-  async #advanceWarming(): Promise<void> {
+  async #advanceWarming(slicer = new Slicer()): Promise<void> {
+    if (this.#closed) return;
     let moved = false;
-    for (const w of [...this.#warmingClusters.values()]) if (this.#warmCluster(w)) moved = true;
-    for (const w of [...this.#warmingListeners.values()]) if (await this.#warmListener(w)) moved = true;
+    let clusters = 0;
+    for (const w of [...this.#warmingClusters.values()]) {
+      await slicer.tick();
+      // Warming state may have changed while the loop yielded.
+      if (this.#warmingClusters.get(w.name) !== w) continue;
+      if (this.#warmCluster(w)) {
+        moved = true;
+        clusters++;
+      }
+    }
+    if (clusters > 0) log.info(`cds: ${clusters} cluster(s) warmed and active`);
+    for (const w of [...this.#warmingListeners.values()]) {
+      if (this.#warmingListeners.get(w.name) !== w) continue;
+      if (await this.#warmListener(w)) moved = true;
+    }
     if (moved) this.#resubscribe();
   }
 
