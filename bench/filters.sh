@@ -16,12 +16,15 @@
 #   BENCH_ROUNDS       rounds (default 3)
 #   BENCH_WARMUP       warm-up seconds before each measured run (default 2)
 #   BENCH_JIT_WARMUP   seconds of load on each target once before round 1 (default 5)
+#   BENCH_SIM_ROUNDS   rounds with both targets under load at once (default 3; 0 skips them)
 #   BENCH_CONNECTIONS  wrk connections (default 64)
 #   and those in bench/_common.sh (FERRY_CMD, FERRY_ARGS, BENCH_READY_TIMEOUT, BENCH_KEEP)
 #
 # Prints a table per round, the medians, and
 #   ratio chain/router rps: 0.93
-# (target >= 0.90: at most 10% fewer requests per second), plus CPU microseconds per request.
+# (target >= 0.90: at most 10% fewer requests per second), plus CPU microseconds per request; then rounds with
+# both targets loaded at the same moment (as bench/ab.sh), ending with
+#   simultaneous chain/router cpu per request: 1.05
 set -uo pipefail
 # shellcheck source=bench/_common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -30,6 +33,7 @@ SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 JIT_WARMUP=${BENCH_JIT_WARMUP:-5}
+SIM_ROUNDS=${BENCH_SIM_ROUNDS:-3}
 TARGET_RATIO=0.90
 ORIGIN="https://app.bench.example"
 T=type.googleapis.com/envoy.extensions.filters.http
@@ -198,6 +202,35 @@ if [ "$r" != n/a ] && awk -v r="$r" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t)
 else
   echo "target chain/router rps >= $TARGET_RATIO: not met"
 fi
+
+# Second view, as bench/ab.sh does: both Ferry processes under load at the same moment (each with its own wrk), so
+# drift on a shared machine hits both alike; CPU microseconds per request of each, chain/router per round.
+echo
+echo "simultaneous: ${SIM_ROUNDS} rounds x ${SECS}s, both targets under load at once"
+printf '%-6s %12s %12s %14s %14s %8s\n' round router_rps chain_rps router_us/req chain_us/req ratio
+SIM=""
+for ((r = 1; r <= SIM_ROUNDS; r++)); do
+  cr=$(cpu_ticks "$ROUTER_PID")
+  cc=$(cpu_ticks "$CHAIN_PID")
+  wrk_origin "$BENCH_DIR/sim-router-$r.txt" "http://127.0.0.1:$ROUTER_PORT/" "$SECS" &
+  sim_wrk=$!
+  wrk_origin "$BENCH_DIR/sim-chain-$r.txt" "http://127.0.0.1:$CHAIN_PORT/" "$SECS"
+  wait "$sim_wrk"
+  cr=$(($(cpu_ticks "$ROUTER_PID") - cr))
+  cc=$(($(cpu_ticks "$CHAIN_PID") - cc))
+  check_alive router "$ROUTER_PID"
+  check_alive chain "$CHAIN_PID"
+  read -r rps_r _ req_r _ <<<"$(parse_wrk "$BENCH_DIR/sim-router-$r.txt")"
+  read -r rps_c _ req_c _ <<<"$(parse_wrk "$BENCH_DIR/sim-chain-$r.txt")"
+  ur=$(us_per_req "$cr" "$req_r")
+  uc=$(us_per_req "$cc" "$req_c")
+  q=$(ratio "$uc" "$ur")
+  [ "$q" != n/a ] && SIM="$SIM $q"
+  printf '%-6s %12.1f %12.1f %14s %14s %8s\n' "$r" "$rps_r" "$rps_c" "$ur" "$uc" "$q"
+done
+# shellcheck disable=SC2086
+echo "simultaneous chain/router cpu per request: $(median $SIM) (median of $SIM_ROUNDS; 1.10 = 10% more CPU per request)"
+
 echo
 report_log router
 report_log chain
