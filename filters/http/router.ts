@@ -55,6 +55,7 @@ import { computeHashKey } from "../../lib/upstream/lb/hash_policy.ts";
 import { approxNow } from "../../lib/network/clock.ts";
 import { UpstreamRequest, type UpstreamRequestCallbacks } from "./_upstream_request.ts";
 import { ShadowRequest } from "./_shadow.ts";
+import { serverRuntime } from "../../lib/runtime/mod.ts";
 import { mirrorCluster, shadowAuthority } from "../../lib/router/mod.ts";
 
 const log = getLogger("router");
@@ -283,7 +284,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
    */
   #startShadows(action: RouteAction, headers: HeaderMap, endStream: boolean, timeoutMs: number): void {
     for (const policy of action.mirrorPolicies!) {
-      const name = mirrorCluster(policy, headers);
+      const name = mirrorCluster(policy, headers, { runtime: serverRuntime });
       if (name === undefined) continue;
       const cluster = this.#cm.get(name);
       if (!cluster) {

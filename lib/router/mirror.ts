@@ -66,20 +66,28 @@ export function parseMirrorPolicies(o: ObjReader): MirrorPolicy[] {
   });
 }
 
+/** What {@link mirrorCluster} reads runtime values through (the server's `layered_runtime`). */
+export interface MirrorRuntime {
+  /**
+   * Envoy's `featureEnabled(key, FractionalPercent)` as a probability: the key's FractionalPercent, or a plain
+   * number as a numerator over `denominator`, else `defaultNumerator / denominator`.
+   */
+  fraction(key: string | undefined, defaultNumerator: number, denominator: number): number;
+}
+
 /**
  * The shadow's cluster for this request, or undefined when the policy does not mirror it: the fraction's dice
- * (`random` injectable for tests; a runtime value for `runtime_key`, a numerator over the policy's denominator, wins
- * over the default), or a `cluster_header` missing from the request.
+ * (`random` injectable for tests; with `runtime`, the value of `runtime_key` wins over the default, as Envoy), or a
+ * `cluster_header` missing from the request.
  */
 export function mirrorCluster(
   policy: MirrorPolicy,
   headers: HeaderMap,
-  opts: { random?: () => number; runtime?: (key: string) => number | undefined } = {},
+  opts: { random?: () => number; runtime?: MirrorRuntime } = {},
 ): string | undefined {
   let fraction = policy.fraction;
   if (policy.runtimeKey !== undefined && opts.runtime !== undefined) {
-    const v = opts.runtime(policy.runtimeKey);
-    if (v !== undefined) fraction = Math.min(1, Math.max(0, v / policy.denominator));
+    fraction = opts.runtime.fraction(policy.runtimeKey, fraction * policy.denominator, policy.denominator);
   }
   if (fraction < 1 && (opts.random ?? Math.random)() >= fraction) return undefined;
   if (policy.cluster !== undefined) return policy.cluster;

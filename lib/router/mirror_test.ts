@@ -36,8 +36,12 @@ Deno.test("mirrorCluster rolls the fraction, reads cluster_header, and lets a ru
   const h = new HeaderMap();
   assertEquals(mirrorCluster(p!, h, { random: () => 0.49 }), "s");
   assertEquals(mirrorCluster(p!, h, { random: () => 0.5 }), undefined);
-  assertEquals(mirrorCluster(p!, h, { random: () => 0.9, runtime: () => 100 }), "s");
-  assertEquals(mirrorCluster(p!, h, { random: () => 0.0, runtime: () => 0 }), undefined);
+  const rt = (v: number | undefined) => ({
+    fraction: (k: string | undefined, n: number, d: number) => k === "k" && v !== undefined ? v / d : n / d,
+  });
+  assertEquals(mirrorCluster(p!, h, { random: () => 0.9, runtime: rt(100) }), "s");
+  assertEquals(mirrorCluster(p!, h, { random: () => 0.0, runtime: rt(0) }), undefined);
+  assertEquals(mirrorCluster(p!, h, { random: () => 0.49, runtime: rt(undefined) }), "s");
   const [q] = parse([{ cluster_header: "x-to" }]);
   assertEquals(mirrorCluster(q!, h), undefined);
   assertEquals(mirrorCluster(q!, new HeaderMap(["x-to", "c2"])), "c2");

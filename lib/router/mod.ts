@@ -49,7 +49,7 @@ export {
   isInternalRequest,
   sanitizeInternalRequest,
 } from "./internal_request.ts";
-export { mirrorCluster, parseMirrorPolicies, shadowAuthority } from "./mirror.ts";
+export { mirrorCluster, type MirrorRuntime, parseMirrorPolicies, shadowAuthority } from "./mirror.ts";
 export { effectiveRetryPolicy, type RetryResetReason, RetryState } from "./retry.ts";
 export { addressWithoutPort, compileHeaderFormat, type FormatSide } from "./format.ts";
 export {

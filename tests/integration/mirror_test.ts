@@ -109,6 +109,48 @@ Deno.test("mirror over HTTP/2 downstream streams the body to the shadow", itOpts
   }
 });
 
+Deno.test(
+  "mirror runtime_fraction.runtime_key is read from layered_runtime (static and admin layers)",
+  itOpts,
+  async () => {
+    const primary = await startUpstream();
+    const shadow = await startUpstream();
+    const f = await startFerry(
+      `
+layered_runtime:
+  layers:
+  - { name: static, static_layer: { mirror: { test: { share: 0 } } } }
+  - { name: admin, admin_layer: {} }
+` + hcmBootstrap({
+        routes: `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/" }
+    route:
+      cluster: primary
+      request_mirror_policies:
+      - cluster: shadow
+        runtime_fraction: { default_value: { numerator: 100 }, runtime_key: mirror.test.share }`,
+        clusters: `${staticCluster("primary", [primary.port])}\n${staticCluster("shadow", [shadow.port])}`,
+      }),
+    );
+    try {
+      for (let i = 0; i < 3; i++) assertEquals((await curl(f.url("/a"))).status, 200);
+      const set = await fetch(`${f.adminUrl}/runtime_modify?mirror.test.share=100`, { method: "POST" });
+      assertEquals(await set.text(), "OK\n");
+      assertEquals((await curl(f.url("/b"))).status, 200);
+      await waitFor(() => shadow.requests.length >= 1);
+      assertEquals(shadow.requests.map((r) => r.url.pathname), ["/b"]);
+      assertEquals(primary.requests.length, 4);
+    } finally {
+      await (await fetch(`${f.adminUrl}/runtime_modify?mirror.test.share=`, { method: "POST" })).text();
+      await f.stop();
+      await primary.close();
+      await shadow.close();
+    }
+  },
+);
+
 Deno.test("mirror config rejects an unknown shadow cluster and a policy without a cluster", itOpts, async () => {
   const bad = async (policy: string, want: RegExp) => {
     let err: unknown;
