@@ -27,6 +27,7 @@ import { resolveSecretRefs } from "../lib/config/secrets.ts";
 import { getLogger } from "../lib/observe/log.ts";
 import type { CounterImpl, GaugeImpl, StatsStore } from "../lib/observe/stats.ts";
 import { parseRouteConfiguration } from "../lib/router/mod.ts";
+import type { RouteConfig } from "../lib/api/route.ts";
 import { parseSecret, type SecretManager } from "../lib/tls/secret_manager.ts";
 import type { ClusterManagerImpl } from "../lib/upstream/cluster_manager.ts";
 import { type ClusterConfig, parseCluster, parseLoadAssignment } from "../lib/upstream/config.ts";
@@ -181,8 +182,11 @@ function findDeps(raw: Obj, path: string, isCluster: boolean): Deps {
   return deps;
 }
 
-/** A copy of `raw` with HCM `rds` replaced by the route configurations in `routes` and `sds_config` dropped. */
-function finalize(raw: Obj, routes: (name: string) => Obj | undefined): Obj {
+/**
+ * A copy of `raw` with each HCM `rds` replaced by an empty route configuration of that name (the provider of that
+ * name is then updated with the real one) and `sds_config` dropped (the secret is then a static reference).
+ */
+function finalize(raw: Obj): Obj {
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (!isObj(v)) return v;
@@ -190,7 +194,7 @@ function finalize(raw: Obj, routes: (name: string) => Obj | undefined): Obj {
     for (const [k, x] of Object.entries(v)) {
       if ((k === "rds") && isObj(x)) {
         const name = String(get(x, "route_config_name") ?? "");
-        out["route_config"] = routes(name) ?? { name };
+        out["route_config"] = { name };
         continue;
       }
       if (k === "sds_config" || k === "sdsConfig") continue;
@@ -226,7 +230,8 @@ export class XdsManager implements UpdateSink {
   readonly #listenerErrors = new Map<string, { raw: Obj; version: string; at: Date; details: string }>();
   readonly #activeClusters = new Map<string, Held & { deps: Deps; config: ClusterConfig }>();
   readonly #warmingClusters = new Map<string, Warming & { config: ClusterConfig }>();
-  readonly #routes = new Map<string, Held>();
+  /** Route configurations with their parsed form (listeners are built with an empty table, then given this). */
+  readonly #routes = new Map<string, Held & { config: RouteConfig }>();
   readonly #endpoints = new Map<string, Held>();
   readonly #secrets = new Map<string, Held>();
   /** Last accepted version per type. */
@@ -529,7 +534,7 @@ export class XdsManager implements UpdateSink {
       // With the routes it needs replaced by empty tables, it must parse; secrets it waits for are checked on
       // arrival (a listener whose secrets are all here is checked in full now).
       if ([...deps.sds.keys()].every((n) => this.#server.secrets.get(n) !== undefined)) {
-        this.#server.validateListener(finalize(r.raw, (n) => this.#routes.get(n)?.raw), path);
+        this.#server.validateListener(finalize(r.raw), path);
       }
       changed.push({ r, deps });
     }
@@ -581,7 +586,14 @@ export class XdsManager implements UpdateSink {
     this.#warmingListeners.delete(w.name);
     const path = resPath(TYPE.listener, w.name);
     try {
-      await this.#server.addOrUpdateListener(finalize(w.raw, (n) => this.#routes.get(n)?.raw), path);
+      // Built with empty tables for its RDS names, then given the parsed configurations: a 10,000-route table is
+      // parsed once (by RDS), not again inside every listener that names it. No connection is accepted in between
+      // (no event-loop turn).
+      await this.#server.addOrUpdateListener(finalize(w.raw), path);
+      for (const name of w.deps.rds.keys()) {
+        const rc = this.#routes.get(name);
+        if (rc !== undefined) this.#server.routeConfigs.update(rc.config);
+      }
     } catch (e) {
       const details = e instanceof Error ? e.message : String(e);
       log.error(`lds: listener "${w.name}" version ${w.version} failed: ${details}`);
@@ -606,7 +618,7 @@ export class XdsManager implements UpdateSink {
       const { transport_socket: _t, transportSocket: _u, ...rest } = r.raw;
       return { config: parseCluster(rest, path), deps };
     }
-    const resolved = resolveSecretRefs(finalize(r.raw, () => undefined), path, this.#server.secrets);
+    const resolved = resolveSecretRefs(finalize(r.raw), path, this.#server.secrets);
     return { config: parseCluster(resolved, path), deps };
   }
 
@@ -682,7 +694,7 @@ export class XdsManager implements UpdateSink {
     let config = w.config;
     try {
       if (w.deps.sds.size > 0) {
-        config = parseCluster(resolveSecretRefs(finalize(w.raw, () => undefined), path, this.#server.secrets), path);
+        config = parseCluster(resolveSecretRefs(finalize(w.raw), path, this.#server.secrets), path);
       }
       const cm = this.#server.clusterManager;
       cm.addOrUpdate(config);
@@ -708,7 +720,7 @@ export class XdsManager implements UpdateSink {
     const parsed = u.resources.map((r) => ({ r, config: parseRouteConfiguration(r.raw, resPath(TYPE.route, r.name)) }));
     for (const { r, config } of parsed) {
       const cur = this.#routes.get(r.name);
-      this.#routes.set(r.name, { ...r, lastUpdated: new Date() });
+      this.#routes.set(r.name, { ...r, config, lastUpdated: new Date() });
       if (cur !== undefined && cur.text === r.text) continue;
       const n = this.#server.routeConfigs.update(config);
       log.debug(`rds: route configuration "${r.name}" version ${r.version} → ${n} connection manager(s)`);
