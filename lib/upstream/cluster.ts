@@ -42,7 +42,7 @@ import { createMixedConnPool, type UpstreamConnPool } from "./pool_factory.ts";
 import { createUpstreamRegistries, type UpstreamRegistries } from "./registries.ts";
 import { type ClusterResources, createResources } from "./resources.ts";
 import { createClusterStats } from "./stats.ts";
-import { createHttp2Stats } from "../observe/http2_stats.ts";
+import { createLazyHttp2Stats } from "../observe/http2_stats.ts";
 import { SslStats } from "../tls/stats.ts";
 import { tlsConnector } from "../tls/upstream.ts";
 
@@ -81,7 +81,7 @@ export class ClusterInfoImpl implements ClusterInfo {
     this.resources = createResources(config.circuitBreakers.DEFAULT, this.scope, "default");
     this.highResources = createResources(config.circuitBreakers.HIGH, this.scope, "high");
     this.circuitBreakers = this.resources;
-    const codecOptions: CodecOptions = { http2: config.http2, http2Stats: createHttp2Stats(this.scope.scope("http2")) };
+    const codecOptions: CodecOptions = { http2: config.http2, http2Stats: createLazyHttp2Stats(this.scope.scope("http2")) };
     if (config.maxHeadersCount !== undefined) codecOptions.maxHeadersCount = config.maxHeadersCount;
     this.codecOptions = codecOptions;
   }
