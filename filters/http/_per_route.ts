@@ -1,19 +1,29 @@
 /**
  * Per-route filter config (`typed_per_filter_config`): the most specific entry of the matched route, its virtual
  * host, or the route configuration, parsed once per raw entry (the cache lives in the filter's config-time
- * closure, so it goes away with the config).
+ * closure, so it goes away with the config). An entry may be wrapped in Envoy's generic
+ * `envoy.config.route.v3.FilterConfig`: `disabled: true` turns the filter off for that route ({@link DISABLED}),
+ * `config` holds the filter's own per-route message.
  *
  * @module
  */
+import { ConfigError } from "../../lib/api/errors.ts";
+import type { RouteResult } from "../../lib/api/route.ts";
 import type { StreamFilterCallbacks } from "../../lib/api/stream_filter.ts";
 import { type ObjReader, typedConfig } from "../../lib/config/reader.ts";
+
+/** Envoy's generic per-route wrapper. */
+export const FILTER_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+
+/** What a `FilterConfig` with `disabled: true` parses to: the filter does nothing on that route. */
+export const DISABLED: unique symbol = Symbol("disabled");
 
 /** Parses and caches the per-route config entries of one filter. */
 export class PerRouteConfigs<T> {
   readonly #name: string;
   readonly #types: readonly string[];
   readonly #parse: (o: ObjReader) => T;
-  readonly #cache = new WeakMap<object, T>();
+  readonly #cache = new WeakMap<object, T | typeof DISABLED>();
 
   /**
    * @param name the filter name the entries are keyed by (Envoy's filter name, e.g. `envoy.filters.http.cors`)
@@ -27,11 +37,20 @@ export class PerRouteConfigs<T> {
   }
 
   /** The most specific entry for the stream's route (route, then virtual host, then route config), if any. */
-  lookup(cb: StreamFilterCallbacks): T | undefined {
-    const r = cb.route;
+  lookup(cb: StreamFilterCallbacks): T | typeof DISABLED | undefined {
+    return this.lookupRoute(cb.route);
+  }
+
+  /** {@link lookup} for a route result. */
+  lookupRoute(r: RouteResult | null): T | typeof DISABLED | undefined {
     if (!r) return undefined;
     const raw = r.route.typedPerFilterConfig[this.#name] ?? r.vhost.typedPerFilterConfig[this.#name] ??
       r.config.typedPerFilterConfig[this.#name];
+    return this.entry(raw);
+  }
+
+  /** One raw entry, parsed (cached by identity); undefined for a missing entry. */
+  entry(raw: unknown): T | typeof DISABLED | undefined {
     if (raw === undefined || raw === null || typeof raw !== "object") return undefined;
     const hit = this.#cache.get(raw);
     if (hit !== undefined) return hit;
@@ -40,8 +59,16 @@ export class PerRouteConfigs<T> {
     return parsed;
   }
 
-  /** Parses one raw entry (with its `@type`, which must be one of the accepted ones). */
-  parse(raw: unknown, path: string): T {
-    return this.#parse(typedConfig(raw, path, this.#types));
+  /** Parses one raw entry (with its `@type`, which must be one of the accepted ones or `FilterConfig`). */
+  parse(raw: unknown, path: string): T | typeof DISABLED {
+    const o = typedConfig(raw, path, [...this.#types, FILTER_CONFIG_TYPE]);
+    if (o.raw["@type"] !== FILTER_CONFIG_TYPE) return this.#parse(o);
+    o.bool("is_optional");
+    const disabled = o.bool("disabled") ?? false;
+    const inner = o.value("config");
+    o.done();
+    if (disabled) return DISABLED;
+    if (inner === undefined) throw new ConfigError(path, "FilterConfig needs config or disabled: true");
+    return this.#parse(typedConfig(inner, `${path}.config`, this.#types));
   }
 }

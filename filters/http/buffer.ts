@@ -17,7 +17,7 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
-import { PerRouteConfigs } from "./_per_route.ts";
+import { DISABLED, PerRouteConfigs } from "./_per_route.ts";
 
 /** The buffer filter's `@type`. */
 export const BUFFER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer";
@@ -128,7 +128,8 @@ export function createBufferFactory(
   const perRoute = new PerRouteConfigs(NAME, [BUFFER_PER_ROUTE_TYPE], readBufferPerRoute);
   const limitFor = (cb: StreamFilterCallbacks): number => {
     const r = perRoute.lookup(cb);
-    return r === undefined ? config.maxRequestBytes : r.disabled ? 0 : r.config.maxRequestBytes;
+    if (r === undefined) return config.maxRequestBytes;
+    return r === DISABLED || r.disabled ? 0 : r.config.maxRequestBytes;
   };
   return (callbacks) => new BufferFilter(limitFor, callbacks, tooLarge);
 }

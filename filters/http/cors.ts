@@ -23,7 +23,7 @@ import type {
 import { ObjReader } from "../../lib/config/reader.ts";
 import { parseStringMatcher } from "../../lib/router/mod.ts";
 import { serverRuntime } from "../../lib/runtime/mod.ts";
-import { PerRouteConfigs } from "./_per_route.ts";
+import { DISABLED, PerRouteConfigs } from "./_per_route.ts";
 
 /** The CORS filter's `@type` (an empty message). */
 export const CORS_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors";
@@ -145,7 +145,7 @@ export class CorsFilter implements StreamFilter {
     const origin = headers.get("origin");
     if (origin === undefined || origin === "") return "continue";
     const p = this.#policies.lookup(this.#cb);
-    if (p === undefined) return "continue";
+    if (p === undefined || p === DISABLED) return "continue";
     const enabled = hits(p.filterEnabled);
     if (!enabled && !(p.shadowEnabled !== undefined && hits(p.shadowEnabled))) return "continue";
     const allowed = originAllowed(p, origin);

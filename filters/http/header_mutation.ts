@@ -17,9 +17,10 @@ import type {
   StreamFilter,
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
-import { ObjReader, typedConfig } from "../../lib/config/reader.ts";
+import { ObjReader } from "../../lib/config/reader.ts";
 import { applyHeaderMutation, type FormatSide, parseStringMatcher } from "../../lib/router/mod.ts";
 import { mutableHeaderName, parseHeaderValueOption } from "./_header_options.ts";
+import { DISABLED, PerRouteConfigs } from "./_per_route.ts";
 
 /** The header mutation filter's `@type`. */
 export const HEADER_MUTATION_TYPE =
@@ -102,17 +103,26 @@ export class HeaderMutationFilter implements StreamFilter {
   readonly #cb: StreamFilterCallbacks;
   #chain: readonly Mutations[] | undefined;
   readonly #own: readonly Mutations[];
+  readonly #off: readonly Mutations[];
 
+  /**
+   * @param shared what every stream of one config shares: `levels` gives the per-route entries of a route (most
+   * specific first; `off` when a FilterConfig disables the filter there), `own` is `[cfg.mutations]`
+   */
   constructor(
     cfg: HeaderMutationConfig,
-    levels: (r: RouteResult | null) => readonly Mutations[],
     cb: StreamFilterCallbacks,
-    own: readonly Mutations[] = [cfg.mutations],
+    shared: {
+      readonly levels: (r: RouteResult | null) => readonly Mutations[];
+      readonly own: readonly Mutations[];
+      readonly off: readonly Mutations[];
+    },
   ) {
     this.#cfg = cfg;
-    this.#levels = levels;
+    this.#levels = shared.levels;
     this.#cb = cb;
-    this.#own = own;
+    this.#own = shared.own;
+    this.#off = shared.off;
   }
 
   /** Every level's mutations in application order. */
@@ -120,7 +130,8 @@ export class HeaderMutationFilter implements StreamFilter {
     if (this.#chain) return this.#chain;
     const levels = this.#levels(this.#cb.route);
     let chain: readonly Mutations[];
-    if (levels.length === 0) chain = this.#own;
+    if (levels === this.#off) chain = [];
+    else if (levels.length === 0) chain = this.#own;
     else if (this.#cfg.mostSpecificWins) chain = [this.#cfg.mutations, ...[...levels].reverse()];
     else chain = [...levels, this.#cfg.mutations];
     this.#chain = chain;
@@ -146,21 +157,14 @@ export function createHeaderMutationFactory(
   config: HeaderMutationConfig,
   _context: FilterFactoryContext,
 ): (callbacks: StreamFilterCallbacks) => StreamFilter {
-  const cache = new WeakMap<object, Mutations>();
-  const read = (raw: unknown, path: string): Mutations | undefined => {
-    if (raw === undefined || raw === null || typeof raw !== "object") return undefined;
-    let m = cache.get(raw);
-    if (m === undefined) {
-      const o = typedConfig(raw, path, [HEADER_MUTATION_PER_ROUTE_TYPE]);
-      m = parseMutations(o.obj("mutations"));
-      o.done();
-      cache.set(raw, m);
-    }
+  const entries = new PerRouteConfigs(NAME, [HEADER_MUTATION_PER_ROUTE_TYPE], (o) => {
+    const m = parseMutations(o.obj("mutations"));
+    o.done();
     return m;
-  };
-  const p = `typed_per_filter_config.${NAME}`;
+  });
   /** Most specific first: route, virtual host, route configuration. */
   const none: Mutations[] = [];
+  const OFF: Mutations[] = [];
   const levels = (r: RouteResult | null): Mutations[] => {
     if (!r) return none;
     const a = r.route.typedPerFilterConfig[NAME];
@@ -169,13 +173,16 @@ export function createHeaderMutationFactory(
     if (a === undefined && b === undefined && c === undefined) return none;
     const out: Mutations[] = [];
     for (const x of [a, b, c]) {
-      const m = read(x, p);
+      const m = entries.entry(x);
+      // A FilterConfig with `disabled: true` turns the filter off on that route: no mutation at all.
+      if (m === DISABLED) return OFF;
       if (m) out.push(m);
     }
     return out;
   };
   const own = [config.mutations];
-  return (callbacks) => new HeaderMutationFilter(config, levels, callbacks, own);
+  const shared = { levels, own, off: OFF };
+  return (callbacks) => new HeaderMutationFilter(config, callbacks, shared);
 }
 
 /** The header mutation filter factory. */

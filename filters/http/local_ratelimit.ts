@@ -27,7 +27,7 @@ import { approxNow } from "../../lib/network/clock.ts";
 import { applyHeaderMutation } from "../../lib/router/mod.ts";
 import { serverRuntime } from "../../lib/runtime/mod.ts";
 import { NO_MUTATION, parseHeaderAdditions } from "./_header_options.ts";
-import { PerRouteConfigs } from "./_per_route.ts";
+import { DISABLED, PerRouteConfigs } from "./_per_route.ts";
 
 /** The local rate limit filter's `@type`. */
 export const LOCAL_RATELIMIT_TYPE =
@@ -244,7 +244,9 @@ export class LocalRateLimitFilter implements StreamFilter {
   }
 
   decodeHeaders(headers: HeaderMap, _endStream: boolean): FilterResult {
-    const l = this.#perRoute.lookup(this.#cb) ?? this.#limiter;
+    const r = this.#perRoute.lookup(this.#cb);
+    if (r === DISABLED) return "continue";
+    const l = r ?? this.#limiter;
     const bucket = l.bucket;
     if (bucket === undefined) return "continue";
     const cfg = l.config;

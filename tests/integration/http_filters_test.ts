@@ -461,3 +461,49 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a route's FilterConfig { disabled: true } turns local_ratelimit, cors and header_mutation off there",
+  itOpts,
+  async () => {
+    const off = `{ "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true }`;
+    await withFilters({
+      filters: `- name: envoy.filters.http.local_ratelimit
+  typed_config: { "@type": ${LRL}, stat_prefix: lrl, ${bucket(1)} }
+${CORS_FILTER}
+- name: envoy.filters.http.header_mutation
+  typed_config:
+    "@type": ${HM}
+    mutations: { response_mutations: [{ append: { header: { key: x-resp, value: "1" } } }] }`,
+      vhostExtra: CORS_VHOST,
+      routes: `  - match: { prefix: "/free" }
+    route: { cluster: a }
+    typed_per_filter_config:
+      envoy.filters.http.local_ratelimit: ${off}
+      envoy.filters.http.cors: ${off}
+      envoy.filters.http.header_mutation: ${off}
+  - match: { prefix: "/wrapped" }
+    route: { cluster: a }
+    typed_per_filter_config:
+      envoy.filters.http.local_ratelimit:
+        "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+        config: { "@type": ${LRL}, stat_prefix: w, ${bucket(5)} }`,
+    }, async (f) => {
+      const h = ["-H", "origin: https://good.example"];
+      const first = await curl(f.url("/x"), h);
+      assertEquals(first.status, 200);
+      assertEquals(first.headers["x-resp"], "1");
+      assertEquals(first.headers["access-control-allow-origin"], "https://good.example");
+      assertEquals((await curl(f.url("/x"))).status, 429);
+      for (let i = 0; i < 3; i++) {
+        const r = await curl(f.url("/free"), h);
+        assertEquals(r.status, 200);
+        assertEquals(r.headers["x-resp"], undefined);
+        assertEquals(r.headers["access-control-allow-origin"], undefined);
+      }
+      // The wrapped per-route config brings its own bucket of 5.
+      for (let i = 0; i < 5; i++) assertEquals((await curl(f.url("/wrapped"))).status, 200);
+      assertEquals((await curl(f.url("/wrapped"))).status, 429);
+    });
+  },
+);
