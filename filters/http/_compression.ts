@@ -357,15 +357,6 @@ export class CodecStream {
   }
 }
 
-/** `config.core.v3.RuntimeFeatureFlag`: its `default_value` (runtime keys are read when a runtime is wired in). */
-export function parseFeatureFlag(o: ObjReader | undefined, dflt: boolean): boolean {
-  if (!o) return dflt;
-  const v = o.bool("default_value", { required: true })!;
-  o.str("runtime_key");
-  o.done();
-  return v;
-}
-
 /** Throws unless `s` is a media type (`type/subtype`). */
 export function checkContentType(s: string, path: string): string {
   if (!/^[\w.+-]+\/[\w.+*-]+$/.test(s.trim())) throw new ConfigError(path, `"${s}" is not a media type`);

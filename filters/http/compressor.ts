@@ -38,8 +38,8 @@ import {
   hasNoTransform,
   mediaType,
   parseCompressorLibrary,
-  parseFeatureFlag,
 } from "./_compression.ts";
+import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 
 /** The compressor filter's `@type`. */
 export const COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
@@ -74,6 +74,8 @@ export const DEFAULT_CONTENT_TYPES: readonly string[] = [
 export interface DirectionConfig {
   /** `enabled.default_value` (response: true, request: false by default). */
   readonly enabled: boolean;
+  /** `enabled.runtime_key`, read per request from `layered_runtime`. */
+  readonly enabledKey: string | undefined;
   /** `min_content_length` (default 30). */
   readonly minContentLength: number;
   /** Lower-cased media types. */
@@ -108,17 +110,17 @@ function parseCommon(
   dfltEnabled: boolean,
   legacy?: { minContentLength?: number; contentTypes?: string[] },
 ): DirectionConfig {
-  let enabled = dfltEnabled;
+  let flag: FeatureFlag = { enabled: dfltEnabled, enabledKey: undefined };
   let min = legacy?.minContentLength ?? 30;
   let types = legacy?.contentTypes ?? [];
   if (o) {
-    enabled = parseFeatureFlag(o.obj("enabled"), dfltEnabled);
+    flag = parseFeatureFlag(o.obj("enabled"), dfltEnabled);
     min = o.int("min_content_length", { min: 0 }) ?? 30;
     types = o.strs("content_type").map((t, i) => checkContentType(t, `${o.at("content_type")}[${i}]`));
     o.done();
   }
   return {
-    enabled,
+    ...flag,
     minContentLength: min,
     contentTypes: new Set(types.length > 0 ? types : DEFAULT_CONTENT_TYPES),
   };
@@ -141,7 +143,7 @@ function parseCompressorConfig(raw: Record<string, unknown>, path: string): Comp
     request = parseCommon(rq.obj("common_config"), false);
     rq.done();
   } else request = parseCommon(undefined, false);
-  request = rq ? request : { ...request, enabled: false };
+  request = rq ? request : { ...request, enabled: false, enabledKey: undefined };
   const rs = o.obj("response_direction_config");
   let response: CompressorConfig["response"];
   if (rs) {
@@ -159,7 +161,7 @@ function parseCompressorConfig(raw: Record<string, unknown>, path: string): Comp
     });
     response = {
       ...common,
-      enabled: legacyEnabled,
+      ...legacyEnabled,
       disableOnEtagHeader: legacyEtag,
       removeAcceptEncodingHeader: legacyRemove,
     };
@@ -299,7 +301,7 @@ export class CompressorFilter implements StreamFilter {
     this.#isHead = headers.get(":method") === "HEAD";
     if (pr?.removeAcceptEncodingHeader ?? cfg.response.removeAcceptEncodingHeader) headers.remove("accept-encoding");
     const rq = cfg.request;
-    if (!rq.enabled || endStream) return "continue";
+    if (endStream || !flagEnabled(rq)) return "continue";
     const len = Number(headers.get("content-length") ?? NaN);
     const te = headers.getJoined("transfer-encoding");
     if (
@@ -350,7 +352,7 @@ export class CompressorFilter implements StreamFilter {
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cfg = this.#cfg.response;
-    if (this.#off || !cfg.enabled || endStream || this.#isHead) return "continue";
+    if (this.#off || endStream || this.#isHead || !flagEnabled(cfg)) return "continue";
     const st = this.#stats;
     const lenV = headers.get("content-length");
     if (lenV !== undefined && Number(lenV) < cfg.minContentLength) {

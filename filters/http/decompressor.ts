@@ -25,13 +25,8 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
-import {
-  CodecStream,
-  type CompressionLibrary,
-  hasNoTransform,
-  parseDecompressorLibrary,
-  parseFeatureFlag,
-} from "./_compression.ts";
+import { CodecStream, type CompressionLibrary, hasNoTransform, parseDecompressorLibrary } from "./_compression.ts";
+import { flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 
 /** The decompressor filter's `@type`. */
 export const DECOMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor";
@@ -40,6 +35,8 @@ export const DECOMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.h
 export interface DecompressDirection {
   /** `common_config.enabled.default_value` (default true). */
   readonly enabled: boolean;
+  /** `common_config.enabled.runtime_key`, read per request from `layered_runtime`. */
+  readonly enabledKey: string | undefined;
   /** `common_config.ignore_no_transform_header`. */
   readonly ignoreNoTransform: boolean;
 }
@@ -55,11 +52,11 @@ export interface DecompressorConfig {
 }
 
 function parseDirection(o: ObjReader | undefined): DecompressDirection {
-  if (!o) return { enabled: true, ignoreNoTransform: false };
-  const enabled = parseFeatureFlag(o.obj("enabled"), true);
+  if (!o) return { enabled: true, enabledKey: undefined, ignoreNoTransform: false };
+  const flag = parseFeatureFlag(o.obj("enabled"), true);
   const ignoreNoTransform = o.bool("ignore_no_transform_header") ?? false;
   o.done();
-  return { enabled, ignoreNoTransform };
+  return { ...flag, ignoreNoTransform };
 }
 
 function parseDecompressorConfig(raw: Record<string, unknown>, path: string): DecompressorConfig {
@@ -143,14 +140,14 @@ export class DecompressorFilter implements StreamFilter {
   decodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cfg = this.#cfg;
     const enc = cfg.library.encoding;
-    if (cfg.response.enabled && cfg.request.advertiseAcceptEncoding) {
+    if (cfg.request.advertiseAcceptEncoding && flagEnabled(cfg.response)) {
       const ae = headers.getJoined("accept-encoding");
       if (ae === undefined || ae.trim() === "") headers.set("accept-encoding", enc);
       else if (!ae.split(",").some((t) => t.split(";")[0]!.trim().toLowerCase() === enc)) {
         headers.set("accept-encoding", `${ae},${enc}`);
       }
     }
-    if (!cfg.request.enabled || endStream) return "continue";
+    if (endStream || !flagEnabled(cfg.request)) return "continue";
     const known = lengthOf(headers);
     if (!takeContentEncoding(headers, enc, cfg.request.ignoreNoTransform)) {
       this.#req.not_decompressed.inc();
@@ -187,7 +184,7 @@ export class DecompressorFilter implements StreamFilter {
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cfg = this.#cfg;
-    if (!cfg.response.enabled || endStream) return "continue";
+    if (endStream || !flagEnabled(cfg.response)) return "continue";
     const known = lengthOf(headers);
     if (!takeContentEncoding(headers, cfg.library.encoding, cfg.response.ignoreNoTransform)) {
       this.#res.not_decompressed.inc();

@@ -39,7 +39,9 @@ import type { ClusterManager } from "../../lib/api/upstream.ts";
 import { ObjReader, typedConfig } from "../../lib/config/reader.ts";
 import { parseStringMatcher } from "../../lib/router/matchers.ts";
 import type { ValueMatcher } from "../../lib/router/types.ts";
+import { serverRuntime } from "../../lib/runtime/mod.ts";
 import { AsyncHttpRequest, type AsyncHttpResponse } from "./_async_http.ts";
+import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 import { authTypes, type CheckResponse, GrpcAuthClients, type HeaderValueOption } from "./_ext_authz_grpc.ts";
 
 /** The ext_authz filter's `@type`. */
@@ -115,8 +117,12 @@ export interface ExtAuthzConfig {
   readonly disallowedHeaders: readonly ValueMatcher[];
   /** `filter_enabled.default_value` as a probability (1 when unset). */
   readonly enabledFraction: number;
-  /** `deny_at_disable.default_value`. */
-  readonly denyAtDisable: boolean;
+  /** `filter_enabled.runtime_key`. */
+  readonly enabledKey: string | undefined;
+  /** The denominator of `filter_enabled.default_value` (a runtime number is a numerator over it). */
+  readonly enabledDenominator: number;
+  /** `deny_at_disable`. */
+  readonly denyAtDisable: FeatureFlag;
 }
 
 /** Parsed `ExtAuthzPerRoute`. */
@@ -280,26 +286,22 @@ function parseExtAuthzConfig(raw: Record<string, unknown>, path: string): ExtAut
   const statPrefix = o.str("stat_prefix") ?? "";
   const disallowedHeaders = listMatcher(o, "disallowed_headers") ?? [];
   let enabledFraction = 1;
+  let enabledKey: string | undefined;
+  let enabledDenominator = 100;
   const fe = o.obj("filter_enabled");
   if (fe) {
     const dv = fe.obj("default_value");
     enabledFraction = 0;
     if (dv) {
       const n = dv.int("numerator", { min: 0 }) ?? 0;
-      const d = DENOMS[dv.enumOf("denominator", Object.keys(DENOMS)) ?? "HUNDRED"]!;
-      enabledFraction = Math.min(1, n / d);
+      enabledDenominator = DENOMS[dv.enumOf("denominator", Object.keys(DENOMS)) ?? "HUNDRED"]!;
+      enabledFraction = Math.min(1, n / enabledDenominator);
       dv.done();
     }
-    fe.str("runtime_key");
+    enabledKey = fe.str("runtime_key") || undefined;
     fe.done();
   }
-  let denyAtDisable = false;
-  const dd = o.obj("deny_at_disable");
-  if (dd) {
-    denyAtDisable = dd.bool("default_value", { required: true })!;
-    dd.str("runtime_key");
-    dd.done();
-  }
+  const denyAtDisable = parseFeatureFlag(o.obj("deny_at_disable"), false);
   for (
     const k of [
       "metadata_context_namespaces",
@@ -331,6 +333,8 @@ function parseExtAuthzConfig(raw: Record<string, unknown>, path: string): ExtAut
     allowedHeaders,
     disallowedHeaders,
     enabledFraction,
+    enabledKey,
+    enabledDenominator,
     denyAtDisable,
   };
 }
@@ -438,9 +442,12 @@ export class ExtAuthzFilter implements StreamFilter {
     const cfg = s.cfg;
     const pr = s.perRoute(this.#cb);
     if (pr?.disabled) return "continue";
-    if (cfg.enabledFraction < 1 && Math.random() >= cfg.enabledFraction) {
+    const enabled = cfg.enabledKey === undefined
+      ? cfg.enabledFraction
+      : serverRuntime.fraction(cfg.enabledKey, cfg.enabledFraction * cfg.enabledDenominator, cfg.enabledDenominator);
+    if (enabled < 1 && Math.random() >= enabled) {
       this.#count("disabled");
-      if (cfg.denyAtDisable) {
+      if (flagEnabled(cfg.denyAtDisable)) {
         this.#cb.sendLocalReply(403, "", { responseFlag: "UAEX", details: "ext_authz_disabled" });
         return "stop";
       }

@@ -315,6 +315,38 @@ Deno.test("decompressor inflates gzip request and response bodies and advertises
   });
 });
 
+Deno.test(
+  "compressor enabled.runtime_key turns response compression off from the admin runtime layer",
+  itOpts,
+  async () => {
+    const up = await startUpstream(upstreamHandler);
+    const f = await startFerry(
+      "layered_runtime: { layers: [{ name: admin, admin_layer: {} }] }\n" + hcmBootstrap({
+        routes: `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, route: { cluster: up } }]`,
+        clusters: staticCluster("up", [up.port]),
+        httpFilters: gzipFilter(
+          "    response_direction_config: { common_config: { enabled: { default_value: true, runtime_key: test.gzip.on } } }",
+        ),
+      }),
+    );
+    try {
+      assertEquals(
+        (await curlRaw(f.url("/text"), ["-H", "accept-encoding: gzip"])).headers["content-encoding"],
+        "gzip",
+      );
+      await (await fetch(`${f.adminUrl}/runtime_modify?test.gzip.on=false`, { method: "POST" })).text();
+      assertEquals(
+        (await curlRaw(f.url("/text"), ["-H", "accept-encoding: gzip"])).headers["content-encoding"],
+        undefined,
+      );
+    } finally {
+      await (await fetch(`${f.adminUrl}/runtime_modify?test.gzip.on=`, { method: "POST" })).text();
+      await f.stop();
+      await up.close();
+    }
+  },
+);
+
 Deno.test("compressor config errors name the field", itOpts, async () => {
   const bad = async (cfg: string, want: RegExp) => {
     let err: unknown;
