@@ -507,3 +507,18 @@ ${CORS_FILTER}
     });
   },
 );
+
+Deno.test("an invalid per-route entry answers 500 on its route only", itOpts, async () => {
+  await withFilters({
+    filters: CORS_FILTER,
+    routes: `  - match: { prefix: "/bad" }
+    route: { cluster: a }
+    typed_per_filter_config:
+      envoy.filters.http.cors: { "@type": ${T}.cors.v3.CorsPolicy, allow_origin: ["*"] }`,
+  }, async (f, up) => {
+    assertEquals((await curl(f.url("/bad"), ["-H", "origin: https://x"])).status, 500);
+    assertEquals((await curl(f.url("/bad"), [...H2, "-H", "origin: https://x"])).status, 500);
+    assertEquals((await curl(f.url("/good"), ["-H", "origin: https://x"])).status, 200);
+    assertEquals(up.requests.map((q) => q.url.pathname), ["/good"]);
+  });
+});
