@@ -25,6 +25,7 @@ import type {
   HeaderAppendAction,
   HeaderMutation,
   HostRewrite,
+  MirrorPolicy,
   PathMatchKind,
   RedirectAction,
   RetryOn,
@@ -632,7 +633,19 @@ function parseRoute(o: ObjReader, vhostRetry: RetryPolicy | undefined, maxBody: 
   };
 }
 
-function parseVirtualHost(o: ObjReader, maxBody: number): VirtualHost {
+/**
+ * A route without `request_mirror_policies` of its own takes those of its virtual host, else of the route
+ * configuration (Envoy: the most specific non-empty list wins entirely).
+ */
+function inheritMirrors(route: Route, inherited: readonly MirrorPolicy[] | undefined): Route {
+  const a = route.action;
+  if (a.kind !== "route" || a.mirrorPolicies !== undefined || inherited === undefined || inherited.length === 0) {
+    return route;
+  }
+  return { ...route, action: { ...a, mirrorPolicies: inherited } };
+}
+
+function parseVirtualHost(o: ObjReader, maxBody: number, rcMirrors?: readonly MirrorPolicy[]): VirtualHost {
   o.envoyMessage("envoy.config.route.v3.VirtualHost");
   for (
     const k of [
@@ -640,7 +653,6 @@ function parseVirtualHost(o: ObjReader, maxBody: number): VirtualHost {
       "rate_limits",
       "cors",
       "hedge_policy",
-      "request_mirror_policies",
       "matcher",
       "retry_policy_typed_config",
       "include_is_timeout_retry_header",
@@ -661,8 +673,10 @@ function parseVirtualHost(o: ObjReader, maxBody: number): VirtualHost {
     rp.done();
   }
   const perRequestBufferLimitBytes = o.int("per_request_buffer_limit_bytes", { min: 0 });
+  const vhMirrors = parseMirrorPolicies(o);
+  const mirrors = vhMirrors.length > 0 ? vhMirrors : rcMirrors;
   const routes = o.objs("routes", (r) => {
-    const route = parseRoute(r, retryPolicy, maxBody);
+    const route = inheritMirrors(parseRoute(r, retryPolicy, maxBody), mirrors);
     if (route.perRequestBufferLimitBytes === undefined && perRequestBufferLimitBytes !== undefined) {
       return { ...route, perRequestBufferLimitBytes };
     }
@@ -706,7 +720,6 @@ export function parseRouteConfiguration(raw: unknown, path: string): RouteConfig
     const k of [
       "vhds",
       "cluster_specifier_plugins",
-      "request_mirror_policies",
       "ignore_path_parameters_in_path_matching",
       "vhost_header",
       "route_specifiers",
@@ -716,7 +729,8 @@ export function parseRouteConfiguration(raw: unknown, path: string): RouteConfig
   const validateClusters = o.bool("validate_clusters") ?? true;
   const name = o.str("name") ?? "";
   const maxBody = o.int("max_direct_response_body_size_bytes", { min: 0 }) ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY;
-  const virtualHosts = o.objs("virtual_hosts", (v) => parseVirtualHost(v, maxBody));
+  const rcMirrors = parseMirrorPolicies(o);
+  const virtualHosts = o.objs("virtual_hosts", (v) => parseVirtualHost(v, maxBody, rcMirrors));
   const seen = new Map<string, number>();
   virtualHosts.forEach((vh, i) => {
     vh.domains.forEach((d, j) => {

@@ -151,6 +151,34 @@ layered_runtime:
   },
 );
 
+Deno.test("mirror policies of the virtual host apply to its routes without their own", itOpts, async () => {
+  const primary = await startUpstream();
+  const s1 = await startUpstream();
+  const s2 = await startUpstream();
+  const f = await startFerry(hcmBootstrap({
+    routes: `- name: all
+  domains: ["*"]
+  request_mirror_policies: [{ cluster: s1 }]
+  routes:
+  - match: { prefix: "/own" }
+    route: { cluster: primary, request_mirror_policies: [{ cluster: s2 }] }
+  - match: { prefix: "/" }
+    route: { cluster: primary }`,
+    clusters: [staticCluster("primary", [primary.port]), staticCluster("s1", [s1.port]), staticCluster("s2", [s2.port])]
+      .join("\n"),
+  }));
+  try {
+    await curl(f.url("/inherit"));
+    await curl(f.url("/own"));
+    await waitFor(() => s1.requests.length >= 1 && s2.requests.length >= 1);
+    assertEquals(s1.requests.map((r) => r.url.pathname), ["/inherit"]);
+    assertEquals(s2.requests.map((r) => r.url.pathname), ["/own"]);
+  } finally {
+    await f.stop();
+    for (const u of [primary, s1, s2]) await u.close();
+  }
+});
+
 Deno.test("mirror config rejects an unknown shadow cluster and a policy without a cluster", itOpts, async () => {
   const bad = async (policy: string, want: RegExp) => {
     let err: unknown;
