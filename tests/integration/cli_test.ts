@@ -130,11 +130,16 @@ Deno.test("cli config errors are one line naming the field path, exit 1", itOpts
   }
 });
 
-Deno.test("cli --mode validate prints each config warning to stderr before OK", itOpts, async () => {
-  const r = await validate(`layered_runtime: { layers: [] }`);
+Deno.test("cli --mode validate parses layered_runtime (no warning) and names a bad layer's path", itOpts, async () => {
+  const r = await validate(
+    `layered_runtime: { layers: [{ name: s, static_layer: { a: 1 } }, { name: a, admin_layer: {} }] }`,
+  );
   assertEquals(r.code, 0, r.stderr);
-  assertEquals(r.stderr.trim(), "warning: layered_runtime is accepted but ignored: Ferry has no runtime layer");
+  assertEquals(r.stderr.trim(), "");
   assertMatch(r.stdout, /^OK/);
+  const bad = await validate(`layered_runtime: { layers: [{ name: d, disk_layer: { symlink_root: /x } }] }`);
+  assertEquals(bad.code, 1);
+  assertMatch(bad.stderr, /layered_runtime\.layers\[0\]\.disk_layer/);
 });
 
 Deno.test("cli static secrets: a bad secret or reference is one line naming its path", itOpts, async () => {
