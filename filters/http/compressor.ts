@@ -277,6 +277,7 @@ export class CompressorFilter implements StreamFilter {
   #res: CodecStream | undefined;
   #reqTrailersHeld = false;
   #resTrailersHeld = false;
+  #destroyed = false;
 
   constructor(
     cfg: CompressorConfig,
@@ -344,7 +345,7 @@ export class CompressorFilter implements StreamFilter {
     }
     if (end && this.#reqTrailersHeld) {
       if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
-      this.#cb.continueDecoding();
+      this.#resume(true);
       return;
     }
     this.#cb.injectDecodedDataToFilterChain(d, end);
@@ -432,13 +433,26 @@ export class CompressorFilter implements StreamFilter {
     }
     if (end && this.#resTrailersHeld) {
       if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
-      this.#cb.continueEncoding();
+      this.#resume(false);
       return;
     }
     this.#cb.injectEncodedDataToFilterChain(d, end);
   }
 
+  /**
+   * Lets the held trailers go after the last body output. Deferred to a microtask: the output may come from within
+   * the trailers hook itself (one-shot path), before it returned "stop" and the trailers were held.
+   */
+  #resume(decode: boolean): void {
+    queueMicrotask(() => {
+      if (this.#destroyed) return;
+      if (decode) this.#cb.continueDecoding();
+      else this.#cb.continueEncoding();
+    });
+  }
+
   onDestroy(): void {
+    this.#destroyed = true;
     this.#req?.destroy();
     this.#res?.destroy();
   }

@@ -129,6 +129,7 @@ export class DecompressorFilter implements StreamFilter {
   #resStream: CodecStream | undefined;
   #reqTrailersHeld = false;
   #resTrailersHeld = false;
+  #destroyed = false;
 
   constructor(cfg: DecompressorConfig, cb: StreamFilterCallbacks, stats: { req: DirectionStats; res: DirectionStats }) {
     this.#cfg = cfg;
@@ -161,7 +162,7 @@ export class DecompressorFilter implements StreamFilter {
         if (end) this.#count(this.#req, this.#reqStream!);
         if (end && this.#reqTrailersHeld) {
           if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
-          this.#cb.continueDecoding();
+          this.#resume(true);
         } else this.#cb.injectDecodedDataToFilterChain(d, end);
       },
       onError: () => this.#error(this.#req),
@@ -198,7 +199,7 @@ export class DecompressorFilter implements StreamFilter {
         if (end) this.#count(this.#res, this.#resStream!);
         if (end && this.#resTrailersHeld) {
           if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
-          this.#cb.continueEncoding();
+          this.#resume(false);
         } else this.#cb.injectEncodedDataToFilterChain(d, end);
       },
       onError: () => this.#error(this.#res),
@@ -229,7 +230,20 @@ export class DecompressorFilter implements StreamFilter {
     this.#cb.resetStream();
   }
 
+  /**
+   * Lets the held trailers go after the last body output. Deferred to a microtask: the output may come from within
+   * the trailers hook itself (one-shot path), before it returned "stop" and the trailers were held.
+   */
+  #resume(decode: boolean): void {
+    queueMicrotask(() => {
+      if (this.#destroyed) return;
+      if (decode) this.#cb.continueDecoding();
+      else this.#cb.continueEncoding();
+    });
+  }
+
   onDestroy(): void {
+    this.#destroyed = true;
     this.#reqStream?.destroy();
     this.#resStream?.destroy();
   }

@@ -511,12 +511,18 @@ export class ExtAuthzFilter implements StreamFilter {
   #check(): void {
     this.#checking = true;
     const svc = this.#s.cfg.service;
+    let sync = true;
     const finish = (v: Verdict) => {
       this.#cancel = undefined;
-      if (!this.#destroyed) this.#onVerdict(v);
+      if (this.#destroyed) return;
+      // A verdict reached within the hook (no cluster, no host) waits until the hook has returned "stop", so that
+      // continueDecoding finds the held headers.
+      if (sync) queueMicrotask(() => !this.#destroyed && this.#onVerdict(v));
+      else this.#onVerdict(v);
     };
     if (svc.kind === "http") this.#checkHttp(svc, finish);
     else this.#checkGrpc(svc, finish);
+    sync = false;
   }
 
   #forwarded(name: string): boolean {

@@ -5,7 +5,17 @@
  */
 import zlib from "node:zlib";
 import { assert, assertEquals } from "../assert.ts";
-import { curl, hcmBootstrap, itOpts, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
+import {
+  curl,
+  hcmBootstrap,
+  itOpts,
+  readHead,
+  startFerry,
+  startRawServer,
+  startUpstream,
+  stat,
+  staticCluster,
+} from "./_harness.ts";
 import type { SeenRequest, TestFerry, TestUpstream } from "./_harness.ts";
 
 const COMPRESSOR = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
@@ -26,7 +36,7 @@ async function curlRaw(url: string, args: string[] = []) {
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const head = (await Deno.readTextFile(hdr)).split("\r\n\r\n").filter((h) => h.trim() !== "").pop() ?? "";
+    const head = (await Deno.readTextFile(hdr)).split("\r\n\r\n").filter((h) => h.startsWith("HTTP/")).pop() ?? "";
     const lines = head.split("\r\n");
     const headers: Record<string, string> = {};
     for (const l of lines.slice(1)) {
@@ -346,6 +356,37 @@ Deno.test(
     }
   },
 );
+
+Deno.test("compressor holds upstream trailers until the compressed body is out", itOpts, async () => {
+  const chunk = TEXT.slice(0, 4000);
+  const raw = startRawServer(async (c) => {
+    // One response per request head, on a kept-alive connection.
+    while ((await readHead(c)) !== "") {
+      const hex = new TextEncoder().encode(chunk).length.toString(16);
+      await c.write(new TextEncoder().encode(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n" +
+          `${hex}\r\n${chunk}\r\n${hex}\r\n${chunk}\r\n0\r\nx-sum: 42\r\n\r\n`,
+      ));
+    }
+  });
+  const f = await startFerry(hcmBootstrap({
+    hcmExtra: "codec_type: AUTO",
+    routes: `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, route: { cluster: raw } }]`,
+    clusters: staticCluster("raw", [raw.port]),
+    httpFilters: gzipFilter(),
+  }));
+  try {
+    for (const h2 of [[], ["--http2-prior-knowledge"]]) {
+      const r = await curlRaw(f.url("/t"), [...h2, "-H", "accept-encoding: gzip"]);
+      assertEquals(r.status, 200);
+      assertEquals(r.headers["content-encoding"], "gzip");
+      assertEquals(new TextDecoder().decode(zlib.gunzipSync(r.body)), chunk + chunk);
+    }
+  } finally {
+    await f.stop();
+    raw.close();
+  }
+});
 
 Deno.test("compressor config errors name the field", itOpts, async () => {
   const bad = async (cfg: string, want: RegExp) => {

@@ -152,6 +152,36 @@ Deno.test("ext_authz errors answer status_on_error, or pass with failure_mode_al
   );
 });
 
+Deno.test(
+  "ext_authz with a missing authorization cluster fails closed, or open with failure_mode_allow",
+  itOpts,
+  async () => {
+    const up = await startUpstream();
+    for (const allow of [false, true]) {
+      const f = await startFerry(hcmBootstrap({
+        hcmExtra: "codec_type: AUTO",
+        routes: `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, route: { cluster: up } }]`,
+        clusters: staticCluster("up", [up.port]),
+        httpFilters: `- name: envoy.filters.http.ext_authz
+  typed_config:
+    "@type": ${EXT_AUTHZ}
+    failure_mode_allow: ${allow}
+    http_service: { server_uri: { uri: "http://gone", cluster: gone, timeout: 1s } }`,
+      }));
+      try {
+        for (const h2 of [[], ["--http2-prior-knowledge"]]) {
+          const r = await curl(f.url("/x"), h2);
+          assertEquals(r.status, allow ? 200 : 403);
+        }
+        assertEquals(await stat(f, "http.test.ext_authz.error"), 2);
+      } finally {
+        await f.stop();
+      }
+    }
+    await up.close();
+  },
+);
+
 Deno.test("ext_authz with_request_body sends the body, 413 over the limit unless partial", itOpts, async () => {
   await withHttpAuthz(
     "    with_request_body: { max_request_bytes: 16 }",
