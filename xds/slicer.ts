@@ -5,10 +5,14 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 
-/** Yields to the event loop (a macrotask turn, so I/O and timers run). */
+/**
+ * Yields to the event loop (a macrotask turn, so I/O and timers run). `setImmediate`, as the epoll engine's own
+ * turns: `setTimeout(0)` waits at least a millisecond, a quarter of a 4 ms slice.
+ */
 export function yieldTurn(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => setImmediate(r));
 }
 
 /** Hands the event loop back every `budgetMs` of work; see the module doc. */

@@ -43,4 +43,10 @@ export interface StatsScope {
   histogram(name: string): Histogram;
   /** A child scope: `scope("cluster.a")` then `counter("x")` names `cluster.a.x`. */
   scope(prefix: string): StatsScope;
+  /**
+   * Creates many counters and gauges of this scope at once, in the order of the name lists (for stat sets every
+   * object of a kind has, such as a cluster's). The same stats as `counter(name)` / `gauge(name)` would give, but
+   * registered as one block: 10,000 clusters from CDS spent a quarter of their set-up creating stats one by one.
+   */
+  group?(counters: readonly string[], gauges: readonly string[]): { counters: Counter[]; gauges: Gauge[] };
 }

@@ -49,12 +49,19 @@ export const SUPPORTED_QUANTILES: readonly number[] = [0, 25, 50, 75, 90, 95, 99
 
 /** A counter: a plain object whose `inc` adds to one number. */
 export class CounterImpl implements Counter {
-  /** Full dotted name. */
-  readonly name: string;
+  readonly #local: string;
+  readonly #prefix: string;
   value = 0;
 
-  constructor(name: string) {
-    this.name = name;
+  /** A counter named `name`, or `<prefix>.<name>` (joined only when asked: blocks of stats make many). */
+  constructor(name: string, prefix = "") {
+    this.#local = name;
+    this.#prefix = prefix;
+  }
+
+  /** Full dotted name. */
+  get name(): string {
+    return joinName(this.#prefix, this.#local);
   }
 
   /** Adds `n` (default 1). */
@@ -65,13 +72,20 @@ export class CounterImpl implements Counter {
 
 /** A gauge; `used` records that it was ever written (Envoy's `usedonly` semantics). */
 export class GaugeImpl implements Gauge {
-  /** Full dotted name. */
-  readonly name: string;
+  readonly #local: string;
+  readonly #prefix: string;
   value = 0;
   used = false;
 
-  constructor(name: string) {
-    this.name = name;
+  /** A gauge named `name`, or `<prefix>.<name>` (see {@link CounterImpl}). */
+  constructor(name: string, prefix = "") {
+    this.#local = name;
+    this.#prefix = prefix;
+  }
+
+  /** Full dotted name. */
+  get name(): string {
+    return joinName(this.#prefix, this.#local);
   }
 
   /** Adds `n` (default 1). */
@@ -184,6 +198,31 @@ class ScopeImpl implements StatsScope {
   scope(prefix: string): StatsScope {
     return new ScopeImpl(this.#store, joinName(this.prefix, prefix));
   }
+
+  group(counters: readonly string[], gauges: readonly string[]): { counters: CounterImpl[]; gauges: GaugeImpl[] } {
+    return this.#store.groupAt(this.prefix, counters, gauges);
+  }
+}
+
+/** Stats registered as a block under one prefix (see `StatsScope.group`); named only when looked up or listed. */
+interface StatGroup {
+  readonly prefix: string;
+  readonly counterNames: readonly string[];
+  readonly gaugeNames: readonly string[];
+  readonly counters: CounterImpl[];
+  readonly gauges: GaugeImpl[];
+}
+
+/** Name → index of the name lists groups share (one map per list, not per group). */
+const GROUP_INDEX = new WeakMap<readonly string[], Map<string, number>>();
+
+function indexOf(names: readonly string[], name: string): number | undefined {
+  let m = GROUP_INDEX.get(names);
+  if (m === undefined) {
+    m = new Map(names.map((n, i) => [n, i]));
+    GROUP_INDEX.set(names, m);
+  }
+  return m.get(name);
 }
 
 /** The root stats scope of one thread. See the module doc. */
@@ -193,6 +232,39 @@ export class StatsStore implements StatsScope {
   readonly #gauges = new Map<string, GaugeImpl>();
   readonly #histograms = new Map<string, HistogramImpl>();
   readonly #texts = new Map<string, { value: string }>();
+  /** Blocks by prefix; several blocks may share one (their names must differ). */
+  readonly #groups = new Map<string, StatGroup[]>();
+
+  /** See `StatsScope.group`: the block's stats are found by `counter(name)` / `gauge(name)` too. */
+  groupAt(
+    prefix: string,
+    counterNames: readonly string[],
+    gaugeNames: readonly string[],
+  ): { counters: CounterImpl[]; gauges: GaugeImpl[] } {
+    let list = this.#groups.get(prefix);
+    // An object made again under the same prefix (a rebuilt cluster) keeps its stats, as one by one.
+    const same = list?.find((g) => g.counterNames === counterNames && g.gaugeNames === gaugeNames);
+    if (same !== undefined) return same;
+    // Block names are not looked up among stats made one by one (that lookup is the cost blocks avoid): a block
+    // must come before any stat of its names.
+    const counters = counterNames.map((n) => new CounterImpl(n, prefix));
+    const gauges = gaugeNames.map((n) => new GaugeImpl(n, prefix));
+    if (list === undefined) this.#groups.set(prefix, list = []);
+    list.push({ prefix, counterNames, gaugeNames, counters, gauges });
+    return { counters, gauges };
+  }
+
+  #fromGroup<K extends "counters" | "gauges">(name: string, kind: K): StatGroup[K][number] | undefined {
+    const dot = name.lastIndexOf(".");
+    const list = this.#groups.get(dot < 0 ? "" : name.slice(0, dot));
+    if (list === undefined) return undefined;
+    const local = dot < 0 ? name : name.slice(dot + 1);
+    for (const g of list) {
+      const i = indexOf(kind === "counters" ? g.counterNames : g.gaugeNames, local);
+      if (i !== undefined) return g[kind][i];
+    }
+    return undefined;
+  }
 
   /**
    * The text readout with this full name (Envoy's `TextReadout`: a string stat, such as the version an xDS
@@ -211,7 +283,7 @@ export class StatsStore implements StatsScope {
   counter(name: string): CounterImpl {
     let c = this.#counters.get(name);
     if (c === undefined) {
-      c = new CounterImpl(name);
+      c = this.#fromGroup(name, "counters") ?? new CounterImpl(name);
       this.#counters.set(name, c);
     }
     return c;
@@ -221,7 +293,7 @@ export class StatsStore implements StatsScope {
   gauge(name: string): GaugeImpl {
     let g = this.#gauges.get(name);
     if (g === undefined) {
-      g = new GaugeImpl(name);
+      g = this.#fromGroup(name, "gauges") ?? new GaugeImpl(name);
       this.#gauges.set(name, g);
     }
     return g;
@@ -244,12 +316,27 @@ export class StatsStore implements StatsScope {
 
   /** All counters (for tests and iteration). */
   counters(): IterableIterator<CounterImpl> {
-    return this.#counters.values();
+    return this.#all(this.#counters, "counters");
   }
 
   /** All gauges. */
   gauges(): IterableIterator<GaugeImpl> {
-    return this.#gauges.values();
+    return this.#all(this.#gauges, "gauges");
+  }
+
+  /** Every stat of a kind once: those made one by one, then those of blocks not looked up by name. */
+  *#all<K extends "counters" | "gauges">(
+    map: Map<string, StatGroup[K][number]>,
+    kind: K,
+  ): IterableIterator<StatGroup[K][number]> {
+    const seen = new Set<StatGroup[K][number]>();
+    for (const s of map.values()) {
+      seen.add(s);
+      yield s;
+    }
+    for (const list of this.#groups.values()) {
+      for (const g of list) for (const s of g[kind]) if (!seen.has(s)) yield s;
+    }
   }
 
   /** All histograms. */
@@ -261,8 +348,8 @@ export class StatsStore implements StatsScope {
   snapshot(): StatsSnapshot {
     const s: StatsSnapshot = { counters: {}, gauges: {}, histograms: {} };
     if (this.#texts.size > 0) s.textReadouts = Object.fromEntries([...this.#texts].map(([n, t]) => [n, t.value]));
-    for (const c of this.#counters.values()) s.counters[c.name] = c.value;
-    for (const g of this.#gauges.values()) s.gauges[g.name] = { value: g.value, used: g.used };
+    for (const c of this.counters()) s.counters[c.name] = c.value;
+    for (const g of this.gauges()) s.gauges[g.name] = { value: g.value, used: g.used };
     for (const h of this.#histograms.values()) {
       s.histograms[h.name] = {
         buckets: Array.from(h.buckets),
@@ -300,7 +387,7 @@ export class StatsStore implements StatsScope {
 
   /** Sets every counter back to zero (Envoy's `/reset_counters`). */
   resetCounters(): void {
-    for (const c of this.#counters.values()) c.value = 0;
+    for (const c of this.counters()) c.value = 0;
   }
 }
 

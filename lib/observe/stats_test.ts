@@ -243,3 +243,26 @@ Deno.test("checkPrometheusText rejects malformed exposition", () => {
   assertThrows(() => checkPrometheusText('a{x="\\q"} 1\n'), Error, "bad escape");
   assertEquals(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
 });
+
+Deno.test("StatsStore group: block stats are found by name, listed once, reset, and kept for the same prefix", () => {
+  const store = new StatsStore();
+  const names = ["a_total", "b_total"] as const;
+  const gauges = ["g_active"] as const;
+  const g = store.scope("cluster.x").group!(names, gauges);
+  g.counters[0]!.inc(3);
+  g.gauges[0]!.set(7);
+  assertEquals(store.counter("cluster.x.a_total").value, 3);
+  assertEquals(store.counter("cluster.x.a_total"), g.counters[0]);
+  assertEquals(store.gauge("cluster.x.g_active").value, 7);
+  store.counter("cluster.x.other").inc();
+  const snap = store.snapshot();
+  assertEquals(snap.counters["cluster.x.a_total"], 3);
+  assertEquals(snap.counters["cluster.x.b_total"], 0);
+  assertEquals(snap.counters["cluster.x.other"], 1);
+  assertEquals(snap.gauges["cluster.x.g_active"], { value: 7, used: true });
+  assertEquals([...store.counters()].filter((c) => c.name === "cluster.x.a_total").length, 1);
+  // A rebuilt object under the same prefix keeps its stats.
+  assertEquals(store.scope("cluster.x").group!(names, gauges).counters[0]!.value, 3);
+  store.resetCounters();
+  assertEquals(store.counter("cluster.x.a_total").value, 0);
+});
