@@ -495,7 +495,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
   routeConfig: [
     "vhds",
     "cluster_specifier_plugins",
-    "request_mirror_policies",
     "ignore_path_parameters_in_path_matching",
   ],
   vhost: [
@@ -506,7 +505,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "retry_policy_typed_config",
     "hedge_policy",
     "include_is_timeout_retry_header",
-    "request_mirror_policies",
   ],
   route: ["filter_action", "non_forwarding_action", "tracing"],
   match: ["path_match_policy", "runtime_fraction", "tls_context", "dynamic_metadata"],
@@ -517,7 +515,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "path_rewrite_policy",
     "early_data_policy",
     "retry_policy_typed_config",
-    "request_mirror_policies",
     "rate_limits",
     "include_vh_rate_limits",
     "cors",
