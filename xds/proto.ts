@@ -124,6 +124,8 @@ const ROOT_FILES: readonly string[] = [
   "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/cors/v3/cors.proto",
   "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/http/header_mutation/v3/header_mutation.proto",
+  "envoy/extensions/filters/http/buffer/v3/buffer.proto",
   "envoy/extensions/filters/http/compressor/v3/compressor.proto",
   "envoy/extensions/compression/gzip/compressor/v3/gzip.proto",
   "envoy/extensions/compression/brotli/compressor/v3/brotli.proto",
