@@ -208,7 +208,6 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       headers.set("x-envoy-expected-rq-timeout-ms", String(t.perTryMs || t.globalMs));
     }
     this.#headers = headers;
-    if (action.mirrorPolicies !== undefined) this.#startShadows(action, headers, endStream, t.globalMs);
     if (action.hashPolicy.length > 0) {
       const r = computeHashKey(action.hashPolicy, headers, addressWithoutPort(info.downstreamRemoteAddress));
       this.#hashKey = r.hashKey;
@@ -218,12 +217,15 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
     this.#retry = policy ? new RetryState(policy) : undefined;
     if (endStream) this.#onRequestEnd();
     this.#startAttempt();
+    // Shadows after the primary attempt: its request goes out first, whatever the shadows cost.
+    if (action.mirrorPolicies !== undefined && !this.#destroyed) {
+      this.#startShadows(action, headers, endStream, t.globalMs);
+    }
     return "stop";
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
     if (this.#destroyed || !this.#cluster) return "stop";
-    if (this.#shadows !== undefined) { for (const s of this.#shadows) s.data(data, endStream); }
     if (!this.#keepBody(data) && this.#backoffTimer !== undefined) {
       // Waiting to retry, and the body can no longer be replayed: nothing to send it to (Envoy's 507).
       this.#fail(
@@ -242,6 +244,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
     } else if (up !== undefined && !up.done && this.#body === undefined) {
       (up.pending ??= []).push(data.slice());
     }
+    if (this.#shadows !== undefined) { for (const s of this.#shadows) s.data(data, endStream); }
     return "stop";
   }
 
