@@ -444,5 +444,8 @@ Deno.test("cli --concurrency above 1 with dynamic_resources is refused in one li
     `dynamic_resources: { lds_config: { path_config_source: { path: ${dir}/lds.yaml } } }`,
   ]);
   assertEquals(r.code, 2, r.stderr);
-  assertEquals(r.stderr.trim(), "ferry: --concurrency above 1 is not supported with dynamic_resources (xDS) yet; use 1");
+  assertEquals(
+    r.stderr.trim(),
+    "ferry: --concurrency above 1 is not supported with dynamic_resources (xDS) yet; use 1",
+  );
 });
