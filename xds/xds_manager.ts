@@ -717,7 +717,11 @@ export class XdsManager implements UpdateSink {
   // ---- routes, endpoints, secrets ----
 
   async #applyRoutes(u: ResourceUpdate, slicer: Slicer): Promise<void> {
-    const parsed = u.resources.map((r) => ({ r, config: parseRouteConfiguration(r.raw, resPath(TYPE.route, r.name)) }));
+    const parsed: { r: DecodedResource; config: RouteConfig }[] = [];
+    for (const r of u.resources) {
+      await slicer.tick();
+      parsed.push({ r, config: parseRouteConfiguration(r.raw, resPath(TYPE.route, r.name)) });
+    }
     for (const { r, config } of parsed) {
       const cur = this.#routes.get(r.name);
       this.#routes.set(r.name, { ...r, config, lastUpdated: new Date() });

@@ -81,7 +81,10 @@ export class ClusterInfoImpl implements ClusterInfo {
     this.resources = createResources(config.circuitBreakers.DEFAULT, this.scope, "default");
     this.highResources = createResources(config.circuitBreakers.HIGH, this.scope, "high");
     this.circuitBreakers = this.resources;
-    const codecOptions: CodecOptions = { http2: config.http2, http2Stats: createLazyHttp2Stats(this.scope.scope("http2")) };
+    const codecOptions: CodecOptions = {
+      http2: config.http2,
+      http2Stats: createLazyHttp2Stats(this.scope.scope("http2")),
+    };
     if (config.maxHeadersCount !== undefined) codecOptions.maxHeadersCount = config.maxHeadersCount;
     this.codecOptions = codecOptions;
   }
