@@ -193,17 +193,31 @@ export function parseCompressorPerRoute(raw: unknown, path: string): CompressorP
 }
 
 /** How the request's `accept-encoding` decided. */
-export type AcceptVerdict = "used" | "wildcard" | "identity" | "not_valid" | "no_header";
+export type AcceptVerdict = "used" | "wildcard" | "identity" | "overshadowed" | "not_valid" | "no_header";
+
+/** A compressor filter of the stream's chain, as {@link negotiate} weighs it. */
+export interface RegisteredCompressor {
+  /** Its `content-encoding` token. */
+  readonly encoding: string;
+  /** Its `choose_first`. */
+  readonly chooseFirst: boolean;
+}
 
 /**
- * Envoy's encoding choice for one compressor: among the `accept-encoding` entries naming `encoding`, `identity`
- * or `*` (the wildcard only when `encoding` is not named explicitly), the one with the highest q (the first on a
- * tie) decides; q=0 or `identity` means no compression.
+ * Envoy's encoding choice among the compressor filters of a stream (`registered`, in chain order; by default just
+ * `mine`): each encoding weighs the q of its own `accept-encoding` entry, else that of `*`; `identity` only its own.
+ * The highest q wins; on a tie a `choose_first` compressor (the last such), then the entry earlier in the header,
+ * then the filter earlier in the chain. q=0, nothing acceptable, or `identity` winning means no compression;
+ * another filter's encoding winning means this one is `overshadowed`.
  */
-export function negotiate(acceptEncoding: string | undefined, encoding: string): AcceptVerdict {
+export function negotiate(
+  acceptEncoding: string | undefined,
+  mine: string,
+  registered: readonly RegisteredCompressor[] = [{ encoding: mine, chooseFirst: false }],
+): AcceptVerdict {
   if (acceptEncoding === undefined) return "no_header";
-  let explicit = false;
-  const entries: { token: string; q: number }[] = [];
+  const explicit = new Map<string, { q: number; at: number }>();
+  let at = 0;
   for (const part of acceptEncoding.split(",")) {
     const [tok, ...params] = part.split(";");
     const token = tok!.trim().toLowerCase();
@@ -214,18 +228,41 @@ export function negotiate(acceptEncoding: string | undefined, encoding: string):
       if (m) q = Number(m[1]);
     }
     if (!Number.isFinite(q) || q < 0 || q > 1) continue;
-    if (token === encoding) explicit = true;
-    entries.push({ token, q });
+    if (!explicit.has(token)) explicit.set(token, { q, at: at++ });
   }
-  let best: { token: string; q: number } | undefined;
-  for (const e of entries) {
-    if (e.token !== encoding && e.token !== "identity" && (e.token !== "*" || explicit)) continue;
-    if (best === undefined || e.q > best.q) best = e;
+  type Cand = { encoding: string; q: number; at: number; first: boolean; order: number; wildcard: boolean };
+  let best: Cand | undefined;
+  const better = (c: Cand, b: Cand | undefined): boolean => {
+    if (b === undefined || c.q !== b.q) return b === undefined || c.q > b.q;
+    if (c.first !== b.first) return c.first;
+    if (c.first) return c.order > b.order; // the last choose_first compressor
+    if (c.at !== b.at) return c.at < b.at;
+    return c.order < b.order;
+  };
+  const star = explicit.get("*");
+  registered.forEach((r, order) => {
+    const e = explicit.get(r.encoding) ?? star;
+    if (e === undefined) return;
+    const c = { encoding: r.encoding, q: e.q, at: e.at, first: r.chooseFirst, order, wildcard: e === star };
+    if (better(c, best)) best = c;
+  });
+  const id = explicit.get("identity");
+  if (id !== undefined) {
+    const c = { encoding: "identity", q: id.q, at: id.at, first: false, order: registered.length, wildcard: false };
+    if (better(c, best)) best = c;
   }
-  if (best === undefined || best.q === 0) return "not_valid";
-  if (best.token === "identity") return "identity";
-  return best.token === "*" ? "wildcard" : "used";
+  const b = best as Cand | undefined;
+  if (b === undefined || b.q === 0) return "not_valid";
+  if (b.encoding === "identity") return "identity";
+  if (b.encoding !== mine) return "overshadowed";
+  return b.wildcard ? "wildcard" : "used";
 }
+
+/**
+ * The compressor filters of each stream, in chain order (registered in `decodeHeaders`), so that the filters of
+ * one chain make one choice. Per stream, keyed by its StreamInfo: entries go with the stream.
+ */
+const streamCompressors = new WeakMap<object, RegisteredCompressor[]>();
 
 interface DirectionStats {
   compressed: Counter;
@@ -238,6 +275,7 @@ interface CompressorStats extends DirectionStats {
   no_accept_header: Counter;
   header_identity: Counter;
   header_compressor_used: Counter;
+  header_compressor_overshadowed: Counter;
   header_wildcard: Counter;
   header_not_valid: Counter;
   content_length_too_small: Counter;
@@ -299,6 +337,10 @@ export class CompressorFilter implements StreamFilter {
     }
     const cfg = this.#cfg;
     this.#acceptEncoding = headers.getJoined("accept-encoding");
+    const info = this.#cb.streamInfo;
+    let list = streamCompressors.get(info);
+    if (list === undefined) streamCompressors.set(info, list = []);
+    list.push({ encoding: cfg.library.encoding, chooseFirst: cfg.chooseFirst });
     this.#isHead = headers.get(":method") === "HEAD";
     if (pr?.removeAcceptEncodingHeader ?? cfg.response.removeAcceptEncodingHeader) headers.remove("accept-encoding");
     const rq = cfg.request;
@@ -375,7 +417,8 @@ export class CompressorFilter implements StreamFilter {
     const vary = headers.getJoined("vary");
     if (vary === undefined) headers.set("vary", "accept-encoding");
     else if (!/(^|,)\s*(accept-encoding|\*)\s*(,|$)/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
-    const verdict = negotiate(this.#acceptEncoding, this.#cfg.library.encoding);
+    const enc = this.#cfg.library.encoding;
+    const verdict = negotiate(this.#acceptEncoding, enc, streamCompressors.get(this.#cb.streamInfo));
     switch (verdict) {
       case "no_header":
         st.no_accept_header.inc();
@@ -388,6 +431,9 @@ export class CompressorFilter implements StreamFilter {
         break;
       case "wildcard":
         st.header_wildcard.inc();
+        break;
+      case "overshadowed":
+        st.header_compressor_overshadowed.inc();
         break;
       case "used":
         st.header_compressor_used.inc();
@@ -469,6 +515,7 @@ export function createCompressorFactory(
     no_accept_header: s.counter("no_accept_header"),
     header_identity: s.counter("header_identity"),
     header_compressor_used: s.counter("header_compressor_used"),
+    header_compressor_overshadowed: s.counter("header_compressor_overshadowed"),
     header_wildcard: s.counter("header_wildcard"),
     header_not_valid: s.counter("header_not_valid"),
     content_length_too_small: s.counter("content_length_too_small"),

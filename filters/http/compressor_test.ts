@@ -58,3 +58,17 @@ Deno.test("parseCompressorPerRoute reads disabled and overrides", () => {
   );
   assertThrows(() => parseCompressorPerRoute({ "@type": T }, "p"), "p");
 });
+
+Deno.test("negotiate picks one encoding across the compressor filters of a chain", () => {
+  const chain = [{ encoding: "gzip", chooseFirst: false }, { encoding: "br", chooseFirst: false }];
+  assertEquals(negotiate("gzip, br", "gzip", chain), "used");
+  assertEquals(negotiate("gzip, br", "br", chain), "overshadowed");
+  assertEquals(negotiate("br;q=0.9, gzip;q=0.8", "br", chain), "used");
+  assertEquals(negotiate("br;q=0.9, gzip;q=0.8", "gzip", chain), "overshadowed");
+  assertEquals(negotiate("*", "gzip", chain), "wildcard"); // a tie on * goes to the first filter of the chain
+  assertEquals(negotiate("*", "br", chain), "overshadowed");
+  assertEquals(negotiate("gzip;q=0, *", "br", chain), "wildcard");
+  const first = [{ encoding: "gzip", chooseFirst: false }, { encoding: "br", chooseFirst: true }];
+  assertEquals(negotiate("gzip, br", "br", first), "used");
+  assertEquals(negotiate("gzip, br;q=0.5", "gzip", first), "used"); // choose_first only breaks ties
+});

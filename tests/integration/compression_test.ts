@@ -388,6 +388,25 @@ Deno.test("compressor holds upstream trailers until the compressed body is out",
   }
 });
 
+Deno.test("compressor filters for gzip and brotli in one chain make one choice by q-value", itOpts, async () => {
+  const filters = `${gzipFilter()}
+- name: envoy.filters.http.compressor
+  typed_config:
+    "@type": ${COMPRESSOR}
+    compressor_library: { name: b, typed_config: { "@type": ${BROTLI} } }`;
+  await withFerry(filters, async (f) => {
+    const g = await curlRaw(f.url("/text"), ["-H", "accept-encoding: gzip, br"]);
+    assertEquals(g.headers["content-encoding"], "gzip");
+    assertEquals(new TextDecoder().decode(zlib.gunzipSync(g.body)), TEXT);
+    const b = await curlRaw(f.url("/text"), ["--http2-prior-knowledge", "-H", "accept-encoding: gzip;q=0.5, br"]);
+    assertEquals(b.headers["content-encoding"], "br");
+    assertEquals(new TextDecoder().decode(zlib.brotliDecompressSync(b.body)), TEXT);
+    assertEquals(await stat(f, "http.test.compressor.b.brotli.header_compressor_overshadowed"), 1);
+    // The gzip filter runs after brotli on the way out: it sees the response already encoded and leaves it.
+    assertEquals(await stat(f, "http.test.compressor.text.gzip.compressed"), 1);
+  }, "codec_type: AUTO");
+});
+
 Deno.test("compressor config errors name the field", itOpts, async () => {
   const bad = async (cfg: string, want: RegExp) => {
     let err: unknown;
