@@ -102,7 +102,9 @@ export class GrpcAuthClients {
     const t = authTypes();
     let client = this.#clients.get(target);
     if (!client) {
-      client = new grpc.Client(target, grpc.credentials.createInsecure());
+      // Idle channels drop their connection after a minute: a replaced config's clients are never closed explicitly
+      // (filter factories have no teardown hook), so they must not hold sockets.
+      client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.client_idle_timeout_ms": 60_000 });
       this.#clients.set(target, client);
     }
     const md = new grpc.Metadata();
