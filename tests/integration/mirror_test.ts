@@ -5,7 +5,6 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { curl, hcmBootstrap, itOpts, sleep, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
-import type { SeenRequest, TestUpstream } from "./_harness.ts";
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -200,6 +199,42 @@ Deno.test("mirror config rejects an unknown shadow cluster and a policy without 
   await bad("{ cluster: primary, bogus: 1 }", /request_mirror_policies\[0\]\.bogus/);
 });
 
+/**
+ * A shadow upstream in its own Deno process: answers `status` after `delayMs`; `seen()` asks it how many requests
+ * it got (on `/__count`, directly).
+ */
+async function spawnShadow(
+  delayMs: number,
+  status: number,
+): Promise<{ port: number; seen(): Promise<number>; close(): Promise<void> }> {
+  const code = `let n = 0;
+Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log(port) }, async (req) => {
+  if (new URL(req.url).pathname === "/__count") return new Response(String(n));
+  n++;
+  await req.arrayBuffer();
+  if (${delayMs} > 0) await new Promise((r) => setTimeout(r, ${delayMs}));
+  return new Response("shadow", { status: ${status} });
+});`;
+  const child = new Deno.Command(Deno.execPath(), { args: ["eval", code], stdout: "piped", stderr: "null" }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("shadow process exited before listening");
+    out += value;
+  }
+  const port = Number(out.trim());
+  return {
+    port,
+    seen: async () => Number(await (await fetch(`http://127.0.0.1:${port}/__count`)).text()),
+    close: async () => {
+      child.kill("SIGTERM");
+      await reader.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
 interface WrkResult {
   requests: number;
   errors: number;
@@ -236,17 +271,9 @@ Deno.test(
   itOpts,
   async () => {
     const primary = await startUpstream(() => new Response("ok"));
-    let slowSeen = 0;
-    let errSeen = 0;
-    const slow = await startUpstream(async (_r: SeenRequest) => {
-      slowSeen++;
-      await sleep(300);
-      return new Response("late");
-    });
-    const err = await startUpstream(() => {
-      errSeen++;
-      return new Response("boom", { status: 500 });
-    });
+    // The shadows run in their own processes: what is measured is Ferry's cost, not theirs on a shared event loop.
+    const slow = await spawnShadow(300, 200);
+    const err = await spawnShadow(0, 500);
     const dead = deadPort();
     const routes = ["dead", "slow", "err"].map((c) => `
   - match: { prefix: "/${c}" }
@@ -264,7 +291,6 @@ Deno.test(
         staticCluster("err", [err.port]),
       ].join("\n"),
     }));
-    const ups: TestUpstream[] = [primary, slow, err];
     try {
       const results: Record<string, WrkResult> = {};
       for (const name of ["base", "dead", "slow", "err"]) {
@@ -280,14 +306,16 @@ Deno.test(
         assert(r.requests > 0, `${name}: wrk made no requests`);
         assertEquals(r.errors, 0, `${name}: primary errors`);
       }
-      assert(slowSeen > 0, "the slow shadow saw no requests");
-      assert(errSeen > 0, "the 500 shadow saw no requests");
+      assert((await slow.seen()) > 0, "the slow shadow saw no requests");
+      assert((await err.seen()) > 0, "the 500 shadow saw no requests");
       assert(((await stat(f, "cluster.err.upstream_rq_5xx")) ?? 0) > 0);
       assert(((await stat(f, "cluster.dead.upstream_cx_connect_fail")) ?? 0) > 0);
       assertEquals((await curl(f.url("/err"))).status, 200);
     } finally {
       await f.stop();
-      for (const u of ups) await u.close();
+      await primary.close();
+      await slow.close();
+      await err.close();
     }
   },
 );
