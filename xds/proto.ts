@@ -207,6 +207,16 @@ export function loadXdsTypes(): Promise<XdsTypes> {
 
 function loadTypes(): Types {
   const t0 = performance.now();
+  const { root, files } = loadProtoRoot(ROOT_FILES, "xds protos");
+  return new Types(root, performance.now() - t0, files);
+}
+
+/**
+ * Parses `rootFiles` and everything they import from `@grpc/grpc-js-xds`'s include directories (protobufjs'
+ * bundled `google/protobuf/*` and `descriptor.proto` first) into a new resolved Root, synchronously; `files` counts
+ * the `.proto` files read. A file found in no include directory throws an Error that starts with `what`.
+ */
+export function loadProtoRoot(rootFiles: readonly string[], what: string): { root: protobuf.Root; files: number } {
   const root = new protobuf.Root();
   root.addJSON((descriptorJson as { nested: protobuf.INamespace["nested"] & object }).nested);
   const dirs = includeDirs();
@@ -233,11 +243,11 @@ function loadTypes(): Types {
       for (const i of parsed.weakImports ?? []) load(i);
       return;
     }
-    throw new Error(`xds protos: ${name} not found in @grpc/grpc-js-xds@${xdsPackage.version}/deps`);
+    throw new Error(`${what}: ${name} not found in @grpc/grpc-js-xds@${xdsPackage.version}/deps`);
   };
-  for (const f of ROOT_FILES) load(f);
+  for (const f of rootFiles) load(f);
   root.resolveAll();
-  return new Types(root, performance.now() - t0, files);
+  return { root, files };
 }
 
 /** The name of the message a type URL names: the text after its last `/`. */

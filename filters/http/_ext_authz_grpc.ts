@@ -1,23 +1,17 @@
 /**
  * The gRPC side of ext_authz: Envoy's `envoy.service.auth.v3.Authorization/Check` messages, loaded with protobufjs
- * from the `.proto` files `@grpc/grpc-js-xds` ships (the same files and include directories `xds/proto.ts` reads),
+ * from the `.proto` files `@grpc/grpc-js-xds` ships (through `xds/proto.ts`'s loader),
  * and a unary call with `@grpc/grpc-js` per authorization host.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-// deno-lint-ignore no-import-prefix -- protobufjs' bundled descriptor.proto, which the Envoy protos' options extend
-import descriptorJson from "npm:protobufjs@^7.4.0/google/protobuf/descriptor.json" with { type: "json" };
-import protobuf from "protobufjs";
+import type protobuf from "protobufjs";
 import { Buffer } from "node:buffer";
+import { loadProtoRoot } from "../../xds/proto.ts";
 
 /** The method path of the authorization service. */
 export const CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check";
-
-function includeDirs(): URL[] {
-  const pkg = new URL(".", import.meta.resolve("npm:@grpc/grpc-js-xds@1.14.1/package.json"));
-  return ["deps/envoy-api/", "deps/xds/", "deps/protoc-gen-validate/", "deps/googleapis/"].map((d) => new URL(d, pkg));
-}
 
 /** The CheckRequest / CheckResponse types. */
 export interface AuthTypes {
@@ -30,35 +24,7 @@ let types: AuthTypes | undefined;
 /** Loads `envoy/service/auth/v3/external_auth.proto` and its imports (once per process, synchronously). */
 export function authTypes(): AuthTypes {
   if (types) return types;
-  const root = new protobuf.Root();
-  const dirs = includeDirs();
-  const seen = new Set<string>();
-  const load = (name: string): void => {
-    if (seen.has(name)) return;
-    seen.add(name);
-    const common = protobuf.common.get(name);
-    if (common) {
-      root.addJSON(common.nested ?? {});
-      return;
-    }
-    for (const dir of dirs) {
-      let text: string;
-      try {
-        text = Deno.readTextFileSync(new URL(name, dir));
-      } catch {
-        continue;
-      }
-      const parsed = protobuf.parse(text, root, { keepCase: true });
-      for (const i of parsed.imports ?? []) load(i);
-      for (const i of parsed.weakImports ?? []) load(i);
-      return;
-    }
-    throw new Error(`ext_authz protos: ${name} not found in @grpc/grpc-js-xds/deps`);
-  };
-  root.addJSON((descriptorJson as { nested: protobuf.INamespace["nested"] & object }).nested);
-  seen.add("google/protobuf/descriptor.proto");
-  load("envoy/service/auth/v3/external_auth.proto");
-  root.resolveAll();
+  const { root } = loadProtoRoot(["envoy/service/auth/v3/external_auth.proto"], "ext_authz protos");
   types = {
     checkRequest: root.lookupType("envoy.service.auth.v3.CheckRequest"),
     checkResponse: root.lookupType("envoy.service.auth.v3.CheckResponse"),
