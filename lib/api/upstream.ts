@@ -264,7 +264,11 @@ export interface LbContext {
 export interface PoolReadyInfo {
   /** The host the connection goes to. */
   readonly host: Host;
-  /** True if the connection carried a request before: a close before any response byte is then retried. */
+  /**
+   * True if the connection carried a request before and a close before any response byte means the request was not
+   * processed (a keep-alive connection the upstream closed while idle): the router then re-sends it once. Ping-pong
+   * pools only; multiplexed pools say false (a close there proves nothing, so retries follow the route's policy).
+   */
   readonly reused: boolean;
   /** The upstream connection (for its addresses and TLS facts; the codec owns its reads and writes). */
   readonly connection: NetConnection;

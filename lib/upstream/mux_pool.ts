@@ -148,7 +148,7 @@ class MuxClient {
   codec!: ClientConnectionCodec;
   state: ClientState = "ready";
   readonly streams = new Set<MuxStream>();
-  /** Streams ever placed here (for `max_requests_per_connection` and `PoolReadyInfo.reused`). */
+  /** Streams ever placed here (for `max_requests_per_connection`). */
   placed = 0;
   /** Why it takes no new streams (GOAWAY, max requests, half-closed, refused stream); undefined: it does. */
   drainReason: string | undefined;
@@ -730,7 +730,10 @@ export class MuxConnPool implements ConnPool {
     if (client.writeBlocked && !client.codecWatermarks) {
       s.onAboveWriteBufferHighWatermark();
     }
-    const info: PoolReadyInfo = { host: this.host, reused: client.placed > 1, connection: s.view };
+    // Never "reused" in the replay sense: when a multiplexed connection closes, a stream that was written may have
+    // been processed (only REFUSED_STREAM / GOAWAY above the last stream id say it was not, and those are reported
+    // as refused). A silent re-send could run a POST or an RPC twice; retries follow the route's policy instead.
+    const info: PoolReadyInfo = { host: this.host, reused: false, connection: s.view };
     callbacks.onPoolReady(s, info);
   }
 
