@@ -11,6 +11,7 @@ import zlib from "node:zlib";
 import { Buffer } from "node:buffer";
 import { ConfigError } from "../../lib/api/errors.ts";
 import { type ObjReader, typedConfig } from "../../lib/config/reader.ts";
+import type { FilterStatus, StreamFilterCallbacks } from "../../lib/api/stream_filter.ts";
 
 /** The `@type` URLs of the compressor libraries. */
 export const GZIP_COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip";
@@ -354,6 +355,85 @@ export class CodecStream {
   destroy(): void {
     this.#failed = true;
     this.#z?.destroy();
+  }
+}
+
+/**
+ * One direction of a stream's body through a {@link CodecStream}, as the compressor and decompressor filters pass
+ * it on: each data chunk goes in ("stop-no-buffer"), the output goes back into the filter chain (decoded or
+ * encoded side), and trailers are held ("stop") until the last output has gone, then the chain continues.
+ */
+export class FilterBodyCodec {
+  readonly #cb: StreamFilterCallbacks;
+  readonly #decode: boolean;
+  readonly #stream: CodecStream;
+  #trailersHeld = false;
+  #destroyed = false;
+
+  constructor(
+    lib: CompressionLibrary,
+    cb: StreamFilterCallbacks,
+    opts: {
+      /** The request (decode) side, else the response (encode) side. */
+      decode: boolean;
+      compress: boolean;
+      /** See {@link CodecStream}'s `expectedLength`. */
+      expectedLength?: number;
+      /** Called once, before the last output goes on, with the stream's byte counts. */
+      onEnd: (bytesIn: number, bytesOut: number) => void;
+      onError: () => void;
+    },
+  ) {
+    this.#cb = cb;
+    this.#decode = opts.decode;
+    this.#stream = new CodecStream(lib, {
+      compress: opts.compress,
+      ...(opts.expectedLength === undefined ? {} : { expectedLength: opts.expectedLength }),
+      onOutput: (d, end) => {
+        if (end) opts.onEnd(this.#stream.bytesIn, this.#stream.bytesOut);
+        if (end && this.#trailersHeld) {
+          if (d.length > 0) this.#inject(d, false);
+          this.#resume();
+        } else this.#inject(d, end);
+      },
+      onError: opts.onError,
+    });
+  }
+
+  /** A data hook: takes the chunk in. */
+  data(data: Uint8Array, endStream: boolean): FilterStatus {
+    this.#stream.push(data, endStream);
+    return "stop-no-buffer";
+  }
+
+  /** A trailers hook: ends the body and holds the trailers until its last output. */
+  trailers(): FilterStatus {
+    this.#trailersHeld = true;
+    this.#stream.push(new Uint8Array(0), true);
+    return "stop";
+  }
+
+  /** Stops the codec (the HTTP stream is gone); held trailers stay held. */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#stream.destroy();
+  }
+
+  #inject(d: Uint8Array, end: boolean): void {
+    if (this.#decode) this.#cb.injectDecodedDataToFilterChain(d, end);
+    else this.#cb.injectEncodedDataToFilterChain(d, end);
+  }
+
+  /**
+   * Lets the held trailers go after the last body output. Deferred to a microtask: the output may come from within
+   * the trailers hook itself (one-shot path), before it returned "stop" and the trailers were held.
+   */
+  #resume(): void {
+    queueMicrotask(() => {
+      if (this.#destroyed) return;
+      if (this.#decode) this.#cb.continueDecoding();
+      else this.#cb.continueEncoding();
+    });
   }
 }
 

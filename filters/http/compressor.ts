@@ -33,8 +33,8 @@ import type {
 import { ObjReader, typedConfig } from "../../lib/config/reader.ts";
 import {
   checkContentType,
-  CodecStream,
   type CompressionLibrary,
+  FilterBodyCodec,
   hasNoTransform,
   mediaType,
   parseCompressorLibrary,
@@ -311,11 +311,8 @@ export class CompressorFilter implements StreamFilter {
   #acceptEncoding: string | undefined;
   #isHead = false;
   #off = false;
-  #req: CodecStream | undefined;
-  #res: CodecStream | undefined;
-  #reqTrailersHeld = false;
-  #resTrailersHeld = false;
-  #destroyed = false;
+  #req: FilterBodyCodec | undefined;
+  #res: FilterBodyCodec | undefined;
 
   constructor(
     cfg: CompressorConfig,
@@ -353,11 +350,16 @@ export class CompressorFilter implements StreamFilter {
     ) {
       headers.remove("content-length");
       headers.set("content-encoding", cfg.library.encoding);
-      this.#stats.request.compressed.inc();
-      this.#req = new CodecStream(cfg.library, {
+      const st = this.#stats.request;
+      st.compressed.inc();
+      this.#req = new FilterBodyCodec(cfg.library, this.#cb, {
+        decode: true,
         compress: true,
         expectedLength: len,
-        onOutput: (d, end) => this.#reqOutput(d, end),
+        onEnd: (bytesIn, bytesOut) => {
+          st.total_uncompressed_bytes.inc(bytesIn);
+          st.total_compressed_bytes.inc(bytesOut);
+        },
         onError: () => this.#cb.resetStream(),
       });
     } else {
@@ -367,30 +369,11 @@ export class CompressorFilter implements StreamFilter {
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
-    if (this.#req === undefined) return "continue";
-    this.#req.push(data, endStream);
-    return "stop-no-buffer";
+    return this.#req?.data(data, endStream) ?? "continue";
   }
 
   decodeTrailers(_trailers: HeaderMap): FilterStatus {
-    if (this.#req === undefined) return "continue";
-    this.#reqTrailersHeld = true;
-    this.#req.push(new Uint8Array(0), true);
-    return "stop";
-  }
-
-  #reqOutput(d: Uint8Array, end: boolean): void {
-    const s = this.#req!;
-    if (end) {
-      this.#stats.request.total_uncompressed_bytes.inc(s.bytesIn);
-      this.#stats.request.total_compressed_bytes.inc(s.bytesOut);
-    }
-    if (end && this.#reqTrailersHeld) {
-      if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
-      this.#resume(true);
-      return;
-    }
-    this.#cb.injectDecodedDataToFilterChain(d, end);
+    return this.#req?.trailers() ?? "continue";
   }
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
@@ -449,56 +432,28 @@ export class CompressorFilter implements StreamFilter {
     const etag = headers.get("etag");
     if (etag !== undefined && !etag.startsWith("W/")) headers.set("etag", `W/${etag}`);
     const len = lenV === undefined ? NaN : Number(lenV);
-    this.#res = new CodecStream(this.#cfg.library, {
+    this.#res = new FilterBodyCodec(this.#cfg.library, this.#cb, {
+      decode: false,
       compress: true,
       ...(Number.isFinite(len) ? { expectedLength: len } : {}),
-      onOutput: (d, end) => this.#resOutput(d, end),
+      onEnd: (bytesIn, bytesOut) => {
+        st.total_uncompressed_bytes.inc(bytesIn);
+        st.total_compressed_bytes.inc(bytesOut);
+      },
       onError: () => this.#cb.resetStream(),
     });
     return "continue";
   }
 
   encodeData(data: Uint8Array, endStream: boolean): FilterStatus {
-    if (this.#res === undefined) return "continue";
-    this.#res.push(data, endStream);
-    return "stop-no-buffer";
+    return this.#res?.data(data, endStream) ?? "continue";
   }
 
   encodeTrailers(_trailers: HeaderMap): FilterStatus {
-    if (this.#res === undefined) return "continue";
-    this.#resTrailersHeld = true;
-    this.#res.push(new Uint8Array(0), true);
-    return "stop";
-  }
-
-  #resOutput(d: Uint8Array, end: boolean): void {
-    const s = this.#res!;
-    if (end) {
-      this.#stats.total_uncompressed_bytes.inc(s.bytesIn);
-      this.#stats.total_compressed_bytes.inc(s.bytesOut);
-    }
-    if (end && this.#resTrailersHeld) {
-      if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
-      this.#resume(false);
-      return;
-    }
-    this.#cb.injectEncodedDataToFilterChain(d, end);
-  }
-
-  /**
-   * Lets the held trailers go after the last body output. Deferred to a microtask: the output may come from within
-   * the trailers hook itself (one-shot path), before it returned "stop" and the trailers were held.
-   */
-  #resume(decode: boolean): void {
-    queueMicrotask(() => {
-      if (this.#destroyed) return;
-      if (decode) this.#cb.continueDecoding();
-      else this.#cb.continueEncoding();
-    });
+    return this.#res?.trailers() ?? "continue";
   }
 
   onDestroy(): void {
-    this.#destroyed = true;
     this.#req?.destroy();
     this.#res?.destroy();
   }

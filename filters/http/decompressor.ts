@@ -25,7 +25,7 @@ import type {
   StreamFilterCallbacks,
 } from "../../lib/api/stream_filter.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
-import { CodecStream, type CompressionLibrary, hasNoTransform, parseDecompressorLibrary } from "./_compression.ts";
+import { type CompressionLibrary, FilterBodyCodec, hasNoTransform, parseDecompressorLibrary } from "./_compression.ts";
 import { flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 
 /** The decompressor filter's `@type`. */
@@ -125,11 +125,8 @@ export class DecompressorFilter implements StreamFilter {
   readonly #cb: StreamFilterCallbacks;
   readonly #req: DirectionStats;
   readonly #res: DirectionStats;
-  #reqStream: CodecStream | undefined;
-  #resStream: CodecStream | undefined;
-  #reqTrailersHeld = false;
-  #resTrailersHeld = false;
-  #destroyed = false;
+  #reqCodec: FilterBodyCodec | undefined;
+  #resCodec: FilterBodyCodec | undefined;
 
   constructor(cfg: DecompressorConfig, cb: StreamFilterCallbacks, stats: { req: DirectionStats; res: DirectionStats }) {
     this.#cfg = cfg;
@@ -149,103 +146,64 @@ export class DecompressorFilter implements StreamFilter {
       }
     }
     if (endStream || !flagEnabled(cfg.request)) return "continue";
-    const known = lengthOf(headers);
-    if (!takeContentEncoding(headers, enc, cfg.request.ignoreNoTransform)) {
-      this.#req.not_decompressed.inc();
-      return "continue";
-    }
-    this.#req.decompressed.inc();
-    this.#reqStream = new CodecStream(cfg.library, {
-      compress: false,
-      ...known,
-      onOutput: (d, end) => {
-        if (end) this.#count(this.#req, this.#reqStream!);
-        if (end && this.#reqTrailersHeld) {
-          if (d.length > 0) this.#cb.injectDecodedDataToFilterChain(d, false);
-          this.#resume(true);
-        } else this.#cb.injectDecodedDataToFilterChain(d, end);
-      },
-      onError: () => this.#error(this.#req),
-    });
+    this.#reqCodec = this.#start(headers, cfg.request, this.#req, true);
     return "continue";
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterStatus {
-    if (this.#reqStream === undefined) return "continue";
-    this.#reqStream.push(data, endStream);
-    return "stop-no-buffer";
+    return this.#reqCodec?.data(data, endStream) ?? "continue";
   }
 
   decodeTrailers(_trailers: HeaderMap): FilterStatus {
-    if (this.#reqStream === undefined) return "continue";
-    this.#reqTrailersHeld = true;
-    this.#reqStream.push(new Uint8Array(0), true);
-    return "stop";
+    return this.#reqCodec?.trailers() ?? "continue";
   }
 
   encodeHeaders(headers: HeaderMap, endStream: boolean): FilterStatus {
     const cfg = this.#cfg;
     if (endStream || !flagEnabled(cfg.response)) return "continue";
-    const known = lengthOf(headers);
-    if (!takeContentEncoding(headers, cfg.library.encoding, cfg.response.ignoreNoTransform)) {
-      this.#res.not_decompressed.inc();
-      return "continue";
-    }
-    this.#res.decompressed.inc();
-    this.#resStream = new CodecStream(cfg.library, {
-      compress: false,
-      ...known,
-      onOutput: (d, end) => {
-        if (end) this.#count(this.#res, this.#resStream!);
-        if (end && this.#resTrailersHeld) {
-          if (d.length > 0) this.#cb.injectEncodedDataToFilterChain(d, false);
-          this.#resume(false);
-        } else this.#cb.injectEncodedDataToFilterChain(d, end);
-      },
-      onError: () => this.#error(this.#res),
-    });
+    this.#resCodec = this.#start(headers, cfg.response, this.#res, false);
     return "continue";
   }
 
   encodeData(data: Uint8Array, endStream: boolean): FilterStatus {
-    if (this.#resStream === undefined) return "continue";
-    this.#resStream.push(data, endStream);
-    return "stop-no-buffer";
+    return this.#resCodec?.data(data, endStream) ?? "continue";
   }
 
   encodeTrailers(_trailers: HeaderMap): FilterStatus {
-    if (this.#resStream === undefined) return "continue";
-    this.#resTrailersHeld = true;
-    this.#resStream.push(new Uint8Array(0), true);
-    return "stop";
+    return this.#resCodec?.trailers() ?? "continue";
   }
 
-  #count(st: DirectionStats, s: CodecStream): void {
-    st.total_compressed_bytes.inc(s.bytesIn);
-    st.total_uncompressed_bytes.inc(s.bytesOut);
-  }
-
-  #error(st: DirectionStats): void {
-    st.decompression_error.inc();
-    this.#cb.resetStream();
-  }
-
-  /**
-   * Lets the held trailers go after the last body output. Deferred to a microtask: the output may come from within
-   * the trailers hook itself (one-shot path), before it returned "stop" and the trailers were held.
-   */
-  #resume(decode: boolean): void {
-    queueMicrotask(() => {
-      if (this.#destroyed) return;
-      if (decode) this.#cb.continueDecoding();
-      else this.#cb.continueEncoding();
+  /** Takes this filter's encoding off the headers and starts a codec for the body, or counts not_decompressed. */
+  #start(
+    headers: HeaderMap,
+    dir: DecompressDirection,
+    st: DirectionStats,
+    decode: boolean,
+  ): FilterBodyCodec | undefined {
+    const known = lengthOf(headers);
+    if (!takeContentEncoding(headers, this.#cfg.library.encoding, dir.ignoreNoTransform)) {
+      st.not_decompressed.inc();
+      return undefined;
+    }
+    st.decompressed.inc();
+    return new FilterBodyCodec(this.#cfg.library, this.#cb, {
+      decode,
+      compress: false,
+      ...known,
+      onEnd: (bytesIn, bytesOut) => {
+        st.total_compressed_bytes.inc(bytesIn);
+        st.total_uncompressed_bytes.inc(bytesOut);
+      },
+      onError: () => {
+        st.decompression_error.inc();
+        this.#cb.resetStream();
+      },
     });
   }
 
   onDestroy(): void {
-    this.#destroyed = true;
-    this.#reqStream?.destroy();
-    this.#resStream?.destroy();
+    this.#reqCodec?.destroy();
+    this.#resCodec?.destroy();
   }
 }
 
