@@ -13,6 +13,7 @@ import type { BoltFrame } from "../../codecs/bolt/types.ts";
 import { freePort } from "../fakes/ports.ts";
 import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
 import { FILE_ACCESS_LOG_TYPE, flushAccessLogs } from "../../lib/observe/access_log.ts";
+import { spawnNodePeer } from "../helpers/rpc_peers.ts";
 
 const PEERS = new URL("./rpc/", import.meta.url).pathname;
 
@@ -35,46 +36,17 @@ async function ensurePeers(): Promise<void> {
 
 interface Provider {
   readonly port: number;
-  readonly child: Deno.ChildProcess;
   kill(): Promise<void>;
 }
 
 /** Starts `provider.mjs` serving `services` (`iface:version,...`), answering `<name>:<arg>`. */
 async function startProvider(name: string, services: string): Promise<Provider> {
   const port = freePort();
-  const child = new Deno.Command("node", {
-    args: [`${PEERS}provider.mjs`, String(port), name, services],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const deadline = Date.now() + 15_000;
-  while (!seen.includes("ready")) {
-    if (Date.now() > deadline) throw new Error(`provider ${name} did not start`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`provider ${name} exited`);
-    seen += value;
-  }
-  // Keep draining stdout so the child never blocks on a full pipe.
-  (async () => {
-    try {
-      while (!(await reader.read()).done) { /* drain */ }
-    } catch { /* closed */ }
-  })();
-  let killed = false;
-  return {
-    port,
-    child,
-    async kill() {
-      if (killed) return;
-      killed = true;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    },
-  };
+  const peer = await spawnNodePeer([`${PEERS}provider.mjs`, String(port), name, services], {
+    ready: /ready/,
+    what: `provider ${name}`,
+  });
+  return { port, kill: () => peer.kill() };
 }
 
 interface CallResult {
@@ -211,37 +183,61 @@ async function raw(port: number, bytes: Uint8Array): Promise<{ got: Uint8Array; 
   return { got: new Uint8Array(chunks), closed };
 }
 
-Deno.test(
-  "bolt: 10,000 sofa-rpc-node calls at concurrency 100 through Ferry, answers matched, few upstream connections",
-  itOpts,
-  async () => {
-    await ensurePeers();
-    const p1 = await startProvider("p1", "com.ferry.Echo:1.0");
-    const p2 = await startProvider("p2", "com.ferry.Echo:1.0");
-    let ferry: TestFerry | undefined;
-    try {
-      ferry = await startFerry(config({
-        routes: `
+/** `config` routes: one virtual host "all" (domains `*`) whose one route takes prefix "/" to `route`. */
+function allTo(route = "{ cluster: echo }"): string {
+  return `
             - name: all
               domains: ["*"]
               routes:
               - match: { prefix: "/" }
-                route: { cluster: echo }`,
-        clusters: cluster("echo", [p1.port, p2.port]),
-      }));
-      const r = await calls(ferry.port(), { count: 10_000, concurrency: 100 });
-      assertEquals([r.ok, r.mismatched, r.errors], [10_000, 0, 0], JSON.stringify(r.messages));
-      assert((r.byProvider["p1"] ?? 0) > 0 && (r.byProvider["p2"] ?? 0) > 0, JSON.stringify(r.byProvider));
-      const cx = await stat(ferry, "cluster.echo.upstream_cx_total");
-      assert(cx !== undefined && cx >= 2 && cx <= 4, `upstream connections ${cx}`);
-      assertEquals(await stat(ferry, "rpc_in.bolt.request"), 10_000);
-      assertEquals(await stat(ferry, "rpc_in.bolt.response.success"), 10_000);
-      assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
-    } finally {
-      await ferry?.stop();
-      await p1.kill();
-      await p2.kill();
-    }
+                route: ${route}`;
+}
+
+/**
+ * Starts a provider per `[name, services]` and Ferry from `yaml(their ports)`, runs `body`, then stops Ferry and
+ * kills the providers whatever happened.
+ */
+async function withFerry(
+  providers: readonly (readonly [name: string, services: string])[],
+  yaml: (ports: number[]) => string,
+  body: (ferry: TestFerry, providers: Provider[]) => Promise<void>,
+): Promise<void> {
+  await ensurePeers();
+  const started: Provider[] = [];
+  let ferry: TestFerry | undefined;
+  try {
+    for (const [name, services] of providers) started.push(await startProvider(name, services));
+    ferry = await startFerry(yaml(started.map((p) => p.port)));
+    await body(ferry, started);
+  } finally {
+    await ferry?.stop();
+    for (const p of started) await p.kill();
+  }
+}
+
+/** One provider "p" of com.ferry.Echo 1.0. */
+const ONE_ECHO = [["p", "com.ferry.Echo:1.0"]] as const;
+/** Two providers "p1", "p2" of com.ferry.Echo 1.0. */
+const TWO_ECHO = [["p1", "com.ferry.Echo:1.0"], ["p2", "com.ferry.Echo:1.0"]] as const;
+
+Deno.test(
+  "bolt: 10,000 sofa-rpc-node calls at concurrency 100 through Ferry, answers matched, few upstream connections",
+  itOpts,
+  async () => {
+    await withFerry(
+      TWO_ECHO,
+      (ports) => config({ routes: allTo(), clusters: cluster("echo", ports) }),
+      async (ferry) => {
+        const r = await calls(ferry.port(), { count: 10_000, concurrency: 100 });
+        assertEquals([r.ok, r.mismatched, r.errors], [10_000, 0, 0], JSON.stringify(r.messages));
+        assert((r.byProvider["p1"] ?? 0) > 0 && (r.byProvider["p2"] ?? 0) > 0, JSON.stringify(r.byProvider));
+        const cx = await stat(ferry, "cluster.echo.upstream_cx_total");
+        assert(cx !== undefined && cx >= 2 && cx <= 4, `upstream connections ${cx}`);
+        assertEquals(await stat(ferry, "rpc_in.bolt.request"), 10_000);
+        assertEquals(await stat(ferry, "rpc_in.bolt.response.success"), 10_000);
+        assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
+      },
+    );
   },
 );
 
@@ -249,14 +245,13 @@ Deno.test(
   "bolt: routing by service and by version to different providers; no route is NO_PROCESSOR",
   itOpts,
   async () => {
-    await ensurePeers();
     const accessLog = `${await Deno.makeTempDir({ prefix: "ferry-bolt-" })}/access.log`;
-    const v1 = await startProvider("v1", "com.ferry.Echo:1.0");
-    const v2 = await startProvider("v2", "com.ferry.Echo:2.0");
-    const other = await startProvider("other", "com.ferry.Other:1.0");
-    let ferry: TestFerry | undefined;
-    try {
-      ferry = await startFerry(config({
+    const providers = [["v1", "com.ferry.Echo:1.0"], ["v2", "com.ferry.Echo:2.0"], [
+      "other",
+      "com.ferry.Other:1.0",
+    ]] as const;
+    const yaml = ([v1, v2, other]: number[]) =>
+      config({
         extra: `          access_log:
           - name: envoy.access_loggers.file
             typed_config:
@@ -278,8 +273,9 @@ Deno.test(
               routes:
               - match: { prefix: "/", headers: [{ name: service, string_match: { exact: "com.ferry.Other:1.0" } }] }
                 route: { cluster: other }`,
-        clusters: cluster("v1", [v1.port]) + cluster("v2", [v2.port]) + cluster("other", [other.port]),
-      }));
+        clusters: cluster("v1", [v1!]) + cluster("v2", [v2!]) + cluster("other", [other!]),
+      });
+    await withFerry(providers, yaml, async (ferry) => {
       const port = ferry.port();
       const [a, b, c, none] = await Promise.all([
         calls(port, { version: "1.0", count: 200, concurrency: 20 }),
@@ -298,10 +294,7 @@ Deno.test(
       assertEquals(lines.length, 605);
       assert(lines.includes("Bolt com.ferry.Echo:2.0 echo 200 0 - v2"), lines.slice(0, 3).join("|"));
       assert(lines.includes("Bolt com.ferry.Missing:1.0 echo 404 6 NR -"), lines.slice(0, 3).join("|"));
-    } finally {
-      await ferry?.stop();
-      for (const p of [v1, v2, other]) await p.kill();
-    }
+    });
   },
 );
 
@@ -309,66 +302,52 @@ Deno.test(
   "bolt: an upstream killed under load: calls retried to the other host, none hang; then errors are Bolt errors",
   itOpts,
   async () => {
-    await ensurePeers();
-    const p1 = await startProvider("p1", "com.ferry.Echo:1.0");
-    const p2 = await startProvider("p2", "com.ferry.Echo:1.0");
-    let ferry: TestFerry | undefined;
-    try {
-      ferry = await startFerry(config({
-        routes: `
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route:
+    const yaml = (ports: number[]) =>
+      config({
+        routes: allTo(`
                   cluster: echo
                   retry_policy:
                     retry_on: "reset,connect-failure"
                     num_retries: 3
                     retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts }]
-                    host_selection_retry_max_attempts: 5`,
+                    host_selection_retry_max_attempts: 5`),
         // Envoy's default of 3 concurrent retries per cluster would fail most of 100 calls in flight.
-        clusters: cluster("echo", [p1.port, p2.port], "    circuit_breakers: { thresholds: [{ max_retries: 1000 }] }"),
-      }));
+        clusters: cluster("echo", ports, "    circuit_breakers: { thresholds: [{ max_retries: 1000 }] }"),
+      });
+    await withFerry(TWO_ECHO, yaml, async (ferry, [p1, p2]) => {
       const port = ferry.port();
       const running = calls(port, { method: "slow", arg: "20", count: 5000, concurrency: 100, timeoutMs: 10_000 });
       // Killed once both hosts have served calls for a while.
       for (let i = 0; i < 200 && (await stat(ferry, "rpc_in.bolt.response.success") ?? 0) < 1000; i++) await sleep(25);
-      await p1.kill();
+      await p1!.kill();
       const r = await running;
       assertEquals(r.ok + r.errors + r.mismatched, 5000);
       assertEquals([r.ok, r.mismatched], [5000, 0], JSON.stringify(r.messages));
       assert((r.byProvider["p1"] ?? 0) > 0, "p1 served calls before it was killed");
       assert((await stat(ferry, "cluster.echo.upstream_rq_retry") ?? 0) > 0, "some calls were retried");
       // With no host left every call fails fast, in the protocol.
-      await p2.kill();
+      await p2!.kill();
       const t0 = Date.now();
       const dead = await calls(port, { count: 20, concurrency: 5, timeoutMs: 10_000 });
       assertEquals(dead.errors, 20);
       assert(dead.messages[0]!.includes("RpcServerException: ferry: "), dead.messages[0]);
       assert(Date.now() - t0 < 9000, "answered, not timed out");
-    } finally {
-      await ferry?.stop();
-      await p1.kill();
-      await p2.kill();
-    }
+    });
   },
 );
 
 Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt TIMEOUT", itOpts, async () => {
-  await ensurePeers();
-  const p = await startProvider("p", "com.ferry.Echo:1.0");
-  let ferry: TestFerry | undefined;
-  try {
-    ferry = await startFerry(config({
+  const slowRoute = (ports: number[]) =>
+    config({
       routes: `
             - name: all
               domains: ["*"]
               routes:
               - match: { prefix: "/com.ferry.Echo/slow", headers: [{ name: version, string_match: { exact: "1.0" } }] }
                 route: { cluster: echo, timeout: 0.3s }`,
-      clusters: cluster("echo", [p.port]),
-    }));
+      clusters: cluster("echo", ports),
+    });
+  await withFerry(ONE_ECHO, slowRoute, async (ferry) => {
     const port = ferry.port();
     const routeTimeout = await calls(port, {
       method: "slow",
@@ -384,53 +363,31 @@ Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt 
     // Fast calls on the same route are unaffected.
     const fast = await calls(port, { method: "slow", arg: "1", count: 50, concurrency: 10 });
     assertEquals(fast.ok, 50);
-  } finally {
-    await ferry?.stop();
-    await p.kill();
-  }
+  });
   // The frame's timeout (the client's responseTimeout) bounds the wait when the route has none.
-  const q = await startProvider("q", "com.ferry.Echo:1.0");
-  try {
-    ferry = await startFerry(config({
-      routes: `
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: echo, timeout: 0s }`,
-      clusters: cluster("echo", [q.port]),
+  const frameTimeout = (ports: number[]) =>
+    config({
+      routes: allTo("{ cluster: echo, timeout: 0s }"),
+      clusters: cluster("echo", ports),
       extra: "          request_timeout: 30s",
-    }));
+    });
+  await withFerry([["q", "com.ferry.Echo:1.0"]], frameTimeout, async (ferry) => {
     const r = await calls(ferry.port(), { method: "slow", arg: "5000", count: 2, concurrency: 2, timeoutMs: 400 });
     assertEquals(r.errors, 2);
     // Ferry answers TIMEOUT when the frame's 400 ms pass (the client may report its own timeout first).
     for (let i = 0; i < 50 && (await stat(ferry, "rpc_in.bolt.response.timeout") ?? 0) < 2; i++) await sleep(50);
     assertEquals(await stat(ferry, "rpc_in.bolt.response.timeout"), 2);
     assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
-  } finally {
-    await ferry?.stop();
-    await q.kill();
-  }
+  });
 });
 
 Deno.test(
   "bolt: heartbeats answered by Ferry; malformed frames close only their connection, counted",
   itOpts,
   async () => {
-    await ensurePeers();
-    const p = await startProvider("p", "com.ferry.Echo:1.0");
-    let ferry: TestFerry | undefined;
-    try {
-      ferry = await startFerry(config({
-        routes: `
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: echo }`,
-        clusters: cluster("echo", [p.port]),
-        extra: "          max_frame_bytes: 65536",
-      }));
+    const yaml = (ports: number[]) =>
+      config({ routes: allTo(), clusters: cluster("echo", ports), extra: "          max_frame_bytes: 65536" });
+    await withFerry(ONE_ECHO, yaml, async (ferry) => {
       const port = ferry.port();
       const load = calls(port, { count: 2000, concurrency: 50 });
       const hb = await raw(port, hex(FRAMES["v1_heartbeat"]!));
@@ -452,19 +409,13 @@ Deno.test(
       assertEquals([r.ok, r.errors], [2000, 0]);
       assertEquals(await stat(ferry, "rpc_in.bolt.heartbeat"), 1);
       assertEquals(await stat(ferry, "rpc_in.bolt.decode_error"), 3);
-    } finally {
-      await ferry?.stop();
-      await p.kill();
-    }
+    });
   },
 );
 
 Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
-  await ensurePeers();
-  const p = await startProvider("p", "com.ferry.Echo:1.0");
-  let ferry: TestFerry | undefined;
-  try {
-    ferry = await startFerry(config({
+  const yaml = (ports: number[]) =>
+    config({
       protocol: "AUTO",
       routes: `
             - name: all
@@ -474,35 +425,31 @@ Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
                 direct_response: { status: 200, body: { inline_string: "ok" } }
               - match: { prefix: "/" }
                 route: { cluster: echo }`,
-      clusters: cluster("echo", [p.port]),
-    }));
+      clusters: cluster("echo", ports),
+    });
+  await withFerry(ONE_ECHO, yaml, async (ferry) => {
     const r = await calls(ferry.port(), { count: 500, concurrency: 20 });
     assertEquals(r.ok, 500);
     const res = await fetch(ferry.url("/health"));
     assertEquals([res.status, await res.text()], [200, "ok"]);
-  } finally {
-    await ferry?.stop();
-    await p.kill();
-  }
+  });
 });
 
 Deno.test(
   "bolt: a v2 frame with CRC32 goes to a sofa provider and its v2 answer comes back checked; oneway gets none",
   itOpts,
   async () => {
-    await ensurePeers();
-    const p = await startProvider("p", "com.alipay.test.EchoService:1.0");
-    let ferry: TestFerry | undefined;
-    try {
-      ferry = await startFerry(config({
+    const yaml = (ports: number[]) =>
+      config({
         routes: `
             - name: all
               domains: ["com.alipay.test.EchoService"]
               routes:
               - match: { prefix: "/com.alipay.test.EchoService/echo" }
                 route: { cluster: echo }`,
-        clusters: cluster("echo", [p.port]),
-      }));
+        clusters: cluster("echo", ports),
+      });
+    await withFerry([["p", "com.alipay.test.EchoService:1.0"]], yaml, async (ferry) => {
       const c = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
       try {
         await c.write(hex(FRAMES["v2_crc_request"]!));
@@ -527,38 +474,25 @@ Deno.test(
       assertEquals([oneway.got.length, oneway.closed], [0, false]);
       assertEquals(await stat(ferry, "cluster.echo.upstream_rq_total"), 2);
       assertEquals(await stat(ferry, "rpc_in.bolt.request_active"), 0);
-    } finally {
-      await ferry?.stop();
-      await p.kill();
-    }
+    });
   },
 );
 
 Deno.test("bolt: circuit-breaker overflow is answered as SERVER_THREADPOOL_BUSY", itOpts, async () => {
-  await ensurePeers();
-  const p = await startProvider("p", "com.ferry.Echo:1.0");
-  let ferry: TestFerry | undefined;
-  try {
-    ferry = await startFerry(config({
-      routes: `
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: echo }`,
+  const yaml = (ports: number[]) =>
+    config({
+      routes: allTo(),
       clusters: cluster(
         "echo",
-        [p.port],
+        ports,
         "    circuit_breakers: { thresholds: [{ max_requests: 2, max_pending_requests: 1 }] }",
       ),
-    }));
+    });
+  await withFerry(ONE_ECHO, yaml, async (ferry) => {
     const r = await calls(ferry.port(), { method: "slow", arg: "300", count: 20, concurrency: 20, timeoutMs: 10_000 });
     assertEquals(r.ok + r.errors, 20);
     assert(r.ok >= 1 && r.errors > 0, JSON.stringify(r));
     assert(r.messages[0]!.includes("overflow"), r.messages[0]);
     assertEquals(await stat(ferry, "rpc_in.bolt.response.server_threadpool_busy"), r.errors);
-  } finally {
-    await ferry?.stop();
-    await p.kill();
-  }
+  });
 });

@@ -8,6 +8,7 @@ import { encodeFrame, encodeHeartbeatRequest } from "../../codecs/dubbo/encoder.
 import { DubboFrameDecoder } from "../../codecs/dubbo/decoder.ts";
 import { Hessian2Reader } from "../../codecs/dubbo/hessian2.ts";
 import { itOpts, sleep, startFerry, stat } from "./_harness.ts";
+import { spawnNodePeer } from "../helpers/rpc_peers.ts";
 
 const PEERS = new URL("./dubbo/", import.meta.url).pathname;
 const NODE = "/usr/bin/node";
@@ -29,41 +30,15 @@ interface Provider {
 }
 
 async function startProvider(tag: string, services: string): Promise<Provider> {
-  const child = new Deno.Command(NODE, {
-    args: [`${PEERS}provider.mjs`, tag, services],
+  const peer = await spawnNodePeer([`${PEERS}provider.mjs`, tag, services], {
+    ready: /PORT (\d+)/,
+    what: `provider ${tag}`,
+    node: NODE,
     cwd: PEERS,
     stdin: "null",
-    stdout: "piped",
     stderr: "null",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  const deadline = Date.now() + 15_000;
-  while (!/PORT \d+/.test(text)) {
-    if (Date.now() > deadline) throw new Error(`provider ${tag} did not start`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`provider ${tag} exited: ${text}`);
-    text += new TextDecoder().decode(value);
-  }
-  const port = Number(/PORT (\d+)/.exec(text)![1]);
-  // Keep draining stdout so the child never blocks on it.
-  (async () => {
-    try {
-      while (!(await reader.read()).done) { /* drain */ }
-    } catch { /* closed */ }
-  })();
-  let dead = false;
-  return {
-    port,
-    async kill() {
-      if (dead) return;
-      dead = true;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    },
-  };
+  });
+  return { port: Number(peer.ready[1]), kill: () => peer.kill() };
 }
 
 /** What a consumer script prints. */
