@@ -18,6 +18,41 @@ export const FILTER_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.Fil
 /** What a `FilterConfig` with `disabled: true` parses to: the filter does nothing on that route. */
 export const DISABLED: unique symbol = Symbol("disabled");
 
+/**
+ * The most specific `typed_per_filter_config` entry for a route: the route's, then its virtual host's, then the
+ * route configuration's. `pick` chooses the filter's entry in one map (default: the entry keyed `name`).
+ */
+export function routeEntry(
+  r: RouteResult,
+  name: string,
+  pick: (m: Readonly<Record<string, unknown>>) => unknown = (m) => m[name],
+): unknown {
+  return pick(r.route.typedPerFilterConfig) ?? pick(r.vhost.typedPerFilterConfig) ??
+    pick(r.config.typedPerFilterConfig);
+}
+
+/**
+ * A per-route lookup for one filter config without the `FilterConfig` wrapper: the entry {@link routeEntry} finds
+ * is parsed by `parse` (path `typed_per_filter_config.<name>`) on first use and kept, by the raw entry's identity,
+ * for the life of the returned function (the config's closure).
+ */
+export function cachedPerRoute<T>(
+  name: string,
+  parse: (raw: object, path: string) => T,
+  pick?: (m: Readonly<Record<string, unknown>>) => unknown,
+): (r: RouteResult | null) => T | undefined {
+  const cache = new WeakMap<object, T>();
+  return (r) => {
+    if (!r) return undefined;
+    const raw = routeEntry(r, name, pick);
+    if (raw === null || typeof raw !== "object") return undefined;
+    if (cache.has(raw)) return cache.get(raw);
+    const p = parse(raw, `typed_per_filter_config.${name}`);
+    cache.set(raw, p);
+    return p;
+  };
+}
+
 /** Parses and caches the per-route config entries of one filter. */
 export class PerRouteConfigs<T> {
   readonly #name: string;
@@ -43,10 +78,7 @@ export class PerRouteConfigs<T> {
 
   /** {@link lookup} for a route result. */
   lookupRoute(r: RouteResult | null): T | typeof DISABLED | undefined {
-    if (!r) return undefined;
-    const raw = r.route.typedPerFilterConfig[this.#name] ?? r.vhost.typedPerFilterConfig[this.#name] ??
-      r.config.typedPerFilterConfig[this.#name];
-    return this.entry(raw);
+    return r ? this.entry(routeEntry(r, this.#name)) : undefined;
   }
 
   /** One raw entry, parsed (cached by identity); undefined for a missing entry. */

@@ -40,6 +40,7 @@ import {
   parseCompressorLibrary,
 } from "./_compression.ts";
 import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
+import { cachedPerRoute } from "./_per_route.ts";
 
 /** The compressor filter's `@type`. */
 export const COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
@@ -477,20 +478,8 @@ export function createCompressorFactory(
     not_compressed_etag: s.counter("not_compressed_etag"),
     request: directionStats(s.scope("request")),
   };
-  const cache = new WeakMap<object, CompressorPerRoute>();
-  const perRoute = (cb: StreamFilterCallbacks): CompressorPerRoute | undefined => {
-    const r = cb.route;
-    if (!r) return undefined;
-    const raw = r.route.typedPerFilterConfig[NAME] ?? r.vhost.typedPerFilterConfig[NAME] ??
-      r.config.typedPerFilterConfig[NAME];
-    if (raw === null || typeof raw !== "object") return undefined;
-    let p = cache.get(raw);
-    if (p === undefined) {
-      p = parseCompressorPerRoute(raw, `typed_per_filter_config.${NAME}`);
-      cache.set(raw, p);
-    }
-    return p;
-  };
+  const lookup = cachedPerRoute(NAME, parseCompressorPerRoute);
+  const perRoute = (cb: StreamFilterCallbacks): CompressorPerRoute | undefined => lookup(cb.route);
   return (callbacks) => new CompressorFilter(config, callbacks, stats, perRoute);
 }
 

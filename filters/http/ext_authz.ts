@@ -42,6 +42,7 @@ import type { ValueMatcher } from "../../lib/router/types.ts";
 import { serverRuntime } from "../../lib/runtime/mod.ts";
 import { AsyncHttpRequest, type AsyncHttpResponse } from "./_async_http.ts";
 import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
+import { cachedPerRoute } from "./_per_route.ts";
 import { authTypes, type CheckResponse, GrpcAuthClients, type HeaderValueOption } from "./_ext_authz_grpc.ts";
 
 /** The ext_authz filter's `@type`. */
@@ -747,25 +748,13 @@ export function createExtAuthzFactory(
     authTypes(); // load the protos now, not on the first request
     grpc = new GrpcAuthClients();
   }
-  const cache = new WeakMap<object, ExtAuthzPerRoute>();
+  const perRoute = cachedPerRoute(NAME, parseExtAuthzPerRoute);
   const shared: Shared = {
     cfg: config,
     stats: authzStats(scope),
     cm: context.clusterManager,
     grpc,
-    perRoute(cb) {
-      const r = cb.route;
-      if (!r) return undefined;
-      const raw = r.route.typedPerFilterConfig[NAME] ?? r.vhost.typedPerFilterConfig[NAME] ??
-        r.config.typedPerFilterConfig[NAME];
-      if (raw === null || typeof raw !== "object") return undefined;
-      let p = cache.get(raw);
-      if (p === undefined) {
-        p = parseExtAuthzPerRoute(raw, `typed_per_filter_config.${NAME}`);
-        cache.set(raw, p);
-      }
-      return p;
-    },
+    perRoute: (cb) => perRoute(cb.route),
   };
   return (callbacks) => new ExtAuthzFilter(shared, callbacks);
 }

@@ -27,6 +27,7 @@ import type {
 import { ObjReader } from "../../lib/config/reader.ts";
 import { addressWithoutPort } from "../../lib/router/format.ts";
 import { evaluateRbac, parseRbacRules, type RbacInput, type RbacRules } from "../_rbac_engine.ts";
+import { cachedPerRoute } from "./_per_route.ts";
 
 /** The HTTP RBAC filter's `@type`. */
 export const RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
@@ -175,12 +176,6 @@ function entryOf(m: Readonly<Record<string, unknown>>): Record<string, unknown> 
   return undefined;
 }
 
-/** The most specific `typed_per_filter_config` entry for the filter: route, then virtual host, then route config. */
-function perRouteRaw(r: RouteResult): Record<string, unknown> | undefined {
-  return entryOf(r.route.typedPerFilterConfig) ?? entryOf(r.vhost.typedPerFilterConfig) ??
-    entryOf(r.config.typedPerFilterConfig);
-}
-
 /**
  * The config-time step: counters of the filter's config are looked up once; a route's override is parsed on first
  * use and kept for the life of this config (keyed by the route's raw entry, which is immutable and shared).
@@ -190,18 +185,10 @@ export function createRbacFactory(
   context: FilterFactoryContext,
 ): (callbacks: StreamFilterCallbacks) => StreamFilter {
   const base: Effective = { cfg: config, stats: rbacStats(context.scope, config) };
-  const overrides = new WeakMap<object, Effective | null>();
-  const forRoute = (route: RouteResult): Effective | null | undefined => {
-    const raw = perRouteRaw(route);
-    if (raw === undefined) return undefined;
-    let e = overrides.get(raw);
-    if (e === undefined) {
-      const cfg = parseRbacPerRoute(raw, `typed_per_filter_config.${NAME}`);
-      e = cfg === null ? null : { cfg, stats: rbacStats(context.scope, cfg) };
-      overrides.set(raw, e);
-    }
-    return e;
-  };
+  const forRoute = cachedPerRoute(NAME, (raw, path): Effective | null => {
+    const cfg = parseRbacPerRoute(raw as Record<string, unknown>, path);
+    return cfg === null ? null : { cfg, stats: rbacStats(context.scope, cfg) };
+  }, entryOf);
   return (callbacks) => new RbacFilter(base, callbacks, forRoute);
 }
 
