@@ -5,23 +5,12 @@
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { curl, itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry } from "./_harness.ts";
+import { echoCluster, echoConnection, tcpProxyFilter } from "../helpers/tcp_echo.ts";
 
 type Obj = Record<string, unknown>;
 
 function startEcho() {
-  return startRawServer(async (c) => {
-    const buf = new Uint8Array(4096);
-    try {
-      for (;;) {
-        const n = await c.read(buf);
-        if (n === null) break;
-        await c.write(buf.subarray(0, n));
-      }
-    } catch { /* peer gone */ }
-    try {
-      c.close();
-    } catch { /* closed */ }
-  });
+  return startRawServer(echoConnection);
 }
 
 function bootstrap(filters: Obj[], echoPort: number): Obj {
@@ -31,32 +20,26 @@ function bootstrap(filters: Obj[], echoPort: number): Obj {
       listeners: [{
         name: "l",
         address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
-        filter_chains: [{
-          filters: [...filters, {
-            name: "envoy.filters.network.tcp_proxy",
-            typed_config: {
-              "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-              stat_prefix: "tp",
-              cluster: "echo",
-            },
-          }],
-        }],
+        filter_chains: [{ filters: [...filters, tcpProxyFilter()] }],
       }],
-      clusters: [{
-        name: "echo",
-        type: "STATIC",
-        connect_timeout: "1s",
-        load_assignment: {
-          cluster_name: "echo",
-          endpoints: [{
-            lb_endpoints: [{
-              endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: echoPort } } },
-            }],
-          }],
-        },
-      }],
+      clusters: [echoCluster(echoPort)],
     },
   };
+}
+
+/** Starts an echo upstream and Ferry with `filter` before tcp_proxy to it, runs `body`, then stops both. */
+async function withFilter(filter: Obj, body: (ferry: TestFerry) => Promise<void>): Promise<void> {
+  const echo = startEcho();
+  try {
+    const ferry = await startFerry(bootstrap([filter], echo.port));
+    try {
+      await body(ferry);
+    } finally {
+      await ferry.stop();
+    }
+  } finally {
+    echo.close();
+  }
 }
 
 const enc = new TextEncoder();
@@ -88,12 +71,10 @@ const RATE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelim
 const FAULT = "type.googleapis.com/ferry.filters.network.fault.v1.Fault";
 
 Deno.test("connection_limit closes connections over max_connections and frees slots on close", itOpts, async () => {
-  const echo = startEcho();
-  const ferry = await startFerry(bootstrap([{
+  await withFilter({
     name: "envoy.filters.network.connection_limit",
     typed_config: { "@type": LIMIT, stat_prefix: "cl", max_connections: 1 },
-  }], echo.port));
-  try {
+  }, async (ferry) => {
     const a = await talk(ferry.port(), "first", true);
     assertEquals(a.got, "first");
     assertEquals(await stat(ferry, "connection_limit.cl.active_connections"), 1);
@@ -103,19 +84,14 @@ Deno.test("connection_limit closes connections over max_connections and frees sl
     a.conn.close();
     assertEquals(await statEventually(ferry, "connection_limit.cl.active_connections", 0), 0);
     assertEquals((await talk(ferry.port(), "third")).got, "third", "a freed slot is reused");
-  } finally {
-    await ferry.stop();
-    echo.close();
-  }
+  });
 });
 
 Deno.test("connection_limit with delay closes the extra connection after the delay, unproxied", itOpts, async () => {
-  const echo = startEcho();
-  const ferry = await startFerry(bootstrap([{
+  await withFilter({
     name: "envoy.filters.network.connection_limit",
     typed_config: { "@type": LIMIT, stat_prefix: "cld", max_connections: "1", delay: "0.2s" },
-  }], echo.port));
-  try {
+  }, async (ferry) => {
     const a = await talk(ferry.port(), "x", true);
     assertEquals(a.got, "x");
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
@@ -126,44 +102,34 @@ Deno.test("connection_limit with delay closes the extra connection after the del
     assertEquals(got, "");
     assertEquals(await stat(ferry, "connection_limit.cld.limited_connections"), 1);
     a.conn.close();
-  } finally {
-    await ferry.stop();
-    echo.close();
-  }
+  });
 });
 
 Deno.test(
   "network local_ratelimit takes a token per connection and closes when the bucket is empty",
   itOpts,
   async () => {
-    const echo = startEcho();
-    const ferry = await startFerry(bootstrap([{
+    await withFilter({
       name: "envoy.filters.network.local_ratelimit",
       typed_config: {
         "@type": RATE,
         stat_prefix: "rl",
         token_bucket: { max_tokens: 2, tokens_per_fill: 1, fill_interval: "3600s" },
       },
-    }], echo.port));
-    try {
+    }, async (ferry) => {
       assertEquals((await talk(ferry.port(), "one")).got, "one");
       assertEquals((await talk(ferry.port(), "two")).got, "two");
       assertEquals((await talk(ferry.port(), "three")).got, "");
       assertEquals(await stat(ferry, "local_ratelimit.rl.rate_limited"), 1);
-    } finally {
-      await ferry.stop();
-      echo.close();
-    }
+    });
   },
 );
 
 Deno.test("network fault delays every chunk in order (delay_percent 100) through tcp_proxy", itOpts, async () => {
-  const echo = startEcho();
-  const ferry = await startFerry(bootstrap([{
+  await withFilter({
     name: "ferry.filters.network.fault",
     typed_config: { "@type": FAULT, stat_prefix: "f", delay_percent: 100, delay: "0.15s" },
-  }], echo.port));
-  try {
+  }, async (ferry) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
     await conn.write(enc.encode("a"));
     await sleep(20);
@@ -174,10 +140,7 @@ Deno.test("network fault delays every chunk in order (delay_percent 100) through
     assertEquals(got, "ab");
     const delays = await stat(ferry, "fault_inject.f.delays_injected");
     assert(delays !== undefined && delays >= 1 && delays <= 2, `delays_injected ${delays}`);
-  } finally {
-    await ferry.stop();
-    echo.close();
-  }
+  });
 });
 
 Deno.test("network fault aborts the connection (abort_percent 100); 0 percent passes everything", itOpts, async () => {

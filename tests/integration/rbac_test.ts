@@ -19,6 +19,7 @@ import { issueCertificate, p256CertificateSigner, sm2CertificateSigner } from ".
 import { gmConnect } from "../helpers/gm_client.ts";
 import { freePort } from "../fakes/ports.ts";
 import { curl, itOpts, readAll, startFerry, startRawServer, stat } from "./_harness.ts";
+import { echoCluster, echoConnection, tcpProxyFilter } from "../helpers/tcp_echo.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -382,17 +383,7 @@ for (const version of ["TLCP", "TLSv1.3"] as const) {
 // ---- network ----
 
 Deno.test("network rbac in front of tcp_proxy: an allowed peer is proxied, a denied one closed", itOpts, async () => {
-  const echo = startRawServer(async (c) => {
-    const buf = new Uint8Array(4096);
-    try {
-      for (;;) {
-        const n = await c.read(buf);
-        if (n === null) break;
-        await c.write(buf.subarray(0, n));
-      }
-    } catch { /* peer gone */ }
-    c.close();
-  });
+  const echo = startRawServer(echoConnection);
   const netRbac = (statPrefix: string, action: string) => ({
     name: "envoy.filters.network.rbac",
     typed_config: {
@@ -406,25 +397,8 @@ Deno.test("network rbac in front of tcp_proxy: an allowed peer is proxied, a den
       },
     },
   });
-  const tcp = {
-    name: "envoy.filters.network.tcp_proxy",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-      stat_prefix: "tp",
-      cluster: "echo",
-    },
-  };
-  const cluster = {
-    name: "echo",
-    type: "STATIC",
-    connect_timeout: "1s",
-    load_assignment: {
-      cluster_name: "echo",
-      endpoints: [{
-        lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: echo.port } } } }],
-      }],
-    },
-  };
+  const tcp = tcpProxyFilter();
+  const cluster = echoCluster(echo.port);
   const allow = await startFerry(bootstrap([{ filters: [netRbac("allow_lo", "ALLOW"), tcp] }], [cluster]));
   const deny = await startFerry(bootstrap([{ filters: [netRbac("deny_lo.", "DENY"), tcp] }], [cluster]));
   try {
