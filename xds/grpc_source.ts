@@ -18,8 +18,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import * as grpc from "@grpc/grpc-js";
 import { getLogger } from "../lib/observe/log.ts";
 import {
   type DecodedResource,
@@ -30,6 +28,8 @@ import {
   type UpdateSink,
 } from "./types.ts";
 import type { DeltaDiscoveryResponse, DiscoveryResponse, WireAny, XdsWire } from "./wire.ts";
+import type { NetConnection } from "../lib/api/network.ts";
+import { GrpcStream } from "./grpc_stream.ts";
 import { Slicer } from "./slicer.ts";
 import { stableText } from "./stable_text.ts";
 
@@ -37,11 +37,10 @@ const log = getLogger("xds");
 
 /** Where and how to connect; built by the manager from the ADS or API config source and its static cluster. */
 export interface GrpcTarget {
-  /** `host:port` of the server (first host of the static cluster). */
-  readonly address: string;
-  readonly credentials: grpc.ChannelCredentials;
-  /** gRPC channel options (authority override, SNI override). */
-  readonly channelOptions: grpc.ChannelOptions;
+  /** Opens a connection to the server (through its cluster: a host, TLS). */
+  readonly connect: () => Promise<NetConnection>;
+  readonly authority: string;
+  readonly scheme: "http" | "https";
   readonly metadata: readonly { key: string; value: string }[];
   /** For messages: `ADS via cluster "xds"`. */
   readonly label: string;
@@ -121,8 +120,7 @@ export class GrpcSource implements ResourceSource {
   readonly #o: GrpcSourceOptions;
   readonly #types = new Map<TypeUrl, TypeState>();
   /** Order types were first asked for: initial requests go out in this order (CDS before LDS, as Envoy). */
-  #client: grpc.Client | undefined;
-  #call: grpc.ClientDuplexStream<Uint8Array, Uint8Array> | undefined;
+  #call: GrpcStream | undefined;
   #closed = false;
   #started = false;
   #nodeSent = false;
@@ -180,22 +178,18 @@ export class GrpcSource implements ResourceSource {
     clearTimeout(this.#retryTimer);
     this.#call?.cancel();
     this.#call = undefined;
-    this.#client?.close();
-    this.#client = undefined;
   }
 
   #connect(): void {
     if (this.#closed) return;
     const t = this.#o.target;
-    this.#client ??= new grpc.Client(t.address, t.credentials, t.channelOptions);
-    const md = new grpc.Metadata();
-    for (const { key, value } of t.metadata) md.add(key, value);
-    const call = this.#client.makeBidiStreamRequest<Uint8Array, Uint8Array>(
-      this.#o.method,
-      (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-      (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
-      md,
-    );
+    const call = new GrpcStream({
+      connect: t.connect,
+      authority: t.authority,
+      scheme: t.scheme,
+      path: this.#o.method,
+      metadata: t.metadata,
+    });
     this.#call = call;
     this.#nodeSent = false;
     for (const st of this.#types.values()) {
@@ -203,17 +197,14 @@ export class GrpcSource implements ResourceSource {
       st.subscribed.clear();
       st.nonce = "";
     }
-    call.on("data", (b: Uint8Array) => {
-      // Copy: the buffer may be reused; responses wait their turn.
-      const bytes = new Uint8Array(b);
+    call.open((bytes) => {
+      // Responses wait their turn (the previous one may still be applying).
       this.#queue = this.#queue.then(() => this.#onResponse(call, bytes));
-    });
-    call.on("error", (e: grpc.ServiceError) => this.#onDown(call, `${grpc.status[e.code] ?? e.code}: ${e.details}`));
-    call.on("end", () => this.#onDown(call, "the server closed the stream"));
+    }, (reason) => this.#onDown(call, reason));
     for (const st of this.#types.values()) this.#sendInitial(st);
   }
 
-  #onDown(call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>, reason: string): void {
+  #onDown(call: GrpcStream, reason: string): void {
     if (this.#call !== call) return;
     this.#call = undefined;
     call.cancel();
@@ -290,7 +281,7 @@ export class GrpcSource implements ResourceSource {
     }));
   }
 
-  async #onResponse(call: grpc.ClientDuplexStream<Uint8Array, Uint8Array>, bytes: Uint8Array): Promise<void> {
+  async #onResponse(call: GrpcStream, bytes: Uint8Array): Promise<void> {
     if (this.#call !== call) return;
     if (!this.#connected) {
       this.#connected = true;

@@ -12,10 +12,9 @@
  */
 import { ConfigError } from "../lib/api/errors.ts";
 import type { DynamicResourcesConfig } from "../lib/config/config_source.ts";
-import { resolveSecretRefs } from "../lib/config/secrets.ts";
 import type { Server, XdsHandle } from "../lib/server/server.ts";
 import { VERSION } from "../lib/version.ts";
-import { grpcTargetOf } from "./grpc_target.ts";
+import { clusterGrpcTarget } from "./grpc_target.ts";
 import { loadWire } from "./wire_impl.ts";
 import { XdsManager } from "./xds_manager.ts";
 import type { XdsWire } from "./wire.ts";
@@ -71,8 +70,6 @@ export async function startXds(
   // The protobuf definitions are loaded only for gRPC sources; file-based config needs none.
   const grpc = dynamic.ads !== undefined || dynamic.lds?.kind === "api" || dynamic.cds?.kind === "api";
   const wire: XdsWire = grpc ? await loadWire() : noWire;
-  const rawClusters = ((server.config.raw["static_resources"] as Record<string, unknown> | undefined)?.["clusters"] ??
-    []) as Record<string, unknown>[];
   const manager = new XdsManager({
     dynamic,
     server: {
@@ -88,21 +85,11 @@ export async function startXds(
     },
     node: nodeOf(server),
     grpcTarget: (clusterName, authority, path) => {
-      const i = rawClusters.findIndex((c) => c["name"] === clusterName);
       const cluster = server.clusterManager.get(clusterName);
-      const host = cluster?.hosts[0];
-      if (i < 0 || cluster === undefined) {
+      if (cluster === undefined) {
         throw new ConfigError(`${path}.grpc_services[0].envoy_grpc.cluster_name`, `unknown cluster "${clusterName}"`);
       }
-      if (host === undefined) {
-        throw new ConfigError(
-          `${path}.grpc_services[0].envoy_grpc.cluster_name`,
-          `cluster "${clusterName}" has no hosts to reach the xDS server at`,
-        );
-      }
-      const cpath = `static_resources.clusters[${i}]`;
-      const resolved = resolveSecretRefs(rawClusters[i], cpath, server.secrets) as Record<string, unknown>;
-      return { ...grpcTargetOf(resolved, host.key, authority, cpath), label: "" };
+      return { ...clusterGrpcTarget(cluster, authority, path), label: "" };
     },
     wire,
     ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
