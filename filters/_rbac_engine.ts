@@ -163,6 +163,48 @@ function guard(side: RbacSide, path: string, what: string): void {
   if (side === "network") throw new ConfigError(path, `${what} does not apply to the network RBAC filter`);
 }
 
+/** The rule kinds permissions and principals share, read from `o`'s field `which` (at `at`). */
+function sharedRule(
+  o: ObjReader,
+  which: "any" | "header" | "url_path" | "metadata",
+  at: string,
+  side: RbacSide,
+): Rule {
+  switch (which) {
+    case "any":
+      if (o.bool("any") !== true) throw new ConfigError(at, "must be true");
+      return () => true;
+    case "header":
+      guard(side, at, "header");
+      return headerRule(parseHeaderMatcher(o.value(which), at));
+    case "url_path":
+      guard(side, at, "url_path");
+      return parsePathMatcher(o.value(which), at);
+    case "metadata":
+      return parseMetadataMatcher(o.value(which), at);
+  }
+}
+
+/** An `and_rules`/`or_rules` (`and_ids`/`or_ids`) set: its non-empty `list` of rules, all (`and`) or some. */
+function setRule(
+  o: ObjReader,
+  which: string,
+  list: string,
+  parse: (raw: unknown, path: string, side: RbacSide) => Rule,
+  side: RbacSide,
+  and: boolean,
+): Rule {
+  const s = o.obj(which)!;
+  const rules = s.objs(list, viaReader(parse, side), { nonEmpty: true });
+  s.done();
+  return and ? all(rules) : some(rules);
+}
+
+/** The negation of a rule (`not_rule`, `not_id`). */
+function negate(inner: Rule): Rule {
+  return (i, c) => !inner(i, c);
+}
+
 function parsePermission(raw: unknown, path: string, side: RbacSide): Rule {
   const o = new ObjReader(raw, path);
   const kinds = [
@@ -185,24 +227,14 @@ function parsePermission(raw: unknown, path: string, side: RbacSide): Rule {
   let rule: Rule;
   switch (which) {
     case "and_rules":
-    case "or_rules": {
-      const s = o.obj(which)!;
-      const rules = s.objs("rules", viaReader(parsePermission, side), { nonEmpty: true });
-      s.done();
-      rule = which === "and_rules" ? all(rules) : some(rules);
+    case "or_rules":
+      rule = setRule(o, which, "rules", parsePermission, side, which === "and_rules");
       break;
-    }
     case "any":
-      if (o.bool("any") !== true) throw new ConfigError(at, "must be true");
-      rule = () => true;
-      break;
     case "header":
-      guard(side, at, "header");
-      rule = headerRule(parseHeaderMatcher(o.value(which), at));
-      break;
     case "url_path":
-      guard(side, at, "url_path");
-      rule = parsePathMatcher(o.value(which), at);
+    case "metadata":
+      rule = sharedRule(o, which, at, side);
       break;
     case "destination_ip":
       rule = cidrRule(parseCidr(o.value(which), at), (i) => i.localIp);
@@ -221,14 +253,9 @@ function parsePermission(raw: unknown, path: string, side: RbacSide): Rule {
       rule = (i) => i.localPort >= start && i.localPort < end;
       break;
     }
-    case "metadata":
-      rule = parseMetadataMatcher(o.value(which), at);
+    case "not_rule":
+      rule = negate(parsePermission(o.value(which), at, side));
       break;
-    case "not_rule": {
-      const inner = parsePermission(o.value(which), at, side);
-      rule = (i, c) => !inner(i, c);
-      break;
-    }
     case "requested_server_name": {
       const m = parseStringMatcher(o.value(which), at);
       rule = (i) => m.test(i.sni);
@@ -265,16 +292,14 @@ function parsePrincipal(raw: unknown, path: string, side: RbacSide): Rule {
   let rule: Rule;
   switch (which) {
     case "and_ids":
-    case "or_ids": {
-      const s = o.obj(which)!;
-      const ids = s.objs("ids", viaReader(parsePrincipal, side), { nonEmpty: true });
-      s.done();
-      rule = which === "and_ids" ? all(ids) : some(ids);
+    case "or_ids":
+      rule = setRule(o, which, "ids", parsePrincipal, side, which === "and_ids");
       break;
-    }
     case "any":
-      if (o.bool("any") !== true) throw new ConfigError(at, "must be true");
-      rule = () => true;
+    case "header":
+    case "url_path":
+    case "metadata":
+      rule = sharedRule(o, which, at, side);
       break;
     case "authenticated": {
       const a = o.obj(which)!;
@@ -297,22 +322,9 @@ function parsePrincipal(raw: unknown, path: string, side: RbacSide): Rule {
     case "remote_ip":
       rule = cidrRule(parseCidr(o.value(which), at), (i) => i.remoteIp);
       break;
-    case "header":
-      guard(side, at, "header");
-      rule = headerRule(parseHeaderMatcher(o.value(which), at));
+    case "not_id":
+      rule = negate(parsePrincipal(o.value(which), at, side));
       break;
-    case "url_path":
-      guard(side, at, "url_path");
-      rule = parsePathMatcher(o.value(which), at);
-      break;
-    case "metadata":
-      rule = parseMetadataMatcher(o.value(which), at);
-      break;
-    case "not_id": {
-      const inner = parsePrincipal(o.value(which), at, side);
-      rule = (i, c) => !inner(i, c);
-      break;
-    }
     default:
       o.unsupported(which);
       throw new ConfigError(at, "is not supported");
