@@ -5,6 +5,7 @@
  */
 import zlib from "node:zlib";
 import { assert, assertEquals } from "../assert.ts";
+import { assertStartFails } from "../helpers/start_fails.ts";
 import {
   curl,
   hcmBootstrap,
@@ -408,20 +409,17 @@ Deno.test("compressor filters for gzip and brotli in one chain make one choice b
 });
 
 Deno.test("compressor config errors name the field", itOpts, async () => {
-  const bad = async (cfg: string, want: RegExp) => {
-    let err: unknown;
-    try {
-      const f = await startFerry(hcmBootstrap({
-        routes:
-          `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }]`,
-        httpFilters: `- name: envoy.filters.http.compressor\n  typed_config: { "@type": ${COMPRESSOR}, ${cfg} }`,
-      }));
-      await f.stop();
-    } catch (e) {
-      err = e;
-    }
-    assert(err instanceof Error && want.test(err.message), `${cfg}: ${err}`);
-  };
+  const bad = (cfg: string, want: RegExp) =>
+    assertStartFails(
+      () =>
+        startFerry(hcmBootstrap({
+          routes:
+            `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }]`,
+          httpFilters: `- name: envoy.filters.http.compressor\n  typed_config: { "@type": ${COMPRESSOR}, ${cfg} }`,
+        })),
+      want,
+      cfg,
+    );
   await bad(`response_direction_config: {}`, /compressor_library/);
   await bad(
     `compressor_library: { name: x, typed_config: { "@type": ${GZIP}, window_bits: 20 } }`,

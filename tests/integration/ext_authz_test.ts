@@ -7,6 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { assert, assertEquals } from "../assert.ts";
+import { assertStartFails } from "../helpers/start_fails.ts";
 import { authTypes, CHECK_METHOD } from "../../filters/http/_ext_authz_grpc.ts";
 import { curl, hcmBootstrap, itOpts, sleep, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
 import type { SeenRequest, TestFerry, TestUpstream } from "./_harness.ts";
@@ -335,20 +336,17 @@ Deno.test("ext_authz grpc_service allows, denies and times out against a grpc-js
 });
 
 Deno.test("ext_authz config errors name the field", itOpts, async () => {
-  const bad = async (cfg: string, want: RegExp) => {
-    let err: unknown;
-    try {
-      const f = await startFerry(hcmBootstrap({
-        routes:
-          `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }]`,
-        httpFilters: `- name: envoy.filters.http.ext_authz\n  typed_config: { "@type": ${EXT_AUTHZ}, ${cfg} }`,
-      }));
-      await f.stop();
-    } catch (e) {
-      err = e;
-    }
-    assert(err instanceof Error && want.test(err.message), `${cfg}: ${err}`);
-  };
+  const bad = (cfg: string, want: RegExp) =>
+    assertStartFails(
+      () =>
+        startFerry(hcmBootstrap({
+          routes:
+            `- name: all\n  domains: ["*"]\n  routes: [{ match: { prefix: "/" }, direct_response: { status: 200 } }]`,
+          httpFilters: `- name: envoy.filters.http.ext_authz\n  typed_config: { "@type": ${EXT_AUTHZ}, ${cfg} }`,
+        })),
+      want,
+      cfg,
+    );
   await bad(`failure_mode_allow: true`, /one of http_service, grpc_service|http_service/);
   await bad(`http_service: { server_uri: { uri: "http://a", cluster: a } }`, /server_uri\.timeout/);
   await bad(`grpc_service: { envoy_grpc: { cluster_name: a } }, with_request_body: {}`, /max_request_bytes/);

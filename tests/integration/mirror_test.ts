@@ -4,6 +4,7 @@
  * leaves the primary's responses without errors (p99 is printed for the report; it is not asserted).
  */
 import { assert, assertEquals } from "../assert.ts";
+import { assertStartFails } from "../helpers/start_fails.ts";
 import { curl, hcmBootstrap, itOpts, sleep, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
@@ -179,21 +180,18 @@ Deno.test("mirror policies of the virtual host apply to its routes without their
 });
 
 Deno.test("mirror config rejects an unknown shadow cluster and a policy without a cluster", itOpts, async () => {
-  const bad = async (policy: string, want: RegExp) => {
-    let err: unknown;
-    try {
-      const f = await startFerry(hcmBootstrap({
-        routes: `- name: all
+  const bad = (policy: string, want: RegExp) =>
+    assertStartFails(
+      () =>
+        startFerry(hcmBootstrap({
+          routes: `- name: all
   domains: ["*"]
   routes: [{ match: { prefix: "/" }, route: { cluster: primary, request_mirror_policies: [${policy}] } }]`,
-        clusters: staticCluster("primary", [1]),
-      }));
-      await f.stop();
-    } catch (e) {
-      err = e;
-    }
-    assert(err instanceof Error && want.test(err.message), `${policy}: ${err}`);
-  };
+          clusters: staticCluster("primary", [1]),
+        })),
+      want,
+      policy,
+    );
   await bad("{ cluster: nowhere }", /request_mirror_policies\[0\]\.cluster: unknown cluster "nowhere"/);
   await bad("{ runtime_fraction: { default_value: { numerator: 5 } } }", /request_mirror_policies\[0\]/);
   await bad("{ cluster: primary, bogus: 1 }", /request_mirror_policies\[0\]\.bogus/);
