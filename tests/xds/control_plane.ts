@@ -818,9 +818,10 @@ async function main(): Promise<void> {
     console.error(`control_plane: ${e instanceof Error ? e.message : String(e)}`);
     Deno.exit(1);
   }
-  const stop = () => {
-    cp.close().finally(() => Deno.exit(0));
-  };
+  // Exit at once: a graceful shutdown would send HTTP/2 GOAWAY, and a node:http2 client receiving one in a Deno
+  // process (a grpc-js client in a test) can abort that whole process (denoland/deno#36788). A killed control
+  // plane is also what a crash looks like to its clients.
+  const stop = () => Deno.exit(0);
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   console.log(JSON.stringify({ grpc_port: cp.grpcPort, admin_port: cp.adminPort }));
