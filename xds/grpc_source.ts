@@ -29,7 +29,7 @@ import {
 } from "./types.ts";
 import type { DeltaDiscoveryResponse, DiscoveryResponse, WireAny, XdsWire } from "./wire.ts";
 import type { NetConnection } from "../lib/api/network.ts";
-import { GrpcStream } from "./grpc_stream.ts";
+import { GrpcStream } from "../lib/upstream/grpc_stream.ts";
 import { Slicer } from "./slicer.ts";
 import { stableText } from "./stable_text.ts";
 

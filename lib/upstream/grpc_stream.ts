@@ -1,12 +1,13 @@
 /**
- * A gRPC bidirectional stream on Ferry's own HTTP/2 client codec (`codecs/http2`), over a connection opened by the
- * management server's cluster (plain TCP, or its TLS transport socket with `h2` offered by ALPN) — as Envoy's
- * `envoy_grpc`, which goes through the cluster manager.
+ * A gRPC stream (bidirectional, or unary: one message each way) on Ferry's own HTTP/2 client codec
+ * (`codecs/http2`), over a connection the caller opens — for xDS, through the management server's cluster (plain
+ * TCP, or its TLS transport socket with `h2` offered by ALPN), as Envoy's `envoy_grpc` goes through the cluster
+ * manager.
  *
  * Why not `@grpc/grpc-js`: under Deno it runs on `node:http2`, and Deno aborts the whole process inside nghttp2
  * when a GOAWAY arrives on some sessions (denoland/deno#36788, `find_stream_on_goaway_func` assertion) — a control
- * plane that restarts or rotates connections (Istio's max connection age) would take Ferry down. It did abort this
- * project's test run.
+ * plane (or an authorization service) that restarts or rotates connections (Istio's max connection age) would take
+ * Ferry down. It did abort this project's test run.
  *
  * Messages are gRPC length-prefixed (RFC: gRPC over HTTP/2): one flag byte (0, no compression), a 4-byte length,
  * the protobuf bytes. The stream ends with trailers (`grpc-status`, `grpc-message`), a reset, or the connection
@@ -14,10 +15,10 @@
  *
  * @module
  */
-import type { StreamEncoder } from "../lib/api/codec.ts";
-import { HeaderMap } from "../lib/api/headers.ts";
-import type { NetConnection } from "../lib/api/network.ts";
-import { http2CodecFactory } from "../codecs/http2/mod.ts";
+import type { StreamEncoder } from "../api/codec.ts";
+import { HeaderMap } from "../api/headers.ts";
+import type { NetConnection } from "../api/network.ts";
+import { http2CodecFactory } from "../../codecs/http2/mod.ts";
 
 /** What a {@link GrpcStream} needs to open. */
 export interface GrpcStreamOptions {
