@@ -20,6 +20,7 @@ import {
   SECRET,
 } from "../../xds/proto.ts";
 import { type ControlPlane, type SnapshotInput, startControlPlane } from "./control_plane_client.ts";
+import { mustOpenssl } from "../helpers/openssl.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false } as const;
 
@@ -104,6 +105,21 @@ function delta(c: grpc.Client): Ads<DeltaDiscoveryRequest, DeltaDiscoveryRespons
   );
 }
 
+/** Opens a stream on `c` with `open`, runs `body` on it, then closes the stream and the client. */
+async function onStream<S extends { close(): void }>(
+  c: grpc.Client,
+  open: (c: grpc.Client) => S,
+  body: (s: S) => Promise<void>,
+): Promise<void> {
+  const s = open(c);
+  try {
+    await body(s);
+  } finally {
+    s.close();
+    c.close();
+  }
+}
+
 const cluster = (name: string, timeout = "1s") => ({
   name,
   type: "EDS",
@@ -151,9 +167,7 @@ Deno.test(
   opts,
   async () => {
     await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    const c = client(cp);
-    const s = sotw(c);
-    try {
+    await onStream(client(cp), sotw, async (s) => {
       s.send({ node, type_url: CLUSTER, resource_names: [] });
       const r = await s.next();
       assertEquals(r.version_info, "v1");
@@ -177,18 +191,13 @@ Deno.test(
       assert(r2.nonce !== r.nonce);
       s.send({ version_info: "v2", type_url: CLUSTER, response_nonce: r2.nonce });
       assertEquals(await cp.waitAcked(CLUSTER, "v2", { node: "ferry-test" }), { acked: "v2" });
-    } finally {
-      s.close();
-      c.close();
-    }
+    });
   },
 );
 
 Deno.test("control plane SotW: a NACK is recorded and the rejected version is not sent again", opts, async () => {
   await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-  const c = client(cp);
-  const s = sotw(c);
-  try {
+  await onStream(client(cp), sotw, async (s) => {
     s.send({ node, type_url: LISTENER });
     const r1 = await s.next();
     s.send({ version_info: "v1", type_url: LISTENER, response_nonce: r1.nonce });
@@ -221,10 +230,7 @@ Deno.test("control plane SotW: a NACK is recorded and the rejected version is no
     s.send({ version_info: "v3", type_url: LISTENER, response_nonce: r3.nonce });
     assertEquals(await cp.waitAcked("lds", "v3"), { acked: "v3" });
     assertEquals(s.pending, 0);
-  } finally {
-    s.close();
-    c.close();
-  }
+  });
 });
 
 Deno.test(
@@ -232,9 +238,7 @@ Deno.test(
   opts,
   async () => {
     await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    const c = client(cp);
-    const s = sotw(c);
-    try {
+    await onStream(client(cp), sotw, async (s) => {
       s.send({ node, type_url: ROUTE, resource_names: ["r1"] });
       const r1 = await s.next();
       assertEquals([r1.version_info, names(r1)], ["v1", ["r1"]]);
@@ -259,10 +263,7 @@ Deno.test(
       ]);
       const st = await cp.state();
       assertEquals(st.streams[0]!.types.eds!.subscribed, ["c1", "c9"]);
-    } finally {
-      s.close();
-      c.close();
-    }
+    });
   },
 );
 
@@ -271,17 +272,12 @@ Deno.test(
   opts,
   async () => {
     await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    const c = client(cp);
-    const s = sotw(c);
-    try {
+    await onStream(client(cp), sotw, async (s) => {
       s.send({ node, version_info: "v1", type_url: CLUSTER });
       await cp.setSnapshot(snapshot("v2"));
       const r = await s.next();
       assertEquals(r.version_info, "v2");
-    } finally {
-      s.close();
-      c.close();
-    }
+    });
   },
 );
 
@@ -290,9 +286,7 @@ Deno.test(
   opts,
   async () => {
     await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    const c = client(cp);
-    const s = delta(c);
-    try {
+    await onStream(client(cp), delta, async (s) => {
       s.send({ node, type_url: CLUSTER, resource_names_subscribe: ["*"] });
       const r1 = await s.next();
       assertEquals(r1.system_version_info, "v1");
@@ -322,18 +316,13 @@ Deno.test(
       const st = await cp.state();
       assertEquals(st.types.cds!.versions_sent, ["v1", "v2", "v4"]);
       assertEquals(Object.keys(st.streams[0]!.types.cds!.resource_versions ?? {}), ["c1"]);
-    } finally {
-      s.close();
-      c.close();
-    }
+    });
   },
 );
 
 Deno.test("control plane delta: EDS subscribe and unsubscribe by name; NACK recorded", opts, async () => {
   await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-  const c = client(cp);
-  const s = delta(c);
-  try {
+  await onStream(client(cp), delta, async (s) => {
     s.send({ node, type_url: ENDPOINT, resource_names_subscribe: ["c1"] });
     const r1 = await s.next();
     assertEquals(r1.resources.map((r) => r.name), ["c1"]);
@@ -359,10 +348,7 @@ Deno.test("control plane delta: EDS subscribe and unsubscribe by name; NACK reco
     await cp.setSnapshot(snapshot("v3", { eds: [cla("c1", 7001)] }));
     const r4 = await s.next();
     assertEquals([r4.resources.length, r4.removed_resources], [0, ["c2"]]);
-  } finally {
-    s.close();
-    c.close();
-  }
+  });
 });
 
 Deno.test("control plane delta: a reconnect with initial_resource_versions gets only what changed", opts, async () => {
@@ -404,18 +390,13 @@ Deno.test(
       "cluster_name is required",
     );
     await cp.setSnapshot({ version: "ok", resources: { [CLUSTER]: [cluster("c1")] } });
-    const c = client(cp);
-    const s = sotw(c);
-    try {
+    await onStream(client(cp), sotw, async (s) => {
       s.send({ node, type_url: CLUSTER });
       assertEquals((await s.next()).version_info, "ok");
       assertEquals(await cp.disconnect(), 1);
       const e = await s.next().then(() => undefined, (e: unknown) => e as { code?: number });
       assertEquals(e?.code, grpc.status.UNAVAILABLE);
-    } finally {
-      s.close();
-      c.close();
-    }
+    });
   },
 );
 
@@ -426,25 +407,15 @@ Deno.test("control plane restart keeps the port and serves the last snapshot", o
   await cp.restart();
   assertEquals(cp.grpcPort, port);
   assertEquals((await cp.state()).total_streams, 0);
-  const c = client(cp);
-  const s = sotw(c);
-  try {
+  await onStream(client(cp), sotw, async (s) => {
     s.send({ node, type_url: LISTENER });
     assertEquals((await s.next()).version_info, "v2");
-  } finally {
-    s.close();
-    c.close();
-  }
+  });
 });
-
-async function openssl(args: string[]): Promise<void> {
-  const r = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (r.code !== 0) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
-}
 
 /** A P-256 root, a server leaf (localhost, 127.0.0.1) and a client leaf, made by openssl at test time. */
 async function makePki(dir: string): Promise<void> {
-  await openssl([
+  await mustOpenssl([
     "req",
     "-x509",
     "-newkey",
@@ -467,7 +438,7 @@ async function makePki(dir: string): Promise<void> {
       "extendedKeyUsage=clientAuth",
     ]] as const
   ) {
-    await openssl([
+    await mustOpenssl([
       "req",
       "-newkey",
       "ec",
@@ -482,7 +453,7 @@ async function makePki(dir: string): Promise<void> {
       `/CN=xds ${name}`,
     ]);
     await Deno.writeTextFile(`${dir}/${name}.ext`, ext + "\n");
-    await openssl([
+    await mustOpenssl([
       "x509",
       "-req",
       "-in",
@@ -515,31 +486,25 @@ Deno.test(
         tls: { cert: `${dir}/server.crt`, key: `${dir}/server.key`, ca: `${dir}/ca.crt` },
       });
       const sni = { "grpc.ssl_target_name_override": "localhost" };
-      const good = client(
-        cp,
-        grpc.credentials.createSsl(await read("ca.crt"), await read("client.key"), await read("client.crt")),
-        sni,
+      await onStream(
+        client(
+          cp,
+          grpc.credentials.createSsl(await read("ca.crt"), await read("client.key"), await read("client.crt")),
+          sni,
+        ),
+        sotw,
+        async (s) => {
+          s.send({ node, type_url: CLUSTER });
+          const r = await s.next();
+          assertEquals([r.version_info, names(r)], ["tls1", ["c1", "c2"]]);
+        },
       );
-      const s = sotw(good);
-      try {
-        s.send({ node, type_url: CLUSTER });
-        const r = await s.next();
-        assertEquals([r.version_info, names(r)], ["tls1", ["c1", "c2"]]);
-      } finally {
-        s.close();
-        good.close();
-      }
-      const bad = client(cp, grpc.credentials.createSsl(await read("ca.crt")), sni);
-      const s2 = sotw(bad);
-      try {
+      await onStream(client(cp, grpc.credentials.createSsl(await read("ca.crt")), sni), sotw, async (s2) => {
         s2.send({ node, type_url: CLUSTER });
         const e = await s2.next().then(() => undefined, (e: unknown) => e as { code?: number });
         assertEquals(e?.code, grpc.status.UNAVAILABLE);
         assertEquals((await cp.state()).total_streams, 1);
-      } finally {
-        s2.close();
-        bad.close();
-      }
+      });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -550,9 +515,7 @@ Deno.test("control plane --snapshot reads a YAML file: every type served at its 
   await using cp = await startControlPlane({
     snapshotFile: new URL("../../xds/testdata/snapshot.yaml", import.meta.url).pathname,
   });
-  const c = client(cp);
-  const s = sotw(c);
-  try {
+  await onStream(client(cp), sotw, async (s) => {
     const got: string[] = [];
     for (
       const [t, want] of [[LISTENER, []], [ROUTE, ["local"]], [CLUSTER, []], [ENDPOINT, ["backend"]], [SECRET, [
@@ -565,8 +528,5 @@ Deno.test("control plane --snapshot reads a YAML file: every type served at its 
       got.push(...names(r) as string[]);
     }
     assertEquals(got, ["ingress", "local", "backend", "backend", "server_cert"]);
-  } finally {
-    s.close();
-    c.close();
-  }
+  });
 });
