@@ -42,6 +42,7 @@ import {
   SERIALIZATION_HESSIAN2,
   SERIALIZATION_MASK,
 } from "./types.ts";
+import { BodyCollector } from "./_body.ts";
 
 /** Default heartbeat interval on an upstream connection with nothing read (Dubbo's own default, 60 s). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 60_000;
@@ -54,7 +55,7 @@ class DubboClientStream implements StreamEncoder {
   readonly decoder: StreamDecoder;
   readonly id: number;
   #oneway = false;
-  #chunks: Uint8Array[] | undefined;
+  readonly #body = new BodyCollector();
   #headersSent = false;
   #sent = false;
   done = false;
@@ -82,23 +83,8 @@ class DubboClientStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.#sent || this.done) return;
-    if (!endStream) {
-      (this.#chunks ??= []).push(data.slice());
-      return;
-    }
-    const chunks = this.#chunks;
-    if (chunks === undefined) return this.#send(data);
-    chunks.push(data);
-    let n = 0;
-    for (const c of chunks) n += c.length;
-    const all = new Uint8Array(n);
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
-    this.#chunks = undefined;
-    this.#send(all);
+    const body = this.#body.add(data, endStream);
+    if (body !== undefined) this.#send(body);
   }
 
   encodeTrailers(_trailers: HeaderMap): void {

@@ -42,6 +42,7 @@ import {
   SERIALIZATION_HESSIAN2,
   SERIALIZATION_MASK,
 } from "./types.ts";
+import { BodyCollector } from "./_body.ts";
 
 /** The map key of a 64-bit request id: a number while exact, else a string. */
 export function idKey(high: number, low: number): number | string {
@@ -60,7 +61,7 @@ class DubboServerStream implements StreamEncoder {
   readonly serialization: number;
   decoder: StreamDecoder | undefined;
   #status = DubboStatus.OK as number;
-  #chunks: Uint8Array[] | undefined;
+  readonly #body = new BodyCollector();
   #headersSent = false;
   done = false;
 
@@ -91,22 +92,8 @@ class DubboServerStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.done) return;
-    if (!endStream) {
-      (this.#chunks ??= []).push(data.slice());
-      return;
-    }
-    const chunks = this.#chunks;
-    if (chunks === undefined) return this.#finish(data);
-    chunks.push(data);
-    let n = 0;
-    for (const c of chunks) n += c.length;
-    const all = new Uint8Array(n);
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
-    this.#finish(all);
+    const body = this.#body.add(data, endStream);
+    if (body !== undefined) this.#finish(body);
   }
 
   encodeTrailers(_trailers: HeaderMap): void {
