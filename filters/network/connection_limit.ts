@@ -19,6 +19,7 @@ import type {
 } from "../../lib/api/network.ts";
 import type { Counter, Gauge } from "../../lib/api/stats.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { parseRuntimeFeatureFlag } from "./_runtime_flag.ts";
 
 /** The connection limit filter's `@type`. */
 export const CONNECTION_LIMIT_TYPE =
@@ -32,15 +33,6 @@ export interface ConnectionLimitConfig {
   readonly delayMs: number;
   /** `runtime_enabled.default_value` (true when absent). */
   readonly enabled: boolean;
-}
-
-/** Reads a `RuntimeFeatureFlag` as its default value (Ferry's runtime does not override filter flags). */
-function parseRuntimeFeatureFlag(o: ObjReader | undefined): boolean {
-  if (!o) return true;
-  const v = o.bool("default_value", { required: true })!;
-  o.str("runtime_key", { required: true });
-  o.done();
-  return v;
 }
 
 /** Parses the filter's config (typed_config without `@type`). */

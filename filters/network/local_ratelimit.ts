@@ -20,6 +20,7 @@ import type {
 } from "../../lib/api/network.ts";
 import type { Counter } from "../../lib/api/stats.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { parseRuntimeFeatureFlag } from "./_runtime_flag.ts";
 
 /** The network local rate limit filter's `@type`. */
 export const NETWORK_LOCAL_RATELIMIT_TYPE =
@@ -38,15 +39,6 @@ export interface NetworkLocalRateLimitConfig {
   readonly tokenBucket: TokenBucketConfig;
   /** `runtime_enabled.default_value` (true when absent). */
   readonly enabled: boolean;
-}
-
-/** Reads a `RuntimeFeatureFlag` as its default value (Ferry's runtime does not override filter flags). */
-function parseRuntimeFeatureFlag(o: ObjReader | undefined): boolean {
-  if (!o) return true;
-  const v = o.bool("default_value", { required: true })!;
-  o.str("runtime_key", { required: true });
-  o.done();
-  return v;
 }
 
 /** Parses a `TokenBucket` (`max_tokens`, `tokens_per_fill`, `fill_interval` ≥ 50 ms). */
