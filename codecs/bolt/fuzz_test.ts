@@ -7,6 +7,8 @@ import { encodeFrame } from "./encoder.ts";
 import { CMD_RESPONSE, TYPE_ONEWAY, TYPE_RESPONSE } from "./types.ts";
 import type { BoltFrame } from "./types.ts";
 import { BoltDecoder } from "./decoder.ts";
+import { mutateBytes } from "../../tests/helpers/fuzz.ts";
+import { prng } from "../../tests/helpers/http1.ts";
 
 const FRAMES: Record<string, string> = JSON.parse(
   Deno.readTextFileSync(new URL("./testdata/frames.json", import.meta.url)),
@@ -16,18 +18,6 @@ function hex(s: string): Uint8Array {
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
   return out;
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const request = hex(FRAMES["v1_request"]!);
@@ -59,19 +49,9 @@ const RESPONSES = [
   }, []),
 ];
 
+/** 1 to 4 random edits of `src`; the inserted run is four 0xff bytes (a huge length where it lands on one). */
 function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
-  const a = Array.from(src);
-  const n = 1 + Math.floor(rnd() * 4);
-  for (let k = 0; k < n; k++) {
-    const at = Math.floor(rnd() * (a.length + 1));
-    const op = Math.floor(rnd() * 5);
-    if (op === 0) a[at] = Math.floor(rnd() * 256);
-    else if (op === 1) a.splice(at, 1);
-    else if (op === 2) a.splice(at, 0, Math.floor(rnd() * 256));
-    else if (op === 3) a.splice(at, 0, 0xff, 0xff, 0xff, 0xff);
-    else a.splice(at, 0, ...a.slice(at, at + Math.floor(rnd() * 20)));
-  }
-  return new Uint8Array(a);
+  return mutateBytes(src, rnd, () => [0xff, 0xff, 0xff, 0xff]);
 }
 
 function input(corpus: Uint8Array[], rnd: () => number): Uint8Array {

@@ -3,6 +3,7 @@ import { CodecError } from "../../lib/api/errors.ts";
 import { createDubboCodecFactory } from "./codec.ts";
 import { decodeInvocation, DubboFrameDecoder } from "./decoder.ts";
 import { Hessian2Reader } from "./hessian2.ts";
+import { mutateBytes } from "../../tests/helpers/fuzz.ts";
 
 const dir = new URL("./testdata/", import.meta.url);
 const CAPTURES = [
@@ -25,19 +26,12 @@ function prng(seed: number): () => number {
   };
 }
 
+/** Bytes of the Dubbo magic and of Hessian2 type codes, one of which a mutation may insert. */
+const MARKERS = [0xda, 0xbb, 0x4e, 0x5a, 0x48, 0x43, 0x52, 0x79];
+
+/** 1 to 4 random edits of `src`, inserting Dubbo and Hessian2 markers among them. */
 function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
-  const a = Array.from(src);
-  const n = 1 + Math.floor(rnd() * 4);
-  for (let k = 0; k < n; k++) {
-    const at = Math.floor(rnd() * (a.length + 1));
-    const op = Math.floor(rnd() * 5);
-    if (op === 0) a[at] = Math.floor(rnd() * 256);
-    else if (op === 1) a.splice(at, 1);
-    else if (op === 2) a.splice(at, 0, Math.floor(rnd() * 256));
-    else if (op === 3) a.splice(at, 0, [0xda, 0xbb, 0x4e, 0x5a, 0x48, 0x43, 0x52, 0x79][Math.floor(rnd() * 8)]!);
-    else a.splice(at, 0, ...a.slice(at, at + Math.floor(rnd() * 20)));
-  }
-  return new Uint8Array(a);
+  return mutateBytes(src, rnd, (r) => [MARKERS[Math.floor(r() * 8)]!]);
 }
 
 /** Feeds `input` in random pieces; returns the streams' paths and bodies, the bytes written and the error. */
