@@ -794,15 +794,28 @@ function setIf<T extends object, K extends string, V>(o: T, k: K, v: V | undefin
   return o;
 }
 
+/** The fields both request kinds share, as protobufjs takes them: `node`, `response_nonce`, `error_detail`. */
+function requestCommonToPb(m: DiscoveryRequest | DeltaDiscoveryRequest): PbMessage {
+  return {
+    node: nodeToPb(m.node),
+    response_nonce: m.response_nonce ?? "",
+    error_detail: m.error_detail ? { code: m.error_detail.code, message: m.error_detail.message } : undefined,
+  };
+}
+
+/** Adds the optional fields both decoded request kinds share (`node`, `error_detail`), when set. */
+function withRequestOptionals<T extends object>(out: T, j: Json): T {
+  setIf(out, "node", isPlainObject(j.node) ? j.node : undefined);
+  return setIf(out, "error_detail", statusOf(j.error_detail));
+}
+
 /** Encodes a `DiscoveryRequest` (SotW). */
 export function encodeDiscoveryRequest(m: DiscoveryRequest): Uint8Array {
   return encodeDiscovery("DiscoveryRequest", {
     version_info: m.version_info ?? "",
-    node: nodeToPb(m.node),
     resource_names: [...(m.resource_names ?? [])],
     type_url: m.type_url,
-    response_nonce: m.response_nonce ?? "",
-    error_detail: m.error_detail ? { code: m.error_detail.code, message: m.error_detail.message } : undefined,
+    ...requestCommonToPb(m),
   });
 }
 
@@ -815,8 +828,7 @@ export function decodeDiscoveryRequest(b: Uint8Array): DiscoveryRequest {
     type_url: str(j.type_url),
     response_nonce: str(j.response_nonce),
   };
-  setIf(out, "node", isPlainObject(j.node) ? j.node : undefined);
-  return setIf(out, "error_detail", statusOf(j.error_detail));
+  return withRequestOptionals(out, j);
 }
 
 /** Encodes a `DiscoveryResponse` (SotW); resources are sent as given. */
@@ -843,13 +855,11 @@ export function decodeDiscoveryResponse(b: Uint8Array): DiscoveryResponse {
 /** Encodes a `DeltaDiscoveryRequest`. */
 export function encodeDeltaDiscoveryRequest(m: DeltaDiscoveryRequest): Uint8Array {
   return encodeDiscovery("DeltaDiscoveryRequest", {
-    node: nodeToPb(m.node),
     type_url: m.type_url,
     resource_names_subscribe: [...(m.resource_names_subscribe ?? [])],
     resource_names_unsubscribe: [...(m.resource_names_unsubscribe ?? [])],
     initial_resource_versions: { ...(m.initial_resource_versions ?? {}) },
-    response_nonce: m.response_nonce ?? "",
-    error_detail: m.error_detail ? { code: m.error_detail.code, message: m.error_detail.message } : undefined,
+    ...requestCommonToPb(m),
   });
 }
 
@@ -867,8 +877,7 @@ export function decodeDeltaDiscoveryRequest(b: Uint8Array): DeltaDiscoveryReques
       >,
     response_nonce: str(j.response_nonce),
   };
-  setIf(out, "node", isPlainObject(j.node) ? j.node : undefined);
-  return setIf(out, "error_detail", statusOf(j.error_detail));
+  return withRequestOptionals(out, j);
 }
 
 /** Encodes a `DeltaDiscoveryResponse`; resources are sent as given (`resource` omitted when undefined). */
@@ -944,6 +953,24 @@ export interface StreamMethodDefinition<Req, Res> {
   readonly originalName: string;
 }
 
+function streamMethod<Req, Res>(
+  path: string,
+  req: GrpcCodec<Req>,
+  res: GrpcCodec<Res>,
+  originalName: string,
+): StreamMethodDefinition<Req, Res> {
+  return {
+    path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: req.serialize,
+    requestDeserialize: req.deserialize,
+    responseSerialize: res.serialize,
+    responseDeserialize: res.deserialize,
+    originalName,
+  };
+}
+
 /**
  * `envoy.service.discovery.v3.AggregatedDiscoveryService` as a grpc-js `ServiceDefinition` (pass it to
  * `server.addService` or `grpc.makeGenericClientConstructor`).
@@ -952,26 +979,18 @@ export const ADS_SERVICE: {
   readonly StreamAggregatedResources: StreamMethodDefinition<DiscoveryRequest, DiscoveryResponse>;
   readonly DeltaAggregatedResources: StreamMethodDefinition<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 } = {
-  StreamAggregatedResources: {
-    path: ADS_METHODS.sotw,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: DISCOVERY_CODECS.request.serialize,
-    requestDeserialize: DISCOVERY_CODECS.request.deserialize,
-    responseSerialize: DISCOVERY_CODECS.response.serialize,
-    responseDeserialize: DISCOVERY_CODECS.response.deserialize,
-    originalName: "streamAggregatedResources",
-  },
-  DeltaAggregatedResources: {
-    path: ADS_METHODS.delta,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: DISCOVERY_CODECS.deltaRequest.serialize,
-    requestDeserialize: DISCOVERY_CODECS.deltaRequest.deserialize,
-    responseSerialize: DISCOVERY_CODECS.deltaResponse.serialize,
-    responseDeserialize: DISCOVERY_CODECS.deltaResponse.deserialize,
-    originalName: "deltaAggregatedResources",
-  },
+  StreamAggregatedResources: streamMethod(
+    ADS_METHODS.sotw,
+    DISCOVERY_CODECS.request,
+    DISCOVERY_CODECS.response,
+    "streamAggregatedResources",
+  ),
+  DeltaAggregatedResources: streamMethod(
+    ADS_METHODS.delta,
+    DISCOVERY_CODECS.deltaRequest,
+    DISCOVERY_CODECS.deltaResponse,
+    "deltaAggregatedResources",
+  ),
 };
 
 /** The {@link XdsWire} the ADS client uses, built on this module. */
