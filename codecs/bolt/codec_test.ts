@@ -8,10 +8,7 @@ import { crc32, encodeFrame } from "./encoder.ts";
 import { boltLocalReply, hessianMethodName, hessianString } from "./mapping.ts";
 import { BoltStatus, CMD_HEARTBEAT, CMD_RESPONSE, TYPE_ONEWAY, TYPE_RESPONSE } from "./types.ts";
 import type { BoltFrame } from "./types.ts";
-
-const FRAMES: Record<string, string> = JSON.parse(
-  Deno.readTextFileSync(new URL("./testdata/frames.json", import.meta.url)),
-);
+import { boltFrame } from "../../tests/helpers/bolt_frames.ts";
 
 function assertThrows<E extends Error>(
   fn: () => unknown,
@@ -26,12 +23,6 @@ function assertThrows<E extends Error>(
     return e;
   }
   throw new Error("did not throw");
-}
-
-function hex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /** Every frame the decoder yields from `b` (copied). */
@@ -73,7 +64,7 @@ function server(opts: ConstructorParameters<typeof BoltServerCodec>[2] = {}) {
   return { codec, out, seen };
 }
 
-const v1Request = hex(FRAMES["v1_request"]!);
+const v1Request = boltFrame("v1_request");
 
 Deno.test("BoltServerCodec maps a sofa-rpc-node request to routing headers, split at every byte", () => {
   for (let cut = 0; cut <= 40; cut++) {
@@ -96,7 +87,7 @@ Deno.test("BoltServerCodec maps a sofa-rpc-node request to routing headers, spli
 });
 
 Deno.test("BoltDecoder checks the v2 CRC32 and rejects a corrupted one", () => {
-  const b = hex(FRAMES["v2_crc_request"]!);
+  const b = boltFrame("v2_crc_request");
   const [f] = frames(b);
   assertEquals([f!.proto, f!.ver1, f!.switchCode, f!.requestId], [2, 1, 1, 9]);
   const bad = b.slice();
@@ -112,7 +103,7 @@ Deno.test("BoltServerCodec answers heartbeats itself and counts them", () => {
   let hb = 0;
   const stats = { request() {}, response() {}, decodeError() {}, heartbeat: () => hb++, active() {} };
   const { codec, out, seen } = server({ stats });
-  codec.dispatch(hex(FRAMES["v1_heartbeat"]!));
+  codec.dispatch(boltFrame("v1_heartbeat"));
   assertEquals(seen.length, 0);
   assertEquals(hb, 1);
   const [ack] = frames(out[0]!);
@@ -261,7 +252,7 @@ Deno.test("BoltClientCodec: late answers are dropped, heartbeats from the upstre
   a.resetStream("local-reset");
   const [req] = frames(up[0]!);
   client.dispatch(encodeFrame({ ...req!, type: TYPE_RESPONSE, cmdCode: CMD_RESPONSE, status: 0 }, []));
-  client.dispatch(hex(FRAMES["v1_heartbeat"]!));
+  client.dispatch(boltFrame("v1_heartbeat"));
   assertEquals(frames(up[1]!)[0]!.cmdCode, CMD_HEARTBEAT);
   mk().encodeHeaders(new HeaderMap([":method", "POST"]), true);
   client.onEof();

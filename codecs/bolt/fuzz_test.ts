@@ -9,25 +9,16 @@ import type { BoltFrame } from "./types.ts";
 import { BoltDecoder } from "./decoder.ts";
 import { mutateBytes } from "../../tests/helpers/fuzz.ts";
 import { prng } from "../../tests/helpers/http1.ts";
+import { boltFrame } from "../../tests/helpers/bolt_frames.ts";
 
-const FRAMES: Record<string, string> = JSON.parse(
-  Deno.readTextFileSync(new URL("./testdata/frames.json", import.meta.url)),
-);
-
-function hex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-const request = hex(FRAMES["v1_request"]!);
+const request = boltFrame("v1_request");
 const first: BoltFrame[] = [];
 new BoltDecoder((f) => first.push({ ...f, content: f.content.slice() })).push(request);
 const f0 = first[0]!;
 const REQUESTS = [
   request,
-  hex(FRAMES["v2_crc_request"]!),
-  hex(FRAMES["v1_heartbeat"]!),
+  boltFrame("v2_crc_request"),
+  boltFrame("v1_heartbeat"),
   encodeFrame({ ...f0, type: TYPE_ONEWAY, requestId: 99 }, f0.content),
   encodeFrame({ ...f0, proto: 2, ver1: 1, switchCode: 0, header: ["a", "b", "Sofa_X", ""] }, f0.content),
 ];

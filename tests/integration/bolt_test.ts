@@ -14,6 +14,7 @@ import { freePort } from "../fakes/ports.ts";
 import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
 import { FILE_ACCESS_LOG_TYPE, flushAccessLogs } from "../../lib/observe/access_log.ts";
 import { spawnNodePeer } from "../helpers/rpc_peers.ts";
+import { boltFrame } from "../helpers/bolt_frames.ts";
 
 const PEERS = new URL("./rpc/", import.meta.url).pathname;
 
@@ -138,15 +139,6 @@ ${extra}
       endpoints:
       - lb_endpoints:
 ${eps}`;
-}
-
-const FRAMES: Record<string, string> = JSON.parse(
-  Deno.readTextFileSync(new URL("../../codecs/bolt/testdata/frames.json", import.meta.url)),
-);
-function hex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /** Sends `bytes` on a fresh connection; what came back before the peer closed or 1 s of silence, and whether it closed. */
@@ -390,11 +382,11 @@ Deno.test(
     await withFerry(ONE_ECHO, yaml, async (ferry) => {
       const port = ferry.port();
       const load = calls(port, { count: 2000, concurrency: 50 });
-      const hb = await raw(port, hex(FRAMES["v1_heartbeat"]!));
+      const hb = await raw(port, boltFrame("v1_heartbeat"));
       // An ack: response type, heartbeat command, the same id (3).
       assertEquals([hb.got[0], hb.got[1], hb.got[2], hb.got[3], hb.got[8]], [1, 0, 0, 0, 3]);
       assertEquals(hb.closed, false);
-      const req = hex(FRAMES["v1_request"]!);
+      const req = boltFrame("v1_request");
       const badMagic = await raw(port, new Uint8Array([0x07, ...req.subarray(1)]));
       const huge = req.slice(0, 22);
       new DataView(huge.buffer).setInt32(18, 1 << 30);
@@ -452,7 +444,7 @@ Deno.test(
     await withFerry([["p", "com.alipay.test.EchoService:1.0"]], yaml, async (ferry) => {
       const c = await Deno.connect({ hostname: "127.0.0.1", port: ferry.port() });
       try {
-        await c.write(hex(FRAMES["v2_crc_request"]!));
+        await c.write(boltFrame("v2_crc_request"));
         const frames: BoltFrame[] = [];
         const dec = new BoltDecoder((f) => frames.push({ ...f, content: f.content.slice() }));
         const buf = new Uint8Array(4096);
@@ -468,7 +460,7 @@ Deno.test(
         c.close();
       }
       // A oneway request is forwarded and gets no answer; its stream ends at once.
-      const req = hex(FRAMES["v1_request"]!);
+      const req = boltFrame("v1_request");
       req[1] = 2; // type: oneway
       const oneway = await raw(ferry.port(), req);
       assertEquals([oneway.got.length, oneway.closed], [0, false]);
