@@ -5,12 +5,17 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { assertStartFails } from "../helpers/start_fails.ts";
-import { curl, hcmBootstrap, itOpts, sleep, startFerry, startUpstream, stat, staticCluster } from "./_harness.ts";
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond()) && Date.now() < end) await sleep(20);
-}
+import {
+  curl,
+  hcmBootstrap,
+  itOpts,
+  sleep,
+  startFerry,
+  startUpstream,
+  stat,
+  staticCluster,
+  waitFor,
+} from "./_harness.ts";
 
 /** A port with nothing listening (bound, then closed). */
 function deadPort(): number {
@@ -52,18 +57,18 @@ Deno.test(
       const r = await curl(f.url("/post"), ["-H", "host: api.example.com:8080", "--data-binary", "hello shadow"]);
       assertEquals(r.status, 200);
       assertEquals(r.body, "ok /post");
-      await waitFor(() => shadow.requests.length >= 1);
+      await waitFor("a shadow request", () => Promise.resolve(shadow.requests.length >= 1), 5000);
       assertEquals(shadow.requests.length, 1);
       const s = shadow.requests[0]!;
       assertEquals(s.method, "POST");
       assertEquals(s.body, "hello shadow");
       assertEquals(s.headers.get("host"), "api.example.com-shadow:8080");
       assertEquals(primary.requests[0]!.headers.get("host"), "api.example.com:8080");
-      await waitFor(async () => (await stat(f, "cluster.shadow.upstream_rq_2xx")) === 1);
+      await waitFor("a shadow 2xx", async () => (await stat(f, "cluster.shadow.upstream_rq_2xx")) === 1, 5000);
       assertEquals(await stat(f, "cluster.shadow.upstream_rq_2xx"), 1);
 
       await curl(f.url("/keep"), ["-H", "host: plain.example"]);
-      await waitFor(() => shadow.requests.length >= 2);
+      await waitFor("2 shadow requests", () => Promise.resolve(shadow.requests.length >= 2), 5000);
       assertEquals(shadow.requests[1]!.headers.get("host"), "plain.example");
 
       for (let i = 0; i < 5; i++) assertEquals((await curl(f.url("/none"))).status, 200);
@@ -71,7 +76,7 @@ Deno.test(
       await curl(f.url("/hdr"));
       const before = shadow.requests.length;
       await curl(f.url("/hdr"), ["-H", "x-mirror-to: shadow", "-H", "host: h"]);
-      await waitFor(() => shadow.requests.length > before);
+      await waitFor("the x-mirror-to shadow request", () => Promise.resolve(shadow.requests.length > before), 5000);
       assertEquals(shadow.requests.length, 3);
       assertEquals(shadow.requests[2]!.url.pathname, "/hdr");
       assertEquals(shadow.requests[2]!.headers.get("host"), "h-shadow");
@@ -99,7 +104,7 @@ Deno.test("mirror over HTTP/2 downstream streams the body to the shadow", itOpts
     const body = "x".repeat(100_000);
     const r = await curl(f.url("/big"), ["--http2-prior-knowledge", "--data-binary", body]);
     assertEquals(r.status, 200);
-    await waitFor(() => shadow.requests.length >= 1);
+    await waitFor("a shadow request", () => Promise.resolve(shadow.requests.length >= 1), 5000);
     assertEquals(shadow.requests[0]!.body.length, body.length);
     assertEquals(primary.requests[0]!.body.length, body.length);
   } finally {
@@ -139,7 +144,7 @@ layered_runtime:
       const set = await fetch(`${f.adminUrl}/runtime_modify?mirror.test.share=100`, { method: "POST" });
       assertEquals(await set.text(), "OK\n");
       assertEquals((await curl(f.url("/b"))).status, 200);
-      await waitFor(() => shadow.requests.length >= 1);
+      await waitFor("a shadow request", () => Promise.resolve(shadow.requests.length >= 1), 5000);
       assertEquals(shadow.requests.map((r) => r.url.pathname), ["/b"]);
       assertEquals(primary.requests.length, 4);
     } finally {
@@ -170,7 +175,7 @@ Deno.test("mirror policies of the virtual host apply to its routes without their
   try {
     await curl(f.url("/inherit"));
     await curl(f.url("/own"));
-    await waitFor(() => s1.requests.length >= 1 && s2.requests.length >= 1);
+    await waitFor("both shadows", () => Promise.resolve(s1.requests.length >= 1 && s2.requests.length >= 1), 5000);
     assertEquals(s1.requests.map((r) => r.url.pathname), ["/inherit"]);
     assertEquals(s2.requests.map((r) => r.url.pathname), ["/own"]);
   } finally {
