@@ -4,7 +4,7 @@
  * injection (`ferry.filters.network.fault`).
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { curl, itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry } from "./_harness.ts";
+import { curl, itOpts, readAll, sleep, startFerry, startRawServer, stat, type TestFerry, waitFor } from "./_harness.ts";
 import { echoCluster, echoConnection, tcpProxyFilter } from "../helpers/tcp_echo.ts";
 
 type Obj = Record<string, unknown>;
@@ -55,17 +55,6 @@ async function talk(port: number, text: string, keepOpen = false): Promise<{ got
   return { got, conn };
 }
 
-/** Polls a stat until it has `want` (bounded: 50 tries); returns the last value. */
-async function statEventually(ferry: TestFerry, name: string, want: number): Promise<number | undefined> {
-  let v: number | undefined;
-  for (let i = 0; i < 50; i++) {
-    v = await stat(ferry, name);
-    if (v === want) return v;
-    await sleep(50);
-  }
-  return v;
-}
-
 const LIMIT = "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit";
 const RATE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
 const FAULT = "type.googleapis.com/ferry.filters.network.fault.v1.Fault";
@@ -82,7 +71,11 @@ Deno.test("connection_limit closes connections over max_connections and frees sl
     assertEquals(b.got, "", "the connection over the limit is closed");
     assertEquals(await stat(ferry, "connection_limit.cl.limited_connections"), 1);
     a.conn.close();
-    assertEquals(await statEventually(ferry, "connection_limit.cl.active_connections", 0), 0);
+    await waitFor(
+      "active_connections 0",
+      async () => (await stat(ferry, "connection_limit.cl.active_connections")) === 0,
+      2500,
+    );
     assertEquals((await talk(ferry.port(), "third")).got, "third", "a freed slot is reused");
   });
 });
