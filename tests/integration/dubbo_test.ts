@@ -150,12 +150,21 @@ static_resources:
   };
 }
 
+/** Runs `body` against a fresh {@link setup}, stopped afterwards whatever happened. */
+async function withSetup(body: (env: Awaited<ReturnType<typeof setup>>) => Promise<void>): Promise<void> {
+  const env = await setup();
+  try {
+    await body(env);
+  } finally {
+    await env.stop();
+  }
+}
+
 Deno.test(
   "dubbo: sofa-rpc-node consumer, 10,000 calls at concurrency 100 through Ferry, answers matched",
   itOpts,
   async () => {
-    const env = await setup();
-    try {
+    await withSetup(async (env) => {
       const host = `127.0.0.1:${env.ferry.port("dubbo")}`;
       const r = await consume("consumer.mjs", [host, ECHO, "1.0.0", 10_000, 100]);
       assertEquals(r.errors, {});
@@ -168,9 +177,7 @@ Deno.test(
       const cx = (await env.ferry.stats("cluster.v1.upstream_cx_total")) ?? 0;
       assert(cx >= 1 && cx <= 4, `upstream connections: ${cx}`);
       console.log(`sofa-rpc-node via Ferry: 10,000 calls at 100 in ${r.ms} ms over ${cx} upstream connection(s)`);
-    } finally {
-      await env.stop();
-    }
+    });
   },
 );
 
@@ -178,16 +185,13 @@ Deno.test(
   "dubbo: dubbo2.js DirectlyDubbo, 10,000 calls at concurrency 100 through the AUTO listener",
   itOpts,
   async () => {
-    const env = await setup();
-    try {
+    await withSetup(async (env) => {
       const host = `127.0.0.1:${env.ferry.port("auto")}`;
       const r = await consume("dubbo2_consumer.mjs", [host, ECHO, "1.0.0", 10_000, 100]);
       assertEquals(r.errors, {});
       assertEquals([r.ok, r.mismatched, r.answers], [10_000, 0, { A: 10_000 }]);
       console.log(`dubbo2.js via Ferry: 10,000 calls at 100 in ${r.ms} ms`);
-    } finally {
-      await env.stop();
-    }
+    });
   },
 );
 
@@ -195,8 +199,7 @@ Deno.test(
   "dubbo: routing by service and version to different providers; unknown service → SERVICE_NOT_FOUND",
   itOpts,
   async () => {
-    const env = await setup();
-    try {
+    await withSetup(async (env) => {
       const host = `127.0.0.1:${env.ferry.port("dubbo")}`;
       const [v1, v2, other, d2v2, none] = await Promise.all([
         consume("consumer.mjs", [host, ECHO, "1.0.0", 50, 5]),
@@ -212,9 +215,7 @@ Deno.test(
       assertEquals(none.ok, 0);
       assertEquals(Object.keys(none.errors), ["ferry: no route for service com.ferry.Missing:1.0.0 method echo"]);
       assertEquals(await env.ferry.stats("dubbo.dubbo.response_service_not_found"), 3);
-    } finally {
-      await env.stop();
-    }
+    });
   },
 );
 
@@ -222,8 +223,7 @@ Deno.test(
   "dubbo: an upstream killed mid-call → in-protocol SERVICE_ERROR, then errors, never a hang",
   itOpts,
   async () => {
-    const env = await setup();
-    try {
+    await withSetup(async (env) => {
       const host = `127.0.0.1:${env.ferry.port("dubbo")}`;
       // 20 calls of slow(2 s) in flight on D, which is killed once all 20 are in flight through Ferry.
       const pending = consume("consumer.mjs", [host, ECHO, "1.0.0", 20, 20, "slow", 10_000]);
@@ -250,15 +250,12 @@ Deno.test(
       // Other services are unaffected.
       assertEquals((await consume("consumer.mjs", [host, ECHO, "1.0.0", 20, 5])).answers, { A: 20 });
       assertEquals(await env.ferry.stats("dubbo.dubbo.response_service_error"), 25);
-    } finally {
-      await env.stop();
-    }
+    });
   },
 );
 
 Deno.test("dubbo: request_timeout answers SERVER_TIMEOUT before the consumer's own deadline", itOpts, async () => {
-  const env = await setup();
-  try {
+  await withSetup(async (env) => {
     const host = `127.0.0.1:${env.ferry.port("short")}`;
     const r = await consume("consumer.mjs", [host, ECHO, "1.0.0", 5, 5, "slow", 10_000]);
     assertEquals(r.ok, 0);
@@ -267,9 +264,7 @@ Deno.test("dubbo: request_timeout answers SERVER_TIMEOUT before the consumer's o
     assert(r.ms < 2000, `answered after ${r.ms} ms`);
     console.log(`timeout: ${JSON.stringify(r.errors)} after ${r.ms} ms`);
     assertEquals(await env.ferry.stats("short.dubbo.response_server_timeout"), 5);
-  } finally {
-    await env.stop();
-  }
+  });
 });
 
 /** Raw frames: sends `data`, reads frames until `want` arrived or the peer closed; returns them and whether closed. */
@@ -314,8 +309,7 @@ Deno.test(
   "dubbo: heartbeats answered by Ferry; malformed frames close or answer that connection only",
   itOpts,
   async () => {
-    const env = await setup();
-    try {
+    await withSetup(async (env) => {
       const port = env.ferry.port("dubbo");
       // Heartbeat then a request on one connection.
       const hb = await exchange(port, new Uint8Array([...encodeHeartbeatRequest(0, 42), ...REQUEST]), 2);
@@ -343,8 +337,6 @@ Deno.test(
       const r = await load;
       assertEquals([r.ok, r.errors], [2000, {}]);
       assert(((await env.ferry.stats("dubbo.dubbo.request_decoding_error")) ?? 0) >= 3);
-    } finally {
-      await env.stop();
-    }
+    });
   },
 );
