@@ -120,6 +120,15 @@ async function onStream<S extends { close(): void }>(
   }
 }
 
+/** {@link onStream} on a fresh client of a fresh control plane serving `snapshot("v1")`; both go afterwards. */
+async function onV1Stream<S extends { close(): void }>(
+  open: (c: grpc.Client) => S,
+  body: (s: S, cp: ControlPlane) => Promise<void>,
+): Promise<void> {
+  await using cp = await startControlPlane({ snapshot: snapshot("v1") });
+  await onStream(client(cp), open, (s) => body(s, cp));
+}
+
 const cluster = (name: string, timeout = "1s") => ({
   name,
   type: "EDS",
@@ -166,8 +175,7 @@ Deno.test(
   "control plane SotW: wildcard CDS gets every cluster with a version and nonce; ACK and node recorded",
   opts,
   async () => {
-    await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    await onStream(client(cp), sotw, async (s) => {
+    await onV1Stream(sotw, async (s, cp) => {
       s.send({ node, type_url: CLUSTER, resource_names: [] });
       const r = await s.next();
       assertEquals(r.version_info, "v1");
@@ -196,8 +204,7 @@ Deno.test(
 );
 
 Deno.test("control plane SotW: a NACK is recorded and the rejected version is not sent again", opts, async () => {
-  await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-  await onStream(client(cp), sotw, async (s) => {
+  await onV1Stream(sotw, async (s, cp) => {
     s.send({ node, type_url: LISTENER });
     const r1 = await s.next();
     s.send({ version_info: "v1", type_url: LISTENER, response_nonce: r1.nonce });
@@ -237,8 +244,7 @@ Deno.test(
   "control plane SotW: RDS and EDS send only the names subscribed, again when the names change",
   opts,
   async () => {
-    await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    await onStream(client(cp), sotw, async (s) => {
+    await onV1Stream(sotw, async (s, cp) => {
       s.send({ node, type_url: ROUTE, resource_names: ["r1"] });
       const r1 = await s.next();
       assertEquals([r1.version_info, names(r1)], ["v1", ["r1"]]);
@@ -271,8 +277,7 @@ Deno.test(
   "control plane SotW: a reconnecting client at the current version gets nothing until the next version",
   opts,
   async () => {
-    await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    await onStream(client(cp), sotw, async (s) => {
+    await onV1Stream(sotw, async (s, cp) => {
       s.send({ node, version_info: "v1", type_url: CLUSTER });
       await cp.setSnapshot(snapshot("v2"));
       const r = await s.next();
@@ -285,8 +290,7 @@ Deno.test(
   "control plane delta: wildcard CDS, per-resource versions, changes only, removed_resources",
   opts,
   async () => {
-    await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-    await onStream(client(cp), delta, async (s) => {
+    await onV1Stream(delta, async (s, cp) => {
       s.send({ node, type_url: CLUSTER, resource_names_subscribe: ["*"] });
       const r1 = await s.next();
       assertEquals(r1.system_version_info, "v1");
@@ -321,8 +325,7 @@ Deno.test(
 );
 
 Deno.test("control plane delta: EDS subscribe and unsubscribe by name; NACK recorded", opts, async () => {
-  await using cp = await startControlPlane({ snapshot: snapshot("v1") });
-  await onStream(client(cp), delta, async (s) => {
+  await onV1Stream(delta, async (s, cp) => {
     s.send({ node, type_url: ENDPOINT, resource_names_subscribe: ["c1"] });
     const r1 = await s.next();
     assertEquals(r1.resources.map((r) => r.name), ["c1"]);
