@@ -9,21 +9,7 @@ import { boltLocalReply, hessianMethodName, hessianString } from "./mapping.ts";
 import { BoltStatus, CMD_HEARTBEAT, CMD_RESPONSE, TYPE_ONEWAY, TYPE_RESPONSE } from "./types.ts";
 import type { BoltFrame } from "./types.ts";
 import { boltFrame } from "../../tests/helpers/bolt_frames.ts";
-
-function assertThrows<E extends Error>(
-  fn: () => unknown,
-  cls: new (...a: never[]) => E,
-  includes?: string,
-): E {
-  try {
-    fn();
-  } catch (e) {
-    assert(e instanceof cls, `threw ${e}`);
-    if (includes !== undefined) assert(e.message.includes(includes), e.message);
-    return e;
-  }
-  throw new Error("did not throw");
-}
+import { assertThrows } from "../../tests/assert.ts";
 
 /** Every frame the decoder yields from `b` (copied). */
 function frames(b: Uint8Array): BoltFrame[] {
