@@ -8,6 +8,7 @@ import { encodeFrame, encodeHeartbeatRequest } from "./encoder.ts";
 import { Hessian2Reader } from "./hessian2.ts";
 import { dubboLocalReply } from "./mapping.ts";
 import { createDubboStats, DubboStatus } from "./types.ts";
+import { concat } from "../../tests/helpers/http2.ts";
 
 const dir = new URL("./testdata/", import.meta.url);
 const load = (name: string) => Deno.readFileSync(new URL(name, dir));
@@ -24,17 +25,6 @@ function frames(bytes: Uint8Array): Frame[] {
   new DubboFrameDecoder().feed(bytes, (flag, status, hi, lo, body) => {
     out.push({ flag, status, id: hi * 2 ** 32 + lo, body: body.slice() });
   });
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
