@@ -10,6 +10,7 @@ import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/
 import type { HeaderMap } from "../../lib/api/headers.ts";
 import type { Cancellable, Cluster, PoolCallbacks, PoolFailureReason, PoolReadyInfo } from "../../lib/api/upstream.ts";
 import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /** A buffered response. */
 export interface AsyncHttpResponse {
@@ -92,7 +93,7 @@ export class AsyncHttpRequest implements StreamDecoder, PoolCallbacks {
     this.#finished = true;
     this.#responseComplete = true;
     this.#timer?.cancel();
-    const body = this.#chunks.length === 1 ? this.#chunks[0]! : concat(this.#chunks, this.#bytes);
+    const body = this.#chunks.length === 1 ? this.#chunks[0]! : concatBytes(this.#chunks, this.#bytes);
     this.#done({ status: this.#status, headers: this.#respHeaders!, body });
   }
 
@@ -139,14 +140,4 @@ export class AsyncHttpRequest implements StreamDecoder, PoolCallbacks {
   onReset(_reason: StreamResetReason, _detail?: string): void {
     this.#fail("reset");
   }
-}
-
-function concat(chunks: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import { ConfigError } from "../../lib/api/errors.ts";
 import { type ObjReader, typedConfig } from "../../lib/config/reader.ts";
 import type { FilterStatus, StreamFilterCallbacks } from "../../lib/api/stream_filter.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /** The `@type` URLs of the compressor libraries. */
 export const GZIP_COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip";
@@ -213,18 +214,6 @@ const EMPTY = new Uint8Array(0);
  * of the bench machine) it holds the event loop about 2.5 ms.
  */
 export const ONE_SHOT_LIMIT = 128 * 1024;
-
-function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
 
 function asBytes(b: Uint8Array): Uint8Array {
   return Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b;

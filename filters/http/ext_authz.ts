@@ -44,6 +44,7 @@ import { AsyncHttpRequest, type AsyncHttpResponse } from "./_async_http.ts";
 import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 import { cachedPerRoute } from "./_per_route.ts";
 import { authTypes, type CheckResponse, GrpcAuthClients, type HeaderValueOption } from "./_ext_authz_grpc.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /** The ext_authz filter's `@type`. */
 export const EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -504,7 +505,7 @@ export class ExtAuthzFilter implements StreamFilter {
   /** The body collected for the check, and whether it was cut at `max_request_bytes`. */
   #collected(): { body: Uint8Array | undefined; partial: boolean } {
     if (this.#body === undefined) return { body: undefined, partial: false };
-    const all = this.#chunks.length === 1 ? this.#chunks[0]! : concat(this.#chunks, this.#bytes);
+    const all = this.#chunks.length === 1 ? this.#chunks[0]! : concatBytes(this.#chunks, this.#bytes);
     const max = this.#body.maxBytes;
     return all.length > max ? { body: all.subarray(0, max), partial: true } : { body: all, partial: false };
   }
@@ -725,16 +726,6 @@ function grpcVerdict(res: CheckResponse): Verdict {
   const status = d?.status?.code && d.status.code >= 200 ? d.status.code : code === 16 ? 401 : 403;
   const h = hvo(d?.headers);
   return { kind: "denied", status, headers: [...h.set, ...h.append], body: d?.body ?? "" };
-}
-
-function concat(chunks: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 /** The config-time step: stats, the per-route cache and (gRPC) the protos and clients, shared by the streams. */
