@@ -10,91 +10,10 @@
 import { assert, assertEquals } from "../assert.ts";
 import { BoltDecoder } from "../../codecs/bolt/decoder.ts";
 import type { BoltFrame } from "../../codecs/bolt/types.ts";
-import { freePort } from "../fakes/ports.ts";
 import { itOpts, sleep, startFerry, stat, type TestFerry } from "./_harness.ts";
 import { FILE_ACCESS_LOG_TYPE, flushAccessLogs } from "../../lib/observe/access_log.ts";
-import { spawnNodePeer } from "../helpers/rpc_peers.ts";
+import { boltCalls, type BoltProvider, startBoltProvider } from "../helpers/bolt_peers.ts";
 import { boltFrame } from "../helpers/bolt_frames.ts";
-
-const PEERS = new URL("./rpc/", import.meta.url).pathname;
-
-/** Installs the node peers once (`npm ci`), as `.ci/run` does on a clean machine. */
-async function ensurePeers(): Promise<void> {
-  try {
-    Deno.statSync(`${PEERS}node_modules/sofa-rpc-node`);
-    return;
-  } catch {
-    // not installed yet
-  }
-  const r = await new Deno.Command("npm", {
-    args: ["ci", "--no-fund", "--no-audit", "--loglevel=error"],
-    cwd: PEERS,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!r.success) throw new Error(`npm ci in ${PEERS} failed: ${new TextDecoder().decode(r.stderr)}`);
-}
-
-interface Provider {
-  readonly port: number;
-  kill(): Promise<void>;
-}
-
-/** Starts `provider.mjs` serving `services` (`iface:version,...`), answering `<name>:<arg>`. */
-async function startProvider(name: string, services: string): Promise<Provider> {
-  const port = freePort();
-  const peer = await spawnNodePeer([`${PEERS}provider.mjs`, String(port), name, services], {
-    ready: /ready/,
-    what: `provider ${name}`,
-  });
-  return { port, kill: () => peer.kill() };
-}
-
-interface CallResult {
-  ok: number;
-  mismatched: number;
-  errors: number;
-  byProvider: Record<string, number>;
-  messages: string[];
-  ms: number;
-}
-
-/** Runs `consumer.mjs` against `port` to completion (bounded by a 60 s kill). */
-async function calls(
-  port: number,
-  opts: {
-    iface?: string;
-    version?: string;
-    method?: string;
-    count: number;
-    concurrency: number;
-    timeoutMs?: number;
-    arg?: string;
-  },
-): Promise<CallResult> {
-  const args = [
-    `${PEERS}consumer.mjs`,
-    `127.0.0.1:${port}`,
-    opts.iface ?? "com.ferry.Echo",
-    opts.version ?? "1.0",
-    opts.method ?? "echo",
-    String(opts.count),
-    String(opts.concurrency),
-    String(opts.timeoutMs ?? 3000),
-    ...(opts.arg !== undefined ? [opts.arg] : []),
-  ];
-  const child = new Deno.Command("node", { args, stdout: "piped", stderr: "inherit" }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  }, 60_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!text) throw new Error(`consumer produced nothing (exit ${out.code})`);
-  return JSON.parse(text.split("\n").pop()!) as CallResult;
-}
 
 function config(opts: {
   protocol?: string;
@@ -192,13 +111,12 @@ function allTo(route = "{ cluster: echo }"): string {
 async function withFerry(
   providers: readonly (readonly [name: string, services: string])[],
   yaml: (ports: number[]) => string,
-  body: (ferry: TestFerry, providers: Provider[]) => Promise<void>,
+  body: (ferry: TestFerry, providers: BoltProvider[]) => Promise<void>,
 ): Promise<void> {
-  await ensurePeers();
-  const started: Provider[] = [];
+  const started: BoltProvider[] = [];
   let ferry: TestFerry | undefined;
   try {
-    for (const [name, services] of providers) started.push(await startProvider(name, services));
+    for (const [name, services] of providers) started.push(await startBoltProvider(name, services));
     ferry = await startFerry(yaml(started.map((p) => p.port)));
     await body(ferry, started);
   } finally {
@@ -220,7 +138,7 @@ Deno.test(
       TWO_ECHO,
       (ports) => config({ routes: allTo(), clusters: cluster("echo", ports) }),
       async (ferry) => {
-        const r = await calls(ferry.port(), { count: 10_000, concurrency: 100 });
+        const r = await boltCalls(ferry.port(), { count: 10_000, concurrency: 100 });
         assertEquals([r.ok, r.mismatched, r.errors], [10_000, 0, 0], JSON.stringify(r.messages));
         assert((r.byProvider["p1"] ?? 0) > 0 && (r.byProvider["p2"] ?? 0) > 0, JSON.stringify(r.byProvider));
         const cx = await stat(ferry, "cluster.echo.upstream_cx_total");
@@ -270,10 +188,10 @@ Deno.test(
     await withFerry(providers, yaml, async (ferry) => {
       const port = ferry.port();
       const [a, b, c, none] = await Promise.all([
-        calls(port, { version: "1.0", count: 200, concurrency: 20 }),
-        calls(port, { version: "2.0", count: 200, concurrency: 20 }),
-        calls(port, { iface: "com.ferry.Other", count: 200, concurrency: 20 }),
-        calls(port, { iface: "com.ferry.Missing", count: 5, concurrency: 1 }),
+        boltCalls(port, { version: "1.0", count: 200, concurrency: 20 }),
+        boltCalls(port, { version: "2.0", count: 200, concurrency: 20 }),
+        boltCalls(port, { iface: "com.ferry.Other", count: 200, concurrency: 20 }),
+        boltCalls(port, { iface: "com.ferry.Missing", count: 5, concurrency: 1 }),
       ]);
       assertEquals(a.byProvider, { v1: 200 });
       assertEquals(b.byProvider, { v2: 200 });
@@ -308,7 +226,7 @@ Deno.test(
       });
     await withFerry(TWO_ECHO, yaml, async (ferry, [p1, p2]) => {
       const port = ferry.port();
-      const running = calls(port, { method: "slow", arg: "20", count: 5000, concurrency: 100, timeoutMs: 10_000 });
+      const running = boltCalls(port, { method: "slow", arg: "20", count: 5000, concurrency: 100, timeoutMs: 10_000 });
       // Killed once both hosts have served calls for a while.
       for (let i = 0; i < 200 && (await stat(ferry, "rpc_in.bolt.response.success") ?? 0) < 1000; i++) await sleep(25);
       await p1!.kill();
@@ -320,7 +238,7 @@ Deno.test(
       // With no host left every call fails fast, in the protocol.
       await p2!.kill();
       const t0 = Date.now();
-      const dead = await calls(port, { count: 20, concurrency: 5, timeoutMs: 10_000 });
+      const dead = await boltCalls(port, { count: 20, concurrency: 5, timeoutMs: 10_000 });
       assertEquals(dead.errors, 20);
       assert(dead.messages[0]!.includes("RpcServerException: ferry: "), dead.messages[0]);
       assert(Date.now() - t0 < 9000, "answered, not timed out");
@@ -341,7 +259,7 @@ Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt 
     });
   await withFerry(ONE_ECHO, slowRoute, async (ferry) => {
     const port = ferry.port();
-    const routeTimeout = await calls(port, {
+    const routeTimeout = await boltCalls(port, {
       method: "slow",
       arg: "3000",
       count: 3,
@@ -353,7 +271,7 @@ Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt 
     assert(routeTimeout.messages[0]!.includes("upstream request timeout"), routeTimeout.messages[0]);
     assertEquals(await stat(ferry, "rpc_in.bolt.response.timeout"), 3);
     // Fast calls on the same route are unaffected.
-    const fast = await calls(port, { method: "slow", arg: "1", count: 50, concurrency: 10 });
+    const fast = await boltCalls(port, { method: "slow", arg: "1", count: 50, concurrency: 10 });
     assertEquals(fast.ok, 50);
   });
   // The frame's timeout (the client's responseTimeout) bounds the wait when the route has none.
@@ -364,7 +282,7 @@ Deno.test("bolt: route timeout and the frame's own timeout are answered as Bolt 
       extra: "          request_timeout: 30s",
     });
   await withFerry([["q", "com.ferry.Echo:1.0"]], frameTimeout, async (ferry) => {
-    const r = await calls(ferry.port(), { method: "slow", arg: "5000", count: 2, concurrency: 2, timeoutMs: 400 });
+    const r = await boltCalls(ferry.port(), { method: "slow", arg: "5000", count: 2, concurrency: 2, timeoutMs: 400 });
     assertEquals(r.errors, 2);
     // Ferry answers TIMEOUT when the frame's 400 ms pass (the client may report its own timeout first).
     for (let i = 0; i < 50 && (await stat(ferry, "rpc_in.bolt.response.timeout") ?? 0) < 2; i++) await sleep(50);
@@ -381,7 +299,7 @@ Deno.test(
       config({ routes: allTo(), clusters: cluster("echo", ports), extra: "          max_frame_bytes: 65536" });
     await withFerry(ONE_ECHO, yaml, async (ferry) => {
       const port = ferry.port();
-      const load = calls(port, { count: 2000, concurrency: 50 });
+      const load = boltCalls(port, { count: 2000, concurrency: 50 });
       const hb = await raw(port, boltFrame("v1_heartbeat"));
       // An ack: response type, heartbeat command, the same id (3).
       assertEquals([hb.got[0], hb.got[1], hb.got[2], hb.got[3], hb.got[8]], [1, 0, 0, 0, 3]);
@@ -420,7 +338,7 @@ Deno.test("bolt: AUTO takes Bolt and HTTP on one port", itOpts, async () => {
       clusters: cluster("echo", ports),
     });
   await withFerry(ONE_ECHO, yaml, async (ferry) => {
-    const r = await calls(ferry.port(), { count: 500, concurrency: 20 });
+    const r = await boltCalls(ferry.port(), { count: 500, concurrency: 20 });
     assertEquals(r.ok, 500);
     const res = await fetch(ferry.url("/health"));
     assertEquals([res.status, await res.text()], [200, "ok"]);
@@ -481,7 +399,13 @@ Deno.test("bolt: circuit-breaker overflow is answered as SERVER_THREADPOOL_BUSY"
       ),
     });
   await withFerry(ONE_ECHO, yaml, async (ferry) => {
-    const r = await calls(ferry.port(), { method: "slow", arg: "300", count: 20, concurrency: 20, timeoutMs: 10_000 });
+    const r = await boltCalls(ferry.port(), {
+      method: "slow",
+      arg: "300",
+      count: 20,
+      concurrency: 20,
+      timeoutMs: 10_000,
+    });
     assertEquals(r.ok + r.errors, 20);
     assert(r.ok >= 1 && r.errors > 0, JSON.stringify(r));
     assert(r.messages[0]!.includes("overflow"), r.messages[0]);

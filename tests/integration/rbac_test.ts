@@ -17,9 +17,9 @@ import { Sm2PrivateKey } from "../../lib/crypto/sm2.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
 import { issueCertificate, p256CertificateSigner, sm2CertificateSigner } from "../../lib/crypto/x509_issue.ts";
 import { gmConnect } from "../helpers/gm_client.ts";
-import { freePort } from "../fakes/ports.ts";
 import { curl, itOpts, readAll, startFerry, startRawServer, stat } from "./_harness.ts";
 import { echoCluster, echoConnection, tcpProxyFilter } from "../helpers/tcp_echo.ts";
+import { boltCalls, startBoltProvider } from "../helpers/bolt_peers.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -462,52 +462,12 @@ Deno.test("network rbac on a GM TLCP listener: principals by SM2 client certific
 
 // ---- RPC: the HTTP filter in an RPC proxy's rpc_filters, with real sofa-rpc-node peers over Bolt ----
 
-const PEERS = new URL("./rpc/", import.meta.url).pathname;
-
-/** Runs `node <script> ...args` from the RPC peers folder until `ready` (provider) or to its end (consumer). */
-async function sofa(script: string, args: string[], untilReady: boolean): Promise<{ out: string; kill(): void }> {
-  try {
-    Deno.statSync(`${PEERS}node_modules/sofa-rpc-node`);
-  } catch {
-    const r = await new Deno.Command("npm", { args: ["ci", "--no-fund", "--no-audit"], cwd: PEERS, stdout: "null" })
-      .output();
-    if (!r.success) throw new Error("npm ci of the RPC peers failed");
-  }
-  const child = new Deno.Command("node", { args: [`${PEERS}${script}`, ...args], stdout: "piped", stderr: "inherit" })
-    .spawn();
-  const kill = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-  };
-  const timer = setTimeout(kill, 30_000);
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-    if (untilReady && out.includes("ready")) break;
-  }
-  if (untilReady) {
-    (async () => {
-      try {
-        while (!(await reader.read()).done) { /* drain */ }
-      } catch { /* closed */ }
-    })();
-  } else {
-    clearTimeout(timer);
-    await child.status;
-  }
-  return { out, kill: () => (clearTimeout(timer), kill()) };
-}
-
 Deno.test(
   "http rbac in an RPC proxy: Bolt calls allowed and denied by the service header (sofa-rpc-node)",
   itOpts,
   async () => {
-    const port = freePort();
-    const provider = await sofa("provider.mjs", [String(port), "p", "com.ferry.Echo:1.0,com.ferry.Secret:1.0"], true);
+    const provider = await startBoltProvider("p", "com.ferry.Echo:1.0,com.ferry.Secret:1.0");
+    const port = provider.port;
     const ferry = await startFerry({
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
       static_resources: {
@@ -562,14 +522,7 @@ Deno.test(
       },
     });
     try {
-      const call = async (iface: string) => {
-        const r = await sofa(
-          "consumer.mjs",
-          [`127.0.0.1:${ferry.port()}`, iface, "1.0", "echo", "5", "1", "3000"],
-          false,
-        );
-        return JSON.parse(r.out.trim().split("\n").pop()!) as { ok: number; errors: number; messages: string[] };
-      };
+      const call = (iface: string) => boltCalls(ferry.port(), { iface, count: 5, concurrency: 1 });
       const ok = await call("com.ferry.Echo");
       assertEquals([ok.ok, ok.errors], [5, 0], JSON.stringify(ok.messages));
       const denied = await call("com.ferry.Secret");
@@ -578,7 +531,7 @@ Deno.test(
       assertEquals(await stat(ferry, "rpc_in.rbac.denied"), 5);
     } finally {
       await ferry.stop();
-      provider.kill();
+      await provider.kill();
     }
   },
 );
