@@ -22,7 +22,6 @@
  * @module
  */
 import type { HeaderMap } from "../../lib/api/headers.ts";
-import type { Counter, StatsScope } from "../../lib/api/stats.ts";
 import type {
   FilterFactoryContext,
   FilterStatus,
@@ -41,6 +40,7 @@ import {
 } from "./_compression.ts";
 import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
 import { cachedPerRoute } from "./_per_route.ts";
+import { type Counters, counters } from "./_stats.ts";
 
 /** The compressor filter's `@type`. */
 export const COMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor";
@@ -265,33 +265,24 @@ export function negotiate(
  */
 const streamCompressors = new WeakMap<object, RegisteredCompressor[]>();
 
-interface DirectionStats {
-  compressed: Counter;
-  not_compressed: Counter;
-  total_uncompressed_bytes: Counter;
-  total_compressed_bytes: Counter;
-}
+/** The stats of one direction (the response's at the filter's scope, the request's under `request.`). */
+const DIRECTION_STATS = ["compressed", "not_compressed", "total_uncompressed_bytes", "total_compressed_bytes"] as const;
+type DirectionStats = Counters<typeof DIRECTION_STATS[number]>;
 
-interface CompressorStats extends DirectionStats {
-  no_accept_header: Counter;
-  header_identity: Counter;
-  header_compressor_used: Counter;
-  header_compressor_overshadowed: Counter;
-  header_wildcard: Counter;
-  header_not_valid: Counter;
-  content_length_too_small: Counter;
-  not_compressed_etag: Counter;
-  request: DirectionStats;
-}
+/** The response-only stats, after the direction's. */
+const RESPONSE_STATS = [
+  ...DIRECTION_STATS,
+  "no_accept_header",
+  "header_identity",
+  "header_compressor_used",
+  "header_compressor_overshadowed",
+  "header_wildcard",
+  "header_not_valid",
+  "content_length_too_small",
+  "not_compressed_etag",
+] as const;
 
-function directionStats(s: StatsScope): DirectionStats {
-  return {
-    compressed: s.counter("compressed"),
-    not_compressed: s.counter("not_compressed"),
-    total_uncompressed_bytes: s.counter("total_uncompressed_bytes"),
-    total_compressed_bytes: s.counter("total_compressed_bytes"),
-  };
-}
+type CompressorStats = Counters<typeof RESPONSE_STATS[number]> & { readonly request: DirectionStats };
 
 function contentTypeAllowed(h: HeaderMap, allowed: ReadonlySet<string>): boolean {
   const t = mediaType(h.get("content-type"));
@@ -467,16 +458,8 @@ export function createCompressorFactory(
 ): (callbacks: StreamFilterCallbacks) => StreamFilter {
   const s = context.scope.scope(`compressor.${config.library.name}.${config.library.statPrefix}`);
   const stats: CompressorStats = {
-    ...directionStats(s),
-    no_accept_header: s.counter("no_accept_header"),
-    header_identity: s.counter("header_identity"),
-    header_compressor_used: s.counter("header_compressor_used"),
-    header_compressor_overshadowed: s.counter("header_compressor_overshadowed"),
-    header_wildcard: s.counter("header_wildcard"),
-    header_not_valid: s.counter("header_not_valid"),
-    content_length_too_small: s.counter("content_length_too_small"),
-    not_compressed_etag: s.counter("not_compressed_etag"),
-    request: directionStats(s.scope("request")),
+    ...counters(s, RESPONSE_STATS),
+    request: counters(s.scope("request"), DIRECTION_STATS),
   };
   const lookup = cachedPerRoute(NAME, parseCompressorPerRoute);
   const perRoute = (cb: StreamFilterCallbacks): CompressorPerRoute | undefined => lookup(cb.route);

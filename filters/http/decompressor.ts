@@ -16,7 +16,6 @@
  * @module
  */
 import type { HeaderMap } from "../../lib/api/headers.ts";
-import type { Counter, StatsScope } from "../../lib/api/stats.ts";
 import type {
   FilterFactoryContext,
   FilterStatus,
@@ -27,6 +26,7 @@ import type {
 import { ObjReader } from "../../lib/config/reader.ts";
 import { type CompressionLibrary, FilterBodyCodec, hasNoTransform, parseDecompressorLibrary } from "./_compression.ts";
 import { flagEnabled, parseFeatureFlag } from "./_feature_flag.ts";
+import { type Counters, counters } from "./_stats.ts";
 
 /** The decompressor filter's `@type`. */
 export const DECOMPRESSOR_TYPE = "type.googleapis.com/envoy.extensions.filters.http.decompressor.v3.Decompressor";
@@ -76,23 +76,15 @@ function parseDecompressorConfig(raw: Record<string, unknown>, path: string): De
   return { library, request, response };
 }
 
-interface DirectionStats {
-  decompressed: Counter;
-  not_decompressed: Counter;
-  total_compressed_bytes: Counter;
-  total_uncompressed_bytes: Counter;
-  decompression_error: Counter;
-}
-
-function directionStats(s: StatsScope): DirectionStats {
-  return {
-    decompressed: s.counter("decompressed"),
-    not_decompressed: s.counter("not_decompressed"),
-    total_compressed_bytes: s.counter("total_compressed_bytes"),
-    total_uncompressed_bytes: s.counter("total_uncompressed_bytes"),
-    decompression_error: s.counter("decompression_error"),
-  };
-}
+/** The stats of one direction (`decompressor.<name>.<prefix>.request.*` / `response.*`). */
+const DIRECTION_STATS = [
+  "decompressed",
+  "not_decompressed",
+  "total_compressed_bytes",
+  "total_uncompressed_bytes",
+  "decompression_error",
+] as const;
+type DirectionStats = Counters<typeof DIRECTION_STATS[number]>;
 
 /**
  * If the first `content-encoding` token is `encoding` (and `no-transform` does not forbid it), removes it (and
@@ -213,7 +205,10 @@ export function createDecompressorFactory(
   context: FilterFactoryContext,
 ): (callbacks: StreamFilterCallbacks) => StreamFilter {
   const s = context.scope.scope(`decompressor.${config.library.name}.${config.library.statPrefix}`);
-  const stats = { req: directionStats(s.scope("request")), res: directionStats(s.scope("response")) };
+  const stats = {
+    req: counters(s.scope("request"), DIRECTION_STATS),
+    res: counters(s.scope("response"), DIRECTION_STATS),
+  };
   return (callbacks) => new DecompressorFilter(config, callbacks, stats);
 }
 

@@ -27,7 +27,6 @@
  */
 import { ConfigError } from "../../lib/api/errors.ts";
 import { HeaderMap } from "../../lib/api/headers.ts";
-import type { Counter, StatsScope } from "../../lib/api/stats.ts";
 import type {
   FilterFactoryContext,
   FilterStatus,
@@ -45,6 +44,7 @@ import { type FeatureFlag, flagEnabled, parseFeatureFlag } from "./_feature_flag
 import { cachedPerRoute } from "./_per_route.ts";
 import { authTypes, type CheckResponse, GrpcAuthClients, type HeaderValueOption } from "./_ext_authz_grpc.ts";
 import { concatBytes } from "./_bytes.ts";
+import { type Counters, counters } from "./_stats.ts";
 
 /** The ext_authz filter's `@type`. */
 export const EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -369,23 +369,8 @@ export function parseExtAuthzPerRoute(raw: unknown, path: string): ExtAuthzPerRo
   return out;
 }
 
-interface AuthzStats {
-  ok: Counter;
-  denied: Counter;
-  error: Counter;
-  failure_mode_allowed: Counter;
-  disabled: Counter;
-}
-
-function authzStats(s: StatsScope): AuthzStats {
-  return {
-    ok: s.counter("ok"),
-    denied: s.counter("denied"),
-    error: s.counter("error"),
-    failure_mode_allowed: s.counter("failure_mode_allowed"),
-    disabled: s.counter("disabled"),
-  };
-}
+const AUTHZ_STATS = ["ok", "denied", "error", "failure_mode_allowed", "disabled"] as const;
+type AuthzStats = Counters<typeof AUTHZ_STATS[number]>;
 
 /** What the config-time step shares with the streams. */
 interface Shared {
@@ -742,7 +727,7 @@ export function createExtAuthzFactory(
   const perRoute = cachedPerRoute(NAME, parseExtAuthzPerRoute);
   const shared: Shared = {
     cfg: config,
-    stats: authzStats(scope),
+    stats: counters(scope, AUTHZ_STATS),
     cm: context.clusterManager,
     grpc,
     perRoute: (cb) => perRoute(cb.route),
