@@ -55,6 +55,15 @@ import type { BoltCodecOptions, BoltFrame, BoltStats } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Adds a chunk of a stream's body to `body` (a frame carries the body whole); true on the last one. The usual case,
+ * the whole body at once, is kept as the caller's view, not copied; earlier chunks are copied.
+ */
+function addBodyChunk(body: Uint8Array[], data: Uint8Array, end: boolean): boolean {
+  if (data.length > 0) body.push(end && body.length === 0 ? data : data.slice());
+  return end;
+}
+
 /** The protocol name streams and logs carry. */
 export const BOLT_PROTOCOL = "Bolt";
 
@@ -106,14 +115,7 @@ class ServerStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.#done) return;
-    if (endStream && this.#body.length === 0) {
-      // The usual case, the whole body at once: encoded from the caller's view, no copy kept.
-      if (data.length > 0) this.#body.push(data);
-      this.#finish();
-      return;
-    }
-    if (data.length > 0) this.#body.push(data.slice());
-    if (endStream) this.#finish();
+    if (addBodyChunk(this.#body, data, endStream)) this.#finish();
   }
 
   encodeTrailers(_trailers: HeaderMap): void {
@@ -303,13 +305,7 @@ class ClientStream implements StreamEncoder {
 
   encodeData(data: Uint8Array, endStream: boolean): void {
     if (this.done) return;
-    if (endStream && this.#body.length === 0) {
-      if (data.length > 0) this.#body.push(data);
-      this.#send();
-      return;
-    }
-    if (data.length > 0) this.#body.push(data.slice());
-    if (endStream) this.#send();
+    if (addBodyChunk(this.#body, data, endStream)) this.#send();
   }
 
   encodeTrailers(_trailers: HeaderMap): void {
