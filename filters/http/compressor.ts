@@ -269,7 +269,7 @@ const streamCompressors = new WeakMap<object, RegisteredCompressor[]>();
 const DIRECTION_STATS = ["compressed", "not_compressed", "total_uncompressed_bytes", "total_compressed_bytes"] as const;
 type DirectionStats = Counters<typeof DIRECTION_STATS[number]>;
 
-/** The response-only stats, after the direction's. */
+/** The stats at the filter's scope: the response direction's, then the response-only ones. */
 const RESPONSE_STATS = [
   ...DIRECTION_STATS,
   "no_accept_header",
@@ -283,6 +283,16 @@ const RESPONSE_STATS = [
 ] as const;
 
 type CompressorStats = Counters<typeof RESPONSE_STATS[number]> & { readonly request: DirectionStats };
+
+/** The stat each {@link AcceptVerdict} counts. */
+const VERDICT_STATS: { readonly [v in AcceptVerdict]: typeof RESPONSE_STATS[number] } = {
+  no_header: "no_accept_header",
+  identity: "header_identity",
+  not_valid: "header_not_valid",
+  wildcard: "header_wildcard",
+  overshadowed: "header_compressor_overshadowed",
+  used: "header_compressor_used",
+};
 
 function contentTypeAllowed(h: HeaderMap, allowed: ReadonlySet<string>): boolean {
   const t = mediaType(h.get("content-type"));
@@ -394,25 +404,7 @@ export class CompressorFilter implements StreamFilter {
     else if (!/(^|,)\s*(accept-encoding|\*)\s*(,|$)/i.test(vary)) headers.set("vary", `${vary}, accept-encoding`);
     const enc = this.#cfg.library.encoding;
     const verdict = negotiate(this.#acceptEncoding, enc, streamCompressors.get(this.#cb.streamInfo));
-    switch (verdict) {
-      case "no_header":
-        st.no_accept_header.inc();
-        break;
-      case "identity":
-        st.header_identity.inc();
-        break;
-      case "not_valid":
-        st.header_not_valid.inc();
-        break;
-      case "wildcard":
-        st.header_wildcard.inc();
-        break;
-      case "overshadowed":
-        st.header_compressor_overshadowed.inc();
-        break;
-      case "used":
-        st.header_compressor_used.inc();
-    }
+    st[VERDICT_STATS[verdict]].inc();
     const te = headers.getJoined("transfer-encoding");
     if ((verdict !== "used" && verdict !== "wildcard") || (te !== undefined && /gzip|br|zstd|deflate/i.test(te))) {
       st.not_compressed.inc();
