@@ -81,14 +81,19 @@ function chunkSize(o: ObjReader): number {
   return o.int("chunk_size", { min: 4096, max: 65536 }) ?? 4096;
 }
 
-/** Reads `compressor_library` (a TypedExtensionConfig): gzip, brotli or zstd with Envoy's defaults. */
-export function parseCompressorLibrary(o: ObjReader): CompressionLibrary {
+/** Reads a TypedExtensionConfig: its `name`, and its `typed_config` (one of `types`) and that `@type`. */
+function readExtension(o: ObjReader, types: readonly string[]): { name: string; t: ObjReader; type: unknown } {
   const name = o.str("name", { required: true });
   const path = o.at("typed_config");
   const raw = o.value("typed_config", { required: true });
   o.done();
-  const t = typedConfig(raw, path, [GZIP_COMPRESSOR_TYPE, BROTLI_COMPRESSOR_TYPE, ZSTD_COMPRESSOR_TYPE]);
-  const type = (raw as Record<string, unknown>)["@type"];
+  const t = typedConfig(raw, path, types);
+  return { name, t, type: (raw as Record<string, unknown>)["@type"] };
+}
+
+/** Reads `compressor_library` (a TypedExtensionConfig): gzip, brotli or zstd with Envoy's defaults. */
+export function parseCompressorLibrary(o: ObjReader): CompressionLibrary {
+  const { name, t, type } = readExtension(o, [GZIP_COMPRESSOR_TYPE, BROTLI_COMPRESSOR_TYPE, ZSTD_COMPRESSOR_TYPE]);
   if (type === GZIP_COMPRESSOR_TYPE) {
     const memLevel = t.int("memory_level", { min: 1, max: 9 }) ?? 5;
     const level = GZIP_LEVELS[t.enumOf("compression_level", Object.keys(GZIP_LEVELS)) ?? "DEFAULT_COMPRESSION"]!;
@@ -148,12 +153,11 @@ export function parseCompressorLibrary(o: ObjReader): CompressionLibrary {
 
 /** Reads `decompressor_library`: gzip (`window_bits`, `max_inflate_ratio`), brotli or zstd. */
 export function parseDecompressorLibrary(o: ObjReader): CompressionLibrary {
-  const name = o.str("name", { required: true });
-  const path = o.at("typed_config");
-  const raw = o.value("typed_config", { required: true });
-  o.done();
-  const t = typedConfig(raw, path, [GZIP_DECOMPRESSOR_TYPE, BROTLI_DECOMPRESSOR_TYPE, ZSTD_DECOMPRESSOR_TYPE]);
-  const type = (raw as Record<string, unknown>)["@type"];
+  const { name, t, type } = readExtension(o, [
+    GZIP_DECOMPRESSOR_TYPE,
+    BROTLI_DECOMPRESSOR_TYPE,
+    ZSTD_DECOMPRESSOR_TYPE,
+  ]);
   if (type === GZIP_DECOMPRESSOR_TYPE) {
     // Envoy's default window is 15 (accepts any gzip stream); a smaller one rejects streams made with a larger one.
     const windowBits = t.int("window_bits", { min: 9, max: 15 }) ?? 15;
