@@ -5,10 +5,10 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
 import type protobuf from "protobufjs";
-import { Buffer } from "node:buffer";
 import { loadProtoRoot } from "../../xds/proto.ts";
+import { connectTcp } from "../../lib/network/connection.ts";
+import { GrpcStream } from "../../lib/upstream/grpc_stream.ts";
 
 /** The method path of the authorization service. */
 export const CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check";
@@ -54,11 +54,15 @@ export interface HeaderValueOption {
   append_action?: number;
 }
 
-/** One gRPC client per authorization server address, closed with {@link GrpcAuthClients.close}. */
+/**
+ * Check calls to authorization servers, each on its own gRPC stream over Ferry's HTTP/2 client codec
+ * (`lib/upstream/grpc_stream.ts`), not `@grpc/grpc-js`: under Deno that runs on `node:http2`, which can abort the
+ * whole process inside nghttp2 on a GOAWAY (denoland/deno#36788; it crashed this filter's test 2 runs in 8).
+ * One connection per check (loopback sidecar services answer in well under a millisecond); a pooled HTTP/2
+ * connection is the next step.
+ */
 export class GrpcAuthClients {
-  readonly #clients = new Map<string, grpc.Client>();
-
-  /** Calls Check on `target` (`host:port`); `done` gets the response or an error text, once. */
+  /** Calls Check on `target` (`host:port`); `done` gets the response or an error text, once (not after cancel). */
   check(
     target: string,
     request: Record<string, unknown>,
@@ -66,41 +70,54 @@ export class GrpcAuthClients {
     done: (r: CheckResponse | { error: string }) => void,
   ): { cancel(): void } {
     const t = authTypes();
-    let client = this.#clients.get(target);
-    if (!client) {
-      // Idle channels drop their connection after a minute: a replaced config's clients are never closed explicitly
-      // (filter factories have no teardown hook), so they must not hold sockets.
-      client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.client_idle_timeout_ms": 60_000 });
-      this.#clients.set(target, client);
-    }
-    const md = new grpc.Metadata();
-    for (const [k, v] of opts.initialMetadata) md.add(k, v);
-    const msg = t.checkRequest.fromObject(request);
-    const bytes = t.checkRequest.encode(msg).finish();
-    const call = client.makeUnaryRequest<Uint8Array, CheckResponse>(
-      CHECK_METHOD,
-      (b) => Buffer.from(b),
-      (b) =>
-        t.checkResponse.toObject(t.checkResponse.decode(b), {
+    const bytes = t.checkRequest.encode(t.checkRequest.fromObject(request)).finish();
+    const m = /^\[?(.*?)\]?:(\d+)$/.exec(target);
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let response: CheckResponse | undefined;
+    const stream = new GrpcStream({
+      connect: () => connectTcp(m?.[1] ?? target, Number(m?.[2] ?? 0), Math.max(1, opts.timeoutMs || 5000)),
+      authority: target,
+      scheme: "http",
+      path: CHECK_METHOD,
+      metadata: opts.initialMetadata.map(([key, value]) => ({ key, value })),
+    });
+    const finish = (r: CheckResponse | { error: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stream.cancel();
+      done(r);
+    };
+    stream.open((msg) => {
+      try {
+        response = t.checkResponse.toObject(t.checkResponse.decode(msg), {
           enums: Number,
           longs: Number,
           bytes: Uint8Array,
           defaults: false,
-        }) as CheckResponse,
-      bytes,
-      md,
-      opts.timeoutMs > 0 ? { deadline: Date.now() + opts.timeoutMs } : {},
-      (err, res) => {
-        if (err) done({ error: `${grpc.status[err.code] ?? err.code}: ${err.details}` });
-        else done(res ?? {});
+        }) as CheckResponse;
+      } catch (e) {
+        finish({ error: `INTERNAL: undecodable CheckResponse: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }, (reason, status) => {
+      if (status === 0 && response !== undefined) finish(response);
+      else finish({ error: status === 0 ? "INTERNAL: no CheckResponse" : reason });
+    });
+    stream.write(bytes);
+    stream.end();
+    if (opts.timeoutMs > 0) {
+      timer = setTimeout(() => finish({ error: "DEADLINE_EXCEEDED: check timed out" }), opts.timeoutMs);
+    }
+    return {
+      cancel: () => {
+        settled = true;
+        clearTimeout(timer);
+        stream.cancel();
       },
-    );
-    return { cancel: () => call.cancel() };
+    };
   }
 
-  /** Closes every client. */
-  close(): void {
-    for (const c of this.#clients.values()) c.close();
-    this.#clients.clear();
-  }
+  /** Nothing to close: each check owns its connection. */
+  close(): void {}
 }

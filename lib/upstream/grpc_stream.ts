@@ -60,7 +60,8 @@ export class GrpcStream {
   #buf = new Uint8Array(0);
   #closed = false;
   #onMessage: (m: Uint8Array) => void = () => {};
-  #onClose: (reason: string) => void = () => {};
+  #onClose: (reason: string, grpcStatus: number | undefined) => void = () => {};
+  #endPending = false;
 
   constructor(options: GrpcStreamOptions) {
     this.#o = options;
@@ -70,7 +71,7 @@ export class GrpcStream {
    * Connects and opens the stream. `onMessage` gets each response message (a copy), `onClose` the reason the stream
    * ended (once; also when the connection cannot be opened).
    */
-  open(onMessage: (m: Uint8Array) => void, onClose: (reason: string) => void): void {
+  open(onMessage: (m: Uint8Array) => void, onClose: (reason: string, grpcStatus: number | undefined) => void): void {
     this.#onMessage = onMessage;
     this.#onClose = onClose;
     this.#o.connect().then((conn) => {
@@ -139,6 +140,7 @@ export class GrpcStream {
     enc.encodeHeaders(headers, false);
     for (const m of this.#pending) enc.encodeData(m, false);
     this.#pending = [];
+    if (this.#endPending) enc.encodeData(new Uint8Array(0), true);
   }
 
   #pending: Uint8Array[] = [];
@@ -151,6 +153,13 @@ export class GrpcStream {
     framed.set(message, 5);
     if (this.#encoder) this.#encoder.encodeData(framed, false);
     else this.#pending.push(framed);
+  }
+
+  /** Half-closes the request side (END_STREAM): a unary call sends its one message, then this. */
+  end(): void {
+    if (this.#closed) return;
+    if (this.#encoder) this.#encoder.encodeData(new Uint8Array(0), true);
+    else this.#endPending = true;
   }
 
   /** Ends the stream and its connection (the peer sees RST_STREAM CANCEL and the connection close). */
@@ -208,13 +217,20 @@ export class GrpcStream {
 
   #endWithStatus(status: string | undefined, message: string): void {
     const name = status === undefined ? "no grpc-status" : `${STATUS[status] ?? status}`;
-    this.#end(`${name}${message ? `: ${decodeURIComponent(message)}` : ""}`);
+    let text = message;
+    try {
+      text = decodeURIComponent(message);
+    } catch {
+      // not percent-encoded as it should be: shown as sent
+    }
+    const code = status === undefined || !/^\d+$/.test(status) ? undefined : Number(status);
+    this.#end(`${name}${text ? `: ${text}` : ""}`, code);
   }
 
-  #end(reason: string): void {
+  #end(reason: string, grpcStatus?: number): void {
     const already = this.#closed;
     this.#closed = true;
-    this.#conn?.close({ reason: "xds stream ended" });
-    if (!already) this.#onClose(reason);
+    this.#conn?.close({ reason: "grpc stream ended" });
+    if (!already) this.#onClose(reason, grpcStatus);
   }
 }
