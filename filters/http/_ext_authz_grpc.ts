@@ -1,7 +1,7 @@
 /**
  * The gRPC side of ext_authz: Envoy's `envoy.service.auth.v3.Authorization/Check` messages, loaded with protobufjs
  * from the `.proto` files `@grpc/grpc-js-xds` ships (through `xds/proto.ts`'s loader),
- * and a unary call with `@grpc/grpc-js` per authorization host.
+ * and a unary call per check on Ferry's own HTTP/2 codec (`lib/upstream/grpc_stream.ts`).
  *
  * @module
  */

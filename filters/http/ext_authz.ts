@@ -13,7 +13,7 @@
  * gRPC service: a `CheckRequest` (source and destination addresses, method, path, host, scheme, protocol, the
  * headers — all, or those `allowed_headers` match — the body with `with_request_body`, and the route's
  * `context_extensions`) to `envoy_grpc.cluster_name` (a host of that cluster) or `google_grpc.target_uri`, using
- * `@grpc/grpc-js`. `status: OK` allows with `ok_response` header changes; otherwise `denied_response` (default 403,
+ * Ferry's HTTP/2 codec (`lib/upstream/grpc_stream.ts`). `status: OK` allows with `ok_response` header changes; otherwise `denied_response` (default 403,
  * 401 for UNAUTHENTICATED) answers.
  *
  * Either way: a failure (timeout, connection failure, reset, a gRPC error) answers `status_on_error` (403) with
