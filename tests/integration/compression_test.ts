@@ -64,7 +64,9 @@ function upstreamHandler(req: SeenRequest): Response {
     return new Response(TEXT, { headers: { "content-type": "text/plain", "cache-control": "public, no-transform" } });
   }
   if (p === "/encoded") {
-    return new Response(zlib.gzipSync(TEXT), { headers: { "content-type": "text/plain", "content-encoding": "gzip" } });
+    return new Response(new Uint8Array(zlib.gzipSync(TEXT)), {
+      headers: { "content-type": "text/plain", "content-encoding": "gzip" },
+    });
   }
   if (p === "/etag") return new Response(TEXT, { headers: { "content-type": "text/plain", etag: '"v1"' } });
   if (p === "/json") {

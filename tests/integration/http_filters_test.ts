@@ -283,10 +283,10 @@ Deno.test(
       assertEquals(up.requests[0]!.headers.get("content-length"), "1000");
       const big = "b".repeat(5000);
       const tooBig = await curl(f.url("/up"), ["--data-binary", big]);
-      assertEquals(tooBig.status, 413);
+      assertEquals(tooBig.status, 413, `HTTP/1.1: ${tooBig.stderr}`);
       assertEquals(tooBig.body, "Payload Too Large");
       const chunked = await curl(f.url("/up"), [...H2, "--data-binary", big]);
-      assertEquals(chunked.status, 413);
+      assertEquals(chunked.status, 413, `HTTP/2: ${chunked.stderr}`);
       const off = await curl(f.url("/big"), ["--data-binary", big]);
       assertEquals(off.status, 200);
       assertEquals(up.requests.length, 2);
