@@ -5,6 +5,7 @@
 #   memory  bench/memory.sh  KiB per idle keep-alive connection (target <= 10)
 #   crypto  bench/crypto_sm4.ts, bench/crypto_sm2.ts when present
 #   tls     bench/tls.sh     GM TLS vs native TLS through Ferry (needs TONGSUO_BIN; skipped without it)
+#   http2 grpc rpc filters compression xds: bench/<name>.sh (run only when named: each takes minutes)
 #
 # Arguments name the sections to run (default: all), e.g. `bash bench/run.sh http1 memory`.
 # The knobs of each script (BENCH_SECONDS, BENCH_ROUNDS, ...) pass through the environment.
@@ -38,7 +39,7 @@ run_section() {
 
 for s in "${sections[@]}"; do
   case $s in
-    http1 | tcp | memory) run_section "$s" bash "$DIR/$s.sh" ;;
+    http1 | tcp | memory | http2 | grpc | rpc | filters | compression | xds) run_section "$s" bash "$DIR/$s.sh" ;;
     crypto)
       for f in crypto_sm4 crypto_sm2; do
         if [ -f "$DIR/$f.ts" ]; then
@@ -56,7 +57,7 @@ for s in "${sections[@]}"; do
       fi
       ;;
     *)
-      echo "run.sh: unknown section: $s (known: http1 tcp memory crypto tls)" >&2
+      echo "run.sh: unknown section: $s (known: http1 tcp memory crypto tls http2 grpc rpc filters compression xds)" >&2
       exit 2
       ;;
   esac
