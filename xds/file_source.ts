@@ -44,11 +44,6 @@ export class FileSource implements ResourceSource {
     // A file delivers all it holds.
   }
 
-  /** Resolves after the first load (applied or rejected). */
-  get firstLoad(): Promise<void> {
-    return this.#loading;
-  }
-
   start(): void {
     this.#loading = this.#load();
     const file = resolve(this.#o.file);

@@ -15,7 +15,7 @@ import type { DynamicResourcesConfig } from "../lib/config/config_source.ts";
 import type { Server, XdsHandle } from "../lib/server/server.ts";
 import { VERSION } from "../lib/version.ts";
 import { clusterGrpcTarget } from "./grpc_target.ts";
-import { loadWire } from "./wire_impl.ts";
+import { createXdsWire, loadXdsTypes } from "./proto.ts";
 import { XdsManager } from "./xds_manager.ts";
 import type { XdsWire } from "./wire.ts";
 
@@ -69,7 +69,11 @@ export async function startXds(
 ): Promise<XdsHandle> {
   // The protobuf definitions are loaded only for gRPC sources; file-based config needs none.
   const grpc = dynamic.ads !== undefined || dynamic.lds?.kind === "api" || dynamic.cds?.kind === "api";
-  const wire: XdsWire = grpc ? await loadWire() : noWire;
+  let wire: XdsWire = noWire;
+  if (grpc) {
+    await loadXdsTypes();
+    wire = createXdsWire();
+  }
   const manager = new XdsManager({
     dynamic,
     server: {

@@ -11,7 +11,7 @@
  * here, a loop yielding with `setImmediate` every 4 ms let 4 socket round trips through in 2 s (Deno's ops were not
  * polled), with `setTimeout(0)` 12,500 (worst 10 ms).
  */
-export function yieldTurn(): Promise<void> {
+function yieldTurn(): Promise<void> {
   return new Promise((r) => setTimeout(r, 0));
 }
 

@@ -58,6 +58,8 @@ export class GrpcStream {
   #conn: NetConnection | undefined;
   #encoder: StreamEncoder | undefined;
   #buf = new Uint8Array(0);
+  /** Framed messages written before the stream opened. */
+  #pending: Uint8Array[] = [];
   #closed = false;
   #onMessage: (m: Uint8Array) => void = () => {};
   #onClose: (reason: string, grpcStatus: number | undefined) => void = () => {};
@@ -142,8 +144,6 @@ export class GrpcStream {
     this.#pending = [];
     if (this.#endPending) enc.encodeData(new Uint8Array(0), true);
   }
-
-  #pending: Uint8Array[] = [];
 
   /** Sends one message (queued until the stream is open). */
   write(message: Uint8Array): void {
