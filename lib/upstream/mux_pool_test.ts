@@ -148,10 +148,13 @@ Deno.test("MuxConnPool opens more connections when the capacity shrinks under wa
   const up = new MuxTestServer({ capacity: 2 });
   up.reply = () => ({ hold: true });
   // The codec believes 10 until the server's SETTINGS arrive.
-  const { pool, cluster } = setup(up.port, {}, { codec: { initialMaxConcurrentStreams: 10 } });
+  const { pool, cluster, codec } = setup(up.port, {}, { codec: { initialMaxConcurrentStreams: 10 } });
   try {
     const a = start(pool, "/a");
     await waitFor(() => up.heldCount === 1);
+    // The server holding /a does not mean the client has read its SETTINGS yet (one CI run opened 4 streams on
+    // connection 1): wait for the client codec to apply them.
+    await waitFor(() => codec.clients[0]?.maxConcurrentStreams === 2, 2000, "SETTINGS applied by the client");
     const ex = [1, 2, 3].map((i) => start(pool, `/${i}`));
     await waitFor(() => up.heldCount === 4, 2000, "4 requests at the server");
     assertEquals(up.maxOpen(1), 2);
