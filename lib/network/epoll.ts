@@ -55,6 +55,9 @@ const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ERROR = 4;
 const SO_REUSEPORT = 15;
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SO_DOMAIN = 39;
 const IPPROTO_TCP = 6;
 const IPPROTO_IPV6 = 41;
 const TCP_NODELAY = 1;
@@ -810,6 +813,38 @@ export class EpollListener implements Pollable {
     }
     const a = e.parseAddr();
     return new EpollListener(e, fd, a.host, a.port, options.highWatermark);
+  }
+
+  /**
+   * Takes over a listening TCP socket this process already holds (one received from the running Ferry at a hot
+   * upgrade, `lib/server/hot_restart.ts`) instead of binding one. Undefined when the engine is not in use here;
+   * throws if `fd` is not a listening IPv4/IPv6 stream socket. The socket must be non-blocking (those of this
+   * engine are: the flag belongs to the socket, so every process holding it sees it).
+   */
+  static adopt(fd: number, options: { highWatermark?: number } = {}): EpollListener | undefined {
+    const e = getEngine();
+    if (!e) return undefined;
+    const lib = e.lib;
+    const opt = (name: number): number => {
+      e.intBuf[0] = 0;
+      e.lenBuf[0] = 4;
+      if (lib.getsockopt(fd, SOL_SOCKET, name, new Uint8Array(e.intBuf.buffer), e.lenBuf) < 0) throw e.error();
+      return e.intBuf[0]!;
+    };
+    if (opt(SO_ACCEPTCONN) !== 1) throw new Error(`descriptor ${fd} is not a listening socket`);
+    const domain = opt(SO_DOMAIN);
+    if ((domain !== AF_INET && domain !== AF_INET6) || opt(SO_TYPE) !== SOCK_STREAM) {
+      throw new Error(`descriptor ${fd} is not a TCP socket`);
+    }
+    e.lenBuf[0] = e.addrBuf.length;
+    if (lib.getsockname(fd, e.addrBuf, e.lenBuf) < 0) throw e.error();
+    const a = e.parseAddr();
+    return new EpollListener(e, fd, a.host, a.port, options.highWatermark);
+  }
+
+  /** The listening socket's descriptor (to hand it to a new process at a hot upgrade). */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** Starts accepting: `onAccept` gets each connection (unstarted, no handler), `onError` accept failures. */
