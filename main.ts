@@ -29,8 +29,9 @@ Options:
       --mode MODE           serve (default) or validate (check the config, print OK or the error, exit 0/1)
   -l, --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default info)
       --drain-time-s N      seconds a SIGTERM/SIGINT drain waits for in-flight requests (default 600)
-      --concurrency N       event loops serving the listeners (default 1): the main thread plus N-1 worker
-                            threads, sharing each port with SO_REUSEPORT; admin stays on the main thread
+      --concurrency N       event loops serving the listeners (default: the number of cores): the main thread
+                            plus N-1 worker threads, sharing each port with SO_REUSEPORT; admin and xDS stay on
+                            the main thread, which forwards every xDS change to the workers
       --service-node ID     node id (overrides node.id)
       --service-cluster C   node cluster (overrides node.cluster)
       --version             print the version
@@ -151,29 +152,21 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (values.concurrency !== undefined && Number(values.concurrency) > 1 && config.dynamicResources !== undefined) {
-    // Worker threads would serve listeners whose routes, clusters and secrets xDS cannot reach yet.
-    return fail("ferry: --concurrency above 1 is not supported with dynamic_resources (xDS) yet; use 1", 2);
-  }
+  // As Envoy: one event loop per core unless told otherwise.
+  const concurrency = values.concurrency === undefined
+    ? Math.max(1, Math.min(999, navigator.hardwareConcurrency || 1))
+    : Number(values.concurrency);
   const log = getLogger("main");
   log.info(`ferry ${VERSION} starting with ${source}`);
   let server: Server;
   try {
     server = await Server.start(config, registries, {
       drainTimeMs,
-      commandLine: { ...values, mode },
+      commandLine: { ...values, mode, concurrency },
+      ...(concurrency > 1 ? { workers: { count: concurrency - 1, raw, logLevel: level } } : {}),
     });
   } catch (e) {
     return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
-  if (concurrency > 1) {
-    try {
-      await server.startWorkers(concurrency - 1, raw, { logLevel: level });
-    } catch (e) {
-      await server.drainAndStop(0);
-      return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
-    }
   }
   let signals = 0;
   const onSignal = (sig: Deno.Signal) => {

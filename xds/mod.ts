@@ -86,6 +86,8 @@ export async function startXds(
       addOrUpdateListener: (raw, path) => server.addOrUpdateListener(raw, { path, validateClusters: false }),
       validateListener: (raw, path) => server.validateListener(raw, path),
       removeListener: (name) => server.removeListener(name),
+      forwardToWorkers: (op) => server.forwardToWorkers(op),
+      workersApplied: () => server.workersApplied(),
     },
     node: nodeOf(server),
     grpcTarget: (clusterName, authority, path) => {

@@ -47,6 +47,7 @@ import {
   type UpdateSink,
 } from "./types.ts";
 import type { XdsWire } from "./wire.ts";
+import type { WorkerConfigOp } from "../lib/server/workers.ts";
 
 const log = getLogger("xds");
 
@@ -64,6 +65,12 @@ export interface XdsServerApi {
   /** Parses a listener as {@link addOrUpdateListener} would, without applying it. */
   validateListener(raw: unknown, path: string): void;
   removeListener(name: string): Promise<boolean>;
+  /**
+   * Worker threads (`--concurrency`): each change applied here is forwarded right after, in the same order
+   * (listener changes reach them through {@link addOrUpdateListener}); an update is ACKed once they applied it.
+   */
+  forwardToWorkers?(op: WorkerConfigOp): void;
+  workersApplied?(): Promise<void>;
 }
 
 /** Options of an {@link XdsManager}. */
@@ -515,6 +522,8 @@ export class XdsManager implements UpdateSink {
       init.resolve();
     }
     await this.#advanceWarming(slicer);
+    // The source ACKs when this resolves: only once the workers serve the update too.
+    await this.#server.workersApplied?.();
     this.#checkSettled();
   }
 
@@ -592,7 +601,9 @@ export class XdsManager implements UpdateSink {
       await this.#server.addOrUpdateListener(finalize(w.raw), path);
       for (const name of w.deps.rds.keys()) {
         const rc = this.#routes.get(name);
-        if (rc !== undefined) this.#server.routeConfigs.update(rc.config);
+        if (rc === undefined) continue;
+        this.#server.routeConfigs.update(rc.config);
+        this.#server.forwardToWorkers?.({ kind: "route", name, raw: rc.raw, path: resPath(TYPE.route, name) });
       }
     } catch (e) {
       const details = e instanceof Error ? e.message : String(e);
@@ -640,6 +651,7 @@ export class XdsManager implements UpdateSink {
       this.#warmingClusters.delete(name);
       if (this.#activeClusters.delete(name)) {
         this.#server.clusterManager.remove(name);
+        this.#server.forwardToWorkers?.({ kind: "cluster-remove", name });
         log.debug(`cds: cluster "${name}" removed`);
       }
     }
@@ -698,9 +710,11 @@ export class XdsManager implements UpdateSink {
       }
       const cm = this.#server.clusterManager;
       cm.addOrUpdate(config);
+      this.#server.forwardToWorkers?.({ kind: "cluster", name: w.name, raw: finalize(w.raw), path });
       if (cla !== undefined) {
         const la = parseLoadAssignment(cla.raw, resPath(TYPE.endpoint, eds!), config.type);
         cm.updateHosts(w.name, la.localities, la);
+        this.#server.forwardToWorkers?.({ kind: "hosts", cluster: w.name, raw: cla.raw });
       } else if (eds !== undefined) {
         log.warn(`cds: cluster "${w.name}": no endpoints for "${eds}" within initial_fetch_timeout; no hosts yet`);
       }
@@ -727,6 +741,7 @@ export class XdsManager implements UpdateSink {
       this.#routes.set(r.name, { ...r, config, lastUpdated: new Date() });
       if (cur !== undefined && cur.text === r.text) continue;
       const n = this.#server.routeConfigs.update(config);
+      this.#server.forwardToWorkers?.({ kind: "route", name: r.name, raw: r.raw, path: resPath(TYPE.route, r.name) });
       log.debug(`rds: route configuration "${r.name}" version ${r.version} → ${n} connection manager(s)`);
     }
     for (const n of u.removed) this.#routes.delete(n);
@@ -734,7 +749,7 @@ export class XdsManager implements UpdateSink {
 
   async #applyEndpoints(u: ResourceUpdate, slicer: Slicer): Promise<void> {
     const cm = this.#server.clusterManager;
-    const plans: { cluster: string; la: ReturnType<typeof parseLoadAssignment> }[] = [];
+    const plans: { cluster: string; la: ReturnType<typeof parseLoadAssignment>; raw: unknown }[] = [];
     // Every active EDS cluster of the service (static ones too); warming clusters take theirs when they warm.
     for (const r of u.resources) {
       await slicer.tick();
@@ -742,17 +757,21 @@ export class XdsManager implements UpdateSink {
       if (cur !== undefined && cur.text === r.text) continue;
       for (const c of cm.clustersForService(r.name)) {
         const la = parseLoadAssignment(r.raw, resPath(TYPE.endpoint, r.name), c.config.type);
-        plans.push({ cluster: c.config.name, la });
+        plans.push({ cluster: c.config.name, la, raw: r.raw });
       }
     }
     for (const r of u.resources) this.#endpoints.set(r.name, { ...r, lastUpdated: new Date() });
     for (const p of plans) {
       await slicer.tick();
       cm.updateHosts(p.cluster, p.la.localities, p.la);
+      this.#server.forwardToWorkers?.({ kind: "hosts", cluster: p.cluster, raw: p.raw });
     }
     for (const n of u.removed) {
       this.#endpoints.delete(n);
-      for (const c of cm.clustersForService(n)) cm.updateHosts(c.config.name, []);
+      for (const c of cm.clustersForService(n)) {
+        cm.updateHosts(c.config.name, []);
+        this.#server.forwardToWorkers?.({ kind: "hosts", cluster: c.config.name, raw: null });
+      }
     }
   }
 
@@ -771,6 +790,7 @@ export class XdsManager implements UpdateSink {
       if (cur !== undefined && cur.text === r.text) continue;
       if (sm.get(r.name) === undefined) sm.add({ ...p, path });
       else sm.update(r.name, r.raw, path);
+      this.#server.forwardToWorkers?.({ kind: "secret", name: r.name, raw: r.raw, path });
       this.#secrets.set(r.name, { ...r, lastUpdated: new Date() });
       log.info(`sds: secret "${r.name}" version ${r.version}`);
     }

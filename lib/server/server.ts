@@ -26,7 +26,7 @@ import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
-import { WorkerSet } from "./workers.ts";
+import { type WorkerConfigOp, WorkerSet } from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
 import type { SecretManager } from "../tls/secret_manager.ts";
@@ -64,6 +64,16 @@ export interface ServerOptions {
   readonly xds?: { readonly backoffBaseMs?: number; readonly backoffMaxMs?: number };
   /** Log listener start-up at debug level (worker threads, whose listeners the main thread already announced). */
   readonly quiet?: boolean;
+  /**
+   * This server runs in a worker thread: no xDS client of its own (the main thread forwards what its client
+   * applies) and no `server.concurrency` gauge (the admin API adds the workers' stats to the main thread's).
+   */
+  readonly worker?: boolean;
+  /**
+   * Worker threads to start (`--concurrency` − 1) from the raw bootstrap, after the listeners bind and before the
+   * xDS client starts, so that every dynamic change reaches them.
+   */
+  readonly workers?: { readonly count: number; readonly raw: unknown; readonly logLevel: string };
 }
 
 /** Envoy's `ListenersConfigDump`: static listeners, and those added at run time as `dynamic_listeners`. */
@@ -139,6 +149,8 @@ export class Server {
   #stopped: Promise<void> | undefined;
   #resolveExit!: (code: number) => void;
   #workers: WorkerSet | undefined;
+  /** Config changes posted to the workers and not yet answered by all ({@link Server.workersApplied}). */
+  #forwarded: Promise<void>[] = [];
   readonly #registries: Registries;
   /** Route configurations by name, replaceable while traffic flows ({@link Server.updateRouteConfig}). */
   readonly routeConfigs: RouteConfigProviders = new RouteConfigProviders();
@@ -200,7 +212,16 @@ export class Server {
     }
     lm.startAccepting();
     if (s.admin) log.info(`admin listening on http://${config.admin!.address.address}:${s.admin.port}/`);
-    if (config.dynamicResources) {
+    if (options.worker !== true) s.stats.gauge("server.concurrency").set(1 + (options.workers?.count ?? 0));
+    if (options.workers && options.workers.count > 0) {
+      try {
+        await s.startWorkers(options.workers.count, options.workers.raw, { logLevel: options.workers.logLevel });
+      } catch (e) {
+        await s.drainAndStop(0);
+        throw e;
+      }
+    }
+    if (config.dynamicResources && options.worker !== true) {
       // Loaded only when used: the protobuf definitions cost start-up time and memory.
       const { startXds } = await import("../../xds/mod.ts");
       try {
@@ -227,14 +248,75 @@ export class Server {
   async startWorkers(n: number, raw: unknown, options: { logLevel: string }): Promise<void> {
     if (n <= 0) return;
     // As Envoy: not ready (`/ready` 503 INITIALIZING) until every worker serves the listeners.
-    if (this.state === "LIVE") this.state = "INITIALIZING";
+    const wasLive = this.state === "LIVE";
+    if (wasLive) this.state = "INITIALIZING";
     try {
-      this.#workers = await WorkerSet.start(n, raw, { drainTimeMs: this.#drainTimeMs, logLevel: options.logLevel });
+      this.#workers = await WorkerSet.start(n, this.#withBoundPorts(raw), {
+        drainTimeMs: this.#drainTimeMs,
+        logLevel: options.logLevel,
+      });
       serverRuntime.onChange(() => this.#workers?.setRuntimeState(serverRuntime.state()));
     } finally {
-      if (this.state === "INITIALIZING") this.state = "LIVE";
+      if (wasLive && this.state === "INITIALIZING") this.state = "LIVE";
     }
+    this.stats.gauge("server.concurrency").set(n + 1);
     log.info(`${n} worker thread(s) started; ${n + 1} event loops serve the listeners`);
+  }
+
+  /** The raw bootstrap with each static listener on port 0 given the port this thread bound (SO_REUSEPORT). */
+  #withBoundPorts(raw: unknown): unknown {
+    const sr = (raw as Record<string, unknown> | undefined)?.["static_resources"] as Record<string, unknown>;
+    const ls = sr?.["listeners"];
+    if (!Array.isArray(ls)) return raw;
+    const listeners = ls.map((l, i) => {
+      const lc = this.config.listeners[i];
+      const bound = lc && this.listenerManager.get(lc.name);
+      return lc && bound && lc.address.port === 0 ? withPort(l, bound.port) : l;
+    });
+    return { ...(raw as Record<string, unknown>), static_resources: { ...sr, listeners } };
+  }
+
+  /** How many event loops serve the listeners: the main thread and its workers. */
+  get concurrency(): number {
+    return 1 + (this.#workers?.size ?? 0);
+  }
+
+  /**
+   * Forwards one dynamic config change this thread has applied to every worker thread: posted now, so workers
+   * apply changes in the order of the calls. A worker that fails to apply it is logged at error level with its
+   * number (the main thread keeps the change: it is what the control plane sent) and counted in
+   * `server.worker_config_update_failed`. No-op without workers.
+   */
+  forwardToWorkers(op: WorkerConfigOp): void {
+    if (!this.#workers) return;
+    const what = op.kind === "hosts" ? `endpoints of cluster "${op.cluster}"` : `${op.kind} "${op.name}"`;
+    this.#forwarded.push(
+      this.#workers.applyConfig(op).then((results) => {
+        for (const r of results) {
+          if (r.error === undefined) continue;
+          this.stats.counter("server.worker_config_update_failed").inc();
+          log.error(`worker ${r.worker}: ${what} applied on the main thread but failed on the worker: ${r.error}`);
+        }
+      }),
+    );
+  }
+
+  /** Resolves when every worker has answered every change forwarded so far (the xDS client ACKs after). */
+  async workersApplied(): Promise<void> {
+    while (this.#forwarded.length > 0) {
+      const pending = this.#forwarded;
+      this.#forwarded = [];
+      await Promise.all(pending);
+    }
+  }
+
+  /** Each isolate's listening sockets: this thread's first, then each worker's (hot upgrade hands them over). */
+  async listenerFds(): Promise<{ listener: string; address: string; fd: number }[][]> {
+    const own = this.listeners.map((l) => {
+      const fd = (l as unknown as { fd?: unknown }).fd;
+      return { listener: l.config.name, address: l.address, fd: typeof fd === "number" ? fd : -1 };
+    });
+    return [own, ...(await this.#workers?.listenerFds() ?? [])];
   }
 
   /** Stops accepting on every listener; with `graceful`, idle connections are closed and the rest drain. */

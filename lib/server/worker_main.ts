@@ -1,25 +1,82 @@
 /**
  * Entry point of a worker thread (`--concurrency N`): runs its own listeners (bound with SO_REUSEPORT next to the
  * main thread's), its own clusters and pools, and answers the main thread's requests for stats, counter resets, log
- * levels and drain. The admin API stays on the main thread.
+ * levels and drain. The admin API and the xDS client stay on the main thread, which forwards every dynamic config
+ * change it applied (`config` messages, see {@link WorkerConfigOp}).
  *
  * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
  * `{type: "log-component", component, level}`, `{type: "log-levels", id}`, `{type: "reset-counters", id}`,
- * `{type: "drain", ms, id}`, `{type: "listener-update", raw, id}`, `{type: "listener-remove", name, id}`. Out:
- * `{type: "started"}` or `{type: "error", message}`, `{type: "stats", id, snap}`, `{type: "log-levels", id, levels}`,
- * `{type: "counters-reset", id}`, `{type: "drained", id}`, `{type: "listener-done", id, error?}`.
+ * `{type: "drain", ms, id}`, `{type: "listener-update", raw, id}`, `{type: "listener-remove", name, id}`,
+ * `{type: "config", op, id}`, `{type: "listener-fds", id}`. Out: `{type: "started"}` or `{type: "error", message}`,
+ * `{type: "stats", id, snap}`, `{type: "log-levels", id, levels}`, `{type: "counters-reset", id}`,
+ * `{type: "drained", id}`, `{type: "listener-done", id, error?}`, `{type: "config-done", id, error?}`,
+ * `{type: "listener-fds", id, fds}`.
+ *
+ * Listener and config messages are applied one at a time in arrival order (a listener update awaits its bind):
+ * the main thread posts them in the order it applied them, and that order is what makes a cluster exist before
+ * the endpoints and listeners that name it.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { parseBootstrap } from "../config/bootstrap.ts";
+import { ObjReader } from "../config/reader.ts";
+import { resolveSecretRefs } from "../config/secrets.ts";
 import { getLogLevels, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
+import { parseRouteConfiguration } from "../router/mod.ts";
+import { parseSecret } from "../tls/secret_manager.ts";
+import { parseCluster } from "../upstream/config.ts";
 import { createRegistries } from "./registries.ts";
 import { Server } from "./server.ts";
 import { serverRuntime } from "../runtime/mod.ts";
-import type { WorkerRequest } from "./workers.ts";
+import type { ListenerFd, WorkerConfigOp, WorkerRequest } from "./workers.ts";
 
 let server: Server | undefined;
+/** Listener and config changes, applied one after another. */
+let changes: Promise<void> = Promise.resolve();
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Applies one forwarded change with the methods the main thread used; throws what they throw. */
+function applyConfig(s: Server, op: WorkerConfigOp): void {
+  switch (op.kind) {
+    case "cluster":
+      s.clusterManager.addOrUpdate(parseCluster(resolveSecretRefs(op.raw, op.path, s.secrets), op.path));
+      break;
+    case "cluster-remove":
+      s.clusterManager.remove(op.name);
+      break;
+    case "hosts":
+      if (op.raw === null) s.clusterManager.updateHosts(op.cluster, []);
+      else s.updateClusterHosts(op.cluster, op.raw);
+      break;
+    case "route":
+      // No connection manager naming it yet is fine: the listener that needs it may be the next message.
+      s.routeConfigs.update(parseRouteConfiguration(op.raw, op.path));
+      break;
+    case "secret": {
+      if (s.secrets.get(op.name) === undefined) {
+        const o = new ObjReader(op.raw, op.path);
+        const p = parseSecret(o);
+        o.done();
+        s.secrets.add({ ...p, path: op.path });
+      } else {
+        s.secrets.update(op.name, op.raw, op.path);
+      }
+      break;
+    }
+  }
+}
+
+/** The listening sockets of this isolate (fd -1 where the socket engine keeps it to itself). */
+function listenerFds(s: Server): ListenerFd[] {
+  return s.listeners.map((l) => {
+    const fd = (l as unknown as { fd?: unknown }).fd;
+    return { listener: l.config.name, address: l.address, fd: typeof fd === "number" ? fd : -1 };
+  });
+}
 
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const m = e.data;
@@ -29,7 +86,12 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         if (isLogLevel(m.logLevel)) setLogLevel(m.logLevel);
         const registries = createRegistries();
         const config = parseBootstrap(m.raw, registries);
-        server = await Server.start(config, registries, { drainTimeMs: m.drainTimeMs, admin: false, quiet: true });
+        server = await Server.start(config, registries, {
+          drainTimeMs: m.drainTimeMs,
+          admin: false,
+          quiet: true,
+          worker: true,
+        });
         self.postMessage({ type: "started" });
         break;
       }
@@ -53,29 +115,43 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         self.postMessage({ type: "counters-reset", id: m.id });
         break;
       case "drain":
+        await changes;
         if (server) await server.drainAndStop(m.ms);
         self.postMessage({ type: "drained", id: m.id });
         break;
       case "stop-accepting":
         server?.stopAccepting(m.graceful);
         break;
+      case "listener-fds":
+        self.postMessage({ type: "listener-fds", id: m.id, fds: server ? listenerFds(server) : [] });
+        break;
       case "listener-update":
       case "listener-remove":
-        try {
-          if (!server) throw new Error("not started");
-          if (m.type === "listener-update") await server.addOrUpdateListener(m.raw);
-          else await server.removeListener(m.name);
-          self.postMessage({ type: "listener-done", id: m.id });
-        } catch (err) {
-          self.postMessage({
-            type: "listener-done",
-            id: m.id,
-            error: err instanceof Error ? err.message : String(err),
-          });
-        }
+        changes = changes.then(async () => {
+          try {
+            if (!server) throw new Error("not started");
+            // The main thread checked the clusters it names (or, for LDS, chose not to, as Envoy).
+            if (m.type === "listener-update") await server.addOrUpdateListener(m.raw, { validateClusters: false });
+            else await server.removeListener(m.name);
+            self.postMessage({ type: "listener-done", id: m.id });
+          } catch (err) {
+            self.postMessage({ type: "listener-done", id: m.id, error: message(err) });
+          }
+        });
+        break;
+      case "config":
+        changes = changes.then(() => {
+          try {
+            if (!server) throw new Error("not started");
+            applyConfig(server, m.op);
+            self.postMessage({ type: "config-done", id: m.id });
+          } catch (err) {
+            self.postMessage({ type: "config-done", id: m.id, error: message(err) });
+          }
+        });
         break;
     }
   } catch (err) {
-    self.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err) });
+    self.postMessage({ type: "error", message: message(err) });
   }
 };

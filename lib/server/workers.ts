@@ -1,7 +1,11 @@
 /**
- * Worker threads for `--concurrency N`: the main thread serves too and holds the admin API; N−1 workers each
- * run the same listeners (SO_REUSEPORT spreads connections across them) with their own clusters and pools, as
- * Envoy's workers do. The admin API merges their stats.
+ * Worker threads for `--concurrency N`: the main thread serves too and holds the admin API and the one xDS stream;
+ * N−1 workers each run the same listeners (SO_REUSEPORT spreads connections across them) with their own clusters
+ * and pools, as Envoy's workers do. The admin API merges their stats.
+ *
+ * Dynamic config reaches the workers as the raw Envoy JSON the main thread applied ({@link WorkerConfigOp}),
+ * posted in the order the main thread applied it; each worker applies config messages one at a time, in arrival
+ * order, with the same `Server` methods, so a cluster is in place before the endpoints and listeners that need it.
  *
  * @module
  */
@@ -20,7 +24,35 @@ export type WorkerRequest =
   | { type: "stop-accepting"; graceful: boolean }
   | { type: "listener-update"; raw: unknown; id: number }
   | { type: "listener-remove"; name: string; id: number }
-  | { type: "runtime"; state: RuntimeState };
+  | { type: "runtime"; state: RuntimeState }
+  | { type: "config"; op: WorkerConfigOp; id: number }
+  | { type: "listener-fds"; id: number };
+
+/**
+ * One dynamic config change the main thread applied (from xDS), as the raw Envoy JSON it applied, for a worker to
+ * apply the same way. `path` is the field path errors name.
+ * - `cluster`: add or update a cluster from an Envoy `Cluster` (secret references resolve against the worker's
+ *   secrets, which SDS changes keep equal to the main thread's).
+ * - `cluster-remove`: remove a cluster.
+ * - `hosts`: replace a cluster's hosts from a `ClusterLoadAssignment`; `raw: null` leaves it without hosts.
+ * - `route`: replace a route configuration (for every connection manager that names it; none is not an error,
+ *   the listener that needs it may come next).
+ * - `secret`: add or replace a secret from an Envoy `Secret`.
+ */
+export type WorkerConfigOp =
+  | { kind: "cluster"; name: string; raw: unknown; path: string }
+  | { kind: "cluster-remove"; name: string }
+  | { kind: "hosts"; cluster: string; raw: unknown }
+  | { kind: "route"; name: string; raw: unknown; path: string }
+  | { kind: "secret"; name: string; raw: unknown; path: string };
+
+/** One listening socket of one isolate (for a hot upgrade handing sockets over). */
+export interface ListenerFd {
+  readonly listener: string;
+  readonly address: string;
+  /** The file descriptor, or -1 where the socket engine does not expose one (`Deno.listen`, `Deno.listenTls`). */
+  readonly fd: number;
+}
 
 type WorkerReply =
   | { type: "started" }
@@ -29,7 +61,15 @@ type WorkerReply =
   | { type: "drained"; id: number }
   | { type: "counters-reset"; id: number }
   | { type: "log-levels"; id: number; levels: Record<string, string> }
-  | { type: "listener-done"; id: number; error?: string };
+  | { type: "listener-done"; id: number; error?: string }
+  | { type: "config-done"; id: number; error?: string }
+  | { type: "listener-fds"; id: number; fds: ListenerFd[] };
+
+/** What a config change did on one worker: `worker` counts from 1; `error` unset when it applied. */
+export interface WorkerConfigResult {
+  readonly worker: number;
+  readonly error?: string;
+}
 
 /** The worker threads of one process. */
 export class WorkerSet {
@@ -147,6 +187,30 @@ export class WorkerSet {
    */
   async addOrUpdateListener(raw: unknown): Promise<void> {
     await this.#applyListenerChange((id) => ({ type: "listener-update", raw, id }));
+  }
+
+  /**
+   * Applies one dynamic config change on every worker. The message is posted to each worker before this returns,
+   * so changes reach the workers in the order of the calls; the promise resolves when every worker answered (or
+   * `timeoutMs` passed: reported as an error of that worker). Never rejects: failures are in the results.
+   */
+  applyConfig(op: WorkerConfigOp, timeoutMs = 10_000): Promise<WorkerConfigResult[]> {
+    return Promise.all(this.#workers.map(async (w, i): Promise<WorkerConfigResult> => {
+      const r = await this.#ask(w, (id) => ({ type: "config", op, id }), timeoutMs);
+      if (r?.type !== "config-done") return { worker: i + 1, error: `no answer within ${timeoutMs} ms` };
+      return r.error === undefined ? { worker: i + 1 } : { worker: i + 1, error: r.error };
+    }));
+  }
+
+  /**
+   * Every worker's listening sockets, in worker order (a worker silent for 2 s gives an empty list): with the
+   * main thread's, what a hot upgrade hands over, N sockets per listener.
+   */
+  async listenerFds(): Promise<ListenerFd[][]> {
+    const replies = await Promise.all(
+      this.#workers.map((w) => this.#ask(w, (id) => ({ type: "listener-fds", id }), 2000)),
+    );
+    return replies.map((r) => r?.type === "listener-fds" ? r.fds : []);
   }
 
   /** Removes a runtime listener on every worker; rejects naming the first worker that failed. */

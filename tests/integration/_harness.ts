@@ -295,13 +295,22 @@ export async function stat(ferry: TestFerry, name: string): Promise<number | und
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/**
+ * `args` with `--concurrency 1` added unless they name a concurrency (or run a subcommand): as Envoy's
+ * integration tests, one event loop, so pool and connection counters see every request.
+ */
+export function oneLoop(args: string[]): string[] {
+  if (args[0] === "certs" || args.some((a) => a === "--concurrency" || a.startsWith("--concurrency="))) return args;
+  return [...args, "--concurrency", "1"];
+}
+
 /** Runs `deno run -A main.ts ...args` (in `cwd` if given) to its exit; the exit code and the output. */
 export async function runFerry(
   args: string[],
   options: { cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-A", MAIN, ...oneLoop(args)],
     ...options,
     stdin: "null",
     stdout: "piped",
@@ -340,7 +349,7 @@ export async function spawnFerry(
   options: { adminPort?: number; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<FerryProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-A", MAIN, ...oneLoop(args)],
     ...(options.env ? { env: options.env } : {}),
     stdin: "null",
     stdout: "piped",

@@ -433,19 +433,3 @@ for (const io of ["epoll", "deno"] as const) {
     },
   );
 }
-
-Deno.test("cli --concurrency above 1 with dynamic_resources is refused in one line, exit 2", itOpts, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "ferry-cli-xds-" });
-  Deno.writeTextFileSync(`${dir}/lds.yaml`, "version_info: '1'\nresources: []\n");
-  const r = await runFerry([
-    "--concurrency",
-    "2",
-    "--config-yaml",
-    `dynamic_resources: { lds_config: { path_config_source: { path: ${dir}/lds.yaml } } }`,
-  ]);
-  assertEquals(r.code, 2, r.stderr);
-  assertEquals(
-    r.stderr.trim(),
-    "ferry: --concurrency above 1 is not supported with dynamic_resources (xDS) yet; use 1",
-  );
-});
