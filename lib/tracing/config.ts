@@ -1,0 +1,240 @@
+/**
+ * Tracing config as Envoy users write it: the connection manager's `tracing` (`HttpConnectionManager.Tracing`)
+ * and its `provider` (`envoy.config.trace.v3.Tracing.Http`), or the bootstrap's deprecated `tracing.http`, which
+ * serves every connection manager whose `tracing` names no provider.
+ *
+ * Providers: `envoy.tracers.opentelemetry` (`OpenTelemetryConfig`: OTLP over gRPC through `grpc_service.envoy_grpc`,
+ * or OTLP/HTTP protobuf through `http_service`).
+ *
+ * @module
+ */
+import { ConfigError } from "../api/errors.ts";
+import { ObjReader } from "../config/reader.ts";
+import { getLogger } from "../observe/log.ts";
+import type { SamplingRates } from "./sampler.ts";
+
+const log = getLogger("config");
+
+/** The typed_config `@type` of the OpenTelemetry tracer. */
+export const OPENTELEMETRY_CONFIG_TYPE = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
+
+/** One `custom_tags` entry. */
+export type CustomTag =
+  | { readonly tag: string; readonly kind: "literal"; readonly value: string }
+  | { readonly tag: string; readonly kind: "request_header"; readonly name: string; readonly defaultValue: string };
+
+/** Where OTLP goes. */
+export type OtlpTransport =
+  | {
+    readonly kind: "grpc";
+    /** `grpc_service.envoy_grpc.cluster_name`. */
+    readonly cluster: string;
+    readonly authority: string | undefined;
+    readonly timeoutMs: number;
+    readonly metadata: readonly { key: string; value: string }[];
+    /** Field path of the cluster name (for an unknown cluster). */
+    readonly clusterPath: string;
+  }
+  | {
+    readonly kind: "http";
+    readonly cluster: string;
+    /** Path of `http_uri.uri` (default `/v1/traces`). */
+    readonly path: string;
+    /** Host of `http_uri.uri`, sent as `:authority`. */
+    readonly authority: string;
+    readonly timeoutMs: number;
+    readonly headers: readonly { key: string; value: string }[];
+    readonly clusterPath: string;
+  };
+
+/** A parsed `envoy.tracers.opentelemetry` provider. */
+export interface OpenTelemetryProvider {
+  readonly name: "envoy.tracers.opentelemetry";
+  /** `service_name`, the resource's `service.name` (Envoy's default `unknown_service:envoy`). */
+  readonly serviceName: string;
+  /** Undefined: spans are made and propagated but not exported. */
+  readonly transport: OtlpTransport | undefined;
+}
+
+/** A parsed tracing provider. */
+export type TracingProvider = OpenTelemetryProvider;
+
+/** Parsed `HttpConnectionManager.tracing`. */
+export interface TracingConfig {
+  readonly rates: SamplingRates;
+  readonly customTags: readonly CustomTag[];
+  /** `max_path_tag_length` (default 256): `http.url` keeps this many characters of the path. */
+  readonly maxPathTagLength: number;
+  readonly verbose: boolean;
+  readonly spawnUpstreamSpan: boolean;
+  /** The HCM's own provider; undefined: the bootstrap's `tracing.http` (none there: spans are not exported). */
+  readonly provider: TracingProvider | undefined;
+}
+
+/** Envoy's `type.v3.Percent` (0..100) as hundredths of a percent. */
+function percent(o: ObjReader, key: string): number {
+  const p = o.obj(key);
+  if (p === undefined) return 10000;
+  const v = p.num("value", { min: 0, max: 100 }) ?? 0;
+  p.done();
+  return Math.round(v * 100);
+}
+
+function headerValues(o: ObjReader, key: string): { key: string; value: string }[] {
+  return o.objs(key, (h) => {
+    const k = h.str("key", { required: true });
+    const value = h.str("value") ?? "";
+    return { key: k.toLowerCase(), value };
+  });
+}
+
+function parseOpenTelemetry(o: ObjReader): OpenTelemetryProvider {
+  const which = o.oneOf(["grpc_service", "http_service"] as const);
+  let transport: OtlpTransport | undefined;
+  if (which === "grpc_service") {
+    const g = o.obj("grpc_service")!;
+    g.unsupported("google_grpc", "is not supported (use envoy_grpc with a cluster)");
+    const e = g.obj("envoy_grpc", { required: true })!;
+    const cluster = e.str("cluster_name", { required: true });
+    const authority = e.str("authority");
+    e.skip("max_receive_message_length", "skip_envoy_headers");
+    e.unsupported("retry_policy");
+    e.done();
+    const timeoutMs = g.durationMs("timeout") ?? 5000;
+    const metadata = headerValues(g, "initial_metadata");
+    g.unsupported("retry_policy");
+    g.done();
+    transport = { kind: "grpc", cluster, authority, timeoutMs, metadata, clusterPath: e.at("cluster_name") };
+  } else if (which === "http_service") {
+    const h = o.obj("http_service")!;
+    const u = h.obj("http_uri", { required: true })!;
+    const uri = u.str("uri", { required: true });
+    const cluster = u.str("cluster", { required: true });
+    const timeoutMs = u.durationMs("timeout", { required: true })!;
+    u.done();
+    let url: URL;
+    try {
+      url = new URL(uri.includes("://") ? uri : `http://${uri}`);
+    } catch {
+      throw new ConfigError(u.at("uri"), `${JSON.stringify(uri)} is not a URL`);
+    }
+    const headers = h.objs("request_headers_to_add", (a) => {
+      const hv = a.obj("header", { required: true })!;
+      const key = hv.str("key", { required: true }).toLowerCase();
+      const value = hv.str("value") ?? "";
+      hv.done();
+      a.skip("append", "append_action", "keep_empty_value");
+      return { key, value };
+    });
+    h.skip("retry_policy");
+    h.done();
+    transport = {
+      kind: "http",
+      cluster,
+      path: url.pathname === "/" && !uri.endsWith("/") ? "/v1/traces" : url.pathname + url.search,
+      authority: url.host,
+      timeoutMs,
+      headers,
+      clusterPath: u.at("cluster"),
+    };
+  }
+  const serviceName = o.str("service_name") || "unknown_service:envoy";
+  const detectors = o.value("resource_detectors");
+  if (Array.isArray(detectors) && detectors.length > 0) {
+    log.warn(`${o.at("resource_detectors")}: resource detectors are not supported; ignored`);
+  }
+  const sampler = o.obj("sampler");
+  if (sampler !== undefined) {
+    const name = sampler.str("name") ?? "";
+    const tc = sampler.obj("typed_config");
+    const t = tc?.str("@type") ?? "";
+    if (!t.endsWith("AlwaysOnSamplerConfig") && name !== "envoy.tracers.opentelemetry.samplers.always_on") {
+      throw new ConfigError(sampler.path, `sampler ${JSON.stringify(name || t)} is not supported (only always_on)`);
+    }
+    sampler.skip("typed_config");
+    sampler.done();
+  }
+  o.skip("max_cache_size");
+  o.done();
+  return { name: "envoy.tracers.opentelemetry", serviceName, transport };
+}
+
+/** Parses a provider (`envoy.config.trace.v3.Tracing.Http`: `name` and `typed_config`). */
+export function parseTracingProvider(raw: unknown, path: string): TracingProvider {
+  const o = new ObjReader(raw, path);
+  const name = o.str("name", { required: true });
+  const tc = o.obj("typed_config");
+  o.done();
+  const type = tc?.str("@type");
+  if (name === "envoy.tracers.opentelemetry" || type === OPENTELEMETRY_CONFIG_TYPE) {
+    if (type !== undefined && type !== OPENTELEMETRY_CONFIG_TYPE) {
+      throw new ConfigError(
+        `${path}.typed_config.@type`,
+        `${JSON.stringify(type)} is not ${OPENTELEMETRY_CONFIG_TYPE}`,
+      );
+    }
+    return parseOpenTelemetry(tc ?? new ObjReader({}, `${path}.typed_config`));
+  }
+  throw new ConfigError(
+    `${path}.name`,
+    `tracer ${JSON.stringify(name)} is not supported (Ferry has envoy.tracers.opentelemetry)`,
+  );
+}
+
+/** Parses `HttpConnectionManager.tracing` (the reader is consumed and checked). */
+export function parseTracingConfig(o: ObjReader): TracingConfig {
+  const client = percent(o, "client_sampling");
+  const random = percent(o, "random_sampling");
+  const overall = percent(o, "overall_sampling");
+  const customTags = o.objs("custom_tags", (t) => {
+    const tag = t.str("tag", { required: true });
+    const which = t.oneOf(["literal", "environment", "request_header", "metadata", "value"] as const, {
+      required: true,
+    });
+    if (which === "literal") {
+      const l = t.obj("literal")!;
+      const value = l.str("value", { required: true });
+      l.done();
+      return { tag, kind: "literal", value } satisfies CustomTag;
+    }
+    if (which === "environment") {
+      const e = t.obj("environment")!;
+      const name = e.str("name", { required: true });
+      const def = e.str("default_value") ?? "";
+      e.done();
+      // As Envoy: read once, when the config is loaded.
+      let value = def;
+      try {
+        value = Deno.env.get(name) ?? def;
+      } catch {
+        // no env permission: the default
+      }
+      return { tag, kind: "literal", value } satisfies CustomTag;
+    }
+    if (which === "request_header") {
+      const r = t.obj("request_header")!;
+      const name = r.str("name", { required: true }).toLowerCase();
+      const defaultValue = r.str("default_value") ?? "";
+      r.done();
+      return { tag, kind: "request_header", name, defaultValue } satisfies CustomTag;
+    }
+    throw new ConfigError(t.at(which!), "is not supported (Ferry has no dynamic metadata)");
+  });
+  const maxPathTagLength = o.int("max_path_tag_length", { min: 1 }) ?? 256;
+  const verbose = o.bool("verbose") ?? false;
+  const spawnUpstreamSpan = o.bool("spawn_upstream_span") ?? false;
+  const provider = o.has("provider") ? parseTracingProvider(o.value("provider"), o.at("provider")) : undefined;
+  o.unsupported("operation_name", "is not supported (v2 field; v3 derives it from the listener's traffic_direction)");
+  o.unsupported("request_headers_for_tags", "is not supported (v2 field; use custom_tags)");
+  o.done();
+  return { rates: { client, random, overall }, customTags, maxPathTagLength, verbose, spawnUpstreamSpan, provider };
+}
+
+/** Parses the bootstrap's `tracing` (`envoy.config.trace.v3.Tracing`): its `http` provider, if any. */
+export function parseBootstrapTracing(raw: unknown, path: string): TracingProvider | undefined {
+  const o = new ObjReader(raw, path);
+  const http = o.has("http") ? parseTracingProvider(o.value("http"), o.at("http")) : undefined;
+  o.done();
+  if (http) log.warn(`${path}.http: deprecated; configure the provider in the connection manager's tracing`);
+  return http;
+}

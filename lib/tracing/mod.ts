@@ -1,0 +1,40 @@
+/**
+ * Distributed tracing: the connection manager's `tracing` config, the `x-request-id` sampling decision, W3C and B3
+ * propagation, spans, and the OpenTelemetry tracer's OTLP exporter (gRPC and HTTP).
+ *
+ * @module
+ */
+export {
+  type CustomTag,
+  OPENTELEMETRY_CONFIG_TYPE,
+  type OpenTelemetryProvider,
+  type OtlpTransport,
+  parseBootstrapTracing,
+  parseTracingConfig,
+  parseTracingProvider,
+  type TracingConfig,
+  type TracingProvider,
+} from "./config.ts";
+export { type ActiveSpan, Tracer, type TracerContext, type TracingStats } from "./tracer.ts";
+export { type BatchOptions, EXPORT_METHOD, MAX_QUEUED_SPANS, OtlpExporter } from "./opentelemetry.ts";
+export { encodeExportTraceServiceRequest, type ExportResource } from "./otlp_encoder.ts";
+export {
+  extractContext,
+  formatTraceparent,
+  type InjectContext,
+  injectContext,
+  parseB3Single,
+  parseTraceparent,
+  type PropagationFormat,
+  randomHexId,
+  type SpanContext,
+} from "./propagation.ts";
+export {
+  decideTrace,
+  requestIdInteger,
+  type SamplingRates,
+  type TraceReason,
+  traceReasonOf,
+  withTraceReason,
+} from "./sampler.ts";
+export { nowNs, type SpanKind, type SpanRecord, type SpanStatus } from "./span.ts";

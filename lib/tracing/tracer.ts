@@ -1,0 +1,196 @@
+/**
+ * The connection manager's tracer (Envoy's `Tracing::TracerImpl` with the HCM's tracing config): per request it
+ * makes the sampling decision (`x-request-id`, see `sampler.ts`), counts it in `http.<prefix>.tracing.*`, starts
+ * the server span as a child of the context the request carries (W3C or B3, see `propagation.ts`), writes the new
+ * context into the request that goes upstream, and when the stream ends sets Envoy's tags and hands sampled spans
+ * to the exporter.
+ *
+ * The span is named `ingress` (Envoy's name for an ingress span), or by the route's `decorator.operation`, or by an
+ * `x-envoy-decorator-operation` request header (which is removed), as Envoy does.
+ *
+ * @module
+ */
+import type { HeaderMap } from "../api/headers.ts";
+import type { Counter, StatsScope } from "../api/stats.ts";
+import type { StreamInfo } from "../api/stream_info.ts";
+import type { ClusterManager } from "../api/upstream.ts";
+import type { TracingConfig } from "./config.ts";
+import { type BatchOptions, OtlpExporter } from "./opentelemetry.ts";
+import { extractContext, injectContext, randomHexId } from "./propagation.ts";
+import { decideTrace } from "./sampler.ts";
+import { nowNs, type SpanRecord } from "./span.ts";
+
+/** The HCM's `tracing.*` counters (Envoy's names). */
+export interface TracingStats {
+  random_sampling: Counter;
+  service_forced: Counter;
+  client_enabled: Counter;
+  not_traceable: Counter;
+  health_check: Counter;
+}
+
+/** What a tracer needs from its connection manager and server. */
+export interface TracerContext {
+  readonly clusterManager: ClusterManager;
+  /** Root stats scope (the exporter's `tracing.opentelemetry.*`). */
+  readonly stats: StatsScope;
+  /** The connection manager's scope (`http.<stat_prefix>`). */
+  readonly scope: StatsScope;
+  /** `node.id` and `node.locality.zone` of the bootstrap (tags `node_id`, `zone`). */
+  readonly nodeId?: string;
+  readonly zone?: string;
+  /** Batching knobs for tests. */
+  readonly batch?: BatchOptions;
+}
+
+/** A span in progress, held by its stream. */
+export interface ActiveSpan {
+  readonly record: SpanRecord;
+  /** From `x-envoy-decorator-operation`: wins over the route's decorator. */
+  readonly operationOverride: string | undefined;
+}
+
+/** One connection manager config's tracer; see the module doc. */
+export class Tracer {
+  readonly config: TracingConfig;
+  readonly stats: TracingStats;
+  readonly #exporter: OtlpExporter | undefined;
+  readonly #nodeId: string;
+  readonly #zone: string;
+
+  constructor(config: TracingConfig, context: TracerContext) {
+    this.config = config;
+    const t = context.scope.scope("tracing");
+    this.stats = {
+      random_sampling: t.counter("random_sampling"),
+      service_forced: t.counter("service_forced"),
+      client_enabled: t.counter("client_enabled"),
+      not_traceable: t.counter("not_traceable"),
+      health_check: t.counter("health_check"),
+    };
+    this.#nodeId = context.nodeId ?? "";
+    this.#zone = context.zone ?? "";
+    const p = config.provider;
+    this.#exporter = p ? new OtlpExporter(p, context, context.batch) : undefined;
+  }
+
+  /**
+   * Starts the span of a request whose headers the connection manager has finished mutating (so `x-request-id` is
+   * final): decides, extracts the parent, injects our context into `h` (which goes upstream) and updates
+   * `info.requestId` to the id with the decision packed in.
+   */
+  startSpan(h: HeaderMap, info: StreamInfo): ActiveSpan {
+    const d = decideTrace(h, this.config.rates);
+    switch (d.reason) {
+      case "Sampling":
+        this.stats.random_sampling.inc();
+        break;
+      case "ServiceForced":
+        this.stats.service_forced.inc();
+        break;
+      case "ClientForced":
+        this.stats.client_enabled.inc();
+        break;
+      case "NotTraceable":
+        this.stats.not_traceable.inc();
+        break;
+      default:
+        break;
+    }
+    const rid = h.get("x-request-id");
+    if (rid !== undefined) info.requestId = rid;
+    const parent = extractContext(h);
+    const sampled = parent?.sampled ?? d.traced;
+    const traceId = parent?.traceId ?? randomHexId(16);
+    const spanId = randomHexId(8);
+    const parentSpanId = parent?.spanId ?? "";
+    const traceState = parent?.traceState ?? "";
+    const op = h.get("x-envoy-decorator-operation");
+    if (op !== undefined) h.remove("x-envoy-decorator-operation");
+    injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState }, parent?.format, parent?.shortTraceId);
+    const attributes = new Map<string, string>();
+    attributes.set("node_id", this.#nodeId);
+    attributes.set("zone", this.#zone);
+    const record: SpanRecord = {
+      traceId,
+      spanId,
+      parentSpanId,
+      traceState,
+      name: "ingress",
+      kind: "SERVER",
+      startNs: nowNs(),
+      endNs: 0n,
+      attributes,
+      status: "UNSET",
+      sampled,
+    };
+    return { record, operationOverride: op !== undefined && op !== "" ? op : undefined };
+  }
+
+  /** Ends the span with Envoy's tags; exports it when sampled. `decorator` is the route's `decorator.operation`. */
+  finishSpan(span: ActiveSpan, info: StreamInfo, decorator: string | undefined): void {
+    const r = span.record;
+    r.endNs = nowNs();
+    if (!r.sampled) return;
+    r.name = span.operationOverride ?? decorator ?? r.name;
+    const a = r.attributes;
+    const h = info.requestHeaders;
+    if (h !== undefined) {
+      const rid = h.get("x-request-id");
+      if (rid !== undefined) a.set("guid:x-request-id", rid);
+      const path = h.get("x-envoy-original-path") ?? h.get(":path") ?? "";
+      const scheme = h.get(":scheme") ?? "http";
+      const host = h.get(":authority") ?? "";
+      a.set("http.url", `${scheme}://${host}${path.slice(0, this.config.maxPathTagLength)}`);
+      a.set("http.method", h.get(":method") ?? "");
+      a.set("downstream_cluster", h.get("x-envoy-downstream-service-cluster") ?? "-");
+      a.set("user_agent", h.get("user-agent") ?? "-");
+      a.set("http.protocol", info.protocol ?? "-");
+      a.set("peer.address", info.downstreamDirectRemoteAddress);
+      const ctid = h.get("x-client-trace-id");
+      if (ctid !== undefined) a.set("guid:x-client-trace-id", ctid);
+      if (h.get("content-type")?.startsWith("application/grpc")) {
+        a.set("grpc.path", h.get(":path") ?? "");
+        a.set("grpc.authority", host);
+        a.set("grpc.content_type", h.get("content-type") ?? "");
+        const to = h.get("grpc-timeout");
+        if (to !== undefined) a.set("grpc.timeout", to);
+      }
+    }
+    a.set("request_size", String(info.bytesReceived));
+    a.set("component", "proxy");
+    if (info.upstreamCluster !== undefined) {
+      a.set("upstream_cluster", info.upstreamCluster);
+      a.set("upstream_cluster.name", info.upstreamCluster);
+    }
+    if (info.upstreamHost !== undefined) a.set("upstream_address", info.upstreamHost);
+    const code = info.responseCode;
+    a.set("http.status_code", String(code ?? 0));
+    a.set("response_size", String(info.bytesSent));
+    a.set("response_flags", info.responseFlags.length > 0 ? info.responseFlags.join(",") : "-");
+    const gs = info.responseTrailers?.get("grpc-status") ?? info.responseHeaders?.get("grpc-status");
+    if (gs !== undefined) a.set("grpc.status_code", gs);
+    if (code === undefined || code === 0 || code >= 500) {
+      a.set("error", "true");
+      r.status = "ERROR";
+    }
+    for (const t of this.config.customTags) {
+      if (t.kind === "literal") a.set(t.tag, t.value);
+      else {
+        const v = h?.getJoined(t.name) ?? t.defaultValue;
+        if (v !== "") a.set(t.tag, v);
+      }
+    }
+    this.#exporter?.export(r);
+  }
+
+  /** Flushes and stops the exporter (the config is being replaced or the server stops). */
+  close(): void {
+    this.#exporter?.close();
+  }
+
+  /** Sends queued spans now (tests, admin). */
+  flush(): void {
+    this.#exporter?.flush();
+  }
+}
