@@ -64,6 +64,14 @@ export class Transcript {
     return this.#hash.copy().digest();
   }
 
+  /** Transcript-Hash of everything added so far followed by `partial` (a PSK binder's truncated ClientHello). */
+  digestWith(partial: Uint8Array): Uint8Array {
+    if (!this.#hash) throw new Error("tls13 transcript: hash is not set");
+    const h = this.#hash.copy();
+    h.update(partial);
+    return h.digest();
+  }
+
   /**
    * After a HelloRetryRequest: replaces ClientHello1 by the synthetic `message_hash` message (RFC 8446 §4.4.1).
    * Call with only ClientHello1 in the transcript.
@@ -86,8 +94,10 @@ export interface HandshakeDriver {
   onMessage(type: number, body: Uint8Array, raw: Uint8Array): void;
   /** Whether a change_cipher_spec may arrive now (RFC 8446 §5: after the first ClientHello, before Finished). */
   readonly acceptsChangeCipherSpec: boolean;
-  /** Client: a post-handshake NewSessionTicket is ignored; server: never expected. */
+  /** Client: post-handshake NewSessionTickets go to {@link onNewSessionTicket}; server: never expected. */
   readonly isClient: boolean;
+  /** Client: a NewSessionTicket body after the handshake (ignored when absent). */
+  onNewSessionTicket?(body: Uint8Array): void;
 }
 
 /** The shared engine core; drivers call its package-level methods. */
@@ -393,7 +403,10 @@ export class Tls13Core implements TlsEngine {
       if (body[0] === 1 && !this.#closedWrite) this.#sendKeyUpdate(false);
       return;
     }
-    if (type === HandshakeType.newSessionTicket && this.#driver!.isClient) return; // no resumption: ignore
+    if (type === HandshakeType.newSessionTicket && this.#driver!.isClient) {
+      this.#driver!.onNewSessionTicket?.(body);
+      return;
+    }
     fatal("unexpected_message", `handshake message ${type} after the handshake`);
   }
 }

@@ -3,7 +3,9 @@
  * GM suites or the standard ones, answers a HelloRetryRequest, sends SNI and ALPN, verifies the server chain
  * against trusted roots (host name = the server name) and its CertificateVerify, answers a CertificateRequest
  * with its own credential (or an empty Certificate), sends the middlebox-compatibility change_cipher_spec, and
- * supports KeyUpdate and close_notify. It never offers a PSK or early data; NewSessionTickets are ignored.
+ * supports KeyUpdate and close_notify. With a {@link Tls13ClientOptions.sessionCache} it keeps the server's
+ * NewSessionTickets and offers the newest one as a PSK (`psk_dhe_ke`: ECDHE + PSK, with its binder) in the next
+ * handshake to the same server; a ticket is offered once. It never sends early data.
  *
  * @example
  * ```ts
@@ -36,7 +38,7 @@ import {
   verifyCertificateVerify,
 } from "./credentials.ts";
 import { type KeyShareGroup, type KeyShareKey, resolveGroups, type Tls13GroupName } from "./groups.ts";
-import { finishedVerifyData, KeySchedule } from "./key_schedule.ts";
+import { finishedVerifyData, KeySchedule, pskBinder, ticketPsk } from "./key_schedule.ts";
 import {
   encodeCertificateMessage,
   encodeCertificateVerify,
@@ -45,8 +47,12 @@ import {
   parseCertificateRequest,
   parseCertificateVerify,
   parseEncryptedExtensions,
+  parseNewSessionTicket,
   parseServerHello,
+  pskBindersLength,
+  setPskBinders,
 } from "./messages.ts";
+import type { Tls13ClientSession, Tls13SessionCache } from "./session_ticket.ts";
 import { resolveCipherSuites, type Tls13CipherSuite, type Tls13CipherSuiteName } from "./suites.ts";
 
 /** Options of {@link createTls13Client}. */
@@ -77,6 +83,10 @@ export interface Tls13ClientOptions {
   readonly sm2VerifyIds?: readonly Uint8Array[] | undefined;
   /** Clock for certificate validity (default: now). */
   readonly now?: (() => Date) | undefined;
+  /** Where tickets are kept and taken from for resumption (default: none, no resumption). */
+  readonly sessionCache?: Tls13SessionCache | undefined;
+  /** The cache key for this server (default: `serverName`, or "" without one). */
+  readonly sessionKey?: string | undefined;
 }
 
 interface ClientConfig {
@@ -94,6 +104,8 @@ interface ClientConfig {
   readonly sm2SignerId: Uint8Array;
   readonly sm2VerifyIds: readonly Uint8Array[];
   readonly now: () => Date;
+  readonly cache: Tls13SessionCache | undefined;
+  readonly sessionKey: string;
 }
 
 function resolveClientOptions(o: Tls13ClientOptions): ClientConfig {
@@ -131,6 +143,8 @@ function resolveClientOptions(o: Tls13ClientOptions): ClientConfig {
     sm2SignerId: o.sm2SignerId ?? RFC8998_SM2_ID,
     sm2VerifyIds: o.sm2VerifyIds ?? [RFC8998_SM2_ID, SM2_DEFAULT_SIGNER_ID],
     now: o.now ?? (() => new Date()),
+    cache: o.sessionCache,
+    sessionKey: o.sessionKey ?? serverName ?? "",
   };
 }
 
@@ -166,6 +180,11 @@ class ClientDriver implements HandshakeDriver {
   #peerChain: readonly Uint8Array[] = [];
   #peerLeaf: Certificate | undefined;
   #offered = new Set<number>();
+  /** The ticket offered, with the suite whose hash it needs; dropped if a HelloRetryRequest changes the hash. */
+  #offer: { session: Tls13ClientSession; suite: Tls13CipherSuite } | undefined;
+  #pskSchedule: KeySchedule | undefined;
+  #resumed = false;
+  #resumptionSecret: Uint8Array | undefined;
 
   constructor(core: Tls13Core, cfg: ClientConfig) {
     this.#core = core;
@@ -178,6 +197,9 @@ class ClientDriver implements HandshakeDriver {
   }
 
   start(): void {
+    const session = this.#cfg.cache?.take(this.#cfg.sessionKey);
+    const suite = session && this.#cfg.suites.find((s) => s.id === session.suite);
+    if (session && suite) this.#offer = { session, suite };
     for (const g of this.#cfg.keyShares) this.#keys.set(g.id, g.generate());
     this.#sendClientHello(undefined);
     this.#state = "server_hello";
@@ -195,13 +217,35 @@ class ClientDriver implements HandshakeDriver {
       keyShares: [...this.#keys].map(([group, k]) => ({ group, key: k.publicKey })),
       alpn: cfg.alpn,
       cookie,
+      psk: this.#pskOffer(),
     });
     this.#offered = new Set([ExtensionType.supportedGroups]);
     if (cfg.sni !== undefined) this.#offered.add(ExtensionType.serverName);
     if (cfg.alpn && cfg.alpn.length > 0) this.#offered.add(ExtensionType.alpn);
     const m = handshakeMessage(HandshakeType.clientHello, body);
+    if (this.#offer) this.#bind(m);
     this.#transcript.add(m);
     this.#core.sendHandshake(m);
+  }
+
+  #pskOffer(): { identities: { identity: Uint8Array; obfuscatedAge: number }[]; binderLengths: number[] } | undefined {
+    const o = this.#offer;
+    if (!o) return undefined;
+    const age = Math.max(0, this.#cfg.cache!.now() - o.session.receivedAt);
+    return {
+      identities: [{ identity: o.session.ticket, obfuscatedAge: (age + o.session.ageAdd) >>> 0 }],
+      binderLengths: [o.suite.hash.outputLength],
+    };
+  }
+
+  /** Computes the binder over the ClientHello up to its binders list (after any earlier messages) and sets it. */
+  #bind(hello: Uint8Array): void {
+    const { session, suite } = this.#offer!;
+    const schedule = new KeySchedule(suite.hash, session.psk);
+    const partial = hello.subarray(0, hello.length - pskBindersLength([suite.hash.outputLength]));
+    const th = this.#retried ? this.#transcript.digestWith(partial) : suite.hash.digest(partial);
+    setPskBinders(hello, [pskBinder(suite.hash, schedule.binderKey(), th)]);
+    this.#pskSchedule = schedule;
   }
 
   onMessage(type: number, body: Uint8Array, raw: Uint8Array): void {
@@ -234,7 +278,7 @@ class ClientDriver implements HandshakeDriver {
   }
 
   #onServerHello(body: Uint8Array, raw: Uint8Array): void {
-    const sh = parseServerHello(body);
+    const sh = parseServerHello(body, this.#offer !== undefined);
     if (sh.supportedVersion === undefined) {
       fatal("protocol_version", "server does not speak TLS 1.3 (no supported_versions)");
     }
@@ -254,11 +298,21 @@ class ClientDriver implements HandshakeDriver {
     const key = this.#keys.get(sh.keyShare.group);
     if (!key) fatal("illegal_parameter", "server key share is for a group we sent no share for");
     const group = this.#cfg.groups.find((g) => g.id === sh.keyShare!.group)!;
+    let psk: KeySchedule | undefined;
+    if (sh.selectedIdentity !== undefined) {
+      if (sh.selectedIdentity !== 0) fatal("illegal_parameter", "server selected a PSK we did not offer");
+      if (this.#offer!.suite.hash !== suite.hash) {
+        fatal("illegal_parameter", "server resumed with a cipher suite whose hash differs from the ticket's");
+      }
+      psk = this.#pskSchedule;
+      this.#resumed = true;
+      this.#peerChain = this.#offer!.session.peerCertificates;
+    }
     const shared = key.deriveShared(sh.keyShare.key);
     this.#transcript.add(raw);
     this.#suite = suite;
     this.#group = group;
-    const schedule = new KeySchedule(suite.hash);
+    const schedule = psk ?? new KeySchedule(suite.hash);
     this.#schedule = schedule;
     schedule.handshakeSecret(shared);
     const [cHs, sHs] = schedule.handshakeTrafficSecrets(this.#transcript.digest());
@@ -278,6 +332,8 @@ class ClientDriver implements HandshakeDriver {
     if (this.#retried) fatal("unexpected_message", "second HelloRetryRequest");
     this.#retried = true;
     this.#retrySuite = suite;
+    // The second ClientHello offers the ticket only if its hash is the chosen suite's (RFC 8446 §4.1.4).
+    if (this.#offer && this.#offer.suite.hash !== suite.hash) this.#offer = undefined;
     if (selected === undefined && cookie === undefined) {
       fatal("illegal_parameter", "HelloRetryRequest would not change the ClientHello");
     }
@@ -304,7 +360,8 @@ class ClientDriver implements HandshakeDriver {
     }
     this.#alpn = ee.alpn;
     this.#transcript.add(raw);
-    this.#state = "certificate_request";
+    // A resumed handshake has no certificates: Finished comes next (RFC 8446 §2.2).
+    this.#state = this.#resumed ? "finished" : "certificate_request";
   }
 
   #onCertificateRequest(body: Uint8Array, raw: Uint8Array): void {
@@ -380,6 +437,7 @@ class ClientDriver implements HandshakeDriver {
     }
     send(HandshakeType.finished, finishedVerifyData(suite.hash, this.#clientHsSecret!, this.#transcript.digest()));
     core.setWriteSecret(suite, cAp);
+    if (this.#cfg.cache) this.#resumptionSecret = this.#schedule!.resumptionMasterSecret(this.#transcript.digest());
     this.#state = "done";
     core.complete({
       version: "TLSv1.3",
@@ -387,8 +445,25 @@ class ClientDriver implements HandshakeDriver {
       alpn: this.#alpn,
       sni: this.#cfg.sni,
       peerCertificates: this.#peerChain,
-      resumed: false,
+      resumed: this.#resumed,
       group: this.#group!.name,
+    });
+  }
+
+  onNewSessionTicket(body: Uint8Array): void {
+    const nst = parseNewSessionTicket(body);
+    const cache = this.#cfg.cache;
+    if (!cache || !this.#resumptionSecret || nst.lifetime === 0) return;
+    const suite = this.#suite!;
+    cache.put(this.#cfg.sessionKey, {
+      ticket: nst.ticket,
+      suite: suite.id,
+      psk: ticketPsk(suite.hash, this.#resumptionSecret, nst.nonce),
+      receivedAt: cache.now(),
+      lifetime: nst.lifetime,
+      ageAdd: nst.ageAdd,
+      alpn: this.#alpn,
+      peerCertificates: this.#peerChain,
     });
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The TLS 1.3 key schedule (RFC 8446 §7.1) without PSKs: early, handshake and master secrets, the traffic
- * secrets, traffic keys and IVs (§7.3), Finished verify data (§4.4.4) and the KeyUpdate ratchet (§7.2). Generic
- * over the suite hash: SHA-256/384 for the standard suites, SM3 for RFC 8998.
+ * The TLS 1.3 key schedule (RFC 8446 §7.1): early (with or without a resumption PSK), handshake and master
+ * secrets, the PSK binder key, the traffic secrets, traffic keys and IVs (§7.3), Finished verify data (§4.4.4),
+ * the resumption master secret and ticket PSKs (§4.6.1) and the KeyUpdate ratchet (§7.2). Generic over the suite
+ * hash: SHA-256/384 for the standard suites, SM3 for RFC 8998.
  *
  * @module
  */
@@ -21,18 +22,35 @@ export class KeySchedule {
   /** The suite hash. */
   readonly hash: HashAlgorithm;
   readonly #emptyHash: Uint8Array;
+  readonly #psk: Uint8Array | undefined;
+  #earlySecret: Uint8Array | undefined;
   #handshakeSecret: Uint8Array | undefined;
   #masterSecret: Uint8Array | undefined;
 
-  /** Starts the schedule for `hash`. */
-  constructor(hash: HashAlgorithm) {
+  /** Starts the schedule for `hash`, with the resumption `psk` if the handshake resumes. */
+  constructor(hash: HashAlgorithm, psk?: Uint8Array) {
     this.hash = hash;
     this.#emptyHash = hash.digest(new Uint8Array(0));
+    this.#psk = psk;
   }
 
-  /** Early Secret = HKDF-Extract(0, 0) (no PSK). */
+  /** Early Secret = HKDF-Extract(0, PSK), the PSK being zeros without resumption. */
   earlySecret(): Uint8Array {
-    return hkdfExtract(this.hash, new Uint8Array(0), new Uint8Array(this.hash.outputLength));
+    return this.#earlySecret ??= hkdfExtract(
+      this.hash,
+      new Uint8Array(0),
+      this.#psk ?? new Uint8Array(this.hash.outputLength),
+    );
+  }
+
+  /** binder_key = Derive-Secret(Early Secret, "res binder", "") (resumption PSKs, §7.1). */
+  binderKey(): Uint8Array {
+    return deriveSecret(this.hash, this.earlySecret(), "res binder", this.#emptyHash);
+  }
+
+  /** resumption_master_secret for Transcript-Hash(ClientHello..client Finished). */
+  resumptionMasterSecret(transcriptHash: Uint8Array): Uint8Array {
+    return deriveSecret(this.hash, this.#masterSecret ?? this.masterSecret(), "res master", transcriptHash);
   }
 
   /** Handshake Secret = HKDF-Extract(Derive-Secret(Early, "derived", ""), (EC)DHE shared secret). */
@@ -96,4 +114,17 @@ export function finishedVerifyData(hash: HashAlgorithm, baseKey: Uint8Array, tra
 /** application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length) (§7.2). */
 export function nextTrafficSecret(hash: HashAlgorithm, secret: Uint8Array): Uint8Array {
   return hkdfExpandLabel(hash, secret, "traffic upd", new Uint8Array(0), hash.outputLength);
+}
+
+/** The PSK of a ticket: HKDF-Expand-Label(resumption_master_secret, "resumption", nonce, Hash.length) (§4.6.1). */
+export function ticketPsk(hash: HashAlgorithm, resumptionMasterSecret: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return hkdfExpandLabel(hash, resumptionMasterSecret, "resumption", nonce, hash.outputLength);
+}
+
+/**
+ * A PSK binder (§4.2.11.2): the Finished computation keyed by the binder key over the hash of the transcript up to
+ * the binders list of the ClientHello that offers it.
+ */
+export function pskBinder(hash: HashAlgorithm, binderKey: Uint8Array, partialTranscriptHash: Uint8Array): Uint8Array {
+  return finishedVerifyData(hash, binderKey, partialTranscriptHash);
 }

@@ -2,7 +2,7 @@
  * TLS 1.3 handshake message bodies (RFC 8446 §4): ClientHello, ServerHello / HelloRetryRequest,
  * EncryptedExtensions, CertificateRequest, Certificate, CertificateVerify and KeyUpdate, with the extensions the
  * engine uses (server_name, supported_groups, signature_algorithms, ALPN, supported_versions, key_share, cookie,
- * early_data, pre_shared_key presence). Parsers check structure (`decode_error`) and duplicate extensions
+ * early_data, psk_key_exchange_modes, pre_shared_key) and NewSessionTicket. Parsers check structure (`decode_error`) and duplicate extensions
  * (`illegal_parameter`); semantic checks are the engine's.
  *
  * @module
@@ -92,6 +92,25 @@ export function encodeAlpn(names: readonly string[]): Uint8Array {
   return w.finish();
 }
 
+/** A PSK identity offered in a ClientHello (RFC 8446 §4.2.11). */
+export interface PskIdentity {
+  /** The ticket (or external PSK label). */
+  readonly identity: Uint8Array;
+  /** The ticket age in ms plus `ticket_age_add`, mod 2^32. */
+  readonly obfuscatedAge: number;
+}
+
+/** The ClientHello's pre_shared_key extension. */
+export interface OfferedPsks {
+  readonly identities: readonly PskIdentity[];
+  readonly binders: readonly Uint8Array[];
+  /** Bytes at the end of the ClientHello taken by the binders list (its 2-byte length included). */
+  readonly bindersLength: number;
+}
+
+/** psk_key_exchange_modes values (RFC 8446 §4.2.9). */
+export const PskMode = { pskKe: 0, pskDheKe: 1 } as const;
+
 /** The parsed ClientHello. */
 export interface ClientHello {
   readonly legacyVersion: number;
@@ -108,7 +127,26 @@ export interface ClientHello {
   readonly alpn: readonly string[] | undefined;
   readonly earlyData: boolean;
   readonly cookie: Uint8Array | undefined;
-  readonly preSharedKey: boolean;
+  /** psk_key_exchange_modes, if sent. */
+  readonly pskModes: readonly number[] | undefined;
+  /** pre_shared_key (always the last extension), if sent. */
+  readonly preSharedKey: OfferedPsks | undefined;
+}
+
+function parseOfferedPsks(data: Uint8Array): OfferedPsks {
+  const r = new Reader(data, "pre_shared_key");
+  const ir = new Reader(r.vec16(7), "pre_shared_key identities");
+  const bindersLength = r.remaining;
+  const br = new Reader(r.vec16(33), "pre_shared_key binders");
+  r.end();
+  const identities: PskIdentity[] = [];
+  while (ir.remaining > 0) identities.push({ identity: ir.vec16(1).slice(), obfuscatedAge: ir.u32() });
+  const binders: Uint8Array[] = [];
+  while (br.remaining > 0) binders.push(br.vec8(32).slice());
+  if (binders.length !== identities.length) {
+    fatal("illegal_parameter", "pre_shared_key: binder count differs from identity count");
+  }
+  return { identities, binders, bindersLength };
 }
 
 /** Parses a ClientHello body. */
@@ -133,7 +171,8 @@ export function parseClientHello(body: Uint8Array): ClientHello {
   let alpn: string[] | undefined;
   let earlyData = false;
   let cookie: Uint8Array | undefined;
-  let preSharedKey = false;
+  let pskModes: number[] | undefined;
+  let preSharedKey: OfferedPsks | undefined;
   for (let i = 0; i < extensions.length; i++) {
     const e = extensions[i]!;
     switch (e.type) {
@@ -196,8 +235,14 @@ export function parseClientHello(body: Uint8Array): ClientHello {
       }
       case ExtensionType.preSharedKey:
         if (i !== extensions.length - 1) fatal("illegal_parameter", "pre_shared_key is not the last extension");
-        preSharedKey = true;
+        preSharedKey = parseOfferedPsks(e.data);
         break;
+      case ExtensionType.pskKeyExchangeModes: {
+        const er = new Reader(e.data, "psk_key_exchange_modes");
+        pskModes = [...er.vec8(1)];
+        er.end();
+        break;
+      }
     }
   }
   return {
@@ -215,6 +260,7 @@ export function parseClientHello(body: Uint8Array): ClientHello {
     alpn,
     earlyData,
     cookie,
+    pskModes,
     preSharedKey,
   };
 }
@@ -232,6 +278,11 @@ export interface ClientHelloFields {
   readonly cookie?: Uint8Array | undefined;
   /** Extra extensions, appended as given (tests use it to offer early data). */
   readonly extraExtensions?: readonly Extension[] | undefined;
+  /**
+   * PSKs to offer (pre_shared_key, written last) with zero binders of the given lengths: the caller computes the
+   * binders over the truncated ClientHello and writes them with {@link setPskBinders}.
+   */
+  readonly psk?: { readonly identities: readonly PskIdentity[]; readonly binderLengths: readonly number[] } | undefined;
 }
 
 /** Encodes a ClientHello body. */
@@ -261,6 +312,16 @@ export function encodeClientHello(f: ClientHelloFields): Uint8Array {
   // psk_dhe_ke only; we never offer a PSK, but some servers expect the extension in every TLS 1.3 hello.
   exts.push({ type: ExtensionType.pskKeyExchangeModes, data: new Uint8Array([1, 1]) });
   if (f.extraExtensions) exts.push(...f.extraExtensions);
+  if (f.psk) {
+    const w = new Writer(256);
+    w.vec(2, (w) => {
+      for (const id of f.psk!.identities) w.vec16(id.identity).u32(id.obfuscatedAge >>> 0);
+    });
+    w.vec(2, (w) => {
+      for (const n of f.psk!.binderLengths) w.vec8(new Uint8Array(n));
+    });
+    exts.push({ type: ExtensionType.preSharedKey, data: w.finish() });
+  }
   const w = new Writer(512);
   w.u16(TLS12).bytes(f.random).vec(1, (w) => w.bytes(f.sessionId));
   w.vec(2, (w) => {
@@ -269,6 +330,21 @@ export function encodeClientHello(f: ClientHelloFields): Uint8Array {
   w.u8(1).u8(0);
   writeExtensions(w, exts);
   return w.finish();
+}
+
+/** Bytes taken by the binders list of `binderLengths` binders (what a binder's transcript leaves out). */
+export function pskBindersLength(binderLengths: readonly number[]): number {
+  return 2 + binderLengths.reduce((n, l) => n + 1 + l, 0);
+}
+
+/** Writes `binders` into the zeroed binders list at the end of a ClientHello message or body. */
+export function setPskBinders(hello: Uint8Array, binders: readonly Uint8Array[]): void {
+  let o = hello.length - binders.reduce((n, b) => n + 1 + b.length, 0);
+  for (const b of binders) {
+    hello[o] = b.length;
+    hello.set(b, o + 1);
+    o += 1 + b.length;
+  }
 }
 
 /** The parsed ServerHello or HelloRetryRequest. */
@@ -287,6 +363,8 @@ export interface ServerHello {
   /** HelloRetryRequest: the group the server wants. */
   readonly selectedGroup: number | undefined;
   readonly cookie: Uint8Array | undefined;
+  /** ServerHello: the index of the PSK the server accepted. */
+  readonly selectedIdentity: number | undefined;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -296,7 +374,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Parses a ServerHello / HelloRetryRequest body. */
-export function parseServerHello(body: Uint8Array): ServerHello {
+export function parseServerHello(body: Uint8Array, pskOffered = false): ServerHello {
   const r = new Reader(body, "ServerHello");
   const legacyVersion = r.u16();
   const random = r.bytes(32).slice();
@@ -311,6 +389,7 @@ export function parseServerHello(body: Uint8Array): ServerHello {
   let keyShare: KeyShareEntry | undefined;
   let selectedGroup: number | undefined;
   let cookie: Uint8Array | undefined;
+  let selectedIdentity: number | undefined;
   for (const e of extensions) {
     const er = new Reader(e.data, "ServerHello extension");
     switch (e.type) {
@@ -332,7 +411,11 @@ export function parseServerHello(body: Uint8Array): ServerHello {
         er.end();
         break;
       case ExtensionType.preSharedKey:
-        fatal("illegal_parameter", "ServerHello: pre_shared_key selected but none was offered");
+        if (!pskOffered || retry) {
+          fatal("illegal_parameter", "ServerHello: pre_shared_key selected but none was offered");
+        }
+        selectedIdentity = er.u16();
+        er.end();
         break;
       default:
         fatal("unsupported_extension", `ServerHello: extension ${e.type} was not offered`);
@@ -350,6 +433,7 @@ export function parseServerHello(body: Uint8Array): ServerHello {
     keyShare,
     selectedGroup,
     cookie,
+    selectedIdentity,
   };
 }
 
@@ -362,6 +446,8 @@ export interface ServerHelloFields {
   readonly keyShare?: KeyShareEntry | undefined;
   /** HelloRetryRequest: the group the client must share. */
   readonly selectedGroup?: number | undefined;
+  /** ServerHello: the accepted PSK's index. */
+  readonly selectedIdentity?: number | undefined;
 }
 
 /** Encodes a ServerHello body (a HelloRetryRequest when `selectedGroup` is set). */
@@ -375,6 +461,9 @@ export function encodeServerHello(f: ServerHelloFields): Uint8Array {
       w.u16(ExtensionType.keyShare).vec(2, (w) => w.u16(f.selectedGroup!));
     } else if (f.keyShare) {
       w.u16(ExtensionType.keyShare).vec(2, (w) => w.u16(f.keyShare!.group).vec(2, (w) => w.bytes(f.keyShare!.key)));
+    }
+    if (f.selectedIdentity !== undefined && f.selectedGroup === undefined) {
+      w.u16(ExtensionType.preSharedKey).vec(2, (w) => w.u16(f.selectedIdentity!));
     }
   });
   return w.finish();
@@ -519,4 +608,43 @@ export function parseCertificateVerify(body: Uint8Array): CertificateVerify {
 /** Encodes a CertificateVerify body. */
 export function encodeCertificateVerify(scheme: number, signature: Uint8Array): Uint8Array {
   return new Writer(signature.length + 4).u16(scheme).vec(2, (w) => w.bytes(signature)).finish();
+}
+
+/** The parsed NewSessionTicket (RFC 8446 §4.6.1). */
+export interface NewSessionTicket {
+  /** Seconds the ticket may be used for (at most 7 days). */
+  readonly lifetime: number;
+  readonly ageAdd: number;
+  readonly nonce: Uint8Array;
+  readonly ticket: Uint8Array;
+  /** The early_data extension's max_early_data_size, if sent (we never send early data). */
+  readonly maxEarlyData: number | undefined;
+}
+
+/** Parses a NewSessionTicket body. */
+export function parseNewSessionTicket(body: Uint8Array): NewSessionTicket {
+  const r = new Reader(body, "NewSessionTicket");
+  const lifetime = r.u32();
+  const ageAdd = r.u32();
+  const nonce = r.vec8().slice();
+  const ticket = r.vec16(1).slice();
+  const exts = parseExtensions(r, "NewSessionTicket");
+  r.end();
+  if (lifetime > 604800) fatal("illegal_parameter", "NewSessionTicket: lifetime over 7 days");
+  let maxEarlyData: number | undefined;
+  for (const e of exts) {
+    if (e.type === ExtensionType.earlyData) {
+      const er = new Reader(e.data, "early_data");
+      maxEarlyData = er.u32();
+      er.end();
+    }
+  }
+  return { lifetime, ageAdd, nonce, ticket, maxEarlyData };
+}
+
+/** Encodes a NewSessionTicket body (no extensions: we never accept early data). */
+export function encodeNewSessionTicket(f: Omit<NewSessionTicket, "maxEarlyData">): Uint8Array {
+  const w = new Writer(f.ticket.length + f.nonce.length + 16);
+  w.u32(f.lifetime).u32(f.ageAdd >>> 0).vec8(f.nonce).vec16(f.ticket).u16(0);
+  return w.finish();
 }

@@ -4,9 +4,15 @@
  * the chosen group, certificate choice by SNI and signature scheme, optional or required client certificates,
  * ALPN, the middlebox-compatibility change_cipher_spec, KeyUpdate and close_notify.
  *
- * Not supported, by design: PSK resumption and 0-RTT. A ClientHello offering a PSK gets a full handshake; one
- * offering early data gets a full handshake and the server skips the 0-RTT records it cannot decrypt
- * (RFC 8446 §4.2.10), up to {@link Tls13ServerOptions.maxEarlyDataSkip} bytes.
+ * Resumption (with {@link Tls13ServerOptions.sessionTickets}): after each handshake the server sends stateless
+ * NewSessionTickets (the resumption state sealed with the first ticket key, see `session_ticket.ts`), and accepts
+ * a ticket offered in `pre_shared_key` with `psk_dhe_ke` (ECDHE + PSK): the ticket must open under one of the keys,
+ * be within its lifetime, match the suite's hash and the SNI, and its binder must verify (else `decrypt_error`).
+ * A ticket that does not open, or has expired, gets a full handshake. `psk_ke` (no ECDHE) is not accepted.
+ *
+ * Not supported, by design: 0-RTT. A ClientHello offering early data gets a handshake without it, and the server
+ * skips the 0-RTT records it cannot decrypt (RFC 8446 §4.2.10), up to {@link Tls13ServerOptions.maxEarlyDataSkip}
+ * bytes.
  *
  * @example
  * ```ts
@@ -36,18 +42,21 @@ import {
   verifyCertificateVerify,
 } from "./credentials.ts";
 import { type KeyShareGroup, type KeyShareKey, resolveGroups, type Tls13GroupName } from "./groups.ts";
-import { finishedVerifyData, KeySchedule } from "./key_schedule.ts";
+import { finishedVerifyData, KeySchedule, pskBinder, ticketPsk } from "./key_schedule.ts";
 import {
   type ClientHello,
   encodeCertificateMessage,
   encodeCertificateRequest,
   encodeCertificateVerify,
   encodeEncryptedExtensions,
+  encodeNewSessionTicket,
   encodeServerHello,
   parseCertificateMessage,
   parseCertificateVerify,
   parseClientHello,
+  PskMode,
 } from "./messages.ts";
+import { decodeTicketState, encodeTicketState, type SessionTicketKeys, type TicketState } from "./session_ticket.ts";
 import { resolveCipherSuites, type Tls13CipherSuite, type Tls13CipherSuiteName } from "./suites.ts";
 
 /** What the certificate selector sees of a ClientHello. */
@@ -97,8 +106,27 @@ export interface Tls13ServerOptions {
   readonly sm2VerifyIds?: readonly Uint8Array[] | undefined;
   /** Bytes of rejected 0-RTT records to skip (default 64 KiB). */
   readonly maxEarlyDataSkip?: number | undefined;
-  /** Clock for certificate validity (default: now). */
+  /** Clock for certificate validity and ticket ages (default: now). */
   readonly now?: (() => Date) | undefined;
+  /** Stateless resumption: issue and accept session tickets sealed with these keys (default: off). */
+  readonly sessionTickets?: Tls13SessionTicketOptions | undefined;
+}
+
+/** Session-ticket policy of a server (see {@link Tls13ServerOptions.sessionTickets}). */
+export interface Tls13SessionTicketOptions {
+  /** The ticket keys: the first seals, all open (share one object among the connections of a listener). */
+  readonly keys: SessionTicketKeys;
+  /** Ticket lifetime in seconds, at most 7 days (default 7200, Envoy's `session_timeout` default). */
+  readonly lifetime?: number | undefined;
+  /** Tickets sent after each handshake (default 1; 0 accepts tickets but issues none). */
+  readonly count?: number | undefined;
+}
+
+/** What a verified ticket resumes. */
+interface Resumption {
+  readonly schedule: KeySchedule;
+  readonly index: number;
+  readonly state: TicketState;
 }
 
 /** The options resolved once, shared by many connections. */
@@ -116,7 +144,13 @@ interface ServerConfig {
   readonly sm2VerifyIds: readonly Uint8Array[];
   readonly maxEarlyDataSkip: number;
   readonly now: () => Date;
+  readonly tickets: { keys: SessionTicketKeys; lifetime: number; count: number } | undefined;
 }
+
+/** Longest ticket lifetime (RFC 8446 §4.6.1). */
+const MAX_TICKET_LIFETIME = 604800;
+/** PSK identities looked at in one ClientHello (each may cost an HMAC). */
+const MAX_PSK_IDENTITIES = 4;
 
 const OUR_SCHEMES: readonly number[] = [
   TLS13_SIGNATURE_SCHEMES.sm2sig_sm3,
@@ -144,7 +178,21 @@ function resolveServerOptions(o: Tls13ServerOptions): ServerConfig {
     sm2VerifyIds: o.sm2VerifyIds ?? [RFC8998_SM2_ID, SM2_DEFAULT_SIGNER_ID],
     maxEarlyDataSkip: o.maxEarlyDataSkip ?? 65536,
     now: o.now ?? (() => new Date()),
+    tickets: resolveTickets(o.sessionTickets),
   };
+}
+
+function resolveTickets(t: Tls13SessionTicketOptions | undefined): ServerConfig["tickets"] {
+  if (!t) return undefined;
+  const lifetime = t.lifetime ?? 7200;
+  if (!Number.isInteger(lifetime) || lifetime < 0 || lifetime > MAX_TICKET_LIFETIME) {
+    throw new RangeError(`tls13 server: ticket lifetime ${lifetime} is not 0..${MAX_TICKET_LIFETIME} seconds`);
+  }
+  const count = t.count ?? 1;
+  if (!Number.isInteger(count) || count < 0 || count > 8) {
+    throw new RangeError("tls13 server: ticket count is not 0..8");
+  }
+  return { keys: t.keys, lifetime, count };
 }
 
 type ServerState = "client_hello" | "client_hello_2" | "certificate" | "certificate_verify" | "finished" | "done";
@@ -165,6 +213,7 @@ class ServerDriver implements HandshakeDriver {
   #alpn: string | undefined;
   #peerChain: readonly Uint8Array[] = [];
   #peerLeaf: Certificate | undefined;
+  #resumed = false;
 
   constructor(core: Tls13Core, cfg: ServerConfig) {
     this.#core = core;
@@ -240,11 +289,6 @@ class ServerDriver implements HandshakeDriver {
     }
     const share = ch.keyShares.find((s) => s.group === group!.id);
 
-    // Certificate and signature scheme.
-    const schemes = OUR_SCHEMES.filter((s) => ch.signatureAlgorithms!.includes(s));
-    const credential = this.#selectCredential(ch, schemes, suite);
-    if (!credential) fatal("handshake_failure", "no certificate fits the client's signature algorithms");
-
     // ALPN.
     let alpn: string | undefined;
     if (ch.alpn && this.#cfg.alpn && this.#cfg.alpn.length > 0) {
@@ -254,6 +298,17 @@ class ServerDriver implements HandshakeDriver {
     this.#alpn = alpn;
 
     this.#transcript.setHash(suite.hash);
+    if (ch.preSharedKey && !ch.pskModes) fatal("missing_extension", "pre_shared_key without psk_key_exchange_modes");
+    // A PSK is looked at only in the ClientHello the handshake continues from (after any HelloRetryRequest).
+    const resume = share ? this.#acceptPsk(ch, raw, suite) : undefined;
+
+    // Certificate and signature scheme (a resumed handshake authenticates with the PSK).
+    let credential: Tls13Credential | undefined;
+    if (!resume) {
+      const schemes = OUR_SCHEMES.filter((s) => ch.signatureAlgorithms!.includes(s));
+      credential = this.#selectCredential(ch, schemes, suite);
+      if (!credential) fatal("handshake_failure", "no certificate fits the client's signature algorithms");
+    }
     this.#transcript.add(raw);
     if (!share) {
       if (retry) fatal("illegal_parameter", "second ClientHello lacks the requested key share");
@@ -263,7 +318,43 @@ class ServerDriver implements HandshakeDriver {
     }
     this.#group = group;
     if (ch.earlyData) this.#core.skipEarlyData(this.#cfg.maxEarlyDataSkip);
-    this.#sendServerFlight(ch, suite, group!, share.key, credential);
+    this.#sendServerFlight(ch, suite, group!, share.key, credential, resume);
+  }
+
+  /**
+   * The first offered ticket that opens, is live, fits the suite's hash, the SNI and the client-auth policy, or
+   * undefined (full handshake). Its binder must verify: a wrong one is fatal (`decrypt_error`, RFC 8446 §4.2.11).
+   * Call with the transcript before this ClientHello.
+   */
+  #acceptPsk(ch: ClientHello, raw: Uint8Array, suite: Tls13CipherSuite): Resumption | undefined {
+    const t = this.#cfg.tickets;
+    const offered = ch.preSharedKey;
+    if (!t || !offered || !ch.pskModes!.includes(PskMode.pskDheKe)) return undefined;
+    const now = this.#cfg.now().getTime();
+    const n = Math.min(offered.identities.length, MAX_PSK_IDENTITIES);
+    for (let i = 0; i < n; i++) {
+      const id = offered.identities[i]!;
+      const sealed = t.keys.open(id.identity);
+      const state = sealed && decodeTicketState(sealed);
+      if (!state) continue;
+      const age = now - state.issuedAt;
+      const lifetimeMs = Math.min(state.lifetime, t.lifetime) * 1000;
+      if (age < 0 || age > lifetimeMs) continue;
+      // The client's view of the age must be within the lifetime too (its clock started later than ours).
+      if (((id.obfuscatedAge - state.ageAdd) >>> 0) > lifetimeMs) continue;
+      if (this.#cfg.suites.find((s) => s.id === state.suite)?.hash !== suite.hash) continue;
+      if (state.sni !== (ch.serverName ?? "")) continue;
+      if (this.#cfg.clientAuth === "require" && state.peerCertificates.length === 0) continue;
+      const schedule = new KeySchedule(suite.hash, state.psk);
+      const partial = raw.subarray(0, raw.length - offered.bindersLength);
+      const expected = pskBinder(suite.hash, schedule.binderKey(), this.#transcript.digestWith(partial));
+      const binder = offered.binders[i]!;
+      let diff = binder.length ^ expected.length;
+      for (let j = 0; j < expected.length; j++) diff |= expected[j]! ^ (binder[j] ?? 0);
+      if (diff !== 0) fatal("decrypt_error", "PSK binder does not verify");
+      return { schedule, index: i, state };
+    }
+    return undefined;
   }
 
   #selectCredential(ch: ClientHello, schemes: readonly number[], suite: Tls13CipherSuite): Tls13Credential | undefined {
@@ -321,7 +412,8 @@ class ServerDriver implements HandshakeDriver {
     suite: Tls13CipherSuite,
     group: KeyShareGroup,
     clientShare: Uint8Array,
-    credential: Tls13Credential,
+    credential: Tls13Credential | undefined,
+    resume: Resumption | undefined,
   ): void {
     const core = this.#core;
     const key: KeyShareKey = group.generate();
@@ -333,6 +425,7 @@ class ServerDriver implements HandshakeDriver {
         sessionId: ch.sessionId,
         cipherSuite: suite.id,
         keyShare: { group: group.id, key: key.publicKey },
+        selectedIdentity: resume?.index,
       }),
     );
     this.#transcript.add(sh);
@@ -341,7 +434,7 @@ class ServerDriver implements HandshakeDriver {
       core.sendChangeCipherSpec();
       this.#sentCcs = true;
     }
-    const schedule = new KeySchedule(suite.hash);
+    const schedule = resume?.schedule ?? new KeySchedule(suite.hash);
     this.#schedule = schedule;
     schedule.handshakeSecret(shared);
     const [cHs, sHs] = schedule.handshakeTrafficSecrets(this.#transcript.digest());
@@ -360,23 +453,28 @@ class ServerDriver implements HandshakeDriver {
       HandshakeType.encryptedExtensions,
       encodeEncryptedExtensions({ alpn: this.#alpn, serverNameAck: ch.serverName !== undefined }),
     );
-    if (this.#cfg.clientAuth !== "none") {
-      send(HandshakeType.certificateRequest, encodeCertificateRequest(OUR_SCHEMES));
+    if (resume) {
+      this.#resumed = true;
+      this.#peerChain = resume.state.peerCertificates;
+    } else {
+      if (this.#cfg.clientAuth !== "none") {
+        send(HandshakeType.certificateRequest, encodeCertificateRequest(OUR_SCHEMES));
+      }
+      send(HandshakeType.certificate, encodeCertificateMessage(new Uint8Array(0), credential!.chain));
+      const content = certificateVerifyContent(true, this.#transcript.digest());
+      const signature = credential!.sign(content, this.#cfg.sm2SignerId);
+      send(
+        HandshakeType.certificateVerify,
+        encodeCertificateVerify(TLS13_SIGNATURE_SCHEMES[credential!.scheme], signature),
+      );
     }
-    send(HandshakeType.certificate, encodeCertificateMessage(new Uint8Array(0), credential.chain));
-    const content = certificateVerifyContent(true, this.#transcript.digest());
-    const signature = credential.sign(content, this.#cfg.sm2SignerId);
-    send(
-      HandshakeType.certificateVerify,
-      encodeCertificateVerify(TLS13_SIGNATURE_SCHEMES[credential.scheme], signature),
-    );
     send(HandshakeType.finished, finishedVerifyData(suite.hash, sHs, this.#transcript.digest()));
     for (const m of flight) core.sendHandshake(m);
 
     const [cAp, sAp] = schedule.applicationTrafficSecrets(this.#transcript.digest());
     this.#clientApSecret = cAp;
     core.setWriteSecret(suite, sAp);
-    this.#state = this.#cfg.clientAuth === "none" ? "finished" : "certificate";
+    this.#state = this.#cfg.clientAuth === "none" || resume ? "finished" : "certificate";
   }
 
   #onCertificate(body: Uint8Array, raw: Uint8Array): void {
@@ -417,15 +515,43 @@ class ServerDriver implements HandshakeDriver {
     this.#transcript.add(raw);
     this.#core.setReadSecret(suite, this.#clientApSecret!);
     this.#state = "done";
+    if (this.#cfg.tickets && this.#cfg.tickets.count > 0 && this.#cfg.tickets.lifetime > 0) this.#sendTickets(suite);
     this.#core.complete({
       version: "TLSv1.3",
       cipher: suite.name,
       alpn: this.#alpn,
       sni: this.#serverName,
       peerCertificates: this.#peerChain,
-      resumed: false,
+      resumed: this.#resumed,
       group: this.#group!.name,
     });
+  }
+
+  /** NewSessionTickets under the server application key, right after the client Finished (RFC 8446 §4.6.1). */
+  #sendTickets(suite: Tls13CipherSuite): void {
+    const t = this.#cfg.tickets!;
+    const resumption = this.#schedule!.resumptionMasterSecret(this.#transcript.digest());
+    const issuedAt = this.#cfg.now().getTime();
+    for (let i = 0; i < t.count; i++) {
+      const nonce = new Uint8Array([i]);
+      const ageAdd = crypto.getRandomValues(new Uint32Array(1))[0]!;
+      const ticket = t.keys.seal(encodeTicketState({
+        suite: suite.id,
+        psk: ticketPsk(suite.hash, resumption, nonce),
+        issuedAt,
+        lifetime: t.lifetime,
+        ageAdd,
+        sni: this.#serverName ?? "",
+        alpn: this.#alpn ?? "",
+        peerCertificates: this.#peerChain,
+      }));
+      this.#core.sendHandshake(
+        handshakeMessage(
+          HandshakeType.newSessionTicket,
+          encodeNewSessionTicket({ lifetime: t.lifetime, ageAdd, nonce, ticket }),
+        ),
+      );
+    }
   }
 }
 
