@@ -1,0 +1,268 @@
+/**
+ * SM2 scalar multiplications for *secret* scalars on the WebAssembly field and point functions of
+ * `_sm2_wasm_module.ts` (one instance per process): a fixed-window variable-base multiplication (ECDH,
+ * decryption, key exchange) and a fixed-base comb for the generator (key generation, signing), each ending in
+ * one constant-time inversion (Fermat, a fixed addition chain). Private to `lib/crypto` (`sm2.ts` calls it;
+ * `_sm2_jacobian.ts` keeps the bigint versions as the reference the differential tests compare against).
+ *
+ * Why: on bigint, one field multiplication with its reduction costs ~90 ns and a variable-base
+ * multiplication ~400 µs; here a multiplication is straight-line i64 code with a multiplication-free
+ * Montgomery reduction (see the module's doc). Figures: bench/crypto_sm2.ts, "SM2 ECDH" and "key generation".
+ *
+ * Side channels: the sequence of WebAssembly calls does not depend on the scalar (every window doubles,
+ * looks up and adds, also for a zero digit), table lookups read every entry and select by mask, and the
+ * two cases the incomplete formulas cannot compute (the accumulator at infinity, a zero digit) are resolved by
+ * masked selects among results that were all computed. The scalar's digits are extracted in JavaScript
+ * (number arithmetic on its hex form, no table lookups by digit). Field arithmetic has no secret-dependent
+ * branches or memory indices. This is stronger than the bigint path, whose arithmetic is not constant-time.
+ *
+ * @module
+ */
+
+import { SM2_FREE, sm2WasmModule } from "./_sm2_wasm_module.ts";
+
+const P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFFn;
+const R_MOD_P = (1n << 256n) % P;
+const R2_MOD_P = (R_MOD_P * R_MOD_P) % P;
+
+/** An affine point with bigint coordinates in [0, p). */
+export interface WasmAffine {
+  readonly x: bigint;
+  readonly y: bigint;
+}
+
+interface Exports {
+  mem: WebAssembly.Memory;
+  fmul(r: number, a: number, b: number): void;
+  fsqr(r: number, a: number): void;
+  fsqrn(r: number, a: number, n: number): void;
+  fadd(r: number, a: number, b: number): void;
+  fsub(r: number, a: number, b: number): void;
+  pdbl(r: number, p: number): void;
+  padd(r: number, p: number, q: number): void;
+  pmadd(r: number, p: number, q: number): void;
+  lookup(dst: number, table: number, count: number, stride: number, idx: number): void;
+  csel(dst: number, src: number, len: number, flag: number): void;
+}
+
+// Driver memory (byte offsets).
+const ONE_M = SM2_FREE; // R mod p: 1 in Montgomery form
+const R2 = ONE_M + 32; // R² mod p: converts into Montgomery form
+const ONE = R2 + 32; // the integer 1: converts out of Montgomery form
+const TMP = ONE + 32; // 12 scratch elements for the inversion chain and conversions
+const ACC = TMP + 12 * 32; // Jacobian accumulator
+const SUM = ACC + 96;
+const SEL = SUM + 96; // a looked-up point; for the comb, its Z stays ONE_M
+const AFF = SEL + 96; // the affine input point
+const VTAB = AFF + 64; // variable-base table: 15 Jacobian points
+const VTAB_ENTRIES = 15;
+const COMB = 4096; // the generator's comb: COMB_WINDOWS × COMB_ENTRIES affine points
+/**
+ * Comb width 5 (52 windows of 31 points, 100 KiB): lookups read every entry, and in WebAssembly a mixed
+ * addition costs about as much as scanning ~60 entries, so wider combs than the bigint path's 7 do not pay.
+ */
+const COMB_WIDTH = 5;
+const COMB_ENTRIES = (1 << COMB_WIDTH) - 1;
+const COMB_WINDOWS = Math.ceil(256 / COMB_WIDTH);
+const COMB_END = COMB + COMB_WINDOWS * COMB_ENTRIES * 64;
+
+let wasm: Exports | undefined;
+let u32: Uint32Array = new Uint32Array(0);
+
+function instance(): Exports {
+  if (wasm) return wasm;
+  const e = new WebAssembly.Instance(sm2WasmModule()).exports as unknown as Exports;
+  const pages = Math.ceil(COMB_END / 65536) - e.mem.buffer.byteLength / 65536;
+  if (pages > 0) e.mem.grow(pages);
+  u32 = new Uint32Array(e.mem.buffer);
+  wasm = e;
+  writeBig(ONE, 1n);
+  writeBig(ONE_M, R_MOD_P);
+  writeBig(R2, R2_MOD_P);
+  return e;
+}
+
+/** Writes v (0 ≤ v < 2^256) as 8 little-endian limbs. */
+function writeBig(ptr: number, v: bigint): void {
+  const hex = v.toString(16).padStart(64, "0");
+  const at = ptr >> 2;
+  for (let i = 0; i < 8; i++) u32[at + i] = parseInt(hex.slice(56 - 8 * i, 64 - 8 * i), 16);
+}
+
+/** Reads 8 little-endian limbs as a bigint. */
+function readBig(ptr: number): bigint {
+  const at = ptr >> 2;
+  let hex = "0x";
+  for (let i = 7; i >= 0; i--) hex += u32[at + i]!.toString(16).padStart(8, "0");
+  return BigInt(hex);
+}
+
+/** Writes v into Montgomery form at ptr. */
+function toMont(e: Exports, ptr: number, v: bigint): void {
+  writeBig(ptr, v);
+  e.fmul(ptr, ptr, R2);
+}
+
+/** Reads the element at ptr out of Montgomery form (clobbers TMP + 11·32). */
+function fromMont(e: Exports, ptr: number): bigint {
+  const t = TMP + 11 * 32;
+  e.fmul(t, ptr, ONE);
+  return readBig(t);
+}
+
+/**
+ * r = a^(p−2) = a⁻¹ (0 for a = 0): a fixed addition chain of 255 squarings and 15 multiplications.
+ * p − 2 = 1^31 0 1^128 0^32 1^62 0 1 (most significant first). Uses TMP + 0..5·32; r must not be one of them.
+ */
+function invert(e: Exports, r: number, a: number): void {
+  const t2 = TMP, t3 = TMP + 32, t6 = TMP + 64, t12 = TMP + 96, t15 = TMP + 128, t30 = TMP + 160;
+  const t31 = TMP + 192, t32 = TMP + 224;
+  e.fsqr(t2, a), e.fmul(t2, t2, a); // 2 ones
+  e.fsqr(t3, t2), e.fmul(t3, t3, a); // 3
+  e.fsqrn(t6, t3, 3), e.fmul(t6, t6, t3); // 6
+  e.fsqrn(t12, t6, 6), e.fmul(t12, t12, t6); // 12
+  e.fsqrn(t15, t12, 3), e.fmul(t15, t15, t3); // 15
+  e.fsqrn(t30, t15, 15), e.fmul(t30, t30, t15); // 30
+  e.fsqr(t31, t30), e.fmul(t31, t31, a); // 31
+  e.fsqr(t32, t31), e.fmul(t32, t32, a); // 32
+  e.fsqr(r, t31); // 1^31 0
+  for (let i = 0; i < 4; i++) e.fsqrn(r, r, 32), e.fmul(r, r, t32); // 1^128
+  e.fsqrn(r, r, 32); // 0^32
+  e.fsqrn(r, r, 32), e.fmul(r, r, t32); // 1^32
+  e.fsqrn(r, r, 30), e.fmul(r, r, t30); // 1^30
+  e.fsqr(r, r); // 0
+  e.fsqr(r, r), e.fmul(r, r, a); // 1
+}
+
+/** The affine form of the Jacobian point at ptr (not at infinity), out of Montgomery form. */
+function toAffine(e: Exports, ptr: number): WasmAffine {
+  const zi = TMP + 8 * 32, zi2 = TMP + 9 * 32, t = TMP + 10 * 32;
+  invert(e, zi, ptr + 64);
+  e.fsqr(zi2, zi);
+  e.fmul(t, ptr, zi2);
+  const x = fromMont(e, t);
+  e.fmul(zi2, zi2, zi);
+  e.fmul(t, ptr + 32, zi2);
+  return { x, y: fromMont(e, t) };
+}
+
+/** The scalar's 64 hex digits, most significant first (k < 2^256). */
+function hexDigits(k: bigint): string {
+  return k.toString(16).padStart(64, "0");
+}
+
+/**
+ * k·(x, y) for a secret scalar 1 ≤ k < n and a valid affine point (not checked here), affine: a width-4
+ * fixed window over a 15-entry Jacobian table, 252 doublings and 64 additions whatever k is.
+ *
+ * @param x the affine x of a point on the curve, other than infinity
+ * @param y the affine y
+ * @param k the scalar
+ */
+export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint): WasmAffine {
+  const e = instance();
+  toMont(e, AFF, x);
+  toMont(e, AFF + 32, y);
+  // Table: i·P for i = 1..15 at VTAB + 96·(i − 1).
+  toMont(e, VTAB, x);
+  toMont(e, VTAB + 32, y);
+  e.csel(VTAB + 64, ONE_M, 32, 1);
+  e.pdbl(VTAB + 96, VTAB);
+  for (let i = 2; i < VTAB_ENTRIES; i++) e.pmadd(VTAB + 96 * i, VTAB + 96 * (i - 1), AFF);
+  const hex = hexDigits(k);
+  let accInfinity = 1;
+  for (let w = 0; w < 64; w++) {
+    if (w !== 0) {
+      e.pdbl(ACC, ACC), e.pdbl(ACC, ACC), e.pdbl(ACC, ACC), e.pdbl(ACC, ACC);
+    }
+    const d = parseInt(hex[w]!, 16);
+    const nz = ((d | -d) >>> 31) & 1; // d ≠ 0, without a branch
+    e.lookup(SEL, VTAB, VTAB_ENTRIES, 96, d - 1);
+    e.padd(SUM, ACC, SEL);
+    e.csel(ACC, SUM, 96, nz & (accInfinity ^ 1));
+    e.csel(ACC, SEL, 96, nz & accInfinity);
+    accInfinity &= nz ^ 1;
+  }
+  return toAffine(e, ACC);
+}
+
+let combReady = false;
+
+/**
+ * Fills the generator's comb from affine points given as (x, y) for window j, digit d at index
+ * j·COMB_ENTRIES + d − 1 (built by the caller with the bigint code, once per process).
+ */
+function fillComb(e: Exports, xs: readonly bigint[], ys: readonly bigint[]): void {
+  for (let i = 0; i < xs.length; i++) {
+    toMont(e, COMB + 64 * i, xs[i]!);
+    toMont(e, COMB + 64 * i + 32, ys[i]!);
+  }
+}
+
+/** The comb width the caller must build the generator's table with for {@link sm2WasmInitBase}. */
+export const SM2_WASM_COMB_WIDTH = COMB_WIDTH;
+
+/**
+ * Loads the generator's comb table (from `sm2BuildComb(Gx, Gy, SM2_WASM_COMB_WIDTH)`); idempotent.
+ *
+ * @param comb the table's affine coordinates
+ */
+export function sm2WasmInitBase(comb: { readonly xs: readonly bigint[]; readonly ys: readonly bigint[] }): void {
+  if (combReady) return;
+  if (comb.xs.length !== COMB_WINDOWS * COMB_ENTRIES) throw new RangeError("sm2 wasm: comb table has the wrong size");
+  fillComb(instance(), comb.xs, comb.ys);
+  combReady = true;
+}
+
+/** Whether {@link sm2WasmInitBase} has run. */
+export function sm2WasmBaseReady(): boolean {
+  return combReady;
+}
+
+/**
+ * k·G for a secret scalar 1 ≤ k < n, affine, on the generator's width-5 comb (load it first with
+ * {@link sm2WasmInitBase}): one mixed addition per window whatever k is.
+ *
+ * @param k the scalar
+ */
+export function sm2WasmMultiplyBase(k: bigint): WasmAffine {
+  const e = instance();
+  if (!combReady) throw new Error("sm2 wasm: the generator's comb is not loaded");
+  const hex = hexDigits(k);
+  const limbs = new Uint32Array(9); // little-endian, one spare limb for windows straddling the top
+  for (let i = 0; i < 8; i++) limbs[i] = parseInt(hex.slice(56 - 8 * i, 64 - 8 * i), 16);
+  e.csel(SEL + 64, ONE_M, 32, 1);
+  let accInfinity = 1;
+  for (let j = 0; j < COMB_WINDOWS; j++) {
+    const bit = j * COMB_WIDTH, li = bit >>> 5, sh = bit & 31;
+    const lo = limbs[li]! >>> sh;
+    const hi = sh === 0 ? 0 : limbs[li + 1]! << (32 - sh);
+    const d = (lo | hi) & COMB_ENTRIES;
+    const nz = ((d | -d) >>> 31) & 1;
+    e.lookup(SEL, COMB + j * COMB_ENTRIES * 64, COMB_ENTRIES, 64, d - 1);
+    e.pmadd(SUM, ACC, SEL);
+    e.csel(ACC, SUM, 96, nz & (accInfinity ^ 1));
+    e.csel(ACC, SEL, 96, nz & accInfinity);
+    accInfinity &= nz ^ 1;
+  }
+  return toAffine(e, ACC);
+}
+
+/**
+ * Field operations on bigints through the module, for the differential tests: a·b, a + b, a − b and a⁻¹ mod p.
+ *
+ * @param op which operation
+ * @param a the first operand in [0, p)
+ * @param b the second operand in [0, p) (ignored by `"inv"`)
+ */
+export function sm2WasmField(op: "mul" | "add" | "sub" | "inv", a: bigint, b = 0n): bigint {
+  const e = instance();
+  const pa = SUM, pb = SUM + 32, pr = SEL;
+  toMont(e, pa, a);
+  toMont(e, pb, b);
+  if (op === "mul") e.fmul(pr, pa, pb);
+  else if (op === "add") e.fadd(pr, pa, pb);
+  else if (op === "sub") e.fsub(pr, pa, pb);
+  else invert(e, pr, pa);
+  return fromMont(e, pr);
+}
