@@ -106,6 +106,7 @@ function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext
     filterFactories: createFilterFactories(hcm, filterContext),
     draining: context.draining,
     bufferLimit: context.bufferLimit,
+    ...(context.overload ? { overload: context.overload } : {}),
     http2Stats: createHttp2Stats(context.stats.scope("http2")),
   };
   const debug = (m: string) => log.debug(m);

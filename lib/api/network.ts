@@ -162,6 +162,8 @@ export interface NetworkFilterContext {
    * flows (RDS, the runtime API). Absent: each connection manager keeps its inline configuration.
    */
   readonly routeConfigs?: RouteConfigProviderManager;
+  /** The overload manager's view (absent: none configured, or the listener has `bypass_overload_manager`). */
+  readonly overload?: import("./overload.ts").OverloadView;
 }
 
 /**

@@ -27,7 +27,8 @@ export type ResponseFlag =
   | "RL" // rate limited
   | "UAEX" // unauthorized external service
   | "IH" // invalid headers
-  | "DF"; // DNS resolution failure
+  | "DF" // DNS resolution failure
+  | "OM"; // overload manager
 
 /** Mutable facts about one stream, filled in as it progresses. */
 export interface StreamInfo {

@@ -26,6 +26,7 @@ import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
 import { parseLayeredRuntime, type RuntimeLayerConfig } from "../runtime/runtime.ts";
 import type { Registries } from "./registry.ts";
+import { type OverloadManagerConfig, parseOverloadManager } from "../server/overload.ts";
 
 /** A socket address. */
 export interface SocketAddress {
@@ -81,6 +82,10 @@ export interface ListenerConfig {
   /** Raw config as given, for `/config_dump`. */
   readonly raw: unknown;
   readonly path: string;
+  /** `bypass_overload_manager`: no overload action or connection limit applies (lib/server/overload.ts). */
+  readonly bypassOverloadManager?: boolean;
+  /** `ignore_global_conn_limit`: connections do not count against the overload manager's connection limit. */
+  readonly ignoreGlobalConnLimit?: boolean;
 }
 
 /** Admin interface settings. */
@@ -110,6 +115,8 @@ export interface BootstrapConfig {
   readonly rawNode?: unknown;
   /** `layered_runtime.layers`, if set (the server configures its runtime with them). */
   readonly runtime?: readonly RuntimeLayerConfig[];
+  /** `overload_manager`, if set (lib/server/overload.ts). */
+  readonly overloadManager?: OverloadManagerConfig;
 }
 
 /** Parses a YAML or JSON document (JSON is YAML). Throws ConfigError with the parser's position. */
@@ -254,6 +261,8 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   o.bool("use_original_dst") && o.unsupported("use_original_dst");
   o.int("tcp_backlog_size");
   o.bool("bind_to_port") === false && o.unsupported("bind_to_port", "false is not supported");
+  const bypassOverloadManager = o.bool("bypass_overload_manager") ?? false;
+  const ignoreGlobalConnLimit = o.bool("ignore_global_conn_limit") ?? false;
   o.done();
   return {
     name,
@@ -267,6 +276,8 @@ export function parseListener(raw: unknown, path: string, registries: Registries
     statPrefix,
     raw,
     path,
+    ...(bypassOverloadManager ? { bypassOverloadManager } : {}),
+    ...(ignoreGlobalConnLimit ? { ignoreGlobalConnLimit } : {}),
   };
 }
 
@@ -381,6 +392,10 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   const runtime = o.has("layered_runtime")
     ? parseLayeredRuntime(o.value("layered_runtime"), o.at("layered_runtime"))
     : undefined;
+  const overloadManager = o.has("overload_manager")
+    ? parseOverloadManager(o.value("overload_manager"), "overload_manager")
+    : undefined;
+  if (overloadManager) warnings.push(...overloadManager.warnings);
   o.skip("stats_flush_interval");
   o.done();
   return {
@@ -394,5 +409,6 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     ...(dynamicResources ? { dynamicResources } : {}),
     ...(o.raw["node"] !== undefined ? { rawNode: o.raw["node"] } : {}),
     ...(runtime ? { runtime } : {}),
+    ...(overloadManager ? { overloadManager } : {}),
   };
 }

@@ -765,6 +765,8 @@ export class EpollListener implements Pollable {
   #onError: ((e: Error) => void) | undefined;
   #registered = false;
   #closed = false;
+  /** Accepting paused ({@link EpollListener.pause}): connections wait in the kernel backlog. */
+  #paused = false;
   #backoff: ReturnType<typeof setTimeout> | undefined;
   readonly #one = new Uint8Array(new Int32Array([1]).buffer);
   #resolveClosed!: () => void;
@@ -854,8 +856,22 @@ export class EpollListener implements Pollable {
     this.#register();
   }
 
+  /** Stops taking connections (they wait in the kernel backlog) until {@link EpollListener.resume}. */
+  pause(): void {
+    this.#paused = true;
+    if (!this.#registered) return;
+    this.#registered = false;
+    this.#e.remove(this.#fd);
+  }
+
+  /** Takes connections again after {@link EpollListener.pause}. */
+  resume(): void {
+    this.#paused = false;
+    if (this.#onAccept) this.#register();
+  }
+
   #register(): void {
-    if (this.#closed || this.#registered) return;
+    if (this.#closed || this.#registered || this.#paused) return;
     this.#registered = true;
     this.#e.add(this.#fd, this, EPOLLIN);
   }
@@ -863,7 +879,7 @@ export class EpollListener implements Pollable {
   /** @internal */
   onEvent(): void {
     const e = this.#e, lib = e.lib;
-    for (let i = 0; i < MAX_ACCEPTS && !this.#closed; i++) {
+    for (let i = 0; i < MAX_ACCEPTS && !this.#closed && !this.#paused; i++) {
       e.lenBuf[0] = e.addrBuf.length;
       const fd = lib.accept4(this.#fd, e.addrBuf, e.lenBuf, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {

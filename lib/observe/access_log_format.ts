@@ -59,6 +59,7 @@ const LONG_FLAGS: Record<ResponseFlag, string> = {
   UAEX: "UnauthorizedExternalService",
   IH: "InvalidEnvoyRequestHeaders",
   DF: "DnsResolutionFailed",
+  OM: "OverloadManagerTerminated",
 };
 
 /** The response flag short names Ferry knows. */

@@ -17,6 +17,7 @@
 import type { RouteConfigProviderManager } from "../api/route.ts";
 import type { NetConnection, NetworkFilterContext } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
+import type { OverloadView } from "../api/overload.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
@@ -40,6 +41,9 @@ interface ListenerStats {
   downstream_cx_destroy: Counter;
   no_filter_chain_match: Counter;
   downstream_cx_length_ms: { record(v: number): void };
+  /** Closed at accept: over the overload manager's connection limit / by `reject_incoming_connections`. */
+  downstream_global_cx_overflow: Counter;
+  downstream_cx_overload_reject: Counter;
 }
 
 /** Services a listener needs from the server. */
@@ -50,6 +54,8 @@ export interface ListenerContext {
   readonly draining: () => boolean;
   /** The server's route-config providers (route configurations replaceable by name). */
   readonly routeConfigs?: RouteConfigProviderManager;
+  /** The server's overload manager, if configured (not applied to `bypass_overload_manager` listeners). */
+  readonly overload?: OverloadView;
 }
 
 /** One accepted connection (`conn` becomes the plaintext side after a TLS handshake) and the config it runs. */
@@ -81,6 +87,8 @@ class ListenerGeneration {
    */
   kept: ReadonlySet<FilterChainConfig> = new Set();
   drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The overload manager this config answers to (undefined: none, or `bypass_overload_manager`). */
+  readonly overload: OverloadView | undefined;
 
   constructor(config: ListenerConfig, ctx: ListenerContext) {
     this.config = config;
@@ -91,7 +99,10 @@ class ListenerGeneration {
       downstream_cx_destroy: s.counter("downstream_cx_destroy"),
       no_filter_chain_match: s.counter("no_filter_chain_match"),
       downstream_cx_length_ms: s.histogram("downstream_cx_length_ms"),
+      downstream_global_cx_overflow: s.counter("downstream_global_cx_overflow"),
+      downstream_cx_overload_reject: s.counter("downstream_cx_overload_reject"),
     };
+    this.overload = config.bypassOverloadManager ? undefined : ctx.overload;
     if (config.filterChains.some((c) => c.transportSocket !== undefined)) this.ssl = new SslStats(s);
     for (const chain of config.filterChains) {
       const nctx: NetworkFilterContext = {
@@ -101,6 +112,7 @@ class ListenerGeneration {
         draining: () => (this.draining && !this.kept.has(chain)) || ctx.draining(),
         bufferLimit: config.perConnectionBufferLimitBytes,
         ...(ctx.routeConfigs ? { routeConfigs: ctx.routeConfigs } : {}),
+        ...(this.overload ? { overload: this.overload } : {}),
       };
       this.chains.set(
         chain,
@@ -193,6 +205,9 @@ export class Listener {
   readonly #fast: NativeServerContext | undefined;
   #closed = false;
   #loop: Promise<void> | undefined;
+  /** While the overload manager stops accepting (`Deno.listen` loop): resolves when accepting resumes. */
+  #acceptGate: { promise: Promise<void>; resolve: () => void } | undefined;
+  #unwatchOverload: (() => void) | undefined;
 
   /**
    * Takes `config` into service (its filter factories' config-time step runs here and may throw); the socket is
@@ -362,14 +377,29 @@ export class Listener {
         log.warn(`listener "${this.config.name}": accept failed: ${e.message}`);
       });
       this.#loop = ep.closed;
-      return;
+    } else {
+      this.#loop = this.#acceptLoop();
     }
-    this.#loop = this.#acceptLoop();
+    // `stop_accepting_connections`: new connections wait in the kernel backlog, as Envoy's disabled listeners.
+    this.#unwatchOverload ??= this.#ctx.overload?.watchAccepting((accepting) => {
+      const pause = !accepting && this.#gen.overload !== undefined && !this.#closed;
+      if (pause) this.#epoll?.pause();
+      else this.#epoll?.resume();
+      if (pause && !this.#epoll) this.#acceptGate ??= Promise.withResolvers<void>();
+      else if (!pause && this.#acceptGate) {
+        this.#acceptGate.resolve();
+        this.#acceptGate = undefined;
+      }
+    });
   }
 
   async #acceptLoop(): Promise<void> {
     const l = this.#listener!;
     while (!this.#closed) {
+      if (this.#acceptGate) {
+        await this.#acceptGate.promise;
+        continue;
+      }
       let conn: Deno.Conn;
       try {
         conn = await l.accept();
@@ -404,12 +434,23 @@ export class Listener {
   #onTransport(transport: NetConnection, raw?: Deno.Conn): void {
     const gen = this.#gen;
     const stats = gen.stats;
+    const ov = gen.overload;
+    const counted = ov !== undefined && !gen.config.ignoreGlobalConnLimit;
+    if (ov !== undefined) {
+      const verdict = ov.admitConnection(counted);
+      if (verdict !== "accept") {
+        (verdict === "overflow" ? stats.downstream_global_cx_overflow : stats.downstream_cx_overload_reject).inc();
+        transport.close({ reason: verdict === "overflow" ? "global connection limit" : "overload" });
+        return;
+      }
+    }
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
     const ac: ActiveConnection = { conn: transport, gen, chain: undefined, filters: undefined, start: approxNow() };
     gen.active.add(ac);
     // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
     transport.done.then(() => {
+      if (counted) ov!.releaseConnection();
       gen.active.delete(ac);
       stats.downstream_cx_active.dec();
       stats.downstream_cx_destroy.inc();
@@ -630,6 +671,8 @@ export class Listener {
   stopAccepting(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatchOverload?.();
+    this.#acceptGate?.resolve();
     this.#epoll?.close();
     try {
       this.#listener?.close();

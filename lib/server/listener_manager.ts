@@ -42,6 +42,8 @@ export interface ListenerManagerOptions {
   readonly draining: () => boolean;
   /** The server's route-config providers, handed to every listener's filters. */
   readonly routeConfigs?: RouteConfigProviderManager;
+  /** The server's overload manager (lib/server/overload.ts), if configured. */
+  readonly overload?: import("../api/overload.ts").OverloadView;
   /** How long replaced or removed listeners' connections may drain before they are closed (ms). */
   readonly drainTimeMs: number;
   /** Log accepting listeners at debug rather than info level (worker threads). */
@@ -98,6 +100,7 @@ export class ListenerManager {
       clusterManager: options.clusterManager,
       draining: options.draining,
       ...(options.routeConfigs ? { routeConfigs: options.routeConfigs } : {}),
+      ...(options.overload ? { overload: options.overload } : {}),
     };
     this.#quiet = options.quiet ?? false;
     const s = options.stats.scope("listener_manager");

@@ -29,6 +29,7 @@ import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.t
 import { type WorkerConfigOp, WorkerSet } from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
+import { OverloadManager } from "./overload.ts";
 import type { SecretManager } from "../tls/secret_manager.ts";
 
 /** What the server holds of its xDS client (`xds/mod.ts`). */
@@ -154,6 +155,8 @@ export class Server {
   readonly #registries: Registries;
   /** Route configurations by name, replaceable while traffic flows ({@link Server.updateRouteConfig}). */
   readonly routeConfigs: RouteConfigProviders = new RouteConfigProviders();
+  /** The bootstrap's `overload_manager` for this event loop (each worker thread runs its own). */
+  readonly overload: OverloadManager | undefined;
   /** Resolves with the exit code when the server has stopped (after `/quitquitquit` or a signal). */
   readonly exited: Promise<number>;
   /** The xDS client, when the bootstrap has `dynamic_resources`. */
@@ -176,7 +179,11 @@ export class Server {
       log: (m) => upstreamLog.warn(m),
     });
     this.#drainTimeMs = options.drainTimeMs ?? 600_000;
+    this.overload = config.overloadManager
+      ? new OverloadManager(config.overloadManager, { stats: this.stats })
+      : undefined;
     this.listenerManager = new ListenerManager({
+      ...(this.overload ? { overload: this.overload } : {}),
       stats: this.stats,
       clusterManager: this.clusterManager,
       draining: () => this.state === "DRAINING",
@@ -210,6 +217,7 @@ export class Server {
       s.clusterManager.shutdown();
       throw e;
     }
+    s.overload?.start();
     lm.startAccepting();
     if (s.admin) log.info(`admin listening on http://${config.admin!.address.address}:${s.admin.port}/`);
     if (options.worker !== true) s.stats.gauge("server.concurrency").set(1 + (options.workers?.count ?? 0));
@@ -488,6 +496,7 @@ export class Server {
     lm.closeAll();
     await this.#workers?.drainAndStop(Math.max(0, deadline - performance.now()));
     this.clusterManager.shutdown();
+    this.overload?.stop();
     await flushAccessLogs();
     await this.admin?.close();
     log.info("stopped");

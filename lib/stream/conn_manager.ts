@@ -32,6 +32,7 @@ import { CodecError } from "../api/errors.ts";
 import { HeaderMap, requestedUpgrade } from "../api/headers.ts";
 import type { ConnectionHandler, NetConnection, NetworkFilter, NetworkFilterStatus } from "../api/network.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../api/stats.ts";
+import type { OverloadView } from "../api/overload.ts";
 import type { RouteConfigProvider, RouteMatcher, RouteResult } from "../api/route.ts";
 import type {
   DownstreamConnectionInfo,
@@ -87,6 +88,10 @@ export interface HcmStats {
   downstream_rq_tx_reset: Counter;
   downstream_rq_ws_on_non_ws_route: Counter;
   downstream_rq_too_large: Counter;
+  /** Answered 503 by the overload manager's `stop_accepting_requests`. */
+  downstream_rq_overload_close: Counter;
+  /** Connections closed after a response by the overload manager's `disable_http_keepalive`. */
+  downstream_cx_overload_disable_keepalive: Counter;
   downstream_rq_time: Histogram;
 }
 
@@ -120,6 +125,8 @@ const COUNTERS = [
   "downstream_rq_tx_reset",
   "downstream_rq_ws_on_non_ws_route",
   "downstream_rq_too_large",
+  "downstream_rq_overload_close",
+  "downstream_cx_overload_disable_keepalive",
 ] as const;
 const GAUGES = [
   "downstream_cx_active",
@@ -152,6 +159,8 @@ export interface ConnManagerShared {
   readonly draining: () => boolean;
   /** Per-connection buffer limit in bytes. */
   readonly bufferLimit: number;
+  /** The overload manager's view (absent: none configured, or the listener bypasses it). */
+  readonly overload?: OverloadView;
   /** Where HTTP/2 connections count their `http2.*` events (absent: not counted). */
   readonly http2Stats?: Http2Stats;
 }
@@ -419,6 +428,13 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     this.info.requestHeaders = headers;
     if (endStream) this.#markRequestComplete();
     this.#isHead = headers.get(":method") === "HEAD";
+    const ov = shared.overload;
+    if (ov !== undefined && ov.engaged && ov.shedRequest()) {
+      // As Envoy: before any filter runs (a health check filter on this listener is shed too).
+      stats.downstream_rq_overload_close.inc();
+      this.sendLocalReply(503, "envoy overloaded", { responseFlag: "OM", details: "overload" });
+      return;
+    }
 
     if (this.#http10 && !cfg.acceptHttp10) {
       this.sendLocalReply(426, "Upgrade Required", { details: "low_version" });
@@ -608,6 +624,12 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     }
     if (cfg.alwaysSetRequestIdInResponse && this.info.requestId !== undefined) {
       h.set("x-request-id", this.info.requestId);
+    }
+    const ov = cm.shared.overload;
+    if (ov !== undefined && ov.engaged && !cm.shared.draining() && ov.disableKeepalive()) {
+      // Overloaded: this response ends its connection (HTTP/1 `connection: close`, HTTP/2 GOAWAY), as Envoy's.
+      cm.codec.shutdownNotice();
+      cm.shared.stats.downstream_cx_overload_disable_keepalive.inc();
     }
     if (cm.shared.draining() || !this.requestComplete && !this.#upgrade && !cm.codec.multiplexed) {
       // Draining: ask the client to go away. Request not fully read: the connection can't be reused.
