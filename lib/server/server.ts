@@ -26,7 +26,7 @@ import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
-import { type WorkerConfigOp, WorkerSet } from "./workers.ts";
+import { addPerWorkerListenerStats, type WorkerConfigOp, WorkerSet } from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
 import { OverloadManager } from "./overload.ts";
@@ -525,7 +525,8 @@ export class Server {
       stats: async () => {
         if (!s.#workers) return s.stats;
         // Counters, gauges and histograms of every event loop, added up.
-        return mergeSnapshots([s.stats.snapshot(), ...await s.#workers.snapshots()]);
+        // (and Envoy's per-worker listener counters, `listener.<prefix>.worker_<i>.downstream_cx_total`).
+        return mergeSnapshots(addPerWorkerListenerStats([s.stats.snapshot(), ...await s.#workers.snapshots()]));
       },
       configDump: (opts) => {
         const x = s.xds?.configDump({ includeEds: opts?.includeEds ?? false });

@@ -236,3 +236,24 @@ export class WorkerSet {
     for (const w of this.#workers) w.terminate();
   }
 }
+
+const LISTENER_PER_WORKER = /^listener\.(.+)\.(downstream_cx_total|downstream_cx_active)$/;
+
+/**
+ * Adds Envoy's per-worker listener stats to each event loop's snapshot (index 0 the main thread, then the workers
+ * in order): `listener.<prefix>.worker_<i>.downstream_cx_total` and `..._active`, so that the merged stats still show
+ * how the kernel spread connections over the loops. Modifies and returns the snapshots.
+ */
+export function addPerWorkerListenerStats(snapshots: StatsSnapshot[]): StatsSnapshot[] {
+  snapshots.forEach((snap, i) => {
+    for (const [name, v] of Object.entries(snap.counters)) {
+      const m = LISTENER_PER_WORKER.exec(name);
+      if (m) snap.counters[`listener.${m[1]}.worker_${i}.${m[2]}`] = v;
+    }
+    for (const [name, g] of Object.entries(snap.gauges)) {
+      const m = LISTENER_PER_WORKER.exec(name);
+      if (m) snap.gauges[`listener.${m[1]}.worker_${i}.${m[2]}`] = { ...g };
+    }
+  });
+  return snapshots;
+}

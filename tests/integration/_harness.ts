@@ -304,14 +304,17 @@ export function oneLoop(args: string[]): string[] {
   return [...args, "--concurrency", "1"];
 }
 
-/** Runs `deno run -A main.ts ...args` (in `cwd` if given) to its exit; the exit code and the output. */
+/**
+ * Runs `deno run -A main.ts ...args` (in `cwd` if given) to its exit; the exit code and the output. With
+ * `defaultConcurrency`, no `--concurrency 1` is added (see {@link oneLoop}).
+ */
 export async function runFerry(
   args: string[],
-  options: { cwd?: string } = {},
+  options: { cwd?: string; defaultConcurrency?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...oneLoop(args)],
-    ...options,
+    args: ["run", "-A", MAIN, ...(options.defaultConcurrency ? args : oneLoop(args))],
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -342,14 +345,15 @@ export interface FerryProcess {
 
 /**
  * Runs `deno run -A main.ts ...args` (with `env` added); with `adminPort`, resolves once `GET /ready` on that port
- * answers 200 (throws, killing the process, if it exits or is not ready within `timeoutMs`).
+ * answers 200 (throws, killing the process, if it exits or is not ready within `timeoutMs`). With
+ * `defaultConcurrency`, no `--concurrency 1` is added (see {@link oneLoop}).
  */
 export async function spawnFerry(
   args: string[],
-  options: { adminPort?: number; timeoutMs?: number; env?: Record<string, string> } = {},
+  options: { adminPort?: number; timeoutMs?: number; env?: Record<string, string>; defaultConcurrency?: boolean } = {},
 ): Promise<FerryProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...oneLoop(args)],
+    args: ["run", "-A", MAIN, ...(options.defaultConcurrency ? args : oneLoop(args))],
     ...(options.env ? { env: options.env } : {}),
     stdin: "null",
     stdout: "piped",
