@@ -285,8 +285,19 @@ Deno.test(
       const tooBig = await curl(f.url("/up"), ["--data-binary", big]);
       assertEquals(tooBig.status, 413, `HTTP/1.1: ${tooBig.stderr}`);
       assertEquals(tooBig.body, "Payload Too Large");
-      const chunked = await curl(f.url("/up"), [...H2, "--data-binary", big]);
-      assertEquals(chunked.status, 413, `HTTP/2: ${chunked.stderr}`);
+      // HTTP/2 through nghttp: curl 7.88 fails an upload with error 92 when the server answers early and resets the
+      // rest of the body with RST_STREAM(NO_ERROR) (RFC 9113 §8.1 allows it; Envoy does the same), which a loaded
+      // machine made happen in CI.
+      const bodyFile = await Deno.makeTempFile();
+      try {
+        await Deno.writeTextFile(bodyFile, big);
+        const h2 = await new Deno.Command("nghttp", { args: ["-v", "-d", bodyFile, f.url("/up")] }).output();
+        const out = new TextDecoder().decode(h2.stdout);
+        assert(/:status: 413\b/.test(out), `HTTP/2 413 expected: ${out.slice(0, 2000)}`);
+        assert(out.includes("Payload Too Large"), out.slice(0, 2000));
+      } finally {
+        await Deno.remove(bodyFile);
+      }
       const off = await curl(f.url("/big"), ["--data-binary", big]);
       assertEquals(off.status, 200);
       assertEquals(up.requests.length, 2);
@@ -435,7 +446,8 @@ Deno.test(
   typed_config: { "@type": ${FAULT}, abort: { http_status: 503, percentage: { numerator: 0 } } }`,
       }),
     );
-    const ferry = await spawnFerry(["-c", file, "--concurrency", "3"], { adminPort });
+    // Three isolates load the whole program: slow on a loaded 2-core machine (one CI run passed 10 s).
+    const ferry = await spawnFerry(["-c", file, "--concurrency", "3"], { adminPort, timeoutMs: 30_000 });
     // New connections each time, so SO_REUSEPORT spreads them over the threads.
     const statuses = async (path: string) => {
       const out = new Set<number>();
