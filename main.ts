@@ -14,6 +14,7 @@ import { parseBootstrap, parseConfigText } from "./lib/config/bootstrap.ts";
 import { defaultBootstrap } from "./lib/config/default.ts";
 import { getLogger, isLogLevel, LOG_LEVELS, setLogLevel } from "./lib/observe/log.ts";
 import { createRegistries } from "./lib/server/registries.ts";
+import { HotRestart, parseHotRestartFlags } from "./lib/server/hot_restart.ts";
 import { Server } from "./lib/server/server.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -29,6 +30,12 @@ Options:
       --mode MODE           serve (default) or validate (check the config, print OK or the error, exit 0/1)
   -l, --log-level LEVEL     ${LOG_LEVELS.join(", ")} (default info)
       --drain-time-s N      seconds a SIGTERM/SIGINT drain waits for in-flight requests (default 600)
+      --restart-epoch N     hot upgrade (README "Hot upgrade"): 0 for the first process (default); N takes the
+                            listening sockets of the running epoch N-1 and tells it to drain and exit
+      --base-id N           tells apart Ferrys on one host for hot restart (default 0)
+      --socket-path P       hot restart control socket prefix (default @ferry_domain_socket; @ = abstract)
+      --parent-shutdown-time-s N  at a hot upgrade, the old process exits after N s at the latest (default 900)
+      --drain-strategy S    gradual (default) or immediate: how the old process drains at a hot upgrade
       --concurrency N       event loops serving the listeners (default: the number of cores): the main thread
                             plus N-1 worker threads, sharing each port with SO_REUSEPORT; admin and xDS stay on
                             the main thread, which forwards every xDS change to the workers
@@ -71,6 +78,11 @@ async function main(argv: string[]): Promise<number> {
         "mode": { type: "string" },
         "log-level": { type: "string", short: "l" },
         "drain-time-s": { type: "string" },
+        "restart-epoch": { type: "string" },
+        "base-id": { type: "string" },
+        "socket-path": { type: "string" },
+        "parent-shutdown-time-s": { type: "string" },
+        "drain-strategy": { type: "string" },
         "concurrency": { type: "string" },
         "service-node": { type: "string" },
         "service-cluster": { type: "string" },
@@ -158,16 +170,27 @@ async function main(argv: string[]): Promise<number> {
     : Number(values.concurrency);
   const log = getLogger("main");
   log.info(`ferry ${VERSION} starting with ${source}`);
+  const hotOptions = parseHotRestartFlags(values, drainTimeMs);
+  if (typeof hotOptions === "string") return fail(hotOptions, 2);
+  let hot: HotRestart | undefined;
+  try {
+    hot = hotOptions && await HotRestart.prepare(hotOptions);
+  } catch (e) {
+    return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
+  }
   let server: Server;
   try {
     server = await Server.start(config, registries, {
+      ...hot?.serverOptions(),
       drainTimeMs,
       commandLine: { ...values, mode, concurrency },
       ...(concurrency > 1 ? { workers: { count: concurrency - 1, raw, logLevel: level } } : {}),
     });
   } catch (e) {
+    hot?.abort();
     return fail(`ferry: ${e instanceof Error ? e.message : String(e)}`);
   }
+  await hot?.started(server, () => Deno.exit(0)).catch((e) => log.warn(`hot restart: ${e.message ?? e}`));
   let signals = 0;
   const onSignal = (sig: Deno.Signal) => {
     signals++;
@@ -180,7 +203,9 @@ async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGTERM", () => onSignal("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
-  return await server.exited;
+  const code = await server.exited;
+  await hot?.close();
+  return code;
 }
 
 if (import.meta.main) {

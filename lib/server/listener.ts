@@ -202,6 +202,8 @@ export class Listener {
   #listener: Deno.Listener | undefined;
   /** The socket on the epoll engine (plain TCP on Linux, see lib/network/epoll.ts); else `#listener`. */
   #epoll: EpollListener | undefined;
+  /** Inherited sockets accepted from beside `#epoll` (a hot upgrade from a Ferry with worker threads). */
+  #extra: EpollListener[] = [];
   readonly #fast: NativeServerContext | undefined;
   #closed = false;
   #loop: Promise<void> | undefined;
@@ -226,17 +228,45 @@ export class Listener {
 
   /**
    * Binds the socket (on `port` instead of the configured one if given: a rebind that takes over a bound port).
-   * Throws an Error naming the listener if the address cannot be bound.
+   * With `fds` (the listening sockets of the previous Ferry, inherited at a hot upgrade, see `hot_restart.ts`) the
+   * epoll engine adopts them instead of binding: the first is this listener's socket, the others (the previous
+   * Ferry's worker threads' sockets on the same port) are accepted from too, so that no connection waiting in any
+   * of their queues is lost. A listener that cannot adopt (the `Deno.listenTls` fast path, no epoll engine) binds
+   * `port` beside them with SO_REUSEPORT, as with `inherited` alone. Returns the descriptors taken (the caller
+   * closes the others). Throws an Error naming the listener if the address cannot be bound.
    */
-  bind(options: { port?: number } = {}): void {
+  bind(options: { port?: number; fds?: readonly number[]; inherited?: boolean } = {}): number[] {
     const address = this.config.address.address;
     const port = options.port ?? this.config.address.port;
+    const fds = options.fds ?? [];
+    if (fds.length > 0 && !this.#fast) {
+      const hw = { highWatermark: this.config.perConnectionBufferLimitBytes };
+      const adopted: EpollListener[] = [];
+      try {
+        for (const fd of fds) {
+          const l = EpollListener.adopt(fd, hw);
+          if (l) adopted.push(l);
+        }
+      } catch (e) {
+        // Not closed: the caller closes every descriptor not taken.
+        const why = e instanceof Error ? e.message : String(e);
+        throw new ListenerError(this.config.name, "address", `cannot adopt the inherited socket: ${why}`, {
+          cause: e,
+        });
+      }
+      if (adopted.length > 0) {
+        this.#epoll = adopted[0];
+        this.#extra = adopted.slice(1);
+        return [...fds];
+      }
+    }
+    const reusePort = this.config.reusePort || options.inherited === true;
     try {
       const opts = {
         hostname: address,
         port,
         transport: "tcp" as const,
-        ...(this.config.reusePort ? { reusePort: true } : {}),
+        ...(reusePort ? { reusePort: true } : {}),
       };
       if (this.#fast) {
         this.#listener = Deno.listenTls(
@@ -246,7 +276,7 @@ export class Listener {
         this.#epoll = EpollListener.listen({
           hostname: address,
           port,
-          reusePort: this.config.reusePort,
+          reusePort,
           highWatermark: this.config.perConnectionBufferLimitBytes,
         });
         if (!this.#epoll) this.#listener = Deno.listen(opts);
@@ -255,6 +285,21 @@ export class Listener {
       const why = e instanceof Error ? e.message : String(e);
       throw new ListenerError(this.config.name, "address", `cannot bind ${address}:${port}: ${why}`, { cause: e });
     }
+    return [];
+  }
+
+  /**
+   * The listening sockets' descriptors when the epoll engine serves them (what a hot upgrade hands over): this
+   * listener's own first, then any it inherited beside it; empty once closed or on another engine.
+   */
+  get fds(): number[] {
+    if (this.#closed || !this.#epoll) return [];
+    return [this.#epoll.fd, ...this.#extra.map((l) => l.fd)];
+  }
+
+  /** This listener's own socket's descriptor (the first of {@link Listener.fds}). */
+  get fd(): number | undefined {
+    return this.fds[0];
   }
 
   /** The bound port (useful with port 0). */
@@ -377,6 +422,11 @@ export class Listener {
         log.warn(`listener "${this.config.name}": accept failed: ${e.message}`);
       });
       this.#loop = ep.closed;
+      for (const x of this.#extra) {
+        x.start((c) => this.#onTransport(c), (e) => {
+          log.warn(`listener "${this.config.name}": accept failed: ${e.message}`);
+        });
+      }
     } else {
       this.#loop = this.#acceptLoop();
     }
@@ -674,6 +724,7 @@ export class Listener {
     this.#unwatchOverload?.();
     this.#acceptGate?.resolve();
     this.#epoll?.close();
+    for (const x of this.#extra) x.close();
     try {
       this.#listener?.close();
     } catch { /* already closed */ }

@@ -59,6 +59,16 @@ export interface AddOrUpdateOptions {
   readonly addedViaApi?: boolean;
 }
 
+/** The listening sockets of the previous Ferry for one listener, offered to it at a hot upgrade. */
+export interface InheritedSocket {
+  /** The descriptors received (its main thread's first); empty: bind `port` beside its sockets (SO_REUSEPORT). */
+  readonly fds: readonly number[];
+  /** The port the previous Ferry's sockets are bound to. */
+  readonly port: number;
+  /** Called with the descriptors the listener took (the caller closes the others). */
+  taken(fds: readonly number[]): void;
+}
+
 interface Entry {
   readonly listener: Listener;
   readonly addedViaApi: boolean;
@@ -92,6 +102,11 @@ export class ListenerManager {
   readonly #draining = new Set<Listener>();
   #accepting = false;
   #stopped = false;
+  /**
+   * At a hot upgrade (`hot_restart.ts`): the sockets the previous Ferry holds for a listener about to be added, if
+   * it has any.
+   */
+  inheritedSocket: ((config: ListenerConfig) => InheritedSocket | undefined) | undefined;
 
   constructor(options: ListenerManagerOptions) {
     this.drainTimeMs = options.drainTimeMs;
@@ -158,7 +173,9 @@ export class ListenerManager {
 
   #add(config: ListenerConfig, addedViaApi: boolean): void {
     const l = new Listener(config, this.#ctx);
-    l.bind();
+    const inherited = this.inheritedSocket?.(config);
+    if (inherited) inherited.taken(l.bind({ port: inherited.port, fds: inherited.fds, inherited: true }));
+    else l.bind();
     this.#active.set(config.name, { listener: l, addedViaApi, lastUpdated: new Date() });
     this.#stats.listener_added.inc();
     this.#stats.total_listeners_active.set(this.#active.size);

@@ -15,7 +15,7 @@ import { type BootstrapConfig, type ListenerConfig, parseListener } from "../con
 import { describe } from "../config/reader.ts";
 import type { Registries } from "../config/registry.ts";
 import { resolveSecretRefs } from "../config/secrets.ts";
-import { mergeSnapshots, StatsStore } from "../observe/stats.ts";
+import { mergeSnapshots, type StatsSnapshot, StatsStore } from "../observe/stats.ts";
 import { getLogger, getLogLevel, isLogLevel, setComponentLogLevel, setLogLevel } from "../observe/log.ts";
 import type { LogLevel } from "../observe/log.ts";
 import { flushAccessLogs } from "../observe/access_log.ts";
@@ -25,7 +25,7 @@ import { parseRouteConfiguration, RouteConfigProviders } from "../router/mod.ts"
 import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
-import { ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
+import { type InheritedSocket, ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
 import { addPerWorkerListenerStats, type WorkerConfigOp, WorkerSet } from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
@@ -75,6 +75,10 @@ export interface ServerOptions {
    * xDS client starts, so that every dynamic change reaches them.
    */
   readonly workers?: { readonly count: number; readonly raw: unknown; readonly logLevel: string };
+  /** At a hot upgrade: the previous Ferry's sockets for a listener, if it has any (see `hot_restart.ts`). */
+  readonly inheritedSocket?: (config: ListenerConfig) => InheritedSocket | undefined;
+  /** At a hot upgrade: runs after the listeners are bound, before the admin API binds (the parent lets go of it). */
+  readonly beforeAdmin?: () => Promise<void>;
 }
 
 /** Envoy's `ListenersConfigDump`: static listeners, and those added at run time as `dynamic_listeners`. */
@@ -146,6 +150,10 @@ export class Server {
   #healthFailed = false;
   #drainTimeMs: number;
   #startTime = Date.now();
+  /** When the first epoch started (ms since the epoch): earlier than this process after a hot upgrade. */
+  originalStartTime: number = this.#startTime;
+  /** `/server_info`'s `hot_restart_version` ("disabled" unless hot restart is on, see `hot_restart.ts`). */
+  hotRestartVersion = "disabled";
   #commandLine: Record<string, unknown>;
   #stopped: Promise<void> | undefined;
   #resolveExit!: (code: number) => void;
@@ -202,8 +210,11 @@ export class Server {
     for (const w of config.warnings) log.warn(w);
     await s.clusterManager.initialize();
     const lm = s.listenerManager;
+    lm.inheritedSocket = options.inheritedSocket;
     try {
       for (const lc of config.listeners) lm.addOrUpdate(lc, { addedViaApi: false });
+      lm.inheritedSocket = undefined;
+      await options.beforeAdmin?.();
       if (config.admin && options.admin !== false) {
         const a = config.admin.address;
         s.admin = await startAdmin({
@@ -325,6 +336,12 @@ export class Server {
       return { listener: l.config.name, address: l.address, fd: typeof fd === "number" ? fd : -1 };
     });
     return [own, ...(await this.#workers?.listenerFds() ?? [])];
+  }
+
+  /** Every event loop's stats added up, as `/stats` shows them (what a hot upgrade carries to the next Ferry). */
+  async statsSnapshot(): Promise<StatsSnapshot> {
+    const st = await this.#adminContext().stats();
+    return st instanceof StatsStore ? st.snapshot() : st;
   }
 
   /** Stops accepting on every listener; with `graceful`, idle connections are closed and the rest drain. */
@@ -515,9 +532,9 @@ export class Server {
       serverInfo: () => ({
         version: VERSION,
         state: s.state,
-        hot_restart_version: "disabled",
+        hot_restart_version: s.hotRestartVersion,
         uptime_current_epoch: `${Math.floor((Date.now() - s.#startTime) / 1000)}s`,
-        uptime_all_epochs: `${Math.floor((Date.now() - s.#startTime) / 1000)}s`,
+        uptime_all_epochs: `${Math.floor((Date.now() - s.originalStartTime) / 1000)}s`,
         node: s.config.node,
         command_line_options: s.#commandLine,
         healthcheck_failed: s.#healthFailed,

@@ -1,0 +1,677 @@
+/**
+ * Hot upgrade, in the spirit of Envoy's hot restart and MOSN's listener hand-over: a new Ferry started with
+ * `--restart-epoch N` takes the listening sockets of the running one (epoch N−1) and serves them while the old one
+ * drains and exits, so that no connection is refused and none waiting in an accept queue is lost.
+ *
+ * **The exchange.** Every Ferry with hot restart on (`--restart-epoch`, `--base-id` or `--socket-path` given)
+ * listens on a Unix control socket named `<socket-path>_<base-id>_<epoch>` (default `@ferry_domain_socket`, an
+ * abstract name). The new process (the child) connects to its parent's and asks, in order:
+ * 1. `hello`: versions and epochs must match (else a one-line error, and the parent is untouched);
+ * 2. `listeners`: the parent's listening sockets, each listener's (its main thread's and its worker threads'),
+ *    sent as descriptors with `SCM_RIGHTS` (`lib/network/_fd_passing.ts`). A child listener with the same name and
+ *    configured address adopts them into the epoll engine instead of binding
+ *    ({@link ListenerManager.inheritedSocket}); listeners the parent does not have are bound fresh;
+ * 3. `shutdown-admin`: the parent closes its admin API so the child can bind it (as Envoy's `ShutdownAdmin`), and
+ *    answers with the time the first epoch started (`uptime_all_epochs`);
+ * 4. once the child serves: `stats` (the parent's counters, which the child adds to its own, so `/stats` does not
+ *    start again from 0) and `drain`: the parent stops accepting — it closes its copies of the listening
+ *    descriptors, which leaves the sockets open through the child's — and drains (below);
+ * 5. while the parent drains, `stats` again every second (the child adds what the parent counted since), and the
+ *    parent's final counts just before it exits; `terminate` at `--parent-shutdown-time-s`.
+ *
+ * **The parent's drain** (`--drain-strategy`): `gradual` (default) — at once, HTTP responses carry
+ * `connection: close` (keep-alive clients reconnect, to the child) and TCP connections go on; after
+ * {@link GRADUAL_IDLE_MS} (or the drain time if shorter), HTTP/1 connections still idle are closed and HTTP/2 ones get
+ * GOAWAY (Server's drain); `immediate` — that at once. The parent exits when its last connection ends, after
+ * `--drain-time-s` at most (then closing what is left), and at `--parent-shutdown-time-s` whatever happens.
+ *
+ * **Fallback.** A listener on `Deno.listenTls` (the native TLS fast path) has no descriptor to pass; neither has
+ * any listener of a parent without the epoll engine (no FFI). Such a child listener binds the parent's port beside
+ * it with SO_REUSEPORT, and the parent then stops accepting: a connection that sits in the parent's accept queue at
+ * that moment is lost (reset), which the descriptor hand-over never does.
+ *
+ * @module
+ */
+import type { ListenerConfig } from "../config/bootstrap.ts";
+import { getLogger } from "../observe/log.ts";
+import {
+  closeFd,
+  connectFdChannel,
+  type FdChannel,
+  fdPassingAvailable,
+  FdServer,
+  MAX_FDS_PER_MESSAGE,
+} from "../network/_fd_passing.ts";
+import type { InheritedSocket } from "./listener_manager.ts";
+import type { Server } from "./server.ts";
+
+const log = getLogger("main");
+
+/** The protocol version: two Ferrys hand over only when theirs are equal (`/hot_restart_version`). */
+export const HOT_RESTART_VERSION = "ferry.1";
+/** Default `--socket-path`: an abstract Unix socket name (Envoy's is `@envoy_domain_socket`). */
+export const DEFAULT_SOCKET_PATH = "@ferry_domain_socket";
+/** With `--drain-strategy gradual`, how long idle HTTP/1 connections may still send one more request. */
+export const GRADUAL_IDLE_MS = 1000;
+/** How often a child pulls the draining parent's counters. */
+export const STATS_PULL_MS = 1000;
+
+/** `--drain-strategy`. */
+export type DrainStrategy = "gradual" | "immediate";
+
+/** The hot-restart settings from the command line. */
+export interface HotRestartOptions {
+  /** `--restart-epoch` (0: the first process). */
+  readonly epoch: number;
+  /** `--base-id`: tells apart Ferrys on one host (default 0). */
+  readonly baseId: number;
+  /** `--socket-path` (`@name`: abstract). */
+  readonly socketPath: string;
+  /** `--drain-time-s` in ms. */
+  readonly drainTimeMs: number;
+  /** `--parent-shutdown-time-s` in ms. */
+  readonly parentShutdownTimeMs: number;
+  readonly drainStrategy: DrainStrategy;
+}
+
+/** A hot-restart failure an operator sees as one line (`ferry: --restart-epoch 1: ...`). */
+export class HotRestartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HotRestartError";
+  }
+}
+
+/** The control socket name of `epoch`. */
+export function controlSocketName(socketPath: string, baseId: number, epoch: number): string {
+  return `${socketPath}_${baseId}_${epoch}`;
+}
+
+/** One listener as the parent describes it; `fds` index the descriptors of the message. */
+interface ListenerEntry {
+  name: string;
+  address: string;
+  /** The configured port (0: chosen at bind). */
+  port: number;
+  /** The port bound. */
+  boundPort: number;
+  fds: number[];
+}
+
+type RequestBody =
+  | { type: "hello"; version: string; epoch: number }
+  | { type: "listeners" }
+  | { type: "shutdown-admin" }
+  | { type: "stats" }
+  | { type: "drain" }
+  | { type: "terminate" };
+type Request = RequestBody & { id: number };
+
+type Reply =
+  | { id: number; type: "hello"; version: string; epoch: number; pid: number }
+  | { id: number; type: "listeners"; listeners: ListenerEntry[] }
+  | { id: number; type: "admin-closed"; originalStartTime: number }
+  | { id: number; type: "stats"; counters: Record<string, number>; connections: number; final?: boolean }
+  | { id: number; type: "ok" }
+  | { id: number; type: "error"; message: string };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Per-worker listener stats are recomputed by each process from its own event loops: not carried over. */
+const NOT_CARRIED = /\.worker_\d+\./;
+
+function encode(m: Request | Reply): Uint8Array {
+  return enc.encode(JSON.stringify(m));
+}
+
+/**
+ * The child's side: the connection to the parent, the sockets it sent, and the hand-over. Made by
+ * {@link ParentConnection.connect} before the server starts; see the module doc for the order of calls.
+ */
+export class ParentConnection {
+  readonly #ch: FdChannel;
+  readonly #opts: HotRestartOptions;
+  readonly #name: string;
+  #nextId = 1;
+  readonly #waiting = new Map<number, (r: Reply) => void>();
+  #entries: ListenerEntry[] = [];
+  #fds: number[] = [];
+  readonly #taken = new Set<number>();
+  /** Counter values of the parent already added here. */
+  readonly #seen = new Map<string, number>();
+  #server: Server | undefined;
+  #pullTimer: ReturnType<typeof setInterval> | undefined;
+  #terminateTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** The parent's pid (from `hello`). */
+  parentPid = 0;
+  /** When the first epoch started (ms since the epoch), from the parent. */
+  originalStartTime: number | undefined;
+  /** Resolves when the parent has gone (its control connection closed). */
+  readonly parentGone: Promise<void>;
+  #resolveGone!: () => void;
+
+  private constructor(ch: FdChannel, opts: HotRestartOptions, name: string) {
+    this.#ch = ch;
+    this.#opts = opts;
+    this.#name = name;
+    this.parentGone = new Promise((r) => this.#resolveGone = r);
+    void this.#readLoop();
+  }
+
+  /**
+   * Connects to the parent (epoch − 1), checks versions and epochs, and receives its listening sockets. Throws a
+   * {@link HotRestartError} with one line for the operator when there is no parent or it does not match.
+   */
+  static async connect(opts: HotRestartOptions): Promise<ParentConnection> {
+    const flag = `--restart-epoch ${opts.epoch}`;
+    if (!fdPassingAvailable()) {
+      throw new HotRestartError(`${flag}: hot restart needs FFI (--allow-ffi) on Linux x86_64 or aarch64`);
+    }
+    const name = controlSocketName(opts.socketPath, opts.baseId, opts.epoch - 1);
+    let ch: FdChannel;
+    try {
+      ch = connectFdChannel(name);
+    } catch (e) {
+      throw new HotRestartError(
+        `${flag}: no Ferry of epoch ${opts.epoch - 1} listens on ${name} (is the running one on another ` +
+          `--base-id, or at another epoch?): ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+    const p = new ParentConnection(ch, opts, name);
+    try {
+      const hello = await p.#ask({ type: "hello", version: HOT_RESTART_VERSION, epoch: opts.epoch });
+      if (hello.type !== "hello") throw new HotRestartError(`${flag}: the parent refused: ${describeReply(hello)}`);
+      p.parentPid = hello.pid;
+      const r = await p.#askWithFds({ type: "listeners" });
+      if (r.reply.type !== "listeners") throw new HotRestartError(`${flag}: ${describeReply(r.reply)}`);
+      p.#entries = r.reply.listeners;
+      p.#fds = r.fds;
+    } catch (e) {
+      p.close();
+      if (e instanceof HotRestartError) throw e;
+      throw new HotRestartError(`${flag}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    log.info(
+      `hot restart: epoch ${opts.epoch} took ${p.#fds.length} listening socket(s) of ${p.#entries.length} ` +
+        `listener(s) from pid ${p.parentPid} over ${name}`,
+    );
+    return p;
+  }
+
+  /** The parent's sockets for `config` (same name and configured address), for {@link ListenerManager}. */
+  socketFor(config: ListenerConfig): InheritedSocket | undefined {
+    const e = this.#entries.find((x) =>
+      x.name === config.name && x.address === config.address.address && x.port === config.address.port
+    );
+    if (e === undefined) return undefined;
+    const fds = e.fds.map((i) => this.#fds[i]).filter((fd): fd is number => fd !== undefined);
+    return {
+      fds,
+      port: e.boundPort,
+      taken: (took) => {
+        for (const fd of took) this.#taken.add(fd);
+      },
+    };
+  }
+
+  /** Closes the received descriptors no listener took (listeners the child does not have, or TLS fallbacks). */
+  closeUnused(): void {
+    for (const fd of this.#fds) if (!this.#taken.has(fd)) closeFd(fd);
+    this.#fds = [];
+  }
+
+  /** Asks the parent to close its admin API (before this process binds its own). */
+  async shutdownParentAdmin(): Promise<void> {
+    const r = await this.#ask({ type: "shutdown-admin" });
+    if (r.type === "admin-closed") this.originalStartTime = r.originalStartTime;
+  }
+
+  /**
+   * The hand-over, once this process serves: adds the parent's counters, tells it to drain, then keeps adding
+   * what it counts until it exits, and tells it to terminate at the parent shutdown time.
+   */
+  async handOver(server: Server): Promise<void> {
+    this.#server = server;
+    server.hotRestartVersion = HOT_RESTART_VERSION;
+    if (this.originalStartTime !== undefined) server.originalStartTime = this.originalStartTime;
+    server.stats.gauge("server.hot_restart_epoch").set(this.#opts.epoch);
+    server.stats.gauge("server.hot_restart_generation").set(this.#opts.epoch + 1);
+    await this.#pullStats();
+    const r = await this.#ask({ type: "drain" });
+    if (r.type !== "ok") throw new HotRestartError(`--restart-epoch ${this.#opts.epoch}: ${describeReply(r)}`);
+    log.info(`hot restart: serving; the parent (pid ${this.#parentDesc()}) drains`);
+    this.#pullTimer = setInterval(() => void this.#pullStats().catch(() => {}), STATS_PULL_MS);
+    this.#terminateTimer = setTimeout(() => {
+      log.info(`hot restart: parent shutdown time reached: terminating pid ${this.parentPid}`);
+      void this.#ask({ type: "terminate" }).catch(() => {});
+    }, this.#opts.parentShutdownTimeMs);
+  }
+
+  #parentDesc(): string {
+    return `${this.parentPid}, epoch ${this.#opts.epoch - 1}`;
+  }
+
+  async #pullStats(): Promise<void> {
+    if (this.#closed) return;
+    const r = await this.#ask({ type: "stats" });
+    if (r.type === "stats") this.#addStats(r.counters, r.connections);
+  }
+
+  /** Adds the parent's counters counted since the last pull (Envoy's counter import). */
+  #addStats(counters: Record<string, number>, connections: number): void {
+    const s = this.#server;
+    if (!s) return;
+    for (const [name, v] of Object.entries(counters)) {
+      const delta = v - (this.#seen.get(name) ?? 0);
+      this.#seen.set(name, v);
+      if (delta > 0) s.stats.counter(name).inc(delta);
+    }
+    s.stats.gauge("server.parent_connections").set(connections);
+  }
+
+  #ask(req: RequestBody): Promise<Reply> {
+    return this.#askWithFds(req).then((r) => r.reply);
+  }
+
+  #askWithFds(req: RequestBody): Promise<{ reply: Reply; fds: number[] }> {
+    if (this.#closed) return Promise.reject(new Error(`the parent's control socket ${this.#name} is closed`));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, (reply) => {
+        const fds = (reply as { fds?: number[] }).fds ?? [];
+        delete (reply as { fds?: number[] }).fds;
+        if (reply.type === "error" && reply.message === "\0closed") {
+          reject(new Error(`the parent closed its control socket ${this.#name}`));
+        } else resolve({ reply, fds });
+      });
+      this.#ch.send(encode({ ...req, id } as Request)).catch((e) => {
+        this.#waiting.delete(id);
+        reject(e);
+      });
+    });
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const m = await this.#ch.recv();
+        if (m === undefined) break;
+        const reply = JSON.parse(dec.decode(m.payload)) as Reply;
+        if (reply.type === "stats" && reply.final) {
+          // The parent's last counts, sent just before it exits.
+          this.#addStats(reply.counters, 0);
+          for (const fd of m.fds) closeFd(fd);
+          continue;
+        }
+        const cb = this.#waiting.get(reply.id);
+        this.#waiting.delete(reply.id);
+        if (cb) cb(Object.assign(reply, { fds: m.fds }));
+        else for (const fd of m.fds) closeFd(fd);
+      }
+    } catch (e) {
+      log.warn(`hot restart: control connection: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    for (const cb of this.#waiting.values()) cb({ id: 0, type: "error", message: "\0closed" });
+    this.#waiting.clear();
+    this.close();
+  }
+
+  /** Stops pulling stats and closes the connection (when the parent has gone, or this process stops). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pullTimer);
+    clearTimeout(this.#terminateTimer);
+    this.#ch.close();
+    this.#server?.stats.gauge("server.parent_connections").set(0);
+    if (this.#server) log.info(`hot restart: the parent (pid ${this.#parentDesc()}) has gone`);
+    this.#resolveGone();
+  }
+}
+
+function describeReply(r: Reply): string {
+  return r.type === "error" ? r.message : `unexpected answer "${r.type}"`;
+}
+
+/** Options of {@link HotRestartServer.listen}. */
+export interface HotRestartServerOptions {
+  /** Ends this process now (`--parent-shutdown-time-s`, or a child's `terminate`). */
+  readonly exit: () => void;
+}
+
+/**
+ * The parent's side: listens on this epoch's control socket and answers a child's requests (see the module doc).
+ * Made by {@link HotRestartServer.listen} once the server runs; {@link HotRestartServer.close} before exiting.
+ */
+export class HotRestartServer {
+  readonly #fdServer: FdServer;
+  readonly #server: Server;
+  readonly #opts: HotRestartOptions;
+  readonly #exit: () => void;
+  readonly #children = new Set<FdChannel>();
+  #draining = false;
+  #closed = false;
+  #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
+  #gradualTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(fdServer: FdServer, server: Server, opts: HotRestartOptions, exit: () => void) {
+    this.#fdServer = fdServer;
+    this.#server = server;
+    this.#opts = opts;
+    this.#exit = exit;
+  }
+
+  /**
+   * Binds this epoch's control socket. Throws a {@link HotRestartError} if it is taken (another Ferry runs this
+   * epoch with this base id) or hot restart cannot run here.
+   */
+  static bind(opts: HotRestartOptions): FdServer {
+    const flag = `--restart-epoch ${opts.epoch}`;
+    if (!fdPassingAvailable()) {
+      throw new HotRestartError(`${flag}: hot restart needs FFI (--allow-ffi) on Linux x86_64 or aarch64`);
+    }
+    const name = controlSocketName(opts.socketPath, opts.baseId, opts.epoch);
+    try {
+      return FdServer.listen(name);
+    } catch (e) {
+      const taken = (e as { code?: number }).code === 98;
+      throw new HotRestartError(
+        taken
+          ? `${flag}: another Ferry with --base-id ${opts.baseId} runs epoch ${opts.epoch} (${name} is taken): ` +
+            `start this one with --restart-epoch ${opts.epoch + 1} to take over from it, or use another --base-id`
+          : `${flag}: cannot listen on ${name}: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /** Serves children on `fdServer` (from {@link HotRestartServer.bind}) for `server`. */
+  static listen(
+    fdServer: FdServer,
+    server: Server,
+    opts: HotRestartOptions,
+    options: HotRestartServerOptions,
+  ): HotRestartServer {
+    const h = new HotRestartServer(fdServer, server, opts, options.exit);
+    server.hotRestartVersion = HOT_RESTART_VERSION;
+    server.stats.gauge("server.hot_restart_epoch").set(opts.epoch);
+    server.stats.gauge("server.hot_restart_generation").set(opts.epoch + 1);
+    void h.#acceptLoop();
+    return h;
+  }
+
+  /** True once a child asked this process to drain. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closed) {
+      let ch: FdChannel | undefined;
+      try {
+        ch = await this.#fdServer.accept();
+      } catch (e) {
+        log.warn(`hot restart: accept: ${e instanceof Error ? e.message : String(e)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (ch === undefined) return;
+      this.#children.add(ch);
+      void this.#serve(ch).finally(() => {
+        this.#children.delete(ch);
+        ch.close();
+      });
+    }
+  }
+
+  async #serve(ch: FdChannel): Promise<void> {
+    try {
+      for (;;) {
+        const m = await ch.recv();
+        if (m === undefined) return;
+        for (const fd of m.fds) closeFd(fd);
+        const req = JSON.parse(dec.decode(m.payload)) as Request;
+        await this.#handle(ch, req);
+      }
+    } catch (e) {
+      log.warn(`hot restart: a child's request failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  async #handle(ch: FdChannel, req: Request): Promise<void> {
+    const id = req.id;
+    const s = this.#server;
+    switch (req.type) {
+      case "hello": {
+        const mine = this.#opts.epoch;
+        if (req.version !== HOT_RESTART_VERSION) {
+          return void await ch.send(encode({
+            id,
+            type: "error",
+            message: `hot restart version mismatch: the running Ferry (epoch ${mine}) speaks ${HOT_RESTART_VERSION}, ` +
+              `the new one ${req.version}`,
+          }));
+        }
+        if (req.epoch !== mine + 1) {
+          return void await ch.send(encode({
+            id,
+            type: "error",
+            message: `epoch mismatch: the running Ferry is epoch ${mine}, so the new one must be ${mine + 1}, not ` +
+              `${req.epoch}`,
+          }));
+        }
+        log.info(`hot restart: epoch ${req.epoch} connected`);
+        return void await ch.send(
+          encode({ id, type: "hello", version: HOT_RESTART_VERSION, epoch: mine, pid: Deno.pid }),
+        );
+      }
+      case "listeners": {
+        const fds: number[] = [];
+        const perIsolate = await s.listenerFds();
+        const listeners: ListenerEntry[] = s.listeners.map((l) => {
+          const own = l.fds;
+          // The main thread's sockets (its own, and any it inherited), then each worker thread's.
+          const all = [...own];
+          for (const iso of perIsolate.slice(1)) {
+            for (const x of iso) if (x.listener === l.config.name && x.fd >= 0 && !all.includes(x.fd)) all.push(x.fd);
+          }
+          const idx = all.slice(0, MAX_FDS_PER_MESSAGE - fds.length).map((fd) => fds.push(fd) - 1);
+          return {
+            name: l.config.name,
+            address: l.config.address.address,
+            port: l.config.address.port,
+            boundPort: l.port,
+            fds: idx,
+          };
+        });
+        return void await ch.send(encode({ id, type: "listeners", listeners }), fds);
+      }
+      case "shutdown-admin": {
+        const admin = s.admin;
+        s.admin = undefined;
+        await admin?.close();
+        if (admin) log.info("hot restart: admin API closed for the new epoch");
+        return void await ch.send(encode({ id, type: "admin-closed", originalStartTime: s.originalStartTime }));
+      }
+      case "stats":
+        return void await ch.send(encode({ id, type: "stats", ...await this.#counters() }));
+      case "drain":
+        await ch.send(encode({ id, type: "ok" }));
+        this.#drain();
+        return;
+      case "terminate":
+        await ch.send(encode({ id, type: "ok" }));
+        log.info("hot restart: terminated by the new epoch");
+        await this.#finalStats();
+        this.#exit();
+        return;
+    }
+  }
+
+  async #counters(): Promise<{ counters: Record<string, number>; connections: number }> {
+    const snap = await this.#server.statsSnapshot();
+    const counters: Record<string, number> = {};
+    for (const [name, v] of Object.entries(snap.counters)) if (!NOT_CARRIED.test(name)) counters[name] = v;
+    return { counters, connections: this.#server.listenerManager.connections };
+  }
+
+  /** Stops accepting (the sockets live on in the child) and drains; see the module doc. */
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    const s = this.#server;
+    const { drainTimeMs, parentShutdownTimeMs, drainStrategy } = this.#opts;
+    log.info(
+      `hot restart: the new epoch serves; draining (${drainStrategy}) for up to ${Math.round(drainTimeMs / 1000)} s`,
+    );
+    s.stopAccepting(false);
+    const started = performance.now();
+    const full = () => void s.drainAndStop(Math.max(0, drainTimeMs - (performance.now() - started)));
+    if (drainStrategy === "immediate") full();
+    else this.#gradualTimer = setTimeout(full, Math.min(GRADUAL_IDLE_MS, drainTimeMs));
+    this.#shutdownTimer = setTimeout(async () => {
+      log.info("hot restart: parent shutdown time reached: exiting");
+      await this.#finalStats();
+      this.#exit();
+    }, parentShutdownTimeMs);
+  }
+
+  /** Sends the child this process's final counts (before exiting). */
+  async #finalStats(): Promise<void> {
+    if (this.#children.size === 0) return;
+    const c = await this.#counters().catch(() => undefined);
+    if (!c) return;
+    await Promise.all(
+      [...this.#children].map((ch) =>
+        ch.send(encode({ id: 0, type: "stats", ...c, connections: 0, final: true })).catch(() => {})
+      ),
+    );
+  }
+
+  /** Sends the final counts to a connected child and closes the control socket (the process is about to exit). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#finalStats();
+    this.#closed = true;
+    clearTimeout(this.#shutdownTimer);
+    clearTimeout(this.#gradualTimer);
+    this.#fdServer.close();
+    for (const ch of this.#children) ch.close();
+  }
+}
+
+/** Parses the hot-restart flags; undefined when hot restart is off, a message for a bad value. */
+export function parseHotRestartFlags(
+  values: Record<string, unknown>,
+  drainTimeMs: number,
+): HotRestartOptions | undefined | string {
+  const num = (flag: string, max: number): number | string | undefined => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) > max) {
+      return `ferry: --${flag} must be a whole number from 0 to ${max}, not "${String(v)}"`;
+    }
+    return Number(v);
+  };
+  const epoch = num("restart-epoch", 1_000_000);
+  const baseId = num("base-id", 1_000_000);
+  if (typeof epoch === "string") return epoch;
+  if (typeof baseId === "string") return baseId;
+  const socketPath = values["socket-path"];
+  if (socketPath !== undefined && (typeof socketPath !== "string" || socketPath === "" || socketPath === "@")) {
+    return `ferry: --socket-path must be a path or an @abstract name, not "${String(socketPath)}"`;
+  }
+  let parentShutdownTimeMs = 900_000;
+  const pst = values["parent-shutdown-time-s"];
+  if (pst !== undefined) {
+    const n = Number(pst);
+    if (typeof pst !== "string" || pst === "" || !Number.isFinite(n) || n < 0) {
+      return `ferry: --parent-shutdown-time-s must be a number of seconds, not "${String(pst)}"`;
+    }
+    parentShutdownTimeMs = n * 1000;
+  }
+  const ds = values["drain-strategy"] ?? "gradual";
+  if (ds !== "gradual" && ds !== "immediate") {
+    return `ferry: --drain-strategy must be gradual or immediate, not "${String(ds)}"`;
+  }
+  // Off unless asked for: two Ferrys on one host would otherwise fight over one control socket name.
+  if (epoch === undefined && baseId === undefined && socketPath === undefined) return undefined;
+  return {
+    epoch: epoch ?? 0,
+    baseId: baseId ?? 0,
+    socketPath: socketPath ?? DEFAULT_SOCKET_PATH,
+    drainTimeMs,
+    parentShutdownTimeMs,
+    drainStrategy: ds,
+  };
+}
+
+/**
+ * One process's hot restart, for the command line: {@link HotRestart.prepare} before the server starts (connect to
+ * the parent, take its sockets, bind this epoch's control socket), {@link HotRestart.serverOptions} for
+ * `Server.start`, {@link HotRestart.started} once it serves (hand-over, then serve the next epoch),
+ * {@link HotRestart.close} before exiting, {@link HotRestart.abort} if the start failed.
+ */
+export class HotRestart {
+  readonly options: HotRestartOptions;
+  readonly parent: ParentConnection | undefined;
+  readonly #fdServer: FdServer;
+  #server: HotRestartServer | undefined;
+
+  private constructor(options: HotRestartOptions, parent: ParentConnection | undefined, fdServer: FdServer) {
+    this.options = options;
+    this.parent = parent;
+    this.#fdServer = fdServer;
+  }
+
+  /** Throws a {@link HotRestartError} (one line) if there is no matching parent or this epoch is taken. */
+  static async prepare(options: HotRestartOptions): Promise<HotRestart> {
+    const parent = options.epoch > 0 ? await ParentConnection.connect(options) : undefined;
+    let fdServer: FdServer;
+    try {
+      fdServer = HotRestartServer.bind(options);
+    } catch (e) {
+      parent?.closeUnused();
+      parent?.close();
+      throw e;
+    }
+    return new HotRestart(options, parent, fdServer);
+  }
+
+  /** What `Server.start` takes: the inherited sockets and the parent's admin shut-down. */
+  serverOptions(): {
+    inheritedSocket?: (config: ListenerConfig) => InheritedSocket | undefined;
+    beforeAdmin?: () => Promise<void>;
+  } {
+    const p = this.parent;
+    if (!p) return {};
+    return {
+      inheritedSocket: (c) => p.socketFor(c),
+      beforeAdmin: () => p.shutdownParentAdmin(),
+    };
+  }
+
+  /** The server runs: hand over from the parent, then answer the next epoch. `exit` ends this process. */
+  async started(server: Server, exit: () => void): Promise<void> {
+    this.parent?.closeUnused();
+    this.#server = HotRestartServer.listen(this.#fdServer, server, this.options, { exit });
+    await this.parent?.handOver(server);
+  }
+
+  /** The start failed: give back nothing (the parent keeps serving; its admin API stays closed if it was). */
+  abort(): void {
+    this.parent?.closeUnused();
+    this.parent?.close();
+    this.#fdServer.close();
+  }
+
+  /** Before exiting: the final counts to a child, and the control sockets closed. */
+  async close(): Promise<void> {
+    this.parent?.close();
+    if (this.#server) await this.#server.close();
+    else this.#fdServer.close();
+  }
+}
