@@ -20,7 +20,9 @@
 #
 # The binary needs no files besides itself: the default config is embedded in code, and the
 # worker module for --concurrency is included. The --bundle output is dist/ferry.js plus
-# dist/worker_main.ts beside it.
+# dist/worker_main.ts beside it: copy both (to any directory) and run
+#   deno run -A --unstable-net ferry.js [-c CONFIG]     (or ./ferry.js: its shebang has the flags)
+# FERRY_DIST=DIR writes into DIR instead of dist/ (tests build into a temporary directory).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +34,7 @@ ENTRY=main.ts
 # Started as `new Worker(new URL("./worker_main.ts", import.meta.url))` for --concurrency N:
 # not reachable by static imports, so named explicitly.
 WORKER=lib/server/worker_main.ts
-OUT_DIR=dist
+OUT_DIR=${FERRY_DIST:-dist}
 
 die() {
   echo "compile.sh: $*" >&2
@@ -40,7 +42,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 bundle=0
