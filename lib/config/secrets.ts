@@ -185,6 +185,13 @@ function resolveGm(tc: Obj, path: string, secrets: SecretSource, used: Set<strin
     }
     c["trusted_ca"] = ca;
   }
+  const [k, kKey] = take(c, "session_ticket_keys_sds_secret_config");
+  if (k !== undefined) {
+    if (has(c, "session_ticket_keys")) {
+      throw new ConfigError(path, `only one of session_ticket_keys, ${kKey} may be set`);
+    }
+    c["session_ticket_keys"] = lookup(k, joinPath(path, kKey), secrets, "session_ticket_keys", used);
+  }
   return c;
 }
 

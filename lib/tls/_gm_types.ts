@@ -8,7 +8,7 @@ import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { Certificate } from "../crypto/x509.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
 import type { TlcpSessionCache } from "./engine/tlcp/mod.ts";
-import type { Tls13Credential } from "./engine/tls13/mod.ts";
+import type { SessionTicketKeys, Tls13Credential, Tls13SessionCache } from "./engine/tls13/mod.ts";
 
 /** The GM protocol versions. */
 export type GmVersion = "TLSv1.3" | "TLCP";
@@ -50,6 +50,14 @@ export interface GmContext {
   readonly tlcpPeerProfile: GmTlcpPeerProfile;
   /** Client: TLCP ECDHE ClientKeyExchange encoding (the profile's unless `tlcp_client_key_exchange` is set). */
   readonly tlcpClientKeyExchange: "LENGTH_PREFIXED" | "BARE";
+  /** Server: TLS 1.3 ticket keys (`session_ticket_keys`, or a random key); undefined = no stateless resumption. */
+  readonly ticketKeys?: SessionTicketKeys | undefined;
+  /** Server: TLCP session-ID resumption (off with `disable_stateful_session_resumption`). Default true. */
+  readonly statefulResumption?: boolean | undefined;
+  /** Server: session lifetime in seconds (`session_timeout`, default 7200). */
+  readonly sessionTimeout?: number | undefined;
+  /** Client: TLS 1.3 tickets kept per server (`max_session_keys`, default 1; 0 = no resumption). */
+  readonly maxSessionKeys?: number | undefined;
   /**
    * Config-time state the engine adapters build once for this context and share among its handshakes (DESIGN §4:
    * no module-level caches). A new context (a reparsed listener, a rotated secret) starts empty, so nothing built
@@ -68,6 +76,8 @@ export type GmTls13EngineFactory = (callbacks: TlsEngineCallbacks) => TlsEngine;
 export interface GmEngineState {
   tlcpSessions?: TlcpSessionCache;
   tls13Server?: GmTls13EngineFactory;
+  /** Client: the TLS 1.3 tickets of this context's upstream connections, by server name. */
+  tls13Sessions?: Tls13SessionCache;
   readonly tls13Clients: Map<string, GmTls13EngineFactory>;
   readonly tls13Credentials: Map<GmKeyPair, Tls13Credential>;
 }

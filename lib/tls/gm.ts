@@ -29,6 +29,13 @@
  *     sni: backend.example                   # client only
  *     tlcp_peer_profile: STANDARD            # client only: STANDARD (GB/T 38636, Tongsuo) or GMSSL (GmSSL 3)
  *     tlcp_client_key_exchange: BARE         # client only: overrides the profile's ECDHE ClientKeyExchange encoding
+ *     # Resumption, as Envoy's DownstreamTlsContext / UpstreamTlsContext (lib/tls/_session_resumption.ts):
+ *     session_ticket_keys: { keys: [{ filename: ticket.key }] }  # server: 80-byte keys, first seals (default: random)
+ *     # or session_ticket_keys_sds_secret_config: { name: ticket-keys }  (a session_ticket_keys secret)
+ *     disable_stateless_session_resumption: false  # server: no TLS 1.3 tickets
+ *     disable_stateful_session_resumption: false   # server: no TLCP session-ID cache
+ *     session_timeout: 7200s                 # server: ticket lifetime / TLCP cache lifetime
+ *     max_session_keys: 1                    # client: TLS 1.3 tickets kept per server (0: no resumption)
  * ```
  *
  * Engines are looked up per version in a static table ({@link GmEngines}), so the listener path does not depend
@@ -45,6 +52,7 @@ import type { GmContext, GmEngines, GmKeyPair, GmVersion } from "./_gm_types.ts"
 import { TLCP_PEER_PROFILES } from "./engine/tlcp/mod.ts";
 import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
+import { parseMaxSessionKeys, parseServerResumption } from "./_session_resumption.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
 import { runEngineHandshake } from "./engine_connection.ts";
 import { builtinGmEngines } from "./gm_engines.ts";
@@ -210,6 +218,13 @@ export function parseGmTlsContext(
   if (side === "client" && (signCertificate === undefined) !== (encCertificate === undefined)) {
     throw new ConfigError(o.path, "sign_certificate and enc_certificate go together");
   }
+  const serverOnly = ["session_ticket_keys", "disable_stateless_session_resumption"];
+  serverOnly.push("disable_stateful_session_resumption", "session_timeout");
+  for (const k of side === "client" ? serverOnly : ["max_session_keys"]) {
+    if (o.has(k)) throw new ConfigError(o.at(k), `applies to ${side === "client" ? "servers" : "clients"} only`);
+  }
+  const resumption = side === "server" ? parseServerResumption(o) : undefined;
+  const maxSessionKeys = side === "client" ? parseMaxSessionKeys(o) : undefined;
   o.done();
   return {
     side,
@@ -229,6 +244,14 @@ export function parseGmTlsContext(
         ? "BARE"
         : "LENGTH_PREFIXED"),
     engineState: { tls13Clients: new Map(), tls13Credentials: new Map() },
+    ...(resumption
+      ? {
+        ticketKeys: resumption.ticketKeys,
+        statefulResumption: resumption.stateful,
+        sessionTimeout: resumption.sessionTimeout,
+      }
+      : {}),
+    ...(maxSessionKeys !== undefined ? { maxSessionKeys } : {}),
   };
 }
 

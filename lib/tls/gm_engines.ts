@@ -19,6 +19,7 @@ import {
   loadTls13Credential,
   type Tls13CipherSuiteName,
   type Tls13Credential,
+  Tls13SessionCache,
 } from "./engine/tls13/mod.ts";
 import type { GmContext, GmEngineFactory, GmEngineInit, GmEngines, GmKeyPair } from "./_gm_types.ts";
 
@@ -41,15 +42,18 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
     ? tlcpCredentials(ctx.signCertificate, ctx.encCertificate)
     : undefined;
   if (init.role === "server") {
-    // One session cache per server context (a listener chain), so TLCP session IDs resume on that chain.
-    const cache = ctx.engineState.tlcpSessions ??= new TlcpSessionCache();
+    // One session cache per server context (a listener chain), so TLCP session IDs resume on that chain; none
+    // with disable_stateful_session_resumption.
+    const cache = ctx.statefulResumption === false
+      ? undefined
+      : ctx.engineState.tlcpSessions ??= new TlcpSessionCache({ lifetimeMs: (ctx.sessionTimeout ?? 7200) * 1000 });
     return createTlcpServer({
       credentials: creds!,
       cipherSuites,
       alpnProtocols,
       clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
       ...(ctx.roots.length > 0 ? { clientCa: ctx.roots } : {}),
-      sessionCache: cache,
+      ...(cache ? { sessionCache: cache } : {}),
     }, init.callbacks);
   }
   return createTlcpClient({
@@ -88,6 +92,7 @@ export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngi
         ...(ctx.alpn.length > 0 ? { alpn: ctx.alpn } : {}),
         clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
         ...(ctx.roots.length > 0 ? { clientCaCertificates: ctx.roots } : {}),
+        ...(ctx.ticketKeys ? { sessionTickets: { keys: ctx.ticketKeys, lifetime: ctx.sessionTimeout ?? 7200 } } : {}),
       });
       ctx.engineState.tls13Server = f;
     }
@@ -95,6 +100,10 @@ export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngi
   }
   const byName = ctx.engineState.tls13Clients;
   const key = init.serverName ?? "";
+  const keep = ctx.maxSessionKeys ?? 1;
+  const sessions = keep > 0
+    ? ctx.engineState.tls13Sessions ??= new Tls13SessionCache({ maxKeys: 64, ticketsPerKey: Math.min(keep, 64) })
+    : undefined;
   let f = byName.get(key);
   if (!f) {
     f = createTls13ClientFactory({
@@ -106,6 +115,7 @@ export const tls13EngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngi
       keyShares: ["curveSM2"],
       signatureSchemes: ["sm2sig_sm3"],
       ...(ctx.certificate ? { certificate: credential(ctx, ctx.certificate) } : {}),
+      ...(sessions ? { sessionCache: sessions, sessionKey: key } : {}),
     });
     if (byName.size < 1024) byName.set(key, f);
   }

@@ -35,6 +35,8 @@ import { publicKeyName } from "../crypto/pem.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { errorText, parseStringMatcher, readDataSource, type StringMatch } from "./_common.ts";
 import { nodeHandshakeInfo, NodeTlsConnection, transportDuplex } from "./_node_tls.ts";
+import { parseMaxSessionKeys, parseServerResumption } from "./_session_resumption.ts";
+import { getLogger } from "../observe/log.ts";
 import type {
   SecureConnection,
   TlsAcceptOptions,
@@ -328,6 +330,29 @@ function parseValidation(vc: ObjReader): NativeValidation {
   return { trustedCaPem, roots, sanMatchers };
 }
 
+/**
+ * The resumption fields of a native server context are checked (80-byte keys, durations) but rustls keeps its own
+ * state: on the `Deno.listenTls` path a per-listener session cache (TLS 1.3 tickets that name a cache entry, TLS 1.2
+ * session IDs), on the `node:tls` path TLS 1.2 tickets under a per-process key and no TLS 1.3 resumption. Deno
+ * exposes neither ticket keys nor timeouts, so a field that asks for them gets a one-line warning naming it.
+ */
+function warnNativeResumption(o: ObjReader): void {
+  const sds = o.has("session_ticket_keys_sds_secret_config");
+  parseServerResumption(o, { sdsKeys: sds });
+  o.skip("session_ticket_keys_sds_secret_config");
+  const ignored = ["session_ticket_keys", "session_ticket_keys_sds_secret_config", "session_timeout"].filter((k) =>
+    o.has(k)
+  );
+  for (const k of ["disable_stateless_session_resumption", "disable_stateful_session_resumption"]) {
+    if (o.raw[k] === true) ignored.push(k);
+  }
+  for (const k of ignored) {
+    nativeLog.warn(`${o.at(k)}: ignored: the native provider (rustls) manages its own session resumption state`);
+  }
+}
+
+const nativeLog = getLogger("tls");
+
 /** Parses a `DownstreamTlsContext` (typed_config without `@type` consumed by the caller). */
 export function parseDownstreamTlsContext(o: ObjReader): NativeServerContext {
   const cc = o.obj("common_tls_context", { required: true })!;
@@ -340,9 +365,8 @@ export function parseDownstreamTlsContext(o: ObjReader): NativeServerContext {
     );
   }
   o.bool("require_sni") && o.unsupported("require_sni", "true is not supported");
-  o.skip("session_ticket_keys", "session_timeout", "disable_stateless_session_resumption");
-  o.skip("disable_stateful_session_resumption", "prefer_client_ciphers", "full_scan_certs_on_sni_mismatch");
-  o.unsupported("session_ticket_keys_sds_secret_config");
+  warnNativeResumption(o);
+  o.skip("prefer_client_ciphers", "full_scan_certs_on_sni_mismatch");
   o.unsupported("ocsp_staple_policy");
   const listenTlsCapable = !requireClientCertificate && common.validation === undefined &&
     common.cipherSuites === undefined && common.minVersion === "TLSv1.2" && common.maxVersion === "TLSv1.3";
@@ -362,7 +386,7 @@ export function parseUpstreamTlsContext(o: ObjReader): NativeClientContext {
   };
   const sni = o.str("sni");
   if (o.bool("allow_renegotiation")) o.unsupported("allow_renegotiation", "true is not supported (rustls)");
-  o.int("max_session_keys", { min: 0 });
+  parseMaxSessionKeys(o); // rustls keeps its own client session cache (node:tls)
   o.unsupported("auto_host_sni");
   o.unsupported("auto_sni_san_validation");
   o.bool("enforce_rsa_key_usage");

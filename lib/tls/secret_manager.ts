@@ -1,6 +1,6 @@
 /**
- * The secret provider (DESIGN §3): named, versioned TLS secrets — Envoy's `tls_certificate` and
- * `validation_context` `Secret`s — that transport sockets read by name and follow as they change.
+ * The secret provider (DESIGN §3): named, versioned TLS secrets — Envoy's `tls_certificate`,
+ * `validation_context` and `session_ticket_keys` `Secret`s — that transport sockets read by name and follow as they change.
  *
  * Static secrets (`static_resources.secrets`) are loaded into a {@link SecretManager} at start-up; a runtime update
  * ({@link SecretManager.update}, `Server.updateSecret`, later SDS) replaces one. A TLS context that names a secret
@@ -24,9 +24,10 @@ import { ConfigError } from "../api/errors.ts";
 import { describe, ObjReader } from "../config/reader.ts";
 import { parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
+import { readSessionTicketKeys } from "./_session_resumption.ts";
 
-/** The kinds of secret Ferry serves (Envoy's `Secret.type` oneof, less session tickets and generic secrets). */
-export type SecretKind = "tls_certificate" | "validation_context";
+/** The kinds of secret Ferry serves (Envoy's `Secret.type` oneof, less generic secrets). */
+export type SecretKind = "tls_certificate" | "validation_context" | "session_ticket_keys";
 
 /**
  * One version of a named secret. Immutable: `value` (the Envoy `TlsCertificate` or `CertificateValidationContext`
@@ -59,7 +60,7 @@ export interface ParsedSecret {
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /**
- * Parses one Envoy v3 `Secret` (`{name, tls_certificate | validation_context}`) at `o`'s path — the parser of
+ * Parses one Envoy v3 `Secret` (`{name, tls_certificate | validation_context | session_ticket_keys}`) at `o`'s path — the parser of
  * both `static_resources.secrets` entries and runtime updates. The secret's content is checked by the TLS contexts
  * that use it (and, for updates, by {@link SecretManager.update}).
  */
@@ -68,8 +69,11 @@ export function parseSecret(o: ObjReader): ParsedSecret {
   const kind = o.oneOf(["tls_certificate", "validation_context", "session_ticket_keys", "generic_secret"], {
     required: true,
   })!;
-  if (kind === "session_ticket_keys" || kind === "generic_secret") {
-    throw new ConfigError(o.at(kind), "is not supported (tls_certificate and validation_context secrets are)");
+  if (kind === "generic_secret") {
+    throw new ConfigError(
+      o.at(kind),
+      "is not supported (tls_certificate, validation_context and session_ticket_keys secrets are)",
+    );
   }
   const value = o.value(kind);
   if (!isObj(value)) throw new ConfigError(o.at(kind), `expected an object, got ${describe(value)}`);
@@ -90,6 +94,11 @@ function deepFreeze<T>(v: T): T {
  * subscribers) check the rest: key types, key/certificate match, unknown fields.
  */
 function checkContent(kind: SecretKind, value: Record<string, unknown>, path: string): void {
+  if (kind === "session_ticket_keys") {
+    // Every key must read and be 80 bytes (a copy: the reader consumes what it reads).
+    readSessionTicketKeys(new ObjReader(structuredClone(value), path));
+    return;
+  }
   const o = new ObjReader(value, path);
   const pem = (key: string, what: "certificates" | "key"): void => {
     const ds = o.obj(key, { required: what === "key" || kind === "tls_certificate" });
@@ -130,6 +139,8 @@ export class SecretManager {
    */
   add(secret: ParsedSecret & { readonly path?: string }): Secret {
     const path = secret.path ?? "secret";
+    // Ticket keys are checked here, so a short key is named at the secret, not where a context uses it.
+    if (secret.kind === "session_ticket_keys") checkContent(secret.kind, secret.value, `${path}.session_ticket_keys`);
     const old = this.#secrets.get(secret.name);
     if (old) {
       throw new ConfigError(`${path}.name`, `secret ${describe(secret.name)} is already defined at ${old.path}`);
