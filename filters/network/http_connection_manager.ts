@@ -17,6 +17,7 @@ import { ConnectionManager, createFilterFactories, createHcmStats } from "../../
 import type { ConnManagerShared } from "../../lib/stream/conn_manager.ts";
 import { HCM_TYPE, parseHcmConfig } from "../../lib/stream/hcm_config.ts";
 import type { HcmConfig } from "../../lib/stream/hcm_config.ts";
+import { Tracer } from "../../lib/tracing/tracer.ts";
 
 /** Parsed config plus the codec chosen for it. */
 export interface HcmFilterConfig {
@@ -60,8 +61,11 @@ export const httpConnectionManagerFactory: NetworkFilterFactory<HcmFilterConfig>
   },
   referencedClusters(config) {
     const rc = config.hcm.routeConfig;
-    if (!rc.validateClusters) return [];
     const out: { name: string; path: string }[] = [];
+    // The tracing collector cluster is checked as Envoy does, whatever validate_clusters says of routes.
+    const tt = config.hcm.tracing?.provider?.transport;
+    if (tt !== undefined) out.push({ name: tt.cluster, path: tt.clusterPath });
+    if (!rc.validateClusters) return out;
     const vhosts = joinPath(joinPath(config.path, "route_config"), "virtual_hosts");
     rc.virtualHosts.forEach((vh, i) => {
       const routes = joinPath(joinPath(vhosts, i), "routes");
@@ -108,6 +112,9 @@ function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext
     bufferLimit: context.bufferLimit,
     ...(context.overload ? { overload: context.overload } : {}),
     http2Stats: createHttp2Stats(context.stats.scope("http2")),
+    tracer: hcm.tracing
+      ? new Tracer(hcm.tracing, { clusterManager: context.clusterManager, stats: context.stats, scope })
+      : undefined,
   };
   const debug = (m: string) => log.debug(m);
   return (callbacks) => new ConnectionManager(shared, callbacks.connection, debug);

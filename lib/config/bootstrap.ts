@@ -26,6 +26,7 @@ import type { ClusterConfig } from "../upstream/config.ts";
 import { describe, ObjReader } from "./reader.ts";
 import { parseLayeredRuntime, type RuntimeLayerConfig } from "../runtime/runtime.ts";
 import type { Registries } from "./registry.ts";
+import { nodeZone, parseBootstrapTracing, setBootstrapTracing } from "../tracing/config.ts";
 import { type OverloadManagerConfig, parseOverloadManager } from "../server/overload.ts";
 
 /** A socket address. */
@@ -333,6 +334,12 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
   // Before listeners: the ignored extensions resolve as no-op filters in them.
   const ignored = parseIgnoredExtensions(o.value("bootstrap_extensions"), "bootstrap_extensions");
   registerIgnoredExtensions(ignored, registries, "bootstrap_extensions");
+  // Before listeners too: connection managers whose tracing names no provider use `tracing.http`.
+  setBootstrapTracing(registries, {
+    provider: o.has("tracing") ? parseBootstrapTracing(o.value("tracing"), "tracing") : undefined,
+    nodeId: node.id,
+    zone: nodeZone(o.raw["node"]),
+  });
   let listeners: ListenerConfig[] = [];
   let clusters: ClusterConfig[] = [];
   let secrets = new SecretManager();

@@ -410,7 +410,7 @@ export class Server {
    * flight finish on the configuration they began with. Returns how many connection managers took it; throws a
    * one-line {@link ConfigError} naming the field path (`config: route_config.virtual_hosts[0]...`) for an invalid
    * configuration, or when no connection manager uses that name, and nothing changes then. Worker threads
-   * (`--concurrency`) keep their configuration: this applies to the main thread's listeners.
+   * (`--concurrency`) get it next (see {@link Server.forwardToWorkers}); the count is this thread's.
    */
   updateRouteConfig(raw: unknown): number {
     const config = parseRouteConfiguration(raw, "route_config");
@@ -421,6 +421,7 @@ export class Server {
         `no connection manager serves a route configuration named ${JSON.stringify(config.name)}`,
       );
     }
+    this.forwardToWorkers({ kind: "route", name: config.name, raw, path: "route_config" });
     return n;
   }
 
@@ -428,7 +429,7 @@ export class Server {
    * Replaces the hosts of a cluster from one Envoy v3 `ClusterLoadAssignment` object (as EDS does): added hosts get
    * pools, removed hosts drain, unchanged hosts keep their pooled connections and health state. Throws a one-line
    * {@link ConfigError} naming the field path, the unknown cluster, or a cluster that finds its hosts itself (DNS);
-   * nothing changes then. Worker threads (`--concurrency`) keep their hosts: this applies to the main thread.
+   * nothing changes then. Worker threads (`--concurrency`) get it next (see {@link Server.forwardToWorkers}).
    */
   updateClusterHosts(clusterName: string, raw: unknown): void {
     const path = "cluster_load_assignment";
@@ -440,6 +441,7 @@ export class Server {
     } catch (e) {
       throw new ConfigError(path, e instanceof Error ? e.message : String(e), { cause: e });
     }
+    this.forwardToWorkers({ kind: "hosts", cluster: clusterName, raw });
   }
 
   /**
@@ -448,11 +450,12 @@ export class Server {
    * that names the secret is rebuilt with it, so new handshakes use the new certificate or trust anchors while
    * connections already open stay up on theirs. Throws a one-line {@link ConfigError} naming the field path
    * (`config: secret.tls_certificate.private_key: ...`), or naming the secret if none is called `name`, and nothing
-   * changes then. The new version is `config.secrets.get(name)`. Worker threads (`--concurrency`) keep their
-   * secrets: this applies to the main thread's listeners and clusters.
+   * changes then. The new version is `config.secrets.get(name)`. Worker threads (`--concurrency`) get it next
+   * (see {@link Server.forwardToWorkers}).
    */
   updateSecret(name: string, raw: unknown): void {
     this.config.secrets.update(name, raw, "secret");
+    this.forwardToWorkers({ kind: "secret", name, raw, path: "secret" });
   }
 
   /** Parses a runtime listener as the bootstrap does, checking its clusters against the running ones. */

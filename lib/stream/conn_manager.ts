@@ -51,6 +51,7 @@ import { sanitizeInternalRequest, upgradeAllowed } from "../router/mod.ts";
 import { FilterManager, type FilterManagerCallbacks } from "./filter_manager.ts";
 import { httpLocalReply } from "./local_reply.ts";
 import type { WheelTimer } from "../network/timer_wheel.ts";
+import type { ActiveSpan, Tracer } from "../tracing/tracer.ts";
 
 /** Envoy's connection-manager stats (`http.<stat_prefix>.<name>`). */
 export interface HcmStats {
@@ -163,6 +164,8 @@ export interface ConnManagerShared {
   readonly overload?: OverloadView;
   /** Where HTTP/2 connections count their `http2.*` events (absent: not counted). */
   readonly http2Stats?: Http2Stats;
+  /** The tracer of the HCM's `tracing` (absent: no tracing, and the stream path does nothing for it). */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -287,6 +290,8 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   #watermarkCbs: WatermarkCallbacks[] | undefined;
   #isHead = false;
   #http10 = false;
+  /** The stream's span, when the connection manager traces. */
+  #span: ActiveSpan | undefined = undefined;
 
   constructor(cm: ConnectionManager, encoder: StreamEncoder) {
     this.#cm = cm;
@@ -454,6 +459,9 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
       this.#upgrade = upgrade;
     }
     this.#mutateRequestHeaders(headers);
+    // Tracing: decide on the final x-request-id, start the span, put its context in the headers that go upstream.
+    const tracer = shared.tracer;
+    if (tracer !== undefined) this.#span = tracer.startSpan(headers, this.info);
     if (cfg.requestTimeoutMs > 0 && !this.requestComplete) {
       this.#requestTimer = schedule(cfg.requestTimeoutMs, () => {
         this.#requestTimer = undefined;
@@ -737,6 +745,8 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     if (this.#upgradeActive) stats.downstream_cx_upgrades_active.dec();
     stats.downstream_rq_completed.inc();
     stats.downstream_rq_time.record(info.durationMs);
+    const span = this.#span;
+    if (span !== undefined) this.#cm.shared.tracer?.finishSpan(span, info, this.route?.route.decoratorOperation);
     for (const l of this.#cm.shared.accessLoggers) l.log(info);
     this.#cm.streamDone(this);
   }

@@ -14,6 +14,7 @@ import type { AccessLogConfig } from "../observe/access_log.ts";
 import { parseRouteConfiguration } from "../router/mod.ts";
 import { cidrMatcher } from "../router/internal_request.ts";
 import { getLogger } from "../observe/log.ts";
+import { bootstrapTracing, parseTracingConfig, type TracingConfig } from "../tracing/config.ts";
 
 const hcmLog = getLogger("config");
 import type { RouteConfig } from "../router/mod.ts";
@@ -65,6 +66,8 @@ export interface HcmConfig {
   readonly acceptHttp10: boolean;
   readonly defaultHostForHttp10: string | undefined;
   readonly via: string | undefined;
+  /** `tracing` (with the bootstrap's provider when it names none); undefined: no tracing. */
+  readonly tracing: TracingConfig | undefined;
 }
 
 /** Parses the typed_config (without `@type`) of an HttpConnectionManager. */
@@ -175,7 +178,8 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
   if (o.raw["normalize_path"] === true || o.raw["normalizePath"] === true) {
     throw new ConfigError(o.at("normalize_path"), "is not supported yet");
   }
-  o.unsupported("tracing", "is not supported yet");
+  const tr = o.obj("tracing");
+  const tracing = tr ? parseTracingConfig(tr, bootstrapTracing(registries)) : undefined;
   const h2o = o.obj("http2_protocol_options");
   const http2 = h2o ? parseHttp2ProtocolOptions(h2o) : {};
   let isInternalAddress: ((address: string) => boolean) | undefined;
@@ -225,5 +229,6 @@ export function parseHcmConfig(raw: Record<string, unknown>, path: string, regis
     acceptHttp10,
     defaultHostForHttp10,
     via,
+    tracing,
   };
 }

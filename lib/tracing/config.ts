@@ -67,8 +67,37 @@ export interface TracingConfig {
   readonly maxPathTagLength: number;
   readonly verbose: boolean;
   readonly spawnUpstreamSpan: boolean;
-  /** The HCM's own provider; undefined: the bootstrap's `tracing.http` (none there: spans are not exported). */
+  /** The HCM's own provider, else the bootstrap's `tracing.http`; undefined: spans propagate but are not exported. */
   readonly provider: TracingProvider | undefined;
+  /** The bootstrap's `node.id` (tag `node_id`). */
+  readonly nodeId: string;
+  /** The bootstrap's `node.locality.zone` (tag `zone`). */
+  readonly zone: string;
+}
+
+/** What the bootstrap contributes to every connection manager's tracing. */
+export interface BootstrapTracing {
+  /** `tracing.http` (deprecated in Envoy, still common). */
+  readonly provider: TracingProvider | undefined;
+  readonly nodeId: string;
+  readonly zone: string;
+}
+
+/**
+ * The bootstrap's tracing facts by the registries object its listeners are parsed with: connection managers are
+ * parsed deep inside listener parsing (and again for LDS updates), which takes the registries and nothing of the
+ * bootstrap. A WeakMap, so nothing outlives the server's registries.
+ */
+const bootstrapFacts = new WeakMap<object, BootstrapTracing>();
+
+/** Records the bootstrap's tracing facts for the connection managers parsed with `registries`. */
+export function setBootstrapTracing(registries: object, facts: BootstrapTracing): void {
+  bootstrapFacts.set(registries, facts);
+}
+
+/** The bootstrap's tracing facts recorded for `registries`, if any. */
+export function bootstrapTracing(registries: object): BootstrapTracing | undefined {
+  return bootstrapFacts.get(registries);
 }
 
 /** Envoy's `type.v3.Percent` (0..100) as hundredths of a percent. */
@@ -181,8 +210,11 @@ export function parseTracingProvider(raw: unknown, path: string): TracingProvide
   );
 }
 
-/** Parses `HttpConnectionManager.tracing` (the reader is consumed and checked). */
-export function parseTracingConfig(o: ObjReader): TracingConfig {
+/**
+ * Parses `HttpConnectionManager.tracing` (the reader is consumed and checked); `bootstrap` supplies the provider
+ * when the HCM names none, and the node's id and zone.
+ */
+export function parseTracingConfig(o: ObjReader, bootstrap?: BootstrapTracing): TracingConfig {
   const client = percent(o, "client_sampling");
   const random = percent(o, "random_sampling");
   const overall = percent(o, "overall_sampling");
@@ -227,7 +259,16 @@ export function parseTracingConfig(o: ObjReader): TracingConfig {
   o.unsupported("operation_name", "is not supported (v2 field; v3 derives it from the listener's traffic_direction)");
   o.unsupported("request_headers_for_tags", "is not supported (v2 field; use custom_tags)");
   o.done();
-  return { rates: { client, random, overall }, customTags, maxPathTagLength, verbose, spawnUpstreamSpan, provider };
+  return {
+    rates: { client, random, overall },
+    customTags,
+    maxPathTagLength,
+    verbose,
+    spawnUpstreamSpan,
+    provider: provider ?? bootstrap?.provider,
+    nodeId: bootstrap?.nodeId ?? "",
+    zone: bootstrap?.zone ?? "",
+  };
 }
 
 /** Parses the bootstrap's `tracing` (`envoy.config.trace.v3.Tracing`): its `http` provider, if any. */
@@ -237,4 +278,13 @@ export function parseBootstrapTracing(raw: unknown, path: string): TracingProvid
   o.done();
   if (http) log.warn(`${path}.http: deprecated; configure the provider in the connection manager's tracing`);
   return http;
+}
+
+/** `node.locality.zone` of a raw bootstrap `node` ("" if unset). */
+export function nodeZone(rawNode: unknown): string {
+  if (rawNode === null || typeof rawNode !== "object") return "";
+  const loc = (rawNode as Record<string, unknown>)["locality"];
+  if (loc === null || typeof loc !== "object") return "";
+  const z = (loc as Record<string, unknown>)["zone"];
+  return typeof z === "string" ? z : "";
 }

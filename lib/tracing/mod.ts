@@ -5,6 +5,8 @@
  * @module
  */
 export {
+  type BootstrapTracing,
+  bootstrapTracing,
   type CustomTag,
   OPENTELEMETRY_CONFIG_TYPE,
   type OpenTelemetryProvider,
@@ -12,6 +14,7 @@ export {
   parseBootstrapTracing,
   parseTracingConfig,
   parseTracingProvider,
+  setBootstrapTracing,
   type TracingConfig,
   type TracingProvider,
 } from "./config.ts";

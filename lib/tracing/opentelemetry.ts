@@ -5,7 +5,8 @@
  * `http_uri` path through the cluster's HTTP pool).
  *
  * As Envoy: a batch goes out once `min_flush_spans` (5) spans are waiting, and a timer flushes what is left every
- * `flush_interval_ms` (5 s). A failed export is not retried. The queue is bounded: while exports are in flight and
+ * `flush_interval_ms` (5 s); both can be changed with the runtime keys Envoy reads,
+ * `tracing.opentelemetry.min_flush_spans` and `tracing.opentelemetry.flush_interval_ms`. A failed export is not retried. The queue is bounded: while exports are in flight and
  * the collector is slow or down, spans beyond {@link MAX_QUEUED_SPANS} are dropped and counted.
  *
  * Stats (root scope, shared by every exporter): `tracing.opentelemetry.spans_sent`, `timer_flushed`,
@@ -19,6 +20,7 @@ import type { Counter, StatsScope } from "../api/stats.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import { http2CodecFactory } from "../../codecs/http2/mod.ts";
 import { getLogger } from "../observe/log.ts";
+import { serverRuntime } from "../runtime/runtime.ts";
 import { VERSION } from "../version.ts";
 import type { OpenTelemetryProvider } from "./config.ts";
 import { encodeExportTraceServiceRequest, type ExportResource } from "./otlp_encoder.ts";
@@ -56,10 +58,10 @@ export class OtlpExporter {
   readonly #clusters: ClusterManager;
   readonly #stats: ExporterStats;
   readonly #resource: ExportResource;
-  readonly #minFlush: number;
+  readonly #options: BatchOptions;
   #queue: SpanRecord[] = [];
   #inFlight = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(
@@ -87,16 +89,28 @@ export class OtlpExporter {
       scopeName: "ferry",
       scopeVersion: VERSION,
     };
-    this.#minFlush = options.minFlushSpans ?? 5;
-    if (provider.transport !== undefined) {
-      const timer = setInterval(() => {
-        this.#stats.timer_flushed.inc();
-        this.flush();
-      }, options.flushIntervalMs ?? 5000);
-      // The flush timer never keeps the process alive on its own.
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
-    }
+    this.#options = options;
+  }
+
+  /** `min_flush_spans`: the option, else the runtime key Envoy reads, else 5. */
+  get #minFlush(): number {
+    return this.#options.minFlushSpans ?? serverRuntime.getInteger("tracing.opentelemetry.min_flush_spans", 5);
+  }
+
+  /** Arms the flush timer (on the first span, so that the runtime is configured by then; re-read every time). */
+  #arm(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    const ms = this.#options.flushIntervalMs ??
+      serverRuntime.getInteger("tracing.opentelemetry.flush_interval_ms", 5000);
+    const timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#stats.timer_flushed.inc();
+      this.flush();
+      if (this.#queue.length > 0 || this.#inFlight > 0) this.#arm();
+    }, Math.max(1, ms));
+    // The flush timer never keeps the process alive on its own.
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
   }
 
   /** Queues a finished, sampled span; sends a batch when enough are waiting. */
@@ -108,6 +122,7 @@ export class OtlpExporter {
     }
     this.#queue.push(span);
     if (this.#queue.length >= this.#minFlush) this.flush();
+    if (this.#queue.length > 0) this.#arm();
   }
 
   /** Spans waiting for a flush. */
@@ -185,6 +200,7 @@ export class OtlpExporter {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }

@@ -143,22 +143,30 @@ export function formatTraceparent(c: InjectContext): string {
 }
 
 /**
- * Writes the context into `h`: always `traceparent` (and `tracestate` when there is one); B3 too when the request
- * came in with B3 (`b3` = the single header, `b3-multi` = `x-b3-*`), in the width it came in.
+ * Writes the context into `h`: always `traceparent` (and `tracestate` when there is one); B3 as well when the
+ * request carries B3 (`x-b3-*` and/or `b3`, whichever it has, each rewritten so that no stale parent goes on), in
+ * the width its trace id came in.
  */
-export function injectContext(h: HeaderMap, c: InjectContext, b3?: PropagationFormat, shortTraceId = false): void {
+export function injectContext(h: HeaderMap, c: InjectContext): void {
   h.set("traceparent", formatTraceparent(c));
   if (c.traceState !== "") h.set("tracestate", c.traceState);
-  if (b3 === undefined || b3 === "w3c") return;
-  const tid = shortTraceId && c.traceId.startsWith("0000000000000000") ? c.traceId.slice(16) : c.traceId;
-  if (b3 === "b3") {
+  const multi = h.has("x-b3-traceid") || h.has("x-b3-spanid") || h.has("x-b3-sampled") || h.has("x-b3-flags");
+  const single = h.has("b3");
+  if (!multi && !single) return;
+  // A 64-bit B3 trace id is answered in 64 bits (the W3C id is the same, left-padded).
+  const width = (v: string | undefined) =>
+    v !== undefined && v.trim().length === 16 && c.traceId.startsWith("0000000000000000") ? 16 : 32;
+  if (multi) {
+    const tid = c.traceId.slice(32 - width(h.get("x-b3-traceid")));
     h.set("x-b3-traceid", tid);
     h.set("x-b3-spanid", c.spanId);
     if (c.parentSpanId !== "") h.set("x-b3-parentspanid", c.parentSpanId);
     else h.remove("x-b3-parentspanid");
     h.set("x-b3-sampled", c.sampled ? "1" : "0");
     h.remove("x-b3-flags");
-  } else {
+  }
+  if (single) {
+    const tid = c.traceId.slice(32 - width(h.get("b3")?.split("-")[0]));
     h.set("b3", `${tid}-${c.spanId}-${c.sampled ? "1" : "0"}${c.parentSpanId !== "" ? `-${c.parentSpanId}` : ""}`);
   }
 }

@@ -36,9 +36,6 @@ export interface TracerContext {
   readonly stats: StatsScope;
   /** The connection manager's scope (`http.<stat_prefix>`). */
   readonly scope: StatsScope;
-  /** `node.id` and `node.locality.zone` of the bootstrap (tags `node_id`, `zone`). */
-  readonly nodeId?: string;
-  readonly zone?: string;
   /** Batching knobs for tests. */
   readonly batch?: BatchOptions;
 }
@@ -55,8 +52,6 @@ export class Tracer {
   readonly config: TracingConfig;
   readonly stats: TracingStats;
   readonly #exporter: OtlpExporter | undefined;
-  readonly #nodeId: string;
-  readonly #zone: string;
 
   constructor(config: TracingConfig, context: TracerContext) {
     this.config = config;
@@ -68,8 +63,6 @@ export class Tracer {
       not_traceable: t.counter("not_traceable"),
       health_check: t.counter("health_check"),
     };
-    this.#nodeId = context.nodeId ?? "";
-    this.#zone = context.zone ?? "";
     const p = config.provider;
     this.#exporter = p ? new OtlpExporter(p, context, context.batch) : undefined;
   }
@@ -107,10 +100,10 @@ export class Tracer {
     const traceState = parent?.traceState ?? "";
     const op = h.get("x-envoy-decorator-operation");
     if (op !== undefined) h.remove("x-envoy-decorator-operation");
-    injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState }, parent?.format, parent?.shortTraceId);
+    injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState });
     const attributes = new Map<string, string>();
-    attributes.set("node_id", this.#nodeId);
-    attributes.set("zone", this.#zone);
+    attributes.set("node_id", this.config.nodeId);
+    attributes.set("zone", this.config.zone);
     const record: SpanRecord = {
       traceId,
       spanId,

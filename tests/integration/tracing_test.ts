@@ -1,0 +1,386 @@
+/**
+ * Tracing end to end: a request through two Ferry hops (A → B → upstream), both exporting spans with the
+ * OpenTelemetry tracer to a test OTLP collector (A over OTLP/HTTP protobuf, B over OTLP/gRPC on Ferry's HTTP/2
+ * client), the exports decoded with the OpenTelemetry protos (tests/helpers/otlp_collector.ts).
+ */
+import { assert, assertEquals, assertMatch, assertNotEquals } from "../assert.ts";
+import { assertStartFails } from "../helpers/start_fails.ts";
+import {
+  catchAllRoute,
+  curl,
+  hcmBootstrap,
+  itOpts,
+  startFerry,
+  startUpstream,
+  stat,
+  staticCluster,
+} from "./_harness.ts";
+import type { TestFerry, TestUpstream } from "./_harness.ts";
+import { type CollectedSpan, type OtlpCollector, startOtlpCollector } from "../helpers/otlp_collector.ts";
+import { parseTraceparent } from "../../lib/tracing/propagation.ts";
+
+const H2 = `typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    explicit_http_config: { http2_protocol_options: {} }`;
+
+/** Top-level bootstrap fields: the node, and the runtime keys that make exports go out per span. */
+function top(node: string, minFlush = 1): string {
+  return `node: { id: ${node}, cluster: edge, locality: { zone: zone-${node} } }
+layered_runtime:
+  layers:
+  - name: static
+    static_layer:
+      tracing.opentelemetry.min_flush_spans: ${minFlush}
+      tracing.opentelemetry.flush_interval_ms: 200
+`;
+}
+
+function otelGrpc(service: string): string {
+  return `provider:
+  name: envoy.tracers.opentelemetry
+  typed_config:
+    "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+    service_name: ${service}
+    grpc_service: { envoy_grpc: { cluster_name: otel }, timeout: 2s }`;
+}
+
+function otelHttp(service: string): string {
+  return `provider:
+  name: envoy.tracers.opentelemetry
+  typed_config:
+    "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+    service_name: ${service}
+    http_service:
+      http_uri: { uri: "http://collector:4318/v1/traces", cluster: otel, timeout: 2s }
+      request_headers_to_add: [{ header: { key: x-otlp-token, value: t0k } }]`;
+}
+
+function indent(s: string, n: number): string {
+  return s.split("\n").map((l) => " ".repeat(n) + l).join("\n");
+}
+
+interface Hops {
+  collector: OtlpCollector;
+  upstream: TestUpstream;
+  a: TestFerry;
+  b: TestFerry;
+  stop(): Promise<void>;
+}
+
+/** A (OTLP/HTTP) → B (OTLP/gRPC) → upstream, with `tracingA` / `tracingB` extra fields under `tracing`. */
+async function startHops(opts: { tracingA?: string; tracingB?: string; routeA?: string } = {}): Promise<Hops> {
+  const collector = await startOtlpCollector();
+  const upstream = await startUpstream((req) =>
+    new Response(`ok ${req.url.pathname}`, { status: req.url.pathname === "/fail" ? 503 : 200 })
+  );
+  const b = await startFerry(
+    top("ferry-b") + hcmBootstrap({
+      routes: catchAllRoute("{ cluster: up }"),
+      hcmExtra: `tracing:\n${indent(otelGrpc("ferry-b"), 2)}${opts.tracingB ? "\n" + indent(opts.tracingB, 2) : ""}`,
+      clusters: [staticCluster("up", [upstream.port]), staticCluster("otel", [collector.grpcPort], H2)].join("\n"),
+    }),
+  );
+  const routeA = opts.routeA ?? `- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/" }
+    route: { cluster: b }
+    decorator: { operation: checkout-a }`;
+  const a = await startFerry(
+    top("ferry-a") + hcmBootstrap({
+      routes: routeA,
+      hcmExtra: `tracing:\n${indent(otelHttp("ferry-a"), 2)}${opts.tracingA ? "\n" + indent(opts.tracingA, 2) : ""}`,
+      clusters: [staticCluster("b", [b.port()]), staticCluster("otel", [collector.httpPort])].join("\n"),
+    }),
+  );
+  return {
+    collector,
+    upstream,
+    a,
+    b,
+    async stop() {
+      await a.stop();
+      await b.stop();
+      await upstream.close();
+      await collector.close();
+    },
+  };
+}
+
+function byService(spans: CollectedSpan[], service: string): CollectedSpan[] {
+  return spans.filter((s) => s.serviceName === service);
+}
+
+Deno.test(
+  "tracing two hops: one trace, A's span the parent of B's, B's the parent of the upstream's",
+  itOpts,
+  async () => {
+    const h = await startHops();
+    try {
+      const r = await curl(h.a.url("/cart/items?id=7"), [
+        "-H",
+        "user-agent: trace-test",
+        "-H",
+        "x-request-id: 0c3c8f4e-1f7a-4b2d-8e1a-2c9d5b6a7f10",
+      ]);
+      assertEquals(r.status, 200);
+      await h.collector.waitForSpans(2);
+      const a = byService(h.collector.spans, "ferry-a");
+      const b = byService(h.collector.spans, "ferry-b");
+      assertEquals(a.length, 1);
+      assertEquals(b.length, 1);
+      const sa = a[0]!;
+      const sb = b[0]!;
+      // A exported over OTLP/HTTP protobuf, B over OTLP/gRPC.
+      assertEquals(sa.via, "http");
+      assertEquals(sb.via, "grpc");
+      assert(
+        h.collector.requests.some((q) =>
+          q.via === "http" && q.path === "/v1/traces" && q.contentType === "application/x-protobuf"
+        ),
+      );
+      assert(
+        h.collector.requests.some((q) =>
+          q.via === "grpc" && q.path === "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        ),
+      );
+      // One trace; A is the root (no context came in); B's parent is A's span, through the injected traceparent.
+      assertMatch(sa.traceId, /^[0-9a-f]{32}$/);
+      assertEquals(sb.traceId, sa.traceId);
+      assertEquals(sa.parentSpanId, "");
+      assertEquals(sb.parentSpanId, sa.spanId);
+      assertNotEquals(sb.spanId, sa.spanId);
+      // The upstream sees a traceparent whose parent-id is B's span, sampled.
+      const tp = parseTraceparent(h.upstream.requests[0]!.headers.get("traceparent") ?? "");
+      assert(tp, "the upstream got a valid traceparent");
+      assertEquals(tp.traceId, sa.traceId);
+      assertEquals(tp.spanId, sb.spanId);
+      assertEquals(tp.sampled, true);
+      // The request id carries the sampling decision (Envoy's UUID trace nibble '9') to B and the upstream.
+      assertEquals(h.upstream.requests[0]!.headers.get("x-request-id"), "0c3c8f4e-1f7a-9b2d-8e1a-2c9d5b6a7f10");
+      // Names: the route's decorator on A, Envoy's "ingress" on B (no decorator). Kind SERVER.
+      assertEquals(sa.name, "checkout-a");
+      assertEquals(sb.name, "ingress");
+      assertEquals(sa.kind, 2);
+      assertEquals(sb.kind, 2);
+      // Envoy's tags.
+      const at = sa.attributes;
+      assertEquals(at["http.method"], "GET");
+      assertEquals(at["http.url"], `http://127.0.0.1:${h.a.port()}/cart/items?id=7`);
+      assertEquals(at["http.protocol"], "HTTP/1.1");
+      assertEquals(at["http.status_code"], "200");
+      assertEquals(at["upstream_cluster"], "b");
+      assertEquals(at["guid:x-request-id"], "0c3c8f4e-1f7a-9b2d-8e1a-2c9d5b6a7f10");
+      assertEquals(at["node_id"], "ferry-a");
+      assertEquals(at["zone"], "zone-ferry-a");
+      assertEquals(at["user_agent"], "trace-test");
+      assertEquals(at["downstream_cluster"], "-");
+      assertEquals(at["component"], "proxy");
+      assertEquals(at["response_flags"], "-");
+      assertEquals(at["response_size"], String("ok /cart/items".length));
+      assertEquals(at["request_size"], "0");
+      assertEquals(at["error"], undefined);
+      assertEquals(sb.attributes["upstream_cluster"], "up");
+      assertEquals(sb.attributes["node_id"], "ferry-b");
+      assertEquals(sb.attributes["guid:x-request-id"], "0c3c8f4e-1f7a-9b2d-8e1a-2c9d5b6a7f10");
+      // Times in ns: B's span lies within A's.
+      assert(sa.startNs > 1_600_000_000_000_000_000n && sa.endNs >= sa.startNs);
+      assert(sb.startNs >= sa.startNs && sb.endNs <= sa.endNs, "B's span is inside A's");
+      // Stats.
+      assertEquals(await stat(h.a, "http.test.tracing.random_sampling"), 1);
+      assertEquals(await stat(h.b, "http.test.tracing.random_sampling"), 1);
+      assertEquals(await stat(h.a, "tracing.opentelemetry.http_reports_sent"), 1);
+      assertEquals(await stat(h.a, "tracing.opentelemetry.http_reports_success"), 1);
+      assertEquals(await stat(h.b, "tracing.opentelemetry.spans_sent"), 1);
+    } finally {
+      await h.stop();
+    }
+  },
+);
+
+Deno.test("tracing continues a W3C trace from the client and passes tracestate on", itOpts, async () => {
+  const h = await startHops();
+  try {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const r = await curl(h.a.url("/w3c"), [
+      "-H",
+      `traceparent: 00-${traceId}-00f067aa0ba902b7-01`,
+      "-H",
+      "tracestate: vendor=x1",
+    ]);
+    assertEquals(r.status, 200);
+    await h.collector.waitForSpans(2);
+    const sa = byService(h.collector.spans, "ferry-a")[0]!;
+    const sb = byService(h.collector.spans, "ferry-b")[0]!;
+    assertEquals(sa.traceId, traceId);
+    assertEquals(sa.parentSpanId, "00f067aa0ba902b7");
+    assertEquals(sa.traceState, "vendor=x1");
+    assertEquals(sb.parentSpanId, sa.spanId);
+    const up = h.upstream.requests[0]!.headers;
+    assertEquals(up.get("tracestate"), "vendor=x1");
+    assertEquals(parseTraceparent(up.get("traceparent")!)!.spanId, sb.spanId);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing B3 in, B3 out: multi-header and single b3", itOpts, async () => {
+  const h = await startHops();
+  try {
+    let r = await curl(h.a.url("/b3"), [
+      "-H",
+      "x-b3-traceid: 80f198ee56343ba864fe8b2a57d3eff7",
+      "-H",
+      "x-b3-spanid: e457b5a2e4d86bd1",
+      "-H",
+      "x-b3-sampled: 1",
+    ]);
+    assertEquals(r.status, 200);
+    await h.collector.waitForSpans(2);
+    const sa = byService(h.collector.spans, "ferry-a")[0]!;
+    const sb = byService(h.collector.spans, "ferry-b")[0]!;
+    assertEquals(sa.traceId, "80f198ee56343ba864fe8b2a57d3eff7");
+    assertEquals(sa.parentSpanId, "e457b5a2e4d86bd1");
+    assertEquals(sb.parentSpanId, sa.spanId);
+    let up = h.upstream.requests[0]!.headers;
+    assertEquals(up.get("x-b3-traceid"), "80f198ee56343ba864fe8b2a57d3eff7");
+    assertEquals(up.get("x-b3-spanid"), sb.spanId);
+    assertEquals(up.get("x-b3-parentspanid"), sa.spanId);
+    assertEquals(up.get("x-b3-sampled"), "1");
+    assertEquals(parseTraceparent(up.get("traceparent")!)!.spanId, sb.spanId);
+
+    // Single header, 64-bit trace id: answered in the same width.
+    r = await curl(h.a.url("/b3s"), ["-H", "b3: 463ac35c9f6413ad-a2fb4a1d1a96d312-1"]);
+    assertEquals(r.status, 200);
+    await h.collector.waitForSpans(4);
+    const sb2 = byService(h.collector.spans, "ferry-b")[1]!;
+    assertEquals(sb2.traceId, "0000000000000000463ac35c9f6413ad");
+    up = h.upstream.requests[1]!.headers;
+    assertMatch(up.get("b3") ?? "", new RegExp(`^463ac35c9f6413ad-${sb2.spanId}-1-${sb2.parentSpanId}$`));
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing sampling off: nothing exported, context still propagated unsampled", itOpts, async () => {
+  const h = await startHops({ tracingA: "random_sampling: { value: 0 }" });
+  try {
+    for (let i = 0; i < 3; i++) assertEquals((await curl(h.a.url(`/quiet${i}`))).status, 200);
+    // A's decision travels in x-request-id and traceparent (flags 00): B does not sample either.
+    const tp = parseTraceparent(h.upstream.requests[0]!.headers.get("traceparent") ?? "");
+    assert(tp);
+    assertEquals(tp.sampled, false);
+    // A timer flush (200 ms in this runtime) would have sent anything queued; wait for three.
+    await new Promise((r) => setTimeout(r, 700));
+    assertEquals(h.collector.spans.length, 0);
+    assertEquals(h.collector.requests.length, 0);
+    assertEquals(await stat(h.a, "http.test.tracing.random_sampling"), 0);
+    // Forced by x-envoy-force-trace (an internal request: not an edge with use_remote_address): traced.
+    assertEquals((await curl(h.a.url("/forced"), ["-H", "x-envoy-force-trace: 1"])).status, 200);
+    await h.collector.waitForSpans(2);
+    assertEquals(await stat(h.a, "http.test.tracing.service_forced"), 1);
+    const up = h.upstream.requests[3]!.headers.get("x-request-id")!;
+    assertEquals(up[14], "a");
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing: malformed propagation headers start a new trace, never a 400", itOpts, async () => {
+  const h = await startHops();
+  try {
+    const r = await curl(h.a.url("/bad"), [
+      "-H",
+      "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+      "-H",
+      "x-b3-traceid: nothex",
+      "-H",
+      "x-b3-spanid: e457b5a2e4d86bd1",
+    ]);
+    assertEquals(r.status, 200);
+    await h.collector.waitForSpans(2);
+    const sa = byService(h.collector.spans, "ferry-a")[0]!;
+    assertEquals(sa.parentSpanId, "");
+    assertNotEquals(sa.traceId, "00000000000000000000000000000000");
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing custom tags, max_path_tag_length and a 5xx marked as error", itOpts, async () => {
+  const h = await startHops({
+    tracingA: `max_path_tag_length: 5
+custom_tags:
+- { tag: team, literal: { value: payments } }
+- { tag: tenant, request_header: { name: x-tenant, default_value: none } }
+- { tag: env, environment: { name: FERRY_TRACING_TEST_UNSET_VAR, default_value: dev } }`,
+  });
+  try {
+    assertEquals((await curl(h.a.url("/fail"), ["-H", "x-tenant: acme"])).status, 503);
+    await h.collector.waitForSpans(2);
+    const sa = byService(h.collector.spans, "ferry-a")[0]!;
+    assertEquals(sa.attributes["team"], "payments");
+    assertEquals(sa.attributes["tenant"], "acme");
+    assertEquals(sa.attributes["env"], "dev");
+    assertEquals(sa.attributes["http.url"], `http://127.0.0.1:${h.a.port()}/fail`);
+    assertEquals(sa.attributes["http.status_code"], "503");
+    assertEquals(sa.attributes["error"], "true");
+    assertEquals(sa.statusCode, 2);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing: a collector that fails is counted, and traffic is unaffected", itOpts, async () => {
+  const h = await startHops();
+  try {
+    h.collector.failing = true;
+    for (let i = 0; i < 3; i++) assertEquals((await curl(h.a.url(`/down${i}`))).status, 200);
+    const until = Date.now() + 5000;
+    while (((await stat(h.a, "tracing.opentelemetry.http_reports_failed")) ?? 0) < 1 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert(((await stat(h.a, "tracing.opentelemetry.http_reports_failed")) ?? 0) >= 1);
+    while (((await stat(h.b, "tracing.opentelemetry.grpc_reports_failed")) ?? 0) < 1 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert(((await stat(h.b, "tracing.opentelemetry.grpc_reports_failed")) ?? 0) >= 1);
+    assertEquals(h.collector.spans.length, 0);
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("tracing config errors name the field", itOpts, async () => {
+  const base = (tracing: string, clusters = "") =>
+    hcmBootstrap({
+      routes: catchAllRoute("{ cluster: up }"),
+      hcmExtra: `tracing:\n${indent(tracing, 2)}`,
+      clusters: [staticCluster("up", [1]), clusters].filter((x) => x).join("\n"),
+    });
+  await assertStartFails(
+    () => startFerry(base(otelGrpc("x"))),
+    /tracing\.provider\.typed_config\.grpc_service\.envoy_grpc\.cluster_name: unknown cluster "otel"/,
+    "unknown collector cluster",
+  );
+  await assertStartFails(
+    () => startFerry(base("provider: { name: envoy.tracers.datadog }")),
+    /tracing\.provider\.name: tracer "envoy\.tracers\.datadog" is not supported/,
+    "unknown tracer",
+  );
+  await assertStartFails(
+    () => startFerry(base("random_sampling: { value: 120 }")),
+    /tracing\.random_sampling\.value: 120 is above the maximum 100/,
+    "percent out of range",
+  );
+  await assertStartFails(
+    () =>
+      startFerry(
+        `tracing:\n  http:\n${indent(otelHttp("x").replace("provider:\n", "").replace(/^ {2}/gm, ""), 4)}\n` +
+          base("random_sampling: { value: 50 }"),
+      ),
+    /tracing\.http\.typed_config\.http_service\.http_uri\.cluster: unknown cluster "otel"/,
+    "bootstrap tracing.http with an unknown cluster",
+  );
+});
