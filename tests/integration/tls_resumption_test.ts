@@ -1,0 +1,285 @@
+/**
+ * Session resumption through a running Ferry on its GM listeners:
+ *
+ * - **Ferry → Ferry** (always runs): a cluster speaking TLS 1.3-SM (one request per connection) to another
+ *   listener with `session_ticket_keys`: the second and later upstream connections resume with the tickets the
+ *   first ones got (`ssl.session_reused` on both the listener and the cluster); a listener with other keys does full
+ *   handshakes.
+ * - **Tongsuo `s_client -sess_out` / `-sess_in`** (when `TONGSUO_BIN` is set): TLS 1.3-SM resumes with Ferry's
+ *   ticket, also on another listener configured with the same keys, not on one with other keys; TLCP resumes by
+ *   session ID, not with `disable_stateful_session_resumption`.
+ *
+ * @module
+ */
+import { assert, assertEquals } from "../assert.ts";
+import { type GmsslPki, gmsslPki } from "../../lib/tls/engine/tlcp/_gmssl_util.ts";
+import { curl, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { spawnTongsuo, TONGSUO_BIN } from "./_peers.ts";
+
+const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
+const dec = new TextDecoder();
+type Obj = Record<string, unknown>;
+
+if (!TONGSUO_BIN) console.log("tls_resumption_test: TONGSUO_BIN is not set: the Tongsuo s_client tests are skipped");
+
+const KEY_A = btoa(String.fromCharCode(...new Uint8Array(80).fill(0xa1)));
+const KEY_B = btoa(String.fromCharCode(...new Uint8Array(80).fill(0xb2)));
+
+function pair(p: GmsslPki, name: string): Obj {
+  return { certificate_chain: { filename: p.path(`${name}.crt`) }, private_key: { filename: p.path(`${name}.key`) } };
+}
+
+function routeTo(cluster: string, prefix: string): Obj[] {
+  return [{
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: prefix,
+      route_config: {
+        virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster } }] }],
+      },
+      http_filters: [{
+        name: "envoy.filters.http.router",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+      }],
+    },
+  }];
+}
+
+function gmListener(p: GmsslPki, name: string, extra: Obj, cluster = "backend"): Obj {
+  return {
+    name,
+    stat_prefix: name,
+    address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+    filter_chains: [{
+      transport_socket: {
+        name: "ferry.transport_sockets.gm",
+        typed_config: {
+          "@type": GM_TYPE,
+          versions: ["TLSv1.3", "TLCP"],
+          certificate: pair(p, "server"),
+          sign_certificate: pair(p, "server_sign"),
+          enc_certificate: pair(p, "server_enc"),
+          ...extra,
+        },
+      },
+      filters: routeTo(cluster, name),
+    }],
+  };
+}
+
+function cluster(name: string, port: number, extra: Obj = {}): Obj {
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "3s",
+    ...extra,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }],
+      }],
+    },
+  };
+}
+
+async function withFerry(
+  listeners: (p: GmsslPki) => Obj[],
+  clusters: (upstreamPort: number) => Obj[],
+  run: (ferry: TestFerry, p: GmsslPki) => Promise<void>,
+): Promise<void> {
+  const p = gmsslPki();
+  const upstream = await startUpstream((req) => new Response(`upstream saw ${req.url.pathname}`));
+  const ferry = await startFerry({
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    static_resources: { listeners: listeners(p), clusters: clusters(upstream.port) },
+  });
+  try {
+    await run(ferry, p);
+  } finally {
+    await ferry.stop();
+    await upstream.close();
+  }
+}
+
+Deno.test({
+  name: "TLS 1.3-SM resumption: Ferry's cluster resumes on Ferry's listener with its tickets; other keys do not",
+  ...itOpts,
+  async fn() {
+    // front (plain HTTP) → cluster "gm_a" (TLS 1.3-SM, one request per connection) → listener "back_a" → upstream;
+    // "gm_off" goes the same way to a listener with stateless resumption disabled.
+    const gmClient = (extra: Obj = {}): Obj => ({
+      name: "ferry.transport_sockets.gm",
+      typed_config: {
+        "@type": GM_TYPE,
+        versions: ["TLSv1.3"],
+        trusted_ca: { filename: gmsslPki().path("ca.crt") },
+        sni: "localhost",
+        ...extra,
+      },
+    });
+    const p0 = gmsslPki();
+    // Two Ferries: the back one first, so the front one's clusters know its ports.
+    const upstream = await startUpstream((req) => new Response(`upstream saw ${req.url.pathname}`));
+    const back = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        listeners: [
+          gmListener(p0, "back_a", { session_ticket_keys: { keys: [{ inline_bytes: KEY_A }] } }),
+          gmListener(p0, "back_off", { disable_stateless_session_resumption: true }),
+        ],
+        clusters: [cluster("backend", upstream.port)],
+      },
+    });
+    const backPorts = { a: back.port("back_a"), off: back.port("back_off") };
+    const oneRequest = {
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          common_http_protocol_options: { max_requests_per_connection: 1 },
+          explicit_http_config: { http_protocol_options: {} },
+        },
+      },
+    };
+    const front = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        listeners: [
+          {
+            name: "front_a",
+            stat_prefix: "front_a",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{ filters: routeTo("gm_a", "front_a") }],
+          },
+          {
+            name: "front_off",
+            stat_prefix: "front_off",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{ filters: routeTo("gm_off", "front_off") }],
+          },
+        ],
+        clusters: [
+          cluster("gm_a", backPorts.a, { transport_socket: gmClient(), ...oneRequest }),
+          cluster("gm_off", backPorts.off, { transport_socket: gmClient(), ...oneRequest }),
+        ],
+      },
+    });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await curl(front.url(`/a/${i}`, "front_a"));
+        assertEquals([r.status, r.body], [200, `upstream saw /a/${i}`], r.stderr);
+        const o = await curl(front.url(`/off/${i}`, "front_off"));
+        assertEquals([o.status, o.body], [200, `upstream saw /off/${i}`], o.stderr);
+      }
+      assertEquals(await stat(back, "listener.back_a.ssl.handshake"), 4);
+      // The first connection is full; each later one resumes with the ticket the one before it got.
+      assertEquals(await stat(back, "listener.back_a.ssl.session_reused"), 3);
+      assertEquals(await stat(front, "cluster.gm_a.ssl.session_reused"), 3);
+      assertEquals(await stat(back, "listener.back_off.ssl.handshake"), 4);
+      assertEquals(await stat(back, "listener.back_off.ssl.session_reused") ?? 0, 0);
+      assertEquals(await stat(front, "cluster.gm_off.ssl.session_reused") ?? 0, 0);
+    } finally {
+      await front.stop();
+      await back.stop();
+      await upstream.close();
+    }
+  },
+});
+
+/** Runs Tongsuo s_client once with a request; returns stdout + stderr. */
+async function sClient(port: number, p: GmsslPki, args: string[], path: string): Promise<string> {
+  const proc = spawnTongsuo([
+    "s_client",
+    "-connect",
+    `127.0.0.1:${port}`,
+    "-CAfile",
+    p.path("ca.crt"),
+    "-verify_return_error",
+    "-servername",
+    "localhost",
+    "-ign_eof",
+    ...args,
+  ], "piped");
+  const w = proc.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+  await w.close();
+  const timer = setTimeout(() => {
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, 10_000);
+  const o = await proc.output();
+  clearTimeout(timer);
+  return dec.decode(o.stdout) + dec.decode(o.stderr);
+}
+
+const TLS13_SM = ["-tls1_3", "-ciphersuites", "TLS_SM4_GCM_SM3", "-groups", "curveSM2", "-sigalgs", "sm2sig_sm3"];
+const TLCP = ["-enable_ntls", "-ntls", "-cipher", "ECC-SM2-SM4-GCM-SM3"];
+
+Deno.test({
+  name: "TLS 1.3-SM resumption: Tongsuo s_client -sess_in resumes with Ferry's ticket, on listeners sharing the keys",
+  ignore: !TONGSUO_BIN,
+  ...itOpts,
+  fn: () =>
+    withFerry(
+      (p) => [
+        gmListener(p, "a", { session_ticket_keys: { keys: [{ inline_bytes: KEY_A }] } }),
+        // Rotated: a new first key, the old one still opens.
+        gmListener(p, "a2", { session_ticket_keys: { keys: [{ inline_bytes: KEY_B }, { inline_bytes: KEY_A }] } }),
+        gmListener(p, "b", { session_ticket_keys: { keys: [{ inline_bytes: KEY_B }] } }),
+      ],
+      (port) => [cluster("backend", port)],
+      async (ferry, p) => {
+        const sess = p.path(`tls13_${crypto.randomUUID()}.pem`);
+        const first = await sClient(ferry.port("a"), p, [...TLS13_SM, "-sess_out", sess], "/1");
+        assert(first.includes("New, TLSv1.3, Cipher is TLS_SM4_GCM_SM3"), first);
+        assert(first.includes("upstream saw /1"), first);
+        const again = await sClient(ferry.port("a"), p, [...TLS13_SM, "-sess_in", sess], "/2");
+        assert(again.includes("Reused, TLSv1.3, Cipher is TLS_SM4_GCM_SM3"), again);
+        assert(again.includes("upstream saw /2"), again);
+        const rotated = await sClient(ferry.port("a2"), p, [...TLS13_SM, "-sess_in", sess], "/3");
+        assert(rotated.includes("Reused, TLSv1.3"), rotated);
+        const other = await sClient(ferry.port("b"), p, [...TLS13_SM, "-sess_in", sess], "/4");
+        assert(other.includes("New, TLSv1.3"), other);
+        assert(other.includes("upstream saw /4"), other);
+        assertEquals(await stat(ferry, "listener.a.ssl.handshake"), 2);
+        assertEquals(await stat(ferry, "listener.a.ssl.session_reused"), 1);
+        assertEquals(await stat(ferry, "listener.a2.ssl.session_reused"), 1);
+        assertEquals(await stat(ferry, "listener.b.ssl.session_reused") ?? 0, 0);
+      },
+    ),
+});
+
+Deno.test({
+  name:
+    "TLCP resumption: Tongsuo s_client -sess_in resumes by session ID; not with disable_stateful_session_resumption",
+  ignore: !TONGSUO_BIN,
+  ...itOpts,
+  fn: () =>
+    withFerry(
+      (p) => [
+        gmListener(p, "on", {}),
+        gmListener(p, "off", { disable_stateful_session_resumption: true }),
+      ],
+      (port) => [cluster("backend", port)],
+      async (ferry, p) => {
+        const sess = p.path(`tlcp_${crypto.randomUUID()}.pem`);
+        const first = await sClient(ferry.port("on"), p, [...TLCP, "-sess_out", sess], "/on/1");
+        assert(first.includes("New, NTLSv1.1"), first);
+        assert(first.includes("upstream saw /on/1"), first);
+        const again = await sClient(ferry.port("on"), p, [...TLCP, "-sess_in", sess], "/on/2");
+        assert(again.includes("Reused, NTLSv1.1"), again);
+        assert(again.includes("upstream saw /on/2"), again);
+        assertEquals(await stat(ferry, "listener.on.ssl.handshake"), 2);
+        assertEquals(await stat(ferry, "listener.on.ssl.session_reused"), 1);
+        // Without the cache the server sends an empty session ID: nothing to store, and an offered ID is not resumed.
+        const offSess = p.path(`tlcp_off_${crypto.randomUUID()}.pem`);
+        const off1 = await sClient(ferry.port("off"), p, [...TLCP, "-sess_out", offSess], "/off/1");
+        assert(off1.includes("New, NTLSv1.1") && off1.includes("upstream saw /off/1"), off1);
+        const off2 = await sClient(ferry.port("off"), p, [...TLCP, "-sess_in", sess], "/off/2");
+        assert(off2.includes("New, NTLSv1.1") && off2.includes("upstream saw /off/2"), off2);
+        assertEquals(await stat(ferry, "listener.off.ssl.handshake"), 2);
+        assertEquals(await stat(ferry, "listener.off.ssl.session_reused") ?? 0, 0);
+      },
+    ),
+});
