@@ -335,7 +335,10 @@ function endpoints(ctx: AdminContext, all: () => readonly Endpoint[]): Endpoint[
       }
       return respond("OK\n");
     }),
-    e("/hot_restart_version", "print the hot restart compatibility version", false, () => respond("disabled\n")),
+    e("/hot_restart_version", "print the hot restart compatibility version", false, async () => {
+      const v = (await ctx.serverInfo() as { hot_restart_version?: unknown }).hot_restart_version;
+      return respond(`${typeof v === "string" ? v : "disabled"}\n`);
+    }),
   ];
 }
 

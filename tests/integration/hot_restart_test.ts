@@ -98,6 +98,7 @@ async function statOf(adminPort: number, name: string): Promise<number> {
 async function withUpgrade(
   file: string,
   extraArgs: string[],
+  env: Record<string, string>,
   during: (parentPorts: Ports) => { started: Promise<void>; done: Promise<void> },
 ): Promise<
   {
@@ -111,12 +112,12 @@ async function withUpgrade(
 > {
   const id = baseId();
   const common = ["-c", file, "--base-id", id, "--drain-time-s", "5", ...extraArgs];
-  const parent = await spawnFerry([...common, "--restart-epoch", "0"]);
+  const parent = await spawnFerry([...common, "--restart-epoch", "0"], { env });
   const ports = await portsOf(parent);
   const load = during(ports);
   await load.started;
   const parentRqAtHandOver = await statOf(ports.admin, "http.ingress.downstream_rq_total");
-  const child = await spawnFerry([...common, "--restart-epoch", "1"]);
+  const child = await spawnFerry([...common, "--restart-epoch", "1"], { env });
   try {
     await child.waitForLog("hot restart: serving", 20_000);
     const [, childAdmin] = await child.waitForLog(/admin listening on http:\/\/127\.0\.0\.1:(\d+)\//);
@@ -152,19 +153,19 @@ function startEcho(): { port: number; close(): void } {
   });
 }
 
-Deno.test({
-  name: "hot restart under wrk (HTTP/1 keep-alive) and TCP load: no failed request, no refused connection, " +
-    "the old process exits, counters carry over",
-  ignore,
-  ...itOpts,
-  async fn() {
+/**
+ * wrk and a TCP client loop across an upgrade. `strict`: zero errors asserted (descriptor hand-over); otherwise
+ * (the SO_REUSEPORT fallback) the errors are reported, as the fallback can lose what waits in the parent's queue.
+ */
+async function upgradeUnderLoad(args: string[], env: Record<string, string>, strict: boolean): Promise<void> {
+  {
     const upstream = await startUpstream(() => new Response("hello from upstream\n"));
     const echo = startEcho();
     const file = await writeConfig(config(upstream.port, echo.port));
     let wrkOut = "";
     const tcp = { ok: 0, failed: [] as string[] };
     try {
-      const r = await withUpgrade(file, [], (ports) => {
+      const r = await withUpgrade(file, args, env, (ports) => {
         const wrk = new Deno.Command("wrk", {
           args: ["-t2", "-c32", "-d8s", `http://127.0.0.1:${ports.http}/`],
           stdout: "piped",
@@ -204,9 +205,12 @@ Deno.test({
         assertEquals(r.parentCode, 0, "the old process exits cleanly after its drain");
         const requests = Number(/(\d+) requests in/.exec(wrkOut)?.[1] ?? "0");
         assert(requests > 1000, `wrk made requests: ${wrkOut}`);
-        assert(!/Socket errors/.test(wrkOut), `wrk socket errors: ${wrkOut}`);
-        assert(!/Non-2xx/.test(wrkOut), `wrk non-2xx responses: ${wrkOut}`);
-        assertEquals(tcp.failed.slice(0, 5), [], `${tcp.failed.length} TCP exchanges failed of ${tcp.ok}`);
+        const wrkErrors = /Socket errors.*|Non-2xx.*/g.exec(wrkOut)?.[0] ?? "none";
+        if (strict) {
+          assert(!/Socket errors/.test(wrkOut), `wrk socket errors: ${wrkOut}`);
+          assert(!/Non-2xx/.test(wrkOut), `wrk non-2xx responses: ${wrkOut}`);
+          assertEquals(tcp.failed.slice(0, 5), [], `${tcp.failed.length} TCP exchanges failed of ${tcp.ok}`);
+        }
         assert(tcp.ok > 100, `TCP exchanges: ${tcp.ok}`);
         // Counters: the child's total holds the parent's (pulled at hand-over and until it exited) and its own.
         const childTotal = await statOf(r.childAdmin, "http.ingress.downstream_rq_total");
@@ -216,10 +220,16 @@ Deno.test({
           `child total ${childTotal} >= wrk's ${requests} (parent had ${r.parentRqAtHandOver})`,
         );
         assertEquals(await statOf(r.childAdmin, "server.hot_restart_epoch"), 1);
+        // Two listeners, one socket per event loop of the parent: every one handed over (none with FERRY_IO=deno).
+        const loops = Number(args[args.indexOf("--concurrency") + 1]);
+        const sockets = env["FERRY_IO"] === "deno" ? 0 : 2 * loops;
+        assertMatch(r.child.stderr, new RegExp(`took ${sockets} listening socket\\(s\\) of 2 listener`));
         const info = await (await fetch(`http://127.0.0.1:${r.childAdmin}/server_info`)).json();
         assertEquals(info.hot_restart_version, "ferry.1");
+        assertEquals(await (await fetch(`http://127.0.0.1:${r.childAdmin}/hot_restart_version`)).text(), "ferry.1\n");
         console.log(
-          `wrk: ${requests} requests, 0 errors; tcp: ${tcp.ok} exchanges, 0 failures; child rq_total ${childTotal}`,
+          `${args.join(" ")} ${JSON.stringify(env)}: wrk ${requests} requests, errors: ${wrkErrors}; tcp ${tcp.ok} ` +
+            `exchanges, ${tcp.failed.length} failed ${tcp.failed.slice(0, 2).join("; ")}; child rq_total ${childTotal}`,
         );
       } finally {
         await r.child.stop();
@@ -229,7 +239,29 @@ Deno.test({
       echo.close();
       await Deno.remove(file);
     }
-  },
+  }
+}
+
+Deno.test({
+  name: "hot restart under wrk (HTTP/1 keep-alive) and TCP load: no failed request, no refused connection, " +
+    "the old process exits, counters carry over",
+  ignore,
+  ...itOpts,
+  fn: () => upgradeUnderLoad(["--concurrency", "1"], {}, true),
+});
+
+Deno.test({
+  name: "hot restart from and to two event loops (worker sockets handed over too): no failed request under load",
+  ignore,
+  ...itOpts,
+  fn: () => upgradeUnderLoad(["--concurrency", "2"], {}, true),
+});
+
+Deno.test({
+  name: "hot restart without the epoll engine (FERRY_IO=deno) falls back to SO_REUSEPORT overlap and still hands over",
+  ignore,
+  ...itOpts,
+  fn: () => upgradeUnderLoad(["--concurrency", "1"], { FERRY_IO: "deno" }, false),
 });
 
 /** Reads one HTTP/1.1 response with a content-length body; undefined on EOF before any byte. */
@@ -285,7 +317,7 @@ Deno.test({
     const conns: Deno.Conn[] = [];
     const outcome = { idleFin: 0, idleAnswered: 0, slowDone: 0, errors: [] as string[] };
     try {
-      const r = await withUpgrade(file, [], (ports) => {
+      const r = await withUpgrade(file, [], {}, (ports) => {
         const started = (async () => {
           for (let i = 0; i < n; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port: ports.http }));
           // Every connection serves one request first (keep-alive, then idle).
