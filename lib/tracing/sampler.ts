@@ -43,11 +43,8 @@ export function traceReasonOf(requestId: string | undefined): TraceReason | "NoT
   }
 }
 
-/** The request id with `reason` packed in (unchanged when it is not a UUID). */
-export function withTraceReason(
-  requestId: string,
-  reason: "Sampling" | "ServiceForced" | "ClientForced" | "NoTrace",
-): string {
+/** The request id with `reason` packed in (unchanged when it is not a UUID; reasons not packed clear it). */
+export function withTraceReason(requestId: string, reason: TraceReason | "NoTrace"): string {
   if (requestId.length !== UUID_LENGTH) return requestId;
   const c = reason === "Sampling"
     ? SAMPLED
@@ -92,6 +89,6 @@ export function decideTrace(
     else if (result < rates.random) reason = "Sampling";
   }
   if (!(result < rates.overall)) reason = "NoTrace";
-  if (reason !== traceReasonOf(rid)) h.set("x-request-id", withTraceReason(rid, reason as "NoTrace"));
+  if (reason !== traceReasonOf(rid)) h.set("x-request-id", withTraceReason(rid, reason));
   return { reason, traced: reason === "Sampling" || reason === "ServiceForced" || reason === "ClientForced" };
 }

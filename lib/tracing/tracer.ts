@@ -43,6 +43,8 @@ export interface TracerContext {
 /** A span in progress, held by its stream. */
 export interface ActiveSpan {
   readonly record: SpanRecord;
+  /** With `spawn_upstream_span`: the CLIENT span of the upstream request, the parent the next hop sees. */
+  readonly upstream: SpanRecord | undefined;
   /** From `x-envoy-decorator-operation`: wins over the route's decorator. */
   readonly operationOverride: string | undefined;
 }
@@ -100,10 +102,10 @@ export class Tracer {
     const traceState = parent?.traceState ?? "";
     const op = h.get("x-envoy-decorator-operation");
     if (op !== undefined) h.remove("x-envoy-decorator-operation");
-    injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState });
     const attributes = new Map<string, string>();
     attributes.set("node_id", this.config.nodeId);
     attributes.set("zone", this.config.zone);
+    const startNs = nowNs();
     const record: SpanRecord = {
       traceId,
       spanId,
@@ -111,13 +113,34 @@ export class Tracer {
       traceState,
       name: "ingress",
       kind: "SERVER",
-      startNs: nowNs(),
+      startNs,
       endNs: 0n,
       attributes,
       status: "UNSET",
       sampled,
     };
-    return { record, operationOverride: op !== undefined && op !== "" ? op : undefined };
+    let upstream: SpanRecord | undefined;
+    if (this.config.spawnUpstreamSpan) {
+      // The upstream request's own span, a child of ours: its context is what goes upstream. It starts with ours
+      // (the connection manager does not see when the router sends) and ends with the stream.
+      upstream = {
+        traceId,
+        spanId: randomHexId(8),
+        parentSpanId: spanId,
+        traceState,
+        name: "router egress",
+        kind: "CLIENT",
+        startNs,
+        endNs: 0n,
+        attributes: new Map(),
+        status: "UNSET",
+        sampled,
+      };
+      injectContext(h, { traceId, spanId: upstream.spanId, parentSpanId: spanId, sampled, traceState });
+    } else {
+      injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState });
+    }
+    return { record, upstream, operationOverride: op !== undefined && op !== "" ? op : undefined };
   }
 
   /** Ends the span with Envoy's tags; exports it when sampled. `decorator` is the route's `decorator.operation`. */
@@ -167,6 +190,35 @@ export class Tracer {
       a.set("error", "true");
       r.status = "ERROR";
     }
+    this.#customTags(a, h);
+    const u = span.upstream;
+    if (u !== undefined && info.upstreamCluster !== undefined) {
+      // Envoy's upstream span: `router <cluster> egress`, with the upstream side's tags.
+      u.endNs = r.endNs;
+      u.name = `router ${info.upstreamCluster} egress`;
+      const ua = u.attributes;
+      ua.set("component", "proxy");
+      ua.set("http.method", a.get("http.method") ?? "");
+      ua.set("http.url", a.get("http.url") ?? "");
+      ua.set("upstream_cluster", info.upstreamCluster);
+      ua.set("upstream_cluster.name", info.upstreamCluster);
+      if (info.upstreamHost !== undefined) {
+        ua.set("upstream_address", info.upstreamHost);
+        ua.set("peer.address", info.upstreamHost);
+      }
+      ua.set("http.status_code", String(code ?? 0));
+      ua.set("response_flags", a.get("response_flags") ?? "-");
+      if (r.status === "ERROR") {
+        ua.set("error", "true");
+        u.status = "ERROR";
+      }
+      this.#customTags(ua, h);
+      this.#exporter?.export(u);
+    }
+    this.#exporter?.export(r);
+  }
+
+  #customTags(a: Map<string, string>, h: HeaderMap | undefined): void {
     for (const t of this.config.customTags) {
       if (t.kind === "literal") a.set(t.tag, t.value);
       else {
@@ -174,7 +226,6 @@ export class Tracer {
         if (v !== "") a.set(t.tag, v);
       }
     }
-    this.#exporter?.export(r);
   }
 
   /** Flushes and stops the exporter (the config is being replaced or the server stops). */

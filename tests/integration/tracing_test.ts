@@ -287,6 +287,27 @@ Deno.test("tracing sampling off: nothing exported, context still propagated unsa
   }
 });
 
+Deno.test("tracing spawn_upstream_span: a CLIENT span between B's server span and the upstream", itOpts, async () => {
+  const h = await startHops({ tracingB: "spawn_upstream_span: true" });
+  try {
+    assertEquals((await curl(h.a.url("/spawn"))).status, 200);
+    await h.collector.waitForSpans(3);
+    const sa = byService(h.collector.spans, "ferry-a")[0]!;
+    const b = byService(h.collector.spans, "ferry-b");
+    const server = b.find((s) => s.kind === 2)!;
+    const client = b.find((s) => s.kind === 3)!;
+    assertEquals(server.parentSpanId, sa.spanId);
+    assertEquals(client.parentSpanId, server.spanId);
+    assertEquals(client.traceId, sa.traceId);
+    assertEquals(client.name, "router up egress");
+    assertEquals(client.attributes["upstream_cluster"], "up");
+    assertEquals(client.attributes["http.status_code"], "200");
+    assertEquals(parseTraceparent(h.upstream.requests[0]!.headers.get("traceparent")!)!.spanId, client.spanId);
+  } finally {
+    await h.stop();
+  }
+});
+
 Deno.test("tracing: malformed propagation headers start a new trace, never a 400", itOpts, async () => {
   const h = await startHops();
   try {
