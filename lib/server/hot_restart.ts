@@ -37,7 +37,7 @@ import { getLogger } from "../observe/log.ts";
 import {
   closeFd,
   connectFdChannel,
-  type FdChannel,
+  type FdMessage,
   fdPassingAvailable,
   FdServer,
   MAX_FDS_PER_MESSAGE,
@@ -130,7 +130,7 @@ function encode(m: Request | Reply): Uint8Array {
  * {@link ParentConnection.connect} before the server starts; see the module doc for the order of calls.
  */
 export class ParentConnection {
-  readonly #ch: FdChannel;
+  readonly #ch: ControlChannel;
   readonly #opts: HotRestartOptions;
   readonly #name: string;
   #nextId = 1;
@@ -152,7 +152,7 @@ export class ParentConnection {
   readonly parentGone: Promise<void>;
   #resolveGone!: () => void;
 
-  private constructor(ch: FdChannel, opts: HotRestartOptions, name: string) {
+  private constructor(ch: ControlChannel, opts: HotRestartOptions, name: string) {
     this.#ch = ch;
     this.#opts = opts;
     this.#name = name;
@@ -166,14 +166,12 @@ export class ParentConnection {
    */
   static async connect(opts: HotRestartOptions): Promise<ParentConnection> {
     const flag = `--restart-epoch ${opts.epoch}`;
-    if (!fdPassingAvailable()) {
-      throw new HotRestartError(`${flag}: hot restart needs FFI (--allow-ffi) on Linux x86_64 or aarch64`);
-    }
     const name = controlSocketName(opts.socketPath, opts.baseId, opts.epoch - 1);
-    let ch: FdChannel;
+    let ch: ControlChannel;
     try {
-      ch = connectFdChannel(name);
+      ch = await connectControl(name);
     } catch (e) {
+      if (e instanceof HotRestartError) throw new HotRestartError(`${flag}: ${e.message}`);
       throw new HotRestartError(
         `${flag}: no Ferry of epoch ${opts.epoch - 1} listens on ${name} (is the running one on another ` +
           `--base-id, or at another epoch?): ${e instanceof Error ? e.message : String(e)}`,
@@ -347,17 +345,17 @@ export interface HotRestartServerOptions {
  * Made by {@link HotRestartServer.listen} once the server runs; {@link HotRestartServer.close} before exiting.
  */
 export class HotRestartServer {
-  readonly #fdServer: FdServer;
+  readonly #fdServer: ControlServer;
   readonly #server: Server;
   readonly #opts: HotRestartOptions;
   readonly #exit: () => void;
-  readonly #children = new Set<FdChannel>();
+  readonly #children = new Set<ControlChannel>();
   #draining = false;
   #closed = false;
   #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
   #gradualTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(fdServer: FdServer, server: Server, opts: HotRestartOptions, exit: () => void) {
+  private constructor(fdServer: ControlServer, server: Server, opts: HotRestartOptions, exit: () => void) {
     this.#fdServer = fdServer;
     this.#server = server;
     this.#opts = opts;
@@ -368,16 +366,14 @@ export class HotRestartServer {
    * Binds this epoch's control socket. Throws a {@link HotRestartError} if it is taken (another Ferry runs this
    * epoch with this base id) or hot restart cannot run here.
    */
-  static bind(opts: HotRestartOptions): FdServer {
+  static async bind(opts: HotRestartOptions): Promise<ControlServer> {
     const flag = `--restart-epoch ${opts.epoch}`;
-    if (!fdPassingAvailable()) {
-      throw new HotRestartError(`${flag}: hot restart needs FFI (--allow-ffi) on Linux x86_64 or aarch64`);
-    }
     const name = controlSocketName(opts.socketPath, opts.baseId, opts.epoch);
     try {
-      return FdServer.listen(name);
+      return await listenControl(name);
     } catch (e) {
-      const taken = (e as { code?: number }).code === 98;
+      const taken = (e as { code?: number }).code === 98 || e instanceof Deno.errors.AddrInUse;
+      if (e instanceof HotRestartError) throw new HotRestartError(`${flag}: ${e.message}`);
       throw new HotRestartError(
         taken
           ? `${flag}: another Ferry with --base-id ${opts.baseId} runs epoch ${opts.epoch} (${name} is taken): ` +
@@ -390,7 +386,7 @@ export class HotRestartServer {
 
   /** Serves children on `fdServer` (from {@link HotRestartServer.bind}) for `server`. */
   static listen(
-    fdServer: FdServer,
+    fdServer: ControlServer,
     server: Server,
     opts: HotRestartOptions,
     options: HotRestartServerOptions,
@@ -410,7 +406,7 @@ export class HotRestartServer {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#closed) {
-      let ch: FdChannel | undefined;
+      let ch: ControlChannel | undefined;
       try {
         ch = await this.#fdServer.accept();
       } catch (e) {
@@ -427,7 +423,7 @@ export class HotRestartServer {
     }
   }
 
-  async #serve(ch: FdChannel): Promise<void> {
+  async #serve(ch: ControlChannel): Promise<void> {
     try {
       for (;;) {
         const m = await ch.recv();
@@ -441,7 +437,7 @@ export class HotRestartServer {
     }
   }
 
-  async #handle(ch: FdChannel, req: Request): Promise<void> {
+  async #handle(ch: ControlChannel, req: Request): Promise<void> {
     const id = req.id;
     const s = this.#server;
     switch (req.type) {
@@ -476,7 +472,14 @@ export class HotRestartServer {
           // The main thread's sockets (its own, and any it inherited), then each worker thread's.
           const all = [...own];
           for (const iso of perIsolate.slice(1)) {
-            for (const x of iso) if (x.listener === l.config.name && x.fd >= 0 && !all.includes(x.fd)) all.push(x.fd);
+            for (const x of iso) {
+              if (x.listener !== l.config.name) continue;
+              // Each isolate's descriptors (`fds`; `fd`, -1 for none, in older builds of the worker protocol).
+              const y = x as { fds?: readonly number[]; fd?: number };
+              for (const fd of y.fds ?? (y.fd !== undefined && y.fd >= 0 ? [y.fd] : [])) {
+                if (!all.includes(fd)) all.push(fd);
+              }
+            }
           }
           const idx = all.slice(0, MAX_FDS_PER_MESSAGE - fds.length).map((fd) => fds.push(fd) - 1);
           return {
@@ -618,10 +621,10 @@ export function parseHotRestartFlags(
 export class HotRestart {
   readonly options: HotRestartOptions;
   readonly parent: ParentConnection | undefined;
-  readonly #fdServer: FdServer;
+  readonly #fdServer: ControlServer;
   #server: HotRestartServer | undefined;
 
-  private constructor(options: HotRestartOptions, parent: ParentConnection | undefined, fdServer: FdServer) {
+  private constructor(options: HotRestartOptions, parent: ParentConnection | undefined, fdServer: ControlServer) {
     this.options = options;
     this.parent = parent;
     this.#fdServer = fdServer;
@@ -630,9 +633,9 @@ export class HotRestart {
   /** Throws a {@link HotRestartError} (one line) if there is no matching parent or this epoch is taken. */
   static async prepare(options: HotRestartOptions): Promise<HotRestart> {
     const parent = options.epoch > 0 ? await ParentConnection.connect(options) : undefined;
-    let fdServer: FdServer;
+    let fdServer: ControlServer;
     try {
-      fdServer = HotRestartServer.bind(options);
+      fdServer = await HotRestartServer.bind(options);
     } catch (e) {
       parent?.closeUnused();
       parent?.close();
@@ -673,5 +676,118 @@ export class HotRestart {
     this.parent?.close();
     if (this.#server) await this.#server.close();
     else this.#fdServer.close();
+  }
+}
+
+/** One end of a control connection: {@link FdChannel} with FFI, else {@link DenoChannel} (no descriptors). */
+interface ControlChannel {
+  send(payload: Uint8Array, fds?: readonly number[]): Promise<void>;
+  recv(): Promise<FdMessage | undefined>;
+  close(): void;
+}
+
+/** A listening control socket: {@link FdServer} with FFI, else one on `Deno.listen` (a file system path only). */
+interface ControlServer {
+  accept(): Promise<ControlChannel | undefined>;
+  close(): void;
+}
+
+function noFfiPath(name: string): string {
+  if (name.startsWith("@")) {
+    throw new HotRestartError(
+      `without FFI (--allow-ffi) hot restart cannot use the abstract socket ${name}: give --socket-path a file ` +
+        "system path (and the listeners are handed over by SO_REUSEPORT overlap)",
+    );
+  }
+  return name;
+}
+
+async function listenControl(name: string): Promise<ControlServer> {
+  if (fdPassingAvailable()) return FdServer.listen(name);
+  const path = noFfiPath(name);
+  let l: Deno.UnixListener;
+  try {
+    l = Deno.listen({ transport: "unix", path });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    // A path left by a process that is gone: replace it only if no one answers on it.
+    const alive = await Deno.connect({ transport: "unix", path }).then((c) => (c.close(), true), () => false);
+    if (alive) throw e;
+    await Deno.remove(path);
+    l = Deno.listen({ transport: "unix", path });
+  }
+  let closed = false;
+  return {
+    async accept() {
+      try {
+        return closed ? undefined : new DenoChannel(await l.accept());
+      } catch (e) {
+        if (closed || e instanceof Deno.errors.BadResource) return undefined;
+        throw e;
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      l.close();
+      try {
+        Deno.removeSync(path);
+      } catch { /* gone */ }
+    },
+  };
+}
+
+async function connectControl(name: string): Promise<ControlChannel> {
+  if (fdPassingAvailable()) return connectFdChannel(name);
+  return new DenoChannel(await Deno.connect({ transport: "unix", path: noFfiPath(name) }));
+}
+
+/** The control framing of `_fd_passing.ts` (`u32 length | u32 descriptor count | payload`) on a Deno Unix socket. */
+class DenoChannel implements ControlChannel {
+  readonly #conn: Deno.UnixConn;
+  #in = new Uint8Array(0);
+  #closed = false;
+
+  constructor(conn: Deno.UnixConn) {
+    this.#conn = conn;
+  }
+
+  async send(payload: Uint8Array): Promise<void> {
+    const frame = new Uint8Array(8 + payload.length);
+    new DataView(frame.buffer).setUint32(0, payload.length, true);
+    frame.set(payload, 8);
+    let off = 0;
+    while (off < frame.length) off += await this.#conn.write(frame.subarray(off));
+  }
+
+  async recv(): Promise<FdMessage | undefined> {
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      if (this.#in.length >= 8) {
+        const v = new DataView(this.#in.buffer, this.#in.byteOffset, this.#in.length);
+        const len = v.getUint32(0, true);
+        if (this.#in.length >= 8 + len) {
+          const payload = this.#in.slice(8, 8 + len);
+          this.#in = this.#in.subarray(8 + len);
+          // Descriptors the peer attached are dropped by the kernel: this side cannot receive them.
+          return { payload, fds: [] };
+        }
+      }
+      if (this.#closed) return undefined;
+      const n = await this.#conn.read(buf).catch(() => null);
+      if (n === null) return undefined;
+      const next = new Uint8Array(this.#in.length + n);
+      next.set(this.#in);
+      next.set(buf.subarray(0, n), this.#in.length);
+      this.#in = next;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* closed */ }
   }
 }
