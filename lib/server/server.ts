@@ -26,7 +26,7 @@ import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { type InheritedSocket, ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
-import { addPerWorkerListenerStats, type WorkerConfigOp, WorkerSet } from "./workers.ts";
+import { addPerWorkerListenerStats, type ListenerFd, type WorkerConfigOp, WorkerSet } from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
 import { OverloadManager } from "./overload.ts";
@@ -329,12 +329,14 @@ export class Server {
     }
   }
 
-  /** Each isolate's listening sockets: this thread's first, then each worker's (hot upgrade hands them over). */
-  async listenerFds(): Promise<{ listener: string; address: string; fd: number }[][]> {
-    const own = this.listeners.map((l) => {
-      const fd = (l as unknown as { fd?: unknown }).fd;
-      return { listener: l.config.name, address: l.address, fd: typeof fd === "number" ? fd : -1 };
-    });
+  /**
+   * Each event loop's listening sockets, per listener: this thread's first, then each worker's. With SO_REUSEPORT
+   * every loop has its own socket (and its own accept queue), so a hot upgrade must hand all of them over, N per
+   * listener, or connections queued on a worker's socket are lost when it closes. The descriptors are this
+   * process's: worker threads share its descriptor table.
+   */
+  async listenerFds(): Promise<ListenerFd[][]> {
+    const own = this.listeners.map((l) => ({ listener: l.config.name, address: l.address, fds: l.fds }));
     return [own, ...(await this.#workers?.listenerFds() ?? [])];
   }
 

@@ -70,12 +70,9 @@ function applyConfig(s: Server, op: WorkerConfigOp): void {
   }
 }
 
-/** The listening sockets of this isolate (fd -1 where the socket engine keeps it to itself). */
+/** The listening sockets of this isolate, per listener. */
 function listenerFds(s: Server): ListenerFd[] {
-  return s.listeners.map((l) => {
-    const fd = (l as unknown as { fd?: unknown }).fd;
-    return { listener: l.config.name, address: l.address, fd: typeof fd === "number" ? fd : -1 };
-  });
+  return s.listeners.map((l) => ({ listener: l.config.name, address: l.address, fds: l.fds }));
 }
 
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {

@@ -46,12 +46,15 @@ export type WorkerConfigOp =
   | { kind: "route"; name: string; raw: unknown; path: string }
   | { kind: "secret"; name: string; raw: unknown; path: string };
 
-/** One listening socket of one isolate (for a hot upgrade handing sockets over). */
+/** The listening sockets of one listener in one isolate (for a hot upgrade handing sockets over). */
 export interface ListenerFd {
   readonly listener: string;
   readonly address: string;
-  /** The file descriptor, or -1 where the socket engine does not expose one (`Deno.listen`, `Deno.listenTls`). */
-  readonly fd: number;
+  /**
+   * Its file descriptors (its own, then any inherited beside it: `Listener.fds`); empty where the socket engine does
+   * not expose them (`Deno.listen`, `Deno.listenTls`).
+   */
+  readonly fds: number[];
 }
 
 type WorkerReply =

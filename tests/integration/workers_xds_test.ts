@@ -11,6 +11,11 @@ import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { freePort } from "../fakes/ports.ts";
 import { type ControlPlane, type SnapshotInput, startControlPlane } from "../xds/control_plane_client.ts";
 import { directResponseRoutes, hcmBootstrap, itOpts, spawnFerry, startUpstream } from "./_harness.ts";
+import { parseBootstrap } from "../../lib/config/bootstrap.ts";
+import { setLogSink } from "../../lib/observe/log.ts";
+import { createRegistries } from "../../lib/server/registries.ts";
+import { Server } from "../../lib/server/server.ts";
+import { parse as parseYaml } from "yaml";
 
 type Obj = Record<string, unknown>;
 
@@ -313,6 +318,54 @@ Deno.test(
       await ferry.kill();
       await cp.kill();
       for (const u of ups) await u.close();
+    }
+  },
+);
+
+Deno.test(
+  "Server.forwardToWorkers: a change that fails on a worker is logged with the worker's number and counted; " +
+    "listenerFds lists every loop's socket",
+  itOpts,
+  async () => {
+    const raw = parseYaml(hcmBootstrap({ routes: directResponseRoutes("hi"), admin: false }));
+    const registries = createRegistries();
+    const server = await Server.start(parseBootstrap(raw, registries), registries, {
+      drainTimeMs: 200,
+      workers: { count: 1, raw, logLevel: "warn" },
+    });
+    const logged: string[] = [];
+    const previous = setLogSink((line) => logged.push(line));
+    try {
+      assertEquals(server.concurrency, 2);
+      const cluster = {
+        name: "extra",
+        type: "STATIC",
+        connect_timeout: "1s",
+        load_assignment: { cluster_name: "extra", endpoints: [] },
+      };
+      server.forwardToWorkers({ kind: "cluster", name: "extra", raw: cluster, path: "cluster" });
+      server.forwardToWorkers({ kind: "hosts", cluster: "nope", raw: { cluster_name: "nope", endpoints: [] } });
+      await server.workersApplied();
+      assertEquals(server.stats.counter("server.worker_config_update_failed").value, 1);
+      const errors = logged.filter((l) => l.includes("[error]"));
+      assertEquals(errors.length, 1, logged.join(""));
+      assert(
+        errors[0]!.includes(
+          'worker 1: endpoints of cluster "nope" applied on the main thread but failed on the worker',
+        ),
+        errors[0],
+      );
+
+      const fds = await server.listenerFds();
+      assertEquals(fds.map((loop) => loop.map((l) => l.listener)), [["test"], ["test"]]);
+      // Port 0 in the bootstrap: the worker bound the main thread's port (SO_REUSEPORT), not one of its own.
+      assertEquals(fds[1]![0]!.address, fds[0]![0]!.address);
+      const all = fds.flatMap((loop) => loop.flatMap((l) => l.fds));
+      // On the epoll engine each loop has its own socket (one process, one descriptor table).
+      if (all.length > 0) assertEquals(new Set(all).size, 2, `fds: ${all}`);
+    } finally {
+      setLogSink(previous);
+      await server.drainAndStop(0);
     }
   },
 );
