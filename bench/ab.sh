@@ -47,7 +47,10 @@ wait_http upstream "$BG_PID" "http://127.0.0.1:$UP_PORT/"
 # start_one NAME DIR PORT ADMIN: sets BG_PID.
 start_one() {
   write_ferry_conf "$BENCH_DIR/$1.yaml" "$4" "$3" "$UP_PORT" "$FILTERS"
-  start_bg "$1" "${PIN_SERVER[@]}" deno run -A --no-check "$2/main.ts" -c "$BENCH_DIR/$1.yaml"
+  # One event loop each (main.ts defaults to one per core where it knows --concurrency).
+  local one=()
+  grep -q -- 'concurrency' "$2/main.ts" && one=(--concurrency 1)
+  start_bg "$1" "${PIN_SERVER[@]}" deno run -A --no-check "$2/main.ts" -c "$BENCH_DIR/$1.yaml" "${one[@]}"
   FERRY_NAME=$1 wait_ferry "$BG_PID" "$4" "$3"
 }
 

@@ -45,7 +45,7 @@ static_resources:
       cluster_name: provider
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } }] }]
 YAML
-deno run -A "$ROOT/main.ts" -c "$TMP/ferry.yaml" -l error >/dev/null 2>&1 &
+deno run -A "$ROOT/main.ts" -c "$TMP/ferry.yaml" -l error --concurrency 1 >/dev/null 2>&1 &
 FERRY=$!
 PIDS+=($FERRY)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$FERRY_PORT) 2>/dev/null && break; sleep 0.1; done
