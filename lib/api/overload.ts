@@ -38,6 +38,11 @@ export interface OverloadView {
   /** True if this response must end its connection (`disable_http_keepalive`, scaled). */
   disableKeepalive(): boolean;
   /**
+   * True if a request that has received `bytes` of body so far must be ended (`reset_high_memory_stream`: the
+   * higher the scale, the smaller the streams it ends; counted by the manager).
+   */
+  resetHighMemoryStream(bytes: number): boolean;
+  /**
    * Calls `onChange(false)` when `stop_accepting_connections` saturates and `onChange(true)` when it ends (and
    * once at once with the current state). Returns the function that stops the calls.
    */

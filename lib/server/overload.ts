@@ -24,7 +24,12 @@
  * (saturated: runs V8's full garbage collection once per refresh, so that dead buffers stop counting and large
  * ones go back to the system; the collector is `globalThis.gc`, or exposed at start through `node:v8`'s
  * `setFlagsFromString("--expose-gc")` and `node:vm`; measured 24 ms for a heap holding 262 MB of dead buffers), `reduce_timeouts` (accepted,
- * its scale published; timers are not scaled yet). A scaled action applies with the probability of its scale, as
+ * its scale published; timers are not scaled yet), `reset_high_memory_stream` (scaled: a request whose body
+ * received so far reaches the size class the scale selects is ended with the 503 above, or reset if its response
+ * has begun; `overload.<action>.count`). As Envoy's, streams are sorted into 8 size classes from
+ * `buffer_factory_config.minimum_account_to_track_power_of_two` (2^m bytes) up, and scale s ends the
+ * `floor(8 s) + 1` largest classes; unlike Envoy's, the size is the request body received while the request is
+ * incomplete (not the bytes buffered), and the check runs when body data arrives (not on each refresh). A scaled action applies with the probability of its scale, as
  * Envoy's Bernoulli draw. Unknown action names are accepted with a warning, as Envoy logs and ignores them.
  * `loadshed_points` `envoy.load_shed_points.tcp_listener_accept` and `...http_connection_manager_decode_headers`
  * act as `reject_incoming_connections` and `stop_accepting_requests`; other points are accepted with a warning.
@@ -54,6 +59,7 @@ export const OVERLOAD_ACTIONS = {
   disableHttpKeepalive: "envoy.overload_actions.disable_http_keepalive",
   shrinkHeap: "envoy.overload_actions.shrink_heap",
   reduceTimeouts: "envoy.overload_actions.reduce_timeouts",
+  resetHighMemoryStream: "envoy.overload_actions.reset_high_memory_stream",
 } as const;
 
 /** The load shed points Ferry checks, and the action each acts as. */
@@ -110,8 +116,19 @@ export interface OverloadManagerConfig {
   readonly monitors: readonly ResourceMonitorConfig[];
   readonly actions: readonly OverloadActionConfig[];
   readonly loadShedPoints: readonly OverloadActionConfig[];
+  /** `buffer_factory_config.minimum_account_to_track_power_of_two` (undefined: streams are not tracked). */
+  readonly minimumAccountToTrackPowerOfTwo?: number;
   /** Things accepted but without effect (unknown actions, unimplemented load shed points). */
   readonly warnings: readonly string[];
+}
+
+/**
+ * The smallest stream `reset_high_memory_stream` ends at `scale` (> 0), as Envoy's buffer accounts: 8 size classes
+ * from 2^m bytes, each twice the one before; scale s ends the `min(floor(8 s) + 1, 8)` largest classes.
+ */
+export function resetThresholdBytes(minimumPowerOfTwo: number, scale: number): number {
+  const classes = Math.min(Math.floor(scale * 8) + 1, 8);
+  return 2 ** (minimumPowerOfTwo + 8 - classes);
 }
 
 /** The scale (0..1) a trigger gives for a pressure, as Envoy's threshold and scaled triggers. */
@@ -267,9 +284,27 @@ export function parseOverloadManager(raw: unknown, path: string): OverloadManage
   const warnings: string[] = [];
   const actions = parseActions(o, "actions", known, warnings);
   const loadShedPoints = parseActions(o, "loadshed_points", known, warnings);
-  o.unsupported("buffer_factory_config", "is not supported (Ferry has no watermark buffer factory)");
+  const bf = o.obj("buffer_factory_config");
+  const minimumAccountToTrackPowerOfTwo = bf?.int("minimum_account_to_track_power_of_two", { min: 10, max: 56 });
+  bf?.done();
+  if (minimumAccountToTrackPowerOfTwo === undefined) {
+    const i = actions.findIndex((a) => a.effect === "resetHighMemoryStream");
+    if (i >= 0) {
+      warnings.push(
+        `${o.at("actions")}[${i}]: reset_high_memory_stream does nothing without ` +
+          "buffer_factory_config.minimum_account_to_track_power_of_two",
+      );
+    }
+  }
   o.done();
-  return { refreshIntervalMs, monitors, actions, loadShedPoints, warnings };
+  return {
+    refreshIntervalMs,
+    monitors,
+    actions,
+    loadShedPoints,
+    warnings,
+    ...(minimumAccountToTrackPowerOfTwo !== undefined ? { minimumAccountToTrackPowerOfTwo } : {}),
+  };
 }
 
 /** Memory figures as `Deno.memoryUsage()` gives them (the fields the heap monitor reads). */
@@ -327,6 +362,9 @@ export class OverloadManager implements OverloadView {
   #shedRequests = 0;
   #disableKeepalive = 0;
   #rejectConnections = 0;
+  /** Request bodies from this size up are ended (`reset_high_memory_stream`); Infinity while inactive. */
+  #resetStreamBytes = Infinity;
+  readonly #resetStreamCount: Counter | undefined;
   #accepting = true;
   readonly #acceptWatchers = new Set<(accepting: boolean) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -351,6 +389,9 @@ export class OverloadManager implements OverloadView {
       return { config: a, scale: 0, active: as.gauge("active"), scalePercent: as.gauge("scale_percent") };
     });
     this.#refreshDelay = s.histogram("refresh_interval_delay");
+    this.#resetStreamCount = config.actions.some((a) => a.effect === "resetHighMemoryStream")
+      ? s.scope(OVERLOAD_ACTIONS.resetHighMemoryStream).counter("count")
+      : undefined;
     this.#shrinkCount = this.#actions.some((a) => a.config.effect === "shrinkHeap")
       ? s.scope(OVERLOAD_ACTIONS.shrinkHeap).counter("shrink_count")
       : undefined;
@@ -420,7 +461,7 @@ export class OverloadManager implements OverloadView {
       }
       m.pressureGauge.set(Math.round(m.pressure * 100));
     }
-    let shed = 0, keepalive = 0, reject = 0, stopAccepting = false, shrink = false;
+    let shed = 0, keepalive = 0, reject = 0, reset = 0, stopAccepting = false, shrink = false;
     for (const a of this.#actions) {
       let scale = 0;
       for (const t of a.config.triggers) {
@@ -446,6 +487,9 @@ export class OverloadManager implements OverloadView {
         case "shrinkHeap":
           shrink ||= scale >= 1;
           break;
+        case "resetHighMemoryStream":
+          reset = Math.max(reset, scale);
+          break;
         default:
           break;
       }
@@ -453,7 +497,9 @@ export class OverloadManager implements OverloadView {
     this.#shedRequests = shed;
     this.#disableKeepalive = keepalive;
     this.#rejectConnections = reject;
-    this.engaged = shed > 0 || keepalive > 0 || reject > 0;
+    const m = this.config.minimumAccountToTrackPowerOfTwo;
+    this.#resetStreamBytes = reset > 0 && m !== undefined ? resetThresholdBytes(m, reset) : Infinity;
+    this.engaged = shed > 0 || keepalive > 0 || reject > 0 || this.#resetStreamBytes !== Infinity;
     if (shrink && this.#gc) {
       this.#gc();
       this.#shrinkCount?.inc();
@@ -487,6 +533,12 @@ export class OverloadManager implements OverloadView {
 
   disableKeepalive(): boolean {
     return this.#draw(this.#disableKeepalive);
+  }
+
+  resetHighMemoryStream(bytes: number): boolean {
+    if (bytes < this.#resetStreamBytes) return false;
+    this.#resetStreamCount?.inc();
+    return true;
   }
 
   watchAccepting(onChange: (accepting: boolean) => void): () => void {

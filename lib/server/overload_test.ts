@@ -11,6 +11,7 @@ import {
   OverloadManager,
   type OverloadManagerConfig,
   parseOverloadManager,
+  resetThresholdBytes,
 } from "./overload.ts";
 
 const HEAP = {
@@ -301,4 +302,48 @@ Deno.test("OverloadManager shrink_heap runs the collector while saturated", () =
   om.refresh();
   assertEquals(collected, 2);
   assertEquals(om.engaged, false, "shrink_heap does not touch the data path");
+});
+
+Deno.test("resetThresholdBytes ends the largest of 8 size classes first, all of them when saturated", () => {
+  assertEquals(resetThresholdBytes(20, 0.01), 2 ** 27, "one class: 128 MiB and up");
+  assertEquals(resetThresholdBytes(20, 0.5), 2 ** 23, "five classes");
+  assertEquals(resetThresholdBytes(20, 0.99), 2 ** 20, "eight classes");
+  assertEquals(resetThresholdBytes(20, 1), 2 ** 20, "saturated: every tracked stream");
+});
+
+Deno.test("OverloadManager reset_high_memory_stream ends streams from the scale's size class up, and counts them", () => {
+  const mem = { used: 0 };
+  const { om, stats, config } = manager({
+    resource_monitors: [HEAP],
+    buffer_factory_config: { minimum_account_to_track_power_of_two: 16 },
+    actions: [
+      action(OVERLOAD_ACTIONS.resetHighMemoryStream, { scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } }),
+    ],
+  }, mem);
+  assertEquals(config.minimumAccountToTrackPowerOfTwo, 16);
+  om.refresh();
+  assert(!om.engaged);
+  assert(!om.resetHighMemoryStream(1 << 30), "inactive: nothing is ended");
+  mem.used = 720; // scale 0.55: five classes, from 2^(16+3) = 512 KiB
+  om.refresh();
+  assert(om.engaged);
+  assert(!om.resetHighMemoryStream((1 << 19) - 1));
+  assert(om.resetHighMemoryStream(1 << 19));
+  mem.used = 950; // saturated: from 64 KiB
+  om.refresh();
+  assert(om.resetHighMemoryStream(1 << 16));
+  assertEquals(stats.counter("overload.envoy.overload_actions.reset_high_memory_stream.count").value, 2);
+});
+
+Deno.test("parseOverloadManager warns that reset_high_memory_stream needs buffer_factory_config", () => {
+  const c = parseOverloadManager({
+    resource_monitors: [HEAP],
+    actions: [action(OVERLOAD_ACTIONS.resetHighMemoryStream, { threshold: { value: 0.9 } })],
+  }, "overload_manager");
+  assertEquals(c.warnings.length, 1);
+  assert(c.warnings[0]!.includes("minimum_account_to_track_power_of_two"));
+  const e = assertThrows(() =>
+    parseOverloadManager({ buffer_factory_config: { minimum_account_to_track_power_of_two: 4 } }, "overload_manager")
+  );
+  assert(e.message.includes("overload_manager.buffer_factory_config.minimum_account_to_track_power_of_two"), e.message);
 });

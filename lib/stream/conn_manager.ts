@@ -494,6 +494,12 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     if (endStream) this.#markRequestComplete();
     this.info.bytesReceived += data.length;
     this.#touch();
+    const ov = this.#cm.shared.overload;
+    if (ov !== undefined && ov.engaged && ov.resetHighMemoryStream(this.info.bytesReceived)) {
+      // `reset_high_memory_stream`: a large body still arriving is what overloads memory; end this request.
+      this.sendLocalReply(503, "envoy overloaded", { responseFlag: "OM", details: "overload_reset_stream" });
+      return;
+    }
     this.#fm.decodeData(data, endStream);
   }
 
