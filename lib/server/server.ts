@@ -251,7 +251,8 @@ export class Server {
         await s.admin?.close();
         throw e;
       }
-      s.initialized = s.xds.initialized.then(() => {
+      // LIVE once the workers serve the initial config too (a warm-up that timed out is forwarded unACKed).
+      s.initialized = s.xds.initialized.then(() => s.workersApplied()).then(() => {
         if (s.state === "INITIALIZING") s.state = "LIVE";
       });
       return s;
