@@ -369,7 +369,6 @@ Deno.test(
       const { outcomes, peakRss } = result;
       const shed = count(outcomes, "503 overloaded");
       const s = await stats(p.admin, "overload|main.downstream_rq");
-      console.log(JSON.stringify(s));
       console.log(
         `overload flood: ${count(outcomes, "200")} served, ${shed} shed 503, ${count(outcomes, "closed")} closed, ` +
           `${count(outcomes, "other")} other; RSS idle ${idle >> 20} MiB, peak ${peakRss >> 20} MiB ` +
@@ -392,6 +391,94 @@ Deno.test(
       }, 15_000);
       const after = await curl(`http://127.0.0.1:${p.main}/after`, ["--data-binary", "x".repeat(100_000)]);
       assertEquals([after.status, after.body], [200, "ok"]);
+    });
+  },
+);
+
+/** A request on a new connection; resolves with the first bytes read ("" if none within `waitMs`). */
+async function ask(port: number, waitMs: number): Promise<{ conn: Deno.TcpConn; held: Held; answer: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const held = hold(conn);
+  await conn.write(enc.encode("GET /q HTTP/1.1\r\nhost: x\r\n\r\n"));
+  const answer = await Promise.race([held.first.then((a) => a ?? "closed"), sleep(waitMs).then(() => "")]);
+  return { conn, held, answer };
+}
+
+Deno.test(
+  "overload stop_accepting_requests sheds health checks too, except on a bypass_overload_manager listener",
+  itOpts,
+  async () => {
+    // Threshold 0: saturated from the first refresh, whatever the heap.
+    const overload = {
+      refresh_interval: "0.05s",
+      resource_monitors: [{
+        name: HEAP,
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+          max_heap_size_bytes: 1 << 30,
+        },
+      }],
+      actions: [{
+        name: "envoy.overload_actions.stop_accepting_requests",
+        triggers: [{ name: HEAP, threshold: { value: 0 } }],
+      }],
+    };
+    await withFerry(overload, async (_ferry, p) => {
+      const shed = await curl(`http://127.0.0.1:${p.main}/healthz`);
+      assertEquals([shed.status, shed.body], [503, "envoy overloaded"]);
+      assertEquals((await curl(`http://127.0.0.1:${p.health}/healthz`)).status, 200, "bypass listener answers");
+      assertEquals((await curl(`http://127.0.0.1:${p.admin}/ready`)).status, 200, "admin is never shed");
+      const s = await stats(p.admin, "overload_close|stop_accepting_requests.active");
+      assertEquals(s["http.main.downstream_rq_overload_close"], 1);
+      assertEquals(s["http.health.downstream_rq_overload_close"], 0);
+      assertEquals(s["overload.envoy.overload_actions.stop_accepting_requests.active"], 1);
+    });
+  },
+);
+
+Deno.test(
+  "overload stop_accepting_connections leaves new connections in the backlog until pressure falls",
+  itOpts,
+  async () => {
+    const overload = {
+      refresh_interval: "0.05s",
+      resource_monitors: [{
+        name: CONNS,
+        typed_config: {
+          "@type":
+            "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+          max_active_downstream_connections: 4,
+        },
+      }],
+      actions: [{
+        name: "envoy.overload_actions.stop_accepting_connections",
+        triggers: [{ name: CONNS, threshold: { value: 0.5 } }],
+      }],
+    };
+    await withFerry(overload, async (_ferry, p) => {
+      const open: Deno.TcpConn[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          const r = await ask(p.main, 5000);
+          open.push(r.conn);
+          assertMatch(r.answer, /^HTTP\/1\.1 200/);
+        }
+        await waitFor("stop_accepting_connections to saturate", async () => {
+          const s = await stats(p.admin, "stop_accepting_connections.active");
+          return s["overload.envoy.overload_actions.stop_accepting_connections.active"] === 1;
+        });
+        // The kernel completes the handshake; Ferry does not accept, so nothing answers.
+        const waiting = await ask(p.main, 500);
+        open.push(waiting.conn);
+        assertEquals(waiting.answer, "", "a connection made while not accepting is not served");
+        assertEquals((await curl(`http://127.0.0.1:${p.health}/healthz`)).status, 200, "bypass listener accepts");
+        // One connection closes: pressure 1/4 < 0.5, accepting resumes and the waiting connection is served.
+        closeQuietly(open.shift()!);
+        const answer = await Promise.race([waiting.held.first, sleep(5000).then(() => "timeout")]);
+        assertMatch(answer ?? "closed", /^HTTP\/1\.1 200/);
+      } finally {
+        for (const c of open) closeQuietly(c);
+      }
     });
   },
 );
