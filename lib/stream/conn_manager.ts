@@ -329,8 +329,13 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
   }
 
   #armIdle(ms: number): void {
-    this.#idleTimer = schedule(ms, () => {
-      const left = this.#lastActivity + this.#idleMs - approxNow();
+    // `reduce_timeouts`: an overloaded Ferry ends idle streams sooner (the scale when the timer is armed).
+    const ov = this.#cm.shared.overload;
+    const idle = ov !== undefined && ov.engaged
+      ? ov.scaleTimeout("HTTP_DOWNSTREAM_STREAM_IDLE", this.#idleMs)
+      : this.#idleMs;
+    this.#idleTimer = schedule(Math.min(ms, idle), () => {
+      const left = this.#lastActivity + idle - approxNow();
       if (left > 1) return this.#armIdle(left);
       this.#idleTimer = undefined;
       if (this.#destroyed) return;
@@ -868,8 +873,11 @@ export class ConnectionManager implements NetworkFilter {
   }
 
   #armIdle(ms: number): void {
-    const full = this.shared.config.idleTimeoutMs;
-    this.#idleTimer = schedule(ms, () => {
+    const base = this.shared.config.idleTimeoutMs;
+    // `reduce_timeouts`: an overloaded Ferry closes idle connections sooner (the scale when the timer is armed).
+    const ov = this.shared.overload;
+    const full = ov !== undefined && ov.engaged ? ov.scaleTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", base) : base;
+    this.#idleTimer = schedule(Math.min(ms, full), () => {
       this.#idleTimer = undefined;
       if (this.#closed) return;
       const left = this.#lastActivity + full - approxNow();

@@ -10,7 +10,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { freePort } from "../fakes/ports.ts";
 import { type ControlPlane, type SnapshotInput, startControlPlane } from "../xds/control_plane_client.ts";
-import { directResponseRoutes, hcmBootstrap, itOpts, spawnFerry, startUpstream } from "./_harness.ts";
+import { directResponseRoutes, hcmBootstrap, itOpts, sleep, spawnFerry, startUpstream } from "./_harness.ts";
 import { parseBootstrap } from "../../lib/config/bootstrap.ts";
 import { setLogSink } from "../../lib/observe/log.ts";
 import { createRegistries } from "../../lib/server/registries.ts";
@@ -243,6 +243,20 @@ function bootstrap(cpPort: number, admin: number): Obj {
   };
 }
 
+/** Runs wrk (8 keep-alive connections, so the kernel spreads them over the loops) for `seconds`. */
+async function wrk(url: string, seconds: number): Promise<{ requests: number; bad: number; errors: string }> {
+  const out = await new Deno.Command("wrk", {
+    args: ["-t1", "-c8", `-d${seconds}s`, "--timeout", "3s", url],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const requests = Number(text.match(/(\d+) requests in/)?.[1] ?? "0");
+  const bad = Number(text.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? "0");
+  const errors = text.match(/Socket errors: .*/)?.[0] ?? "";
+  return { requests, bad, errors };
+}
+
 async function acked(cp: ControlPlane, type: string, version: string): Promise<void> {
   const r = await cp.waitAcked(type, version, { timeoutMs: 15_000 });
   if (!("acked" in r)) throw new Error(`${type} ${version} was NACKed: ${r.nacked}`);
@@ -305,9 +319,26 @@ Deno.test(
         assert(loopsUsed(before, await perLoop(admin, w.https)) >= 2);
       });
 
+      await t.step("route and EDS changes under wrk: zero failed requests across the loops", async () => {
+        const before = await perLoop(admin, w.http);
+        const load = wrk(`http://127.0.0.1:${w.http}/`, 3);
+        for (const [i, up] of [0, 1, 0, 1].entries()) {
+          await sleep(500);
+          await cp.setSnapshot(snapshot(w, `v5.${i}`, { endpoint: w.upstreams[up]!, pki: pkiTwo }));
+          await acked(cp, "eds", `v5.${i}`);
+        }
+        const r = await load;
+        assert(r.requests > 100, `wrk made ${r.requests} requests`);
+        assertEquals(r.bad, 0);
+        assertEquals(r.errors, "");
+        assert(loopsUsed(before, await perLoop(admin, w.http)) >= 2);
+        const rs = await http();
+        assertEquals(rs.map((x) => [x.body, x.headers["x-route-version"]]), rs.map(() => ["up1", "v5.3"]));
+      });
+
       await t.step("a cluster removal reaches every loop: 503 everywhere", async () => {
-        await cp.setSnapshot(snapshot(w, "v5", { cluster: false, pki: pkiTwo }));
-        await acked(cp, "cds", "v5");
+        await cp.setSnapshot(snapshot(w, "v6", { cluster: false, pki: pkiTwo }));
+        await acked(cp, "cds", "v6");
         const rs = await http();
         assertEquals(rs.map((r) => r.status), rs.map(() => 503));
         assertEquals((await stats(admin)).get("server.worker_config_update_failed") ?? 0, 0);
