@@ -42,6 +42,8 @@ export interface OverloadView {
    * higher the scale, the smaller the streams it ends; counted by the manager).
    */
   resetHighMemoryStream(bytes: number): boolean;
+  /** A connection or stream idle timeout (ms) scaled by `reduce_timeouts` (`ms` itself when not scaled). */
+  scaleTimeout(timer: "HTTP_DOWNSTREAM_CONNECTION_IDLE" | "HTTP_DOWNSTREAM_STREAM_IDLE", ms: number): number;
   /**
    * Calls `onChange(false)` when `stop_accepting_connections` saturates and `onChange(true)` when it ends (and
    * once at once with the current state). Returns the function that stops the calls.

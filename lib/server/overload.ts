@@ -23,8 +23,9 @@
  * response ends its connection, `http.<prefix>.downstream_cx_overload_disable_keepalive`), `shrink_heap`
  * (saturated: runs V8's full garbage collection once per refresh, so that dead buffers stop counting and large
  * ones go back to the system; the collector is `globalThis.gc`, or exposed at start through `node:v8`'s
- * `setFlagsFromString("--expose-gc")` and `node:vm`; measured 24 ms for a heap holding 262 MB of dead buffers), `reduce_timeouts` (accepted,
- * its scale published; timers are not scaled yet), `reset_high_memory_stream` (scaled: a request whose body
+ * `setFlagsFromString("--expose-gc")` and `node:vm`; measured 24 ms for a heap holding 262 MB of dead buffers), `reduce_timeouts` (scaled:
+ * `HTTP_DOWNSTREAM_CONNECTION_IDLE` and `HTTP_DOWNSTREAM_STREAM_IDLE` shrink towards their `min_timeout` /
+ * `min_scale` as Envoy's scaled timers; a timer takes the scale when it is armed or re-armed, not at once), `reset_high_memory_stream` (scaled: a request whose body
  * received so far reaches the size class the scale selects is ended with the 503 above, or reset if its response
  * has begun; `overload.<action>.count`). As Envoy's, streams are sorted into 8 size classes from
  * `buffer_factory_config.minimum_account_to_track_power_of_two` (2^m bytes) up, and scale s ends the
@@ -107,6 +108,8 @@ export interface OverloadActionConfig {
   /** What it does in Ferry (undefined: an unknown action, accepted and ignored). */
   readonly effect: keyof typeof OVERLOAD_ACTIONS | undefined;
   readonly triggers: readonly TriggerConfig[];
+  /** `reduce_timeouts`: the timers it scales. */
+  readonly timerScales?: TimerScaleFactors;
 }
 
 /** The validated `overload_manager`. */
@@ -191,14 +194,34 @@ function parseTrigger(o: ObjReader, path: string, monitors: ReadonlySet<string>)
   return { monitor, kind: "scaled", scalingThreshold, saturationThreshold };
 }
 
-/** Reads the timer scale factors of `reduce_timeouts` (accepted; Ferry does not scale timers yet). */
-function readScaleTimers(tc: ObjReader): void {
+/** The timers `reduce_timeouts` scales. */
+export type ScaledTimer = "HTTP_DOWNSTREAM_CONNECTION_IDLE" | "HTTP_DOWNSTREAM_STREAM_IDLE";
+
+/** How far a timer may shrink: to `min_timeout`, or to `min_scale` percent of its configured value. */
+export type TimerScale = { readonly minMs: number } | { readonly minPercent: number };
+
+/** `ScaleTimersOverloadActionConfig.timer_scale_factors` by timer. */
+export type TimerScaleFactors = Readonly<Partial<Record<ScaledTimer, TimerScale>>>;
+
+/**
+ * A timeout scaled as Envoy's scaled range timers: from its configured value `ms` at scale 0 down to its minimum at
+ * scale 1, linearly.
+ */
+export function scaledTimeoutMs(ms: number, factor: TimerScale | undefined, scale: number): number {
+  if (factor === undefined || scale <= 0) return ms;
+  const min = "minMs" in factor ? Math.min(factor.minMs, ms) : ms * factor.minPercent / 100;
+  return min + (ms - min) * (1 - Math.min(scale, 1));
+}
+
+/** Reads the timer scale factors of `reduce_timeouts`. */
+function readScaleTimers(tc: ObjReader): TimerScaleFactors {
+  const out: Partial<Record<ScaledTimer, TimerScale>> = {};
   const t = tc.str("@type", { required: true });
   if (t !== "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig") {
     throw new ConfigError(tc.at("@type"), `${describe(t)} is not ScaleTimersOverloadActionConfig`);
   }
-  tc.objs("timer_scale_factors", (f) => {
-    f.enumOf(
+  tc.objs("timer_scale_factors", (f, i) => {
+    const timer = f.enumOf(
       "timer",
       [
         "HTTP_DOWNSTREAM_CONNECTION_IDLE",
@@ -207,16 +230,21 @@ function readScaleTimers(tc: ObjReader): void {
         "HTTP_DOWNSTREAM_CONNECTION_MAX",
       ] as const,
       { required: true },
-    );
+    )!;
+    if (timer === "TRANSPORT_SOCKET_CONNECT" || timer === "HTTP_DOWNSTREAM_CONNECTION_MAX") {
+      throw new ConfigError(`${tc.at("timer_scale_factors")}[${i}].timer`, `${timer} is not scaled by Ferry`);
+    }
+    if (out[timer]) throw new ConfigError(`${tc.at("timer_scale_factors")}[${i}].timer`, `${timer} is listed twice`);
     if (f.oneOf(["min_timeout", "min_scale"] as const, { required: true }) === "min_timeout") {
-      f.durationMs("min_timeout");
+      out[timer] = { minMs: f.durationMs("min_timeout")! };
     } else {
       const m = f.obj("min_scale")!;
-      m.num("value", { min: 0, max: 100 });
+      out[timer] = { minPercent: m.num("value", { required: true, min: 0, max: 100 })! };
       m.done();
     }
   }, { nonEmpty: true });
   tc.done();
+  return out;
 }
 
 function parseActions(
@@ -233,13 +261,14 @@ function parseActions(
     if (prev !== undefined) throw new ConfigError(`${path}.name`, `${describe(name)} is already at ${key}[${prev}]`);
     seen.set(name, i);
     let effect: keyof typeof OVERLOAD_ACTIONS | undefined;
+    let timerScales: TimerScaleFactors | undefined;
     if (key === "actions") {
       effect = (Object.keys(OVERLOAD_ACTIONS) as (keyof typeof OVERLOAD_ACTIONS)[]).find((k) =>
         OVERLOAD_ACTIONS[k] === name
       );
       if (effect === undefined) warnings.push(`${path}.name: unknown overload action ${describe(name)} is ignored`);
       const tc = a.obj("typed_config");
-      if (tc && effect === "reduceTimeouts") readScaleTimers(tc);
+      if (tc && effect === "reduceTimeouts") timerScales = readScaleTimers(tc);
       else if (tc) throw new ConfigError(tc.path, `${describe(name)} takes no typed_config`);
     } else {
       effect = LOAD_SHED_POINTS[name];
@@ -257,7 +286,7 @@ function parseActions(
       triggerMonitors.add(trigger.monitor);
       return trigger;
     }, { nonEmpty: true });
-    return { name, effect, triggers };
+    return { name, effect, triggers, ...(timerScales ? { timerScales } : {}) };
   });
 }
 
@@ -364,6 +393,9 @@ export class OverloadManager implements OverloadView {
   #rejectConnections = 0;
   /** Request bodies from this size up are ended (`reset_high_memory_stream`); Infinity while inactive. */
   #resetStreamBytes = Infinity;
+  /** `reduce_timeouts`: its scale, and the timers it scales. */
+  #reduceTimeouts = 0;
+  readonly #timerScales: TimerScaleFactors;
   readonly #resetStreamCount: Counter | undefined;
   #accepting = true;
   readonly #acceptWatchers = new Set<(accepting: boolean) => void>();
@@ -389,6 +421,7 @@ export class OverloadManager implements OverloadView {
       return { config: a, scale: 0, active: as.gauge("active"), scalePercent: as.gauge("scale_percent") };
     });
     this.#refreshDelay = s.histogram("refresh_interval_delay");
+    this.#timerScales = config.actions.find((a) => a.effect === "reduceTimeouts")?.timerScales ?? {};
     this.#resetStreamCount = config.actions.some((a) => a.effect === "resetHighMemoryStream")
       ? s.scope(OVERLOAD_ACTIONS.resetHighMemoryStream).counter("count")
       : undefined;
@@ -461,7 +494,7 @@ export class OverloadManager implements OverloadView {
       }
       m.pressureGauge.set(Math.round(m.pressure * 100));
     }
-    let shed = 0, keepalive = 0, reject = 0, reset = 0, stopAccepting = false, shrink = false;
+    let shed = 0, keepalive = 0, reject = 0, reset = 0, timeouts = 0, stopAccepting = false, shrink = false;
     for (const a of this.#actions) {
       let scale = 0;
       for (const t of a.config.triggers) {
@@ -490,6 +523,9 @@ export class OverloadManager implements OverloadView {
         case "resetHighMemoryStream":
           reset = Math.max(reset, scale);
           break;
+        case "reduceTimeouts":
+          timeouts = Math.max(timeouts, scale);
+          break;
         default:
           break;
       }
@@ -499,7 +535,9 @@ export class OverloadManager implements OverloadView {
     this.#rejectConnections = reject;
     const m = this.config.minimumAccountToTrackPowerOfTwo;
     this.#resetStreamBytes = reset > 0 && m !== undefined ? resetThresholdBytes(m, reset) : Infinity;
-    this.engaged = shed > 0 || keepalive > 0 || reject > 0 || this.#resetStreamBytes !== Infinity;
+    this.#reduceTimeouts = Object.keys(this.#timerScales).length > 0 ? timeouts : 0;
+    this.engaged = shed > 0 || keepalive > 0 || reject > 0 || this.#resetStreamBytes !== Infinity ||
+      this.#reduceTimeouts > 0;
     if (shrink && this.#gc) {
       this.#gc();
       this.#shrinkCount?.inc();
@@ -539,6 +577,10 @@ export class OverloadManager implements OverloadView {
     if (bytes < this.#resetStreamBytes) return false;
     this.#resetStreamCount?.inc();
     return true;
+  }
+
+  scaleTimeout(timer: ScaledTimer, ms: number): number {
+    return scaledTimeoutMs(ms, this.#timerScales[timer], this.#reduceTimeouts);
   }
 
   watchAccepting(onChange: (accepting: boolean) => void): () => void {

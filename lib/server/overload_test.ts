@@ -12,6 +12,7 @@ import {
   type OverloadManagerConfig,
   parseOverloadManager,
   resetThresholdBytes,
+  scaledTimeoutMs,
 } from "./overload.ts";
 
 const HEAP = {
@@ -346,4 +347,53 @@ Deno.test("parseOverloadManager warns that reset_high_memory_stream needs buffer
     parseOverloadManager({ buffer_factory_config: { minimum_account_to_track_power_of_two: 4 } }, "overload_manager")
   );
   assert(e.message.includes("overload_manager.buffer_factory_config.minimum_account_to_track_power_of_two"), e.message);
+});
+
+Deno.test("scaledTimeoutMs shrinks a timeout linearly towards min_timeout or min_scale", () => {
+  assertEquals(scaledTimeoutMs(60_000, { minMs: 2000 }, 0), 60_000);
+  assertEquals(scaledTimeoutMs(60_000, { minMs: 2000 }, 0.5), 31_000);
+  assertEquals(scaledTimeoutMs(60_000, { minMs: 2000 }, 1), 2000);
+  assertEquals(scaledTimeoutMs(1000, { minMs: 2000 }, 1), 1000, "never above the configured timeout");
+  assertEquals(scaledTimeoutMs(60_000, { minPercent: 10 }, 1), 6000);
+  assertEquals(scaledTimeoutMs(60_000, undefined, 1), 60_000, "timers not listed are not scaled");
+});
+
+Deno.test("OverloadManager reduce_timeouts scales the listed timers with the action's scale", () => {
+  const mem = { used: 0 };
+  const { om, config } = manager({
+    resource_monitors: [HEAP],
+    actions: [{
+      ...action(OVERLOAD_ACTIONS.reduceTimeouts, { scaled: { scaling_threshold: 0.5, saturation_threshold: 0.9 } }),
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig",
+        timer_scale_factors: [{ timer: "HTTP_DOWNSTREAM_CONNECTION_IDLE", min_timeout: "1s" }],
+      },
+    }],
+  }, mem);
+  assertEquals(config.actions[0]!.timerScales, { HTTP_DOWNSTREAM_CONNECTION_IDLE: { minMs: 1000 } });
+  om.refresh();
+  assert(!om.engaged);
+  mem.used = 950;
+  om.refresh();
+  assert(om.engaged);
+  assertEquals(om.scaleTimeout("HTTP_DOWNSTREAM_CONNECTION_IDLE", 60_000), 1000);
+  assertEquals(om.scaleTimeout("HTTP_DOWNSTREAM_STREAM_IDLE", 60_000), 60_000);
+  const e = assertThrows(() =>
+    parseOverloadManager({
+      resource_monitors: [HEAP],
+      actions: [{
+        ...action(OVERLOAD_ACTIONS.reduceTimeouts, { threshold: { value: 0.5 } }),
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig",
+          timer_scale_factors: [{ timer: "TRANSPORT_SOCKET_CONNECT", min_timeout: "1s" }],
+        },
+      }],
+    }, "overload_manager")
+  );
+  assert(
+    e.message.includes(
+      "overload_manager.actions[0].typed_config.timer_scale_factors[0].timer: TRANSPORT_SOCKET_CONNECT",
+    ),
+    e.message,
+  );
 });

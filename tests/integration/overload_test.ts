@@ -28,6 +28,7 @@ function hcm(prefix: string, routes: unknown[], filters: unknown[]) {
       typed_config: {
         "@type": HCM,
         stat_prefix: prefix,
+        common_http_protocol_options: { idle_timeout: "60s" },
         route_config: { virtual_hosts: [{ name: prefix, domains: ["*"], routes }] },
         http_filters: [...filters, {
           name: "envoy.filters.http.router",
@@ -478,6 +479,52 @@ Deno.test(
         assertMatch(answer ?? "closed", /^HTTP\/1\.1 200/);
       } finally {
         for (const c of open) closeQuietly(c);
+      }
+    });
+  },
+);
+
+Deno.test(
+  "overload reduce_timeouts closes idle keep-alive connections long before their 60 s idle_timeout",
+  itOpts,
+  async () => {
+    // Threshold 0: saturated from the first refresh; connection idle timeouts shrink to 200 ms.
+    const overload = {
+      refresh_interval: "0.05s",
+      resource_monitors: [{
+        name: HEAP,
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+          max_heap_size_bytes: 1 << 30,
+        },
+      }],
+      actions: [{
+        name: "envoy.overload_actions.reduce_timeouts",
+        triggers: [{ name: HEAP, threshold: { value: 0 } }],
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.config.overload.v3.ScaleTimersOverloadActionConfig",
+          timer_scale_factors: [{ timer: "HTTP_DOWNSTREAM_CONNECTION_IDLE", min_timeout: "0.2s" }],
+        },
+      }],
+    };
+    await withFerry(overload, async (_ferry, p) => {
+      await waitFor("reduce_timeouts to saturate", async () => {
+        const s = await stats(p.admin, "reduce_timeouts.active");
+        return s["overload.envoy.overload_actions.reduce_timeouts.active"] === 1;
+      });
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.main });
+      try {
+        await conn.write(enc.encode("GET /a HTTP/1.1\r\nhost: x\r\n\r\n"));
+        const buf = new Uint8Array(4096);
+        const n = await conn.read(buf);
+        assertMatch(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^HTTP\/1\.1 200[^]*ok$/);
+        // Idle now: Ferry closes the connection (EOF) well within the test's bound, far below 60 s.
+        const next = await Promise.race([conn.read(buf).catch(() => null), sleep(10_000).then(() => "open")]);
+        assertEquals(next, null, "the idle connection was closed");
+        const s = await stats(p.admin, "main.downstream_cx_idle_timeout");
+        assertEquals(s["http.main.downstream_cx_idle_timeout"], 1);
+      } finally {
+        closeQuietly(conn);
       }
     });
   },
