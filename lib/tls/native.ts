@@ -332,9 +332,10 @@ function parseValidation(vc: ObjReader): NativeValidation {
 
 /**
  * The resumption fields of a native server context are checked (80-byte keys, durations) but rustls keeps its own
- * state: on the `Deno.listenTls` path a per-listener session cache (TLS 1.3 tickets that name a cache entry, TLS 1.2
- * session IDs), on the `node:tls` path TLS 1.2 tickets under a per-process key and no TLS 1.3 resumption. Deno
- * exposes neither ticket keys nor timeouts, so a field that asks for them gets a one-line warning naming it.
+ * state, in memory: TLS 1.3 and TLS 1.2 resume on both the `Deno.listenTls` path (a per-listener session cache;
+ * `ssl.session_reused` is not counted there, Deno does not report reuse) and the `node:tls` path (counted).
+ * Deno exposes neither ticket keys nor timeouts, so a field that asks for them gets a one-line warning naming it
+ * (tests/integration/tls_resumption_test.ts shows the behaviour with `openssl s_client -sess_out/-sess_in`).
  */
 function warnNativeResumption(o: ObjReader): void {
   const sds = o.has("session_ticket_keys_sds_secret_config");

@@ -283,3 +283,104 @@ Deno.test({
       },
     ),
 });
+
+const hasOpenssl = (() => {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+/** Debian's openssl s_client once against `port`; stdout + stderr. */
+async function opensslClient(port: number, p: GmsslPki, args: string[], path: string): Promise<string> {
+  const proc = new Deno.Command("openssl", {
+    args: [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${port}`,
+      "-CAfile",
+      p.path("ca_ecdsa.crt"),
+      "-verify_return_error",
+      "-servername",
+      "localhost",
+      "-ign_eof",
+      ...args,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = proc.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+  await w.close();
+  const timer = setTimeout(() => {
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, 10_000);
+  const o = await proc.output();
+  clearTimeout(timer);
+  return dec.decode(o.stdout) + dec.decode(o.stderr);
+}
+
+function nativeListener(p: GmsslPki, name: string, extra: Obj): Obj {
+  return {
+    name,
+    stat_prefix: name,
+    address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+    filter_chains: [{
+      transport_socket: {
+        name: "envoy.transport_sockets.tls",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+          common_tls_context: { tls_certificates: [pair(p, "server_ecdsa")], ...extra },
+          // Checked, then ignored with a warning: rustls keeps its own resumption state.
+          session_ticket_keys: { keys: [{ inline_bytes: KEY_A }] },
+        },
+      },
+      filters: routeTo("backend", name),
+    }],
+  };
+}
+
+Deno.test({
+  name: "native resumption: rustls resumes TLS 1.3 and 1.2 on both the Deno.listenTls and the node:tls paths",
+  ignore: !hasOpenssl,
+  ...itOpts,
+  fn: () =>
+    withFerry(
+      (p) => [
+        nativeListener(p, "fast", {}),
+        // A validation context (client certificates asked for, not required) takes the listener off the
+        // Deno.listenTls path onto node:tls per connection.
+        nativeListener(p, "node", { validation_context: { trusted_ca: { filename: p.path("ca_ecdsa.crt") } } }),
+      ],
+      (port) => [cluster("backend", port)],
+      async (ferry, p) => {
+        const seen: string[] = [];
+        for (const name of ["fast", "node"]) {
+          for (const v of ["-tls1_3", "-tls1_2"]) {
+            const sess = p.path(`native_${name}_${v}_${crypto.randomUUID()}.pem`);
+            // Only the handshakes are looked at: on the Deno.listenTls path s_client sees the connection close
+            // before the response that Ferry wrote (curl, which keeps the connection open, gets it).
+            const first = await opensslClient(ferry.port(name), p, [v, "-sess_out", sess], `/${name}`);
+            assert(/New, TLSv1\.[23]/.test(first), first);
+            const again = await opensslClient(ferry.port(name), p, [v, "-sess_in", sess], `/${name}`);
+            seen.push(`${name} ${v} ${/Reused, TLS/.test(again) ? "reused" : "new"}`);
+          }
+        }
+        assertEquals(seen, [
+          "fast -tls1_3 reused",
+          "fast -tls1_2 reused",
+          "node -tls1_3 reused",
+          "node -tls1_2 reused",
+        ]);
+        // node:tls reports reuse, so the listener counts it; the Deno.listenTls path does not say.
+        assertEquals(await stat(ferry, "listener.node.ssl.handshake"), 4);
+        assertEquals(await stat(ferry, "listener.node.ssl.session_reused"), 2);
+        assertEquals(await stat(ferry, "listener.fast.ssl.handshake"), 4);
+        assertEquals(await stat(ferry, "listener.fast.ssl.session_reused") ?? 0, 0);
+      },
+    ),
+});
