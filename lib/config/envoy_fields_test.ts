@@ -399,7 +399,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "stats_flush_on_admin",
     "watchdog",
     "watchdogs",
-    "overload_manager",
     "enable_dispatcher_stats",
     "header_prefix",
     "stats_server_version_override",
@@ -440,8 +439,6 @@ const NOT_SUPPORTED: Readonly<Record<keyof Patches, readonly string[]>> = {
     "bind_to_port",
     "internal_listener",
     "enable_mptcp",
-    "ignore_global_conn_limit",
-    "bypass_overload_manager",
   ],
   filterChain: ["use_proxy_proto", "on_demand_configuration"],
   hcm: [
