@@ -424,16 +424,23 @@ export class HotRestartServer {
   }
 
   async #serve(ch: ControlChannel): Promise<void> {
+    let adminClosed = false;
     try {
       for (;;) {
         const m = await ch.recv();
-        if (m === undefined) return;
+        if (m === undefined) break;
         for (const fd of m.fds) closeFd(fd);
         const req = JSON.parse(dec.decode(m.payload)) as Request;
+        if (req.type === "shutdown-admin") adminClosed = true;
         await this.#handle(ch, req);
       }
     } catch (e) {
       log.warn(`hot restart: a child's request failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (adminClosed && !this.#draining && !this.#closed) {
+      // The new process went away before taking over: this one keeps serving, with its admin API back.
+      log.warn("hot restart: the new epoch left before taking over; this process keeps serving");
+      await this.#server.reopenAdmin().catch((e) => log.error(`hot restart: admin API: ${e.message ?? e}`));
     }
   }
 

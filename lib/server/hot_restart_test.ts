@@ -149,3 +149,41 @@ Deno.test({
     await b.stop();
   },
 });
+
+Deno.test({
+  name: "HotRestart: a new epoch that fails after the old one closed its admin API gives it back",
+  ignore: !fdPassingAvailable() || !epollAvailable(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const registries = createRegistries();
+    const baseId = Math.floor(Math.random() * 1e6);
+    const withAdmin = (port: number) => ({
+      ...CONFIG,
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: port } } },
+    });
+    const hot0 = await HotRestart.prepare(options(0, baseId));
+    const a = await Server.start(parseBootstrap(withAdmin(0), registries), registries, { drainTimeMs: 2000 });
+    await hot0.started(a, () => {});
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const hot1 = await HotRestart.prepare(options(1, baseId));
+    const config = parseBootstrap(withAdmin((taken.addr as Deno.NetAddr).port), registries);
+    await assertRejects(
+      () => Server.start(config, registries, { drainTimeMs: 2000, ...hot1.serverOptions() }),
+      Error,
+      "admin: cannot listen",
+    );
+    assertEquals(a.admin, undefined, "the parent closed its admin API for the child");
+    hot1.abort();
+    const deadline = Date.now() + 5000;
+    while (a.admin === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert(a.admin !== undefined, "the admin API is back");
+    const r = await fetch(`http://127.0.0.1:${a.admin.port}/ready`);
+    assertEquals(r.status, 200);
+    await r.body?.cancel();
+    assertEquals(await get(a.listener("web")!.port), "hi", "the parent still serves");
+    taken.close();
+    await hot0.close();
+    await a.stop();
+  },
+});

@@ -341,6 +341,17 @@ export class Server {
     return [own, ...(await this.#workers?.listenerFds() ?? [])];
   }
 
+  /**
+   * Binds the admin API again after {@link Server.admin} was closed for a hot upgrade whose new process then failed
+   * (`hot_restart.ts`), on the configured address. Does nothing if it is open or the bootstrap has none.
+   */
+  async reopenAdmin(): Promise<void> {
+    if (this.admin || !this.config.admin || this.state === "DRAINING") return;
+    const a = this.config.admin.address;
+    this.admin = await startAdmin({ address: a.address, port: a.port, context: this.#adminContext() });
+    log.info(`admin listening again on http://${a.address}:${this.admin.port}/`);
+  }
+
   /** Every event loop's stats added up, as `/stats` shows them (what a hot upgrade carries to the next Ferry). */
   async statsSnapshot(): Promise<StatsSnapshot> {
     const st = await this.#adminContext().stats();
