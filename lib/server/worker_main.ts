@@ -7,7 +7,7 @@
  * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
  * `{type: "log-component", component, level}`, `{type: "log-levels", id}`, `{type: "reset-counters", id}`,
  * `{type: "drain", ms, id}`, `{type: "listener-update", raw, id}`, `{type: "listener-remove", name, id}`,
- * `{type: "config", op, id}`, `{type: "listener-fds", id}`. Out: `{type: "started"}` or `{type: "error", message}`,
+ * `{type: "config", json, id}` (a {@link WorkerConfigOp} as JSON text), `{type: "listener-fds", id}`. Out: `{type: "started"}` or `{type: "error", message}`,
  * `{type: "stats", id, snap}`, `{type: "log-levels", id, levels}`, `{type: "counters-reset", id}`,
  * `{type: "drained", id}`, `{type: "listener-done", id, error?}`, `{type: "config-done", id, error?}`,
  * `{type: "listener-fds", id, fds}`.
@@ -140,7 +140,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         changes = changes.then(() => {
           try {
             if (!server) throw new Error("not started");
-            applyConfig(server, m.op);
+            applyConfig(server, JSON.parse(m.json) as WorkerConfigOp);
             self.postMessage({ type: "config-done", id: m.id });
           } catch (err) {
             self.postMessage({ type: "config-done", id: m.id, error: message(err) });

@@ -25,7 +25,7 @@ export type WorkerRequest =
   | { type: "listener-update"; raw: unknown; id: number }
   | { type: "listener-remove"; name: string; id: number }
   | { type: "runtime"; state: RuntimeState }
-  | { type: "config"; op: WorkerConfigOp; id: number }
+  | { type: "config"; json: string; id: number }
   | { type: "listener-fds"; id: number };
 
 /**
@@ -198,8 +198,11 @@ export class WorkerSet {
    * `timeoutMs` passed: reported as an error of that worker). Never rejects: failures are in the results.
    */
   applyConfig(op: WorkerConfigOp, timeoutMs = 10_000): Promise<WorkerConfigResult[]> {
+    // Serialized once, posted as a string: the structured clone of a 10,000-route table costs the main thread
+    // ~50 ms per worker, JSON.stringify ~10 ms once and the string copy ~1 ms per worker (measured on the 2-core VM).
+    const json = JSON.stringify(op);
     return Promise.all(this.#workers.map(async (w, i): Promise<WorkerConfigResult> => {
-      const r = await this.#ask(w, (id) => ({ type: "config", op, id }), timeoutMs);
+      const r = await this.#ask(w, (id) => ({ type: "config", json, id }), timeoutMs);
       if (r?.type !== "config-done") return { worker: i + 1, error: `no answer within ${timeoutMs} ms` };
       return r.error === undefined ? { worker: i + 1 } : { worker: i + 1, error: r.error };
     }));
