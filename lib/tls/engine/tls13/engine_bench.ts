@@ -1,9 +1,11 @@
 /**
  * Bulk throughput of the engine in memory (`deno bench -A lib/tls/engine/tls13/engine_bench.ts`): 1 MiB of
- * application data sealed by a client engine and opened by a server engine, per suite. Not a timed test.
+ * application data sealed by a client engine and opened by a server engine, per suite; full handshakes, and
+ * handshakes resumed with a session ticket (psk_dhe_ke: ECDHE + PSK, no certificate or signature). Not a timed test.
  */
 import type { TlsEngineCallbacks } from "../../../api/tls.ts";
-import { createTls13Client, createTls13Server } from "./mod.ts";
+import { createTls13Client, createTls13Server, SessionTicketKeys, Tls13SessionCache } from "./mod.ts";
+import type { Tls13GroupName } from "./groups.ts";
 import type { Tls13CipherSuiteName } from "./suites.ts";
 import { endpoint, pump } from "./testdata/harness.ts";
 import { testPki } from "./testdata/pki.ts";
@@ -90,4 +92,44 @@ Deno.bench({
     pump(c, s);
     if (!s.engine.handshakeComplete) throw new Error("handshake failed");
   },
+});
+
+/** Client and server engines with tickets on, primed by one full handshake; each call is one resumed handshake. */
+function resumer(suite: Tls13CipherSuiteName, group: Tls13GroupName, sm2: boolean): () => void {
+  const pki = testPki();
+  const keys = SessionTicketKeys.random();
+  const cache = new Tls13SessionCache();
+  const once = (expectResumed: boolean) => {
+    const c = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Client({
+        serverName: "localhost",
+        trustedCertificates: [sm2 ? pki.sm2Root : pki.ecdsaRoot],
+        cipherSuites: [suite],
+        groups: [group],
+        sessionCache: cache,
+      }, cb)
+    );
+    const s = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Server({ certificates: [sm2 ? pki.sm2Server : pki.ecdsaServer], sessionTickets: { keys } }, cb)
+    );
+    c.engine.start();
+    pump(c, s);
+    if (s.info?.resumed !== expectResumed) throw new Error("resumption failed");
+  };
+  once(false);
+  return () => once(true);
+}
+
+const resumedSm = resumer("TLS_SM4_GCM_SM3", "curveSM2", true);
+Deno.bench({
+  name: "tls13 resumed handshake TLS_SM4_GCM_SM3 curveSM2 (ticket)",
+  group: "handshake",
+  fn: resumedSm,
+});
+
+const resumedStd = resumer("TLS_AES_128_GCM_SHA256", "x25519", false);
+Deno.bench({
+  name: "tls13 resumed handshake TLS_AES_128_GCM_SHA256 x25519 (ticket)",
+  group: "handshake",
+  fn: resumedStd,
 });
