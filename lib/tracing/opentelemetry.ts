@@ -20,28 +20,19 @@ import type { Counter, StatsScope } from "../api/stats.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import { http2CodecFactory } from "../../codecs/http2/mod.ts";
 import { getLogger } from "../observe/log.ts";
-import { serverRuntime } from "../runtime/runtime.ts";
 import { VERSION } from "../version.ts";
 import type { OpenTelemetryProvider } from "./config.ts";
 import { encodeExportTraceServiceRequest, type ExportResource } from "./otlp_encoder.ts";
 import { poolRequest } from "./_pool_request.ts";
 import type { SpanRecord } from "./span.ts";
+import { type BatchOptions, SpanBatcher } from "./_batcher.ts";
+
+export { type BatchOptions, MAX_QUEUED_SPANS } from "./_batcher.ts";
 
 const log = getLogger("tracing");
 
 /** The gRPC method OTLP/gRPC exports call. */
 export const EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-/** Spans held at most (waiting for a flush); more are dropped. */
-export const MAX_QUEUED_SPANS = 4096;
-/** Exports in flight at most; while that many are, spans wait in the queue. */
-const MAX_IN_FLIGHT = 4;
-
-/** Batching knobs (Envoy's runtime `tracing.opentelemetry.min_flush_spans` and `flush_interval_ms`). */
-export interface BatchOptions {
-  readonly minFlushSpans?: number;
-  readonly flushIntervalMs?: number;
-}
-
 interface ExporterStats {
   spans_sent: Counter;
   timer_flushed: Counter;
@@ -58,11 +49,7 @@ export class OtlpExporter {
   readonly #clusters: ClusterManager;
   readonly #stats: ExporterStats;
   readonly #resource: ExportResource;
-  readonly #options: BatchOptions;
-  #queue: SpanRecord[] = [];
-  #inFlight = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
+  readonly #batcher: SpanBatcher;
 
   constructor(
     provider: OpenTelemetryProvider,
@@ -82,68 +69,54 @@ export class OtlpExporter {
       spans_dropped: s.counter("spans_dropped"),
     };
     this.#resource = {
-      attributes: [["service.name", provider.serviceName], ["telemetry.sdk.name", "ferry"], [
-        "telemetry.sdk.language",
-        "typescript",
-      ], ["telemetry.sdk.version", VERSION]],
+      attributes: [
+        ["service.name", provider.serviceName],
+        ["telemetry.sdk.name", "ferry"],
+        ["telemetry.sdk.language", "typescript"],
+        ["telemetry.sdk.version", VERSION],
+      ],
       scopeName: "ferry",
       scopeVersion: VERSION,
     };
-    this.#options = options;
-  }
-
-  /** `min_flush_spans`: the option, else the runtime key Envoy reads, else 5. */
-  get #minFlush(): number {
-    return this.#options.minFlushSpans ?? serverRuntime.getInteger("tracing.opentelemetry.min_flush_spans", 5);
-  }
-
-  /** Arms the flush timer (on the first span, so that the runtime is configured by then; re-read every time). */
-  #arm(): void {
-    if (this.#timer !== undefined || this.#closed) return;
-    const ms = this.#options.flushIntervalMs ??
-      serverRuntime.getInteger("tracing.opentelemetry.flush_interval_ms", 5000);
-    const timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#stats.timer_flushed.inc();
-      this.flush();
-      if (this.#queue.length > 0 || this.#inFlight > 0) this.#arm();
-    }, Math.max(1, ms));
-    // The flush timer never keeps the process alive on its own.
-    Deno.unrefTimer(timer);
-    this.#timer = timer;
+    this.#batcher = new SpanBatcher({
+      runtimePrefix: "tracing.opentelemetry",
+      batch: options,
+      timerFlushed: this.#stats.timer_flushed,
+      dropped: this.#stats.spans_dropped,
+      send: (spans, done) => this.#send(spans, done),
+    });
   }
 
   /** Queues a finished, sampled span; sends a batch when enough are waiting. */
   export(span: SpanRecord): void {
-    if (this.#closed || this.#provider.transport === undefined) return;
-    if (this.#queue.length >= MAX_QUEUED_SPANS) {
-      this.#stats.spans_dropped.inc();
-      return;
-    }
-    this.#queue.push(span);
-    if (this.#queue.length >= this.#minFlush) this.flush();
-    if (this.#queue.length > 0) this.#arm();
+    if (this.#provider.transport !== undefined) this.#batcher.add(span);
   }
 
   /** Spans waiting for a flush. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#batcher.queued;
   }
 
-  /** Sends what is queued (nothing when the queue is empty or too many exports are in flight). */
+  /** Sends what is queued now. */
   flush(): void {
-    const t = this.#provider.transport;
-    if (t === undefined || this.#queue.length === 0 || this.#inFlight >= MAX_IN_FLIGHT) return;
-    const spans = this.#queue;
-    this.#queue = [];
+    this.#batcher.flush();
+  }
+
+  /** Sends what is left and stops the timer. */
+  close(): void {
+    this.#batcher.close();
+  }
+
+  #send(spans: SpanRecord[], done: () => void): void {
+    const t = this.#provider.transport!;
     const cluster = this.#clusters.get(t.cluster);
     if (cluster === undefined) {
       log.warn(`tracing: cluster "${t.cluster}" is not defined; ${spans.length} spans dropped`);
       this.#stats.spans_dropped.inc(spans.length);
+      done();
       return;
     }
     const body = encodeExportTraceServiceRequest(this.#resource, spans);
-    this.#inFlight++;
     const n = spans.length;
     if (t.kind === "http") {
       const headers = HeaderMap.from([
@@ -158,12 +131,11 @@ export class OtlpExporter {
       this.#stats.http_reports_sent.inc();
       this.#stats.spans_sent.inc(n);
       poolRequest(cluster, { headers, body, timeoutMs: t.timeoutMs }, (r) => {
-        this.#inFlight--;
         if ("error" in r || r.status < 200 || r.status >= 300) {
           this.#stats.http_reports_failed.inc();
           log.debug(`tracing: OTLP/HTTP export failed: ${"error" in r ? r.error : `HTTP ${r.status}`}`);
         } else this.#stats.http_reports_success.inc();
-        if (this.#queue.length >= this.#minFlush) this.flush();
+        done();
       });
       return;
     }
@@ -183,7 +155,6 @@ export class OtlpExporter {
     ]);
     this.#stats.spans_sent.inc(n);
     poolRequest(cluster, { headers, body: framed, timeoutMs: t.timeoutMs, codec: http2CodecFactory }, (r) => {
-      this.#inFlight--;
       const status = "error" in r ? undefined : (r.trailers?.get("grpc-status") ?? r.headers.get("grpc-status"));
       if ("error" in r || r.status !== 200 || status !== "0") {
         this.#stats.grpc_reports_failed.inc();
@@ -191,16 +162,7 @@ export class OtlpExporter {
           `tracing: OTLP/gRPC export failed: ${"error" in r ? r.error : `HTTP ${r.status}, grpc-status ${status}`}`,
         );
       }
-      if (this.#queue.length >= this.#minFlush) this.flush();
+      done();
     });
-  }
-
-  /** Sends what is left and stops the timer. */
-  close(): void {
-    if (this.#closed) return;
-    this.flush();
-    this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 }
