@@ -12,6 +12,14 @@
 # Needs Tongsuo (Tongsuo-Project/Tongsuo built with enable-ntls): set TONGSUO_BIN=/path/to/bin/tongsuo.
 # Ferry does not ship or build it.
 #
+# The peer: with NGINX_TONGSUO_BIN=/path/to/sbin/nginx (nginx built from its public source, statically linked
+# against Tongsuo built with enable-ntls enable-ec_sm2p_64_gcc_128; not shipped, not built here), the same
+# variants also run through nginx+Tongsuo (one worker, same PKI, same upstream, proxy_pass with upstream
+# keep-alive; TLCP via ssl_conf_command Enable_ntls/SignCertificate/EncCertificate), interleaved with Ferry,
+# plus resumed handshakes (tickets / session cache on in nginx; the client saves its session once with
+# -sess_out and resumes it with -sess_in). It then prints Ferry ÷ nginx CPU per unit of work; a resumed
+# figure reads n/a while a server does not resume (s_client reports "New" instead of "Reused").
+#
 # Knobs: BENCH_BULK_MB (128), BENCH_ROUNDS (2), BENCH_HANDSHAKES (150 per variant and round).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -19,6 +27,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 TONGSUO=${TONGSUO_BIN:-$(command -v tongsuo 2>/dev/null || true)}
 if [ -z "$TONGSUO" ] || [ ! -x "$TONGSUO" ]; then
   echo "tls: needs Tongsuo's command-line tool for GM clients: set TONGSUO_BIN=/path/to/bin/tongsuo (build Tongsuo-Project/Tongsuo with enable-ntls)" >&2
+  exit 2
+fi
+NGT=${NGINX_TONGSUO_BIN:-}
+if [ -n "$NGT" ] && [ ! -x "$NGT" ]; then
+  echo "tls: NGINX_TONGSUO_BIN=$NGT is not an executable" >&2
   exit 2
 fi
 BULK_MB=${BENCH_BULK_MB:-128}
@@ -112,30 +125,100 @@ done
   bench_die "ferry not ready"
 }
 
-# client_args VARIANT: Tongsuo s_client arguments for one variant (ECDHE TLCP needs client double certs).
+SERVERS=(ferry)
+declare -A SPID
+SPID[ferry]=$ferry_pid
+if [ -n "$NGT" ]; then
+  n_native=$(free_port)
+  n_gm13=$(free_port)
+  n_tlcp=$(free_port)
+  mkdir -p "$BENCH_DIR/ngt-tmp" "$BENCH_DIR/logs"
+  {
+    nginx_common ngt
+    cat <<EOF
+http {
+$(nginx_http_common ngt)
+  ssl_session_tickets on;
+  ssl_session_cache shared:SSL:10m;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_max_temp_file_size 0;
+  proxy_buffers 8 64k;
+  proxy_read_timeout 120s;
+  upstream up { server 127.0.0.1:$up_port; keepalive 16; }
+  server {
+    listen 127.0.0.1:$n_native ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $certs/server_ecdsa.crt;
+    ssl_certificate_key $certs/server_ecdsa.key;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+    ssl_ecdh_curve prime256v1;
+    location / { proxy_pass http://up; }
+  }
+  server {
+    listen 127.0.0.1:$n_gm13 ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $certs/server.crt;
+    ssl_certificate_key $certs/server.key;
+    ssl_conf_command Ciphersuites TLS_SM4_GCM_SM3;
+    ssl_ecdh_curve SM2;
+    location / { proxy_pass http://up; }
+  }
+  server {
+    listen 127.0.0.1:$n_tlcp ssl;
+    ssl_certificate $certs/server_sign.crt;
+    ssl_certificate_key $certs/server_sign.key;
+    ssl_conf_command Enable_ntls on;
+    ssl_conf_command SignCertificate $certs/server_sign.crt;
+    ssl_conf_command SignPrivateKey $certs/server_sign.key;
+    ssl_conf_command EncCertificate $certs/server_enc.crt;
+    ssl_conf_command EncPrivateKey $certs/server_enc.key;
+    ssl_ciphers ECC-SM2-SM4-GCM-SM3:ECDHE-SM2-SM4-GCM-SM3;
+    location / { proxy_pass http://up; }
+  }
+}
+EOF
+  } >"$BENCH_DIR/ngt.conf"
+  "$NGT" -t -q -p "$BENCH_DIR" -e "$BENCH_DIR/ngt-error.log" -c "$BENCH_DIR/ngt.conf" >"$BENCH_DIR/ngt-test.log" 2>&1 || {
+    cat "$BENCH_DIR/ngt-test.log" >&2
+    bench_die "nginx+Tongsuo config is invalid"
+  }
+  start_bg ngt "${PIN_SERVER[@]}" "$NGT" -p "$BENCH_DIR" -e "$BENCH_DIR/ngt-error.log" -c "$BENCH_DIR/ngt.conf"
+  SPID[ngt]=$BG_PID
+  for _ in $(seq 1 100); do
+    tcp_open "$n_tlcp" && break
+    sleep 0.1
+  done
+  check_alive ngt "${SPID[ngt]}"
+  SERVERS+=(ngt)
+fi
+
+# client_args SERVER VARIANT: Tongsuo s_client arguments for one variant (ECDHE TLCP needs client double certs).
 client_args() {
-  case $1 in
-    native) echo "-connect 127.0.0.1:$p_native -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -groups P-256" ;;
-    gm13) echo "-connect 127.0.0.1:$p_gm13 -tls1_3 -ciphersuites TLS_SM4_GCM_SM3 -groups curveSM2 -sigalgs sm2sig_sm3" ;;
-    tlcp) echo "-connect 127.0.0.1:$p_tlcp -enable_ntls -ntls -cipher ECC-SM2-SM4-GCM-SM3" ;;
-    tlcp_ecdhe) echo "-connect 127.0.0.1:$p_tlcp -enable_ntls -ntls -cipher ECDHE-SM2-SM4-GCM-SM3 -sign_cert $certs/client_sign.crt -sign_key $certs/client_sign.key -enc_cert $certs/client_enc.crt -enc_key $certs/client_enc.key" ;;
+  local pn=$p_native pg=$p_gm13 pt=$p_tlcp
+  if [ "$1" = ngt ]; then pn=$n_native pg=$n_gm13 pt=$n_tlcp; fi
+  case $2 in
+    native) echo "-connect 127.0.0.1:$pn -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -groups P-256" ;;
+    gm13) echo "-connect 127.0.0.1:$pg -tls1_3 -ciphersuites TLS_SM4_GCM_SM3 -groups curveSM2 -sigalgs sm2sig_sm3" ;;
+    tlcp) echo "-connect 127.0.0.1:$pt -enable_ntls -ntls -cipher ECC-SM2-SM4-GCM-SM3" ;;
+    tlcp_ecdhe) echo "-connect 127.0.0.1:$pt -enable_ntls -ntls -cipher ECDHE-SM2-SM4-GCM-SM3 -sign_cert $certs/client_sign.crt -sign_key $certs/client_sign.key -enc_cert $certs/client_enc.crt -enc_key $certs/client_enc.key" ;;
   esac
 }
 
 now() { date +%s.%N; }
 declare -A BULK_MBS BULK_CPU HS_RATE HS_CPU
 
-# bulk VARIANT: one download of the bulk file; sets mbs and cpu_per_mib (µs of Ferry CPU per MiB).
+# bulk_run SERVER VARIANT: one download of the bulk file; sets mbs and cpu_per_mib (µs of server CPU per MiB).
 bulk_run() {
-  local v=$1 t0 t1 c0 c1 bytes
-  c0=$(cpu_ticks "$ferry_pid")
+  local srv=$1 v=$2 pid=${SPID[$1]} t0 t1 c0 c1 bytes
+  c0=$(cpu_ticks "$pid")
   t0=$(now)
   # shellcheck disable=SC2046
-  bytes=$(printf 'GET /bulk HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 300 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$v") -quiet 2>/dev/null | wc -c)
+  bytes=$(printf 'GET /bulk HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 300 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -quiet 2>/dev/null | wc -c)
   t1=$(now)
-  c1=$(cpu_ticks "$ferry_pid")
+  c1=$(cpu_ticks "$pid")
   if [ "$bytes" -lt $((BULK_MB * 1024 * 1024)) ]; then
-    bench_log "$v: download short ($bytes bytes)"
+    bench_log "$srv $v: download short ($bytes bytes)"
     mbs=0
     cpu_per_mib=0
     return
@@ -144,68 +227,132 @@ bulk_run() {
   cpu_per_mib=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v m="$BULK_MB" 'BEGIN { printf "%.0f", t / hz * 1e6 / m }')
 }
 
-# hs_run VARIANT: HANDSHAKES sequential full handshakes; sets rate (per wall second) and cpu_per_hs (µs).
+# hs_run SERVER VARIANT: HANDSHAKES sequential full handshakes; sets rate (per wall second) and cpu_per_hs (µs).
 hs_run() {
-  local v=$1 t0 t1 c0 c1 ok=0 i
-  c0=$(cpu_ticks "$ferry_pid")
+  local srv=$1 v=$2 pid=${SPID[$1]} t0 t1 c0 c1 ok=0 i
+  c0=$(cpu_ticks "$pid")
   t0=$(now)
   for ((i = 0; i < HANDSHAKES; i++)); do
     # shellcheck disable=SC2046
-    if timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$v") </dev/null >/dev/null 2>&1; then ok=$((ok + 1)); fi
+    if timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1; then ok=$((ok + 1)); fi
   done
   t1=$(now)
-  c1=$(cpu_ticks "$ferry_pid")
-  [ "$ok" -eq "$HANDSHAKES" ] || bench_log "$v: only $ok of $HANDSHAKES handshakes succeeded"
+  c1=$(cpu_ticks "$pid")
+  [ "$ok" -eq "$HANDSHAKES" ] || bench_log "$srv $v: only $ok of $HANDSHAKES handshakes succeeded"
   rate=$(awk -v n="$ok" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.0f", n / (c - a) }')
   cpu_per_hs=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { if (n == 0) print 0; else printf "%.0f", t / hz * 1e6 / n }')
 }
 
+# res_run SERVER VARIANT: one full handshake (with a request, so that a TLS 1.3 ticket arrives) saving the
+# session, then HANDSHAKES sequential handshakes offering it; sets cpu_res (µs per handshake), or n/a when
+# fewer than 90 % of them resumed.
+res_run() {
+  local srv=$1 v=$2 pid=${SPID[$1]} c0 c1 reused=0 i sess=$BENCH_DIR/sess-$1-$2.pem out
+  rm -f "$sess"
+  # shellcheck disable=SC2046
+  printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_out "$sess" >/dev/null 2>&1
+  if [ ! -s "$sess" ]; then
+    cpu_res=n/a
+    return
+  fi
+  c0=$(cpu_ticks "$pid")
+  for ((i = 0; i < HANDSHAKES; i++)); do
+    # shellcheck disable=SC2046
+    out=$(timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null 2>/dev/null | grep -c '^Reused')
+    reused=$((reused + out))
+  done
+  c1=$(cpu_ticks "$pid")
+  if [ $((reused * 10)) -lt $((HANDSHAKES * 9)) ]; then
+    cpu_res=n/a
+  else
+    cpu_res=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$HANDSHAKES" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+  fi
+}
+
 VARIANTS=(native gm13 tlcp tlcp_ecdhe)
+RESUMED=(native gm13 tlcp)
 echo "tls: $ROUNDS rounds; bulk $BULK_MB MiB per download; $HANDSHAKES handshakes per variant and round; client: $($TONGSUO version | head -n1)"
+[ -n "$NGT" ] && echo "peer: $("$NGT" -V 2>&1 | head -n1), $("$NGT" -V 2>&1 | sed -n 's/^built with //p'), one worker"
+declare -A RES_CPU
+is_resumed() { [[ " ${RESUMED[*]} " == *" $1 "* ]]; }
+FMT='%-6s %-11s %10s %14s %10s %14s %14s\n'
 for ((r = 1; r <= ROUNDS; r++)); do
   echo
   echo "round $r/$ROUNDS"
-  printf '%-11s %10s %14s %10s %14s\n' variant "bulk_MB/s" "cpu_us/MiB" "hs/s" "cpu_us/hs"
+  # shellcheck disable=SC2059
+  printf "$FMT" server variant "bulk_MB/s" "cpu_us/MiB" "hs/s" "cpu_us/hs" "cpu_us/resumed"
   for v in "${VARIANTS[@]}"; do
-    bulk_run "$v"
-    hs_run "$v"
-    printf '%-11s %10s %14s %10s %14s\n' "$v" "$mbs" "$cpu_per_mib" "$rate" "$cpu_per_hs"
-    BULK_MBS[$v]+="$mbs "
-    BULK_CPU[$v]+="$cpu_per_mib "
-    HS_RATE[$v]+="$rate "
-    HS_CPU[$v]+="$cpu_per_hs "
+    for srv in "${SERVERS[@]}"; do
+      bulk_run "$srv" "$v"
+      hs_run "$srv" "$v"
+      cpu_res=-
+      if [ -n "$NGT" ] && is_resumed "$v"; then res_run "$srv" "$v"; fi
+      # shellcheck disable=SC2059
+      printf "$FMT" "$srv" "$v" "$mbs" "$cpu_per_mib" "$rate" "$cpu_per_hs" "$cpu_res"
+      k=$srv:$v
+      BULK_MBS[$k]+="$mbs "
+      BULK_CPU[$k]+="$cpu_per_mib "
+      HS_RATE[$k]+="$rate "
+      HS_CPU[$k]+="$cpu_per_hs "
+      RES_CPU[$k]+="$cpu_res "
+    done
   done
 done
 
 echo
 echo "summary (median of $ROUNDS rounds; $(load_average))"
-printf '%-11s %10s %14s %10s %14s\n' variant "bulk_MB/s" "cpu_us/MiB" "hs/s" "cpu_us/hs"
-declare -A M_CPU M_HS
+# shellcheck disable=SC2059
+printf "$FMT" server variant "bulk_MB/s" "cpu_us/MiB" "hs/s" "cpu_us/hs" "cpu_us/resumed"
+declare -A M_CPU M_HS M_MBS M_RES
 for v in "${VARIANTS[@]}"; do
-  # shellcheck disable=SC2086
-  m_mbs=$(median ${BULK_MBS[$v]})
-  # shellcheck disable=SC2086
-  M_CPU[$v]=$(median ${BULK_CPU[$v]})
-  # shellcheck disable=SC2086
-  m_rate=$(median ${HS_RATE[$v]})
-  # shellcheck disable=SC2086
-  M_HS[$v]=$(median ${HS_CPU[$v]})
-  printf '%-11s %10s %14s %10s %14s\n' "$v" "$m_mbs" "${M_CPU[$v]}" "$m_rate" "${M_HS[$v]}"
+  for srv in "${SERVERS[@]}"; do
+    k=$srv:$v
+    # shellcheck disable=SC2086
+    M_MBS[$k]=$(median ${BULK_MBS[$k]})
+    # shellcheck disable=SC2086
+    M_CPU[$k]=$(median ${BULK_CPU[$k]})
+    # shellcheck disable=SC2086
+    m_rate=$(median ${HS_RATE[$k]})
+    # shellcheck disable=SC2086
+    M_HS[$k]=$(median ${HS_CPU[$k]})
+    # Resumed: a median only when every round resumed.
+    case " ${RES_CPU[$k]} " in
+      *" n/a "*) M_RES[$k]=n/a ;;
+      *" - "*) M_RES[$k]=- ;;
+      # shellcheck disable=SC2086
+      *) M_RES[$k]=$(median ${RES_CPU[$k]}) ;;
+    esac
+    # shellcheck disable=SC2059
+    printf "$FMT" "$srv" "$v" "${M_MBS[$k]}" "${M_CPU[$k]}" "$m_rate" "${M_HS[$k]}" "${M_RES[$k]}"
+  done
 done
 # Capacity ratios: how much GM work one core of Ferry does per unit of native work.
-echo "ratio gm13/native bulk capacity (cpu per MiB): $(ratio "${M_CPU[native]}" "${M_CPU[gm13]}")"
-echo "ratio tlcp/native bulk capacity (cpu per MiB): $(ratio "${M_CPU[native]}" "${M_CPU[tlcp]}")"
-echo "ratio gm13/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[gm13]}")"
-echo "ratio tlcp/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[tlcp]}")"
-echo "ratio tlcp-ecdhe/native handshake capacity (cpu per handshake): $(ratio "${M_HS[native]}" "${M_HS[tlcp_ecdhe]}")"
+echo "ratio gm13/native bulk capacity (cpu per MiB): $(ratio "${M_CPU[ferry:native]}" "${M_CPU[ferry:gm13]}")"
+echo "ratio tlcp/native bulk capacity (cpu per MiB): $(ratio "${M_CPU[ferry:native]}" "${M_CPU[ferry:tlcp]}")"
+echo "ratio gm13/native handshake capacity (cpu per handshake): $(ratio "${M_HS[ferry:native]}" "${M_HS[ferry:gm13]}")"
+echo "ratio tlcp/native handshake capacity (cpu per handshake): $(ratio "${M_HS[ferry:native]}" "${M_HS[ferry:tlcp]}")"
+echo "ratio tlcp-ecdhe/native handshake capacity (cpu per handshake): $(ratio "${M_HS[ferry:native]}" "${M_HS[ferry:tlcp_ecdhe]}")"
 # Wall-clock figures for the record: with one client they measure the slower of Ferry and the client (Tongsuo's
 # s_client decrypts SM4-GCM at ~100 MB/s, and even AES-GCM downloads leave Ferry's core half idle), so they are
 # not the comparison the targets are about.
-declare -A M_MBS
-for v in "${VARIANTS[@]}"; do
-  # shellcheck disable=SC2086
-  M_MBS[$v]=$(median ${BULK_MBS[$v]})
-done
-echo "(wall-clock, client-bound) ratio gm13/native bulk MB/s: $(ratio "${M_MBS[gm13]}" "${M_MBS[native]}")"
+echo "(wall-clock, client-bound) ratio gm13/native bulk MB/s: $(ratio "${M_MBS[ferry:gm13]}" "${M_MBS[ferry:native]}")"
 echo "targets (capacity ratios): gm13 bulk >= 0.5, gm13 handshakes >= 0.3"
+if [ -n "$NGT" ]; then
+  # ratio_or_na A B: A/B, or n/a when either is not a number.
+  ratio_or_na() { if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then ratio "$1" "$2"; else echo n/a; fi; }
+  row() { printf '%-40s %8s %8s\n' "$1" "$2" "$3"; }
+  echo
+  echo "Ferry ÷ nginx+Tongsuo, CPU per unit of work (below 1: Ferry cheaper; targets from issue 17)"
+  row "unit" "ratio" "target"
+  row "TLS 1.3-SM SM4-GCM bulk, per MiB" "$(ratio_or_na "${M_CPU[ferry:gm13]}" "${M_CPU[ngt:gm13]}")" "<= 0.66"
+  row "TLCP ECC SM4-GCM bulk, per MiB" "$(ratio_or_na "${M_CPU[ferry:tlcp]}" "${M_CPU[ngt:tlcp]}")" "<= 0.66"
+  row "TLS 1.3 AES-128-GCM bulk, per MiB" "$(ratio_or_na "${M_CPU[ferry:native]}" "${M_CPU[ngt:native]}")" "<= 1.5"
+  row "TLS 1.3-SM full handshake" "$(ratio_or_na "${M_HS[ferry:gm13]}" "${M_HS[ngt:gm13]}")" "<= 1.5"
+  row "TLCP ECC full handshake" "$(ratio_or_na "${M_HS[ferry:tlcp]}" "${M_HS[ngt:tlcp]}")" "<= 1.5"
+  row "TLCP ECDHE full handshake" "$(ratio_or_na "${M_HS[ferry:tlcp_ecdhe]}" "${M_HS[ngt:tlcp_ecdhe]}")" "<= 1.5"
+  row "TLS 1.3 ECDSA-P256 full handshake" "$(ratio_or_na "${M_HS[ferry:native]}" "${M_HS[ngt:native]}")" "<= 1.5"
+  row "TLS 1.3-SM resumed handshake" "$(ratio_or_na "${M_RES[ferry:gm13]}" "${M_RES[ngt:gm13]}")" "<= 1.2"
+  row "TLCP ECC resumed handshake" "$(ratio_or_na "${M_RES[ferry:tlcp]}" "${M_RES[ngt:tlcp]}")" "<= 1.2"
+  row "TLS 1.3 resumed handshake" "$(ratio_or_na "${M_RES[ferry:native]}" "${M_RES[ngt:native]}")" "<= 1.2"
+fi
 report_log ferry
