@@ -11,6 +11,8 @@ import type { Tls13ServerOptions } from "./server.ts";
 import type { Tls13CipherSuiteName } from "./suites.ts";
 import { decodeTicketState, encodeTicketState, type Tls13ClientSession } from "./session_ticket.ts";
 import { type Endpoint, endpoint, joined, pump } from "./testdata/harness.ts";
+import { ExtensionType, Writer } from "./_codec.ts";
+import { type Extension, parseClientHello, parseServerHello } from "./messages.ts";
 import { testPki } from "./testdata/pki.ts";
 
 const enc = new TextEncoder();
@@ -279,4 +281,106 @@ Deno.test("Tls13SessionCache keeps max_session_keys servers, newest ticket first
   two.put("a", s(2));
   two.put("a", s(3));
   assertEquals([two.take("a")?.ticket[0], two.take("a")?.ticket[0], two.take("a")], [3, 2, undefined]);
+});
+
+/** The ClientHello body a client with a primed cache sends (it offers a ticket), and the server's keys. */
+function offeringHello(): { body: Uint8Array; keys: SessionTicketKeys } {
+  const keys = SessionTicketKeys.random();
+  const cache = primed(keys, (s) => s);
+  const pki = testPki();
+  const c = endpoint((cb: TlsEngineCallbacks) =>
+    createTls13Client({ serverName: "localhost", trustedCertificates: [pki.sm2Root], sessionCache: cache }, cb)
+  );
+  c.engine.start();
+  const rec = c.outbox.splice(0)[0]!;
+  return { body: rec.subarray(9), keys };
+}
+
+/** Re-encodes `body` with its extensions passed through `edit`. */
+function rewrite(body: Uint8Array, edit: (exts: Extension[]) => Extension[]): Uint8Array {
+  const ch = parseClientHello(body);
+  const w = new Writer(1024);
+  w.u16(ch.legacyVersion).bytes(ch.random).vec8(ch.sessionId);
+  w.vec(2, (w) => {
+    for (const s of ch.cipherSuites) w.u16(s);
+  });
+  w.vec8(ch.compressionMethods);
+  w.vec(2, (w) => {
+    for (const e of edit([...ch.extensions])) w.u16(e.type).vec16(e.data);
+  });
+  return w.finish();
+}
+
+/** Feeds a ClientHello body to a ticket-enabled server; returns it after the first flight. */
+function serve(body: Uint8Array, keys: SessionTicketKeys): Endpoint {
+  const pki = testPki();
+  const s = endpoint((cb: TlsEngineCallbacks) =>
+    createTls13Server({ certificates: [pki.sm2Server, pki.ecdsaServer], sessionTickets: { keys } }, cb)
+  );
+  s.engine.start();
+  const r = new Uint8Array(9 + body.length);
+  r.set([22, 3, 1, (body.length + 4) >> 8, (body.length + 4) & 255, 1, 0, body.length >> 8, body.length & 255]);
+  r.set(body, 9);
+  s.engine.receive(r);
+  return s;
+}
+
+Deno.test("tls13 server: malformed pre_shared_key offers end with one alert, psk_ke alone gets a full handshake", () => {
+  const { body, keys } = offeringHello();
+  // Untouched, the offer is accepted (the ServerHello carries pre_shared_key).
+  const selected = (ep: Endpoint) =>
+    parseServerHello(ep.outbox[0]!.subarray(9, 9 + ((ep.outbox[0]![7]! << 8) | ep.outbox[0]![8]!)), true)
+      .selectedIdentity;
+  const good = serve(body, keys);
+  assertEquals([good.errors, selected(good)], [0, 0]);
+  const cases: [string, (e: Extension[]) => Extension[], string | undefined][] = [
+    [
+      "no psk_key_exchange_modes",
+      (e) => e.filter((x) => x.type !== ExtensionType.pskKeyExchangeModes),
+      "missing_extension",
+    ],
+    [
+      "pre_shared_key not last",
+      (e) => [...e.slice(0, -1).slice(0, 2), e.at(-1)!, ...e.slice(2, -1)],
+      "illegal_parameter",
+    ],
+    ["two identities, one binder", (e) =>
+      e.map((x) => {
+        if (x.type !== ExtensionType.preSharedKey) return x;
+        const r = new Writer(512);
+        const ids = x.data.subarray(2, 2 + ((x.data[0]! << 8) | x.data[1]!));
+        r.vec(2, (w) => w.bytes(ids).bytes(ids)).bytes(x.data.subarray(2 + ids.length));
+        return { type: x.type, data: r.finish() };
+      }), "illegal_parameter"],
+    ["a 31-byte binder", (e) =>
+      e.map((x) => {
+        if (x.type !== ExtensionType.preSharedKey) return x;
+        const d = x.data.slice(0, x.data.length - 1);
+        const n = d.length - 1 - 2 - 1; // binders: u16 length, u8 length, bytes
+        d[d.length - 32] = 31; // the binder's own length
+        d[d.length - 34] = (n - 1) >> 8;
+        d[d.length - 33] = (n - 1) & 255;
+        return { type: x.type, data: d };
+      }), "decode_error"],
+    [
+      "truncated identities",
+      (e) => e.map((x) => x.type === ExtensionType.preSharedKey ? { type: x.type, data: x.data.subarray(0, 10) } : x),
+      "decode_error",
+    ],
+    [
+      "psk_ke only",
+      (e) =>
+        e.map((x) => x.type === ExtensionType.pskKeyExchangeModes ? { type: x.type, data: new Uint8Array([1, 0]) } : x),
+      undefined,
+    ],
+  ];
+  for (const [what, edit, alert] of cases) {
+    const s = serve(rewrite(body, edit), keys);
+    if (alert === undefined) {
+      // Not resumed: the server sends its certificate (a full handshake), no alert.
+      assertEquals([s.errors, selected(s)], [0, undefined], what);
+    } else {
+      assertEquals([s.errors, s.error?.alert], [1, alert], what);
+    }
+  }
 });
