@@ -26,7 +26,13 @@ import { startAdmin } from "../admin/admin.ts";
 import type { AdminContext, AdminServer } from "../admin/admin.ts";
 import { type Listener, ListenerError } from "./listener.ts";
 import { type InheritedSocket, ListenerManager, type ListenerUpdateResult } from "./listener_manager.ts";
-import { addPerWorkerListenerStats, type ListenerFd, type WorkerConfigOp, WorkerSet } from "./workers.ts";
+import {
+  addPerWorkerListenerStats,
+  type ListenerFd,
+  type WorkerConfigOp,
+  type WorkerConfigResult,
+  WorkerSet,
+} from "./workers.ts";
 import { serverRuntime } from "../runtime/mod.ts";
 import { VERSION } from "../version.ts";
 import { OverloadManager } from "./overload.ts";
@@ -310,15 +316,15 @@ export class Server {
   forwardToWorkers(op: WorkerConfigOp): void {
     if (!this.#workers) return;
     const what = op.kind === "hosts" ? `endpoints of cluster "${op.cluster}"` : `${op.kind} "${op.name}"`;
-    this.#forwarded.push(
-      this.#workers.applyConfig(op).then((results) => {
-        for (const r of results) {
-          if (r.error === undefined) continue;
-          this.stats.counter("server.worker_config_update_failed").inc();
-          log.error(`worker ${r.worker}: ${what} applied on the main thread but failed on the worker: ${r.error}`);
-        }
-      }),
-    );
+    this.#forwarded.push(this.#workers.applyConfig(op).then((results) => this.#reportWorkerFailures(what, results)));
+  }
+
+  #reportWorkerFailures(what: string, results: readonly WorkerConfigResult[]): void {
+    for (const r of results) {
+      if (r.error === undefined) continue;
+      this.stats.counter("server.worker_config_update_failed").inc();
+      log.error(`worker ${r.worker}: ${what} applied on the main thread but failed on the worker: ${r.error}`);
+    }
   }
 
   /** Resolves when every worker has answered every change forwarded so far (the xDS client ACKs after). */
@@ -381,7 +387,8 @@ export class Server {
    * read by the bootstrap's parser; secret references resolve against the bootstrap's static secrets). As Envoy's
    * LDS: new connections get the new config, the old config's connections drain and are closed after the drain
    * time, the bound socket is kept when the address is unchanged, and the same config again changes nothing. With
-   * worker threads, each worker applies it too. Rejects with a one-line {@link ConfigError} naming the field path
+   * worker threads, each worker applies it too before this resolves (a worker that fails to is logged and counted as
+   * in {@link Server.forwardToWorkers}: this thread serves the change). Rejects with a one-line {@link ConfigError} naming the field path
    * (`config: listener.address: ...`), leaving the running config as it was, if the listener is invalid, names an
    * unknown cluster, cannot be bound, or is one of the bootstrap's static listeners.
    */
@@ -397,7 +404,8 @@ export class Server {
     if (result !== "unchanged" && this.#workers) {
       // Port 0: the workers bind the port the main thread got (SO_REUSEPORT), not ports of their own.
       const port = this.listenerManager.get(config.name)!.port;
-      await this.#workers.addOrUpdateListener(config.address.port === 0 ? withPort(raw, port) : raw);
+      const results = await this.#workers.addOrUpdateListener(config.address.port === 0 ? withPort(raw, port) : raw);
+      this.#reportWorkerFailures(`listener "${config.name}"`, results);
     }
     return result;
   }
@@ -414,7 +422,9 @@ export class Server {
     } catch (e) {
       throw asConfigError(e);
     }
-    if (removed) await this.#workers?.removeListener(name);
+    if (removed && this.#workers) {
+      this.#reportWorkerFailures(`removal of listener "${name}"`, await this.#workers.removeListener(name));
+    }
     return removed;
   }
 

@@ -186,10 +186,10 @@ export class WorkerSet {
 
   /**
    * Applies a runtime listener add or update (the raw Envoy `Listener`) on every worker, after the main thread
-   * applied it. Rejects naming the first worker that failed or did not answer within 10 s.
+   * applied it; resolves with each worker's outcome (a worker silent for 10 s is reported as failed). Never rejects.
    */
-  async addOrUpdateListener(raw: unknown): Promise<void> {
-    await this.#applyListenerChange((id) => ({ type: "listener-update", raw, id }));
+  addOrUpdateListener(raw: unknown): Promise<WorkerConfigResult[]> {
+    return this.#applyListenerChange((id) => ({ type: "listener-update", raw, id }));
   }
 
   /**
@@ -219,17 +219,17 @@ export class WorkerSet {
     return replies.map((r) => r?.type === "listener-fds" ? r.fds : []);
   }
 
-  /** Removes a runtime listener on every worker; rejects naming the first worker that failed. */
-  async removeListener(name: string): Promise<void> {
-    await this.#applyListenerChange((id) => ({ type: "listener-remove", name, id }));
+  /** Removes a runtime listener on every worker; resolves with each worker's outcome. Never rejects. */
+  removeListener(name: string): Promise<WorkerConfigResult[]> {
+    return this.#applyListenerChange((id) => ({ type: "listener-remove", name, id }));
   }
 
-  async #applyListenerChange(msg: (id: number) => WorkerRequest): Promise<void> {
-    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, msg, 10_000)));
-    replies.forEach((r, i) => {
-      if (r?.type !== "listener-done") throw new Error(`worker ${i + 1}: no answer to a listener change`);
-      if (r.error !== undefined) throw new Error(`worker ${i + 1}: ${r.error}`);
-    });
+  #applyListenerChange(msg: (id: number) => WorkerRequest): Promise<WorkerConfigResult[]> {
+    return Promise.all(this.#workers.map(async (w, i): Promise<WorkerConfigResult> => {
+      const r = await this.#ask(w, msg, 10_000);
+      if (r?.type !== "listener-done") return { worker: i + 1, error: "no answer to a listener change within 10 s" };
+      return r.error === undefined ? { worker: i + 1 } : { worker: i + 1, error: r.error };
+    }));
   }
 
   stopAccepting(graceful: boolean): void {
