@@ -10,6 +10,7 @@ import { itOpts, runFerry, sleep, spawnFerry, startRawServer, startUpstream } fr
 import { epollAvailable } from "../../lib/network/epoll.ts";
 
 const ignore = !epollAvailable();
+const CERTS = new URL("../../examples/certs", import.meta.url).pathname;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -44,7 +45,10 @@ function cluster(name: string, port: number): string {
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } } }] }]`;
 }
 
-/** HTTP listener "http" (prefix ingress) to cluster "web", TCP listener "tcp" to cluster "echo"; ports 0. */
+/**
+ * HTTP listener "http" (prefix ingress) to cluster "web", TCP listener "tcp" to cluster "echo", and "tls" (native TLS,
+ * `Deno.listenTls`: no descriptor to hand over, so the SO_REUSEPORT fallback) answering itself; ports 0.
+ */
 function config(webPort: number, echoPort: number): string {
   return `
 admin:
@@ -70,6 +74,24 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
           stat_prefix: tcp
           cluster: echo
+  - name: tls
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: { filename: ${CERTS}/server_ecdsa.crt }
+              private_key: { filename: ${CERTS}/server_ecdsa.key }
+      filters:${
+    hcm(
+      "secure",
+      `              - match: { prefix: "/" }
+                direct_response: { status: 200, body: { inline_string: "tls ok" } }`,
+    )
+  }
   clusters:${cluster("web", webPort)}${cluster("echo", echoPort)}
 `;
 }
@@ -77,14 +99,16 @@ static_resources:
 interface Ports {
   http: number;
   tcp: number;
+  tls: number;
   admin: number;
 }
 
 async function portsOf(p: Awaited<ReturnType<typeof spawnFerry>>): Promise<Ports> {
   const [, http] = await p.waitForLog(/listener "http" accepting on 127\.0\.0\.1:(\d+)/);
   const [, tcp] = await p.waitForLog(/listener "tcp" accepting on 127\.0\.0\.1:(\d+)/);
+  const [, tls] = await p.waitForLog(/listener "tls" accepting on 127\.0\.0\.1:(\d+)/);
   const [, admin] = await p.waitForLog(/admin listening on http:\/\/127\.0\.0\.1:(\d+)\//);
-  return { http: Number(http), tcp: Number(tcp), admin: Number(admin) };
+  return { http: Number(http), tcp: Number(tcp), tls: Number(tls), admin: Number(admin) };
 }
 
 async function statOf(adminPort: number, name: string): Promise<number> {
@@ -121,10 +145,11 @@ async function withUpgrade(
   try {
     await child.waitForLog("hot restart: serving", 20_000);
     const [, childAdmin] = await child.waitForLog(/admin listening on http:\/\/127\.0\.0\.1:(\d+)\//);
-    const childPorts = { http: 0, tcp: 0 };
+    const childPorts = { http: 0, tcp: 0, tls: 0 };
     childPorts.http = Number((await child.waitForLog(/listener "http" accepting on 127\.0\.0\.1:(\d+)/))[1]);
     childPorts.tcp = Number((await child.waitForLog(/listener "tcp" accepting on 127\.0\.0\.1:(\d+)/))[1]);
-    assertEquals(childPorts, { http: ports.http, tcp: ports.tcp }, "the child serves the parent's ports");
+    childPorts.tls = Number((await child.waitForLog(/listener "tls" accepting on 127\.0\.0\.1:(\d+)/))[1]);
+    assertEquals(childPorts, { http: ports.http, tcp: ports.tcp, tls: ports.tls }, "the child serves the same ports");
     const { code: parentCode } = await parent.child.status;
     await load.done;
     return { parent, child, ports, childAdmin: Number(childAdmin), parentRqAtHandOver, parentCode };
@@ -164,6 +189,8 @@ async function upgradeUnderLoad(args: string[], env: Record<string, string>, str
     const file = await writeConfig(config(upstream.port, echo.port));
     let wrkOut = "";
     const tcp = { ok: 0, failed: [] as string[] };
+    const tls = { ok: 0, failed: [] as string[] };
+    const caCerts = [await Deno.readTextFile(`${CERTS}/ca_ecdsa.crt`)];
     try {
       const r = await withUpgrade(file, args, env, (ports) => {
         const wrk = new Deno.Command("wrk", {
@@ -198,7 +225,26 @@ async function upgradeUnderLoad(args: string[], env: Record<string, string>, str
             }
           }
         };
-        const loops = Promise.all([tcpLoop(), tcpLoop(), tcpLoop(), tcpLoop()]);
+        // A new TLS connection per request: the native TLS listener hands over by SO_REUSEPORT overlap.
+        const tlsLoop = async () => {
+          while (performance.now() < deadline) {
+            try {
+              const c = await Deno.connectTls({ hostname: "127.0.0.1", port: ports.tls, caCerts });
+              try {
+                await c.write(enc.encode("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"));
+                const res = await readResponse(c);
+                if (res?.body !== "tls ok") throw new Error(`TLS answer: ${res?.head}`);
+                tls.ok++;
+              } finally {
+                c.close();
+              }
+            } catch (e) {
+              tls.failed.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+            }
+            await sleep(20);
+          }
+        };
+        const loops = Promise.all([tcpLoop(), tcpLoop(), tcpLoop(), tcpLoop(), tlsLoop()]);
         return { started: sleep(2000), done: Promise.all([wrk, loops]).then(() => {}) };
       });
       try {
@@ -212,6 +258,7 @@ async function upgradeUnderLoad(args: string[], env: Record<string, string>, str
           assertEquals(tcp.failed.slice(0, 5), [], `${tcp.failed.length} TCP exchanges failed of ${tcp.ok}`);
         }
         assert(tcp.ok > 100, `TCP exchanges: ${tcp.ok}`);
+        assert(tls.ok > 10, `TLS requests: ${tls.ok}`);
         // Counters: the child's total holds the parent's (pulled at hand-over and until it exited) and its own.
         const childTotal = await statOf(r.childAdmin, "http.ingress.downstream_rq_total");
         assert(r.parentRqAtHandOver > 0);
@@ -223,13 +270,14 @@ async function upgradeUnderLoad(args: string[], env: Record<string, string>, str
         // Two listeners, one socket per event loop of the parent: every one handed over (none with FERRY_IO=deno).
         const loops = Number(args[args.indexOf("--concurrency") + 1]);
         const sockets = env["FERRY_IO"] === "deno" ? 0 : 2 * loops;
-        assertMatch(r.child.stderr, new RegExp(`took ${sockets} listening socket\\(s\\) of 2 listener`));
+        assertMatch(r.child.stderr, new RegExp(`took ${sockets} listening socket\\(s\\) of 3 listener`));
         const info = await (await fetch(`http://127.0.0.1:${r.childAdmin}/server_info`)).json();
         assertEquals(info.hot_restart_version, "ferry.1");
         assertEquals(await (await fetch(`http://127.0.0.1:${r.childAdmin}/hot_restart_version`)).text(), "ferry.1\n");
         console.log(
           `${args.join(" ")} ${JSON.stringify(env)}: wrk ${requests} requests, errors: ${wrkErrors}; tcp ${tcp.ok} ` +
-            `exchanges, ${tcp.failed.length} failed ${tcp.failed.slice(0, 2).join("; ")}; child rq_total ${childTotal}`,
+            `exchanges, ${tcp.failed.length} failed ${tcp.failed.slice(0, 2).join("; ")}; TLS (fallback) ${tls.ok} ` +
+            `requests, ${tls.failed.length} failed ${tls.failed.slice(0, 2).join("; ")}; child rq_total ${childTotal}`,
         );
       } finally {
         await r.child.stop();
