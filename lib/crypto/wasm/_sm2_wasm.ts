@@ -155,11 +155,15 @@ function hexDigits(k: bigint): string {
  * k·(x, y) for a secret scalar 1 ≤ k < n and a valid affine point (not checked here), affine: a width-4
  * fixed window over a 15-entry Jacobian table, 252 doublings and 64 additions whatever k is.
  *
+ * With `windows` below 64, only the scalar's low 4·windows bits are processed: for public short scalars (the
+ * 128-bit x̄ of the SM2 key exchange), the window count being public.
+ *
  * @param x the affine x of a point on the curve, other than infinity
  * @param y the affine y
- * @param k the scalar
+ * @param k the scalar, below 2^(4·windows)
+ * @param windows how many 4-bit windows to process (1..64; default 64)
  */
-export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint): WasmAffine {
+export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint, windows = 64): WasmAffine {
   const e = instance();
   toMont(e, AFF, x);
   toMont(e, AFF + 32, y);
@@ -171,8 +175,8 @@ export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint): WasmAffine {
   for (let i = 2; i < VTAB_ENTRIES; i++) e.pmadd(VTAB + 96 * i, VTAB + 96 * (i - 1), AFF);
   const hex = hexDigits(k);
   let accInfinity = 1;
-  for (let w = 0; w < 64; w++) {
-    if (w !== 0) {
+  for (let w = 64 - windows; w < 64; w++) {
+    if (w !== 64 - windows) {
       e.pdbl(ACC, ACC), e.pdbl(ACC, ACC), e.pdbl(ACC, ACC), e.pdbl(ACC, ACC);
     }
     const d = parseInt(hex[w]!, 16);
