@@ -339,6 +339,7 @@ export function parseBootstrap(raw: unknown, registries: Registries): BootstrapC
     provider: o.has("tracing") ? parseBootstrapTracing(o.value("tracing"), "tracing") : undefined,
     nodeId: node.id,
     zone: nodeZone(o.raw["node"]),
+    nodeCluster: node.cluster,
   });
   let listeners: ListenerConfig[] = [];
   let clusters: ClusterConfig[] = [];

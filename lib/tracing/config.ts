@@ -56,8 +56,60 @@ export interface OpenTelemetryProvider {
   readonly transport: OtlpTransport | undefined;
 }
 
+/** The typed_config `@type` of the Zipkin tracer. */
+export const ZIPKIN_CONFIG_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
+
+/** Where Zipkin spans go: JSON v2 `POST`s through a cluster. */
+export interface ZipkinTransport {
+  readonly kind: "zipkin";
+  /** `collector_cluster`. */
+  readonly cluster: string;
+  /** `collector_endpoint`, e.g. `/api/v2/spans`. */
+  readonly path: string;
+  /** `collector_hostname` (default: the cluster's name), sent as `:authority`. */
+  readonly authority: string;
+  readonly timeoutMs: number;
+  readonly clusterPath: string;
+}
+
+/** A parsed `envoy.tracers.zipkin` provider (B3 propagation). */
+export interface ZipkinProvider {
+  readonly name: "envoy.tracers.zipkin";
+  readonly transport: ZipkinTransport;
+  /** `trace_id_128bit` (default false): new traces get 128-bit ids. */
+  readonly traceId128: boolean;
+  /** `shared_span_context` (default true): the server span shares the caller's span id. */
+  readonly sharedSpanContext: boolean;
+  /** `trace_context_option: USE_B3_WITH_W3C_PROPAGATION`: W3C read when B3 is absent, and written beside B3. */
+  readonly w3c: boolean;
+}
+
 /** A parsed tracing provider. */
-export type TracingProvider = OpenTelemetryProvider;
+export type TracingProvider = OpenTelemetryProvider | ZipkinProvider;
+
+function parseZipkin(o: ObjReader): ZipkinProvider {
+  const cluster = o.str("collector_cluster", { required: true });
+  const clusterPath = o.at("collector_cluster");
+  const path = o.str("collector_endpoint", { required: true });
+  if (!path.startsWith("/")) throw new ConfigError(o.at("collector_endpoint"), "must be a path starting with /");
+  o.enumOf("collector_endpoint_version", ["HTTP_JSON"] as const, {
+    known: ["HTTP_PROTO", "GRPC", "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE"],
+  });
+  const traceId128 = o.bool("trace_id_128bit") ?? false;
+  const sharedSpanContext = o.bool("shared_span_context") ?? true;
+  const authority = o.str("collector_hostname") || cluster;
+  const opt = o.enumOf("trace_context_option", ["USE_B3", "USE_B3_WITH_W3C_PROPAGATION"] as const) ?? "USE_B3";
+  o.bool("split_spans_for_request") && o.unsupported("split_spans_for_request");
+  o.unsupported("collector_service", "is not supported (use collector_cluster and collector_endpoint)");
+  o.done();
+  return {
+    name: "envoy.tracers.zipkin",
+    transport: { kind: "zipkin", cluster, path, authority, timeoutMs: 5000, clusterPath },
+    traceId128,
+    sharedSpanContext,
+    w3c: opt === "USE_B3_WITH_W3C_PROPAGATION",
+  };
+}
 
 /** Parsed `HttpConnectionManager.tracing`. */
 export interface TracingConfig {
@@ -73,6 +125,8 @@ export interface TracingConfig {
   readonly nodeId: string;
   /** The bootstrap's `node.locality.zone` (tag `zone`). */
   readonly zone: string;
+  /** The bootstrap's `node.cluster` (Zipkin's `localEndpoint.serviceName`). */
+  readonly nodeCluster: string;
 }
 
 /** What the bootstrap contributes to every connection manager's tracing. */
@@ -81,6 +135,7 @@ export interface BootstrapTracing {
   readonly provider: TracingProvider | undefined;
   readonly nodeId: string;
   readonly zone: string;
+  readonly nodeCluster?: string;
 }
 
 /**
@@ -204,9 +259,16 @@ export function parseTracingProvider(raw: unknown, path: string): TracingProvide
     }
     return parseOpenTelemetry(tc ?? new ObjReader({}, `${path}.typed_config`));
   }
+  if (name === "envoy.tracers.zipkin" || name === "envoy.zipkin" || type === ZIPKIN_CONFIG_TYPE) {
+    if (tc === undefined) throw new ConfigError(`${path}.typed_config`, "is required");
+    if (type !== ZIPKIN_CONFIG_TYPE) {
+      throw new ConfigError(`${path}.typed_config.@type`, `${JSON.stringify(type)} is not ${ZIPKIN_CONFIG_TYPE}`);
+    }
+    return parseZipkin(tc);
+  }
   throw new ConfigError(
     `${path}.name`,
-    `tracer ${JSON.stringify(name)} is not supported (Ferry has envoy.tracers.opentelemetry)`,
+    `tracer ${JSON.stringify(name)} is not supported (Ferry has envoy.tracers.opentelemetry and envoy.tracers.zipkin)`,
   );
 }
 
@@ -268,6 +330,7 @@ export function parseTracingConfig(o: ObjReader, bootstrap?: BootstrapTracing): 
     provider: provider ?? bootstrap?.provider,
     nodeId: bootstrap?.nodeId ?? "",
     zone: bootstrap?.zone ?? "",
+    nodeCluster: bootstrap?.nodeCluster ?? "",
   };
 }
 

@@ -1,7 +1,18 @@
 import { assertEquals } from "../../tests/assert.ts";
 import { assertConfigError } from "../../tests/helpers/router.ts";
 import { ObjReader } from "../config/reader.ts";
-import { parseBootstrapTracing, parseTracingConfig } from "./config.ts";
+import {
+  type OpenTelemetryProvider,
+  parseBootstrapTracing,
+  parseTracingConfig,
+  type TracingProvider,
+} from "./config.ts";
+
+/** The provider as the OpenTelemetry one (fails otherwise). */
+function otel(p: TracingProvider | undefined): OpenTelemetryProvider {
+  if (p?.name !== "envoy.tracers.opentelemetry") throw new Error(`not an OpenTelemetry provider: ${p?.name}`);
+  return p;
+}
 
 const parse = (raw: unknown) => parseTracingConfig(new ObjReader(raw, "hcm.tracing"));
 const OTEL = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
@@ -38,7 +49,7 @@ Deno.test("parseTracingConfig reads percents, tags and the OpenTelemetry provide
   });
   assertEquals(c.rates, { client: 0, random: 1250, overall: 5000 });
   assertEquals(c.customTags[1], { tag: "h", kind: "request_header", name: "x-tenant", defaultValue: "none" });
-  assertEquals(c.provider?.serviceName, "edge");
+  assertEquals(otel(c.provider).serviceName, "edge");
   assertEquals(c.provider?.transport, {
     kind: "grpc",
     cluster: "otel",
@@ -68,7 +79,7 @@ Deno.test("parseTracingConfig reads the OTLP/HTTP service", () => {
   assertEquals(t.path, "/v1/traces");
   assertEquals(t.authority, "collector:4318");
   assertEquals(t.headers, [{ key: "authorization", value: "Bearer x" }]);
-  assertEquals(c.provider!.serviceName, "unknown_service:envoy");
+  assertEquals(otel(c.provider).serviceName, "unknown_service:envoy");
 });
 
 Deno.test("parseTracingConfig errors name the field", () => {
@@ -77,8 +88,8 @@ Deno.test("parseTracingConfig errors name the field", () => {
     "config: hcm.tracing.random_sampling.value: -1 is below the minimum 0",
   );
   assertConfigError(
-    () => parse({ provider: { name: "envoy.tracers.zipkin", typed_config: { "@type": "x" } } }),
-    'config: hcm.tracing.provider.name: tracer "envoy.tracers.zipkin" is not supported (Ferry has envoy.tracers.opentelemetry)',
+    () => parse({ provider: { name: "envoy.tracers.datadog", typed_config: { "@type": "x" } } }),
+    'config: hcm.tracing.provider.name: tracer "envoy.tracers.datadog" is not supported (Ferry has envoy.tracers.opentelemetry and envoy.tracers.zipkin)',
   );
   assertConfigError(
     () =>
@@ -111,7 +122,48 @@ Deno.test("parseBootstrapTracing reads the deprecated tracing.http provider", ()
   const p = parseBootstrapTracing({
     http: { name: "envoy.tracers.opentelemetry", typed_config: { "@type": OTEL, service_name: "boot" } },
   }, "tracing");
-  assertEquals(p?.serviceName, "boot");
+  assertEquals(otel(p).serviceName, "boot");
   assertEquals(p?.transport, undefined);
   assertEquals(parseBootstrapTracing({}, "tracing"), undefined);
+});
+
+Deno.test("parseTracingConfig reads envoy.tracers.zipkin", () => {
+  const ZIPKIN = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
+  const c = parse({
+    provider: {
+      name: "envoy.tracers.zipkin",
+      typed_config: {
+        "@type": ZIPKIN,
+        collector_cluster: "zipkin",
+        collector_endpoint: "/api/v2/spans",
+        collector_endpoint_version: "HTTP_JSON",
+        trace_id_128bit: true,
+        shared_span_context: false,
+        trace_context_option: "USE_B3_WITH_W3C_PROPAGATION",
+      },
+    },
+  });
+  const p = c.provider!;
+  assertEquals(p.name, "envoy.tracers.zipkin");
+  if (p.name !== "envoy.tracers.zipkin") return;
+  assertEquals(p.traceId128, true);
+  assertEquals(p.sharedSpanContext, false);
+  assertEquals(p.w3c, true);
+  assertEquals(p.transport.authority, "zipkin");
+  assertEquals(p.transport.clusterPath, "hcm.tracing.provider.typed_config.collector_cluster");
+  assertConfigError(
+    () =>
+      parse({
+        provider: {
+          name: "envoy.tracers.zipkin",
+          typed_config: {
+            "@type": ZIPKIN,
+            collector_cluster: "z",
+            collector_endpoint: "/x",
+            collector_endpoint_version: "HTTP_PROTO",
+          },
+        },
+      }),
+    'config: hcm.tracing.provider.typed_config.collector_endpoint_version: "HTTP_PROTO" is not supported',
+  );
 });

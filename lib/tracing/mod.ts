@@ -17,7 +17,11 @@ export {
   setBootstrapTracing,
   type TracingConfig,
   type TracingProvider,
+  ZIPKIN_CONFIG_TYPE,
+  type ZipkinProvider,
+  type ZipkinTransport,
 } from "./config.ts";
+export { ZipkinExporter, zipkinSpanJson } from "./zipkin.ts";
 export { type ActiveSpan, Tracer, type TracerContext, type TracingStats } from "./tracer.ts";
 export { type BatchOptions, EXPORT_METHOD, MAX_QUEUED_SPANS, OtlpExporter } from "./opentelemetry.ts";
 export { encodeExportTraceServiceRequest, type ExportResource } from "./otlp_encoder.ts";
@@ -26,6 +30,8 @@ export {
   formatTraceparent,
   type InjectContext,
   injectContext,
+  type InjectMode,
+  OTEL_INJECT,
   parseB3Single,
   parseTraceparent,
   type PropagationFormat,

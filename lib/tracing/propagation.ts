@@ -25,6 +25,8 @@ export interface SpanContext {
   readonly format: PropagationFormat;
   /** B3 sent a 64-bit trace id: answered in the same width. */
   readonly shortTraceId: boolean;
+  /** B3's parent of the caller's span (`x-b3-parentspanid`, the single header's 4th field), or "". */
+  readonly parentSpanId: string;
 }
 
 const HEX = /^[0-9a-f]+$/;
@@ -71,7 +73,7 @@ function b3Sampled(s: string | undefined): boolean | undefined {
 /** Parses a single `b3` header: `traceid-spanid[-sampling[-parentspanid]]` (a bare sampling flag has no context). */
 export function parseB3Single(
   value: string,
-): { traceId: string; spanId: string; sampled: boolean | undefined; short: boolean } | undefined {
+): { traceId: string; spanId: string; sampled: boolean | undefined; short: boolean; parentSpanId: string } | undefined {
   const parts = value.trim().split("-");
   if (parts.length < 2 || parts.length > 4) return undefined;
   const t = b3TraceId(parts[0]!);
@@ -82,22 +84,20 @@ export function parseB3Single(
     sampled = b3Sampled(parts[2]);
     if (sampled === undefined) return undefined;
   }
-  if (parts.length === 4 && !validId(parts[3]!.toLowerCase(), 16)) return undefined;
-  return { traceId: t.id, spanId, sampled, short: t.short };
+  const parentSpanId = parts.length === 4 ? parts[3]!.toLowerCase() : "";
+  if (parts.length === 4 && !validId(parentSpanId, 16)) return undefined;
+  return { traceId: t.id, spanId, sampled, short: t.short, parentSpanId };
 }
 
-/**
- * The parent context of a request: `traceparent` (with `tracestate`) when valid, else B3 multi-header, else the
- * single `b3` header. Undefined when there is none or what there is does not parse (a new trace starts).
- */
-export function extractContext(h: HeaderMap): SpanContext | undefined {
+function extractW3c(h: HeaderMap): SpanContext | undefined {
   const tps = h.getAll("traceparent");
-  if (tps.length === 1) {
-    const tp = parseTraceparent(tps[0]!);
-    if (tp) {
-      return { ...tp, traceState: h.getJoined("tracestate") ?? "", format: "w3c", shortTraceId: false };
-    }
-  }
+  if (tps.length !== 1) return undefined;
+  const tp = parseTraceparent(tps[0]!);
+  if (!tp) return undefined;
+  return { ...tp, traceState: h.getJoined("tracestate") ?? "", format: "w3c", shortTraceId: false, parentSpanId: "" };
+}
+
+function extractB3(h: HeaderMap): SpanContext | undefined {
   const tid = h.get("x-b3-traceid");
   const sid = h.get("x-b3-spanid");
   if (tid !== undefined && sid !== undefined) {
@@ -106,7 +106,16 @@ export function extractContext(h: HeaderMap): SpanContext | undefined {
     if (t && validId(s, 16)) {
       const flags = h.get("x-b3-flags")?.trim();
       const sampled = flags === "1" ? true : b3Sampled(h.get("x-b3-sampled"));
-      return { traceId: t.id, spanId: s, sampled, traceState: "", format: "b3", shortTraceId: t.short };
+      const p = h.get("x-b3-parentspanid")?.trim().toLowerCase() ?? "";
+      return {
+        traceId: t.id,
+        spanId: s,
+        sampled,
+        traceState: "",
+        format: "b3",
+        shortTraceId: t.short,
+        parentSpanId: validId(p, 16) ? p : "",
+      };
     }
   }
   const single = h.get("b3");
@@ -120,10 +129,21 @@ export function extractContext(h: HeaderMap): SpanContext | undefined {
         traceState: "",
         format: "b3-single",
         shortTraceId: b.short,
+        parentSpanId: b.parentSpanId,
       };
     }
   }
   return undefined;
+}
+
+/**
+ * The parent context of a request. `prefer: "w3c"` (the OpenTelemetry tracer): `traceparent` (with `tracestate`)
+ * when valid, else B3 multi-header, else the single `b3` header. `prefer: "b3"` (Zipkin): B3 first, and W3C only
+ * when `w3c` allows it. Undefined when there is none or what there is does not parse (a new trace starts).
+ */
+export function extractContext(h: HeaderMap, prefer: "w3c" | "b3" = "w3c", w3c = true): SpanContext | undefined {
+  if (prefer === "w3c") return extractW3c(h) ?? extractB3(h);
+  return extractB3(h) ?? (w3c ? extractW3c(h) : undefined);
 }
 
 /** What is written into the upstream request: our span as the parent of the next hop. */
@@ -137,25 +157,40 @@ export interface InjectContext {
   readonly traceState: string;
 }
 
+/** Which formats {@link injectContext} always writes (B3 is also rewritten wherever the request carries it). */
+export interface InjectMode {
+  /** `traceparent` / `tracestate`. */
+  readonly w3c: boolean;
+  /** `x-b3-*` even when the request had none (Zipkin). */
+  readonly b3: boolean;
+}
+
+/** The OpenTelemetry tracer's injection: W3C always, B3 where the request has it. */
+export const OTEL_INJECT: InjectMode = { w3c: true, b3: false };
+
 /** The `traceparent` value for a context. */
 export function formatTraceparent(c: InjectContext): string {
   return `00-${c.traceId}-${c.spanId}-${c.sampled ? "01" : "00"}`;
 }
 
 /**
- * Writes the context into `h`: always `traceparent` (and `tracestate` when there is one); B3 as well when the
- * request carries B3 (`x-b3-*` and/or `b3`, whichever it has, each rewritten so that no stale parent goes on), in
- * the width its trace id came in.
+ * Writes the context into `h`: `traceparent` (and `tracestate` when there is one) unless `mode` says not; B3 when
+ * `mode` says so or the request carries B3 (`x-b3-*` and/or `b3`, whichever it has, each rewritten so that no stale
+ * parent goes on), 64-bit trace ids in 64 bits.
  */
-export function injectContext(h: HeaderMap, c: InjectContext): void {
-  h.set("traceparent", formatTraceparent(c));
-  if (c.traceState !== "") h.set("tracestate", c.traceState);
-  const multi = h.has("x-b3-traceid") || h.has("x-b3-spanid") || h.has("x-b3-sampled") || h.has("x-b3-flags");
+export function injectContext(h: HeaderMap, c: InjectContext, mode: InjectMode = OTEL_INJECT): void {
+  if (mode.w3c) {
+    h.set("traceparent", formatTraceparent(c));
+    if (c.traceState !== "") h.set("tracestate", c.traceState);
+  }
+  const multi = mode.b3 || h.has("x-b3-traceid") || h.has("x-b3-spanid") || h.has("x-b3-sampled") ||
+    h.has("x-b3-flags");
   const single = h.has("b3");
   if (!multi && !single) return;
-  // A 64-bit B3 trace id is answered in 64 bits (the W3C id is the same, left-padded).
+  // A trace id whose upper 64 bits are zero (a 64-bit B3 id, left-padded for W3C) is written in 64 bits, unless the
+  // request's header has 128.
   const width = (v: string | undefined) =>
-    v !== undefined && v.trim().length === 16 && c.traceId.startsWith("0000000000000000") ? 16 : 32;
+    c.traceId.startsWith("0000000000000000") && (v === undefined || v.trim().length !== 32) ? 16 : 32;
   if (multi) {
     const tid = c.traceId.slice(32 - width(h.get("x-b3-traceid")));
     h.set("x-b3-traceid", tid);

@@ -80,7 +80,13 @@ Deno.test("extractContext reads B3 multi-header: sampled, flags (debug) and 64-b
 });
 
 Deno.test("parseB3Single reads every form and rejects the malformed", () => {
-  assertEquals(parseB3Single(`${TID}-${SID}`), { traceId: TID, spanId: SID, sampled: undefined, short: false });
+  assertEquals(parseB3Single(`${TID}-${SID}`), {
+    traceId: TID,
+    spanId: SID,
+    sampled: undefined,
+    short: false,
+    parentSpanId: "",
+  });
   assertEquals(parseB3Single(`${TID}-${SID}-1`)?.sampled, true);
   assertEquals(parseB3Single(`${TID}-${SID}-d`)?.sampled, true);
   assertEquals(parseB3Single(`${TID}-${SID}-0-e457b5a2e4d86bd1`)?.sampled, false);

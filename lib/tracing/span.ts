@@ -30,6 +30,8 @@ export interface SpanRecord {
   status: SpanStatus;
   /** Sampled spans are exported; the others only propagate their context. */
   readonly sampled: boolean;
+  /** Zipkin's `shared`: a server span that shares its id with the caller's client span. */
+  readonly shared?: boolean;
 }
 
 /** Wall-clock now in nanoseconds since the epoch, with the monotonic clock's sub-millisecond precision. */

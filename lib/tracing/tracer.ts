@@ -14,9 +14,10 @@ import type { HeaderMap } from "../api/headers.ts";
 import type { Counter, StatsScope } from "../api/stats.ts";
 import type { StreamInfo } from "../api/stream_info.ts";
 import type { ClusterManager } from "../api/upstream.ts";
-import type { TracingConfig } from "./config.ts";
+import type { TracingConfig, ZipkinProvider } from "./config.ts";
 import { type BatchOptions, OtlpExporter } from "./opentelemetry.ts";
-import { extractContext, injectContext, randomHexId } from "./propagation.ts";
+import { extractContext, injectContext, type InjectMode, OTEL_INJECT, randomHexId } from "./propagation.ts";
+import { ZipkinExporter } from "./zipkin.ts";
 import { decideTrace } from "./sampler.ts";
 import { nowNs, type SpanRecord } from "./span.ts";
 
@@ -40,6 +41,13 @@ export interface TracerContext {
   readonly batch?: BatchOptions;
 }
 
+/** What the tracer hands finished spans to (one per provider kind). */
+interface SpanExporter {
+  export(span: SpanRecord): void;
+  flush(): void;
+  close(): void;
+}
+
 /** A span in progress, held by its stream. */
 export interface ActiveSpan {
   readonly record: SpanRecord;
@@ -53,7 +61,9 @@ export interface ActiveSpan {
 export class Tracer {
   readonly config: TracingConfig;
   readonly stats: TracingStats;
-  readonly #exporter: OtlpExporter | undefined;
+  readonly #exporter: SpanExporter | undefined;
+  readonly #zipkin: ZipkinProvider | undefined;
+  readonly #inject: InjectMode;
 
   constructor(config: TracingConfig, context: TracerContext) {
     this.config = config;
@@ -66,7 +76,15 @@ export class Tracer {
       health_check: t.counter("health_check"),
     };
     const p = config.provider;
-    this.#exporter = p ? new OtlpExporter(p, context, context.batch) : undefined;
+    if (p?.name === "envoy.tracers.zipkin") {
+      this.#zipkin = p;
+      this.#inject = { w3c: p.w3c, b3: true };
+      const serviceName = config.nodeCluster || "ferry";
+      this.#exporter = new ZipkinExporter(p, { ...context, serviceName }, context.batch);
+    } else {
+      this.#inject = OTEL_INJECT;
+      this.#exporter = p ? new OtlpExporter(p, context, context.batch) : undefined;
+    }
   }
 
   /**
@@ -94,12 +112,17 @@ export class Tracer {
     }
     const rid = h.get("x-request-id");
     if (rid !== undefined) info.requestId = rid;
-    const parent = extractContext(h);
+    const z = this.#zipkin;
+    const parent = z === undefined ? extractContext(h) : extractContext(h, "b3", z.w3c);
     const sampled = parent?.sampled ?? d.traced;
-    const traceId = parent?.traceId ?? randomHexId(16);
-    const spanId = randomHexId(8);
-    const parentSpanId = parent?.spanId ?? "";
+    const traceId = parent?.traceId ??
+      (z !== undefined && !z.traceId128 ? `0000000000000000${randomHexId(8)}` : randomHexId(16));
+    // Zipkin's shared span context: the server span is the caller's client span, under the caller's parent.
+    const shared = z !== undefined && z.sharedSpanContext && parent !== undefined;
+    const spanId = shared ? parent.spanId : randomHexId(8);
+    const parentSpanId = shared ? parent.parentSpanId : parent?.spanId ?? "";
     const traceState = parent?.traceState ?? "";
+    const mode = this.#inject;
     const op = h.get("x-envoy-decorator-operation");
     if (op !== undefined) h.remove("x-envoy-decorator-operation");
     const attributes = new Map<string, string>();
@@ -118,6 +141,7 @@ export class Tracer {
       attributes,
       status: "UNSET",
       sampled,
+      ...(shared ? { shared } : {}),
     };
     let upstream: SpanRecord | undefined;
     if (this.config.spawnUpstreamSpan) {
@@ -136,9 +160,9 @@ export class Tracer {
         status: "UNSET",
         sampled,
       };
-      injectContext(h, { traceId, spanId: upstream.spanId, parentSpanId: spanId, sampled, traceState });
+      injectContext(h, { traceId, spanId: upstream.spanId, parentSpanId: spanId, sampled, traceState }, mode);
     } else {
-      injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState });
+      injectContext(h, { traceId, spanId, parentSpanId, sampled, traceState }, mode);
     }
     return { record, upstream, operationOverride: op !== undefined && op !== "" ? op : undefined };
   }

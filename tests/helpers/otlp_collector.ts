@@ -1,10 +1,11 @@
 /**
- * A test OTLP collector: OTLP/HTTP protobuf (`POST /v1/traces` on a Deno HTTP/1 server) and OTLP/gRPC
+ * A test trace collector: OTLP/HTTP protobuf (`POST /v1/traces` on a Deno HTTP/1 server) and OTLP/gRPC
  * (`TraceService/Export` on an HTTP/2 server built from Ferry's own server codec over `Deno.listen`; not
  * `@grpc/grpc-js`, whose `node:http2` aborts Deno on some GOAWAYs, denoland/deno#36788).
  *
  * Exports are decoded with the OpenTelemetry protos as `@opentelemetry/otlp-transformer` 0.52 ships them
- * (its protobufjs-generated root of opentelemetry-proto, Apache-2.0), not with Ferry's encoder's code.
+ * (its protobufjs-generated root of opentelemetry-proto, Apache-2.0), not with Ferry's encoder's code. The HTTP port
+ * also takes Zipkin v2 JSON on `/api/v2/spans` (answered 202, as Zipkin does).
  *
  * @module
  */
@@ -36,6 +37,8 @@ export interface OtlpCollector {
   readonly httpPort: number;
   readonly grpcPort: number;
   readonly spans: CollectedSpan[];
+  /** Zipkin v2 JSON spans `POST`ed to `/api/v2/spans` on the HTTP port. */
+  readonly zipkin: Record<string, unknown>[];
   /** Export requests received: transport, path, content type. */
   readonly requests: { via: "grpc" | "http"; path: string; contentType: string }[];
   /** When true, both endpoints answer with an error (HTTP 503 / gRPC UNAVAILABLE). */
@@ -96,6 +99,7 @@ async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
 /** Starts both endpoints on loopback, port 0. */
 export function startOtlpCollector(): Promise<OtlpCollector> {
   const spans: CollectedSpan[] = [];
+  const zipkin: Record<string, unknown>[] = [];
   const requests: OtlpCollector["requests"] = [];
   const state = { failing: false };
   const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -103,6 +107,10 @@ export function startOtlpCollector(): Promise<OtlpCollector> {
     const body = new Uint8Array(await req.arrayBuffer());
     requests.push({ via: "http", path: url.pathname, contentType: req.headers.get("content-type") ?? "" });
     if (state.failing) return new Response("unavailable", { status: 503 });
+    if (req.method === "POST" && url.pathname === "/api/v2/spans") {
+      zipkin.push(...JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>[]);
+      return new Response(null, { status: 202 });
+    }
     if (req.method !== "POST" || url.pathname !== "/v1/traces") return new Response("not found", { status: 404 });
     spans.push(...decodeExport(body, "http"));
     const resp = ExportResponse.encode(ExportResponse.create({})).finish() as Uint8Array;
@@ -210,6 +218,7 @@ export function startOtlpCollector(): Promise<OtlpCollector> {
     httpPort: http.addr.port,
     grpcPort: (listener.addr as Deno.NetAddr).port,
     spans,
+    zipkin,
     requests,
     get failing() {
       return state.failing;

@@ -25,14 +25,14 @@ const H2 = `typed_extension_protocol_options:
     explicit_http_config: { http2_protocol_options: {} }`;
 
 /** Top-level bootstrap fields: the node, and the runtime keys that make exports go out per span. */
-function top(node: string, minFlush = 1): string {
+function top(node: string, minFlush = 1, prefix = "tracing.opentelemetry"): string {
   return `node: { id: ${node}, cluster: edge, locality: { zone: zone-${node} } }
 layered_runtime:
   layers:
   - name: static
     static_layer:
-      tracing.opentelemetry.min_flush_spans: ${minFlush}
-      tracing.opentelemetry.flush_interval_ms: 200
+      ${prefix}.min_flush_spans: ${minFlush}
+      ${prefix}.flush_interval_ms: 200
 `;
 }
 
@@ -372,6 +372,75 @@ Deno.test("tracing: a collector that fails is counted, and traffic is unaffected
     await h.stop();
   }
 });
+
+Deno.test(
+  "tracing with envoy.tracers.zipkin: B3 out, shared span context, JSON v2 to the collector",
+  itOpts,
+  async () => {
+    const collector = await startOtlpCollector();
+    const upstream = await startUpstream();
+    const zipkin = `provider:
+  name: envoy.tracers.zipkin
+  typed_config:
+    "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig
+    collector_cluster: zipkin
+    collector_endpoint: /api/v2/spans
+    collector_endpoint_version: HTTP_JSON`;
+    const f = await startFerry(
+      top("ferry-z", 1, "tracing.zipkin") +
+        hcmBootstrap({
+          routes: catchAllRoute("{ cluster: up }"),
+          hcmExtra: `tracing:\n${indent(zipkin, 2)}`,
+          clusters: [staticCluster("up", [upstream.port]), staticCluster("zipkin", [collector.httpPort])].join("\n"),
+        }),
+    );
+    try {
+      // A new trace: 64-bit trace id (trace_id_128bit false), B3 multi-header upstream, no traceparent.
+      assertEquals((await curl(f.url("/z1"))).status, 200);
+      const until = Date.now() + 5000;
+      while (collector.zipkin.length < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const s1 = collector.zipkin[0]!;
+      assertMatch(String(s1["traceId"]), /^[0-9a-f]{16}$/);
+      assertEquals(s1["kind"], "SERVER");
+      assertEquals(s1["name"], "ingress");
+      assertEquals(s1["parentId"], undefined);
+      assertEquals((s1["localEndpoint"] as Record<string, unknown>)["serviceName"], "edge");
+      assertEquals((s1["tags"] as Record<string, string>)["http.status_code"], "200");
+      assert(typeof s1["timestamp"] === "number" && typeof s1["duration"] === "number");
+      let up = upstream.requests[0]!.headers;
+      assertEquals(up.get("x-b3-traceid"), s1["traceId"]);
+      assertEquals(up.get("x-b3-spanid"), s1["id"]);
+      assertEquals(up.get("x-b3-sampled"), "1");
+      assertEquals(up.get("traceparent"), null);
+      // A caller's B3 context: the server span shares the caller's span id (shared_span_context defaults to true).
+      const r = await curl(f.url("/z2"), [
+        "-H",
+        "x-b3-traceid: 80f198ee56343ba864fe8b2a57d3eff7",
+        "-H",
+        "x-b3-spanid: e457b5a2e4d86bd1",
+        "-H",
+        "x-b3-parentspanid: 05e3ac9a4f6e3b90",
+        "-H",
+        "x-b3-sampled: 1",
+      ]);
+      assertEquals(r.status, 200);
+      while (collector.zipkin.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const s2 = collector.zipkin[1]!;
+      assertEquals(s2["traceId"], "80f198ee56343ba864fe8b2a57d3eff7");
+      assertEquals(s2["id"], "e457b5a2e4d86bd1");
+      assertEquals(s2["parentId"], "05e3ac9a4f6e3b90");
+      assertEquals(s2["shared"], true);
+      up = upstream.requests[1]!.headers;
+      assertEquals(up.get("x-b3-spanid"), "e457b5a2e4d86bd1");
+      assertEquals(await stat(f, "tracing.zipkin.reports_sent"), 2);
+      assertEquals(await stat(f, "tracing.zipkin.spans_sent"), 2);
+    } finally {
+      await f.stop();
+      await upstream.close();
+      await collector.close();
+    }
+  },
+);
 
 Deno.test("tracing config errors name the field", itOpts, async () => {
   const base = (tracing: string, clusters = "") =>
