@@ -433,14 +433,21 @@ export class Listener {
     // `stop_accepting_connections`: new connections wait in the kernel backlog, as Envoy's disabled listeners.
     this.#unwatchOverload ??= this.#ctx.overload?.watchAccepting((accepting) => {
       const pause = !accepting && this.#gen.overload !== undefined && !this.#closed;
-      if (pause) this.#epoll?.pause();
-      else this.#epoll?.resume();
+      for (const x of this.#epoll ? [this.#epoll, ...this.#extra] : []) {
+        if (pause) x.pause();
+        else x.resume();
+      }
       if (pause && !this.#epoll) this.#acceptGate ??= Promise.withResolvers<void>();
       else if (!pause && this.#acceptGate) {
         this.#acceptGate.resolve();
         this.#acceptGate = undefined;
       }
     });
+  }
+
+  /** The pending resumption while accepting is stopped (read through a call: the loop's checks narrow the field). */
+  #gatePromise(): Promise<void> | undefined {
+    return this.#acceptGate?.promise;
   }
 
   async #acceptLoop(): Promise<void> {
@@ -459,6 +466,15 @@ export class Listener {
         log.warn(`listener "${this.config.name}": accept failed: ${e instanceof Error ? e.message : String(e)}`);
         await new Promise((r) => setTimeout(r, 100));
         continue;
+      }
+      // Accepted by the accept that was pending when accepting stopped: held unserved, as the backlog would hold it.
+      const gate = this.#gatePromise();
+      if (gate) await gate;
+      if (this.#closed) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+        return;
       }
       try {
         this.#onAccept(conn);

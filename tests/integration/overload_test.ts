@@ -126,10 +126,15 @@ function vmRssBytes(pid: number): number {
 async function withFerry(
   overload: unknown,
   fn: (ferry: FerryProcess, p: Ports) => Promise<void>,
+  env?: Record<string, string>,
 ): Promise<void> {
   const up = await startUpstream(() => new Response("ok"));
   const p: Ports = { main: freePort(), health: freePort(), admin: freePort(), upstream: up.port };
-  const ferry = await spawnFerry(["--config-yaml", bootstrap(p, overload)], { adminPort: p.admin, timeoutMs: 20_000 });
+  const ferry = await spawnFerry(["--config-yaml", bootstrap(p, overload)], {
+    adminPort: p.admin,
+    timeoutMs: 20_000,
+    ...(env ? { env } : {}),
+  });
   try {
     await fn(ferry, p);
   } finally {
@@ -437,52 +442,54 @@ Deno.test(
   },
 );
 
-Deno.test(
-  "overload stop_accepting_connections leaves new connections in the backlog until pressure falls",
-  itOpts,
-  async () => {
-    const overload = {
-      refresh_interval: "0.05s",
-      resource_monitors: [{
-        name: CONNS,
-        typed_config: {
-          "@type":
-            "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-          max_active_downstream_connections: 4,
-        },
-      }],
-      actions: [{
-        name: "envoy.overload_actions.stop_accepting_connections",
-        triggers: [{ name: CONNS, threshold: { value: 0.5 } }],
-      }],
-    };
-    await withFerry(overload, async (_ferry, p) => {
-      const open: Deno.TcpConn[] = [];
-      try {
-        for (let i = 0; i < 2; i++) {
-          const r = await ask(p.main, 5000);
-          open.push(r.conn);
-          assertMatch(r.answer, /^HTTP\/1\.1 200/);
+for (const io of ["epoll", "deno"] as const) {
+  Deno.test(
+    `overload stop_accepting_connections leaves new connections in the backlog until pressure falls (${io} engine)`,
+    itOpts,
+    async () => {
+      const overload = {
+        refresh_interval: "0.05s",
+        resource_monitors: [{
+          name: CONNS,
+          typed_config: {
+            "@type":
+              "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+            max_active_downstream_connections: 4,
+          },
+        }],
+        actions: [{
+          name: "envoy.overload_actions.stop_accepting_connections",
+          triggers: [{ name: CONNS, threshold: { value: 0.5 } }],
+        }],
+      };
+      await withFerry(overload, async (_ferry, p) => {
+        const open: Deno.TcpConn[] = [];
+        try {
+          for (let i = 0; i < 2; i++) {
+            const r = await ask(p.main, 5000);
+            open.push(r.conn);
+            assertMatch(r.answer, /^HTTP\/1\.1 200/);
+          }
+          await waitFor("stop_accepting_connections to saturate", async () => {
+            const s = await stats(p.admin, "stop_accepting_connections.active");
+            return s["overload.envoy.overload_actions.stop_accepting_connections.active"] === 1;
+          });
+          // The kernel completes the handshake; Ferry does not accept, so nothing answers.
+          const waiting = await ask(p.main, 500);
+          open.push(waiting.conn);
+          assertEquals(waiting.answer, "", "a connection made while not accepting is not served");
+          assertEquals((await curl(`http://127.0.0.1:${p.health}/healthz`)).status, 200, "bypass listener accepts");
+          // One connection closes: pressure 1/4 < 0.5, accepting resumes and the waiting connection is served.
+          closeQuietly(open.shift()!);
+          const answer = await Promise.race([waiting.held.first, sleep(5000).then(() => "timeout")]);
+          assertMatch(answer ?? "closed", /^HTTP\/1\.1 200/);
+        } finally {
+          for (const c of open) closeQuietly(c);
         }
-        await waitFor("stop_accepting_connections to saturate", async () => {
-          const s = await stats(p.admin, "stop_accepting_connections.active");
-          return s["overload.envoy.overload_actions.stop_accepting_connections.active"] === 1;
-        });
-        // The kernel completes the handshake; Ferry does not accept, so nothing answers.
-        const waiting = await ask(p.main, 500);
-        open.push(waiting.conn);
-        assertEquals(waiting.answer, "", "a connection made while not accepting is not served");
-        assertEquals((await curl(`http://127.0.0.1:${p.health}/healthz`)).status, 200, "bypass listener accepts");
-        // One connection closes: pressure 1/4 < 0.5, accepting resumes and the waiting connection is served.
-        closeQuietly(open.shift()!);
-        const answer = await Promise.race([waiting.held.first, sleep(5000).then(() => "timeout")]);
-        assertMatch(answer ?? "closed", /^HTTP\/1\.1 200/);
-      } finally {
-        for (const c of open) closeQuietly(c);
-      }
-    });
-  },
-);
+      }, { FERRY_IO: io });
+    },
+  );
+}
 
 Deno.test(
   "overload reduce_timeouts closes idle keep-alive connections long before their 60 s idle_timeout",
