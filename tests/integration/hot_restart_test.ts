@@ -6,7 +6,7 @@
  * upgrade. Counters carry over; a child without a parent, or at the wrong epoch, fails with one line.
  */
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { itOpts, runFerry, sleep, spawnFerry, startRawServer, startUpstream } from "./_harness.ts";
+import { type FerryProcess, itOpts, runFerry, sleep, spawnFerry, startRawServer, startUpstream } from "./_harness.ts";
 import { epollAvailable } from "../../lib/network/epoll.ts";
 
 const ignore = !epollAvailable();
@@ -118,6 +118,62 @@ async function statOf(adminPort: number, name: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/**
+ * `main.ts` run with `-A --deny-ffi` (no epoll engine, no descriptor passing): what {@link spawnFerry} gives, for the
+ * parts these tests use.
+ */
+function spawnWithoutFfi(args: string[], options: { env?: Record<string, string> } = {}): Promise<FerryProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--deny-ffi", MAIN, ...args],
+    ...(options.env ? { env: options.env } : {}),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  let exited = false;
+  const pumped = (async () => {
+    for await (const chunk of child.stderr) err += dec.decode(chunk, { stream: true });
+  })().catch(() => {});
+  const status = child.status.then((s) => (exited = true, s));
+  return Promise.resolve({
+    child,
+    get stderr() {
+      return err;
+    },
+    async waitForLog(pattern: RegExp | string | ((log: string) => boolean), timeoutMs = 10_000) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const m = typeof pattern === "function"
+          ? (pattern(err) ? [err] : null)
+          : typeof pattern === "string"
+          ? (err.includes(pattern) ? [pattern] : null)
+          : pattern.exec(err);
+        if (m) return [...m];
+        if (exited || performance.now() > deadline) throw new Error(`ferry did not log ${pattern}: ${err}`);
+        await sleep(20);
+      }
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      const { code } = await status;
+      await pumped;
+      return { code, stdout: "", stderr: err };
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await status;
+      await pumped;
+    },
+  });
+}
+
 /** Starts epoch 0 and epoch 1 of one base id around `during` (which runs while the upgrade happens). */
 async function withUpgrade(
   file: string,
@@ -136,12 +192,13 @@ async function withUpgrade(
 > {
   const id = baseId();
   const common = ["-c", file, "--base-id", id, "--drain-time-s", "5", ...extraArgs];
-  const parent = await spawnFerry([...common, "--restart-epoch", "0"], { env });
+  const spawn = env["DENY_FFI"] === "1" ? spawnWithoutFfi : spawnFerry;
+  const parent = await spawn([...common, "--restart-epoch", "0"], { env });
   const ports = await portsOf(parent);
   const load = during(ports);
   await load.started;
   const parentRqAtHandOver = await statOf(ports.admin, "http.ingress.downstream_rq_total");
-  const child = await spawnFerry([...common, "--restart-epoch", "1"], { env });
+  const child = await spawn([...common, "--restart-epoch", "1"], { env });
   try {
     await child.waitForLog("hot restart: serving", 20_000);
     const [, childAdmin] = await child.waitForLog(/admin listening on http:\/\/127\.0\.0\.1:(\d+)\//);
@@ -269,7 +326,7 @@ async function upgradeUnderLoad(args: string[], env: Record<string, string>, str
         assertEquals(await statOf(r.childAdmin, "server.hot_restart_epoch"), 1);
         // Two listeners, one socket per event loop of the parent: every one handed over (none with FERRY_IO=deno).
         const loops = Number(args[args.indexOf("--concurrency") + 1]);
-        const sockets = env["FERRY_IO"] === "deno" ? 0 : 2 * loops;
+        const sockets = env["FERRY_IO"] === "deno" || env["DENY_FFI"] === "1" ? 0 : 2 * loops;
         assertMatch(r.child.stderr, new RegExp(`took ${sockets} listening socket\\(s\\) of 3 listener`));
         const info = await (await fetch(`http://127.0.0.1:${r.childAdmin}/server_info`)).json();
         assertEquals(info.hot_restart_version, "ferry.1");
@@ -303,6 +360,20 @@ Deno.test({
   ignore,
   ...itOpts,
   fn: () => upgradeUnderLoad(["--concurrency", "2"], {}, true),
+});
+
+Deno.test({
+  name: "hot restart without FFI (--deny-ffi): control channel on Deno's Unix sockets, SO_REUSEPORT overlap",
+  ignore,
+  ...itOpts,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await upgradeUnderLoad(["--concurrency", "1", "--socket-path", `${dir}/ctl`], { DENY_FFI: "1" }, false);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test({
