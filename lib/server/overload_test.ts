@@ -397,3 +397,22 @@ Deno.test("OverloadManager reduce_timeouts scales the listed timers with the act
     e.message,
   );
 });
+
+Deno.test("OverloadManager load shed points act as their actions and publish scale_percent", () => {
+  const mem = { used: 0 };
+  const { om, stats } = manager({
+    resource_monitors: [HEAP],
+    loadshed_points: [
+      action("envoy.load_shed_points.tcp_listener_accept", { threshold: { value: 0.9 } }),
+      action("envoy.load_shed_points.http_connection_manager_decode_headers", { threshold: { value: 0.8 } }),
+    ],
+  }, mem);
+  mem.used = 850;
+  om.refresh();
+  assert(om.shedRequest());
+  assertEquals(om.admitConnection(true), "accept");
+  mem.used = 950;
+  om.refresh();
+  assertEquals(om.admitConnection(true), "reject");
+  assertEquals(gauge(stats, "overload.envoy.load_shed_points.tcp_listener_accept.scale_percent"), 100);
+});
