@@ -272,6 +272,8 @@ export class Sm2PublicKey {
   /** The validated point (never the point at infinity). */
   readonly point: Sm2Point;
   #za: Uint8Array | undefined;
+  /** Z_A for the last other ID asked for (TLS 1.3 CertificateVerify uses RFC 8998's ID on every handshake). */
+  #zaOther: { readonly id: Uint8Array; readonly za: Uint8Array } | undefined;
 
   private constructor(point: Sm2Point) {
     this.point = point;
@@ -348,10 +350,14 @@ export class Sm2PublicKey {
     return this.point.equals(other.point);
   }
 
-  /** Z_A for `id` (cached for the default ID). */
+  /** Z_A for `id` (cached for the default ID and for the last other ID). */
   za(id: Uint8Array = SM2_DEFAULT_ID): Uint8Array {
     if (id === SM2_DEFAULT_ID || equalBytes(id, SM2_DEFAULT_ID)) return (this.#za ??= sm2Za(this));
-    return sm2Za(this, id);
+    const other = this.#zaOther;
+    if (other && equalBytes(other.id, id)) return other.za;
+    const za = sm2Za(this, id);
+    this.#zaOther = { id: id.slice(), za };
+    return za;
   }
 
   /** The message digest e = SM3(Z_A || message) that SM2 signs. */
