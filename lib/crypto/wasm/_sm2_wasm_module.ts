@@ -104,8 +104,8 @@ class Asm64 {
 }
 
 const ADD64 = 0x7c, SUB64 = 0x7d, MUL64 = 0x7e, AND64 = 0x83, OR64 = 0x84, XOR64 = 0x85;
-const SHRS64 = 0x87, SHRU64 = 0x88, EQ32 = 0x46, ADD32 = 0x6a, SUB32 = 0x6b, MUL32 = 0x6c, EQZ32 = 0x45;
-const EXTU = 0xad, EXTS = 0xac, LTU32 = 0x49, BR_IF = 0x0d, BR = 0x0c, END = 0x0b, BLOCK = 0x02, LOOP = 0x03;
+const SHRS64 = 0x87, SHRU64 = 0x88, EQ32 = 0x46, ADD32 = 0x6a, SUB32 = 0x6b, EQZ32 = 0x45;
+const EXTU = 0xad, BR_IF = 0x0d, BR = 0x0c, END = 0x0b, BLOCK = 0x02, LOOP = 0x03;
 const VOID = 0x40;
 
 /** A function: its parameter count (all i32), its i64 and i32 locals and its code. */
@@ -252,7 +252,8 @@ function fsubFunction(): number[] {
   return body([[10, I64]], a);
 }
 
-const F_MUL = 0, F_ADD = 1, F_SUB = 2, F_SQR = 3, F_SQRN = 4, P_DBL = 5, P_ADD = 6, P_MADD = 7, LOOKUP = 8;
+/** Function indices (the order of FUNCS below) that the code calls or checks. */
+const F_MUL = 0, F_SQR = 3, F_SQRN = 4, P_DBL = 5, LOOKUP = 8;
 const CSEL = 9;
 
 /** fsqrn(r, a, n): r = a^(2^n), n ≥ 1. */
@@ -269,13 +270,41 @@ function fsqrnFunction(): number[] {
 /** An operand: a parameter (by index) plus a byte offset, or a scratch element. */
 type Operand = { p: number; off: number } | { t: number };
 
-/** Point-formula helper: emits calls of the field functions over operands. */
+/** i64 locals a point function declares for {@link Formula}'s inlined additions and subtractions. */
+const FORMULA_LOCALS = 19;
+
+/**
+ * Point-formula helper: multiplications and squarings are calls; additions and subtractions are inlined over
+ * i64 locals from `first` on (S 8, top, c, D 8, mask), with operand addresses folded into the loads' and
+ * stores' static offsets (inlining measured ~5–10 % off a doubling or an addition, CPU time, side by side).
+ */
 class Formula {
   readonly a = new Asm64();
+  readonly #s: number;
+  readonly #top: number;
+  readonly #c: number;
+  readonly #d: number;
+  readonly #mask: number;
+  constructor(first: number) {
+    this.#s = first;
+    this.#top = first + 8;
+    this.#c = first + 9;
+    this.#d = first + 10;
+    this.#mask = first + 18;
+  }
   #push(o: Operand): void {
     if ("t" in o) this.a.i32(SM2_SCRATCH + 32 * o.t);
     else if (o.off === 0) this.a.get(o.p);
     else this.a.get(o.p).i32(o.off).op(ADD32);
+  }
+  /** Pushes the operand's base address; returns its static offset. */
+  #base(o: Operand): number {
+    if ("t" in o) {
+      this.a.i32(0);
+      return SM2_SCRATCH + 32 * o.t;
+    }
+    this.a.get(o.p);
+    return o.off;
   }
   mul(r: Operand, x: Operand, y: Operand): this {
     this.#push(r), this.#push(x), this.#push(y);
@@ -288,13 +317,44 @@ class Formula {
     return this;
   }
   add(r: Operand, x: Operand, y: Operand): this {
-    this.#push(r), this.#push(x), this.#push(y);
-    this.a.call(F_ADD);
+    const a = this.a, S = this.#s, TOP = this.#top, C = this.#c, D = this.#d;
+    a.i64(0).set(C);
+    for (let k = 0; k < 8; k++) {
+      a.ld32(this.#base(x) + 4 * k);
+      a.ld32(this.#base(y) + 4 * k);
+      a.op(ADD64).get(C).op(ADD64).tee(S + k).i64(32).op(SHRU64).set(C);
+      a.get(S + k).i64(M32).op(AND64).set(S + k);
+    }
+    a.get(C).set(TOP);
+    a.i64(0).set(C);
+    for (let k = 0; k < 8; k++) {
+      a.get(S + k).i64(P_LIMBS[k]!).op(SUB64).get(C).op(ADD64).tee(D + k).i64(32).op(SHRS64).set(C);
+      a.get(D + k).i64(M32).op(AND64).set(D + k);
+    }
+    a.get(TOP).get(C).op(ADD64).i64(63).op(SHRS64).set(C);
+    for (let k = 0; k < 8; k++) {
+      const off = this.#base(r);
+      a.get(S + k).get(C).op(AND64).get(D + k).get(C).i64(-1).op(XOR64).op(AND64).op(OR64).st32(off + 4 * k);
+    }
     return this;
   }
   sub(r: Operand, x: Operand, y: Operand): this {
-    this.#push(r), this.#push(x), this.#push(y);
-    this.a.call(F_SUB);
+    const a = this.a, C = this.#c, D = this.#d, MASK = this.#mask;
+    a.i64(0).set(C);
+    for (let k = 0; k < 8; k++) {
+      a.ld32(this.#base(x) + 4 * k);
+      a.ld32(this.#base(y) + 4 * k);
+      a.op(SUB64).get(C).op(ADD64).tee(D + k).i64(32).op(SHRS64).set(C);
+      a.get(D + k).i64(M32).op(AND64).set(D + k);
+    }
+    a.get(C).set(MASK);
+    a.i64(0).set(C);
+    for (let k = 0; k < 8; k++) {
+      const off = this.#base(r);
+      a.get(D + k).get(MASK).i64(P_LIMBS[k]!).op(AND64).op(ADD64).get(C).op(ADD64).tee(D + k).i64(32).op(SHRU64)
+        .set(C);
+      a.get(D + k).i64(M32).op(AND64).st32(off + 4 * k);
+    }
     return this;
   }
 }
@@ -306,7 +366,7 @@ const Z = (p: number): Operand => ({ p, off: 64 });
 
 /** pdbl(r, p), dbl-2001-b: params 0 (r), 1 (p). Writes r.Z, r.X, r.Y after their inputs are consumed. */
 function pdblFunction(): number[] {
-  const f = new Formula();
+  const f = new Formula(2);
   const R = 0, P = 1;
   const delta = t(0), gamma = t(1), beta = t(2), alpha = t(3), t1 = t(4), t2 = t(5);
   f.sqr(delta, Z(P)).sqr(gamma, Y(P)).mul(beta, X(P), gamma);
@@ -319,7 +379,7 @@ function pdblFunction(): number[] {
   f.sub(t1, t1, X(R)).mul(t1, alpha, t1); // α(4β − X3)
   f.sqr(gamma, gamma).add(gamma, gamma, gamma).add(gamma, gamma, gamma).add(gamma, gamma, gamma); // 8γ²
   f.sub(Y(R), t1, gamma);
-  return body([], f.a);
+  return body([[FORMULA_LOCALS, I64]], f.a);
 }
 
 /** Copies 96 bytes from scratch element `from` (3 consecutive elements) to param r. */
@@ -329,7 +389,7 @@ function copyOut(a: Asm64, r: number, from: number): void {
 
 /** padd(r, p, q), add-2007-bl: params 0..2. The result is built in scratch 10..12 and copied out. */
 function paddFunction(): number[] {
-  const f = new Formula();
+  const f = new Formula(3);
   const R = 0, P = 1, Q = 2;
   const z1z1 = t(0), z2z2 = t(1), u1 = t(2), u2 = t(3), s1 = t(4), s2 = t(5), h = t(6), i = t(7), j = t(8);
   const r = t(9), X3 = t(10), Y3 = t(11), Z3 = t(12), v = t(13);
@@ -341,12 +401,12 @@ function paddFunction(): number[] {
   f.sub(Y3, v, X3).mul(Y3, r, Y3).mul(s1, s1, j).add(s1, s1, s1).sub(Y3, Y3, s1);
   f.mul(Z3, Z(P), Z(Q)).mul(Z3, Z3, h).add(Z3, Z3, Z3);
   copyOut(f.a, R, 10);
-  return body([], f.a);
+  return body([[FORMULA_LOCALS, I64]], f.a);
 }
 
 /** pmadd(r, p, q), madd-2007-bl: params 0..2 (q affine). The result is built in scratch 10..12. */
 function pmaddFunction(): number[] {
-  const f = new Formula();
+  const f = new Formula(3);
   const R = 0, P = 1, Q = 2;
   const z1z1 = t(0), u2 = t(1), s2 = t(2), h = t(3), i = t(4), j = t(5), r = t(6), v = t(7);
   const X3 = t(10), Y3 = t(11), Z3 = t(12);
@@ -357,7 +417,7 @@ function pmaddFunction(): number[] {
   f.sub(Y3, v, X3).mul(Y3, r, Y3).mul(u2, Y(P), j).add(u2, u2, u2).sub(Y3, Y3, u2);
   f.mul(Z3, Z(P), h).add(Z3, Z3, Z3);
   copyOut(f.a, R, 10);
-  return body([], f.a);
+  return body([[FORMULA_LOCALS, I64]], f.a);
 }
 
 /**
@@ -406,9 +466,6 @@ function cselFunction(): number[] {
   return body([[1, I32], [1, I64]], a);
 }
 
-// Silence unused-opcode lint for constants kept for readers of the assembler.
-void [MUL32, EXTS, LTU32];
-
 const TYPES = vec([
   [0x60, ...vec([[I32], [I32], [I32]]), 0], // 0: (r, a, b)
   [0x60, ...vec([[I32], [I32]]), 0], // 1: (r, a)
@@ -428,10 +485,12 @@ const FUNCS: [string, number, () => number[]][] = [
   ["lookup", 2, lookupFunction],
   ["csel", 3, cselFunction],
 ];
-if (FUNCS[CSEL]![0] !== "csel" || FUNCS[P_DBL]![0] !== "pdbl" || FUNCS[F_SQRN]![0] !== "fsqrn") {
+if (
+  FUNCS[F_MUL]![0] !== "fmul" || FUNCS[F_SQR]![0] !== "fsqr" || FUNCS[F_SQRN]![0] !== "fsqrn" ||
+  FUNCS[P_DBL]![0] !== "pdbl" || FUNCS[LOOKUP]![0] !== "lookup" || FUNCS[CSEL]![0] !== "csel"
+) {
   throw new Error("sm2 wasm: function index table is out of order");
 }
-void [P_ADD, P_MADD, LOOKUP];
 
 /** The module bytes: imports nothing; exports `mem` (1 page, growable) and the functions listed above. */
 export const SM2_WASM: Uint8Array<ArrayBuffer> = new Uint8Array([
