@@ -138,6 +138,7 @@ export class ParentConnection {
   #entries: ListenerEntry[] = [];
   #fds: number[] = [];
   readonly #taken = new Set<number>();
+  readonly #used = new Set<ListenerEntry>();
   /** Counter values of the parent already added here. */
   readonly #seen = new Map<string, number>();
   #server: Server | undefined;
@@ -204,7 +205,9 @@ export class ParentConnection {
     const e = this.#entries.find((x) =>
       x.name === config.name && x.address === config.address.address && x.port === config.address.port
     );
-    if (e === undefined) return undefined;
+    // Each entry once: a listener removed and added again while initializing binds fresh.
+    if (e === undefined || this.#used.has(e)) return undefined;
+    this.#used.add(e);
     const fds = e.fds.map((i) => this.#fds[i]).filter((fd): fd is number => fd !== undefined);
     return {
       fds,
@@ -666,6 +669,10 @@ export class HotRestart {
 
   /** The server runs: hand over from the parent, then answer the next epoch. `exit` ends this process. */
   async started(server: Server, exit: () => void): Promise<void> {
+    // As Envoy: the parent drains only once this process is initialized (with xDS, its first listeners are in, and
+    // those the parent has took its sockets).
+    if (this.parent) await server.initialized;
+    server.listenerManager.inheritedSocket = undefined;
     this.parent?.closeUnused();
     this.#server = HotRestartServer.listen(this.#fdServer, server, this.options, { exit });
     await this.parent?.handOver(server);

@@ -216,10 +216,10 @@ export class Server {
     for (const w of config.warnings) log.warn(w);
     await s.clusterManager.initialize();
     const lm = s.listenerManager;
+    // Kept for listeners xDS adds while initializing too; `hot_restart.ts` clears it when it hands over.
     lm.inheritedSocket = options.inheritedSocket;
     try {
       for (const lc of config.listeners) lm.addOrUpdate(lc, { addedViaApi: false });
-      lm.inheritedSocket = undefined;
       await options.beforeAdmin?.();
       if (config.admin && options.admin !== false) {
         const a = config.admin.address;
