@@ -26,9 +26,14 @@
  * `--drain-time-s` at most (then closing what is left), and at `--parent-shutdown-time-s` whatever happens.
  *
  * **Fallback.** A listener on `Deno.listenTls` (the native TLS fast path) has no descriptor to pass; neither has
- * any listener of a parent without the epoll engine (no FFI). Such a child listener binds the parent's port beside
- * it with SO_REUSEPORT, and the parent then stops accepting: a connection that sits in the parent's accept queue at
- * that moment is lost (reset), which the descriptor hand-over never does.
+ * any listener of a parent without the epoll engine (`FERRY_IO=deno`, or no FFI). Such a child listener binds the
+ * parent's port beside it with SO_REUSEPORT, and the parent then stops accepting: a connection that sits in the
+ * parent's accept queue at that moment is lost (reset), which the descriptor hand-over never does. Without FFI the
+ * control channel itself runs on Deno's Unix sockets (same framing, no descriptors), on a file system
+ * `--socket-path` only (Deno has no abstract names).
+ *
+ * Not done: moving established idle keep-alive connections to the child (MOSN's connection migration), and a
+ * `SIGUSR2` / admin trigger (the new process is started by the operator with the next epoch).
  *
  * @module
  */
