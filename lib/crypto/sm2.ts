@@ -8,12 +8,14 @@
  * width-5 comb for k·G (key generation, signing, and s·G in verification) and a width-4 fixed window for
  * other points (ECDH, decryption, key exchange), measured ~4× and ~2× faster than the bigint code in
  * `_sm2_jacobian.ts` (which stays as the reference of the differential tests). A public key used repeatedly
- * gets a bigint comb table of its own (see {@link Sm2PublicKey}), used for secret and public scalars alike.
+ * gets a comb table of its own (built with bigint, loaded into one of the module's 32 key slots; see
+ * {@link Sm2PublicKey}), used for secret and public scalars alike; verification sums s·G + t·Q in WebAssembly.
  * Public scalars without a table (verification, the public half of key exchange) take the same WebAssembly
  * fixed window, over only as many windows as the scalar has digits (the bigint wNAF of `sm2_vartime.ts` was
  * ~2× slower).
- * The bigint paths (key combs) are not constant-time arithmetic; this code adds no branches on secret values beyond
- * the negligible-probability retries of the standard.
+ * Scalar arithmetic mod n (signing's s, the key exchange's t) stays on JavaScript bigint, which is not
+ * constant-time; this code adds no branches on secret values beyond the negligible-probability retries of the
+ * standard.
  *
  * @module
  */
@@ -32,13 +34,18 @@ import {
 } from "./asn1.ts";
 import { createSm3, sm3, sm3Kdf } from "./sm3.ts";
 import { SM2_P } from "./sm2_vartime.ts";
-import { type Jacobian, jacobianToAffine, sm2BuildComb, type Sm2Comb, sm2CombMultiply } from "./_sm2_jacobian.ts";
+import { sm2BuildComb, type Sm2Comb } from "./_sm2_jacobian.ts";
 import {
   SM2_WASM_COMB_WIDTH,
   sm2WasmBaseReady,
   sm2WasmInitBase,
+  sm2WasmLoadTable,
   sm2WasmMultiply,
   sm2WasmMultiplyBase,
+  sm2WasmMultiplyTable,
+  type Sm2WasmTable,
+  sm2WasmTableValid,
+  sm2WasmVerifySum,
 } from "./wasm/_sm2_wasm.ts";
 
 /** The SM2 recommended curve parameters (GB/T 32918.5). */
@@ -84,12 +91,6 @@ const COORD = 32;
 const W_MASK = (1n << 127n) - 1n;
 const W_POW = 1n << 127n;
 
-/** The noble point for a Jacobian result (homogeneous projective (X·Z, Y, Z³): no inversion). */
-function fromJacobian(p: Jacobian): Sm2Point {
-  if (p.Z === 0n) return Sm2Point.ZERO;
-  return new Sm2Point((p.X * p.Z) % SM2_CURVE.p, p.Y, (((p.Z * p.Z) % SM2_CURVE.p) * p.Z) % SM2_CURVE.p);
-}
-
 /** k·G for a secret scalar 1 ≤ k < n, affine, on the WebAssembly comb (its table built on first use). */
 function baseMultiply(k: bigint): { x: bigint; y: bigint } {
   if (!sm2WasmBaseReady()) sm2WasmInitBase(sm2BuildComb(SM2_CURVE.Gx, SM2_CURVE.Gy, SM2_WASM_COMB_WIDTH));
@@ -97,12 +98,12 @@ function baseMultiply(k: bigint): { x: bigint; y: bigint } {
 }
 
 /**
- * k·point for a secret scalar 1 ≤ k < n, affine: the point's comb when it has one, else the Jacobian
- * fixed-window multiplication. Throws if the result is the point at infinity.
+ * k·point for a secret scalar 1 ≤ k < n, affine: the point's comb when it has one, else the WebAssembly
+ * fixed-window multiplication. Throws for the point at infinity.
  */
 function secretMultiply(point: Sm2Point, k: bigint): { x: bigint; y: bigint } {
-  const comb = combs.get(point);
-  if (comb) return jacobianToAffine(sm2CombMultiply(comb, k));
+  const table = tableOf(point);
+  if (table) return sm2WasmMultiplyTable(table, k);
   if (point.is0()) throw new Error("SM2: scalar multiplication of the point at infinity");
   const { x, y } = point.toAffine();
   return sm2WasmMultiply(x, y, k);
@@ -216,12 +217,11 @@ export function sm2Za(publicKey: Sm2PublicKey, id: Uint8Array = SM2_DEFAULT_ID):
 }
 
 /**
- * Uses of one public key after which it gets its own width-6 comb table (43 windows of 63 points, ~6 ms to
- * build): its multiplications are then ~6× faster than without (bench/crypto_sm2.ts, "the same ... again"
- * groups).
+ * Uses of one public key after which it gets its own width-5 comb table (52 windows of 31 points, built with
+ * bigint in ~5 ms and loaded into one of the WebAssembly module's 32 key slots): its multiplications are then
+ * ~4× faster than without (bench/crypto_sm2.ts, "the same ... again" groups).
  */
 const PRECOMPUTE_AFTER_USES = 8;
-const KEY_COMB_WIDTH = 6;
 
 /**
  * How many decoded public keys {@link Sm2PublicKey.fromBytes} keeps once they have been decoded at least twice
@@ -391,8 +391,12 @@ export class Sm2PublicKey {
     if (r < 1n || r >= N || s < 1n || s >= N) return false;
     const t = Fn.add(r, s);
     if (t === 0n) return false;
-    // s·G takes the WebAssembly comb; t·key takes the key's table after a few uses, and without one the
-    // WebAssembly fixed window (see multiplyPublicPoint).
+    // s·G on the WebAssembly comb, t·key on the key's table after a few uses (else the fixed window), summed
+    // and made affine in WebAssembly; noble's complete formulas only for the sum's exceptional case.
+    const point = prepared(this);
+    if (!sm2WasmBaseReady()) baseMultiply(1n);
+    const x = sm2WasmVerifySum(s, t, point.toAffine(), tableOf(point));
+    if (x !== undefined) return Fn.add(bytesToNumberBE(e), x) === r;
     const q = Sm2Point.fromAffine(baseMultiply(s)).add(multiplyPublic(this, t));
     if (q.is0()) return false;
     return Fn.add(bytesToNumberBE(e), q.toAffine().x) === r;
@@ -428,6 +432,20 @@ export class Sm2PublicKey {
 const keyUses = new WeakMap<Sm2PublicKey, number>();
 /** The comb tables of points used often enough (see {@link PRECOMPUTE_AFTER_USES}). */
 const combs = new WeakMap<Sm2Point, Sm2Comb>();
+/** Where each comb is loaded in the WebAssembly module (reloaded when its slot went to another key). */
+const loaded = new WeakMap<Sm2Comb, Sm2WasmTable>();
+
+/** The point's loaded table, if it has a comb. */
+function tableOf(point: Sm2Point): Sm2WasmTable | undefined {
+  const comb = combs.get(point);
+  if (!comb) return undefined;
+  let table = loaded.get(comb);
+  if (!table || !sm2WasmTableValid(table)) {
+    table = sm2WasmLoadTable(comb);
+    loaded.set(comb, table);
+  }
+  return table;
+}
 
 /**
  * t·point for a public scalar 0 ≤ t < n: with the point's comb if it has one, else on the WebAssembly fixed
@@ -436,8 +454,8 @@ const combs = new WeakMap<Sm2Point, Sm2Comb>();
  */
 function multiplyPublicPoint(point: Sm2Point, t: bigint): Sm2Point {
   if (t === 0n || point.is0()) return Sm2Point.ZERO;
-  const comb = combs.get(point);
-  if (comb) return fromJacobian(sm2CombMultiply(comb, t));
+  const table = tableOf(point);
+  if (table) return Sm2Point.fromAffine(sm2WasmMultiplyTable(table, t));
   const { x, y } = point.toAffine();
   return Sm2Point.fromAffine(sm2WasmMultiply(x, y, t, t.toString(16).length));
 }
@@ -454,7 +472,7 @@ function prepared(key: Sm2PublicKey): Sm2Point {
     keyUses.set(key, n);
     if (n === PRECOMPUTE_AFTER_USES) {
       const { x, y } = key.point.toAffine();
-      combs.set(key.point, sm2BuildComb(x, y, KEY_COMB_WIDTH));
+      combs.set(key.point, sm2BuildComb(x, y, SM2_WASM_COMB_WIDTH));
     }
   }
   return key.point;

@@ -55,6 +55,7 @@ const SUM = ACC + 96;
 const SEL = SUM + 96; // a looked-up point; for the comb, its Z stays ONE_M
 const AFF = SEL + 96; // the affine input point
 const VTAB = AFF + 64; // variable-base table: 15 Jacobian points
+const SAVE = VTAB + 15 * 96; // s·G while t·Q is computed (verification)
 const VTAB_ENTRIES = 15;
 const COMB = 4096; // the generator's comb: COMB_WINDOWS × COMB_ENTRIES affine points
 /**
@@ -64,7 +65,10 @@ const COMB = 4096; // the generator's comb: COMB_WINDOWS × COMB_ENTRIES affine 
 const COMB_WIDTH = 5;
 const COMB_ENTRIES = (1 << COMB_WIDTH) - 1;
 const COMB_WINDOWS = Math.ceil(256 / COMB_WIDTH);
-const COMB_END = COMB + COMB_WINDOWS * COMB_ENTRIES * 64;
+const COMB_BYTES = COMB_WINDOWS * COMB_ENTRIES * 64;
+const COMB_END = COMB + COMB_BYTES;
+/** Slots for the comb tables of public keys used repeatedly (100 KiB each, memory grown on demand). */
+const KEY_SLOTS = 32;
 
 let wasm: Exports | undefined;
 let u32: Uint32Array = new Uint32Array(0);
@@ -165,6 +169,12 @@ function hexDigits(k: bigint): string {
  */
 export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint, windows = 64): WasmAffine {
   const e = instance();
+  variableInto(e, x, y, k, windows);
+  return toAffine(e, ACC);
+}
+
+/** k·(x, y) into ACC (Jacobian) over the low `windows` 4-bit digits of k (see {@link sm2WasmMultiply}). */
+function variableInto(e: Exports, x: bigint, y: bigint, k: bigint, windows: number): void {
   toMont(e, AFF, x);
   toMont(e, AFF + 32, y);
   // Table: i·P for i = 1..15 at VTAB + 96·(i − 1).
@@ -187,7 +197,6 @@ export function sm2WasmMultiply(x: bigint, y: bigint, k: bigint, windows = 64): 
     e.csel(ACC, SEL, 96, nz & accInfinity);
     accInfinity &= nz ^ 1;
   }
-  return toAffine(e, ACC);
 }
 
 let combReady = false;
@@ -223,15 +232,8 @@ export function sm2WasmBaseReady(): boolean {
   return combReady;
 }
 
-/**
- * k·G for a secret scalar 1 ≤ k < n, affine, on the generator's width-5 comb (load it first with
- * {@link sm2WasmInitBase}): one mixed addition per window whatever k is.
- *
- * @param k the scalar
- */
-export function sm2WasmMultiplyBase(k: bigint): WasmAffine {
-  const e = instance();
-  if (!combReady) throw new Error("sm2 wasm: the generator's comb is not loaded");
+/** k·P into ACC (Jacobian) on the comb at `table` (the generator's or a key's): constant-time in k. */
+function combInto(e: Exports, table: number, k: bigint): void {
   const hex = hexDigits(k);
   const limbs = new Uint32Array(9); // little-endian, one spare limb for windows straddling the top
   for (let i = 0; i < 8; i++) limbs[i] = parseInt(hex.slice(56 - 8 * i, 64 - 8 * i), 16);
@@ -243,13 +245,135 @@ export function sm2WasmMultiplyBase(k: bigint): WasmAffine {
     const hi = sh === 0 ? 0 : limbs[li + 1]! << (32 - sh);
     const d = (lo | hi) & COMB_ENTRIES;
     const nz = ((d | -d) >>> 31) & 1;
-    e.lookup(SEL, COMB + j * COMB_ENTRIES * 64, COMB_ENTRIES, 64, d - 1);
+    e.lookup(SEL, table + j * COMB_ENTRIES * 64, COMB_ENTRIES, 64, d - 1);
     e.pmadd(SUM, ACC, SEL);
     e.csel(ACC, SUM, 96, nz & (accInfinity ^ 1));
     e.csel(ACC, SEL, 96, nz & accInfinity);
     accInfinity &= nz ^ 1;
   }
+}
+
+/**
+ * k·G for a secret scalar 1 ≤ k < n, affine, on the generator's width-5 comb (load it first with
+ * {@link sm2WasmInitBase}): one mixed addition per window whatever k is.
+ *
+ * @param k the scalar
+ */
+export function sm2WasmMultiplyBase(k: bigint): WasmAffine {
+  const e = instance();
+  if (!combReady) throw new Error("sm2 wasm: the generator's comb is not loaded");
+  combInto(e, COMB, k);
   return toAffine(e, ACC);
+}
+
+/**
+ * A public key's comb table loaded into one of the module's slots. A slot is reused for another key when all are
+ * taken (least recently used out); {@link sm2WasmTableValid} then turns false and the caller loads it again.
+ */
+export interface Sm2WasmTable {
+  /** The slot. */
+  readonly slot: number;
+  /** The slot's generation when this table was loaded. */
+  readonly generation: number;
+}
+
+const slotGeneration = new Int32Array(KEY_SLOTS);
+const slotLastUse = new Float64Array(KEY_SLOTS);
+let slotsUsed = 0;
+let useClock = 0;
+
+function slotBase(slot: number): number {
+  return COMB_END + slot * COMB_BYTES;
+}
+
+/**
+ * Loads a key's comb (from `sm2BuildComb(x, y, SM2_WASM_COMB_WIDTH)`) into a free or the least recently used slot.
+ *
+ * @param comb the table's affine coordinates
+ */
+export function sm2WasmLoadTable(
+  comb: { readonly xs: readonly bigint[]; readonly ys: readonly bigint[] },
+): Sm2WasmTable {
+  if (comb.xs.length !== COMB_WINDOWS * COMB_ENTRIES) throw new RangeError("sm2 wasm: comb table has the wrong size");
+  const e = instance();
+  let slot = 0;
+  if (slotsUsed < KEY_SLOTS) {
+    slot = slotsUsed++;
+    const need = Math.ceil((slotBase(slot) + COMB_BYTES) / 65536) - e.mem.buffer.byteLength / 65536;
+    if (need > 0) {
+      e.mem.grow(need);
+      u32 = new Uint32Array(e.mem.buffer);
+      dv = new DataView(e.mem.buffer);
+    }
+  } else {
+    for (let i = 1; i < KEY_SLOTS; i++) if (slotLastUse[i]! < slotLastUse[slot]!) slot = i;
+  }
+  const generation = ++slotGeneration[slot]!;
+  slotLastUse[slot] = ++useClock;
+  const base = slotBase(slot);
+  for (let i = 0; i < comb.xs.length; i++) {
+    toMont(e, base + 64 * i, comb.xs[i]!);
+    toMont(e, base + 64 * i + 32, comb.ys[i]!);
+  }
+  return { slot, generation };
+}
+
+/**
+ * Whether the table is still in its slot.
+ *
+ * @param table a loaded table
+ */
+export function sm2WasmTableValid(table: Sm2WasmTable): boolean {
+  return slotGeneration[table.slot] === table.generation;
+}
+
+function useTable(table: Sm2WasmTable): number {
+  if (!sm2WasmTableValid(table)) throw new Error("sm2 wasm: the key table was evicted");
+  slotLastUse[table.slot] = ++useClock;
+  return slotBase(table.slot);
+}
+
+/**
+ * k·P for 1 ≤ k < n with P's loaded comb table, affine: constant-time in k like {@link sm2WasmMultiplyBase}.
+ *
+ * @param table P's table (valid: check {@link sm2WasmTableValid})
+ * @param k the scalar
+ */
+export function sm2WasmMultiplyTable(table: Sm2WasmTable, k: bigint): WasmAffine {
+  const e = instance();
+  combInto(e, useTable(table), k);
+  return toAffine(e, ACC);
+}
+
+/** Whether the Jacobian point at ptr has Z = 0 (the formulas' exceptional or infinite results). */
+function zIsZero(ptr: number): boolean {
+  const at = (ptr + 64) >> 2;
+  let acc = 0;
+  for (let i = 0; i < 8; i++) acc |= u32[at + i]!;
+  return acc === 0;
+}
+
+/**
+ * The affine x of s·G + t·Q for signature verification (public scalars 1 ≤ s, t < n): s·G on the generator's comb,
+ * t·Q on Q's table when given, else on the fixed window over t's digits, one Jacobian addition and one inversion.
+ * Returns undefined when the addition hits its exceptional case (s·G = ±t·Q: the sum is infinity or a doubling),
+ * which the caller resolves with complete formulas.
+ *
+ * @param s the scalar of G
+ * @param t the scalar of Q
+ * @param q Q, affine (a valid point)
+ * @param table Q's loaded table, if it has one
+ */
+export function sm2WasmVerifySum(s: bigint, t: bigint, q: WasmAffine, table?: Sm2WasmTable): bigint | undefined {
+  const e = instance();
+  if (!combReady) throw new Error("sm2 wasm: the generator's comb is not loaded");
+  combInto(e, COMB, s);
+  e.csel(SAVE, ACC, 96, 1);
+  if (table) combInto(e, useTable(table), t);
+  else variableInto(e, q.x, q.y, t, t.toString(16).length);
+  e.padd(SUM, SAVE, ACC);
+  if (zIsZero(SUM)) return undefined;
+  return toAffine(e, SUM).x;
 }
 
 /**

@@ -4,13 +4,17 @@
  */
 import { equal, ok } from "node:assert/strict";
 import { jacobianToAffine, sm2BuildComb, sm2MultiplySecret } from "../_sm2_jacobian.ts";
-import { SM2_CURVE, Sm2PrivateKey } from "../sm2.ts";
+import { SM2_CURVE, Sm2Point, Sm2PrivateKey, Sm2PublicKey } from "../sm2.ts";
 import {
   SM2_WASM_COMB_WIDTH,
   sm2WasmField,
   sm2WasmInitBase,
+  sm2WasmLoadTable,
   sm2WasmMultiply,
   sm2WasmMultiplyBase,
+  sm2WasmMultiplyTable,
+  sm2WasmTableValid,
+  sm2WasmVerifySum,
 } from "./_sm2_wasm.ts";
 
 const P = SM2_CURVE.p;
@@ -95,5 +99,61 @@ Deno.test("sm2WasmMultiply agrees with ECDH through the public API", () => {
       Array.from(a.ecdh(b.publicKey.toBytes())).join(),
       Array.from(b.ecdh(a.publicKey.toBytes())).join(),
     );
+  }
+});
+
+Deno.test("sm2WasmMultiplyTable matches the bigint fixed window; evicted slots turn invalid and reload", () => {
+  const keys = Array.from(
+    { length: 3 },
+    () => jacobianToAffine(sm2MultiplySecret(GX, GY, random256() % (N - 1n) + 1n)),
+  );
+  for (const { x, y } of keys) {
+    const table = sm2WasmLoadTable(sm2BuildComb(x, y, SM2_WASM_COMB_WIDTH));
+    for (const k of [...EDGES, ...Array.from({ length: 8 }, () => random256() % (N - 1n) + 1n)]) {
+      const want = jacobianToAffine(sm2MultiplySecret(x, y, k));
+      const got = sm2WasmMultiplyTable(table, k);
+      ok(got.x === want.x && got.y === want.y, `k = ${k.toString(16)}`);
+    }
+  }
+  // 32 slots: loading 33 more tables evicts the first of them (least recently used).
+  const { x, y } = keys[0]!;
+  const comb = sm2BuildComb(x, y, SM2_WASM_COMB_WIDTH);
+  const first = sm2WasmLoadTable(comb);
+  for (let i = 0; i < 32; i++) sm2WasmLoadTable(comb);
+  equal(sm2WasmTableValid(first), false);
+  const again = sm2WasmLoadTable(comb);
+  const k = random256() % (N - 1n) + 1n;
+  const want = jacobianToAffine(sm2MultiplySecret(x, y, k));
+  equal(sm2WasmMultiplyTable(again, k).x, want.x);
+});
+
+Deno.test("sm2WasmVerifySum matches noble's s·G + t·Q and reports the exceptional sums", () => {
+  sm2WasmInitBase(sm2BuildComb(GX, GY, SM2_WASM_COMB_WIDTH));
+  const d = random256() % (N - 1n) + 1n;
+  const q = jacobianToAffine(sm2MultiplySecret(GX, GY, d));
+  const table = sm2WasmLoadTable(sm2BuildComb(q.x, q.y, SM2_WASM_COMB_WIDTH));
+  for (let i = 0; i < 20; i++) {
+    const s = random256() % (N - 1n) + 1n, t = random256() % (N - 1n) + 1n;
+    const want = Sm2Point.BASE.multiply(s).add(Sm2Point.fromAffine(q).multiply(t)).toAffine().x;
+    equal(sm2WasmVerifySum(s, t, q), want);
+    equal(sm2WasmVerifySum(s, t, q, table), want);
+  }
+  // s·G = t·Q (a doubling) and s·G = −t·Q (infinity): left to the caller.
+  const t = random256() % (N - 1n) + 1n;
+  const s = (t * d) % N;
+  equal(sm2WasmVerifySum(s, t, q), undefined);
+  equal(sm2WasmVerifySum(N - s, t, q, table), undefined);
+});
+
+Deno.test("Sm2PublicKey verify and ECDH agree before and after the key gets its table", () => {
+  const key = Sm2PrivateKey.generate();
+  const msg = new TextEncoder().encode("table");
+  const pub = Sm2PublicKey.fromBytes(key.publicKey.toBytes());
+  for (let i = 0; i < 20; i++) {
+    const sig = key.sign(msg);
+    ok(pub.verify(msg, sig), `use ${i}`);
+    equal(pub.verify(new TextEncoder().encode("other"), sig), false, `use ${i}`);
+    const other = Sm2PrivateKey.generate();
+    equal(Array.from(other.ecdh(pub)).join(), Array.from(key.ecdh(other.publicKey.toBytes())).join(), `use ${i}`);
   }
 });
