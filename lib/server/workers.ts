@@ -9,8 +9,11 @@
  *
  * @module
  */
+import { getLogger } from "../observe/log.ts";
 import type { StatsSnapshot } from "../observe/stats.ts";
 import type { RuntimeState } from "../runtime/mod.ts";
+
+const log = getLogger("main");
 
 /** Requests the main thread sends a worker. */
 export type WorkerRequest =
@@ -96,15 +99,18 @@ export class WorkerSet {
 
   /** Starts `n` workers with the raw bootstrap; rejects with the first worker's start-up error. */
   static async start(n: number, raw: unknown, options: { drainTimeMs: number; logLevel: string }): Promise<WorkerSet> {
+    // Started side by side: each parses the bootstrap and binds on its own thread (at 64 cores, one after another
+    // would take 64 start-ups).
     const workers: Worker[] = [];
-    try {
-      for (let i = 0; i < n; i++) {
-        const w = new Worker(new URL("./worker_main.ts", import.meta.url), {
-          type: "module",
-          name: `ferry-worker-${i + 1}`,
-        });
-        workers.push(w);
-        await new Promise<void>((resolve, reject) => {
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(new URL("./worker_main.ts", import.meta.url), {
+        type: "module",
+        name: `ferry-worker-${i + 1}`,
+      });
+      workers.push(w);
+      started.push(
+        new Promise<void>((resolve, reject) => {
           w.onmessage = (e: MessageEvent<WorkerReply>) => {
             if (e.data.type === "started") resolve();
             else if (e.data.type === "error") reject(new Error(`worker ${i + 1}: ${e.data.message}`));
@@ -114,12 +120,23 @@ export class WorkerSet {
             reject(new Error(`worker ${i + 1}: ${e.message}`));
           };
           w.postMessage({ type: "start", raw, ...options } satisfies WorkerRequest);
-        });
-      }
-    } catch (e) {
-      for (const w of workers) w.terminate();
-      throw e;
+        }),
+      );
     }
+    const outcomes = await Promise.allSettled(started);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed) {
+      for (const w of workers) w.terminate();
+      throw failed.reason;
+    }
+    workers.forEach((w, i) => {
+      w.onerror = (e) => {
+        // As an uncaught error on the main thread does (and as Envoy does when a worker crashes), it ends the
+        // process: a dead worker's SO_REUSEPORT sockets would otherwise keep taking its share of new connections
+        // into accept queues nobody reads. Not prevented, so Deno propagates it.
+        log.error(`worker ${i + 1}: uncaught error: ${e.message}`);
+      };
+    });
     return new WorkerSet(workers);
   }
 
