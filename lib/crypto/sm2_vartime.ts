@@ -1,6 +1,7 @@
 /**
- * Variable-time scalar multiplication of an SM2 point by a *public* scalar, for signature verification
- * against a key without a precomputed table. Internal to `lib/crypto`.
+ * Variable-time scalar multiplication of an SM2 point by a *public* scalar, and the field prime. Internal to
+ * `lib/crypto`. `sm2.ts` no longer multiplies with it (its WebAssembly fixed window measured ~2× faster, see
+ * `wasm/_sm2_wasm.ts`); it stays as a second, independent bigint implementation for tests.
  *
  * noble's `multiplyUnsafe` uses complete projective formulas for a general `a`: ~16 field multiplications
  * per doubling. SM2 has a = −3, so Jacobian doubling needs 8 (dbl-2001-b: 3M + 5S), and additions of affine
