@@ -213,7 +213,8 @@ export class Server {
   static async start(config: BootstrapConfig, registries: Registries, options: ServerOptions = {}): Promise<Server> {
     const s = new Server(config, registries, options);
     s.state = "INITIALIZING";
-    for (const w of config.warnings) log.warn(w);
+    // Once per process: the main thread has said them before its workers parse the same bootstrap.
+    if (options.worker !== true) for (const w of config.warnings) log.warn(w);
     await s.clusterManager.initialize();
     const lm = s.listenerManager;
     // Kept for listeners xDS adds while initializing too; `hot_restart.ts` clears it when it hands over.
