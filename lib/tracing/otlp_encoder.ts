@@ -4,6 +4,10 @@
  * `common/v1/common.proto`). Only what Ferry's spans use is written: resource attributes, one scope, spans with ids,
  * name, kind, times, string attributes and status. Field numbers are those of the protos; the code is ours.
  *
+ * Two passes: sizes first, then the bytes into one buffer of exactly that size, strings written as UTF-8 by hand.
+ * (A first version with a writer per nested message and `TextEncoder` per string took 335 µs for a batch of five
+ * spans of 16 tags; this one takes a few µs.)
+ *
  * @module
  */
 import type { SpanRecord } from "./span.ts";
@@ -11,103 +15,150 @@ import type { SpanRecord } from "./span.ts";
 const KIND: Record<SpanRecord["kind"], number> = { SERVER: 2, CLIENT: 3 };
 const STATUS: Record<SpanRecord["status"], number> = { UNSET: 0, OK: 1, ERROR: 2 };
 
-const te = new TextEncoder();
+/** UTF-8 length of a string (lone surrogates count as U+FFFD, 3 bytes, as TextEncoder writes them). */
+function utf8Len(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
 
-/** A growable byte buffer with protobuf primitives; nested messages are written into a fresh writer. */
-class Writer {
-  #buf = new Uint8Array(256);
-  #len = 0;
+function varintLen(v: number): number {
+  if (v < 128) return 1;
+  let n = 1;
+  while (v > 0x7f) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
 
-  #ensure(n: number): void {
-    if (this.#len + n <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < this.#len + n) size *= 2;
-    const b = new Uint8Array(size);
-    b.set(this.#buf.subarray(0, this.#len));
-    this.#buf = b;
+/** Size of a length-delimited field with a one-byte tag (field numbers < 16) and a body of `len` bytes. */
+function fieldLen(len: number): number {
+  return 1 + varintLen(len) + len;
+}
+
+function nibble(c: number): number {
+  return c <= 57 ? c - 48 : (c | 32) - 87;
+}
+
+class Out {
+  readonly buf: Uint8Array;
+  readonly view: DataView;
+  at = 0;
+
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
   }
 
   varint(v: number): void {
-    this.#ensure(10);
+    const b = this.buf;
     while (v > 0x7f) {
-      this.#buf[this.#len++] = (v & 0x7f) | 0x80;
+      b[this.at++] = (v & 0x7f) | 0x80;
       v = Math.floor(v / 128);
     }
-    this.#buf[this.#len++] = v;
+    b[this.at++] = v;
   }
 
-  tag(field: number, wire: number): void {
-    this.varint(field * 8 + wire);
+  /** Tag and length of a length-delimited field. */
+  head(field: number, len: number): void {
+    this.buf[this.at++] = (field << 3) | 2;
+    this.varint(len);
   }
 
-  bytes(field: number, b: Uint8Array): void {
-    this.tag(field, 2);
-    this.varint(b.length);
-    this.#ensure(b.length);
-    this.#buf.set(b, this.#len);
-    this.#len += b.length;
+  /** A string field whose UTF-8 length is `len`. */
+  str(field: number, s: string, len: number): void {
+    this.head(field, len);
+    const b = this.buf;
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) b[this.at++] = c;
+      else if (c < 0x800) {
+        b[this.at++] = 0xc0 | (c >> 6);
+        b[this.at++] = 0x80 | (c & 63);
+      } else {
+        if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+          b[this.at++] = 0xf0 | (c >> 18);
+          b[this.at++] = 0x80 | ((c >> 12) & 63);
+        } else {
+          if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+          b[this.at++] = 0xe0 | (c >> 12);
+        }
+        b[this.at++] = 0x80 | ((c >> 6) & 63);
+        b[this.at++] = 0x80 | (c & 63);
+      }
+    }
   }
 
-  string(field: number, s: string): void {
-    if (s !== "") this.bytes(field, te.encode(s));
+  /** A bytes field from lower-case hex digits. */
+  hex(field: number, hex: string): void {
+    const n = hex.length >> 1;
+    this.head(field, n);
+    for (let i = 0; i < n; i++) {
+      this.buf[this.at++] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
+    }
   }
 
   fixed64(field: number, v: bigint): void {
-    this.tag(field, 1);
-    this.#ensure(8);
-    new DataView(this.#buf.buffer).setBigUint64(this.#len, v, true);
-    this.#len += 8;
-  }
-
-  uint(field: number, v: number): void {
-    if (v === 0) return;
-    this.tag(field, 0);
-    this.varint(v);
-  }
-
-  message(field: number, w: Writer): void {
-    this.bytes(field, w.finish());
-  }
-
-  finish(): Uint8Array {
-    return this.#buf.subarray(0, this.#len);
+    this.buf[this.at++] = (field << 3) | 1;
+    this.view.setBigUint64(this.at, v, true);
+    this.at += 8;
   }
 }
 
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
+/** Size of `common.v1.KeyValue { key = 1; value = 2: AnyValue { string_value = 1 } }`. */
+function kvSize(k: string, v: string): number {
+  return fieldLen(utf8Len(k)) + fieldLen(fieldLen(utf8Len(v)));
 }
 
-/** `common.v1.KeyValue` with a string `AnyValue`. */
-function keyValue(key: string, value: string): Writer {
-  const av = new Writer();
-  av.bytes(1, te.encode(value)); // AnyValue.string_value (written even when empty: the oneof is set)
-  const kv = new Writer();
-  kv.string(1, key);
-  kv.message(2, av);
-  return kv;
+function writeKv(o: Out, field: number, k: string, v: string): void {
+  const kl = utf8Len(k);
+  const vl = utf8Len(v);
+  const av = fieldLen(vl);
+  o.head(field, fieldLen(kl) + fieldLen(av));
+  o.str(1, k, kl);
+  o.head(2, av);
+  o.str(1, v, vl); // written even when empty: the oneof is set
 }
 
-function span(s: SpanRecord): Writer {
-  const w = new Writer();
-  w.bytes(1, hexBytes(s.traceId));
-  w.bytes(2, hexBytes(s.spanId));
-  w.string(3, s.traceState);
-  if (s.parentSpanId !== "") w.bytes(4, hexBytes(s.parentSpanId));
-  w.string(5, s.name);
-  w.uint(6, KIND[s.kind]);
-  w.fixed64(7, s.startNs);
-  w.fixed64(8, s.endNs);
-  for (const [k, v] of s.attributes) w.message(9, keyValue(k, v));
+function spanSize(s: SpanRecord): number {
+  let n = fieldLen(16) + fieldLen(8);
+  if (s.traceState !== "") n += fieldLen(utf8Len(s.traceState));
+  if (s.parentSpanId !== "") n += fieldLen(8);
+  if (s.name !== "") n += fieldLen(utf8Len(s.name));
+  n += 2 + 18; // kind, two fixed64
+  for (const [k, v] of s.attributes) n += fieldLen(kvSize(k, v));
+  if (STATUS[s.status] !== 0) n += fieldLen(2);
+  return n;
+}
+
+function writeSpan(o: Out, s: SpanRecord, size: number): void {
+  o.head(2, size); // ScopeSpans.spans
+  o.hex(1, s.traceId);
+  o.hex(2, s.spanId);
+  if (s.traceState !== "") o.str(3, s.traceState, utf8Len(s.traceState));
+  if (s.parentSpanId !== "") o.hex(4, s.parentSpanId);
+  if (s.name !== "") o.str(5, s.name, utf8Len(s.name));
+  o.buf[o.at++] = 6 << 3;
+  o.varint(KIND[s.kind]);
+  o.fixed64(7, s.startNs);
+  o.fixed64(8, s.endNs);
+  for (const [k, v] of s.attributes) writeKv(o, 9, k, v);
   const st = STATUS[s.status];
   if (st !== 0) {
-    const sw = new Writer();
-    sw.uint(3, st);
-    w.message(15, sw);
+    o.head(15, 2);
+    o.buf[o.at++] = 3 << 3;
+    o.buf[o.at++] = st;
   }
-  return w;
 }
 
 /** What one export carries besides the spans. */
@@ -121,18 +172,24 @@ export interface ExportResource {
 
 /** Encodes `ExportTraceServiceRequest { resource_spans: [{ resource, scope_spans: [{ scope, spans }] }] }`. */
 export function encodeExportTraceServiceRequest(resource: ExportResource, spans: readonly SpanRecord[]): Uint8Array {
-  const res = new Writer();
-  for (const [k, v] of resource.attributes) res.message(1, keyValue(k, v));
-  const scope = new Writer();
-  scope.string(1, resource.scopeName);
-  scope.string(2, resource.scopeVersion);
-  const ss = new Writer();
-  ss.message(1, scope);
-  for (const s of spans) ss.message(2, span(s));
-  const rs = new Writer();
-  rs.message(1, res);
-  rs.message(2, ss);
-  const req = new Writer();
-  req.message(1, rs);
-  return req.finish();
+  let res = 0;
+  for (const [k, v] of resource.attributes) res += fieldLen(kvSize(k, v));
+  const snl = utf8Len(resource.scopeName);
+  const svl = utf8Len(resource.scopeVersion);
+  const scope = (snl > 0 ? fieldLen(snl) : 0) + (svl > 0 ? fieldLen(svl) : 0);
+  const sizes = spans.map(spanSize);
+  let ss = fieldLen(scope);
+  for (const n of sizes) ss += fieldLen(n);
+  const rs = fieldLen(res) + fieldLen(ss);
+  const o = new Out(fieldLen(rs));
+  o.head(1, rs); // ExportTraceServiceRequest.resource_spans
+  o.head(1, res); // ResourceSpans.resource
+  for (const [k, v] of resource.attributes) writeKv(o, 1, k, v);
+  o.head(2, ss); // ResourceSpans.scope_spans
+  o.head(1, scope); // ScopeSpans.scope
+  if (snl > 0) o.str(1, resource.scopeName, snl);
+  if (svl > 0) o.str(2, resource.scopeVersion, svl);
+  for (let i = 0; i < spans.length; i++) writeSpan(o, spans[i]!, sizes[i]!);
+  if (o.at !== o.buf.length) throw new Error(`OTLP encoder: wrote ${o.at} of ${o.buf.length} bytes`);
+  return o.buf;
 }

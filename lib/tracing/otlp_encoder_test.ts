@@ -13,7 +13,7 @@ function span(over: Partial<SpanRecord> = {}): SpanRecord {
     kind: "SERVER",
     startNs: 1_765_000_000_123_456_789n,
     endNs: 1_765_000_000_223_456_789n,
-    attributes: new Map([["http.method", "GET"], ["empty", ""], ["unicode", "zürich ✓"]]),
+    attributes: new Map([["http.method", "GET"], ["empty", ""], ["unicode", "zürich ✓ 𝄞"], ["lone", "a\ud800b"]]),
     status: "UNSET",
     sampled: true,
     ...over,
@@ -46,7 +46,8 @@ Deno.test("encodeExportTraceServiceRequest decodes with the OpenTelemetry protos
   assertEquals(a.kind, 2);
   assertEquals(a.startNs, 1_765_000_000_123_456_789n);
   assertEquals(a.endNs, 1_765_000_000_223_456_789n);
-  assertEquals(a.attributes, { "http.method": "GET", empty: "", unicode: "zürich ✓" });
+  // UTF-8 written by hand: 2-, 3- and 4-byte sequences; a lone surrogate becomes U+FFFD, as TextEncoder writes it.
+  assertEquals(a.attributes, { "http.method": "GET", empty: "", unicode: "zürich ✓ 𝄞", lone: "a\ufffdb" });
   assertEquals(a.statusCode, 0);
   assertEquals(b.parentSpanId, "00f067aa0ba902b7");
   assertEquals(b.traceState, "v=1");

@@ -125,10 +125,13 @@ export class Tracer {
     const mode = this.#inject;
     const op = h.get("x-envoy-decorator-operation");
     if (op !== undefined) h.remove("x-envoy-decorator-operation");
+    // An unsampled span only propagates: no clock read, no attributes.
     const attributes = new Map<string, string>();
-    attributes.set("node_id", this.config.nodeId);
-    attributes.set("zone", this.config.zone);
-    const startNs = nowNs();
+    if (sampled) {
+      attributes.set("node_id", this.config.nodeId);
+      attributes.set("zone", this.config.zone);
+    }
+    const startNs = sampled ? nowNs() : 0n;
     const record: SpanRecord = {
       traceId,
       spanId,
@@ -170,8 +173,8 @@ export class Tracer {
   /** Ends the span with Envoy's tags; exports it when sampled. `decorator` is the route's `decorator.operation`. */
   finishSpan(span: ActiveSpan, info: StreamInfo, decorator: string | undefined): void {
     const r = span.record;
-    r.endNs = nowNs();
     if (!r.sampled) return;
+    r.endNs = nowNs();
     r.name = span.operationOverride ?? decorator ?? r.name;
     const a = r.attributes;
     const h = info.requestHeaders;
