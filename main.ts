@@ -36,6 +36,8 @@ Options:
       --socket-path P       hot restart control socket prefix (default @ferry_domain_socket; @ = abstract)
       --parent-shutdown-time-s N  at a hot upgrade, the old process exits after N s at the latest (default 900)
       --drain-strategy S    gradual (default) or immediate: how the old process drains at a hot upgrade
+      --experimental-migrate-idle-connections  at a hot upgrade, take over the old process's idle HTTP/1
+                            keep-alive connections instead of having them closed
       --concurrency N       event loops serving the listeners (default: the number of cores): the main thread
                             plus N-1 worker threads, sharing each port with SO_REUSEPORT; admin and xDS stay on
                             the main thread, which forwards every xDS change to the workers
@@ -83,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
         "socket-path": { type: "string" },
         "parent-shutdown-time-s": { type: "string" },
         "drain-strategy": { type: "string" },
+        "experimental-migrate-idle-connections": { type: "boolean" },
         "concurrency": { type: "string" },
         "service-node": { type: "string" },
         "service-cluster": { type: "string" },

@@ -97,6 +97,7 @@ const SYMBOLS = {
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // ssize_t results read as i32: every length here is below 2^31, and -1 stays -1.
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
@@ -131,6 +132,7 @@ interface Libc {
   accept4(fd: number, addr: Uint8Array, len: Uint32Array, flags: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number;
+  getpeername(fd: number, addr: Uint8Array, len: Uint32Array): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   read(fd: number, buf: BufferSource, len: number): number;
@@ -479,6 +481,45 @@ export class EpollConnection implements NetConnection, Pollable {
     this.remotePort = remote.port;
     this.#out = new WriteBuffer(options.highWatermark);
     this.done = new Promise((res) => this.#resolveDone = res);
+  }
+
+  /**
+   * @experimental Takes over a connected TCP socket this process holds (one a previous Ferry handed over at a hot
+   * upgrade, `lib/server/hot_restart.ts`). Undefined when the engine is not in use here; throws if `fd` is not a
+   * connected socket. Returned unstarted, without a handler, as an accepted connection.
+   */
+  static adopt(fd: number, options: EpollConnectionOptions = {}): EpollConnection | undefined {
+    const e = getEngine();
+    if (!e) return undefined;
+    e.lenBuf[0] = e.addrBuf.length;
+    if (e.lib.getpeername(fd, e.addrBuf, e.lenBuf) < 0) throw e.error("getpeername");
+    return new EpollConnection(e, fd, e.parseAddr(), options);
+  }
+
+  /**
+   * @experimental Lets go of the socket without closing it, for another process to take (a hot upgrade sends the
+   * descriptor, then closes this process's copy: the peer sees nothing). Only when nothing is queued to send, no
+   * connect is pending and the peer has not ended its side; then the handler gets `onClose("migrated")` and the
+   * descriptor is returned, else undefined and nothing changes. Bytes the peer sent and this process did not read
+   * stay in the socket for the new owner.
+   */
+  detach(): number | undefined {
+    if (this.#closed || this.#connecting !== undefined || this.#pending() || this.#out.writeClosed || this.#eof) {
+      return undefined;
+    }
+    this.#closed = true;
+    this.#out.reset();
+    if (this.#local === undefined) this.#localAddr();
+    if (this.#mask !== 0) this.#e.remove(this.#fd);
+    this.#mask = 0;
+    const h = this.#handler;
+    this.#handler = noopHandler;
+    try {
+      h.onClose("migrated");
+    } finally {
+      this.#resolveDone();
+    }
+    return this.#fd;
   }
 
   #localAddr(): { host: string; port: number } {

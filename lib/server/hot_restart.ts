@@ -37,11 +37,13 @@
  *
  * @module
  */
+import type { NetConnection, NetworkFilter } from "../api/network.ts";
 import type { ListenerConfig } from "../config/bootstrap.ts";
 import { getLogger } from "../observe/log.ts";
 import {
   closeFd,
   connectFdChannel,
+  FdChannel,
   type FdMessage,
   fdPassingAvailable,
   FdServer,
@@ -77,6 +79,11 @@ export interface HotRestartOptions {
   /** `--parent-shutdown-time-s` in ms. */
   readonly parentShutdownTimeMs: number;
   readonly drainStrategy: DrainStrategy;
+  /**
+   * `--experimental-migrate-idle-connections` (the child asks): the parent hands its idle HTTP/1 keep-alive
+   * connections over instead of closing them.
+   */
+  readonly migrateIdle?: boolean;
 }
 
 /** A hot-restart failure an operator sees as one line (`ferry: --restart-epoch 1: ...`). */
@@ -108,7 +115,7 @@ type RequestBody =
   | { type: "listeners" }
   | { type: "shutdown-admin" }
   | { type: "stats" }
-  | { type: "drain" }
+  | { type: "drain"; migrate?: boolean }
   | { type: "terminate" };
 type Request = RequestBody & { id: number };
 
@@ -118,6 +125,7 @@ type Reply =
   | { id: number; type: "admin-closed"; originalStartTime: number }
   | { id: number; type: "stats"; counters: Record<string, number>; connections: number; final?: boolean }
   | { id: number; type: "ok" }
+  | { id: number; type: "connections"; listener: string }
   | { id: number; type: "error"; message: string };
 
 const enc = new TextEncoder();
@@ -246,7 +254,7 @@ export class ParentConnection {
     server.stats.gauge("server.hot_restart_epoch").set(this.#opts.epoch);
     server.stats.gauge("server.hot_restart_generation").set(this.#opts.epoch + 1);
     await this.#pullStats();
-    const r = await this.#ask({ type: "drain" });
+    const r = await this.#ask({ type: "drain", migrate: this.#opts.migrateIdle === true });
     if (r.type !== "ok") throw new HotRestartError(`--restart-epoch ${this.#opts.epoch}: ${describeReply(r)}`);
     log.info(`hot restart: serving; the parent (pid ${this.#parentDesc()}) drains`);
     this.#pullTimer = setInterval(() => void this.#pullStats().catch(() => {}), STATS_PULL_MS);
@@ -254,6 +262,17 @@ export class ParentConnection {
       log.info(`hot restart: parent shutdown time reached: terminating pid ${this.parentPid}`);
       void this.#ask({ type: "terminate" }).catch(() => {});
     }, this.#opts.parentShutdownTimeMs);
+  }
+
+  /** Serves connections the parent detached (`--experimental-migrate-idle-connections`). */
+  #adoptConnections(listener: string, fds: number[]): void {
+    const l = this.#server?.listenerManager.get(listener);
+    let n = 0;
+    for (const fd of fds) {
+      if (l?.adoptConnection(fd)) n++;
+      else closeFd(fd);
+    }
+    log.info(`hot restart: took over ${n} idle connection(s) of listener "${listener}" from the parent`);
   }
 
   #parentDesc(): string {
@@ -306,6 +325,10 @@ export class ParentConnection {
         const m = await this.#ch.recv();
         if (m === undefined) break;
         const reply = JSON.parse(dec.decode(m.payload)) as Reply;
+        if (reply.type === "connections") {
+          this.#adoptConnections(reply.listener, m.fds);
+          continue;
+        }
         if (reply.type === "stats" && reply.final) {
           // The parent's last counts, sent just before it exits.
           this.#addStats(reply.counters, 0);
@@ -336,6 +359,20 @@ export class ParentConnection {
     if (this.#server) log.info(`hot restart: the parent (pid ${this.#parentDesc()}) has gone`);
     this.#resolveGone();
   }
+}
+
+/**
+ * An idle HTTP/1 keep-alive connection of the HTTP connection manager (plain TCP, no request in progress or begun,
+ * nothing buffered): what `--experimental-migrate-idle-connections` moves. Read through the manager's public fields.
+ */
+function idleHttp1(conn: NetConnection, filters: readonly NetworkFilter[]): boolean {
+  const last = filters[filters.length - 1] as {
+    activeStreams?: unknown;
+    codec?: { idle?: unknown; multiplexed?: unknown; keepAlive?: unknown };
+  } | undefined;
+  const c = last?.codec;
+  return !conn.secure && last?.activeStreams === 0 && c?.idle === true && c.multiplexed === false &&
+    c.keepAlive === true;
 }
 
 function describeReply(r: Reply): string {
@@ -518,7 +555,7 @@ export class HotRestartServer {
         return void await ch.send(encode({ id, type: "stats", ...await this.#counters() }));
       case "drain":
         await ch.send(encode({ id, type: "ok" }));
-        this.#drain();
+        this.#drain(req.migrate === true ? ch : undefined);
         return;
       case "terminate":
         await ch.send(encode({ id, type: "ok" }));
@@ -537,7 +574,7 @@ export class HotRestartServer {
   }
 
   /** Stops accepting (the sockets live on in the child) and drains; see the module doc. */
-  #drain(): void {
+  #drain(migrateTo: ControlChannel | undefined): void {
     if (this.#draining) return;
     this.#draining = true;
     const s = this.#server;
@@ -547,14 +584,42 @@ export class HotRestartServer {
     );
     s.stopAccepting(false);
     const started = performance.now();
-    const full = () => void s.drainAndStop(Math.max(0, drainTimeMs - (performance.now() - started)));
-    if (drainStrategy === "immediate") full();
+    const full = async () => {
+      if (migrateTo) await this.#migrate(migrateTo).catch((e) => log.warn(`hot restart: migration: ${e.message ?? e}`));
+      void s.drainAndStop(Math.max(0, drainTimeMs - (performance.now() - started)));
+    };
+    if (drainStrategy === "immediate") void full();
     else this.#gradualTimer = setTimeout(full, Math.min(GRADUAL_IDLE_MS, drainTimeMs));
     this.#shutdownTimer = setTimeout(async () => {
       log.info("hot restart: parent shutdown time reached: exiting");
       await this.#finalStats();
       this.#exit();
     }, parentShutdownTimeMs);
+  }
+
+  /**
+   * Detaches this thread's idle HTTP/1 keep-alive connections and sends them to the child, which serves them as if
+   * just accepted: their next request goes to the child, and no FIN is sent. Worker threads' connections are not
+   * moved (they drain as usual).
+   */
+  async #migrate(ch: ControlChannel): Promise<void> {
+    // Without descriptor passing (no FFI here), nothing can move: the connections drain as usual.
+    if (!(ch instanceof FdChannel)) return;
+    let total = 0;
+    for (const l of this.#server.listeners) {
+      const fds = l.detachConnections(idleHttp1);
+      try {
+        for (let i = 0; i < fds.length; i += MAX_FDS_PER_MESSAGE) {
+          const part = fds.slice(i, i + MAX_FDS_PER_MESSAGE);
+          await ch.send(encode({ id: 0, type: "connections", listener: l.config.name }), part);
+        }
+      } finally {
+        // Sent (the message holds its own references) or not: this process's copies go, without a FIN.
+        for (const fd of fds) closeFd(fd);
+      }
+      total += fds.length;
+    }
+    log.info(`hot restart: handed ${total} idle connection(s) to the new epoch`);
   }
 
   /** Sends the child this process's final counts (before exiting). */
@@ -624,6 +689,7 @@ export function parseHotRestartFlags(
     drainTimeMs,
     parentShutdownTimeMs,
     drainStrategy: ds,
+    ...values["experimental-migrate-idle-connections"] === true ? { migrateIdle: true } : {},
   };
 }
 

@@ -15,13 +15,13 @@
  * @module
  */
 import type { RouteConfigProviderManager } from "../api/route.ts";
-import type { NetConnection, NetworkFilterContext } from "../api/network.ts";
+import type { NetConnection, NetworkFilter, NetworkFilterContext } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type { OverloadView } from "../api/overload.ts";
 import type { ClusterManager } from "../api/upstream.ts";
 import type { FilterChainConfig, ListenerConfig } from "../config/bootstrap.ts";
 import { DenoConnection } from "../network/connection.ts";
-import { EpollListener } from "../network/epoll.ts";
+import { EpollConnection, EpollListener } from "../network/epoll.ts";
 import { NetworkFilterManager, type NetworkFilterSpec } from "../network/filter_manager.ts";
 import { approxNow } from "../network/clock.ts";
 import { getLogger } from "../observe/log.ts";
@@ -744,6 +744,40 @@ export class Listener {
     try {
       this.#listener?.close();
     } catch { /* already closed */ }
+  }
+
+  /**
+   * @experimental Hot upgrade: detaches the epoll connections `pick` approves (given the connection and its network
+   * filters), as {@link EpollConnection.detach} does, and returns their descriptors for another process to adopt
+   * with {@link Listener.adoptConnection}; the caller closes them once sent.
+   */
+  detachConnections(pick: (conn: NetConnection, filters: readonly NetworkFilter[]) => boolean): number[] {
+    const fds: number[] = [];
+    for (const ac of [...this.#allConnections()]) {
+      if (!(ac.conn instanceof EpollConnection) || !ac.filters || !pick(ac.conn, ac.filters.filters)) continue;
+      const fd = ac.conn.detach();
+      if (fd !== undefined) fds.push(fd);
+    }
+    return fds;
+  }
+
+  /**
+   * @experimental Hot upgrade: serves a connected socket another process detached, as a newly accepted connection
+   * (listener filters, chain match, network filters). False (the caller closes `fd`) when the listener is closed or
+   * not on the epoll engine.
+   */
+  adoptConnection(fd: number): boolean {
+    if (this.#closed || !this.#epoll) return false;
+    let c: EpollConnection | undefined;
+    try {
+      c = EpollConnection.adopt(fd, { highWatermark: this.config.perConnectionBufferLimitBytes });
+    } catch (e) {
+      log.warn(`listener "${this.config.name}": cannot adopt a connection: ${e instanceof Error ? e.message : e}`);
+      return false;
+    }
+    if (!c) return false;
+    this.#onTransport(c);
+    return true;
   }
 
   /** Asks every connection to drain now (finish in-flight work, then close; HTTP closes idle connections). */

@@ -406,12 +406,13 @@ async function readResponse(c: Deno.Conn): Promise<{ head: string; body: string 
   }
 }
 
-Deno.test({
-  name: "hot restart with idle and in-flight keep-alive connections open: each finishes its request or is closed " +
-    "with a FIN, none is reset",
-  ignore,
-  ...itOpts,
-  async fn() {
+/**
+ * `n` keep-alive connections (1,000 unless `ulimit -n` is too low) across an upgrade: a quarter with a request in
+ * flight, the rest idle. Without `migrate` the idle ones must get a FIN from the draining parent; with it
+ * (`--experimental-migrate-idle-connections`) they must stay open and be answered by the child afterwards.
+ */
+async function idleAcrossUpgrade(migrate: boolean): Promise<void> {
+  {
     // Each connection costs a descriptor here and one in Ferry: scale down when the limit is low.
     const limit = Number(
       new TextDecoder().decode(
@@ -436,7 +437,8 @@ Deno.test({
     const conns: Deno.Conn[] = [];
     const outcome = { idleFin: 0, idleAnswered: 0, slowDone: 0, errors: [] as string[] };
     try {
-      const r = await withUpgrade(file, [], {}, (ports) => {
+      const args = migrate ? ["--experimental-migrate-idle-connections"] : [];
+      const r = await withUpgrade(file, args, {}, (ports) => {
         const started = (async () => {
           for (let i = 0; i < n; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port: ports.http }));
           // Every connection serves one request first (keep-alive, then idle).
@@ -461,7 +463,7 @@ Deno.test({
                 if (!/connection: close/i.test(res.head)) throw new Error(`no connection: close: ${res.head}`);
                 if ((await readResponse(c)) !== undefined) throw new Error("data after the last response");
                 outcome.slowDone++;
-              } else {
+              } else if (!migrate) {
                 // Idle: closed gracefully by the draining parent (EOF, no reset).
                 const res = await readResponse(c);
                 if (res === undefined) outcome.idleFin++;
@@ -480,13 +482,36 @@ Deno.test({
         assertEquals(r.parentCode, 0);
         assertEquals(outcome.errors.slice(0, 5), [], `${outcome.errors.length} connections failed`);
         assertEquals(outcome.slowDone, slow, "every in-flight request completed");
-        assertEquals(outcome.idleFin, n - slow, "every idle connection got a FIN");
+        if (migrate) {
+          // The parent is gone: an idle connection that still answers was taken over by the child.
+          await Promise.all(
+            conns.slice(slow).map(async (c) => {
+              try {
+                await c.write(enc.encode("GET /again HTTP/1.1\r\nhost: x\r\n\r\n"));
+                const res = await readResponse(c);
+                if (res?.body === "done\n") outcome.idleAnswered++;
+                else throw new Error(`after the upgrade: ${res?.head}`);
+              } catch (e) {
+                outcome.errors.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+              }
+            }),
+          );
+          assertEquals(outcome.errors.slice(0, 5), [], `${outcome.errors.length} migrated connections failed`);
+          assertEquals(outcome.idleAnswered, n - slow, "every idle connection moved to the child");
+          const moved = [...r.child.stderr.matchAll(/took over (\d+) idle connection\(s\) of listener "http"/g)]
+            .reduce((sum, m) => sum + Number(m[1]), 0);
+          assertEquals(moved, n - slow, "the child logged every connection it took over");
+        } else assertEquals(outcome.idleFin, n - slow, "every idle connection got a FIN");
         // The child serves new connections on the same port.
         const c = await Deno.connect({ hostname: "127.0.0.1", port: r.ports.http });
         await c.write(enc.encode("GET /after HTTP/1.1\r\nhost: x\r\n\r\n"));
         assertEquals((await readResponse(c))?.body, "done\n");
         c.close();
-        console.log(`${n} connections: ${slow} in flight completed, ${n - slow} idle closed with FIN, 0 resets`);
+        console.log(
+          `${n} connections: ${slow} in flight completed, ${n - slow} idle ${
+            migrate ? "moved to the child and answered there" : "closed with FIN"
+          }, 0 resets`,
+        );
       } finally {
         await r.child.stop();
       }
@@ -500,7 +525,23 @@ Deno.test({
       echo.close();
       await Deno.remove(file);
     }
-  },
+  }
+}
+
+Deno.test({
+  name: "hot restart with idle and in-flight keep-alive connections open: each finishes its request or is closed " +
+    "with a FIN, none is reset",
+  ignore,
+  ...itOpts,
+  fn: () => idleAcrossUpgrade(false),
+});
+
+Deno.test({
+  name: "hot restart with --experimental-migrate-idle-connections: idle keep-alive connections move to the new " +
+    "process and are answered there, in-flight ones complete",
+  ignore,
+  ...itOpts,
+  fn: () => idleAcrossUpgrade(true),
 });
 
 Deno.test({
