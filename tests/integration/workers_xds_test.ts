@@ -16,6 +16,8 @@ import { setLogSink } from "../../lib/observe/log.ts";
 import { createRegistries } from "../../lib/server/registries.ts";
 import { Server } from "../../lib/server/server.ts";
 import { parse as parseYaml } from "yaml";
+import { TYPE, XdsManager } from "../../xds/mod.ts";
+import type { WorkerConfigOp } from "../../lib/server/workers.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -400,3 +402,61 @@ Deno.test(
     }
   },
 );
+
+Deno.test("XdsManager: an update resolves (the source ACKs) only after the workers applied it", itOpts, async () => {
+  // A server without workers of its own; the workers' side is a promise the test settles.
+  const raw = parseYaml(hcmBootstrap({ routes: directResponseRoutes("hi"), admin: false }));
+  const registries = createRegistries();
+  const server = await Server.start(parseBootstrap(raw, registries), registries, { drainTimeMs: 200 });
+  const forwarded: WorkerConfigOp[] = [];
+  let release!: () => void;
+  const applied = new Promise<void>((r) => release = r);
+  const unavailable = (): never => {
+    throw new Error("no wire in this test");
+  };
+  const manager = new XdsManager({
+    dynamic: { ads: undefined, lds: undefined, cds: undefined, raw: {} },
+    server: {
+      stats: server.stats,
+      clusterManager: server.clusterManager,
+      routeConfigs: server.routeConfigs,
+      secrets: server.secrets,
+      staticListenerNames: server.staticListenerNames,
+      staticClusterNames: server.staticClusterNames,
+      addOrUpdateListener: (r, path) => server.addOrUpdateListener(r, { path, validateClusters: false }),
+      validateListener: (r, path) => server.validateListener(r, path),
+      removeListener: (name) => server.removeListener(name),
+      forwardToWorkers: (op) => void forwarded.push(op),
+      workersApplied: () => applied,
+    },
+    node: {},
+    grpcTarget: unavailable,
+    wire: {
+      encodeRequest: unavailable,
+      decodeResponse: unavailable,
+      encodeDeltaRequest: unavailable,
+      decodeDeltaResponse: unavailable,
+      decodeResource: unavailable,
+    },
+  });
+  try {
+    const rc = { name: "r1", virtual_hosts: [{ name: "a", domains: ["*"], routes: [] }] };
+    let done = false;
+    const update = manager.onUpdate({
+      typeUrl: TYPE.route,
+      resources: [{ name: "r1", version: "1", raw: rc, text: JSON.stringify(rc) }],
+      removed: [],
+      version: "1",
+    }).then(() => done = true);
+    // The main thread applied it and forwarded it, in the same turn; the update waits for the workers.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    assertEquals(forwarded.map((o) => [o.kind, "name" in o ? o.name : ""]), [["route", "r1"]]);
+    assertEquals(done, false);
+    release();
+    await update;
+    assertEquals(done, true);
+  } finally {
+    manager.close();
+    await server.drainAndStop(0);
+  }
+});
