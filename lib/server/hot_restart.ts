@@ -32,8 +32,12 @@
  * control channel itself runs on Deno's Unix sockets (same framing, no descriptors), on a file system
  * `--socket-path` only (Deno has no abstract names).
  *
- * Not done: moving established idle keep-alive connections to the child (MOSN's connection migration), and a
- * `SIGUSR2` / admin trigger (the new process is started by the operator with the next epoch).
+ * **Experimental: idle connection migration** (`--experimental-migrate-idle-connections`, MOSN's connection
+ * migration): the child asks for it with `drain`; when the parent would close its idle HTTP/1 connections, it
+ * detaches them instead ({@link Listener.detachConnections}) and pushes their descriptors (`connections`); the child
+ * serves each as just accepted ({@link Listener.adoptConnection}).
+ *
+ * Not done: a `SIGUSR2` / admin trigger (the new process is started by the operator with the next epoch).
  *
  * @module
  */

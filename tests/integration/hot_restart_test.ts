@@ -363,6 +363,13 @@ Deno.test({
 });
 
 Deno.test({
+  name: "hot restart under load with --experimental-migrate-idle-connections: no failed request",
+  ignore,
+  ...itOpts,
+  fn: () => upgradeUnderLoad(["--concurrency", "1", "--experimental-migrate-idle-connections"], {}, true),
+});
+
+Deno.test({
   name: "hot restart without FFI (--deny-ffi): control channel on Deno's Unix sockets, SO_REUSEPORT overlap",
   ignore,
   ...itOpts,
