@@ -10,6 +10,7 @@ import {
   curl,
   hcmBootstrap,
   itOpts,
+  spawnFerry,
   startFerry,
   startUpstream,
   stat,
@@ -438,6 +439,55 @@ Deno.test(
       await f.stop();
       await upstream.close();
       await collector.close();
+    }
+  },
+);
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test(
+  "tracing with worker threads (--concurrency 2): every loop traces and exports, HTTP/2 downstream too",
+  itOpts,
+  async () => {
+    const collector = await startOtlpCollector();
+    const upstream = await startUpstream();
+    const port = freePort();
+    const adminPort = freePort();
+    const dir = await Deno.makeTempDir();
+    const cfg = `${dir}/ferry.yaml`;
+    await Deno.writeTextFile(
+      cfg,
+      top("ferry-w") + hcmBootstrap({
+        routes: catchAllRoute("{ cluster: up }"),
+        hcmExtra: `tracing:\n${indent(otelGrpc("ferry-w"), 2)}`,
+        clusters: [staticCluster("up", [upstream.port]), staticCluster("otel", [collector.grpcPort], H2)].join("\n"),
+        port,
+        adminPort,
+      }),
+    );
+    const f = await spawnFerry(["-c", cfg, "--concurrency", "2", "-l", "warn"], { adminPort });
+    try {
+      const n = 12;
+      for (let i = 0; i < n; i++) {
+        const args = i % 2 === 0 ? ["--http2-prior-knowledge"] : [];
+        assertEquals((await curl(`http://127.0.0.1:${port}/w${i}`, args)).status, 200);
+      }
+      await collector.waitForSpans(n);
+      const spans = byService(collector.spans, "ferry-w");
+      assertEquals(spans.length, n);
+      assertEquals(new Set(spans.map((s) => s.traceId)).size, n);
+      assertEquals(spans.filter((s) => s.attributes["http.protocol"] === "HTTP/2").length, n / 2);
+      assert(spans.every((s) => s.attributes["node_id"] === "ferry-w" && s.attributes["upstream_cluster"] === "up"));
+    } finally {
+      await f.stop();
+      await upstream.close();
+      await collector.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );
