@@ -4,8 +4,8 @@
  * errors an operator sees (no one listening, a name already taken).
  */
 import { assert, assertEquals, assertNotEquals, assertRejects, assertThrows } from "../../tests/assert.ts";
-import { connectFdChannel, type FdChannel, fdPassingAvailable, FdServer } from "./_fd_passing.ts";
-import { epollAvailable, EpollListener } from "./epoll.ts";
+import { closeFd, connectFdChannel, type FdChannel, fdPassingAvailable, FdServer } from "./_fd_passing.ts";
+import { epollAvailable, EpollConnection, EpollListener } from "./epoll.ts";
 
 const ignore = !fdPassingAvailable() || !epollAvailable();
 const enc = new TextEncoder();
@@ -165,5 +165,57 @@ Deno.test({
     s.close();
     await assertRejects(() => Deno.stat(path), Deno.errors.NotFound);
     await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "EpollConnection.detach and adopt move a connected socket across a channel; the peer sees no close",
+  ignore,
+  async fn() {
+    const { server, a, b } = await pair();
+    const l = EpollListener.listen({ hostname: "127.0.0.1", port: 0 })!;
+    const echo = (c: EpollConnection, tag: string, closed: string[]) => {
+      c.setHandler({
+        onData: (d) => c.write(enc.encode(`${tag}:${dec.decode(d)}`)),
+        onEof: () => c.close(),
+        onClose: (reason) => closed.push(reason),
+      });
+      c.start();
+    };
+    const firstClosed: string[] = [];
+    const accepted = new Promise<EpollConnection>((resolve) => {
+      l.start((c) => {
+        echo(c, "old", firstClosed);
+        resolve(c);
+      }, () => {});
+    });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: l.port });
+    const buf = new Uint8Array(64);
+    const ask = async (text: string) => {
+      await client.write(enc.encode(text));
+      const n = await client.read(buf);
+      return n === null ? "EOF" : dec.decode(buf.subarray(0, n));
+    };
+    assertEquals(await ask("1"), "old:1");
+    const conn = await accepted;
+    const fd = conn.detach();
+    assert(fd !== undefined);
+    assertEquals(firstClosed, ["migrated"]);
+    assertEquals(conn.detach(), undefined, "only once");
+    await a.send(enc.encode("conn"), [fd]);
+    closeFd(fd);
+    const m = (await b.recv())!;
+    const moved = EpollConnection.adopt(m.fds[0]!)!;
+    assertEquals(moved.remotePort, (client.localAddr as Deno.NetAddr).port);
+    const secondClosed: string[] = [];
+    echo(moved, "new", secondClosed);
+    assertEquals(await ask("2"), "new:2");
+    client.close();
+    await moved.done;
+    assertEquals(secondClosed.length, 1);
+    l.close();
+    a.close();
+    b.close();
+    server.close();
   },
 });
