@@ -757,7 +757,11 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     stats.downstream_rq_completed.inc();
     stats.downstream_rq_time.record(info.durationMs);
     const span = this.#span;
-    if (span !== undefined) this.#cm.shared.tracer?.finishSpan(span, info, this.route?.route.decoratorOperation);
+    if (span !== undefined) {
+      // The route (for its decorator) only for a span that is exported: no route lookup for unsampled requests.
+      const decorator = span.record.sampled ? this.route?.route.decoratorOperation : undefined;
+      this.#cm.shared.tracer?.finishSpan(span, info, decorator);
+    }
     for (const l of this.#cm.shared.accessLoggers) l.log(info);
     this.#cm.streamDone(this);
   }

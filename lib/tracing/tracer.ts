@@ -144,7 +144,7 @@ export class Tracer {
       attributes,
       status: "UNSET",
       sampled,
-      ...(shared ? { shared } : {}),
+      shared,
     };
     let upstream: SpanRecord | undefined;
     if (this.config.spawnUpstreamSpan) {
