@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { hkdfSync } from "node:crypto";
 import { ConfigError } from "../api/errors.ts";
 import type { ObjReader } from "../config/reader.ts";
 import { SESSION_TICKET_KEY_LENGTH, SessionTicketKeys } from "./engine/tls13/session_ticket.ts";
@@ -19,8 +20,8 @@ const MAX_SESSION_TIMEOUT_S = 604800;
 /** A server context's resumption settings. */
 export interface ServerResumption {
   /**
-   * Keys that seal and open TLS 1.3 tickets: the configured ones, or (Envoy's behaviour without keys) a random key
-   * made for this context, so tickets resume only on this process and context. Undefined when stateless
+   * Keys that seal and open TLS 1.3 tickets: the configured ones, or (Envoy's behaviour without keys) a key of this
+   * process and context (see `processSeed`), so tickets resume only on this process. Undefined when stateless
    * resumption is disabled.
    */
   readonly ticketKeys: SessionTicketKeys | undefined;
@@ -30,6 +31,35 @@ export interface ServerResumption {
   readonly stateful: boolean;
   /** Session lifetime in seconds (TLS 1.3 ticket lifetime, TLCP cache entry lifetime). */
   readonly sessionTimeout: number;
+}
+
+/**
+ * The process's ticket-key seed: 32 random bytes made by the first context that needs one and kept in the
+ * environment, which the worker threads of `--concurrency N` share with the main thread. So a context without
+ * `session_ticket_keys` gets the same key in every event loop (a ticket issued by one resumes on another, as in
+ * Envoy's threads sharing one SSL_CTX) and a new key per process.
+ */
+const SEED_ENV = "FERRY_SESSION_TICKET_SEED";
+
+function processSeed(): Uint8Array | undefined {
+  try {
+    let hex = Deno.env.get(SEED_ENV);
+    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) {
+      hex = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+      Deno.env.set(SEED_ENV, hex);
+    }
+    return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+  } catch {
+    return undefined; // no env permission: a key of this event loop only
+  }
+}
+
+/** The default ticket key of the context at `path`: from the process seed, else random. */
+function defaultTicketKeys(path: string): SessionTicketKeys {
+  const seed = processSeed();
+  if (!seed) return SessionTicketKeys.random();
+  const info = new TextEncoder().encode(`ferry session ticket key ${path}`);
+  return new SessionTicketKeys([new Uint8Array(hkdfSync("sha256", seed, new Uint8Array(0), info, 80))]);
 }
 
 /** A `DataSource` as bytes: `filename` read as binary, `inline_bytes` base64, strings as UTF-8. */
@@ -107,7 +137,7 @@ export function parseServerResumption(o: ObjReader, options: { sdsKeys?: boolean
     sessionTimeout = ms / 1000;
   }
   return {
-    ticketKeys: statelessOff ? undefined : configured ?? SessionTicketKeys.random(),
+    ticketKeys: statelessOff ? undefined : configured ?? defaultTicketKeys(o.path),
     keysConfigured: configured !== undefined || options.sdsKeys === true,
     stateful: !statefulOff,
     sessionTimeout,

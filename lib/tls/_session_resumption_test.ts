@@ -172,3 +172,12 @@ Deno.test("SecretManager accepts session_ticket_keys secrets and names a bad key
   );
   assertEquals(m.update("tk", { session_ticket_keys: { keys: [{ inline_bytes: b64(80, 2) }] } }, "upd").version, 2);
 });
+
+Deno.test("parseServerResumption without keys: one key per context path and process, shared by reparses", () => {
+  const a1 = parseServerResumption(new ObjReader({}, "listeners[0].tc")).ticketKeys!;
+  const a2 = parseServerResumption(new ObjReader({}, "listeners[0].tc")).ticketKeys!;
+  const b = parseServerResumption(new ObjReader({}, "listeners[1].tc")).ticketKeys!;
+  const ticket = a1.seal(new TextEncoder().encode("state"));
+  assertEquals(new TextDecoder().decode(a2.open(ticket)!), "state");
+  assertEquals(b.open(ticket), undefined);
+});

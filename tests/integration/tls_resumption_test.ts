@@ -13,7 +13,11 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { type GmsslPki, gmsslPki } from "../../lib/tls/engine/tlcp/_gmssl_util.ts";
-import { curl, itOpts, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { curl, itOpts, spawnFerry, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
+import { createTls13Client, Tls13SessionCache } from "../../lib/tls/engine/tls13/mod.ts";
+import { runOverSocket } from "../../lib/tls/engine/tls13/testdata/socket.ts";
+import { parseCertificates } from "../../lib/crypto/mod.ts";
 import { spawnTongsuo, TONGSUO_BIN } from "./_peers.ts";
 
 const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
@@ -383,4 +387,70 @@ Deno.test({
         assertEquals(await stat(ferry, "listener.fast.ssl.session_reused") ?? 0, 0);
       },
     ),
+});
+
+Deno.test({
+  name: "TLS 1.3-SM resumption without configured keys works across --concurrency 2 worker threads",
+  ...itOpts,
+  async fn() {
+    const p = gmsslPki();
+    const port = freePort();
+    const adminPort = freePort();
+    const cfg = p.path(`concurrency_${crypto.randomUUID()}.json`);
+    const listener = gmListener(p, "edge", {});
+    (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
+    (listener.filter_chains as Obj[])[0]!.filters = [{
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: {
+        "@type":
+          "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix: "edge",
+        route_config: {
+          virtual_hosts: [{
+            name: "all",
+            domains: ["*"],
+            routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }],
+          }],
+        },
+        http_filters: [{
+          name: "envoy.filters.http.router",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+        }],
+      },
+    }];
+    Deno.writeTextFileSync(
+      cfg,
+      JSON.stringify({
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        static_resources: { listeners: [listener] },
+      }),
+    );
+    const ferry = await spawnFerry(["-c", cfg, "--concurrency", "2"], { adminPort, timeoutMs: 30_000 });
+    try {
+      const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
+      const cache = new Tls13SessionCache();
+      const resumed: boolean[] = [];
+      for (let i = 0; i < 10; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const s = runOverSocket(conn, (cb) =>
+          createTls13Client({
+            serverName: "localhost",
+            trustedCertificates: ca,
+            cipherSuites: ["TLS_SM4_GCM_SM3"],
+            groups: ["curveSM2"],
+            signatureSchemes: ["sm2sig_sm3"],
+            sessionCache: cache,
+          }, cb));
+        resumed.push((await s.handshake).resumed);
+        // The ticket comes before the response.
+        s.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+        assert(dec.decode(await s.waitFor(20)).startsWith("HTTP/1.1 200"));
+        await s.done;
+      }
+      // SO_REUSEPORT spreads the connections over both event loops; each one opens the tickets of the other.
+      assertEquals(resumed, [false, ...new Array(9).fill(true)]);
+    } finally {
+      await ferry.stop();
+    }
+  },
 });
