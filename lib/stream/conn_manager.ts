@@ -644,6 +644,11 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
     if (cfg.alwaysSetRequestIdInResponse && this.info.requestId !== undefined) {
       h.set("x-request-id", this.info.requestId);
     }
+    // Tracing: an ingress span named by the route's decorator tells the client so (Envoy's response header).
+    if (this.#span !== undefined && this.#span.operationOverride === undefined) {
+      const op = this.route?.route.decoratorOperation;
+      if (op !== undefined) h.set("x-envoy-decorator-operation", op);
+    }
     const ov = cm.shared.overload;
     if (ov !== undefined && ov.engaged && !cm.shared.draining() && ov.disableKeepalive()) {
       // Overloaded: this response ends its connection (HTTP/1 `connection: close`, HTTP/2 GOAWAY), as Envoy's.

@@ -162,6 +162,7 @@ Deno.test(
       assertEquals(h.upstream.requests[0]!.headers.get("x-request-id"), "0c3c8f4e-1f7a-9b2d-8e1a-2c9d5b6a7f10");
       // Names: the route's decorator on A, Envoy's "ingress" on B (no decorator). Kind SERVER.
       assertEquals(sa.name, "checkout-a");
+      assertEquals(r.headers["x-envoy-decorator-operation"], "checkout-a");
       assertEquals(sb.name, "ingress");
       assertEquals(sa.kind, 2);
       assertEquals(sb.kind, 2);
