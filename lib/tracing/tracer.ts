@@ -3,7 +3,11 @@
  * makes the sampling decision (`x-request-id`, see `sampler.ts`), counts it in `http.<prefix>.tracing.*`, starts
  * the server span as a child of the context the request carries (W3C or B3, see `propagation.ts`), writes the new
  * context into the request that goes upstream, and when the stream ends sets Envoy's tags and hands sampled spans
- * to the exporter.
+ * to the provider's exporter: OTLP (`opentelemetry.ts`; W3C first, B3 answered where it came in) or Zipkin
+ * (`zipkin.ts`; B3 first and always written, shared span context).
+ *
+ * Cost: an unsampled request (tracing on, sampled out) takes about 1 µs more than with tracing off (ids, decision,
+ * `traceparent`); a sampled one about 10 µs more, export included (`/tmp` microbenchmark on the shared 2-core VM).
  *
  * The span is named `ingress` (Envoy's name for an ingress span), or by the route's `decorator.operation`, or by an
  * `x-envoy-decorator-operation` request header (which is removed), as Envoy does.
@@ -33,7 +37,7 @@ export interface TracingStats {
 /** What a tracer needs from its connection manager and server. */
 export interface TracerContext {
   readonly clusterManager: ClusterManager;
-  /** Root stats scope (the exporter's `tracing.opentelemetry.*`). */
+  /** Root stats scope (the exporters' `tracing.opentelemetry.*` / `tracing.zipkin.*`). */
   readonly stats: StatsScope;
   /** The connection manager's scope (`http.<stat_prefix>`). */
   readonly scope: StatsScope;
