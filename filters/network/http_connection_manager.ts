@@ -113,7 +113,12 @@ function createHcmFactory(config: HcmFilterConfig, context: NetworkFilterContext
     ...(context.overload ? { overload: context.overload } : {}),
     http2Stats: createHttp2Stats(context.stats.scope("http2")),
     tracer: hcm.tracing
-      ? new Tracer(hcm.tracing, { clusterManager: context.clusterManager, stats: context.stats, scope })
+      ? new Tracer(hcm.tracing, {
+        clusterManager: context.clusterManager,
+        stats: context.stats,
+        scope,
+        egress: context.trafficDirection === "OUTBOUND",
+      })
       : undefined,
   };
   const debug = (m: string) => log.debug(m);

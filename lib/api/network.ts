@@ -153,6 +153,8 @@ export interface NetworkFilterContext {
   readonly stats: import("./stats.ts").StatsScope;
   /** The listener's name. */
   readonly listenerName: string;
+  /** The listener's `traffic_direction`, when set (`OUTBOUND`: connection managers trace egress spans). */
+  readonly trafficDirection?: "UNSPECIFIED" | "INBOUND" | "OUTBOUND";
   /** True once connections of this listener config should drain (connection managers stop keep-alive). */
   readonly draining: () => boolean;
   /** The listener's per-connection buffer limit in bytes. */

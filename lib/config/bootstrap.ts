@@ -87,6 +87,8 @@ export interface ListenerConfig {
   readonly bypassOverloadManager?: boolean;
   /** `ignore_global_conn_limit`: connections do not count against the overload manager's connection limit. */
   readonly ignoreGlobalConnLimit?: boolean;
+  /** `traffic_direction`: `OUTBOUND` makes connection managers trace egress spans (Envoy's rule). */
+  readonly trafficDirection?: "UNSPECIFIED" | "INBOUND" | "OUTBOUND";
 }
 
 /** Admin interface settings. */
@@ -256,7 +258,7 @@ export function parseListener(raw: unknown, path: string, registries: Registries
   const perConnectionBufferLimitBytes = o.int("per_connection_buffer_limit_bytes", { min: 1 }) ?? 1024 * 1024;
   const reusePort = o.bool("enable_reuse_port") ?? true;
   const statPrefix = o.str("stat_prefix") ?? `${address.address}_${address.port}`.replace(/:/g, "_");
-  o.enumOf("traffic_direction", ["UNSPECIFIED", "INBOUND", "OUTBOUND"] as const);
+  const trafficDirection = o.enumOf("traffic_direction", ["UNSPECIFIED", "INBOUND", "OUTBOUND"] as const);
   o.enumOf("drain_type", ["DEFAULT", "MODIFY_ONLY"] as const);
   o.skip("metadata");
   o.bool("use_original_dst") && o.unsupported("use_original_dst");
@@ -279,6 +281,7 @@ export function parseListener(raw: unknown, path: string, registries: Registries
     path,
     ...(bypassOverloadManager ? { bypassOverloadManager } : {}),
     ...(ignoreGlobalConnLimit ? { ignoreGlobalConnLimit } : {}),
+    ...(trafficDirection !== undefined ? { trafficDirection } : {}),
   };
 }
 

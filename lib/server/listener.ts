@@ -109,6 +109,7 @@ class ListenerGeneration {
         clusterManager: ctx.clusterManager,
         stats: ctx.stats,
         listenerName: config.name,
+        ...(config.trafficDirection !== undefined ? { trafficDirection: config.trafficDirection } : {}),
         draining: () => (this.draining && !this.kept.has(chain)) || ctx.draining(),
         bufferLimit: config.perConnectionBufferLimitBytes,
         ...(ctx.routeConfigs ? { routeConfigs: ctx.routeConfigs } : {}),

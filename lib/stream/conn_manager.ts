@@ -645,7 +645,7 @@ class ActiveStream implements StreamDecoder, FilterManagerCallbacks {
       h.set("x-request-id", this.info.requestId);
     }
     // Tracing: an ingress span named by the route's decorator tells the client so (Envoy's response header).
-    if (this.#span !== undefined && this.#span.operationOverride === undefined) {
+    if (this.#span?.decoratorInResponse === true) {
       const op = this.route?.route.decoratorOperation;
       if (op !== undefined) h.set("x-envoy-decorator-operation", op);
     }

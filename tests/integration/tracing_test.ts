@@ -444,6 +444,33 @@ Deno.test(
   },
 );
 
+Deno.test("tracing on an OUTBOUND listener: CLIENT spans named egress <host>", itOpts, async () => {
+  const collector = await startOtlpCollector();
+  const upstream = await startUpstream();
+  const yaml = top("ferry-e") + hcmBootstrap({
+    routes: catchAllRoute("{ cluster: up }"),
+    hcmExtra: `tracing:\n${indent(otelHttp("ferry-e"), 2)}`,
+    clusters: [staticCluster("up", [upstream.port]), staticCluster("otel", [collector.httpPort])].join("\n"),
+  });
+  assert(yaml.includes("  - name: test\n"));
+  const f = await startFerry(yaml.replace("  - name: test\n", "  - name: test\n    traffic_direction: OUTBOUND\n"));
+  try {
+    const r = await curl(f.url("/e"), ["-H", "host: svc.example", "-H", "x-envoy-decorator-operation: mine"]);
+    assertEquals(r.status, 200);
+    await collector.waitForSpans(1);
+    const s = collector.spans[0]!;
+    assertEquals(s.kind, 3);
+    assertEquals(s.name, "egress svc.example");
+    // Egress: the caller's decorator header is not ours to consume; it goes on.
+    assertEquals(upstream.requests[0]!.headers.get("x-envoy-decorator-operation"), "mine");
+    assertEquals(r.headers["x-envoy-decorator-operation"], undefined);
+  } finally {
+    await f.stop();
+    await upstream.close();
+    await collector.close();
+  }
+});
+
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
