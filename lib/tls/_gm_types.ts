@@ -7,7 +7,7 @@
 import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { Certificate } from "../crypto/x509.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
-import type { TlcpSessionCache } from "./engine/tlcp/mod.ts";
+import type { TlcpSession, TlcpSessionCache } from "./engine/tlcp/mod.ts";
 import type { SessionTicketKeys, Tls13Credential, Tls13SessionCache } from "./engine/tls13/mod.ts";
 
 /** The GM protocol versions. */
@@ -78,6 +78,8 @@ export interface GmEngineState {
   tls13Server?: GmTls13EngineFactory;
   /** Client: the TLS 1.3 tickets of this context's upstream connections, by server name. */
   tls13Sessions?: Tls13SessionCache;
+  /** Client: the last TLCP session per server name, offered for resumption. */
+  tlcpClientSessions?: Map<string, TlcpSession>;
   readonly tls13Clients: Map<string, GmTls13EngineFactory>;
   readonly tls13Credentials: Map<GmKeyPair, Tls13Credential>;
 }

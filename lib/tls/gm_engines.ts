@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TlsEngine } from "../api/tls.ts";
+import type { TlsEngine, TlsHandshakeInfo } from "../api/tls.ts";
 import {
   createTlcpClient,
   createTlcpServer,
@@ -56,7 +56,25 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
       ...(cache ? { sessionCache: cache } : {}),
     }, init.callbacks);
   }
-  return createTlcpClient({
+  // Client sessions by server name (max_session_keys > 0): the last one established is offered next time.
+  const sessions = (ctx.maxSessionKeys ?? 1) > 0 ? ctx.engineState.tlcpClientSessions ??= new Map() : undefined;
+  const key = init.serverName ?? "";
+  const session = sessions?.get(key);
+  const callbacks = sessions
+    ? {
+      ...init.callbacks,
+      onHandshake: (info: TlsHandshakeInfo) => {
+        const s = engine.session;
+        if (s) {
+          sessions.delete(key);
+          sessions.set(key, s);
+          if (sessions.size > 64) sessions.delete(sessions.keys().next().value!);
+        }
+        init.callbacks.onHandshake(info);
+      },
+    }
+    : init.callbacks;
+  const engine = createTlcpClient({
     cipherSuites,
     alpnProtocols,
     ...(ctx.roots.length > 0 ? { ca: ctx.roots } : { verifyServer: false }),
@@ -64,7 +82,9 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
     ...(creds ? { credentials: creds } : {}),
     peerProfile: ctx.tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard",
     ecdheKeyExchangeEncoding: ctx.tlcpClientKeyExchange === "BARE" ? "bare" : "length-prefixed",
-  }, init.callbacks);
+    ...(session ? { session } : {}),
+  }, callbacks);
+  return engine;
 };
 
 function credential(ctx: GmContext, pair: GmKeyPair): Tls13Credential {

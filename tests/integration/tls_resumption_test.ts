@@ -107,11 +107,12 @@ async function withFerry(
 }
 
 Deno.test({
-  name: "TLS 1.3-SM resumption: Ferry's cluster resumes on Ferry's listener with its tickets; other keys do not",
+  name: "GM resumption: Ferry's clusters resume on Ferry's listeners (TLS 1.3-SM tickets, TLCP session IDs)",
   ...itOpts,
   async fn() {
     // front (plain HTTP) → cluster "gm_a" (TLS 1.3-SM, one request per connection) → listener "back_a" → upstream;
-    // "gm_off" goes the same way to a listener with stateless resumption disabled.
+    // "gm_off" goes the same way to a listener with stateless resumption disabled; "gm_tlcp" speaks TLCP to a
+    // listener with the session-ID cache (on by default).
     const gmClient = (extra: Obj = {}): Obj => ({
       name: "ferry.transport_sockets.gm",
       typed_config: {
@@ -131,11 +132,12 @@ Deno.test({
         listeners: [
           gmListener(p0, "back_a", { session_ticket_keys: { keys: [{ inline_bytes: KEY_A }] } }),
           gmListener(p0, "back_off", { disable_stateless_session_resumption: true }),
+          gmListener(p0, "back_tlcp", {}),
         ],
         clusters: [cluster("backend", upstream.port)],
       },
     });
-    const backPorts = { a: back.port("back_a"), off: back.port("back_off") };
+    const backPorts = { a: back.port("back_a"), off: back.port("back_off"), tlcp: back.port("back_tlcp") };
     const oneRequest = {
       typed_extension_protocol_options: {
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -161,10 +163,20 @@ Deno.test({
             address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
             filter_chains: [{ filters: routeTo("gm_off", "front_off") }],
           },
+          {
+            name: "front_tlcp",
+            stat_prefix: "front_tlcp",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{ filters: routeTo("gm_tlcp", "front_tlcp") }],
+          },
         ],
         clusters: [
           cluster("gm_a", backPorts.a, { transport_socket: gmClient(), ...oneRequest }),
           cluster("gm_off", backPorts.off, { transport_socket: gmClient(), ...oneRequest }),
+          cluster("gm_tlcp", backPorts.tlcp, {
+            transport_socket: gmClient({ versions: ["TLCP"], cipher_suites: ["ECC_SM4_GCM_SM3"] }),
+            ...oneRequest,
+          }),
         ],
       },
     });
@@ -174,6 +186,8 @@ Deno.test({
         assertEquals([r.status, r.body], [200, `upstream saw /a/${i}`], r.stderr);
         const o = await curl(front.url(`/off/${i}`, "front_off"));
         assertEquals([o.status, o.body], [200, `upstream saw /off/${i}`], o.stderr);
+        const t = await curl(front.url(`/tlcp/${i}`, "front_tlcp"));
+        assertEquals([t.status, t.body], [200, `upstream saw /tlcp/${i}`], t.stderr);
       }
       assertEquals(await stat(back, "listener.back_a.ssl.handshake"), 4);
       // The first connection is full; each later one resumes with the ticket the one before it got.
@@ -182,6 +196,10 @@ Deno.test({
       assertEquals(await stat(back, "listener.back_off.ssl.handshake"), 4);
       assertEquals(await stat(back, "listener.back_off.ssl.session_reused") ?? 0, 0);
       assertEquals(await stat(front, "cluster.gm_off.ssl.session_reused") ?? 0, 0);
+      // TLCP: the cluster offers the last session ID it got, the listener's cache resumes it.
+      assertEquals(await stat(back, "listener.back_tlcp.ssl.versions.TLCP"), 4);
+      assertEquals(await stat(back, "listener.back_tlcp.ssl.session_reused"), 3);
+      assertEquals(await stat(front, "cluster.gm_tlcp.ssl.session_reused"), 3);
     } finally {
       await front.stop();
       await back.stop();
