@@ -6,6 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { createTls13Client, createTls13Server, SessionTicketKeys, Tls13SessionCache } from "./mod.ts";
 import type { Tls13ServerOptions } from "./server.ts";
+import type { Tls13GroupName } from "./groups.ts";
 import { testPki } from "./testdata/pki.ts";
 import { runOverSocket } from "./testdata/socket.ts";
 import { freePort } from "../../../../tests/fakes/ports.ts";
@@ -142,78 +143,121 @@ for (const suite of ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CH
   });
 }
 
+/** Our client against `openssl s_server -naccept 2 -rev` twice with one cache; whether each handshake resumed. */
+async function clientResumes(serverArgs: string[], groups: Tls13GroupName[]): Promise<boolean[]> {
+  const dir = await pkiDir();
+  const port = freePort();
+  const proc = new Deno.Command("openssl", {
+    args: [
+      "s_server",
+      "-tls1_3",
+      "-accept",
+      `127.0.0.1:${port}`,
+      "-naccept",
+      "2",
+      "-rev",
+      ...serverArgs,
+      "-cert",
+      `${dir}/server_ecdsa.crt`,
+      "-key",
+      `${dir}/server_ecdsa.key`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += value;
+    }
+  })();
+  proc.stderr.pipeTo(new WritableStream()).catch(() => {});
+  try {
+    const deadline = Date.now() + 5000;
+    while (!text.includes("ACCEPT")) {
+      if (Date.now() > deadline) throw new Error(`s_server did not start: ${text}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const pki = testPki();
+    const cache = new Tls13SessionCache();
+    const resumed: boolean[] = [];
+    for (let i = 0; i < 2; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const s = runOverSocket(
+        conn,
+        (cb) =>
+          createTls13Client({
+            serverName: "localhost",
+            trustedCertificates: [pki.ecdsaRoot],
+            cipherSuites: ["TLS_AES_128_GCM_SHA256"],
+            groups,
+            sessionCache: cache,
+          }, cb),
+      );
+      const info = await s.handshake;
+      resumed.push(info.resumed);
+      s.engine.send(enc.encode("hello from ferry\n"));
+      assertEquals(dec.decode(await s.waitFor(17)), "yrref morf olleh\n");
+      s.engine.close();
+      s.close();
+      await s.done;
+    }
+    return resumed;
+  } finally {
+    try {
+      proc.kill("SIGTERM");
+    } catch {
+      // exited
+    }
+    await proc.status;
+    await pump.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "tls13 client resumes with openssl s_server's ticket",
   ignore: !hasOpenssl,
   async fn() {
+    assertEquals(await clientResumes([], ["x25519"]), [false, true]);
+  },
+});
+
+Deno.test({
+  name:
+    "tls13 client resumes with openssl s_server's ticket after a HelloRetryRequest (binder over the HRR transcript)",
+  ignore: !hasOpenssl,
+  async fn() {
+    // We share x25519; the server takes P-256 only, so both handshakes start with a HelloRetryRequest.
+    assertEquals(await clientResumes(["-groups", "P-256"], ["x25519", "secp256r1"]), [false, true]);
+  },
+});
+
+Deno.test({
+  name: "tls13 server resumes openssl s_client after a HelloRetryRequest",
+  ignore: !hasOpenssl,
+  async fn() {
     const dir = await pkiDir();
-    const port = freePort();
-    const proc = new Deno.Command("openssl", {
-      args: [
-        "s_server",
-        "-tls1_3",
-        "-accept",
-        `127.0.0.1:${port}`,
-        "-naccept",
-        "2",
-        "-rev",
-        "-cert",
-        `${dir}/server_ecdsa.crt`,
-        "-key",
-        `${dir}/server_ecdsa.key`,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let text = "";
-    const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        text += value;
-      }
-    })();
-    proc.stderr.pipeTo(new WritableStream()).catch(() => {});
     try {
-      const deadline = Date.now() + 5000;
-      while (!text.includes("ACCEPT")) {
-        if (Date.now() > deadline) throw new Error(`s_server did not start: ${text}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const pki = testPki();
-      const cache = new Tls13SessionCache();
-      const resumed: boolean[] = [];
-      for (let i = 0; i < 2; i++) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-        const s = runOverSocket(
-          conn,
-          (cb) =>
-            createTls13Client({
-              serverName: "localhost",
-              trustedCertificates: [pki.ecdsaRoot],
-              cipherSuites: ["TLS_AES_128_GCM_SHA256"],
-              sessionCache: cache,
-            }, cb),
-        );
-        const info = await s.handshake;
-        resumed.push(info.resumed);
-        s.engine.send(enc.encode("hello from ferry\n"));
-        assertEquals(dec.decode(await s.waitFor(17)), "yrref morf olleh\n");
-        s.engine.close();
-        s.close();
-        await s.done;
-      }
-      assertEquals(resumed, [false, true]);
+      const keys = SessionTicketKeys.random();
+      const { port, results } = serveEngine(2, {
+        sessionTickets: { keys },
+        groups: ["secp256r1", "x25519"],
+        groupSelection: "server-preference",
+      });
+      const args = ["-groups", "X25519:P-256"];
+      const first = await sClient(port, dir, [...args, "-sess_out", `${dir}/sess.pem`]);
+      assert(first.includes("New, TLSv1.3"), first);
+      const again = await sClient(port, dir, [...args, "-sess_in", `${dir}/sess.pem`]);
+      assert(again.includes("Reused, TLSv1.3"), again);
+      assert(again.includes("ping from openssl"), again);
+      const r = (await results).map((x) => typeof x === "string" ? x : `${x.group} ${x.resumed}`);
+      assertEquals(r, ["secp256r1 false", "secp256r1 true"]);
     } finally {
-      try {
-        proc.kill("SIGTERM");
-      } catch {
-        // exited
-      }
-      await proc.status;
-      await pump.catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }
   },
