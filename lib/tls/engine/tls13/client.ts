@@ -87,6 +87,11 @@ export interface Tls13ClientOptions {
   readonly sessionCache?: Tls13SessionCache | undefined;
   /** The cache key for this server (default: `serverName`, or "" without one). */
   readonly sessionKey?: string | undefined;
+  /**
+   * Leave psk_key_exchange_modes out of the ClientHello, as GmSSL 3.1 does (tests: such a client gets no tickets,
+   * RFC 8446 §4.2.9). Default false.
+   */
+  readonly omitPskModes?: boolean | undefined;
 }
 
 interface ClientConfig {
@@ -106,6 +111,7 @@ interface ClientConfig {
   readonly now: () => Date;
   readonly cache: Tls13SessionCache | undefined;
   readonly sessionKey: string;
+  readonly omitPskModes: boolean;
 }
 
 function resolveClientOptions(o: Tls13ClientOptions): ClientConfig {
@@ -145,6 +151,7 @@ function resolveClientOptions(o: Tls13ClientOptions): ClientConfig {
     now: o.now ?? (() => new Date()),
     cache: o.sessionCache,
     sessionKey: o.sessionKey ?? serverName ?? "",
+    omitPskModes: o.omitPskModes ?? false,
   };
 }
 
@@ -197,7 +204,7 @@ class ClientDriver implements HandshakeDriver {
   }
 
   start(): void {
-    const session = this.#cfg.cache?.take(this.#cfg.sessionKey);
+    const session = this.#cfg.omitPskModes ? undefined : this.#cfg.cache?.take(this.#cfg.sessionKey);
     const suite = session && this.#cfg.suites.find((s) => s.id === session.suite);
     if (session && suite) this.#offer = { session, suite };
     for (const g of this.#cfg.keyShares) this.#keys.set(g.id, g.generate());
@@ -218,6 +225,7 @@ class ClientDriver implements HandshakeDriver {
       alpn: cfg.alpn,
       cookie,
       psk: this.#pskOffer(),
+      omitPskModes: cfg.omitPskModes,
     });
     this.#offered = new Set([ExtensionType.supportedGroups]);
     if (cfg.sni !== undefined) this.#offered.add(ExtensionType.serverName);

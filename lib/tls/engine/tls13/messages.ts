@@ -283,6 +283,8 @@ export interface ClientHelloFields {
    * binders over the truncated ClientHello and writes them with {@link setPskBinders}.
    */
   readonly psk?: { readonly identities: readonly PskIdentity[]; readonly binderLengths: readonly number[] } | undefined;
+  /** Leave out psk_key_exchange_modes (as GmSSL 3.1 does; tests). Default false. */
+  readonly omitPskModes?: boolean | undefined;
 }
 
 /** Encodes a ClientHello body. */
@@ -310,7 +312,7 @@ export function encodeClientHello(f: ClientHelloFields): Uint8Array {
     exts.push({ type: ExtensionType.cookie, data: w.finish() });
   }
   // psk_dhe_ke only; we never offer a PSK, but some servers expect the extension in every TLS 1.3 hello.
-  exts.push({ type: ExtensionType.pskKeyExchangeModes, data: new Uint8Array([1, 1]) });
+  if (!f.omitPskModes) exts.push({ type: ExtensionType.pskKeyExchangeModes, data: new Uint8Array([1, 1]) });
   if (f.extraExtensions) exts.push(...f.extraExtensions);
   if (f.psk) {
     const w = new Writer(256);

@@ -8,7 +8,8 @@
  * NewSessionTickets (the resumption state sealed with the first ticket key, see `session_ticket.ts`), and accepts
  * a ticket offered in `pre_shared_key` with `psk_dhe_ke` (ECDHE + PSK): the ticket must open under one of the keys,
  * be within its lifetime, match the suite's hash and the SNI, and its binder must verify (else `decrypt_error`).
- * A ticket that does not open, or has expired, gets a full handshake. `psk_ke` (no ECDHE) is not accepted.
+ * A ticket that does not open, or has expired, gets a full handshake. `psk_ke` (no ECDHE) is not accepted. A
+ * client that sends no psk_key_exchange_modes with psk_dhe_ke gets no tickets (RFC 8446 §4.2.9; GmSSL 3.1).
  *
  * Not supported, by design: 0-RTT. A ClientHello offering early data gets a handshake without it, and the server
  * skips the 0-RTT records it cannot decrypt (RFC 8446 §4.2.10), up to {@link Tls13ServerOptions.maxEarlyDataSkip}
@@ -214,6 +215,8 @@ class ServerDriver implements HandshakeDriver {
   #peerChain: readonly Uint8Array[] = [];
   #peerLeaf: Certificate | undefined;
   #resumed = false;
+  /** Whether the client can use tickets: it listed psk_dhe_ke in psk_key_exchange_modes (RFC 8446 §4.2.9). */
+  #wantsTickets = false;
 
   constructor(core: Tls13Core, cfg: ServerConfig) {
     this.#core = core;
@@ -301,6 +304,9 @@ class ServerDriver implements HandshakeDriver {
     if (ch.preSharedKey && !ch.pskModes) fatal("missing_extension", "pre_shared_key without psk_key_exchange_modes");
     // A PSK is looked at only in the ClientHello the handshake continues from (after any HelloRetryRequest).
     const resume = share ? this.#acceptPsk(ch, raw, suite) : undefined;
+    // A client without psk_key_exchange_modes (GmSSL 3.1) gets no tickets: it could not use them, and GmSSL 3.1
+    // fails on any post-handshake message.
+    this.#wantsTickets = ch.pskModes?.includes(PskMode.pskDheKe) ?? false;
 
     // Certificate and signature scheme (a resumed handshake authenticates with the PSK).
     let credential: Tls13Credential | undefined;
@@ -515,7 +521,8 @@ class ServerDriver implements HandshakeDriver {
     this.#transcript.add(raw);
     this.#core.setReadSecret(suite, this.#clientApSecret!);
     this.#state = "done";
-    if (this.#cfg.tickets && this.#cfg.tickets.count > 0 && this.#cfg.tickets.lifetime > 0) this.#sendTickets(suite);
+    const t = this.#cfg.tickets;
+    if (t && t.count > 0 && t.lifetime > 0 && this.#wantsTickets) this.#sendTickets(suite);
     this.#core.complete({
       version: "TLSv1.3",
       cipher: suite.name,

@@ -384,3 +384,14 @@ Deno.test("tls13 server: malformed pre_shared_key offers end with one alert, psk
     }
   }
 });
+
+Deno.test("tls13 server sends no tickets to a client without psk_key_exchange_modes (GmSSL 3.1 fails on them)", () => {
+  const keys = SessionTicketKeys.random();
+  const cache = new Tls13SessionCache();
+  const r = connect({ sessionCache: cache, omitPskModes: true }, { sessionTickets: { keys } });
+  ok(r);
+  assertEquals(cache.size, 0);
+  // The same client with the extension gets one.
+  ok(connect({ sessionCache: cache }, { sessionTickets: { keys } }));
+  assertEquals(cache.size, 1);
+});
