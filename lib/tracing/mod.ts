@@ -46,4 +46,4 @@ export {
   traceReasonOf,
   withTraceReason,
 } from "./sampler.ts";
-export { nowNs, type SpanKind, type SpanRecord, type SpanStatus } from "./span.ts";
+export { nowNs, type SpanEvent, type SpanKind, type SpanRecord, type SpanStatus } from "./span.ts";

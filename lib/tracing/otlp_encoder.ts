@@ -130,6 +130,10 @@ function writeKv(o: Out, field: number, k: string, v: string): void {
   o.str(1, v, vl); // written even when empty: the oneof is set
 }
 
+function eventSize(name: string): number {
+  return 9 + fieldLen(utf8Len(name));
+}
+
 function spanSize(s: SpanRecord): number {
   let n = fieldLen(16) + fieldLen(8);
   if (s.traceState !== "") n += fieldLen(utf8Len(s.traceState));
@@ -137,6 +141,7 @@ function spanSize(s: SpanRecord): number {
   if (s.name !== "") n += fieldLen(utf8Len(s.name));
   n += 2 + 18; // kind, two fixed64
   for (const [k, v] of s.attributes) n += fieldLen(kvSize(k, v));
+  for (const e of s.events ?? []) n += fieldLen(eventSize(e.name));
   if (STATUS[s.status] !== 0) n += fieldLen(2);
   return n;
 }
@@ -153,6 +158,12 @@ function writeSpan(o: Out, s: SpanRecord, size: number): void {
   o.fixed64(7, s.startNs);
   o.fixed64(8, s.endNs);
   for (const [k, v] of s.attributes) writeKv(o, 9, k, v);
+  for (const e of s.events ?? []) {
+    // Span.Event { fixed64 time_unix_nano = 1; string name = 2 }
+    o.head(11, eventSize(e.name));
+    o.fixed64(1, e.timeNs);
+    o.str(2, e.name, utf8Len(e.name));
+  }
   const st = STATUS[s.status];
   if (st !== 0) {
     o.head(15, 2);

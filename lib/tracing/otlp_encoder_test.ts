@@ -33,6 +33,7 @@ Deno.test("encodeExportTraceServiceRequest decodes with the OpenTelemetry protos
       kind: "CLIENT",
       status: "ERROR",
       attributes: new Map(),
+      events: [{ timeNs: 1_765_000_000_200_000_000n, name: "last_downstream_rx_byte_received" }],
     }),
   ]);
   const spans = decodeExport(bytes, "http");
@@ -54,6 +55,8 @@ Deno.test("encodeExportTraceServiceRequest decodes with the OpenTelemetry protos
   assertEquals(b.kind, 3);
   assertEquals(b.statusCode, 2);
   assertEquals(b.name, "egress example.com");
+  assertEquals(a.events, []);
+  assertEquals(b.events, [{ name: "last_downstream_rx_byte_received", timeNs: 1_765_000_000_200_000_000n }]);
 });
 
 Deno.test("encodeExportTraceServiceRequest grows its buffer for large batches", () => {

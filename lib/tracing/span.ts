@@ -32,6 +32,15 @@ export interface SpanRecord {
   readonly sampled: boolean;
   /** Zipkin's `shared`: a server span that shares its id with the caller's client span. */
   readonly shared?: boolean;
+  /** Timed events (`verbose`: Envoy's timing logs), OTLP span events / Zipkin annotations. */
+  events?: SpanEvent[];
+}
+
+/** A named point in time within a span. */
+export interface SpanEvent {
+  /** Nanoseconds since the Unix epoch. */
+  readonly timeNs: bigint;
+  readonly name: string;
 }
 
 /** Wall-clock now in nanoseconds since the epoch, with the monotonic clock's sub-millisecond precision. */

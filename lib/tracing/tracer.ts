@@ -24,7 +24,7 @@ import { type BatchOptions, OtlpExporter } from "./opentelemetry.ts";
 import { extractContext, injectContext, type InjectMode, OTEL_INJECT, randomHexId } from "./propagation.ts";
 import { ZipkinExporter } from "./zipkin.ts";
 import { decideTrace } from "./sampler.ts";
-import { nowNs, type SpanRecord } from "./span.ts";
+import { nowNs, type SpanEvent, type SpanRecord } from "./span.ts";
 
 /** The HCM's `tracing.*` counters (Envoy's names). */
 export interface TracingStats {
@@ -64,6 +64,26 @@ export interface ActiveSpan {
   readonly operationOverride: string | undefined;
   /** The route's decorator goes back in an `x-envoy-decorator-operation` response header (ingress, no override). */
   readonly decoratorInResponse: boolean;
+}
+
+/**
+ * `verbose`: Envoy's timing logs that Ferry's stream info knows, as events at their times. The stream info's times
+ * come from the connection layer's coarse clock, so they are kept within the span's own (precise) start and end.
+ */
+function timingEvents(startNs: bigint, endNs: bigint, info: StreamInfo): SpanEvent[] {
+  const at = (ms: number) => {
+    const t = startNs + BigInt(Math.round(ms * 1e6));
+    return t > endNs ? endNs : t < startNs ? startNs : t;
+  };
+  const ev: SpanEvent[] = [];
+  if (info.requestCompleteMs !== undefined) {
+    ev.push({ timeNs: at(info.requestCompleteMs), name: "last_downstream_rx_byte_received" });
+  }
+  if (info.firstUpstreamRxMs !== undefined) {
+    ev.push({ timeNs: at(info.firstUpstreamRxMs), name: "first_upstream_rx_byte_received" });
+  }
+  if (info.durationMs !== undefined) ev.push({ timeNs: at(info.durationMs), name: "last_downstream_tx_byte_sent" });
+  return ev;
 }
 
 /** One connection manager config's tracer; see the module doc. */
@@ -236,6 +256,7 @@ export class Tracer {
       a.set("error", "true");
       r.status = "ERROR";
     }
+    if (this.config.verbose) r.events = timingEvents(r.startNs, r.endNs, info);
     this.#customTags(a, h);
     const u = span.upstream;
     if (u !== undefined && info.upstreamCluster !== undefined) {

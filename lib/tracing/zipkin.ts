@@ -42,6 +42,9 @@ export function zipkinSpanJson(s: SpanRecord, serviceName: string): Record<strin
   };
   if (s.parentSpanId !== "") out["parentId"] = s.parentSpanId;
   if (s.shared) out["shared"] = true;
+  if (s.events !== undefined && s.events.length > 0) {
+    out["annotations"] = s.events.map((e) => ({ timestamp: Number(e.timeNs / 1000n), value: e.name }));
+  }
   return out;
 }
 

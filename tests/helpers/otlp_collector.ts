@@ -30,6 +30,8 @@ export interface CollectedSpan {
   readonly attributes: Record<string, string>;
   /** OTLP status code (0 UNSET, 2 ERROR). */
   readonly statusCode: number;
+  /** Span events: name and time. */
+  readonly events: { name: string; timeNs: bigint }[];
 }
 
 /** A running collector. */
@@ -84,6 +86,10 @@ export function decodeExport(bytes: Uint8Array, via: "grpc" | "http"): Collected
           endNs: BigInt(s.endTimeUnixNano?.toString() ?? "0"),
           attributes,
           statusCode: s.status?.code ?? 0,
+          events: (s.events ?? []).map((e: { name?: string; timeUnixNano?: { toString(): string } }) => ({
+            name: e.name ?? "",
+            timeNs: BigInt(e.timeUnixNano?.toString() ?? "0"),
+          })),
         });
       }
     }

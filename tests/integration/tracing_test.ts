@@ -109,6 +109,20 @@ async function startHops(opts: { tracingA?: string; tracingB?: string; routeA?: 
   };
 }
 
+/**
+ * A stat's value once it reaches `want` (the collector records an export before it answers, so Ferry counts the
+ * answer a moment after the spans arrive); the last value read when it does not within 5 s.
+ */
+async function statSoon(ferry: TestFerry, name: string, want: number): Promise<number | undefined> {
+  const until = Date.now() + 5000;
+  let v = await stat(ferry, name);
+  while (v !== want && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    v = await stat(ferry, name);
+  }
+  return v;
+}
+
 function byService(spans: CollectedSpan[], service: string): CollectedSpan[] {
   return spans.filter((s) => s.serviceName === service);
 }
@@ -192,9 +206,9 @@ Deno.test(
       // Stats.
       assertEquals(await stat(h.a, "http.test.tracing.random_sampling"), 1);
       assertEquals(await stat(h.b, "http.test.tracing.random_sampling"), 1);
-      assertEquals(await stat(h.a, "tracing.opentelemetry.http_reports_sent"), 1);
-      assertEquals(await stat(h.a, "tracing.opentelemetry.http_reports_success"), 1);
-      assertEquals(await stat(h.b, "tracing.opentelemetry.spans_sent"), 1);
+      assertEquals(await statSoon(h.a, "tracing.opentelemetry.http_reports_sent", 1), 1);
+      assertEquals(await statSoon(h.a, "tracing.opentelemetry.http_reports_success", 1), 1);
+      assertEquals(await statSoon(h.b, "tracing.opentelemetry.spans_sent", 1), 1);
     } finally {
       await h.stop();
     }
@@ -333,7 +347,8 @@ Deno.test("tracing: malformed propagation headers start a new trace, never a 400
 
 Deno.test("tracing custom tags, max_path_tag_length and a 5xx marked as error", itOpts, async () => {
   const h = await startHops({
-    tracingA: `max_path_tag_length: 5
+    tracingA: `verbose: true
+max_path_tag_length: 5
 custom_tags:
 - { tag: team, literal: { value: payments } }
 - { tag: tenant, request_header: { name: x-tenant, default_value: none } }
@@ -350,6 +365,14 @@ custom_tags:
     assertEquals(sa.attributes["http.status_code"], "503");
     assertEquals(sa.attributes["error"], "true");
     assertEquals(sa.statusCode, 2);
+    // verbose: timing events within the span.
+    const names = sa.events.map((e) => e.name);
+    assertEquals(names, [
+      "last_downstream_rx_byte_received",
+      "first_upstream_rx_byte_received",
+      "last_downstream_tx_byte_sent",
+    ]);
+    assert(sa.events.every((e) => e.timeNs >= sa.startNs && e.timeNs <= sa.endNs));
   } finally {
     await h.stop();
   }
@@ -434,8 +457,8 @@ Deno.test(
       assertEquals(s2["shared"], true);
       up = upstream.requests[1]!.headers;
       assertEquals(up.get("x-b3-spanid"), "e457b5a2e4d86bd1");
-      assertEquals(await stat(f, "tracing.zipkin.reports_sent"), 2);
-      assertEquals(await stat(f, "tracing.zipkin.spans_sent"), 2);
+      assertEquals(await statSoon(f, "tracing.zipkin.reports_sent", 2), 2);
+      assertEquals(await statSoon(f, "tracing.zipkin.spans_sent", 2), 2);
     } finally {
       await f.stop();
       await upstream.close();
