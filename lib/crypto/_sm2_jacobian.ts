@@ -1,7 +1,10 @@
 /**
- * SM2 scalar multiplication for *secret* scalars on Jacobian coordinates with a = −3, private to `lib/crypto`:
- * a variable-base fixed-window multiplication (ECDH, decryption, key exchange) and a fixed-base comb over a
- * precomputed table of the generator (key generation, signing, encryption's C1).
+ * SM2 scalar multiplication for *secret* scalars on bigint Jacobian coordinates with a = −3, private to
+ * `lib/crypto`: a variable-base fixed-window multiplication and a fixed-base comb over a precomputed table.
+ * `sm2.ts` now multiplies in WebAssembly (`wasm/_sm2_wasm.ts`, ~2–4× faster) and uses this module only to build
+ * comb tables ({@link sm2BuildComb}, loaded into the WebAssembly module); the multiplications stay as the
+ * reference the differential tests compare the WebAssembly code against. The figures below are from when this
+ * was the production path.
  *
  * Why not noble's `Point.multiply`: its complete projective formulas for a general `a` cost ~14 field
  * multiplications per addition and ~13 per doubling, each followed by a generic reduction. Jacobian doubling
