@@ -6,8 +6,9 @@
  * `_sm2_jacobian.ts` keeps the bigint versions as the reference the differential tests compare against).
  *
  * Why: on bigint, one field multiplication with its reduction costs ~90 ns and a variable-base
- * multiplication ~400 µs; here a multiplication is straight-line i64 code with a multiplication-free
- * Montgomery reduction (see the module's doc). Figures: bench/crypto_sm2.ts, "SM2 ECDH" and "key generation".
+ * multiplication ~300–400 µs; here a multiplication (~30–40 ns) is straight-line i64 code with a
+ * multiplication-free Montgomery reduction (see the module's doc), and a variable-base multiplication takes
+ * ~150 µs of CPU, the generator's comb ~35 µs (figures per operation in `../sm2.ts`'s module doc).
  *
  * Side channels: the sequence of WebAssembly calls does not depend on the scalar (every window doubles,
  * looks up and adds, also for a zero digit), table lookups read every entry and select by mask, and the
