@@ -214,7 +214,7 @@ export class Server {
     const s = new Server(config, registries, options);
     s.state = "INITIALIZING";
     // Once per process: the main thread has said them before its workers parse the same bootstrap.
-    if (options.worker !== true) for (const w of config.warnings) log.warn(w);
+    if (options.worker !== true) { for (const w of config.warnings) log.warn(w); }
     await s.clusterManager.initialize();
     const lm = s.listenerManager;
     // Kept for listeners xDS adds while initializing too; `hot_restart.ts` clears it when it hands over.
