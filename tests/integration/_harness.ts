@@ -417,8 +417,9 @@ export async function spawnFerry(
       );
       if (ok) break;
       if (exited || performance.now() > deadline) {
+        const why = exited ? "exited" : `was not ready in ${options.timeoutMs ?? 10_000} ms`; // before kill() exits it
         await p.kill();
-        throw new Error(`ferry ${exited ? "exited" : "was not ready"} (admin :${options.adminPort}): ${out.stderr}`);
+        throw new Error(`ferry ${why} (admin :${options.adminPort}): ${out.stderr}`);
       }
       await sleep(50);
     }
