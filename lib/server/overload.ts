@@ -121,7 +121,7 @@ export interface OverloadManagerConfig {
   readonly loadShedPoints: readonly OverloadActionConfig[];
   /** `buffer_factory_config.minimum_account_to_track_power_of_two` (undefined: streams are not tracked). */
   readonly minimumAccountToTrackPowerOfTwo?: number;
-  /** Things accepted but without effect (unknown actions, unimplemented load shed points). */
+  /** Things accepted but without effect (unknown actions, load shed points Ferry does not have). */
   readonly warnings: readonly string[];
 }
 
