@@ -1285,11 +1285,12 @@ Deno.test({
     b.write(enc.encode("ping"));
     await until(() => exchanges > 100, "the ping-pong to start");
     try {
-      // A timer, measured from inside the busy period.
+      // A timer, measured from inside the busy period. Starving loops never fire it; the bounds are generous
+      // because a machine at load 6-9 on 2 cores (several test runs at once) missed 200 ms.
       const t0 = performance.now();
-      await within(delay(10), 1000, "a 10 ms timer");
+      await within(delay(10), 5000, "a 10 ms timer");
       const late = performance.now() - t0;
-      assert(late < 200, `a 10 ms timer fired after ${late.toFixed(1)} ms`);
+      assert(late < 2000, `a 10 ms timer fired after ${late.toFixed(1)} ms`);
       // Round trips over Deno's own sockets (ops polled by Deno's event loop).
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const served = (async () => {
@@ -1312,7 +1313,7 @@ Deno.test({
             assertEquals(await c.read(buf), 1);
           }
         })(),
-        3000,
+        15_000,
         "50 round trips over Deno sockets",
       );
       c.close();
