@@ -26,7 +26,7 @@
  * @module
  */
 
-import { name, section, uleb, vec } from "./_sm4_wasm_module.ts";
+import { Asm, name, section, uleb, vec } from "./_sm4_wasm_module.ts";
 
 /** Byte offset of the point functions' scratch elements (16 × 32 bytes). */
 export const SM2_SCRATCH = 0;
@@ -52,24 +52,10 @@ function sleb64(n: bigint): number[] {
   }
 }
 
-/** A function body under construction, with the i64 opcodes this module needs. */
-class Asm64 {
-  readonly code: number[] = [];
-  get(i: number): this {
-    this.code.push(0x20, ...uleb(i));
-    return this;
-  }
-  set(i: number): this {
-    this.code.push(0x21, ...uleb(i));
-    return this;
-  }
-  tee(i: number): this {
-    this.code.push(0x22, ...uleb(i));
-    return this;
-  }
+/** A function body under construction: the SM4 module's assembler plus the i64 opcodes this module needs. */
+class Asm64 extends Asm {
   i32(v: number): this {
-    this.code.push(0x41, ...sleb64(BigInt(v | 0)));
-    return this;
+    return this.k(v);
   }
   i64(v: bigint | number): this {
     this.code.push(0x42, ...sleb64(BigInt(v)));
@@ -95,10 +81,6 @@ class Asm64 {
   }
   call(f: number): this {
     this.code.push(0x10, ...uleb(f));
-    return this;
-  }
-  op(...x: number[]): this {
-    this.code.push(...x);
     return this;
   }
 }
