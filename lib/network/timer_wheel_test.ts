@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { pendingTimers, RESOLUTION_MS, schedule } from "./timer_wheel.ts";
+import { pendingTimers, RESOLUTION_MS, schedule, wheelFootprint } from "./timer_wheel.ts";
 
 Deno.test("schedule fires callbacks in deadline order, not before their time", async () => {
   const fired: [string, number][] = [];
@@ -38,4 +38,25 @@ Deno.test("a timer scheduled from a callback for an earlier time still fires", a
   });
   await new Promise((r) => setTimeout(r, 90));
   assertEquals(order, ["first", "nested", "late"]);
+});
+
+Deno.test("cancelled long timers leave no buckets behind (a connection's idle timeout, cancelled at close)", async () => {
+  const before = wheelFootprint();
+  // An hour-long timeout armed and cancelled in 300 different ticks, as 300 short connections would.
+  for (let i = 0; i < 300; i++) {
+    schedule(3_600_000 + i * RESOLUTION_MS, () => {
+      throw new Error("cancelled timer fired");
+    }).cancel();
+  }
+  const after = wheelFootprint();
+  assertEquals(after.buckets, before.buckets);
+  assert(
+    after.heap <= Math.max(64, 2 * after.buckets) + 1,
+    `heap kept ${after.heap} ticks for ${after.buckets} buckets`,
+  );
+  // The wheel still works afterwards, including for a tick whose bucket was dropped and made again.
+  let fired = false;
+  const t = schedule(5, () => fired = true);
+  await new Promise((r) => setTimeout(r, 40));
+  assert(fired && !t.pending);
 });
