@@ -9,7 +9,15 @@ import { createTls13Client, createTls13Server, SessionTicketKeys, Tls13SessionCa
 import type { Tls13ClientOptions } from "./client.ts";
 import type { Tls13ServerOptions } from "./server.ts";
 import type { Tls13CipherSuiteName } from "./suites.ts";
-import { decodeTicketState, encodeTicketState, type Tls13ClientSession } from "./session_ticket.ts";
+import {
+  decodeTicketState,
+  encodeTicketState,
+  SESSION_TICKET_KEY_LENGTH,
+  ticketHmac,
+  ticketHmacKey,
+  type Tls13ClientSession,
+} from "./session_ticket.ts";
+import { createHmac } from "node:crypto";
 import { type Endpoint, endpoint, joined, pump } from "./testdata/harness.ts";
 import { ExtensionType, Writer } from "./_codec.ts";
 import { type Extension, parseClientHello, parseServerHello } from "./messages.ts";
@@ -394,4 +402,28 @@ Deno.test("tls13 server sends no tickets to a client without psk_key_exchange_mo
   // The same client with the extension gets one.
   ok(connect({ sessionCache: cache }, { sessionTickets: { keys } }));
   assertEquals(cache.size, 1);
+});
+
+Deno.test("ticket HMAC-SHA256 (TypeScript, precomputed pads) equals node:crypto's for every padding boundary", () => {
+  const kb = crypto.getRandomValues(new Uint8Array(SESSION_TICKET_KEY_LENGTH));
+  const k = ticketHmacKey(kb);
+  for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 200, 1000, 4097]) {
+    const d = crypto.getRandomValues(new Uint8Array(len));
+    const want = createHmac("sha256", kb.subarray(16, 48)).update(d).digest();
+    assertEquals(ticketHmac(k, d), new Uint8Array(want.buffer, want.byteOffset, want.length), `length ${len}`);
+  }
+});
+
+Deno.test("a ticket opens only with intact padding, MAC and key name; the ECB decipher stays in step", () => {
+  const keys = SessionTicketKeys.random();
+  for (let len = 0; len < 70; len++) {
+    const pt = crypto.getRandomValues(new Uint8Array(len));
+    const t = keys.seal(pt);
+    assertEquals(keys.open(t), pt);
+    const bad = t.slice();
+    bad[bad.length - 40]! ^= 1; // ciphertext: the MAC catches it
+    assertEquals(keys.open(bad), undefined);
+  }
+  const other = SessionTicketKeys.random();
+  assertEquals(other.open(keys.seal(new Uint8Array(10))), undefined);
 });
