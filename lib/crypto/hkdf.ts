@@ -8,6 +8,8 @@
 import { type HashAlgorithm, HmacKey } from "./hmac.ts";
 
 const encoder = new TextEncoder();
+/** Encoded `"tls13 " + label` by label: a handshake expands ~20 labels, all from a short fixed list. */
+const labels = new Map<string, Uint8Array>();
 const EMPTY = new Uint8Array(0);
 /** The block counter of HKDF-Expand: shared, as `mac` reads it synchronously and keeps no reference. */
 const COUNTER = new Uint8Array(1);
@@ -32,11 +34,16 @@ export function hkdfExtract(hash: HashAlgorithm, salt: Uint8Array, ikm: Uint8Arr
  * @param info the context
  * @param length the output length, at most 255 × `outputLength`
  */
-export function hkdfExpand(hash: HashAlgorithm, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+export function hkdfExpand(
+  hash: HashAlgorithm,
+  prk: Uint8Array | HmacKey,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * hash.outputLength) {
     throw new RangeError(`HKDF-Expand: length ${length} is out of range for ${hash.name}`);
   }
-  const key = new HmacKey(hash, prk);
+  const key = prk instanceof HmacKey ? prk : new HmacKey(hash, prk);
   const out = new Uint8Array(length);
   let t: Uint8Array = EMPTY;
   const counter = COUNTER;
@@ -71,19 +78,23 @@ export function hkdf(
  * the `"tls13 "` prefix on `label`.
  *
  * @param hash the hash function
- * @param secret the secret
+ * @param secret the secret, or an {@link HmacKey} made from it (to expand several labels from one secret)
  * @param label the label without the `"tls13 "` prefix, e.g. `"key"`
  * @param context the context (a transcript hash or empty)
  * @param length the output length in bytes
  */
 export function hkdfExpandLabel(
   hash: HashAlgorithm,
-  secret: Uint8Array,
+  secret: Uint8Array | HmacKey,
   label: string,
   context: Uint8Array,
   length: number,
 ): Uint8Array {
-  const fullLabel = encoder.encode("tls13 " + label);
+  let fullLabel = labels.get(label);
+  if (fullLabel === undefined) {
+    fullLabel = encoder.encode("tls13 " + label);
+    if (labels.size < 64) labels.set(label, fullLabel); // the protocol's few labels, not arbitrary exporter ones
+  }
   if (fullLabel.length > 255 || context.length > 255 || length > 0xffff) {
     throw new RangeError(`HKDF-Expand-Label: label "${label}", context or length is too long`);
   }
@@ -102,13 +113,13 @@ export function hkdfExpandLabel(
  * Hash.length). The caller passes the transcript hash it keeps running, not the messages.
  *
  * @param hash the hash function
- * @param secret the secret
+ * @param secret the secret, or an {@link HmacKey} made from it
  * @param label the label without the `"tls13 "` prefix, e.g. `"c hs traffic"`
  * @param transcriptHash Transcript-Hash(messages); for an empty transcript, the hash of the empty string
  */
 export function deriveSecret(
   hash: HashAlgorithm,
-  secret: Uint8Array,
+  secret: Uint8Array | HmacKey,
   label: string,
   transcriptHash: Uint8Array,
 ): Uint8Array {

@@ -9,6 +9,44 @@
 
 import { deriveSecret, type HashAlgorithm, hkdfExpandLabel, hkdfExtract, HmacKey } from "../../../crypto/mod.ts";
 
+const EMPTY = new Uint8Array(0);
+
+/** What a full (non-PSK) handshake's schedule starts from: the same for every handshake with one hash. */
+interface HashConstants {
+  readonly emptyHash: Uint8Array;
+  /** HKDF-Extract(0, 0…0). */
+  readonly earlySecret: Uint8Array;
+  /** Derive-Secret(that, "derived", ""): the salt of the Handshake Secret. */
+  readonly derivedFromEarly: Uint8Array;
+}
+const constants = new WeakMap<HashAlgorithm, HashConstants>();
+
+function constantsOf(hash: HashAlgorithm): HashConstants {
+  let c = constants.get(hash);
+  if (c === undefined) {
+    const emptyHash = hash.digest(EMPTY);
+    const earlySecret = hkdfExtract(hash, EMPTY, new Uint8Array(hash.outputLength));
+    c = { emptyHash, earlySecret, derivedFromEarly: deriveSecret(hash, earlySecret, "derived", emptyHash) };
+    constants.set(hash, c);
+  }
+  return c;
+}
+
+/**
+ * The HMAC key of a secret, kept as long as the secret's bytes are: a secret expands several labels (a traffic
+ * secret its key, IV and finished key; the master secret four secrets), and an HMAC key costs two compressions.
+ */
+const hmacKeys = new WeakMap<Uint8Array, HmacKey>();
+
+function hmacKeyOf(hash: HashAlgorithm, secret: Uint8Array): HmacKey {
+  let k = hmacKeys.get(secret);
+  if (k === undefined || k.hash !== hash) {
+    k = new HmacKey(hash, secret);
+    hmacKeys.set(secret, k);
+  }
+  return k;
+}
+
 /** A traffic key and its static IV. */
 export interface TrafficKeys {
   /** The AEAD key. */
@@ -30,17 +68,15 @@ export class KeySchedule {
   /** Starts the schedule for `hash`, with the resumption `psk` if the handshake resumes. */
   constructor(hash: HashAlgorithm, psk?: Uint8Array) {
     this.hash = hash;
-    this.#emptyHash = hash.digest(new Uint8Array(0));
+    this.#emptyHash = constantsOf(hash).emptyHash;
     this.#psk = psk;
   }
 
   /** Early Secret = HKDF-Extract(0, PSK), the PSK being zeros without resumption. */
   earlySecret(): Uint8Array {
-    return this.#earlySecret ??= hkdfExtract(
-      this.hash,
-      new Uint8Array(0),
-      this.#psk ?? new Uint8Array(this.hash.outputLength),
-    );
+    return this.#earlySecret ??= this.#psk === undefined
+      ? constantsOf(this.hash).earlySecret
+      : hkdfExtract(this.hash, new Uint8Array(0), this.#psk);
   }
 
   /** binder_key = Derive-Secret(Early Secret, "res binder", "") (resumption PSKs, §7.1). */
@@ -50,12 +86,19 @@ export class KeySchedule {
 
   /** resumption_master_secret for Transcript-Hash(ClientHello..client Finished). */
   resumptionMasterSecret(transcriptHash: Uint8Array): Uint8Array {
-    return deriveSecret(this.hash, this.#masterSecret ?? this.masterSecret(), "res master", transcriptHash);
+    return deriveSecret(
+      this.hash,
+      hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret()),
+      "res master",
+      transcriptHash,
+    );
   }
 
   /** Handshake Secret = HKDF-Extract(Derive-Secret(Early, "derived", ""), (EC)DHE shared secret). */
   handshakeSecret(shared: Uint8Array): Uint8Array {
-    const salt = deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
+    const salt = this.#psk === undefined
+      ? constantsOf(this.hash).derivedFromEarly
+      : deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
     this.#handshakeSecret = hkdfExtract(this.hash, salt, shared);
     return this.#handshakeSecret;
   }
@@ -63,7 +106,7 @@ export class KeySchedule {
   /** Master Secret = HKDF-Extract(Derive-Secret(Handshake, "derived", ""), 0). */
   masterSecret(): Uint8Array {
     if (!this.#handshakeSecret) throw new Error("tls13 key schedule: master secret before handshake secret");
-    const salt = deriveSecret(this.hash, this.#handshakeSecret, "derived", this.#emptyHash);
+    const salt = deriveSecret(this.hash, hmacKeyOf(this.hash, this.#handshakeSecret), "derived", this.#emptyHash);
     this.#masterSecret = hkdfExtract(this.hash, salt, new Uint8Array(this.hash.outputLength));
     return this.#masterSecret;
   }
@@ -71,15 +114,16 @@ export class KeySchedule {
   /** `[client, server]` handshake traffic secrets for Transcript-Hash(ClientHello..ServerHello). */
   handshakeTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
     if (!this.#handshakeSecret) throw new Error("tls13 key schedule: traffic secrets before handshake secret");
+    const k = hmacKeyOf(this.hash, this.#handshakeSecret);
     return [
-      deriveSecret(this.hash, this.#handshakeSecret, "c hs traffic", transcriptHash),
-      deriveSecret(this.hash, this.#handshakeSecret, "s hs traffic", transcriptHash),
+      deriveSecret(this.hash, k, "c hs traffic", transcriptHash),
+      deriveSecret(this.hash, k, "s hs traffic", transcriptHash),
     ];
   }
 
   /** `[client, server]` application traffic secrets for Transcript-Hash(ClientHello..server Finished). */
   applicationTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
-    const master = this.#masterSecret ?? this.masterSecret();
+    const master = hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret());
     return [
       deriveSecret(this.hash, master, "c ap traffic", transcriptHash),
       deriveSecret(this.hash, master, "s ap traffic", transcriptHash),
@@ -88,7 +132,12 @@ export class KeySchedule {
 
   /** exporter_master_secret for Transcript-Hash(ClientHello..server Finished). */
   exporterMasterSecret(transcriptHash: Uint8Array): Uint8Array {
-    return deriveSecret(this.hash, this.#masterSecret ?? this.masterSecret(), "exp master", transcriptHash);
+    return deriveSecret(
+      this.hash,
+      hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret()),
+      "exp master",
+      transcriptHash,
+    );
   }
 }
 
@@ -99,15 +148,16 @@ export function trafficKeys(
   keyLength: number,
   ivLength: number,
 ): TrafficKeys {
+  const k = hmacKeyOf(hash, secret);
   return {
-    key: hkdfExpandLabel(hash, secret, "key", new Uint8Array(0), keyLength),
-    iv: hkdfExpandLabel(hash, secret, "iv", new Uint8Array(0), ivLength),
+    key: hkdfExpandLabel(hash, k, "key", EMPTY, keyLength),
+    iv: hkdfExpandLabel(hash, k, "iv", EMPTY, ivLength),
   };
 }
 
 /** Finished.verify_data = HMAC(finished_key, transcriptHash) with finished_key from `baseKey` (RFC 8446 §4.4.4). */
 export function finishedVerifyData(hash: HashAlgorithm, baseKey: Uint8Array, transcriptHash: Uint8Array): Uint8Array {
-  const finishedKey = hkdfExpandLabel(hash, baseKey, "finished", new Uint8Array(0), hash.outputLength);
+  const finishedKey = hkdfExpandLabel(hash, hmacKeyOf(hash, baseKey), "finished", EMPTY, hash.outputLength);
   return new HmacKey(hash, finishedKey).mac(transcriptHash);
 }
 
@@ -118,7 +168,7 @@ export function nextTrafficSecret(hash: HashAlgorithm, secret: Uint8Array): Uint
 
 /** The PSK of a ticket: HKDF-Expand-Label(resumption_master_secret, "resumption", nonce, Hash.length) (§4.6.1). */
 export function ticketPsk(hash: HashAlgorithm, resumptionMasterSecret: Uint8Array, nonce: Uint8Array): Uint8Array {
-  return hkdfExpandLabel(hash, resumptionMasterSecret, "resumption", nonce, hash.outputLength);
+  return hkdfExpandLabel(hash, hmacKeyOf(hash, resumptionMasterSecret), "resumption", nonce, hash.outputLength);
 }
 
 /**
