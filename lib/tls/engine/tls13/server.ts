@@ -466,7 +466,7 @@ class ServerDriver implements HandshakeDriver {
       if (this.#cfg.clientAuth !== "none") {
         send(HandshakeType.certificateRequest, encodeCertificateRequest(OUR_SCHEMES));
       }
-      send(HandshakeType.certificate, encodeCertificateMessage(new Uint8Array(0), credential!.chain));
+      send(HandshakeType.certificate, serverCertificateBody(credential!));
       const content = certificateVerifyContent(true, this.#transcript.digest());
       const signature = credential!.sign(content, this.#cfg.sm2SignerId);
       send(
@@ -560,6 +560,18 @@ class ServerDriver implements HandshakeDriver {
       );
     }
   }
+}
+
+/** A credential's Certificate body (empty context, no per-certificate extensions): the same for every handshake. */
+const certificateBodies = new WeakMap<Tls13Credential, Uint8Array>();
+
+function serverCertificateBody(credential: Tls13Credential): Uint8Array {
+  let body = certificateBodies.get(credential);
+  if (body === undefined) {
+    body = encodeCertificateMessage(new Uint8Array(0), credential.chain);
+    certificateBodies.set(credential, body);
+  }
+  return body;
 }
 
 /**
