@@ -69,6 +69,14 @@ export const EMPTY_MATCH: FilterChainMatch = {
   sourcePorts: [],
 };
 
+/** Whether `m` has no criteria (every connection matches it). */
+function matchesAll(m: FilterChainMatch): boolean {
+  return m === EMPTY_MATCH || (m.destinationPort === undefined && m.prefixRanges.length === 0 &&
+    m.serverNames.length === 0 && m.transportProtocol === undefined && m.applicationProtocols.length === 0 &&
+    m.directSourcePrefixRanges.length === 0 && m.sourceType === "ANY" && m.sourcePrefixRanges.length === 0 &&
+    m.sourcePorts.length === 0);
+}
+
 /** Parses an IPv4 or IPv6 literal into bytes; undefined if it is not one. IPv4-mapped IPv6 becomes IPv4. */
 export function ipBytes(s: string): Uint8Array | undefined {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
@@ -224,6 +232,8 @@ function isLoopback(ip: Uint8Array | undefined): boolean {
 
 /** Picks the chain for a connection (see the module doc); undefined when none matches. */
 export function selectFilterChain<C extends MatchableChain>(chains: readonly C[], input: MatchInput): C | undefined {
+  // The common listener: one chain that matches everything. No addresses to parse, no candidate lists to build.
+  if (chains.length === 1 && matchesAll(chains[0]!.match)) return chains[0];
   const dst = ipBytes(input.destinationIp);
   const src = ipBytes(input.sourceIp);
   let c = [...chains];
