@@ -133,3 +133,66 @@ Deno.bench({
   group: "handshake",
   fn: resumedStd,
 });
+
+/**
+ * The server's side only (what a terminator pays per handshake; the client's work is outside the timed part):
+ * TLS_SM4_GCM_SM3 / curveSM2 / sm2sig_sm3 with tickets on, full and resumed. Each handshake is timed in two
+ * parts, the ClientHello (→ the server's flight: ECDHE, key schedule, CertificateVerify) and the client Finished
+ * (→ two NewSessionTickets).
+ */
+function serverSide(resume: boolean) {
+  const pki = testPki();
+  const keys = SessionTicketKeys.random();
+  const cache = new Tls13SessionCache();
+  const client = () =>
+    endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Client({
+        serverName: "localhost",
+        trustedCertificates: [pki.sm2Root],
+        cipherSuites: ["TLS_SM4_GCM_SM3"],
+        groups: ["curveSM2"],
+        ...(resume ? { sessionCache: cache } : {}),
+      }, cb)
+    );
+  const server = () =>
+    endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Server({ certificates: [pki.sm2Server], sessionTickets: { keys } }, cb)
+    );
+  if (resume) {
+    const c = client(), s = server();
+    c.engine.start();
+    pump(c, s);
+  }
+  /** One handshake; `part` 0 times the ClientHello, 1 the client Finished. */
+  return (b: Deno.BenchContext, part: 0 | 1) => {
+    const c = client(), s = server();
+    s.engine.start();
+    c.engine.start();
+    const hello = c.outbox.splice(0);
+    if (part === 0) b.start();
+    for (const x of hello) s.engine.receive(x);
+    if (part === 0) b.end();
+    for (const x of s.outbox.splice(0)) c.engine.receive(x);
+    const fin = c.outbox.splice(0);
+    if (part === 1) b.start();
+    for (const x of fin) s.engine.receive(x);
+    if (part === 1) b.end();
+    for (const x of s.outbox.splice(0)) c.engine.receive(x);
+    if (s.info?.resumed !== resume) throw new Error("unexpected handshake kind");
+  };
+}
+
+for (const resume of [false, true]) {
+  const run = serverSide(resume);
+  const kind = resume ? "resumed" : "full";
+  Deno.bench({
+    name: `tls13 server side, ${kind} TLS_SM4_GCM_SM3: ClientHello -> flight`,
+    group: "server",
+    fn: (b) => run(b, 0),
+  });
+  Deno.bench({
+    name: `tls13 server side, ${kind} TLS_SM4_GCM_SM3: client Finished -> tickets`,
+    group: "server",
+    fn: (b) => run(b, 1),
+  });
+}
