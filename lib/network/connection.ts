@@ -340,6 +340,8 @@ export class DenoConnection implements NetConnection {
     if (this.#out.closeWrite(this.#out.length > 0 || this.#flushing)) this.#doCloseWrite();
   }
 
+  #handedOff = false;
+
   close(options: { flush?: boolean; reason?: string } = {}): void {
     if (this.#closed) return;
     if (options.flush && (this.#out.length > 0 || this.#flushing)) {
@@ -349,16 +351,29 @@ export class DenoConnection implements NetConnection {
     this.#finish(options.reason ?? "local close");
   }
 
+  /**
+   * Ends this wrapper without closing the socket, which another wrapper over the same `Deno.Conn` owns and has
+   * closed (the native TLS fast path: the accounting wrapper follows the secure one). Closing it again would throw
+   * inside Deno and build an error with a stack trace on every connection.
+   */
+  closeHandedOff(reason: string): void {
+    if (this.#closed) return;
+    this.#handedOff = true;
+    this.#finish(reason);
+  }
+
   #finish(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     // The write buffer never holds the buffer a pending write op sends (#writeNext detaches that one first), so
     // its pooled buffer can go back now.
     this.#out.reset();
-    try {
-      this.#conn.close();
-    } catch {
-      // already closed
+    if (!this.#handedOff) {
+      try {
+        this.#conn.close();
+      } catch {
+        // already closed
+      }
     }
     this.#resumeRead?.();
     // Read loops paced on this connection's output go on (they will see their own state).

@@ -560,7 +560,7 @@ export class Listener {
         highWatermark: config.perConnectionBufferLimitBytes,
       });
       // The outer wrapper only carries accounting; the secure wrapper owns the socket from here.
-      conn.done.then(() => transport.close({ reason: "closed" }));
+      conn.done.then(() => transport.closeHandedOff("closed"));
       ac.conn = conn;
       this.#attach(ac, conn, chain, undefined);
     }, (e) => {
