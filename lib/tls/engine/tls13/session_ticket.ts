@@ -15,6 +15,8 @@
  */
 
 import { createCipheriv, createDecipheriv, type Decipheriv, timingSafeEqual } from "node:crypto";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { Reader, Writer } from "./_codec.ts";
 
 /** The length of one ticket key: 16 name + 32 HMAC + 32 AES bytes (Envoy's `session_ticket_keys` entry). */
@@ -27,175 +29,41 @@ const MAC = 32;
 const STATE_VERSION = 1;
 
 /**
- * One parsed ticket key, with what each ticket would otherwise rebuild: the HMAC-SHA256 key's inner and outer
- * states (its pads already compressed), and an AES-256-ECB decipher that CBC decryption runs all blocks through at
+ * One parsed ticket key, with what each ticket would otherwise rebuild: the keyed HMAC-SHA256 (its pads already
+ * absorbed; each ticket clones it), and an AES-256-ECB decipher that CBC decryption runs all blocks through at
  * once (CBC decryption is ECB plus an XOR with the previous ciphertext block). `createHmac` and
  * `createDecipheriv` per ticket were most of sealing and opening one (~20 µs each, through node:crypto's stream
- * objects); a full TLS 1.3 handshake seals two tickets and a resumed one opens one too. AES stays in
- * node:crypto's native code (AES-NI, constant time); SHA-256 has no secret-dependent branches or lookups, so the
- * TypeScript compression below is as constant-time as the native one.
+ * objects); a full TLS 1.3 handshake seals two tickets and a resumed one also opens one. AES stays in
+ * node:crypto's native code (AES-NI, constant time); SHA-256 (@noble/hashes) has no secret-dependent branches or
+ * lookups.
  */
 interface TicketKey {
   readonly name: Uint8Array;
   readonly aes: Uint8Array;
-  readonly inner: Int32Array;
-  readonly outer: Int32Array;
+  readonly mac: TicketMacKey;
   ecb: Decipheriv | undefined;
 }
 
+/** A keyed HMAC-SHA256, cloned per use. */
+type TicketMacKey = ReturnType<typeof hmac.create>;
+
 function splitKey(bytes: Uint8Array): TicketKey {
-  const pad = new Uint8Array(64);
-  const inner = SHA256_IV.slice(), outer = SHA256_IV.slice();
-  pad.fill(0x36);
-  for (let i = 0; i < 32; i++) pad[i]! ^= bytes[NAME + i]!;
-  sha256Compress(inner, pad, 0, SHA256_W);
-  pad.fill(0x5c);
-  for (let i = 0; i < 32; i++) pad[i]! ^= bytes[NAME + i]!;
-  sha256Compress(outer, pad, 0, SHA256_W);
   return {
     name: bytes.slice(0, NAME),
     aes: bytes.slice(NAME + 32, SESSION_TICKET_KEY_LENGTH),
-    inner,
-    outer,
+    mac: ticketHmacKey(bytes),
     ecb: undefined,
   };
 }
 
-const SHA256_IV = new Int32Array([
-  0x6a09e667,
-  0xbb67ae85,
-  0x3c6ef372,
-  0xa54ff53a,
-  0x510e527f,
-  0x9b05688c,
-  0x1f83d9ab,
-  0x5be0cd19,
-]);
-const SHA256_K = new Int32Array([
-  0x428a2f98,
-  0x71374491,
-  0xb5c0fbcf,
-  0xe9b5dba5,
-  0x3956c25b,
-  0x59f111f1,
-  0x923f82a4,
-  0xab1c5ed5,
-  0xd807aa98,
-  0x12835b01,
-  0x243185be,
-  0x550c7dc3,
-  0x72be5d74,
-  0x80deb1fe,
-  0x9bdc06a7,
-  0xc19bf174,
-  0xe49b69c1,
-  0xefbe4786,
-  0x0fc19dc6,
-  0x240ca1cc,
-  0x2de92c6f,
-  0x4a7484aa,
-  0x5cb0a9dc,
-  0x76f988da,
-  0x983e5152,
-  0xa831c66d,
-  0xb00327c8,
-  0xbf597fc7,
-  0xc6e00bf3,
-  0xd5a79147,
-  0x06ca6351,
-  0x14292967,
-  0x27b70a85,
-  0x2e1b2138,
-  0x4d2c6dfc,
-  0x53380d13,
-  0x650a7354,
-  0x766a0abb,
-  0x81c2c92e,
-  0x92722c85,
-  0xa2bfe8a1,
-  0xa81a664b,
-  0xc24b8b70,
-  0xc76c51a3,
-  0xd192e819,
-  0xd6990624,
-  0xf40e3585,
-  0x106aa070,
-  0x19a4c116,
-  0x1e376c08,
-  0x2748774c,
-  0x34b0bcb5,
-  0x391c0cb3,
-  0x4ed8aa4a,
-  0x5b9cca4f,
-  0x682e6ff3,
-  0x748f82ee,
-  0x78a5636f,
-  0x84c87814,
-  0x8cc70208,
-  0x90befffa,
-  0xa4506ceb,
-  0xbef9a3f7,
-  0xc67178f2,
-]);
-const SHA256_W = new Int32Array(64);
-
-/** One SHA-256 compression (FIPS 180-4 §6.2.2) of `b[off, off + 64)` into `st`. */
-function sha256Compress(st: Int32Array, b: Uint8Array, off: number, w: Int32Array): void {
-  for (let i = 0; i < 16; i++, off += 4) {
-    w[i] = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
-  }
-  for (let i = 16; i < 64; i++) {
-    const x = w[i - 15]!, y = w[i - 2]!;
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0;
-  }
-  let a = st[0]!, bb = st[1]!, c = st[2]!, d = st[3]!, e = st[4]!, f = st[5]!, g = st[6]!, h = st[7]!;
-  for (let i = 0; i < 64; i++) {
-    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + SHA256_K[i]! + w[i]!) | 0;
-    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const t2 = (S0 + ((a & bb) ^ (a & c) ^ (bb & c))) | 0;
-    h = g, g = f, f = e, e = (d + t1) | 0, d = c, c = bb, bb = a, a = (t1 + t2) | 0;
-  }
-  st[0] = (st[0]! + a) | 0, st[1] = (st[1]! + bb) | 0, st[2] = (st[2]! + c) | 0, st[3] = (st[3]! + d) | 0;
-  st[4] = (st[4]! + e) | 0, st[5] = (st[5]! + f) | 0, st[6] = (st[6]! + g) | 0, st[7] = (st[7]! + h) | 0;
+/** HMAC-SHA256 (RFC 2104) of `data` under a key from {@link ticketHmacKey}. */
+export function ticketHmac(key: TicketMacKey, data: Uint8Array): Uint8Array {
+  return key.clone().update(data).digest();
 }
 
-/** SHA-256 from state `st` (which already absorbed `done` bytes) over `data`, padded: the 32-byte digest. */
-function sha256Finish(st: Int32Array, done: number, data: Uint8Array): Uint8Array {
-  const n = data.length;
-  let off = 0;
-  for (; off + 64 <= n; off += 64) sha256Compress(st, data, off, SHA256_W);
-  const rest = n - off;
-  const tail = new Uint8Array(rest < 56 ? 64 : 128);
-  tail.set(data.subarray(off));
-  tail[rest] = 0x80;
-  const bits = (done + n) * 8;
-  const end = tail.length;
-  tail[end - 5] = bits / 0x100000000; // lengths here are far below 2^32 bytes
-  tail[end - 4] = bits >>> 24, tail[end - 3] = bits >>> 16, tail[end - 2] = bits >>> 8, tail[end - 1] = bits;
-  for (let i = 0; i < end; i += 64) sha256Compress(st, tail, i, SHA256_W);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const v = st[i]!;
-    out[4 * i] = v >>> 24, out[4 * i + 1] = v >>> 16, out[4 * i + 2] = v >>> 8, out[4 * i + 3] = v;
-  }
-  return out;
-}
-
-/** HMAC-SHA256 (RFC 2104) of `data` under `key`. Exported for tests (checked against node:crypto). */
-export function ticketHmac(
-  key: { readonly inner: Int32Array; readonly outer: Int32Array },
-  data: Uint8Array,
-): Uint8Array {
-  const inner = sha256Finish(key.inner.slice(), 64, data);
-  return sha256Finish(key.outer.slice(), 64, inner);
-}
-
-/** The HMAC states of an 80-byte ticket key (tests). */
-export function ticketHmacKey(bytes: Uint8Array): { readonly inner: Int32Array; readonly outer: Int32Array } {
-  return splitKey(bytes);
+/** The keyed HMAC of an 80-byte ticket key (its bytes 16..48). */
+export function ticketHmacKey(bytes: Uint8Array): TicketMacKey {
+  return hmac.create(sha256, bytes.subarray(NAME, NAME + 32));
 }
 
 /** AES-256-CBC decryption of `ct` (whole blocks) with PKCS#7 padding removed; undefined when the padding is bad. */
@@ -263,7 +131,7 @@ export class SessionTicketKeys {
     out.set(a, NAME + IV);
     out.set(b, NAME + IV + a.length);
     const macEnd = out.length - MAC;
-    out.set(ticketHmac(key, out.subarray(0, macEnd)), macEnd);
+    out.set(ticketHmac(key.mac, out.subarray(0, macEnd)), macEnd);
     return out;
   }
 
@@ -275,7 +143,7 @@ export class SessionTicketKeys {
     const key = this.#keys.find((k) => timingSafeEqual(k.name, name));
     if (!key) return undefined;
     const macEnd = ticket.length - MAC;
-    const mac = ticketHmac(key, ticket.subarray(0, macEnd));
+    const mac = ticketHmac(key.mac, ticket.subarray(0, macEnd));
     if (!timingSafeEqual(mac, ticket.subarray(macEnd))) return undefined;
     try {
       return cbcDecrypt(key, ticket.subarray(NAME, NAME + IV), ticket.subarray(NAME + IV, macEnd));
