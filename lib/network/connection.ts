@@ -100,6 +100,8 @@ export class DenoConnection implements NetConnection {
   /** A write op is in flight (`#inFlight`), or the loop in `#writeNext` runs. */
   #flushing = false;
   #flushScheduled = false;
+  /** The socket belongs to another wrapper, which closes it (see {@link DenoConnection.closeHandedOff}). */
+  #handedOff = false;
   #bytesRead = 0;
   #resolveDone!: () => void;
   #flushFn = () => this.#flush();
@@ -339,8 +341,6 @@ export class DenoConnection implements NetConnection {
     if (this.#closed || this.#out.writeClosed) return;
     if (this.#out.closeWrite(this.#out.length > 0 || this.#flushing)) this.#doCloseWrite();
   }
-
-  #handedOff = false;
 
   close(options: { flush?: boolean; reason?: string } = {}): void {
     if (this.#closed) return;

@@ -148,6 +148,7 @@ export class SessionTicketKeys {
     try {
       return cbcDecrypt(key, ticket.subarray(NAME, NAME + IV), ticket.subarray(NAME + IV, macEnd));
     } catch {
+      key.ecb = undefined; // a decipher that threw is not reused
       return undefined;
     }
   }
