@@ -317,11 +317,11 @@ cpu_ticks() {
   echo "$total"
 }
 
-# cpu_ns PID: on-CPU nanoseconds of every thread of PID and of its direct children (nginx workers), from
-# /proc/*/task/*/schedstat: the scheduler's exact run time, where cpu_ticks samples at 10 ms (a 150-handshake
-# run of ~1 ms each is only ~15 ticks).
-cpu_ns() {
-  local pid=$1 total=0 p t run rest
+# cpu_ns_snapshot PID: "tid ns" lines, the on-CPU nanoseconds of every thread of PID and of its direct children
+# (nginx workers), from /proc/*/task/*/schedstat: the scheduler's exact run time, where cpu_ticks samples at 10 ms
+# (a 150-handshake run of ~1 ms each is only ~15 ticks).
+cpu_ns_snapshot() {
+  local pid=$1 p t run rest
   local pids=("$pid")
   for p in /proc/[0-9]*/stat; do
     rest=$(cat "$p" 2>/dev/null) || continue
@@ -332,10 +332,18 @@ cpu_ns() {
   for p in "${pids[@]}"; do
     for t in /proc/"$p"/task/*/schedstat; do
       read -r run rest <"$t" 2>/dev/null || continue
-      total=$((total + run))
+      t=${t%/schedstat}
+      echo "${t##*/} $run"
     done
   done
-  echo "$total"
+}
+
+# cpu_ns_since PID SNAPSHOT: on-CPU nanoseconds since SNAPSHOT (from cpu_ns_snapshot), thread by thread: a thread
+# that exited since counts 0 (its total is gone from /proc; a plain sum would subtract its whole lifetime, e.g.
+# a runtime's idle blocking-pool thread ending after 10 s), a new thread counts all of its time.
+cpu_ns_since() {
+  awk 'NR == FNR { before[$1] = $2; next } { total += $2 - (($1 in before) ? before[$1] : 0) } END { printf "%.0f\n", total }' \
+    <(echo "$2") <(cpu_ns_snapshot "$1")
 }
 
 # load_average: the 1-minute load; well above 0 before a run means other work shares the cores.

@@ -219,12 +219,12 @@ declare -A BULK_MBS BULK_CPU HS_RATE HS_CPU
 # bulk_run SERVER VARIANT: one download of the bulk file; sets mbs and cpu_per_mib (µs of server CPU per MiB).
 bulk_run() {
   local srv=$1 v=$2 pid=${SPID[$1]} t0 t1 c0 c1 bytes
-  c0=$(cpu_ns "$pid")
+  c0=$(cpu_ns_snapshot "$pid")
   t0=$(now)
   # shellcheck disable=SC2046
   bytes=$(printf 'GET /bulk HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 300 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -quiet 2>/dev/null | wc -c)
   t1=$(now)
-  c1=$(cpu_ns "$pid")
+  c1=$(cpu_ns_since "$pid" "$c0")
   if [ "$bytes" -lt $((BULK_MB * 1024 * 1024)) ]; then
     bench_log "$srv $v: download short ($bytes bytes)"
     mbs=0
@@ -232,23 +232,23 @@ bulk_run() {
     return
   fi
   mbs=$(awk -v b="$bytes" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.1f", b / 1048576 / (c - a) }')
-  cpu_per_mib=$(awk -v t=$((c1 - c0)) -v m="$BULK_MB" 'BEGIN { printf "%.0f", t / 1e3 / m }')
+  cpu_per_mib=$(awk -v t="$c1" -v m="$BULK_MB" 'BEGIN { printf "%.0f", t / 1e3 / m }')
 }
 
 # hs_run SERVER VARIANT: HANDSHAKES sequential full handshakes; sets rate (per wall second) and cpu_per_hs (µs).
 hs_run() {
   local srv=$1 v=$2 pid=${SPID[$1]} t0 t1 c0 c1 ok=0 i
-  c0=$(cpu_ns "$pid")
+  c0=$(cpu_ns_snapshot "$pid")
   t0=$(now)
   for ((i = 0; i < HANDSHAKES; i++)); do
     # shellcheck disable=SC2046
     if timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1; then ok=$((ok + 1)); fi
   done
   t1=$(now)
-  c1=$(cpu_ns "$pid")
+  c1=$(cpu_ns_since "$pid" "$c0")
   [ "$ok" -eq "$HANDSHAKES" ] || bench_log "$srv $v: only $ok of $HANDSHAKES handshakes succeeded"
   rate=$(awk -v n="$ok" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.0f", n / (c - a) }')
-  cpu_per_hs=$(awk -v t=$((c1 - c0)) -v n="$ok" 'BEGIN { if (n == 0) print 0; else printf "%.0f", t / 1e3 / n }')
+  cpu_per_hs=$(awk -v t="$c1" -v n="$ok" 'BEGIN { if (n == 0) print 0; else printf "%.0f", t / 1e3 / n }')
 }
 
 # res_run SERVER VARIANT: one full handshake (with a request, so that a TLS 1.3 ticket arrives) saving the
@@ -263,17 +263,17 @@ res_run() {
     cpu_res=n/a
     return
   fi
-  c0=$(cpu_ns "$pid")
+  c0=$(cpu_ns_snapshot "$pid")
   for ((i = 0; i < HANDSHAKES; i++)); do
     # shellcheck disable=SC2046
     out=$(timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null 2>/dev/null | grep -c '^Reused')
     reused=$((reused + out))
   done
-  c1=$(cpu_ns "$pid")
+  c1=$(cpu_ns_since "$pid" "$c0")
   if [ $((reused * 10)) -lt $((HANDSHAKES * 9)) ]; then
     cpu_res=n/a
   else
-    cpu_res=$(awk -v t=$((c1 - c0)) -v n="$HANDSHAKES" 'BEGIN { printf "%.0f", t / 1e3 / n }')
+    cpu_res=$(awk -v t="$c1" -v n="$HANDSHAKES" 'BEGIN { printf "%.0f", t / 1e3 / n }')
   fi
 }
 
