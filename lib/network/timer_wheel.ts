@@ -46,7 +46,7 @@ export class WheelTimer {
 }
 
 /** A bucket: the timers due at one tick. */
-type Bucket = Set<WheelTimer> & { tick?: number };
+type Bucket = Set<WheelTimer> & { readonly tick: number };
 
 const buckets = new Map<number, Bucket>();
 /**
@@ -57,7 +57,7 @@ let heap: number[] = [];
 
 /** Forgets an empty bucket (its heap entry goes lazily). */
 function dropBucket(b: Bucket): void {
-  if (b.tick === undefined || buckets.get(b.tick) !== b) return;
+  if (buckets.get(b.tick) !== b) return; // already fired (or dropped)
   buckets.delete(b.tick);
   if (heap.length > 64 && heap.length > 2 * buckets.size) {
     heap = [...buckets.keys()].sort((x, y) => x - y); // sorted is a valid min-heap
@@ -135,8 +135,7 @@ export function schedule(ms: number, fn: () => void): WheelTimer {
   const tick = Math.ceil((approxNow() + ms) / RESOLUTION_MS);
   let b = buckets.get(tick);
   if (b === undefined) {
-    b = new Set() as Bucket;
-    b.tick = tick;
+    b = Object.assign(new Set<WheelTimer>(), { tick });
     buckets.set(tick, b);
     heapPush(tick);
   }

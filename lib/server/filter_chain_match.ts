@@ -71,10 +71,10 @@ export const EMPTY_MATCH: FilterChainMatch = {
 
 /** Whether `m` has no criteria (every connection matches it). */
 function matchesAll(m: FilterChainMatch): boolean {
-  return m === EMPTY_MATCH || (m.destinationPort === undefined && m.prefixRanges.length === 0 &&
-    m.serverNames.length === 0 && m.transportProtocol === undefined && m.applicationProtocols.length === 0 &&
+  return m.destinationPort === undefined && m.prefixRanges.length === 0 && m.serverNames.length === 0 &&
+    m.transportProtocol === undefined && m.applicationProtocols.length === 0 &&
     m.directSourcePrefixRanges.length === 0 && m.sourceType === "ANY" && m.sourcePrefixRanges.length === 0 &&
-    m.sourcePorts.length === 0);
+    m.sourcePorts.length === 0;
 }
 
 /** Parses an IPv4 or IPv6 literal into bytes; undefined if it is not one. IPv4-mapped IPv6 becomes IPv4. */

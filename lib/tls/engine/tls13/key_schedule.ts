@@ -88,7 +88,7 @@ export class KeySchedule {
   resumptionMasterSecret(transcriptHash: Uint8Array): Uint8Array {
     return deriveSecret(
       this.hash,
-      hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret()),
+      this.#masterKey(),
       "res master",
       transcriptHash,
     );
@@ -101,6 +101,11 @@ export class KeySchedule {
       : deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
     this.#handshakeSecret = hkdfExtract(this.hash, salt, shared);
     return this.#handshakeSecret;
+  }
+
+  /** The Master Secret's HMAC key (it expands four secrets). */
+  #masterKey(): HmacKey {
+    return hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret());
   }
 
   /** Master Secret = HKDF-Extract(Derive-Secret(Handshake, "derived", ""), 0). */
@@ -123,7 +128,7 @@ export class KeySchedule {
 
   /** `[client, server]` application traffic secrets for Transcript-Hash(ClientHello..server Finished). */
   applicationTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
-    const master = hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret());
+    const master = this.#masterKey();
     return [
       deriveSecret(this.hash, master, "c ap traffic", transcriptHash),
       deriveSecret(this.hash, master, "s ap traffic", transcriptHash),
@@ -134,7 +139,7 @@ export class KeySchedule {
   exporterMasterSecret(transcriptHash: Uint8Array): Uint8Array {
     return deriveSecret(
       this.hash,
-      hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret()),
+      this.#masterKey(),
       "exp master",
       transcriptHash,
     );

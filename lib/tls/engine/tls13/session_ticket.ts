@@ -15,8 +15,7 @@
  */
 
 import { createCipheriv, createDecipheriv, type Decipheriv, timingSafeEqual } from "node:crypto";
-import { hmac } from "@noble/hashes/hmac.js";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { HmacKey, SHA256 } from "../../../crypto/mod.ts";
 import { Reader, Writer } from "./_codec.ts";
 
 /** The length of one ticket key: 16 name + 32 HMAC + 32 AES bytes (Envoy's `session_ticket_keys` entry). */
@@ -29,41 +28,26 @@ const MAC = 32;
 const STATE_VERSION = 1;
 
 /**
- * One parsed ticket key, with what each ticket would otherwise rebuild: the keyed HMAC-SHA256 (its pads already
- * absorbed; each ticket clones it), and an AES-256-ECB decipher that CBC decryption runs all blocks through at
- * once (CBC decryption is ECB plus an XOR with the previous ciphertext block). `createHmac` and
- * `createDecipheriv` per ticket were most of sealing and opening one (~20 µs each, through node:crypto's stream
- * objects); a full TLS 1.3 handshake seals two tickets and a resumed one also opens one. AES stays in
- * node:crypto's native code (AES-NI, constant time); SHA-256 (@noble/hashes) has no secret-dependent branches or
- * lookups.
+ * One parsed ticket key, with what each ticket would otherwise rebuild: its HMAC-SHA256 key (pads hashed once) and
+ * an AES-256-ECB decipher that CBC decryption runs all blocks through at once (CBC decryption is ECB plus an XOR
+ * with the previous ciphertext block). `createHmac` and `createDecipheriv` per ticket were most of sealing and
+ * opening one (~20 µs each, through node:crypto's stream objects); a full TLS 1.3 handshake seals two tickets and
+ * a resumed one also opens one. AES and SHA-256 stay in node:crypto's native code.
  */
 interface TicketKey {
   readonly name: Uint8Array;
   readonly aes: Uint8Array;
-  readonly mac: TicketMacKey;
+  readonly mac: HmacKey;
   ecb: Decipheriv | undefined;
 }
-
-/** A keyed HMAC-SHA256, cloned per use. */
-type TicketMacKey = ReturnType<typeof hmac.create>;
 
 function splitKey(bytes: Uint8Array): TicketKey {
   return {
     name: bytes.slice(0, NAME),
     aes: bytes.slice(NAME + 32, SESSION_TICKET_KEY_LENGTH),
-    mac: ticketHmacKey(bytes),
+    mac: new HmacKey(SHA256, bytes.subarray(NAME, NAME + 32)),
     ecb: undefined,
   };
-}
-
-/** HMAC-SHA256 (RFC 2104) of `data` under a key from {@link ticketHmacKey}. */
-export function ticketHmac(key: TicketMacKey, data: Uint8Array): Uint8Array {
-  return key.clone().update(data).digest();
-}
-
-/** The keyed HMAC of an 80-byte ticket key (its bytes 16..48). */
-export function ticketHmacKey(bytes: Uint8Array): TicketMacKey {
-  return hmac.create(sha256, bytes.subarray(NAME, NAME + 32));
 }
 
 /** AES-256-CBC decryption of `ct` (whole blocks) with PKCS#7 padding removed; undefined when the padding is bad. */
@@ -131,7 +115,7 @@ export class SessionTicketKeys {
     out.set(a, NAME + IV);
     out.set(b, NAME + IV + a.length);
     const macEnd = out.length - MAC;
-    out.set(ticketHmac(key.mac, out.subarray(0, macEnd)), macEnd);
+    out.set(key.mac.mac(out.subarray(0, macEnd)), macEnd);
     return out;
   }
 
@@ -143,7 +127,7 @@ export class SessionTicketKeys {
     const key = this.#keys.find((k) => timingSafeEqual(k.name, name));
     if (!key) return undefined;
     const macEnd = ticket.length - MAC;
-    const mac = ticketHmac(key.mac, ticket.subarray(0, macEnd));
+    const mac = key.mac.mac(ticket.subarray(0, macEnd));
     if (!timingSafeEqual(mac, ticket.subarray(macEnd))) return undefined;
     try {
       return cbcDecrypt(key, ticket.subarray(NAME, NAME + IV), ticket.subarray(NAME + IV, macEnd));

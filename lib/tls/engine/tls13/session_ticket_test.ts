@@ -13,11 +13,9 @@ import {
   decodeTicketState,
   encodeTicketState,
   SESSION_TICKET_KEY_LENGTH,
-  ticketHmac,
-  ticketHmacKey,
   type Tls13ClientSession,
 } from "./session_ticket.ts";
-import { createHmac } from "node:crypto";
+import { createDecipheriv, createHmac } from "node:crypto";
 import { type Endpoint, endpoint, joined, pump } from "./testdata/harness.ts";
 import { ExtensionType, Writer } from "./_codec.ts";
 import { type Extension, parseClientHello, parseServerHello } from "./messages.ts";
@@ -404,13 +402,20 @@ Deno.test("tls13 server sends no tickets to a client without psk_key_exchange_mo
   assertEquals(cache.size, 1);
 });
 
-Deno.test("ticket HMAC-SHA256 (TypeScript, precomputed pads) equals node:crypto's for every padding boundary", () => {
+Deno.test("a sealed ticket is name ‖ IV ‖ AES-256-CBC ‖ HMAC-SHA256 as node:crypto computes them, every padding length", () => {
   const kb = crypto.getRandomValues(new Uint8Array(SESSION_TICKET_KEY_LENGTH));
-  const k = ticketHmacKey(kb);
-  for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 200, 1000, 4097]) {
-    const d = crypto.getRandomValues(new Uint8Array(len));
-    const want = createHmac("sha256", kb.subarray(16, 48)).update(d).digest();
-    assertEquals(ticketHmac(k, d), new Uint8Array(want.buffer, want.byteOffset, want.length), `length ${len}`);
+  const keys = new SessionTicketKeys([kb]);
+  for (const len of [0, 1, 15, 16, 17, 55, 56, 63, 64, 65, 119, 120, 127, 128, 200, 1000, 4097]) {
+    const pt = crypto.getRandomValues(new Uint8Array(len));
+    const t = keys.seal(pt);
+    const macEnd = t.length - 32;
+    assertEquals(t.subarray(0, 16), kb.subarray(0, 16), `length ${len}: key name`);
+    const want = createHmac("sha256", kb.subarray(16, 48)).update(t.subarray(0, macEnd)).digest();
+    assertEquals(t.subarray(macEnd), new Uint8Array(want.buffer, want.byteOffset, want.length), `length ${len}`);
+    const d = createDecipheriv("aes-256-cbc", kb.subarray(48), t.subarray(16, 32));
+    const a = d.update(t.subarray(32, macEnd)), b = d.final();
+    assertEquals(new Uint8Array([...a, ...b]), pt, `length ${len}: AES-256-CBC`);
+    assertEquals(keys.open(t), pt);
   }
 });
 
