@@ -20,14 +20,18 @@
 # -sess_out and resumes it with -sess_in). It then prints Ferry ÷ nginx CPU per unit of work; a resumed
 # figure reads n/a while a server does not resume (s_client reports "New" instead of "Reused").
 #
-# Warm-up: before the first round every server runs BENCH_WARMUP handshakes of each variant (full and resumed) and
-# a short download, unmeasured: a JIT-compiled server (Ferry on V8) reaches its steady state only after a few
-# hundred handshakes (measured: TLS 1.3-SM ~1.8 ms of CPU per handshake over the first 500, ~1.4 ms over the next
-# 1000, as V8 finishes optimizing), and steady state is what an edge serving traffic runs in. nginx gets the same
-# warm-up. BENCH_WARMUP=0 measures from a cold start.
+# Warm-up: before the first round every server runs BENCH_WARMUP handshakes of each variant (full, and resumed where
+# measured) and a short download, unmeasured, from three concurrent clients on any core. Steady state is what an edge
+# serving traffic runs in, and a JIT-compiled server (Ferry on V8) reaches it only after thousands of handshakes:
+# V8 moves a function to its optimizing compiler (TurboFan) after ~3000 calls (--invocation-count-for-turbofan), and
+# much of a handshake's code runs once per handshake. Measured with --trace-opt on one Ferry: TLCP resumed
+# handshakes cost 1058, 743, 695 and 432 us of CPU over four successive batches of 300, as the optimized functions
+# per batch fell from 148 to 0 (the V8 compiler threads alone took 230 us per handshake in the first batch). With
+# the earlier default of 300 the table measured Ferry while it was still compiling. nginx gets the same warm-up.
+# BENCH_WARMUP=0 measures from a cold start.
 # CPU is the scheduler's exact run time (/proc/*/task/*/schedstat) of the server and its worker processes.
 #
-# Knobs: BENCH_BULK_MB (128), BENCH_ROUNDS (2), BENCH_HANDSHAKES (150 per variant and round), BENCH_WARMUP (300).
+# Knobs: BENCH_BULK_MB (128), BENCH_ROUNDS (2), BENCH_HANDSHAKES (150 per variant and round), BENCH_WARMUP (3000).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
@@ -44,7 +48,7 @@ fi
 BULK_MB=${BENCH_BULK_MB:-128}
 ROUNDS=${BENCH_ROUNDS:-2}
 HANDSHAKES=${BENCH_HANDSHAKES:-150}
-WARMUP=${BENCH_WARMUP:-300}
+WARMUP=${BENCH_WARMUP:-3000}
 
 bench_init tls
 need_pkgs nginx curl
@@ -284,17 +288,35 @@ echo "tls: $ROUNDS rounds; bulk $BULK_MB MiB per download; $HANDSHAKES handshake
 declare -A RES_CPU
 is_resumed() { [[ " ${RESUMED[*]} " == *" $1 "* ]]; }
 FMT='%-6s %-11s %10s %14s %10s %14s %14s\n'
+# warm_run SERVER VARIANT: WARMUP full handshakes (and as many resumed ones where they are measured) from three
+# concurrent clients, unpinned and unmeasured.
+warm_run() {
+  local srv=$1 v=$2 sess=$BENCH_DIR/warm-$1-$2.pem j i pids=()
+  rm -f "$sess"
+  if [ -n "$NGT" ] && is_resumed "$v"; then
+    # shellcheck disable=SC2046
+    printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_out "$sess" >/dev/null 2>&1
+  fi
+  for j in 1 2 3; do
+    (
+      for ((i = j; i <= WARMUP; i += 3)); do
+        # shellcheck disable=SC2046
+        timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1
+        # shellcheck disable=SC2046
+        if [ -s "$sess" ]; then timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null >/dev/null 2>&1; fi
+      done
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+}
 if [ "$WARMUP" -gt 0 ]; then
   echo "warm-up: $WARMUP handshakes per variant and server (full and resumed) and an 8 MiB download, unmeasured"
   for v in "${VARIANTS[@]}"; do
     for srv in "${SERVERS[@]}"; do
       # shellcheck disable=SC2046
       printf 'GET /bulk HTTP/1.0\r\nRange: bytes=0-8388607\r\nHost: x\r\n\r\n' | timeout 60 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -quiet >/dev/null 2>&1
-      (
-        HANDSHAKES=$WARMUP
-        hs_run "$srv" "$v" >/dev/null
-        if [ -n "$NGT" ] && is_resumed "$v"; then res_run "$srv" "$v" >/dev/null; fi
-      )
+      warm_run "$srv" "$v"
     done
   done
 fi

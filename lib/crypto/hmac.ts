@@ -18,6 +18,11 @@ export interface IncrementalHash {
   digest(): Uint8Array;
   /** Returns an independent hash with the same absorbed state. Not callable after `digest()`. */
   copy(): IncrementalHash;
+  /**
+   * The digest of what has been absorbed so far, leaving this computation open (as `copy().digest()`, without
+   * the copy). Optional: callers fall back to `copy().digest()`.
+   */
+  peekDigest?(): Uint8Array;
 }
 
 /** A hash function: its name, lengths and a factory for incremental computations. */

@@ -15,6 +15,7 @@
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import type { TlsAlertError, TlsEngine, TlsEngineCallbacks, TlsHandshakeInfo } from "../api/tls.ts";
 import { nextConnectionId } from "../network/connection.ts";
+import { schedule } from "../network/timer_wheel.ts";
 import type { SecureConnection } from "./provider.ts";
 import { tlsFacts, TlsHandshakeError } from "./provider.ts";
 
@@ -142,14 +143,16 @@ export class EngineConnection implements SecureConnection {
   /** @internal Drives the handshake; see {@link runEngineHandshake}. */
   handshakeWith(options: EngineHandshakeOptions, isClient: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // On the timer wheel: every connection arms this and nearly every one cancels it (a runtime timer pair cost
+      // a few µs and two objects per handshake).
+      const timer = schedule(options.timeoutMs, () => {
         fail(new TlsHandshakeError("timeout", `tls: handshake timed out after ${options.timeoutMs} ms`));
-      }, options.timeoutMs);
+      });
       const fail = (err: TlsHandshakeError) => {
         if (!this.#onFail) return;
         this.#onFail = undefined;
         this.#onHandshake = undefined;
-        clearTimeout(timer);
+        timer.cancel();
         this.#finish(`tls handshake failed: ${err.message}`, true);
         reject(err);
       };
@@ -166,7 +169,7 @@ export class EngineConnection implements SecureConnection {
         }
         this.#onFail = undefined;
         this.#onHandshake = undefined;
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
       this.#transport.setHandler({

@@ -15,6 +15,8 @@ export class SslStats {
   readonly noCertificate: Counter;
   readonly sessionReused: Counter;
   readonly #scope: StatsScope;
+  /** `ciphers.<suite>` and `versions.<version>` by name, looked up once (a scope lookup builds the full name). */
+  readonly #named = new Map<string, Counter>();
 
   /** `scope` is the listener or cluster scope; counters go under `ssl.`. */
   constructor(scope: StatsScope) {
@@ -31,10 +33,17 @@ export class SslStats {
   onHandshake(conn: SecureConnection): void {
     const info = conn.handshake;
     this.handshake.inc();
-    this.#scope.counter(`ciphers.${info.cipher}`).inc();
-    this.#scope.counter(`versions.${info.version}`).inc();
+    this.#namedCounter("ciphers.", info.cipher).inc();
+    this.#namedCounter("versions.", info.version).inc();
     if (info.peerCertificates.length === 0) this.noCertificate.inc();
     if (info.resumed) this.sessionReused.inc();
+  }
+
+  #namedCounter(prefix: string, name: string): Counter {
+    const key = prefix + name;
+    let c = this.#named.get(key);
+    if (c === undefined) this.#named.set(key, c = this.#scope.counter(key));
+    return c;
   }
 
   /** Counts a completed handshake known only by its ALPN (the `Deno.listenTls` fast path). */

@@ -676,7 +676,8 @@ export class TlcpEngine implements TlsEngine {
 
   /** SM3 of the handshake messages so far, from the running hash (no re-hashing of the transcript). */
   #transcriptHash(): Uint8Array {
-    return this.#transcriptSm3.copy().digest();
+    const h = this.#transcriptSm3;
+    return h.peekDigest ? h.peekDigest() : h.copy().digest();
   }
 
   #unexpected(type: number): never {

@@ -61,7 +61,8 @@ export class Transcript {
   /** Transcript-Hash of everything added so far. */
   digest(): Uint8Array {
     if (!this.#hash) throw new Error("tls13 transcript: hash is not set");
-    return this.#hash.copy().digest();
+    const h = this.#hash;
+    return h.peekDigest ? h.peekDigest() : h.copy().digest();
   }
 
   /** Transcript-Hash of everything added so far followed by `partial` (a PSK binder's truncated ClientHello). */

@@ -38,10 +38,11 @@ function allZero(b: Uint8Array): boolean {
   return acc === 0;
 }
 
-function bigintOf(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = 0; i < b.length; i++) v = (v << 8n) | BigInt(b[i]!);
-  return v;
+/** A 32-byte big-endian coordinate as a bigint, from four 64-bit words (a byte at a time built 64 bigints). */
+function bigintOf32(b: Uint8Array): bigint {
+  const dv = new DataView(b.buffer, b.byteOffset, 32);
+  return (dv.getBigUint64(0) << 192n) | (dv.getBigUint64(8) << 128n) | (dv.getBigUint64(16) << 64n) |
+    dv.getBigUint64(24);
 }
 
 function toBytes(b: Uint8Array): Uint8Array {
@@ -114,7 +115,7 @@ class Sm2Key implements KeyShareKey {
     try {
       // fromAffine, not fromBytes: an ephemeral share must not take a slot in the decoded-key cache, which is
       // meant for long-lived keys (CA and certificate keys with precomputed tables).
-      point = Sm2PublicKey.fromAffine(bigintOf(peer.subarray(1, 33)), bigintOf(peer.subarray(33)));
+      point = Sm2PublicKey.fromAffine(bigintOf32(peer.subarray(1, 33)), bigintOf32(peer.subarray(33)));
     } catch (e) {
       fatal("illegal_parameter", "curveSM2 key share is not on the curve", e);
     }
