@@ -46,11 +46,12 @@ export function hkdfExpand(
     throw new RangeError(`HKDF-Expand: length ${length} is out of range for ${hash.name}`);
   }
   const key = prk instanceof HmacKey ? prk : new HmacKey(hash, prk);
-  // One block of exactly the hash's length (a TLS 1.3 secret): the MAC's own output is the result (a fresh array
-  // from the TypeScript cores; a native digest may be a view, so it is copied below).
-  if (length === hash.outputLength && hash.hmacCore !== undefined) {
+  // One block (a TLS 1.3 secret, key or IV): the MAC's own output is the result, or the front of it (a fresh
+  // array from the TypeScript cores; a native digest may be a view into a shared buffer, so it is copied below).
+  if (length <= hash.outputLength && hash.hmacCore !== undefined) {
     COUNTER[0] = 1;
-    return key.mac(info, COUNTER);
+    const t = key.mac(info, COUNTER);
+    return length === t.length ? t : t.subarray(0, length);
   }
   const out = new Uint8Array(length);
   let t: Uint8Array = EMPTY;
