@@ -23,7 +23,7 @@
  */
 
 import { weierstrass, type WeierstrassPoint, type WeierstrassPointCons } from "@noble/curves/abstract/weierstrass.js";
-import { bytesToNumberBE, equalBytes, numberToBytesBE, randomBytes } from "@noble/curves/utils.js";
+import { bytesToNumberBE, equalBytes, numberToBytesBE } from "@noble/curves/utils.js";
 import {
   concatBytes,
   decodeUnsignedInteger,
@@ -117,9 +117,17 @@ function be32(v: bigint): Uint8Array {
 }
 
 /** A random scalar in [1, n-1] by rejection sampling (no modular bias). */
+/** Random bytes for {@link randomScalar}: refilled in place, read into a bigint at once (no array per scalar). */
+const RANDOM_SCALAR = new Uint8Array(COORD);
+
 function randomScalar(): bigint {
+  const b = RANDOM_SCALAR;
+  const dv = new DataView(b.buffer);
   for (;;) {
-    const k = bytesToNumberBE(randomBytes(COORD));
+    crypto.getRandomValues(b);
+    const k = (dv.getBigUint64(0) << 192n) | (dv.getBigUint64(8) << 128n) | (dv.getBigUint64(16) << 64n) |
+      dv.getBigUint64(24);
+    b.fill(0);
     if (k >= 1n && k < N) return k;
   }
 }
@@ -175,7 +183,46 @@ export interface Sm2Signature {
  */
 export function encodeSm2Signature(sig: Sm2Signature, format: Sm2SignatureFormat = "der"): Uint8Array {
   if (format === "raw") return concatBytes(be32(sig.r), be32(sig.s));
-  return encodeSequence(encodeUnsignedInteger(sig.r), encodeUnsignedInteger(sig.s));
+  // SEQUENCE { INTEGER r, INTEGER s } with r, s < n: at most 72 bytes, so every length is one byte. Written in
+  // one pass into one array (the general DER helpers allocated ~5 typed arrays per signature).
+  const r = SIG_WORDS, sb = SIG_WORDS_S;
+  writeBe32(sig.r, r);
+  writeBe32(sig.s, sb);
+  const rs = derIntStart(r), ss = derIntStart(sb);
+  const rl = 32 - rs + (r[rs]! & 0x80 ? 1 : 0), sl = 32 - ss + (sb[ss]! & 0x80 ? 1 : 0);
+  const out = new Uint8Array(2 + 2 + rl + 2 + sl);
+  out[0] = 0x30, out[1] = 2 + rl + 2 + sl;
+  let o = derIntWrite(out, 2, r, rs, rl);
+  o = derIntWrite(out, o, sb, ss, sl);
+  return out;
+}
+
+const SIG_WORDS = new Uint8Array(32);
+const SIG_WORDS_S = new Uint8Array(32);
+
+/** Writes 0 ≤ v < 2^256 as 32 big-endian bytes into `out`. */
+function writeBe32(v: bigint, out: Uint8Array): void {
+  const dv = new DataView(out.buffer, out.byteOffset, 32);
+  dv.setBigUint64(0, v >> 192n);
+  dv.setBigUint64(8, (v >> 128n) & 0xffffffffffffffffn);
+  dv.setBigUint64(16, (v >> 64n) & 0xffffffffffffffffn);
+  dv.setBigUint64(24, v & 0xffffffffffffffffn);
+}
+
+/** The index of the first byte a minimal DER INTEGER keeps of a 32-byte big-endian value (31 for zero). */
+function derIntStart(b: Uint8Array): number {
+  let i = 0;
+  while (i < 31 && b[i] === 0) i++;
+  return i;
+}
+
+/** Writes INTEGER (tag, length `len`, a 0x00 pad when the top bit is set, bytes from `start`); returns the end. */
+function derIntWrite(out: Uint8Array, at: number, b: Uint8Array, start: number, len: number): number {
+  out[at++] = 0x02;
+  out[at++] = len;
+  if (len > 32 - start) out[at++] = 0;
+  for (let i = start; i < 32; i++) out[at++] = b[i]!;
+  return at;
 }
 
 /**

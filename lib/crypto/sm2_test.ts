@@ -5,6 +5,7 @@ import { readSm2PrivateKey, readSm2PublicKey, writeSm2PrivateKey, writeSm2Public
 import {
   decodeSm2Signature,
   encodeSm2Signature,
+  SM2_CURVE,
   SM2_DEFAULT_ID,
   SM2_KEY_CACHE_SIZE,
   SM2_KEY_PROBATION_SIZE,
@@ -15,6 +16,7 @@ import {
   sm2Za,
 } from "./sm2.ts";
 import { hex, openssl, run, toHex } from "./testdata/oracle.ts";
+import { encodeSequence, encodeUnsignedInteger } from "./asn1.ts";
 
 const enc = new TextEncoder();
 
@@ -370,5 +372,24 @@ Deno.test("Sm2PrivateKey public keys and signatures match sm-crypto-v2 for edge 
     const msg = enc.encode(`message for ${dHex}`);
     const sig = key.sign(msg, { format: "raw" });
     ok(smV2.doVerifySignature(msg, toHex(sig), smV2.getPublicKeyFromPrivateKey(dHex), { hash: true }));
+  }
+});
+
+Deno.test("SM2 DER signatures are encoded as the general DER helpers encode them", () => {
+  const n = SM2_CURVE.n;
+  const values = [1n, 0x7fn, 0x80n, 0xffn, 0x100n, (1n << 255n) - 1n, 1n << 255n, n - 1n, (1n << 248n) + 5n, 1n << 7n];
+  let x = 0x1234567n;
+  for (let i = 0; i < 200; i++) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) % n;
+    values.push(x >> BigInt(i % 250));
+    values.push(x);
+  }
+  for (const r of values) {
+    const s = values[(Number(r % 97n)) % values.length]!;
+    if (r === 0n || s === 0n) continue;
+    const want = encodeSequence(encodeUnsignedInteger(r), encodeUnsignedInteger(s));
+    const got = encodeSm2Signature({ r, s });
+    assertEquals(toHex(got), toHex(want), `r=${r.toString(16)} s=${s.toString(16)}`);
+    assertEquals(decodeSm2Signature(got), { r, s });
   }
 });

@@ -30,6 +30,8 @@ import { SCRATCH_PLAINTEXT, withWriteScratch } from "../_write_scratch.ts";
 const MAX_HANDSHAKE_MESSAGE = 256 * 1024;
 /** Consecutive empty records tolerated before the peer is treated as flooding. */
 const MAX_EMPTY_RECORDS = 32;
+/** The change_cipher_spec record (written as is to a transport that copies, which never modifies it). */
+const CHANGE_CIPHER_SPEC = new Uint8Array([ContentType.changeCipherSpec, 3, 3, 0, 1, 1]);
 /** Records under one write key before the engine rekeys itself (RFC 8446 §5.5 allows 2^24.5 for AES-GCM). */
 const REKEY_AFTER_RECORDS = 2 ** 24;
 
@@ -195,14 +197,28 @@ export class Tls13Core implements TlsEngine {
 
   // ---- for drivers ----
 
-  /** Queues a handshake message (protected when write keys are installed). */
+  /**
+   * Sends a handshake message (protected when write keys are installed). When the transport copies what it is
+   * given, the records are sealed into the shared write scratch and written at once, behind anything queued (the
+   * transport coalesces a turn's writes into one send); otherwise they are queued for {@link #flush}.
+   */
   sendHandshake(message: Uint8Array): void {
+    if (this.#cb.writeCopies === true) {
+      const size = this.#writer.sealedSize(message.length);
+      const sent = withWriteScratch(size, (buf) => {
+        this.#flush();
+        const out = buf.subarray(0, size);
+        this.#writer.sealInto(ContentType.handshake, message, out, 0);
+        this.#cb.write(out);
+      });
+      if (sent) return;
+    }
     this.#out.push(this.#writer.seal(ContentType.handshake, message));
   }
 
   /** Queues the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4). */
   sendChangeCipherSpec(): void {
-    this.#out.push(new Uint8Array([ContentType.changeCipherSpec, 3, 3, 0, 1, 1]));
+    this.#out.push(this.#cb.writeCopies === true ? CHANGE_CIPHER_SPEC : CHANGE_CIPHER_SPEC.slice());
   }
 
   /** Installs read keys derived from `secret`. The handshake buffer must be empty (§5.1: key-change alignment). */

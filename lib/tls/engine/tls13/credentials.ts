@@ -23,7 +23,7 @@ import {
   SM2_DEFAULT_ID,
   Sm2PrivateKey,
 } from "../../../crypto/mod.ts";
-import { concat, fatal } from "./_codec.ts";
+import { fatal } from "./_codec.ts";
 
 /** Names of the supported signature schemes. */
 export type Tls13SignatureSchemeName = "ecdsa_secp256r1_sha256" | "sm2sig_sm3";
@@ -54,8 +54,13 @@ const CLIENT_CONTEXT = encoder.encode("TLS 1.3, client CertificateVerify");
 
 /** The signed content of a CertificateVerify: 64 spaces, the context string, a zero byte, the transcript hash. */
 export function certificateVerifyContent(server: boolean, transcriptHash: Uint8Array): Uint8Array {
-  const pad = new Uint8Array(64).fill(0x20);
-  return concat(pad, server ? SERVER_CONTEXT : CLIENT_CONTEXT, new Uint8Array(1), transcriptHash);
+  // 64 spaces, the context string, a zero byte, the hash: one array (four were built and concatenated).
+  const context = server ? SERVER_CONTEXT : CLIENT_CONTEXT;
+  const out = new Uint8Array(64 + context.length + 1 + transcriptHash.length);
+  out.fill(0x20, 0, 64);
+  out.set(context, 64);
+  out.set(transcriptHash, 64 + context.length + 1);
+  return out;
 }
 
 /** A certificate chain (leaf first) with the leaf's private key. Build with {@link loadTls13Credential}. */
