@@ -48,6 +48,11 @@ export interface HashAlgorithm {
 export interface HmacCore {
   /** HMAC(key, concatenation of `parts`). */
   mac(parts: readonly Uint8Array[]): Uint8Array;
+  /**
+   * Optional: HMAC(key, concatenation of `parts`) written to `out` at `at` (`out` may be one of the parts: they
+   * are read before it is written).
+   */
+  macInto?(parts: readonly Uint8Array[], out: Uint8Array, at: number): void;
   /** An incremental HMAC whose `digest()` returns the MAC; its `copy()` may throw. */
   create(): IncrementalHash;
 }
@@ -138,6 +143,15 @@ export class HmacKey {
     const inner = this.#inner!.copy();
     for (const p of parts) inner.update(p);
     return this.#outer!.copy().update(inner.digest()).digest();
+  }
+
+  /**
+   * Writes HMAC(key, concatenation of `parts`) to `out` at `at` (the hash's output length), without allocating
+   * when the hash's own HMAC can; `out` may be one of the parts.
+   */
+  macInto(out: Uint8Array, at: number, ...parts: Uint8Array[]): void {
+    if (this.#core?.macInto) this.#core.macInto(parts, out, at);
+    else out.set(this.mac(...parts), at);
   }
 
   /** Starts an incremental HMAC; `digest()` returns the MAC. The returned object does not support `copy()`. */

@@ -105,9 +105,16 @@ const PEEK_STATE = new Int32Array(8);
 
 /**
  * Finishes a computation: pads the `srcLen` buffered bytes of `src` (a message of `total` bytes in all),
- * compresses into `st` and writes the 32-byte digest to `out` at `outOff`. `st` is spent afterwards.
+ * compresses into `st` and writes the 32-byte digest to `out` at `at`. `st` is spent afterwards.
  */
-function finish(st: Int32Array, src: Uint8Array | undefined, srcLen: number, total: number, out: Uint8Array): void {
+function finish(
+  st: Int32Array,
+  src: Uint8Array | undefined,
+  srcLen: number,
+  total: number,
+  out: Uint8Array,
+  at = 0,
+): void {
   const pad = PAD;
   for (let i = 0; i < srcLen; i++) pad[i] = src![i]!;
   let len = srcLen;
@@ -131,10 +138,10 @@ function finish(st: Int32Array, src: Uint8Array | undefined, srcLen: number, tot
   compress(st, pad, 0);
   for (let i = 0; i < 8; i++) {
     const v = st[i]!;
-    out[4 * i] = v >>> 24;
-    out[4 * i + 1] = v >>> 16;
-    out[4 * i + 2] = v >>> 8;
-    out[4 * i + 3] = v;
+    out[at + 4 * i] = v >>> 24;
+    out[at + 4 * i + 1] = v >>> 16;
+    out[at + 4 * i + 2] = v >>> 8;
+    out[at + 4 * i + 3] = v;
   }
 }
 
@@ -228,6 +235,12 @@ class Sm3HmacCore implements HmacCore {
   }
 
   mac(parts: readonly Uint8Array[]): Uint8Array {
+    const out = new Uint8Array(32);
+    this.macInto(parts, out, 0);
+    return out;
+  }
+
+  macInto(parts: readonly Uint8Array[], out: Uint8Array, at: number): void {
     const st = HMAC_STATE;
     this.#load(st, 0);
     const blk = HMAC_BLOCK;
@@ -250,11 +263,9 @@ class Sm3HmacCore implements HmacCore {
       for (let i = off; i < n; i++) blk[i - off] = p[i]!;
       bl = n - off;
     }
-    finish(st, blk, bl, total, HMAC_INNER_DIGEST);
+    finish(st, blk, bl, total, HMAC_INNER_DIGEST, 0);
     this.#load(st, 8);
-    const out = new Uint8Array(32);
-    finish(st, HMAC_INNER_DIGEST, 32, 64 + 32, out);
-    return out;
+    finish(st, HMAC_INNER_DIGEST, 32, 64 + 32, out, at);
   }
 
   create(): IncrementalHash {

@@ -214,6 +214,8 @@ const CURVE_SM2 = 41;
 const CURVE_SM2_OLD = 30;
 /** ClientCertificateType ecdsa_sign (GB/T 38636 "ecc_sign"). */
 const CERT_TYPE_ECC_SIGN = 64;
+/** The empty initial value of byte fields (never written: it has no bytes). */
+const NO_BYTES = new Uint8Array(0);
 /** The largest handshake message we accept. */
 const MAX_HANDSHAKE_MESSAGE = 1 << 16;
 
@@ -364,15 +366,16 @@ export class TlcpEngine implements TlsEngine {
   #out: Uint8Array[] = [];
   #queued: Uint8Array[] = [];
   /** Handshake bytes not yet a whole message: `#hsBuf[0..#hsLen)`, grown by doubling (linear for 1-byte records). */
-  #hsBuf: Uint8Array = new Uint8Array(0);
+  #hsBuf: Uint8Array = NO_BYTES;
   #hsLen = 0;
   #transcript: Uint8Array[] = [];
   #transcriptSm3: IncrementalHash = createSm3();
 
   #suite: TlcpSuiteInfo | undefined;
-  #clientRandom: Uint8Array = new Uint8Array(32);
-  #serverRandom: Uint8Array = new Uint8Array(32);
-  #sessionId: Uint8Array = new Uint8Array(0);
+  // Each is assigned before it is read (from a hello, or a fresh random); a typed array costs ~0.5 µs on Deno.
+  #clientRandom: Uint8Array = NO_BYTES;
+  #serverRandom: Uint8Array = NO_BYTES;
+  #sessionId: Uint8Array = NO_BYTES;
   #master: Uint8Array | undefined;
   #pending: { read: RecordProtection; write: RecordProtection } | undefined;
   #resumed = false;

@@ -6,10 +6,17 @@
  * @module
  */
 
-import { hmacSm3Key, sm3 } from "../../../crypto/mod.ts";
+import { type HmacKey, hmacSm3Key, sm3 } from "../../../crypto/mod.ts";
 import { concat } from "./_codec.ts";
 
 const enc = new TextEncoder();
+/** Encoded labels: the protocol's three, plus any exporter label (bounded). */
+const LABELS = new Map<string, Uint8Array>();
+/** A(i) and the last partial block: scratch, as nothing here keeps a reference past the call. */
+const A = new Uint8Array(32);
+const TAIL = new Uint8Array(32);
+/** HMAC keys by secret (a master secret keys the key block and both Finished messages). */
+const KEYS = new WeakMap<Uint8Array, HmacKey>();
 
 /**
  * PRF(secret, label, seed) = P_SM3(secret, label || seed), truncated to `length` bytes.
@@ -20,17 +27,28 @@ const enc = new TextEncoder();
  * @param length the output length in bytes
  */
 export function tlcpPrf(secret: Uint8Array, label: string, seed: Uint8Array, length: number): Uint8Array {
-  const key = hmacSm3Key(secret);
-  const s = concat(enc.encode(label), seed);
-  const out = new Uint8Array(length);
-  let a = s; // A(0)
-  for (let off = 0; off < length;) {
-    a = key.mac(a); // A(i) = HMAC(secret, A(i-1))
-    const block = key.mac(a, s);
-    const n = Math.min(block.length, length - off);
-    out.set(block.subarray(0, n), off);
-    off += n;
+  let key = KEYS.get(secret);
+  if (key === undefined) KEYS.set(secret, key = hmacSm3Key(secret));
+  let l = LABELS.get(label);
+  if (l === undefined) {
+    l = enc.encode(label);
+    if (LABELS.size < 16) LABELS.set(label, l);
   }
+  // Typed arrays cost ~0.5 µs each on Deno: A(i) is computed in place and each block written straight into the
+  // output, so a call allocates its result only.
+  const out = new Uint8Array(length);
+  key.macInto(A, 0, l, seed); // A(1) = HMAC(secret, label || seed)
+  for (let off = 0; off < length;) {
+    if (length - off >= 32) key.macInto(out, off, A, l, seed);
+    else {
+      key.macInto(TAIL, 0, A, l, seed);
+      out.set(TAIL.subarray(0, length - off), off);
+    }
+    off += 32;
+    if (off < length) key.macInto(A, 0, A); // A(i + 1) = HMAC(secret, A(i))
+  }
+  A.fill(0);
+  TAIL.fill(0);
   return out;
 }
 

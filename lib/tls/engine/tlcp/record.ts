@@ -151,7 +151,7 @@ function simdCbc(key: Uint8Array): Sm4Simd | undefined {
 export class CbcSm3Protection implements RecordProtection {
   readonly #cbc: LazySm4Cbc;
   readonly #mac: HmacKey;
-  readonly #header = new Uint8Array(13);
+  readonly #header = GCM_HEADER; // per-call scratch, shared (see GcmProtection)
 
   constructor(encKey: Uint8Array, macKey: Uint8Array) {
     this.#cbc = new LazySm4Cbc(encKey);
@@ -208,19 +208,32 @@ export class CbcSm3Protection implements RecordProtection {
   }
 }
 
+const GCM_NONCE = new Uint8Array(12);
+const GCM_HEADER = new Uint8Array(13);
+const EMPTY = new Uint8Array(0);
+
 /**
  * SM4-GCM: `explicit_nonce(8) || ciphertext || tag(16)`, nonce = implicit IV(4) || explicit, AAD = header. The
  * AEAD is a {@link LazySm4Aead}: TypeScript for handshake-sized records, WebAssembly once the key carries bulk data.
  */
 export class GcmProtection implements RecordProtection {
   readonly #aead: LazySm4Aead;
-  readonly #nonce = new Uint8Array(12);
-  readonly #header = new Uint8Array(13);
-  #openOut = new Uint8Array(0);
+  /** The implicit IV (4 bytes, big-endian): copied into the shared nonce scratch per record. */
+  readonly #iv: number;
+  // Per-call scratch shared by every instance (a call never runs inside another): two typed arrays fewer per
+  // direction and connection, at ~0.5 µs each on Deno.
+  readonly #nonce = GCM_NONCE;
+  readonly #header = GCM_HEADER;
+  #openOut = EMPTY;
 
   constructor(key: Uint8Array, implicitIv: Uint8Array) {
     this.#aead = new LazySm4Aead("gcm", key);
-    this.#nonce.set(implicitIv.subarray(0, 4), 0);
+    this.#iv = ((implicitIv[0]! << 24) | (implicitIv[1]! << 16) | (implicitIv[2]! << 8) | implicitIv[3]!) >>> 0;
+  }
+
+  #setIv(): void {
+    const n = this.#nonce, v = this.#iv;
+    n[0] = v >>> 24, n[1] = v >>> 16, n[2] = v >>> 8, n[3] = v;
   }
 
   sealedLength(plaintextLength: number): number {
@@ -230,6 +243,7 @@ export class GcmProtection implements RecordProtection {
   sealInto(type: number, seq: number, plaintext: Uint8Array, out: Uint8Array, offset: number): number {
     const aad = pseudoHeader(this.#header, seq, type, plaintext.length);
     const len = 8 + plaintext.length + 16;
+    this.#setIv();
     for (let i = 0; i < 8; i++) out[offset + i] = this.#nonce[4 + i] = aad[i]!; // the explicit nonce is the seq
     this.#aead.sealInto(this.#nonce, plaintext, aad, out.subarray(offset + 8, offset + len));
     return len;
@@ -244,7 +258,8 @@ export class GcmProtection implements RecordProtection {
   open(type: number, seq: number, body: Uint8Array): Uint8Array {
     if (body.length < 8 + 16) throw new TlcpFatal("bad_record_mac", "tlcp: GCM record is too short");
     const len = body.length - 24;
-    this.#nonce.set(body.subarray(0, 8), 4);
+    this.#setIv();
+    for (let i = 0; i < 8; i++) this.#nonce[4 + i] = body[i]!;
     // One output buffer per direction, grown to the largest record seen (the result is valid until the next call).
     if (this.#openOut.length < len + 16) this.#openOut = new Uint8Array(Math.max(len + 16, 1024));
     const out = this.#openOut;
@@ -266,7 +281,7 @@ export interface TlcpRecord {
  */
 export class TlcpRecordLayer {
   /** What `next` parses, `#buf[#start..#end)`: the owned buffer, or the caller's bytes (see `pushBorrowed`). */
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY;
   #own: Uint8Array = this.#buf;
   #borrowed = false;
   #start = 0;
