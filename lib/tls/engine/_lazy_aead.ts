@@ -41,10 +41,13 @@ export class LazySm4Aead {
   #largeBytes = 0;
   readonly #useLarge: number;
 
-  /** Binds `mode` and a copy of `key` (16 bytes); nothing is built yet. */
+  /**
+   * Binds `mode` and `key` (16 bytes), which the caller must not change afterwards (both engines pass keys fresh
+   * from their key derivation; a copy cost a typed array per key); nothing is built yet.
+   */
   constructor(mode: "gcm" | "ccm", key: Uint8Array) {
     this.#mode = mode;
-    this.#key = key.slice();
+    this.#key = key;
     this.#useLarge = mode === "gcm" ? SM4_GCM_WASM_USE_BYTES : SM4_WASM_MIN_BYTES;
   }
 

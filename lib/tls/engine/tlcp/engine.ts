@@ -214,6 +214,8 @@ const CURVE_SM2 = 41;
 const CURVE_SM2_OLD = 30;
 /** ClientCertificateType ecdsa_sign (GB/T 38636 "ecc_sign"). */
 const CERT_TYPE_ECC_SIGN = 64;
+/** The change_cipher_spec message (read only). */
+const CCS_BODY = new Uint8Array([1]);
 /** The empty initial value of byte fields (never written: it has no bytes). */
 const NO_BYTES = new Uint8Array(0);
 /** The largest handshake message we accept. */
@@ -664,7 +666,23 @@ export class TlcpEngine implements TlsEngine {
     msg[3] = body.length;
     msg.set(body, 4);
     this.#addTranscript(msg);
-    this.#out.push(this.#records.seal(ContentType.handshake, msg));
+    this.#sendRecord(ContentType.handshake, msg);
+  }
+
+  /**
+   * Seals one record's worth of handshake-phase bytes. When the transport copies what it is given, into the shared
+   * write scratch and written at once behind anything queued (the transport coalesces a turn's writes); otherwise
+   * queued for {@link #flush}.
+   */
+  #sendRecord(type: number, data: Uint8Array): void {
+    if (this.#cb.writeCopies === true) {
+      const sent = withWriteScratch(this.#records.sealedSize(data.length), (buf) => {
+        this.#flush();
+        this.#cb.write(this.#records.seal(type, data, buf));
+      });
+      if (sent) return;
+    }
+    this.#out.push(this.#records.seal(type, data));
   }
 
   /** Adds a whole handshake message (kept: the caller does not reuse it) to the transcript and its SM3. */
@@ -735,7 +753,7 @@ export class TlcpEngine implements TlsEngine {
   }
 
   #sendChangeCipherSpecAndFinished(): void {
-    this.#out.push(this.#records.seal(ContentType.ccs, new Uint8Array([1])));
+    this.#sendRecord(ContentType.ccs, CCS_BODY);
     this.#records.setWriteProtection(this.#pending!.write);
     this.#sendHandshake(
       HandshakeType.finished,

@@ -149,18 +149,20 @@ function parseOfferedPsks(data: Uint8Array): OfferedPsks {
   return { identities, binders, bindersLength };
 }
 
-/** Parses a ClientHello body. */
+/**
+ * Parses a ClientHello body. Byte fields are views of `body` (the engine hands over a message it owns), not copies.
+ */
 export function parseClientHello(body: Uint8Array): ClientHello {
   const r = new Reader(body, "ClientHello");
   const legacyVersion = r.u16();
-  const random = r.bytes(32).slice();
-  const sessionId = r.vec8().slice();
+  const random = r.bytes(32);
+  const sessionId = r.vec8();
   if (sessionId.length > 32) fatal("illegal_parameter", "ClientHello: legacy_session_id longer than 32 bytes");
   const suites = r.vec16(2);
   if (suites.length % 2 !== 0) fatal("decode_error", "ClientHello: odd cipher suite list");
   const cipherSuites: number[] = [];
   for (let i = 0; i < suites.length; i += 2) cipherSuites.push((suites[i]! << 8) | suites[i + 1]!);
-  const compressionMethods = r.vec8(1).slice();
+  const compressionMethods = r.vec8(1);
   const extensions = parseExtensions(r, "ClientHello");
   r.end();
   let serverName: string | undefined;
@@ -213,7 +215,7 @@ export function parseClientHello(body: Uint8Array): ClientHello {
         const groups = new Set<number>();
         while (lr.remaining > 0) {
           const group = lr.u16();
-          const key = lr.vec16(1).slice();
+          const key = lr.vec16(1);
           if (groups.has(group)) fatal("illegal_parameter", "key_share: two shares for one group");
           groups.add(group);
           keyShares.push({ group, key });
@@ -229,7 +231,7 @@ export function parseClientHello(body: Uint8Array): ClientHello {
         break;
       case ExtensionType.cookie: {
         const er = new Reader(e.data, "cookie");
-        cookie = er.vec16(1).slice();
+        cookie = er.vec16(1);
         er.end();
         break;
       }

@@ -29,6 +29,11 @@ interface Protection {
   seq: number;
 }
 
+/** Empty initial buffers (grown before any write) and per-record nonce scratch, shared by every connection. */
+const NO_BYTES = new Uint8Array(0);
+const READ_NONCE = new Uint8Array(12);
+const WRITE_NONCE = new Uint8Array(12);
+
 /** Receives a deprotected record: its (inner) content type, the fragment, and whether it was protected. */
 export type RecordSink = (type: number, fragment: Uint8Array, protectedRecord: boolean) => void;
 
@@ -37,15 +42,15 @@ export type RecordSink = (type: number, fragment: Uint8Array, protectedRecord: b
  * sink may install new keys ({@link setKeys}) or {@link stop} the reader; both take effect at the next record.
  */
 export class RecordReader {
-  #buf = new Uint8Array(0);
+  #buf = NO_BYTES;
   #len = 0;
   #prot: Protection | undefined;
   /**
    * Where records are decrypted: grown to the largest record seen (at most 2^14 + 256 bytes), so a connection
    * that only ever sees handshake-sized records does not allocate, and later free, a 16 KiB buffer.
    */
-  #scratch = new Uint8Array(0);
-  readonly #nonce = new Uint8Array(12);
+  #scratch = NO_BYTES;
+  readonly #nonce = READ_NONCE;
   readonly #sink: RecordSink;
   #stopped = false;
   /** Bytes of undecryptable records still to skip (early data the server rejected, RFC 8446 §4.2.10). */
@@ -78,7 +83,7 @@ export class RecordReader {
   /** Stops processing: buffered and later input is discarded. */
   stop(): void {
     this.#stopped = true;
-    this.#buf = new Uint8Array(0);
+    this.#buf = NO_BYTES;
     this.#len = 0;
   }
 
@@ -179,7 +184,7 @@ export class RecordReader {
 /** Frames and protects outgoing records. */
 export class RecordWriter {
   #prot: Protection | undefined;
-  readonly #nonce = new Uint8Array(12);
+  readonly #nonce = WRITE_NONCE;
   /** Largest plaintext per record (at most 2^14). */
   readonly #fragment: number;
 
