@@ -30,6 +30,8 @@ import { SCRATCH_PLAINTEXT, withWriteScratch } from "../_write_scratch.ts";
 const MAX_HANDSHAKE_MESSAGE = 256 * 1024;
 /** Consecutive empty records tolerated before the peer is treated as flooding. */
 const MAX_EMPTY_RECORDS = 32;
+/** The empty initial value of byte buffers that grow on demand. */
+const NO_BYTES = new Uint8Array(0);
 /** The change_cipher_spec record (written as is to a transport that copies, which never modifies it). */
 const CHANGE_CIPHER_SPEC = new Uint8Array([ContentType.changeCipherSpec, 3, 3, 0, 1, 1]);
 /** Records under one write key before the engine rekeys itself (RFC 8446 §5.5 allows 2^24.5 for AES-GCM). */
@@ -117,7 +119,8 @@ export class Tls13Core implements TlsEngine {
   #info: TlsHandshakeInfo | undefined;
   #out: Uint8Array[] = [];
   #queued: Uint8Array[] = [];
-  #hs = new Uint8Array(1024);
+  /** A handshake message split across records, `#hs[0..#hsLen)`; allocated only when one is (rare). */
+  #hs = NO_BYTES;
   #hsLen = 0;
   #readEpoch = 0;
   #emptyRecords = 0;
@@ -379,31 +382,44 @@ export class Tls13Core implements TlsEngine {
   }
 
   #onHandshakeFragment(fragment: Uint8Array): void {
-    if (this.#hsLen + fragment.length > this.#hs.length) {
-      const next = new Uint8Array(Math.max(this.#hs.length * 2, this.#hsLen + fragment.length));
-      next.set(this.#hs.subarray(0, this.#hsLen));
-      this.#hs = next;
+    // Whole messages are cut straight from the record; only a partial one is kept (in #hs) for the next record.
+    let buf = fragment, len = fragment.length;
+    if (this.#hsLen > 0) {
+      this.#keepHandshake(fragment);
+      buf = this.#hs;
+      len = this.#hsLen;
     }
-    this.#hs.set(fragment, this.#hsLen);
-    this.#hsLen += fragment.length;
     let o = 0;
-    while (!this.#dead && !this.#peerClosed && this.#hsLen - o >= 4) {
-      const type = this.#hs[o]!;
-      const length = (this.#hs[o + 1]! << 16) | (this.#hs[o + 2]! << 8) | this.#hs[o + 3]!;
+    while (!this.#dead && !this.#peerClosed && len - o >= 4) {
+      const type = buf[o]!;
+      const length = (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!;
       if (length > MAX_HANDSHAKE_MESSAGE) fatal("illegal_parameter", `handshake message of ${length} bytes`);
-      if (this.#hsLen - o - 4 < length) break;
-      const raw = this.#hs.slice(o, o + 4 + length);
+      if (len - o - 4 < length) break;
+      const raw = buf.slice(o, o + 4 + length);
       o += 4 + length;
       const epoch = this.#readEpoch;
       this.#dispatch(type, raw.subarray(4), raw);
-      if (this.#readEpoch !== epoch && this.#hsLen - o > 0) {
+      if (this.#readEpoch !== epoch && len - o > 0) {
         fatal("unexpected_message", "handshake data continues across a key change");
       }
     }
-    if (o > 0) {
+    if (buf === fragment) {
+      if (o < len && !this.#dead && !this.#peerClosed) this.#keepHandshake(fragment.subarray(o));
+    } else if (o > 0) {
       this.#hs.copyWithin(0, o, this.#hsLen);
       this.#hsLen -= o;
     }
+  }
+
+  /** Appends bytes of a partial handshake message to #hs. */
+  #keepHandshake(bytes: Uint8Array): void {
+    if (this.#hsLen + bytes.length > this.#hs.length) {
+      const next = new Uint8Array(Math.max(this.#hs.length * 2, this.#hsLen + bytes.length, 1024));
+      next.set(this.#hs.subarray(0, this.#hsLen));
+      this.#hs = next;
+    }
+    this.#hs.set(bytes, this.#hsLen);
+    this.#hsLen += bytes.length;
   }
 
   #dispatch(type: number, body: Uint8Array, raw: Uint8Array): void {
