@@ -83,7 +83,7 @@ export interface Sm4GcmOptions {
 export class Sm4Gcm {
   readonly #rk: Int32Array;
   #tab: Int32Array;
-  // One of three multipliers (a compact key moves from the 4-bit to the 8-bit one once); the call sites stay small.
+  // The 4-bit or 8-bit Shoup multiplier (a compact key moves once from one to the other), or the large-table one.
   #mul: typeof ghashMul;
   /** Blocks left on the 4-bit table before the 8-bit one is built; -1 once built (or for the large layout). */
   #smallLeft: number;

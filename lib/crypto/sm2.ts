@@ -119,10 +119,10 @@ function be32(v: bigint): Uint8Array {
 /** A random scalar in [1, n-1] by rejection sampling (no modular bias). */
 /** Random bytes for {@link randomScalar}: refilled in place, read into a bigint at once (no array per scalar). */
 const RANDOM_SCALAR = new Uint8Array(COORD);
+const RANDOM_SCALAR_VIEW = new DataView(RANDOM_SCALAR.buffer);
 
 function randomScalar(): bigint {
-  const b = RANDOM_SCALAR;
-  const dv = new DataView(b.buffer);
+  const b = RANDOM_SCALAR, dv = RANDOM_SCALAR_VIEW;
   for (;;) {
     crypto.getRandomValues(b);
     const k = (dv.getBigUint64(0) << 192n) | (dv.getBigUint64(8) << 128n) | (dv.getBigUint64(16) << 64n) |
@@ -186,8 +186,8 @@ export function encodeSm2Signature(sig: Sm2Signature, format: Sm2SignatureFormat
   // SEQUENCE { INTEGER r, INTEGER s } with r, s < n: at most 72 bytes, so every length is one byte. Written in
   // one pass into one array (the general DER helpers allocated ~5 typed arrays per signature).
   const r = SIG_WORDS, sb = SIG_WORDS_S;
-  writeBe32(sig.r, r);
-  writeBe32(sig.s, sb);
+  writeBe32(sig.r, SIG_WORDS_VIEW);
+  writeBe32(sig.s, SIG_WORDS_S_VIEW);
   const rs = derIntStart(r), ss = derIntStart(sb);
   const rl = 32 - rs + (r[rs]! & 0x80 ? 1 : 0), sl = 32 - ss + (sb[ss]! & 0x80 ? 1 : 0);
   const out = new Uint8Array(2 + 2 + rl + 2 + sl);
@@ -199,10 +199,11 @@ export function encodeSm2Signature(sig: Sm2Signature, format: Sm2SignatureFormat
 
 const SIG_WORDS = new Uint8Array(32);
 const SIG_WORDS_S = new Uint8Array(32);
+const SIG_WORDS_VIEW = new DataView(SIG_WORDS.buffer);
+const SIG_WORDS_S_VIEW = new DataView(SIG_WORDS_S.buffer);
 
-/** Writes 0 ≤ v < 2^256 as 32 big-endian bytes into `out`. */
-function writeBe32(v: bigint, out: Uint8Array): void {
-  const dv = new DataView(out.buffer, out.byteOffset, 32);
+/** Writes 0 ≤ v < 2^256 as 32 big-endian bytes through `dv`. */
+function writeBe32(v: bigint, dv: DataView): void {
   dv.setBigUint64(0, v >> 192n);
   dv.setBigUint64(8, (v >> 128n) & 0xffffffffffffffffn);
   dv.setBigUint64(16, (v >> 64n) & 0xffffffffffffffffn);
