@@ -97,16 +97,14 @@ export function ghashMul(tab: Int32Array, x0: number, x1: number, x2: number, x3
 }
 
 /**
- * 8-bit Shoup table (5 KiB): 256 rows of b·H followed by a 256-entry reduction table, used by
- * {@link ghashMulShoup8}.
+ * Writes the Shoup rows n·H for n < 2^bits into `t[0 .. 4·2^bits)`, n's top bit standing for x^0 (GCM's bit
+ * order): the single-bit rows by halving H (multiplying by x), every other row as the XOR of two of them.
  */
-export function ghashTableShoup8(h0: number, h1: number, h2: number, h3: number): Int32Array {
-  // Layout: [0, 1024) rows M[b] = (byte b at position 0) · H; [1024, 1280) reduction words for a dropped byte
-  // (the same for every key: copied from SHOUP8_REDUCTION, which was a third of building a key's table).
-  const t = new Int32Array(1024 + 256);
+function shoupRows(t: Int32Array, bits: number, h0: number, h1: number, h2: number, h3: number): void {
+  const size = 1 << bits;
   let v0 = h0, v1 = h1, v2 = h2, v3 = h3;
-  for (let k = 0; k < 8; k++) {
-    const at = (0x80 >>> k) * 4;
+  for (let k = 0; k < bits; k++) {
+    const at = ((size >>> 1) >>> k) * 4;
     t[at] = v0, t[at + 1] = v1, t[at + 2] = v2, t[at + 3] = v3;
     const lsb = v3 & 1;
     v3 = (v3 >>> 1) | (v2 << 31);
@@ -114,15 +112,26 @@ export function ghashTableShoup8(h0: number, h1: number, h2: number, h3: number)
     v1 = (v1 >>> 1) | (v0 << 31);
     v0 = (v0 >>> 1) ^ (-lsb & 0xe1000000);
   }
-  for (let b = 3; b < 256; b++) {
-    const low = b & -b;
-    if (low === b) continue;
-    const d = b * 4, s1 = low * 4, s2 = (b ^ low) * 4;
+  for (let n = 3; n < size; n++) {
+    const low = n & -n;
+    if (low === n) continue;
+    const d = n * 4, s1 = low * 4, s2 = (n ^ low) * 4;
     t[d] = t[s1]! ^ t[s2]!;
     t[d + 1] = t[s1 + 1]! ^ t[s2 + 1]!;
     t[d + 2] = t[s1 + 2]! ^ t[s2 + 2]!;
     t[d + 3] = t[s1 + 3]! ^ t[s2 + 3]!;
   }
+}
+
+/**
+ * 8-bit Shoup table (5 KiB): 256 rows of b·H followed by a 256-entry reduction table, used by
+ * {@link ghashMulShoup8}.
+ */
+export function ghashTableShoup8(h0: number, h1: number, h2: number, h3: number): Int32Array {
+  // Layout: [0, 1024) rows M[b] = (byte b at position 0) · H; [1024, 1280) reduction words for a dropped byte
+  // (the same for every key: copied from SHOUP8_REDUCTION, which was a third of building a key's table).
+  const t = new Int32Array(1024 + 256);
+  shoupRows(t, 8, h0, h1, h2, h3);
   t.set(SHOUP8_REDUCTION, 1024);
   return t;
 }
@@ -223,26 +232,7 @@ export function ghashMulShoup8(t: Int32Array, x0: number, x1: number, x2: number
  */
 export function ghashTableShoup4(h0: number, h1: number, h2: number, h3: number): Int32Array {
   const t = new Int32Array(64 + 16);
-  let v0 = h0, v1 = h1, v2 = h2, v3 = h3;
-  // Nibble bit 8 is the coefficient of x^0 (GCM's bit order), 4 of x^1, 2 of x^2, 1 of x^3.
-  for (let k = 0; k < 4; k++) {
-    const at = (8 >>> k) * 4;
-    t[at] = v0, t[at + 1] = v1, t[at + 2] = v2, t[at + 3] = v3;
-    const lsb = v3 & 1;
-    v3 = (v3 >>> 1) | (v2 << 31);
-    v2 = (v2 >>> 1) | (v1 << 31);
-    v1 = (v1 >>> 1) | (v0 << 31);
-    v0 = (v0 >>> 1) ^ (-lsb & 0xe1000000);
-  }
-  for (let n = 3; n < 16; n++) {
-    const low = n & -n;
-    if (low === n) continue;
-    const d = n * 4, s1 = low * 4, s2 = (n ^ low) * 4;
-    t[d] = t[s1]! ^ t[s2]!;
-    t[d + 1] = t[s1 + 1]! ^ t[s2 + 1]!;
-    t[d + 2] = t[s1 + 2]! ^ t[s2 + 2]!;
-    t[d + 3] = t[s1 + 3]! ^ t[s2 + 3]!;
-  }
+  shoupRows(t, 4, h0, h1, h2, h3);
   // Bit j of a nibble shifted out of Z·x^4 stands for x^(131 - j) = x^128 · x^(3 - j): R shifted right by 3 - j.
   for (let n = 0; n < 16; n++) {
     let w = 0;
