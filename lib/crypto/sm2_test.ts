@@ -393,3 +393,14 @@ Deno.test("SM2 DER signatures are encoded as the general DER helpers encode them
     assertEquals(decodeSm2Signature(got), { r, s });
   }
 });
+
+Deno.test("Sm2PublicKey.toBytes writes the uncompressed point as noble encodes it, and decodes back", () => {
+  const keys = [Sm2PublicKey.fromAffine(SM2_CURVE.Gx, SM2_CURVE.Gy)];
+  for (let i = 0; i < 50; i++) keys.push(Sm2PrivateKey.generate().publicKey);
+  for (const pub of keys) {
+    const b = pub.toBytes();
+    assertEquals(toHex(b), toHex(pub.point.toBytes(false)));
+    ok(Sm2PublicKey.fromBytes(b).equals(pub));
+    assertEquals(toHex(pub.toBytes(true)), toHex(pub.point.toBytes(true)));
+  }
+});
