@@ -8,7 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import { createECDH, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { Sm2PrivateKey, Sm2PublicKey } from "../../../crypto/mod.ts";
+import { readBig256, Sm2PrivateKey, Sm2PublicKey } from "../../../crypto/mod.ts";
 import { fatal } from "./_codec.ts";
 
 /** Names of the supported key-share groups. */
@@ -36,13 +36,6 @@ function allZero(b: Uint8Array): boolean {
   let acc = 0;
   for (let i = 0; i < b.length; i++) acc |= b[i]!;
   return acc === 0;
-}
-
-/** A 32-byte big-endian coordinate as a bigint, from four 64-bit words (a byte at a time built 64 bigints). */
-function bigintOf32(b: Uint8Array): bigint {
-  const dv = new DataView(b.buffer, b.byteOffset, 32);
-  return (dv.getBigUint64(0) << 192n) | (dv.getBigUint64(8) << 128n) | (dv.getBigUint64(16) << 64n) |
-    dv.getBigUint64(24);
 }
 
 function toBytes(b: Uint8Array): Uint8Array {
@@ -115,7 +108,8 @@ class Sm2Key implements KeyShareKey {
     try {
       // fromAffine, not fromBytes: an ephemeral share must not take a slot in the decoded-key cache, which is
       // meant for long-lived keys (CA and certificate keys with precomputed tables).
-      point = Sm2PublicKey.fromAffine(bigintOf32(peer.subarray(1, 33)), bigintOf32(peer.subarray(33)));
+      const dv = new DataView(peer.buffer, peer.byteOffset, 65);
+      point = Sm2PublicKey.fromAffine(readBig256(dv, 1), readBig256(dv, 33));
     } catch (e) {
       fatal("illegal_parameter", "curveSM2 key share is not on the curve", e);
     }
