@@ -19,10 +19,10 @@ export interface IncrementalHash {
   /** Returns an independent hash with the same absorbed state. Not callable after `digest()`. */
   copy(): IncrementalHash;
   /**
-   * The digest of what has been absorbed so far, leaving this computation open (as `copy().digest()`, without
-   * the copy). Optional: callers fall back to `copy().digest()`.
+   * The digest of what has been absorbed so far, leaving this computation open: `copy().digest()`, without the
+   * copy where the hash can (SM3 finishes a scratch state; a TLS transcript hash is taken ~6 times a handshake).
    */
-  peekDigest?(): Uint8Array;
+  peekDigest(): Uint8Array;
 }
 
 /** A hash function: its name, lengths and a factory for incremental computations. */
@@ -79,6 +79,10 @@ class NodeIncrementalHash implements IncrementalHash {
 
   copy(): IncrementalHash {
     return new NodeIncrementalHash(this.#hash.copy());
+  }
+
+  peekDigest(): Uint8Array {
+    return toBytes(this.#hash.copy().digest());
   }
 }
 
@@ -165,6 +169,7 @@ export class HmacKey {
         return h;
       },
       digest: () => outer.copy().update(inner.digest()).digest(),
+      peekDigest: () => outer.copy().update(inner.peekDigest()).digest(),
       copy(): IncrementalHash {
         throw new Error("HMAC: incremental copy is not supported");
       },

@@ -277,6 +277,7 @@ class Sm3HmacCore implements HmacCore {
         return h;
       },
       digest: () => new Sm3State(pads.slice(8, 16), undefined, 0, 64).update(inner.digest()).digest(),
+      peekDigest: () => new Sm3State(pads.slice(8, 16), undefined, 0, 64).update(inner.peekDigest()).digest(),
       copy(): IncrementalHash {
         throw new Error("HMAC: incremental copy is not supported");
       },

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { createSm3, hmacSm3, hmacSm3Key, sm3, sm3Kdf, sm3Native } from "./sm3.ts";
 import { hex, node, openssl, toHex } from "./testdata/oracle.ts";
+import { hmac, HmacKey, type IncrementalHash, SHA256 } from "./hmac.ts";
 
 const enc = new TextEncoder();
 
@@ -109,3 +110,34 @@ Deno.test("HMAC-SM3 over several parts straddling block boundaries matches RFC 2
     }
   }
 });
+
+Deno.test("peekDigest gives the digest so far and leaves the computation open (SM3, SHA-256, both HMACs)", () => {
+  const parts = [seededBytes(5, 1), seededBytes(64, 2), seededBytes(130, 3)];
+  const makers: [string, () => IncrementalHash, (d: Uint8Array) => Uint8Array][] = [
+    ["sm3", () => createSm3(), (d) => sm3(d)],
+    ["sha256", () => SHA256.create(), (d) => SHA256.digest(d)],
+    ["hmac-sm3", () => hmacSm3Key(KEY).create(), (d) => hmacSm3(KEY, d)],
+    ["hmac-sha256", () => new HmacKey(SHA256, KEY).create(), (d) => hmac(SHA256, KEY, d)],
+  ];
+  for (const [name, make, oneShot] of makers) {
+    const h = make();
+    let seen = new Uint8Array(0);
+    for (const p of parts) {
+      h.update(p);
+      const next = new Uint8Array(seen.length + p.length);
+      next.set(seen);
+      next.set(p, seen.length);
+      seen = next;
+      assertEquals(toHex(h.peekDigest()), toHex(oneShot(seen)), `${name} after ${seen.length} bytes`);
+    }
+    assertEquals(toHex(h.digest()), toHex(oneShot(seen)), `${name} digest after peeks`);
+  }
+});
+
+const KEY = seededBytes(20, 9);
+
+function seededBytes(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (seed * 131 + i * 31) & 0xff;
+  return b;
+}

@@ -697,8 +697,7 @@ export class TlcpEngine implements TlsEngine {
 
   /** SM3 of the handshake messages so far, from the running hash (no re-hashing of the transcript). */
   #transcriptHash(): Uint8Array {
-    const h = this.#transcriptSm3;
-    return h.peekDigest ? h.peekDigest() : h.copy().digest();
+    return this.#transcriptSm3.peekDigest();
   }
 
   #unexpected(type: number): never {

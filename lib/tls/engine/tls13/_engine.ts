@@ -65,8 +65,7 @@ export class Transcript {
   /** Transcript-Hash of everything added so far. */
   digest(): Uint8Array {
     if (!this.#hash) throw new Error("tls13 transcript: hash is not set");
-    const h = this.#hash;
-    return h.peekDigest ? h.peekDigest() : h.copy().digest();
+    return this.#hash.peekDigest();
   }
 
   /** Transcript-Hash of everything added so far followed by `partial` (a PSK binder's truncated ClientHello). */
@@ -207,12 +206,9 @@ export class Tls13Core implements TlsEngine {
    */
   sendHandshake(message: Uint8Array): void {
     if (this.#cb.writeCopies === true) {
-      const size = this.#writer.sealedSize(message.length);
-      const sent = withWriteScratch(size, (buf) => {
+      const sent = withWriteScratch(this.#writer.sealedSize(message.length), (buf) => {
         this.#flush();
-        const out = buf.subarray(0, size);
-        this.#writer.sealInto(ContentType.handshake, message, out, 0);
-        this.#cb.write(out);
+        this.#cb.write(this.#writer.seal(ContentType.handshake, message, buf));
       });
       if (sent) return;
     }
@@ -309,18 +305,11 @@ export class Tls13Core implements TlsEngine {
       const records = REKEY_AFTER_RECORDS - this.#writer.sequence;
       const n = Math.min(data.length - i, records * MAX_PLAINTEXT, shared ? SCRATCH_PLAINTEXT : Infinity);
       const chunk = data.subarray(i, i + n);
-      const size = this.#writer.sealedSize(chunk.length);
-      const sealed = shared && withWriteScratch(size, (buf) => {
-        const out = buf.subarray(0, size);
-        this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
-        this.#out.push(out);
+      const sealed = shared && withWriteScratch(this.#writer.sealedSize(chunk.length), (buf) => {
+        this.#out.push(this.#writer.seal(ContentType.applicationData, chunk, buf));
         this.#flush();
       });
-      if (!sealed) {
-        const out = new Uint8Array(size);
-        this.#writer.sealInto(ContentType.applicationData, chunk, out, 0);
-        this.#out.push(out);
-      }
+      if (!sealed) this.#out.push(this.#writer.seal(ContentType.applicationData, chunk));
       i += n;
     }
     this.#flush();

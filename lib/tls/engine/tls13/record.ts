@@ -243,9 +243,10 @@ export class RecordWriter {
     return o;
   }
 
-  /** Frames `data` into a new buffer. */
-  seal(type: number, data: Uint8Array): Uint8Array {
-    const out = new Uint8Array(this.sealedSize(data.length));
+  /** Frames `data` into the front of `into` (at least {@link sealedSize} bytes) or a new buffer; returns the records. */
+  seal(type: number, data: Uint8Array, into?: Uint8Array): Uint8Array {
+    const size = this.sealedSize(data.length);
+    const out = into ? into.subarray(0, size) : new Uint8Array(size);
     this.sealInto(type, data, out, 0);
     return out;
   }
