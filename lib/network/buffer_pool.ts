@@ -20,6 +20,40 @@ const smallPool: Uint8Array[] = [];
 const largePool: Uint8Array[] = [];
 const hugePool: Uint8Array[] = [];
 
+/**
+ * An engine whose read buffer a writer may take over (the epoll engine: one shared 64 KiB buffer per isolate).
+ *
+ * A chunk handed to `onData` is a view of that buffer, valid only during the call. A writer whose send outlives
+ * the call (a `Deno.Conn` write op) would otherwise copy the chunk; instead it takes the whole buffer with
+ * {@link ReadLender.lendReadBuffer} (the engine reads into a fresh pooled one from then on) and returns it with
+ * {@link releaseBuffer} when the op is done.
+ */
+export interface ReadLender {
+  /** The buffer chunks being handled are views of. */
+  readonly readArrayBuffer: ArrayBufferLike;
+  /** True while a chunk of it is being handled. */
+  readonly dispatching: boolean;
+  /** Gives the current read buffer (whole, pooled size) to the caller and switches to another. */
+  lendReadBuffer(): Uint8Array;
+}
+
+let lender: ReadLender | undefined;
+
+/** Registers this isolate's {@link ReadLender} (the epoll engine, once it exists). */
+export function setReadLender(l: ReadLender): void {
+  lender = l;
+}
+
+/**
+ * If `data` is a view of the chunk the lender is handling, takes the lender's buffer and returns it (the caller
+ * owns it and returns it with {@link releaseBuffer}); otherwise undefined.
+ */
+export function borrowChunkBuffer(data: Uint8Array): Uint8Array | undefined {
+  const l = lender;
+  if (l === undefined || !l.dispatching || data.buffer !== l.readArrayBuffer) return undefined;
+  return l.lendReadBuffer();
+}
+
 export function takeBuffer(min: number): Uint8Array {
   if (min <= SMALL) return smallPool.pop() ?? new Uint8Array(SMALL);
   if (min <= LARGE) return largePool.pop() ?? new Uint8Array(LARGE);

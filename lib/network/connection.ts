@@ -16,14 +16,18 @@
  * **Zero-copy relay.** Because of that pacing, the first write of a turn to an idle connection that passes a view
  * of the chunk being handled (tcp_proxy's case) is sent at once from that view, without a copy: the reading connection does not reuse
  * its buffer until that write is done. Copying ~100 bytes into a pooled buffer cost 3–5% of the CPU of a proxied
- * exchange in the same side-by-side measurement. Any later write of the turn copies as before.
+ * exchange in the same side-by-side measurement. Any later write of the turn copies as before. A view of the epoll
+ * engine's read buffer (a plain upstream's response body on its way to a native TLS client) is not copied either:
+ * the write takes that whole buffer over, the engine reads into another pooled one, and the buffer goes back to
+ * the pool when the op is done. Not copying those 64 KiB chunks saved ~8% of the CPU per MiB of a native TLS
+ * download (side by side, 4 rounds of 128 MiB: 1144 against 1231 µs/MiB).
  *
  * The write queue, the counts, the watermarks and flush-on-close are the {@link WriteBuffer} both engines share.
  *
  * @module
  */
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
-import { releaseBuffer } from "./buffer_pool.ts";
+import { borrowChunkBuffer, releaseBuffer } from "./buffer_pool.ts";
 import { WriteBuffer } from "./write_buffer.ts";
 
 const MIN_READ = 4 * 1024;
@@ -109,8 +113,16 @@ export class DenoConnection implements NetConnection {
   #inFlight: Uint8Array | undefined;
   #inFlightLen = 0;
   #inFlightOff = 0;
-  /** The in-flight buffer is a borrowed view of a reading connection's chunk (never returned to the pool). */
-  #inFlightBorrowed = false;
+  /**
+   * The pooled buffer to return when the op in flight is done: the detached write buffer, or the epoll engine's
+   * read buffer taken over; undefined for a view of a reading connection's chunk.
+   */
+  #inFlightOwner: Uint8Array | undefined;
+  /**
+   * Chunks of the epoll engine's read buffers waiting behind the op in flight, each followed by the buffer it
+   * views (taken over, returned to the pool once sent). Sent before the accumulated bytes, which came later.
+   */
+  #lent: Uint8Array[] | undefined;
   /** Reads paced on bytes now accumulating (`#acc`), and on the bytes of the write op in flight. */
   #accWaiters: (() => void)[] | undefined;
   #inFlightWaiters: (() => void)[] | undefined;
@@ -245,14 +257,29 @@ export class DenoConnection implements NetConnection {
     const out = this.#out;
     if (this.#closed || out.writeClosed || n === 0) return;
     lastWriter = this;
-    if (data.buffer === readingBuffer && borrower === undefined && out.length === 0 && !this.#flushing) {
-      // A view of the chunk being handled, on an idle connection: send it now from the view, no copy, nothing to
-      // coalesce it with (see "Zero-copy relay"). Later writes of the turn accumulate behind it.
-      borrower = this;
-      out.countBorrowed(n);
-      this.#flushing = true;
-      this.#send(data, n, true);
-      return;
+    if (out.length === 0) {
+      if (!this.#flushing && data.buffer === readingBuffer && borrower === undefined) {
+        // A view of the chunk being handled, on an idle connection: send it now from the view, no copy, nothing to
+        // coalesce it with (see "Zero-copy relay"). Later writes of the turn accumulate behind it.
+        borrower = this;
+        out.countBorrowed(n);
+        this.#flushing = true;
+        this.#send(data, n, undefined);
+        return;
+      }
+      // A view of the epoll engine's read buffer (an upstream's response body): take the buffer over instead of
+      // copying the chunk, and return it to the pool when its op is done (see "Zero-copy relay"). Behind an op in
+      // flight it waits in `#lent`, ahead of anything accumulated later.
+      const owner = borrowChunkBuffer(data);
+      if (owner !== undefined) {
+        out.countBorrowed(n);
+        if (this.#flushing) (this.#lent ??= []).push(data, owner);
+        else {
+          this.#flushing = true;
+          this.#send(data, n, owner);
+        }
+        return;
+      }
     }
     // Append to the accumulation buffer (taken from the pool on the first write of a turn): one copy, no allocation
     // in steady state, one write syscall per flush.
@@ -274,6 +301,17 @@ export class DenoConnection implements NetConnection {
   }
 
   #writeNext(): void {
+    const lent = this.#lent;
+    if (lent !== undefined && lent.length > 0) {
+      if (this.#closed) {
+        this.#lent = undefined;
+      } else {
+        const view = lent.shift()!, owner = lent.shift()!;
+        this.#flushing = true;
+        this.#send(view, view.length, owner);
+        return;
+      }
+    }
     const out = this.#out;
     const total = out.length;
     if (total === 0 || this.#closed) {
@@ -286,12 +324,16 @@ export class DenoConnection implements NetConnection {
     }
     this.#flushing = true;
     // Writes arriving while this one is in flight start a new buffer.
-    this.#send(out.detach(), total, false);
+    const buf = out.detach();
+    this.#send(buf, total, buf);
   }
 
-  /** Starts the write op for `buf[0, total)`; the bytes' paced readers now wait on it. */
-  #send(buf: Uint8Array, total: number, borrowed: boolean): void {
-    this.#inFlightBorrowed = borrowed;
+  /**
+   * Starts the write op for `buf[0, total)`; the bytes' paced readers now wait on it. `owner` is the pooled buffer
+   * to return when the op is done (undefined for a view of a reading connection's chunk).
+   */
+  #send(buf: Uint8Array, total: number, owner: Uint8Array | undefined): void {
+    this.#inFlightOwner = owner;
     this.#inFlight = buf;
     this.#inFlightLen = total;
     this.#inFlightOff = 0;
@@ -309,7 +351,9 @@ export class DenoConnection implements NetConnection {
     }
     const total = this.#inFlightLen;
     this.#inFlight = undefined;
-    if (!this.#inFlightBorrowed) releaseBuffer(buf);
+    const owner = this.#inFlightOwner;
+    this.#inFlightOwner = undefined;
+    if (owner !== undefined) releaseBuffer(owner);
     if (this.#closed) {
       this.#flushing = false;
       return;
@@ -326,6 +370,7 @@ export class DenoConnection implements NetConnection {
   #onWriteError = (e: unknown): void => {
     this.#flushing = false;
     this.#inFlight = undefined;
+    this.#inFlightOwner = undefined;
     this.#finish(this.#closed ? "local close" : `write error: ${e instanceof Error ? e.message : String(e)}`);
   };
 

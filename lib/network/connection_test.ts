@@ -4,7 +4,8 @@
  */
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { DenoConnection } from "./connection.ts";
-import { handler, pattern, readToEnd } from "./_test_util.ts";
+import { connectEpoll, epollAvailable } from "./epoll.ts";
+import { concat, handler, pattern, readToEnd } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 
@@ -120,4 +121,67 @@ Deno.test("relay: a read loop paced on a connection that closes goes on reading"
   down.close();
   srcOut.close();
   sinkOut.close();
+});
+
+Deno.test({
+  name: "relay: chunks of the epoll engine's read buffer taken over by a Deno writer arrive intact and in order",
+  ignore: !epollAvailable(),
+  async fn() {
+    // The source: a Deno listener the test writes into; the relay reads it over an epoll connection and writes each
+    // chunk (a view of the engine's shared read buffer) to a DenoConnection behind a slow reader, so chunks pile up
+    // behind the op in flight. Every fifth chunk is followed by a small write in the same call, which is copied and
+    // must come out after the chunk, and after any chunks queued before it.
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const src = await connectEpoll("127.0.0.1", (l.addr as Deno.NetAddr).port, 2000)!;
+    const srcOut = await l.accept();
+    l.close();
+    const [sinkIn, sinkOut] = await pair();
+    const up = new DenoConnection(sinkIn);
+    const sent: Uint8Array[] = [];
+    let chunks = 0;
+    const mark = enc.encode("<|>");
+    src.setHandler(handler({
+      onData: (d) => {
+        sent.push(d.slice());
+        up.write(d);
+        if (++chunks % 5 === 0) {
+          sent.push(mark);
+          up.write(mark);
+        }
+      },
+      onEof: () => up.closeWrite(),
+    }));
+    up.setHandler(handler({}));
+    up.start();
+    src.start();
+    const data = pattern(6 * 1024 * 1024 + 321, 19);
+    const writer = (async () => {
+      let o = 0;
+      let i = 0;
+      while (o < data.length) {
+        const n = Math.min(data.length - o, [65536, 3000, 200_000, 17][i++ % 4]!);
+        o += await srcOut.write(data.subarray(o, o + n));
+      }
+      srcOut.closeWrite();
+    })();
+    const got = await readToEnd(sinkOut, 4, 2);
+    await writer;
+    const want = concat(sent);
+    assertEquals(got.length, want.length);
+    let firstBad = -1;
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) {
+        firstBad = i;
+        break;
+      }
+    }
+    assertEquals(firstBad, -1, `relayed bytes differ from offset ${firstBad}`);
+    assert(chunks >= 5, `only ${chunks} chunks`);
+    assertEquals(up.bufferedAmount, 0);
+    src.close();
+    up.close();
+    srcOut.close();
+    sinkOut.close();
+    await src.done;
+  },
 });

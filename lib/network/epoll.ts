@@ -21,7 +21,9 @@
  *
  * **Reads.** One 64 KiB read buffer serves every connection of the isolate: a chunk handed to `onData` is valid
  * only during the call (the {@link NetConnection} contract), and nothing reads again until the call and the
- * writes it caused are done. Idle connections hold no buffer at all.
+ * writes it caused are done. Idle connections hold no buffer at all. A `Deno.Conn` writer, whose write op outlives
+ * the call, takes the buffer over instead of copying the chunk (`ReadLender` in `buffer_pool.ts`), and the engine
+ * goes on with another pooled one.
  *
  * **Writes.** Bytes written while an event is handled are sent with one `send` once the handler returns
  * (coalescing a response head and body); bytes written from elsewhere (a timer, a promise) are sent at the end of
@@ -42,6 +44,7 @@ import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./ip.ts";
 import { getLogger } from "../observe/log.ts";
 import { WriteBuffer } from "./write_buffer.ts";
+import { setReadLender, takeBuffer } from "./buffer_pool.ts";
 
 const log = getLogger("listener");
 
@@ -222,9 +225,9 @@ class Engine {
   #waiting = false;
   /** True while an event is being handled: writes then join the batch sent when its handler returns. */
   dispatching = false;
-  /** The shared read buffer (see "Reads"). */
-  readonly readBuf = new Uint8Array(READ_SIZE);
-  readonly readArrayBuffer: ArrayBufferLike;
+  /** The shared read buffer (see "Reads"); replaced when a writer takes it over ({@link lendReadBuffer}). */
+  readBuf: Uint8Array = takeBuffer(READ_SIZE);
+  readArrayBuffer: ArrayBufferLike;
   /** Connections with bytes to send at the end of the current event or microtask turn. */
   readonly #dirty: EpollConnection[] = [];
   #flushQueued = false;
@@ -241,6 +244,7 @@ class Engine {
   constructor(lib: Libc) {
     this.lib = lib;
     this.readArrayBuffer = this.readBuf.buffer;
+    setReadLender(this);
     // struct epoll_event is packed on x86_64 (12 bytes), naturally aligned elsewhere (16).
     this.#evSize = Deno.build.arch === "x86_64" ? 12 : 16;
     this.#dataOff = Deno.build.arch === "x86_64" ? 4 : 8;
@@ -277,6 +281,17 @@ class Engine {
     v.setInt32(this.#dataOff, fd, true);
     v.setInt32(this.#dataOff + 4, token, true);
     return this.lib.epoll_ctl(this.#ep, op, fd, this.#ctlBuf);
+  }
+
+  /**
+   * Gives the read buffer to a writer whose send outlives the handler call (see `ReadLender`): later reads go
+   * into another pooled buffer. The chunk being handled stays valid, and the writer returns the buffer to the pool.
+   */
+  lendReadBuffer(): Uint8Array {
+    const lent = this.readBuf;
+    this.readBuf = takeBuffer(READ_SIZE);
+    this.readArrayBuffer = this.readBuf.buffer;
+    return lent;
   }
 
   /** Registers `fd` (mask 0 → `mask` ≠ 0). Throws on failure. */
