@@ -15,6 +15,7 @@ import type { TLSSocket } from "node:tls";
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import type { TlsHandshakeInfo } from "../api/tls.ts";
 import { nextConnectionId } from "../network/connection.ts";
+import { schedule } from "../network/timer_wheel.ts";
 import type { SecureConnection } from "./provider.ts";
 import { tlsFacts } from "./provider.ts";
 
@@ -205,13 +206,12 @@ export class NodeTlsConnection implements SecureConnection {
     if (options.flush) {
       // end() sends close_notify after the queued data; the transport closes after its own flush.
       if (!this.#socket.writableEnded) this.#socket.end();
-      const t = setTimeout(() => this.#socket.destroy(), FLUSH_CLOSE_TIMEOUT_MS);
-      Deno.unrefTimer(t);
+      const t = schedule(FLUSH_CLOSE_TIMEOUT_MS, () => this.#socket.destroy());
       this.#socket.once("finish", () => {
-        clearTimeout(t);
+        t.cancel();
         this.#transport.close({ flush: true, reason: this.#reason });
       });
-      this.done.then(() => clearTimeout(t));
+      this.done.then(() => t.cancel());
       return;
     }
     this.#socket.destroy();

@@ -65,6 +65,7 @@ import type {
   TlsProviderFactory,
 } from "./provider.ts";
 import { TlsHandshakeError } from "./provider.ts";
+import { schedule } from "../network/timer_wheel.ts";
 
 /** The `@type` of the GM transport socket config. */
 export const GM_TLS_CONTEXT_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
@@ -262,12 +263,12 @@ function peekHello(
 ): Promise<{ hello: ClientHelloInfo | undefined; bytes: Uint8Array }> {
   return new Promise((resolve, reject) => {
     let buf = new Uint8Array(0);
-    const timer = setTimeout(() => {
+    const timer = schedule(timeoutMs, () => {
       transport.close({ reason: "tls: ClientHello timeout" });
       reject(new TlsHandshakeError("timeout", `tls: no ClientHello after ${timeoutMs} ms`));
-    }, timeoutMs);
+    });
     const done = (hello: ClientHelloInfo | undefined) => {
-      clearTimeout(timer);
+      timer.cancel();
       transport.readDisable(true);
       resolve({ hello, bytes: buf });
     };
@@ -282,12 +283,12 @@ function peekHello(
         else if (r.kind === "not-tls") done(undefined);
       },
       onEof() {
-        clearTimeout(timer);
+        timer.cancel();
         transport.close({ reason: "tls: closed before ClientHello" });
         reject(new TlsHandshakeError("closed", "tls: peer closed before the ClientHello"));
       },
       onClose() {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new TlsHandshakeError("closed", "tls: peer closed before the ClientHello"));
       },
     });

@@ -45,6 +45,7 @@ import type {
   TlsProviderFactory,
 } from "./provider.ts";
 import { TlsHandshakeError } from "./provider.ts";
+import { schedule } from "../network/timer_wheel.ts";
 
 /** Envoy's transport socket `@type` for TLS. */
 export const DOWNSTREAM_TLS_CONTEXT_TYPE =
@@ -485,7 +486,7 @@ function handshakeWithTimeout(
     const finish = (err?: TlsHandshakeError) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer.cancel();
       socket.off("error", onError);
       socket.off("close", onClose);
       socket.off("end", onClose);
@@ -496,9 +497,9 @@ function handshakeWithTimeout(
     };
     const onError = (e: Error) => finish(classify(e, what));
     const onClose = () => finish(new TlsHandshakeError("closed", `${what}: peer closed during the handshake`));
-    const timer = setTimeout(
-      () => finish(new TlsHandshakeError("timeout", `${what}: handshake timed out after ${timeoutMs} ms`)),
+    const timer = schedule(
       timeoutMs,
+      () => finish(new TlsHandshakeError("timeout", `${what}: handshake timed out after ${timeoutMs} ms`)),
     );
     socket.once(event, () => finish());
     socket.on("error", onError);

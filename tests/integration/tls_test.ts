@@ -295,6 +295,37 @@ Deno.test(
   },
 );
 
+Deno.test("a native TLS handshake that stalls is closed after transport_socket_connect_timeout", itOpts, async () => {
+  const ferry = await startFerry(bootstrap({
+    stat_prefix: "stall",
+    filter_chains: [{ transport_socket: tlsSocket(), filters: hcm("ok"), transport_socket_connect_timeout: "0.3s" }],
+  }));
+  try {
+    const port = ferry.port();
+    // A record header announcing a 512-byte ClientHello, then silence.
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    await c.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]));
+    const t0 = performance.now();
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const eof = await Promise.race([
+      c.read(new Uint8Array(64)).then((n) => n === null, () => true),
+      new Promise<false>((r) => guard = setTimeout(() => r(false), 8000)),
+    ]);
+    clearTimeout(guard);
+    const waited = performance.now() - t0;
+    c.close();
+    assert(eof, "the stalled handshake was not closed");
+    // Closed by the 0.3 s deadline, not by anything slower (the default is 10 s).
+    assert(waited < 5000, `closed after ${waited.toFixed(0)} ms`);
+    assertEquals(await stat(ferry, "listener.stall.ssl.connection_error"), 1);
+    // Others are unaffected.
+    assertEquals((await tlsCurl(port)).body, "ok");
+    assertEquals(await stat(ferry, "listener.stall.ssl.handshake"), 1);
+  } finally {
+    await ferry.stop();
+  }
+});
+
 Deno.test("filter chains match by SNI, transport protocol and default chain; bad input is closed", itOpts, async () => {
   const ferry = await startFerry(bootstrap({
     stat_prefix: "mix",
