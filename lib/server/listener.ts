@@ -560,6 +560,8 @@ export class Listener {
       if (failed === undefined) return;
       failed = undefined;
       timer.cancel();
+      // Closed while the handshake was pending (a drain, a listener going away): the same open socket as a timeout.
+      if (e instanceof Deno.errors.Interrupted) shutdownStalledSocket(raw);
       ac.gen.ssl?.onFailure(e instanceof TlsHandshakeError ? e.kind : "handshake");
       log.debug(() => `listener "${config.name}": tls handshake failed: ${e instanceof Error ? e.message : String(e)}`);
       transport.close({ reason: "tls handshake failed" });
