@@ -23,6 +23,16 @@
  * Memory: one page at least; the scratch the point functions use is at {@link SM2_SCRATCH} (16 elements);
  * the driver owns everything from {@link SM2_FREE} on.
  *
+ * **Two builds.** Where the runtime accepts WebAssembly's wide-arithmetic instructions (`i64.mul_wide_u`,
+ * `i64.add128`, `i64.sub128`; V8 behind `--v8-flags=--experimental-wasm-wide-arithmetic`, which `deno task start`,
+ * `deno task test` and the compiled binary pass), `fmul` and `fsqr` work on four 64-bit limbs: 16 + 12
+ * multiplications of 64×64 → 128 bits (CIOS Montgomery; the reduction multiplies by p's three upper limbs, as its
+ * lowest is −1) instead of 64 of 32×32 → 64 bits and their splitting. Measured side by side: `fmul` 35 → 21 ns,
+ * a doubling 347 → 273 ns, an addition 590 → 397 ns. The bytes in memory are the same in both builds (32 bytes
+ * little-endian, Montgomery form, fully reduced), so the driver does not know which one runs. The wide build is
+ * used only after it computes known products correctly ({@link sm2WasmModule}); `FERRY_SM2_WASM=base` forces
+ * the other one.
+ *
  * @module
  */
 
@@ -199,6 +209,75 @@ function fsqrFunction(): number[] {
   for (let k = 0; k < 17; k++) if (!seen.has(k)) a.i64(0).set(T + k);
   montReduceStore(a, R, T, TMP, D, C);
   return body([[35, I64]], a);
+}
+
+/** p's 64-bit limbs, least significant first. */
+const P64 = [0xFFFFFFFFFFFFFFFFn, 0xFFFFFFFF00000000n, 0xFFFFFFFFFFFFFFFFn, 0xFFFFFFFEFFFFFFFFn];
+const MUL_WIDE_U = 0x16, ADD128 = 0x13, SUB128 = 0x14;
+
+/**
+ * The wide build's fmul(r, a, b) (or fsqr(r, a) with `square`): CIOS Montgomery multiplication on four 64-bit
+ * limbs. Params 0..2 (0..1); i64 locals a 4, b 4, t 6, carry, m, d 4 (d: t − p for the final subtraction).
+ *
+ * Round i adds a·b_i to t with a carry word (each step t_j + a_j·b_i + carry < 2^128, so `add128` with zero high
+ * words never overflows), then reduces by m = t_0 (−p⁻¹ ≡ 1 mod 2^64): t_0 + m·p_0 = m·2^64 exactly, so the carry
+ * starts at m and p's limbs 1..3 are multiplied in. t stays below 2p; the result is t − p when that does not
+ * borrow (or t has a fifth word), by mask.
+ */
+function wideMulFunction(square: boolean): number[] {
+  const a = new Asm64();
+  const R = 0, PA = 1, PB = square ? 1 : 2;
+  const AL = square ? 2 : 3, BL = square ? AL : AL + 4, T = AL + 8, C = T + 6, M = C + 1, D = M + 1;
+  const wide = (op: number) => a.op(0xfc, op);
+  const k64 = (v: bigint) => a.i64(BigInt.asIntN(64, v));
+  for (let i = 0; i < 4; i++) a.get(PA).ld64(8 * i).set(AL + i);
+  if (!square) { for (let i = 0; i < 4; i++) a.get(PB).ld64(8 * i).set(BL + i); }
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      a.get(AL + j).get(BL + i);
+      wide(MUL_WIDE_U);
+      if (i > 0) a.get(T + j).i64(0), wide(ADD128);
+      if (j > 0) a.get(C).i64(0), wide(ADD128);
+      a.set(C).set(T + j);
+    }
+    if (i > 0) {
+      a.get(T + 4).i64(0).get(C).i64(0);
+      wide(ADD128);
+      a.set(T + 5).set(T + 4);
+    } else a.get(C).set(T + 4).i64(0).set(T + 5);
+    a.get(T).set(M);
+    for (let j = 1; j < 4; j++) {
+      a.get(M);
+      k64(P64[j]!);
+      wide(MUL_WIDE_U);
+      a.get(T + j).i64(0);
+      wide(ADD128);
+      a.get(j === 1 ? M : C).i64(0);
+      wide(ADD128);
+      a.set(C).set(T + j - 1);
+    }
+    a.get(T + 4).i64(0).get(C).i64(0);
+    wide(ADD128);
+    a.set(C).set(T + 3);
+    a.get(T + 5).get(C).op(ADD64).set(T + 4);
+  }
+  // d = t − p, the borrow carried as a 128-bit 0 or −1 (both words of C).
+  a.i64(0).set(C);
+  for (let j = 0; j < 4; j++) {
+    a.get(T + j).i64(0);
+    k64(P64[j]!);
+    a.i64(0);
+    wide(SUB128);
+    a.get(C).get(C);
+    wide(ADD128);
+    a.set(C).set(D + j);
+  }
+  // Keep t (mask all ones) when t − p borrowed and t has no fifth word.
+  a.get(C).get(T + 4).i64(1).op(SUB64).op(AND64).set(M);
+  for (let j = 0; j < 4; j++) {
+    a.get(R).get(T + j).get(M).op(AND64).get(D + j).get(M).i64(-1).op(XOR64).op(AND64).op(OR64).st64(8 * j);
+  }
+  return body([[D + 4 - AL, I64]], a);
 }
 
 /** fadd(r, a, b): params 0..2; i64 locals s 3..10, top 11, c 12, d 13..20. */
@@ -474,27 +553,112 @@ if (
   throw new Error("sm2 wasm: function index table is out of order");
 }
 
-/** The module bytes: imports nothing; exports `mem` (1 page, growable) and the functions listed above. */
-export const SM2_WASM: Uint8Array<ArrayBuffer> = new Uint8Array([
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  1,
-  0,
-  0,
-  0,
-  ...section(1, TYPES),
-  ...section(3, vec(FUNCS.map(([, type]) => [type]))),
-  ...section(5, vec([[0x00, 1]])),
-  ...section(7, vec([[...name("mem"), 2, 0], ...FUNCS.map(([n], i) => [...name(n), 0, i])])),
-  ...section(10, vec(FUNCS.map(([, , f]) => f()))),
-]);
+/** The module's bytes: imports nothing; exports `mem` (1 page, growable) and the functions listed above. */
+function moduleBytes(wide: boolean): Uint8Array<ArrayBuffer> {
+  const funcs: [string, number, () => number[]][] = FUNCS.map(([n, type, f]) => {
+    if (wide && n === "fmul") return [n, type, () => wideMulFunction(false)];
+    if (wide && n === "fsqr") return [n, type, () => wideMulFunction(true)];
+    return [n, type, f];
+  });
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...section(1, TYPES),
+    ...section(3, vec(funcs.map(([, type]) => [type]))),
+    ...section(5, vec([[0x00, 1]])),
+    ...section(7, vec([[...name("mem"), 2, 0], ...funcs.map(([n], i) => [...name(n), 0, i])])),
+    ...section(10, vec(funcs.map(([, , f]) => f()))),
+  ]);
+}
 
-let compiled: WebAssembly.Module | undefined;
+/** The module of 32-bit limbs (any WebAssembly runtime). */
+export const SM2_WASM: Uint8Array<ArrayBuffer> = moduleBytes(false);
 
-/** The compiled module, compiled on first use. */
+/** Which build {@link sm2WasmModule} chose. */
+export type Sm2WasmBuild = "wide" | "base";
+
+let compiled: { module: WebAssembly.Module; build: Sm2WasmBuild } | undefined;
+
+/**
+ * The wide build compiled, if this runtime accepts its instructions (undefined otherwise): for {@link sm2WasmModule}
+ * and the tests that compare the builds.
+ */
+export function sm2WasmWideModule(): WebAssembly.Module | undefined {
+  try {
+    return new WebAssembly.Module(moduleBytes(true));
+  } catch {
+    return undefined; // a CompileError: wide arithmetic is not enabled
+  }
+}
+
+const P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFFn;
+/** 2^−256 mod p: Montgomery multiplication computes a·b·2^−256. */
+const R_INV = 0xFFFFFFFB00000005FFFFFFFC00000002FFFFFFFD00000006FFFFFFF900000004n;
+
+/**
+ * Whether `module`'s fmul and fsqr give a·b·2^−256 mod p for products at the edges of the range and at random: a
+ * check of the runtime's wide-arithmetic code generation (an experimental feature) before any key depends on it.
+ */
+function computesCorrectly(module: WebAssembly.Module): boolean {
+  const e = new WebAssembly.Instance(module).exports as unknown as {
+    mem: WebAssembly.Memory;
+    fmul(r: number, a: number, b: number): void;
+    fsqr(r: number, a: number): void;
+  };
+  const dv = new DataView(e.mem.buffer);
+  const put = (at: number, v: bigint) => {
+    for (let i = 0; i < 4; i++) dv.setBigUint64(at + 8 * i, BigInt.asUintN(64, v >> BigInt(64 * i)), true);
+  };
+  const get = (at: number) => {
+    let v = 0n;
+    for (let i = 3; i >= 0; i--) v = (v << 64n) | dv.getBigUint64(at + 8 * i, true);
+    return v;
+  };
+  const random = () => {
+    let v = 0n;
+    for (const b of crypto.getRandomValues(new Uint8Array(40))) v = (v << 8n) | BigInt(b);
+    return v % P;
+  };
+  const values = [0n, 1n, 2n, P - 1n, P - 2n, (1n << 255n) % P, (1n << 224n) - 1n];
+  for (let i = 0; i < 24; i++) values.push(random());
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!, y = values[(i * 5 + 3) % values.length]!;
+    put(SM2_FREE, x);
+    put(SM2_FREE + 32, y);
+    e.fmul(SM2_FREE + 64, SM2_FREE, SM2_FREE + 32);
+    e.fsqr(SM2_FREE + 96, SM2_FREE);
+    if (get(SM2_FREE + 64) !== (x * y % P) * R_INV % P || get(SM2_FREE + 96) !== (x * x % P) * R_INV % P) return false;
+  }
+  return true;
+}
+
+/**
+ * The compiled module, chosen and compiled on first use: the wide build when the runtime accepts it and it computes
+ * known products correctly, else the base build. `FERRY_SM2_WASM=base` (environment) forces the base build.
+ */
 export function sm2WasmModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(SM2_WASM);
-  return compiled;
+  return (compiled ??= choose()).module;
+}
+
+/** Which build {@link sm2WasmModule} uses (choosing it if not done yet). */
+export function sm2WasmBuild(): Sm2WasmBuild {
+  return (compiled ??= choose()).build;
+}
+
+function choose(): { module: WebAssembly.Module; build: Sm2WasmBuild } {
+  let forced: string | undefined;
+  try {
+    forced = Deno.env.get("FERRY_SM2_WASM");
+  } catch { /* no env permission: the default */ }
+  if (forced !== "base") {
+    const wide = sm2WasmWideModule();
+    if (wide !== undefined && computesCorrectly(wide)) return { module: wide, build: "wide" };
+  }
+  return { module: new WebAssembly.Module(SM2_WASM), build: "base" };
 }
