@@ -69,7 +69,7 @@ command -v deno >/dev/null 2>&1 || die "deno is not on PATH"
 mkdir -p "$OUT_DIR"
 
 # V8 flags the program runs with: WebAssembly wide arithmetic for SM2's field multiplication (see
-# lib/crypto/wasm/_sm2_wasm_module.ts; without it the other build runs, ~15% slower per GM handshake).
+# lib/crypto/wasm/_sm2_wasm_module.ts; without it the 32-bit build runs, 15-20% more CPU per GM handshake).
 V8_FLAGS=--v8-flags=--experimental-wasm-wide-arithmetic
 
 # deno.json's "unstable" list (e.g. ["net"]) becomes --unstable-* flags for a bundle,

@@ -54,8 +54,8 @@ import { sm2WasmBuild } from "./wasm/_sm2_wasm_module.ts";
 
 /**
  * Which WebAssembly build runs SM2's field arithmetic: `"wide"` (64-bit limbs, the runtime started with
- * `--v8-flags=--experimental-wasm-wide-arithmetic`, as `deno task start` and the compiled binary are; ~15% cheaper
- * GM handshakes) or `"base"` (32-bit limbs, any runtime). Chooses it if nothing has used SM2 yet.
+ * `--v8-flags=--experimental-wasm-wide-arithmetic`, as `deno task start` and the compiled binary are; GM
+ * handshakes 15-20% cheaper) or `"base"` (32-bit limbs, any runtime). Chooses it if nothing has used SM2 yet.
  */
 export function sm2ArithmeticBuild(): "wide" | "base" {
   return sm2WasmBuild();

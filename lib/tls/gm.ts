@@ -139,7 +139,7 @@ export function parseGmTlsContext(
     if (sm2ArithmeticBuild() === "base") {
       gmLog.info(
         "gm: SM2 runs on the 32-bit WebAssembly build; start Ferry with " +
-          "--v8-flags=--experimental-wasm-wide-arithmetic (deno task start and the compiled binary do) for ~15% " +
+          "--v8-flags=--experimental-wasm-wide-arithmetic (deno task start and the compiled binary do) for 15-20% " +
           "cheaper GM handshakes",
       );
     }
