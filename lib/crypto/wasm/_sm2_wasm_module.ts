@@ -25,11 +25,11 @@
  *
  * **Two builds.** Where the runtime accepts WebAssembly's wide-arithmetic instructions (`i64.mul_wide_u`,
  * `i64.add128`, `i64.sub128`; V8 behind `--v8-flags=--experimental-wasm-wide-arithmetic`, which `deno task start`,
- * `deno task test` and the compiled binary pass), `fmul` and `fsqr` work on four 64-bit limbs: 16 + 12
- * multiplications of 64×64 → 128 bits (CIOS Montgomery; the reduction multiplies by p's three upper limbs, as its
- * lowest is −1) instead of 64 of 32×32 → 64 bits and their splitting, and the point formulas' additions and
+ * `deno task test` and the compiled binary pass), `fmul` and `fsqr` work on four 64-bit limbs: 16 (a square: 10)
+ * + 12 multiplications of 64×64 → 128 bits (Montgomery; the reduction multiplies by p's three upper limbs, as its
+ * lowest is −1) instead of 64 (36) of 32×32 → 64 bits and their splitting, and the point formulas' additions and
  * subtractions carry with `add128` / `sub128` over four limbs instead of eight. Measured side by side: `fmul`
- * 36 → 22 ns, a doubling 367 → 234 ns, an addition 640 → 380 ns. The bytes in memory are the same in both builds
+ * 36 → 22 ns, a doubling 367 → 215 ns, an addition 640 → 350 ns. The bytes in memory are the same in both builds
  * (32 bytes little-endian, Montgomery form, fully reduced), so the driver does not know which one runs. The wide
  * build is used only after it computes known products correctly ({@link sm2WasmModule}); `FERRY_SM2_WASM=base`
  * forces the other one.
@@ -230,22 +230,22 @@ function subtractP(a: Asm64, s: number, d: number, c: number): void {
 }
 
 /**
- * The wide build's fmul(r, a, b) (or fsqr(r, a) with `square`): CIOS Montgomery multiplication on four 64-bit
- * limbs. Params 0..2 (0..1); i64 locals a 4, b 4, t 6, carry, m, d 4 (d: t − p for the final subtraction).
+ * The wide build's fmul(r, a, b): CIOS Montgomery multiplication on four 64-bit limbs. Params 0..2; i64 locals
+ * a 4, b 4, t 6, carry, m, d 4 (d: t − p for the final subtraction).
  *
  * Round i adds a·b_i to t with a carry word (each step t_j + a_j·b_i + carry < 2^128, so `add128` with zero high
  * words never overflows), then reduces by m = t_0 (−p⁻¹ ≡ 1 mod 2^64): t_0 + m·p_0 = m·2^64 exactly, so the carry
  * starts at m and p's limbs 1..3 are multiplied in. t stays below 2p; the result is t − p when that does not
  * borrow (or t has a fifth word), by mask.
  */
-function wideMulFunction(square: boolean): number[] {
+function wideMulFunction(): number[] {
   const a = new Asm64();
-  const R = 0, PA = 1, PB = square ? 1 : 2;
-  const AL = square ? 2 : 3, BL = square ? AL : AL + 4, T = AL + 8, C = T + 6, M = C + 1, D = M + 1;
+  const R = 0, PA = 1, PB = 2;
+  const AL = 3, BL = AL + 4, T = AL + 8, C = T + 6, M = C + 1, D = M + 1;
   const wide = (op: number) => a.op(0xfc, op);
   const k64 = (v: bigint) => a.i64(BigInt.asIntN(64, v));
   for (let i = 0; i < 4; i++) a.get(PA).ld64(8 * i).set(AL + i);
-  if (!square) { for (let i = 0; i < 4; i++) a.get(PB).ld64(8 * i).set(BL + i); }
+  for (let i = 0; i < 4; i++) a.get(PB).ld64(8 * i).set(BL + i);
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
       a.get(AL + j).get(BL + i);
@@ -280,6 +280,102 @@ function wideMulFunction(square: boolean): number[] {
   a.get(C).get(T + 4).i64(1).op(SUB64).op(AND64).set(M);
   for (let j = 0; j < 4; j++) {
     a.get(R).get(T + j).get(M).op(AND64).get(D + j).get(M).i64(-1).op(XOR64).op(AND64).op(OR64).st64(8 * j);
+  }
+  return body([[D + 4 - AL, I64]], a);
+}
+
+/**
+ * The wide build's fsqr(r, a): params 0..1; i64 locals a 4, t 8, carry, extra carry, m, d 4. The six cross
+ * products once, doubled by a one-bit shift across the words, the four squares added: 10 multiplications where
+ * {@link wideMulFunction} takes 16. Then four reduction rounds over the 512-bit square (m = t_i, carry m, p's
+ * limbs 1..3 multiplied in), each round's carry out of its top word kept for the next, and the final subtraction.
+ */
+function wideSqrFunction(): number[] {
+  const a = new Asm64();
+  const R = 0, PA = 1, AL = 2, T = AL + 4, C = T + 8, E = C + 1, M = E + 1, D = M + 1;
+  const wide = (op: number) => a.op(0xfc, op);
+  for (let i = 0; i < 4; i++) a.get(PA).ld64(8 * i).set(AL + i);
+  // Cross products a_i·a_j (i < j) into t1..t6, row by row with a carry word.
+  a.get(AL).get(AL + 1);
+  wide(MUL_WIDE_U);
+  a.set(C).set(T + 1);
+  for (const j of [2, 3]) {
+    a.get(AL).get(AL + j);
+    wide(MUL_WIDE_U);
+    a.get(C).i64(0);
+    wide(ADD128);
+    a.set(C).set(T + j);
+  }
+  a.get(C).set(T + 4);
+  a.get(AL + 1).get(AL + 2);
+  wide(MUL_WIDE_U);
+  a.get(T + 3).i64(0);
+  wide(ADD128);
+  a.set(C).set(T + 3);
+  a.get(AL + 1).get(AL + 3);
+  wide(MUL_WIDE_U);
+  a.get(T + 4).i64(0);
+  wide(ADD128);
+  a.get(C).i64(0);
+  wide(ADD128);
+  a.set(C).set(T + 4);
+  a.get(C).set(T + 5);
+  a.get(AL + 2).get(AL + 3);
+  wide(MUL_WIDE_U);
+  a.get(T + 5).i64(0);
+  wide(ADD128);
+  a.set(T + 6).set(T + 5);
+  // Double: t7..t1 shift left by one bit.
+  a.get(T + 6).i64(63).op(SHRU64).set(T + 7);
+  for (let w = 6; w >= 2; w--) {
+    a.get(T + w).i64(1).op(0x86 /* i64.shl */).get(T + w - 1).i64(63).op(SHRU64).op(OR64).set(T + w);
+  }
+  a.get(T + 1).i64(1).op(0x86).set(T + 1);
+  // Squares: a_i² at words 2i, 2i + 1, one carry chain over t0..t7.
+  a.get(AL).get(AL);
+  wide(MUL_WIDE_U);
+  a.set(C).set(T); // C holds sq0's high word, to add into t1
+  a.get(T + 1).i64(0).get(C).i64(0);
+  wide(ADD128);
+  a.set(C).set(T + 1);
+  for (let i = 1; i < 4; i++) {
+    a.get(AL + i).get(AL + i);
+    wide(MUL_WIDE_U);
+    a.set(M).set(E); // E = low word, M = high word of a_i²
+    a.get(T + 2 * i).i64(0).get(E).i64(0);
+    wide(ADD128);
+    a.get(C).i64(0);
+    wide(ADD128);
+    a.set(C).set(T + 2 * i);
+    a.get(T + 2 * i + 1).i64(0).get(M).i64(0);
+    wide(ADD128);
+    a.get(C).i64(0);
+    wide(ADD128);
+    a.set(C).set(T + 2 * i + 1); // the last carry is 0: a² < 2^512
+  }
+  // Reduction rounds.
+  a.i64(0).set(E);
+  for (let i = 0; i < 4; i++) {
+    a.get(T + i).set(M);
+    for (let j = 1; j < 4; j++) {
+      a.get(M).i64(BigInt.asIntN(64, P64[j]!));
+      wide(MUL_WIDE_U);
+      a.get(T + i + j).i64(0);
+      wide(ADD128);
+      a.get(j === 1 ? M : C).i64(0);
+      wide(ADD128);
+      a.set(C).set(T + i + j);
+    }
+    a.get(T + i + 4).i64(0).get(C).i64(0);
+    wide(ADD128);
+    a.get(E).i64(0);
+    wide(ADD128);
+    a.set(E).set(T + i + 4);
+  }
+  subtractP(a, T + 4, D, C);
+  a.get(C).get(E).i64(1).op(SUB64).op(AND64).set(M);
+  for (let j = 0; j < 4; j++) {
+    a.get(R).get(T + 4 + j).get(M).op(AND64).get(D + j).get(M).i64(-1).op(XOR64).op(AND64).op(OR64).st64(8 * j);
   }
   return body([[D + 4 - AL, I64]], a);
 }
@@ -605,8 +701,8 @@ if (
 /** The module's bytes: imports nothing; exports `mem` (1 page, growable) and the functions listed above. */
 function moduleBytes(wide: boolean): Uint8Array<ArrayBuffer> {
   const funcs: [string, number, () => number[]][] = FUNCS.map(([n, type, f]) => {
-    if (wide && n === "fmul") return [n, type, () => wideMulFunction(false)];
-    if (wide && n === "fsqr") return [n, type, () => wideMulFunction(true)];
+    if (wide && n === "fmul") return [n, type, wideMulFunction];
+    if (wide && n === "fsqr") return [n, type, wideSqrFunction];
     if (wide && n === "pdbl") return [n, type, () => pdblFunction(true)];
     if (wide && n === "padd") return [n, type, () => paddFunction(true)];
     if (wide && n === "pmadd") return [n, type, () => pmaddFunction(true)];
