@@ -4,6 +4,7 @@
  * @module
  */
 import type { ConnectionHandler } from "../api/network.ts";
+import { assertEquals } from "../../tests/assert.ts";
 
 /** A handler with no-op defaults. */
 export function handler(h: Partial<ConnectionHandler>): ConnectionHandler {
@@ -48,4 +49,27 @@ export async function readToEnd(c: Deno.Conn, slowEvery = 0, pauseMs = 1): Promi
     if (slowEvery > 0 && ++reads % slowEvery === 0) await new Promise((r) => setTimeout(r, pauseMs));
   }
   return concat(parts);
+}
+
+/** Asserts equal bytes, naming the first offset that differs (a whole-array diff of megabytes is unreadable). */
+export function assertSameBytes(got: Uint8Array, want: Uint8Array, what: string): void {
+  assertEquals(got.length, want.length, `${what}: length`);
+  let bad = -1;
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i]) {
+      bad = i;
+      break;
+    }
+  }
+  assertEquals(bad, -1, `${what}: bytes differ from offset ${bad}`);
+}
+
+/** Writes `data` to `c` in chunks of the given sizes in turn (partial, full and grown reads on the other side). */
+export async function writeInChunks(c: Deno.Conn, data: Uint8Array, sizes: readonly number[]): Promise<void> {
+  let o = 0;
+  let i = 0;
+  while (o < data.length) {
+    const n = Math.min(data.length - o, sizes[i++ % sizes.length]!);
+    o += await c.write(data.subarray(o, o + n));
+  }
 }

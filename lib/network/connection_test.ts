@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { DenoConnection } from "./connection.ts";
 import { connectEpoll, epollAvailable } from "./epoll.ts";
-import { concat, handler, pattern, readToEnd } from "./_test_util.ts";
+import { assertSameBytes, concat, handler, pattern, readToEnd, writeInChunks } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 
@@ -31,27 +31,11 @@ Deno.test("relay: chunks written without a copy arrive intact behind a slow read
   up.start();
   down.start();
   const data = pattern(6 * 1024 * 1024 + 123, 7);
-  const writer = (async () => {
-    // Varied chunk sizes, so reads see partial, full and grown buffers.
-    let o = 0;
-    let i = 0;
-    while (o < data.length) {
-      const n = Math.min(data.length - o, [1, 100, 4096, 65536, 200_000][i++ % 5]!);
-      o += await srcOut.write(data.subarray(o, o + n));
-    }
-    srcOut.closeWrite();
-  })();
+  // Varied chunk sizes, so reads see partial, full and grown buffers.
+  const writer = writeInChunks(srcOut, data, [1, 100, 4096, 65536, 200_000]).then(() => srcOut.closeWrite());
   const got = await readToEnd(sinkOut, 3, 2);
   await writer;
-  assertEquals(got.length, data.length);
-  let firstBad = -1;
-  for (let i = 0; i < data.length; i++) {
-    if (got[i] !== data[i]) {
-      firstBad = i;
-      break;
-    }
-  }
-  assertEquals(firstBad, -1, `relayed bytes differ from offset ${firstBad}`);
+  assertSameBytes(got, data, "relayed");
   down.close();
   up.close();
   srcOut.close();
@@ -155,27 +139,10 @@ Deno.test({
     up.start();
     src.start();
     const data = pattern(6 * 1024 * 1024 + 321, 19);
-    const writer = (async () => {
-      let o = 0;
-      let i = 0;
-      while (o < data.length) {
-        const n = Math.min(data.length - o, [65536, 3000, 200_000, 17][i++ % 4]!);
-        o += await srcOut.write(data.subarray(o, o + n));
-      }
-      srcOut.closeWrite();
-    })();
+    const writer = writeInChunks(srcOut, data, [65536, 3000, 200_000, 17]).then(() => srcOut.closeWrite());
     const got = await readToEnd(sinkOut, 4, 2);
     await writer;
-    const want = concat(sent);
-    assertEquals(got.length, want.length);
-    let firstBad = -1;
-    for (let i = 0; i < want.length; i++) {
-      if (got[i] !== want[i]) {
-        firstBad = i;
-        break;
-      }
-    }
-    assertEquals(firstBad, -1, `relayed bytes differ from offset ${firstBad}`);
+    assertSameBytes(got, concat(sent), "relayed");
     assert(chunks >= 5, `only ${chunks} chunks`);
     assertEquals(up.bufferedAmount, 0);
     src.close();

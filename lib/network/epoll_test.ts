@@ -10,7 +10,7 @@ import type { ConnectionHandler } from "../api/network.ts";
 import { ConnectTimeoutError } from "./connection.ts";
 import { connectEpoll, epollAvailable, type EpollConnection, EpollListener } from "./epoll.ts";
 import { formatIpv6 } from "./ip.ts";
-import { concat, handler, pattern, readToEnd } from "./_test_util.ts";
+import { assertSameBytes, concat, handler, pattern, readToEnd } from "./_test_util.ts";
 
 const ignore = !epollAvailable();
 const enc = new TextEncoder();
@@ -51,18 +51,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Asserts byte-for-byte equality, naming the first differing offset (not a 8 MiB diff). */
-function assertSameBytes(got: Uint8Array, want: Uint8Array, what: string): void {
-  assertEquals(got.length, want.length, `${what}: length`);
-  let bad = -1;
-  for (let i = 0; i < want.length; i++) {
-    if (got[i] !== want[i]) {
-      bad = i;
-      break;
-    }
-  }
-  assertEquals(bad, -1, `${what}: bytes differ from offset ${bad}`);
-}
-
 /** Records everything a connection reports; chunks are copied (they are only valid during `onData`). */
 class Recorder implements ConnectionHandler {
   readonly chunks: Uint8Array[] = [];
