@@ -549,16 +549,10 @@ export class Listener {
     // The deadline is a timer-wheel entry, not a runtime timer raced against the handshake: every connection arms
     // it and nearly every one cancels it (a Node-compat timer pair and the race's promises were ~5% of the CPU
     // of a native handshake, measured in a perf profile of s_client handshakes).
-    let failed: ((e: Error) => void) | undefined;
-    const timer = schedule(chain.handshakeTimeoutMs, () => {
-      if (failed === undefined) return;
-      failed(new TlsHandshakeError("timeout", "handshake timed out"));
-      // Deno keeps the socket of a handshake cancelled by close() open until the peer acts (see the function).
-      shutdownStalledSocket(raw);
-    });
+    let pending = true;
     const onFailure = (e: unknown) => {
-      if (failed === undefined) return;
-      failed = undefined;
+      if (!pending) return;
+      pending = false;
       timer.cancel();
       // Closed while the handshake was pending (a drain, a listener going away): the same open socket as a timeout.
       if (e instanceof Deno.errors.Interrupted) shutdownStalledSocket(raw);
@@ -566,10 +560,15 @@ export class Listener {
       log.debug(() => `listener "${config.name}": tls handshake failed: ${e instanceof Error ? e.message : String(e)}`);
       transport.close({ reason: "tls handshake failed" });
     };
-    failed = onFailure;
+    const timer = schedule(chain.handshakeTimeoutMs, () => {
+      if (!pending) return;
+      onFailure(new TlsHandshakeError("timeout", "handshake timed out"));
+      // Deno keeps the socket of a handshake cancelled by close() open until the peer acts (see the function).
+      shutdownStalledSocket(raw);
+    });
     raw.handshake().then((info) => {
-      if (failed === undefined) return; // timed out
-      failed = undefined;
+      if (!pending) return; // timed out
+      pending = false;
       timer.cancel();
       if (transport.closed) return;
       ac.gen.ssl?.onFastHandshake();

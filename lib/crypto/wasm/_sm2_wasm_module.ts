@@ -213,7 +213,7 @@ function fsqrFunction(): number[] {
 }
 
 /** p's 64-bit limbs, least significant first. */
-const P64 = [0xFFFFFFFFFFFFFFFFn, 0xFFFFFFFF00000000n, 0xFFFFFFFFFFFFFFFFn, 0xFFFFFFFEFFFFFFFFn];
+const P64 = [0, 1, 2, 3].map((i) => BigInt(P_LIMBS[2 * i]!) | (BigInt(P_LIMBS[2 * i + 1]!) << 32n));
 const MUL_WIDE_U = 0x16, ADD128 = 0x13, SUB128 = 0x14;
 
 /**
