@@ -13,6 +13,7 @@
 
 import { createHash } from "node:crypto";
 import { type HashAlgorithm, hmac, type HmacCore, HmacKey, type IncrementalHash } from "./hmac.ts";
+import { mdFinish } from "./_md32.ts";
 
 const IV = Int32Array.of(
   0x7380166f,
@@ -96,17 +97,13 @@ function compress(st: Int32Array, b: Uint8Array, off: number): void {
  * complete within one call. Allocating even a small typed array costs ~0.3 µs here, as much as a third of a
  * compression, and the handshake paths (transcript forks, HMAC, HKDF) hash many short inputs.
  */
-const PAD = new Uint8Array(64);
 const HMAC_BLOCK = new Uint8Array(64);
 const HMAC_INNER_DIGEST = new Uint8Array(32);
 const HMAC_STATE = new Int32Array(8);
 /** Scratch state of {@link Sm3State.peekDigest}. */
 const PEEK_STATE = new Int32Array(8);
 
-/**
- * Finishes a computation: pads the `srcLen` buffered bytes of `src` (a message of `total` bytes in all),
- * compresses into `st` and writes the 32-byte digest to `out` at `at`. `st` is spent afterwards.
- */
+/** SM3's {@link mdFinish}. */
 function finish(
   st: Int32Array,
   src: Uint8Array | undefined,
@@ -115,34 +112,7 @@ function finish(
   out: Uint8Array,
   at = 0,
 ): void {
-  const pad = PAD;
-  for (let i = 0; i < srcLen; i++) pad[i] = src![i]!;
-  let len = srcLen;
-  pad[len++] = 0x80;
-  if (len > 56) {
-    pad.fill(0, len);
-    compress(st, pad, 0);
-    len = 0;
-  }
-  pad.fill(0, len, 56);
-  const hi = Math.floor(total / 0x20000000); // bits / 2^32
-  const lo = (total * 8) >>> 0;
-  pad[56] = hi >>> 24;
-  pad[57] = hi >>> 16;
-  pad[58] = hi >>> 8;
-  pad[59] = hi;
-  pad[60] = lo >>> 24;
-  pad[61] = lo >>> 16;
-  pad[62] = lo >>> 8;
-  pad[63] = lo;
-  compress(st, pad, 0);
-  for (let i = 0; i < 8; i++) {
-    const v = st[i]!;
-    out[at + 4 * i] = v >>> 24;
-    out[at + 4 * i + 1] = v >>> 16;
-    out[at + 4 * i + 2] = v >>> 8;
-    out[at + 4 * i + 3] = v;
-  }
+  mdFinish(compress, st, src, srcLen, total, out, at);
 }
 
 /** An incremental SM3 computation in TypeScript; `copy()` is cheap. */
