@@ -103,18 +103,6 @@ const HMAC_STATE = new Int32Array(8);
 /** Scratch state of {@link Sm3State.peekDigest}. */
 const PEEK_STATE = new Int32Array(8);
 
-/** SM3's {@link mdFinish}. */
-function finish(
-  st: Int32Array,
-  src: Uint8Array | undefined,
-  srcLen: number,
-  total: number,
-  out: Uint8Array,
-  at = 0,
-): void {
-  mdFinish(compress, st, src, srcLen, total, out, at);
-}
-
 /** An incremental SM3 computation in TypeScript; `copy()` is cheap. */
 class Sm3State implements IncrementalHash {
   readonly #st: Int32Array;
@@ -155,7 +143,7 @@ class Sm3State implements IncrementalHash {
 
   digest(): Uint8Array {
     const out = new Uint8Array(32);
-    finish(this.#st, this.#buf, this.#bufLen, this.#total, out);
+    mdFinish(compress, this.#st, this.#buf, this.#bufLen, this.#total, out);
     return out;
   }
 
@@ -169,7 +157,7 @@ class Sm3State implements IncrementalHash {
     const st = PEEK_STATE;
     st.set(this.#st);
     const out = new Uint8Array(32);
-    finish(st, this.#buf, this.#bufLen, this.#total, out);
+    mdFinish(compress, st, this.#buf, this.#bufLen, this.#total, out);
     return out;
   }
 }
@@ -233,9 +221,9 @@ class Sm3HmacCore implements HmacCore {
       for (let i = off; i < n; i++) blk[i - off] = p[i]!;
       bl = n - off;
     }
-    finish(st, blk, bl, total, HMAC_INNER_DIGEST, 0);
+    mdFinish(compress, st, blk, bl, total, HMAC_INNER_DIGEST, 0);
     this.#load(st, 8);
-    finish(st, HMAC_INNER_DIGEST, 32, 64 + 32, out, at);
+    mdFinish(compress, st, HMAC_INNER_DIGEST, 32, 64 + 32, out, at);
   }
 
   create(): IncrementalHash {
