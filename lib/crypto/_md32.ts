@@ -53,3 +53,60 @@ export function mdFinish(
     out[at + 4 * i + 3] = v;
   }
 }
+
+const HMAC_BLOCK = new Uint8Array(64);
+const HMAC_STATE = new Int32Array(8);
+const HMAC_INNER = new Uint8Array(32);
+
+/**
+ * The pad states of HMAC for `key` (at most 64 bytes: longer keys are hashed by the caller): the inner pad's state
+ * into `pads` words 0..7, the outer pad's into 8..15.
+ */
+export function mdHmacPads(compress: Compress, iv: Int32Array, key: Uint8Array, pads: Int32Array): void {
+  const blk = HMAC_BLOCK, st = HMAC_STATE;
+  for (const [byte, at] of [[0x36, 0], [0x5c, 8]] as const) {
+    blk.fill(byte);
+    for (let i = 0; i < key.length; i++) blk[i]! ^= key[i]!;
+    st.set(iv);
+    compress(st, blk, 0);
+    pads.set(st, at);
+  }
+}
+
+/**
+ * HMAC(key, concatenation of `parts`) from the pad states {@link mdHmacPads} computed, written to `out` at `at`
+ * (`out` may be one of the parts: they are read first). Whole blocks are compressed straight from the parts;
+ * only what straddles them is copied into a scratch block.
+ */
+export function mdHmacInto(
+  compress: Compress,
+  pads: Int32Array,
+  parts: readonly Uint8Array[],
+  out: Uint8Array,
+  at: number,
+): void {
+  const st = HMAC_STATE, blk = HMAC_BLOCK;
+  for (let i = 0; i < 8; i++) st[i] = pads[i]!;
+  let bl = 0;
+  let total = 64;
+  for (const p of parts) {
+    const n = p.length;
+    total += n;
+    let off = 0;
+    if (bl > 0) {
+      const take = Math.min(64 - bl, n);
+      for (let i = 0; i < take; i++) blk[bl + i] = p[i]!;
+      bl += take;
+      off = take;
+      if (bl < 64) continue;
+      compress(st, blk, 0);
+      bl = 0;
+    }
+    for (; off + 64 <= n; off += 64) compress(st, p, off);
+    for (let i = off; i < n; i++) blk[i - off] = p[i]!;
+    bl = n - off;
+  }
+  mdFinish(compress, st, blk, bl, total, HMAC_INNER, 0);
+  for (let i = 0; i < 8; i++) st[i] = pads[8 + i]!;
+  mdFinish(compress, st, HMAC_INNER, 32, 64 + 32, out, at);
+}

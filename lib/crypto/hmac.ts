@@ -9,6 +9,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
+import { Sha256HmacCore } from "./sha256.ts";
 
 /** An incremental hash computation. `digest()` ends it; `copy()` forks the current state. */
 export interface IncrementalHash {
@@ -38,7 +39,7 @@ export interface HashAlgorithm {
   /** Hashes `data` in one call. */
   digest(data: Uint8Array): Uint8Array;
   /**
-   * Optional: a specialised HMAC for this hash, which {@link HmacKey} then delegates to (SM3 has one). It must
+   * Optional: a specialised HMAC for this hash, which {@link HmacKey} then delegates to (SM3 and SHA-256 have one). It must
    * compute exactly RFC 2104 HMAC.
    */
   hmacCore?(key: Uint8Array): HmacCore;
@@ -103,8 +104,13 @@ export function nodeHashAlgorithm(name: string, outputLength: number, blockLengt
   };
 }
 
-/** SHA-256 (native). */
-export const SHA256: HashAlgorithm = nodeHashAlgorithm("sha256", 32, 64);
+const SHA256_NATIVE: HashAlgorithm = nodeHashAlgorithm("sha256", 32, 64);
+
+/** SHA-256: digests native; HMAC in TypeScript ({@link Sha256HmacCore}), its incremental form native. */
+export const SHA256: HashAlgorithm = {
+  ...SHA256_NATIVE,
+  hmacCore: (key) => new Sha256HmacCore(key, () => new HmacKey(SHA256_NATIVE, key).create()),
+};
 
 /** SHA-384 (native). */
 export const SHA384: HashAlgorithm = nodeHashAlgorithm("sha384", 48, 128);

@@ -13,7 +13,7 @@
 
 import { createHash } from "node:crypto";
 import { type HashAlgorithm, hmac, type HmacCore, HmacKey, type IncrementalHash } from "./hmac.ts";
-import { mdFinish } from "./_md32.ts";
+import { mdFinish, mdHmacInto, mdHmacPads } from "./_md32.ts";
 
 const IV = Int32Array.of(
   0x7380166f,
@@ -97,9 +97,6 @@ function compress(st: Int32Array, b: Uint8Array, off: number): void {
  * complete within one call. Allocating even a small typed array costs ~0.3 µs here, as much as a third of a
  * compression, and the handshake paths (transcript forks, HMAC, HKDF) hash many short inputs.
  */
-const HMAC_BLOCK = new Uint8Array(64);
-const HMAC_INNER_DIGEST = new Uint8Array(32);
-const HMAC_STATE = new Int32Array(8);
 /** Scratch state of {@link Sm3State.peekDigest}. */
 const PEEK_STATE = new Int32Array(8);
 
@@ -172,58 +169,17 @@ class Sm3HmacCore implements HmacCore {
   readonly #pads = new Int32Array(16);
 
   constructor(key: Uint8Array) {
-    const k = key.length > 64 ? sm3(key) : key;
-    const blk = HMAC_BLOCK, st = HMAC_STATE, pads = this.#pads;
-    blk.fill(0x36);
-    for (let i = 0; i < k.length; i++) blk[i]! ^= k[i]!;
-    st.set(IV);
-    compress(st, blk, 0);
-    pads.set(st, 0);
-    blk.fill(0x5c);
-    for (let i = 0; i < k.length; i++) blk[i]! ^= k[i]!;
-    st.set(IV);
-    compress(st, blk, 0);
-    pads.set(st, 8);
-  }
-
-  /** Loads the inner (0) or outer (8) pad's state into `st`. */
-  #load(st: Int32Array, at: number): void {
-    const pads = this.#pads;
-    for (let i = 0; i < 8; i++) st[i] = pads[at + i]!;
+    mdHmacPads(compress, IV, key.length > 64 ? sm3(key) : key, this.#pads);
   }
 
   mac(parts: readonly Uint8Array[]): Uint8Array {
     const out = new Uint8Array(32);
-    this.macInto(parts, out, 0);
+    mdHmacInto(compress, this.#pads, parts, out, 0);
     return out;
   }
 
   macInto(parts: readonly Uint8Array[], out: Uint8Array, at: number): void {
-    const st = HMAC_STATE;
-    this.#load(st, 0);
-    const blk = HMAC_BLOCK;
-    let bl = 0;
-    let total = 64;
-    for (const p of parts) {
-      const n = p.length;
-      total += n;
-      let off = 0;
-      if (bl > 0) {
-        const take = Math.min(64 - bl, n);
-        for (let i = 0; i < take; i++) blk[bl + i] = p[i]!;
-        bl += take;
-        off = take;
-        if (bl < 64) continue;
-        compress(st, blk, 0);
-        bl = 0;
-      }
-      for (; off + 64 <= n; off += 64) compress(st, p, off);
-      for (let i = off; i < n; i++) blk[i - off] = p[i]!;
-      bl = n - off;
-    }
-    mdFinish(compress, st, blk, bl, total, HMAC_INNER_DIGEST, 0);
-    this.#load(st, 8);
-    mdFinish(compress, st, HMAC_INNER_DIGEST, 32, 64 + 32, out, at);
+    mdHmacInto(compress, this.#pads, parts, out, at);
   }
 
   create(): IncrementalHash {

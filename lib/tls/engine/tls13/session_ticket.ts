@@ -15,7 +15,7 @@
  */
 
 import { type Cipheriv, createCipheriv, createDecipheriv, type Decipheriv, timingSafeEqual } from "node:crypto";
-import { HmacSha256 } from "../../../crypto/sha256.ts";
+import { HmacKey, SHA256 } from "../../../crypto/mod.ts";
 import { Reader, Writer } from "./_codec.ts";
 
 /** The length of one ticket key: 16 name + 32 HMAC + 32 AES bytes (Envoy's `session_ticket_keys` entry). */
@@ -28,17 +28,16 @@ const MAC = 32;
 const STATE_VERSION = 1;
 
 /**
- * One parsed ticket key, with what each ticket would otherwise rebuild: its HMAC-SHA256 (pads hashed once; in
- * TypeScript, `HmacSha256`: node:crypto's `Hash.copy()` and digests were ~15 µs per ticket in a running server) and
+ * One parsed ticket key, with what each ticket would otherwise rebuild: its HMAC-SHA256 key (pads hashed once) and
  * an AES-256-ECB decipher that CBC decryption runs all blocks through at once (CBC decryption is ECB plus an XOR
  * with the previous ciphertext block). `createHmac` and `createDecipheriv` per ticket were most of sealing and
  * opening one (~20 µs each, through node:crypto's stream objects); a full TLS 1.3 handshake seals two tickets and
- * a resumed one also opens one. AES stays in node:crypto's native code.
+ * a resumed one also opens one. AES stays in node:crypto's native code; the HMAC is TypeScript (`SHA256`'s).
  */
 interface TicketKey {
   readonly name: Uint8Array;
   readonly aes: Uint8Array;
-  readonly mac: HmacSha256;
+  readonly mac: HmacKey;
   ecb: Decipheriv | undefined;
   /** A long-lived AES-256-CBC cipher for sealing (see {@link cbcEncrypt}), and the last block it output. */
   cbc: Cipheriv | undefined;
@@ -49,7 +48,7 @@ function splitKey(bytes: Uint8Array): TicketKey {
   return {
     name: bytes.slice(0, NAME),
     aes: bytes.slice(NAME + 32, SESSION_TICKET_KEY_LENGTH),
-    mac: new HmacSha256(bytes.subarray(NAME, NAME + 32)),
+    mac: new HmacKey(SHA256, bytes.subarray(NAME, NAME + 32)),
     ecb: undefined,
     cbc: undefined,
     last: new Uint8Array(16),
