@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { HmacCore, IncrementalHash } from "./hmac.ts";
+
 /** A compression function: absorbs the 64-byte block of `block` at `at` into `st`. */
 export type Compress = (st: Int32Array, block: Uint8Array, at: number) => void;
 
@@ -109,4 +111,32 @@ export function mdHmacInto(
   mdFinish(compress, st, blk, bl, total, HMAC_INNER, 0);
   for (let i = 0; i < 8; i++) st[i] = pads[8 + i]!;
   mdFinish(compress, st, HMAC_INNER, 32, 64 + 32, out, at);
+}
+
+/**
+ * An HMAC for one key over a 32-bit Merkle–Damgård hash, pad states hashed once: what SM3's and SHA-256's
+ * `hmacCore` share. Subclasses give the incremental form.
+ */
+export abstract class Md32HmacCore implements HmacCore {
+  /** The inner pad's state (words 0..7) and the outer pad's (8..15), in one array: one allocation per key. */
+  protected readonly pads = new Int32Array(16);
+  readonly #compress: Compress;
+
+  /** @param key at most 64 bytes (longer keys are hashed by the caller, as RFC 2104 says) */
+  constructor(compress: Compress, iv: Int32Array, key: Uint8Array) {
+    this.#compress = compress;
+    mdHmacPads(compress, iv, key, this.pads);
+  }
+
+  mac(parts: readonly Uint8Array[]): Uint8Array {
+    const out = new Uint8Array(32);
+    mdHmacInto(this.#compress, this.pads, parts, out, 0);
+    return out;
+  }
+
+  macInto(parts: readonly Uint8Array[], out: Uint8Array, at: number): void {
+    mdHmacInto(this.#compress, this.pads, parts, out, at);
+  }
+
+  abstract create(): IncrementalHash;
 }

@@ -10,8 +10,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { type Compress, mdHmacInto, mdHmacPads } from "./_md32.ts";
-import type { HmacCore, IncrementalHash } from "./hmac.ts";
+import { type Compress, Md32HmacCore } from "./_md32.ts";
+import type { IncrementalHash } from "./hmac.ts";
 
 /** The first 32 bits of the fractional part of x. */
 function fractionBits(x: number): number {
@@ -67,9 +67,7 @@ const compress: Compress = (st, b, off) => {
  * HMAC-SHA256 for one key with its pad states precomputed: `SHA256`'s {@link HashAlgorithm.hmacCore}, so every
  * {@link HmacKey} over SHA-256 uses it. Incremental HMACs (`create`) come from `createIncremental`.
  */
-export class Sha256HmacCore implements HmacCore {
-  /** The inner pad's state (words 0..7) and the outer pad's (8..15). */
-  readonly #pads = new Int32Array(16);
+export class Sha256HmacCore extends Md32HmacCore {
   readonly #createIncremental: () => IncrementalHash;
 
   /**
@@ -77,22 +75,11 @@ export class Sha256HmacCore implements HmacCore {
    * @param createIncremental makes an incremental HMAC under the same key (native, in `hmac.ts`)
    */
   constructor(key: Uint8Array, createIncremental: () => IncrementalHash) {
-    const k = key.length > 64 ? new Uint8Array(createHash("sha256").update(key).digest()) : key;
-    mdHmacPads(compress, IV, k, this.#pads);
+    super(compress, IV, key.length > 64 ? new Uint8Array(createHash("sha256").update(key).digest()) : key);
     this.#createIncremental = createIncremental;
   }
 
-  mac(parts: readonly Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(32);
-    mdHmacInto(compress, this.#pads, parts, out, 0);
-    return out;
-  }
-
-  macInto(parts: readonly Uint8Array[], out: Uint8Array, at: number): void {
-    mdHmacInto(compress, this.#pads, parts, out, at);
-  }
-
-  create(): IncrementalHash {
+  override create(): IncrementalHash {
     return this.#createIncremental();
   }
 }

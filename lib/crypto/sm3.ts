@@ -12,8 +12,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { type HashAlgorithm, hmac, type HmacCore, HmacKey, type IncrementalHash } from "./hmac.ts";
-import { mdFinish, mdHmacInto, mdHmacPads } from "./_md32.ts";
+import { type HashAlgorithm, hmac, HmacKey, type IncrementalHash } from "./hmac.ts";
+import { Md32HmacCore, mdFinish } from "./_md32.ts";
 
 const IV = Int32Array.of(
   0x7380166f,
@@ -164,27 +164,14 @@ class Sm3State implements IncrementalHash {
  * assembles its message in shared scratch blocks and allocates only its output, where the generic HMAC forks
  * two hash states and allocates ~7 typed arrays (3.8 → ~1.6 µs for a 64-byte message; bench/crypto_sm2.ts).
  */
-class Sm3HmacCore implements HmacCore {
-  /** The inner pad's state (words 0..7) and the outer pad's (8..15), in one array: one allocation per key. */
-  readonly #pads = new Int32Array(16);
-
+class Sm3HmacCore extends Md32HmacCore {
   constructor(key: Uint8Array) {
-    mdHmacPads(compress, IV, key.length > 64 ? sm3(key) : key, this.#pads);
+    super(compress, IV, key.length > 64 ? sm3(key) : key);
   }
 
-  mac(parts: readonly Uint8Array[]): Uint8Array {
-    const out = new Uint8Array(32);
-    mdHmacInto(compress, this.#pads, parts, out, 0);
-    return out;
-  }
-
-  macInto(parts: readonly Uint8Array[], out: Uint8Array, at: number): void {
-    mdHmacInto(compress, this.#pads, parts, out, at);
-  }
-
-  create(): IncrementalHash {
-    const inner = new Sm3State(this.#pads.slice(0, 8), undefined, 0, 64);
-    const pads = this.#pads;
+  override create(): IncrementalHash {
+    const inner = new Sm3State(this.pads.slice(0, 8), undefined, 0, 64);
+    const pads = this.pads;
     const h: IncrementalHash = {
       update(data: Uint8Array): IncrementalHash {
         inner.update(data);
