@@ -4,8 +4,8 @@
 # killed by the exit trap; every temporary file lives under $BENCH_DIR.
 #
 # Common knobs (environment):
-#   FERRY_CMD            how to start Ferry (default "deno run -A --v8-flags=--experimental-wasm-wide-arithmetic
-#                        main.ts", as `deno task start`; e.g. "dist/ferry")
+#   FERRY_CMD            how to start Ferry (default: `deno task start`'s command, "deno run -A --v8-flags=…
+#                        main.ts", with its V8 flags; e.g. "dist/ferry")
 #   FERRY_ARGS           extra Ferry flags (default "--concurrency 1" when main.ts knows the flag)
 #   BENCH_READY_TIMEOUT  seconds to wait for a server to answer (default 60)
 #   BENCH_KEEP=1         keep $BENCH_DIR (configs, logs, wrk output) after exit
@@ -274,7 +274,7 @@ FERRY_TCP_FILTERS='      - name: envoy.filters.network.tcp_proxy
 FERRY_NAME=ferry
 start_ferry() {
   local cmd args
-  read -r -a cmd <<<"${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic main.ts}"
+  read -r -a cmd <<<"${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-turbofan=300,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50 main.ts}"
   if [ -n "${FERRY_ARGS+x}" ]; then
     read -r -a args <<<"$FERRY_ARGS"
   elif [ -f "$BENCH_ROOT/main.ts" ] && grep -q -- 'concurrency' "$BENCH_ROOT/main.ts"; then
