@@ -51,6 +51,10 @@ HANDSHAKES=${BENCH_HANDSHAKES:-150}
 WARMUP=${BENCH_WARMUP:-3000}
 
 bench_init tls
+# Everything this script runs besides the servers is client-side work: the measuring loops' bash, timeout, grep, wc
+# and awk. Keep all of it on the client's core (servers are started pinned to theirs), so that none of it lands on
+# the server's core between two handshakes and evicts the server's caches there.
+if [ "${#PIN_CLIENT[@]}" -gt 0 ]; then taskset -p -c "${PIN_CLIENT[2]}" $$ >/dev/null; fi
 need_pkgs nginx curl
 find_nginx
 FERRY_NAME=ferry
@@ -299,6 +303,8 @@ warm_run() {
   fi
   for j in 1 2 3; do
     (
+      # Warm-up clients may use any core (the script itself keeps to the client's).
+      if [ "${#PIN_CLIENT[@]}" -gt 0 ]; then taskset -p -c "0-$(($(nproc) - 1))" "$BASHPID" >/dev/null; fi
       for ((i = j; i <= WARMUP; i += 3)); do
         # shellcheck disable=SC2046
         timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1
