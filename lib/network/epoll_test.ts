@@ -1342,3 +1342,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the engine's hot path stays optimized: no 'not a BigInt' deoptimization over 20,000 exchanges",
+  ignore,
+  async fn() {
+    // Deno's fast FFI call takes a 64-bit (size_t) argument only as a BigInt. Passing a number deoptimized the
+    // caller on every call after each re-optimization, so #dispatch/#readOnce/flush cycled through the compiler.
+    const script = new URL("./testdata/epoll_ping_pong.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--trace-deopt", script, "20000"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = dec.decode(out.stdout);
+    assert(out.success, `child failed: ${dec.decode(out.stderr)}`);
+    assertMatch(text, /^exchanges 20000$/m);
+    const bigint = text.split("\n").filter((l) => l.includes("not a BigInt"));
+    assertEquals(bigint, [], "deoptimizations for a number passed as a 64-bit FFI argument");
+  },
+});
