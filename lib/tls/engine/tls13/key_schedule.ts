@@ -32,21 +32,6 @@ function constantsOf(hash: HashAlgorithm): HashConstants {
   return c;
 }
 
-/**
- * The HMAC key of a secret, kept as long as the secret's bytes are: a secret expands several labels (a traffic
- * secret its key, IV and finished key; the master secret four secrets), and an HMAC key costs two compressions.
- */
-const hmacKeys = new WeakMap<Uint8Array, HmacKey>();
-
-function hmacKeyOf(hash: HashAlgorithm, secret: Uint8Array): HmacKey {
-  let k = hmacKeys.get(secret);
-  if (k === undefined || k.hash !== hash) {
-    k = new HmacKey(hash, secret);
-    hmacKeys.set(secret, k);
-  }
-  return k;
-}
-
 /** A traffic key and its static IV. */
 export interface TrafficKeys {
   /** The AEAD key. */
@@ -63,7 +48,11 @@ export class KeySchedule {
   readonly #psk: Uint8Array | undefined;
   #earlySecret: Uint8Array | undefined;
   #handshakeSecret: Uint8Array | undefined;
+  /** The Handshake Secret's HMAC key (it expands three secrets). */
+  #handshakeKey: HmacKey | undefined;
   #masterSecret: Uint8Array | undefined;
+  /** The Master Secret's HMAC key (it expands four secrets). */
+  #masterHmac: HmacKey | undefined;
 
   /** Starts the schedule for `hash`, with the resumption `psk` if the handshake resumes. */
   constructor(hash: HashAlgorithm, psk?: Uint8Array) {
@@ -100,26 +89,33 @@ export class KeySchedule {
       ? constantsOf(this.hash).derivedFromEarly
       : deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
     this.#handshakeSecret = hkdfExtract(this.hash, salt, shared);
+    this.#handshakeKey = undefined;
     return this.#handshakeSecret;
   }
 
-  /** The Master Secret's HMAC key (it expands four secrets). */
+  /** The Master Secret's HMAC key. */
   #masterKey(): HmacKey {
-    return hmacKeyOf(this.hash, this.#masterSecret ?? this.masterSecret());
+    return this.#masterHmac ??= new HmacKey(this.hash, this.#masterSecret ?? this.masterSecret());
+  }
+
+  /** The Handshake Secret's HMAC key. */
+  #handshakeHmac(secret: Uint8Array): HmacKey {
+    return this.#handshakeKey ??= new HmacKey(this.hash, secret);
   }
 
   /** Master Secret = HKDF-Extract(Derive-Secret(Handshake, "derived", ""), 0). */
   masterSecret(): Uint8Array {
     if (!this.#handshakeSecret) throw new Error("tls13 key schedule: master secret before handshake secret");
-    const salt = deriveSecret(this.hash, hmacKeyOf(this.hash, this.#handshakeSecret), "derived", this.#emptyHash);
+    const salt = deriveSecret(this.hash, this.#handshakeHmac(this.#handshakeSecret), "derived", this.#emptyHash);
     this.#masterSecret = hkdfExtract(this.hash, salt, new Uint8Array(this.hash.outputLength));
+    this.#masterHmac = undefined;
     return this.#masterSecret;
   }
 
   /** `[client, server]` handshake traffic secrets for Transcript-Hash(ClientHello..ServerHello). */
   handshakeTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
     if (!this.#handshakeSecret) throw new Error("tls13 key schedule: traffic secrets before handshake secret");
-    const k = hmacKeyOf(this.hash, this.#handshakeSecret);
+    const k = this.#handshakeHmac(this.#handshakeSecret);
     return [
       deriveSecret(this.hash, k, "c hs traffic", transcriptHash),
       deriveSecret(this.hash, k, "s hs traffic", transcriptHash),
@@ -153,7 +149,7 @@ export function trafficKeys(
   keyLength: number,
   ivLength: number,
 ): TrafficKeys {
-  const k = hmacKeyOf(hash, secret);
+  const k = new HmacKey(hash, secret);
   return {
     key: hkdfExpandLabel(hash, k, "key", EMPTY, keyLength),
     iv: hkdfExpandLabel(hash, k, "iv", EMPTY, ivLength),
@@ -162,7 +158,7 @@ export function trafficKeys(
 
 /** Finished.verify_data = HMAC(finished_key, transcriptHash) with finished_key from `baseKey` (RFC 8446 §4.4.4). */
 export function finishedVerifyData(hash: HashAlgorithm, baseKey: Uint8Array, transcriptHash: Uint8Array): Uint8Array {
-  const finishedKey = hkdfExpandLabel(hash, hmacKeyOf(hash, baseKey), "finished", EMPTY, hash.outputLength);
+  const finishedKey = hkdfExpandLabel(hash, baseKey, "finished", EMPTY, hash.outputLength);
   return new HmacKey(hash, finishedKey).mac(transcriptHash);
 }
 
@@ -173,7 +169,7 @@ export function nextTrafficSecret(hash: HashAlgorithm, secret: Uint8Array): Uint
 
 /** The PSK of a ticket: HKDF-Expand-Label(resumption_master_secret, "resumption", nonce, Hash.length) (§4.6.1). */
 export function ticketPsk(hash: HashAlgorithm, resumptionMasterSecret: Uint8Array, nonce: Uint8Array): Uint8Array {
-  return hkdfExpandLabel(hash, hmacKeyOf(hash, resumptionMasterSecret), "resumption", nonce, hash.outputLength);
+  return hkdfExpandLabel(hash, resumptionMasterSecret, "resumption", nonce, hash.outputLength);
 }
 
 /**
