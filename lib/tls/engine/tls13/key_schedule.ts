@@ -47,10 +47,8 @@ export class KeySchedule {
   readonly #emptyHash: Uint8Array;
   readonly #psk: Uint8Array | undefined;
   #earlySecret: Uint8Array | undefined;
-  #handshakeSecret: Uint8Array | undefined;
   /** The Handshake Secret's HMAC key (it expands three secrets). */
   #handshakeKey: HmacKey | undefined;
-  #masterSecret: Uint8Array | undefined;
   /** The Master Secret's HMAC key (it expands four secrets). */
   #masterHmac: HmacKey | undefined;
 
@@ -88,34 +86,30 @@ export class KeySchedule {
     const salt = this.#psk === undefined
       ? constantsOf(this.hash).derivedFromEarly
       : deriveSecret(this.hash, this.earlySecret(), "derived", this.#emptyHash);
-    this.#handshakeSecret = hkdfExtract(this.hash, salt, shared);
-    this.#handshakeKey = undefined;
-    return this.#handshakeSecret;
+    const secret = hkdfExtract(this.hash, salt, shared);
+    this.#handshakeKey = new HmacKey(this.hash, secret);
+    return secret;
   }
 
-  /** The Master Secret's HMAC key. */
+  /** The Master Secret's HMAC key, deriving the Master Secret on first use. */
   #masterKey(): HmacKey {
-    return this.#masterHmac ??= new HmacKey(this.hash, this.#masterSecret ?? this.masterSecret());
-  }
-
-  /** The Handshake Secret's HMAC key. */
-  #handshakeHmac(secret: Uint8Array): HmacKey {
-    return this.#handshakeKey ??= new HmacKey(this.hash, secret);
+    if (this.#masterHmac === undefined) this.masterSecret();
+    return this.#masterHmac!;
   }
 
   /** Master Secret = HKDF-Extract(Derive-Secret(Handshake, "derived", ""), 0). */
   masterSecret(): Uint8Array {
-    if (!this.#handshakeSecret) throw new Error("tls13 key schedule: master secret before handshake secret");
-    const salt = deriveSecret(this.hash, this.#handshakeHmac(this.#handshakeSecret), "derived", this.#emptyHash);
-    this.#masterSecret = hkdfExtract(this.hash, salt, new Uint8Array(this.hash.outputLength));
-    this.#masterHmac = undefined;
-    return this.#masterSecret;
+    if (!this.#handshakeKey) throw new Error("tls13 key schedule: master secret before handshake secret");
+    const salt = deriveSecret(this.hash, this.#handshakeKey, "derived", this.#emptyHash);
+    const secret = hkdfExtract(this.hash, salt, new Uint8Array(this.hash.outputLength));
+    this.#masterHmac = new HmacKey(this.hash, secret);
+    return secret;
   }
 
   /** `[client, server]` handshake traffic secrets for Transcript-Hash(ClientHello..ServerHello). */
   handshakeTrafficSecrets(transcriptHash: Uint8Array): [Uint8Array, Uint8Array] {
-    if (!this.#handshakeSecret) throw new Error("tls13 key schedule: traffic secrets before handshake secret");
-    const k = this.#handshakeHmac(this.#handshakeSecret);
+    const k = this.#handshakeKey;
+    if (!k) throw new Error("tls13 key schedule: traffic secrets before handshake secret");
     return [
       deriveSecret(this.hash, k, "c hs traffic", transcriptHash),
       deriveSecret(this.hash, k, "s hs traffic", transcriptHash),
