@@ -303,9 +303,8 @@ export class DenoConnection implements NetConnection {
   #writeNext(): void {
     const lent = this.#lent;
     if (lent !== undefined && lent.length > 0) {
-      if (this.#closed) {
-        this.#lent = undefined;
-      } else {
+      if (this.#closed) this.#dropLent();
+      else {
         const view = lent.shift()!, owner = lent.shift()!;
         this.#flushing = true;
         this.#send(view, view.length, owner);
@@ -326,6 +325,14 @@ export class DenoConnection implements NetConnection {
     // Writes arriving while this one is in flight start a new buffer.
     const buf = out.detach();
     this.#send(buf, total, buf);
+  }
+
+  /** Returns the read buffers queued behind the op in flight to the pool, unsent (the connection closed). */
+  #dropLent(): void {
+    const lent = this.#lent;
+    if (lent === undefined) return;
+    this.#lent = undefined;
+    for (let i = 1; i < lent.length; i += 2) releaseBuffer(lent[i]!);
   }
 
   /**
@@ -356,6 +363,7 @@ export class DenoConnection implements NetConnection {
     if (owner !== undefined) releaseBuffer(owner);
     if (this.#closed) {
       this.#flushing = false;
+      this.#dropLent();
       return;
     }
     this.#out.sent(total);
@@ -371,6 +379,7 @@ export class DenoConnection implements NetConnection {
     this.#flushing = false;
     this.#inFlight = undefined;
     this.#inFlightOwner = undefined;
+    this.#dropLent();
     this.#finish(this.#closed ? "local close" : `write error: ${e instanceof Error ? e.message : String(e)}`);
   };
 

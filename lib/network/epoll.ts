@@ -1017,12 +1017,16 @@ export function shutdownStalledSocket(conn: SocketEnds): void {
   if (stalled.push(conn) === 1) schedule(50, reapStalled);
 }
 
+/** One end of a TCP connection as a map key. */
+const endKey = (host: string, port: number): string => `${host}|${port}`;
+
 function reapStalled(): void {
   const e = getEngine();
+  /** Remote end → local end, as `host|port`. */
   const want = new Map<string, string>();
   for (const c of stalled.splice(0)) {
     if (c.localAddr.transport !== "tcp" || c.remoteAddr.transport !== "tcp") continue;
-    want.set(`${c.remoteAddr.hostname}|${c.remoteAddr.port}`, `${c.localAddr.hostname}|${c.localAddr.port}`);
+    want.set(endKey(c.remoteAddr.hostname, c.remoteAddr.port), endKey(c.localAddr.hostname, c.localAddr.port));
   }
   if (e === undefined || want.size === 0) return;
   let fds: number[];
@@ -1036,14 +1040,15 @@ function reapStalled(): void {
     e.lenBuf[0] = e.addrBuf.length;
     if (!Number.isInteger(fd) || lib.getpeername(fd, e.addrBuf, e.lenBuf) !== 0) continue;
     const peer = e.parseAddr();
-    const local = want.get(`${peer.host}|${peer.port}`);
+    const peerKey = endKey(peer.host, peer.port);
+    const local = want.get(peerKey);
     if (local === undefined) continue;
     e.lenBuf[0] = e.addrBuf.length;
     if (lib.getsockname(fd, e.addrBuf, e.lenBuf) !== 0) continue;
     const mine = e.parseAddr();
-    if (`${mine.host}|${mine.port}` !== local) continue;
+    if (endKey(mine.host, mine.port) !== local) continue;
     lib.shutdown(fd, SHUT_RDWR);
-    want.delete(`${peer.host}|${peer.port}`);
+    want.delete(peerKey);
     if (want.size === 0) return;
   }
 }
