@@ -145,6 +145,11 @@ export function schedule(ms: number, fn: () => void): WheelTimer {
   return t;
 }
 
+/** Milliseconds until the wheel's runtime timer is due (Infinity when none is armed; negative when overdue). */
+export function msUntilNextTimer(): number {
+  return armedTick === Infinity ? Infinity : armedTick * RESOLUTION_MS - performance.now();
+}
+
 /** Number of pending timers (for tests and stats). */
 export function pendingTimers(): number {
   let n = 0;

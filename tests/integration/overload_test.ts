@@ -110,7 +110,10 @@ function healthChecker(port: number, everyMs: number): { stop(): Promise<number[
     }
   })();
   return {
+    /** Stops after at least 5 checks (a run can be shorter than 5 intervals on a fast machine). */
     async stop() {
+      const deadline = performance.now() + 10_000;
+      while (statuses.length < 5 && performance.now() < deadline) await sleep(everyMs);
       running = false;
       await loop;
       return statuses;
