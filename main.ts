@@ -15,6 +15,7 @@ import { defaultBootstrap } from "./lib/config/default.ts";
 import { getLogger, isLogLevel, LOG_LEVELS, setLogLevel } from "./lib/observe/log.ts";
 import { createRegistries } from "./lib/server/registries.ts";
 import { HotRestart, parseHotRestartFlags } from "./lib/server/hot_restart.ts";
+import { tuneMalloc } from "./lib/server/malloc_tuning.ts";
 import { Server } from "./lib/server/server.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -173,6 +174,8 @@ async function main(argv: string[]): Promise<number> {
     : Number(values.concurrency);
   const log = getLogger("main");
   log.info(`ferry ${VERSION} starting with ${source}`);
+  const malloc = tuneMalloc();
+  if (malloc.length > 0) log.debug(`glibc malloc tuned: ${malloc.join(", ")} (FERRY_MALLOPT=off keeps the defaults)`);
   const hotOptions = parseHotRestartFlags(values, drainTimeMs);
   if (typeof hotOptions === "string") return fail(hotOptions, 2);
   let hot: HotRestart | undefined;
