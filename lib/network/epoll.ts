@@ -14,15 +14,17 @@
  * (`setImmediate`), so timers, the admin server, native TLS listeners and everything else on it keep running. A turn
  * per batch instead cost the TCP proxy about 3% more CPU per exchange (side by side).
  *
- * Between batches the loop waits on the isolate's own thread, as nginx's does, for up to 10 ms (less when the timer
+ * Between batches the loop waits on the isolate's own thread, as nginx's does, for up to 4 ms (less when the timer
  * wheel is due sooner): the runtime's own epoll instance (Deno's reactor, found at start through a probe socket in
  * `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the wait. When it alone is ready
  * the wait is handed off (below), which lets the runtime run at once; after a hand-off one turn runs the tasks its
- * reactor woke before the thread may wait again. Only after 10 ms without events (or where the runtime's instance is
+ * reactor woke before the thread may wait again. Only after 4 ms without events (or where the runtime's instance is
  * not found) does the loop hand the wait off: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime
  * thread and resolves a promise, with the runtime's instance out of the set. The hand-off costs two extra thread
  * wake-ups each way; measured on TLS handshakes, waiting on the isolate's thread took the context switches per
- * connection from 8 to 2 and the runtime threads' CPU (about 30 µs per connection) out.
+ * connection from 8 to 2 and the runtime threads' CPU (about 30 µs per connection) out. The bound is short because the
+ * runtime's own timers (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 4 ms late
+ * while traffic flows.
  *
  * Sockets are level-triggered; every decision rests on a syscall's result (`recv`, `send`, `SO_ERROR`), and each
  * registration carries a token, so an event for a socket closed earlier in the same batch is dropped even when a new
@@ -107,7 +109,7 @@ const TURN_EVERY_MS = 0.25;
  * While busy, the loop waits up to this long on the isolate's own thread (one wake-up, as nginx's loop) before
  * handing the wait to a runtime thread (see "The loop").
  */
-const BUSY_WAIT_MS = 10;
+const BUSY_WAIT_MS = 4;
 /** Accepts per readiness event, so one busy listener cannot starve established connections. */
 const MAX_ACCEPTS = 64;
 const LISTEN_BACKLOG = 511;
