@@ -218,12 +218,12 @@ function getEngine(): Engine | undefined {
 }
 
 /**
- * How this isolate's loop waited so far (undefined without the engine): `runtimeWatched` tells whether the runtime's
- * epoll instance was found, so that the loop may wait on the isolate's own thread while traffic flows.
+ * How this isolate's loop waits (undefined without the engine): whether the runtime's epoll instance was found, so
+ * that the loop may wait on the isolate's own thread while traffic flows, and how many batches it woke.
  */
-export function epollLoopCounts(): { runtimeWatched: boolean; runtimeWakes: number; handoffs: number } | undefined {
+export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number } | undefined {
   const e = getEngine();
-  return e && { runtimeWatched: e.runtimeFound, ...e.loopCounts };
+  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes };
 }
 
 /** True when plain TCP sockets use the epoll engine in this isolate. */
@@ -247,8 +247,8 @@ class Engine {
   #runtimeWatched = false;
   /** Set by a batch in which the runtime's epoll instance was ready: Deno's loop must turn before the next wait. */
   #runtimeReady = false;
-  /** Counts for tests and diagnostics: batches the runtime's instance woke, and waits handed to a runtime thread. */
-  readonly loopCounts = { runtimeWakes: 0, handoffs: 0 };
+  /** Batches in which the runtime's instance was ready (for tests and diagnostics). */
+  runtimeWakes = 0;
   readonly #events = new Uint8Array(MAX_EVENTS * 16);
   readonly #eventView: DataView;
   readonly #evSize: number;
@@ -406,7 +406,7 @@ class Engine {
           const own = this.#dispatch(n);
           const runtime = this.#runtimeReady;
           this.#runtimeReady = false;
-          if (runtime) this.loopCounts.runtimeWakes++;
+          if (runtime) this.runtimeWakes++;
           if (!runtime || own > 0) {
             // The runtime's tasks that its reactor wakes run after this loop yields: no wait here before that.
             if (runtime) settled = false;
@@ -425,7 +425,6 @@ class Engine {
         // Idle (or the runtime busy): wait on a runtime thread (about 10 µs of hand-off on one core). The runtime's
         // instance leaves the set meanwhile: its work must not wake that thread too.
         this.#watchRuntime(false);
-        this.loopCounts.handoffs++;
         this.#waiting = true;
         n = await lib.epoll_wait_async(ep, events, MAX_EVENTS, -1);
         this.#waiting = false;

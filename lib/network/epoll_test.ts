@@ -1345,7 +1345,7 @@ Deno.test({
     } finally {
       l.close();
     }
-    assert(epollLoopCounts()?.runtimeWatched, "the engine found it too");
+    assert(epollLoopCounts()?.runtimeFound, "the engine found it too");
   },
 });
 
