@@ -1355,13 +1355,9 @@ Deno.test({
   async fn() {
     // An epoll echo server and a Deno socket client in this isolate: every echo leaves the loop busy, waiting on
     // this thread, until the client's next write, which only the runtime's reactor sees.
-    const l = listen();
-    const acc = accepting(l);
-    const client = await Deno.connect({ hostname: "127.0.0.1", port: l.port });
-    const [server] = await acc;
-    l.close();
-    server!.setHandler(handler({ onData: (d) => server!.write(d) }));
-    server!.start();
+    const [server, client] = await acceptedFromDeno();
+    server.setHandler(handler({ onData: (d) => server.write(d) }));
+    server.start();
     const before = epollLoopCounts()!;
     const buf = new Uint8Array(16);
     const N = 200;
@@ -1373,8 +1369,8 @@ Deno.test({
       }
     } finally {
       client.close();
-      server!.close();
-      await server!.done;
+      server.close();
+      await server.done;
     }
     const took = performance.now() - t0;
     const after = epollLoopCounts()!;
