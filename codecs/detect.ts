@@ -96,7 +96,8 @@ export class DetectingServerCodec implements ServerConnectionCodec {
   ) {
     if (typeof a === "function") {
       this.#detect = [detectHttp2Preface];
-      this.#make = (i) => a(i === 0);
+      const make = (i: number) => a(i === 0); // not assigned straight: see tests/gc_hygiene_test.ts
+      this.#make = make;
     } else {
       this.#detect = a;
       this.#make = b!;

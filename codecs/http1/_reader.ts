@@ -168,7 +168,8 @@ export abstract class Http1Reader {
     this.maxFields = options?.maxHeadersCount ?? 100;
     this.offs = new Int32Array(this.maxFields * 4);
     this.upper = new Uint8Array(this.maxFields);
-    this.#resumeFn = () => this.#resume();
+    const resume = () => this.#resume(); // not assigned straight: see tests/gc_hygiene_test.ts
+    this.#resumeFn = resume;
   }
 
   /** Feeds bytes; see the codec contract. Throws {@link CodecError} on malformed input; input is ignored after. */

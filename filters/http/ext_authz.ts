@@ -548,7 +548,8 @@ export class ExtAuthzFilter implements StreamFilter {
       { headers: req, ...(body !== undefined ? { body } : {}), timeoutMs: svc.timeoutMs },
       (res) => finish(typeof res === "string" ? { kind: "error", why: res } : this.#httpVerdict(svc, res)),
     );
-    this.#cancel = () => r.cancel();
+    const cancel = () => r.cancel();
+    this.#cancel = cancel;
   }
 
   #httpVerdict(svc: HttpAuthService, res: AsyncHttpResponse): Verdict {
@@ -630,7 +631,8 @@ export class ExtAuthzFilter implements StreamFilter {
       { timeoutMs: svc.timeoutMs, initialMetadata: svc.initialMetadata },
       (res) => finish("error" in res ? { kind: "error", why: res.error } : grpcVerdict(res)),
     );
-    this.#cancel = () => call.cancel();
+    const cancel = () => call.cancel();
+    this.#cancel = cancel;
   }
 
   #onVerdict(v: Verdict): void {

@@ -24,6 +24,7 @@ import { DenoConnection } from "../network/connection.ts";
 import { EpollConnection, EpollListener, shutdownStalledSocket } from "../network/epoll.ts";
 import { NetworkFilterManager, type NetworkFilterSpec } from "../network/filter_manager.ts";
 import { approxNow } from "../network/clock.ts";
+import { type Linked, LinkedSet } from "../network/linked_set.ts";
 import { schedule } from "../network/timer_wheel.ts";
 import { getLogger } from "../observe/log.ts";
 import { EMPTY_MATCH, matchKey, selectFilterChain } from "./filter_chain_match.ts";
@@ -60,7 +61,7 @@ export interface ListenerContext {
 }
 
 /** One accepted connection (`conn` becomes the plaintext side after a TLS handshake) and the config it runs. */
-interface ActiveConnection {
+interface ActiveConnection extends Linked<ActiveConnection> {
   conn: NetConnection;
   readonly gen: ListenerGeneration;
   /** The chain the connection was attached to (undefined until then). */
@@ -79,7 +80,8 @@ class ListenerGeneration {
   readonly stats: ListenerStats;
   readonly ssl: SslStats | undefined;
   readonly chains = new Map<FilterChainConfig, readonly NetworkFilterSpec[]>();
-  readonly active = new Set<ActiveConnection>();
+  /** Open connections: not a `Set`, whose churn would keep closed connections past scavenges (see linked_set.ts). */
+  readonly active = new LinkedSet<ActiveConnection>();
   /** Replaced or removed: connections drain, and are closed when `drainTimer` fires. */
   draining = false;
   /**
@@ -401,7 +403,7 @@ export class Listener {
   /** Closes the connections of `gen` not on a kept chain after `drainTimeMs` (unless a close is pending). */
   #scheduleClose(gen: ListenerGeneration, drainTimeMs: number): void {
     if (gen.drainTimer !== undefined) return;
-    const doomed = () => [...gen.active].filter((ac) => ac.chain === undefined || !gen.kept.has(ac.chain));
+    const doomed = () => gen.active.toArray().filter((ac) => ac.chain === undefined || !gen.kept.has(ac.chain));
     if (doomed().length === 0) return;
     const close = () => {
       gen.drainTimer = undefined;
@@ -514,7 +516,16 @@ export class Listener {
     }
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
-    const ac: ActiveConnection = { conn: transport, gen, chain: undefined, filters: undefined, start: approxNow() };
+    const ac: ActiveConnection = {
+      conn: transport,
+      gen,
+      chain: undefined,
+      filters: undefined,
+      start: approxNow(),
+      linkPrev: undefined,
+      linkNext: undefined,
+      linkedIn: undefined,
+    };
     gen.active.add(ac);
     // Accounting follows the socket, whichever layer closes it (listener filter, handshake, or the chain).
     transport.done.then(() => {

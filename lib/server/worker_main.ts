@@ -75,7 +75,7 @@ function listenerFds(s: Server): ListenerFd[] {
   return s.listeners.map((l) => ({ listener: l.config.name, address: l.address, fds: l.fds }));
 }
 
-self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+const onMessage = async (e: MessageEvent<WorkerRequest>) => {
   const m = e.data;
   try {
     switch (m.type) {
@@ -152,3 +152,4 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     self.postMessage({ type: "error", message: message(err) });
   }
 };
+self.onmessage = onMessage; // through a local: see tests/gc_hygiene_test.ts

@@ -85,16 +85,16 @@ export class WorkerSet {
 
   private constructor(workers: Worker[]) {
     this.#workers = workers;
-    for (const w of workers) {
-      w.onmessage = (e: MessageEvent<WorkerReply>) => {
-        const r = e.data;
-        if (r.type !== "started" && r.type !== "error") {
-          const cb = this.#waiting.get(r.id);
-          this.#waiting.delete(r.id);
-          cb?.(r);
-        }
-      };
-    }
+    // Handlers through a local: see tests/gc_hygiene_test.ts.
+    const onMessage = (e: MessageEvent<WorkerReply>) => {
+      const r = e.data;
+      if (r.type !== "started" && r.type !== "error") {
+        const cb = this.#waiting.get(r.id);
+        this.#waiting.delete(r.id);
+        cb?.(r);
+      }
+    };
+    for (const w of workers) w.onmessage = onMessage;
   }
 
   /** Starts `n` workers with the raw bootstrap; rejects with the first worker's start-up error. */
@@ -111,14 +111,16 @@ export class WorkerSet {
       workers.push(w);
       started.push(
         new Promise<void>((resolve, reject) => {
-          w.onmessage = (e: MessageEvent<WorkerReply>) => {
+          const onMessage = (e: MessageEvent<WorkerReply>) => {
             if (e.data.type === "started") resolve();
             else if (e.data.type === "error") reject(new Error(`worker ${i + 1}: ${e.data.message}`));
           };
-          w.onerror = (e) => {
+          const onError = (e: ErrorEvent) => {
             e.preventDefault();
             reject(new Error(`worker ${i + 1}: ${e.message}`));
           };
+          w.onmessage = onMessage;
+          w.onerror = onError;
           w.postMessage({ type: "start", raw, ...options } satisfies WorkerRequest);
         }),
       );
@@ -130,12 +132,13 @@ export class WorkerSet {
       throw failed.reason;
     }
     workers.forEach((w, i) => {
-      w.onerror = (e) => {
+      const onError = (e: ErrorEvent) => {
         // As an uncaught error on the main thread does (and as Envoy does when a worker crashes), it ends the
         // process: a dead worker's SO_REUSEPORT sockets would otherwise keep taking its share of new connections
         // into accept queues nobody reads. Not prevented, so Deno propagates it.
         log.error(`worker ${i + 1}: uncaught error: ${e.message}`);
       };
+      w.onerror = onError;
     });
     return new WorkerSet(workers);
   }

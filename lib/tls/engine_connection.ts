@@ -157,7 +157,8 @@ export class EngineConnection implements SecureConnection {
         reject(err);
       };
       this.#onFail = fail;
-      this.#onHandshake = (info) => {
+      // Through a local: a literal assigned to a property is allocated old (tests/gc_hygiene_test.ts).
+      const onHandshake = (info: TlsHandshakeInfo) => {
         try {
           options.verify?.(info);
         } catch (e) {
@@ -172,6 +173,7 @@ export class EngineConnection implements SecureConnection {
         timer.cancel();
         resolve();
       };
+      this.#onHandshake = onHandshake;
       this.#transport.setHandler({
         onData: (d) => this.#engine.receive(d),
         onEof: () => {

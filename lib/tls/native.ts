@@ -404,10 +404,11 @@ export function nativeListenTlsOptions(ctx: NativeServerContext): Record<string 
   const opts: Record<string | symbol, unknown> = { cert: first.certificateChain, key: first.privateKey };
   if (ctx.alpn.length > 0) opts.alpnProtocols = [...ctx.alpn];
   if (ctx.certificates.length > 1) {
-    opts[Symbol.for("unstableSniResolver")] = (sni: string) => {
+    const resolve = (sni: string) => {
       const c = pickCertificate(ctx.certificates, sni);
       return { cert: c.certificateChain, key: c.privateKey };
     };
+    opts[Symbol.for("unstableSniResolver")] = resolve; // through a local: see tests/gc_hygiene_test.ts
   }
   return opts;
 }
