@@ -185,6 +185,26 @@ Deno.test("TlcpSessionCache expires sessions", () => {
   assertEquals(cache.get(s.id), undefined);
 });
 
+Deno.test("TlcpSessionCache keeps 20480 sessions by default (OpenSSL's default), least recently used out", () => {
+  const cache = new TlcpSessionCache();
+  const id = (i: number) => new Uint8Array([i >> 16, (i >> 8) & 255, i & 255]);
+  const add = (i: number) =>
+    cache.set({
+      id: id(i),
+      masterSecret: new Uint8Array(48),
+      cipher: "ECC_SM4_GCM_SM3",
+      peerCertificates: [],
+      createdAt: Date.now(),
+    });
+  for (let i = 0; i < 20480; i++) add(i);
+  assertEquals(cache.size, 20480);
+  assert(cache.get(id(0)), "the oldest of 20480 is still there");
+  add(20480); // evicts the least recently used: 1 (0 was just used)
+  assertEquals(cache.size, 20480);
+  assert(cache.get(id(0)));
+  assertEquals(cache.get(id(1)), undefined);
+});
+
 for (const suite of ["ECC_SM4_CBC_SM3", "ECDHE_SM4_GCM_SM3"] as const) {
   Deno.test(`TlcpEngine large transfers with random splits ${suite}`, () => {
     const p = testPki();

@@ -27,7 +27,10 @@ export interface TlcpSession {
 
 /** Options for {@link TlcpSessionCache}. */
 export interface TlcpSessionCacheOptions {
-  /** Sessions kept at most (least recently used out); default 1024. */
+  /**
+   * Sessions kept at most (least recently used out); default 20480, OpenSSL's and BoringSSL's default cache size (at
+   * 1024 an edge that saw more new clients than that between two visits of one client never resumed it).
+   */
   readonly maxSize?: number;
   /** How long a session may be resumed, in ms; default one hour. */
   readonly lifetimeMs?: number;
@@ -46,7 +49,7 @@ export class TlcpSessionCache {
   readonly #now: () => number;
 
   constructor(options: TlcpSessionCacheOptions = {}) {
-    this.#max = Math.max(1, options.maxSize ?? 1024);
+    this.#max = Math.max(1, options.maxSize ?? 20480);
     this.#lifetime = options.lifetimeMs ?? 3600_000;
     this.#now = options.now ?? Date.now;
   }
