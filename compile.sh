@@ -70,8 +70,9 @@ mkdir -p "$OUT_DIR"
 
 # V8 flags the program runs with, the same as `deno task start` (README, "V8 flags"): WebAssembly wide arithmetic
 # for SM2's field multiplication (lib/crypto/wasm/_sm2_wasm_module.ts; without it the 32-bit build runs, 15-20% more
-# CPU per GM handshake), and earlier tier-up for code that runs once per connection.
-V8_FLAGS=--v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50
+# CPU per GM handshake), earlier tier-up for code that runs once per connection, and no memory reducer (it slows
+# the process down for hundreds of handshakes after an idle pause).
+V8_FLAGS=--v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50,--no-memory-reducer
 
 # deno.json's "unstable" list (e.g. ["net"]) becomes --unstable-* flags for a bundle,
 # which runs outside the project and so without deno.json.

@@ -274,7 +274,7 @@ FERRY_TCP_FILTERS='      - name: envoy.filters.network.tcp_proxy
 FERRY_NAME=ferry
 start_ferry() {
   local cmd args
-  read -r -a cmd <<<"${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50 main.ts}"
+  read -r -a cmd <<<"${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50,--no-memory-reducer main.ts}"
   if [ -n "${FERRY_ARGS+x}" ]; then
     read -r -a args <<<"$FERRY_ARGS"
   elif [ -f "$BENCH_ROOT/main.ts" ] && grep -q -- 'concurrency' "$BENCH_ROOT/main.ts"; then

@@ -50,7 +50,7 @@ start_one() {
   # One event loop each (main.ts defaults to one per core where it knows --concurrency).
   local one=()
   grep -q -- 'concurrency' "$2/main.ts" && one=(--concurrency 1)
-  start_bg "$1" "${PIN_SERVER[@]}" deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50 --no-check "$2/main.ts" -c "$BENCH_DIR/$1.yaml" "${one[@]}"
+  start_bg "$1" "${PIN_SERVER[@]}" deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50,--no-memory-reducer --no-check "$2/main.ts" -c "$BENCH_DIR/$1.yaml" "${one[@]}"
   FERRY_NAME=$1 wait_ferry "$BG_PID" "$4" "$3"
 }
 

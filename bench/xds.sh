@@ -64,7 +64,7 @@ timeout $((900 + 2 * ${XDS_DURATION_S:-30})) "${PIN_CLIENT[@]}" deno run -A benc
   --wrk-delay-ms "${XDS_WRK_DELAY_MS:-10}" \
   --pin-server="${PIN_SERVER[*]}" \
   --pin-client="${PIN_CLIENT[*]}" \
-  --ferry-cmd="${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50 main.ts}" \
+  --ferry-cmd="${FERRY_CMD:-deno run -A --v8-flags=--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50,--minimum-invocations-after-ic-update=50,--no-memory-reducer main.ts}" \
   --ferry-args="$FERRY_ARGS_EFF" \
   $([ "${XDS_PROFILE:-0}" = 1 ] && echo --profile)
 rc=$?

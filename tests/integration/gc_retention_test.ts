@@ -26,7 +26,7 @@ for (const [name, pem] of Object.entries(generateTestPki({ gm: true, hosts: ["lo
   Deno.writeTextFileSync(`${pki}/${name}`, pem);
 }
 const FLAGS = "--experimental-wasm-wide-arithmetic,--invocation-count-for-maglev=50," +
-  "--minimum-invocations-after-ic-update=50,--expose-gc,--trace-gc-nvp";
+  "--minimum-invocations-after-ic-update=50,--no-memory-reducer,--expose-gc,--trace-gc-nvp";
 
 /** Runs the probe; the bytes promoted by its last forced scavenge. */
 async function promotedAfter(mode: Mode): Promise<number> {
