@@ -4,8 +4,10 @@
  * the chosen group, certificate choice by SNI and signature scheme, optional or required client certificates,
  * ALPN, the middlebox-compatibility change_cipher_spec, KeyUpdate and close_notify.
  *
- * Resumption (with {@link Tls13ServerOptions.sessionTickets}): after each handshake the server sends stateless
- * NewSessionTickets (the resumption state sealed with the first ticket key, see `session_ticket.ts`), and accepts
+ * Resumption (with {@link Tls13ServerOptions.sessionTickets}): each handshake gives the client stateless
+ * NewSessionTickets (the resumption state sealed with the first ticket key, see `session_ticket.ts`), in the same
+ * write as the server's Finished when no client certificate was requested (the client's Finished, which the
+ * tickets' secret covers, is then known ahead), else after the client's Finished; and the server accepts
  * a ticket offered in `pre_shared_key` with `psk_dhe_ke` (ECDHE + PSK): the ticket must open under one of the keys,
  * be within its lifetime, match the suite's hash and the SNI, and its binder must verify (else `decrypt_error`).
  * A ticket that does not open, or has expired, gets a full handshake. `psk_ke` (no ECDHE) is not accepted. A
@@ -217,6 +219,8 @@ class ServerDriver implements HandshakeDriver {
   #resumed = false;
   /** Whether the client can use tickets: it listed psk_dhe_ke in psk_key_exchange_modes (RFC 8446 §4.2.9). */
   #wantsTickets = false;
+  /** The client Finished computed ahead when the tickets went out with the server's flight. */
+  #expectedFinished: Uint8Array | undefined;
 
   constructor(core: Tls13Core, cfg: ServerConfig) {
     this.#core = core;
@@ -477,10 +481,24 @@ class ServerDriver implements HandshakeDriver {
     send(HandshakeType.finished, finishedVerifyData(suite.hash, sHs, this.#transcript.digest()));
     for (const m of flight) core.sendHandshake(m);
 
-    const [cAp, sAp] = schedule.applicationTrafficSecrets(this.#transcript.digest());
+    const serverFinishedTranscript = this.#transcript.digest();
+    const [cAp, sAp] = schedule.applicationTrafficSecrets(serverFinishedTranscript);
     this.#clientApSecret = cAp;
     core.setWriteSecret(suite, sAp);
     this.#state = this.#cfg.clientAuth === "none" || resume ? "finished" : "certificate";
+    if (this.#state === "finished" && this.#ticketsWanted()) {
+      // With no client certificate to come, the client's Finished is determined now: the tickets (their secret
+      // covers it) go out with this flight, in the same write, instead of one more write after the client's
+      // Finished (RFC 8446 §4.6.1 allows it; a note there describes exactly this).
+      const finished = finishedVerifyData(suite.hash, cHs, serverFinishedTranscript);
+      this.#expectedFinished = finished;
+      this.#sendTickets(suite, this.#transcript.digestWith(handshakeMessage(HandshakeType.finished, finished)));
+    }
+  }
+
+  #ticketsWanted(): boolean {
+    const t = this.#cfg.tickets;
+    return t !== undefined && t.count > 0 && t.lifetime > 0 && this.#wantsTickets;
   }
 
   #onCertificate(body: Uint8Array, raw: Uint8Array): void {
@@ -513,7 +531,8 @@ class ServerDriver implements HandshakeDriver {
 
   #onFinished(body: Uint8Array, raw: Uint8Array): void {
     const suite = this.#suite!;
-    const expected = finishedVerifyData(suite.hash, this.#clientHsSecret!, this.#transcript.digest());
+    const expected = this.#expectedFinished ??
+      finishedVerifyData(suite.hash, this.#clientHsSecret!, this.#transcript.digest());
     if (body.length !== expected.length) fatal("decode_error", "client Finished has the wrong length");
     let diff = 0;
     for (let i = 0; i < expected.length; i++) diff |= expected[i]! ^ body[i]!;
@@ -521,8 +540,9 @@ class ServerDriver implements HandshakeDriver {
     this.#transcript.add(raw);
     this.#core.setReadSecret(suite, this.#clientApSecret!);
     this.#state = "done";
-    const t = this.#cfg.tickets;
-    if (t && t.count > 0 && t.lifetime > 0 && this.#wantsTickets) this.#sendTickets(suite);
+    if (this.#expectedFinished === undefined && this.#ticketsWanted()) {
+      this.#sendTickets(suite, this.#transcript.digest());
+    }
     this.#core.complete({
       version: "TLSv1.3",
       cipher: suite.name,
@@ -534,10 +554,13 @@ class ServerDriver implements HandshakeDriver {
     });
   }
 
-  /** NewSessionTickets under the server application key, right after the client Finished (RFC 8446 §4.6.1). */
-  #sendTickets(suite: Tls13CipherSuite): void {
+  /**
+   * NewSessionTickets under the server application key (RFC 8446 §4.6.1), `transcript` the Transcript-Hash through
+   * the client's Finished: with the server's flight when that Finished is known ahead, else right after it.
+   */
+  #sendTickets(suite: Tls13CipherSuite, transcript: Uint8Array): void {
     const t = this.#cfg.tickets!;
-    const resumption = this.#schedule!.resumptionMasterSecret(this.#transcript.digest());
+    const resumption = this.#schedule!.resumptionMasterSecret(transcript);
     const issuedAt = this.#cfg.now().getTime();
     for (let i = 0; i < t.count; i++) {
       const nonce = new Uint8Array([i]);

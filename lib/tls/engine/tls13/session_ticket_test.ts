@@ -432,3 +432,44 @@ Deno.test("a ticket opens only with intact padding, MAC and key name; the ECB de
   const other = SessionTicketKeys.random();
   assertEquals(other.open(keys.seal(new Uint8Array(10))), undefined);
 });
+
+Deno.test("tls13 server: tickets go out with the flight when no client certificate is asked for, else after Finished", () => {
+  const pki = testPki();
+  /** The server's writes: after the ClientHello, and after the client's second flight. */
+  const run = (clientAuth: "none" | "request") => {
+    const keys = SessionTicketKeys.random();
+    const cache = new Tls13SessionCache();
+    const c = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Client({ serverName: "localhost", trustedCertificates: [pki.sm2Root], sessionCache: cache }, cb)
+    );
+    const s = endpoint((cb: TlsEngineCallbacks) =>
+      createTls13Server({
+        certificates: [pki.sm2Server],
+        sessionTickets: { keys, count: 2 },
+        clientAuth,
+        clientCaCertificates: [pki.sm2Root],
+      }, cb)
+    );
+    c.engine.start();
+    for (const w of c.outbox.splice(0)) s.engine.receive(w);
+    const first = s.outbox.splice(0);
+    for (const w of first) c.engine.receive(w);
+    for (const w of c.outbox.splice(0)) s.engine.receive(w);
+    const second = s.outbox.splice(0);
+    for (const w of second) c.engine.receive(w);
+    assertEquals([c.error, s.error], [undefined, undefined]);
+    /** Content types of the records in some writes. */
+    const types = (ws: Uint8Array[]) => {
+      const t: number[] = [];
+      for (const w of ws) {
+        for (let o = 0; o < w.length; o += 5 + ((w[o + 3]! << 8) | w[o + 4]!)) t.push(w[o]!);
+      }
+      return t;
+    };
+    return { first: first.length, firstTypes: types(first), second: types(second), tickets: cache.size };
+  };
+  // ServerHello, change_cipher_spec, then EE, Certificate, CertificateVerify, Finished and two tickets: one write.
+  assertEquals(run("none"), { first: 1, firstTypes: [22, 20, 23, 23, 23, 23, 23, 23], second: [], tickets: 1 });
+  // With a CertificateRequest the client's Finished is not known ahead: the tickets follow it.
+  assertEquals(run("request"), { first: 1, firstTypes: [22, 20, 23, 23, 23, 23, 23], second: [23, 23], tickets: 1 });
+});
