@@ -70,6 +70,7 @@ import {
   SettingId,
 } from "./frames.ts";
 import { HeaderListTooLargeError, HpackDecoder, HpackEncoder } from "./hpack.ts";
+import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 
 /** Ferry's HTTP/2 defaults (see `Http2Options`). */
 export const H2_DEFAULTS = {
@@ -356,9 +357,9 @@ export class Http2Connection {
   // Timers and life.
   #dead = false;
   #closed = false;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  #drainTimer: WheelTimer | undefined;
   #kaInterval: ReturnType<typeof setInterval> | undefined;
-  #kaTimeout: ReturnType<typeof setTimeout> | undefined;
+  #kaTimeout: WheelTimer | undefined;
   #kaOutstanding = false;
   #inDispatch = false;
   /** The peer half-closed: nothing more is read, but responses under way may finish. */
@@ -538,12 +539,12 @@ export class Http2Connection {
     this.#putControl();
     putPing(this.#out, SHUTDOWN_PING, 0, false);
     this.#leave();
-    this.#drainTimer = setTimeout(() => {
+    this.#drainTimer = schedule(DRAIN_PING_TIMEOUT_MS, () => {
       this.#drainTimer = undefined;
       this.#depth++;
       this.#finalGoAway();
       this.#leave();
-    }, DRAIN_PING_TIMEOUT_MS);
+    });
   }
 
   /** Client: GOAWAY(NO_ERROR) before closing (the pool's drain). */
@@ -652,7 +653,7 @@ export class Http2Connection {
     this.#goAwayFinal = true;
     this.#goAwayLastId = this.#lastPeerId;
     if (this.#drainTimer !== undefined) {
-      clearTimeout(this.#drainTimer);
+      this.#drainTimer.cancel();
       this.#drainTimer = undefined;
     }
     this.#sendGoAway(this.#lastPeerId, ErrorCode.NO_ERROR);
@@ -694,7 +695,7 @@ export class Http2Connection {
     this.#putControl();
     putPing(this.#out, KEEPALIVE_PING, 0, false);
     this.#leave();
-    this.#kaTimeout = setTimeout(() => {
+    this.#kaTimeout = schedule(this.#keepalive!.timeoutMs, () => {
       this.#kaTimeout = undefined;
       if (this.#dead) return;
       this.#stats?.inc("keepalive_timeout");
@@ -704,13 +705,13 @@ export class Http2Connection {
       this.#leave();
       this.#clearTimers();
       this.#closeConnection?.("http2 keepalive timeout");
-    }, this.#keepalive!.timeoutMs);
+    });
   }
 
   #clearTimers(): void {
-    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    this.#drainTimer?.cancel();
     if (this.#kaInterval !== undefined) clearInterval(this.#kaInterval);
-    if (this.#kaTimeout !== undefined) clearTimeout(this.#kaTimeout);
+    this.#kaTimeout?.cancel();
     this.#drainTimer = this.#kaInterval = this.#kaTimeout = undefined;
   }
 
@@ -1228,7 +1229,7 @@ export class Http2Connection {
       } else if (same8(p, KEEPALIVE_PING)) {
         this.#kaOutstanding = false;
         if (this.#kaTimeout !== undefined) {
-          clearTimeout(this.#kaTimeout);
+          this.#kaTimeout.cancel();
           this.#kaTimeout = undefined;
         }
       }

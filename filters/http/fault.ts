@@ -20,6 +20,7 @@ import type {
 import { ObjReader } from "../../lib/config/reader.ts";
 import type { RouteResult } from "../../lib/router/mod.ts";
 import { serverRuntime } from "../../lib/runtime/mod.ts";
+import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 
 /** The fault filter's `@type`. */
 export const FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
@@ -170,7 +171,7 @@ export class FaultFilter implements StreamFilter {
   readonly #cfg: FaultConfig;
   readonly #cb: StreamFilterCallbacks;
   readonly #stats: FaultStats;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: WheelTimer | undefined;
   #active = false;
 
   constructor(cfg: FaultConfig, cb: StreamFilterCallbacks, stats: FaultStats) {
@@ -245,7 +246,7 @@ export class FaultFilter implements StreamFilter {
     this.#stats.delays_injected.inc();
     this.#cb.streamInfo.responseFlags.push("DI");
     return new Promise((resolve) => {
-      this.#timer = setTimeout(() => {
+      this.#timer = schedule(delayMs, () => {
         this.#timer = undefined;
         if (abortStatus !== undefined) {
           this.#abort(abortStatus);
@@ -254,7 +255,7 @@ export class FaultFilter implements StreamFilter {
           this.#end();
           resolve("continue");
         }
-      }, delayMs);
+      });
     });
   }
 
@@ -272,7 +273,7 @@ export class FaultFilter implements StreamFilter {
   }
 
   onDestroy(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#end();
   }
 }

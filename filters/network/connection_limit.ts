@@ -20,6 +20,7 @@ import type {
 import type { Counter, Gauge } from "../../lib/api/stats.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
 import { parseRuntimeFeatureFlag } from "./_runtime_flag.ts";
+import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 
 /** The connection limit filter's `@type`. */
 export const CONNECTION_LIMIT_TYPE =
@@ -60,7 +61,7 @@ export class ConnectionLimitFilter implements NetworkFilter {
   readonly #s: Shared;
   readonly #cb: NetworkFilterCallbacks;
   #counted = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: WheelTimer | undefined;
 
   constructor(s: Shared, cb: NetworkFilterCallbacks) {
     this.#s = s;
@@ -80,10 +81,10 @@ export class ConnectionLimitFilter implements NetworkFilter {
     const conn = this.#cb.connection;
     if (s.cfg.delayMs > 0) {
       conn.readDisable(true);
-      this.#timer = setTimeout(() => {
+      this.#timer = schedule(s.cfg.delayMs, () => {
         this.#timer = undefined;
         conn.close({ reason: "connection_limit" });
-      }, s.cfg.delayMs);
+      });
     } else conn.close({ reason: "connection_limit" });
     return "stop";
   }
@@ -93,7 +94,7 @@ export class ConnectionLimitFilter implements NetworkFilter {
   }
 
   onClose(_reason: string): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     if (this.#counted) {
       this.#counted = false;
       this.#s.open--;

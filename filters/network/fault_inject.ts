@@ -24,6 +24,7 @@ import type {
 } from "../../lib/api/network.ts";
 import type { Counter } from "../../lib/api/stats.ts";
 import { ObjReader } from "../../lib/config/reader.ts";
+import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 
 /** The network fault filter's `@type` (a Ferry message). */
 export const NETWORK_FAULT_TYPE = "type.googleapis.com/ferry.filters.network.fault.v1.Fault";
@@ -62,7 +63,7 @@ export class NetworkFaultFilter implements NetworkFilter {
   readonly #cb: NetworkFilterCallbacks;
   readonly #stats: Stats;
   readonly #random: () => number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: WheelTimer | undefined;
   #aborted = false;
 
   constructor(cfg: NetworkFaultConfig, cb: NetworkFilterCallbacks, stats: Stats, random: () => number) {
@@ -85,17 +86,17 @@ export class NetworkFaultFilter implements NetworkFilter {
     }
     if (cfg.delayFraction > 0 && this.#random() < cfg.delayFraction) {
       this.#stats.delays.inc();
-      this.#timer = setTimeout(() => {
+      this.#timer = schedule(cfg.delayMs, () => {
         this.#timer = undefined;
         this.#cb.continueReading();
-      }, cfg.delayMs);
+      });
       return "stop";
     }
     return "continue";
   }
 
   onClose(_reason: string): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 }

@@ -35,6 +35,7 @@ import type { Cluster, ClusterManager, Host } from "../../lib/api/upstream.ts";
 import { joinPath, ObjReader } from "../../lib/config/reader.ts";
 import { type AccessLogConfig, createAccessLogger, parseAccessLogs } from "../../lib/observe/access_log.ts";
 import { approxNow } from "../../lib/network/clock.ts";
+import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 
 /** The typed-config URL of the TCP proxy. */
 export const TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
@@ -176,7 +177,7 @@ export class TcpProxyFilter implements NetworkFilter {
   #upPausedForDownstream = false;
   #attempts = 0;
   #avoid = new Set<Host>();
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: WheelTimer | undefined;
   #lastActivity = 0;
 
   constructor(shared: TcpProxyShared, callbacks: NetworkFilterCallbacks) {
@@ -406,9 +407,7 @@ export class TcpProxyFilter implements NetworkFilter {
 
   #armIdleTimer(ms: number): void {
     if (ms <= 0 || this.#downClosed) return;
-    const t = setTimeout(() => this.#onIdleTimer(), Math.max(1, ms));
-    Deno.unrefTimer(t);
-    this.#idleTimer = t;
+    this.#idleTimer = schedule(Math.max(1, ms), () => this.#onIdleTimer());
   }
 
   #onIdleTimer(): void {
@@ -427,7 +426,7 @@ export class TcpProxyFilter implements NetworkFilter {
 
   #clearIdleTimer(): void {
     if (this.#idleTimer !== undefined) {
-      clearTimeout(this.#idleTimer);
+      this.#idleTimer.cancel();
       this.#idleTimer = undefined;
     }
   }
