@@ -99,6 +99,28 @@ export function directResponseRoutes(body: string, domain = "*"): string {
     `{ status: 200, body: { inline_string: ${body} } } }]`;
 }
 
+/** An HTTP connection manager (a network filter, as an object) that answers every request 200 `body`. */
+export function directResponseHcm(statPrefix: string, body = "ok"): Record<string, unknown> {
+  return {
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: statPrefix,
+      route_config: {
+        virtual_hosts: [{
+          name: "all",
+          domains: ["*"],
+          routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }],
+        }],
+      },
+      http_filters: [{
+        name: "envoy.filters.http.router",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+      }],
+    },
+  };
+}
+
 /** A STATIC cluster YAML fragment. */
 export function staticCluster(name: string, ports: number[], extra = ""): string {
   const eps = ports.map((p) =>

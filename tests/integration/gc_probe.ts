@@ -8,7 +8,8 @@
  * Usage: gc_probe.ts <plain|gm|overlap> <count> <pki dir>
  * @module
  */
-import { startFerry } from "./_harness.ts";
+import { directResponseHcm, startFerry } from "./_harness.ts";
+import { freePort } from "../fakes/ports.ts";
 
 const [mode, countArg, pki] = Deno.args;
 const count = Number(countArg);
@@ -22,29 +23,9 @@ const pair = (n: string) => ({
   private_key: { filename: `${pki}/${n}.key` },
 });
 const GM = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
-const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-const hcm = {
-  name: "envoy.filters.network.http_connection_manager",
-  typed_config: {
-    "@type": HCM,
-    stat_prefix: "p",
-    route_config: {
-      virtual_hosts: [{
-        name: "all",
-        domains: ["*"],
-        routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }],
-      }],
-    },
-    http_filters: [{
-      name: "envoy.filters.http.router",
-      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-    }],
-  },
-};
+const hcm = directResponseHcm("p");
 const addr = (port: number) => ({ socket_address: { address: "127.0.0.1", port_value: port } });
-const gmListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const gmPort = (gmListener.addr as Deno.NetAddr).port;
-gmListener.close();
+const gmPort = freePort();
 const ferry = await startFerry({
   static_resources: {
     listeners: [

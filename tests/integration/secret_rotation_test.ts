@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { generateTestPki } from "../../lib/crypto/certs_command.ts";
 import { parseCertificate } from "../../lib/crypto/x509.ts";
-import { itOpts, startFerry } from "./_harness.ts";
+import { directResponseHcm, itOpts, startFerry } from "./_harness.ts";
 import { gmConnect } from "../helpers/gm_client.ts";
 import { mustOpenssl, openssl } from "../helpers/openssl.ts";
 
@@ -119,24 +119,7 @@ async function request(conn: Deno.Conn): Promise<string> {
 }
 
 function hcm(body: string): Obj[] {
-  return [{
-    name: "envoy.filters.network.http_connection_manager",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-      stat_prefix: body,
-      route_config: {
-        virtual_hosts: [{
-          name: "all",
-          domains: ["*"],
-          routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }],
-        }],
-      },
-      http_filters: [{
-        name: "envoy.filters.http.router",
-        typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-      }],
-    },
-  }];
+  return [directResponseHcm(body, body)];
 }
 
 function bootstrap(): Obj {

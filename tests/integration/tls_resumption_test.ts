@@ -13,7 +13,16 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { type GmsslPki, gmsslPki } from "../../lib/tls/engine/tlcp/_gmssl_util.ts";
-import { curl, itOpts, spawnFerry, startFerry, startUpstream, stat, type TestFerry } from "./_harness.ts";
+import {
+  curl,
+  directResponseHcm,
+  itOpts,
+  spawnFerry,
+  startFerry,
+  startUpstream,
+  stat,
+  type TestFerry,
+} from "./_harness.ts";
 import { freePort } from "../fakes/ports.ts";
 import { createTls13Client, Tls13SessionCache } from "../../lib/tls/engine/tls13/mod.ts";
 import { runOverSocket } from "../../lib/tls/engine/tls13/testdata/socket.ts";
@@ -417,25 +426,7 @@ Deno.test({
     const cfg = p.path(`concurrency_${crypto.randomUUID()}.json`);
     const listener = gmListener(p, "edge", {});
     (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
-    (listener.filter_chains as Obj[])[0]!.filters = [{
-      name: "envoy.filters.network.http_connection_manager",
-      typed_config: {
-        "@type":
-          "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        stat_prefix: "edge",
-        route_config: {
-          virtual_hosts: [{
-            name: "all",
-            domains: ["*"],
-            routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok" } } }],
-          }],
-        },
-        http_filters: [{
-          name: "envoy.filters.http.router",
-          typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-        }],
-      },
-    }];
+    (listener.filter_chains as Obj[])[0]!.filters = [directResponseHcm("edge")];
     Deno.writeTextFileSync(
       cfg,
       JSON.stringify({
