@@ -312,8 +312,7 @@ export class DenoConnection implements NetConnection {
       }
     }
     const out = this.#out;
-    const total = out.length;
-    if (total === 0 || this.#closed) {
+    if (out.length === 0 || this.#closed) {
       this.#flushing = false;
       if (this.#closed) return;
       const then = out.afterDrain();
@@ -322,7 +321,8 @@ export class DenoConnection implements NetConnection {
       return;
     }
     this.#flushing = true;
-    // Writes arriving while this one is in flight start a new buffer.
+    // One pooled buffer of the chain per op; writes arriving while it is in flight queue behind the rest.
+    const total = out.headLength;
     const buf = out.detach();
     this.#send(buf, total, buf);
   }

@@ -791,14 +791,20 @@ export class EpollConnection implements NetConnection, Pollable {
     else if (out.length > 0) data = out.unsent();
     else return this.#drained();
     const e = this.#e;
-    const len = data.length;
-    const n = e.lib.send(this.#fd, data, BigInt(len), MSG_NOSIGNAL);
-    if (n === len) {
+    let len = data.length;
+    let n = e.lib.send(this.#fd, data, BigInt(len), MSG_NOSIGNAL);
+    while (n === len) {
       if (borrowed === undefined) out.consume(n);
       else this.#borrow = undefined;
       out.sent(n);
-      this.#drained();
-      return;
+      // A chain of pooled buffers (a backlog): send the next while the socket takes it whole.
+      if (borrowed !== undefined || out.length === 0 || this.#closed) {
+        this.#drained();
+        return;
+      }
+      data = out.unsent();
+      len = data.length;
+      n = e.lib.send(this.#fd, data, BigInt(len), MSG_NOSIGNAL);
     }
     if (n < 0) {
       const code = e.errno();

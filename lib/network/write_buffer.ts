@@ -2,8 +2,12 @@
  * {@link WriteBuffer}: the output side of a connection that both socket engines share — the epoll engine
  * (`epoll.ts`) and {@link DenoConnection} (`connection.ts`). It holds what is engine-independent:
  *
- * - the bytes not yet handed to the socket, in one buffer from the pool (`buffer_pool.ts`), taken on the first
- *   write after the queue emptied and returned once it is sent, so idle connections hold none;
+ * - the bytes not yet handed to the socket, in a chain of buffers from the pool (`buffer_pool.ts`): the first is
+ *   taken on the first write after the queue emptied, more (256 KiB each) while a slow reader lets bytes pile up,
+ *   and each goes back once it is sent, so idle connections hold none. A chain, not one buffer grown by doubling:
+ *   buffers past the pool's largest class were fresh allocations, copied into on every growth, page-faulted in and
+ *   freed by the collector (~10% of Ferry's CPU in a bulk TLS download to a client that reads slower than Ferry
+ *   seals: page faults, zeroing and copies in `append`);
  * - `bufferedAmount` (bytes accepted and not yet written, wherever they wait: here, in a write op in flight, or as a
  *   view the engine sends without copying) and `bytesWritten`;
  * - the high/low watermark state: past the high watermark the listener's `onWriteBlocked` is called once; when
@@ -30,6 +34,9 @@ export type WatermarkListener = Pick<ConnectionHandler, "onWriteBlocked" | "onWr
 
 const noListener: WatermarkListener = {};
 
+/** Buffers after the first in a connection's chain: the pool's largest class. */
+const CHAIN_SEGMENT = 256 * 1024;
+
 /** What an engine does once its output is empty (see {@link WriteBuffer.afterDrain}). */
 export type AfterDrain = "close" | "shutdown" | undefined;
 
@@ -39,10 +46,13 @@ export type AfterDrain = "close" | "shutdown" | undefined;
  * pending outside this buffer (a borrowed view, a write op in flight, a full socket) when closing.
  */
 export class WriteBuffer {
-  /** Pooled bytes not yet handed to the socket: `[#start, #end)` of `#buf`. */
-  #buf: Uint8Array | undefined;
+  /** Pooled buffers holding the unsent bytes: `[#start, …)` of the first, every one but the last full. */
+  #segs: Uint8Array[] = [];
   #start = 0;
+  /** End of the bytes in the last buffer. */
   #end = 0;
+  /** Pooled bytes waiting (the sum over the chain). */
+  #length = 0;
   #queued = 0;
   #written = 0;
   readonly #high: number;
@@ -79,7 +89,7 @@ export class WriteBuffer {
 
   /** Pooled bytes waiting here (not counting what the engine holds as a view or has in flight). */
   get length(): number {
-    return this.#end - this.#start;
+    return this.#length;
   }
 
   /** Queues a copy of `data` behind the unsent bytes; may call `onWriteBlocked`. */
@@ -100,28 +110,38 @@ export class WriteBuffer {
 
   /**
    * Copies bytes behind the unsent ones without counting them (bytes already counted by `countBorrowed` that the
-   * engine can no longer keep as a view), compacting or growing the pooled buffer as needed.
+   * engine can no longer keep as a view): into the room left in the last buffer, then into buffers taken from the
+   * pool (the first sized for `data`, later ones of the largest pooled class).
    */
   append(data: Uint8Array): void {
-    const n = data.length;
-    let buf = this.#buf;
-    if (buf === undefined) {
-      buf = this.#buf = takeBuffer(n);
-      this.#start = this.#end = 0;
-    } else if (this.#end + n > buf.length) {
-      const live = this.#end - this.#start;
-      if (live + n <= buf.length) buf.copyWithin(0, this.#start, this.#end);
-      else {
-        const bigger = takeBuffer(live + n);
-        bigger.set(buf.subarray(this.#start, this.#end));
-        releaseBuffer(buf);
-        buf = this.#buf = bigger;
+    let n = data.length;
+    if (n === 0) return;
+    const segs = this.#segs;
+    this.#length += n;
+    let from = 0;
+    if (segs.length > 0) {
+      const last = segs[segs.length - 1]!;
+      const room = last.length - this.#end;
+      if (n <= room) {
+        last.set(data, this.#end);
+        this.#end += n;
+        return;
       }
-      this.#start = 0;
-      this.#end = live;
+      if (room > 0) {
+        last.set(data.subarray(0, room), this.#end);
+        from = room;
+        n -= room;
+      }
+    } else this.#start = 0;
+    while (n > 0) {
+      const seg = takeBuffer(segs.length === 0 && n < CHAIN_SEGMENT ? n : CHAIN_SEGMENT);
+      segs.push(seg);
+      const k = n < seg.length ? n : seg.length;
+      seg.set(from === 0 && k === data.length ? data : data.subarray(from, from + k), 0);
+      this.#end = k;
+      from += k;
+      n -= k;
     }
-    buf.set(data, this.#end);
-    this.#end += n;
   }
 
   /** Calls `onWriteBlocked` if the queue just passed the high watermark. */
@@ -132,33 +152,53 @@ export class WriteBuffer {
     }
   }
 
-  /** The unsent pooled bytes, as a view (valid until the next `write`, `append`, `consume` or `detach`). */
+  /**
+   * The first run of unsent pooled bytes, as a view (valid until the next `write`, `append`, `consume` or
+   * `detach`); `length` may be larger when a chain of buffers waits: send this, `consume` it, and ask again.
+   */
   unsent(): Uint8Array {
-    return this.#buf!.subarray(this.#start, this.#end);
+    const segs = this.#segs;
+    const first = segs[0]!;
+    return first.subarray(this.#start, segs.length === 1 ? this.#end : first.length);
   }
 
-  /** Drops `n` bytes the socket took from the front of `unsent()`; returns the buffer to the pool when empty. */
+  /** Drops `n` bytes the socket took from the front of `unsent()`; returns a buffer to the pool once it is sent. */
   consume(n: number): void {
+    const segs = this.#segs;
+    const first = segs[0]!;
+    const end = segs.length === 1 ? this.#end : first.length;
     const start = this.#start + n;
-    if (start < this.#end) {
+    this.#length -= n;
+    if (start < end) {
       this.#start = start;
       return;
     }
-    releaseBuffer(this.#buf!);
-    this.#buf = undefined;
-    this.#start = this.#end = 0;
+    releaseBuffer(first);
+    segs.shift();
+    this.#start = 0;
+    if (segs.length === 0) this.#end = 0;
+  }
+
+  /** Bytes the next {@link detach} hands over (those of the first buffer of the chain). */
+  get headLength(): number {
+    const segs = this.#segs;
+    if (segs.length === 0) return 0;
+    return (segs.length === 1 ? this.#end : segs[0]!.length) - this.#start;
   }
 
   /**
-   * Hands the whole pooled buffer to the engine (for a write op that outlives this call): its bytes are
-   * `[0, length)` as read before the call (the queue is compacted at its front first). The engine returns it with
-   * `releaseBuffer` when the op is done; the next `write` starts a new one.
+   * Hands the first pooled buffer of the chain to the engine (for a write op that outlives this call): its bytes are
+   * `[0, headLength)` as read before the call (compacted to its front first). The engine returns it with
+   * `releaseBuffer` when the op is done; the rest of the chain stays queued, and the next `write` goes behind it.
    */
   detach(): Uint8Array {
-    const buf = this.#buf!;
-    if (this.#start > 0) buf.copyWithin(0, this.#start, this.#end);
-    this.#buf = undefined;
-    this.#start = this.#end = 0;
+    const segs = this.#segs;
+    const n = this.headLength;
+    const buf = segs.shift()!;
+    if (this.#start > 0) buf.copyWithin(0, this.#start, this.#start + n);
+    this.#start = 0;
+    this.#length -= n;
+    if (segs.length === 0) this.#end = 0;
     return buf;
   }
 
@@ -209,9 +249,13 @@ export class WriteBuffer {
 
   /** The connection closed: returns the pooled buffer, forgets the queue, stops the flush timer and the listener. */
   reset(): void {
-    if (this.#buf !== undefined) releaseBuffer(this.#buf);
-    this.#buf = undefined;
-    this.#start = this.#end = this.#queued = 0;
+    for (const seg of this.#segs) releaseBuffer(seg);
+    this.#segs = [];
+    this.#start =
+      this.#end =
+      this.#length =
+      this.#queued =
+        0;
     this.#listener = noListener;
     this.#flushTimer?.cancel();
     this.#flushTimer = undefined;

@@ -4,18 +4,18 @@ import { FLUSH_CLOSE_TIMEOUT_MS, WriteBuffer } from "./write_buffer.ts";
 import { pendingTimers } from "./timer_wheel.ts";
 import { concat, pattern } from "./_test_util.ts";
 
-Deno.test("WriteBuffer keeps bytes in order across partial sends, compaction and growth", () => {
+Deno.test("WriteBuffer keeps bytes in order across partial sends and a growing chain", () => {
   const b = new WriteBuffer();
   const data = pattern(300_000, 3);
   const got: Uint8Array[] = [];
   let o = 0;
   let i = 0;
-  // Writes of varied sizes, each followed by a partial send: the buffer compacts, then grows past 16 and 64 KiB.
+  // Writes of varied sizes, each followed by a partial send: the queue grows past 16 and 64 KiB, into a chain.
   while (o < data.length) {
     const n = Math.min(data.length - o, [10, 1000, 9000, 40_000][i++ % 4]!);
     b.write(data.subarray(o, o + n));
     o += n;
-    const take = Math.min(b.length, 7000);
+    const take = Math.min(b.unsent().length, 7000);
     got.push(b.unsent().slice(0, take));
     b.consume(take);
     b.sent(take);
@@ -44,6 +44,47 @@ Deno.test("WriteBuffer detach hands over the unsent bytes from the start of the 
   b.write(new Uint8Array([6]));
   assertEquals([...b.unsent()], [6]);
   assert(b.unsent().buffer !== buf.buffer);
+});
+
+Deno.test("WriteBuffer queues a backlog as a chain of pooled 256 KiB buffers, sent and detached in order", () => {
+  const b = new WriteBuffer(8 * 1024 * 1024);
+  const data = pattern(1_000_000, 7);
+  // A slow reader's backlog: 16 KiB records and one 300 KB write, more than the pool's largest class.
+  let o = 0;
+  while (o < 400_000) {
+    b.write(data.subarray(o, o + 16_384));
+    o += 16_384;
+  }
+  b.write(data.subarray(o, o + 300_000));
+  o += 300_000;
+  assertEquals(b.length, o);
+  const got: Uint8Array[] = [];
+  const first = b.unsent();
+  assertEquals(first.length, 16_384, "the first buffer is sized for the first write");
+  assertEquals(first.buffer.byteLength, 16_384);
+  got.push(first.slice(0, 1000));
+  b.consume(1000);
+  b.sent(1000);
+  // The Deno engine's op takes one buffer of the chain at a time.
+  const n = b.headLength;
+  const head = b.detach();
+  got.push(head.slice(0, n));
+  assertEquals(b.length, o - 16_384);
+  while (b.length > 0) {
+    const u = b.unsent();
+    assert(u.buffer.byteLength === 256 * 1024, "later buffers are of the pool's largest class");
+    got.push(u.slice());
+    b.consume(u.length);
+    b.sent(u.length);
+    if (b.length === 100_000) b.write(data.subarray(o, o + 5)), o += 5;
+  }
+  b.write(data.subarray(o));
+  while (b.length > 0) {
+    const u = b.unsent();
+    got.push(u.slice());
+    b.consume(u.length);
+  }
+  assertEquals(concat(got), data);
 });
 
 Deno.test("WriteBuffer calls onWriteBlocked past the high watermark and onWriteDrained below half of it, once each", () => {
