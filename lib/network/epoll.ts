@@ -18,13 +18,17 @@
  * wheel is due sooner): the runtime's own epoll instance (Deno's reactor, found at start through a probe socket in
  * `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the wait. When it alone is ready
  * the wait is handed off (below), which lets the runtime run at once; after a hand-off one turn runs the tasks its
- * reactor woke before the thread may wait again. Only after 20 ms without events (or where the runtime's instance is
- * not found) does the loop hand the wait off: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime
- * thread and resolves a promise, with the runtime's instance out of the set. The hand-off costs two extra thread
+ * reactor woke before the thread may wait again. A wait is at most 20 ms; when it runs out, Deno's loop turns once
+ * (its timers fire) and the loop waits on this thread again. Only after a second without events for its own
+ * descriptors (or where the runtime's instance is not found) does the loop hand the wait off, so that an idle process
+ * sleeps: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime thread and resolves a promise, with the
+ * runtime's instance out of the set. The hand-off costs two extra thread
  * wake-ups each way; measured on TLS handshakes, waiting on the isolate's thread took the context switches per
  * connection from 8 to 2 and the runtime threads' CPU (about 30 µs per connection) out. The bound was 4 ms at first;
  * 20 ms covers the gaps of light traffic too (one client's successive connections): 9-17% less CPU per TLS handshake
- * for sequential `s_client` handshakes (paired runs, both process orders). The bound exists because the runtime's own
+ * for sequential `s_client` handshakes (paired runs, both process orders). Where those gaps are longer (40 ms per
+ * `s_client` on a slower machine), every connection still paid a hand-off each way, ~40 µs of the runtime threads'
+ * CPU per TLCP resumed handshake; turning between waits for up to a second took that to ~1 µs. The bound exists because the runtime's own
  * timers (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 20 ms late while traffic
  * flows. Timers whose lateness a client would see (fault delays, connection-limit delays, the TCP proxy's idle
  * timeout, HTTP/2 drain and keep-alive timeouts) are on the wheel; those left on `setTimeout` are intervals and
@@ -110,10 +114,15 @@ const MAX_EVENTS = 256;
 /** While busy, Deno's event loop turns at least this often (see "The loop"). */
 const TURN_EVERY_MS = 0.25;
 /**
- * While busy, the loop waits up to this long on the isolate's own thread (one wake-up, as nginx's loop) before
- * handing the wait to a runtime thread (see "The loop": the bound on how late a runtime timer may fire).
+ * While busy, the loop waits up to this long at a time on the isolate's own thread (one wake-up, as nginx's loop),
+ * then lets Deno's loop turn once (see "The loop": the bound on how late a runtime timer may fire).
  */
 const BUSY_WAIT_MS = 20;
+/**
+ * After this long without an event for its own descriptors the loop hands the wait to a runtime thread, so that an
+ * idle process sleeps (see "The loop").
+ */
+const IDLE_HANDOFF_MS = 1000;
 /** Accepts per readiness event, so one busy listener cannot starve established connections. */
 const MAX_ACCEPTS = 64;
 const LISTEN_BACKLOG = 511;
@@ -223,11 +232,12 @@ function getEngine(): Engine | undefined {
 
 /**
  * How this isolate's loop waits (undefined without the engine): whether the runtime's epoll instance was found, so
- * that the loop may wait on the isolate's own thread while traffic flows, and how many batches it woke.
+ * that the loop may wait on the isolate's own thread while traffic flows, how many batches it woke, and how many
+ * waits went to a runtime thread.
  */
-export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number } | undefined {
+export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number; handOffs: number } | undefined {
   const e = getEngine();
-  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes };
+  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes, handOffs: e.handOffs };
 }
 
 /** True when plain TCP sockets use the epoll engine in this isolate. */
@@ -253,6 +263,8 @@ class Engine {
   #runtimeReady = false;
   /** Batches in which the runtime's instance was ready (for tests and diagnostics). */
   runtimeWakes = 0;
+  /** Waits handed to a runtime thread (for tests and diagnostics). */
+  handOffs = 0;
   readonly #events = new Uint8Array(MAX_EVENTS * 16);
   readonly #eventView: DataView;
   readonly #evSize: number;
@@ -391,19 +403,33 @@ class Engine {
     /** False from a hand-off until the runtime's queued tasks had a turn: the loop may not wait on this thread. */
     let settled = false;
     let lastTurn = 0;
+    /** When the last batch for our own descriptors came (ms). */
+    let lastOwn = 0;
     try {
       while (this.#registered > 0) {
         // While traffic flows the next batch is usually ready or close: take it without a thread hand-off, waiting
         // on this thread when the runtime's own epoll instance is in the set (so that its work still wakes us).
         let n = 0;
         if (busy) {
-          n = lib.epoll_wait(ep, events, MAX_EVENTS, this.#runtimeWatched && settled ? busyWaitMs() : 0);
-          if (n === 0 && this.#runtimeWatched && !settled) {
-            // Back from a hand-off: tasks the runtime's reactor woke meanwhile are queued behind this loop. One
-            // turn runs them before this thread may wait.
-            settled = true;
-            await new Promise(setImmediate);
-            continue;
+          const wait = this.#runtimeWatched && settled;
+          n = lib.epoll_wait(ep, events, MAX_EVENTS, wait ? busyWaitMs() : 0);
+          if (n === 0 && this.#runtimeWatched) {
+            if (!settled) {
+              // Back from a hand-off: tasks the runtime's reactor woke meanwhile are queued behind this loop. One
+              // turn runs them before this thread may wait.
+              settled = true;
+              await new Promise(setImmediate);
+              continue;
+            }
+            const now = performance.now();
+            if (now - lastOwn < IDLE_HANDOFF_MS) {
+              // A wait ran out (or the wheel is due): Deno's loop turns once (its timers fire), and the loop goes on
+              // waiting on this thread. A gap in light traffic (one client's successive connections) costs a turn
+              // per 20 ms instead of two thread hand-offs.
+              lastTurn = now;
+              await new Promise(setImmediate);
+              continue;
+            }
           }
         }
         if (n > 0) {
@@ -415,6 +441,7 @@ class Engine {
             // The runtime's tasks that its reactor wakes run after this loop yields: no wait here before that.
             if (runtime) settled = false;
             const now = performance.now();
+            if (own > 0) lastOwn = now;
             if (runtime || now - lastTurn >= TURN_EVERY_MS) {
               lastTurn = now;
               // One turn of Deno's own event loop (timers, native TLS, the admin API), without a thread hand-off.
@@ -430,13 +457,14 @@ class Engine {
         // instance leaves the set meanwhile: its work must not wake that thread too.
         this.#watchRuntime(false);
         this.#waiting = true;
+        this.handOffs++;
         n = await lib.epoll_wait_async(ep, events, MAX_EVENTS, -1);
         this.#waiting = false;
         busy = n > 0;
         if (busy) {
           settled = false;
           this.#watchRuntime(true);
-          this.#dispatch(n);
+          if (this.#dispatch(n) > 0) lastOwn = performance.now();
         }
       }
     } finally {

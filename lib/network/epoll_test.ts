@@ -1452,6 +1452,72 @@ while time.time() < end:
 });
 
 Deno.test({
+  name: "gaps in light traffic: the loop keeps waiting on the isolate's thread (timers still fire), then sleeps",
+  ignore,
+  async fn() {
+    // An outside client pings every 60 ms, longer than one wait on the isolate's thread (20 ms): each gap used to
+    // hand the wait to a runtime thread (two thread wake-ups per ping); now Deno's loop turns between waits.
+    const l = listen();
+    const acc = accepting(l);
+    const pinger = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `import socket, sys, time
+s = socket.create_connection(("127.0.0.1", ${l.port}))
+for i in range(25):
+    s.sendall(b"p")
+    s.recv(1)
+    time.sleep(0.06)
+sys.stdin.read()`,
+      ],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const [conn] = await acc;
+    l.close();
+    let pings = 0;
+    conn!.setHandler(handler({
+      onData: (d) => {
+        pings++;
+        conn!.write(d);
+      },
+    }));
+    conn!.start();
+    try {
+      await until(() => pings >= 3, "the pings to start");
+      const before = epollLoopCounts()!;
+      // A runtime timer armed while the loop waits between pings: it fires at most one wait late.
+      const late: number[] = [];
+      while (pings < 20) {
+        const t0 = performance.now();
+        await delay(45);
+        late.push(performance.now() - t0 - 45);
+      }
+      const during = epollLoopCounts()!.handOffs - before.handOffs;
+      // Had every gap been handed off, that would be one per ping (17 or more).
+      assert(during <= 3, `waits handed to a runtime thread during ${pings} pings: ${during}`);
+      late.sort((a, b) => a - b);
+      const median = late[late.length >> 1]!;
+      assert(median < 60, `setTimeout(45) fired ${median.toFixed(1)} ms late (median of ${late.length})`);
+      // The pings end (the connection stays open): after a second without events the loop sleeps on a runtime
+      // thread rather than turning every 20 ms.
+      await until(() => pings >= 25, "the last ping");
+      const quiet = epollLoopCounts()!.handOffs;
+      await delay(1600);
+      assert(epollLoopCounts()!.handOffs > quiet, "the idle loop handed its wait off");
+    } finally {
+      try {
+        pinger.kill();
+      } catch { /* exited */ }
+      await pinger.status;
+      conn!.close();
+      await conn!.done;
+    }
+  },
+});
+
+Deno.test({
   name: "EpollConnection: close({flush: true}) to a peer that never reads gives up after the flush timeout",
   ignore,
   async fn() {
