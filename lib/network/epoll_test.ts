@@ -1384,37 +1384,53 @@ Deno.test({
   },
 });
 
+/**
+ * An epoll echo server in this isolate and a python client in another process that connects and runs `loop`
+ * (python, with `s` the connected socket, `socket`, `sys` and `time` imported). Returns the accepted connection,
+ * the client process, how many chunks the server echoed so far, and `stop` (ends the client, closes the connection).
+ */
+async function pingedFromOutside(
+  loop: string,
+): Promise<{ conn: EpollConnection; pinger: Deno.ChildProcess; pings: () => number; stop: () => Promise<void> }> {
+  const l = listen();
+  const acc = accepting(l);
+  const pinger = new Deno.Command("python3", {
+    args: ["-c", `import socket, sys, time\ns = socket.create_connection(("127.0.0.1", ${l.port}))\n${loop}`],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const [conn] = await acc;
+  l.close();
+  let pings = 0;
+  conn!.setHandler(handler({
+    onData: (d) => {
+      pings++;
+      conn!.write(d);
+    },
+  }));
+  conn!.start();
+  const stop = async () => {
+    try {
+      pinger.kill();
+    } catch { /* exited */ }
+    await pinger.status;
+    conn!.close();
+    await conn!.done;
+  };
+  return { conn: conn!, pinger, pings: () => pings, stop };
+}
+
 Deno.test({
   name: "while an outside client keeps the epoll loop waiting on the isolate's thread, Deno.serve answers promptly",
   ignore,
   async fn() {
     // An epoll echo server pinged every 3 ms from another process (less than its 4 ms waits): between pings the loop waits on this thread.
-    const l = listen();
-    const acc = accepting(l);
-    const pinger = new Deno.Command("python3", {
-      args: [
-        "-c",
-        `import socket, time
-s = socket.create_connection(("127.0.0.1", ${l.port}))
-end = time.time() + 20
+    const { pinger, pings, stop } = await pingedFromOutside(`end = time.time() + 20
 while time.time() < end:
     s.sendall(b"p")
     if not s.recv(16): break
-    time.sleep(0.003)`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const [conn] = await acc;
-    l.close();
-    let pings = 0;
-    conn!.setHandler(handler({
-      onData: (d) => {
-        pings++;
-        conn!.write(d);
-      },
-    }));
-    conn!.start();
+    time.sleep(0.003)`);
     // Deno.serve's connections are the runtime's own tasks, run only when this isolate's loop lets the runtime's
     // loop turn: each request below ends one of the epoll loop's waits through the runtime's epoll instance.
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("ok"));
@@ -1429,7 +1445,7 @@ while time.time() < end:
       return ms.sort((a, b) => a - b)[n >> 1]!;
     };
     try {
-      await until(() => pings > 20, "the pings to start");
+      await until(() => pings() > 20, "the pings to start");
       const before = epollLoopCounts()!;
       const busy = await fetchMs(60);
       const after = epollLoopCounts()!;
@@ -1440,12 +1456,7 @@ while time.time() < end:
       assert(busy < idle + 1.5, `median request: ${busy.toFixed(2)} ms with pings, ${idle.toFixed(2)} ms without`);
       assert(after.runtimeWakes > before.runtimeWakes, "the runtime's epoll instance woke the loop");
     } finally {
-      try {
-        pinger.kill();
-      } catch { /* exited */ }
-      await pinger.status;
-      conn!.close();
-      await conn!.done;
+      await stop();
       await server.shutdown();
     }
   },
@@ -1457,62 +1468,35 @@ Deno.test({
   async fn() {
     // An outside client pings every 60 ms, longer than one wait on the isolate's thread (20 ms): each gap used to
     // hand the wait to a runtime thread (two thread wake-ups per ping); now Deno's loop turns between waits.
-    const l = listen();
-    const acc = accepting(l);
-    const pinger = new Deno.Command("python3", {
-      args: [
-        "-c",
-        `import socket, sys, time
-s = socket.create_connection(("127.0.0.1", ${l.port}))
-for i in range(25):
+    const { pings, stop } = await pingedFromOutside(`for i in range(25):
     s.sendall(b"p")
     s.recv(1)
     time.sleep(0.06)
-sys.stdin.read()`,
-      ],
-      stdin: "piped",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const [conn] = await acc;
-    l.close();
-    let pings = 0;
-    conn!.setHandler(handler({
-      onData: (d) => {
-        pings++;
-        conn!.write(d);
-      },
-    }));
-    conn!.start();
+sys.stdin.read()`);
     try {
-      await until(() => pings >= 3, "the pings to start");
+      await until(() => pings() >= 3, "the pings to start");
       const before = epollLoopCounts()!;
       // A runtime timer armed while the loop waits between pings: it fires at most one wait late.
       const late: number[] = [];
-      while (pings < 20) {
+      while (pings() < 20) {
         const t0 = performance.now();
         await delay(45);
         late.push(performance.now() - t0 - 45);
       }
       const during = epollLoopCounts()!.handOffs - before.handOffs;
       // Had every gap been handed off, that would be one per ping (17 or more).
-      assert(during <= 3, `waits handed to a runtime thread during ${pings} pings: ${during}`);
+      assert(during <= 3, `waits handed to a runtime thread during ${pings()} pings: ${during}`);
       late.sort((a, b) => a - b);
       const median = late[late.length >> 1]!;
       assert(median < 60, `setTimeout(45) fired ${median.toFixed(1)} ms late (median of ${late.length})`);
       // The pings end (the connection stays open): after a second without events the loop sleeps on a runtime
       // thread rather than turning every 20 ms.
-      await until(() => pings >= 25, "the last ping");
+      await until(() => pings() >= 25, "the last ping");
       const quiet = epollLoopCounts()!.handOffs;
       await delay(1600);
       assert(epollLoopCounts()!.handOffs > quiet, "the idle loop handed its wait off");
     } finally {
-      try {
-        pinger.kill();
-      } catch { /* exited */ }
-      await pinger.status;
-      conn!.close();
-      await conn!.done;
+      await stop();
     }
   },
 });
