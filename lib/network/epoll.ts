@@ -22,14 +22,14 @@
  * (its timers fire) and the loop waits on this thread again. Only after a second without events for its own
  * descriptors (or where the runtime's instance is not found) does the loop hand the wait off, so that an idle process
  * sleeps: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime thread and resolves a promise, with the
- * runtime's instance out of the set. The hand-off costs two extra thread
- * wake-ups each way; measured on TLS handshakes, waiting on the isolate's thread took the context switches per
- * connection from 8 to 2 and the runtime threads' CPU (about 30 µs per connection) out. The bound was 4 ms at first;
- * 20 ms covers the gaps of light traffic too (one client's successive connections): 9-17% less CPU per TLS handshake
- * for sequential `s_client` handshakes (paired runs, both process orders). Where those gaps are longer (40 ms per
- * `s_client` on a slower machine), every connection still paid a hand-off each way, ~40 µs of the runtime threads'
- * CPU per TLCP resumed handshake; turning between waits for up to a second took that to ~1 µs. The bound exists because the runtime's own
- * timers (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 20 ms late while traffic
+ * runtime's instance out of the set. The hand-off costs two extra thread wake-ups each way; measured on TLS
+ * handshakes, waiting on the isolate's thread took the context switches per connection from 8 to 2 and the runtime
+ * threads' CPU (about 30 µs per connection) out. The bound was 4 ms at first; 20 ms covers the gaps of light traffic
+ * too (one client's successive connections): 9-17% less CPU per TLS handshake for sequential `s_client` handshakes
+ * (paired runs, both process orders). Where those gaps are longer (40 ms per `s_client` on a slower machine), every
+ * connection still paid a hand-off each way, ~40 µs of the runtime threads' CPU per TLCP resumed handshake; turning
+ * between waits for up to a second took that to ~1 µs. The bound exists because the runtime's own timers
+ * (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 20 ms late while traffic
  * flows. Timers whose lateness a client would see (fault delays, connection-limit delays, the TCP proxy's idle
  * timeout, HTTP/2 drain and keep-alive timeouts) are on the wheel; those left on `setTimeout` are intervals and
  * control-plane timers (health checks, outlier detection, pool idle timeouts, stats flushes).

@@ -3,8 +3,8 @@
  * (`epoll.ts`) and {@link DenoConnection} (`connection.ts`). It holds what is engine-independent:
  *
  * - the bytes not yet handed to the socket, in a chain of buffers from the pool (`buffer_pool.ts`): the first is
- *   taken on the first write after the queue emptied, more (256 KiB each) while a slow reader lets bytes pile up,
- *   and each goes back once it is sent, so idle connections hold none. A chain, not one buffer grown by doubling:
+ *   taken on the first write after the queue emptied, more (each sized for what is queued, up to 256 KiB) while a
+ *   slow reader lets bytes pile up, and each goes back once it is sent, so idle connections hold none. A chain, not one buffer grown by doubling:
  *   buffers past the pool's largest class were fresh allocations, copied into on every growth, page-faulted in and
  *   freed by the collector (~10% of Ferry's CPU in a bulk TLS download to a client that reads slower than Ferry
  *   seals: page faults, zeroing and copies in `append`);
@@ -34,7 +34,7 @@ export type WatermarkListener = Pick<ConnectionHandler, "onWriteBlocked" | "onWr
 
 const noListener: WatermarkListener = {};
 
-/** Buffers after the first in a connection's chain: the pool's largest class. */
+/** The largest buffer of a connection's chain: the pool's largest class. */
 const CHAIN_SEGMENT = 256 * 1024;
 
 /** What an engine does once its output is empty (see {@link WriteBuffer.afterDrain}). */
@@ -111,7 +111,7 @@ export class WriteBuffer {
   /**
    * Copies bytes behind the unsent ones without counting them (bytes already counted by `countBorrowed` that the
    * engine can no longer keep as a view): into the room left in the last buffer, then into buffers taken from the
-   * pool (the first sized for `data`, later ones of the largest pooled class).
+   * pool (the first sized for `data`, later ones for everything queued, at most the pool's largest class).
    */
   append(data: Uint8Array): void {
     let n = data.length;
@@ -134,7 +134,9 @@ export class WriteBuffer {
       }
     } else this.#start = 0;
     while (n > 0) {
-      const seg = takeBuffer(segs.length === 0 && n < CHAIN_SEGMENT ? n : CHAIN_SEGMENT);
+      // Sized for what is queued (so a chain holds at most about twice its bytes, as doubling did), up to the
+      // largest pooled class: a connection with a little over 16 KiB waiting does not hold 256 KiB.
+      const seg = takeBuffer(Math.min(segs.length === 0 ? n : this.#length, CHAIN_SEGMENT));
       segs.push(seg);
       const k = n < seg.length ? n : seg.length;
       seg.set(from === 0 && k === data.length ? data : data.subarray(from, from + k), 0);

@@ -46,7 +46,7 @@ Deno.test("WriteBuffer detach hands over the unsent bytes from the start of the 
   assert(b.unsent().buffer !== buf.buffer);
 });
 
-Deno.test("WriteBuffer queues a backlog as a chain of pooled 256 KiB buffers, sent and detached in order", () => {
+Deno.test("WriteBuffer queues a backlog as a chain of pooled buffers growing to 256 KiB, sent and detached in order", () => {
   const b = new WriteBuffer(8 * 1024 * 1024);
   const data = pattern(1_000_000, 7);
   // A slow reader's backlog: 16 KiB records and one 300 KB write, more than the pool's largest class.
@@ -58,6 +58,13 @@ Deno.test("WriteBuffer queues a backlog as a chain of pooled 256 KiB buffers, se
   b.write(data.subarray(o, o + 300_000));
   o += 300_000;
   assertEquals(b.length, o);
+  // A little over the first buffer takes a buffer for what is queued (64 KiB), not the largest class.
+  const small = new WriteBuffer();
+  small.write(data.subarray(0, 16_384));
+  small.write(data.subarray(0, 100));
+  small.consume(small.unsent().length);
+  assertEquals(small.unsent().buffer.byteLength, 64 * 1024);
+  small.reset();
   const got: Uint8Array[] = [];
   const first = b.unsent();
   assertEquals(first.length, 16_384, "the first buffer is sized for the first write");
@@ -70,9 +77,15 @@ Deno.test("WriteBuffer queues a backlog as a chain of pooled 256 KiB buffers, se
   const head = b.detach();
   got.push(head.slice(0, n));
   assertEquals(b.length, o - 16_384);
+  let size = 0;
   while (b.length > 0) {
     const u = b.unsent();
-    assert(u.buffer.byteLength === 256 * 1024, "later buffers are of the pool's largest class");
+    const cap = u.buffer.byteLength;
+    assert(
+      [64 * 1024, 256 * 1024].includes(cap) && cap >= size,
+      `later buffers grow through the pool's classes: ${cap}`,
+    );
+    size = cap;
     got.push(u.slice());
     b.consume(u.length);
     b.sent(u.length);
