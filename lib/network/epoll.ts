@@ -411,8 +411,7 @@ class Engine {
         // on this thread when the runtime's own epoll instance is in the set (so that its work still wakes us).
         let n = 0;
         if (busy) {
-          const wait = this.#runtimeWatched && settled;
-          n = lib.epoll_wait(ep, events, MAX_EVENTS, wait ? busyWaitMs() : 0);
+          n = lib.epoll_wait(ep, events, MAX_EVENTS, this.#runtimeWatched && settled ? busyWaitMs() : 0);
           if (n === 0 && this.#runtimeWatched) {
             if (!settled) {
               // Back from a hand-off: tasks the runtime's reactor woke meanwhile are queued behind this loop. One

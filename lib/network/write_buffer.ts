@@ -132,7 +132,7 @@ export class WriteBuffer {
         from = room;
         n -= room;
       }
-    } else this.#start = 0;
+    }
     while (n > 0) {
       // Sized for what is queued (so a chain holds at most about twice its bytes, as doubling did), up to the
       // largest pooled class: a connection with a little over 16 KiB waiting does not hold 256 KiB.
@@ -159,33 +159,32 @@ export class WriteBuffer {
    * `detach`); `length` may be larger when a chain of buffers waits: send this, `consume` it, and ask again.
    */
   unsent(): Uint8Array {
+    return this.#segs[0]!.subarray(this.#start, this.#headEnd());
+  }
+
+  /** Where the bytes of the chain's first buffer end (it is full unless it is also the last). */
+  #headEnd(): number {
     const segs = this.#segs;
-    const first = segs[0]!;
-    return first.subarray(this.#start, segs.length === 1 ? this.#end : first.length);
+    return segs.length === 1 ? this.#end : segs[0]!.length;
   }
 
   /** Drops `n` bytes the socket took from the front of `unsent()`; returns a buffer to the pool once it is sent. */
   consume(n: number): void {
     const segs = this.#segs;
-    const first = segs[0]!;
-    const end = segs.length === 1 ? this.#end : first.length;
     const start = this.#start + n;
     this.#length -= n;
-    if (start < end) {
+    if (start < this.#headEnd()) {
       this.#start = start;
       return;
     }
-    releaseBuffer(first);
-    segs.shift();
+    releaseBuffer(segs.shift()!);
     this.#start = 0;
     if (segs.length === 0) this.#end = 0;
   }
 
   /** Bytes the next {@link detach} hands over (those of the first buffer of the chain). */
   get headLength(): number {
-    const segs = this.#segs;
-    if (segs.length === 0) return 0;
-    return (segs.length === 1 ? this.#end : segs[0]!.length) - this.#start;
+    return this.#segs.length === 0 ? 0 : this.#headEnd() - this.#start;
   }
 
   /**
@@ -253,11 +252,8 @@ export class WriteBuffer {
   reset(): void {
     for (const seg of this.#segs) releaseBuffer(seg);
     this.#segs = [];
-    this.#start =
-      this.#end =
-      this.#length =
-      this.#queued =
-        0;
+    this.#start = this.#end = 0;
+    this.#length = this.#queued = 0;
     this.#listener = noListener;
     this.#flushTimer?.cancel();
     this.#flushTimer = undefined;
