@@ -987,6 +987,65 @@ Deno.test({
 });
 
 Deno.test({
+  name: "EpollListener accepts connections one at a time and in a burst, each with TCP_NODELAY and its local address",
+  ignore,
+  async fn() {
+    // Accepting is one accept4 per readiness until connections queue up, TCP_NODELAY comes from the listening
+    // socket, and a listener bound to one address hands that address to its connections without a lookup: none
+    // of that may lose a connection, leave Nagle on, or report a wrong address.
+    const libc = Deno.dlopen("libc.so.6", {
+      getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+    });
+    const noDelay = (c: EpollConnection): number => {
+      const fd = c.detach();
+      assert(fd !== undefined, "detach");
+      const v = new Int32Array(1), len = new Uint32Array([4]);
+      try {
+        assertEquals(
+          libc.symbols.getsockopt(
+            fd,
+            6, /* IPPROTO_TCP */
+            1, /* TCP_NODELAY */
+            new Uint8Array(v.buffer),
+            new Uint8Array(len.buffer),
+          ),
+          0,
+        );
+      } finally {
+        libc.symbols.close(fd);
+      }
+      return v[0]!;
+    };
+    try {
+      for (const host of ["127.0.0.1", "0.0.0.0"]) {
+        const l = listen(host);
+        const got: EpollConnection[] = [];
+        l.start((c) => got.push(c), (e) => {
+          throw e;
+        });
+        const peers: Deno.Conn[] = [];
+        for (let i = 0; i < 3; i++) {
+          peers.push(await Deno.connect({ hostname: "127.0.0.1", port: l.port }));
+          await until(() => got.length === i + 1, `connection ${i + 1} accepted on ${host}`);
+        }
+        peers.push(
+          ...await Promise.all(Array.from({ length: 40 }, () => Deno.connect({ hostname: "127.0.0.1", port: l.port }))),
+        );
+        await until(() => got.length === 43, `the burst accepted on ${host} (${got.length} of 43)`);
+        for (const c of got) assertEquals([c.localAddress, c.localPort], ["127.0.0.1", l.port], host);
+        assertEquals([noDelay(got[0]!), noDelay(got[42]!)], [1, 1], host);
+        for (const c of got.slice(1, 42)) c.close();
+        for (const p of peers) p.close();
+        l.close();
+      }
+    } finally {
+      libc.close();
+    }
+  },
+});
+
+Deno.test({
   name: "EpollConnection localAddress read after close does not report another socket's address",
   ignore,
   async fn() {

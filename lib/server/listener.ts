@@ -607,8 +607,13 @@ export class Listener {
     }
     const regular = config.filterChains.filter((c) => !c.isDefault);
     const chain = selectFilterChain(regular, {
-      destinationPort: transport.localPort,
-      destinationIp: transport.localAddress,
+      // Read only by chains that match on them (the one catch-all chain does not: no getsockname for it).
+      get destinationPort() {
+        return transport.localPort;
+      },
+      get destinationIp() {
+        return transport.localAddress;
+      },
       sourceIp: transport.remoteAddress,
       sourcePort: transport.remotePort,
       serverName: state.serverName,

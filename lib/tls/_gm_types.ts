@@ -7,7 +7,7 @@
 import type { TlsEngine, TlsEngineCallbacks } from "../api/tls.ts";
 import type { Certificate } from "../crypto/x509.ts";
 import type { Sm2PrivateKey } from "../crypto/sm2.ts";
-import type { TlcpSession, TlcpSessionCache } from "./engine/tlcp/mod.ts";
+import type { TlcpServerOptions, TlcpSession, TlcpSessionCache } from "./engine/tlcp/mod.ts";
 import type { SessionTicketKeys, Tls13Credential, Tls13SessionCache } from "./engine/tls13/mod.ts";
 
 /** The GM protocol versions. */
@@ -75,6 +75,8 @@ export type GmTls13EngineFactory = (callbacks: TlsEngineCallbacks) => TlsEngine;
  */
 export interface GmEngineState {
   tlcpSessions?: TlcpSessionCache;
+  /** Server: the TLCP engine options, resolved on the first connection (credentials, suites, the session cache). */
+  tlcpServer?: TlcpServerOptions;
   tls13Server?: GmTls13EngineFactory;
   /** Client: the TLS 1.3 tickets of this context's upstream connections, by server name. */
   tls13Sessions?: Tls13SessionCache;

@@ -57,8 +57,6 @@ export class EngineConnection implements SecureConnection {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
   readonly secure = true;
   readonly done: Promise<void>;
 
@@ -85,14 +83,21 @@ export class EngineConnection implements SecureConnection {
   #onFail: ((err: TlsHandshakeError) => void) | undefined;
   #flushFn = () => this.#flush();
 
+  // The transport's, asked for when needed: the epoll engine looks its local address up (getsockname) on demand.
+  get localAddress(): string {
+    return this.#transport.localAddress;
+  }
+
+  get localPort(): number {
+    return this.#transport.localPort;
+  }
+
   /** @internal Use {@link runEngineHandshake}. */
   constructor(transport: NetConnection, build: EngineBuilder, highWatermark?: number) {
     this.#transport = transport;
     this.id = nextConnectionId();
     this.remoteAddress = transport.remoteAddress;
     this.remotePort = transport.remotePort;
-    this.localAddress = transport.localAddress;
-    this.localPort = transport.localPort;
     this.#high = highWatermark ?? DEFAULT_HIGH_WATERMARK;
     this.done = new Promise((r) => this.#resolveDone = r);
     this.#engine = build({

@@ -38,23 +38,26 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
   const ctx = init.context;
   const cipherSuites = ctx.tlcpSuites as readonly TlcpCipherSuite[];
   const alpnProtocols = ctx.alpn;
-  const creds = ctx.signCertificate && ctx.encCertificate
-    ? tlcpCredentials(ctx.signCertificate, ctx.encCertificate)
-    : undefined;
+  const creds = () =>
+    ctx.signCertificate && ctx.encCertificate ? tlcpCredentials(ctx.signCertificate, ctx.encCertificate) : undefined;
   if (init.role === "server") {
-    // One session cache per server context (a listener chain), so TLCP session IDs resume on that chain; none
-    // with disable_stateful_session_resumption.
-    const cache = ctx.statefulResumption === false
-      ? undefined
-      : ctx.engineState.tlcpSessions ??= new TlcpSessionCache({ lifetimeMs: (ctx.sessionTimeout ?? 7200) * 1000 });
-    return createTlcpServer({
-      credentials: creds!,
-      cipherSuites,
-      alpnProtocols,
-      clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
-      ...(ctx.roots.length > 0 ? { clientCa: ctx.roots } : {}),
-      ...(cache ? { sessionCache: cache } : {}),
-    }, init.callbacks);
+    // Resolved once per server context (a listener chain). One session cache per context, so TLCP session IDs
+    // resume on that chain; none with disable_stateful_session_resumption.
+    let options = ctx.engineState.tlcpServer;
+    if (!options) {
+      const cache = ctx.statefulResumption === false
+        ? undefined
+        : ctx.engineState.tlcpSessions ??= new TlcpSessionCache({ lifetimeMs: (ctx.sessionTimeout ?? 7200) * 1000 });
+      options = ctx.engineState.tlcpServer = {
+        credentials: creds()!,
+        cipherSuites,
+        alpnProtocols,
+        clientAuth: ctx.requireClientCertificate ? "require" : ctx.roots.length > 0 ? "request" : "none",
+        ...(ctx.roots.length > 0 ? { clientCa: ctx.roots } : {}),
+        ...(cache ? { sessionCache: cache } : {}),
+      };
+    }
+    return createTlcpServer(options, init.callbacks);
   }
   // Client sessions by server name (max_session_keys > 0): the last one established is offered next time.
   const sessions = (ctx.maxSessionKeys ?? 1) > 0 ? ctx.engineState.tlcpClientSessions ??= new Map() : undefined;
@@ -79,7 +82,7 @@ export const tlcpEngineFactory: GmEngineFactory = (init: GmEngineInit): TlsEngin
     alpnProtocols,
     ...(ctx.roots.length > 0 ? { ca: ctx.roots } : { verifyServer: false }),
     ...(init.serverName !== undefined ? { serverName: init.serverName } : {}),
-    ...(creds ? { credentials: creds } : {}),
+    ...(ctx.signCertificate && ctx.encCertificate ? { credentials: creds()! } : {}),
     peerProfile: ctx.tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard",
     ecdheKeyExchangeEncoding: ctx.tlcpClientKeyExchange === "BARE" ? "bare" : "length-prefixed",
     ...(session ? { session } : {}),
