@@ -9,26 +9,27 @@
  * tightest `read → await write → read` loop over `Deno.Conn`, and about 20% more than nginx's `stream` proxy.
  *
  * **The loop.** One epoll instance per isolate (the main thread, or each `SO_REUSEPORT` worker). While traffic flows,
- * the loop takes each batch with a synchronous `epoll_wait`. After every batch the microtasks run (promise
- * continuations, writes made outside events); at least every 0.25 ms Deno's own event loop turns once
- * (`setImmediate`), so timers, the admin server, native TLS listeners and everything else on it keep running. A turn
- * per batch instead cost the TCP proxy about 3% more CPU per exchange (side by side).
+ * the loop takes each batch with a synchronous `epoll_wait` and runs in immediate callbacks (`setImmediate`), not
+ * in an async function: after every batch it drains the microtasks and `process.nextTick`s the batch caused, to the
+ * end (a promise chain several hops long included), through Deno's core. Deno's own event loop turns (the loop
+ * returns and comes back in an immediate) only when it has work: its own epoll instance was ready, other immediates
+ * wait, a timer of the wheel is due, or 20 ms passed since the last turn (its timers, the admin server, native TLS
+ * listeners). The loop used to turn after every batch more than 0.25 ms after the last turn, and to drain microtasks
+ * by awaiting: with connections a few milliseconds apart that was a turn per batch, ~3.4 per TLCP handshake, each a
+ * cold pass through Deno's event loop (~60 µs apiece measured in light traffic on a 2-core VM).
  *
- * Between batches the loop waits on the isolate's own thread, as nginx's does, for up to 20 ms (less when the timer
- * wheel is due sooner): the runtime's own epoll instance (Deno's reactor, found at start through a probe socket in
- * `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the wait. When it alone is ready
- * the wait is handed off (below), which lets the runtime run at once; after a hand-off one turn runs the tasks its
- * reactor woke before the thread may wait again. A wait is at most 20 ms; when it runs out, Deno's loop turns once
- * (its timers fire) and the loop waits on this thread again. Only after a second without events for its own
+ * Between batches the loop waits on the isolate's own thread, as nginx's does, until the next event, the wheel's
+ * next timer or the next turn due: the runtime's own epoll instance (Deno's reactor, found at start through a probe
+ * socket in `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the wait. When it
+ * alone is ready the wait is handed off (below), which lets the runtime run at once; after a hand-off one turn runs
+ * the tasks its reactor woke before the thread may wait again. Only after a second without events for its own
  * descriptors (or where the runtime's instance is not found) does the loop hand the wait off, so that an idle process
  * sleeps: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime thread and resolves a promise, with the
  * runtime's instance out of the set. The hand-off costs two extra thread wake-ups each way; measured on TLS
  * handshakes, waiting on the isolate's thread took the context switches per connection from 8 to 2 and the runtime
- * threads' CPU (about 30 µs per connection) out. The bound was 4 ms at first; 20 ms covers the gaps of light traffic
- * too (one client's successive connections): 9-17% less CPU per TLS handshake for sequential `s_client` handshakes
- * (paired runs, both process orders). Where those gaps are longer (40 ms per `s_client` on a slower machine), every
- * connection still paid a hand-off each way, ~40 µs of the runtime threads' CPU per TLCP resumed handshake; turning
- * between waits for up to a second took that to ~1 µs. The bound exists because the runtime's own timers
+ * threads' CPU (about 30 µs per connection) out. Where the gaps of light traffic are long (40 ms per `s_client` on a
+ * slower machine), turning between waits for up to a second instead of handing off took ~40 µs of the runtime
+ * threads' CPU per TLCP resumed handshake to ~1 µs. The 20 ms bound exists because the runtime's own timers
  * (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 20 ms late while traffic
  * flows. Timers whose lateness a client would see (fault delays, connection-limit delays, the TCP proxy's idle
  * timeout, HTTP/2 drain and keep-alive timeouts) are on the wheel; those left on `setTimeout` are intervals and
@@ -111,13 +112,11 @@ const READ_SIZE_ARG = BigInt(READ_SIZE);
 /** The 8 bytes of an `eventfd` read or write, as a `size_t` argument. */
 const EVENTFD_BYTES = 8n;
 const MAX_EVENTS = 256;
-/** While busy, Deno's event loop turns at least this often (see "The loop"). */
-const TURN_EVERY_MS = 0.25;
 /**
- * While busy, the loop waits up to this long at a time on the isolate's own thread (one wake-up, as nginx's loop),
- * then lets Deno's loop turn once (see "The loop": the bound on how late a runtime timer may fire).
+ * While the loop runs, Deno's event loop turns at least this often (see "The loop"): the bound on how late a runtime
+ * timer may fire.
  */
-const BUSY_WAIT_MS = 20;
+const TURN_EVERY_MS = 20;
 /**
  * After this long without an event for its own descriptors the loop hands the wait to a runtime thread, so that an
  * idle process sleeps (see "The loop").
@@ -223,6 +222,7 @@ function getEngine(): Engine | undefined {
       if (v === "deno") return undefined;
     }
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return undefined;
+    if (!denoCore) return undefined;
     engine = new Engine(Deno.dlopen("libc.so.6", SYMBOLS).symbols as unknown as Libc);
   } catch {
     engine = null;
@@ -235,9 +235,18 @@ function getEngine(): Engine | undefined {
  * that the loop may wait on the isolate's own thread while traffic flows, how many batches it woke, and how many
  * waits went to a runtime thread.
  */
-export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number; handOffs: number } | undefined {
+export function epollLoopCounts():
+  | { runtimeFound: boolean; runtimeWakes: number; handOffs: number; batches: number; turns: number }
+  | undefined {
   const e = getEngine();
-  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes, handOffs: e.handOffs };
+  return e &&
+    {
+      runtimeFound: e.runtimeFound,
+      runtimeWakes: e.runtimeWakes,
+      handOffs: e.handOffs,
+      batches: e.batches,
+      turns: e.turns,
+    };
 }
 
 /** True when plain TCP sockets use the epoll engine in this isolate. */
@@ -267,6 +276,8 @@ class Engine {
   handOffs = 0;
   /** Batches of events dispatched so far (a listener tells from it whether it was ready in the previous one). */
   batches = 0;
+  /** Turns of Deno's loop the loop asked for (for tests and diagnostics). */
+  turns = 0;
   readonly #events = new Uint8Array(MAX_EVENTS * 16);
   readonly #eventView: DataView;
   readonly #evSize: number;
@@ -285,6 +296,14 @@ class Engine {
   #registered = 0;
   #running = false;
   #waiting = false;
+  /** Events a hand-off's wait returned, for the next {@link #spin} to dispatch. */
+  #pendingEvents = 0;
+  /** False from a hand-off (or a batch the runtime's instance was in) until Deno's loop turned once. */
+  #settled = false;
+  /** When Deno's loop last turned for this loop, and when the last batch for our own descriptors came (ms). */
+  #lastTurn = 0;
+  #lastOwn = 0;
+  readonly #spinFn = () => this.#spin();
   /** True while an event is being handled: writes then join the batch sent when its handler returns. */
   dispatching = false;
   /** The shared read buffer (see "Reads"); replaced when a writer takes it over ({@link lendReadBuffer}). */
@@ -370,7 +389,11 @@ class Engine {
     this.#table[fd] = p;
     this.#tokens[fd] = token;
     this.#registered++;
-    if (!this.#running) this.#run();
+    if (!this.#running) {
+      this.#running = true;
+      this.#lastOwn = performance.now();
+      this.#handOff();
+    }
   }
 
   modify(fd: number, mask: number): void {
@@ -398,80 +421,92 @@ class Engine {
     if (this.#registered === 0 && this.#waiting) this.lib.write(this.#wakeFd, this.#wakeBuf, EVENTFD_BYTES);
   }
 
-  async #run(): Promise<void> {
-    this.#running = true;
+  /**
+   * The loop (see "The loop"). It runs in immediate callbacks, not in an async function's continuations, so that it
+   * can drain the microtasks (and `process.nextTick`s) that the events caused to the end itself: a promise chain
+   * several hops long (a handshake resolving into the filter chain's setup) finishes before the thread waits again,
+   * without handing control back to Deno's loop for it. It hands control back (an immediate: one turn of Deno's
+   * loop) only when Deno's loop has work: its own epoll instance was ready, other immediates are queued, a timer of
+   * the wheel is due, or {@link TURN_EVERY_MS} passed since the last turn (runtime timers). An earlier loop turned
+   * after every batch more than 0.25 ms after the last turn: with connections a few milliseconds apart that was
+   * every batch, ~3.4 turns per TLCP handshake (measured), each a cold pass through Deno's event loop.
+   */
+  #spin(): void {
     const lib = this.lib, ep = this.#ep, events = this.#events;
-    let busy = false;
-    /** False from a hand-off until the runtime's queued tasks had a turn: the loop may not wait on this thread. */
-    let settled = false;
-    let lastTurn = 0;
-    /** When the last batch for our own descriptors came (ms). */
-    let lastOwn = 0;
-    try {
-      while (this.#registered > 0) {
-        // While traffic flows the next batch is usually ready or close: take it without a thread hand-off, waiting
-        // on this thread when the runtime's own epoll instance is in the set (so that its work still wakes us).
-        let n = 0;
-        if (busy) {
-          n = lib.epoll_wait(ep, events, MAX_EVENTS, this.#runtimeWatched && settled ? busyWaitMs() : 0);
-          if (n === 0 && this.#runtimeWatched) {
-            if (!settled) {
-              // Back from a hand-off: tasks the runtime's reactor woke meanwhile are queued behind this loop. One
-              // turn runs them before this thread may wait.
-              settled = true;
-              await new Promise(setImmediate);
-              continue;
-            }
-            const now = performance.now();
-            if (now - lastOwn < IDLE_HANDOFF_MS) {
-              // A wait ran out (or the wheel is due): Deno's loop turns once (its timers fire), and the loop goes on
-              // waiting on this thread. A gap in light traffic (one client's successive connections) costs a turn
-              // per 20 ms instead of two thread hand-offs.
-              lastTurn = now;
-              await new Promise(setImmediate);
-              continue;
-            }
+    let n = this.#pendingEvents;
+    this.#pendingEvents = 0;
+    this.#watchRuntime(true);
+    for (;;) {
+      if (n > 0) {
+        const own = this.#dispatch(n);
+        const runtime = this.#runtimeReady;
+        this.#runtimeReady = false;
+        drainTicks();
+        if (runtime) {
+          this.runtimeWakes++;
+          if (own === 0) {
+            // Only the runtime's instance was ready (a socket of the admin API or a native TLS listener, a
+            // wake-up). Its reactor is polled only every few dozen turns of a loop that keeps waking itself, so
+            // turns would spin until then: hand the wait off instead, which lets it run at once.
+            this.#handOff();
+            return;
           }
+          // The tasks its reactor woke run in a turn of Deno's loop, before this thread may wait again.
+          this.#settled = false;
         }
-        if (n > 0) {
-          const own = this.#dispatch(n);
-          const runtime = this.#runtimeReady;
-          this.#runtimeReady = false;
-          if (runtime) this.runtimeWakes++;
-          if (!runtime || own > 0) {
-            // The runtime's tasks that its reactor wakes run after this loop yields: no wait here before that.
-            if (runtime) settled = false;
-            const now = performance.now();
-            if (own > 0) lastOwn = now;
-            if (runtime || now - lastTurn >= TURN_EVERY_MS) {
-              lastTurn = now;
-              // One turn of Deno's own event loop (timers, native TLS, the admin API), without a thread hand-off.
-              await new Promise(setImmediate);
-            } else await null;
-            continue;
-          }
-          // Only the runtime's instance was ready (a socket of the admin API or a native TLS listener, a wake-up).
-          // Its reactor is polled only every few dozen turns of a loop that keeps waking itself, so turns would spin
-          // until then: hand the wait off instead, which lets it run at once.
-        }
-        // Idle (or the runtime busy): wait on a runtime thread (about 10 µs of hand-off on one core). The runtime's
-        // instance leaves the set meanwhile: its work must not wake that thread too.
-        this.#watchRuntime(false);
-        this.#waiting = true;
-        this.handOffs++;
-        n = await lib.epoll_wait_async(ep, events, MAX_EVENTS, -1);
-        this.#waiting = false;
-        busy = n > 0;
-        if (busy) {
-          settled = false;
-          this.#watchRuntime(true);
-          if (this.#dispatch(n) > 0) lastOwn = performance.now();
-        }
+        if (own > 0) this.#lastOwn = performance.now();
       }
+      if (this.#registered === 0) {
+        this.#running = false;
+        return;
+      }
+      const now = performance.now();
+      if (
+        !this.#settled || now - this.#lastTurn >= TURN_EVERY_MS || msUntilNextTimer() <= 0 || immediatesQueued()
+      ) {
+        // One turn of Deno's own event loop (its timers, native TLS, the admin API), without a thread hand-off.
+        this.#settled = true;
+        this.#lastTurn = now;
+        this.turns++;
+        setImmediate(this.#spinFn);
+        return;
+      }
+      if (!this.#runtimeWatched || now - this.#lastOwn >= IDLE_HANDOFF_MS) {
+        // Idle for a second (or the runtime's instance cannot be watched): wait on a runtime thread.
+        this.#handOff();
+        return;
+      }
+      // Wait on this thread until an event, the wheel's next timer or the next turn due, whichever comes first.
+      const wait = Math.max(0, Math.min(busyWaitMs(), Math.ceil(this.#lastTurn + TURN_EVERY_MS - now)));
+      n = lib.epoll_wait(ep, events, MAX_EVENTS, wait);
+    }
+  }
+
+  /**
+   * Waits on a runtime thread (about 10 µs of hand-off on one core), with the runtime's instance out of the set: its
+   * work must not wake that thread too. The events are dispatched in the next turn, by {@link #spin}.
+   */
+  async #handOff(): Promise<void> {
+    this.#watchRuntime(false);
+    this.#waiting = true;
+    this.handOffs++;
+    let n = 0;
+    try {
+      n = await this.lib.epoll_wait_async(this.#ep, this.#events, MAX_EVENTS, -1);
     } finally {
-      this.#running = false;
       this.#waiting = false;
     }
+    if (n < 0) n = 0;
+    // The tasks the runtime's reactor woke meanwhile are queued behind this loop: one turn runs them before the
+    // thread may wait on its own again.
+    this.#settled = false;
+    if (n > 0) this.#lastOwn = performance.now();
+    this.#pendingEvents = n;
+    if (this.#registered === 0) {
+      this.#running = false;
+      return;
+    }
+    setImmediate(this.#spinFn);
   }
 
   /** Adds the runtime's epoll instance to the set (`on`) or takes it out, when it was found. */
@@ -1137,11 +1172,39 @@ export interface SocketEnds {
 }
 
 /**
- * How long the loop may wait on the isolate's own thread: {@link BUSY_WAIT_MS}, or less when the timer wheel is due
+ * How long the loop may wait on the isolate's own thread: {@link TURN_EVERY_MS}, or less when the timer wheel is due
  * sooner (its runtime timer cannot fire while the thread waits in `epoll_wait`).
  */
 function busyWaitMs(): number {
-  return Math.max(0, Math.min(BUSY_WAIT_MS, Math.ceil(msUntilNextTimer())));
+  return Math.max(0, Math.min(TURN_EVERY_MS, Math.ceil(msUntilNextTimer())));
+}
+
+/**
+ * Deno's own JS core (`Deno[Deno.internal].core`): the loop drains microtasks and `process.nextTick`s through it
+ * ({@link drainTicks}) and sees whether immediates wait ({@link immediatesQueued}). Without it (another runtime
+ * version) the engine is not used: plain TCP goes to `Deno.Conn`.
+ */
+interface DenoCore {
+  runNextTicks(): void;
+  immediateQueue: { head: unknown };
+}
+const denoCore: DenoCore | undefined = (() => {
+  const d = Deno as unknown as { internal?: symbol } & Record<symbol, { core?: Partial<DenoCore> } | undefined>;
+  const core = d.internal === undefined ? undefined : d[d.internal]?.core;
+  return typeof core?.runNextTicks === "function" && typeof core.immediateQueue === "object" &&
+      core.immediateQueue !== null
+    ? core as DenoCore
+    : undefined;
+})();
+
+/** Runs the microtasks and `process.nextTick` callbacks queued so far, and those they queue, to the end. */
+function drainTicks(): void {
+  denoCore!.runNextTicks();
+}
+
+/** True when immediates other than the loop's own wait for Deno's loop. */
+function immediatesQueued(): boolean {
+  return denoCore!.immediateQueue.head !== null;
 }
 
 /**
