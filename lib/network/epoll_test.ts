@@ -1534,24 +1534,20 @@ Deno.test({
     let pongs = 0;
     let finished!: () => void;
     const done = new Promise<void>((r) => finished = r);
-    a.setHandler({
+    a.setHandler(handler({
       onData: () => {
         void (async () => {
           for (let i = 0; i < 10; i++) await Promise.resolve();
           a.write(enc.encode("o"));
         })();
       },
-      onEof() {},
-      onClose() {},
-    });
-    b.setHandler({
+    }));
+    b.setHandler(handler({
       onData: () => {
         if (++pongs === rounds) finished();
         else b.write(enc.encode("i"));
       },
-      onEof() {},
-      onClose() {},
-    });
+    }));
     a.start();
     b.start();
     const t0 = performance.now();
