@@ -235,18 +235,9 @@ function getEngine(): Engine | undefined {
  * that the loop may wait on the isolate's own thread while traffic flows, how many batches it woke, and how many
  * waits went to a runtime thread.
  */
-export function epollLoopCounts():
-  | { runtimeFound: boolean; runtimeWakes: number; handOffs: number; batches: number; turns: number }
-  | undefined {
+export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number; handOffs: number } | undefined {
   const e = getEngine();
-  return e &&
-    {
-      runtimeFound: e.runtimeFound,
-      runtimeWakes: e.runtimeWakes,
-      handOffs: e.handOffs,
-      batches: e.batches,
-      turns: e.turns,
-    };
+  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes, handOffs: e.handOffs };
 }
 
 /** True when plain TCP sockets use the epoll engine in this isolate. */
@@ -276,8 +267,6 @@ class Engine {
   handOffs = 0;
   /** Batches of events dispatched so far (a listener tells from it whether it was ready in the previous one). */
   batches = 0;
-  /** Turns of Deno's loop the loop asked for (for tests and diagnostics). */
-  turns = 0;
   readonly #events = new Uint8Array(MAX_EVENTS * 16);
   readonly #eventView: DataView;
   readonly #evSize: number;
@@ -467,7 +456,6 @@ class Engine {
         // One turn of Deno's own event loop (its timers, native TLS, the admin API), without a thread hand-off.
         this.#settled = true;
         this.#lastTurn = now;
-        this.turns++;
         setImmediate(this.#spinFn);
         return;
       }
@@ -477,7 +465,7 @@ class Engine {
         return;
       }
       // Wait on this thread until an event, the wheel's next timer or the next turn due, whichever comes first.
-      const wait = Math.max(0, Math.min(busyWaitMs(), Math.ceil(this.#lastTurn + TURN_EVERY_MS - now)));
+      const wait = Math.max(0, Math.ceil(Math.min(msUntilNextTimer(), this.#lastTurn + TURN_EVERY_MS - now)));
       n = lib.epoll_wait(ep, events, MAX_EVENTS, wait);
     }
   }
@@ -1169,14 +1157,6 @@ export class EpollListener implements Pollable {
 export interface SocketEnds {
   readonly localAddr: Deno.Addr;
   readonly remoteAddr: Deno.Addr;
-}
-
-/**
- * How long the loop may wait on the isolate's own thread: {@link TURN_EVERY_MS}, or less when the timer wheel is due
- * sooner (its runtime timer cannot fire while the thread waits in `epoll_wait`).
- */
-function busyWaitMs(): number {
-  return Math.max(0, Math.min(TURN_EVERY_MS, Math.ceil(msUntilNextTimer())));
 }
 
 /**
