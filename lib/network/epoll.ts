@@ -13,27 +13,37 @@
  * in an async function: after every batch it drains the microtasks and `process.nextTick`s the batch caused, to the
  * end (a promise chain several hops long included), through Deno's core. Deno's own event loop turns (the loop
  * returns and comes back in an immediate) only when it has work: its own epoll instance was ready, other immediates
- * wait, a timer of the wheel is due, or 20 ms passed since the last turn (its timers, the admin server, native TLS
- * listeners). The loop used to turn after every batch more than 0.25 ms after the last turn, and to drain microtasks
+ * wait, a timer of the wheel is due, or, while Deno's reactor has work alongside the loop's, 20 ms passed since the
+ * last turn. The loop used to turn after every batch more than 0.25 ms after the last turn, and to drain microtasks
  * by awaiting: with connections a few milliseconds apart that was a turn per batch, ~3.4 per TLCP handshake, each a
  * cold pass through Deno's event loop (~60 µs apiece measured in light traffic on a 2-core VM).
  *
+ * **Runtime timers.** Deno keeps its timer queue in JavaScript (Node's design: one list per duration in a priority
+ * queue, one native timer for the earliest), and its core exposes the function its native timer calls. The loop
+ * asks it for the next expiry (with a time before every expiry it runs nothing), waits no longer than that, and
+ * when a timer is due runs the due ones itself, as Deno's loop would; the native timer then finds nothing due and
+ * re-arms. So `setTimeout` fires on time while the loop waits on its own thread, and an idle loop wakes only for
+ * events and timers. It used to turn every 20 ms in case a runtime timer was due: with connections ~85 ms apart
+ * (the TLS benchmark's `s_client`s) that was 3-4 cold turns per connection, ~520 µs of a TLCP resumed handshake's
+ * ~1500 (A/B, alternating rounds of 100), and a silent TCP connect and close 40 ms apart went from 690 to 420 µs.
+ * Timers inside the runtime's native code cannot be seen: it still turns at least every
+ * {@link RUNTIME_TURN_MAX_MS}. Without that function (another Deno version) it turns every 20 ms as before.
+ *
  * Between batches the loop waits on the isolate's own thread, as nginx's does, until the next event, the wheel's
- * next timer or the next turn due: the runtime's own epoll instance (Deno's reactor, found at start through a probe
- * socket in `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the wait. When it
- * alone is ready the wait is handed off (below), which lets the runtime run at once; after a hand-off one turn runs
- * the tasks its reactor woke before the thread may wait again. Only after a second without events for its own
+ * next timer, the runtime's, or the next turn due: the runtime's own epoll instance (Deno's reactor, found at start
+ * through a probe socket in `/proc/self/fdinfo`) is in the set meanwhile, so that its sockets and wake-ups end the
+ * wait. When it alone is ready the wait is handed off (below), which lets the runtime run at once; after a hand-off
+ * one turn runs the tasks its reactor woke before the thread may wait again. Only after a second without events for its own
  * descriptors (or where the runtime's instance is not found) does the loop hand the wait off, so that an idle process
  * sleeps: `epoll_wait` as a non-blocking FFI call, which blocks on a runtime thread and resolves a promise, with the
  * runtime's instance out of the set. The hand-off costs two extra thread wake-ups each way; measured on TLS
  * handshakes, waiting on the isolate's thread took the context switches per connection from 8 to 2 and the runtime
  * threads' CPU (about 30 µs per connection) out. Where the gaps of light traffic are long (40 ms per `s_client` on a
  * slower machine), turning between waits for up to a second instead of handing off took ~40 µs of the runtime
- * threads' CPU per TLCP resumed handshake to ~1 µs. The 20 ms bound exists because the runtime's own timers
- * (`setTimeout`, unlike the wheel's) cannot fire during such a wait: they may run up to 20 ms late while traffic
- * flows. Timers whose lateness a client would see (fault delays, connection-limit delays, the TCP proxy's idle
- * timeout, HTTP/2 drain and keep-alive timeouts) are on the wheel; those left on `setTimeout` are intervals and
- * control-plane timers (health checks, outlier detection, pool idle timeouts, stats flushes).
+ * threads' CPU per TLCP resumed handshake to ~1 µs. Timers whose lateness a client would see (fault delays,
+ * connection-limit delays, the TCP proxy's idle timeout, HTTP/2 drain and keep-alive timeouts) are on the wheel;
+ * those left on `setTimeout` are intervals and control-plane timers (health checks, outlier detection, pool idle
+ * timeouts, stats flushes).
  *
  * Sockets are level-triggered; every decision rests on a syscall's result (`recv`, `send`, `SO_ERROR`), and each
  * registration carries a token, so an event for a socket closed earlier in the same batch is dropped even when a new
@@ -113,10 +123,15 @@ const READ_SIZE_ARG = BigInt(READ_SIZE);
 const EVENTFD_BYTES = 8n;
 const MAX_EVENTS = 256;
 /**
- * While the loop runs, Deno's event loop turns at least this often (see "The loop"): the bound on how late a runtime
- * timer may fire.
+ * While Deno's reactor has work alongside the loop's, Deno's event loop turns at least this often (see "The loop");
+ * always, where the loop cannot see the runtime's timers (then the bound on how late one may fire).
  */
 const TURN_EVERY_MS = 20;
+/**
+ * Where the loop sees the runtime's timer queue (`runtimeTimers`), it waits for the next timer instead, and turns at
+ * least this often only for what it cannot see: timers inside the runtime's native code.
+ */
+const RUNTIME_TURN_MAX_MS = 250;
 /**
  * After this long without an event for its own descriptors the loop hands the wait to a runtime thread, so that an
  * idle process sleeps (see "The loop").
@@ -232,12 +247,14 @@ function getEngine(): Engine | undefined {
 
 /**
  * How this isolate's loop waits (undefined without the engine): whether the runtime's epoll instance was found, so
- * that the loop may wait on the isolate's own thread while traffic flows, how many batches it woke, and how many
- * waits went to a runtime thread.
+ * that the loop may wait on the isolate's own thread while traffic flows, how many batches it woke, how many waits
+ * went to a runtime thread, and how many turns of Deno's loop the running loop asked for.
  */
-export function epollLoopCounts(): { runtimeFound: boolean; runtimeWakes: number; handOffs: number } | undefined {
+export function epollLoopCounts():
+  | { runtimeFound: boolean; runtimeWakes: number; handOffs: number; turns: number }
+  | undefined {
   const e = getEngine();
-  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes, handOffs: e.handOffs };
+  return e && { runtimeFound: e.runtimeFound, runtimeWakes: e.runtimeWakes, handOffs: e.handOffs, turns: e.turns };
 }
 
 /** True when plain TCP sockets use the epoll engine in this isolate. */
@@ -265,6 +282,8 @@ class Engine {
   runtimeWakes = 0;
   /** Waits handed to a runtime thread (for tests and diagnostics). */
   handOffs = 0;
+  /** Turns of Deno's loop the running loop asked for (for tests and diagnostics). */
+  turns = 0;
   /** Batches of events dispatched so far (a listener tells from it whether it was ready in the previous one). */
   batches = 0;
   readonly #events = new Uint8Array(MAX_EVENTS * 16);
@@ -292,6 +311,8 @@ class Engine {
   /** When Deno's loop last turned for this loop, and when the last batch for our own descriptors came (ms). */
   #lastTurn = 0;
   #lastOwn = 0;
+  /** When a batch last found the runtime's instance ready along with its own descriptors. */
+  #lastRuntime = 0;
   readonly #spinFn = () => this.#spin();
   /** True while an event is being handled: writes then join the batch sent when its handler returns. */
   dispatching = false;
@@ -442,6 +463,7 @@ class Engine {
           }
           // The tasks its reactor woke run in a turn of Deno's loop, before this thread may wait again.
           this.#settled = false;
+          this.#lastRuntime = performance.now();
         }
         if (own > 0) this.#lastOwn = performance.now();
       }
@@ -450,12 +472,17 @@ class Engine {
         return;
       }
       const now = performance.now();
-      if (
-        !this.#settled || now - this.#lastTurn >= TURN_EVERY_MS || msUntilNextTimer() <= 0 || immediatesQueued()
-      ) {
+      // While Deno's reactor has work alongside the loop's, the loop turns at least every TURN_EVERY_MS: turning
+      // only on the batches that found the reactor ready, Deno sockets next to a busy loop made no progress for
+      // seconds (the busy-loop test). Otherwise, where it sees the runtime's timers, it waits for the next one.
+      const turnEvery = runtimeTimers === undefined || now - this.#lastRuntime < 2 * TURN_EVERY_MS
+        ? TURN_EVERY_MS
+        : RUNTIME_TURN_MAX_MS;
+      if (!this.#settled || msUntilNextTimer() <= 0 || immediatesQueued() || now - this.#lastTurn >= turnEvery) {
         // One turn of Deno's own event loop (its timers, native TLS, the admin API), without a thread hand-off.
         this.#settled = true;
         this.#lastTurn = now;
+        this.turns++;
         setImmediate(this.#spinFn);
         return;
       }
@@ -464,8 +491,21 @@ class Engine {
         this.#handOff();
         return;
       }
-      // Wait on this thread until an event, the wheel's next timer or the next turn due, whichever comes first.
-      const wait = Math.max(0, Math.ceil(Math.min(msUntilNextTimer(), this.#lastTurn + TURN_EVERY_MS - now)));
+      let runtimeWait = this.#lastTurn + turnEvery - now;
+      if (runtimeTimers !== undefined) {
+        const timer = msUntilRuntimeTimer();
+        if (timer <= 0) {
+          // Run them here rather than in a turn: Deno's native timer may be a millisecond behind the clock they
+          // are due by, and turns until it fires would spin.
+          runDueRuntimeTimers();
+          drainTicks();
+          n = 0;
+          continue;
+        }
+        runtimeWait = Math.min(runtimeWait, timer);
+      }
+      // Wait on this thread until an event, the wheel's next timer, the runtime's or the next turn due.
+      const wait = Math.max(0, Math.ceil(Math.min(msUntilNextTimer(), runtimeWait)));
       n = lib.epoll_wait(ep, events, MAX_EVENTS, wait);
     }
   }
@@ -1167,6 +1207,22 @@ export interface SocketEnds {
 interface DenoCore {
   runNextTicks(): void;
   immediateQueue: { head: unknown };
+  /**
+   * Runs the runtime's timers due at `now` (its timer clock) and returns the next expiry: positive while a
+   * referenced timer remains, negated when only unreferenced ones do, 0 for none. Deno's own loop calls it when its
+   * native timer fires; with a `now` before every expiry it runs nothing.
+   */
+  __processTimers?(now: number): number;
+  /** Arms a timer (`setTimeout`'s core): the returned object records its start on the timer clock. */
+  createTimer?(
+    callback: () => void,
+    after: number,
+    args: undefined,
+    repeat: boolean,
+    refed: boolean,
+    system: boolean,
+  ): { _idleStart?: unknown };
+  cancelTimer?(timer: unknown): void;
 }
 const denoCore: DenoCore | undefined = (() => {
   const d = Deno as unknown as { internal?: symbol } & Record<symbol, { core?: Partial<DenoCore> } | undefined>;
@@ -1176,6 +1232,48 @@ const denoCore: DenoCore | undefined = (() => {
     ? core as DenoCore
     : undefined;
 })();
+
+/**
+ * Deno's timer queue, when this runtime keeps it in JavaScript (Node's design: lists per duration in a priority
+ * queue, one native timer for the earliest): then the loop can wait for the runtime's next timer instead of turning
+ * every {@link TURN_EVERY_MS} in case one is due.
+ */
+const runtimeTimers: { process(now: number): number; now(): number } | undefined = (() => {
+  const core = denoCore;
+  const processTimers = core?.__processTimers, createTimer = core?.createTimer, cancelTimer = core?.cancelTimer;
+  if (typeof processTimers !== "function" || typeof createTimer !== "function" || typeof cancelTimer !== "function") {
+    return undefined;
+  }
+  try {
+    // The timer clock is performance.now() plus a constant: read it off a probe timer's start (an unreferenced
+    // system timer, cancelled at once; its empty list goes at the next expiry).
+    const probe = createTimer.call(core, () => {}, 1, undefined, false, false, true);
+    const start = probe._idleStart, offset = typeof start === "number" ? start - performance.now() : NaN;
+    cancelTimer.call(core, probe);
+    if (!Number.isFinite(offset) || typeof processTimers.call(core, -1) !== "number") return undefined;
+    return { process: (now) => processTimers.call(core, now), now: () => performance.now() + offset };
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Milliseconds until the runtime's next timer (`setTimeout`, `setInterval`, referenced or not; a cancelled one may
+ * still count until its time comes): 0 when one is due, Infinity when there is none.
+ */
+function msUntilRuntimeTimer(): number {
+  const next = Math.abs(runtimeTimers!.process(-1));
+  if (next === 0) return Infinity;
+  return Math.max(0, next - runtimeTimers!.now());
+}
+
+/**
+ * Runs the runtime's due timers, as Deno's loop does when its native timer fires (same function, same order); that
+ * native timer then finds nothing due and re-arms for the next one.
+ */
+function runDueRuntimeTimers(): void {
+  runtimeTimers!.process(runtimeTimers!.now());
+}
 
 /** Runs the microtasks and `process.nextTick` callbacks queued so far, and those they queue, to the end. */
 function drainTicks(): void {
