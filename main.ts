@@ -17,6 +17,7 @@ import { createRegistries } from "./lib/server/registries.ts";
 import { HotRestart, parseHotRestartFlags } from "./lib/server/hot_restart.ts";
 import { tuneMalloc } from "./lib/server/malloc_tuning.ts";
 import { Server } from "./lib/server/server.ts";
+import { setEventLoops } from "./lib/tls/gm.ts";
 import { VERSION } from "./lib/version.ts";
 
 const HELP = `Ferry ${VERSION} — an edge proxy and service-mesh data plane (Envoy v3 configuration)
@@ -122,6 +123,13 @@ async function main(argv: string[]): Promise<number> {
     return fail(`ferry: --concurrency must be a whole number from 1 to 999, not "${values.concurrency}"`, 2);
   }
 
+  // As Envoy: one event loop per core unless told otherwise. Recorded before the config is parsed: a TLCP listener
+  // context shares its session cache with the other loops' (lib/tls/engine/tlcp/session_cache.ts).
+  const concurrency = values.concurrency === undefined
+    ? Math.max(1, Math.min(999, navigator.hardwareConcurrency || 1))
+    : Number(values.concurrency);
+  setEventLoops(concurrency);
+
   // Load and validate.
   let raw: unknown;
   let source = "embedded default";
@@ -168,10 +176,6 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  // As Envoy: one event loop per core unless told otherwise.
-  const concurrency = values.concurrency === undefined
-    ? Math.max(1, Math.min(999, navigator.hardwareConcurrency || 1))
-    : Number(values.concurrency);
   const log = getLogger("main");
   log.info(`ferry ${VERSION} starting with ${source}`);
   const malloc = tuneMalloc();

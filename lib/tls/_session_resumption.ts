@@ -41,6 +41,26 @@ export interface ServerResumption {
  */
 const SEED_ENV = "FERRY_SESSION_TICKET_SEED";
 
+/** The number of event loops serving the listeners (`--concurrency`), set by `main.ts` for every thread to read. */
+const LOOPS_ENV = "FERRY_EVENT_LOOPS";
+
+/** Records how many event loops serve this process's listeners (before the config is parsed). */
+export function setEventLoops(n: number): void {
+  try {
+    Deno.env.set(LOOPS_ENV, String(n));
+  } catch { /* no env permission: each loop keeps its own sessions */ }
+}
+
+/** How many event loops serve this process's listeners: 1 unless `main.ts` said otherwise. */
+export function eventLoops(): number {
+  try {
+    const n = Number(Deno.env.get(LOOPS_ENV) ?? 1);
+    return Number.isInteger(n) && n > 1 ? n : 1;
+  } catch {
+    return 1;
+  }
+}
+
 function processSeed(): Uint8Array | undefined {
   try {
     let hex = Deno.env.get(SEED_ENV);

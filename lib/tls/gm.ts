@@ -50,10 +50,12 @@ import { readSm2PrivateKey } from "../crypto/pem.ts";
 import { sm2ArithmeticBuild, type Sm2PrivateKey } from "../crypto/sm2.ts";
 import { getLogger } from "../observe/log.ts";
 import type { GmContext, GmEngines, GmKeyPair, GmVersion } from "./_gm_types.ts";
-import { TLCP_PEER_PROFILES } from "./engine/tlcp/mod.ts";
+import { TLCP_PEER_PROFILES, TlcpSessionCache } from "./engine/tlcp/mod.ts";
 import { type Certificate, certificateSm2PublicKey, parseCertificates } from "../crypto/x509.ts";
 import { errorText, readDataSource } from "./_common.ts";
-import { parseMaxSessionKeys, parseServerResumption } from "./_session_resumption.ts";
+import { eventLoops, parseMaxSessionKeys, parseServerResumption } from "./_session_resumption.ts";
+/** `main.ts` records `--concurrency` with it before parsing the config (TLCP session caches are shared then). */
+export { setEventLoops } from "./_session_resumption.ts";
 import { type ClientHelloInfo, gmVersionOf, parseClientHello } from "./client_hello.ts";
 import { runEngineHandshake } from "./engine_connection.ts";
 import { builtinGmEngines } from "./gm_engines.ts";
@@ -242,6 +244,13 @@ export function parseGmTlsContext(
   const resumption = side === "server" ? parseServerResumption(o) : undefined;
   const maxSessionKeys = side === "client" ? parseMaxSessionKeys(o) : undefined;
   o.done();
+  // With several event loops the TLCP session cache is made now and shared under the context's config path, so
+  // that each loop has it (and takes the others' sessions) before its first connection.
+  let tlcpSessions: TlcpSessionCache | undefined;
+  if (resumption?.stateful && versions.includes("TLCP") && eventLoops() > 1) {
+    tlcpSessions = new TlcpSessionCache({ lifetimeMs: resumption.sessionTimeout * 1000 });
+    tlcpSessions.shareAs(o.path);
+  }
   return {
     side,
     versions,
@@ -259,7 +268,7 @@ export function parseGmTlsContext(
       (TLCP_PEER_PROFILES[tlcpPeerProfile === "GMSSL" ? "gmssl" : "standard"].ecdheKeyExchangeEncoding === "bare"
         ? "BARE"
         : "LENGTH_PREFIXED"),
-    engineState: { tls13Clients: new Map(), tls13Credentials: new Map() },
+    engineState: { tls13Clients: new Map(), tls13Credentials: new Map(), ...(tlcpSessions ? { tlcpSessions } : {}) },
     ...(resumption
       ? {
         ticketKeys: resumption.ticketKeys,

@@ -25,6 +25,7 @@ import {
 } from "./_harness.ts";
 import { freePort } from "../fakes/ports.ts";
 import { createTls13Client, Tls13SessionCache } from "../../lib/tls/engine/tls13/mod.ts";
+import { createTlcpClient, type TlcpEngine, type TlcpSession } from "../../lib/tls/engine/tlcp/mod.ts";
 import { runOverSocket } from "../../lib/tls/engine/tls13/testdata/socket.ts";
 import { parseCertificates } from "../../lib/crypto/mod.ts";
 import { spawnTongsuo, TONGSUO_BIN } from "./_peers.ts";
@@ -458,6 +459,61 @@ Deno.test({
       }
       // SO_REUSEPORT spreads the connections over both event loops; each one opens the tickets of the other.
       assertEquals(resumed, [false, ...new Array(9).fill(true)]);
+    } finally {
+      await ferry.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "TLCP session-ID resumption works across --concurrency 2 event loops (their session caches are shared)",
+  ...itOpts,
+  async fn() {
+    const p = gmsslPki();
+    const port = freePort();
+    const adminPort = freePort();
+    const cfg = p.path(`concurrency_tlcp_${crypto.randomUUID()}.json`);
+    const listener = gmListener(p, "edge", { versions: ["TLCP"] });
+    (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
+    (listener.filter_chains as Obj[])[0]!.filters = [directResponseHcm("edge")];
+    Deno.writeTextFileSync(
+      cfg,
+      JSON.stringify({
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        static_resources: { listeners: [listener] },
+      }),
+    );
+    const ferry = await spawnFerry(["-c", cfg, "--concurrency", "2"], { adminPort, timeoutMs: 30_000 });
+    try {
+      const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
+      let session: TlcpSession | undefined;
+      const resumed: boolean[] = [];
+      for (let i = 0; i < 12; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const s = runOverSocket(
+          conn,
+          (cb) =>
+            createTlcpClient(
+              { ca, serverName: "localhost", cipherSuites: ["ECC_SM4_GCM_SM3"], ...(session ? { session } : {}) },
+              cb,
+            ),
+        );
+        resumed.push((await s.handshake).resumed);
+        session = (s.engine as TlcpEngine).session;
+        s.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+        assert(dec.decode(await s.waitFor(20)).startsWith("HTTP/1.1 200"));
+        await s.done;
+        // The session goes to the other loop's cache a turn of that loop later; a client is rarely back sooner.
+        if (i === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      // SO_REUSEPORT spreads the connections over both event loops (all 12 on the first one's loop: 1 in 4096);
+      // every one resumes the session of the first, whichever loop did the full handshake. With a cache per loop,
+      // a client offering the last session it got did full handshakes 3 and 4 times of 11 (two runs).
+      assertEquals(resumed, [false, ...new Array(11).fill(true)]);
+      // The stats merge both loops': 11 resumed on the listener.
+      const r = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json&filter=listener.edge.ssl.session_reused`);
+      const j = await r.json() as { stats: { name?: string; value?: number }[] };
+      assertEquals(j.stats.find((x) => x.name === "listener.edge.ssl.session_reused")?.value, 11);
     } finally {
       await ferry.stop();
     }

@@ -39,14 +39,46 @@ export interface TlcpSessionCacheOptions {
 }
 
 /**
+ * What caches that {@link TlcpSessionCache.shareAs} the same name pass each other: a session one stored, or the ID of
+ * one it forgot.
+ */
+interface ShareMessage {
+  readonly name: string;
+  readonly session?: TlcpSession;
+  readonly id?: Uint8Array;
+}
+
+/** The channel between this isolate and the process's other event loops, opened by the first sharing cache. */
+let channel: BroadcastChannel | undefined;
+/** This isolate's sharing caches by name; a context replaced by a config update drops out with its cache. */
+const sharing = new Map<string, WeakRef<TlcpSessionCache>>();
+
+function shareChannel(): BroadcastChannel {
+  if (channel) return channel;
+  channel = new BroadcastChannel("ferry.tlcp-sessions");
+  const onMessage = (e: MessageEvent<ShareMessage>) => sharing.get(e.data.name)?.deref()?.receive(e.data);
+  channel.onmessage = onMessage;
+  return channel;
+}
+
+/**
  * A server's session cache: bounded in size (LRU) and in age. One instance may be shared by all the engines of a
  * listener; it is synchronous and holds no timers.
+ *
+ * **Across event loops.** With `--concurrency N` every event loop (the main thread and each worker) has its own
+ * listener contexts, and `SO_REUSEPORT` hands a client's next connection to any of them: a cache per loop resumed
+ * a client only when it came back to the same loop (one time in N). A cache that {@link shareAs} a name posts each
+ * session it stores, and each ID it forgets, to the caches of that name in the other loops (a `BroadcastChannel`:
+ * one structured clone per full handshake), the way nginx's workers share `ssl_session_cache shared:` and Envoy's
+ * threads one `SSL_CTX`. A session arrives a turn of the other loop later; a client that comes back sooner does a
+ * full handshake.
  */
 export class TlcpSessionCache {
   readonly #map = new Map<string, TlcpSession>();
   readonly #max: number;
   readonly #lifetime: number;
   readonly #now: () => number;
+  #shareName: string | undefined;
 
   constructor(options: TlcpSessionCacheOptions = {}) {
     this.#max = Math.max(1, options.maxSize ?? 20480);
@@ -77,14 +109,36 @@ export class TlcpSessionCache {
 
   /** Stores `session`, evicting the least recently used one when full. */
   set(session: TlcpSession): void {
-    const key = idKey(session.id);
-    this.#map.delete(key);
-    this.#map.set(key, session);
-    while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+    this.#store(session);
+    if (this.#shareName !== undefined) channel!.postMessage({ name: this.#shareName, session });
   }
 
   /** Forgets the session with `id`. */
   delete(id: Uint8Array): void {
     this.#map.delete(idKey(id));
+    if (this.#shareName !== undefined) channel!.postMessage({ name: this.#shareName, id });
+  }
+
+  /**
+   * Shares this cache's sessions with the caches of `name` in the process's other event loops (see the class doc);
+   * `name` says which context it serves (its config path), the same in every loop.
+   */
+  shareAs(name: string): void {
+    this.#shareName = name;
+    sharing.set(name, new WeakRef(this));
+    shareChannel();
+  }
+
+  /** Applies what a cache of the same name in another event loop stored or forgot (from the channel). */
+  receive(m: ShareMessage): void {
+    if (m.session) this.#store(m.session);
+    else if (m.id) this.#map.delete(idKey(m.id));
+  }
+
+  #store(session: TlcpSession): void {
+    const key = idKey(session.id);
+    this.#map.delete(key);
+    this.#map.set(key, session);
+    while (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
   }
 }
