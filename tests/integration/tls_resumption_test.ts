@@ -16,6 +16,7 @@ import { type GmsslPki, gmsslPki } from "../../lib/tls/engine/tlcp/_gmssl_util.t
 import {
   curl,
   directResponseHcm,
+  type FerryProcess,
   itOpts,
   spawnFerry,
   startFerry,
@@ -422,20 +423,7 @@ Deno.test({
   ...itOpts,
   async fn() {
     const p = gmsslPki();
-    const port = freePort();
-    const adminPort = freePort();
-    const cfg = p.path(`concurrency_${crypto.randomUUID()}.json`);
-    const listener = gmListener(p, "edge", {});
-    (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
-    (listener.filter_chains as Obj[])[0]!.filters = [directResponseHcm("edge")];
-    Deno.writeTextFileSync(
-      cfg,
-      JSON.stringify({
-        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
-        static_resources: { listeners: [listener] },
-      }),
-    );
-    const ferry = await spawnFerry(["-c", cfg, "--concurrency", "2"], { adminPort, timeoutMs: 30_000 });
+    const { ferry, port } = await concurrentFerry(p, {});
     try {
       const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
       const cache = new Tls13SessionCache();
@@ -470,20 +458,7 @@ Deno.test({
   ...itOpts,
   async fn() {
     const p = gmsslPki();
-    const port = freePort();
-    const adminPort = freePort();
-    const cfg = p.path(`concurrency_tlcp_${crypto.randomUUID()}.json`);
-    const listener = gmListener(p, "edge", { versions: ["TLCP"] });
-    (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
-    (listener.filter_chains as Obj[])[0]!.filters = [directResponseHcm("edge")];
-    Deno.writeTextFileSync(
-      cfg,
-      JSON.stringify({
-        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
-        static_resources: { listeners: [listener] },
-      }),
-    );
-    const ferry = await spawnFerry(["-c", cfg, "--concurrency", "2"], { adminPort, timeoutMs: 30_000 });
+    const { ferry, port, adminPort } = await concurrentFerry(p, { versions: ["TLCP"] });
     try {
       const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
       let session: TlcpSession | undefined;
@@ -519,3 +494,28 @@ Deno.test({
     }
   },
 });
+
+/** A Ferry with `--concurrency 2` and one GM listener "edge" (`extra` in its context) answering 200 itself. */
+async function concurrentFerry(
+  p: GmsslPki,
+  extra: Obj,
+): Promise<{ ferry: FerryProcess; port: number; adminPort: number }> {
+  const port = freePort();
+  const adminPort = freePort();
+  const cfg = p.path(`concurrency_${crypto.randomUUID()}.json`);
+  const listener = gmListener(p, "edge", extra);
+  (listener.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
+  (listener.filter_chains as Obj[])[0]!.filters = [directResponseHcm("edge")];
+  Deno.writeTextFileSync(
+    cfg,
+    JSON.stringify({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      static_resources: { listeners: [listener] },
+    }),
+  );
+  return {
+    ferry: await spawnFerry(["-c", cfg, "--concurrency", "2"], { adminPort, timeoutMs: 30_000 }),
+    port,
+    adminPort,
+  };
+}
