@@ -405,7 +405,10 @@ export class Server {
     if (result !== "unchanged" && this.#workers) {
       // Port 0: the workers bind the port the main thread got (SO_REUSEPORT), not ports of their own.
       const port = this.listenerManager.get(config.name)!.port;
-      const results = await this.#workers.addOrUpdateListener(config.address.port === 0 ? withPort(raw, port) : raw);
+      const results = await this.#workers.addOrUpdateListener(
+        config.address.port === 0 ? withPort(raw, port) : raw,
+        path,
+      );
       this.#reportWorkerFailures(`listener "${config.name}"`, results);
     }
     return result;

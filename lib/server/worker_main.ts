@@ -6,7 +6,7 @@
  *
  * Messages in: `{type: "start", raw, drainTimeMs}`, `{type: "stats", id}`, `{type: "log", level}`,
  * `{type: "log-component", component, level}`, `{type: "log-levels", id}`, `{type: "reset-counters", id}`,
- * `{type: "drain", ms, id}`, `{type: "listener-update", raw, id}`, `{type: "listener-remove", name, id}`,
+ * `{type: "drain", ms, id}`, `{type: "listener-update", raw, path, id}`, `{type: "listener-remove", name, id}`,
  * `{type: "config", json, id}` (a {@link WorkerConfigOp} as JSON text), `{type: "listener-fds", id}`. Out: `{type: "started"}` or `{type: "error", message}`,
  * `{type: "stats", id, snap}`, `{type: "log-levels", id, levels}`, `{type: "counters-reset", id}`,
  * `{type: "drained", id}`, `{type: "listener-done", id, error?}`, `{type: "config-done", id, error?}`,
@@ -128,8 +128,9 @@ const onMessage = async (e: MessageEvent<WorkerRequest>) => {
           try {
             if (!server) throw new Error("not started");
             // The main thread checked the clusters it names (or, for LDS, chose not to, as Envoy).
-            if (m.type === "listener-update") await server.addOrUpdateListener(m.raw, { validateClusters: false });
-            else await server.removeListener(m.name);
+            if (m.type === "listener-update") {
+              await server.addOrUpdateListener(m.raw, { path: m.path, validateClusters: false });
+            } else await server.removeListener(m.name);
             self.postMessage({ type: "listener-done", id: m.id });
           } catch (err) {
             self.postMessage({ type: "listener-done", id: m.id, error: message(err) });

@@ -25,7 +25,7 @@ export type WorkerRequest =
   | { type: "log-levels"; id: number }
   | { type: "drain"; ms: number; id: number }
   | { type: "stop-accepting"; graceful: boolean }
-  | { type: "listener-update"; raw: unknown; id: number }
+  | { type: "listener-update"; raw: unknown; path: string; id: number }
   | { type: "listener-remove"; name: string; id: number }
   | { type: "runtime"; state: RuntimeState }
   | { type: "config"; json: string; id: number }
@@ -207,9 +207,12 @@ export class WorkerSet {
   /**
    * Applies a runtime listener add or update (the raw Envoy `Listener`) on every worker, after the main thread
    * applied it; resolves with each worker's outcome (a worker silent for 10 s is reported as failed). Never rejects.
+   * `path` is the config path the main thread parsed it at: the workers parse it at the same one, so that what a
+   * context derives from its path (its default TLS 1.3 ticket key, its TLCP session-sharing name) is the same in
+   * every event loop and differs between listeners.
    */
-  addOrUpdateListener(raw: unknown): Promise<WorkerConfigResult[]> {
-    return this.#applyListenerChange((id) => ({ type: "listener-update", raw, id }));
+  addOrUpdateListener(raw: unknown, path: string): Promise<WorkerConfigResult[]> {
+    return this.#applyListenerChange((id) => ({ type: "listener-update", raw, path, id }));
   }
 
   /**

@@ -25,6 +25,7 @@ import {
   type TestFerry,
 } from "./_harness.ts";
 import { freePort } from "../fakes/ports.ts";
+import { startControlPlane } from "../xds/control_plane_client.ts";
 import { createTls13Client, Tls13SessionCache } from "../../lib/tls/engine/tls13/mod.ts";
 import { createTlcpClient, type TlcpEngine, type TlcpSession } from "../../lib/tls/engine/tlcp/mod.ts";
 import { runOverSocket } from "../../lib/tls/engine/tls13/testdata/socket.ts";
@@ -481,14 +482,17 @@ Deno.test({
         // The session goes to the other loop's cache a turn of that loop later; a client is rarely back sooner.
         if (i === 0) await new Promise((r) => setTimeout(r, 50));
       }
-      // SO_REUSEPORT spreads the connections over both event loops (all 12 on the first one's loop: 1 in 4096);
-      // every one resumes the session of the first, whichever loop did the full handshake. With a cache per loop,
-      // a client offering the last session it got did full handshakes 3 and 4 times of 11 (two runs).
+      // SO_REUSEPORT spreads the connections over both event loops (checked below; all 12 on one loop would be
+      // 1 in 2048); every one resumes the session of the first, whichever loop did the full handshake. With a cache
+      // per loop, a client offering the last session it got did full handshakes 3 and 4 times of 11 (two runs).
       assertEquals(resumed, [false, ...new Array(11).fill(true)]);
-      // The stats merge both loops': 11 resumed on the listener.
-      const r = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json&filter=listener.edge.ssl.session_reused`);
+      // The stats merge both loops': 11 resumed on the listener; each loop accepted some of the 12 connections.
+      const r = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`);
       const j = await r.json() as { stats: { name?: string; value?: number }[] };
-      assertEquals(j.stats.find((x) => x.name === "listener.edge.ssl.session_reused")?.value, 11);
+      const value = (name: string) => j.stats.find((x) => x.name === name)?.value ?? 0;
+      assertEquals(value("listener.edge.ssl.session_reused"), 11);
+      const perLoop = [0, 1].map((w) => value(`listener.edge.worker_${w}.downstream_cx_total`));
+      assert(perLoop.every((n) => n > 0) && perLoop[0]! + perLoop[1]! === 12, `connections per loop: ${perLoop}`);
     } finally {
       await ferry.stop();
     }
@@ -519,3 +523,109 @@ async function concurrentFerry(
     adminPort,
   };
 }
+
+Deno.test({
+  name: "LDS GM listeners with --concurrency 2: TLCP sessions resume on their own listener in every loop, not another",
+  ...itOpts,
+  async fn() {
+    // Two TLCP listeners from LDS, same certificates. The workers parse a pushed listener at the main thread's
+    // config path (they used one path for every pushed listener), so each listener's session cache is shared with
+    // its own copies in the other loop and with no other listener's.
+    const p = gmsslPki();
+    const ports = { a: freePort(), b: freePort() };
+    const admin = freePort();
+    const ads = { ads: {}, resource_api_version: "V3" };
+    const lds = Object.entries(ports).map(([name, port]) => {
+      const l = gmListener(p, name, {});
+      (l.address as { socket_address: { port_value: number } }).socket_address.port_value = port;
+      (l.filter_chains as Obj[])[0]!.filters = [directResponseHcm(name)];
+      return l;
+    });
+    const cp = await startControlPlane({ snapshot: { version: "v1", resources: { lds } } });
+    const bootstrap = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      node: { id: "ferry-lds-tlcp", cluster: "test" },
+      dynamic_resources: {
+        ads_config: {
+          api_type: "GRPC",
+          transport_api_version: "V3",
+          grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }],
+        },
+        lds_config: { ...ads, initial_fetch_timeout: "10s" },
+      },
+      static_resources: { clusters: [cluster("xds", cp.grpcPort)] },
+    };
+    const ferry = await spawnFerry(["--config-yaml", JSON.stringify(bootstrap), "--concurrency", "2"], {
+      adminPort: admin,
+      timeoutMs: 30_000,
+    });
+    try {
+      const r = await cp.waitAcked("lds", "v1", { timeoutMs: 15_000 });
+      assert("acked" in r, JSON.stringify(r));
+      const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
+      const connect = async (port: number, session: TlcpSession | undefined) => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const s = runOverSocket(conn, (cb) =>
+          createTlcpClient(
+            { ca, serverName: "localhost", cipherSuites: ["ECC_SM4_GCM_SM3"], ...(session ? { session } : {}) },
+            cb,
+          ));
+        const { resumed } = await s.handshake;
+        const got = (s.engine as TlcpEngine).session;
+        s.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+        assert(dec.decode(await s.waitFor(20)).startsWith("HTTP/1.1 200"));
+        await s.done;
+        return { resumed, session: got };
+      };
+      let session = (await connect(ports.a, undefined)).session;
+      await new Promise((r) => setTimeout(r, 50));
+      const onA: boolean[] = [];
+      for (let i = 0; i < 10; i++) {
+        const c = await connect(ports.a, session);
+        onA.push(c.resumed);
+        session = c.session;
+      }
+      assertEquals(onA, new Array(10).fill(true), "listener a resumes its sessions in both loops");
+      // Listener b has the same certificates but its own cache: a's session is not resumed there, in any loop.
+      const onB: boolean[] = [];
+      for (let i = 0; i < 6; i++) onB.push((await connect(ports.b, session)).resumed);
+      assertEquals(onB, new Array(6).fill(false), "listener b does not resume listener a's session");
+      // TLS 1.3-SM: without session_ticket_keys each listener seals tickets with a key of its own (derived from
+      // its config path), the same in every loop; the workers' pushed listeners used to share one.
+      const tickets = new Tls13SessionCache();
+      const tls13 = async (port: number) => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const t = runOverSocket(conn, (cb) =>
+          createTls13Client({
+            serverName: "localhost",
+            trustedCertificates: ca,
+            cipherSuites: ["TLS_SM4_GCM_SM3"],
+            groups: ["curveSM2"],
+            signatureSchemes: ["sm2sig_sm3"],
+            sessionCache: tickets,
+          }, cb));
+        const { resumed } = await t.handshake;
+        t.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+        assert(dec.decode(await t.waitFor(20)).startsWith("HTTP/1.1 200"));
+        await t.done;
+        return resumed;
+      };
+      const tls13OnA = [];
+      for (let i = 0; i < 6; i++) tls13OnA.push(await tls13(ports.a));
+      assertEquals(tls13OnA, [false, true, true, true, true, true], "listener a resumes its tickets in both loops");
+      const tls13OnB = [];
+      for (let i = 0; i < 6; i++) tls13OnB.push(await tls13(ports.b));
+      // The first offers a's ticket and does a full handshake; it gets one of b's, which the next ones resume.
+      assertEquals(tls13OnB, [false, true, true, true, true, true], "listener b opens only its own tickets");
+      const s = await (await fetch(`http://127.0.0.1:${admin}/stats?format=json`)).json() as {
+        stats: { name?: string; value?: number }[];
+      };
+      const value = (name: string) => s.stats.find((x) => x.name === name)?.value ?? 0;
+      const perLoop = [0, 1].map((w) => value(`listener.a.worker_${w}.downstream_cx_total`));
+      assert(perLoop.every((n) => n > 0), `listener a's connections per loop: ${perLoop}`);
+    } finally {
+      await ferry.stop();
+      await cp.kill();
+    }
+  },
+});
