@@ -29,6 +29,7 @@
 import type { ConnectionHandler, NetConnection } from "../api/network.ts";
 import { borrowChunkBuffer, releaseBuffer } from "./buffer_pool.ts";
 import { WriteBuffer } from "./write_buffer.ts";
+import { runtimeOpStarted } from "./_runtime_ops.ts";
 
 const MIN_READ = 4 * 1024;
 const MAX_READ = 64 * 1024;
@@ -186,6 +187,7 @@ export class DenoConnection implements NetConnection {
       return;
     }
     this.#conn.read(this.#readBuf!).then(this.#onRead, this.#onReadError);
+    runtimeOpStarted();
   }
 
   #resume = (): void => {
@@ -347,6 +349,7 @@ export class DenoConnection implements NetConnection {
     this.#inFlightWaiters = this.#accWaiters;
     this.#accWaiters = undefined;
     this.#conn.write(buf.subarray(0, total)).then(this.#onWritten, this.#onWriteError);
+    runtimeOpStarted();
   }
 
   #onWritten = (n: number): void => {
@@ -354,6 +357,7 @@ export class DenoConnection implements NetConnection {
     this.#inFlightOff += n;
     if (this.#inFlightOff < this.#inFlightLen && !this.#closed) {
       this.#conn.write(buf.subarray(this.#inFlightOff, this.#inFlightLen)).then(this.#onWritten, this.#onWriteError);
+      runtimeOpStarted();
       return;
     }
     const total = this.#inFlightLen;
@@ -425,6 +429,7 @@ export class DenoConnection implements NetConnection {
     if (!this.#handedOff) {
       try {
         this.#conn.close();
+        runtimeOpStarted();
       } catch {
         // already closed
       }
@@ -461,6 +466,7 @@ export async function connectTcp(
 ): Promise<DenoConnection> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const p = Deno.connect({ hostname, port, transport: "tcp" });
+  runtimeOpStarted();
   try {
     const conn = await Promise.race([
       p,

@@ -77,6 +77,7 @@ import { getLogger } from "../observe/log.ts";
 import { WriteBuffer } from "./write_buffer.ts";
 import { setReadLender, takeBuffer } from "./buffer_pool.ts";
 import { msUntilNextTimer, schedule } from "./timer_wheel.ts";
+import { setRuntimeOpHook } from "./_runtime_ops.ts";
 
 const log = getLogger("listener");
 
@@ -320,6 +321,14 @@ class Engine {
   #lastRuntime = 0;
   /** {@link batches} at the last turn. */
   #batchesAtTurn = 0;
+  /**
+   * When Ferry last started a runtime op (`_runtime_ops.ts`: a `Deno.Conn` read, write or close, a connect, a native
+   * TLS handshake). Such an op goes on in turns of Deno's loop, often several in a row (a write, then a close), and
+   * its completion need not make Deno's epoll instance ready: for a second after one the loop turns every
+   * TURN_EVERY_MS as it used to. Without this, native TLS requests proxied to an epoll upstream took ~0.3 s (the
+   * 250 ms backstop) and sometimes until the client gave up.
+   */
+  #lastRuntimeOp = -Infinity;
   readonly #spinFn = () => this.#spin();
   /** True while an event is being handled: writes then join the batch sent when its handler returns. */
   dispatching = false;
@@ -343,6 +352,11 @@ class Engine {
     this.lib = lib;
     this.readArrayBuffer = this.readBuf.buffer;
     setReadLender(this);
+    // A Deno.Conn op started while the loop runs needs turns of Deno's loop to go on: one before the next wait.
+    setRuntimeOpHook(() => {
+      this.#settled = false;
+      this.#lastRuntimeOp = performance.now();
+    });
     // struct epoll_event is packed on x86_64 (12 bytes), naturally aligned elsewhere (16).
     this.#evSize = Deno.build.arch === "x86_64" ? 12 : 16;
     this.#dataOff = Deno.build.arch === "x86_64" ? 4 : 8;
@@ -484,7 +498,7 @@ class Engine {
       // made no progress for seconds (the busy-loop test), and native TLS clients beside wrk got a third of their
       // requests through (the hot-restart test). Otherwise, where it sees the runtime's timers, it waits for them.
       const turnEvery = runtimeTimers === undefined || now - this.#lastRuntime < 2 * TURN_EVERY_MS ||
-          this.batches - this.#batchesAtTurn >= BUSY_BATCHES
+          this.batches - this.#batchesAtTurn >= BUSY_BATCHES || now - this.#lastRuntimeOp < IDLE_HANDOFF_MS
         ? TURN_EVERY_MS
         : RUNTIME_TURN_MAX_MS;
       if (!this.#settled || msUntilNextTimer() <= 0 || immediatesQueued() || now - this.#lastTurn >= turnEvery) {

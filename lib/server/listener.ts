@@ -33,6 +33,7 @@ import { chooseProvider } from "../tls/client_hello.ts";
 import { nativeListenTlsOptions, type NativeServerContext } from "../tls/native.ts";
 import { TlsHandshakeError } from "../tls/provider.ts";
 import { SslStats } from "../tls/stats.ts";
+import { runtimeOpStarted } from "../network/_runtime_ops.ts";
 
 const log = getLogger("listener");
 
@@ -577,6 +578,7 @@ export class Listener {
       // Deno keeps the socket of a handshake cancelled by close() open until the peer acts (see the function).
       shutdownStalledSocket(raw);
     });
+    runtimeOpStarted();
     raw.handshake().then((info) => {
       if (!pending) return; // timed out
       pending = false;

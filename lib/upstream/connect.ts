@@ -8,6 +8,7 @@ import type { NetConnection } from "../api/network.ts";
 import type { Host } from "../api/upstream.ts";
 import { ConnectTimeoutError, DenoConnection } from "../network/connection.ts";
 import { connectEpoll } from "../network/epoll.ts";
+import { runtimeOpStarted } from "../network/_runtime_ops.ts";
 
 /** Options of {@link connectHost}. */
 export interface ConnectOptions {
@@ -32,6 +33,7 @@ export const connectHost: Connector = async (host, options) => {
   if (fast) return fast;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const p = Deno.connect({ hostname: host.address, port: host.port, transport: "tcp" });
+  runtimeOpStarted();
   try {
     const conn = await Promise.race([
       p,
