@@ -29,7 +29,7 @@ import { startControlPlane } from "../xds/control_plane_client.ts";
 import { createTls13Client, Tls13SessionCache } from "../../lib/tls/engine/tls13/mod.ts";
 import { createTlcpClient, type TlcpEngine, type TlcpSession } from "../../lib/tls/engine/tlcp/mod.ts";
 import { runOverSocket } from "../../lib/tls/engine/tls13/testdata/socket.ts";
-import { parseCertificates } from "../../lib/crypto/mod.ts";
+import { type Certificate, parseCertificates } from "../../lib/crypto/mod.ts";
 import { spawnTongsuo, TONGSUO_BIN } from "./_peers.ts";
 
 const GM_TYPE = "type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext";
@@ -429,23 +429,7 @@ Deno.test({
       const ca = parseCertificates(Deno.readTextFileSync(p.path("ca.crt")));
       const cache = new Tls13SessionCache();
       const resumed: boolean[] = [];
-      for (let i = 0; i < 10; i++) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-        const s = runOverSocket(conn, (cb) =>
-          createTls13Client({
-            serverName: "localhost",
-            trustedCertificates: ca,
-            cipherSuites: ["TLS_SM4_GCM_SM3"],
-            groups: ["curveSM2"],
-            signatureSchemes: ["sm2sig_sm3"],
-            sessionCache: cache,
-          }, cb));
-        resumed.push((await s.handshake).resumed);
-        // The ticket comes before the response.
-        s.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
-        assert(dec.decode(await s.waitFor(20)).startsWith("HTTP/1.1 200"));
-        await s.done;
-      }
+      for (let i = 0; i < 10; i++) resumed.push(await tls13SmRequest(port, ca, cache));
       // SO_REUSEPORT spreads the connections over both event loops; each one opens the tickets of the other.
       assertEquals(resumed, [false, ...new Array(9).fill(true)]);
     } finally {
@@ -593,23 +577,7 @@ Deno.test({
       // TLS 1.3-SM: without session_ticket_keys each listener seals tickets with a key of its own (derived from
       // its config path), the same in every loop; the workers' pushed listeners used to share one.
       const tickets = new Tls13SessionCache();
-      const tls13 = async (port: number) => {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-        const t = runOverSocket(conn, (cb) =>
-          createTls13Client({
-            serverName: "localhost",
-            trustedCertificates: ca,
-            cipherSuites: ["TLS_SM4_GCM_SM3"],
-            groups: ["curveSM2"],
-            signatureSchemes: ["sm2sig_sm3"],
-            sessionCache: tickets,
-          }, cb));
-        const { resumed } = await t.handshake;
-        t.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
-        assert(dec.decode(await t.waitFor(20)).startsWith("HTTP/1.1 200"));
-        await t.done;
-        return resumed;
-      };
+      const tls13 = (port: number) => tls13SmRequest(port, ca, tickets);
       const tls13OnA = [];
       for (let i = 0; i < 6; i++) tls13OnA.push(await tls13(ports.a));
       assertEquals(tls13OnA, [false, true, true, true, true, true], "listener a resumes its tickets in both loops");
@@ -629,3 +597,25 @@ Deno.test({
     }
   },
 });
+
+/**
+ * One TLS 1.3-SM connection with Ferry's client (offering a ticket from `cache`, keeping the ones it gets: they come
+ * before the response) and one request answered 200; whether it resumed.
+ */
+async function tls13SmRequest(port: number, ca: Certificate[], cache: Tls13SessionCache): Promise<boolean> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const s = runOverSocket(conn, (cb) =>
+    createTls13Client({
+      serverName: "localhost",
+      trustedCertificates: ca,
+      cipherSuites: ["TLS_SM4_GCM_SM3"],
+      groups: ["curveSM2"],
+      signatureSchemes: ["sm2sig_sm3"],
+      sessionCache: cache,
+    }, cb));
+  const { resumed } = await s.handshake;
+  s.engine.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  assert(dec.decode(await s.waitFor(20)).startsWith("HTTP/1.1 200"));
+  await s.done;
+  return resumed;
+}
