@@ -329,6 +329,8 @@ class Engine {
    * 250 ms backstop) and sometimes until the client gave up.
    */
   #lastRuntimeOp = -Infinity;
+  /** Set by the hook (no clock read per op); the loop stamps {@link #lastRuntimeOp} with its own `now`. */
+  #runtimeOpSeen = false;
   readonly #spinFn = () => this.#spin();
   /** True while an event is being handled: writes then join the batch sent when its handler returns. */
   dispatching = false;
@@ -355,7 +357,7 @@ class Engine {
     // A Deno.Conn op started while the loop runs needs turns of Deno's loop to go on: one before the next wait.
     setRuntimeOpHook(() => {
       this.#settled = false;
-      this.#lastRuntimeOp = performance.now();
+      this.#runtimeOpSeen = true;
     });
     // struct epoll_event is packed on x86_64 (12 bytes), naturally aligned elsewhere (16).
     this.#evSize = Deno.build.arch === "x86_64" ? 12 : 16;
@@ -493,6 +495,10 @@ class Engine {
         return;
       }
       const now = performance.now();
+      if (this.#runtimeOpSeen) {
+        this.#runtimeOpSeen = false;
+        this.#lastRuntimeOp = now;
+      }
       // While Deno's reactor has work alongside the loop's, or the loop is busy, it turns at least every
       // TURN_EVERY_MS: turning only on the batches that found the reactor ready, Deno sockets next to a busy loop
       // made no progress for seconds (the busy-loop test), and native TLS clients beside wrk got a third of their
