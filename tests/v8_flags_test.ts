@@ -16,7 +16,9 @@ Deno.test("V8 flags: deno.json's tasks, compile.sh, the benchmarks and the READM
     assert(canonical.split(",").includes(f), `deno task start lacks ${f}: ${canonical}`);
   }
   for (const t of ["dev", "test"]) assertEquals(flagsIn(tasks[t]!), [canonical], `task ${t}`);
-  for (const file of ["compile.sh", "bench/_common.sh", "bench/ab.sh", "bench/xds.sh", "README.md"]) {
+  for (
+    const file of ["compile.sh", "bench/_common.sh", "bench/ab.sh", "bench/ab_tls.sh", "bench/xds.sh", "README.md"]
+  ) {
     const found = flagsIn(read(file)).filter((f) => f.includes("invocation-count-for-maglev"));
     assert(found.length > 0, `${file} names no V8 flags`);
     for (const f of found) assertEquals(f, canonical, file);
