@@ -269,6 +269,54 @@ FERRY_TCP_FILTERS='      - name: envoy.filters.network.tcp_proxy
           stat_prefix: bench
           cluster: upstream'
 
+# hcm_filters_yaml STAT_PREFIX: a filter chain's `filters:` block, an HTTP connection manager (HTTP/1.0 accepted)
+# routing everything to the cluster "upstream".
+hcm_filters_yaml() {
+  cat <<EOF
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $1
+          http_protocol_options: { accept_http_10: true }
+          route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: upstream, timeout: 120s } }] }] }
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+EOF
+}
+
+# gm_listeners_yaml CERTS GM13_PORT TLCP_PORT FILTERS_FN: two entries for a bootstrap's `listeners:` list, "gm13" (TLS
+# 1.3-SM: TLS_SM4_GCM_SM3 with the SM2 certificate) and "tlcp" (TLCP ECC and ECDHE with the sign and enc certificates),
+# both on Ferry's GM transport socket with the `ferry certs --gm` files in CERTS; `FILTERS_FN NAME` prints each one's
+# `filters:` block.
+gm_listeners_yaml() {
+  local certs=$1
+  cat <<EOF
+  - name: gm13
+    address: { socket_address: { address: 127.0.0.1, port_value: $2 } }
+    filter_chains:
+    - transport_socket:
+        name: ferry.transport_sockets.gm
+        typed_config:
+          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
+          versions: [TLSv1.3]
+          certificate: { certificate_chain: { filename: $certs/server.crt }, private_key: { filename: $certs/server.key } }
+          cipher_suites: [TLS_SM4_GCM_SM3]
+$("$4" gm13)
+  - name: tlcp
+    address: { socket_address: { address: 127.0.0.1, port_value: $3 } }
+    filter_chains:
+    - transport_socket:
+        name: ferry.transport_sockets.gm
+        typed_config:
+          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
+          versions: [TLCP]
+          sign_certificate: { certificate_chain: { filename: $certs/server_sign.crt }, private_key: { filename: $certs/server_sign.key } }
+          enc_certificate: { certificate_chain: { filename: $certs/server_enc.crt }, private_key: { filename: $certs/server_enc.key } }
+          cipher_suites: [ECC_SM4_GCM_SM3, ECDHE_SM4_GCM_SM3]
+$("$4" tlcp)
+EOF
+}
+
 # start_ferry CONF: start Ferry pinned to the server core; sets BG_PID. Its output goes to
 # $BENCH_DIR/$FERRY_NAME.log (FERRY_NAME defaults to ferry).
 FERRY_NAME=ferry

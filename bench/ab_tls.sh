@@ -51,48 +51,14 @@ if [ "${#PIN_CLIENT[@]}" -gt 0 ]; then taskset -p -c "${PIN_CLIENT[2]}" $$ >/dev
 certs=$BENCH_DIR/certs
 (cd "$BENCH_ROOT" && deno run -A main.ts certs --gm --out "$certs" >/dev/null) || bench_die "ferry certs failed"
 
-# write_conf FILE ADMIN GM13_PORT TLCP_PORT: a GM listener of each kind; handshake-only traffic never reaches the
-# cluster, which points at a closed port.
+# write_conf FILE ADMIN GM13_PORT TLCP_PORT: handshake-only traffic never reaches the cluster, which points at a
+# closed port.
 write_conf() {
-  local hcm
-  hcm=$(
-    cat <<'EOF'
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ab
-          route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: upstream } }] }] }
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
-EOF
-  )
   cat >"$1" <<EOF
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: $2 } } }
 static_resources:
   listeners:
-  - name: gm13
-    address: { socket_address: { address: 127.0.0.1, port_value: $3 } }
-    filter_chains:
-    - transport_socket:
-        name: ferry.transport_sockets.gm
-        typed_config:
-          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLSv1.3]
-          certificate: { certificate_chain: { filename: $certs/server.crt }, private_key: { filename: $certs/server.key } }
-          cipher_suites: [TLS_SM4_GCM_SM3]
-$hcm
-  - name: tlcp
-    address: { socket_address: { address: 127.0.0.1, port_value: $4 } }
-    filter_chains:
-    - transport_socket:
-        name: ferry.transport_sockets.gm
-        typed_config:
-          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLCP]
-          sign_certificate: { certificate_chain: { filename: $certs/server_sign.crt }, private_key: { filename: $certs/server_sign.key } }
-          enc_certificate: { certificate_chain: { filename: $certs/server_enc.crt }, private_key: { filename: $certs/server_enc.key } }
-          cipher_suites: [ECC_SM4_GCM_SM3]
-$hcm
+$(gm_listeners_yaml "$certs" "$3" "$4" hcm_filters_yaml)
   clusters:
   - name: upstream
     load_assignment: { cluster_name: upstream, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $(free_port) } } } }] }] }

@@ -79,18 +79,6 @@ chmod 644 "$bulk"
 write_upstream_conf "$BENCH_DIR/upstream.conf" "$up_port" "$bulk"
 start_nginx upstream "$BENCH_DIR/upstream.conf"
 
-hcm() {
-  cat <<EOF
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: $1
-          http_protocol_options: { accept_http_10: true }
-          route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: upstream, timeout: 120s } }] }] }
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
-EOF
-}
 
 cat >"$BENCH_DIR/ferry.yaml" <<EOF
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin_port } } }
@@ -105,30 +93,8 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
           common_tls_context:
             tls_certificates: [{ certificate_chain: { filename: $certs/server_ecdsa.crt }, private_key: { filename: $certs/server_ecdsa.key } }]
-$(hcm native)
-  - name: gm13
-    address: { socket_address: { address: 127.0.0.1, port_value: $p_gm13 } }
-    filter_chains:
-    - transport_socket:
-        name: ferry.transport_sockets.gm
-        typed_config:
-          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLSv1.3]
-          certificate: { certificate_chain: { filename: $certs/server.crt }, private_key: { filename: $certs/server.key } }
-          cipher_suites: [TLS_SM4_GCM_SM3]
-$(hcm gm13)
-  - name: tlcp
-    address: { socket_address: { address: 127.0.0.1, port_value: $p_tlcp } }
-    filter_chains:
-    - transport_socket:
-        name: ferry.transport_sockets.gm
-        typed_config:
-          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLCP]
-          sign_certificate: { certificate_chain: { filename: $certs/server_sign.crt }, private_key: { filename: $certs/server_sign.key } }
-          enc_certificate: { certificate_chain: { filename: $certs/server_enc.crt }, private_key: { filename: $certs/server_enc.key } }
-          cipher_suites: [ECC_SM4_GCM_SM3, ECDHE_SM4_GCM_SM3]
-$(hcm tlcp)
+$(hcm_filters_yaml native)
+$(gm_listeners_yaml "$certs" "$p_gm13" "$p_tlcp" hcm_filters_yaml)
   clusters:
   - name: upstream
     connect_timeout: 1s
