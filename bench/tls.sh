@@ -231,30 +231,45 @@ hs_run() {
   cpu_per_hs=$(awk -v t="$c1" -v n="$ok" 'BEGIN { if (n == 0) print 0; else printf "%.0f", t / 1e3 / n }')
 }
 
-# res_run SERVER VARIANT: one full handshake (with a request, so that a TLS 1.3 ticket arrives) saving the
-# session, then HANDSHAKES sequential handshakes offering it; sets cpu_res (µs per handshake), or n/a when
-# fewer than 90 % of them resumed.
+# resume_once SERVER VARIANT SESSION [PINNED]: one handshake offering the saved session; prints 1 when it resumed.
+# rustls's TLS 1.3 tickets are single-use (its stateful session cache; Deno exposes no ticket keys), so for `native`
+# a client resumes with the newest ticket it got, as browsers do: one request per connection brings it, and the
+# session file is rewritten. Both servers are measured that way for this variant. PINNED (any word) runs the client
+# on the client's core.
+resume_once() {
+  local srv=$1 v=$2 sess=$3 pin=()
+  [ -n "${4:-}" ] && pin=("${PIN_CLIENT[@]}")
+  if [ "$v" = native ]; then
+    # shellcheck disable=SC2046
+    printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "${pin[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_in "$sess" -sess_out "$sess" 2>/dev/null | grep -c '^Reused'
+  else
+    # shellcheck disable=SC2046
+    timeout 10 "${pin[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null 2>/dev/null | grep -c '^Reused'
+  fi
+}
+
+# save_session SERVER VARIANT SESSION [PINNED]: one full handshake with a request (so that a TLS 1.3 ticket arrives),
+# saving the session.
+save_session() {
+  local pin=()
+  [ -n "${4:-}" ] && pin=("${PIN_CLIENT[@]}")
+  rm -f "$3"
+  # shellcheck disable=SC2046
+  printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "${pin[@]}" "$TONGSUO" s_client $(client_args "$1" "$2") -ign_eof -sess_out "$3" >/dev/null 2>&1
+}
+
+# res_run SERVER VARIANT: one full handshake saving the session, then HANDSHAKES sequential handshakes offering it
+# (resume_once); sets cpu_res (µs per handshake), or n/a when fewer than 90 % of them resumed.
 res_run() {
   local srv=$1 v=$2 pid=${SPID[$1]} c0 c1 reused=0 i sess=$BENCH_DIR/sess-$1-$2.pem out
-  rm -f "$sess"
-  # shellcheck disable=SC2046
-  printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_out "$sess" >/dev/null 2>&1
+  save_session "$srv" "$v" "$sess" pinned
   if [ ! -s "$sess" ]; then
     cpu_res=n/a
     return
   fi
   c0=$(cpu_ns_snapshot "$pid")
   for ((i = 0; i < HANDSHAKES; i++)); do
-    if [ "$v" = native ]; then
-      # rustls's TLS 1.3 tickets are single-use (its stateful session cache; Deno exposes no ticket keys), so a
-      # client resumes with the newest ticket it got, as browsers do: one request per connection brings it.
-      # Both servers are measured that way for this variant.
-      # shellcheck disable=SC2046
-      out=$(printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_in "$sess" -sess_out "$sess" 2>/dev/null | grep -c '^Reused')
-    else
-      # shellcheck disable=SC2046
-      out=$(timeout 10 "${PIN_CLIENT[@]}" "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null 2>/dev/null | grep -c '^Reused')
-    fi
+    out=$(resume_once "$srv" "$v" "$sess" pinned)
     reused=$((reused + out))
   done
   c1=$(cpu_ns_since "$pid" "$c0")
@@ -273,24 +288,25 @@ declare -A RES_CPU
 is_resumed() { [[ " ${RESUMED[*]} " == *" $1 "* ]]; }
 FMT='%-6s %-11s %10s %14s %10s %14s %14s\n'
 # warm_run SERVER VARIANT: WARMUP full handshakes (PEER_WARMUP for nginx+Tongsuo), and as many resumed ones where they
-# are measured, from three concurrent clients, unpinned and unmeasured.
+# are measured, done as the measured ones are (resume_once: for `native`, with a request and a fresh ticket each, so
+# that the request path is warm too; the warm-up of stop 32 resumed spent tickets, i.e. ran full handshakes without a
+# request, and the measured rounds then paid for compiling that path), from three concurrent clients, each with its
+# own session, unpinned and unmeasured.
 warm_run() {
-  local srv=$1 v=$2 sess=$BENCH_DIR/warm-$1-$2.pem j i pids=() n=$WARMUP
+  local srv=$1 v=$2 j i pids=() n=$WARMUP
   [ "$1" = ngt ] && n=$PEER_WARMUP
-  rm -f "$sess"
-  if [ -n "$NGT" ] && is_resumed "$v"; then
-    # shellcheck disable=SC2046
-    printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") -ign_eof -sess_out "$sess" >/dev/null 2>&1
-  fi
   for j in 1 2 3; do
     (
       # Warm-up clients may use any core (the script itself keeps to the client's).
       if [ "${#PIN_CLIENT[@]}" -gt 0 ]; then taskset -p -c "0-$(($(nproc) - 1))" "$BASHPID" >/dev/null; fi
+      local sess=$BENCH_DIR/warm-$srv-$v-$j.pem
+      if [ -n "$NGT" ] && is_resumed "$v"; then save_session "$srv" "$v" "$sess"; fi
       for ((i = j; i <= n; i += 3)); do
         # shellcheck disable=SC2046
         timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1
-        # shellcheck disable=SC2046
-        if [ -s "$sess" ]; then timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") -sess_in "$sess" </dev/null >/dev/null 2>&1; fi
+        # A lost ticket (a failed connection) is replaced, so that the rest still resume.
+        if [ -n "$NGT" ] && is_resumed "$v" && [ ! -s "$sess" ]; then save_session "$srv" "$v" "$sess"; fi
+        if [ -s "$sess" ]; then resume_once "$srv" "$v" "$sess" >/dev/null; fi
       done
     ) &
     pids+=($!)
