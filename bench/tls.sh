@@ -299,13 +299,14 @@ warm_run() {
     (
       # Warm-up clients may use any core (the script itself keeps to the client's).
       if [ "${#PIN_CLIENT[@]}" -gt 0 ]; then taskset -p -c "0-$(($(nproc) - 1))" "$BASHPID" >/dev/null; fi
-      local sess=$BENCH_DIR/warm-$srv-$v-$j.pem
-      if [ -n "$NGT" ] && is_resumed "$v"; then save_session "$srv" "$v" "$sess"; fi
+      local sess=$BENCH_DIR/warm-$srv-$v-$j.pem resumes=
+      if [ -n "$NGT" ] && is_resumed "$v"; then resumes=1; fi
       for ((i = j; i <= n; i += 3)); do
         # shellcheck disable=SC2046
         timeout 10 "$TONGSUO" s_client $(client_args "$srv" "$v") </dev/null >/dev/null 2>&1
-        # A lost ticket (a failed connection) is replaced, so that the rest still resume.
-        if [ -n "$NGT" ] && is_resumed "$v" && [ ! -s "$sess" ]; then save_session "$srv" "$v" "$sess"; fi
+        [ -n "$resumes" ] || continue
+        # The first session, or one lost with a failed connection: saved (again), so that the rest still resume.
+        [ -s "$sess" ] || save_session "$srv" "$v" "$sess"
         if [ -s "$sess" ]; then resume_once "$srv" "$v" "$sess" >/dev/null; fi
       done
     ) &
