@@ -284,32 +284,35 @@ hcm_filters_yaml() {
 EOF
 }
 
-# gm_listeners_yaml CERTS GM13_PORT TLCP_PORT FILTERS_FN: two entries for a bootstrap's `listeners:` list, "gm13" (TLS
-# 1.3-SM: TLS_SM4_GCM_SM3 with the SM2 certificate) and "tlcp" (TLCP ECC and ECDHE with the sign and enc certificates),
-# both on Ferry's GM transport socket with the `ferry certs --gm` files in CERTS; `FILTERS_FN NAME` prints each one's
-# `filters:` block.
-gm_listeners_yaml() {
-  local certs=$1
+# gm_listener_head NAME PORT VERSION: the start of one listener entry on Ferry's GM transport socket, up to and
+# including `versions:`; the caller adds the certificates, the suites and the filters.
+gm_listener_head() {
   cat <<EOF
-  - name: gm13
+  - name: $1
     address: { socket_address: { address: 127.0.0.1, port_value: $2 } }
     filter_chains:
     - transport_socket:
         name: ferry.transport_sockets.gm
         typed_config:
           "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLSv1.3]
+          versions: [$3]
+EOF
+}
+
+# gm_listeners_yaml CERTS GM13_PORT TLCP_PORT FILTERS_FN: two entries for a bootstrap's `listeners:` list, "gm13" (TLS
+# 1.3-SM: TLS_SM4_GCM_SM3 with the SM2 certificate) and "tlcp" (TLCP ECC and ECDHE with the sign and enc certificates),
+# both on Ferry's GM transport socket with the `ferry certs --gm` files in CERTS; `FILTERS_FN NAME` prints each one's
+# `filters:` block.
+gm_listeners_yaml() {
+  local certs=$1
+  gm_listener_head gm13 "$2" TLSv1.3
+  cat <<EOF
           certificate: { certificate_chain: { filename: $certs/server.crt }, private_key: { filename: $certs/server.key } }
           cipher_suites: [TLS_SM4_GCM_SM3]
 $("$4" gm13)
-  - name: tlcp
-    address: { socket_address: { address: 127.0.0.1, port_value: $3 } }
-    filter_chains:
-    - transport_socket:
-        name: ferry.transport_sockets.gm
-        typed_config:
-          "@type": type.googleapis.com/ferry.transport_sockets.gm.v1.GmTlsContext
-          versions: [TLCP]
+EOF
+  gm_listener_head tlcp "$3" TLCP
+  cat <<EOF
           sign_certificate: { certificate_chain: { filename: $certs/server_sign.crt }, private_key: { filename: $certs/server_sign.key } }
           enc_certificate: { certificate_chain: { filename: $certs/server_enc.crt }, private_key: { filename: $certs/server_enc.key } }
           cipher_suites: [ECC_SM4_GCM_SM3, ECDHE_SM4_GCM_SM3]
