@@ -10,6 +10,7 @@
  */
 import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/api/codec.ts";
 import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { IoEngine } from "../../lib/api/network.ts";
 import type { Cancellable, Cluster, PoolCallbacks, PoolFailureReason, PoolReadyInfo } from "../../lib/api/upstream.ts";
 import { getLogger } from "../../lib/observe/log.ts";
 import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
@@ -41,7 +42,7 @@ export class ShadowRequest implements StreamDecoder, PoolCallbacks {
   constructor(
     cluster: Cluster,
     headers: HeaderMap,
-    opts: { endStream: boolean; timeoutMs: number; protocol: string | undefined },
+    opts: { endStream: boolean; timeoutMs: number; protocol: string | undefined; ioEngine: IoEngine | undefined },
   ) {
     this.#cluster = cluster;
     this.#headers = headers;
@@ -54,7 +55,7 @@ export class ShadowRequest implements StreamDecoder, PoolCallbacks {
       return;
     }
     if (opts.endStream) this.#armTimeout();
-    const handle = cluster.httpPool(host, opts.protocol).newStream(this, this);
+    const handle = cluster.httpPool(host, opts.protocol, opts.ioEngine).newStream(this, this);
     if (handle && !this.#done && !this.#encoder) this.#handle = handle;
   }
 

@@ -299,7 +299,12 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
       if (!policy.disableShadowHostSuffixAppend && host !== undefined && host !== "") {
         h.set(":authority", shadowAuthority(host));
       }
-      const s = new ShadowRequest(cluster, h, { endStream, timeoutMs, protocol: this.#cb.streamInfo.protocol });
+      const s = new ShadowRequest(cluster, h, {
+        endStream,
+        timeoutMs,
+        protocol: this.#cb.streamInfo.protocol,
+        ioEngine: this.#cb.connection.ioEngine,
+      });
       (this.#shadows ??= []).push(s);
     }
   }
@@ -404,7 +409,7 @@ export class RouterFilter implements StreamFilter, UpstreamRequestCallbacks {
     this.#upstream = up;
     const perTry = this.#perTryMs;
     if (perTry > 0) up.perTryTimer = schedule(perTry, () => this.#onPerTryTimeout(up));
-    const handle = cluster.httpPool(host, this.#cb.streamInfo.protocol).newStream(up, up);
+    const handle = cluster.httpPool(host, this.#cb.streamInfo.protocol, this.#cb.connection.ioEngine).newStream(up, up);
     if (handle && !up.done && !up.encoder) up.handle = handle;
   }
 

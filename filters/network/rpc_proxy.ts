@@ -33,7 +33,12 @@
  */
 import type { CodecFactory } from "../../lib/api/codec.ts";
 import { ConfigError } from "../../lib/api/errors.ts";
-import type { NetworkFilterContext, NetworkFilterFactory, NetworkFilterFactoryCb } from "../../lib/api/network.ts";
+import type {
+  IoEngine,
+  NetworkFilterContext,
+  NetworkFilterFactory,
+  NetworkFilterFactoryCb,
+} from "../../lib/api/network.ts";
 import type { StatsScope } from "../../lib/api/stats.ts";
 import type { HeaderMap } from "../../lib/api/headers.ts";
 import type { StreamFilter, StreamFilterCallbacks, StreamFilterFactoryCb } from "../../lib/api/stream_filter.ts";
@@ -194,18 +199,20 @@ class RpcCluster implements Cluster {
     return this.#inner.chooseHost(ctx);
   }
 
-  httpPool(host: Host, downstreamProtocol?: string): ConnPool {
+  httpPool(host: Host, downstreamProtocol?: string, ioEngine?: IoEngine): ConnPool {
     const name = downstreamProtocol === undefined ? undefined : UPSTREAM_BY_PROTOCOL[downstreamProtocol];
     const codec = name === undefined ? undefined : this.#codecs[name];
-    return codec !== undefined ? this.#inner.pool(host, codec) : this.#inner.httpPool(host, downstreamProtocol);
+    return codec !== undefined
+      ? this.#inner.pool(host, codec, ioEngine)
+      : this.#inner.httpPool(host, downstreamProtocol, ioEngine);
   }
 
-  pool(host: Host, codec: CodecFactory): ConnPool {
-    return this.#inner.pool(host, codec);
+  pool(host: Host, codec: CodecFactory, ioEngine?: IoEngine): ConnPool {
+    return this.#inner.pool(host, codec, ioEngine);
   }
 
-  connect(host: Host) {
-    return this.#inner.connect(host);
+  connect(host: Host, ioEngine?: IoEngine) {
+    return this.#inner.connect(host, ioEngine);
   }
 
   updateHosts(endpoints: readonly LocalityLbEndpoints[]): void {

@@ -303,7 +303,7 @@ export class TcpProxyFilter implements NetworkFilter {
     this.#attempts++;
     this.#connecting = true;
     this.info.upstreamHost = host.key;
-    cluster.connect(host).then(
+    cluster.connect(host, this.#down.ioEngine).then(
       (conn) => this.#onUpstream(conn),
       (e: unknown) => this.#onConnectFailed(host, e),
     );

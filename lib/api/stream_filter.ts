@@ -15,6 +15,7 @@
  * @module
  */
 import type { HeaderMap } from "./headers.ts";
+import type { IoEngine } from "./network.ts";
 import type { RouteResult } from "./route.ts";
 import type { ResponseFlag, StreamInfo } from "./stream_info.ts";
 import type { StatsScope } from "./stats.ts";
@@ -65,6 +66,8 @@ export interface DownstreamConnectionInfo {
   readonly localPort: number;
   /** True if the connection is TLS (then `:scheme` is `https`). */
   readonly secure: boolean;
+  /** The event loop that moves its bytes: the router opens upstream connections for its streams on the same one. */
+  readonly ioEngine?: IoEngine | undefined;
   /** The server name the client asked for in its TLS ClientHello, if any. */
   readonly sni?: string;
   /**

@@ -6,7 +6,7 @@
  */
 import type { CodecFactory, StreamDecoder, StreamEncoder } from "./codec.ts";
 import type { HeaderMap } from "./headers.ts";
-import type { NetConnection } from "./network.ts";
+import type { IoEngine, NetConnection } from "./network.ts";
 import type { Counter, Gauge, StatsScope } from "./stats.ts";
 
 /** Envoy's cluster stats that Ferry maintains (`cluster.<name>.<stat>`). */
@@ -330,16 +330,20 @@ export interface Cluster {
   chooseHost(ctx?: LbContext): Host | undefined;
   /**
    * The pool of a host for the cluster's HTTP codec (created on first use); with `use_downstream_protocol_config`, by
-   * `downstreamProtocol` (`"HTTP/2"` → HTTP/2, anything else HTTP/1.1).
+   * `downstreamProtocol` (`"HTTP/2"` → HTTP/2, anything else HTTP/1.1). `ioEngine`: that of the downstream
+   * connection the stream comes from, whose event loop the pool's connections then share (see {@link IoEngine}).
    */
-  httpPool(host: Host, downstreamProtocol?: string): ConnPool;
+  httpPool(host: Host, downstreamProtocol?: string, ioEngine?: IoEngine): ConnPool;
   /**
-   * The pool of a host for `codec` (created on first use; one per host and codec). The implementation follows
-   * the codec's `poolMode`; throws if the cluster has no pool for that mode.
+   * The pool of a host for `codec` (created on first use; one per host, codec and `ioEngine`). The implementation
+   * follows the codec's `poolMode`; throws if the cluster has no pool for that mode.
    */
-  pool(host: Host, codec: CodecFactory): ConnPool;
-  /** Opens a raw TCP connection to a host (for tcp_proxy), honouring `connect_timeout`. */
-  connect(host: Host): Promise<NetConnection>;
+  pool(host: Host, codec: CodecFactory, ioEngine?: IoEngine): ConnPool;
+  /**
+   * Opens a raw TCP connection to a host (for tcp_proxy), honouring `connect_timeout`, on `ioEngine` (the downstream
+   * connection's) where it can.
+   */
+  connect(host: Host, ioEngine?: IoEngine): Promise<NetConnection>;
   /**
    * Applies a new endpoint list (every priority), as EDS delivers it or a CDS update of `load_assignment` carries it.
    * Hosts are matched by `address:port`: a host that stays keeps its object, pools, connections, active

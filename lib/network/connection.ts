@@ -26,7 +26,7 @@
  *
  * @module
  */
-import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import type { ConnectionHandler, IoEngine, NetConnection } from "../api/network.ts";
 import { borrowChunkBuffer, releaseBuffer } from "./buffer_pool.ts";
 import { WriteBuffer } from "./write_buffer.ts";
 import { runtimeOpStarted } from "./_runtime_ops.ts";
@@ -87,6 +87,7 @@ export class DenoConnection implements NetConnection {
   readonly localPort: number;
   readonly secure: boolean;
   readonly tls?: { version?: string; cipher?: string; sni?: string; alpn?: string };
+  readonly ioEngine: IoEngine = "runtime";
   readonly done: Promise<void>;
 
   #conn: Deno.Conn;

@@ -63,14 +63,16 @@
  * a pooled buffer and sent on `EPOLLOUT`; past the high watermark the handler is told to stop producing. The queue,
  * the counts, the watermarks and flush-on-close are the {@link WriteBuffer} both engines share.
  *
- * Used for plain TCP on Linux (x86_64, aarch64) when the process may use FFI; `Deno.listenTls` listeners and
- * host names that are not IP literals keep the `Deno.Conn` engine ({@link DenoConnection}). `FERRY_IO=deno`
- * forces that engine everywhere.
+ * Used for plain TCP on Linux (x86_64, aarch64) when the process may use FFI; `Deno.listenTls` listeners,
+ * host names that are not IP literals, and upstream connections opened for a `Deno.Conn` downstream (its
+ * `ioEngine`: a request relayed between the two loops hands this loop's wait to a runtime thread about once per
+ * request, ~25% of a proxied native TLS connection's CPU) keep the `Deno.Conn` engine ({@link DenoConnection}).
+ * `FERRY_IO=deno` forces that engine everywhere.
  *
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import type { ConnectionHandler, IoEngine, NetConnection } from "../api/network.ts";
 import { ConnectTimeoutError, nextConnectionId } from "./connection.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./ip.ts";
 import { getLogger } from "../observe/log.ts";
@@ -683,6 +685,7 @@ export class EpollConnection implements NetConnection, Pollable {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly secure = false;
+  readonly ioEngine: IoEngine = "epoll";
   readonly done: Promise<void>;
 
   readonly #e: Engine;

@@ -854,6 +854,7 @@ export class ConnectionManager implements NetworkFilter {
       localAddress: conn.localAddress,
       localPort: conn.localPort,
       secure: conn.secure,
+      ioEngine: conn.ioEngine,
       ...(conn.tls?.sni !== undefined ? { sni: conn.tls.sni } : {}),
       ...(peer !== undefined ? { peerCertificates: peer } : {}),
     };

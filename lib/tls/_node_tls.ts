@@ -12,7 +12,7 @@
  */
 import { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import type { ConnectionHandler, IoEngine, NetConnection } from "../api/network.ts";
 import type { TlsHandshakeInfo } from "../api/tls.ts";
 import { nextConnectionId } from "../network/connection.ts";
 import { schedule } from "../network/timer_wheel.ts";
@@ -109,6 +109,8 @@ export class NodeTlsConnection implements SecureConnection {
   readonly localAddress: string;
   readonly localPort: number;
   readonly secure = true;
+  /** The transport's: its socket is where this connection waits. */
+  readonly ioEngine: IoEngine | undefined;
   readonly tls: { version?: string; cipher?: string; sni?: string; alpn?: string };
   readonly handshake: TlsHandshakeInfo;
   readonly done: Promise<void>;
@@ -135,6 +137,7 @@ export class NodeTlsConnection implements SecureConnection {
     this.remotePort = transport.remotePort;
     this.localAddress = transport.localAddress;
     this.localPort = transport.localPort;
+    this.ioEngine = transport.ioEngine;
     this.handshake = info;
     this.tls = tlsFacts(info);
     this.#high = highWatermark ?? DEFAULT_HIGH_WATERMARK;

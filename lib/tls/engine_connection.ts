@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import type { ConnectionHandler, IoEngine, NetConnection } from "../api/network.ts";
 import type { TlsAlertError, TlsEngine, TlsEngineCallbacks, TlsHandshakeInfo } from "../api/tls.ts";
 import { nextConnectionId } from "../network/connection.ts";
 import { schedule } from "../network/timer_wheel.ts";
@@ -90,6 +90,10 @@ export class EngineConnection implements SecureConnection {
 
   get localPort(): number {
     return this.#transport.localPort;
+  }
+
+  get ioEngine(): IoEngine | undefined {
+    return this.#transport.ioEngine;
   }
 
   /** @internal Use {@link runEngineHandshake}. */

@@ -18,7 +18,7 @@
  */
 import type { CodecFactory, CodecOptions } from "../api/codec.ts";
 import { ProxyError } from "../api/errors.ts";
-import type { NetConnection } from "../api/network.ts";
+import type { IoEngine, NetConnection } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type {
   Cluster,
@@ -45,6 +45,10 @@ import { createClusterStats } from "./stats.ts";
 import { createLazyHttp2Stats } from "../observe/http2_stats.ts";
 import { SslStats } from "../tls/stats.ts";
 import { tlsConnector } from "../tls/upstream.ts";
+import { epollAvailable } from "../network/epoll.ts";
+
+/** Pools by host, then by codec. */
+type PoolMap = Map<Host, Map<CodecFactory, UpstreamConnPool>>;
 
 /** {@link ClusterInfo} plus the parsed config and the circuit-breaker resources. */
 export class ClusterInfoImpl implements ClusterInfo {
@@ -169,7 +173,10 @@ export class ClusterImpl implements Cluster {
   #hostsSet = false;
   #version = 0;
   #lb: LoadBalancer;
-  #pools = new Map<Host, Map<CodecFactory, UpstreamConnPool>>();
+  /** Pools by host and codec, for streams of epoll-engine downstream connections and of none (see `pool`). */
+  #pools: PoolMap = new Map();
+  /** The same for streams of downstream connections on Deno's runtime (`Deno.Conn`, native TLS). */
+  #runtimePools: PoolMap = new Map();
   /** Pools draining after their host was removed, ejected or replaced; closed by `shutdown`. */
   #drainingPools = new Set<UpstreamConnPool>();
   #registries: UpstreamRegistries;
@@ -178,6 +185,8 @@ export class ClusterImpl implements Cluster {
   #connect: Connector;
   /** The connector of the HTTP pools: `#connect`, offering ALPN h2 and http/1.1 with `auto_config`. */
   #poolConnect: Connector;
+  /** `#poolConnect` on the runtime's engine, for {@link #runtimePools}. */
+  #runtimePoolConnect: Connector;
   /** With `auto_config` (and a TLS transport socket): the HTTP/2 codec of the default codec's mixed pools. */
   #autoHttp2: CodecFactory | undefined;
   #discovery: HostDiscovery;
@@ -233,6 +242,9 @@ export class ClusterImpl implements Cluster {
         this.#poolConnect = tlsConnector(tcp, config.transportSocket, sslStats, { alpnFallback: AUTO_ALPN_PROTOCOLS });
       }
     }
+    const poolConnect = this.#poolConnect;
+    const runtimePoolConnect: Connector = (h, o) => poolConnect(h, { ...o, ioEngine: "runtime" });
+    this.#runtimePoolConnect = runtimePoolConnect;
     const log = options.log ?? ((m: string) => console.warn(m));
     const scope = this.info.scope;
     const discoveryStats = {
@@ -358,14 +370,14 @@ export class ClusterImpl implements Cluster {
   }
 
   /** The pool of `host` for the cluster's default HTTP codec; throws if the cluster has none. */
-  httpPool(host: Host, downstreamProtocol?: string): UpstreamConnPool {
+  httpPool(host: Host, downstreamProtocol?: string, ioEngine?: IoEngine): UpstreamConnPool {
     const codec = this.#downstreamHttp2 !== undefined && downstreamProtocol === "HTTP/2"
       ? this.#downstreamHttp2
       : this.#httpCodec;
     if (codec === undefined) {
       throw new Error(`cluster "${this.name}": no HTTP codec was given to the cluster manager`);
     }
-    return this.pool(host, codec);
+    return this.pool(host, codec, ioEngine);
   }
 
   /**
@@ -373,9 +385,15 @@ export class ClusterImpl implements Cluster {
    * that is draining (its host was ejected) is replaced by a fresh one. A host that is no longer in the cluster
    * (removed by an update after the caller chose it), or any host of a draining cluster (a retry on a cluster that
    * CDS replaced meanwhile), gets a pool that drains once the caller's stream is placed.
+   *
+   * Streams of downstream connections on Deno's runtime (`ioEngine` "runtime") get pools of their own, whose
+   * connections are `Deno.Conn`s too (see {@link IoEngine}); where the epoll engine does not run, every connection is
+   * the runtime's and they share one pool.
    */
-  pool(host: Host, codec: CodecFactory): UpstreamConnPool {
-    let byCodec = this.#pools.get(host);
+  pool(host: Host, codec: CodecFactory, ioEngine?: IoEngine): UpstreamConnPool {
+    const runtime = ioEngine === "runtime" && epollAvailable();
+    const pools = runtime ? this.#runtimePools : this.#pools;
+    let byCodec = pools.get(host);
     const existing = byCodec?.get(codec);
     if (existing !== undefined && !existing.draining) return existing;
     const factory = this.#registries.connPools.byName(codec.poolMode);
@@ -389,7 +407,7 @@ export class ClusterImpl implements Cluster {
       codec,
       codecOptions: this.info.codecOptions,
       resources: this.info.resources,
-      connect: this.#poolConnect,
+      connect: runtime ? this.#runtimePoolConnect : this.#poolConnect,
     };
     // auto_config: the default codec's pool serves each host over HTTP/1.1 or HTTP/2, as ALPN chose.
     const pool = this.#autoHttp2 !== undefined && codec === this.#httpCodec
@@ -409,13 +427,13 @@ export class ClusterImpl implements Cluster {
     }
     if (byCodec === undefined) {
       byCodec = new Map();
-      this.#pools.set(host, byCodec);
+      pools.set(host, byCodec);
     }
     byCodec.set(codec, pool);
     return pool;
   }
 
-  /** The default HTTP codec's pool of each host that has one (for admin and tests). */
+  /** The default HTTP codec's pool of each host that has one, for epoll-engine streams (for admin and tests). */
   get pools(): ReadonlyMap<Host, UpstreamConnPool> {
     const out = new Map<Host, UpstreamConnPool>();
     const codec = this.#httpCodec;
@@ -427,12 +445,13 @@ export class ClusterImpl implements Cluster {
     return out;
   }
 
-  /** Every pool of a host, one per codec used with it so far. */
+  /** Every pool of a host for epoll-engine streams, one per codec used with it so far. */
   poolsOf(host: Host): ReadonlyMap<CodecFactory, UpstreamConnPool> {
     return this.#pools.get(host) ?? new Map();
   }
 
-  async connect(host: Host): Promise<NetConnection> {
+  /** Opens a raw connection to a host (tcp_proxy), on the engine of the downstream connection it serves. */
+  async connect(host: Host, ioEngine?: IoEngine): Promise<NetConnection> {
     const info = this.info;
     const stats = info.stats;
     const res = info.resources;
@@ -457,6 +476,7 @@ export class ClusterImpl implements Cluster {
       conn = await this.#connect(host, {
         timeoutMs: info.connectTimeoutMs,
         highWatermark: info.perConnectionBufferLimitBytes,
+        ioEngine,
       });
     } catch (e) {
       res.connections.dec();
@@ -666,20 +686,22 @@ export class ClusterImpl implements Cluster {
     if (list !== undefined && list.length === 0) this.#dupes.delete(id);
   }
 
-  /** Drains every pool of a host (removed or ejected); each leaves the pool map once drained. */
+  /** Drains every pool of a host (removed or ejected); each leaves its pool map once drained. */
   #dropPools(h: Host): void {
-    const byCodec = this.#pools.get(h);
-    if (byCodec === undefined) return;
-    for (const [codec, pool] of byCodec) {
-      if (pool.draining) continue;
-      this.#drainingPools.add(pool);
-      pool.drain(() => {
-        this.#drainingPools.delete(pool);
-        const now = this.#pools.get(h);
-        if (now?.get(codec) !== pool) return;
-        now.delete(codec);
-        if (now.size === 0) this.#pools.delete(h);
-      });
+    for (const pools of [this.#pools, this.#runtimePools]) {
+      const byCodec = pools.get(h);
+      if (byCodec === undefined) continue;
+      for (const [codec, pool] of byCodec) {
+        if (pool.draining) continue;
+        this.#drainingPools.add(pool);
+        pool.drain(() => {
+          this.#drainingPools.delete(pool);
+          const now = pools.get(h);
+          if (now?.get(codec) !== pool) return;
+          now.delete(codec);
+          if (now.size === 0) pools.delete(h);
+        });
+      }
     }
   }
 
@@ -742,7 +764,9 @@ export class ClusterImpl implements Cluster {
     this.#hc?.stop();
     this.#outlier?.stop();
     const pools = [...this.#drainingPools];
-    for (const byCodec of this.#pools.values()) for (const p of byCodec.values()) if (!p.draining) pools.push(p);
+    for (const map of [this.#pools, this.#runtimePools]) {
+      for (const byCodec of map.values()) for (const p of byCodec.values()) if (!p.draining) pools.push(p);
+    }
     let left = pools.length;
     if (left === 0) {
       onDrained?.();
@@ -761,9 +785,11 @@ export class ClusterImpl implements Cluster {
     this.#discovery.stop();
     this.#hc?.stop();
     this.#outlier?.stop();
-    for (const byCodec of this.#pools.values()) for (const p of byCodec.values()) p.close();
+    for (const map of [this.#pools, this.#runtimePools]) {
+      for (const byCodec of map.values()) for (const p of byCodec.values()) p.close();
+      map.clear();
+    }
     for (const p of this.#drainingPools) p.close();
-    this.#pools.clear();
     this.#drainingPools.clear();
   }
 

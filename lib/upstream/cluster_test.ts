@@ -4,6 +4,7 @@ import { http1CodecFactory } from "../../codecs/http1/mod.ts";
 import { TestStats } from "../../tests/fakes/stats.ts";
 import { Exchange, TestUpstream, waitFor } from "../../tests/fakes/upstream.ts";
 import { ClusterImpl } from "./cluster.ts";
+import { epollAvailable } from "../network/epoll.ts";
 import { ClusterManagerImpl } from "./cluster_manager.ts";
 import { parseCluster } from "./config.ts";
 import type { DnsResolver } from "./dns.ts";
@@ -258,5 +259,47 @@ Deno.test("ClusterImpl with respect_dns_ttl refreshes at the record TTL", async 
     await waitFor(() => calls >= 3, 1000, "TTL-driven refreshes");
   } finally {
     c.shutdown();
+  }
+});
+
+Deno.test("ClusterImpl opens upstream connections on the downstream connection's event loop, in pools of their own", async () => {
+  const up = new TestUpstream();
+  const stats = new TestStats();
+  const c = new ClusterImpl(cfg("io", {}, [ep("127.0.0.1", up.port)]), {
+    stats,
+    httpCodec: http1CodecFactory,
+    log: () => {},
+  });
+  try {
+    const h = c.chooseHost()!;
+    const epollRuns = epollAvailable();
+    // Streams of runtime downstreams (native TLS, Deno.Conn) get a pool of Deno.Conns; the others keep the epoll
+    // engine's. Where it does not run, both are the runtime's and share one pool.
+    const runtimePool = c.httpPool(h, "HTTP/1.1", "runtime");
+    const epollPool = c.httpPool(h, "HTTP/1.1", "epoll");
+    assert(c.httpPool(h, "HTTP/1.1") === epollPool, "no engine given: the epoll engine's pool");
+    assertEquals(runtimePool === epollPool, !epollRuns);
+    const viaRuntime = new Exchange();
+    runtimePool.newStream(viaRuntime, viaRuntime);
+    const viaEpoll = new Exchange();
+    epollPool.newStream(viaEpoll, viaEpoll);
+    const [r, e] = await Promise.all([viaRuntime.done, viaEpoll.done]);
+    assertEquals([r.status, e.status], [200, 200]);
+    assertEquals(r.info?.connection.ioEngine, "runtime");
+    assertEquals(e.info?.connection.ioEngine, epollRuns ? "epoll" : "runtime");
+    // tcp_proxy's raw connections too.
+    const raw = await c.connect(h, "runtime");
+    assertEquals(raw.ioEngine, "runtime");
+    raw.close();
+    const raw2 = await c.connect(h);
+    assertEquals(raw2.ioEngine, epollRuns ? "epoll" : "runtime");
+    raw2.close();
+    // Both pools count in the cluster's stats and are drained when their host goes.
+    await waitFor(() => stats.get("cluster.io.upstream_cx_active") === 2); // one per stream, whichever pool
+    c.updateHosts([]);
+    await waitFor(() => stats.get("cluster.io.upstream_cx_active") === 0);
+  } finally {
+    c.shutdown();
+    await up.close();
   }
 });

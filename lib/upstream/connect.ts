@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { NetConnection } from "../api/network.ts";
+import type { IoEngine, NetConnection } from "../api/network.ts";
 import type { Host } from "../api/upstream.ts";
 import { ConnectTimeoutError, DenoConnection } from "../network/connection.ts";
 import { connectEpoll } from "../network/epoll.ts";
@@ -15,6 +15,11 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Queued-output limit (`per_connection_buffer_limit_bytes`). */
   highWatermark?: number;
+  /**
+   * The event loop the connection should run on (that of the downstream connection it serves; see {@link IoEngine}):
+   * `"runtime"` opens a `Deno.Conn`; otherwise the epoll engine where it can.
+   */
+  ioEngine?: IoEngine | undefined;
 }
 
 /** Opens a connection to a host; injectable in pools and clusters for tests. */
@@ -25,12 +30,15 @@ export const connectHost: Connector = async (host, options) => {
   const hw = options.highWatermark !== undefined && options.highWatermark > 0
     ? { highWatermark: options.highWatermark }
     : {};
-  // IP literals on Linux: the epoll engine (lib/network/epoll.ts); host names and other systems: Deno.connect.
-  const fast = connectEpoll(host.address, host.port, options.timeoutMs, {
-    ...hw,
-    timeoutMessage: `connect to ${host.key} timed out after ${options.timeoutMs} ms`,
-  });
-  if (fast) return fast;
+  // IP literals on Linux: the epoll engine (lib/network/epoll.ts), unless asked for the runtime's; host names and
+  // other systems: Deno.connect.
+  if (options.ioEngine !== "runtime") {
+    const fast = connectEpoll(host.address, host.port, options.timeoutMs, {
+      ...hw,
+      timeoutMessage: `connect to ${host.key} timed out after ${options.timeoutMs} ms`,
+    });
+    if (fast) return fast;
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const p = Deno.connect({ hostname: host.address, port: host.port, transport: "tcp" });
   runtimeOpStarted();

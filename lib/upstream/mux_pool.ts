@@ -56,7 +56,7 @@ import type {
   StreamResetReason,
 } from "../api/codec.ts";
 import type { HeaderMap } from "../api/headers.ts";
-import type { ConnectionHandler, NetConnection } from "../api/network.ts";
+import type { ConnectionHandler, IoEngine, NetConnection } from "../api/network.ts";
 import type { Counter, Gauge, StatsScope } from "../api/stats.ts";
 import type {
   Cancellable,
@@ -464,6 +464,9 @@ class StreamConnectionView implements NetConnection {
   }
   get secure(): boolean {
     return this.#conn.secure;
+  }
+  get ioEngine(): IoEngine | undefined {
+    return this.#conn.ioEngine;
   }
   get tls(): { version?: string; cipher?: string; sni?: string; alpn?: string } {
     return this.#conn.tls ?? {};

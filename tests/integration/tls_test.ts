@@ -19,7 +19,8 @@ import { issueCertificate, p256CertificateSigner } from "../../lib/crypto/x509_i
 import { connectTcp } from "../../lib/network/connection.ts";
 import { parseClientTransportSocket } from "../../lib/tls/transport_socket.ts";
 import { flushAccessLogs } from "../../lib/observe/access_log.ts";
-import { curl, itOpts, rawRequest, startFerry, stat } from "./_harness.ts";
+import { curl, itOpts, rawRequest, startFerry, startUpstream, stat } from "./_harness.ts";
+import { epollAvailable, epollLoopCounts } from "../../lib/network/epoll.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "ferry-tls-" });
 const files = generateTestPki({ gm: false, hosts: ["localhost", "a.example.com"], ips: ["127.0.0.1"] });
@@ -173,6 +174,73 @@ Deno.test("native listener (Deno.listenTls fast path) serves curl over TLS with 
   } finally {
     await ferry.stop();
   }
+});
+
+Deno.test({
+  name: "native listener: proxied requests reach the upstream on the runtime's loop, without hand-offs between loops",
+  ...itOpts,
+  ignore: !epollAvailable(),
+  async fn() {
+    // A plain listener keeps the epoll engine's loop running beside the native TLS one. An upstream connection on
+    // that loop, serving a Deno.Conn downstream, cost about one hand-off of the loop's wait to a runtime thread per
+    // request (and ~25% of the CPU of a resumed handshake with a request, measured with bench/ab_tls.sh native-res).
+    const up = await startUpstream();
+    const ferry = await startFerry({
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+      static_resources: {
+        listeners: [
+          {
+            name: "tls",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{
+              transport_socket: tlsSocket(),
+              filters: hcm("proxied", {}, [{ match: { prefix: "/" }, route: { cluster: "up" } }]),
+            }],
+          },
+          {
+            name: "plain",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{ filters: hcm("plain") }],
+          },
+        ],
+        clusters: [{
+          name: "up",
+          load_assignment: {
+            cluster_name: "up",
+            endpoints: [{
+              lb_endpoints: [{
+                endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: up.port } } },
+              }],
+            }],
+          },
+        }],
+      },
+    });
+    try {
+      const plain = await curl(ferry.url("/", "plain"));
+      assertEquals([plain.status, plain.body], [200, "plain"]);
+      const first = await tlsCurl(ferry.port("tls"));
+      assertEquals([first.status, first.body], [200, "ok /"], first.stderr);
+      const before = epollLoopCounts()!.handOffs;
+      const n = 8;
+      for (let i = 0; i < n; i++) {
+        const r = await curl(`https://localhost:${ferry.port("tls")}/r${i}`, [
+          "--cacert",
+          f("ca_ecdsa.crt"),
+          "--resolve",
+          `localhost:${ferry.port("tls")}:127.0.0.1`,
+        ]);
+        assertEquals([r.status, r.body], [200, `ok /r${i}`], r.stderr);
+      }
+      const handOffs = epollLoopCounts()!.handOffs - before;
+      // At most the one a loop makes when it goes idle; it was one or more per request.
+      assert(handOffs <= 2, `${handOffs} hand-offs for ${n} proxied native TLS requests`);
+      assertEquals(up.requests.length, n + 1);
+    } finally {
+      await ferry.stop();
+      await up.close();
+    }
+  },
 });
 
 Deno.test("native listener selects the certificate by SNI and reports version, suite and SNI", itOpts, async () => {
