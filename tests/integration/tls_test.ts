@@ -177,7 +177,8 @@ Deno.test("native listener (Deno.listenTls fast path) serves curl over TLS with 
 });
 
 Deno.test({
-  name: "native listener: proxied requests reach the upstream on the runtime's loop, without hand-offs between loops",
+  name:
+    "native listener: HTTP and TCP proxying reach the upstream on the runtime's loop, without hand-offs between loops",
   ...itOpts,
   ignore: !epollAvailable(),
   async fn() {
@@ -195,6 +196,21 @@ Deno.test({
             filter_chains: [{
               transport_socket: tlsSocket(),
               filters: hcm("proxied", {}, [{ match: { prefix: "/" }, route: { cluster: "up" } }]),
+            }],
+          },
+          {
+            name: "tls_tcp",
+            address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            filter_chains: [{
+              transport_socket: tlsSocket(),
+              filters: [{
+                name: "envoy.filters.network.tcp_proxy",
+                typed_config: {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                  stat_prefix: "tls_tcp",
+                  cluster: "up",
+                },
+              }],
             }],
           },
           {
@@ -224,11 +240,13 @@ Deno.test({
       const before = epollLoopCounts()!.handOffs;
       const n = 8;
       for (let i = 0; i < n; i++) {
-        const r = await curl(`https://localhost:${ferry.port("tls")}/r${i}`, [
+        // Alternately through the HTTP connection manager and through tcp_proxy.
+        const port = ferry.port(i % 2 === 0 ? "tls" : "tls_tcp");
+        const r = await curl(`https://localhost:${port}/r${i}`, [
           "--cacert",
           f("ca_ecdsa.crt"),
           "--resolve",
-          `localhost:${ferry.port("tls")}:127.0.0.1`,
+          `localhost:${port}:127.0.0.1`,
         ]);
         assertEquals([r.status, r.body], [200, `ok /r${i}`], r.stderr);
       }
