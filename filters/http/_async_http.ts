@@ -8,6 +8,7 @@
  */
 import type { StreamDecoder, StreamEncoder, StreamResetReason } from "../../lib/api/codec.ts";
 import type { HeaderMap } from "../../lib/api/headers.ts";
+import type { IoEngine } from "../../lib/api/network.ts";
 import type { Cancellable, Cluster, PoolCallbacks, PoolFailureReason, PoolReadyInfo } from "../../lib/api/upstream.ts";
 import { schedule, type WheelTimer } from "../../lib/network/timer_wheel.ts";
 import { concatBytes } from "./_bytes.ts";
@@ -45,11 +46,12 @@ export class AsyncHttpRequest implements StreamDecoder, PoolCallbacks {
 
   /**
    * Sends `headers` (with `:method`, `:path`, `:authority`, `:scheme`) and `body` to a host of `cluster`; `done`
-   * is called once, asynchronously or from within this constructor when no host is available.
+   * is called once, asynchronously or from within this constructor when no host is available. `ioEngine`: that of
+   * the downstream connection the request is made for, whose event loop the side service's connections then share.
    */
   constructor(
     cluster: Cluster,
-    request: { headers: HeaderMap; body?: Uint8Array; timeoutMs: number },
+    request: { headers: HeaderMap; body?: Uint8Array; timeoutMs: number; ioEngine?: IoEngine | undefined },
     done: (r: AsyncHttpResponse | AsyncHttpFailure) => void,
   ) {
     this.#headers = request.headers;
@@ -62,7 +64,7 @@ export class AsyncHttpRequest implements StreamDecoder, PoolCallbacks {
       this.#fail("no-host");
       return;
     }
-    const h = cluster.httpPool(host).newStream(this, this);
+    const h = cluster.httpPool(host, undefined, request.ioEngine).newStream(this, this);
     if (h && !this.#finished && !this.#encoder) this.#handle = h;
   }
 

@@ -545,7 +545,12 @@ export class ExtAuthzFilter implements StreamFilter {
     if (body !== undefined && partial) req.set("x-envoy-auth-partial-body", "true");
     const r = new AsyncHttpRequest(
       cluster,
-      { headers: req, ...(body !== undefined ? { body } : {}), timeoutMs: svc.timeoutMs },
+      {
+        headers: req,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: svc.timeoutMs,
+        ioEngine: this.#cb.connection.ioEngine,
+      },
       (res) => finish(typeof res === "string" ? { kind: "error", why: res } : this.#httpVerdict(svc, res)),
     );
     const cancel = () => r.cancel();
