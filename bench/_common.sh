@@ -212,6 +212,15 @@ start_nginx() {
   start_bg "$1" "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$BENCH_DIR" -e "$BENCH_DIR/$1-error.log" -c "$2"
 }
 
+# start_bulk_upstream PORT MB: the shared upstream (write_upstream_conf) on PORT, serving an MB MiB file on /bulk.
+start_bulk_upstream() {
+  local bulk=$BENCH_DIR/bulk.bin
+  truncate -s "$2M" "$bulk"
+  chmod 644 "$bulk"
+  write_upstream_conf "$BENCH_DIR/upstream.conf" "$1" "$bulk"
+  start_nginx upstream "$BENCH_DIR/upstream.conf"
+}
+
 # write_ferry_conf FILE ADMIN_PORT LISTENER_YAML: a bootstrap with one listener (given as
 # its filter_chains filters, indented for the list) and the cluster "upstream".
 write_ferry_conf() {
@@ -281,6 +290,23 @@ hcm_filters_yaml() {
           http_protocol_options: { accept_http_10: true }
           route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: upstream, timeout: 120s } }] }] }
           http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+EOF
+}
+
+# native_listener_yaml CERTS PORT: the listener entry "native" on Deno's TLS (rustls, the ECDSA certificate of
+# `ferry certs`), its HCM routing to the cluster "upstream".
+native_listener_yaml() {
+  cat <<EOF
+  - name: native
+    address: { socket_address: { address: 127.0.0.1, port_value: $2 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates: [{ certificate_chain: { filename: $1/server_ecdsa.crt }, private_key: { filename: $1/server_ecdsa.key } }]
+$(hcm_filters_yaml native)
 EOF
 }
 

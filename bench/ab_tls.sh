@@ -61,11 +61,7 @@ certs=$BENCH_DIR/certs
 
 # The upstream of native-res's requests (GM variants are handshake-only and never reach it).
 up_port=$(free_port)
-bulk=$BENCH_DIR/bulk.bin
-truncate -s "${BULK_MB}M" "$bulk"
-chmod 644 "$bulk"
-write_upstream_conf "$BENCH_DIR/upstream.conf" "$up_port" "$bulk"
-start_nginx upstream "$BENCH_DIR/upstream.conf"
+start_bulk_upstream "$up_port" "$BULK_MB"
 
 # write_conf FILE ADMIN GM13_PORT TLCP_PORT NATIVE_PORT
 write_conf() {
@@ -73,16 +69,7 @@ write_conf() {
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: $2 } } }
 static_resources:
   listeners:
-  - name: native
-    address: { socket_address: { address: 127.0.0.1, port_value: $5 } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates: [{ certificate_chain: { filename: $certs/server_ecdsa.crt }, private_key: { filename: $certs/server_ecdsa.key } }]
-$(hcm_filters_yaml native)
+$(native_listener_yaml "$certs" "$5")
 $(gm_listeners_yaml "$certs" "$3" "$4" hcm_filters_yaml)
   clusters:
   - name: upstream

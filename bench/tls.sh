@@ -73,27 +73,14 @@ admin_port=$(free_port)
 p_native=$(free_port)
 p_gm13=$(free_port)
 p_tlcp=$(free_port)
-bulk=$BENCH_DIR/bulk.bin
-truncate -s "${BULK_MB}M" "$bulk"
-chmod 644 "$bulk"
-write_upstream_conf "$BENCH_DIR/upstream.conf" "$up_port" "$bulk"
-start_nginx upstream "$BENCH_DIR/upstream.conf"
+start_bulk_upstream "$up_port" "$BULK_MB"
 
 
 cat >"$BENCH_DIR/ferry.yaml" <<EOF
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: $admin_port } } }
 static_resources:
   listeners:
-  - name: native
-    address: { socket_address: { address: 127.0.0.1, port_value: $p_native } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates: [{ certificate_chain: { filename: $certs/server_ecdsa.crt }, private_key: { filename: $certs/server_ecdsa.key } }]
-$(hcm_filters_yaml native)
+$(native_listener_yaml "$certs" "$p_native")
 $(gm_listeners_yaml "$certs" "$p_gm13" "$p_tlcp" hcm_filters_yaml)
   clusters:
   - name: upstream

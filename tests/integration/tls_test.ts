@@ -97,6 +97,19 @@ function tlsSocket(certs = ["server_ecdsa"], extra: Obj = {}, common: Obj = {}):
 }
 
 /** An HCM answering every request with `body` (its chain's name), or routing to a cluster. */
+/** A tcp_proxy filter to `cluster`. */
+function tcpProxy(statPrefix: string, cluster: string, extra: Obj = {}): Obj[] {
+  return [{
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+      stat_prefix: statPrefix,
+      cluster,
+      ...extra,
+    },
+  }];
+}
+
 function hcm(body: string, extra: Obj = {}, routes?: Obj[]): Obj[] {
   return [{
     name: "envoy.filters.network.http_connection_manager",
@@ -203,14 +216,7 @@ Deno.test({
             address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
             filter_chains: [{
               transport_socket: tlsSocket(),
-              filters: [{
-                name: "envoy.filters.network.tcp_proxy",
-                typed_config: {
-                  "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                  stat_prefix: "tls_tcp",
-                  cluster: "up",
-                },
-              }],
+              filters: tcpProxy("tls_tcp", "up"),
             }],
           },
           {
@@ -718,24 +724,18 @@ Deno.test(
       listener_filters: [INSPECTOR],
       filter_chains: [{
         transport_socket: tlsSocket(),
-        filters: [{
-          name: "envoy.filters.network.tcp_proxy",
-          typed_config: {
-            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            stat_prefix: "tcp",
-            cluster: "echo",
-            access_log: [{
-              name: "envoy.access_loggers.file",
-              typed_config: {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                path: f("tcp_access.log"),
-                log_format: {
-                  text_format_source: { inline_string: "%DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME%\n" },
-                },
+        filters: tcpProxy("tcp", "echo", {
+          access_log: [{
+            name: "envoy.access_loggers.file",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+              path: f("tcp_access.log"),
+              log_format: {
+                text_format_source: { inline_string: "%DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME%\n" },
               },
-            }],
-          },
-        }],
+            },
+          }],
+        }),
       }],
     }, [{
       name: "echo",
