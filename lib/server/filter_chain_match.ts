@@ -217,10 +217,12 @@ function serverNameScore(names: readonly string[], sni: string | undefined): num
   return best;
 }
 
-function cidrScore(ranges: readonly CidrRange[], ip: Uint8Array | undefined): number {
+/** `ip` is asked for only when there are ranges: most chains name none, and parsing costs per connection. */
+function cidrScore(ranges: readonly CidrRange[], ip: () => Uint8Array | undefined): number {
   if (ranges.length === 0) return 0;
+  const bytes = ip();
   let best = -1;
-  for (const r of ranges) if (inRange(ip, r) && r.prefixLen + 1 > best) best = r.prefixLen + 1;
+  for (const r of ranges) if (inRange(bytes, r) && r.prefixLen + 1 > best) best = r.prefixLen + 1;
   return best;
 }
 
@@ -234,8 +236,12 @@ function isLoopback(ip: Uint8Array | undefined): boolean {
 export function selectFilterChain<C extends MatchableChain>(chains: readonly C[], input: MatchInput): C | undefined {
   // The common listener: one chain that matches everything. No addresses to parse, no candidate lists to build.
   if (chains.length === 1 && matchesAll(chains[0]!.match)) return chains[0];
-  const dst = ipBytes(input.destinationIp);
-  const src = ipBytes(input.sourceIp);
+  // Parsed on first use: the destination address may cost a getsockname, and a mixed GM/standard port's chains
+  // (the same match, two providers) name no address at all.
+  let dstBytes: Uint8Array | undefined | null = null;
+  let srcBytes: Uint8Array | undefined | null = null;
+  const dst = () => dstBytes === null ? (dstBytes = ipBytes(input.destinationIp)) : dstBytes;
+  const src = () => srcBytes === null ? (srcBytes = ipBytes(input.sourceIp)) : srcBytes;
   let c = [...chains];
   c = narrow(c, (m) => m.destinationPort === undefined ? 0 : m.destinationPort === input.destinationPort ? 1 : -1);
   c = narrow(c, (m) => cidrScore(m.prefixRanges, dst));
@@ -256,7 +262,7 @@ export function selectFilterChain<C extends MatchableChain>(chains: readonly C[]
   c = narrow(c, (m) => cidrScore(m.directSourcePrefixRanges, src));
   c = narrow(c, (m) => {
     if (m.sourceType === "ANY") return 0;
-    const local = isLoopback(src) || input.sourceIp === input.destinationIp;
+    const local = isLoopback(src()) || input.sourceIp === input.destinationIp;
     return (m.sourceType === "SAME_IP_OR_LOOPBACK") === local ? 1 : -1;
   });
   c = narrow(c, (m) => cidrScore(m.sourcePrefixRanges, src));
