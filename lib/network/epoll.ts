@@ -66,7 +66,7 @@
  * Used for plain TCP on Linux (x86_64, aarch64) when the process may use FFI; `Deno.listenTls` listeners,
  * host names that are not IP literals, and upstream connections opened for a `Deno.Conn` downstream (its
  * `ioEngine`: a request relayed between the two loops hands this loop's wait to a runtime thread about once per
- * request, ~25% of a proxied native TLS connection's CPU) keep the `Deno.Conn` engine ({@link DenoConnection}).
+ * request, ~23% of a proxied native TLS connection's CPU) keep the `Deno.Conn` engine ({@link DenoConnection}).
  * `FERRY_IO=deno` forces that engine everywhere.
  *
  * @module

@@ -197,7 +197,7 @@ Deno.test({
   async fn() {
     // A plain listener keeps the epoll engine's loop running beside the native TLS one. An upstream connection on
     // that loop, serving a Deno.Conn downstream, cost about one hand-off of the loop's wait to a runtime thread per
-    // request (and ~25% of the CPU of a resumed handshake with a request, measured with bench/ab_tls.sh native-res).
+    // request (and ~23% of the CPU of a resumed handshake with a request, measured with bench/ab_tls.sh native-res).
     const up = await startUpstream();
     const ferry = await startFerry({
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
