@@ -177,6 +177,8 @@ export class ClusterImpl implements Cluster {
   #pools: PoolMap = new Map();
   /** The same for streams of downstream connections on Deno's runtime (`Deno.Conn`, native TLS). */
   #runtimePools: PoolMap = new Map();
+  /** Both, for what applies to every pool (host removal, drain, shutdown). */
+  readonly #poolMaps: readonly PoolMap[] = [this.#pools, this.#runtimePools];
   /** Pools draining after their host was removed, ejected or replaced; closed by `shutdown`. */
   #drainingPools = new Set<UpstreamConnPool>();
   #registries: UpstreamRegistries;
@@ -688,7 +690,7 @@ export class ClusterImpl implements Cluster {
 
   /** Drains every pool of a host (removed or ejected); each leaves its pool map once drained. */
   #dropPools(h: Host): void {
-    for (const pools of [this.#pools, this.#runtimePools]) {
+    for (const pools of this.#poolMaps) {
       const byCodec = pools.get(h);
       if (byCodec === undefined) continue;
       for (const [codec, pool] of byCodec) {
@@ -764,7 +766,7 @@ export class ClusterImpl implements Cluster {
     this.#hc?.stop();
     this.#outlier?.stop();
     const pools = [...this.#drainingPools];
-    for (const map of [this.#pools, this.#runtimePools]) {
+    for (const map of this.#poolMaps) {
       for (const byCodec of map.values()) for (const p of byCodec.values()) if (!p.draining) pools.push(p);
     }
     let left = pools.length;
@@ -785,7 +787,7 @@ export class ClusterImpl implements Cluster {
     this.#discovery.stop();
     this.#hc?.stop();
     this.#outlier?.stop();
-    for (const map of [this.#pools, this.#runtimePools]) {
+    for (const map of this.#poolMaps) {
       for (const byCodec of map.values()) for (const p of byCodec.values()) p.close();
       map.clear();
     }
